@@ -1,0 +1,35 @@
+import { mkdirSync } from 'node:fs';
+import knexFactory, { type Knex } from 'knex';
+import ClientPgLite from 'knex-pglite';
+
+export type Database = Knex;
+
+export interface DatabaseOptions {
+  /** `postgres://…`; unset means embedded PGlite. */
+  readonly url?: string | undefined;
+  /** Where PGlite keeps its files; unset means in memory. */
+  readonly dataDir?: string | undefined;
+  readonly poolMax?: number;
+}
+
+/** One SQL dialect everywhere: PostgreSQL through `pg`, or PGlite (PostgreSQL in WASM) embedded. */
+export const openDatabase = (options: DatabaseOptions): Database => {
+  if (options.url) {
+    return knexFactory({
+      client: 'pg',
+      connection: options.url,
+      pool: { min: 0, max: options.poolMax ?? 10 },
+    });
+  }
+  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+  return knexFactory({
+    client: ClientPgLite as unknown as typeof knexFactory.Client,
+    dialect: 'postgres',
+    connection: options.dataDir ? { filename: options.dataDir } : {},
+  } as Knex.Config);
+};
+
+export const isEmbedded = (db: Database): boolean => (db.client.config.client as unknown) !== 'pg';
+
+/** knex's raw() answers `{rows}` on pg and PGlite alike. */
+export const rows = async <T>(q: Knex.Raw | Promise<unknown>): Promise<T[]> => ((await q) as { rows: T[] }).rows;

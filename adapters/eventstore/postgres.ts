@@ -1,0 +1,231 @@
+import { EventEmitter } from 'node:events';
+import type { Knex } from 'knex';
+import type { ActionFilter } from '../../domain/audit/action-filter.ts';
+import type { EventMetadata, NewEvent, Position, RecordedEvent } from '../../domain/events/envelope.ts';
+import { rows, type Database } from '../database/sql.ts';
+import {
+  START,
+  WrongExpectedRevisionError,
+  maxPosition,
+  type AppendResult,
+  type EventFilter,
+  type EventStore,
+  type ExpectedRevision,
+  type Page,
+  type ReadAllOptions,
+  type SubscribeOptions,
+} from './port.ts';
+
+/**
+ * PostgreSQL and PGlite, one SQL. A position is `(transaction id, global position)`; readers only take
+ * rows of transactions older than the snapshot's xmin, all of which have ended, so an event whose
+ * transaction commits late can never be skipped by a reader that has moved past it.
+ */
+const schema = [
+  `create table if not exists streams (
+     stream_id text primary key,
+     revision bigint not null
+   )`,
+  `create table if not exists events (
+     global_position bigserial primary key,
+     transaction_id xid8 not null default pg_current_xact_id(),
+     event_id uuid not null unique,
+     stream_id text not null,
+     revision bigint not null,
+     type text not null,
+     data jsonb not null,
+     metadata jsonb not null,
+     occurred_at timestamptz not null default clock_timestamp(),
+     unique (stream_id, revision)
+   )`,
+  `create index if not exists events_log_order on events (transaction_id, global_position)`,
+];
+
+const width = 20;
+const encode = (xid: string, seq: string | number): Position => `${xid.padStart(width, '0')}/${String(seq).padStart(width, '0')}`;
+const decode = (p: Position): [string, string] => {
+  if (p === START) return ['0', '0'];
+  const m = /^(\d{20})\/(\d{20})$/.exec(p);
+  if (!m) throw new Error(`not a PostgreSQL event store position: ${p}`);
+  return [BigInt(m[1]!).toString(), BigInt(m[2]!).toString()];
+};
+
+interface EventRow {
+  gp: string;
+  xid: string;
+  event_id: string;
+  stream_id: string;
+  rev: string;
+  type: string;
+  data: unknown;
+  metadata: EventMetadata;
+  occurred_at: string;
+}
+
+// Aliases differ from the column names so that ORDER BY sorts the numbers, not their text.
+const columns = `global_position::text as gp, transaction_id::text as xid, event_id::text, stream_id, revision::text as rev, type, data, metadata,
+  to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as occurred_at`;
+
+const toRecorded = (r: EventRow): RecordedEvent => ({
+  id: r.event_id,
+  type: r.type,
+  data: r.data,
+  metadata: r.metadata,
+  stream: r.stream_id,
+  revision: Number(r.rev),
+  position: encode(r.xid, r.gp),
+  occurredAt: r.occurred_at,
+});
+
+const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+const typeClause = (types: ReadonlyArray<ActionFilter> | undefined): [string, string[][]] => {
+  if (!types || types.length === 0) return ['', []];
+  const exact = types.flatMap((t) => ('exact' in t ? [t.exact] : []));
+  const prefixes = types.flatMap((t) => ('prefix' in t ? [`${likeEscape(t.prefix)}%`] : []));
+  return [' and (type = any(?::text[]) or type like any(?::text[]))', [exact, prefixes]];
+};
+
+export interface PostgresEventStore extends EventStore {
+  /** Appends inside a transaction the caller owns; keep it short, it holds back every reader. */
+  appendWithin(trx: Knex.Transaction, stream: string, events: ReadonlyArray<NewEvent>, expected: ExpectedRevision): Promise<AppendResult>;
+}
+
+export interface PostgresEventStoreOptions {
+  /** How often a live subscriber looks for events appended by other processes. */
+  readonly pollIntervalMs?: number;
+  readonly pageSize?: number;
+}
+
+export const createPostgresEventStore = async (db: Database, options: PostgresEventStoreOptions = {}): Promise<PostgresEventStore> => {
+  for (const statement of schema) await db.raw(statement);
+  const pollIntervalMs = options.pollIntervalMs ?? 100;
+  const defaultPage = options.pageSize ?? 500;
+  const appended = new EventEmitter();
+  appended.setMaxListeners(0);
+
+  const claimRevisions = async (trx: Knex.Transaction, stream: string, count: number, expected: ExpectedRevision): Promise<number | null> => {
+    let claimed: { revision: string }[];
+    if (expected === 'no_stream') {
+      claimed = await rows(trx.raw('insert into streams (stream_id, revision) values (?, ?) on conflict do nothing returning revision::text', [stream, count - 1]));
+    } else if (expected === 'any') {
+      claimed = await rows(
+        trx.raw(
+          `insert into streams (stream_id, revision) values (?, ?)
+           on conflict (stream_id) do update set revision = streams.revision + ? returning revision::text`,
+          [stream, count - 1, count],
+        ),
+      );
+    } else if (expected === 'exists') {
+      claimed = await rows(trx.raw('update streams set revision = revision + ? where stream_id = ? returning revision::text', [count, stream]));
+    } else {
+      claimed = await rows(trx.raw('update streams set revision = revision + ? where stream_id = ? and revision = ? returning revision::text', [count, stream, expected]));
+    }
+    return claimed[0] ? Number(claimed[0].revision) : null;
+  };
+
+  const currentRevision = async (q: Knex | Knex.Transaction, stream: string): Promise<number | 'no_stream'> => {
+    const [r] = await rows<{ revision: string }>(q.raw('select revision::text from streams where stream_id = ?', [stream]));
+    return r ? Number(r.revision) : 'no_stream';
+  };
+
+  const appendWithin: PostgresEventStore['appendWithin'] = async (trx, stream, events, expected) => {
+    if (events.length === 0) {
+      const actual = await currentRevision(trx, stream);
+      if ((expected === 'no_stream' && actual !== 'no_stream') || (expected === 'exists' && actual === 'no_stream') || (typeof expected === 'number' && actual !== expected)) {
+        throw new WrongExpectedRevisionError(stream, expected, actual);
+      }
+      return { revision: actual === 'no_stream' ? -1 : actual, position: START, events: [] };
+    }
+    // The revision check is the transaction's first write; the events follow at once.
+    const last = await claimRevisions(trx, stream, events.length, expected);
+    if (last === null) throw new WrongExpectedRevisionError(stream, expected, await currentRevision(trx, stream));
+    const first = last - events.length + 1;
+    const values = events.map((e, i) => [e.id, stream, first + i, e.type, JSON.stringify(e.data), JSON.stringify(e.metadata)]);
+    const inserted = await rows<EventRow>(
+      trx.raw(
+        `insert into events (event_id, stream_id, revision, type, data, metadata)
+         values ${values.map(() => '(?, ?, ?, ?, ?::jsonb, ?::jsonb)').join(', ')}
+         returning ${columns}`,
+        values.flat(),
+      ),
+    );
+    const recorded = inserted.map(toRecorded);
+    return { revision: last, position: recorded[recorded.length - 1]!.position, events: recorded };
+  };
+
+  const horizon = async (): Promise<string> => {
+    const [r] = await rows<{ xmin: string }>(db.raw('select pg_snapshot_xmin(pg_current_snapshot())::text as xmin'));
+    return r!.xmin;
+  };
+
+  const readAll = async (from: Position, opts: ReadAllOptions = {}): Promise<Page> => {
+    const limit = opts.limit ?? defaultPage;
+    const [xid, seq] = decode(from);
+    // Every transaction below xmin has ended: what is visible below it is final.
+    const xmin = await horizon();
+    const [clause, params] = typeClause(opts.filter?.types);
+    const found = await rows<EventRow>(
+      db.raw(
+        `select ${columns} from events
+         where (transaction_id, global_position) > (?::text::xid8, ?::bigint) and transaction_id < ?::text::xid8${clause}
+         order by transaction_id, global_position limit ?`,
+        [xid, seq, xmin, ...params, limit],
+      ),
+    );
+    const events = found.map(toRecorded);
+    const next = events.length === limit ? events[events.length - 1]!.position : maxPosition(from, encode(xmin, 0));
+    return { events, next };
+  };
+
+  const waitForAppend = (ms: number, signal?: AbortSignal) =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        appended.off('append', done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      appended.once('append', done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+
+  const head = async () => encode(await horizon(), 0);
+
+  async function* subscribe(from: Position | 'end', opts: SubscribeOptions = {}): AsyncGenerator<Page> {
+    let cursor = from === 'end' ? await head() : from;
+    const limit = opts.limit ?? defaultPage;
+    while (!opts.signal?.aborted) {
+      const page = await readAll(cursor, { ...opts, limit });
+      if (page.next !== cursor) {
+        cursor = page.next;
+        yield page;
+      }
+      if (page.events.length < limit) await waitForAppend(pollIntervalMs, opts.signal);
+    }
+  }
+
+  return {
+    appendWithin,
+    async append(stream, events, expected) {
+      const result = await db.transaction((trx) => appendWithin(trx, stream, events, expected));
+      if (result.events.length) appended.emit('append');
+      return result;
+    },
+    async readStream(stream, fromRevision = 0) {
+      const found = await rows<EventRow>(
+        db.raw(`select ${columns} from events where stream_id = ? and revision >= ? order by revision`, [stream, fromRevision]),
+      );
+      return found.map(toRecorded);
+    },
+    readAll,
+    subscribe,
+    head,
+    async close() {
+      appended.emit('append');
+      appended.removeAllListeners();
+    },
+  };
+};
+
+export type { EventFilter };

@@ -1,0 +1,16 @@
+import { auditLogExported, auditLogRead, auditLogSubscribe, settingsRead, userRead } from '../audit/audit-events.ts';
+import { settingsUpdated } from '../system/settings.ts';
+import { apiTokenCreated, userCreated } from '../users/user.ts';
+import { createRegistry } from './registry.ts';
+
+/** Every event type Gyre knows: the one registry. An event not listed here is never appended. */
+export const eventRegistry = createRegistry([
+  settingsUpdated,
+  settingsRead,
+  userCreated,
+  apiTokenCreated,
+  userRead,
+  auditLogExported,
+  auditLogRead,
+  auditLogSubscribe,
+]);

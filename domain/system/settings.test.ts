@@ -1,0 +1,61 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { fold } from '../decider.ts';
+import { ValidationError } from '../errors.ts';
+import { defaultSettings, parseSettingsInput, settingsDecider, type SettingsEvent } from './settings.ts';
+
+const test = suite('domain/system/settings');
+const given = (events: SettingsEvent[]) => fold(settingsDecider, events);
+const when = (events: SettingsEvent[], input: unknown) =>
+  settingsDecider.decide({ type: 'update', input: parseSettingsInput(input) }, given(events));
+
+test('an update records only what changed, from and to', () => {
+  const events = when([], { suspendNewUsers: true, licenseSeats: null, requiredOrgMembership: [] });
+  assert.equal(events, [{ type: 'system.settings.update', data: { changes: { suspendNewUsers: { from: false, to: true } } } }]);
+});
+
+test('fields left out stay as they were', () => {
+  const history = when([], { suspendNewUsers: true, licenseSeats: 10 });
+  const after = given([...history, ...when(history, { requiredOrgMembership: ['acme'] })]);
+  assert.equal(after, { suspendNewUsers: true, licenseSeats: 10, requiredOrgMembership: ['acme'] });
+});
+
+test('an update that changes nothing yields no event', () => {
+  assert.equal(when([], { suspendNewUsers: false }), []);
+  assert.equal(when([], {}), []);
+});
+
+test('orgs are de-duplicated case-insensitively, keeping the first spelling', () => {
+  const [e] = when([], { requiredOrgMembership: ['Acme', 'acme', 'Other'] });
+  assert.equal(e?.data.changes.requiredOrgMembership?.to, ['Acme', 'Other']);
+});
+
+test('licenseSeats can be cleared back to unlimited with null', () => {
+  const history = when([], { licenseSeats: 5 });
+  const [e] = when(history, { licenseSeats: null });
+  assert.equal(e?.data.changes.licenseSeats, { from: 5, to: null });
+});
+
+test('bad input is refused with a message naming the field', () => {
+  for (const [input, field] of [
+    [{ licenseSeats: -1 }, 'licenseSeats'],
+    [{ licenseSeats: 1.5 }, 'licenseSeats'],
+    [{ requiredOrgMembership: ['bad org!'] }, 'requiredOrgMembership.0'],
+    [{ requiredOrgMembership: ['-lead'] }, 'requiredOrgMembership.0'],
+    [{ colour: 'blue' }, 'colour'],
+  ] as const) {
+    try {
+      parseSettingsInput(input);
+      assert.unreachable(`accepted ${JSON.stringify(input)}`);
+    } catch (e) {
+      assert.instance(e, ValidationError);
+      assert.match((e as Error).message, field.split('.')[0]!);
+    }
+  }
+});
+
+test('the initial state is the documented default', () => {
+  assert.equal(given([]), defaultSettings);
+});
+
+test.run();

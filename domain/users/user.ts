@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import { DomainError } from '../errors.ts';
+import { defineEvent } from '../events/registry.ts';
+import type { Decider } from '../decider.ts';
+
+export const userStream = (userId: string) => `user-${userId}`;
+export const UserState = z.enum(['ACTIVE', 'INACTIVE', 'SUSPENDED', 'SUSPENDED_NEW']);
+export type UserState = z.infer<typeof UserState>;
+
+export const userCreated = defineEvent(
+  'user.create',
+  z.object({ userId: z.string(), login: z.string().min(1), name: z.string(), state: UserState, isAdmin: z.boolean() }),
+  { publicFields: ['userId', 'login', 'name', 'state', 'isAdmin'] },
+);
+/** The token itself never enters an event: only its SHA-256, which the audit log does not show. */
+export const apiTokenCreated = defineEvent(
+  'user.api_token.create',
+  z.object({ tokenId: z.string(), label: z.string().max(200), tokenHash: z.string().regex(/^[0-9a-f]{64}$/) }),
+  { publicFields: ['tokenId', 'label'] },
+);
+
+export type UserEvent =
+  | { type: 'user.create'; data: z.infer<typeof userCreated.schema> }
+  | { type: 'user.api_token.create'; data: z.infer<typeof apiTokenCreated.schema> };
+
+export type UserCommand =
+  | { type: 'create'; userId: string; login: string; name: string; state: UserState; isAdmin: boolean }
+  | { type: 'createApiToken'; tokenId: string; label: string; tokenHash: string };
+
+export type User =
+  | { exists: false }
+  | { exists: true; userId: string; login: string; state: UserState; isAdmin: boolean; tokenIds: ReadonlyArray<string> };
+
+export const userDecider: Decider<User, UserCommand, UserEvent> = {
+  initialState: () => ({ exists: false }),
+  evolve: (state, event) => {
+    switch (event.type) {
+      case 'user.create': {
+        const { userId, login, state: s, isAdmin } = event.data;
+        return { exists: true, userId, login, state: s, isAdmin, tokenIds: [] };
+      }
+      case 'user.api_token.create':
+        return state.exists ? { ...state, tokenIds: [...state.tokenIds, event.data.tokenId] } : state;
+    }
+  },
+  decide: (command, state) => {
+    switch (command.type) {
+      case 'create': {
+        if (state.exists) throw new DomainError('USER_EXISTS', `user ${state.login} already exists`);
+        const { userId, login, name, state: s, isAdmin } = command;
+        return [{ type: 'user.create', data: { userId, login, name, state: s, isAdmin } }];
+      }
+      case 'createApiToken': {
+        if (!state.exists) throw new DomainError('USER_NOT_FOUND', 'no such user: create the user before giving it a token');
+        if (state.state === 'SUSPENDED' || state.state === 'SUSPENDED_NEW') {
+          throw new DomainError('USER_SUSPENDED', `user ${state.login} is suspended: activate the account first`);
+        }
+        const { tokenId, label, tokenHash } = command;
+        return [{ type: 'user.api_token.create', data: { tokenId, label, tokenHash } }];
+      }
+    }
+  },
+};
