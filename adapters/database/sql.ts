@@ -33,3 +33,13 @@ export const isEmbedded = (db: Database): boolean => (db.client.config.client as
 
 /** knex's raw() answers `{rows}` on pg and PGlite alike. */
 export const rows = async <T>(q: Knex.Raw | Promise<unknown>): Promise<T[]> => ((await q) as { rows: T[] }).rows;
+
+/**
+ * Runs schema changes in one transaction under an advisory lock, so that processes starting
+ * together do not race on `create table if not exists` (which PostgreSQL does not make atomic).
+ */
+export const withSchemaLock = <T>(db: Database, change: (trx: Knex.Transaction) => Promise<T>): Promise<T> =>
+  db.transaction(async (trx) => {
+    await trx.raw(`select pg_advisory_xact_lock(hashtext('gyre.schema'))`);
+    return change(trx);
+  });

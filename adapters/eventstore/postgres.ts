@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Knex } from 'knex';
 import type { ActionFilter } from '../../domain/audit/action-filter.ts';
 import type { EventMetadata, NewEvent, Position, RecordedEvent } from '../../domain/events/envelope.ts';
-import { rows, type Database } from '../database/sql.ts';
+import { rows, withSchemaLock, type Database } from '../database/sql.ts';
 import {
   START,
   WrongExpectedRevisionError,
@@ -97,7 +97,9 @@ export interface PostgresEventStoreOptions {
 }
 
 export const createPostgresEventStore = async (db: Database, options: PostgresEventStoreOptions = {}): Promise<PostgresEventStore> => {
-  for (const statement of schema) await db.raw(statement);
+  await withSchemaLock(db, async (trx) => {
+    for (const statement of schema) await trx.raw(statement);
+  });
   const pollIntervalMs = options.pollIntervalMs ?? 100;
   const defaultPage = options.pageSize ?? 500;
   const appended = new EventEmitter();

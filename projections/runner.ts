@@ -1,0 +1,142 @@
+import type { Knex } from 'knex';
+import type { Position } from '../domain/events/envelope.ts';
+import { START, type EventStore } from '../adapters/eventstore/port.ts';
+import type { Projection } from './projection.ts';
+import { withSchemaLock } from '../adapters/database/sql.ts';
+
+const checkpoints = 'projection_checkpoints';
+
+export interface ProjectionStatus {
+  readonly name: string;
+  readonly version: number;
+  readonly position: Position;
+  /** True when the last read found the end of the log. */
+  readonly caughtUp: boolean;
+  /** Milliseconds since the projection was last at the end of the log (0 when it is). */
+  readonly lagMs: number;
+  readonly error: string | null;
+}
+
+export interface ProjectionRunner {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Resolves true once every projection has passed `position`, false when the time is up. */
+  waitFor(position: Position, timeoutMs: number): Promise<boolean>;
+  status(): ProjectionStatus[];
+}
+
+export interface RunnerOptions {
+  readonly store: EventStore;
+  readonly db: Knex;
+  readonly projections: ReadonlyArray<Projection>;
+  readonly batchSize?: number;
+  readonly onError?: (projection: string, error: unknown) => void;
+}
+
+class StaleCheckpoint extends Error {}
+
+export const ensureCheckpointTable = async (db: Knex) => {
+  await db.raw(`create table if not exists ${checkpoints} (
+    name text not null, version int not null, position text not null, updated_at timestamptz not null default now(),
+    primary key (name, version))`);
+};
+
+/** Applies one batch and moves the checkpoint from `from` to `to`, in one transaction, or not at all. */
+export const applyBatch = async (db: Knex, p: Projection, from: Position, to: Position, events: Parameters<Projection['apply']>[0]) => {
+  await db.transaction(async (trx) => {
+    const moved = await trx(checkpoints).where({ name: p.name, version: p.version, position: from }).update({ position: to, updated_at: trx.fn.now() });
+    if (moved !== 1) throw new StaleCheckpoint(`checkpoint of ${p.name} v${p.version} moved under us`);
+    await p.apply(events, trx, p.tables);
+  });
+};
+
+export const createProjectionRunner = (options: RunnerOptions): ProjectionRunner => {
+  const { store, db, projections } = options;
+  const batchSize = options.batchSize ?? 500;
+  const controller = new AbortController();
+  const startedAt = Date.now();
+  const state = new Map(projections.map((p) => [p, { position: START, caughtUp: false, lastCaughtUpAt: 0, error: null as string | null }]));
+  let waiters: Array<{ position: Position; resolve: (ok: boolean) => void }> = [];
+  const loops: Promise<void>[] = [];
+
+  const slowest = (): Position => [...state.values()].reduce((min, s) => (s.position < min ? s.position : min), [...state.values()][0]?.position ?? START);
+  const wake = () => {
+    const reached = slowest();
+    waiters = waiters.filter((w) => (w.position <= reached ? (w.resolve(true), false) : true));
+  };
+
+  const loadCheckpoint = async (p: Projection): Promise<Position> => {
+    await db(checkpoints).insert({ name: p.name, version: p.version, position: START }).onConflict(['name', 'version']).ignore();
+    const row = await db(checkpoints).where({ name: p.name, version: p.version }).first('position');
+    return row.position as Position;
+  };
+
+  const run = async (p: Projection) => {
+    const s = state.get(p)!;
+    let backoff = 100;
+    while (!controller.signal.aborted) {
+      try {
+        let stored = await loadCheckpoint(p);
+        if (stored > s.position) s.position = stored;
+        for await (const page of store.subscribe(stored, { filter: { types: p.handles }, limit: batchSize, signal: controller.signal })) {
+          if (page.events.length) {
+            await applyBatch(db, p, stored, page.next, page.events);
+            stored = page.next;
+          }
+          s.position = page.next;
+          s.caughtUp = page.events.length < batchSize;
+          if (s.caughtUp) s.lastCaughtUpAt = Date.now();
+          s.error = null;
+          backoff = 100;
+          wake();
+        }
+      } catch (e) {
+        if (controller.signal.aborted) break;
+        s.error = e instanceof Error ? e.message : String(e);
+        s.caughtUp = false;
+        options.onError?.(p.name, e);
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 5000);
+      }
+    }
+  };
+
+  return {
+    async start() {
+      await withSchemaLock(db, async (trx) => {
+        await ensureCheckpointTable(trx);
+        for (const p of projections) await p.migrate(trx, p.tables);
+      });
+      for (const p of projections) loops.push(run(p));
+    },
+    async stop() {
+      controller.abort();
+      await Promise.all(loops);
+      for (const w of waiters) w.resolve(false);
+      waiters = [];
+    },
+    waitFor(position, timeoutMs) {
+      if (slowest() >= position) return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const waiter = { position, resolve };
+        waiters.push(waiter);
+        setTimeout(() => {
+          waiters = waiters.filter((w) => w !== waiter);
+          resolve(false);
+        }, timeoutMs).unref();
+      });
+    },
+    status: () =>
+      projections.map((p) => {
+        const s = state.get(p)!;
+        return {
+          name: p.name,
+          version: p.version,
+          position: s.position,
+          caughtUp: s.caughtUp,
+          lagMs: s.caughtUp ? 0 : Date.now() - (s.lastCaughtUpAt || startedAt),
+          error: s.error,
+        };
+      }),
+  };
+};
