@@ -17,7 +17,7 @@ export const auditLogProjection = defineProjection({
       actor_id text not null,
       target_id text not null,
       occurred_at timestamptz not null,
-      record jsonb not null)`);
+      record json not null)`);
     await db.raw(`create index if not exists ${t.audit_events}_occurred on ${t.audit_events} (occurred_at)`);
     await db.raw(`create index if not exists ${t.audit_events}_actor on ${t.audit_events} (actor_id, position)`);
     await db.raw(`create index if not exists ${t.audit_events}_target on ${t.audit_events} (target_id, position)`);

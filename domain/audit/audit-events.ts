@@ -17,3 +17,5 @@ export const auditLogRead = defineEvent('audit_log.read', readOnly);
 export const auditLogSubscribe = defineEvent('audit_log.subscribe', readOnly);
 export const settingsRead = defineEvent('system.settings.read', readOnly);
 export const userRead = defineEvent('user.read', readOnly);
+/** A GraphQL document that does not parse, so no operation can be named. */
+export const graphqlDocumentReject = defineEvent('graphql.document.reject', readOnly);

@@ -19,21 +19,24 @@ export interface AuditRecord {
 /** The CSV columns, in the guide's order. */
 export const auditColumns = ['action', 'actor', 'target', 'payload', 'occurred_at', 'metadata', 'id', 'version', 'scope', 'success', 'request'] as const;
 
+/** `{id, type, name}` in that order, whatever order storage gave the keys. */
+const reference = (r: Reference): Reference => (r.name === undefined ? { id: r.id, type: r.type } : { id: r.id, type: r.type, name: r.name });
+
 /** Only the fields the event type declares public reach the payload: secrets stay in the store. */
 export const toAuditRecord = (event: RecordedEvent, registry: EventRegistry): AuditRecord => {
   const m = event.metadata;
   return {
     id: event.id,
     action: event.type,
-    actor: m.actor,
-    target: m.target,
-    scope: m.scope,
+    actor: reference(m.actor),
+    target: reference(m.target),
+    scope: m.scope && reference(m.scope),
     payload: registry.publicPayload(event.type, event.data, m.success),
     occurred_at: event.occurredAt,
     metadata: m.metadata,
     version: m.version,
     success: m.success,
-    request: m.request,
+    request: m.request && { id: m.request.id, ip_address: m.request.ip_address, client_trace_id: m.request.client_trace_id },
   };
 };
 

@@ -1,4 +1,4 @@
-import { auditLogExported, auditLogRead, auditLogSubscribe, settingsRead, userRead } from '../audit/audit-events.ts';
+import { auditLogExported, auditLogRead, auditLogSubscribe, graphqlDocumentReject, settingsRead, userRead } from '../audit/audit-events.ts';
 import { settingsUpdated } from '../system/settings.ts';
 import { apiTokenCreated, userCreated } from '../users/user.ts';
 import { createRegistry } from './registry.ts';
@@ -13,4 +13,5 @@ export const eventRegistry = createRegistry([
   auditLogExported,
   auditLogRead,
   auditLogSubscribe,
+  graphqlDocumentReject,
 ]);

@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import fastify, { type FastifyInstance } from 'fastify';
+import type { Knex } from 'knex';
+import { openDatabase } from '../adapters/database/sql.ts';
+import { createCommandHandler } from '../adapters/eventstore/commands.ts';
+import { createPostgresEventStore } from '../adapters/eventstore/postgres.ts';
+import { eventRegistry } from '../domain/events/catalog.ts';
+import { allProjections } from '../projections/all.ts';
+import { createProjectionRunner } from '../projections/runner.ts';
+import { authenticate } from './auth/authenticate.ts';
+import { authorize, routeRules, type Rule } from './auth/authorization.ts';
+import { bootstrapAdmin } from './bootstrap.ts';
+import type { Config } from './config.ts';
+import { httpError, isRefusal } from './errors.ts';
+import { registerGraphQL } from './graphql/plugin.ts';
+import { commandContext, requestInfo } from './request-context.ts';
+import { registerAuditCsv } from './rest/audit-csv.ts';
+import { registerHealth } from './rest/health.ts';
+import type { Services } from './services.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    rule?: Rule;
+  }
+}
+
+export interface Gyre {
+  readonly app: FastifyInstance;
+  readonly services: Services;
+  /** Creates the first admin and its token when there is none; null when an admin exists. */
+  bootstrap(): Promise<{ token: string; file: string } | null>;
+  close(): Promise<void>;
+}
+
+export interface GyreOptions {
+  /** A database the caller owns (tests share one); by default Gyre opens the configured one. */
+  readonly db?: Knex;
+  readonly logger?: boolean | object;
+}
+
+const ruleFor = (method: string, url: string): Rule | undefined => routeRules[`${method === 'HEAD' ? 'GET' : method} ${url}`];
+
+/** The one wiring module: picks the adapters from the configuration and builds the server. */
+export const createGyre = async (config: Config, options: GyreOptions = {}): Promise<Gyre> => {
+  const dataDir = resolve(config.GYRE_DATA_DIR);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const ownsDb = !options.db;
+  const db = options.db ?? openDatabase({ url: config.GYRE_DATABASE_URL, dataDir: config.GYRE_DATABASE_URL ? undefined : join(dataDir, 'pglite') });
+  const store = await createPostgresEventStore(db);
+  const app = fastify({
+    logger: options.logger ?? { level: config.GYRE_LOG_LEVEL, redact: ['req.headers.authorization', 'req.headers["circle-token"]'] },
+    genReqId: () => randomUUID(),
+  });
+  const projections = createProjectionRunner({ store, db, projections: allProjections, onError: (name, err) => app.log.error({ err, projection: name }, 'projection failed; retrying') });
+  const services: Services = {
+    config,
+    db,
+    store,
+    commands: createCommandHandler(store, eventRegistry),
+    projections,
+    registry: eventRegistry,
+    log: app.log,
+    async readYourWrites(position) {
+      if (position && !(await projections.waitFor(position, 5000))) app.log.warn({ position }, 'read models did not catch up within 5s; answering with what they hold');
+    },
+  };
+
+  app.addHook('onRoute', (route) => {
+    const methods = ([] as string[]).concat(route.method);
+    for (const m of methods) if (!ruleFor(m, route.url)) throw new Error(`route ${m} ${route.url} has no authorization rule: add one to api/auth/authorization.ts`);
+    route.config = { ...(route.config as object), rule: ruleFor(methods[0]!, route.url) };
+  });
+  app.addHook('onRequest', async (req) => {
+    req.auth = await authenticate(db, req.headers);
+  });
+  app.addHook('preHandler', async (req) => {
+    const rule = req.routeOptions.config.rule;
+    if (rule) authorize(rule, req.auth);
+  });
+  app.setErrorHandler(async (error, req, reply) => {
+    const rule = req.routeOptions.config?.rule;
+    if (isRefusal(error) && rule && rule.role !== 'anonymous') {
+      await services.commands.refuse(rule.action, { reason: error.message, code: error.code, status: error.status, operation: `${req.method} ${req.routeOptions.url}` }, { context: commandContext(req.auth, requestInfo(req)) });
+    }
+    return httpError(error, req, reply);
+  });
+  app.setNotFoundHandler((req, reply) => reply.status(404).send({ message: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'NOT_FOUND' }));
+
+  registerHealth(app, services);
+  registerAuditCsv(app, services);
+  await registerGraphQL(app, services);
+  await projections.start();
+
+  return {
+    app,
+    services,
+    async bootstrap() {
+      await projections.waitFor(await store.head(), 10 * 60_000);
+      return bootstrapAdmin(services, dataDir);
+    },
+    async close() {
+      await app.close();
+      await projections.stop();
+      await store.close();
+      if (ownsDb) await db.destroy();
+    },
+  };
+};

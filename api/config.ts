@@ -1,0 +1,52 @@
+import { z } from 'zod';
+
+const url = (protocols: string[], example: string) =>
+  z
+    .string()
+    .trim()
+    .refine((v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    }, `must be a ${protocols.join(' or ')} URL such as ${example}`);
+
+const masterKey = z
+  .string()
+  .trim()
+  .refine((v) => /^[A-Za-z0-9+/]+={0,2}$/.test(v) && Buffer.from(v, 'base64').length === 32, 'must be 32 bytes in base64 (openssl rand -base64 32)');
+
+/** Every setting Gyre reads from the environment, each with a safe default for the embedded mode. */
+export const ConfigSchema = z.object({
+  GYRE_PORT: z.coerce.number().int('must be a whole number').min(0).max(65535).default(8080),
+  GYRE_HOST: z.string().trim().min(1).default('127.0.0.1'),
+  GYRE_DATA_DIR: z.string().trim().min(1).default('./.gyre'),
+  GYRE_DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgres://user@127.0.0.1:5432/gyre').optional(),
+  GYRE_EVENTSTORE_URL: url(['esdb:', 'esdb+discover:'], 'esdb://127.0.0.1:2113?tls=false').optional(),
+  GYRE_GITHUB_URL: url(['http:', 'https:'], 'https://github.example.com').default('https://github.com'),
+  GYRE_GITHUB_API_URL: url(['http:', 'https:'], 'https://github.example.com/api/v3').optional(),
+  GYRE_GITHUB_CLIENT_ID: z.string().trim().min(1).optional(),
+  GYRE_GITHUB_CLIENT_SECRET: z.string().trim().min(1).optional(),
+  GYRE_MASTER_KEY: masterKey.optional(),
+  GYRE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** How far behind the log a projection may fall (ms) before /readyz answers 503. */
+  GYRE_READY_MAX_LAG_MS: z.coerce.number().int().min(0).default(30_000),
+});
+export type Config = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {}
+
+/** Reads the configuration; a wrong value stops start-up with a message that names the variable (never its value). */
+export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
+  const present = Object.fromEntries(Object.keys(ConfigSchema.shape).flatMap((k) => (env[k] === undefined || env[k] === '' ? [] : [[k, env[k]]])));
+  const result = ConfigSchema.safeParse(present);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${String(i.path[0])}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  if (result.data.GYRE_EVENTSTORE_URL) {
+    throw new ConfigError('invalid configuration:\n  GYRE_EVENTSTORE_URL: the EventStoreDB adapter is not part of this release; unset it to keep events in the SQL database');
+  }
+  return result.data;
+};

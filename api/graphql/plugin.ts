@@ -1,0 +1,124 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { GraphQLError, buildSchema, parse, type GraphQLFieldResolver, type OperationDefinitionNode } from 'graphql';
+import mercurius from 'mercurius';
+import { GyreError } from '../../domain/errors.ts';
+import { authenticate } from '../auth/authenticate.ts';
+import { authorize, graphqlRules } from '../auth/authorization.ts';
+import { isRefusal } from '../errors.ts';
+import { commandContext, requestInfo } from '../request-context.ts';
+import type { Services } from '../services.ts';
+import { createResolvers, type GraphQLContext } from './resolvers.ts';
+
+export const schemaPath = join(import.meta.dirname, '..', '..', 'schema.graphql');
+export const schemaSource = () => readFileSync(schemaPath, 'utf8');
+export const rootTypes = ['Query', 'Mutation', 'Subscription'] as const;
+
+/** Every root field of the schema, as `Type.field`. */
+export const rootFields = (source = schemaSource()): string[] => {
+  const schema = buildSchema(source);
+  return rootTypes.flatMap((t) => Object.keys(schema.getType(t) ? (schema.getType(t) as { getFields(): object }).getFields() : {}).map((f) => `${t}.${f}`));
+};
+
+type Resolver = GraphQLFieldResolver<unknown, GraphQLContext>;
+
+/**
+ * The one place GraphQL is authorized: every root resolver is wrapped with its rule, and every refusal
+ * (no token, not admin, bad input, a domain rule) is recorded as an audit event with success false.
+ */
+const guard = (s: Services, key: string, resolve: Resolver): Resolver => {
+  const rule = graphqlRules[key];
+  if (!rule) throw new Error(`no authorization rule for ${key}: add one to api/auth/authorization.ts`);
+  const [type, field] = key.split('.') as [string, string];
+  const operation = `${type.toLowerCase()} ${field}`;
+  return async (root, args, ctx, info) => {
+    try {
+      authorize(rule, ctx.auth);
+      return await resolve(root, args, ctx, info);
+    } catch (e) {
+      if (isRefusal(e) && rule.role !== 'anonymous') {
+        await s.commands.refuse(rule.action, { reason: e.message, code: e.code, status: e.status, operation }, { context: commandContext(ctx.auth, ctx.requestInfo) });
+      }
+      throw e;
+    }
+  };
+};
+
+const guardedResolvers = (s: Services) => {
+  const resolvers = createResolvers(s) as unknown as Record<string, Record<string, Resolver | { subscribe: Resolver; resolve?: Resolver }>>;
+  for (const key of rootFields()) {
+    const [type, field] = key.split('.') as [string, string];
+    const r = resolvers[type]?.[field];
+    if (!r) throw new Error(`schema.graphql declares ${key} but no resolver serves it`);
+    resolvers[type]![field] = typeof r === 'function' ? guard(s, key, r) : { ...r, subscribe: guard(s, key, r.subscribe) };
+  }
+  return resolvers;
+};
+
+/** The root fields a document asks for, so that a document GraphQL refuses is audited under the right action. */
+const requestedRules = (query: unknown): Array<{ key: string; action: string }> => {
+  if (typeof query !== 'string') return [];
+  try {
+    return parse(query)
+      .definitions.filter((d): d is OperationDefinitionNode => d.kind === 'OperationDefinition')
+      .flatMap((op) => {
+        const type = op.operation === 'query' ? 'Query' : op.operation === 'mutation' ? 'Mutation' : 'Subscription';
+        return op.selectionSet.selections.flatMap((sel) => {
+          const key = sel.kind === 'Field' ? `${type}.${sel.name.value}` : '';
+          const rule = graphqlRules[key];
+          return rule && rule.role !== 'anonymous' ? [{ key, action: rule.action }] : [];
+        });
+      });
+  } catch {
+    return [{ key: 'document', action: 'graphql.document.reject' }];
+  }
+};
+
+export const registerGraphQL = async (app: FastifyInstance, s: Services) => {
+  await app.register(mercurius, {
+    schema: schemaSource(),
+    resolvers: guardedResolvers(s) as never,
+    path: '/graphql',
+    graphiql: false,
+    context: (req: FastifyRequest): GraphQLContext => ({ auth: req.auth, requestInfo: requestInfo(req) }),
+    subscription: {
+      // the token comes in connection_init: {authorization: "Bearer …"} or {"Circle-Token": "…"}
+      onConnect: async ({ payload }: { payload?: Record<string, unknown> }) => {
+        const headers = Object.fromEntries(Object.entries((payload?.headers as object) ?? payload ?? {}).map(([k, v]) => [k.toLowerCase(), typeof v === 'string' ? v : undefined]));
+        return { auth: await authenticate(s.db, headers) };
+      },
+      context: (_socket: unknown, req: FastifyRequest) => ({ requestInfo: requestInfo(req) }),
+    },
+    errorFormatter: (execution, ctx) => {
+      let status = 200;
+      const errors = (execution.errors ?? []).flatMap((error) => {
+        const original = error.originalError as (Error & { errors?: GraphQLError[] }) | undefined;
+        if (original?.errors && Array.isArray(original.errors)) {
+          // GraphQL refused the document itself: audit it under the operation it asked for
+          const req = (ctx as { reply?: { request: FastifyRequest } }).reply?.request;
+          if (req) {
+            const reason = original.errors.map((e) => e.message).join('; ').slice(0, 1000);
+            for (const { key, action } of requestedRules((req.body as { query?: unknown } | undefined)?.query ?? (req.query as { query?: unknown }).query)) {
+              void s.commands
+                .refuse(action, { reason, code: 'GRAPHQL_VALIDATION_FAILED', status: 400, operation: key }, { context: commandContext(req.auth, requestInfo(req)) })
+                .catch((e) => s.log.error({ err: e }, 'could not record a refused GraphQL document'));
+            }
+          }
+          status = 400;
+          return original.errors.map((e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }));
+        }
+        if (original instanceof GyreError) {
+          if (original.status === 401 || original.status === 403) status = original.status;
+          return [new GraphQLError(original.message, { nodes: error.nodes, path: error.path, extensions: { code: original.code } })];
+        }
+        if (original && !(original instanceof GraphQLError)) {
+          s.log.error({ err: original }, 'GraphQL resolver failed');
+          return [new GraphQLError('internal error: see the server log', { nodes: error.nodes, path: error.path, extensions: { code: 'INTERNAL' } })];
+        }
+        return [error];
+      });
+      return { statusCode: status, response: { data: execution.data ?? null, errors: errors.map((e) => e.toJSON()) } };
+    },
+  });
+};

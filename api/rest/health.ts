@@ -1,0 +1,22 @@
+import type { FastifyInstance } from 'fastify';
+import type { Services } from '../services.ts';
+
+/** `/healthz`: the process answers. `/readyz`: the database answers and no projection lags too far. */
+export const registerHealth = (app: FastifyInstance, s: Services) => {
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    try {
+      await s.db.raw('select 1');
+    } catch {
+      return reply.status(503).send({ status: 'unready', reason: 'the database does not answer' });
+    }
+    const projections = s.projections.status();
+    const lagging = projections.filter((p) => p.error || p.lagMs > s.config.GYRE_READY_MAX_LAG_MS);
+    const summary = projections.map(({ name, version, caughtUp, lagMs, error }) => ({ name, version, caughtUp, lagMs, error }));
+    if (lagging.length) {
+      const reason = lagging.map((p) => (p.error ? `projection ${p.name} failed: ${p.error}` : `projection ${p.name} is ${Math.round(p.lagMs / 1000)}s behind the log`)).join('; ');
+      return reply.status(503).send({ status: 'unready', reason, projections: summary });
+    }
+    return { status: 'ready', projections: summary };
+  });
+};

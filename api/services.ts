@@ -1,0 +1,21 @@
+import type { Knex } from 'knex';
+import type { FastifyBaseLogger } from 'fastify';
+import type { CommandHandler } from '../adapters/eventstore/commands.ts';
+import type { EventStore } from '../adapters/eventstore/port.ts';
+import type { Position } from '../domain/events/envelope.ts';
+import type { EventRegistry } from '../domain/events/registry.ts';
+import type { ProjectionRunner } from '../projections/runner.ts';
+import type { Config } from './config.ts';
+
+/** What the API's edges call: read models through `db`, changes through `commands`. */
+export interface Services {
+  readonly config: Config;
+  readonly db: Knex;
+  readonly store: EventStore;
+  readonly commands: CommandHandler;
+  readonly projections: ProjectionRunner;
+  readonly registry: EventRegistry;
+  readonly log: FastifyBaseLogger;
+  /** Waits (bounded) until the read models hold what was appended at `position`. */
+  readYourWrites(position: Position | null): Promise<void>;
+}
