@@ -42,6 +42,15 @@ export interface GyreOptions {
 
 const ruleFor = (method: string, url: string): Rule | undefined => routeRules[`${method === 'HEAD' ? 'GET' : method} ${url}`];
 
+/** Every route must have a line in the authorization table; its rule rides along in the route's config. */
+export const enforceRouteRules = (app: FastifyInstance): void => {
+  app.addHook('onRoute', (route) => {
+    const methods = ([] as string[]).concat(route.method);
+    for (const m of methods) if (!ruleFor(m, route.url)) throw new Error(`route ${m} ${route.url} has no authorization rule: add one to api/auth/authorization.ts`);
+    route.config = { ...(route.config as object), rule: ruleFor(methods[0]!, route.url) };
+  });
+};
+
 /** The one wiring module: picks the adapters from the configuration and builds the server. */
 export const createGyre = async (config: Config, options: GyreOptions = {}): Promise<Gyre> => {
   const dataDir = resolve(config.GYRE_DATA_DIR);
@@ -67,11 +76,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     },
   };
 
-  app.addHook('onRoute', (route) => {
-    const methods = ([] as string[]).concat(route.method);
-    for (const m of methods) if (!ruleFor(m, route.url)) throw new Error(`route ${m} ${route.url} has no authorization rule: add one to api/auth/authorization.ts`);
-    route.config = { ...(route.config as object), rule: ruleFor(methods[0]!, route.url) };
-  });
+  enforceRouteRules(app);
   app.addHook('onRequest', async (req) => {
     req.auth = await authenticate(db, req.headers);
   });

@@ -131,7 +131,7 @@ test('waitFor resolves once the projections pass a position, and says false when
   assert.ok(await runner.waitFor(r.position, 5000));
   assert.is(await waitForRows(p.tables.ledger, 1, 0), 1, 'the read model holds the write once waitFor resolved');
   assert.is(await runner.waitFor('99999999999999999999/00000000000000000000', 50), false);
-  const status = runner.status()[0]!;
+  const status = runner.status(r.position)[0]!;
   assert.is(status.name, name);
   assert.ok(status.caughtUp);
   await runner.stop();

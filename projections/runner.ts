@@ -10,9 +10,9 @@ export interface ProjectionStatus {
   readonly name: string;
   readonly version: number;
   readonly position: Position;
-  /** True when the last read found the end of the log. */
+  /** True when the projection has reached the head it was compared with. */
   readonly caughtUp: boolean;
-  /** Milliseconds since the projection was last at the end of the log (0 when it is). */
+  /** Milliseconds since the projection was last at the end of the log (0 when it is there now). */
   readonly lagMs: number;
   readonly error: string | null;
 }
@@ -22,7 +22,8 @@ export interface ProjectionRunner {
   stop(): Promise<void>;
   /** Resolves true once every projection has passed `position`, false when the time is up. */
   waitFor(position: Position, timeoutMs: number): Promise<boolean>;
-  status(): ProjectionStatus[];
+  /** Each projection compared with `head`, the log's end now (EventStore.head()). */
+  status(head: Position): ProjectionStatus[];
 }
 
 export interface RunnerOptions {
@@ -126,15 +127,16 @@ export const createProjectionRunner = (options: RunnerOptions): ProjectionRunner
         }, timeoutMs).unref();
       });
     },
-    status: () =>
+    status: (head) =>
       projections.map((p) => {
         const s = state.get(p)!;
+        const caughtUp = s.position >= head;
         return {
           name: p.name,
           version: p.version,
           position: s.position,
-          caughtUp: s.caughtUp,
-          lagMs: s.caughtUp ? 0 : Date.now() - (s.lastCaughtUpAt || startedAt),
+          caughtUp,
+          lagMs: caughtUp ? 0 : Date.now() - (s.lastCaughtUpAt || startedAt),
           error: s.error,
         };
       }),

@@ -10,7 +10,7 @@ export const registerHealth = (app: FastifyInstance, s: Services) => {
     } catch {
       return reply.status(503).send({ status: 'unready', reason: 'the database does not answer' });
     }
-    const projections = s.projections.status();
+    const projections = s.projections.status(await s.store.head());
     const lagging = projections.filter((p) => p.error || p.lagMs > s.config.GYRE_READY_MAX_LAG_MS);
     const summary = projections.map(({ name, version, caughtUp, lagMs, error }) => ({ name, version, caughtUp, lagMs, error }));
     if (lagging.length) {

@@ -1,0 +1,44 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ConfigError, loadConfig } from './config.ts';
+
+const test = suite('api/config');
+
+test('defaults are the embedded mode', () => {
+  const c = loadConfig({});
+  assert.is(c.GYRE_PORT, 8080);
+  assert.is(c.GYRE_HOST, '127.0.0.1');
+  assert.is(c.GYRE_DATA_DIR, './.gyre');
+  assert.is(c.GYRE_DATABASE_URL, undefined);
+  assert.is(c.GYRE_GITHUB_URL, 'https://github.com');
+});
+
+test('values are parsed and checked', () => {
+  const c = loadConfig({ GYRE_PORT: '9000', GYRE_DATABASE_URL: 'postgres://u@db:5432/gyre', GYRE_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') });
+  assert.is(c.GYRE_PORT, 9000);
+  assert.is(c.GYRE_DATABASE_URL, 'postgres://u@db:5432/gyre');
+});
+
+test('a wrong value stops start-up with a message naming the variable, never the value', () => {
+  const secret = 'canary-secret-value-123';
+  for (const [env, name] of [
+    [{ GYRE_PORT: 'eighty' }, 'GYRE_PORT'],
+    [{ GYRE_PORT: '70000' }, 'GYRE_PORT'],
+    [{ GYRE_DATABASE_URL: 'mysql://x' }, 'GYRE_DATABASE_URL'],
+    [{ GYRE_MASTER_KEY: secret }, 'GYRE_MASTER_KEY'],
+    [{ GYRE_GITHUB_URL: secret }, 'GYRE_GITHUB_URL'],
+    [{ GYRE_LOG_LEVEL: 'loud' }, 'GYRE_LOG_LEVEL'],
+    [{ GYRE_EVENTSTORE_URL: 'esdb://127.0.0.1:2113' }, 'GYRE_EVENTSTORE_URL'],
+  ] as const) {
+    try {
+      loadConfig(env);
+      assert.unreachable(`accepted ${name}`);
+    } catch (e) {
+      assert.instance(e, ConfigError);
+      assert.match((e as Error).message, name);
+      assert.not.match((e as Error).message, secret);
+    }
+  }
+});
+
+test.run();

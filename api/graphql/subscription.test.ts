@@ -1,0 +1,93 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { startTestGyre, waitForAudit, type TestGyre } from '../../test/support/gyre.ts';
+
+const test = suite('api/graphql subscriptions over WebSocket');
+let g: TestGyre;
+let url: string;
+let user: { id: string; token: string };
+const clients: Client[] = [];
+
+test.before(async () => {
+  g = await startTestGyre();
+  user = await g.createUser('carol');
+  const address = await g.app.listen({ port: 0, host: '127.0.0.1' });
+  url = `${address.replace('http', 'ws')}/graphql`;
+});
+test.after(async () => {
+  await Promise.all(clients.map((c) => c.dispose()));
+  await g.stop();
+});
+
+const connect = (connectionParams: Record<string, string>) => {
+  const client = createClient({ url, webSocketImpl: WebSocket, connectionParams, retryAttempts: 0, lazy: true });
+  clients.push(client);
+  return client;
+};
+
+/** Subscribes and collects what arrives: events, or the error that ended it. */
+const subscribe = (client: Client, actions?: string[]) => {
+  const got: any[] = [];
+  const errors: any[] = [];
+  let resolveDone: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  const dispose = client.subscribe(
+    { query: 'subscription($f: EventFilter) { events(filter: $f) { id action actor { name } payload success request } }', variables: { f: actions ? { actions } : null } },
+    { next: (m) => (m.errors ? errors.push(...m.errors) : got.push(m.data?.events)), error: (e) => (errors.push(e), resolveDone()), complete: () => resolveDone() },
+  );
+  return { got, errors, done, dispose };
+};
+
+const until = async (check: () => boolean, ms = 5000) => {
+  const deadline = Date.now() + ms;
+  while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  return check();
+};
+
+const update = (seats: number) => g.gql('mutation($s: Int) { updateSystemSettings(input: {licenseSeats: $s}) { licenseSeats } }', { s: seats });
+
+test('an admin receives live audit events matching the filter, prefix included, and nothing else', async () => {
+  const exact = subscribe(connect({ authorization: `Bearer ${g.adminToken}` }), ['system.settings.update']);
+  const prefix = subscribe(connect({ 'Circle-Token': g.adminToken }), ['system.*']);
+  const other = subscribe(connect({ authorization: `Bearer ${g.adminToken}` }), ['user.*']);
+  await new Promise((r) => setTimeout(r, 300));
+  await update(7);
+  await update(8);
+  assert.ok(await until(() => exact.got.length >= 2 && prefix.got.length >= 2), `got ${exact.got.length} and ${prefix.got.length}`);
+  assert.equal(exact.got.map((e) => e.payload.changes.licenseSeats.to), [7, 8]);
+  assert.equal(prefix.got.map((e) => e.id), exact.got.map((e) => e.id));
+  assert.is(exact.got[0].actor.name, 'admin');
+  assert.is(exact.got[0].success, true);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.is(other.got.length, 0, 'the user.* subscriber saw settings events');
+  exact.dispose();
+  prefix.dispose();
+  other.dispose();
+});
+
+test('without a token, with a bad token, or as a non-admin the subscription is refused and audited', async () => {
+  const anonymous = subscribe(connect({}));
+  const bad = subscribe(connect({ authorization: 'Bearer gyre_forged' }));
+  const nonAdmin = subscribe(connect({ authorization: `Bearer ${user.token}` }));
+  await Promise.race([Promise.all([anonymous.done, bad.done, nonAdmin.done]), new Promise((r) => setTimeout(r, 5000))]);
+  assert.match(JSON.stringify(anonymous.errors), /authentication required/);
+  assert.match(JSON.stringify(bad.errors), /not valid/);
+  assert.match(JSON.stringify(nonAdmin.errors), /carol is not an administrator/);
+  await update(9);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.is(anonymous.got.length + bad.got.length + nonAdmin.got.length, 0);
+  const refusals = await waitForAudit(g, (e) => e.action === 'audit_log.subscribe' && e.success === false);
+  assert.is(refusals.length, 3);
+  assert.ok(refusals.every((r) => r.request.ip_address === '127.0.0.1'));
+  assert.equal(refusals.map((r) => r.payload.status).sort(), [401, 401, 403]);
+});
+
+test('a bad filter ends the subscription with a typed error', async () => {
+  const s = subscribe(connect({ authorization: `Bearer ${g.adminToken}` }), ['NOT VALID']);
+  await Promise.race([s.done, new Promise((r) => setTimeout(r, 5000))]);
+  assert.match(JSON.stringify(s.errors), /invalid action filter/);
+});
+
+test.run();

@@ -1,0 +1,70 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createGyre, type Gyre } from '../../api/app.ts';
+import { generateToken, hashToken } from '../../api/auth/tokens.ts';
+import { loadConfig } from '../../api/config.ts';
+import { systemActor } from '../../domain/events/envelope.ts';
+import { userDecider, userStream } from '../../domain/users/user.ts';
+import { resetDatabase, testDatabase } from './database.ts';
+
+export interface TestGyre extends Gyre {
+  readonly adminToken: string;
+  readonly dataDir: string;
+  /** Signs up a user through Gyre's own commands and gives it a token. */
+  createUser(login: string, options?: { isAdmin?: boolean }): Promise<{ id: string; token: string }>;
+  gql(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<{ status: number; body: GraphQLBody }>;
+  stop(): Promise<void>;
+}
+
+export interface GraphQLBody {
+  data: Record<string, any> | null;
+  errors?: Array<{ message: string; extensions?: { code?: string }; path?: string[] }>;
+}
+
+/** A whole Gyre on the shared test database, emptied first, with its admin bootstrapped. */
+export const startTestGyre = async (env: Record<string, string> = {}): Promise<TestGyre> => {
+  await resetDatabase();
+  const dataDir = mkdtempSync(join(tmpdir(), 'gyre-test-'));
+  const gyre = await createGyre(loadConfig({ GYRE_DATA_DIR: dataDir, GYRE_LOG_LEVEL: 'silent', ...env }), { db: testDatabase(), logger: false });
+  const admin = await gyre.bootstrap();
+  if (!admin) throw new Error('bootstrap created no admin on an empty database');
+  return {
+    ...gyre,
+    adminToken: admin.token,
+    dataDir,
+    async createUser(login, options = {}) {
+      const id = randomUUID();
+      const token = generateToken();
+      const s = gyre.services;
+      const context = { actor: systemActor, request: null };
+      const target = { id, type: 'user', name: login };
+      await s.commands.execute({ stream: userStream(id), decider: userDecider, command: { type: 'create', userId: id, login, name: login, state: 'ACTIVE', isAdmin: options.isAdmin ?? false }, context, target });
+      const r = await s.commands.execute({ stream: userStream(id), decider: userDecider, command: { type: 'createApiToken', tokenId: randomUUID(), label: 'test', tokenHash: hashToken(token) }, context, target });
+      await s.readYourWrites(r.position);
+      return { id, token };
+    },
+    async gql(query, variables = {}, headers = { authorization: `Bearer ${admin.token}` }) {
+      const res = await gyre.app.inject({ method: 'POST', url: '/graphql', headers: { 'content-type': 'application/json', ...headers }, payload: { query, variables } });
+      return { status: res.statusCode, body: res.json() as GraphQLBody };
+    },
+    async stop() {
+      await gyre.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+};
+
+/** Waits until the audit read model holds an event matching `match`; refusals are recorded after the answer. */
+export const waitForAudit = async (g: Gyre, match: (r: Record<string, any>) => boolean, ms = 5000) => {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    await g.services.readYourWrites(await g.services.store.head());
+    const rows = (await g.services.db('audit_events_v1').select('record').orderBy('position')) as Array<{ record: Record<string, any> | string }>;
+    const records = rows.map((r) => (typeof r.record === 'string' ? JSON.parse(r.record) : r.record));
+    const found = records.filter(match);
+    if (found.length || Date.now() > deadline) return found;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+};
