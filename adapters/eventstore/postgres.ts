@@ -105,24 +105,14 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
   const appended = new EventEmitter();
   appended.setMaxListeners(0);
 
-  const claimRevisions = async (trx: Knex.Transaction, stream: string, count: number, expected: ExpectedRevision): Promise<number | null> => {
-    let claimed: { revision: string }[];
-    if (expected === 'no_stream') {
-      claimed = await rows(trx.raw('insert into streams (stream_id, revision) values (?, ?) on conflict do nothing returning revision::text', [stream, count - 1]));
-    } else if (expected === 'any') {
-      claimed = await rows(
-        trx.raw(
-          `insert into streams (stream_id, revision) values (?, ?)
-           on conflict (stream_id) do update set revision = streams.revision + ? returning revision::text`,
-          [stream, count - 1, count],
-        ),
-      );
-    } else if (expected === 'exists') {
-      claimed = await rows(trx.raw('update streams set revision = revision + ? where stream_id = ? returning revision::text', [count, stream]));
-    } else {
-      claimed = await rows(trx.raw('update streams set revision = revision + ? where stream_id = ? and revision = ? returning revision::text', [count, stream, expected]));
+  /** The statement that claims the revisions (the compare-and-set on `streams`), per expected revision. */
+  const claim = (stream: string, count: number, expected: ExpectedRevision): [string, unknown[]] => {
+    if (expected === 'no_stream') return ['insert into streams (stream_id, revision) values (?, ?) on conflict do nothing returning revision', [stream, count - 1]];
+    if (expected === 'any') {
+      return ['insert into streams (stream_id, revision) values (?, ?) on conflict (stream_id) do update set revision = streams.revision + ? returning revision', [stream, count - 1, count]];
     }
-    return claimed[0] ? Number(claimed[0].revision) : null;
+    if (expected === 'exists') return ['update streams set revision = revision + ? where stream_id = ? returning revision', [count, stream]];
+    return ['update streams set revision = revision + ? where stream_id = ? and revision = ? returning revision', [count, stream, expected]];
   };
 
   const currentRevision = async (q: Knex | Knex.Transaction, stream: string): Promise<number | 'no_stream'> => {
@@ -130,30 +120,39 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
     return r ? Number(r.revision) : 'no_stream';
   };
 
-  const appendWithin: PostgresEventStore['appendWithin'] = async (trx, stream, events, expected) => {
+  /**
+   * One statement claims the revisions and inserts the events, so an append is atomic on its own and
+   * costs one round trip; the insert of events is the first write after the revision check.
+   * No claimed row means the expected revision did not hold, and nothing was written.
+   */
+  const appendWith = async (q: Knex | Knex.Transaction, stream: string, events: ReadonlyArray<NewEvent>, expected: ExpectedRevision): Promise<AppendResult> => {
     if (events.length === 0) {
-      const actual = await currentRevision(trx, stream);
+      const actual = await currentRevision(q, stream);
       if ((expected === 'no_stream' && actual !== 'no_stream') || (expected === 'exists' && actual === 'no_stream') || (typeof expected === 'number' && actual !== expected)) {
         throw new WrongExpectedRevisionError(stream, expected, actual);
       }
       return { revision: actual === 'no_stream' ? -1 : actual, position: START, events: [] };
     }
-    // The revision check is the transaction's first write; the events follow at once.
-    const last = await claimRevisions(trx, stream, events.length, expected);
-    if (last === null) throw new WrongExpectedRevisionError(stream, expected, await currentRevision(trx, stream));
-    const first = last - events.length + 1;
-    const values = events.map((e, i) => [e.id, stream, first + i, e.type, JSON.stringify(e.data), JSON.stringify(e.metadata)]);
+    const [claimSql, claimParams] = claim(stream, events.length, expected);
+    const values = events.flatMap((e, i) => [i, e.id, e.type, JSON.stringify(e.data), JSON.stringify(e.metadata)]);
     const inserted = await rows<EventRow>(
-      trx.raw(
-        `insert into events (event_id, stream_id, revision, type, data, metadata)
-         values ${values.map(() => '(?, ?, ?, ?, ?::jsonb, ?::jsonb)').join(', ')}
+      q.raw(
+        `with claimed as (${claimSql})
+         insert into events (event_id, stream_id, revision, type, data, metadata)
+         select v.event_id, ?, claimed.revision - ? + v.ord, v.type, v.data, v.metadata
+         from claimed cross join (values ${events.map(() => '(?::int, ?::uuid, ?::text, ?::jsonb, ?::jsonb)').join(', ')}) as v (ord, event_id, type, data, metadata)
+         order by v.ord
          returning ${columns}`,
-        values.flat(),
+        [...claimParams, stream, events.length - 1, ...values] as Knex.RawBinding[],
       ),
     );
-    const recorded = inserted.map(toRecorded);
-    return { revision: last, position: recorded[recorded.length - 1]!.position, events: recorded };
+    if (inserted.length === 0) throw new WrongExpectedRevisionError(stream, expected, await currentRevision(q, stream));
+    const recorded = inserted.map(toRecorded).sort((a, b) => a.revision - b.revision);
+    const last = recorded[recorded.length - 1]!;
+    return { revision: last.revision, position: last.position, events: recorded };
   };
+
+  const appendWithin: PostgresEventStore['appendWithin'] = (trx, stream, events, expected) => appendWith(trx, stream, events, expected);
 
   const horizon = async (): Promise<string> => {
     const [r] = await rows<{ xmin: string }>(db.raw('select pg_snapshot_xmin(pg_current_snapshot())::text as xmin'));
@@ -210,7 +209,7 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
   return {
     appendWithin,
     async append(stream, events, expected) {
-      const result = await db.transaction((trx) => appendWithin(trx, stream, events, expected));
+      const result = await appendWith(db, stream, events, expected);
       if (result.events.length) appended.emit('append');
       return result;
     },

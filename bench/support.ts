@@ -1,0 +1,65 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import knexFactory from 'knex';
+import { openDatabase, type Database } from '../adapters/database/sql.ts';
+import { createPostgresEventStore } from '../adapters/eventstore/postgres.ts';
+import type { NewEvent } from '../domain/events/envelope.ts';
+
+export type Backend = 'pglite' | 'postgres';
+export const benchDir = resolve(import.meta.dirname, '..', 'tmp', 'bench');
+export const pgliteDir = join(benchDir, 'pglite');
+const adminUrl = process.env.GYRE_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const benchPostgresUrl = adminUrl.replace(/\/[^/]*$/, '/gyre_bench');
+
+/** A fresh, empty database of the given kind (a PGlite directory, or the gyre_bench PostgreSQL database). */
+export const freshDatabase = async (backend: Backend): Promise<Database> => {
+  if (backend === 'pglite') {
+    rmSync(pgliteDir, { recursive: true, force: true });
+    mkdirSync(benchDir, { recursive: true });
+    return openDatabase({ dataDir: pgliteDir });
+  }
+  const admin = knexFactory({ client: 'pg', connection: adminUrl });
+  await admin.raw('drop database if exists gyre_bench with (force)');
+  await admin.raw('create database gyre_bench');
+  await admin.destroy();
+  return openDatabase({ url: benchPostgresUrl, poolMax: 40 });
+};
+
+export const existingDatabase = (backend: Backend): Database => (backend === 'pglite' ? openDatabase({ dataDir: pgliteDir }) : openDatabase({ url: benchPostgresUrl, poolMax: 40 }));
+
+/** An audit-shaped event like the ones Gyre writes for a request. */
+export const sampleEvent = (i: number): NewEvent => ({
+  id: randomUUID(),
+  type: 'system.settings.update',
+  data: { changes: { licenseSeats: { from: i, to: i + 1 } } },
+  metadata: {
+    actor: { id: '6f1c1e1a-1b6e-4c39-9d39-6a1d8f3c2b10', type: 'user', name: 'admin' },
+    target: { id: 'system-settings', type: 'system_settings', name: 'System Settings' },
+    scope: null,
+    request: { id: randomUUID(), ip_address: '10.1.2.3', client_trace_id: `trace-${i}` },
+    success: true,
+    metadata: {},
+    version: 1,
+    $correlationId: randomUUID(),
+    $causationId: null,
+  },
+});
+
+/** Appends `count` events, `perAppend` to a transaction: how the benchmarks fill a log quickly. */
+export const seedEvents = async (db: Database, count: number, perAppend = 1000) => {
+  const store = await createPostgresEventStore(db);
+  for (let i = 0; i < count; i += perAppend) {
+    const n = Math.min(perAppend, count - i);
+    await store.append(`seed-${i}`, Array.from({ length: n }, (_, k) => sampleEvent(i + k)), 'no_stream');
+  }
+  return store;
+};
+
+export const rate = (count: number, ms: number) => Math.round((count / ms) * 1000);
+export const report = (result: Record<string, unknown>) => process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+export const backendArg = (): Backend => {
+  const b = process.argv[2];
+  if (b !== 'pglite' && b !== 'postgres') throw new Error('usage: <bench> pglite|postgres');
+  return b;
+};
