@@ -5,7 +5,8 @@ import { createPostgresEventStore, type PostgresEventStore } from '../adapters/e
 import { resetDatabase, testDatabase } from '../test/support/database.ts';
 import { newEvent, sleep, uniqueName } from '../test/support/events.ts';
 import { auditLogProjection } from './audit-log.ts';
-import { atVersion, defineProjection, type Projection } from './projection.ts';
+import { atVersion, type Projection } from './projection.ts';
+import { ledgerProjection } from '../test/support/ledger.ts';
 import { createProjectionRunner, type ProjectionRunner } from './runner.ts';
 
 const test = suite('projections/runner');
@@ -19,28 +20,7 @@ test.before(async () => {
   store = await createPostgresEventStore(db, { pollIntervalMs: 10 });
 });
 
-/** Records every event it applies; a unique key turns a double application into an error, and a count tells it apart. */
-const ledger = (name: string, crash: { inside?: (batch: number) => boolean } = {}) => {
-  let batch = 0;
-  const p = defineProjection({
-    name,
-    version: 1,
-    handles: [{ prefix: `${name}.` }],
-    tables: ['ledger'],
-    async migrate(db, t) {
-      await db.raw(`create table if not exists ${t.ledger} (event_id uuid primary key, applied int not null default 1)`);
-    },
-    async apply(events, trx, t) {
-      batch++;
-      for (const [i, e] of events.entries()) {
-        await trx.raw(`insert into ${t.ledger} (event_id) values (?) on conflict (event_id) do update set applied = ${t.ledger}.applied + 1`, [e.id]);
-        if (i === Math.floor(events.length / 2) && crash.inside?.(batch)) throw new Error(`crash inside batch ${batch}`);
-      }
-    },
-  });
-  // each ledger gets its own table
-  return { ...p, tables: { ledger: `${name}_v1` } };
-};
+const ledger = (name: string, crash: { inside?: (batch: number) => boolean } = {}) => ledgerProjection(name, { crashInside: crash.inside });
 
 const appendMany = async (type: string, n: number) => {
   const ids: string[] = [];

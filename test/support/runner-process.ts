@@ -1,0 +1,21 @@
+/**
+ * A projection runner in a process of its own, for tests that kill it with SIGKILL.
+ * argv: <ledger name> <database url or PGlite dir> [--until-caught-up]
+ */
+import { openDatabase } from '../../adapters/database/sql.ts';
+import { createPostgresEventStore } from '../../adapters/eventstore/postgres.ts';
+import { createProjectionRunner } from '../../projections/runner.ts';
+import { ledgerProjection } from './ledger.ts';
+
+const [name, where, flag] = process.argv.slice(2) as [string, string, string | undefined];
+const db = where.startsWith('postgres') ? openDatabase({ url: where }) : openDatabase({ dataDir: where });
+const store = await createPostgresEventStore(db, { pollIntervalMs: 10 });
+const runner = createProjectionRunner({ store, db, projections: [ledgerProjection(name, { msPerEvent: 2 })], batchSize: 10 });
+await runner.start();
+process.stdout.write('started\n');
+if (flag === '--until-caught-up') {
+  await runner.waitFor(await store.head(), 120_000);
+  await runner.stop();
+  await db.destroy();
+  process.exit(0);
+}
