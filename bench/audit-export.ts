@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { auditLogProjection } from '../projections/audit-log.ts';
+import { allProjections } from '../projections/all.ts';
 import { createProjectionRunner } from '../projections/runner.ts';
 import { backendArg, benchDir, benchPostgresUrl, existingDatabase, freshDatabase, rate, report, seedEvents } from './support.ts';
 
@@ -17,9 +17,9 @@ const root = resolve(import.meta.dirname, '..');
 {
   const db = await freshDatabase(backend);
   const store = await seedEvents(db, count);
-  const runner = createProjectionRunner({ store, db, projections: [auditLogProjection], batchSize: 2000 });
+  const runner = createProjectionRunner({ store, db, projections: allProjections, batchSize: 2000 });
   await runner.start();
-  if (!(await runner.waitFor(await store.head(), 60 * 60_000))) throw new Error('audit projection did not catch up');
+  if (!(await runner.waitFor(await store.head(), 60 * 60_000))) throw new Error('projections did not catch up');
   await runner.stop();
   await store.close();
   await db.destroy();

@@ -117,4 +117,24 @@ test('waitFor resolves once the projections pass a position, and says false when
   await runner.stop();
 });
 
+test('a projection that has not reached the end of the log since start reports an unbounded lag', async () => {
+  const name = uniqueName('gate');
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  const base = ledgerProjection(name);
+  const gated = { ...base, apply: async (...args: Parameters<typeof base.apply>) => (await gate, base.apply(...args)) };
+  await appendMany(`${name}.happened`, 5);
+  const head = await store.head();
+  const runner = createProjectionRunner({ store, db, projections: [gated] });
+  await runner.start();
+  await sleep(100);
+  const [held] = runner.status(head);
+  assert.is(held!.caughtUp, false);
+  assert.is(held!.lagMs, Number.POSITIVE_INFINITY);
+  open();
+  assert.ok(await runner.waitFor(head, 5000));
+  assert.equal(runner.status(head).map((s) => [s.caughtUp, s.lagMs]), [[true, 0]]);
+  await runner.stop();
+});
+
 test.run();

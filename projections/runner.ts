@@ -55,7 +55,6 @@ export const createProjectionRunner = (options: RunnerOptions): ProjectionRunner
   const { store, db, projections } = options;
   const batchSize = options.batchSize ?? 500;
   const controller = new AbortController();
-  const startedAt = Date.now();
   const state = new Map(projections.map((p) => [p, { position: START, caughtUp: false, lastCaughtUpAt: 0, error: null as string | null }]));
   let waiters: Array<{ position: Position; resolve: (ok: boolean) => void }> = [];
   const loops: Promise<void>[] = [];
@@ -136,7 +135,8 @@ export const createProjectionRunner = (options: RunnerOptions): ProjectionRunner
           version: p.version,
           position: s.position,
           caughtUp,
-          lagMs: caughtUp ? 0 : Date.now() - (s.lastCaughtUpAt || startedAt),
+          // a projection that has not reached the end of the log since start is as far behind as it can be
+          lagMs: caughtUp ? 0 : s.lastCaughtUpAt ? Date.now() - s.lastCaughtUpAt : Number.POSITIVE_INFINITY,
           error: s.error,
         };
       }),

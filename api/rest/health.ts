@@ -12,9 +12,10 @@ export const registerHealth = (app: FastifyInstance, s: Services) => {
     }
     const projections = s.projections.status(await s.store.head());
     const lagging = projections.filter((p) => p.error || p.lagMs > s.config.GYRE_READY_MAX_LAG_MS);
-    const summary = projections.map(({ name, version, caughtUp, lagMs, error }) => ({ name, version, caughtUp, lagMs, error }));
+    const summary = projections.map(({ name, version, caughtUp, lagMs, error }) => ({ name, version, caughtUp, lagMs: Number.isFinite(lagMs) ? lagMs : null, error }));
     if (lagging.length) {
-      const reason = lagging.map((p) => (p.error ? `projection ${p.name} failed: ${p.error}` : `projection ${p.name} is ${Math.round(p.lagMs / 1000)}s behind the log`)).join('; ');
+      const behind = (lagMs: number) => (Number.isFinite(lagMs) ? `is ${Math.round(lagMs / 1000)}s behind the log` : 'has not caught up with the log since start');
+      const reason = lagging.map((p) => (p.error ? `projection ${p.name} failed: ${p.error}` : `projection ${p.name} ${behind(p.lagMs)}`)).join('; ');
       return reply.status(503).send({ status: 'unready', reason, projections: summary });
     }
     return { status: 'ready', projections: summary };
