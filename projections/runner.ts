@@ -84,7 +84,7 @@ export const createProjectionRunner = (options: RunnerOptions): ProjectionRunner
             stored = page.next;
           }
           s.position = page.next;
-          s.caughtUp = page.events.length < batchSize;
+          s.caughtUp = page.atEnd;
           if (s.caughtUp) s.lastCaughtUpAt = Date.now();
           s.error = null;
           backoff = 100;

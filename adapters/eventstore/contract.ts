@@ -152,6 +152,27 @@ export const eventStoreContract = (name: string, setup: () => Promise<ContractHa
     assert.equal(await read({ types: [{ exact: `${t}.other` }, { prefix: `${t}.axb.` }] }), [`${t}.axb.create`, `${t}.other`]);
   });
 
+  test('a filtered read moves a window at a time past events it does not match', async () => {
+    const t = uniqueName('rare');
+    const start = await h.store.head();
+    await h.store.append(uniqueName('s-'), Array.from({ length: 25 }, () => newEvent(`${t}.common`)), 'no_stream');
+    const rare = newEvent(`${t}.rare`);
+    await h.store.append(uniqueName('s-'), [rare], 'no_stream');
+    let cursor = start;
+    const found: string[] = [];
+    let reads = 0;
+    for (;;) {
+      const page = await h.store.readAll(cursor, { limit: 10, filter: { types: [{ exact: `${t}.rare` }] } });
+      reads++;
+      found.push(...page.events.map((e) => e.id));
+      if (!page.atEnd) assert.ok(page.next > cursor, 'a full window moves the cursor');
+      cursor = page.next;
+      if (page.atEnd) break;
+    }
+    assert.equal(found, [rare.id]);
+    assert.ok(reads >= 3, `read the 26 events in windows of 10 (${reads} reads)`);
+  });
+
   test('a subscription catches up, then follows live appends', async () => {
     const t = uniqueName('l');
     const s = uniqueName('s-');

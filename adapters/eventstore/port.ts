@@ -25,6 +25,8 @@ export interface AppendResult {
 export interface Page {
   readonly events: ReadonlyArray<RecordedEvent>;
   readonly next: Position;
+  /** True when the read reached the end of what is visible now; a filtered page may hold few events and still not be at the end. */
+  readonly atEnd: boolean;
 }
 
 export interface ReadAllOptions {

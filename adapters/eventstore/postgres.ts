@@ -63,8 +63,10 @@ interface EventRow {
 }
 
 // Aliases differ from the column names so that ORDER BY sorts the numbers, not their text.
-const columns = `global_position::text as gp, transaction_id::text as xid, event_id::text, stream_id, revision::text as rev, type, data, metadata,
-  to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as occurred_at`;
+const columnsOf = (t: string) => `${t}.global_position::text as gp, ${t}.transaction_id::text as xid, ${t}.event_id::text, ${t}.stream_id,
+  ${t}.revision::text as rev, ${t}.type, ${t}.data, ${t}.metadata,
+  to_char(${t}.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as occurred_at`;
+const columns = columnsOf('events');
 
 const toRecorded = (r: EventRow): RecordedEvent => ({
   id: r.event_id,
@@ -78,11 +80,10 @@ const toRecorded = (r: EventRow): RecordedEvent => ({
 });
 
 const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
-const typeClause = (types: ReadonlyArray<ActionFilter> | undefined): [string, string[][]] => {
-  if (!types || types.length === 0) return ['', []];
+const typeMatch = (types: ReadonlyArray<ActionFilter>): [string, string[][]] => {
   const exact = types.flatMap((t) => ('exact' in t ? [t.exact] : []));
   const prefixes = types.flatMap((t) => ('prefix' in t ? [`${likeEscape(t.prefix)}%`] : []));
-  return [' and (type = any(?::text[]) or type like any(?::text[]))', [exact, prefixes]];
+  return ['(type = any(?::text[]) or type like any(?::text[]))', [exact, prefixes]];
 };
 
 export interface PostgresEventStore extends EventStore {
@@ -159,23 +160,42 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
     return r!.xmin;
   };
 
+  /**
+   * One page of the log after `from`. A filtered read scans a window of `limit` events in log order
+   * (on the log-order index) and keeps those that match, so a rare type never costs a scan of the
+   * whole log; `next` then moves past the window even when nothing in it matched.
+   */
   const readAll = async (from: Position, opts: ReadAllOptions = {}): Promise<Page> => {
     const limit = opts.limit ?? defaultPage;
     const [xid, seq] = decode(from);
     // Every transaction below xmin has ended: what is visible below it is final.
     const xmin = await horizon();
-    const [clause, params] = typeClause(opts.filter?.types);
-    const found = await rows<EventRow>(
-      db.raw(
-        `select ${columns} from events
-         where (transaction_id, global_position) > (?::text::xid8, ?::bigint) and transaction_id < ?::text::xid8${clause}
-         order by transaction_id, global_position limit ?`,
-        [xid, seq, xmin, ...params, limit],
-      ),
-    );
-    const events = found.map(toRecorded);
-    const next = events.length === limit ? events[events.length - 1]!.position : maxPosition(from, encode(xmin, 0));
-    return { events, next };
+    const after = '(transaction_id, global_position) > (?::text::xid8, ?::bigint) and transaction_id < ?::text::xid8';
+    const types = opts.filter?.types ?? [];
+    let scanned: EventRow[];
+    let events: RecordedEvent[];
+    if (types.length === 0) {
+      scanned = await rows<EventRow>(db.raw(`select ${columns} from events where ${after} order by transaction_id, global_position limit ?`, [xid, seq, xmin, limit]));
+      events = scanned.map(toRecorded);
+    } else {
+      const [match, params] = typeMatch(types);
+      scanned = await rows<EventRow & { matches: boolean }>(
+        db.raw(
+          `with scanned as (
+             select global_position, transaction_id, ${match} as matches from events where ${after}
+             order by transaction_id, global_position limit ?)
+           select scanned.global_position::text as window_gp, scanned.transaction_id::text as window_xid, scanned.matches, ${columnsOf('e')}
+           from scanned left join events e on e.global_position = scanned.global_position and scanned.matches
+           order by scanned.transaction_id, scanned.global_position`,
+          [...params, xid, seq, xmin, limit] as Knex.RawBinding[],
+        ),
+      );
+      events = (scanned as Array<EventRow & { matches: boolean }>).filter((r) => r.matches).map(toRecorded);
+    }
+    const atEnd = scanned.length < limit;
+    const last = scanned[scanned.length - 1] as (EventRow & { window_xid?: string; window_gp?: string }) | undefined;
+    const next = atEnd ? maxPosition(from, encode(xmin, 0)) : encode(last!.window_xid ?? last!.xid, last!.window_gp ?? last!.gp);
+    return { events, next, atEnd };
   };
 
   const waitForAppend = (ms: number, signal?: AbortSignal) =>
@@ -202,7 +222,7 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
         cursor = page.next;
         yield page;
       }
-      if (page.events.length < limit) await waitForAppend(pollIntervalMs, opts.signal);
+      if (page.atEnd) await waitForAppend(pollIntervalMs, opts.signal);
     }
   }
 
