@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import fastify, { type FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
-import { openDatabase } from '../adapters/database/sql.ts';
+import { openDatabase, withSchemaLock } from '../adapters/database/sql.ts';
 import { createCommandHandler } from '../adapters/eventstore/commands.ts';
 import { createPostgresEventStore } from '../adapters/eventstore/postgres.ts';
 import { eventRegistry } from '../domain/events/catalog.ts';
@@ -62,7 +62,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     logger: options.logger ?? { level: config.GYRE_LOG_LEVEL, redact: ['req.headers.authorization', 'req.headers["circle-token"]'] },
     genReqId: () => randomUUID(),
   });
-  const projections = createProjectionRunner({ store, db, projections: allProjections, onError: (name, err) => app.log.error({ err, projection: name }, 'projection failed; retrying') });
+  const projections = createProjectionRunner({ store, db, migrate: withSchemaLock, projections: allProjections, onError: (name, err) => app.log.error({ err, projection: name }, 'projection failed; retrying') });
   const services: Services = {
     config,
     db,

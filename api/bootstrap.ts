@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DomainError } from '../domain/errors.ts';
 import { systemActor } from '../domain/events/envelope.ts';
 import { userDecider, userStream } from '../domain/users/user.ts';
 import { anyAdmin } from '../projections/users.ts';
@@ -9,21 +10,41 @@ import type { Services } from './services.ts';
 
 export const adminTokenFile = (dataDir: string) => join(dataDir, 'admin-token');
 
+/** The first admin's id is fixed, so that two processes starting together cannot both create one. */
+export const firstAdminId = '00000000-0000-4000-8000-000000000001';
+
 /**
- * On the first start with no admin: create the admin account and an API token, write the token to
- * `$GYRE_DATA_DIR/admin-token` (0600) and return it, so that the caller prints it once.
+ * On the first start with no admin: create the admin account with an API token, in one append, and
+ * write the token to `$GYRE_DATA_DIR/admin-token` (0600); return it so the caller prints it once.
+ * The file is written before the append and renamed after it, so a crash leaves either no admin, or
+ * an admin whose token is on disk (renamed on the next start).
  */
 export const bootstrapAdmin = async (s: Services, dataDir: string): Promise<{ token: string; file: string } | null> => {
-  if (await anyAdmin(s.db)) return null;
-  const userId = randomUUID();
-  const target = { id: userId, type: 'user', name: 'admin' };
-  const context = { actor: systemActor, request: null };
-  await s.commands.execute({ stream: userStream(userId), decider: userDecider, command: { type: 'create', userId, login: 'admin', name: 'Administrator', state: 'ACTIVE', isAdmin: true }, context, target });
-  const token = generateToken();
-  const created = await s.commands.execute({ stream: userStream(userId), decider: userDecider, command: { type: 'createApiToken', tokenId: randomUUID(), label: 'admin (first start)', tokenHash: hashToken(token) }, context, target });
-  await s.readYourWrites(created.position);
   const file = adminTokenFile(dataDir);
-  writeFileSync(file, `${token}\n`, { mode: 0o600 });
-  chmodSync(file, 0o600);
+  const pending = `${file}.pending`;
+  if (await anyAdmin(s.db)) {
+    try {
+      renameSync(pending, file);
+    } catch {}
+    return null;
+  }
+  const token = generateToken();
+  writeFileSync(pending, `${token}\n`, { mode: 0o600 });
+  try {
+    const created = await s.commands.execute({
+      stream: userStream(firstAdminId),
+      decider: userDecider,
+      command: { type: 'create', userId: firstAdminId, login: 'admin', name: 'Administrator', state: 'ACTIVE', isAdmin: true, token: { tokenId: randomUUID(), label: 'admin (first start)', tokenHash: hashToken(token) } },
+      context: { actor: systemActor, request: null },
+      target: { id: firstAdminId, type: 'user', name: 'admin' },
+    });
+    await s.readYourWrites(created.position);
+  } catch (e) {
+    rmSync(pending, { force: true });
+    // another process created the first admin first
+    if (e instanceof DomainError && e.code === 'USER_EXISTS') return null;
+    throw e;
+  }
+  renameSync(pending, file);
   return { token, file };
 };

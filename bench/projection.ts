@@ -1,4 +1,5 @@
 /** Projection catch-up in events per second: every read model, from an empty checkpoint, over 100k events. */
+import { withSchemaLock } from '../adapters/database/sql.ts';
 import { allProjections } from '../projections/all.ts';
 import { createProjectionRunner } from '../projections/runner.ts';
 import { backendArg, freshDatabase, rate, report, seedEvents } from './support.ts';
@@ -8,7 +9,7 @@ const count = Number(process.env.BENCH_EVENTS ?? 100_000);
 const db = await freshDatabase(backend);
 const store = await seedEvents(db, count);
 const head = await store.head();
-const runner = createProjectionRunner({ store, db, projections: allProjections, batchSize: 1000 });
+const runner = createProjectionRunner({ store, db, migrate: withSchemaLock, projections: allProjections, batchSize: 1000 });
 const started = Date.now();
 await runner.start();
 if (!(await runner.waitFor(head, 30 * 60_000))) throw new Error('projections did not catch up');

@@ -16,3 +16,7 @@ for (const bench of benches) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
   }
 }
+process.stdout.write('\n| bench | backend | figures |\n|---|---|---|\n');
+for (const { bench, backend, ...figures } of results) {
+  process.stdout.write(`| ${bench} | ${backend} | ${Object.entries(figures).map(([k, v]) => `${k} ${v}`).join(', ')} |\n`);
+}

@@ -26,8 +26,6 @@ export const freshDatabase = async (backend: Backend): Promise<Database> => {
   return openDatabase({ url: benchPostgresUrl, poolMax: 40 });
 };
 
-export const existingDatabase = (backend: Backend): Database => (backend === 'pglite' ? openDatabase({ dataDir: pgliteDir }) : openDatabase({ url: benchPostgresUrl, poolMax: 40 }));
-
 /** An audit-shaped event like the ones Gyre writes for a request. */
 export const sampleEvent = (i: number): NewEvent => ({
   id: randomUUID(),

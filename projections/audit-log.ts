@@ -1,10 +1,24 @@
+import { stringify } from 'csv-stringify/sync';
 import type { Knex } from 'knex';
-import { matchesActions, type ActionFilter } from '../domain/audit/action-filter.ts';
-import { toAuditRecord, type AuditRecord } from '../domain/audit/audit-record.ts';
+import { likePrefix, type ActionFilter } from '../domain/audit/action-filter.ts';
+import { auditColumns, toAuditRecord, type AuditRecord } from '../domain/audit/audit-record.ts';
 import { eventRegistry } from '../domain/events/catalog.ts';
 import { defineProjection } from './projection.ts';
 
-/** The audit log as the guide shows it: every event, with only its public payload. */
+/** Nested values as compact JSON, scalars as text: one CSV line (RFC 4180, CRLF) in the guide's column order. */
+export const csvLine = (r: AuditRecord): string =>
+  stringify([auditColumns.map((c) => (r[c] === null ? 'null' : typeof r[c] === 'object' ? JSON.stringify(r[c]) : String(r[c])))], {
+    record_delimiter: 'windows',
+    // a bare CR or LF inside a value is quoted too
+    quoted_match: /[\r\n]/,
+  });
+
+export const csvHeader = csvLine(Object.fromEntries(auditColumns.map((c) => [c, c])) as unknown as AuditRecord);
+
+/**
+ * The audit log as the guide shows it: every event, with only its public payload; beside the record,
+ * its CSV line, rendered once here so that an export streams text without rebuilding a row per event.
+ */
 export const auditLogProjection = defineProjection({
   name: 'audit_log',
   version: 1,
@@ -17,7 +31,8 @@ export const auditLogProjection = defineProjection({
       actor_id text not null,
       target_id text not null,
       occurred_at timestamptz not null,
-      record json not null)`);
+      record json not null,
+      csv_line text not null)`);
     await db.raw(`create index if not exists ${t.audit_events}_occurred on ${t.audit_events} (occurred_at)`);
     await db.raw(`create index if not exists ${t.audit_events}_actor on ${t.audit_events} (actor_id, position)`);
     await db.raw(`create index if not exists ${t.audit_events}_target on ${t.audit_events} (target_id, position)`);
@@ -25,27 +40,27 @@ export const auditLogProjection = defineProjection({
   async apply(events, trx, t) {
     const rows = events.map((e) => {
       const r = toAuditRecord(e, eventRegistry);
-      return { position: e.position, id: r.id, action: r.action, actor_id: r.actor.id, target_id: r.target.id, occurred_at: r.occurred_at, record: JSON.stringify(r) };
+      return { position: e.position, id: r.id, action: r.action, actor_id: r.actor.id, target_id: r.target.id, occurred_at: r.occurred_at, record: JSON.stringify(r), csv_line: csvLine(r) };
     });
     for (let i = 0; i < rows.length; i += 500) await trx(t.audit_events).insert(rows.slice(i, i + 500));
   },
 });
 
 export interface AuditQuery {
-  readonly since?: Date | undefined;
-  readonly until?: Date | undefined;
+  /** ISO-8601 times with a zone; compared in the database, to the microsecond. */
+  readonly since?: string | undefined;
+  readonly until?: string | undefined;
   readonly actions?: ReadonlyArray<ActionFilter>;
   readonly actorId?: string | undefined;
   readonly targetId?: string | undefined;
 }
 
 const table = auditLogProjection.tables.audit_events;
-const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 const filtered = (db: Knex, q: AuditQuery) => {
   const query = db(table);
-  if (q.since) query.where('occurred_at', '>=', q.since.toISOString());
-  if (q.until) query.where('occurred_at', '<', q.until.toISOString());
+  if (q.since) query.whereRaw('occurred_at >= ?::timestamptz', [q.since]);
+  if (q.until) query.whereRaw('occurred_at < ?::timestamptz', [q.until]);
   if (q.actorId) query.where('actor_id', q.actorId);
   if (q.targetId) query.where('target_id', q.targetId);
   const actions = q.actions ?? [];
@@ -53,41 +68,39 @@ const filtered = (db: Knex, q: AuditQuery) => {
     query.where((w) => {
       for (const a of actions) {
         if ('exact' in a) w.orWhere('action', a.exact);
-        else w.orWhereRaw(`action like ? escape '\\'`, [`${escapeLike(a.prefix)}%`]);
+        else w.orWhereRaw(`action like ? escape '\\'`, [likePrefix(a.prefix)]);
       }
     });
   }
   return query;
 };
 
+const parsed = (record: AuditRecord | string): AuditRecord => (typeof record === 'string' ? (JSON.parse(record) as AuditRecord) : record);
+
 /** A page of the audit log, newest first, after the cursor (a position). */
 export const auditLogPage = async (db: Knex, q: AuditQuery, first: number, after?: string): Promise<{ records: Array<{ position: string; record: AuditRecord }>; hasNextPage: boolean }> => {
   const query = filtered(db, q).select('position', 'record').orderBy('position', 'desc').limit(first + 1);
   if (after) query.where('position', '<', after);
   const found = (await query) as Array<{ position: string; record: AuditRecord | string }>;
-  const records = found.slice(0, first).map((r) => ({ position: r.position, record: typeof r.record === 'string' ? (JSON.parse(r.record) as AuditRecord) : r.record }));
-  return { records, hasNextPage: found.length > first };
+  return { records: found.slice(0, first).map((r) => ({ position: r.position, record: parsed(r.record) })), hasNextPage: found.length > first };
 };
 
 /**
- * The audit log oldest first, one keyset page at a time, bounded by the log's end when the export began,
- * so a long export is a consistent snapshot and its memory stays flat.
+ * The audit log as CSV text, oldest first, one keyset page (one string) at a time up to the log's end
+ * when the export began (a consistent snapshot), so that memory stays flat however long the log is.
  */
-export async function* auditLogExport(db: Knex, q: AuditQuery, pageSize = 2000): AsyncGenerator<AuditRecord[]> {
+export async function* auditCsvPages(db: Knex, q: AuditQuery, pageSize = 250): AsyncGenerator<string> {
+  yield csvHeader;
   const end = ((await db(table).max('position as end').first()) as { end: string | null } | undefined)?.end;
   if (!end) return;
   let cursor = '';
   for (;;) {
-    const found = (await filtered(db, q).select('position', 'record').where('position', '>', cursor).andWhere('position', '<=', end).orderBy('position').limit(pageSize)) as Array<{
+    const found = (await filtered(db, q).select('position', 'csv_line').where('position', '>', cursor).andWhere('position', '<=', end).orderBy('position').limit(pageSize)) as Array<{
       position: string;
-      record: AuditRecord | string;
+      csv_line: string;
     }>;
-    if (found.length === 0) return;
-    yield found.map((r) => (typeof r.record === 'string' ? (JSON.parse(r.record) as AuditRecord) : r.record));
-    cursor = found[found.length - 1]!.position;
+    if (found.length) yield found.map((r) => r.csv_line).join('');
     if (found.length < pageSize) return;
+    cursor = found[found.length - 1]!.position;
   }
 }
-
-/** The same matching rule the SQL applies, for live events that never touch the table. */
-export const recordMatches = (q: Pick<AuditQuery, 'actions'>, r: AuditRecord) => matchesActions(q.actions ?? [], r.action);

@@ -28,7 +28,7 @@ const killAndCheck = async (open: () => Database, where: string, exclusive: bool
   let db = open();
   const store = await createPostgresEventStore(db);
   const ids: string[] = [];
-  for (let i = 0; i < 20; i++) {
+  for (let i = 0; i < 40; i++) {
     const events = Array.from({ length: 10 }, () => newEvent(`${name}.happened`));
     ids.push(...events.map((e) => e.id));
     await store.append(uniqueName('s-'), events, 'no_stream');
@@ -44,6 +44,11 @@ const killAndCheck = async (open: () => Database, where: string, exclusive: bool
     assert.is(await c.exited, -1);
     kills++;
   }
+  // the kills landed while there was work: some events applied, some not yet
+  if (exclusive) db = open();
+  const [{ count: midway }] = (await db(`${name}_v1`).count('* as count')) as [{ count: string | number }];
+  if (exclusive) await db.destroy();
+  assert.ok(Number(midway) > 0 && Number(midway) < ids.length, `${midway} of ${ids.length} applied when the last kill landed`);
   const last = runChild(name, where, true);
   assert.is(await last.exited, 0, 'the last runner caught up and stopped');
   if (exclusive) db = open();

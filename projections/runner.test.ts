@@ -1,3 +1,4 @@
+import { withSchemaLock } from '../adapters/database/sql.ts';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Knex } from 'knex';
@@ -47,7 +48,7 @@ test('a crash inside a batch rolls the batch back whole; the retry applies each 
   const name = uniqueName('crash');
   const errors: string[] = [];
   const p = ledger(name, { inside: (b) => b % 3 === 1 });
-  const runner = createProjectionRunner({ store, db, projections: [p], batchSize: 7, onError: (_, e) => errors.push(String(e)) });
+  const runner = createProjectionRunner({ store, db, migrate: withSchemaLock, projections: [p], batchSize: 7, onError: (_, e) => errors.push(String(e)) });
   await runner.start();
   const ids = await appendMany(`${name}.happened`, 60);
   assert.is(await waitForRows(p.tables.ledger, 60), 60);
@@ -70,13 +71,13 @@ test('runners killed between batches and restarted, and two runners racing, stil
   })();
   let runners: ProjectionRunner[] = [];
   for (let round = 0; round < 6; round++) {
-    runners = [createProjectionRunner({ store, db, projections: [p], batchSize: 5 }), createProjectionRunner({ store, db, projections: [p], batchSize: 3 })];
+    runners = [createProjectionRunner({ store, db, migrate: withSchemaLock, projections: [p], batchSize: 5 }), createProjectionRunner({ store, db, migrate: withSchemaLock, projections: [p], batchSize: 3 })];
     await Promise.all(runners.map((r) => r.start()));
     await sleep(30 + round * 5);
     await Promise.all(runners.map((r) => r.stop()));
   }
   await writing;
-  const last = createProjectionRunner({ store, db, projections: [p] });
+  const last = createProjectionRunner({ store, db, migrate: withSchemaLock, projections: [p] });
   await last.start();
   assert.is(await waitForRows(p.tables.ledger, ids.length), ids.length);
   await last.stop();
@@ -86,13 +87,13 @@ test('runners killed between batches and restarted, and two runners racing, stil
 });
 
 test('a new projection version rebuilds from the start to the same tables as the live one', async () => {
-  const live = createProjectionRunner({ store, db, projections: [auditLogProjection], batchSize: 50 });
+  const live = createProjectionRunner({ store, db, migrate: withSchemaLock, projections: [auditLogProjection], batchSize: 50 });
   await live.start();
   await appendMany(`${uniqueName('audit')}.happened`, 120);
   const head = await store.head();
   assert.ok(await live.waitFor(head, 20_000), 'live projection caught up');
   const v2: Projection = atVersion(auditLogProjection, 2);
-  const rebuild = createProjectionRunner({ store, db, projections: [v2], batchSize: 37 });
+  const rebuild = createProjectionRunner({ store, db, migrate: withSchemaLock, projections: [v2], batchSize: 37 });
   await rebuild.start();
   assert.ok(await rebuild.waitFor(head, 20_000), 'rebuild caught up');
   await Promise.all([live.stop(), rebuild.stop()]);
@@ -105,7 +106,7 @@ test('a new projection version rebuilds from the start to the same tables as the
 test('waitFor resolves once the projections pass a position, and says false when time runs out', async () => {
   const name = uniqueName('wait');
   const p = ledger(name);
-  const runner = createProjectionRunner({ store, db, projections: [p] });
+  const runner = createProjectionRunner({ store, db, migrate: withSchemaLock, projections: [p] });
   await runner.start();
   const r = await store.append(uniqueName('s-'), [newEvent(`${name}.happened`)], 'no_stream');
   assert.ok(await runner.waitFor(r.position, 5000));
@@ -125,7 +126,7 @@ test('a projection that has not reached the end of the log since start reports a
   const gated = { ...base, apply: async (...args: Parameters<typeof base.apply>) => (await gate, base.apply(...args)) };
   await appendMany(`${name}.happened`, 5);
   const head = await store.head();
-  const runner = createProjectionRunner({ store, db, projections: [gated] });
+  const runner = createProjectionRunner({ store, db, migrate: withSchemaLock, projections: [gated] });
   await runner.start();
   await sleep(100);
   const [held] = runner.status(head);

@@ -1,8 +1,17 @@
 import type { Knex } from 'knex';
-import type { Position } from '../domain/events/envelope.ts';
-import { START, type EventStore } from '../adapters/eventstore/port.ts';
+import type { ActionFilter } from '../domain/audit/action-filter.ts';
+import type { Position, RecordedEvent } from '../domain/events/envelope.ts';
 import type { Projection } from './projection.ts';
-import { withSchemaLock } from '../adapters/database/sql.ts';
+
+/** What the runner needs of the event log (the event store port satisfies it). */
+export interface EventLog {
+  subscribe(
+    from: Position,
+    options: { filter: { types: ReadonlyArray<ActionFilter> }; limit: number; signal: AbortSignal },
+  ): AsyncIterable<{ events: ReadonlyArray<RecordedEvent>; next: Position; atEnd: boolean }>;
+}
+
+const START: Position = '';
 
 const checkpoints = 'projection_checkpoints';
 
@@ -27,8 +36,10 @@ export interface ProjectionRunner {
 }
 
 export interface RunnerOptions {
-  readonly store: EventStore;
+  readonly store: EventLog;
   readonly db: Knex;
+  /** Runs the projections' schema changes; the wiring passes one that serializes processes (an advisory lock). */
+  readonly migrate?: <T>(db: Knex, change: (trx: Knex.Transaction) => Promise<T>) => Promise<T>;
   readonly projections: ReadonlyArray<Projection>;
   readonly batchSize?: number;
   readonly onError?: (projection: string, error: unknown) => void;
@@ -103,7 +114,7 @@ export const createProjectionRunner = (options: RunnerOptions): ProjectionRunner
 
   return {
     async start() {
-      await withSchemaLock(db, async (trx) => {
+      await (options.migrate ?? ((d, change) => d.transaction(change)))(db, async (trx) => {
         await ensureCheckpointTable(trx);
         for (const p of projections) await p.migrate(trx, p.tables);
       });
@@ -118,12 +129,18 @@ export const createProjectionRunner = (options: RunnerOptions): ProjectionRunner
     waitFor(position, timeoutMs) {
       if (slowest() >= position) return Promise.resolve(true);
       return new Promise((resolve) => {
-        const waiter = { position, resolve };
-        waiters.push(waiter);
-        setTimeout(() => {
+        const timer = setTimeout(() => {
           waiters = waiters.filter((w) => w !== waiter);
           resolve(false);
-        }, timeoutMs).unref();
+        }, timeoutMs);
+        const waiter = {
+          position,
+          resolve: (ok: boolean) => {
+            clearTimeout(timer);
+            resolve(ok);
+          },
+        };
+        waiters.push(waiter);
       });
     },
     status: (head) =>

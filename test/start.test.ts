@@ -12,7 +12,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'gyre-start-'));
 const port = 18_000 + Math.floor(Math.random() * 2000);
 
 const start = (env: Record<string, string>) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bin', 'gyre.ts'), 'serve'], {
+  const child = spawn(process.execPath, [join(root, 'bin', 'gyre.mjs'), 'serve'], {
     cwd: root,
     env: { ...process.env, GYRE_DATABASE_URL: '', GYRE_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -46,7 +46,8 @@ test.after(() => rmSync(dataDir, { recursive: true, force: true }));
 
 test('the first start creates the admin, prints its token once and writes it 0600; the token works', async () => {
   const env = { GYRE_DATA_DIR: dataDir, GYRE_PORT: String(port) };
-  const first = start(env);
+  // every log line, at the most talkative level, is checked for the token below
+  const first = start({ ...env, GYRE_LOG_LEVEL: 'trace' });
   await waitReady(first);
   const deadline = Date.now() + 10_000;
   while (!first.output().includes('API token') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
@@ -54,10 +55,14 @@ test('the first start creates the admin, prints its token once and writes it 060
   const token = readFileSync(file, 'utf8').trim();
   assert.is(statSync(file).mode & 0o777, 0o600);
   assert.ok(first.output().includes(token), 'the token is printed');
-  assert.not.ok(first.errors().includes(token), 'the token reached the log');
+  assert.not.ok(first.errors().includes(token), 'the token reached stderr');
   const r = await fetch(`http://127.0.0.1:${port}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'circle-token': token }, body: JSON.stringify({ query: '{ systemSettings { suspendNewUsers } }' }) });
   assert.is(r.status, 200);
   assert.equal(await r.json(), { data: { systemSettings: { suspendNewUsers: false } } });
+  await new Promise((res) => setTimeout(res, 300));
+  const logLines = first.output().split('\n').filter((l) => l.startsWith('{'));
+  assert.ok(logLines.some((l) => l.includes('/graphql')), 'the server logged the request');
+  assert.is(first.output().split(token).length - 1, 1, 'the token is printed once, and never logged');
   assert.is(await stop(first), 0);
 
   const second = start(env);

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import knexFactory, { type Knex } from 'knex';
-import ClientPgLite from 'knex-pglite';
 
 export type Database = Knex;
 
@@ -22,11 +22,18 @@ export const openDatabase = (options: DatabaseOptions): Database => {
     });
   }
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+  // loaded only for the embedded mode: the modules alone cost some 30 MB of memory
+  const require = createRequire(import.meta.url);
+  const ClientPgLite = require('knex-pglite') as unknown;
+  const { PGlite } = require('@electric-sql/pglite') as typeof import('@electric-sql/pglite');
+  // The engine runs inside this process: a small buffer cache keeps its memory near the 128 MB floor
+  // of PGlite's WebAssembly heap instead of growing by PostgreSQL's default 128 MB of shared buffers.
+  const pglite = new PGlite(options.dataDir, { postgresqlconf: ['shared_buffers = 16MB', 'work_mem = 4MB', 'temp_buffers = 4MB'] } as never);
   return knexFactory({
     client: ClientPgLite as unknown as typeof knexFactory.Client,
     dialect: 'postgres',
-    connection: options.dataDir ? { filename: options.dataDir } : {},
-  } as Knex.Config);
+    connection: () => ({ pglite }),
+  } as unknown as Knex.Config);
 };
 
 export const isEmbedded = (db: Database): boolean => (db.client.config.client as unknown) !== 'pg';

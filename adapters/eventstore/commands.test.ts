@@ -42,13 +42,24 @@ test('concurrent commands on one stream each apply exactly once, in some order',
 });
 
 test('with no retries left, a conflict reaches the caller as a typed error', async () => {
-  const handler = createCommandHandler(store, eventRegistry, { maxAttempts: 1 });
-  const outcomes = await Promise.allSettled(
-    [1, 2, 3, 4].map((n) => handler.execute({ stream: settingsStream, decider: settingsDecider, command: { type: 'update', input: { licenseSeats: 200 + n } }, context, target: settingsTarget })),
-  );
-  const rejected = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
-  if (rejected.length) assert.ok(rejected.every((o) => o.reason.code === 'CONFLICT'));
-  assert.ok(outcomes.some((o) => o.status === 'fulfilled'));
+  // a store that lets another writer in between this command's read and its append
+  const racing = {
+    ...store,
+    async readStream(stream: string, from?: number) {
+      const history = await store.readStream(stream, from);
+      await createCommandHandler(store, eventRegistry).execute({ stream, decider: settingsDecider, command: { type: 'update', input: { licenseSeats: 300 + history.length } }, context, target: settingsTarget });
+      return history;
+    },
+  };
+  const handler = createCommandHandler(racing, eventRegistry, { maxAttempts: 2 });
+  try {
+    await handler.execute({ stream: settingsStream, decider: settingsDecider, command: { type: 'update', input: { licenseSeats: 299 } }, context, target: settingsTarget });
+    assert.unreachable('the command won against a writer that always came first');
+  } catch (e) {
+    assert.is((e as { code?: string }).code, 'CONFLICT');
+  }
+  const last = (await store.readStream(settingsStream)).at(-1)!;
+  assert.is.not((last.data as { changes: { licenseSeats: { to: number } } }).changes.licenseSeats.to, 299);
 });
 
 test('an event that fails its schema is never appended', async () => {
@@ -69,10 +80,11 @@ test('an event that fails its schema is never appended', async () => {
   assert.is((await store.readStream('odd-stream')).length, before);
 });
 
-test('a refusal is recorded with success false on the refusal stream', async () => {
+test('a refusal is recorded with success false on a stream of its own, without the values the caller sent', async () => {
   const handler = createCommandHandler(store, eventRegistry);
-  const e = await handler.refuse('system.settings.update', { reason: 'admin only', code: 'FORBIDDEN', status: 403, operation: 'mutation updateSystemSettings' }, { context });
-  assert.is(e.stream, 'audit-refusals');
+  const e = await handler.refuse('system.settings.update', { reason: 'Int cannot represent non-integer value: "gyre_canary_s3cret"', code: 'FORBIDDEN', status: 403, operation: 'mutation updateSystemSettings' }, { context });
+  assert.is((e.data as { reason: string }).reason, 'Int cannot represent non-integer value: "…"');
+  assert.match(e.stream, /^refusal-[0-9a-f-]{36}$/);
   assert.is(e.metadata.success, false);
   assert.equal(e.metadata.target, { id: 'mutation updateSystemSettings', type: 'api_operation' });
 });

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { Decider } from '../../domain/decider.ts';
-import type { CommandContext, DomainEvent, NewEvent, Position, RecordedEvent, Reference } from '../../domain/events/envelope.ts';
+import { fold, type Decider } from '../../domain/decider.ts';
+import { refusalReason } from '../../domain/audit/refusal.ts';
+import { EventMetadata, type CommandContext, type DomainEvent, type NewEvent, type Position, type RecordedEvent, type Reference } from '../../domain/events/envelope.ts';
 import type { EventRegistry, RefusalData } from '../../domain/events/registry.ts';
 import { WrongExpectedRevisionError, type EventStore, type ExpectedRevision } from './port.ts';
 
-/** Refused attempts go here: a stream that no aggregate folds. */
-export const refusalStream = 'audit-refusals';
+/** Each refused attempt gets a stream of its own, which no aggregate folds, so refusals never queue on one row. */
+export const refusalStream = (id: string) => `refusal-${id}`;
 
 export interface Execution<S, C, E extends DomainEvent> {
   readonly stream: string;
@@ -46,7 +47,7 @@ export const createCommandHandler = (store: EventStore, registry: EventRegistry,
       id,
       type: e.type,
       data,
-      metadata: {
+      metadata: EventMetadata.parse({
         actor: context.actor,
         target,
         scope,
@@ -56,7 +57,7 @@ export const createCommandHandler = (store: EventStore, registry: EventRegistry,
         version: registry.get(e.type)!.version,
         $correlationId: context.correlationId ?? context.request?.id ?? id,
         $causationId: context.causationId ?? null,
-      },
+      }),
     };
   };
 
@@ -69,8 +70,7 @@ export const createCommandHandler = (store: EventStore, registry: EventRegistry,
     async execute({ stream, decider, command, context, target, scope = null }) {
       for (let attempt = 1; ; attempt++) {
         const history = await store.readStream(stream);
-        let state = decider.initialState();
-        for (const e of history) state = decider.evolve(state, e as never);
+        let state = fold(decider, history as unknown as Parameters<typeof decider.evolve>[1][]);
         const expected: ExpectedRevision = history.length ? history[history.length - 1]!.revision : 'no_stream';
         const decided = decider.decide(command, state);
         if (decided.length === 0) return { events: [], position: null, state };
@@ -87,6 +87,10 @@ export const createCommandHandler = (store: EventStore, registry: EventRegistry,
     },
     record,
     refuse: (action, refusal, { context, target }) =>
-      record(refusalStream, { type: action, data: refusal }, { context, target: target ?? { id: refusal.operation, type: 'api_operation' }, success: false }),
+      record(
+        refusalStream(randomUUID()),
+        { type: action, data: { ...refusal, reason: refusalReason(refusal.reason) } },
+        { context, target: target ?? { id: refusal.operation, type: 'api_operation' }, success: false },
+      ),
   };
 };

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Knex } from 'knex';
-import type { ActionFilter } from '../../domain/audit/action-filter.ts';
+import { likePrefix, type ActionFilter } from '../../domain/audit/action-filter.ts';
 import type { EventMetadata, NewEvent, Position, RecordedEvent } from '../../domain/events/envelope.ts';
 import { rows, withSchemaLock, type Database } from '../database/sql.ts';
 import {
@@ -8,7 +8,6 @@ import {
   WrongExpectedRevisionError,
   maxPosition,
   type AppendResult,
-  type EventFilter,
   type EventStore,
   type ExpectedRevision,
   type Page,
@@ -79,10 +78,9 @@ const toRecorded = (r: EventRow): RecordedEvent => ({
   occurredAt: r.occurred_at,
 });
 
-const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 const typeMatch = (types: ReadonlyArray<ActionFilter>): [string, string[][]] => {
   const exact = types.flatMap((t) => ('exact' in t ? [t.exact] : []));
-  const prefixes = types.flatMap((t) => ('prefix' in t ? [`${likeEscape(t.prefix)}%`] : []));
+  const prefixes = types.flatMap((t) => ('prefix' in t ? [likePrefix(t.prefix)] : []));
   return ['(type = any(?::text[]) or type like any(?::text[]))', [exact, prefixes]];
 };
 
@@ -249,4 +247,3 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
   };
 };
 
-export type { EventFilter };

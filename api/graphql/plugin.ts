@@ -11,6 +11,7 @@ import { commandContext, requestInfo } from '../request-context.ts';
 import type { Services } from '../services.ts';
 import { createResolvers, type GraphQLContext } from './resolvers.ts';
 
+/** schema.graphql at the root; the build copies it beside the compiled code in dist/. */
 export const schemaPath = join(import.meta.dirname, '..', '..', 'schema.graphql');
 export const schemaSource = () => readFileSync(schemaPath, 'utf8');
 export const rootTypes = ['Query', 'Mutation', 'Subscription'] as const;
@@ -45,13 +46,47 @@ const guard = (s: Services, key: string, resolve: Resolver): Resolver => {
   };
 };
 
+/** Passes a subscription's events on, checking the caller again once `everyMs` has passed since the last check. */
+const revalidating = (source: AsyncIterator<unknown>, check: () => Promise<void>, everyMs = 5000): AsyncIterableIterator<unknown> => {
+  let checkedAt = Date.now();
+  return {
+    async next() {
+      const r = await source.next();
+      if (!r.done && Date.now() - checkedAt > everyMs) {
+        checkedAt = Date.now();
+        try {
+          await check();
+        } catch (e) {
+          await source.return?.();
+          throw e;
+        }
+      }
+      return r;
+    },
+    return: async () => (await source.return?.()) ?? { done: true, value: undefined },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+};
+
 const guardedResolvers = (s: Services) => {
   const resolvers = createResolvers(s) as unknown as Record<string, Record<string, Resolver | { subscribe: Resolver; resolve?: Resolver }>>;
   for (const key of rootFields()) {
     const [type, field] = key.split('.') as [string, string];
     const r = resolvers[type]?.[field];
     if (!r) throw new Error(`schema.graphql declares ${key} but no resolver serves it`);
-    resolvers[type]![field] = typeof r === 'function' ? guard(s, key, r) : { ...r, subscribe: guard(s, key, r.subscribe) };
+    if (typeof r === 'function') {
+      resolvers[type]![field] = guard(s, key, r);
+      continue;
+    }
+    const rule = graphqlRules[key]!;
+    const subscribe: Resolver = async (root, args, ctx, info) => {
+      const events = (await r.subscribe(root, args, ctx, info)) as AsyncIterator<unknown>;
+      const again = ctx.reauthenticate;
+      return again ? revalidating(events, async () => authorize(rule, await again())) : events;
+    };
+    resolvers[type]![field] = { subscribe: guard(s, key, subscribe), resolve: guard(s, key, r.resolve ?? ((root) => root)) };
   }
   return resolvers;
 };
@@ -86,7 +121,7 @@ export const registerGraphQL = async (app: FastifyInstance, s: Services) => {
       // the token comes in connection_init: {authorization: "Bearer …"} or {"Circle-Token": "…"}
       onConnect: async ({ payload }: { payload?: Record<string, unknown> }) => {
         const headers = Object.fromEntries(Object.entries((payload?.headers as object) ?? payload ?? {}).map(([k, v]) => [k.toLowerCase(), typeof v === 'string' ? v : undefined]));
-        return { auth: await authenticate(s.db, headers) };
+        return { auth: await authenticate(s.db, headers), reauthenticate: () => authenticate(s.db, headers) };
       },
       context: (_socket: unknown, req: FastifyRequest) => ({ requestInfo: requestInfo(req) }),
     },

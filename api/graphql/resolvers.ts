@@ -2,6 +2,7 @@ import { GraphQLScalarType } from 'graphql';
 import { parseActionFilters } from '../../domain/audit/action-filter.ts';
 import { toAuditRecord } from '../../domain/audit/audit-record.ts';
 import type { CommandContext } from '../../domain/events/envelope.ts';
+import { ValidationError } from '../../domain/errors.ts';
 import { parseSettingsInput, settingsDecider, settingsStream, settingsTarget } from '../../domain/system/settings.ts';
 import { auditLogPage } from '../../projections/audit-log.ts';
 import { systemSettings } from '../../projections/system-settings.ts';
@@ -9,11 +10,14 @@ import type { Auth } from '../auth/authenticate.ts';
 import { commandContext } from '../request-context.ts';
 import type { Services } from '../services.ts';
 import type { RequestInfo } from '../../domain/events/envelope.ts';
-import { decodeCursor, encodeCursor, parseAuditQuery, parsePageSize, toAuditEvent } from './audit.ts';
+import { parseAuditQuery } from '../audit-query.ts';
+import { decodeCursor, encodeCursor, parsePageSize, toAuditEvent } from './audit.ts';
 
 export interface GraphQLContext {
   readonly auth: Auth;
   readonly requestInfo: RequestInfo;
+  /** On a WebSocket: authenticates the connection's token again, for long-lived subscriptions. */
+  readonly reauthenticate?: () => Promise<Auth>;
 }
 
 const context = (ctx: GraphQLContext): CommandContext => commandContext(ctx.auth, ctx.requestInfo);
@@ -70,7 +74,11 @@ export const createResolvers = (s: Services) => ({
   Subscription: {
     events: {
       subscribe: (_: unknown, args: { filter?: { actions?: unknown } | null }) => liveAuditEvents(s, args.filter?.actions ?? undefined),
-      resolve: (event: unknown) => event,
+      resolve: (event: unknown, _args: unknown, ctx: GraphQLContext) => {
+        // only a WebSocket connection carries reauthenticate
+        if (!ctx.reauthenticate) throw new ValidationError('subscriptions are served over WebSocket at /graphql (graphql-transport-ws), not over HTTP');
+        return event;
+      },
     },
   },
 });

@@ -78,7 +78,7 @@ test('without a token, with a bad token, or as a non-admin the subscription is r
   await update(9);
   await new Promise((r) => setTimeout(r, 200));
   assert.is(anonymous.got.length + bad.got.length + nonAdmin.got.length, 0);
-  const refusals = await waitForAudit(g, (e) => e.action === 'audit_log.subscribe' && e.success === false);
+  const refusals = await waitForAudit(g, (e) => e.action === 'audit_log.subscribe' && e.success === false, 3);
   assert.is(refusals.length, 3);
   assert.ok(refusals.every((r) => r.request.ip_address === '127.0.0.1'));
   assert.equal(refusals.map((r) => r.payload.status).sort(), [401, 401, 403]);

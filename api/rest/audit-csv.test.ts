@@ -66,7 +66,7 @@ test('bad filter values are 400 with a message, and audited', async () => {
     assert.is(r.statusCode, 400, q);
     assert.match(r.json().message, pattern);
   }
-  const refused = await waitForAudit(g, (e) => e.action === 'audit_log.export' && e.success === false && e.payload.status === 400);
+  const refused = await waitForAudit(g, (e) => e.action === 'audit_log.export' && e.success === false && e.payload.status === 400, 5);
   assert.is(refused.length, 5);
 });
 
@@ -76,7 +76,7 @@ test('only admins export: 401 without a token, 403 for a user, as JSON', async (
   assert.match(anonymous.json().message, /authentication required/);
   const forbidden = await csv('', user.token);
   assert.is(forbidden.statusCode, 403);
-  const refused = await waitForAudit(g, (e) => e.action === 'audit_log.export' && e.success === false && e.payload.status >= 401);
+  const refused = await waitForAudit(g, (e) => e.action === 'audit_log.export' && e.success === false && e.payload.status >= 401, 2);
   assert.equal(refused.map((e) => e.payload.status), [401, 403]);
 });
 

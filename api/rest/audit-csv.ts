@@ -1,10 +1,8 @@
 import { Readable } from 'node:stream';
-import { stringify } from 'csv-stringify';
 import type { FastifyInstance } from 'fastify';
-import { auditColumns, toCsvRow } from '../../domain/audit/audit-record.ts';
 import { ValidationError } from '../../domain/errors.ts';
-import { auditLogExport } from '../../projections/audit-log.ts';
-import { parseAuditQuery } from '../graphql/audit.ts';
+import { auditCsvPages } from '../../projections/audit-log.ts';
+import { parseAuditQuery } from '../audit-query.ts';
 import { commandContext, requestInfo } from '../request-context.ts';
 import type { Services } from '../services.ts';
 
@@ -26,20 +24,16 @@ export const registerAuditCsv = (app: FastifyInstance, s: Services) => {
     };
     const actions = params.action === undefined ? [] : ([] as string[]).concat(params.action);
     const query = parseAuditQuery({ since: single('since'), until: single('until'), actions });
-    await s.commands.record(
+    const exported = await s.commands.record(
       'audit-exports',
-      { type: 'audit_log.export', data: { since: query.since?.toISOString() ?? null, until: query.until?.toISOString() ?? null, actions } },
+      { type: 'audit_log.export', data: { since: query.since ?? null, until: query.until ?? null, actions } },
       { context: commandContext(req.auth, requestInfo(req)), target: { id: 'audit-log', type: 'audit_log', name: 'Audit Log' } },
     );
-    const rows = Readable.from(
-      (async function* () {
-        for await (const page of auditLogExport(s.db, query)) for (const r of page) yield toCsvRow(r);
-      })(),
-      { objectMode: true, highWaterMark: 256 },
-    );
-    const csv = stringify({ header: true, columns: [...auditColumns], record_delimiter: 'windows' });
-    rows.on('error', (e) => csv.destroy(e));
+    // the export covers the log up to and including its own export event
+    await s.readYourWrites(exported.position);
+    // one page in flight: the next is read only when the client has taken this one
+    const body = Readable.from(auditCsvPages(s.db, query), { objectMode: false, highWaterMark: 1 });
     reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="audit-log.csv"');
-    return reply.send(rows.pipe(csv));
+    return reply.send(body);
   });
 };

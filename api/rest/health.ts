@@ -5,17 +5,15 @@ import type { Services } from '../services.ts';
 export const registerHealth = (app: FastifyInstance, s: Services) => {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
-    try {
-      await s.db.raw('select 1');
-    } catch {
-      return reply.status(503).send({ status: 'unready', reason: 'the database does not answer' });
-    }
+    const answered = await Promise.race([s.db.raw('select 1').then(() => true, () => false), new Promise<boolean>((r) => setTimeout(() => r(false), 2000).unref())]);
+    if (!answered) return reply.status(503).send({ status: 'unready', reason: 'the database does not answer' });
     const projections = s.projections.status(await s.store.head());
     const lagging = projections.filter((p) => p.error || p.lagMs > s.config.GYRE_READY_MAX_LAG_MS);
-    const summary = projections.map(({ name, version, caughtUp, lagMs, error }) => ({ name, version, caughtUp, lagMs: Number.isFinite(lagMs) ? lagMs : null, error }));
+    const summary = projections.map(({ name, version, caughtUp, lagMs, error }) => ({ name, version, caughtUp, lagMs: Number.isFinite(lagMs) ? lagMs : null, failing: error !== null }));
     if (lagging.length) {
       const behind = (lagMs: number) => (Number.isFinite(lagMs) ? `is ${Math.round(lagMs / 1000)}s behind the log` : 'has not caught up with the log since start');
-      const reason = lagging.map((p) => (p.error ? `projection ${p.name} failed: ${p.error}` : `projection ${p.name} ${behind(p.lagMs)}`)).join('; ');
+      // the error itself goes to the server log, not to an anonymous caller
+      const reason = lagging.map((p) => (p.error ? `projection ${p.name} is failing (see the server log)` : `projection ${p.name} ${behind(p.lagMs)}`)).join('; ');
       return reply.status(503).send({ status: 'unready', reason, projections: summary });
     }
     return { status: 'ready', projections: summary };

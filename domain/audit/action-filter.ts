@@ -21,3 +21,6 @@ export const parseActionFilters = (raw: ReadonlyArray<string> | undefined | null
 /** True when no filter is given, or when one of them matches. */
 export const matchesActions = (filters: ReadonlyArray<ActionFilter>, action: string): boolean =>
   filters.length === 0 || filters.some((f) => ('exact' in f ? f.exact === action : action.startsWith(f.prefix)));
+
+/** A SQL LIKE pattern for a prefix, with LIKE's own wildcards escaped (`_` is common in action names). */
+export const likePrefix = (prefix: string): string => `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;

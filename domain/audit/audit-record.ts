@@ -39,11 +39,3 @@ export const toAuditRecord = (event: RecordedEvent, registry: EventRegistry): Au
     request: m.request && { id: m.request.id, ip_address: m.request.ip_address, client_trace_id: m.request.client_trace_id },
   };
 };
-
-/** Nested values as compact JSON, scalars as text: one CSV row in column order. */
-export const toCsvRow = (r: AuditRecord): string[] =>
-  auditColumns.map((c) => {
-    const v = r[c];
-    if (v === null) return 'null';
-    return typeof v === 'object' ? JSON.stringify(v) : String(v);
-  });

@@ -4,7 +4,7 @@ import { ValidationError } from '../errors.ts';
 import { eventRegistry } from '../events/catalog.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
 import { matchesActions, parseActionFilters } from './action-filter.ts';
-import { auditColumns, toAuditRecord, toCsvRow } from './audit-record.ts';
+import { auditColumns, toAuditRecord } from './audit-record.ts';
 
 const test = suite('domain/audit');
 
@@ -55,15 +55,8 @@ test('a refused event shows its refusal data', () => {
   assert.equal(toAuditRecord(refused, eventRegistry).payload, { reason: 'no', code: 'FORBIDDEN', status: 403, operation: 'x' });
 });
 
-test('CSV rows follow the guide column order with compact JSON', () => {
-  const row = toCsvRow(toAuditRecord(tokenEvent, eventRegistry));
+test('the CSV columns are the guide columns in its order', () => {
   assert.equal(auditColumns.join(','), 'action,actor,target,payload,occurred_at,metadata,id,version,scope,success,request');
-  assert.equal(row[0], 'user.api_token.create');
-  assert.equal(row[1], '{"id":"gyre","type":"system","name":"gyre"}');
-  assert.equal(row[4], '2026-11-25T10:00:00.123456Z');
-  assert.equal(row[8], 'null');
-  assert.equal(row[9], 'true');
-  assert.equal(JSON.parse(row[10]!).client_trace_id, 'trace "1"');
 });
 
 test('the registry refuses data that fails its schema and unknown types', () => {

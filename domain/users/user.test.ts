@@ -30,4 +30,9 @@ test('no token for a missing or suspended user', () => {
   assert.throws(() => decide([suspended], { type: 'createApiToken', tokenId: 't', label: 'x', tokenHash: hash }), /suspended/);
 });
 
+test('a user can be created with its first token, in one decision', () => {
+  const events = decide([], { type: 'create', userId: 'u1', login: 'admin', name: 'Admin', state: 'ACTIVE', isAdmin: true, token: { tokenId: 't1', label: 'first', tokenHash: hash } });
+  assert.equal(events.map((e) => e.type), ['user.create', 'user.api_token.create']);
+});
+
 test.run();

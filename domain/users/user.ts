@@ -24,7 +24,7 @@ export type UserEvent =
   | { type: 'user.api_token.create'; data: z.infer<typeof apiTokenCreated.schema> };
 
 export type UserCommand =
-  | { type: 'create'; userId: string; login: string; name: string; state: UserState; isAdmin: boolean }
+  | { type: 'create'; userId: string; login: string; name: string; state: UserState; isAdmin: boolean; token?: { tokenId: string; label: string; tokenHash: string } }
   | { type: 'createApiToken'; tokenId: string; label: string; tokenHash: string };
 
 export type User =
@@ -47,8 +47,9 @@ export const userDecider: Decider<User, UserCommand, UserEvent> = {
     switch (command.type) {
       case 'create': {
         if (state.exists) throw new DomainError('USER_EXISTS', `user ${state.login} already exists`);
-        const { userId, login, name, state: s, isAdmin } = command;
-        return [{ type: 'user.create', data: { userId, login, name, state: s, isAdmin } }];
+        const { userId, login, name, state: s, isAdmin, token } = command;
+        const created: UserEvent = { type: 'user.create', data: { userId, login, name, state: s, isAdmin } };
+        return token ? [created, { type: 'user.api_token.create', data: token }] : [created];
       }
       case 'createApiToken': {
         if (!state.exists) throw new DomainError('USER_NOT_FOUND', 'no such user: create the user before giving it a token');

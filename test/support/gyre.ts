@@ -56,15 +56,15 @@ export const startTestGyre = async (env: Record<string, string> = {}): Promise<T
   };
 };
 
-/** Waits until the audit read model holds an event matching `match`; refusals are recorded after the answer. */
-export const waitForAudit = async (g: Gyre, match: (r: Record<string, any>) => boolean, ms = 5000) => {
+/** Waits until the audit read model holds `count` events matching `match`; refusals are recorded after the answer. */
+export const waitForAudit = async (g: Gyre, match: (r: Record<string, any>) => boolean, count = 1, ms = 5000) => {
   const deadline = Date.now() + ms;
   for (;;) {
     await g.services.readYourWrites(await g.services.store.head());
     const rows = (await g.services.db('audit_events_v1').select('record').orderBy('position')) as Array<{ record: Record<string, any> | string }>;
     const records = rows.map((r) => (typeof r.record === 'string' ? JSON.parse(r.record) : r.record));
     const found = records.filter(match);
-    if (found.length || Date.now() > deadline) return found;
+    if (found.length >= count || Date.now() > deadline) return found;
     await new Promise((r) => setTimeout(r, 25));
   }
 };

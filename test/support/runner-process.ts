@@ -2,7 +2,7 @@
  * A projection runner in a process of its own, for tests that kill it with SIGKILL.
  * argv: <ledger name> <database url or PGlite dir> [--until-caught-up]
  */
-import { openDatabase } from '../../adapters/database/sql.ts';
+import { openDatabase, withSchemaLock } from '../../adapters/database/sql.ts';
 import { createPostgresEventStore } from '../../adapters/eventstore/postgres.ts';
 import { createProjectionRunner } from '../../projections/runner.ts';
 import { ledgerProjection } from './ledger.ts';
@@ -10,7 +10,7 @@ import { ledgerProjection } from './ledger.ts';
 const [name, where, flag] = process.argv.slice(2) as [string, string, string | undefined];
 const db = where.startsWith('postgres') ? openDatabase({ url: where }) : openDatabase({ dataDir: where });
 const store = await createPostgresEventStore(db, { pollIntervalMs: 10 });
-const runner = createProjectionRunner({ store, db, projections: [ledgerProjection(name, { msPerEvent: 2 })], batchSize: 10 });
+const runner = createProjectionRunner({ store, db, migrate: withSchemaLock, projections: [ledgerProjection(name, { msPerEvent: 3 })], batchSize: 10 });
 await runner.start();
 process.stdout.write('started\n');
 if (flag === '--until-caught-up') {
