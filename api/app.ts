@@ -10,6 +10,8 @@ import { eventRegistry } from '../domain/events/catalog.ts';
 import { allProjections } from '../projections/all.ts';
 import { createProjectionRunner } from '../projections/runner.ts';
 import { authenticate } from './auth/authenticate.ts';
+import { createTokenUsage, ensureTokenUsageTable } from './auth/token-usage.ts';
+import { registerCircleCiMe } from './rest/circleci-me.ts';
 import { authorize, routeRules, type Rule } from './auth/authorization.ts';
 import { bootstrapAdmin } from './bootstrap.ts';
 import type { Config } from './config.ts';
@@ -71,14 +73,17 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     projections,
     registry: eventRegistry,
     log: app.log,
+    tokenUsage: createTokenUsage(db),
     async readYourWrites(position) {
       if (position && !(await projections.waitFor(position, 5000))) app.log.warn({ position }, 'read models did not catch up within 5s; answering with what they hold');
     },
   };
 
   enforceRouteRules(app);
+  await withSchemaLock(db, (trx) => ensureTokenUsageTable(trx));
   app.addHook('onRequest', async (req) => {
     req.auth = await authenticate(db, req.headers);
+    if (req.auth.kind === 'user') await services.tokenUsage.touch(req.auth.tokenId);
   });
   app.addHook('preHandler', async (req) => {
     const rule = req.routeOptions.config.rule;
@@ -95,6 +100,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
 
   registerHealth(app, services);
   registerAuditCsv(app, services);
+  registerCircleCiMe(app, services);
   await registerGraphQL(app, services);
   await projections.start();
 

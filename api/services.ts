@@ -6,6 +6,7 @@ import type { Position } from '../domain/events/envelope.ts';
 import type { EventRegistry } from '../domain/events/registry.ts';
 import type { ProjectionRunner } from '../projections/runner.ts';
 import type { Config } from './config.ts';
+import type { TokenUsage } from './auth/token-usage.ts';
 
 /** What the API's edges call: read models through `db`, changes through `commands`. */
 export interface Services {
@@ -16,6 +17,7 @@ export interface Services {
   readonly projections: ProjectionRunner;
   readonly registry: EventRegistry;
   readonly log: FastifyBaseLogger;
+  readonly tokenUsage: TokenUsage;
   /** Waits (bounded) until the read models hold what was appended at `position`. */
   readYourWrites(position: Position | null): Promise<void>;
 }

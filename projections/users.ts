@@ -9,6 +9,7 @@ export interface UserRow {
   readonly state: UserState;
   readonly isAdmin: boolean;
   readonly createdAt: string;
+  readonly lastLoginAt: string | null;
 }
 
 export const usersProjection = defineProjection({
@@ -22,7 +23,7 @@ export const usersProjection = defineProjection({
       is_admin boolean not null, created_at timestamptz not null, last_login_at timestamptz)`);
     await db.raw(`create table if not exists ${t.api_tokens} (
       id text primary key, user_id text not null, label text not null, token_hash text not null unique,
-      created_at timestamptz not null, last_used_at timestamptz, revoked_at timestamptz)`);
+      created_at timestamptz not null, revoked_at timestamptz)`);
   },
   async apply(events, trx, t) {
     for (const e of events) {
@@ -33,6 +34,8 @@ export const usersProjection = defineProjection({
       } else if (e.type === 'user.api_token.create') {
         const d = e.data as { tokenId: string; label: string; tokenHash: string };
         await trx(t.api_tokens).insert({ id: d.tokenId, user_id: e.metadata.target.id, label: d.label, token_hash: d.tokenHash, created_at: e.occurredAt });
+      } else if (e.type === 'user.api_token.revoke') {
+        await trx(t.api_tokens).where({ id: (e.data as { tokenId: string }).tokenId }).update({ revoked_at: e.occurredAt });
       }
     }
   },
@@ -46,6 +49,7 @@ const toUser = (r: Record<string, unknown>): UserRow => ({
   state: r.state as UserState,
   isAdmin: r.is_admin as boolean,
   createdAt: new Date(r.created_at as string).toISOString(),
+  lastLoginAt: r.last_login_at ? new Date(r.last_login_at as string).toISOString() : null,
 });
 
 /** The active, unrevoked owner of a token hash, or undefined. */
@@ -56,6 +60,25 @@ export const userByTokenHash = async (db: Knex, tokenHash: string): Promise<(Use
     .whereNull(`${api_tokens}.revoked_at`)
     .first(`${users}.*`, `${api_tokens}.id as token_id`);
   return row ? { ...toUser(row), tokenId: row.token_id as string } : undefined;
+};
+
+export interface ApiTokenRow {
+  readonly id: string;
+  readonly label: string;
+  readonly createdAt: string;
+}
+
+/** A user's tokens that still work, newest first (never their hashes). */
+export const activeTokens = async (db: Knex, userId: string): Promise<ApiTokenRow[]> =>
+  ((await db(api_tokens).where({ user_id: userId }).whereNull('revoked_at').orderBy('created_at', 'desc').select('id', 'label', 'created_at')) as Array<Record<string, unknown>>).map((r) => ({
+    id: r.id as string,
+    label: r.label as string,
+    createdAt: new Date(r.created_at as string).toISOString(),
+  }));
+
+export const userById = async (db: Knex, id: string): Promise<UserRow | undefined> => {
+  const row = await db(users).where({ id }).first();
+  return row ? toUser(row) : undefined;
 };
 
 export const anyAdmin = async (db: Knex): Promise<boolean> => Boolean(await db(users).where({ is_admin: true }).first('id'));

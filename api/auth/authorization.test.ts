@@ -15,6 +15,11 @@ const samples: Record<string, { query: string; variables?: Record<string, unknow
   'Query.auditLog': { query: '{ auditLog(first: 1) { edges { cursor } } }' },
   'Mutation.updateSystemSettings': { query: 'mutation { updateSystemSettings(input: {}) { licenseSeats } }' },
   'Subscription.events': { query: 'subscription { events { id } }' },
+  'Query.me': { query: '{ me { login } }' },
+  'Query.apiTokens': { query: '{ apiTokens { id } }' },
+  'Mutation.createApiToken': { query: 'mutation { createApiToken(label: "matrix") { token } }' },
+  // revoking a token the caller does not own is refused by the domain, not by the guard: check for that
+  'Mutation.revokeApiToken': { query: 'mutation { revokeApiToken(id: "not-a-token") }' },
 };
 
 test('every root field of the schema has exactly one rule, and every guarded rule names a registered action', () => {
@@ -44,6 +49,7 @@ test('the whole matrix: each field as anonymous, user and admin gets what its ru
       // a subscription over plain HTTP goes through the same guard; allowed callers are told to use WebSocket (subscription.test.ts covers that path)
       const r = await g.gql(sample.query, sample.variables, callers[caller]);
       if (allowed && field.startsWith('Subscription.')) assert.match(JSON.stringify(r.body.errors), /served over WebSocket/, `${caller} on ${field}`);
+      else if (allowed && field === 'Mutation.revokeApiToken') assert.is(r.body.errors?.[0]?.extensions?.code, 'TOKEN_NOT_FOUND', `${caller} on ${field}`);
       else if (allowed) assert.is(r.body.errors, undefined, `${caller} on ${field}: ${JSON.stringify(r.body.errors)}`);
       else assert.is(r.status, caller === 'anonymous' ? 401 : 403, `${caller} on ${field}`);
     }

@@ -13,6 +13,10 @@ export type Rule = { readonly role: 'anonymous' } | { readonly role: 'user' | 'a
 export const graphqlRules: Readonly<Record<string, Rule>> = {
   'Query.systemSettings': { role: 'user', action: 'system.settings.read' },
   'Query.auditLog': { role: 'admin', action: 'audit_log.read' },
+  'Query.me': { role: 'user', action: 'user.read' },
+  'Query.apiTokens': { role: 'user', action: 'user.read' },
+  'Mutation.createApiToken': { role: 'user', action: 'user.api_token.create' },
+  'Mutation.revokeApiToken': { role: 'user', action: 'user.api_token.revoke' },
   'Mutation.updateSystemSettings': { role: 'admin', action: 'system.settings.update' },
   'Subscription.events': { role: 'admin', action: 'audit_log.subscribe' },
 };
@@ -21,6 +25,7 @@ export const routeRules: Readonly<Record<string, Rule>> = {
   'GET /healthz': { role: 'anonymous' },
   'GET /readyz': { role: 'anonymous' },
   'GET /admin/audit-log.csv': { role: 'admin', action: 'audit_log.export' },
+  'GET /api/v2/me': { role: 'user', action: 'user.read' },
   // GraphQL authorizes each root field by graphqlRules
   'GET /graphql': { role: 'anonymous' },
   'POST /graphql': { role: 'anonymous' },

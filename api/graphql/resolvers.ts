@@ -2,10 +2,14 @@ import { GraphQLScalarType } from 'graphql';
 import { parseActionFilters } from '../../domain/audit/action-filter.ts';
 import { toAuditRecord } from '../../domain/audit/audit-record.ts';
 import type { CommandContext } from '../../domain/events/envelope.ts';
-import { ValidationError } from '../../domain/errors.ts';
 import { parseSettingsInput, settingsDecider, settingsStream, settingsTarget } from '../../domain/system/settings.ts';
 import { auditLogPage } from '../../projections/audit-log.ts';
 import { systemSettings } from '../../projections/system-settings.ts';
+import { activeTokens, userById } from '../../projections/users.ts';
+import { TokenLabel, userDecider, userStream } from '../../domain/users/user.ts';
+import { UnauthorizedError, ValidationError, describeIssues } from '../../domain/errors.ts';
+import { generateToken, hashToken } from '../auth/tokens.ts';
+import { randomUUID } from 'node:crypto';
 import type { Auth } from '../auth/authenticate.ts';
 import { commandContext } from '../request-context.ts';
 import type { Services } from '../services.ts';
@@ -21,6 +25,12 @@ export interface GraphQLContext {
 }
 
 const context = (ctx: GraphQLContext): CommandContext => commandContext(ctx.auth, ctx.requestInfo);
+
+/** The signed-in user; the guard has already refused anyone else. */
+const signedIn = (ctx: GraphQLContext) => {
+  if (ctx.auth.kind !== 'user') throw new UnauthorizedError('authentication required');
+  return ctx.auth.user;
+};
 
 const json = new GraphQLScalarType({
   name: 'JSON',
@@ -55,6 +65,16 @@ export const createResolvers = (s: Services) => ({
   JSON: json,
   Query: {
     systemSettings: () => systemSettings(s.db),
+    me: async (_: unknown, _args: unknown, ctx: GraphQLContext) => {
+      const user = await userById(s.db, signedIn(ctx).id);
+      if (!user) throw new UnauthorizedError('the account behind this token no longer exists');
+      return { ...user, lastLoginAt: user.lastLoginAt };
+    },
+    apiTokens: async (_: unknown, _args: unknown, ctx: GraphQLContext) => {
+      const tokens = await activeTokens(s.db, signedIn(ctx).id);
+      const used = await s.tokenUsage.lastUsed(tokens.map((t) => t.id));
+      return tokens.map((t) => ({ ...t, lastUsedAt: used.get(t.id) ?? null }));
+    },
     auditLog: async (_: unknown, args: { filter?: unknown; first?: unknown; after?: string | null }) => {
       const query = parseAuditQuery(args.filter);
       const first = parsePageSize(args.first);
@@ -64,6 +84,25 @@ export const createResolvers = (s: Services) => ({
     },
   },
   Mutation: {
+    createApiToken: async (_: unknown, args: { label: unknown }, ctx: GraphQLContext) => {
+      const user = signedIn(ctx);
+      const label = TokenLabel.safeParse(args.label);
+      if (!label.success) throw new ValidationError(`invalid label: ${describeIssues(label.error.issues)}`);
+      const token = generateToken();
+      const tokenId = randomUUID();
+      const target = { id: user.id, type: 'user', name: user.login };
+      const result = await s.commands.execute({ stream: userStream(user.id), decider: userDecider, command: { type: 'createApiToken', tokenId, label: label.data, tokenHash: hashToken(token) }, context: context(ctx), target });
+      await s.readYourWrites(result.position);
+      const created = (await activeTokens(s.db, user.id)).find((t) => t.id === tokenId)!;
+      return { token, apiToken: { ...created, lastUsedAt: null } };
+    },
+    revokeApiToken: async (_: unknown, args: { id: string }, ctx: GraphQLContext) => {
+      const user = signedIn(ctx);
+      const target = { id: user.id, type: 'user', name: user.login };
+      const result = await s.commands.execute({ stream: userStream(user.id), decider: userDecider, command: { type: 'revokeApiToken', tokenId: args.id }, context: context(ctx), target });
+      await s.readYourWrites(result.position);
+      return true;
+    },
     updateSystemSettings: async (_: unknown, args: { input: unknown }, ctx: GraphQLContext) => {
       const input = parseSettingsInput({ ...(args.input as object) });
       const result = await s.commands.execute({ stream: settingsStream, decider: settingsDecider, command: { type: 'update', input }, context: context(ctx), target: settingsTarget });

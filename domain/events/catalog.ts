@@ -1,6 +1,6 @@
 import { auditLogExported, auditLogRead, auditLogSubscribe, graphqlDocumentReject, settingsRead, userRead } from '../audit/audit-events.ts';
 import { settingsUpdated } from '../system/settings.ts';
-import { apiTokenCreated, userCreated } from '../users/user.ts';
+import { apiTokenCreated, apiTokenRevoked, userCreated } from '../users/user.ts';
 import { createRegistry } from './registry.ts';
 
 /** Every event type Gyre knows: the one registry. An event not listed here is never appended. */
@@ -9,6 +9,7 @@ export const eventRegistry = createRegistry([
   settingsRead,
   userCreated,
   apiTokenCreated,
+  apiTokenRevoked,
   userRead,
   auditLogExported,
   auditLogRead,

@@ -35,4 +35,12 @@ test('a user can be created with its first token, in one decision', () => {
   assert.equal(events.map((e) => e.type), ['user.create', 'user.api_token.create']);
 });
 
+test('a token can be revoked once, and only by its owner', () => {
+  const token: UserEvent = { type: 'user.api_token.create', data: { tokenId: 't1', label: 'ci', tokenHash: hash } };
+  assert.equal(decide([created, token], { type: 'revokeApiToken', tokenId: 't1' }), [{ type: 'user.api_token.revoke', data: { tokenId: 't1' } }]);
+  const revoked: UserEvent = { type: 'user.api_token.revoke', data: { tokenId: 't1' } };
+  assert.throws(() => decide([created, token, revoked], { type: 'revokeApiToken', tokenId: 't1' }), (e: unknown) => e instanceof DomainError && e.code === 'TOKEN_NOT_FOUND');
+  assert.throws(() => decide([created], { type: 'revokeApiToken', tokenId: 'someone-elses' }), /no active API token/);
+});
+
 test.run();

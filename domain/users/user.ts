@@ -19,13 +19,20 @@ export const apiTokenCreated = defineEvent(
   { publicFields: ['tokenId', 'label'] },
 );
 
+export const apiTokenRevoked = defineEvent('user.api_token.revoke', z.object({ tokenId: z.string() }), { publicFields: ['tokenId'] });
+
+/** A token label: what the owner will recognise it by in a list. */
+export const TokenLabel = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
+
 export type UserEvent =
   | { type: 'user.create'; data: z.infer<typeof userCreated.schema> }
-  | { type: 'user.api_token.create'; data: z.infer<typeof apiTokenCreated.schema> };
+  | { type: 'user.api_token.create'; data: z.infer<typeof apiTokenCreated.schema> }
+  | { type: 'user.api_token.revoke'; data: z.infer<typeof apiTokenRevoked.schema> };
 
 export type UserCommand =
   | { type: 'create'; userId: string; login: string; name: string; state: UserState; isAdmin: boolean; token?: { tokenId: string; label: string; tokenHash: string } }
-  | { type: 'createApiToken'; tokenId: string; label: string; tokenHash: string };
+  | { type: 'createApiToken'; tokenId: string; label: string; tokenHash: string }
+  | { type: 'revokeApiToken'; tokenId: string };
 
 export type User =
   | { exists: false }
@@ -41,6 +48,8 @@ export const userDecider: Decider<User, UserCommand, UserEvent> = {
       }
       case 'user.api_token.create':
         return state.exists ? { ...state, tokenIds: [...state.tokenIds, event.data.tokenId] } : state;
+      case 'user.api_token.revoke':
+        return state.exists ? { ...state, tokenIds: state.tokenIds.filter((id) => id !== event.data.tokenId) } : state;
     }
   },
   decide: (command, state) => {
@@ -58,6 +67,11 @@ export const userDecider: Decider<User, UserCommand, UserEvent> = {
         }
         const { tokenId, label, tokenHash } = command;
         return [{ type: 'user.api_token.create', data: { tokenId, label, tokenHash } }];
+      }
+      case 'revokeApiToken': {
+        // the same answer for someone else's token as for none: token ids are not to be probed
+        if (!state.exists || !state.tokenIds.includes(command.tokenId)) throw new DomainError('TOKEN_NOT_FOUND', 'you have no active API token with that id: list yours with apiTokens');
+        return [{ type: 'user.api_token.revoke', data: { tokenId: command.tokenId } }];
       }
     }
   },
