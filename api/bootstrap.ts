@@ -3,14 +3,14 @@ import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DomainError } from '../domain/errors.ts';
 import { systemActor } from '../domain/events/envelope.ts';
-import { userDecider, userStream } from '../domain/users/user.ts';
+import { accountsDecider, accountsStream } from '../domain/users/accounts.ts';
 import { anyAdmin } from '../projections/users.ts';
 import { generateToken, hashToken } from './auth/tokens.ts';
 import type { Services } from './services.ts';
 
 export const adminTokenFile = (dataDir: string) => join(dataDir, 'admin-token');
 
-/** The first admin's id is fixed, so that two processes starting together cannot both create one. */
+/** The first admin's id. */
 export const firstAdminId = '00000000-0000-4000-8000-000000000001';
 
 /**
@@ -32,9 +32,10 @@ export const bootstrapAdmin = async (s: Services, dataDir: string): Promise<{ to
   writeFileSync(pending, `${token}\n`, { mode: 0o600 });
   try {
     const created = await s.commands.execute({
-      stream: userStream(firstAdminId),
-      decider: userDecider,
-      command: { type: 'create', userId: firstAdminId, login: 'admin', name: 'Administrator', state: 'ACTIVE', isAdmin: true, token: { tokenId: randomUUID(), label: 'admin (first start)', tokenHash: hashToken(token) } },
+      stream: accountsStream,
+      decider: accountsDecider,
+      // the first admin takes a seat whatever the licence says: without it no one could change the licence
+      command: { type: 'create', userId: firstAdminId, login: 'admin', name: 'Administrator', state: 'ACTIVE', isAdmin: true, seats: null, token: { tokenId: randomUUID(), label: 'admin (first start)', tokenHash: hashToken(token) } },
       context: { actor: systemActor, request: null },
       target: { id: firstAdminId, type: 'user', name: 'admin' },
     });

@@ -7,7 +7,7 @@ import { createCommandHandler } from '../adapters/eventstore/commands.ts';
 import { createPostgresEventStore } from '../adapters/eventstore/postgres.ts';
 import { eventRegistry } from '../domain/events/catalog.ts';
 import { systemActor } from '../domain/events/envelope.ts';
-import { userDecider, userStream } from '../domain/users/user.ts';
+import { settingsDecider } from '../domain/system/settings.ts';
 import { backendArg, freshDatabase, rate, report } from './support.ts';
 
 const backend = backendArg();
@@ -33,14 +33,15 @@ const measure = async (clients: number, op: () => Promise<unknown>) => {
   return rate(done, Date.now() - started);
 };
 
+/** A real decider on a fresh stream each time: the command path (read, decide, validate, append) without contention. */
 const command = () => {
-  const userId = randomUUID();
+  const id = randomUUID();
   return commands.execute({
-    stream: userStream(userId),
-    decider: userDecider,
-    command: { type: 'create', userId, login: `u-${userId.slice(0, 8)}`, name: 'Bench', state: 'ACTIVE', isAdmin: false },
+    stream: `bench-${id}`,
+    decider: settingsDecider,
+    command: { type: 'update', input: { licenseSeats: 10 } },
     context: { actor: systemActor, request: { id: randomUUID(), ip_address: '127.0.0.1', client_trace_id: null } },
-    target: { id: userId, type: 'user' },
+    target: { id, type: 'system_settings' },
   });
 };
 const rawInsert = () => db.raw('insert into bench_raw (id, body) values (?, ?)', [randomUUID(), JSON.stringify({ login: 'bench', state: 'ACTIVE' })]);

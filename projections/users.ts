@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { UserState } from '../domain/users/user.ts';
+import type { UserState } from '../domain/users/accounts.ts';
 import { defineProjection } from './projection.ts';
 
 export interface UserRow {
@@ -28,14 +28,36 @@ export const usersProjection = defineProjection({
   async apply(events, trx, t) {
     for (const e of events) {
       if (!e.metadata.success) continue;
-      if (e.type === 'user.create') {
-        const d = e.data as { userId: string; login: string; name: string; state: UserState; isAdmin: boolean };
-        await trx(t.users).insert({ id: d.userId, login: d.login, name: d.name, state: d.state, is_admin: d.isAdmin, created_at: e.occurredAt });
-      } else if (e.type === 'user.api_token.create') {
-        const d = e.data as { tokenId: string; label: string; tokenHash: string };
-        await trx(t.api_tokens).insert({ id: d.tokenId, user_id: e.metadata.target.id, label: d.label, token_hash: d.tokenHash, created_at: e.occurredAt });
-      } else if (e.type === 'user.api_token.revoke') {
-        await trx(t.api_tokens).where({ id: (e.data as { tokenId: string }).tokenId }).update({ revoked_at: e.occurredAt });
+      const d = e.data as { userId: string; login: string; name?: string; state?: UserState; isAdmin?: boolean; tokenId?: string; label?: string; tokenHash?: string };
+      const user = trx(t.users).where({ id: d.userId });
+      switch (e.type) {
+        case 'user.create':
+          await trx(t.users).insert({ id: d.userId, login: d.login, name: d.name, state: d.state, is_admin: d.isAdmin, created_at: e.occurredAt });
+          break;
+        case 'user.approve':
+          await trx(t.users).insert({ id: d.userId, login: d.login, name: d.login, state: 'INACTIVE', is_admin: false, created_at: e.occurredAt });
+          break;
+        case 'user.activate':
+          await user.update({ state: 'ACTIVE' });
+          break;
+        case 'user.suspend':
+          await user.update({ state: 'SUSPENDED' });
+          break;
+        case 'user.admin.grant':
+        case 'user.admin.revoke':
+          await user.update({ is_admin: e.type === 'user.admin.grant' });
+          break;
+        case 'user.delete':
+          // gone from every read model, tokens included; the audit history stays in the log
+          await trx(t.api_tokens).where({ user_id: d.userId }).delete();
+          await user.delete();
+          break;
+        case 'user.api_token.create':
+          await trx(t.api_tokens).insert({ id: d.tokenId, user_id: d.userId, label: d.label, token_hash: d.tokenHash, created_at: e.occurredAt });
+          break;
+        case 'user.api_token.revoke':
+          await trx(t.api_tokens).where({ id: d.tokenId }).update({ revoked_at: e.occurredAt });
+          break;
       }
     }
   },
@@ -79,6 +101,25 @@ export const activeTokens = async (db: Knex, userId: string): Promise<ApiTokenRo
 export const userById = async (db: Knex, id: string): Promise<UserRow | undefined> => {
   const row = await db(users).where({ id }).first();
   return row ? toUser(row) : undefined;
+};
+
+export const userByLogin = async (db: Knex, login: string): Promise<UserRow | undefined> => {
+  const row = await db(users).whereRaw('lower(login) = lower(?)', [login]).first();
+  return row ? toUser(row) : undefined;
+};
+
+/** Users by login, after a login (the cursor), optionally in one state. */
+export const usersPage = async (db: Knex, state: UserState | undefined, first: number, after?: string): Promise<{ users: UserRow[]; hasNextPage: boolean }> => {
+  const q = db(users).orderBy('login').limit(first + 1);
+  if (state) q.where({ state });
+  if (after) q.where('login', '>', after);
+  const rows = (await q) as Array<Record<string, unknown>>;
+  return { users: rows.slice(0, first).map(toUser), hasNextPage: rows.length > first };
+};
+
+export const seatsInUse = async (db: Knex): Promise<number> => {
+  const [{ count }] = (await db(users).where({ state: 'ACTIVE' }).count('* as count')) as [{ count: string | number }];
+  return Number(count);
 };
 
 export const anyAdmin = async (db: Knex): Promise<boolean> => Boolean(await db(users).where({ is_admin: true }).first('id'));

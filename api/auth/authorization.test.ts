@@ -20,6 +20,14 @@ const samples: Record<string, { query: string; variables?: Record<string, unknow
   'Mutation.createApiToken': { query: 'mutation { createApiToken(label: "matrix") { token } }' },
   // revoking a token the caller does not own is refused by the domain, not by the guard: check for that
   'Mutation.revokeApiToken': { query: 'mutation { revokeApiToken(id: "not-a-token") }' },
+  'Query.users': { query: '{ users { edges { node { login } } } }' },
+  'Query.user': { query: '{ user(login: "erin") { login } }' },
+  'Mutation.approveUser': { query: 'mutation { approveUser(login: "matrix-approved") { state } }' },
+  'Mutation.grantAdmin': { query: 'mutation { grantAdmin(login: "admin") { isAdmin } }' },
+  'Mutation.revokeAdmin': { query: 'mutation { revokeAdmin(login: "matrix-approved") { isAdmin } }' },
+  'Mutation.activateUser': { query: 'mutation { activateUser(login: "matrix-suspended") { state } }' },
+  'Mutation.suspendUser': { query: 'mutation { suspendUser(login: "matrix-suspended") { state } }' },
+  'Mutation.deleteUser': { query: 'mutation { deleteUser(login: "matrix-deleted") }' },
 };
 
 test('every root field of the schema has exactly one rule, and every guarded rule names a registered action', () => {
@@ -38,6 +46,8 @@ test.after(async () => g.stop());
 
 test('the whole matrix: each field as anonymous, user and admin gets what its rule says', async () => {
   const user = await g.createUser('erin');
+  await g.createUser('matrix-suspended');
+  await g.createUser('matrix-deleted');
   const callers: Record<Role, Record<string, string>> = { anonymous: {}, user: { authorization: `Bearer ${user.token}` }, admin: { authorization: `Bearer ${g.adminToken}` } };
   const rank: Record<Role, number> = { anonymous: 0, user: 1, admin: 2 };
   for (const field of rootFields()) {

@@ -5,11 +5,12 @@ import type { CommandContext } from '../../domain/events/envelope.ts';
 import { parseSettingsInput, settingsDecider, settingsStream, settingsTarget } from '../../domain/system/settings.ts';
 import { auditLogPage } from '../../projections/audit-log.ts';
 import { systemSettings } from '../../projections/system-settings.ts';
-import { activeTokens, userById } from '../../projections/users.ts';
-import { TokenLabel, userDecider, userStream } from '../../domain/users/user.ts';
+import { activeTokens, seatsInUse, userById, userByLogin, usersPage } from '../../projections/users.ts';
+import { TokenLabel, UserState, accountsDecider, accountsStream, type AccountCommand } from '../../domain/users/accounts.ts';
 import { UnauthorizedError, ValidationError, describeIssues } from '../../domain/errors.ts';
 import { generateToken, hashToken } from '../auth/tokens.ts';
 import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
 import type { Auth } from '../auth/authenticate.ts';
 import { commandContext } from '../request-context.ts';
 import type { Services } from '../services.ts';
@@ -60,6 +61,23 @@ const liveAuditEvents = (s: Services, actions: unknown): AsyncIterableIterator<R
   };
 };
 
+const GithubLogin = z.string().trim().regex(/^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$/, 'must be a GitHub login');
+const login = (raw: unknown): string => {
+  const r = GithubLogin.safeParse(raw);
+  if (!r.success) throw new ValidationError(`invalid login: ${describeIssues(r.error.issues)}`);
+  return r.data;
+};
+
+/** Runs one account command and answers with the account as the read model then holds it. */
+const accountCommand = async (s: Services, ctx: GraphQLContext, targetLogin: string, command: AccountCommand, targetId?: string) => {
+  const known = await userByLogin(s.db, targetLogin);
+  const target = { id: targetId ?? known?.id ?? targetLogin, type: 'user', name: known?.login ?? targetLogin };
+  const result = await s.commands.execute({ stream: accountsStream, decider: accountsDecider, command, context: context(ctx), target });
+  await s.readYourWrites(result.position);
+  return userByLogin(s.db, targetLogin);
+};
+const seats = async (s: Services) => (await systemSettings(s.db)).licenseSeats;
+
 /** Thin edges: parse, call one command or one read-model query. Authorization wraps them in plugin.ts. */
 export const createResolvers = (s: Services) => ({
   JSON: json,
@@ -70,6 +88,13 @@ export const createResolvers = (s: Services) => ({
       if (!user) throw new UnauthorizedError('the account behind this token no longer exists');
       return { ...user, lastLoginAt: user.lastLoginAt };
     },
+    users: async (_: unknown, args: { state?: unknown; first?: unknown; after?: string | null }) => {
+      const state = args.state == null ? undefined : UserState.parse(args.state);
+      const page = await usersPage(s.db, state, parsePageSize(args.first), decodeCursor(args.after));
+      const edges = page.users.map((u) => ({ cursor: encodeCursor(u.login), node: u }));
+      return { edges, pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges[edges.length - 1]?.cursor ?? null } };
+    },
+    user: async (_: unknown, args: { login: unknown }) => (await userByLogin(s.db, login(args.login))) ?? null,
     apiTokens: async (_: unknown, _args: unknown, ctx: GraphQLContext) => {
       const tokens = await activeTokens(s.db, signedIn(ctx).id);
       const used = await s.tokenUsage.lastUsed(tokens.map((t) => t.id));
@@ -83,7 +108,36 @@ export const createResolvers = (s: Services) => ({
       return { edges, pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges[edges.length - 1]?.cursor ?? null } };
     },
   },
+  SystemSettings: {
+    seatsUsed: () => seatsInUse(s.db),
+  },
   Mutation: {
+    suspendUser: async (_: unknown, args: { login: unknown }, ctx: GraphQLContext) => {
+      const l = login(args.login);
+      return accountCommand(s, ctx, l, { type: 'suspend', login: l, by: signedIn(ctx).id });
+    },
+    activateUser: async (_: unknown, args: { login: unknown }, ctx: GraphQLContext) => {
+      const l = login(args.login);
+      return accountCommand(s, ctx, l, { type: 'activate', login: l, seats: await seats(s) });
+    },
+    approveUser: async (_: unknown, args: { login: unknown }, ctx: GraphQLContext) => {
+      const l = login(args.login);
+      const userId = randomUUID();
+      return accountCommand(s, ctx, l, { type: 'approve', userId, login: l, seats: await seats(s) }, userId);
+    },
+    deleteUser: async (_: unknown, args: { login: unknown }, ctx: GraphQLContext) => {
+      const l = login(args.login);
+      await accountCommand(s, ctx, l, { type: 'delete', login: l, by: signedIn(ctx).id });
+      return true;
+    },
+    grantAdmin: async (_: unknown, args: { login: unknown }, ctx: GraphQLContext) => {
+      const l = login(args.login);
+      return accountCommand(s, ctx, l, { type: 'grantAdmin', login: l });
+    },
+    revokeAdmin: async (_: unknown, args: { login: unknown }, ctx: GraphQLContext) => {
+      const l = login(args.login);
+      return accountCommand(s, ctx, l, { type: 'revokeAdmin', login: l, by: signedIn(ctx).id });
+    },
     createApiToken: async (_: unknown, args: { label: unknown }, ctx: GraphQLContext) => {
       const user = signedIn(ctx);
       const label = TokenLabel.safeParse(args.label);
@@ -91,7 +145,7 @@ export const createResolvers = (s: Services) => ({
       const token = generateToken();
       const tokenId = randomUUID();
       const target = { id: user.id, type: 'user', name: user.login };
-      const result = await s.commands.execute({ stream: userStream(user.id), decider: userDecider, command: { type: 'createApiToken', tokenId, label: label.data, tokenHash: hashToken(token) }, context: context(ctx), target });
+      const result = await s.commands.execute({ stream: accountsStream, decider: accountsDecider, command: { type: 'createApiToken', userId: user.id, token: { tokenId, label: label.data, tokenHash: hashToken(token) } }, context: context(ctx), target });
       await s.readYourWrites(result.position);
       const created = (await activeTokens(s.db, user.id)).find((t) => t.id === tokenId)!;
       return { token, apiToken: { ...created, lastUsedAt: null } };
@@ -99,7 +153,7 @@ export const createResolvers = (s: Services) => ({
     revokeApiToken: async (_: unknown, args: { id: string }, ctx: GraphQLContext) => {
       const user = signedIn(ctx);
       const target = { id: user.id, type: 'user', name: user.login };
-      const result = await s.commands.execute({ stream: userStream(user.id), decider: userDecider, command: { type: 'revokeApiToken', tokenId: args.id }, context: context(ctx), target });
+      const result = await s.commands.execute({ stream: accountsStream, decider: accountsDecider, command: { type: 'revokeApiToken', userId: user.id, tokenId: args.id }, context: context(ctx), target });
       await s.readYourWrites(result.position);
       return true;
     },

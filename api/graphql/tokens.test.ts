@@ -36,7 +36,7 @@ test('a token is shown once, listed without its value, works, records its last u
   const refused = await g.gql('{ me { login } }', {}, as(token));
   assert.is(refused.status, 401);
   const audit = await waitForAudit(g, (e) => e.action === 'user.api_token.revoke' && e.success);
-  assert.equal(audit[0]!.payload, { tokenId: apiToken.id });
+  assert.equal(audit[0]!.payload, { userId: frank.id, tokenId: apiToken.id });
   const events = await g.services.db('events').select('data', 'metadata');
   assert.not.ok(JSON.stringify(events).includes(token), 'the token in clear text in the event log');
 });

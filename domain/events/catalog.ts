@@ -1,15 +1,13 @@
 import { auditLogExported, auditLogRead, auditLogSubscribe, graphqlDocumentReject, settingsRead, userRead } from '../audit/audit-events.ts';
 import { settingsUpdated } from '../system/settings.ts';
-import { apiTokenCreated, apiTokenRevoked, userCreated } from '../users/user.ts';
+import { accountEvents } from '../users/accounts.ts';
 import { createRegistry } from './registry.ts';
 
 /** Every event type Gyre knows: the one registry. An event not listed here is never appended. */
 export const eventRegistry = createRegistry([
   settingsUpdated,
   settingsRead,
-  userCreated,
-  apiTokenCreated,
-  apiTokenRevoked,
+  ...accountEvents,
   userRead,
   auditLogExported,
   auditLogRead,

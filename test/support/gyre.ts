@@ -6,7 +6,7 @@ import { createGyre, type Gyre } from '../../api/app.ts';
 import { generateToken, hashToken } from '../../api/auth/tokens.ts';
 import { loadConfig } from '../../api/config.ts';
 import { systemActor } from '../../domain/events/envelope.ts';
-import { userDecider, userStream } from '../../domain/users/user.ts';
+import { accountsDecider, accountsStream } from '../../domain/users/accounts.ts';
 import { resetDatabase, testDatabase } from './database.ts';
 
 export interface TestGyre extends Gyre {
@@ -40,8 +40,13 @@ export const startTestGyre = async (env: Record<string, string> = {}): Promise<T
       const s = gyre.services;
       const context = { actor: systemActor, request: null };
       const target = { id, type: 'user', name: login };
-      await s.commands.execute({ stream: userStream(id), decider: userDecider, command: { type: 'create', userId: id, login, name: login, state: 'ACTIVE', isAdmin: options.isAdmin ?? false }, context, target });
-      const r = await s.commands.execute({ stream: userStream(id), decider: userDecider, command: { type: 'createApiToken', tokenId: randomUUID(), label: 'test', tokenHash: hashToken(token) }, context, target });
+      const r = await s.commands.execute({
+        stream: accountsStream,
+        decider: accountsDecider,
+        command: { type: 'create', userId: id, login, name: login, state: 'ACTIVE', isAdmin: options.isAdmin ?? false, seats: null, token: { tokenId: randomUUID(), label: 'test', tokenHash: hashToken(token) } },
+        context,
+        target,
+      });
       await s.readYourWrites(r.position);
       return { id, token };
     },
