@@ -1,11 +1,23 @@
 #!/usr/bin/env -S node --import tsx
+import { parseArgs } from 'node:util';
 import { createGyre } from '../api/app.ts';
 import { ConfigError, loadConfig } from '../api/config.ts';
+import { CliError } from '../cli/client.ts';
+import { users } from '../cli/users.ts';
 
 const usage = `usage: gyre <command>
 
 commands:
-  serve     start Gyre (embedded PostgreSQL in $GYRE_DATA_DIR, default ./.gyre)
+  serve                        start Gyre (embedded PostgreSQL in $GYRE_DATA_DIR, default ./.gyre)
+  users list                   list accounts
+  users suspend <login>        suspend an account: its sessions and tokens stop at once
+  users activate <login>       activate a suspended account (needs a free seat)
+  users delete <login>         delete an account (the audit history stays)
+
+options for users:
+  --host <url>    Gyre's URL (or GYRE_URL; default http://127.0.0.1:8080)
+  --token <t>     an admin's API token (or GYRE_TOKEN)
+  --json          answer in JSON instead of a table
 `;
 
 const serve = async () => {
@@ -25,17 +37,34 @@ const serve = async () => {
   }
 };
 
+const client = async (args: string[]) => {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { host: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
+  const [group, action, login] = positionals;
+  const host = values.host ?? process.env.GYRE_URL ?? 'http://127.0.0.1:8080';
+  const token = values.token ?? process.env.GYRE_TOKEN;
+  if (!token) throw new CliError('no API token: pass --token or set GYRE_TOKEN (the first admin token is in .gyre/admin-token)');
+  if (group === 'users') return users({ host, token }, action, login, values.json ?? false);
+  throw new CliError(`unknown command "${group}"\n\n${usage}`);
+};
+
 const main = async () => {
-  const [command] = process.argv.slice(2);
+  const [command, ...rest] = process.argv.slice(2);
   if (command === 'serve') return serve();
-  process.stderr.write(usage);
-  process.exit(command ? 2 : 0);
+  if (!command || command === 'help' || command === '--help') {
+    process.stdout.write(usage);
+    return;
+  }
+  process.stdout.write(`${await client([command, ...rest])}\n`);
 };
 
 main().catch((e) => {
-  if (e instanceof ConfigError) {
+  if (e instanceof ConfigError || e instanceof CliError || String((e as { code?: string }).code).startsWith('ERR_PARSE_ARGS')) {
     process.stderr.write(`gyre: ${e.message}\n`);
-    process.exit(78);
+    process.exit(e instanceof ConfigError ? 78 : 2);
   }
   process.stderr.write(`gyre: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exit(1);
