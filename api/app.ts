@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import cookie from '@fastify/cookie';
+import rateLimit from '@fastify/rate-limit';
 import fastify, { type FastifyInstance } from 'fastify';
+import { defaultApiUrl } from '../adapters/github/port.ts';
+import { createGitHub } from '../adapters/github/rest.ts';
+import { registerGitHubLogin } from './rest/github-login.ts';
+import { registerHome } from './rest/home.ts';
 import type { Knex } from 'knex';
 import { openDatabase, withSchemaLock } from '../adapters/database/sql.ts';
 import { createCommandHandler } from '../adapters/eventstore/commands.ts';
@@ -80,10 +86,12 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   };
 
   enforceRouteRules(app);
+  await app.register(cookie);
+  await app.register(rateLimit, { global: false });
   await withSchemaLock(db, (trx) => ensureTokenUsageTable(trx));
   app.addHook('onRequest', async (req) => {
-    req.auth = await authenticate(db, req.headers);
-    if (req.auth.kind === 'user') await services.tokenUsage.touch(req.auth.tokenId);
+    req.auth = await authenticate(db, req.headers, req.cookies);
+    if (req.auth.kind === 'user' && req.auth.tokenId) await services.tokenUsage.touch(req.auth.tokenId);
   });
   app.addHook('preHandler', async (req) => {
     const rule = req.routeOptions.config.rule;
@@ -101,6 +109,8 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   registerHealth(app, services);
   registerAuditCsv(app, services);
   registerCircleCiMe(app, services);
+  registerHome(app);
+  await registerGitHubLogin(app, services, createGitHub(config.GYRE_GITHUB_API_URL ?? defaultApiUrl(config.GYRE_GITHUB_URL)));
   await registerGraphQL(app, services);
   await projections.start();
 

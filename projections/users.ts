@@ -16,7 +16,7 @@ export const usersProjection = defineProjection({
   name: 'users',
   version: 1,
   handles: [{ prefix: 'user.' }],
-  tables: ['users', 'api_tokens'],
+  tables: ['users', 'api_tokens', 'sessions'],
   async migrate(db, t) {
     await db.raw(`create table if not exists ${t.users} (
       id text primary key, login text not null unique, name text not null, state text not null,
@@ -24,6 +24,8 @@ export const usersProjection = defineProjection({
     await db.raw(`create table if not exists ${t.api_tokens} (
       id text primary key, user_id text not null, label text not null, token_hash text not null unique,
       created_at timestamptz not null, revoked_at timestamptz)`);
+    await db.raw(`create table if not exists ${t.sessions} (
+      session_hash text primary key, user_id text not null, started_at timestamptz not null, ended_at timestamptz)`);
   },
   async apply(events, trx, t) {
     for (const e of events) {
@@ -47,9 +49,17 @@ export const usersProjection = defineProjection({
         case 'user.admin.revoke':
           await user.update({ is_admin: e.type === 'user.admin.grant' });
           break;
+        case 'user.logged_in':
+          await trx(t.sessions).insert({ session_hash: (e.data as { sessionHash: string }).sessionHash, user_id: d.userId, started_at: e.occurredAt });
+          await user.update({ last_login_at: e.occurredAt });
+          break;
+        case 'user.logged_out':
+          await trx(t.sessions).where({ session_hash: (e.data as { sessionHash: string }).sessionHash }).update({ ended_at: e.occurredAt });
+          break;
         case 'user.delete':
-          // gone from every read model, tokens included; the audit history stays in the log
+          // gone from every read model, tokens and sessions included; the audit history stays in the log
           await trx(t.api_tokens).where({ user_id: d.userId }).delete();
+          await trx(t.sessions).where({ user_id: d.userId }).delete();
           await user.delete();
           break;
         case 'user.api_token.create':
@@ -63,7 +73,7 @@ export const usersProjection = defineProjection({
   },
 });
 
-const { users, api_tokens } = usersProjection.tables;
+const { users, api_tokens, sessions } = usersProjection.tables;
 const toUser = (r: Record<string, unknown>): UserRow => ({
   id: r.id as string,
   login: r.login as string,
@@ -120,6 +130,12 @@ export const usersPage = async (db: Knex, state: UserState | undefined, first: n
 export const seatsInUse = async (db: Knex): Promise<number> => {
   const [{ count }] = (await db(users).where({ state: 'ACTIVE' }).count('* as count')) as [{ count: string | number }];
   return Number(count);
+};
+
+/** The owner of an open session, or undefined. */
+export const userBySessionHash = async (db: Knex, sessionHash: string): Promise<UserRow | undefined> => {
+  const row = await db(sessions).join(users, `${users}.id`, `${sessions}.user_id`).where(`${sessions}.session_hash`, sessionHash).whereNull(`${sessions}.ended_at`).first(`${users}.*`);
+  return row ? toUser(row) : undefined;
 };
 
 export const anyAdmin = async (db: Knex): Promise<boolean> => Boolean(await db(users).where({ is_admin: true }).first('id'));

@@ -1,12 +1,14 @@
 import type { Knex } from 'knex';
 import type { Reference } from '../../domain/events/envelope.ts';
-import { userByTokenHash, type UserRow } from '../../projections/users.ts';
+import { userBySessionHash, userByTokenHash, type UserRow } from '../../projections/users.ts';
 import { hashToken } from './tokens.ts';
 
 export type Auth =
   | { readonly kind: 'anonymous' }
   | { readonly kind: 'invalid'; readonly reason: string }
-  | { readonly kind: 'user'; readonly user: UserRow; readonly tokenId: string };
+  | { readonly kind: 'user'; readonly user: UserRow; readonly tokenId: string | null; readonly sessionHash: string | null };
+
+export const sessionCookie = 'gyre_session';
 
 type Headers = Record<string, string | string[] | undefined>;
 
@@ -25,15 +27,28 @@ export const presentedToken = (headers: Headers): string | null | 'malformed' =>
   return m ? m[1]! : 'malformed';
 };
 
-/** Suspended accounts count as not signed in: their tokens stop working at once. */
-export const authenticate = async (db: Knex, headers: Headers): Promise<Auth> => {
+const usable = (user: UserRow) => user.state === 'ACTIVE' || user.state === 'INACTIVE';
+
+/**
+ * An API token in the headers, else the session cookie. Suspended accounts count as not signed in:
+ * their tokens and sessions stop working at once.
+ */
+export const authenticate = async (db: Knex, headers: Headers, cookies: Record<string, string | undefined> = {}): Promise<Auth> => {
   const token = presentedToken(headers);
-  if (token === null) return { kind: 'anonymous' };
   if (token === 'malformed') return { kind: 'invalid', reason: 'the Authorization header must be "Bearer <token>"' };
-  const user = await userByTokenHash(db, hashToken(token));
-  if (!user) return { kind: 'invalid', reason: 'the API token is not valid' };
-  if (user.state !== 'ACTIVE' && user.state !== 'INACTIVE') return { kind: 'invalid', reason: 'the account is suspended' };
-  return { kind: 'user', user, tokenId: user.tokenId };
+  if (token !== null) {
+    const user = await userByTokenHash(db, hashToken(token));
+    if (!user) return { kind: 'invalid', reason: 'the API token is not valid' };
+    if (!usable(user)) return { kind: 'invalid', reason: 'the account is suspended' };
+    return { kind: 'user', user, tokenId: user.tokenId, sessionHash: null };
+  }
+  const session = cookies[sessionCookie];
+  if (!session) return { kind: 'anonymous' };
+  const sessionHash = hashToken(session);
+  const user = await userBySessionHash(db, sessionHash);
+  if (!user) return { kind: 'invalid', reason: 'the session has ended: sign in again at /auth/github' };
+  if (!usable(user)) return { kind: 'invalid', reason: 'the account is suspended' };
+  return { kind: 'user', user, tokenId: null, sessionHash };
 };
 
 export const actorOf = (auth: Auth): Reference =>

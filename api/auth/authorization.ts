@@ -34,6 +34,10 @@ export const routeRules: Readonly<Record<string, Rule>> = {
   'GET /readyz': { role: 'anonymous' },
   'GET /admin/audit-log.csv': { role: 'admin', action: 'audit_log.export' },
   'GET /api/v2/me': { role: 'user', action: 'user.read' },
+  'GET /': { role: 'anonymous' },
+  'GET /auth/github': { role: 'anonymous' },
+  'GET /auth/github/callback': { role: 'anonymous' },
+  'POST /auth/logout': { role: 'anonymous' },
   // GraphQL authorizes each root field by graphqlRules
   'GET /graphql': { role: 'anonymous' },
   'POST /graphql': { role: 'anonymous' },

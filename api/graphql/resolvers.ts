@@ -9,6 +9,7 @@ import { activeTokens, seatsInUse, userById, userByLogin, usersPage } from '../.
 import { TokenLabel, UserState, accountsDecider, accountsStream, type AccountCommand } from '../../domain/users/accounts.ts';
 import { UnauthorizedError, ValidationError, describeIssues } from '../../domain/errors.ts';
 import { generateToken, hashToken } from '../auth/tokens.ts';
+import { createAttemptLimit } from '../auth/attempts.ts';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Auth } from '../auth/authenticate.ts';
@@ -78,6 +79,9 @@ const accountCommand = async (s: Services, ctx: GraphQLContext, targetLogin: str
 };
 const seats = async (s: Services) => (await systemSettings(s.db)).licenseSeats;
 
+/** Token creation is rate-limited per user. */
+const tokenAttempts = createAttemptLimit(10, 60_000);
+
 /** Thin edges: parse, call one command or one read-model query. Authorization wraps them in plugin.ts. */
 export const createResolvers = (s: Services) => ({
   JSON: json,
@@ -140,6 +144,7 @@ export const createResolvers = (s: Services) => ({
     },
     createApiToken: async (_: unknown, args: { label: unknown }, ctx: GraphQLContext) => {
       const user = signedIn(ctx);
+      tokenAttempts(user.id);
       const label = TokenLabel.safeParse(args.label);
       if (!label.success) throw new ValidationError(`invalid label: ${describeIssues(label.error.issues)}`);
       const token = generateToken();

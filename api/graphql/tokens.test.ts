@@ -62,4 +62,17 @@ test('GET /api/v2/me answers CircleCI’s User shape, with Circle-Token or Beare
   assert.match(anonymous.json().message, /authentication required/);
 });
 
+test('token creation is rate-limited per user, with a clear error, and audited', async () => {
+  const rate = await g.createUser('rachel');
+  const codes: Array<string | undefined> = [];
+  for (let i = 0; i < 11; i++) {
+    const r = await g.gql('mutation { createApiToken(label: "burst") { token } }', {}, as(rate.token));
+    codes.push(r.body.errors?.[0]?.extensions?.code);
+  }
+  assert.equal(codes.slice(0, 10), Array(10).fill(undefined));
+  assert.is(codes[10], 'RATE_LIMITED');
+  const refused = await waitForAudit(g, (e) => e.action === 'user.api_token.create' && e.success === false && e.payload.code === 'RATE_LIMITED');
+  assert.is(refused.length, 1);
+});
+
 test.run();

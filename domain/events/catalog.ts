@@ -1,6 +1,7 @@
 import { auditLogExported, auditLogRead, auditLogSubscribe, graphqlDocumentReject, settingsRead, userRead } from '../audit/audit-events.ts';
 import { settingsUpdated } from '../system/settings.ts';
 import { accountEvents } from '../users/accounts.ts';
+import { loggedIn, loggedOut } from '../users/sessions.ts';
 import { createRegistry } from './registry.ts';
 
 /** Every event type Gyre knows: the one registry. An event not listed here is never appended. */
@@ -8,6 +9,8 @@ export const eventRegistry = createRegistry([
   settingsUpdated,
   settingsRead,
   ...accountEvents,
+  loggedIn,
+  loggedOut,
   userRead,
   auditLogExported,
   auditLogRead,

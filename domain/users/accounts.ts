@@ -61,7 +61,9 @@ export type AccountCommand =
   | { type: 'grantAdmin'; login: string }
   | { type: 'revokeAdmin'; login: string; by: string }
   | { type: 'createApiToken'; userId: string; token: NewToken }
-  | { type: 'revokeApiToken'; userId: string; tokenId: string };
+  | { type: 'revokeApiToken'; userId: string; tokenId: string }
+  /** A GitHub login arrives: sign the person up, or in. `orgs`: their GitHub organizations. */
+  | { type: 'signIn'; userId: string; login: string; name: string; orgs: ReadonlyArray<string>; settings: { suspendNewUsers: boolean; requiredOrgMembership: ReadonlyArray<string>; licenseSeats: number | null } };
 
 export interface Account {
   readonly userId: string;
@@ -179,6 +181,25 @@ export const accountsDecider: Decider<Accounts, AccountCommand, AccountEvent> = 
         if (!a) throw new DomainError('USER_NOT_FOUND', 'no such user: create the user before giving it a token');
         if (a.state === 'SUSPENDED' || a.state === 'SUSPENDED_NEW') throw new DomainError('USER_SUSPENDED', `user ${a.login} is suspended: an admin must activate the account first`);
         return [{ type: 'user.api_token.create', data: { userId: a.userId, ...c.token } }];
+      }
+      case 'signIn': {
+        const a = s.byLogin.get(key(c.login));
+        if (a) {
+          if (a.state === 'SUSPENDED' || a.state === 'SUSPENDED_NEW') {
+            throw new DomainError('USER_SUSPENDED', a.state === 'SUSPENDED' ? `the account of ${a.login} is suspended: ask an admin to activate it` : `the account of ${a.login} waits for an admin to activate it`);
+          }
+          if (a.state === 'INACTIVE') {
+            seatFree(s, c.settings.licenseSeats);
+            return [{ type: 'user.activate', data: ref(a) }];
+          }
+          return [];
+        }
+        const required = c.settings.requiredOrgMembership;
+        const member = required.length === 0 || c.orgs.some((o) => required.some((r) => r.toLowerCase() === o.toLowerCase()));
+        if (!member) throw new DomainError('ORG_MEMBERSHIP_REQUIRED', `GitHub user ${c.login} is not a member of any organization allowed to sign up (${required.join(', ')})`);
+        const state: UserState = c.settings.suspendNewUsers ? 'SUSPENDED_NEW' : 'ACTIVE';
+        if (state === 'ACTIVE') seatFree(s, c.settings.licenseSeats);
+        return [{ type: 'user.create', data: { userId: c.userId, login: c.login, name: c.name, state, isAdmin: false } }];
       }
       case 'revokeApiToken': {
         const a = byId(s, c.userId);

@@ -1,0 +1,133 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { browser, startGitHubStandIn } from '../../test/support/github-standin.ts';
+import { startTestGyre, waitForAudit, type TestGyre } from '../../test/support/gyre.ts';
+
+const test = suite('api: sign-in with GitHub Enterprise (real HTTP, a stand-in GitHub on 127.0.0.1)');
+const client = { id: 'gyre-client', secret: 'canary-client-secret-77' };
+let github: Awaited<ReturnType<typeof startGitHubStandIn>>;
+let g: TestGyre;
+let gyre: string;
+
+test.before(async () => {
+  github = await startGitHubStandIn(client);
+  g = await startTestGyre({ GYRE_GITHUB_URL: github.url, GYRE_GITHUB_CLIENT_ID: client.id, GYRE_GITHUB_CLIENT_SECRET: client.secret });
+  gyre = await g.app.listen({ port: 0, host: '127.0.0.1' });
+});
+test.after(async () => {
+  await g.stop();
+  await github.close();
+});
+
+const signIn = async (user: { id: number; login: string; name?: string; orgs?: string[] }) => {
+  github.state.signingIn = { name: user.login, orgs: [], ...user };
+  const b = browser();
+  const end = await b.visit(`${gyre}/auth/github`);
+  return { b, end, text: await end.res.text() };
+};
+const settings = (input: string) => g.gql(`mutation { updateSystemSettings(input: {${input}}) { suspendNewUsers } }`);
+const me = (b: ReturnType<typeof browser>) => b.visit(`${gyre}/api/v2/me`).then(async (r) => ({ status: r.res.status, body: await r.res.json() }));
+
+test('a new person signs up through the whole OAuth flow and gets a session cookie', async () => {
+  const { b, end, text } = await signIn({ id: 101, login: 'Pat', name: 'Pat Doe' });
+  assert.is(end.url, `${gyre}/`);
+  assert.match(text, /Signed in as Pat \(active\)/);
+  const session = b.setCookies.find((c) => c.startsWith('gyre_session='))!;
+  assert.match(session, /HttpOnly/i);
+  assert.match(session, /SameSite=Lax/i);
+  assert.not.match(session, /Secure/i, 'no Secure flag on plain http');
+  const who = await me(b);
+  assert.is(who.status, 200);
+  assert.is(who.body.login, 'Pat');
+  assert.is(who.body.name, 'Pat Doe');
+  const audit = await waitForAudit(g, (e) => ['user.create', 'user.logged_in'].includes(e.action) && e.payload.login === 'Pat', 2);
+  assert.equal(audit.map((e) => e.action), ['user.create', 'user.logged_in']);
+  assert.is(audit[1]!.request.ip_address, '127.0.0.1');
+  const lastLogin = (await g.gql('{ user(login: "pat") { lastLoginAt } }')).body.data!.user.lastLoginAt;
+  assert.match(lastLogin, /^\d{4}-/);
+});
+
+test('a callback whose state was not issued to this browser is refused', async () => {
+  github.state.signingIn = { id: 102, login: 'eve', name: 'Eve', orgs: [] };
+  const attacker = browser();
+  const first = await fetch(`${gyre}/auth/github`, { redirect: 'manual' });
+  const authorize = new URL(first.headers.get('location')!);
+  const callback = await fetch(authorize, { redirect: 'manual' });
+  // the victim's browser follows the attacker's callback link without the state cookie
+  const r = await attacker.visit(callback.headers.get('location')!);
+  assert.is(r.res.status, 401);
+  assert.not.ok(attacker.cookies(new URL(gyre).host).has('gyre_session'));
+});
+
+test('with required org membership, only members (any case) sign up; others see a page and an audit event names them', async () => {
+  await settings('requiredOrgMembership: ["Acme"]');
+  const outsider = await signIn({ id: 103, login: 'quinn', orgs: ['other'] });
+  assert.is(outsider.end.res.status, 403);
+  assert.match(outsider.text, /quinn is not a member of any organization allowed to sign up/);
+  const refused = await waitForAudit(g, (e) => e.action === 'user.create' && e.success === false);
+  assert.match(refused[0]!.payload.reason, /quinn/);
+  assert.is(refused[0]!.actor.name, 'quinn');
+  assert.is((await g.gql('{ user(login: "quinn") { login } }')).body.data!.user, null);
+  const member = await signIn({ id: 104, login: 'rita', orgs: ['ACME'] });
+  assert.match(member.text, /Signed in as rita/);
+  await settings('requiredOrgMembership: []');
+});
+
+test('while new users are suspended, a sign-up waits as SUSPENDED_NEW; a pre-approved login becomes ACTIVE at once', async () => {
+  await settings('suspendNewUsers: true');
+  const waiting = await signIn({ id: 105, login: 'sam' });
+  assert.is(waiting.end.res.status, 403);
+  assert.match(waiting.text, /waits for an admin/);
+  assert.not.ok(waiting.b.cookies(new URL(gyre).host).has('gyre_session'));
+  assert.is((await g.gql('{ user(login: "sam") { state } }')).body.data!.user.state, 'SUSPENDED_NEW');
+  await g.gql('mutation { approveUser(login: "tess") { state } }');
+  const approved = await signIn({ id: 106, login: 'tess' });
+  assert.match(approved.text, /Signed in as tess \(active\)/);
+  assert.is((await g.gql('{ user(login: "tess") { state } }')).body.data!.user.state, 'ACTIVE');
+  await g.gql('mutation { activateUser(login: "sam") { state } }');
+  assert.match((await signIn({ id: 105, login: 'sam' })).text, /Signed in as sam/);
+  await settings('suspendNewUsers: false');
+});
+
+test('suspending a signed-in person ends their session at once; a suspended person cannot sign in', async () => {
+  const { b } = await signIn({ id: 107, login: 'uma' });
+  assert.is((await me(b)).status, 200);
+  await g.gql('mutation { suspendUser(login: "uma") { state } }');
+  assert.is((await me(b)).status, 401);
+  const again = await signIn({ id: 107, login: 'uma' });
+  assert.is(again.end.res.status, 403);
+  assert.match(again.text, /suspended/);
+  const refused = await waitForAudit(g, (e) => e.action === 'user.logged_in' && e.success === false);
+  assert.is(refused[0]!.actor.name, 'uma');
+});
+
+test('logout ends the session and is audited', async () => {
+  const { b } = await signIn({ id: 108, login: 'vic' });
+  const out = await b.visit(`${gyre}/auth/logout`, { method: 'POST' });
+  assert.is(out.res.status, 204);
+  assert.is((await me(b)).status, 401);
+  const audit = await waitForAudit(g, (e) => e.action === 'user.logged_out' && e.payload.login === 'vic');
+  assert.is(audit.length, 1);
+});
+
+test('the client secret and session cookies never reach the audit log or the event log', async () => {
+  const { b } = await signIn({ id: 109, login: 'wes' });
+  const session = b.cookies(new URL(gyre).host).get('gyre_session')!;
+  const csv = await g.app.inject({ method: 'GET', url: '/admin/audit-log.csv', headers: { authorization: `Bearer ${g.adminToken}` } });
+  const events = JSON.stringify(await g.services.db('events').select('data', 'metadata'));
+  for (const secret of [client.secret, session]) {
+    assert.not.ok(csv.body.includes(secret));
+    assert.not.ok(events.includes(secret));
+  }
+});
+
+test('the login endpoints are rate-limited', async () => {
+  const statuses: number[] = [];
+  for (let i = 0; i < 32; i++) statuses.push((await fetch(`${gyre}/auth/github`, { redirect: 'manual' })).status);
+  // the earlier tests' sign-ins count in the same minute: at most 30 get through, then every one is refused
+  const first = statuses.indexOf(429);
+  assert.ok(statuses[0] === 302 && first > 0 && first <= 30, statuses.join());
+  assert.ok(statuses.slice(first).every((s) => s === 429), statuses.join());
+});
+
+test.run();

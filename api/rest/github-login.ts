@@ -1,0 +1,111 @@
+import { randomUUID } from 'node:crypto';
+import oauth2, { type OAuth2Namespace } from '@fastify/oauth2';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { GitHub } from '../../adapters/github/port.ts';
+import { DomainError, GyreError, UnauthorizedError } from '../../domain/errors.ts';
+import { accountsDecider, accountsStream, accountsTarget } from '../../domain/users/accounts.ts';
+import { sessionStream, sessionsDecider } from '../../domain/users/sessions.ts';
+import { systemSettings } from '../../projections/system-settings.ts';
+import { userByLogin } from '../../projections/users.ts';
+import { sessionCookie } from '../auth/authenticate.ts';
+import { generateToken, hashToken } from '../auth/tokens.ts';
+import { commandContext, requestInfo } from '../request-context.ts';
+import type { Services } from '../services.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    githubOAuth2: OAuth2Namespace;
+  }
+}
+
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+export const page = (reply: FastifyReply, status: number, title: string, text: string) =>
+  reply
+    .status(status)
+    .type('text/html; charset=utf-8')
+    .send(`<!doctype html><html><head><meta charset="utf-8"><title>Gyre — ${escapeHtml(title)}</title></head><body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p><p><a href="/">Gyre</a></p></body></html>`);
+
+const loginLimit = { rateLimit: { max: 30, timeWindow: '1 minute' } };
+const cookieOptions = (req: FastifyRequest) => ({ path: '/', httpOnly: true, sameSite: 'lax' as const, secure: req.protocol === 'https' });
+
+/**
+ * Sign-in with GitHub or GitHub Enterprise (OAuth web flow). `state` is bound to the browser by a
+ * cookie that @fastify/oauth2 sets and checks; the session is a random cookie whose hash is kept.
+ */
+export const registerGitHubLogin = async (app: FastifyInstance, s: Services, github: GitHub) => {
+  const { GYRE_GITHUB_CLIENT_ID: clientId, GYRE_GITHUB_CLIENT_SECRET: clientSecret, GYRE_GITHUB_URL: githubUrl } = s.config;
+
+  app.post('/auth/logout', { config: loginLimit }, async (req, reply) => {
+    if (req.auth.kind === 'user' && req.auth.sessionHash) {
+      const { user, sessionHash } = req.auth;
+      await s.commands.execute({
+        stream: sessionStream(user.id),
+        decider: sessionsDecider,
+        command: { type: 'logout', userId: user.id, login: user.login, sessionHash },
+        context: commandContext(req.auth, requestInfo(req)),
+        target: accountsTarget({ userId: user.id, login: user.login }),
+      });
+    }
+    return reply.clearCookie(sessionCookie, { path: '/' }).status(204).send();
+  });
+
+  if (!clientId || !clientSecret) {
+    const notConfigured = async () => {
+      throw new GyreError('GitHub sign-in is not configured: set GYRE_GITHUB_CLIENT_ID and GYRE_GITHUB_CLIENT_SECRET', 'GITHUB_NOT_CONFIGURED', 503);
+    };
+    app.get('/auth/github', { config: loginLimit }, notConfigured);
+    app.get('/auth/github/callback', { config: loginLimit }, notConfigured);
+    return;
+  }
+
+  await app.register(oauth2, {
+    name: 'githubOAuth2',
+    scope: ['read:user', 'read:org'],
+    credentials: { client: { id: clientId, secret: clientSecret }, auth: { tokenHost: githubUrl, tokenPath: '/login/oauth/access_token', authorizePath: '/login/oauth/authorize' } },
+    callbackUri: (req) => `${req.protocol}://${req.host}/auth/github/callback`,
+    cookie: { path: '/', httpOnly: true, sameSite: 'lax' },
+  });
+
+  app.get('/auth/github', { config: loginLimit }, async (req, reply) => reply.redirect(await app.githubOAuth2.generateAuthorizationUri(req, reply)));
+
+  app.get('/auth/github/callback', { config: loginLimit }, async (req, reply) => {
+    let accessToken: string;
+    try {
+      accessToken = (await app.githubOAuth2.getAccessTokenFromAuthorizationCodeFlow(req, reply)).token.access_token;
+    } catch {
+      throw new UnauthorizedError('GitHub sign-in failed: the state did not match this browser or GitHub refused the code; start again at /auth/github');
+    }
+    const who = await github.identity(accessToken);
+    const context = commandContext(req.auth, requestInfo(req));
+    const known = await userByLogin(s.db, who.login);
+    const userId = known?.id ?? randomUUID();
+    try {
+      await s.commands.execute({
+        stream: accountsStream,
+        decider: accountsDecider,
+        command: { type: 'signIn', userId, login: who.login, name: who.name, orgs: who.orgs, settings: await systemSettings(s.db) },
+        context: { ...context, actor: { id: userId, type: 'user', name: who.login } },
+        target: accountsTarget({ userId, login: who.login }),
+      });
+    } catch (e) {
+      if (!(e instanceof DomainError)) throw e;
+      await s.commands.refuse(known ? 'user.logged_in' : 'user.create', { reason: e.message, code: e.code, status: 403, operation: 'GET /auth/github/callback' }, {
+        context: { ...context, actor: { id: known?.id ?? `github:${who.id}`, type: known ? 'user' : 'github_user', name: who.login } },
+        target: { id: known?.id ?? `github:${who.id}`, type: known ? 'user' : 'github_user', name: who.login },
+      });
+      return page(reply, 403, 'Sign-in refused', e.message);
+    }
+    const account = (await s.projections.waitFor(await s.store.head(), 5000), await userByLogin(s.db, who.login));
+    if (account?.state === 'SUSPENDED_NEW') return page(reply, 403, 'Waiting for approval', `The account of ${who.login} was created and waits for an admin to activate it.`);
+    const session = generateToken();
+    const signedIn = await s.commands.execute({
+      stream: sessionStream(userId),
+      decider: sessionsDecider,
+      command: { type: 'login', userId, login: who.login, sessionHash: hashToken(session) },
+      context: { ...context, actor: { id: userId, type: 'user', name: who.login } },
+      target: accountsTarget({ userId, login: who.login }),
+    });
+    await s.readYourWrites(signedIn.position);
+    return reply.setCookie(sessionCookie, session, cookieOptions(req)).redirect('/');
+  });
+};

@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { DomainError } from '../errors.ts';
+import { defineEvent } from '../events/registry.ts';
+import type { Decider } from '../decider.ts';
+
+/** A person's browser sessions, on a stream of their own: logins are frequent, and touch no one else. */
+export const sessionStream = (userId: string) => `user-${userId}`;
+
+/** The session cookie's value never enters an event: only its SHA-256, which the audit log does not show. */
+const session = z.object({ userId: z.string(), login: z.string(), sessionHash: z.string().regex(/^[0-9a-f]{64}$/) });
+export const loggedIn = defineEvent('user.logged_in', session, { publicFields: ['userId', 'login'] });
+export const loggedOut = defineEvent('user.logged_out', session, { publicFields: ['userId', 'login'] });
+
+export type SessionEvent = { type: 'user.logged_in' | 'user.logged_out'; data: z.infer<typeof session> };
+export type SessionCommand = { type: 'login' | 'logout'; userId: string; login: string; sessionHash: string };
+export type Sessions = { readonly open: ReadonlySet<string> };
+
+export const sessionsDecider: Decider<Sessions, SessionCommand, SessionEvent> = {
+  initialState: () => ({ open: new Set() }),
+  evolve: (s, e) => {
+    const open = new Set(s.open);
+    if (e.type === 'user.logged_in') open.add(e.data.sessionHash);
+    else open.delete(e.data.sessionHash);
+    return { open };
+  },
+  decide: (c, s) => {
+    const data = { userId: c.userId, login: c.login, sessionHash: c.sessionHash };
+    if (c.type === 'login') return [{ type: 'user.logged_in', data }];
+    if (!s.open.has(c.sessionHash)) throw new DomainError('SESSION_NOT_FOUND', 'that session has already ended');
+    return [{ type: 'user.logged_out', data }];
+  },
+};

@@ -1,0 +1,85 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+
+export interface StandInUser {
+  id: number;
+  login: string;
+  name: string;
+  orgs: string[];
+}
+
+/**
+ * A small GitHub Enterprise on 127.0.0.1: the OAuth web flow (authorize, access_token) and the two
+ * REST endpoints Gyre reads (/api/v3/user, /api/v3/user/orgs). `signingIn` is who approves next.
+ */
+export const startGitHubStandIn = async (client: { id: string; secret: string }) => {
+  const codes = new Map<string, StandInUser>();
+  const tokens = new Map<string, StandInUser>();
+  const state = { signingIn: null as StandInUser | null, tokenRequests: 0 };
+  const server: Server = createServer(async (req, res) => {
+    const url = new URL(req.url!, 'http://standin');
+    const json = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    if (req.method === 'GET' && url.pathname === '/login/oauth/authorize') {
+      if (url.searchParams.get('client_id') !== client.id || !state.signingIn) return json(400, { error: 'bad client or no user' });
+      const code = randomUUID();
+      codes.set(code, state.signingIn);
+      const back = new URL(url.searchParams.get('redirect_uri')!);
+      back.searchParams.set('code', code);
+      back.searchParams.set('state', url.searchParams.get('state') ?? '');
+      return res.writeHead(302, { location: back.href }).end();
+    }
+    if (req.method === 'POST' && url.pathname === '/login/oauth/access_token') {
+      let body = '';
+      for await (const chunk of req) body += chunk;
+      const form = req.headers['content-type']?.includes('json') ? (JSON.parse(body) as Record<string, string>) : Object.fromEntries(new URLSearchParams(body));
+      const basic = req.headers.authorization?.startsWith('Basic ') ? Buffer.from(req.headers.authorization.slice(6), 'base64').toString().split(':').map(decodeURIComponent) : [];
+      const [id, secret] = [form.client_id ?? basic[0], form.client_secret ?? basic[1]];
+      state.tokenRequests++;
+      const user = codes.get(form.code ?? '');
+      if (id !== client.id || secret !== client.secret || !user) return json(401, { error: 'bad_verification_code' });
+      codes.delete(form.code!);
+      const token = `gho_${randomUUID().replace(/-/g, '')}`;
+      tokens.set(token, user);
+      return json(200, { access_token: token, token_type: 'bearer', scope: 'read:user,read:org' });
+    }
+    const user = tokens.get((req.headers.authorization ?? '').replace(/^(token|bearer) /i, ''));
+    if (url.pathname === '/api/v3/user') return user ? json(200, { id: user.id, login: user.login, name: user.name }) : json(401, { message: 'Bad credentials' });
+    if (url.pathname === '/api/v3/user/orgs') return user ? json(200, user.orgs.map((login, i) => ({ login, id: i + 1 }))) : json(401, { message: 'Bad credentials' });
+    json(404, { message: 'Not Found' });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}`, state, close: () => new Promise<void>((r) => server.close(() => r())) };
+};
+
+/** A browser: follows redirects by hand and keeps cookies per host. */
+export const browser = () => {
+  const jar = new Map<string, Map<string, string>>();
+  const setCookies: string[] = [];
+  const visit = async (start: string, init: RequestInit = {}) => {
+    let url = start;
+    let method = init.method ?? 'GET';
+    for (let hop = 0; hop < 10; hop++) {
+      const host = new URL(url).host;
+      const cookies = jar.get(host) ?? new Map<string, string>();
+      const res = await fetch(url, { ...init, method, redirect: 'manual', headers: { ...(init.headers as object), cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') } });
+      setCookies.push(...res.headers.getSetCookie());
+      for (const c of res.headers.getSetCookie()) {
+        const [pair] = c.split(';');
+        const [name, ...value] = pair!.split('=');
+        if (/max-age=0|expires=thu, 01 jan 1970/i.test(c) || value.join('=') === '') cookies.delete(name!.trim());
+        else cookies.set(name!.trim(), value.join('='));
+      }
+      jar.set(host, cookies);
+      const location = res.headers.get('location');
+      if (res.status >= 300 && res.status < 400 && location) {
+        url = new URL(location, url).href;
+        method = 'GET';
+        continue;
+      }
+      return { res, url };
+    }
+    throw new Error('too many redirects');
+  };
+  return { visit, setCookies, cookies: (host: string) => jar.get(host) ?? new Map<string, string>() };
+};
