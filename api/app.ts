@@ -67,8 +67,13 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   const db = options.db ?? openDatabase({ url: config.GYRE_DATABASE_URL, dataDir: config.GYRE_DATABASE_URL ? undefined : join(dataDir, 'pglite') });
   const store = await createPostgresEventStore(db);
   const app = fastify({
-    logger: options.logger ?? { level: config.GYRE_LOG_LEVEL, redact: ['req.headers.authorization', 'req.headers["circle-token"]'] },
+    logger: options.logger ?? {
+      level: config.GYRE_LOG_LEVEL,
+      // the OAuth callback's query holds a one-time code: log the path alone
+      serializers: { req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, url: req.url.startsWith('/auth/') ? req.url.split('?')[0] : req.url, remoteAddress: req.ip }) },
+    },
     genReqId: () => randomUUID(),
+    trustProxy: config.GYRE_TRUST_PROXY === undefined ? false : config.GYRE_TRUST_PROXY === 'true' ? true : config.GYRE_TRUST_PROXY.split(',').map((a) => a.trim()),
   });
   const projections = createProjectionRunner({ store, db, migrate: withSchemaLock, projections: allProjections, onError: (name, err) => app.log.error({ err, projection: name }, 'projection failed; retrying') });
   const services: Services = {

@@ -21,6 +21,10 @@ const masterKey = z
 export const ConfigSchema = z.object({
   GYRE_PORT: z.coerce.number().int('must be a whole number').min(0).max(65535).default(8080),
   GYRE_HOST: z.string().trim().min(1).default('127.0.0.1'),
+  /** The URL people reach Gyre at (behind a proxy, its https URL): OAuth callbacks and Secure cookies follow it. */
+  GYRE_PUBLIC_URL: url(['http:', 'https:'], 'https://ci.example.com').optional(),
+  /** Trust X-Forwarded-* from a proxy in front of Gyre (true, or a comma-separated list of proxy addresses). */
+  GYRE_TRUST_PROXY: z.string().trim().optional(),
   GYRE_DATA_DIR: z.string().trim().min(1).default('./.gyre'),
   GYRE_DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgres://user@127.0.0.1:5432/gyre').optional(),
   GYRE_EVENTSTORE_URL: url(['esdb:', 'esdb+discover:'], 'esdb://127.0.0.1:2113?tls=false').optional(),

@@ -44,8 +44,8 @@ const client = async (args: string[]) => {
     options: { host: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean', default: false } },
   });
   const [group, action, login] = positionals;
-  const host = values.host ?? process.env.GYRE_URL ?? 'http://127.0.0.1:8080';
-  const token = values.token ?? process.env.GYRE_TOKEN;
+  const host = values.host || process.env.GYRE_URL || 'http://127.0.0.1:8080';
+  const token = values.token || process.env.GYRE_TOKEN;
   if (!token) throw new CliError('no API token: pass --token or set GYRE_TOKEN (the first admin token is in .gyre/admin-token)');
   if (group === 'users') return users({ host, token }, action, login, values.json ?? false);
   throw new CliError(`unknown command "${group}"\n\n${usage}`);

@@ -20,7 +20,7 @@ export const usersProjection = defineProjection({
   async migrate(db, t) {
     await db.raw(`create table if not exists ${t.users} (
       id text primary key, login text not null unique, name text not null, state text not null,
-      is_admin boolean not null, created_at timestamptz not null, last_login_at timestamptz)`);
+      is_admin boolean not null, created_at timestamptz not null, last_login_at timestamptz, github_id bigint)`);
     await db.raw(`create table if not exists ${t.api_tokens} (
       id text primary key, user_id text not null, label text not null, token_hash text not null unique,
       created_at timestamptz not null, revoked_at timestamptz)`);
@@ -34,16 +34,18 @@ export const usersProjection = defineProjection({
       const user = trx(t.users).where({ id: d.userId });
       switch (e.type) {
         case 'user.create':
-          await trx(t.users).insert({ id: d.userId, login: d.login, name: d.name, state: d.state, is_admin: d.isAdmin, created_at: e.occurredAt });
+          await trx(t.users).insert({ id: d.userId, login: d.login, name: d.name, state: d.state, is_admin: d.isAdmin, created_at: e.occurredAt, github_id: (e.data as { githubId?: number | null }).githubId ?? null });
           break;
         case 'user.approve':
           await trx(t.users).insert({ id: d.userId, login: d.login, name: d.login, state: 'INACTIVE', is_admin: false, created_at: e.occurredAt });
           break;
         case 'user.activate':
-          await user.update({ state: 'ACTIVE' });
+          await user.update({ state: 'ACTIVE', ...((e.data as { githubId?: number }).githubId ? { github_id: (e.data as { githubId: number }).githubId } : {}) });
           break;
         case 'user.suspend':
+          // suspension ends every session for good: activating the account later does not revive them
           await user.update({ state: 'SUSPENDED' });
+          await trx(t.sessions).where({ user_id: d.userId }).whereNull('ended_at').update({ ended_at: e.occurredAt });
           break;
         case 'user.admin.grant':
         case 'user.admin.revoke':

@@ -6,7 +6,12 @@ export const createGitHub = (apiUrl: string): GitHub => ({
   async identity(accessToken): Promise<GitHubIdentity> {
     const headers = { authorization: `token ${accessToken}` };
     const user = await request('GET /user', { baseUrl: apiUrl, headers });
-    const orgs = await request('GET /user/orgs', { baseUrl: apiUrl, headers, per_page: 100 });
-    return { id: Number(user.data.id), login: user.data.login, name: user.data.name ?? user.data.login, orgs: orgs.data.map((o) => o.login) };
+    const orgs: string[] = [];
+    for (let page = 1; ; page++) {
+      const found = await request('GET /user/orgs', { baseUrl: apiUrl, headers, per_page: 100, page });
+      orgs.push(...found.data.map((o) => o.login));
+      if (found.data.length < 100) break;
+    }
+    return { id: Number(user.data.id), login: user.data.login, name: user.data.name ?? user.data.login, orgs };
   },
 });

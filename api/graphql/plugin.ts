@@ -47,7 +47,7 @@ const guard = (s: Services, key: string, resolve: Resolver): Resolver => {
 };
 
 /** Passes a subscription's events on, checking the caller again once `everyMs` has passed since the last check. */
-const revalidating = (source: AsyncIterator<unknown>, check: () => Promise<void>, everyMs = 5000): AsyncIterableIterator<unknown> => {
+const revalidating = (source: AsyncIterator<unknown>, check: () => Promise<void>, everyMs = 1000): AsyncIterableIterator<unknown> => {
   let checkedAt = Date.now();
   return {
     async next() {

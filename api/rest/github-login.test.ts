@@ -121,6 +121,30 @@ test('the client secret and session cookies never reach the audit log or the eve
   }
 });
 
+test('a GitHub user called admin, or one who took over a renamed login, gets no one else\'s account', async () => {
+  const admin = await signIn({ id: 4242, login: 'admin' });
+  assert.is(admin.end.res.status, 403);
+  assert.match(admin.text, /belongs to someone else/);
+  assert.not.ok(admin.b.cookies(new URL(gyre).host).has('gyre_session'));
+  const impostor = await signIn({ id: 999, login: 'pat' });
+  assert.is(impostor.end.res.status, 403);
+  const refused = await waitForAudit(g, (e) => e.success === false && e.payload.code === 'LOGIN_TAKEN', 2);
+  assert.equal(refused.map((e) => e.actor.id).sort(), ['github:4242', 'github:999']);
+  const renamed = await signIn({ id: 101, login: 'pat-renamed' });
+  assert.match(renamed.text, /Signed in as Pat/, 'the same GitHub user keeps the account after a rename');
+});
+
+test('sessions ended by suspension stay ended after activation; deletion ends them too', async () => {
+  const { b } = await signIn({ id: 110, login: 'xena' });
+  await g.gql('mutation { suspendUser(login: "xena") { state } }');
+  await g.gql('mutation { activateUser(login: "xena") { state } }');
+  assert.is((await me(b)).status, 401, 'an old session came back to life');
+  const fresh = await signIn({ id: 110, login: 'xena' });
+  assert.is((await me(fresh.b)).status, 200);
+  await g.gql('mutation { deleteUser(login: "xena") }');
+  assert.is((await me(fresh.b)).status, 401);
+});
+
 test('the login endpoints are rate-limited', async () => {
   const statuses: number[] = [];
   for (let i = 0; i < 32; i++) statuses.push((await fetch(`${gyre}/auth/github`, { redirect: 'manual' })).status);
@@ -128,6 +152,21 @@ test('the login endpoints are rate-limited', async () => {
   const first = statuses.indexOf(429);
   assert.ok(statuses[0] === 302 && first > 0 && first <= 30, statuses.join());
   assert.ok(statuses.slice(first).every((s) => s === 429), statuses.join());
+});
+
+test('GYRE_PUBLIC_URL sets the callback address behind a proxy', async () => {
+  const { createGyre } = await import('../app.ts');
+  const { loadConfig } = await import('../config.ts');
+  const { testDatabase } = await import('../../test/support/database.ts');
+  const proxied = await createGyre(loadConfig({ GYRE_DATA_DIR: g.dataDir, GYRE_LOG_LEVEL: 'silent', GYRE_PUBLIC_URL: 'https://ci.example.com', GYRE_GITHUB_URL: github.url, GYRE_GITHUB_CLIENT_ID: client.id, GYRE_GITHUB_CLIENT_SECRET: client.secret }), { db: testDatabase(), logger: false });
+  try {
+    const r = await proxied.app.inject({ method: 'GET', url: '/auth/github' });
+    const location = new URL(r.headers.location as string);
+    assert.is(location.origin, github.url);
+    assert.is(location.searchParams.get('redirect_uri'), 'https://ci.example.com/auth/github/callback');
+  } finally {
+    await proxied.close();
+  }
 });
 
 test.run();

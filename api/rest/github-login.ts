@@ -3,10 +3,9 @@ import oauth2, { type OAuth2Namespace } from '@fastify/oauth2';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { GitHub } from '../../adapters/github/port.ts';
 import { DomainError, GyreError, UnauthorizedError } from '../../domain/errors.ts';
-import { accountsDecider, accountsStream, accountsTarget } from '../../domain/users/accounts.ts';
+import { accountsDecider, accountsStream, accountsTarget, type Account } from '../../domain/users/accounts.ts';
 import { sessionStream, sessionsDecider } from '../../domain/users/sessions.ts';
 import { systemSettings } from '../../projections/system-settings.ts';
-import { userByLogin } from '../../projections/users.ts';
 import { sessionCookie } from '../auth/authenticate.ts';
 import { generateToken, hashToken } from '../auth/tokens.ts';
 import { commandContext, requestInfo } from '../request-context.ts';
@@ -26,24 +25,30 @@ export const page = (reply: FastifyReply, status: number, title: string, text: s
     .send(`<!doctype html><html><head><meta charset="utf-8"><title>Gyre — ${escapeHtml(title)}</title></head><body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p><p><a href="/">Gyre</a></p></body></html>`);
 
 const loginLimit = { rateLimit: { max: 30, timeWindow: '1 minute' } };
-const cookieOptions = (req: FastifyRequest) => ({ path: '/', httpOnly: true, sameSite: 'lax' as const, secure: req.protocol === 'https' });
+
 
 /**
  * Sign-in with GitHub or GitHub Enterprise (OAuth web flow). `state` is bound to the browser by a
  * cookie that @fastify/oauth2 sets and checks; the session is a random cookie whose hash is kept.
  */
 export const registerGitHubLogin = async (app: FastifyInstance, s: Services, github: GitHub) => {
-  const { GYRE_GITHUB_CLIENT_ID: clientId, GYRE_GITHUB_CLIENT_SECRET: clientSecret, GYRE_GITHUB_URL: githubUrl } = s.config;
+  const { GYRE_GITHUB_CLIENT_ID: clientId, GYRE_GITHUB_CLIENT_SECRET: clientSecret, GYRE_GITHUB_URL: githubUrl, GYRE_PUBLIC_URL: publicUrl } = s.config;
+  /** Where people reach Gyre: the configured public URL, else what this request says (through a trusted proxy). */
+  const origin = (req: FastifyRequest) => (publicUrl ? new URL(publicUrl).origin : `${req.protocol}://${req.host}`);
+  const cookieOptions = (req: FastifyRequest) => ({ path: '/', httpOnly: true, sameSite: 'lax' as const, secure: origin(req).startsWith('https:') });
 
   app.post('/auth/logout', { config: loginLimit }, async (req, reply) => {
     if (req.auth.kind === 'user' && req.auth.sessionHash) {
       const { user, sessionHash } = req.auth;
+      // an already-ended session needs no event, but its cookie still goes
       await s.commands.execute({
         stream: sessionStream(user.id),
         decider: sessionsDecider,
         command: { type: 'logout', userId: user.id, login: user.login, sessionHash },
         context: commandContext(req.auth, requestInfo(req)),
         target: accountsTarget({ userId: user.id, login: user.login }),
+      }).catch((e) => {
+        if (!(e instanceof DomainError && e.code === 'SESSION_NOT_FOUND')) throw e;
       });
     }
     return reply.clearCookie(sessionCookie, { path: '/' }).status(204).send();
@@ -62,7 +67,7 @@ export const registerGitHubLogin = async (app: FastifyInstance, s: Services, git
     name: 'githubOAuth2',
     scope: ['read:user', 'read:org'],
     credentials: { client: { id: clientId, secret: clientSecret }, auth: { tokenHost: githubUrl, tokenPath: '/login/oauth/access_token', authorizePath: '/login/oauth/authorize' } },
-    callbackUri: (req) => `${req.protocol}://${req.host}/auth/github/callback`,
+    callbackUri: (req) => `${origin(req)}/auth/github/callback`,
     cookie: { path: '/', httpOnly: true, sameSite: 'lax' },
   });
 
@@ -77,26 +82,34 @@ export const registerGitHubLogin = async (app: FastifyInstance, s: Services, git
     }
     const who = await github.identity(accessToken);
     const context = commandContext(req.auth, requestInfo(req));
-    const known = await userByLogin(s.db, who.login);
-    const userId = known?.id ?? randomUUID();
+    const githubUser = { id: `github:${who.id}`, type: 'github_user', name: who.login };
+    let account: Account | undefined;
     try {
-      await s.commands.execute({
+      // a new account takes this id; the decided state says which account the person really has
+      const newId = randomUUID();
+      const result = await s.commands.execute({
         stream: accountsStream,
         decider: accountsDecider,
-        command: { type: 'signIn', userId, login: who.login, name: who.name, orgs: who.orgs, settings: await systemSettings(s.db) },
-        context: { ...context, actor: { id: userId, type: 'user', name: who.login } },
-        target: accountsTarget({ userId, login: who.login }),
+        command: { type: 'signIn', userId: newId, githubId: who.id, login: who.login, name: who.name, orgs: who.orgs, settings: await systemSettings(s.db) },
+        context: { ...context, actor: githubUser },
+        target: (state) => {
+          const a = [...state.byLogin.values()].find((x) => x.githubId === who.id);
+          return a ? accountsTarget(a) : githubUser;
+        },
       });
+      await s.readYourWrites(result.position);
+      account = [...result.state.byLogin.values()].find((x) => x.githubId === who.id);
     } catch (e) {
       if (!(e instanceof DomainError)) throw e;
-      await s.commands.refuse(known ? 'user.logged_in' : 'user.create', { reason: e.message, code: e.code, status: 403, operation: 'GET /auth/github/callback' }, {
-        context: { ...context, actor: { id: known?.id ?? `github:${who.id}`, type: known ? 'user' : 'github_user', name: who.login } },
-        target: { id: known?.id ?? `github:${who.id}`, type: known ? 'user' : 'github_user', name: who.login },
+      await s.commands.refuse(e.code === 'ORG_MEMBERSHIP_REQUIRED' ? 'user.create' : 'user.logged_in', { reason: e.message, code: e.code, status: 403, operation: 'GET /auth/github/callback' }, {
+        context: { ...context, actor: githubUser },
+        target: githubUser,
       });
       return page(reply, 403, 'Sign-in refused', e.message);
     }
-    const account = (await s.projections.waitFor(await s.store.head(), 5000), await userByLogin(s.db, who.login));
-    if (account?.state === 'SUSPENDED_NEW') return page(reply, 403, 'Waiting for approval', `The account of ${who.login} was created and waits for an admin to activate it.`);
+    if (!account) throw new Error(`signIn left no account bound to GitHub user ${who.id}`);
+    if (account.state === 'SUSPENDED_NEW') return page(reply, 403, 'Waiting for approval', `The account of ${who.login} was created and waits for an admin to activate it.`);
+    const userId = account.userId;
     const session = generateToken();
     const signedIn = await s.commands.execute({
       stream: sessionStream(userId),

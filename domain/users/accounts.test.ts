@@ -6,7 +6,7 @@ import { accountsDecider, seatsUsed, type AccountCommand, type AccountEvent, typ
 
 const test = suite('domain/users/accounts');
 const decide = (history: AccountEvent[], c: AccountCommand) => accountsDecider.decide(c, fold(accountsDecider, history));
-const created = (login: string, state: UserState = 'ACTIVE', isAdmin = false): AccountEvent => ({ type: 'user.create', data: { userId: `id-${login}`, login, name: login, state, isAdmin } });
+const created = (login: string, state: UserState = 'ACTIVE', isAdmin = false, githubId: number | null = null): AccountEvent => ({ type: 'user.create', data: { userId: `id-${login}`, login, name: login, state, isAdmin, githubId } });
 const refusedWith = (code: string) => (e: unknown) => e instanceof DomainError && e.code === code;
 const hash = 'a'.repeat(64);
 
@@ -57,6 +57,30 @@ test('a token is revoked once, and only by its owner', () => {
   assert.throws(() => decide(history, { type: 'revokeApiToken', userId: 'id-b', tokenId: 't1' }), refusedWith('TOKEN_NOT_FOUND'));
   const revoked = [...history, ...decide(history, { type: 'revokeApiToken', userId: 'id-a', tokenId: 't1' })];
   assert.throws(() => decide(revoked, { type: 'revokeApiToken', userId: 'id-a', tokenId: 't1' }), refusedWith('TOKEN_NOT_FOUND'));
+});
+
+const signIn = (history: AccountEvent[], login: string, githubId: number, settings = { suspendNewUsers: false, requiredOrgMembership: [] as string[], licenseSeats: null as number | null }) =>
+  decide(history, { type: 'signIn', userId: 'new-id', githubId, login, name: login, orgs: [], settings });
+
+test('sign-in follows GitHub ids: a local account or another person\'s login is never taken over', () => {
+  const local = [created('admin', 'ACTIVE', true)];
+  assert.throws(() => signIn(local, 'admin', 4242), refusedWith('LOGIN_TAKEN'));
+  const pat = [created('pat', 'ACTIVE', false, 7)];
+  assert.throws(() => signIn(pat, 'pat', 8), refusedWith('LOGIN_TAKEN'));
+  assert.equal(signIn(pat, 'pat-renamed', 7), [], 'a renamed GitHub user is still the same account');
+  const approved: AccountEvent[] = [{ type: 'user.approve', data: { userId: 'a1', login: 'newbie' } }];
+  assert.equal(signIn(approved, 'NewBie', 99), [{ type: 'user.activate', data: { userId: 'a1', login: 'newbie', githubId: 99 } }]);
+  const bound = [...approved, ...signIn(approved, 'newbie', 99)];
+  assert.throws(() => signIn(bound, 'newbie', 100), refusedWith('LOGIN_TAKEN'));
+});
+
+test('an approval reserves the seat its first login will take', () => {
+  const history = [created('a'), { type: 'user.approve', data: { userId: 'b', login: 'b' } } as AccountEvent];
+  assert.throws(() => decide(history, { type: 'approve', userId: 'c', login: 'c', seats: 2 }), (e: unknown) => refusedWith('SEATS_EXHAUSTED')(e) && /1 reserved/.test(String(e)));
+});
+
+test('suspending a SUSPENDED_NEW account changes nothing', () => {
+  assert.equal(decide([created('n', 'SUSPENDED_NEW')], { type: 'suspend', login: 'n', by: 'x' }), []);
 });
 
 test.run();

@@ -16,11 +16,13 @@ export const UserState = z.enum(['ACTIVE', 'INACTIVE', 'SUSPENDED', 'SUSPENDED_N
 export type UserState = z.infer<typeof UserState>;
 
 const who = { userId: z.string(), login: z.string().min(1) };
-export const userCreated = defineEvent('user.create', z.object({ ...who, name: z.string(), state: UserState, isAdmin: z.boolean() }), {
-  publicFields: ['userId', 'login', 'name', 'state', 'isAdmin'],
+/** `githubId`: GitHub's permanent user id (logins can be renamed and reused); null for a local account. */
+export const userCreated = defineEvent('user.create', z.object({ ...who, name: z.string(), state: UserState, isAdmin: z.boolean(), githubId: z.number().int().nullable().default(null) }), {
+  publicFields: ['userId', 'login', 'name', 'state', 'isAdmin', 'githubId'],
 });
 export const userApproved = defineEvent('user.approve', z.object(who), { publicFields: ['userId', 'login'] });
-export const userActivated = defineEvent('user.activate', z.object(who), { publicFields: ['userId', 'login'] });
+/** At a pre-approved login's first sign-in, the activation binds the account to that GitHub user. */
+export const userActivated = defineEvent('user.activate', z.object({ ...who, githubId: z.number().int().optional() }), { publicFields: ['userId', 'login', 'githubId'] });
 export const userSuspended = defineEvent('user.suspend', z.object(who), { publicFields: ['userId', 'login'] });
 export const userDeleted = defineEvent('user.delete', z.object(who), { publicFields: ['userId', 'login'] });
 export const adminGranted = defineEvent('user.admin.grant', z.object(who), { publicFields: ['userId', 'login'] });
@@ -53,7 +55,7 @@ export type AccountEvent =
 type NewToken = { tokenId: string; label: string; tokenHash: string };
 /** `seats`: the licence's limit when the command was issued (null: none). */
 export type AccountCommand =
-  | { type: 'create'; userId: string; login: string; name: string; state: UserState; isAdmin: boolean; seats: number | null; token?: NewToken }
+  | { type: 'create'; userId: string; login: string; name: string; state: UserState; isAdmin: boolean; seats: number | null; githubId?: number; token?: NewToken }
   | { type: 'approve'; userId: string; login: string; seats: number | null }
   | { type: 'activate'; login: string; seats: number | null }
   | { type: 'suspend'; login: string; by: string }
@@ -63,11 +65,12 @@ export type AccountCommand =
   | { type: 'createApiToken'; userId: string; token: NewToken }
   | { type: 'revokeApiToken'; userId: string; tokenId: string }
   /** A GitHub login arrives: sign the person up, or in. `orgs`: their GitHub organizations. */
-  | { type: 'signIn'; userId: string; login: string; name: string; orgs: ReadonlyArray<string>; settings: { suspendNewUsers: boolean; requiredOrgMembership: ReadonlyArray<string>; licenseSeats: number | null } };
+  | { type: 'signIn'; userId: string; githubId: number; login: string; name: string; orgs: ReadonlyArray<string>; settings: { suspendNewUsers: boolean; requiredOrgMembership: ReadonlyArray<string>; licenseSeats: number | null } };
 
 export interface Account {
   readonly userId: string;
   readonly login: string;
+  readonly githubId: number | null;
   readonly state: UserState;
   readonly isAdmin: boolean;
   readonly tokenIds: ReadonlyArray<string>;
@@ -110,11 +113,11 @@ export const accountsDecider: Decider<Accounts, AccountCommand, AccountEvent> = 
   evolve: (s, e) => {
     switch (e.type) {
       case 'user.create':
-        return { byLogin: new Map(s.byLogin).set(key(e.data.login), { userId: e.data.userId, login: e.data.login, state: e.data.state, isAdmin: e.data.isAdmin, tokenIds: [] }) };
+        return { byLogin: new Map(s.byLogin).set(key(e.data.login), { userId: e.data.userId, login: e.data.login, githubId: e.data.githubId ?? null, state: e.data.state, isAdmin: e.data.isAdmin, tokenIds: [] }) };
       case 'user.approve':
-        return { byLogin: new Map(s.byLogin).set(key(e.data.login), { userId: e.data.userId, login: e.data.login, state: 'INACTIVE', isAdmin: false, tokenIds: [] }) };
+        return { byLogin: new Map(s.byLogin).set(key(e.data.login), { userId: e.data.userId, login: e.data.login, githubId: null, state: 'INACTIVE', isAdmin: false, tokenIds: [] }) };
       case 'user.activate':
-        return update(s, e.data.login, (a) => ({ ...a, state: 'ACTIVE' }));
+        return update(s, e.data.login, (a) => ({ ...a, state: 'ACTIVE', githubId: e.data.githubId ?? a.githubId }));
       case 'user.suspend':
         return update(s, e.data.login, (a) => ({ ...a, state: 'SUSPENDED' }));
       case 'user.delete':
@@ -138,13 +141,17 @@ export const accountsDecider: Decider<Accounts, AccountCommand, AccountEvent> = 
       case 'create': {
         if (s.byLogin.has(key(c.login))) throw new DomainError('USER_EXISTS', `user ${c.login} already exists`);
         if (c.state === 'ACTIVE') seatFree(s, c.seats);
-        const created: AccountEvent = { type: 'user.create', data: { userId: c.userId, login: c.login, name: c.name, state: c.state, isAdmin: c.isAdmin } };
+        const created: AccountEvent = { type: 'user.create', data: { userId: c.userId, login: c.login, name: c.name, state: c.state, isAdmin: c.isAdmin, githubId: c.githubId ?? null } };
         return c.token ? [created, { type: 'user.api_token.create', data: { userId: c.userId, ...c.token } }] : [created];
       }
       case 'approve': {
         const existing = s.byLogin.get(key(c.login));
         if (existing) throw new DomainError('USER_EXISTS', `${existing.login} already has an account (${existing.state}): use activateUser for a suspended one`);
-        seatFree(s, c.seats);
+        // an approval reserves the seat its first login will take
+        const reserved = [...s.byLogin.values()].filter((x) => x.state === 'INACTIVE').length;
+        if (c.seats !== null && seatsUsed(s) + reserved >= c.seats) {
+          throw new DomainError('SEATS_EXHAUSTED', `licence seats exhausted (${seatsUsed(s)} in use and ${reserved} reserved by approvals, of ${c.seats}): raise licenseSeats or suspend an account`);
+        }
         return [{ type: 'user.approve', data: { userId: c.userId, login: c.login } }];
       }
       case 'activate': {
@@ -157,7 +164,7 @@ export const accountsDecider: Decider<Accounts, AccountCommand, AccountEvent> = 
       case 'suspend': {
         const a = find(s, c.login);
         if (a.userId === c.by) throw new DomainError('SELF_SUSPEND', 'you cannot suspend your own account: ask another admin');
-        if (a.state === 'SUSPENDED') return [];
+        if (a.state === 'SUSPENDED' || a.state === 'SUSPENDED_NEW') return [];
         return [{ type: 'user.suspend', data: ref(a) }];
       }
       case 'delete': {
@@ -183,7 +190,14 @@ export const accountsDecider: Decider<Accounts, AccountCommand, AccountEvent> = 
         return [{ type: 'user.api_token.create', data: { userId: a.userId, ...c.token } }];
       }
       case 'signIn': {
-        const a = s.byLogin.get(key(c.login));
+        // the account is GitHub's user id, not the login: logins can be renamed and then taken by someone else
+        const a = [...s.byLogin.values()].find((x) => x.githubId === c.githubId) ?? s.byLogin.get(key(c.login));
+        if (a && a.githubId !== c.githubId) {
+          // an approved login binds at its first sign-in; an account of another GitHub user, or a local one, never does
+          if (a.githubId !== null || a.state !== 'INACTIVE') throw new DomainError('LOGIN_TAKEN', `the Gyre account ${a.login} belongs to someone else than GitHub user ${c.login} (id ${c.githubId}): ask an admin`);
+          seatFree(s, c.settings.licenseSeats);
+          return [{ type: 'user.activate', data: { ...ref(a), githubId: c.githubId } }];
+        }
         if (a) {
           if (a.state === 'SUSPENDED' || a.state === 'SUSPENDED_NEW') {
             throw new DomainError('USER_SUSPENDED', a.state === 'SUSPENDED' ? `the account of ${a.login} is suspended: ask an admin to activate it` : `the account of ${a.login} waits for an admin to activate it`);
@@ -199,7 +213,7 @@ export const accountsDecider: Decider<Accounts, AccountCommand, AccountEvent> = 
         if (!member) throw new DomainError('ORG_MEMBERSHIP_REQUIRED', `GitHub user ${c.login} is not a member of any organization allowed to sign up (${required.join(', ')})`);
         const state: UserState = c.settings.suspendNewUsers ? 'SUSPENDED_NEW' : 'ACTIVE';
         if (state === 'ACTIVE') seatFree(s, c.settings.licenseSeats);
-        return [{ type: 'user.create', data: { userId: c.userId, login: c.login, name: c.name, state, isAdmin: false } }];
+        return [{ type: 'user.create', data: { userId: c.userId, login: c.login, name: c.name, state, isAdmin: false, githubId: c.githubId } }];
       }
       case 'revokeApiToken': {
         const a = byId(s, c.userId);
