@@ -84,6 +84,21 @@ test('without a token, with a bad token, or as a non-admin the subscription is r
   assert.equal(refusals.map((r) => r.payload.status).sort(), [401, 401, 403]);
 });
 
+test('an admin suspended while subscribed stops receiving events', async () => {
+  const other = await g.createUser('oscar', { isAdmin: true });
+  const s = subscribe(connect({ authorization: `Bearer ${other.token}` }), ['system.*']);
+  await new Promise((r) => setTimeout(r, 300));
+  await update(31);
+  assert.ok(await until(() => s.got.length === 1), 'received while active');
+  await g.gql('mutation { suspendUser(login: "oscar") { state } }');
+  await new Promise((r) => setTimeout(r, 1100));
+  await update(32);
+  await update(33);
+  await Promise.race([s.done, new Promise((r) => setTimeout(r, 3000))]);
+  assert.is(s.got.length, 1, `a suspended admin got ${s.got.length - 1} more events`);
+  assert.match(JSON.stringify(s.errors), /suspended/);
+});
+
 test('a bad filter ends the subscription with a typed error', async () => {
   const s = subscribe(connect({ authorization: `Bearer ${g.adminToken}` }), ['NOT VALID']);
   await Promise.race([s.done, new Promise((r) => setTimeout(r, 5000))]);
