@@ -1,22 +1,21 @@
+import { randomUUID } from 'node:crypto';
 import { GraphQLScalarType } from 'graphql';
 import { parseActionFilters } from '../../domain/audit/action-filter.ts';
 import { toAuditRecord } from '../../domain/audit/audit-record.ts';
-import type { CommandContext } from '../../domain/events/envelope.ts';
+import { UnauthorizedError, ValidationError, describeIssues } from '../../domain/errors.ts';
+import type { CommandContext, RequestInfo } from '../../domain/events/envelope.ts';
+import { GitHubName } from '../../domain/github-name.ts';
 import { parseSettingsInput, settingsDecider, settingsStream, settingsTarget } from '../../domain/system/settings.ts';
+import { TokenLabel, UserState, accountsDecider, accountsStream, type AccountCommand } from '../../domain/users/accounts.ts';
 import { auditLogPage } from '../../projections/audit-log.ts';
 import { systemSettings } from '../../projections/system-settings.ts';
 import { activeTokens, seatsInUse, userById, userByLogin, usersPage } from '../../projections/users.ts';
-import { TokenLabel, UserState, accountsDecider, accountsStream, type AccountCommand } from '../../domain/users/accounts.ts';
-import { UnauthorizedError, ValidationError, describeIssues } from '../../domain/errors.ts';
-import { generateToken, hashToken } from '../auth/tokens.ts';
+import { parseAuditQuery } from '../audit-query.ts';
 import { createAttemptLimit } from '../auth/attempts.ts';
-import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
 import type { Auth } from '../auth/authenticate.ts';
+import { generateToken, hashToken } from '../auth/tokens.ts';
 import { commandContext } from '../request-context.ts';
 import type { Services } from '../services.ts';
-import type { RequestInfo } from '../../domain/events/envelope.ts';
-import { parseAuditQuery } from '../audit-query.ts';
 import { decodeCursor, encodeCursor, parsePageSize, toAuditEvent } from './audit.ts';
 
 export interface GraphQLContext {
@@ -62,9 +61,8 @@ const liveAuditEvents = (s: Services, actions: unknown): AsyncIterableIterator<R
   };
 };
 
-const GithubLogin = z.string().trim().regex(/^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$/, 'must be a GitHub login');
 const login = (raw: unknown): string => {
-  const r = GithubLogin.safeParse(raw);
+  const r = GitHubName.safeParse(raw);
   if (!r.success) throw new ValidationError(`invalid login: ${describeIssues(r.error.issues)}`);
   return r.data;
 };
@@ -90,7 +88,7 @@ export const createResolvers = (s: Services) => ({
     me: async (_: unknown, _args: unknown, ctx: GraphQLContext) => {
       const user = await userById(s.db, signedIn(ctx).id);
       if (!user) throw new UnauthorizedError('the account behind this token no longer exists');
-      return { ...user, lastLoginAt: user.lastLoginAt };
+      return user;
     },
     users: async (_: unknown, args: { state?: unknown; first?: unknown; after?: string | null }) => {
       const state = args.state == null ? undefined : UserState.parse(args.state);

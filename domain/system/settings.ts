@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DomainError, ValidationError, describeIssues } from '../errors.ts';
+import { GitHubName } from '../github-name.ts';
 import { defineEvent } from '../events/registry.ts';
 import type { Decider } from '../decider.ts';
 
@@ -17,16 +18,11 @@ export interface SystemSettings {
 
 export const defaultSettings: SystemSettings = { suspendNewUsers: false, requiredOrgMembership: [], licenseSeats: null };
 
-const githubOrg = z
-  .string()
-  .trim()
-  .regex(/^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$/, 'must be a GitHub organization name (letters, digits, single hyphens)');
-
 /** What `updateSystemSettings` accepts: each field optional, what is left out stays as it was. */
 export const SettingsInput = z
   .object({
     suspendNewUsers: z.boolean().optional(),
-    requiredOrgMembership: z.array(githubOrg).max(100, 'at most 100 organizations').optional(),
+    requiredOrgMembership: z.array(GitHubName).max(100, 'at most 100 organizations').optional(),
     licenseSeats: z.number().int('must be a whole number').min(0, 'must be 0 or more').max(1_000_000).nullable().optional(),
   })
   .strict();
