@@ -3,13 +3,16 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
-import fastify, { type FastifyInstance } from 'fastify';
+import fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { GyreError, ValidationError } from '../domain/errors.ts';
 import { defaultApiUrl } from '../adapters/github/port.ts';
 import { createGitHub } from '../adapters/github/rest.ts';
 import { registerGitHubLogin } from './rest/github-login.ts';
 import { registerHome } from './rest/home.ts';
 import type { Knex } from 'knex';
 import { openDatabase, withSchemaLock } from '../adapters/database/sql.ts';
+import { loadMasterKeys } from '../adapters/encryption/master-keys.ts';
+import { createVault } from '../adapters/encryption/vault.ts';
 import { createCommandHandler } from '../adapters/eventstore/commands.ts';
 import { createPostgresEventStore } from '../adapters/eventstore/postgres.ts';
 import { eventRegistry } from '../domain/events/catalog.ts';
@@ -17,7 +20,11 @@ import { allProjections } from '../projections/all.ts';
 import { createProjectionRunner } from '../projections/runner.ts';
 import { authenticate } from './auth/authenticate.ts';
 import { createTokenUsage, ensureTokenUsageTable } from './auth/token-usage.ts';
+import { registerCircleCiContexts } from './rest/circleci-contexts.ts';
 import { registerCircleCiMe } from './rest/circleci-me.ts';
+import { registerCircleCiProjects } from './rest/circleci-projects.ts';
+import { registerOpenApi } from './rest/openapi.ts';
+import { destroyDeletedContextKeys } from './contexts.ts';
 import { authorize, routeRules, type Rule } from './auth/authorization.ts';
 import { bootstrapAdmin } from './bootstrap.ts';
 import type { Config } from './config.ts';
@@ -59,6 +66,19 @@ export const enforceRouteRules = (app: FastifyInstance): void => {
   });
 };
 
+/**
+ * Fastify's own 4xx errors (a body that is not JSON, too large, of another type) as typed errors, so
+ * they are audited like any bad input; their messages never quote the body, which may hold a secret.
+ */
+const requestError = (e: unknown): unknown => {
+  const fe = e as FastifyError;
+  if (e instanceof GyreError || !fe.statusCode || fe.statusCode >= 500) return e;
+  if (fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || e instanceof SyntaxError) return new ValidationError('the request body is not valid JSON');
+  if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new GyreError('the request body is too large', 'BODY_TOO_LARGE', 413);
+  if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new GyreError('send the request body as application/json', 'UNSUPPORTED_MEDIA_TYPE', 415);
+  return e;
+};
+
 /** The one wiring module: picks the adapters from the configuration and builds the server. */
 export const createGyre = async (config: Config, options: GyreOptions = {}): Promise<Gyre> => {
   const dataDir = resolve(config.GYRE_DATA_DIR);
@@ -76,6 +96,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     trustProxy: config.GYRE_TRUST_PROXY === undefined ? false : config.GYRE_TRUST_PROXY === 'true' ? true : config.GYRE_TRUST_PROXY.split(',').map((a) => a.trim()),
   });
   const projections = createProjectionRunner({ store, db, migrate: withSchemaLock, projections: allProjections, onError: (name, err) => app.log.error({ err, projection: name }, 'projection failed; retrying') });
+  const masterKeys = loadMasterKeys({ configured: config.GYRE_MASTER_KEY, previous: config.GYRE_MASTER_KEY_PREVIOUS, dataDir, warn: (m) => app.log.warn(m) });
   const services: Services = {
     config,
     db,
@@ -85,6 +106,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     registry: eventRegistry,
     log: app.log,
     tokenUsage: createTokenUsage(db),
+    vault: await createVault(db, masterKeys),
     async readYourWrites(position) {
       if (position && !(await projections.waitFor(position, 5000))) app.log.warn({ position }, 'read models did not catch up within 5s; answering with what they hold');
     },
@@ -102,8 +124,9 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     const rule = req.routeOptions.config.rule;
     if (rule) authorize(rule, req.auth);
   });
-  app.setErrorHandler(async (error, req, reply) => {
+  app.setErrorHandler(async (raw, req, reply) => {
     const rule = req.routeOptions.config?.rule;
+    const error = requestError(raw);
     if (isRefusal(error) && rule && rule.role !== 'anonymous') {
       await services.commands.refuse(rule.action, { reason: error.message, code: error.code, status: error.status, operation: `${req.method} ${req.routeOptions.url}` }, { context: commandContext(req.auth, requestInfo(req)) });
     }
@@ -114,6 +137,9 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   registerHealth(app, services);
   registerAuditCsv(app, services);
   registerCircleCiMe(app, services);
+  registerCircleCiContexts(app, services);
+  registerCircleCiProjects(app, services);
+  registerOpenApi(app);
   registerHome(app);
   await registerGitHubLogin(app, services, createGitHub(config.GYRE_GITHUB_API_URL ?? defaultApiUrl(config.GYRE_GITHUB_URL)));
   await registerGraphQL(app, services);
@@ -124,6 +150,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     services,
     async bootstrap() {
       await projections.waitFor(await store.head(), 10 * 60_000);
+      await destroyDeletedContextKeys(services);
       return bootstrapAdmin(services, dataDir);
     },
     async close() {

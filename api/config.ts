@@ -33,6 +33,13 @@ export const ConfigSchema = z.object({
   GYRE_GITHUB_CLIENT_ID: z.string().trim().min(1).optional(),
   GYRE_GITHUB_CLIENT_SECRET: z.string().trim().min(1).optional(),
   GYRE_MASTER_KEY: masterKey.optional(),
+  /** During a rotation: the master keys data keys may still be wrapped under, comma-separated. */
+  GYRE_MASTER_KEY_PREVIOUS: z
+    .string()
+    .trim()
+    .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean))
+    .pipe(z.array(masterKey))
+    .optional(),
   GYRE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** How far behind the log a projection may fall (ms) before /readyz answers 503. */
   GYRE_READY_MAX_LAG_MS: z.coerce.number().int().min(0).default(30_000),

@@ -5,6 +5,8 @@ export interface GitHubIdentity {
   readonly name: string;
   /** Logins of the organizations they belong to. */
   readonly orgs: ReadonlyArray<string>;
+  /** Their teams, as `org/team-slug`: the security groups contexts are restricted to. */
+  readonly teams: ReadonlyArray<string>;
 }
 
 export interface GitHub {

@@ -9,8 +9,13 @@ import { graphqlRules, routeRules, type Role } from './authorization.ts';
 
 const test = suite('api/auth/authorization matrix');
 
-/** One request per root field; a field added to the schema without a line here fails the walk. */
-const samples: Record<string, { query: string; variables?: Record<string, unknown> }> = {
+/** Ids of what the matrix's setup created, for samples that name them. */
+const ids: Record<string, string> = {};
+/**
+ * One request per root field; a field added to the schema without a line here fails the walk. A
+ * sample that can succeed only once is a function of the caller.
+ */
+const samples: Record<string, { query: string | ((caller: Role) => string); variables?: Record<string, unknown> }> = {
   'Query.systemSettings': { query: '{ systemSettings { licenseSeats } }' },
   'Query.auditLog': { query: '{ auditLog(first: 1) { edges { cursor } } }' },
   'Mutation.updateSystemSettings': { query: 'mutation { updateSystemSettings(input: {}) { licenseSeats } }' },
@@ -28,6 +33,36 @@ const samples: Record<string, { query: string; variables?: Record<string, unknow
   'Mutation.activateUser': { query: 'mutation { activateUser(login: "matrix-suspended") { state } }' },
   'Mutation.suspendUser': { query: 'mutation { suspendUser(login: "matrix-suspended") { state } }' },
   'Mutation.deleteUser': { query: 'mutation { deleteUser(login: "matrix-deleted") }' },
+  'Query.projects': { query: '{ projects { edges { node { slug } } } }' },
+  'Query.project': { query: '{ project(slug: "gh/matrix/app") { slug } }' },
+  'Mutation.createProject': { query: (c) => `mutation { createProject(input: {slug: "gh/matrix/${c}", gitUrl: "/srv/git/${c}.git"}) { slug } }` },
+  'Mutation.updateProjectSettings': { query: 'mutation { updateProjectSettings(slug: "gh/matrix/app", input: {defaultBranch: "trunk"}) { slug } }' },
+  'Mutation.storeProjectEnvVar': { query: 'mutation { storeProjectEnvVar(slug: "gh/matrix/app", name: "M", value: "v") { name } }' },
+  'Mutation.deleteProjectEnvVar': { query: (c) => `mutation { deleteProjectEnvVar(slug: "gh/matrix/app", name: "DEL_${c}") }` },
+  'Query.contexts': { query: '{ contexts(owner: "gh/matrix") { edges { node { id } } } }' },
+  'Query.context': { query: () => `{ context(id: "${ids.context}") { id } }` },
+  'Mutation.createContext': { query: (c) => `mutation { createContext(input: {owner: "gh/matrix", name: "new-${c}"}) { id } }` },
+  'Mutation.deleteContext': { query: (c) => `mutation { deleteContext(id: "${ids[`del-${c}`]}") }` },
+  'Mutation.storeContextEnvVar': { query: () => `mutation { storeContextEnvVar(contextId: "${ids.context}", name: "M", value: "v") { name } }` },
+  'Mutation.deleteContextEnvVar': { query: (c) => `mutation { deleteContextEnvVar(contextId: "${ids.context}", name: "DEL_${c}") }` },
+  'Mutation.addContextRestriction': { query: () => `mutation { addContextRestriction(contextId: "${ids.restricted}", group: "ops") { id } }` },
+  'Mutation.removeContextRestriction': { query: () => `mutation { removeContextRestriction(contextId: "${ids.restricted}", restrictionId: "${ids.restriction}") { id } }` },
+  'Mutation.rotateMasterKey': { query: 'mutation { rotateMasterKey { keyId } }' },
+};
+
+/** A project and contexts for the samples to work on, made through the API as an admin would. */
+const setUp = async (g: TestGyre) => {
+  const ok = async (query: string) => {
+    const r = await g.gql(query);
+    assert.is(r.body.errors, undefined, JSON.stringify(r.body.errors));
+    return r.body.data!;
+  };
+  await ok('mutation { createProject(input: {slug: "gh/matrix/app", gitUrl: "https://github.com/matrix/app.git"}) { id } }');
+  for (const c of ['user', 'admin']) await ok(`mutation { storeProjectEnvVar(slug: "gh/matrix/app", name: "DEL_${c}", value: "x") { name } }`);
+  const create = async (name: string) => (await ok(`mutation { createContext(input: {owner: "gh/matrix", name: "${name}"}) { id } }`)).createContext.id as string;
+  for (const name of ['context', 'restricted', 'del-user', 'del-admin']) ids[name] = await create(name);
+  for (const c of ['user', 'admin']) await ok(`mutation { storeContextEnvVar(contextId: "${ids.context}", name: "DEL_${c}", value: "x") { name } }`);
+  ids.restriction = (await ok(`mutation { addContextRestriction(contextId: "${ids.restricted}", group: "release") { restrictions { id } } }`)).addContextRestriction.restrictions[0].id;
 };
 
 test('every root field of the schema has exactly one rule, and every guarded rule names a registered action', () => {
@@ -50,6 +85,7 @@ test('the whole matrix: each field as anonymous, user and admin gets what its ru
   await g.createUser('matrix-deleted');
   const callers: Record<Role, Record<string, string>> = { anonymous: {}, user: { authorization: `Bearer ${user.token}` }, admin: { authorization: `Bearer ${g.adminToken}` } };
   const rank: Record<Role, number> = { anonymous: 0, user: 1, admin: 2 };
+  await setUp(g);
   for (const field of rootFields()) {
     const sample = samples[field];
     assert.ok(sample, `no sample request for ${field}: add one to this test`);
@@ -57,7 +93,7 @@ test('the whole matrix: each field as anonymous, user and admin gets what its ru
     for (const caller of ['anonymous', 'user', 'admin'] as const) {
       const allowed = rank[caller] >= rank[rule.role];
       // a subscription over plain HTTP goes through the same guard; allowed callers are told to use WebSocket (subscription.test.ts covers that path)
-      const r = await g.gql(sample.query, sample.variables, callers[caller]);
+      const r = await g.gql(typeof sample.query === 'function' ? sample.query(caller) : sample.query, sample.variables, callers[caller]);
       if (allowed && field.startsWith('Subscription.')) assert.match(JSON.stringify(r.body.errors), /served over WebSocket/, `${caller} on ${field}`);
       else if (allowed && field === 'Mutation.revokeApiToken') assert.is(r.body.errors?.[0]?.extensions?.code, 'TOKEN_NOT_FOUND', `${caller} on ${field}`);
       else if (allowed) assert.is(r.body.errors, undefined, `${caller} on ${field}: ${JSON.stringify(r.body.errors)}`);

@@ -9,7 +9,8 @@ import { authorize, graphqlRules } from '../auth/authorization.ts';
 import { isRefusal } from '../errors.ts';
 import { commandContext, requestInfo } from '../request-context.ts';
 import type { Services } from '../services.ts';
-import { createResolvers, type GraphQLContext } from './resolvers.ts';
+import type { GraphQLContext } from './context.ts';
+import { createResolvers } from './resolvers.ts';
 
 /** schema.graphql at the root; the build copies it beside the compiled code in dist/. */
 export const schemaPath = join(import.meta.dirname, '..', '..', 'schema.graphql');

@@ -3,7 +3,6 @@ import { GraphQLScalarType } from 'graphql';
 import { parseActionFilters } from '../../domain/audit/action-filter.ts';
 import { toAuditRecord } from '../../domain/audit/audit-record.ts';
 import { UnauthorizedError, ValidationError, describeIssues } from '../../domain/errors.ts';
-import type { CommandContext, RequestInfo } from '../../domain/events/envelope.ts';
 import { GitHubName } from '../../domain/github-name.ts';
 import { parseSettingsInput, settingsDecider, settingsStream, settingsTarget } from '../../domain/system/settings.ts';
 import { TokenLabel, UserState, accountsDecider, accountsStream, type AccountCommand } from '../../domain/users/accounts.ts';
@@ -12,26 +11,13 @@ import { systemSettings } from '../../projections/system-settings.ts';
 import { activeTokens, seatsInUse, userById, userByLogin, usersPage } from '../../projections/users.ts';
 import { parseAuditQuery } from '../audit-query.ts';
 import { createAttemptLimit } from '../auth/attempts.ts';
-import type { Auth } from '../auth/authenticate.ts';
 import { generateToken, hashToken } from '../auth/tokens.ts';
-import { commandContext } from '../request-context.ts';
 import type { Services } from '../services.ts';
-import { decodeCursor, encodeCursor, parsePageSize, toAuditEvent } from './audit.ts';
-
-export interface GraphQLContext {
-  readonly auth: Auth;
-  readonly requestInfo: RequestInfo;
-  /** On a WebSocket: authenticates the connection's token again, for long-lived subscriptions. */
-  readonly reauthenticate?: () => Promise<Auth>;
-}
-
-const context = (ctx: GraphQLContext): CommandContext => commandContext(ctx.auth, ctx.requestInfo);
-
-/** The signed-in user; the guard has already refused anyone else. */
-const signedIn = (ctx: GraphQLContext) => {
-  if (ctx.auth.kind !== 'user') throw new UnauthorizedError('authentication required');
-  return ctx.auth.user;
-};
+import { toAuditEvent } from './audit.ts';
+import { contextResolvers } from './contexts.ts';
+import { projectResolvers } from './projects.ts';
+import { commandContextOf as context, signedIn, type GraphQLContext } from './context.ts';
+import { connection, decodeCursor, parsePageSize } from './paging.ts';
 
 const json = new GraphQLScalarType({
   name: 'JSON',
@@ -80,9 +66,8 @@ const seats = async (s: Services) => (await systemSettings(s.db)).licenseSeats;
 /** Token creation is rate-limited per user. */
 const tokenAttempts = createAttemptLimit(10, 60_000);
 
-/** Thin edges: parse, call one command or one read-model query. Authorization wraps them in plugin.ts. */
-export const createResolvers = (s: Services) => ({
-  JSON: json,
+/** Accounts, tokens, settings and the audit log. */
+const accountResolvers = (s: Services) => ({
   Query: {
     systemSettings: () => systemSettings(s.db),
     me: async (_: unknown, _args: unknown, ctx: GraphQLContext) => {
@@ -93,8 +78,7 @@ export const createResolvers = (s: Services) => ({
     users: async (_: unknown, args: { state?: unknown; first?: unknown; after?: string | null }) => {
       const state = args.state == null ? undefined : UserState.parse(args.state);
       const page = await usersPage(s.db, state, parsePageSize(args.first), decodeCursor(args.after));
-      const edges = page.users.map((u) => ({ cursor: encodeCursor(u.login), node: u }));
-      return { edges, pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges[edges.length - 1]?.cursor ?? null } };
+      return connection(page.users, page.hasNextPage, (u) => u.login);
     },
     user: async (_: unknown, args: { login: unknown }) => (await userByLogin(s.db, login(args.login))) ?? null,
     apiTokens: async (_: unknown, _args: unknown, ctx: GraphQLContext) => {
@@ -106,8 +90,8 @@ export const createResolvers = (s: Services) => ({
       const query = parseAuditQuery(args.filter);
       const first = parsePageSize(args.first);
       const page = await auditLogPage(s.db, query, first, decodeCursor(args.after));
-      const edges = page.records.map((r) => ({ cursor: encodeCursor(r.position), node: toAuditEvent(r.record) }));
-      return { edges, pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges[edges.length - 1]?.cursor ?? null } };
+      const c = connection(page.records, page.hasNextPage, (r) => r.position);
+      return { ...c, edges: c.edges.map((e) => ({ cursor: e.cursor, node: toAuditEvent(e.node.record) })) };
     },
   },
   SystemSettings: {
@@ -178,3 +162,15 @@ export const createResolvers = (s: Services) => ({
     },
   },
 });
+
+/**
+ * Every resolver, by area. Thin edges: parse, call one command or one read-model query.
+ * Authorization wraps the root ones in plugin.ts.
+ */
+export const createResolvers = (s: Services): Record<string, unknown> => {
+  const merged: Record<string, Record<string, unknown>> = {};
+  for (const area of [accountResolvers(s), projectResolvers(s), contextResolvers(s)]) {
+    for (const [type, fields] of Object.entries(area)) merged[type] = { ...merged[type], ...fields };
+  }
+  return { JSON: json, ...merged };
+};

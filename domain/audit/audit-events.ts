@@ -17,5 +17,7 @@ export const auditLogRead = defineEvent('audit_log.read', readOnly);
 export const auditLogSubscribe = defineEvent('audit_log.subscribe', readOnly);
 export const settingsRead = defineEvent('system.settings.read', readOnly);
 export const userRead = defineEvent('user.read', readOnly);
+export const projectRead = defineEvent('project.read', readOnly);
+export const contextRead = defineEvent('context.read', readOnly);
 /** A GraphQL document that does not parse, so no operation can be named. */
 export const graphqlDocumentReject = defineEvent('graphql.document.reject', readOnly);

@@ -1,4 +1,7 @@
-import { auditLogExported, auditLogRead, auditLogSubscribe, graphqlDocumentReject, settingsRead, userRead } from '../audit/audit-events.ts';
+import { auditLogExported, auditLogRead, auditLogSubscribe, contextRead, graphqlDocumentReject, projectRead, settingsRead, userRead } from '../audit/audit-events.ts';
+import { contextEvents } from '../contexts/context.ts';
+import { projectEvents } from '../projects/project.ts';
+import { masterKeyRotated } from '../secrets/master-key.ts';
 import { settingsUpdated } from '../system/settings.ts';
 import { accountEvents } from '../users/accounts.ts';
 import { loggedIn, loggedOut } from '../users/sessions.ts';
@@ -12,8 +15,13 @@ export const eventRegistry = createRegistry([
   loggedIn,
   loggedOut,
   userRead,
+  projectRead,
+  contextRead,
   auditLogExported,
   auditLogRead,
   auditLogSubscribe,
   graphqlDocumentReject,
+  ...projectEvents,
+  ...contextEvents,
+  masterKeyRotated,
 ]);

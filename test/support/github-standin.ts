@@ -6,11 +6,13 @@ export interface StandInUser {
   login: string;
   name: string;
   orgs: string[];
+  /** `org/team-slug` */
+  teams?: string[];
 }
 
 /**
- * A small GitHub Enterprise on 127.0.0.1: the OAuth web flow (authorize, access_token) and the two
- * REST endpoints Gyre reads (/api/v3/user, /api/v3/user/orgs). `signingIn` is who approves next.
+ * A small GitHub Enterprise on 127.0.0.1: the OAuth web flow (authorize, access_token) and the
+ * REST endpoints Gyre reads (/api/v3/user, /api/v3/user/orgs, /api/v3/user/teams). `signingIn` is who approves next.
  */
 export const startGitHubStandIn = async (client: { id: string; secret: string }) => {
   const codes = new Map<string, StandInUser>();
@@ -45,6 +47,10 @@ export const startGitHubStandIn = async (client: { id: string; secret: string })
     const user = tokens.get((req.headers.authorization ?? '').replace(/^(token|bearer) /i, ''));
     if (url.pathname === '/api/v3/user') return user ? json(200, { id: user.id, login: user.login, name: user.name }) : json(401, { message: 'Bad credentials' });
     if (url.pathname === '/api/v3/user/orgs') return user ? json(200, user.orgs.map((login, i) => ({ login, id: i + 1 }))) : json(401, { message: 'Bad credentials' });
+    if (url.pathname === '/api/v3/user/teams') {
+      if (!user) return json(401, { message: 'Bad credentials' });
+      return json(200, (user.teams ?? []).map((t, i) => ({ id: i + 1, slug: t.split('/')[1], name: t.split('/')[1], organization: { login: t.split('/')[0] } })));
+    }
     json(404, { message: 'Not Found' });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -1,0 +1,106 @@
+import { randomUUID } from 'node:crypto';
+import { contextOwner } from '../adapters/encryption/port.ts';
+import type { Member } from '../domain/contexts/access.ts';
+import { ContextName, TeamSlug, contextDecider, contextStream, contextTarget, type ContextCommand } from '../domain/contexts/context.ts';
+import { NotFoundError, ValidationError, describeIssues } from '../domain/errors.ts';
+import type { CommandContext } from '../domain/events/envelope.ts';
+import { orgId, parseOrgSlug } from '../domain/projects/slugs.ts';
+import { EnvVarName, mask } from '../domain/secrets/secret-value.ts';
+import { contextById, contextEnvVar, contextOwnerSlugById, deletedContextIds, type ContextRow } from '../projections/contexts.ts';
+import { teamsOf } from '../projections/memberships.ts';
+import { projectOrgSlugById, type EnvVarRow } from '../projections/projects.ts';
+import type { Auth } from './auth/authenticate.ts';
+import { parseEnvVar } from './projects.ts';
+import type { Services } from './services.ts';
+
+/** Contexts, their variables and restrictions, as GraphQL and the CircleCI API v2 both change them. */
+
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export const findContext = async (s: Services, id: unknown): Promise<ContextRow> => {
+  if (typeof id !== 'string' || !uuid.test(id)) throw new ValidationError('a context id is a UUID: list contexts with GET /api/v2/context?owner-slug=gh/<org>');
+  const context = await contextById(s.db, id.toLowerCase());
+  if (!context) throw new NotFoundError('context not found: list contexts with GET /api/v2/context?owner-slug=gh/<org>');
+  return context;
+};
+
+/** The caller as a context's restrictions see them: their GitHub teams from their last login. */
+export const memberOf = async (s: Services, auth: Auth): Promise<Member> => {
+  if (auth.kind !== 'user') throw new Error('memberOf needs a signed-in user');
+  return { login: auth.user.login, isAdmin: auth.user.isAdmin, teams: await teamsOf(s.db, auth.user.id) };
+};
+
+const run = async (s: Services, context: CommandContext, found: { ownerSlug: string; name: string; id: string }, command: ContextCommand) => {
+  const result = await s.commands.execute({
+    stream: contextStream(parseOrgSlug(found.ownerSlug), found.name),
+    decider: contextDecider,
+    command,
+    context,
+    target: contextTarget({ contextId: found.id, context: found.name }),
+  });
+  await s.readYourWrites(result.position);
+};
+
+/** An owner as CircleCI's API names it: `{slug}` (`gh/org`) or `{id}`; an id must be of an organization Gyre knows. */
+export const resolveOwner = async (s: Services, owner: { slug?: unknown; id?: unknown }): Promise<{ id: string; slug: string; key: string }> => {
+  if (owner.slug !== undefined && owner.slug !== null) {
+    const o = parseOrgSlug(owner.slug);
+    return { id: orgId(o.key), slug: o.slug, key: o.key };
+  }
+  if (typeof owner.id === 'string' && owner.id) {
+    const slug = (await projectOrgSlugById(s.db, owner.id)) ?? (await contextOwnerSlugById(s.db, owner.id));
+    if (!slug) throw new NotFoundError(`no organization with id ${owner.id.slice(0, 36)} is known to Gyre: name the owner by slug (gh/<org>)`);
+    return resolveOwner(s, { slug });
+  }
+  throw new ValidationError('the owner must be given as a slug (gh/<org>) or an organization id');
+};
+
+export const createContext = async (s: Services, context: CommandContext, input: { name?: unknown; owner: { slug?: unknown; id?: unknown } }): Promise<ContextRow> => {
+  const parsed = ContextName.safeParse(input.name);
+  if (!parsed.success) throw new ValidationError(`invalid context name: ${describeIssues(parsed.error.issues)}`);
+  const owner = await resolveOwner(s, input.owner);
+  const contextId = randomUUID();
+  await run(s, context, { ownerSlug: owner.slug, name: parsed.data, id: contextId }, { type: 'create', contextId, name: parsed.data, owner: { id: owner.id, slug: owner.slug } });
+  return findContext(s, contextId);
+};
+
+/** Deleting a context destroys its data key: its values can never be decrypted again, not even from the log. */
+export const deleteContext = async (s: Services, context: CommandContext, by: Member, id: unknown): Promise<void> => {
+  const found = await findContext(s, id);
+  await run(s, context, found, { type: 'delete', contextId: found.id, by });
+  await s.vault.destroy(contextOwner(found.id));
+};
+
+/** Data keys of deleted contexts that a crash kept from being destroyed. */
+export const destroyDeletedContextKeys = async (s: Services): Promise<void> => {
+  for (const id of await deletedContextIds(s.db)) await s.vault.destroy(contextOwner(id));
+};
+
+export const storeContextEnvVar = async (s: Services, context: CommandContext, by: Member, id: unknown, rawName: unknown, rawValue: unknown): Promise<EnvVarRow> => {
+  const found = await findContext(s, id);
+  const { name, value } = parseEnvVar(rawName, rawValue);
+  const secret = { sealed: await s.vault.seal(contextOwner(found.id), `env ${name}`, value), masked: mask(value) };
+  await run(s, context, found, { type: 'storeEnvVar', contextId: found.id, variable: name, secret, by });
+  return (await contextEnvVar(s.db, found.id, name))!;
+};
+
+export const deleteContextEnvVar = async (s: Services, context: CommandContext, by: Member, id: unknown, rawName: unknown): Promise<void> => {
+  const found = await findContext(s, id);
+  const name = EnvVarName.safeParse(rawName);
+  if (!name.success) throw new ValidationError(`invalid environment variable name: ${describeIssues(name.error.issues)}`);
+  await run(s, context, found, { type: 'deleteEnvVar', contextId: found.id, variable: name.data, by });
+};
+
+export const restrictContext = async (s: Services, context: CommandContext, id: unknown, rawGroup: unknown): Promise<ContextRow> => {
+  const found = await findContext(s, id);
+  const group = TeamSlug.safeParse(rawGroup);
+  if (!group.success) throw new ValidationError(`invalid group: ${describeIssues(group.error.issues)}`);
+  await run(s, context, found, { type: 'restrict', contextId: found.id, restrictionId: randomUUID(), group: group.data });
+  return found;
+};
+
+export const unrestrictContext = async (s: Services, context: CommandContext, id: unknown, restrictionId: unknown): Promise<ContextRow> => {
+  const found = await findContext(s, id);
+  await run(s, context, found, { type: 'unrestrict', contextId: found.id, restrictionId: String(restrictionId) });
+  return found;
+};

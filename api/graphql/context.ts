@@ -1,0 +1,20 @@
+import { UnauthorizedError } from '../../domain/errors.ts';
+import type { CommandContext, RequestInfo } from '../../domain/events/envelope.ts';
+import type { Auth } from '../auth/authenticate.ts';
+import { commandContext } from '../request-context.ts';
+
+export interface GraphQLContext {
+  readonly auth: Auth;
+  readonly requestInfo: RequestInfo;
+  /** On a WebSocket: authenticates the connection's token again, for long-lived subscriptions. */
+  readonly reauthenticate?: () => Promise<Auth>;
+}
+
+/** The audit envelope's actor and request for the commands a resolver runs. */
+export const commandContextOf = (ctx: GraphQLContext): CommandContext => commandContext(ctx.auth, ctx.requestInfo);
+
+/** The signed-in user; the guard has already refused anyone else. */
+export const signedIn = (ctx: GraphQLContext) => {
+  if (ctx.auth.kind !== 'user') throw new UnauthorizedError('authentication required');
+  return ctx.auth.user;
+};

@@ -1,0 +1,37 @@
+import { createProject, deleteProjectEnvVar, storeProjectEnvVar, updateProjectSettings } from '../projects.ts';
+import { projectBySlug, projectEnvVars, projectsPage, type ProjectRow } from '../../projections/projects.ts';
+import { parseProjectSlug } from '../../domain/projects/slugs.ts';
+import type { Services } from '../services.ts';
+import { commandContextOf as context, type GraphQLContext } from './context.ts';
+import { connection, decodeCursor, parsePageSize } from './paging.ts';
+
+type Page = { first?: unknown; after?: string | null };
+
+/** Projects and their variables: thin over api/projects.ts, which the CircleCI API v2 routes share. */
+export const projectResolvers = (s: Services) => ({
+  Query: {
+    projects: async (_: unknown, args: Page) => {
+      const page = await projectsPage(s.db, parsePageSize(args.first), decodeCursor(args.after));
+      return connection(page.projects, page.hasNextPage, (p) => p.slug.toLowerCase());
+    },
+    project: async (_: unknown, args: { slug: unknown }) => (await projectBySlug(s.db, parseProjectSlug(args.slug).key)) ?? null,
+  },
+  Mutation: {
+    createProject: (_: unknown, args: { input: { slug?: unknown; gitUrl?: unknown } }, ctx: GraphQLContext) => createProject(s, context(ctx), args.input),
+    updateProjectSettings: (_: unknown, args: { slug: unknown; input: unknown }, ctx: GraphQLContext) => updateProjectSettings(s, context(ctx), args.slug, { ...(args.input as object) }),
+    storeProjectEnvVar: (_: unknown, args: { slug: unknown; name: unknown; value: unknown }, ctx: GraphQLContext) => storeProjectEnvVar(s, context(ctx), args.slug, args.name, args.value),
+    deleteProjectEnvVar: async (_: unknown, args: { slug: unknown; name: unknown }, ctx: GraphQLContext) => {
+      await deleteProjectEnvVar(s, context(ctx), args.slug, args.name);
+      return true;
+    },
+  },
+  Project: {
+    settings: (p: ProjectRow) => ({ ...p.settings, webhookSecret: p.webhookSecret }),
+    envVars: async (p: ProjectRow, args: Page) => {
+      const page = await projectEnvVars(s.db, p.id, parsePageSize(args.first), decodeCursor(args.after));
+      return connection(page.envVars, page.hasNextPage, (v) => v.name);
+    },
+  },
+});
+
+

@@ -1,0 +1,56 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { ValidationError } from '../../domain/errors.ts';
+import { projectEnvVars, type EnvVarRow, type ProjectRow } from '../../projections/projects.ts';
+import { deleteProjectEnvVar, findProject, findProjectEnvVar, storeProjectEnvVar } from '../projects.ts';
+import { commandContext, requestInfo } from '../request-context.ts';
+import type { Services } from '../services.ts';
+import { nextPageToken, pageSize, pageTokenCursor } from './circleci-paging.ts';
+
+type SlugParams = { vcs: string; org: string; repo: string; name?: string };
+const slugOf = (req: FastifyRequest) => {
+  const p = req.params as SlugParams;
+  return `${p.vcs}/${p.org}/${p.repo}`;
+};
+const who = (req: FastifyRequest) => commandContext(req.auth, requestInfo(req));
+
+const project = (p: ProjectRow) => ({
+  slug: p.slug,
+  name: p.name,
+  id: p.id,
+  organization_name: p.organization,
+  organization_slug: `gh/${p.organization}`,
+  organization_id: p.organizationId,
+  vcs_info: { vcs_url: p.settings.gitUrl, provider: 'GitHub', default_branch: p.settings.defaultBranch },
+});
+/** The value is masked, as CircleCI shows it. */
+const envVar = (v: EnvVarRow) => ({ name: v.name, value: v.value, created_at: v.createdAt });
+
+const CreateBody = z.object({ name: z.unknown(), value: z.unknown() });
+
+/** CircleCI API v2 projects and project environment variables. */
+export const registerCircleCiProjects = (app: FastifyInstance, s: Services) => {
+  app.get('/api/v2/project/:vcs/:org/:repo', async (req) => project(await findProject(s, slugOf(req))));
+
+  app.get('/api/v2/project/:vcs/:org/:repo/envvar', async (req) => {
+    const p = await findProject(s, slugOf(req));
+    const page = await projectEnvVars(s.db, p.id, pageSize, pageTokenCursor((req.query as Record<string, string | undefined>)['page-token']));
+    return { items: page.envVars.map(envVar), next_page_token: nextPageToken(page.hasNextPage, page.envVars[page.envVars.length - 1]?.name) };
+  });
+
+  app.post('/api/v2/project/:vcs/:org/:repo/envvar', async (req, reply) => {
+    const b = CreateBody.safeParse(req.body);
+    if (!b.success) throw new ValidationError('the request body must be JSON like {"name": "FOO", "value": "…"}');
+    return reply.status(201).send(envVar(await storeProjectEnvVar(s, who(req), slugOf(req), b.data.name, b.data.value)));
+  });
+
+  app.get('/api/v2/project/:vcs/:org/:repo/envvar/:name', async (req) => {
+    const p = await findProject(s, slugOf(req));
+    return envVar(await findProjectEnvVar(s, p, (req.params as SlugParams).name!));
+  });
+
+  app.delete('/api/v2/project/:vcs/:org/:repo/envvar/:name', async (req) => {
+    await deleteProjectEnvVar(s, who(req), slugOf(req), (req.params as SlugParams).name);
+    return { message: 'Environment variable deleted.' };
+  });
+};

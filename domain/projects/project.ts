@@ -1,0 +1,134 @@
+import { z } from 'zod';
+import { DomainError, ValidationError, describeIssues } from '../errors.ts';
+import { defineEvent } from '../events/registry.ts';
+import { SealedSecret } from '../secrets/secret-value.ts';
+import type { Decider } from '../decider.ts';
+import { GitUrl } from './git-url.ts';
+import { orgId, type ProjectSlug } from './slugs.ts';
+
+/** One stream per followed repository, keyed by its lower-cased slug: following it twice is refused. */
+export const projectStream = (slug: ProjectSlug) => `project-${slug.key}`;
+export const projectTarget = (p: { projectId: string; slug: string }) => ({ id: p.projectId, type: 'project', name: p.slug });
+
+const BranchName = z.string().trim().min(1).max(255).regex(/^[^\s~^:?*[\\]+$/, 'must be a git branch name');
+
+/** The settings of a project other than its secrets; `updateProjectSettings` changes any of them. */
+export const ProjectSettings = z.object({
+  gitUrl: GitUrl,
+  defaultBranch: BranchName,
+  buildForkPullRequests: z.boolean(),
+  passSecretsToForkPullRequests: z.boolean(),
+  onlyBuildPullRequests: z.boolean(),
+  autoCancelRedundantWorkflows: z.boolean(),
+});
+export type ProjectSettings = z.infer<typeof ProjectSettings>;
+export const defaultProjectSettings = (gitUrl: string): ProjectSettings => ({
+  gitUrl,
+  defaultBranch: 'main',
+  buildForkPullRequests: false,
+  passSecretsToForkPullRequests: false,
+  onlyBuildPullRequests: false,
+  autoCancelRedundantWorkflows: false,
+});
+
+/** The webhook secret signs GitHub's deliveries; long and random, as GitHub advises. */
+export const WebhookSecret = z.string().min(16, 'must be at least 16 characters (openssl rand -hex 32)').max(256, 'must be at most 256 characters');
+
+/** What `updateProjectSettings` accepts: what is left out stays; `webhookSecret: null` removes it. */
+export const ProjectSettingsInput = ProjectSettings.partial().extend({ webhookSecret: WebhookSecret.nullable().optional() }).strict();
+export type ProjectSettingsInput = z.infer<typeof ProjectSettingsInput>;
+export const parseProjectSettingsInput = (input: unknown): ProjectSettingsInput => {
+  const r = ProjectSettingsInput.safeParse(input);
+  if (!r.success) throw new ValidationError(`invalid project settings: ${describeIssues(r.error.issues)}`);
+  return r.data;
+};
+
+const ref = { projectId: z.string(), slug: z.string() };
+export const projectCreated = defineEvent('project.create', z.object({ ...ref, name: z.string(), organization: z.string(), organizationId: z.string(), settings: ProjectSettings }), {
+  publicFields: ['projectId', 'slug', 'name', 'organization', 'organizationId', 'settings'],
+});
+/** `changed` names every field that changed, the webhook secret included; its value is only ever sealed. */
+export const projectSettingsUpdated = defineEvent(
+  'project.settings.update',
+  z.object({ ...ref, settings: ProjectSettings.partial(), changed: z.array(z.string()), webhookSecret: SealedSecret.nullable().optional() }),
+  { publicFields: ['projectId', 'slug', 'settings', 'changed'] },
+);
+export const projectEnvVarCreated = defineEvent('project.env_var.create', z.object({ ...ref, name: z.string(), secret: SealedSecret }), { publicFields: ['projectId', 'slug', 'name'] });
+export const projectEnvVarDeleted = defineEvent('project.env_var.delete', z.object({ ...ref, name: z.string() }), { publicFields: ['projectId', 'slug', 'name'] });
+export const projectEvents = [projectCreated, projectSettingsUpdated, projectEnvVarCreated, projectEnvVarDeleted];
+
+type Data<D extends { schema: z.ZodType }> = z.infer<D['schema']>;
+export type ProjectEvent =
+  | { type: 'project.create'; data: Data<typeof projectCreated> }
+  | { type: 'project.settings.update'; data: Data<typeof projectSettingsUpdated> }
+  | { type: 'project.env_var.create'; data: Data<typeof projectEnvVarCreated> }
+  | { type: 'project.env_var.delete'; data: Data<typeof projectEnvVarDeleted> };
+
+/** Secrets arrive sealed: the API seals them under the project's data key before the command. */
+export type ProjectCommand =
+  | { type: 'create'; projectId: string; slug: ProjectSlug; gitUrl: string }
+  | { type: 'updateSettings'; settings: Omit<ProjectSettingsInput, 'webhookSecret'>; webhookSecret?: SealedSecret | null }
+  | { type: 'storeEnvVar'; name: string; secret: SealedSecret }
+  | { type: 'deleteEnvVar'; name: string };
+
+export interface Project {
+  readonly projectId: string;
+  readonly slug: string;
+  readonly settings: ProjectSettings;
+  readonly webhookSecret: SealedSecret | null;
+  /** Each variable's sealed value: the one place job dispatch decrypts them from. */
+  readonly envVars: ReadonlyMap<string, SealedSecret>;
+}
+export type ProjectState = Project | null;
+
+const existing = (s: ProjectState): Project => {
+  if (!s) throw new DomainError('PROJECT_NOT_FOUND', 'no such project: follow it first with createProject');
+  return s;
+};
+
+export const projectDecider: Decider<ProjectState, ProjectCommand, ProjectEvent> = {
+  initialState: () => null,
+  evolve: (s, e) => {
+    if (e.type === 'project.create') return { projectId: e.data.projectId, slug: e.data.slug, settings: e.data.settings, webhookSecret: null, envVars: new Map() };
+    if (!s) return s;
+    switch (e.type) {
+      case 'project.settings.update':
+        return { ...s, settings: { ...s.settings, ...e.data.settings }, webhookSecret: e.data.webhookSecret === undefined ? s.webhookSecret : e.data.webhookSecret };
+      case 'project.env_var.create':
+        return { ...s, envVars: new Map(s.envVars).set(e.data.name, e.data.secret) };
+      case 'project.env_var.delete': {
+        const envVars = new Map(s.envVars);
+        envVars.delete(e.data.name);
+        return { ...s, envVars };
+      }
+    }
+  },
+  decide: (c, s) => {
+    switch (c.type) {
+      case 'create': {
+        if (s) throw new DomainError('PROJECT_EXISTS', `${s.slug} is already followed`);
+        const settings = ProjectSettings.parse(defaultProjectSettings(c.gitUrl));
+        return [{ type: 'project.create', data: { projectId: c.projectId, slug: c.slug.slug, name: c.slug.repo, organization: c.slug.org, organizationId: orgId(c.slug.orgSlug.toLowerCase()), settings } }];
+      }
+      case 'updateSettings': {
+        const p = existing(s);
+        const settings: Partial<ProjectSettings> = {};
+        for (const [k, v] of Object.entries(c.settings) as Array<[keyof ProjectSettings, never]>) if (v !== undefined && p.settings[k] !== v) settings[k] = v;
+        const changed: string[] = Object.keys(settings);
+        const secretChanged = c.webhookSecret !== undefined && !(c.webhookSecret === null && p.webhookSecret === null);
+        if (secretChanged) changed.push('webhookSecret');
+        if (changed.length === 0) return [];
+        return [{ type: 'project.settings.update', data: { projectId: p.projectId, slug: p.slug, settings, changed, ...(secretChanged ? { webhookSecret: c.webhookSecret } : {}) } }];
+      }
+      case 'storeEnvVar': {
+        const p = existing(s);
+        return [{ type: 'project.env_var.create', data: { projectId: p.projectId, slug: p.slug, name: c.name, secret: c.secret } }];
+      }
+      case 'deleteEnvVar': {
+        const p = existing(s);
+        if (!p.envVars.has(c.name)) throw new DomainError('ENV_VAR_NOT_FOUND', `${p.slug} has no environment variable ${c.name}`);
+        return [{ type: 'project.env_var.delete', data: { projectId: p.projectId, slug: p.slug, name: c.name } }];
+      }
+    }
+  },
+};

@@ -1,0 +1,60 @@
+import { contextOwner, projectOwner, type Vault } from '../adapters/encryption/port.ts';
+import type { CommandHandler } from '../adapters/eventstore/commands.ts';
+import type { EventStore } from '../adapters/eventstore/port.ts';
+import { mayUseContext, type Member } from '../domain/contexts/access.ts';
+import { contextDecider, contextSecretsAccessed, contextSecretsStream, contextStream, contextTarget, type ContextEvent } from '../domain/contexts/context.ts';
+import { fold } from '../domain/decider.ts';
+import { DomainError } from '../domain/errors.ts';
+import type { CommandContext } from '../domain/events/envelope.ts';
+import { projectDecider, projectStream, type ProjectEvent } from '../domain/projects/project.ts';
+import { parseOrgSlug, parseProjectSlug } from '../domain/projects/slugs.ts';
+
+/** What a job asks for: its project, the contexts its workflow names, and who it runs for. */
+export interface JobSecretsRequest {
+  readonly projectSlug: string;
+  readonly contexts: ReadonlyArray<string>;
+  readonly member: Member;
+  readonly jobId: string | null;
+  readonly context: CommandContext;
+}
+
+export interface JobSecrets {
+  /**
+   * The environment a job runs with: the project's variables, overridden by each context's in the
+   * order named. A restricted context the member may not use stops it with CONTEXT_RESTRICTED.
+   */
+  environmentFor(request: JobSecretsRequest): Promise<Record<string, string>>;
+}
+
+/**
+ * The one module that decrypts secrets, for job dispatch only. Sealed values come from the event
+ * streams themselves (no read model holds them); every context used is recorded as
+ * `context.secrets.accessed`.
+ */
+export const createJobSecrets = (deps: { store: EventStore; vault: Vault; commands: CommandHandler }): JobSecrets => ({
+  async environmentFor(request) {
+    const slug = parseProjectSlug(request.projectSlug);
+    const project = fold(projectDecider, (await deps.store.readStream(projectStream(slug))) as unknown as ProjectEvent[]);
+    if (!project) throw new DomainError('PROJECT_NOT_FOUND', `no project ${slug.slug}`);
+    const owner = parseOrgSlug(slug.orgSlug);
+    const contexts = [];
+    for (const name of request.contexts) {
+      const c = fold(contextDecider, (await deps.store.readStream(contextStream(owner, name))) as unknown as ContextEvent[]);
+      if (!c) throw new DomainError('CONTEXT_NOT_FOUND', `${owner.slug} has no context named ${name}`);
+      const access = mayUseContext(c.restrictions, c.owner.slug, request.member);
+      if (!access.allowed) throw new DomainError('CONTEXT_RESTRICTED', `context ${c.name}: ${access.reason}`);
+      contexts.push(c);
+    }
+    const env: Record<string, string> = {};
+    for (const [name, secret] of project.envVars) env[name] = await deps.vault.open(projectOwner(project.projectId), `env ${name}`, secret.sealed);
+    for (const c of contexts) {
+      for (const [name, secret] of c.envVars) env[name] = await deps.vault.open(contextOwner(c.contextId), `env ${name}`, secret.sealed);
+      await deps.commands.record(
+        contextSecretsStream(c.contextId),
+        { type: contextSecretsAccessed.type, data: { contextId: c.contextId, context: c.name, variables: [...c.envVars.keys()].sort(), purpose: 'job', projectSlug: project.slug, jobId: request.jobId } },
+        { context: request.context, target: contextTarget({ contextId: c.contextId, context: c.name }), scope: { id: project.projectId, type: 'project', name: project.slug } },
+      );
+    }
+    return env;
+  },
+});
