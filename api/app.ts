@@ -53,6 +53,8 @@ export interface GyreOptions {
   /** A database the caller owns (tests share one); by default Gyre opens the configured one. */
   readonly db?: Knex;
   readonly logger?: boolean | object;
+  /** Where the configured logger writes (default stdout): tests read the log through it. */
+  readonly logStream?: { write(line: string): void };
 }
 
 const ruleFor = (method: string, url: string): Rule | undefined => routeRules[`${method === 'HEAD' ? 'GET' : method} ${url}`];
@@ -64,6 +66,13 @@ export const enforceRouteRules = (app: FastifyInstance): void => {
     for (const m of methods) if (!ruleFor(m, route.url)) throw new Error(`route ${m} ${route.url} has no authorization rule: add one to api/auth/authorization.ts`);
     route.config = { ...(route.config as object), rule: ruleFor(methods[0]!, route.url) };
   });
+};
+
+/** A query string may hold a one-time code or a secret sent by mistake: the log keeps its parameter names only. */
+const loggedUrl = (url: string): string => {
+  const [path, query] = url.split('?', 2);
+  if (!query) return path!;
+  return `${path}?${[...new URLSearchParams(query).keys()].map((k) => `${k}=…`).join('&')}`;
 };
 
 /**
@@ -89,8 +98,8 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   const app = fastify({
     logger: options.logger ?? {
       level: config.GYRE_LOG_LEVEL,
-      // the OAuth callback's query holds a one-time code: log the path alone
-      serializers: { req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, url: req.url.startsWith('/auth/') ? req.url.split('?')[0] : req.url, remoteAddress: req.ip }) },
+      serializers: { req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, url: loggedUrl(req.url), remoteAddress: req.ip }) },
+      ...(options.logStream ? { stream: options.logStream } : {}),
     },
     genReqId: () => randomUUID(),
     trustProxy: config.GYRE_TRUST_PROXY === undefined ? false : config.GYRE_TRUST_PROXY === 'true' ? true : config.GYRE_TRUST_PROXY.split(',').map((a) => a.trim()),

@@ -25,6 +25,28 @@ export const rootFields = (source = schemaSource()): string[] => {
 
 type Resolver = GraphQLFieldResolver<unknown, GraphQLContext>;
 
+/** Every name the schema declares: types, fields, arguments, enum values. */
+const schemaNames = (source = schemaSource()): Set<string> => {
+  const names = new Set<string>();
+  for (const type of Object.values(buildSchema(source).getTypeMap())) {
+    names.add(type.name);
+    const t = type as { getFields?: () => Record<string, { args?: ReadonlyArray<{ name: string }> }>; getValues?: () => ReadonlyArray<{ name: string }> };
+    for (const [field, def] of Object.entries(t.getFields?.() ?? {})) {
+      names.add(field);
+      for (const a of def.args ?? []) names.add(a.name);
+    }
+    for (const v of t.getValues?.() ?? []) names.add(v.name);
+  }
+  return names;
+};
+
+/**
+ * GraphQL's validation messages quote the values a caller sent, and a value may be a secret: every
+ * quoted span that is not a name of the schema or a variable is blanked before the message leaves.
+ */
+export const scrubValues = (names: ReadonlySet<string>) => (message: string): string =>
+  message.replace(/"((?:[^"\\]|\\.)*)"/g, (quoted, inner: string) => (names.has(inner) || /^\$[_A-Za-z][_0-9A-Za-z]*$/.test(inner) ? quoted : '"…"'));
+
 /**
  * The one place GraphQL is authorized: every root resolver is wrapped with its rule, and every refusal
  * (no token, not admin, bad input, a domain rule) is recorded as an audit event with success false.
@@ -112,6 +134,7 @@ const requestedRules = (query: unknown): Array<{ key: string; action: string }> 
 };
 
 export const registerGraphQL = async (app: FastifyInstance, s: Services) => {
+  const scrub = scrubValues(schemaNames());
   await app.register(mercurius, {
     schema: schemaSource(),
     resolvers: guardedResolvers(s) as never,
@@ -134,7 +157,7 @@ export const registerGraphQL = async (app: FastifyInstance, s: Services) => {
           // GraphQL refused the document itself: audit it under the operation it asked for
           const req = (ctx as { reply?: { request: FastifyRequest } }).reply?.request;
           if (req) {
-            const reason = original.errors.map((e) => e.message).join('; ').slice(0, 1000);
+            const reason = original.errors.map((e) => scrub(e.message)).join('; ').slice(0, 1000);
             for (const { key, action } of requestedRules((req.body as { query?: unknown } | undefined)?.query ?? (req.query as { query?: unknown }).query)) {
               void s.commands
                 .refuse(action, { reason, code: 'GRAPHQL_VALIDATION_FAILED', status: 400, operation: key }, { context: commandContext(req.auth, requestInfo(req)) })
@@ -142,7 +165,7 @@ export const registerGraphQL = async (app: FastifyInstance, s: Services) => {
             }
           }
           status = 400;
-          return original.errors.map((e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }));
+          return original.errors.map((e) => new GraphQLError(scrub(e.message), { nodes: e.nodes, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }));
         }
         if (original instanceof GyreError) {
           if (original.status === 401 || original.status === 403) status = original.status;
