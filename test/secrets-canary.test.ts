@@ -93,6 +93,7 @@ test('every route, query and export answers without it', async () => {
   const fill = (route: string) =>
     route
       .replace(':vcs/:org/:repo', 'gh/acme/app')
+      .replace(':slug', 'gh%2Facme%2Fapp')
       .replace(':id', ids.context!)
       .replace(':name', 'BY_REST');
   for (const [key] of Object.entries(routeRules)) {

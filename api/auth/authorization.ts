@@ -62,6 +62,12 @@ export const routeRules: Readonly<Record<string, Rule>> = {
   'POST /api/v2/project/:vcs/:org/:repo/envvar': { role: 'user', action: 'project.env_var.create' },
   'GET /api/v2/project/:vcs/:org/:repo/envvar/:name': { role: 'user', action: 'project.read' },
   'DELETE /api/v2/project/:vcs/:org/:repo/envvar/:name': { role: 'user', action: 'project.env_var.delete' },
+  // the same, with the slug as one URL-encoded segment (gh%2Forg%2Frepo), as some API clients send it
+  'GET /api/v2/project/:slug': { role: 'user', action: 'project.read' },
+  'GET /api/v2/project/:slug/envvar': { role: 'user', action: 'project.read' },
+  'POST /api/v2/project/:slug/envvar': { role: 'user', action: 'project.env_var.create' },
+  'GET /api/v2/project/:slug/envvar/:name': { role: 'user', action: 'project.read' },
+  'DELETE /api/v2/project/:slug/envvar/:name': { role: 'user', action: 'project.env_var.delete' },
   'GET /': { role: 'anonymous' },
   'GET /auth/github': { role: 'anonymous' },
   'GET /auth/github/callback': { role: 'anonymous' },

@@ -7,11 +7,13 @@ import { commandContext, requestInfo } from '../request-context.ts';
 import type { Services } from '../services.ts';
 import { nextPageToken, pageSize, pageTokenCursor } from './circleci-paging.ts';
 
-type SlugParams = { vcs: string; org: string; repo: string; name?: string };
+/** A slug comes as three path segments (`gh/org/repo`), or as one with its slashes encoded (`gh%2Forg%2Frepo`). */
+type SlugParams = { vcs?: string; org?: string; repo?: string; slug?: string; name?: string };
 const slugOf = (req: FastifyRequest) => {
   const p = req.params as SlugParams;
-  return `${p.vcs}/${p.org}/${p.repo}`;
+  return p.slug ?? `${p.vcs}/${p.org}/${p.repo}`;
 };
+const bothForms = (rest: string) => [`/api/v2/project/:vcs/:org/:repo${rest}`, `/api/v2/project/:slug${rest}`];
 const who = (req: FastifyRequest) => commandContext(req.auth, requestInfo(req));
 
 const project = (p: ProjectRow) => ({
@@ -30,26 +32,26 @@ const CreateBody = z.object({ name: z.unknown(), value: z.unknown() });
 
 /** CircleCI API v2 projects and project environment variables. */
 export const registerCircleCiProjects = (app: FastifyInstance, s: Services) => {
-  app.get('/api/v2/project/:vcs/:org/:repo', async (req) => project(await findProject(s, slugOf(req))));
+  for (const path of bothForms('')) app.get(path, async (req) => project(await findProject(s, slugOf(req))));
 
-  app.get('/api/v2/project/:vcs/:org/:repo/envvar', async (req) => {
+  for (const path of bothForms('/envvar')) app.get(path, async (req) => {
     const p = await findProject(s, slugOf(req));
     const page = await projectEnvVars(s.db, p.id, pageSize, pageTokenCursor((req.query as Record<string, string | undefined>)['page-token']));
     return { items: page.envVars.map(envVar), next_page_token: nextPageToken(page.hasNextPage, page.envVars[page.envVars.length - 1]?.name) };
   });
 
-  app.post('/api/v2/project/:vcs/:org/:repo/envvar', async (req, reply) => {
+  for (const path of bothForms('/envvar')) app.post(path, async (req, reply) => {
     const b = CreateBody.safeParse(req.body);
     if (!b.success) throw new ValidationError('the request body must be JSON like {"name": "FOO", "value": "…"}');
     return reply.status(201).send(envVar(await storeProjectEnvVar(s, who(req), slugOf(req), b.data.name, b.data.value)));
   });
 
-  app.get('/api/v2/project/:vcs/:org/:repo/envvar/:name', async (req) => {
+  for (const path of bothForms('/envvar/:name')) app.get(path, async (req) => {
     const p = await findProject(s, slugOf(req));
     return envVar(await findProjectEnvVar(s, p, (req.params as SlugParams).name!));
   });
 
-  app.delete('/api/v2/project/:vcs/:org/:repo/envvar/:name', async (req) => {
+  for (const path of bothForms('/envvar/:name')) app.delete(path, async (req) => {
     await deleteProjectEnvVar(s, who(req), slugOf(req), (req.params as SlugParams).name);
     return { message: 'Environment variable deleted.' };
   });

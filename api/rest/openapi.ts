@@ -5,7 +5,7 @@ import { routeRules } from '../auth/authorization.ts';
 const openApiPath = (route: string) =>
   route
     .slice('/api/v2'.length)
-    .replace(':vcs/:org/:repo', '{project-slug}')
+    .replace(/:vcs\/:org\/:repo|:slug/, '{project-slug}')
     .replace(/:([A-Za-z-]+)/g, '{$1}');
 
 /**

@@ -65,6 +65,8 @@ test('a URL with a password is refused, telling to keep credentials elsewhere', 
     'ssh://git:secret@github.com/acme/web.git',
     'https://:secret@github.com/acme/web.git',
     'git://u:p@host/web.git',
+    // over http(s) the user name alone can be a token
+    'https://ghp_abcdef0123456789@github.com/acme/web.git',
   ]) {
     const m = refusal(url);
     assert.match(m, /must not contain a password/, url);

@@ -83,9 +83,11 @@ test('a project is created once: following it again is PROJECT_EXISTS', () => {
   assert.throws(() => decide(later, { type: 'create', projectId: 'p2', slug, gitUrl }), refusedWith('PROJECT_EXISTS'));
 });
 
-test('creating with a git URL that does not parse emits nothing', () => {
-  assert.throws(() => decide([], { type: 'create', projectId: 'p1', slug, gitUrl: 'ftp://example.com/web.git' }));
-  assert.throws(() => decide([], { type: 'create', projectId: 'p1', slug, gitUrl: 'relative/path' }));
+test('a create with a git URL that does not parse can never be appended: its event fails the schema', () => {
+  for (const bad of ['ftp://example.com/web.git', 'relative/path']) {
+    const [event] = projectDecider.decide({ type: 'create', projectId: 'p1', slug, gitUrl: bad }, null);
+    assert.throws(() => eventRegistry.parse(event!.type, event!.data), (e: unknown) => e instanceof ValidationError && /gitUrl/.test(String(e)), bad);
+  }
 });
 
 test('commands on a project that is not followed are PROJECT_NOT_FOUND', () => {

@@ -107,7 +107,7 @@ export const projectDecider: Decider<ProjectState, ProjectCommand, ProjectEvent>
     switch (c.type) {
       case 'create': {
         if (s) throw new DomainError('PROJECT_EXISTS', `${s.slug} is already followed`);
-        const settings = ProjectSettings.parse(defaultProjectSettings(c.gitUrl));
+        const settings = defaultProjectSettings(c.gitUrl);
         return [{ type: 'project.create', data: { projectId: c.projectId, slug: c.slug.slug, name: c.slug.repo, organization: c.slug.org, organizationId: orgId(c.slug.orgSlug.toLowerCase()), settings } }];
       }
       case 'updateSettings': {

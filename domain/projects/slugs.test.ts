@@ -50,8 +50,13 @@ test('a slug that is not a string is refused as a ValidationError, not a crash',
   }
 });
 
+test('the provider compares case-insensitively, as GitHub names do', () => {
+  assert.is(parseProjectSlug('GH/acme/web').slug, 'gh/acme/web');
+  assert.is(parseOrgSlug('GitHub/acme').slug, 'gh/acme');
+});
+
 test('an unknown provider is refused, naming the ones Gyre takes', () => {
-  for (const vcs of ['', 'bb', 'bitbucket', 'gitlab', 'GH', 'GitHub', 'circleci']) {
+  for (const vcs of ['', 'bb', 'bitbucket', 'gitlab', 'circleci']) {
     assert.throws(() => parseOrgSlug(`${vcs}/acme`), refused(/^invalid organization slug provider \(gh or github\)/), vcs);
     assert.throws(() => parseProjectSlug(`${vcs}/acme/web`), refused(/^invalid project slug provider \(gh or github\)/), vcs);
   }
