@@ -13,6 +13,7 @@ import type { Knex } from 'knex';
 import { openDatabase, withSchemaLock } from '../adapters/database/sql.ts';
 import { loadMasterKeys } from '../adapters/encryption/master-keys.ts';
 import { createVault } from '../adapters/encryption/vault.ts';
+import { createJobSecrets } from '../workers/job-secrets.ts';
 import { createCommandHandler } from '../adapters/eventstore/commands.ts';
 import { createPostgresEventStore } from '../adapters/eventstore/postgres.ts';
 import { eventRegistry } from '../domain/events/catalog.ts';
@@ -106,16 +107,19 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   });
   const projections = createProjectionRunner({ store, db, migrate: withSchemaLock, projections: allProjections, onError: (name, err) => app.log.error({ err, projection: name }, 'projection failed; retrying') });
   const masterKeys = loadMasterKeys({ configured: config.GYRE_MASTER_KEY, previous: config.GYRE_MASTER_KEY_PREVIOUS, dataDir, warn: (m) => app.log.warn(m) });
+  const { vault, opener } = await createVault(db, masterKeys);
+  const commands = createCommandHandler(store, eventRegistry);
   const services: Services = {
     config,
     db,
     store,
-    commands: createCommandHandler(store, eventRegistry),
+    commands,
     projections,
     registry: eventRegistry,
     log: app.log,
     tokenUsage: createTokenUsage(db),
-    vault: await createVault(db, masterKeys),
+    vault,
+    jobSecrets: createJobSecrets({ store, opener, commands }),
     async readYourWrites(position) {
       if (position && !(await projections.waitFor(position, 5000))) app.log.warn({ position }, 'read models did not catch up within 5s; answering with what they hold');
     },

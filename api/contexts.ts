@@ -1,16 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { contextOwner } from '../adapters/encryption/port.ts';
-import type { Member } from '../domain/contexts/access.ts';
 import { ContextName, TeamSlug, contextDecider, contextStream, contextTarget, type ContextCommand } from '../domain/contexts/context.ts';
-import { NotFoundError, ValidationError, describeIssues } from '../domain/errors.ts';
+import { NotFoundError, ValidationError, parseInput } from '../domain/errors.ts';
+import type { Member } from '../domain/organizations.ts';
 import type { CommandContext } from '../domain/events/envelope.ts';
 import { orgId, parseOrgSlug } from '../domain/projects/slugs.ts';
 import { EnvVarName, mask } from '../domain/secrets/secret-value.ts';
 import { contextById, contextEnvVar, contextOwnerSlugById, deletedContextIds, type ContextRow } from '../projections/contexts.ts';
-import { teamsOf } from '../projections/memberships.ts';
+import { orgsOf, teamsOf } from '../projections/memberships.ts';
 import { projectOrgSlugById, type EnvVarRow } from '../projections/projects.ts';
 import type { Auth } from './auth/authenticate.ts';
 import { parseEnvVar } from './projects.ts';
+import { written } from './read-your-writes.ts';
 import type { Services } from './services.ts';
 
 /** Contexts, their variables and restrictions, as GraphQL and the CircleCI API v2 both change them. */
@@ -24,10 +25,11 @@ export const findContext = async (s: Services, id: unknown): Promise<ContextRow>
   return context;
 };
 
-/** The caller as a context's restrictions see them: their GitHub teams from their last login. */
+/** The caller as organizations see them: their GitHub organizations and teams from their last login. */
 export const memberOf = async (s: Services, auth: Auth): Promise<Member> => {
   if (auth.kind !== 'user') throw new Error('memberOf needs a signed-in user');
-  return { login: auth.user.login, isAdmin: auth.user.isAdmin, teams: await teamsOf(s.db, auth.user.id) };
+  const [orgs, teams] = await Promise.all([orgsOf(s.db, auth.user.id), teamsOf(s.db, auth.user.id)]);
+  return { login: auth.user.login, isAdmin: auth.user.isAdmin, orgs, teams };
 };
 
 const run = async (s: Services, context: CommandContext, found: { ownerSlug: string; name: string; id: string }, command: ContextCommand) => {
@@ -55,13 +57,12 @@ export const resolveOwner = async (s: Services, owner: { slug?: unknown; id?: un
   throw new ValidationError('the owner must be given as a slug (gh/<org>) or an organization id');
 };
 
-export const createContext = async (s: Services, context: CommandContext, input: { name?: unknown; owner: { slug?: unknown; id?: unknown } }): Promise<ContextRow> => {
-  const parsed = ContextName.safeParse(input.name);
-  if (!parsed.success) throw new ValidationError(`invalid context name: ${describeIssues(parsed.error.issues)}`);
+export const createContext = async (s: Services, context: CommandContext, by: Member, input: { name?: unknown; owner: { slug?: unknown; id?: unknown } }): Promise<ContextRow> => {
+  const name = parseInput(ContextName, input.name, 'context name');
   const owner = await resolveOwner(s, input.owner);
   const contextId = randomUUID();
-  await run(s, context, { ownerSlug: owner.slug, name: parsed.data, id: contextId }, { type: 'create', contextId, name: parsed.data, owner: { id: owner.id, slug: owner.slug } });
-  return findContext(s, contextId);
+  await run(s, context, { ownerSlug: owner.slug, name, id: contextId }, { type: 'create', contextId, name, owner: { id: owner.id, slug: owner.slug }, by });
+  return written(await contextById(s.db, contextId));
 };
 
 /** Deleting a context destroys its data key: its values can never be decrypted again, not even from the log. */
@@ -81,21 +82,19 @@ export const storeContextEnvVar = async (s: Services, context: CommandContext, b
   const { name, value } = parseEnvVar(rawName, rawValue);
   const secret = { sealed: await s.vault.seal(contextOwner(found.id), `env ${name}`, value), masked: mask(value) };
   await run(s, context, found, { type: 'storeEnvVar', contextId: found.id, variable: name, secret, by });
-  return (await contextEnvVar(s.db, found.id, name))!;
+  return written(await contextEnvVar(s.db, found.id, name));
 };
 
 export const deleteContextEnvVar = async (s: Services, context: CommandContext, by: Member, id: unknown, rawName: unknown): Promise<void> => {
   const found = await findContext(s, id);
-  const name = EnvVarName.safeParse(rawName);
-  if (!name.success) throw new ValidationError(`invalid environment variable name: ${describeIssues(name.error.issues)}`);
-  await run(s, context, found, { type: 'deleteEnvVar', contextId: found.id, variable: name.data, by });
+  const variable = parseInput(EnvVarName, rawName, 'environment variable name');
+  await run(s, context, found, { type: 'deleteEnvVar', contextId: found.id, variable, by });
 };
 
 export const restrictContext = async (s: Services, context: CommandContext, id: unknown, rawGroup: unknown): Promise<ContextRow> => {
   const found = await findContext(s, id);
-  const group = TeamSlug.safeParse(rawGroup);
-  if (!group.success) throw new ValidationError(`invalid group: ${describeIssues(group.error.issues)}`);
-  await run(s, context, found, { type: 'restrict', contextId: found.id, restrictionId: randomUUID(), group: group.data });
+  const group = parseInput(TeamSlug, rawGroup, 'group');
+  await run(s, context, found, { type: 'restrict', contextId: found.id, restrictionId: randomUUID(), group });
   return found;
 };
 

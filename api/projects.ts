@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
 import { projectOwner } from '../adapters/encryption/port.ts';
-import { NotFoundError, ValidationError, describeIssues } from '../domain/errors.ts';
+import { NotFoundError, parseInput } from '../domain/errors.ts';
 import type { CommandContext } from '../domain/events/envelope.ts';
+import type { Member } from '../domain/organizations.ts';
 import { GitUrl } from '../domain/projects/git-url.ts';
 import { parseProjectSettingsInput, projectDecider, projectStream, projectTarget, type ProjectCommand } from '../domain/projects/project.ts';
 import { parseProjectSlug, type ProjectSlug } from '../domain/projects/slugs.ts';
 import { EnvVarName, EnvVarValue, mask, type SealedSecret } from '../domain/secrets/secret-value.ts';
 import { projectBySlug, projectEnvVar, type EnvVarRow, type ProjectRow } from '../projections/projects.ts';
+import { written } from './read-your-writes.ts';
 import type { Services } from './services.ts';
 
 /**
@@ -15,18 +16,19 @@ import type { Services } from './services.ts';
  * parse, seal secrets under the project's data key, run one command, answer from the read model.
  */
 
-const parse = <T>(schema: z.ZodType<T>, value: unknown, what: string): T => {
-  const r = schema.safeParse(value);
-  if (!r.success) throw new ValidationError(`invalid ${what}: ${describeIssues(r.error.issues)}`);
-  return r.data;
-};
-export const parseEnvVar = (name: unknown, value: unknown) => ({ name: parse(EnvVarName, name, 'environment variable name'), value: parse(EnvVarValue, value, 'environment variable value') });
+export const parseEnvVar = (name: unknown, value: unknown) => ({ name: parseInput(EnvVarName, name, 'environment variable name'), value: parseInput(EnvVarValue, value, 'environment variable value') });
 
 export const findProject = async (s: Services, rawSlug: unknown): Promise<ProjectRow> => {
   const slug = parseProjectSlug(rawSlug);
   const project = await projectBySlug(s.db, slug.key);
   if (!project) throw new NotFoundError(`project ${slug.slug} not found: follow it first with createProject`);
   return project;
+};
+
+export const findProjectEnvVar = async (s: Services, project: ProjectRow, name: string): Promise<EnvVarRow> => {
+  const found = await projectEnvVar(s.db, project.id, name);
+  if (!found) throw new NotFoundError(`${project.slug} has no environment variable ${name}`);
+  return found;
 };
 
 const run = async (s: Services, context: CommandContext, slug: ProjectSlug, command: ProjectCommand, known?: ProjectRow) => {
@@ -45,36 +47,31 @@ const seal = async (s: Services, project: { id: string }, label: string, value: 
   masked: mask(value),
 });
 
-export const createProject = async (s: Services, context: CommandContext, input: { slug?: unknown; gitUrl?: unknown }): Promise<ProjectRow> => {
+export const createProject = async (s: Services, context: CommandContext, by: Member, input: { slug?: unknown; gitUrl?: unknown }): Promise<ProjectRow> => {
   const slug = parseProjectSlug(input.slug);
-  const gitUrl = parse(GitUrl, input.gitUrl, 'gitUrl');
-  await run(s, context, slug, { type: 'create', projectId: randomUUID(), slug, gitUrl });
-  return findProject(s, slug.slug);
+  const gitUrl = parseInput(GitUrl, input.gitUrl, 'gitUrl');
+  await run(s, context, slug, { type: 'create', projectId: randomUUID(), slug, gitUrl, by });
+  return written(await projectBySlug(s.db, slug.key));
 };
 
-export const updateProjectSettings = async (s: Services, context: CommandContext, rawSlug: unknown, input: unknown): Promise<ProjectRow> => {
+export const updateProjectSettings = async (s: Services, context: CommandContext, by: Member, rawSlug: unknown, input: unknown): Promise<ProjectRow> => {
   const project = await findProject(s, rawSlug);
   const { webhookSecret, ...settings } = parseProjectSettingsInput(input);
   const sealed = webhookSecret === undefined ? undefined : webhookSecret === null ? null : await seal(s, project, 'webhook secret', webhookSecret);
-  await run(s, context, parseProjectSlug(project.slug), { type: 'updateSettings', settings, webhookSecret: sealed }, project);
-  return findProject(s, project.slug);
+  const slug = parseProjectSlug(project.slug);
+  await run(s, context, slug, { type: 'updateSettings', settings, webhookSecret: sealed, by }, project);
+  return written(await projectBySlug(s.db, slug.key));
 };
 
-export const storeProjectEnvVar = async (s: Services, context: CommandContext, rawSlug: unknown, rawName: unknown, rawValue: unknown): Promise<EnvVarRow> => {
+export const storeProjectEnvVar = async (s: Services, context: CommandContext, by: Member, rawSlug: unknown, rawName: unknown, rawValue: unknown): Promise<EnvVarRow> => {
   const project = await findProject(s, rawSlug);
   const { name, value } = parseEnvVar(rawName, rawValue);
-  await run(s, context, parseProjectSlug(project.slug), { type: 'storeEnvVar', name, secret: await seal(s, project, `env ${name}`, value) }, project);
-  return findProjectEnvVar(s, project, name);
+  await run(s, context, parseProjectSlug(project.slug), { type: 'storeEnvVar', name, secret: await seal(s, project, `env ${name}`, value), by }, project);
+  return written(await projectEnvVar(s.db, project.id, name));
 };
 
-export const deleteProjectEnvVar = async (s: Services, context: CommandContext, rawSlug: unknown, rawName: unknown): Promise<void> => {
+export const deleteProjectEnvVar = async (s: Services, context: CommandContext, by: Member, rawSlug: unknown, rawName: unknown): Promise<void> => {
   const project = await findProject(s, rawSlug);
-  const name = parse(EnvVarName, rawName, 'environment variable name');
-  await run(s, context, parseProjectSlug(project.slug), { type: 'deleteEnvVar', name }, project);
-};
-
-export const findProjectEnvVar = async (s: Services, project: ProjectRow, name: string): Promise<EnvVarRow> => {
-  const found = await projectEnvVar(s.db, project.id, name);
-  if (!found) throw new NotFoundError(`${project.slug} has no environment variable ${name}`);
-  return found;
+  const name = parseInput(EnvVarName, rawName, 'environment variable name');
+  await run(s, context, parseProjectSlug(project.slug), { type: 'deleteEnvVar', name, by }, project);
 };

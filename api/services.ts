@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { FastifyBaseLogger } from 'fastify';
 import type { CommandHandler } from '../adapters/eventstore/commands.ts';
 import type { Vault } from '../adapters/encryption/port.ts';
+import type { JobSecrets } from '../workers/job-secrets.ts';
 import type { EventStore } from '../adapters/eventstore/port.ts';
 import type { Position } from '../domain/events/envelope.ts';
 import type { EventRegistry } from '../domain/events/registry.ts';
@@ -19,8 +20,9 @@ export interface Services {
   readonly registry: EventRegistry;
   readonly log: FastifyBaseLogger;
   readonly tokenUsage: TokenUsage;
-  /** Seals secrets; only job dispatch (workers/job-secrets.ts) opens them. */
+  /** Seals secrets; only job dispatch opens them, through `jobSecrets`. */
   readonly vault: Vault;
+  readonly jobSecrets: JobSecrets;
   /** Waits (bounded) until the read models hold what was appended at `position`. */
   readYourWrites(position: Position | null): Promise<void>;
 }

@@ -25,8 +25,8 @@ export class ValidationError extends GyreError {
 }
 
 export class NotFoundError extends GyreError {
-  constructor(message: string) {
-    super(message, 'NOT_FOUND', 404);
+  constructor(message: string, code = 'NOT_FOUND') {
+    super(message, code, 404);
   }
 }
 
@@ -46,10 +46,17 @@ export class UnauthorizedError extends GyreError {
 
 /** Valid credentials that may not do this. */
 export class ForbiddenError extends GyreError {
-  constructor(message: string) {
-    super(message, 'FORBIDDEN', 403);
+  constructor(message: string, code = 'FORBIDDEN') {
+    super(message, code, 403);
   }
 }
+
+/** Parses input with a zod schema; a failure is a ValidationError naming `what` and each field at fault. */
+export const parseInput = <T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: ReadonlyArray<{ path: PropertyKey[]; message: string }> } } }, value: unknown, what: string): T => {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new ValidationError(`invalid ${what}: ${describeIssues(r.error.issues)}`);
+  return r.data;
+};
 
 /** Formats a zod error as one sentence naming each field at fault. */
 export const describeIssues = (issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>): string =>

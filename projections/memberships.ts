@@ -1,24 +1,30 @@
 import type { Knex } from 'knex';
 import { defineProjection } from './projection.ts';
 
-/** Each user's GitHub teams as their last login read them: the groups restricted contexts check. */
+/** Each user's GitHub organizations and teams as their last login read them. */
 export const membershipsProjection = defineProjection({
   name: 'memberships',
-  version: 1,
+  version: 2,
   handles: [{ exact: 'user.logged_in' }, { exact: 'user.delete' }],
-  tables: ['user_teams'],
+  tables: ['user_orgs', 'user_teams'],
   async migrate(db, t) {
+    await db.raw(`create table if not exists ${t.user_orgs} (user_id text not null, org text not null, primary key (user_id, org))`);
     await db.raw(`create table if not exists ${t.user_teams} (user_id text not null, team text not null, primary key (user_id, team))`);
   },
   async apply(events, trx, t) {
     for (const e of events) {
       if (!e.metadata.success) continue;
-      const d = e.data as { userId: string; teams?: string[] };
+      const d = e.data as { userId: string; orgs?: string[]; teams?: string[] };
+      await trx(t.user_orgs).where({ user_id: d.userId }).delete();
       await trx(t.user_teams).where({ user_id: d.userId }).delete();
-      if (e.type === 'user.logged_in' && d.teams?.length) await trx(t.user_teams).insert([...new Set(d.teams)].map((team) => ({ user_id: d.userId, team })));
+      if (e.type !== 'user.logged_in') continue;
+      const orgs = [...new Set((d.orgs ?? []).map((o) => o.toLowerCase()))];
+      if (orgs.length) await trx(t.user_orgs).insert(orgs.map((org) => ({ user_id: d.userId, org })));
+      if (d.teams?.length) await trx(t.user_teams).insert([...new Set(d.teams)].map((team) => ({ user_id: d.userId, team })));
     }
   },
 });
 
-export const teamsOf = async (db: Knex, userId: string): Promise<string[]> =>
-  ((await db(membershipsProjection.tables.user_teams).where({ user_id: userId }).orderBy('team').pluck('team')) as string[]);
+const { user_orgs, user_teams } = membershipsProjection.tables;
+export const teamsOf = async (db: Knex, userId: string): Promise<string[]> => (await db(user_teams).where({ user_id: userId }).orderBy('team').pluck('team')) as string[];
+export const orgsOf = async (db: Knex, userId: string): Promise<string[]> => (await db(user_orgs).where({ user_id: userId }).orderBy('org').pluck('org')) as string[];

@@ -36,4 +36,9 @@ test('values are decrypted in one module only: workers/job-secrets.ts', () => {
   assert.equal(opening, ['workers/job-secrets.ts']);
 });
 
+test('only the wiring and job dispatch hold the opener', () => {
+  const holding = sources.filter((f) => /\bopener\b/.test(readFileSync(f, 'utf8'))).map((f) => relative(root, f)).filter((f) => !f.startsWith('adapters/encryption/'));
+  assert.equal(holding.sort(), ['api/app.ts', 'workers/job-secrets.ts']);
+});
+
 test.run();

@@ -8,7 +8,6 @@ import WebSocket from 'ws';
 import { routeRules } from '../api/auth/authorization.ts';
 import { systemActor } from '../domain/events/envelope.ts';
 import { rows } from '../adapters/database/sql.ts';
-import { createJobSecrets } from '../workers/job-secrets.ts';
 import { startTestGyre, waitForAudit, type TestGyre } from './support/gyre.ts';
 
 /**
@@ -18,7 +17,10 @@ import { startTestGyre, waitForAudit, type TestGyre } from './support/gyre.ts';
  */
 const test = suite('secrets: a canary value never leaves the vault except into a job');
 const canary = `canary-${randomBytes(12).toString('hex')}`;
-const forms = [canary, Buffer.from(canary).toString('base64'), Buffer.from(canary).toString('base64url'), Buffer.from(canary).toString('hex')];
+/** Also a number (GraphQL repeats numbers unquoted) and a short value (a mask could hold all of it). */
+const numeric = 700_000_000_000_000 + Math.floor(Math.random() * 99_999_999_999_999);
+const short = `Q${randomBytes(2).toString('hex').slice(0, 3)}`;
+const forms = [canary, Buffer.from(canary).toString('base64'), Buffer.from(canary).toString('base64url'), Buffer.from(canary).toString('hex'), String(numeric), `xxxx${short}`];
 const seen: Array<{ where: string; text: string }> = [];
 const logs: string[] = [];
 let g: TestGyre;
@@ -44,7 +46,7 @@ const gql = async (query: string, variables: Record<string, unknown> = {}, heade
 test.before(async () => {
   g = await startTestGyre({ GYRE_LOG_LEVEL: 'trace' }, { logStream: { write: (line) => void logs.push(line) } });
   base = await g.app.listen({ port: 0, host: '127.0.0.1' });
-  user = await g.createUser('dana');
+  user = await g.createUser('dana', { orgs: ['acme'] });
 });
 test.after(async () => g.stop());
 
@@ -72,6 +74,11 @@ test('the canary goes in through every door', async () => {
   assert.ok((await gql(`{ projects(first: "${canary}") { edges { cursor } } }`)).errors);
   assert.ok((await gql('query($n: Int) { projects(first: $n) { edges { cursor } } }', { n: canary })).errors);
   assert.ok((await gql(`{ project(slug: "${canary}") { id } }`)).errors);
+  // a number sent where a string belongs: GraphQL would repeat it unquoted
+  assert.ok((await gql('mutation($v: String!) { storeProjectEnvVar(slug: "gh/acme/app", name: "NUM", value: $v) { value } }', { v: numeric })).errors);
+  assert.ok((await gql(`mutation { storeProjectEnvVar(slug: "gh/acme/app", name: "NUM", value: ${numeric}) { value } }`)).errors);
+  // a short value: its mask must not be the value itself
+  await gql('mutation($v: String!) { storeProjectEnvVar(slug: "gh/acme/app", name: "SHORT", value: $v) { value } }', { v: short });
   assert.ok((await gql('mutation($v: String!) { updateProjectSettings(slug: "gh/acme/app", input: {webhookSecret: $v, defaultBranch: "a b"}) { slug } }', { v: canary })).errors);
   assert.ok((await gql(`mutation { storeProjectEnvVar(slug: "gh/acme/app", name: "${canary}-bad name", value: "${canary}") { name } }`)).errors);
   assert.is((await http('GET', '/api/v2/me', { headers: { 'circle-token': canary } })).status, 401);
@@ -79,8 +86,8 @@ test('the canary goes in through every door', async () => {
   await gql('mutation { rotateMasterKey { keyId } }');
 
   // the one way out: a job's environment
-  const env = await createJobSecrets(g.services).environmentFor({ projectSlug: 'gh/acme/app', contexts: ['deploy'], member: { login: 'admin', isAdmin: true, teams: [] }, jobId: 'job-1', context: { actor: systemActor, request: null } });
-  assert.equal([env.IN_VARIABLES, env.INLINE, env.BY_REST, env.IN_GRAPHQL], [canary, canary, canary, canary]);
+  const env = await g.services.jobSecrets.environmentFor({ projectSlug: 'gh/acme/app', contexts: ['deploy'], member: { login: 'admin', isAdmin: true, orgs: [], teams: [] }, jobId: 'job-1', context: { actor: systemActor, request: null } });
+  assert.equal([env.IN_VARIABLES, env.INLINE, env.BY_REST, env.IN_GRAPHQL, env.SHORT], [canary, canary, canary, canary, short]);
   await waitForAudit(g, (e) => e.action === 'context.secrets.accessed');
   await new Promise((r) => setTimeout(r, 300));
   stop();
@@ -115,7 +122,8 @@ test('every route, query and export answers without it', async () => {
   assert.is(all.errors, undefined, JSON.stringify(all.errors));
   // a control: the scan does see what the APIs show of the canary, masked
   const masked = `xxxx${canary.slice(-4)}`;
-  assert.ok(all.data.projects.edges[0].node.envVars.edges.every((e: any) => e.node.value === masked));
+  const shown = Object.fromEntries(all.data.projects.edges[0].node.envVars.edges.map((e: any) => [e.node.name, e.node.value]));
+  assert.equal(shown, { BY_REST: masked, INLINE: masked, IN_VARIABLES: masked, SHORT: 'xxxx' });
   assert.is(all.data.projects.edges[0].node.settings.webhookSecret, masked);
   assert.ok(all.data.auditLog.edges.some((e: any) => e.node.action === 'context.env_var.store'));
 });

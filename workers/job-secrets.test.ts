@@ -1,7 +1,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { contextOwner } from '../adapters/encryption/port.ts';
-import { DestroyedKeyError } from '../adapters/encryption/vault.ts';
+import { loadMasterKeys } from '../adapters/encryption/master-keys.ts';
+import { contextOwner, type Opener } from '../adapters/encryption/port.ts';
+import { DestroyedKeyError, createVault } from '../adapters/encryption/vault.ts';
 import { contextDecider, contextStream } from '../domain/contexts/context.ts';
 import { DomainError } from '../domain/errors.ts';
 import { systemActor } from '../domain/events/envelope.ts';
@@ -10,7 +11,7 @@ import { teamsOf } from '../projections/memberships.ts';
 import { browser, startGitHubStandIn } from '../test/support/github-standin.ts';
 import { startTestGyre, waitForAudit, type TestGyre } from '../test/support/gyre.ts';
 import { rejects } from '../test/support/rejects.ts';
-import { createJobSecrets, type JobSecrets } from './job-secrets.ts';
+import type { JobSecrets } from './job-secrets.ts';
 
 const test = suite('workers/job-secrets: the one place values are decrypted, for job dispatch');
 const client = { id: 'gyre-client', secret: 'client-secret-for-tests' };
@@ -18,6 +19,7 @@ let github: Awaited<ReturnType<typeof startGitHubStandIn>>;
 let g: TestGyre;
 let gyre: string;
 let secrets: JobSecrets;
+let opener: Opener;
 const ids: Record<string, string> = {};
 
 const ok = async (query: string, variables: Record<string, unknown> = {}) => {
@@ -32,7 +34,7 @@ const signIn = async (id: number, login: string, teams: string[]) => {
   assert.is(end.url, `${gyre}/`);
   return (await ok('query($l: String!) { user(login: $l) { id } }', { l: login })).user.id as string;
 };
-const member = async (login: string, isAdmin = false) => ({ login, isAdmin, teams: ids[login] ? await teamsOf(g.services.db, ids[login]!) : [] });
+const member = async (login: string, isAdmin = false) => ({ login, isAdmin, orgs: ['acme'], teams: ids[login] ? await teamsOf(g.services.db, ids[login]!) : [] });
 const job = async (login: string, contexts: string[], isAdmin = false) =>
   secrets.environmentFor({ projectSlug: 'gh/acme/app', contexts, member: await member(login, isAdmin), jobId: `job-${login}`, context: { actor: systemActor, request: null } });
 const refusedWith = (code: string) => (e: unknown) => e instanceof DomainError && e.code === code;
@@ -41,7 +43,9 @@ test.before(async () => {
   github = await startGitHubStandIn(client);
   g = await startTestGyre({ GYRE_GITHUB_URL: github.url, GYRE_GITHUB_CLIENT_ID: client.id, GYRE_GITHUB_CLIENT_SECRET: client.secret });
   gyre = await g.app.listen({ port: 0, host: '127.0.0.1' });
-  secrets = createJobSecrets(g.services);
+  secrets = g.services.jobSecrets;
+  // a second opener over the same data keys and master key file, to look behind the API
+  opener = (await createVault(g.services.db, loadMasterKeys({ dataDir: g.dataDir, warn: () => {} }))).opener;
   ids.dev = await signIn(201, 'dev', ['acme/release', 'other/ops']);
   ids.intern = await signIn(202, 'intern', ['acme/interns', 'other/release']);
   await ok('mutation { createProject(input: {slug: "gh/acme/app", gitUrl: "/srv/git/app.git"}) { id } }');
@@ -56,6 +60,12 @@ test.before(async () => {
 test.after(async () => {
   await g.stop();
   await github.close();
+});
+
+test('every page of a person’s teams is read (GitHub gives at most 100 a page)', async () => {
+  const many = Array.from({ length: 150 }, (_, i) => `bulk/team-${String(i).padStart(3, '0')}`);
+  const id = await signIn(299, 'bulky', many);
+  assert.equal(await teamsOf(g.services.db, id), [...many].sort());
 });
 
 test('teams read from GitHub at login are kept as the person’s security groups', async () => {
@@ -102,9 +112,9 @@ test('deleting a context destroys its data key: its values cannot be decrypted e
   const history = await g.services.store.readStream(contextStream(parseOrgSlug('gh/acme'), 'temp'));
   const stored = history.find((e) => e.type === 'context.env_var.store')!;
   const sealed = (stored.data as { secret: { sealed: string } }).secret.sealed;
-  assert.is(await g.services.vault.open(contextOwner(ids.temp!), 'env TEMP', sealed), 'temp-value');
+  assert.is(await opener.open(contextOwner(ids.temp!), 'env TEMP', sealed), 'temp-value');
   await ok(`mutation { deleteContext(id: "${ids.temp}") }`);
-  await rejects(() => g.services.vault.open(contextOwner(ids.temp!), 'env TEMP', sealed), (e) => e instanceof DestroyedKeyError);
+  await rejects(() => opener.open(contextOwner(ids.temp!), 'env TEMP', sealed), (e) => e instanceof DestroyedKeyError);
   await rejects(() => job('dev', ['temp']), refusedWith('CONTEXT_NOT_FOUND'));
 });
 
@@ -114,11 +124,11 @@ test('a context deleted without its key destroyed (a crash in between) loses the
   const stream = contextStream(parseOrgSlug('gh/acme'), 'crashy');
   const sealed = ((await g.services.store.readStream(stream)).find((e) => e.type === 'context.env_var.store')!.data as { secret: { sealed: string } }).secret.sealed;
   // the delete event lands, the process dies before destroying the key
-  const r = await g.services.commands.execute({ stream, decider: contextDecider, command: { type: 'delete', contextId: id, by: { login: 'admin', isAdmin: true, teams: [] } }, context: { actor: systemActor, request: null }, target: { id, type: 'context' } });
+  const r = await g.services.commands.execute({ stream, decider: contextDecider, command: { type: 'delete', contextId: id, by: { login: 'admin', isAdmin: true, orgs: [], teams: [] } }, context: { actor: systemActor, request: null }, target: { id, type: 'context' } });
   await g.services.readYourWrites(r.position);
-  assert.is(await g.services.vault.open(contextOwner(id), 'env C', sealed), 'crash-value');
+  assert.is(await opener.open(contextOwner(id), 'env C', sealed), 'crash-value');
   assert.is(await g.bootstrap(), null);
-  await rejects(() => g.services.vault.open(contextOwner(id), 'env C', sealed), (e) => e instanceof DestroyedKeyError);
+  await rejects(() => opener.open(contextOwner(id), 'env C', sealed), (e) => e instanceof DestroyedKeyError);
 });
 
 test.run();

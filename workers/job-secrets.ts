@@ -1,4 +1,4 @@
-import { contextOwner, projectOwner, type Vault } from '../adapters/encryption/port.ts';
+import { contextOwner, projectOwner, type Opener } from '../adapters/encryption/port.ts';
 import type { CommandHandler } from '../adapters/eventstore/commands.ts';
 import type { EventStore } from '../adapters/eventstore/port.ts';
 import { mayUseContext, type Member } from '../domain/contexts/access.ts';
@@ -31,7 +31,7 @@ export interface JobSecrets {
  * streams themselves (no read model holds them); every context used is recorded as
  * `context.secrets.accessed`.
  */
-export const createJobSecrets = (deps: { store: EventStore; vault: Vault; commands: CommandHandler }): JobSecrets => ({
+export const createJobSecrets = (deps: { store: EventStore; opener: Opener; commands: CommandHandler }): JobSecrets => ({
   async environmentFor(request) {
     const slug = parseProjectSlug(request.projectSlug);
     const project = fold(projectDecider, (await deps.store.readStream(projectStream(slug))) as unknown as ProjectEvent[]);
@@ -46,9 +46,9 @@ export const createJobSecrets = (deps: { store: EventStore; vault: Vault; comman
       contexts.push(c);
     }
     const env: Record<string, string> = {};
-    for (const [name, secret] of project.envVars) env[name] = await deps.vault.open(projectOwner(project.projectId), `env ${name}`, secret.sealed);
+    for (const [name, secret] of project.envVars) env[name] = await deps.opener.open(projectOwner(project.projectId), `env ${name}`, secret.sealed);
     for (const c of contexts) {
-      for (const [name, secret] of c.envVars) env[name] = await deps.vault.open(contextOwner(c.contextId), `env ${name}`, secret.sealed);
+      for (const [name, secret] of c.envVars) env[name] = await deps.opener.open(contextOwner(c.contextId), `env ${name}`, secret.sealed);
       await deps.commands.record(
         contextSecretsStream(c.contextId),
         { type: contextSecretsAccessed.type, data: { contextId: c.contextId, context: c.name, variables: [...c.envVars.keys()].sort(), purpose: 'job', projectSlug: project.slug, jobId: request.jobId } },

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 export interface MasterKey {
   readonly id: string;
@@ -31,11 +31,24 @@ const masterKey = (base64: string): MasterKey => {
 
 export const masterKeyFile = (dataDir: string) => join(dataDir, 'master.key');
 
+/** Written beside, synced, then renamed over: after a crash the file holds the old keys or the new, never neither. */
 const writeKeys = (file: string, keys: ReadonlyArray<MasterKey>) => {
   const pending = `${file}.pending`;
-  writeFileSync(pending, keys.map((k) => k.key.toString('base64')).join('\n') + '\n', { mode: 0o600 });
+  const fd = openSync(pending, 'w', 0o600);
+  try {
+    writeFileSync(fd, keys.map((k) => k.key.toString('base64')).join('\n') + '\n');
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   chmodSync(pending, 0o600);
   renameSync(pending, file);
+  const dir = openSync(dirname(file), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
 };
 
 export const loadMasterKeys = (options: { configured?: string; previous?: ReadonlyArray<string>; dataDir: string; warn: (message: string) => void }): MasterKeys => {

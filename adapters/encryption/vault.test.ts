@@ -19,6 +19,11 @@ const dataDir = () => {
 };
 const key = () => randomBytes(32).toString('base64');
 const quiet = { warn: () => {} };
+/** Both halves in one object, for tests that seal and then open. */
+const sealerAndOpener = async (...args: Parameters<typeof createVault>) => {
+  const { vault, opener } = await createVault(...args);
+  return { ...vault, ...opener };
+};
 
 test.before.each(async () => {
   await resetDatabase();
@@ -28,7 +33,7 @@ test.after(() => {
 });
 
 test('a sealed value opens again, and carries neither the value nor its base64', async () => {
-  const vault = await createVault(testDatabase(), loadMasterKeys({ configured: key(), dataDir: dataDir(), ...quiet }));
+  const vault = await sealerAndOpener(testDatabase(), loadMasterKeys({ configured: key(), dataDir: dataDir(), ...quiet }));
   const value = 'canary-7f3a9c-the-value';
   const sealed = await vault.seal('context:a', 'env TOKEN', value);
   assert.ok(sealed.startsWith(sealedPrefix));
@@ -40,7 +45,7 @@ test('a sealed value opens again, and carries neither the value nor its base64',
 });
 
 test('a sealed value is bound to its owner and label: moved elsewhere, or altered, it does not open', async () => {
-  const vault = await createVault(testDatabase(), loadMasterKeys({ configured: key(), dataDir: dataDir(), ...quiet }));
+  const vault = await sealerAndOpener(testDatabase(), loadMasterKeys({ configured: key(), dataDir: dataDir(), ...quiet }));
   const sealed = await vault.seal('project:p', 'env A', 'value-a');
   await vault.seal('project:q', 'env A', 'other');
   await rejects(() => vault.open('project:p', 'env B', sealed));
@@ -51,7 +56,7 @@ test('a sealed value is bound to its owner and label: moved elsewhere, or altere
 });
 
 test('destroying a data key makes its old values unreadable for good, and only its own', async () => {
-  const vault = await createVault(testDatabase(), loadMasterKeys({ configured: key(), dataDir: dataDir(), ...quiet }));
+  const vault = await sealerAndOpener(testDatabase(), loadMasterKeys({ configured: key(), dataDir: dataDir(), ...quiet }));
   const gone = await vault.seal('context:gone', 'env X', 'x-value');
   const kept = await vault.seal('context:kept', 'env X', 'y-value');
   await vault.destroy('context:gone');
@@ -63,7 +68,7 @@ test('destroying a data key makes its old values unreadable for good, and only i
 });
 
 test('data keys are stored wrapped, never in clear', async () => {
-  const vault = await createVault(testDatabase(), loadMasterKeys({ configured: key(), dataDir: dataDir(), ...quiet }));
+  const vault = await sealerAndOpener(testDatabase(), loadMasterKeys({ configured: key(), dataDir: dataDir(), ...quiet }));
   await vault.seal('project:w', 'env A', 'v');
   const rows = (await testDatabase()('data_keys').select('*')) as Array<{ wrapped: string; key_id: string }>;
   assert.is(rows.length, 1);
@@ -88,7 +93,7 @@ test('rotation in embedded mode: a new key in the file, every data key re-wrappe
   const dir = dataDir();
   const keys = loadMasterKeys({ dataDir: dir, ...quiet });
   const before = keys.current().id;
-  const vault = await createVault(testDatabase(), keys);
+  const vault = await sealerAndOpener(testDatabase(), keys);
   const sealed = await Promise.all(Array.from({ length: 30 }, (_, i) => vault.seal(`project:${i}`, 'env V', `value-${i}`)));
   const r = await vault.rotate();
   assert.is(r.rewrapped, 30);
@@ -100,13 +105,13 @@ test('rotation in embedded mode: a new key in the file, every data key re-wrappe
   assert.is(statSync(masterKeyFile(dir)).mode & 0o777, 0o600);
   for (let i = 0; i < 30; i++) assert.is(await vault.open(`project:${i}`, 'env V', sealed[i]!), `value-${i}`);
   // a restart reads only the new key, and every value still opens
-  const restarted = await createVault(testDatabase(), loadMasterKeys({ dataDir: dir, ...quiet }));
+  const restarted = await sealerAndOpener(testDatabase(), loadMasterKeys({ dataDir: dir, ...quiet }));
   for (let i = 0; i < 30; i++) assert.is(await restarted.open(`project:${i}`, 'env V', sealed[i]!), `value-${i}`);
 });
 
 test('rotation while seals and opens go on: nothing fails, nothing is left under the old key', async () => {
   const dir = dataDir();
-  const vault = await createVault(testDatabase(), loadMasterKeys({ dataDir: dir, ...quiet }));
+  const vault = await sealerAndOpener(testDatabase(), loadMasterKeys({ dataDir: dir, ...quiet }));
   const existing = await Promise.all(Array.from({ length: 100 }, (_, i) => vault.seal(`context:${i}`, 'env V', `old-${i}`)));
   let stop = false;
   const busy = (async () => {
@@ -125,7 +130,7 @@ test('rotation while seals and opens go on: nothing fails, nothing is left under
   assert.ok(r.rewrapped >= 100);
   const stale = await testDatabase()('data_keys').whereNot({ key_id: r.toKeyId }).count('* as n');
   assert.is(Number((stale[0] as { n: string | number }).n), 0);
-  const restarted = await createVault(testDatabase(), loadMasterKeys({ dataDir: dir, ...quiet }));
+  const restarted = await sealerAndOpener(testDatabase(), loadMasterKeys({ dataDir: dir, ...quiet }));
   for (const [owner, sealed, value] of made) assert.is(await restarted.open(owner, 'env V', sealed), value);
   for (let i = 0; i < 100; i++) assert.is(await restarted.open(`context:${i}`, 'env V', existing[i]!), `old-${i}`);
 });
@@ -133,23 +138,23 @@ test('rotation while seals and opens go on: nothing fails, nothing is left under
 test('rotation from the environment: the old key as GYRE_MASTER_KEY_PREVIOUS, then only the new one is needed', async () => {
   const [oldKey, newKey] = [key(), key()];
   const dir = dataDir();
-  const before = await createVault(testDatabase(), loadMasterKeys({ configured: oldKey, dataDir: dir, ...quiet }));
+  const before = await sealerAndOpener(testDatabase(), loadMasterKeys({ configured: oldKey, dataDir: dir, ...quiet }));
   const sealed = await before.seal('project:e', 'env V', 'env-value');
   // the new key alone cannot unwrap what the old one wrapped, and says what to do
-  const without = await createVault(testDatabase(), loadMasterKeys({ configured: newKey, dataDir: dir, ...quiet }));
+  const without = await sealerAndOpener(testDatabase(), loadMasterKeys({ configured: newKey, dataDir: dir, ...quiet }));
   await rejects(() => without.open('project:e', 'env V', sealed), (e: unknown) => e instanceof MissingMasterKeyError && /GYRE_MASTER_KEY_PREVIOUS/.test((e as Error).message));
-  const during = await createVault(testDatabase(), loadMasterKeys({ configured: newKey, previous: [oldKey], dataDir: dir, ...quiet }));
+  const during = await sealerAndOpener(testDatabase(), loadMasterKeys({ configured: newKey, previous: [oldKey], dataDir: dir, ...quiet }));
   assert.is(await during.open('project:e', 'env V', sealed), 'env-value');
   const r = await during.rotate();
   assert.is(r.rewrapped, 1);
-  const after = await createVault(testDatabase(), loadMasterKeys({ configured: newKey, dataDir: dir, ...quiet }));
+  const after = await sealerAndOpener(testDatabase(), loadMasterKeys({ configured: newKey, dataDir: dir, ...quiet }));
   assert.is(await after.open('project:e', 'env V', sealed), 'env-value');
   // a second rotation has nothing to move
   assert.is((await after.rotate()).rewrapped, 0);
 });
 
 test('two rotations at once: the second is refused as a conflict', async () => {
-  const vault = await createVault(testDatabase(), loadMasterKeys({ dataDir: dataDir(), ...quiet }));
+  const vault = await sealerAndOpener(testDatabase(), loadMasterKeys({ dataDir: dataDir(), ...quiet }));
   await Promise.all(Array.from({ length: 20 }, (_, i) => vault.seal(`p:${i}`, 'l', 'v')));
   const results = await Promise.allSettled([vault.rotate(), vault.rotate()]);
   assert.equal(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);

@@ -5,7 +5,7 @@ import { sealedPrefix } from '../../domain/secrets/secret-value.ts';
 import { withSchemaLock } from '../database/sql.ts';
 import { decrypt, encrypt } from './aes-gcm.ts';
 import type { MasterKey, MasterKeys } from './master-keys.ts';
-import type { Rotation, Vault } from './port.ts';
+import type { Opener, Rotation, Vault } from './port.ts';
 
 const table = 'data_keys';
 
@@ -30,7 +30,7 @@ const wrapAad = (owner: string) => `gyre data key\n${owner}`;
 const valueAad = (owner: string, label: string) => `gyre value\n${owner}\n${label}`;
 
 /** The vault over a SQL table of wrapped data keys: the table is mutable on purpose, the log is not. */
-export const createVault = async (db: Knex, keys: MasterKeys): Promise<Vault> => {
+export const createVault = async (db: Knex, keys: MasterKeys): Promise<{ vault: Vault; opener: Opener }> => {
   await withSchemaLock(db, ensureVaultTable);
   /** Data keys being created under the key that was current when they started; a rotation waits for them. */
   const creating = new Set<Promise<unknown>>();
@@ -43,12 +43,24 @@ export const createVault = async (db: Knex, keys: MasterKeys): Promise<Vault> =>
   };
   const wrap = (owner: string, master: MasterKey, dataKey: Buffer) => encrypt(master.key, dataKey, wrapAad(owner)).toString('base64');
 
+  const read = (owner: string) => db(table).where({ owner }).first('key_id', 'wrapped') as Promise<{ key_id: string; wrapped: string } | undefined>;
   const dataKey = async (owner: string, create: boolean): Promise<Buffer | undefined> => {
-    const row = await db(table).where({ owner }).first('key_id', 'wrapped');
-    if (row) return unwrap(owner, row);
+    const row = await read(owner);
+    if (row) {
+      try {
+        return unwrap(owner, row);
+      } catch (e) {
+        // a rotation may have re-wrapped the row, and forgotten its old key, since it was read
+        if (!(e instanceof MissingMasterKeyError)) throw e;
+        const again = await read(owner);
+        if (!again) return undefined;
+        return unwrap(owner, again);
+      }
+    }
     if (!create) return undefined;
     const master = keys.current();
-    const insert = db(table).insert({ owner, key_id: master.id, wrapped: wrap(owner, master, randomBytes(32)) }).onConflict('owner').ignore();
+    // a promise, not the query builder: awaiting a builder twice would run the insert twice
+    const insert: Promise<unknown> = db(table).insert({ owner, key_id: master.id, wrapped: wrap(owner, master, randomBytes(32)) }).onConflict('owner').ignore().then(() => undefined);
     creating.add(insert);
     try {
       await insert;
@@ -56,20 +68,22 @@ export const createVault = async (db: Knex, keys: MasterKeys): Promise<Vault> =>
       creating.delete(insert);
     }
     // whoever inserted first wins; everyone uses the key that is stored
-    return unwrap(owner, (await db(table).where({ owner }).first('key_id', 'wrapped'))!);
+    return unwrap(owner, (await read(owner))!);
   };
 
-  return {
-    keyId: () => keys.current().id,
-    async seal(owner, label, value) {
-      const key = (await dataKey(owner, true))!;
-      return sealedPrefix + encrypt(key, Buffer.from(value, 'utf8'), valueAad(owner, label)).toString('base64');
-    },
+  const opener: Opener = {
     async open(owner, label, sealed) {
       if (!sealed.startsWith(sealedPrefix)) throw new Error('not a sealed value');
       const key = await dataKey(owner, false);
       if (!key) throw new DestroyedKeyError();
       return decrypt(key, Buffer.from(sealed.slice(sealedPrefix.length), 'base64'), valueAad(owner, label)).toString('utf8');
+    },
+  };
+  const vault: Vault = {
+    keyId: () => keys.current().id,
+    async seal(owner, label, value) {
+      const key = (await dataKey(owner, true))!;
+      return sealedPrefix + encrypt(key, Buffer.from(value, 'utf8'), valueAad(owner, label)).toString('base64');
     },
     async destroy(owner) {
       await db(table).where({ owner }).delete();
@@ -84,6 +98,7 @@ export const createVault = async (db: Knex, keys: MasterKeys): Promise<Vault> =>
       }
     },
   };
+  return { vault, opener };
 
   async function rotation(): Promise<Rotation> {
     const to = keys.beginRotation();

@@ -80,7 +80,7 @@ test.before(async () => {
 test.after(async () => g.stop());
 
 test('the whole matrix: each field as anonymous, user and admin gets what its rule says', async () => {
-  const user = await g.createUser('erin');
+  const user = await g.createUser('erin', { orgs: ['matrix'] });
   await g.createUser('matrix-suspended');
   await g.createUser('matrix-deleted');
   const callers: Record<Role, Record<string, string>> = { anonymous: {}, user: { authorization: `Bearer ${user.token}` }, admin: { authorization: `Bearer ${g.adminToken}` } };

@@ -23,7 +23,8 @@ export const contextResolvers = (s: Services) => ({
       }),
   },
   Mutation: {
-    createContext: (_: unknown, args: { input: { owner: unknown; name: unknown } }, ctx: GraphQLContext) => createContext(s, context(ctx), { name: args.input.name, owner: { slug: args.input.owner } }),
+    createContext: async (_: unknown, args: { input: { owner: unknown; name: unknown } }, ctx: GraphQLContext) =>
+      createContext(s, context(ctx), await memberOf(s, ctx.auth), { name: args.input.name, owner: { slug: args.input.owner } }),
     deleteContext: async (_: unknown, args: { id: unknown }, ctx: GraphQLContext) => {
       await deleteContext(s, context(ctx), await memberOf(s, ctx.auth), args.id);
       return true;

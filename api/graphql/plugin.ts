@@ -41,11 +41,14 @@ const schemaNames = (source = schemaSource()): Set<string> => {
 };
 
 /**
- * GraphQL's validation messages quote the values a caller sent, and a value may be a secret: every
- * quoted span that is not a name of the schema or a variable is blanked before the message leaves.
+ * GraphQL's validation messages repeat the values a caller sent, and a value may be a secret: every
+ * quoted span that is not a name of the schema or a variable is blanked, and so is an unquoted value
+ * (a number, a boolean, a list) after "value" or "found", before the message leaves.
  */
 export const scrubValues = (names: ReadonlySet<string>) => (message: string): string =>
-  message.replace(/"((?:[^"\\]|\\.)*)"/g, (quoted, inner: string) => (names.has(inner) || /^\$[_A-Za-z][_0-9A-Za-z]*$/.test(inner) ? quoted : '"…"'));
+  message
+    .replace(/"((?:[^"\\]|\\.)*)"/g, (quoted, inner: string) => (names.has(inner.replace(/[![\]]/g, '')) || /^\$[_A-Za-z][_0-9A-Za-z]*$/.test(inner) ? quoted : '"…"'))
+    .replace(/\b(value:? |found )(?!of\b|"…")[^;]*?(?=\.?(?:;|$))/g, '$1…');
 
 /**
  * The one place GraphQL is authorized: every root resolver is wrapped with its rule, and every refusal

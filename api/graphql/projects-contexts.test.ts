@@ -2,7 +2,6 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { systemActor } from '../../domain/events/envelope.ts';
 import { startTestGyre, waitForAudit, type TestGyre } from '../../test/support/gyre.ts';
-import { createJobSecrets } from '../../workers/job-secrets.ts';
 
 const test = suite('api: projects, contexts and their encrypted variables over GraphQL');
 let g: TestGyre;
@@ -11,7 +10,7 @@ const asUser = () => ({ authorization: `Bearer ${user.token}` });
 
 test.before(async () => {
   g = await startTestGyre();
-  user = await g.createUser('casey');
+  user = await g.createUser('casey', { orgs: ['acme', 'other'] });
 });
 test.after(async () => g.stop());
 
@@ -123,9 +122,30 @@ test('contexts: unique names per organization, masked variables, restrictions on
   assert.equal(refusals.map((e) => [e.action, e.actor.name]), [['context.env_var.store', 'casey'], ['context.delete', 'casey']]);
 });
 
+test('only members of an organization, and admins, change its projects and contexts', async () => {
+  const outsider = await g.createUser('olly', { orgs: ['elsewhere'] });
+  const as = { authorization: `Bearer ${outsider.token}` };
+  const attempts = [
+    'mutation { createProject(input: {slug: "gh/acme/intrusion", gitUrl: "/x"}) { id } }',
+    'mutation { updateProjectSettings(slug: "gh/acme/app", input: {gitUrl: "https://evil.example/app.git"}) { slug } }',
+    'mutation { storeProjectEnvVar(slug: "gh/acme/app", name: "API_TOKEN", value: "overwritten") { name } }',
+    'mutation { createContext(input: {owner: "gh/acme", name: "sneaky"}) { id } }',
+  ];
+  for (const q of attempts) {
+    const r = await g.gql(q, {}, as);
+    assert.is(code(r), 'NOT_ORG_MEMBER', q);
+    assert.match(r.body.errors![0]!.message, /not a member of the GitHub organization acme/);
+  }
+  const refused = await waitForAudit(g, (e) => e.success === false && e.payload.code === 'NOT_ORG_MEMBER' && e.actor.name === 'olly', 4);
+  assert.equal(refused.map((e) => e.action), ['project.create', 'project.settings.update', 'project.env_var.create', 'context.create']);
+  assert.is((await ok('{ project(slug: "gh/acme/app") { settings { gitUrl } } }')).project.settings.gitUrl, '/srv/git/app.git');
+  // reading stays open to every signed-in user
+  assert.ok((await ok('{ project(slug: "gh/acme/app") { slug } }', {}, as)).project);
+});
+
 test('rotateMasterKey re-wraps every data key while values keep decrypting, and is audited', async () => {
-  const secrets = createJobSecrets(g.services);
-  const request = { projectSlug: 'gh/acme/app', contexts: [], member: { login: 'casey', isAdmin: false, teams: [] }, jobId: null, context: { actor: systemActor, request: null } };
+  const secrets = g.services.jobSecrets;
+  const request = { projectSlug: 'gh/acme/app', contexts: [], member: { login: 'casey', isAdmin: false, orgs: ['acme'], teams: [] }, jobId: null, context: { actor: systemActor, request: null } };
   const before = await secrets.environmentFor(request);
   assert.is(before.API_TOKEN, 'tok-9876543210');
   const oldKey = g.services.vault.keyId();

@@ -1,3 +1,4 @@
+import { memberOf } from '../contexts.ts';
 import { createProject, deleteProjectEnvVar, storeProjectEnvVar, updateProjectSettings } from '../projects.ts';
 import { projectBySlug, projectEnvVars, projectsPage, type ProjectRow } from '../../projections/projects.ts';
 import { parseProjectSlug } from '../../domain/projects/slugs.ts';
@@ -17,11 +18,13 @@ export const projectResolvers = (s: Services) => ({
     project: async (_: unknown, args: { slug: unknown }) => (await projectBySlug(s.db, parseProjectSlug(args.slug).key)) ?? null,
   },
   Mutation: {
-    createProject: (_: unknown, args: { input: { slug?: unknown; gitUrl?: unknown } }, ctx: GraphQLContext) => createProject(s, context(ctx), args.input),
-    updateProjectSettings: (_: unknown, args: { slug: unknown; input: unknown }, ctx: GraphQLContext) => updateProjectSettings(s, context(ctx), args.slug, { ...(args.input as object) }),
-    storeProjectEnvVar: (_: unknown, args: { slug: unknown; name: unknown; value: unknown }, ctx: GraphQLContext) => storeProjectEnvVar(s, context(ctx), args.slug, args.name, args.value),
+    createProject: async (_: unknown, args: { input: { slug?: unknown; gitUrl?: unknown } }, ctx: GraphQLContext) => createProject(s, context(ctx), await memberOf(s, ctx.auth), args.input),
+    updateProjectSettings: async (_: unknown, args: { slug: unknown; input: unknown }, ctx: GraphQLContext) =>
+      updateProjectSettings(s, context(ctx), await memberOf(s, ctx.auth), args.slug, { ...(args.input as object) }),
+    storeProjectEnvVar: async (_: unknown, args: { slug: unknown; name: unknown; value: unknown }, ctx: GraphQLContext) =>
+      storeProjectEnvVar(s, context(ctx), await memberOf(s, ctx.auth), args.slug, args.name, args.value),
     deleteProjectEnvVar: async (_: unknown, args: { slug: unknown; name: unknown }, ctx: GraphQLContext) => {
-      await deleteProjectEnvVar(s, context(ctx), args.slug, args.name);
+      await deleteProjectEnvVar(s, context(ctx), await memberOf(s, ctx.auth), args.slug, args.name);
       return true;
     },
   },

@@ -85,7 +85,7 @@ let deploy: { id: string; name: string; created_at: string };
 
 test.before(async () => {
   g = await startTestGyre();
-  carol = await g.createUser('carol');
+  carol = await g.createUser('carol', { orgs: ['acme', 'pager', 'other'] });
   await g.app.listen({ port: 0, host: '127.0.0.1' });
   base = `http://127.0.0.1:${(g.app.server.address() as AddressInfo).port}`;
 });
@@ -194,7 +194,7 @@ test('delete a variable: {message}; deleting it again is refused with a message'
   assert.equal(keys(r.body), ['message']);
   assert.type(r.body.message, 'string');
   const again = await cli('DELETE', `context/${deploy.id}/environment-variable/AWS_KEY`);
-  refused(again, '4xx', 'deleting a variable twice');
+  refused(again, 404, 'deleting a variable twice');
   const list = await cli('GET', `context/${deploy.id}/environment-variable`);
   assert.equal(list.body, { items: [], next_page_token: null });
 });
@@ -283,6 +283,23 @@ test('without a token every route is a 401 with a JSON message', async () => {
   }
   const listed = await cli('GET', 'context?owner-slug=github/acme');
   assert.equal(listed.body.items, [deploy], 'nothing changed');
+});
+
+test('outsiders and non-members of a restricted context’s group are refused with 403 and a message', async () => {
+  const outsider = await g.createUser('oscar', { orgs: ['elsewhere'] });
+  refused(await cli('PUT', `context/${deploy.id}/environment-variable/X`, { json: { value: 'v' }, token: outsider.token }), 403, 'an outsider storing a variable');
+  refused(await cli('POST', 'context', { json: { name: 'mine', owner: { slug: 'github/acme', type: 'organization' } }, token: outsider.token }), 403, 'an outsider creating a context');
+  const restricted = await g.gql(`mutation { addContextRestriction(contextId: "${deploy.id}", group: "release") { id } }`);
+  assert.is(restricted.body.errors, undefined);
+  const r = await cli('PUT', `context/${deploy.id}/environment-variable/X`, { json: { value: 'v' } });
+  refused(r, 403, 'a member outside the group storing a variable');
+  assert.match(r.body.message, /restricted to \(acme\/release\)/);
+  refused(await cli('DELETE', `context/${deploy.id}`), 403, 'a member outside the group deleting the context');
+  const teamMember = await g.createUser('rhea', { orgs: ['acme'], teams: ['acme/release'] });
+  assert.is((await cli('PUT', `context/${deploy.id}/environment-variable/X`, { json: { value: 'v' }, token: teamMember.token })).status, 200);
+  assert.is((await cli('DELETE', `context/${deploy.id}/environment-variable/X`, { token: teamMember.token })).status, 200);
+  const r2 = (await g.gql(`{ context(id: "${deploy.id}") { restrictions { id } } }`)).body.data!.context.restrictions[0].id;
+  assert.is((await g.gql(`mutation { removeContextRestriction(contextId: "${deploy.id}", restrictionId: "${r2}") { id } }`)).body.errors, undefined);
 });
 
 test('delete the context: {message}; afterwards GET is a 404 with a message', async () => {

@@ -37,7 +37,7 @@ export const registerCircleCiContexts = (app: FastifyInstance, s: Services) => {
   app.post('/api/v2/context', async (req) => {
     const b = body(CreateBody, req.body, '{"name": "deploy", "owner": {"slug": "gh/org", "type": "organization"}}');
     if (b.owner.type === 'account' && !b.owner.id) throw new ValidationError('owner.type account is allowed only with owner.id');
-    return context(await createContext(s, who(req), { name: b.name, owner: b.owner }));
+    return context(await createContext(s, who(req), await memberOf(s, req.auth), { name: b.name, owner: b.owner }));
   });
 
   app.get('/api/v2/context/:id', async (req) => context(await findContext(s, (req.params as { id: string }).id)));

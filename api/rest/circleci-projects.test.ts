@@ -31,7 +31,7 @@ const refused = (r: { status: number; body: any; text: string }, status: number,
 
 test.before(async () => {
   g = await startTestGyre();
-  dan = await g.createUser('dan');
+  dan = await g.createUser('dan', { orgs: ['acme'] });
   const created = await g.gql('mutation { createProject(input: {slug: "gh/acme/app", gitUrl: "https://github.com/acme/app.git"}) { id organizationId settings { defaultBranch } } }', {}, { authorization: `Bearer ${dan.token}` });
   assert.equal(created.body.errors, undefined, JSON.stringify(created.body.errors));
   const p = created.body.data!.createProject;

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ValidationError } from '../../domain/errors.ts';
 import { projectEnvVars, type EnvVarRow, type ProjectRow } from '../../projections/projects.ts';
+import { memberOf } from '../contexts.ts';
 import { deleteProjectEnvVar, findProject, findProjectEnvVar, storeProjectEnvVar } from '../projects.ts';
 import { commandContext, requestInfo } from '../request-context.ts';
 import type { Services } from '../services.ts';
@@ -43,7 +44,7 @@ export const registerCircleCiProjects = (app: FastifyInstance, s: Services) => {
   for (const path of bothForms('/envvar')) app.post(path, async (req, reply) => {
     const b = CreateBody.safeParse(req.body);
     if (!b.success) throw new ValidationError('the request body must be JSON like {"name": "FOO", "value": "…"}');
-    return reply.status(201).send(envVar(await storeProjectEnvVar(s, who(req), slugOf(req), b.data.name, b.data.value)));
+    return reply.status(201).send(envVar(await storeProjectEnvVar(s, who(req), await memberOf(s, req.auth), slugOf(req), b.data.name, b.data.value)));
   });
 
   for (const path of bothForms('/envvar/:name')) app.get(path, async (req) => {
@@ -52,7 +53,7 @@ export const registerCircleCiProjects = (app: FastifyInstance, s: Services) => {
   });
 
   for (const path of bothForms('/envvar/:name')) app.delete(path, async (req) => {
-    await deleteProjectEnvVar(s, who(req), slugOf(req), (req.params as SlugParams).name);
+    await deleteProjectEnvVar(s, who(req), await memberOf(s, req.auth), slugOf(req), (req.params as SlugParams).name);
     return { message: 'Environment variable deleted.' };
   });
 };

@@ -114,7 +114,7 @@ export const registerGitHubLogin = async (app: FastifyInstance, s: Services, git
     const signedIn = await s.commands.execute({
       stream: sessionStream(userId),
       decider: sessionsDecider,
-      command: { type: 'login', userId, login: who.login, sessionHash: hashToken(session), teams: who.teams },
+      command: { type: 'login', userId, login: who.login, sessionHash: hashToken(session), orgs: who.orgs, teams: who.teams },
       context: { ...context, actor: { id: userId, type: 'user', name: who.login } },
       target: accountsTarget({ userId, login: who.login }),
     });

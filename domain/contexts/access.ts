@@ -1,16 +1,13 @@
+import { orgOf, type Member } from '../organizations.ts';
+
+export type { Member };
+
 /** A security group restriction: members of the owner organization's GitHub team `value` may use the context. */
 export interface Restriction {
   readonly id: string;
   readonly type: 'group';
   /** The team's slug within the context's organization, lower-cased. */
   readonly value: string;
-}
-
-/** Who asks to use a context: their GitHub teams as `org/team-slug`, read from GitHub at their last login. */
-export interface Member {
-  readonly login: string;
-  readonly isAdmin: boolean;
-  readonly teams: ReadonlyArray<string>;
 }
 
 export type Access = { readonly allowed: true } | { readonly allowed: false; readonly reason: string };
@@ -22,7 +19,7 @@ export type Access = { readonly allowed: true } | { readonly allowed: false; rea
  */
 export const mayUseContext = (restrictions: ReadonlyArray<Restriction>, ownerSlug: string, member: Member): Access => {
   if (restrictions.length === 0) return { allowed: true };
-  const org = ownerSlug.split('/')[1]!.toLowerCase();
+  const org = orgOf(ownerSlug);
   const teams = new Set(member.teams.map((t) => t.toLowerCase()));
   if (restrictions.some((r) => teams.has(`${org}/${r.value}`))) return { allowed: true };
   const groups = restrictions.map((r) => `${org}/${r.value}`).join(', ');

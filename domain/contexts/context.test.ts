@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fold } from '../decider.ts';
-import { DomainError } from '../errors.ts';
+import { GyreError } from '../errors.ts';
 import { eventRegistry } from '../events/catalog.ts';
 import { orgId, parseOrgSlug } from '../projects/slugs.ts';
 import type { SealedSecret } from '../secrets/secret-value.ts';
@@ -14,7 +14,7 @@ const given = (history: ContextEvent[]) => fold(contextDecider, history);
 const decide = (history: ContextEvent[], c: ContextCommand) => contextDecider.decide(c, given(history));
 /** Decides and appends, as the command bus does: the new history. */
 const then = (history: ContextEvent[], c: ContextCommand) => [...history, ...decide(history, c)];
-const refusedWith = (code: string) => (e: unknown) => e instanceof DomainError && e.code === code;
+const refusedWith = (code: string) => (e: unknown) => e instanceof GyreError && e.code === code;
 /** Every event a decision emits must be one the event store would take. */
 const valid = (events: ContextEvent[]) => {
   for (const e of events) eventRegistry.parse(e.type, e.data);
@@ -26,7 +26,7 @@ const secret = (last4: string, body = 'AAAA'): SealedSecret => ({ sealed: `gyre:
 const acme = parseOrgSlug('gh/Acme');
 const owner = { id: orgId(acme.key), slug: acme.slug };
 const created: ContextEvent = { type: 'context.create', data: { contextId: 'c1', context: 'deploy', owner: { ...owner, type: 'organization' } } };
-const member = (login: string, teams: string[] = [], isAdmin = false): Member => ({ login, isAdmin, teams });
+const member = (login: string, teams: string[] = [], isAdmin = false, orgs = ['acme']): Member => ({ login, isAdmin, orgs, teams });
 const outsider = member('mallory', ['other/release', 'acme/readers']);
 const releaser = member('rita', ['Acme/Release']);
 const admin = member('root', [], true);
@@ -41,7 +41,7 @@ const restricted = (): ContextEvent[] => {
 // ---- the context's life ----
 
 test('a context is created in its organization, with no variables and no restrictions', () => {
-  const events = valid(decide([], { type: 'create', contextId: 'c1', name: 'deploy', owner }));
+  const events = valid(decide([], { type: 'create', contextId: 'c1', name: 'deploy', owner, by: member('creator') }));
   assert.equal(events, [{ type: 'context.create', data: { contextId: 'c1', context: 'deploy', owner: { id: owner.id, slug: 'gh/Acme', type: 'organization' } } }]);
   const c = given(events)!;
   assert.equal({ id: c.contextId, name: c.name, owner: c.owner, vars: c.envVars.size, restrictions: c.restrictions }, { id: 'c1', name: 'deploy', owner, vars: 0, restrictions: [] });
@@ -49,7 +49,7 @@ test('a context is created in its organization, with no variables and no restric
 
 test('a name is taken once: creating it again is CONTEXT_EXISTS', () => {
   assert.throws(
-    () => decide([created], { type: 'create', contextId: 'c2', name: 'deploy', owner }),
+    () => decide([created], { type: 'create', contextId: 'c2', name: 'deploy', owner, by: member('creator') }),
     (e: unknown) => refusedWith('CONTEXT_EXISTS')(e) && /gh\/Acme already has a context named deploy/.test(String(e)),
   );
 });
@@ -64,7 +64,7 @@ test('a deleted context ends; one created later under its name is a new context 
   const history = then(restricted(), { type: 'delete', contextId: 'c1', by: admin });
   assert.equal(history.at(-1), { type: 'context.delete', data: { contextId: 'c1', context: 'deploy' } });
   assert.is(given(history), null);
-  const again = valid(decide(history, { type: 'create', contextId: 'c2', name: 'deploy', owner }));
+  const again = valid(decide(history, { type: 'create', contextId: 'c2', name: 'deploy', owner, by: member('creator') }));
   assert.equal(again.map((e) => e.type), ['context.create']);
   const c = given([...history, ...again])!;
   assert.is(c.contextId, 'c2');
@@ -73,7 +73,7 @@ test('a deleted context ends; one created later under its name is a new context 
 });
 
 test('commands naming a stale or unknown contextId are CONTEXT_NOT_FOUND', () => {
-  const recreated = then(then([created], { type: 'delete', contextId: 'c1', by: admin }), { type: 'create', contextId: 'c2', name: 'deploy', owner });
+  const recreated = then(then([created], { type: 'delete', contextId: 'c1', by: admin }), { type: 'create', contextId: 'c2', name: 'deploy', owner, by: member('creator') });
   const stale: ContextCommand[] = [
     { type: 'delete', contextId: 'c1', by: admin },
     { type: 'storeEnvVar', contextId: 'c1', variable: 'A', secret: secret('1234'), by: admin },
@@ -260,6 +260,14 @@ test('TeamSlug takes GitHub team slugs and refuses anything else', () => {
     assert.not.ok(r.success, JSON.stringify(bad));
     assert.match(messages(r), /must be a GitHub team slug/);
   }
+});
+
+test('only members of the owner organization, and admins, create and change its contexts', () => {
+  const stranger = member('eve', ['acme/release'], false, ['other']);
+  assert.throws(() => decide([], { type: 'create', contextId: 'c9', name: 'x', owner, by: stranger }), (e: unknown) => refusedWith('NOT_ORG_MEMBER')(e) && (e as GyreError).status === 403);
+  assert.throws(() => decide([created], { type: 'storeEnvVar', contextId: 'c1', variable: 'A', secret: secret('1234'), by: stranger }), refusedWith('NOT_ORG_MEMBER'));
+  assert.throws(() => decide([created], { type: 'delete', contextId: 'c1', by: stranger }), refusedWith('NOT_ORG_MEMBER'));
+  assert.ok(decide([created], { type: 'delete', contextId: 'c1', by: member('root', [], true, []) }).length === 1, 'admins may');
 });
 
 test.run();

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { DomainError } from '../errors.ts';
+import { DomainError, ForbiddenError, NotFoundError } from '../errors.ts';
+import { requireOrgMember } from '../organizations.ts';
 import { defineEvent } from '../events/registry.ts';
 import { SealedSecret } from '../secrets/secret-value.ts';
 import type { Decider } from '../decider.ts';
@@ -53,7 +54,7 @@ export type ContextEvent =
 
 /** `by`: who asks; a restricted context's values and life are in the hands of its groups' members and admins. */
 export type ContextCommand =
-  | { type: 'create'; contextId: string; name: string; owner: { id: string; slug: string } }
+  | { type: 'create'; contextId: string; name: string; owner: { id: string; slug: string }; by: Member }
   | { type: 'delete'; contextId: string; by: Member }
   | { type: 'storeEnvVar'; contextId: string; variable: string; secret: SealedSecret; by: Member }
   | { type: 'deleteEnvVar'; contextId: string; variable: string; by: Member }
@@ -71,12 +72,13 @@ export interface Context {
 export type ContextState = Context | null;
 
 const live = (s: ContextState, contextId: string): Context => {
-  if (!s || s.contextId !== contextId) throw new DomainError('CONTEXT_NOT_FOUND', 'no such context: list them with `contexts` or GET /api/v2/context');
+  if (!s || s.contextId !== contextId) throw new NotFoundError('no such context: list them with `contexts` or GET /api/v2/context', 'CONTEXT_NOT_FOUND');
   return s;
 };
 const mayChange = (c: Context, by: Member) => {
+  requireOrgMember(by, c.owner.slug);
   const access = mayUseContext(c.restrictions, c.owner.slug, by);
-  if (!by.isAdmin && !access.allowed) throw new DomainError('CONTEXT_RESTRICTED', `${access.reason}: only its groups' members and admins may change it`);
+  if (!by.isAdmin && !access.allowed) throw new ForbiddenError(`${access.reason}: only its groups' members and admins may change it`, 'CONTEXT_RESTRICTED');
 };
 const refOf = (c: Context) => ({ contextId: c.contextId, context: c.name });
 
@@ -104,6 +106,7 @@ export const contextDecider: Decider<ContextState, ContextCommand, ContextEvent>
   decide: (c, s) => {
     switch (c.type) {
       case 'create':
+        requireOrgMember(c.by, c.owner.slug);
         if (s) throw new DomainError('CONTEXT_EXISTS', `${c.owner.slug} already has a context named ${s.name}`);
         return [{ type: 'context.create', data: { contextId: c.contextId, context: c.name, owner: { ...c.owner, type: 'organization' } } }];
       case 'delete': {
@@ -119,7 +122,7 @@ export const contextDecider: Decider<ContextState, ContextCommand, ContextEvent>
       case 'deleteEnvVar': {
         const ctx = live(s, c.contextId);
         mayChange(ctx, c.by);
-        if (!ctx.envVars.has(c.variable)) throw new DomainError('ENV_VAR_NOT_FOUND', `context ${ctx.name} has no environment variable ${c.variable}`);
+        if (!ctx.envVars.has(c.variable)) throw new NotFoundError(`context ${ctx.name} has no environment variable ${c.variable}`, 'ENV_VAR_NOT_FOUND');
         return [{ type: 'context.env_var.delete', data: { ...refOf(ctx), variable: c.variable } }];
       }
       case 'restrict': {
@@ -131,7 +134,7 @@ export const contextDecider: Decider<ContextState, ContextCommand, ContextEvent>
       case 'unrestrict': {
         const ctx = live(s, c.contextId);
         const r = ctx.restrictions.find((x) => x.id === c.restrictionId);
-        if (!r) throw new DomainError('RESTRICTION_NOT_FOUND', `context ${ctx.name} has no restriction with that id`);
+        if (!r) throw new NotFoundError(`context ${ctx.name} has no restriction with that id`, 'RESTRICTION_NOT_FOUND');
         return [{ type: 'context.restriction.delete', data: { ...refOf(ctx), restrictionId: r.id, type: r.type, value: r.value } }];
       }
     }

@@ -67,9 +67,11 @@ test('a URL with a password is refused, telling to keep credentials elsewhere', 
     'git://u:p@host/web.git',
     // over http(s) the user name alone can be a token
     'https://ghp_abcdef0123456789@github.com/acme/web.git',
+    'https://github.com/acme/web.git?access_token=ghp_abcdef',
+    'https://github.com/acme/web.git#token',
   ]) {
     const m = refusal(url);
-    assert.match(m, /must not contain a password/, url);
+    assert.match(m, /must not contain a password, token or query/, url);
     assert.match(m, /keep credentials in a context or project environment variable/, url);
   }
 });

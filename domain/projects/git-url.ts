@@ -24,6 +24,8 @@ export const GitUrl = z
       return;
     }
     if (!schemes.includes(url.protocol)) ctx.addIssue({ code: 'custom', message: `must use one of ${schemes.map((s) => s.replace(':', '')).join(', ')}` });
-    // over http(s) a user name is as good as a password: GitHub takes a token there
-    else if (url.password || (url.username && url.protocol.startsWith('http'))) ctx.addIssue({ code: 'custom', message: 'must not contain a password or token: keep credentials in a context or project environment variable' });
+    // over http(s) a user name is as good as a password (GitHub takes a token there), and so is a query
+    else if (url.password || (url.protocol.startsWith('http') && (url.username || url.search || url.hash))) {
+      ctx.addIssue({ code: 'custom', message: 'must not contain a password, token or query: keep credentials in a context or project environment variable' });
+    }
   });

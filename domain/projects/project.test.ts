@@ -1,7 +1,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fold } from '../decider.ts';
-import { DomainError, ValidationError } from '../errors.ts';
+import { GyreError, ValidationError } from '../errors.ts';
+import type { Member } from '../organizations.ts';
 import { eventRegistry } from '../events/catalog.ts';
 import type { SealedSecret } from '../secrets/secret-value.ts';
 import {
@@ -18,10 +19,13 @@ import { orgId, parseOrgSlug, parseProjectSlug } from './slugs.ts';
 const test = suite('domain/projects/project');
 
 const given = (history: ProjectEvent[]) => fold(projectDecider, history);
-const decide = (history: ProjectEvent[], c: ProjectCommand) => projectDecider.decide(c, given(history));
+/** Commands come from a member of acme unless they say who. */
+type Cmd = ProjectCommand extends infer C ? (C extends unknown ? Omit<C, 'by'> & { by?: Member } : never) : never;
+const dev: Member = { login: 'dev', isAdmin: false, orgs: ['acme', 'other'], teams: [] };
+const decide = (history: ProjectEvent[], c: Cmd) => projectDecider.decide({ by: dev, ...c } as ProjectCommand, given(history));
 /** Decides and appends, as the command bus does: the new history. */
-const then = (history: ProjectEvent[], c: ProjectCommand) => [...history, ...decide(history, c)];
-const refusedWith = (code: string) => (e: unknown) => e instanceof DomainError && e.code === code;
+const then = (history: ProjectEvent[], c: Cmd) => [...history, ...decide(history, c)];
+const refusedWith = (code: string) => (e: unknown) => e instanceof GyreError && e.code === code;
 const invalid = (pattern: RegExp) => (e: unknown) => e instanceof ValidationError && e.code === 'BAD_USER_INPUT' && pattern.test(e.message);
 /** Every event a decision emits must be one the event store would take. */
 const valid = (events: ProjectEvent[]) => {
@@ -37,7 +41,7 @@ const created: ProjectEvent = {
   type: 'project.create',
   data: { projectId: 'p1', slug: 'gh/Acme/Web', name: 'Web', organization: 'Acme', organizationId: orgId('gh/acme'), settings },
 };
-const update = (u: Omit<Extract<ProjectCommand, { type: 'updateSettings' }>, 'type'>): ProjectCommand => ({ type: 'updateSettings', ...u });
+const update = (u: Omit<Extract<ProjectCommand, { type: 'updateSettings' }>, 'type' | 'by'>): Cmd => ({ type: 'updateSettings', ...u });
 
 test('a project is created with the default settings, named after its slug and organization', () => {
   const events = valid(decide([], { type: 'create', projectId: 'p1', slug, gitUrl }));
@@ -85,7 +89,7 @@ test('a project is created once: following it again is PROJECT_EXISTS', () => {
 
 test('a create with a git URL that does not parse can never be appended: its event fails the schema', () => {
   for (const bad of ['ftp://example.com/web.git', 'relative/path']) {
-    const [event] = projectDecider.decide({ type: 'create', projectId: 'p1', slug, gitUrl: bad }, null);
+    const [event] = projectDecider.decide({ type: 'create', projectId: 'p1', slug, gitUrl: bad, by: dev }, null);
     assert.throws(() => eventRegistry.parse(event!.type, event!.data), (e: unknown) => e instanceof ValidationError && /gitUrl/.test(String(e)), bad);
   }
 });
@@ -221,6 +225,19 @@ test('parseProjectSettingsInput refuses values of the wrong kind, naming the fie
   assert.throws(() => parseProjectSettingsInput({ buildForkPullRequests: 'yes' }), invalid(/buildForkPullRequests/));
   assert.throws(() => parseProjectSettingsInput({ webhookSecret: 12345678901234567 }), invalid(/webhookSecret/));
   assert.throws(() => parseProjectSettingsInput(null), invalid(/^invalid project settings/));
+});
+
+test('only members of the organization, and admins, follow and change its projects', () => {
+  const outsider: Member = { login: 'eve', isAdmin: false, orgs: ['other'], teams: ['acme/release'] };
+  const admin: Member = { login: 'root', isAdmin: true, orgs: [], teams: [] };
+  const commands: Cmd[] = [
+    { type: 'storeEnvVar', name: 'A', secret: secret('1234') },
+    update({ settings: { gitUrl: 'https://evil.example/web.git' } }),
+  ];
+  assert.throws(() => decide([], { type: 'create', projectId: 'p9', slug, gitUrl, by: outsider }), (e: unknown) => refusedWith('NOT_ORG_MEMBER')(e) && (e as GyreError).status === 403 && /not a member of the GitHub organization acme/.test(String(e)));
+  for (const c of commands) assert.throws(() => decide([created], { ...c, by: outsider } as Cmd), refusedWith('NOT_ORG_MEMBER'), c.type);
+  for (const c of commands) assert.ok(decide([created], { ...c, by: admin } as Cmd).length > 0, c.type);
+  assert.ok(decide([created], { type: 'storeEnvVar', name: 'A', secret: secret('1234'), by: { ...dev, orgs: ['ACME'] } }).length, 'organization names compare case-insensitively');
 });
 
 test.run();

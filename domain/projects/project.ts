@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { DomainError, ValidationError, describeIssues } from '../errors.ts';
+import { DomainError, NotFoundError, parseInput } from '../errors.ts';
+import { requireOrgMember, type Member } from '../organizations.ts';
 import { defineEvent } from '../events/registry.ts';
 import { SealedSecret } from '../secrets/secret-value.ts';
 import type { Decider } from '../decider.ts';
@@ -37,11 +38,7 @@ export const WebhookSecret = z.string().min(16, 'must be at least 16 characters 
 /** What `updateProjectSettings` accepts: what is left out stays; `webhookSecret: null` removes it. */
 export const ProjectSettingsInput = ProjectSettings.partial().extend({ webhookSecret: WebhookSecret.nullable().optional() }).strict();
 export type ProjectSettingsInput = z.infer<typeof ProjectSettingsInput>;
-export const parseProjectSettingsInput = (input: unknown): ProjectSettingsInput => {
-  const r = ProjectSettingsInput.safeParse(input);
-  if (!r.success) throw new ValidationError(`invalid project settings: ${describeIssues(r.error.issues)}`);
-  return r.data;
-};
+export const parseProjectSettingsInput = (input: unknown): ProjectSettingsInput => parseInput(ProjectSettingsInput, input, 'project settings');
 
 const ref = { projectId: z.string(), slug: z.string() };
 export const projectCreated = defineEvent('project.create', z.object({ ...ref, name: z.string(), organization: z.string(), organizationId: z.string(), settings: ProjectSettings }), {
@@ -64,12 +61,13 @@ export type ProjectEvent =
   | { type: 'project.env_var.create'; data: Data<typeof projectEnvVarCreated> }
   | { type: 'project.env_var.delete'; data: Data<typeof projectEnvVarDeleted> };
 
-/** Secrets arrive sealed: the API seals them under the project's data key before the command. */
-export type ProjectCommand =
+/** Secrets arrive sealed: the API seals them under the project's data key before the command. `by`: who asks. */
+export type ProjectCommand = { by: Member } & (
   | { type: 'create'; projectId: string; slug: ProjectSlug; gitUrl: string }
   | { type: 'updateSettings'; settings: Omit<ProjectSettingsInput, 'webhookSecret'>; webhookSecret?: SealedSecret | null }
   | { type: 'storeEnvVar'; name: string; secret: SealedSecret }
-  | { type: 'deleteEnvVar'; name: string };
+  | { type: 'deleteEnvVar'; name: string }
+);
 
 export interface Project {
   readonly projectId: string;
@@ -81,8 +79,10 @@ export interface Project {
 }
 export type ProjectState = Project | null;
 
-const existing = (s: ProjectState): Project => {
-  if (!s) throw new DomainError('PROJECT_NOT_FOUND', 'no such project: follow it first with createProject');
+/** The project, which only its organization's members and admins may change. */
+const existing = (s: ProjectState, by: Member): Project => {
+  if (!s) throw new NotFoundError('no such project: follow it first with createProject', 'PROJECT_NOT_FOUND');
+  requireOrgMember(by, s.slug.split('/').slice(0, 2).join('/'));
   return s;
 };
 
@@ -106,12 +106,13 @@ export const projectDecider: Decider<ProjectState, ProjectCommand, ProjectEvent>
   decide: (c, s) => {
     switch (c.type) {
       case 'create': {
+        requireOrgMember(c.by, c.slug.orgSlug);
         if (s) throw new DomainError('PROJECT_EXISTS', `${s.slug} is already followed`);
         const settings = defaultProjectSettings(c.gitUrl);
         return [{ type: 'project.create', data: { projectId: c.projectId, slug: c.slug.slug, name: c.slug.repo, organization: c.slug.org, organizationId: orgId(c.slug.orgSlug.toLowerCase()), settings } }];
       }
       case 'updateSettings': {
-        const p = existing(s);
+        const p = existing(s, c.by);
         const settings: Partial<ProjectSettings> = {};
         for (const [k, v] of Object.entries(c.settings) as Array<[keyof ProjectSettings, never]>) if (v !== undefined && p.settings[k] !== v) settings[k] = v;
         const changed: string[] = Object.keys(settings);
@@ -121,12 +122,12 @@ export const projectDecider: Decider<ProjectState, ProjectCommand, ProjectEvent>
         return [{ type: 'project.settings.update', data: { projectId: p.projectId, slug: p.slug, settings, changed, ...(secretChanged ? { webhookSecret: c.webhookSecret } : {}) } }];
       }
       case 'storeEnvVar': {
-        const p = existing(s);
+        const p = existing(s, c.by);
         return [{ type: 'project.env_var.create', data: { projectId: p.projectId, slug: p.slug, name: c.name, secret: c.secret } }];
       }
       case 'deleteEnvVar': {
-        const p = existing(s);
-        if (!p.envVars.has(c.name)) throw new DomainError('ENV_VAR_NOT_FOUND', `${p.slug} has no environment variable ${c.name}`);
+        const p = existing(s, c.by);
+        if (!p.envVars.has(c.name)) throw new NotFoundError(`${p.slug} has no environment variable ${c.name}`, 'ENV_VAR_NOT_FOUND');
         return [{ type: 'project.env_var.delete', data: { projectId: p.projectId, slug: p.slug, name: c.name } }];
       }
     }

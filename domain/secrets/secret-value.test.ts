@@ -5,11 +5,11 @@ import { EnvVarName, EnvVarValue, Sealed, SealedSecret, mask, sealedPrefix } fro
 const test = suite('domain/secrets/secret-value');
 const messages = (r: { success: boolean; error?: { issues: ReadonlyArray<{ message: string }> } }) => (r.error?.issues ?? []).map((i) => i.message).join('; ');
 
-test('mask shows xxxx and the last four characters; shorter values show xxxx alone', () => {
+test('mask shows xxxx and the last four characters; values of four or fewer show xxxx alone, never themselves', () => {
   assert.is(mask(''), 'xxxx');
   assert.is(mask('a'), 'xxxx');
   assert.is(mask('abc'), 'xxxx');
-  assert.is(mask('abcd'), 'xxxxabcd');
+  assert.is(mask('abcd'), 'xxxx');
   assert.is(mask('abcde'), 'xxxxbcde');
   assert.is(mask('supersecret'), 'xxxxcret');
   assert.not.match(mask('supersecret'), /super/, 'the start of the value never shows');

@@ -8,8 +8,11 @@ import { z } from 'zod';
 export const sealedPrefix = 'gyre:aes-256-gcm:';
 export const Sealed = z.string().regex(/^gyre:aes-256-gcm:[A-Za-z0-9+/]+={0,2}$/, 'must be a value sealed by the vault');
 
-/** CircleCI's mask: `xxxx` and the last four characters; shorter values show `xxxx` alone. */
-export const mask = (value: string): string => (value.length < 4 ? 'xxxx' : `xxxx${value.slice(-4)}`);
+/**
+ * CircleCI's mask: `xxxx` and the last four characters. Values of four characters or fewer show
+ * `xxxx` alone, so the mask (which events keep) never holds a whole value.
+ */
+export const mask = (value: string): string => (value.length <= 4 ? 'xxxx' : `xxxx${value.slice(-4)}`);
 
 export const SealedSecret = z.object({ sealed: Sealed, masked: z.string().regex(/^xxxx[\s\S]{0,4}$/) });
 export type SealedSecret = z.infer<typeof SealedSecret>;

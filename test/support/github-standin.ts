@@ -45,11 +45,17 @@ export const startGitHubStandIn = async (client: { id: string; secret: string })
       return json(200, { access_token: token, token_type: 'bearer', scope: 'read:user,read:org' });
     }
     const user = tokens.get((req.headers.authorization ?? '').replace(/^(token|bearer) /i, ''));
+    /** GitHub's paging: `per_page` (at most 100) items of page `page`. */
+    const paged = <T>(items: T[]) => {
+      const per = Math.min(Number(url.searchParams.get('per_page') ?? 30), 100);
+      const page = Number(url.searchParams.get('page') ?? 1);
+      return items.slice((page - 1) * per, page * per);
+    };
     if (url.pathname === '/api/v3/user') return user ? json(200, { id: user.id, login: user.login, name: user.name }) : json(401, { message: 'Bad credentials' });
-    if (url.pathname === '/api/v3/user/orgs') return user ? json(200, user.orgs.map((login, i) => ({ login, id: i + 1 }))) : json(401, { message: 'Bad credentials' });
+    if (url.pathname === '/api/v3/user/orgs') return user ? json(200, paged(user.orgs.map((login, i) => ({ login, id: i + 1 })))) : json(401, { message: 'Bad credentials' });
     if (url.pathname === '/api/v3/user/teams') {
       if (!user) return json(401, { message: 'Bad credentials' });
-      return json(200, (user.teams ?? []).map((t, i) => ({ id: i + 1, slug: t.split('/')[1], name: t.split('/')[1], organization: { login: t.split('/')[0] } })));
+      return json(200, paged((user.teams ?? []).map((t, i) => ({ id: i + 1, slug: t.split('/')[1], name: t.split('/')[1], organization: { login: t.split('/')[0] } }))));
     }
     json(404, { message: 'Not Found' });
   });

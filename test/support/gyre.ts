@@ -7,13 +7,17 @@ import { generateToken, hashToken } from '../../api/auth/tokens.ts';
 import { loadConfig } from '../../api/config.ts';
 import { systemActor } from '../../domain/events/envelope.ts';
 import { accountsDecider, accountsStream } from '../../domain/users/accounts.ts';
+import { sessionStream, sessionsDecider } from '../../domain/users/sessions.ts';
 import { resetDatabase, testDatabase } from './database.ts';
 
 export interface TestGyre extends Gyre {
   readonly adminToken: string;
   readonly dataDir: string;
-  /** Signs up a user through Gyre's own commands and gives it a token. */
-  createUser(login: string, options?: { isAdmin?: boolean }): Promise<{ id: string; token: string }>;
+  /**
+   * Signs up a user through Gyre's own commands and gives it a token; with `orgs` or `teams`, also
+   * records a login at which GitHub said so.
+   */
+  createUser(login: string, options?: { isAdmin?: boolean; orgs?: string[]; teams?: string[] }): Promise<{ id: string; token: string }>;
   gql(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<{ status: number; body: GraphQLBody }>;
   stop(): Promise<void>;
 }
@@ -48,6 +52,16 @@ export const startTestGyre = async (env: Record<string, string> = {}, options: {
         target,
       });
       await s.readYourWrites(r.position);
+      if (options.orgs || options.teams) {
+        const l = await s.commands.execute({
+          stream: sessionStream(id),
+          decider: sessionsDecider,
+          command: { type: 'login', userId: id, login, sessionHash: hashToken(generateToken()), orgs: options.orgs ?? [], teams: options.teams ?? [] },
+          context,
+          target,
+        });
+        await s.readYourWrites(l.position);
+      }
       return { id, token };
     },
     async gql(query, variables = {}, headers = { authorization: `Bearer ${admin.token}` }) {
