@@ -16,3 +16,6 @@ export const requestInfo = (req: Pick<FastifyRequest, 'id' | 'ip' | 'headers'>):
 };
 
 export const commandContext = (auth: Auth, request: RequestInfo): CommandContext => ({ actor: actorOf(auth), request });
+
+/** The audit envelope's actor and request for the commands an HTTP request runs. */
+export const requestCommandContext = (req: FastifyRequest): CommandContext => commandContext(req.auth, requestInfo(req));

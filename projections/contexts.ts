@@ -76,11 +76,9 @@ export const contextById = async (db: Knex, id: string): Promise<ContextRow | un
   return row ? toContext(row) : undefined;
 };
 
-/** An owner's contexts by name (owner by lower-cased slug or by id); the cursor is the last `name\nid`. */
-export const contextsPage = async (db: Knex, owner: { key?: string; id?: string }, first: number, after?: string): Promise<{ contexts: ContextRow[]; hasNextPage: boolean }> => {
-  const q = db(contexts).orderBy([{ column: 'name' }, { column: 'id' }]).limit(first + 1);
-  if (owner.key) q.where({ owner_key: owner.key });
-  if (owner.id) q.where({ owner_id: owner.id });
+/** An owner's contexts by name (the owner by lower-cased slug); the cursor is the last `name\nid`. */
+export const contextsPage = async (db: Knex, ownerKey: string, first: number, after?: string): Promise<{ contexts: ContextRow[]; hasNextPage: boolean }> => {
+  const q = db(contexts).where({ owner_key: ownerKey }).orderBy([{ column: 'name' }, { column: 'id' }]).limit(first + 1);
   if (after) {
     const [name, id] = after.split('\n');
     q.whereRaw('(name, id) > (?, ?)', [name ?? '', id ?? '']);

@@ -13,7 +13,7 @@ type Page = { first?: unknown; after?: string | null };
 export const contextResolvers = (s: Services) => ({
   Query: {
     contexts: async (_: unknown, args: Page & { owner: unknown }) => {
-      const page = await contextsPage(s.db, { key: parseOrgSlug(args.owner).key }, parsePageSize(args.first), decodeCursor(args.after));
+      const page = await contextsPage(s.db, parseOrgSlug(args.owner).key, parsePageSize(args.first), decodeCursor(args.after));
       return connection(page.contexts, page.hasNextPage, contextCursor);
     },
     context: (_: unknown, args: { id: unknown }) =>

@@ -1,10 +1,10 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ValidationError } from '../../domain/errors.ts';
 import { contextCursor, contextEnvVars, contextsPage, type ContextRow } from '../../projections/contexts.ts';
 import type { EnvVarRow } from '../../projections/projects.ts';
 import { createContext, deleteContext, deleteContextEnvVar, findContext, memberOf, resolveOwner, storeContextEnvVar } from '../contexts.ts';
-import { commandContext, requestInfo } from '../request-context.ts';
+import { requestCommandContext } from '../request-context.ts';
 import type { Services } from '../services.ts';
 import { nextPageToken, pageSize, pageTokenCursor } from './circleci-paging.ts';
 
@@ -21,7 +21,6 @@ const body = <T>(schema: z.ZodType<T>, raw: unknown, example: string): T => {
   if (!r.success) throw new ValidationError(`the request body must be JSON like ${example}`);
   return r.data;
 };
-const who = (req: FastifyRequest) => commandContext(req.auth, requestInfo(req));
 
 /** CircleCI API v2 contexts: the paths, JSON shapes and paging the `circleci` CLI and API clients use. */
 export const registerCircleCiContexts = (app: FastifyInstance, s: Services) => {
@@ -30,20 +29,20 @@ export const registerCircleCiContexts = (app: FastifyInstance, s: Services) => {
     if (!OwnerType.safeParse(q['owner-type']).success) throw new ValidationError('owner-type must be organization or account');
     if (!q['owner-slug'] && !q['owner-id']) throw new ValidationError('name the owner with owner-slug (gh/<org>) or owner-id');
     const owner = await resolveOwner(s, { slug: q['owner-slug'], id: q['owner-id'] });
-    const page = await contextsPage(s.db, { key: owner.key }, pageSize, pageTokenCursor(q['page-token']));
+    const page = await contextsPage(s.db, owner.key, pageSize, pageTokenCursor(q['page-token']));
     return { items: page.contexts.map(context), next_page_token: nextPageToken(page.hasNextPage, page.contexts.length ? contextCursor(page.contexts[page.contexts.length - 1]!) : undefined) };
   });
 
   app.post('/api/v2/context', async (req) => {
     const b = body(CreateBody, req.body, '{"name": "deploy", "owner": {"slug": "gh/org", "type": "organization"}}');
     if (b.owner.type === 'account' && !b.owner.id) throw new ValidationError('owner.type account is allowed only with owner.id');
-    return context(await createContext(s, who(req), await memberOf(s, req.auth), { name: b.name, owner: b.owner }));
+    return context(await createContext(s, requestCommandContext(req), await memberOf(s, req.auth), { name: b.name, owner: b.owner }));
   });
 
   app.get('/api/v2/context/:id', async (req) => context(await findContext(s, (req.params as { id: string }).id)));
 
   app.delete('/api/v2/context/:id', async (req) => {
-    await deleteContext(s, who(req), await memberOf(s, req.auth), (req.params as { id: string }).id);
+    await deleteContext(s, requestCommandContext(req), await memberOf(s, req.auth), (req.params as { id: string }).id);
     return { message: 'Context deleted.' };
   });
 
@@ -57,12 +56,12 @@ export const registerCircleCiContexts = (app: FastifyInstance, s: Services) => {
     const { id, name } = req.params as { id: string; name: string };
     const { value } = body(ValueBody, req.body, '{"value": "…"}');
     const found = await findContext(s, id);
-    return variable(found.id, await storeContextEnvVar(s, who(req), await memberOf(s, req.auth), found.id, name, value));
+    return variable(found.id, await storeContextEnvVar(s, requestCommandContext(req), await memberOf(s, req.auth), found.id, name, value));
   });
 
   app.delete('/api/v2/context/:id/environment-variable/:name', async (req) => {
     const { id, name } = req.params as { id: string; name: string };
-    await deleteContextEnvVar(s, who(req), await memberOf(s, req.auth), id, name);
+    await deleteContextEnvVar(s, requestCommandContext(req), await memberOf(s, req.auth), id, name);
     return { message: 'Environment variable deleted.' };
   });
 };

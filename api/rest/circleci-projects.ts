@@ -4,7 +4,7 @@ import { ValidationError } from '../../domain/errors.ts';
 import { projectEnvVars, type EnvVarRow, type ProjectRow } from '../../projections/projects.ts';
 import { memberOf } from '../contexts.ts';
 import { deleteProjectEnvVar, findProject, findProjectEnvVar, storeProjectEnvVar } from '../projects.ts';
-import { commandContext, requestInfo } from '../request-context.ts';
+import { requestCommandContext } from '../request-context.ts';
 import type { Services } from '../services.ts';
 import { nextPageToken, pageSize, pageTokenCursor } from './circleci-paging.ts';
 
@@ -15,7 +15,6 @@ const slugOf = (req: FastifyRequest) => {
   return p.slug ?? `${p.vcs}/${p.org}/${p.repo}`;
 };
 const bothForms = (rest: string) => [`/api/v2/project/:vcs/:org/:repo${rest}`, `/api/v2/project/:slug${rest}`];
-const who = (req: FastifyRequest) => commandContext(req.auth, requestInfo(req));
 
 const project = (p: ProjectRow) => ({
   slug: p.slug,
@@ -44,7 +43,7 @@ export const registerCircleCiProjects = (app: FastifyInstance, s: Services) => {
   for (const path of bothForms('/envvar')) app.post(path, async (req, reply) => {
     const b = CreateBody.safeParse(req.body);
     if (!b.success) throw new ValidationError('the request body must be JSON like {"name": "FOO", "value": "…"}');
-    return reply.status(201).send(envVar(await storeProjectEnvVar(s, who(req), await memberOf(s, req.auth), slugOf(req), b.data.name, b.data.value)));
+    return reply.status(201).send(envVar(await storeProjectEnvVar(s, requestCommandContext(req), await memberOf(s, req.auth), slugOf(req), b.data.name, b.data.value)));
   });
 
   for (const path of bothForms('/envvar/:name')) app.get(path, async (req) => {
@@ -53,7 +52,7 @@ export const registerCircleCiProjects = (app: FastifyInstance, s: Services) => {
   });
 
   for (const path of bothForms('/envvar/:name')) app.delete(path, async (req) => {
-    await deleteProjectEnvVar(s, who(req), await memberOf(s, req.auth), slugOf(req), (req.params as SlugParams).name);
+    await deleteProjectEnvVar(s, requestCommandContext(req), await memberOf(s, req.auth), slugOf(req), (req.params as SlugParams).name);
     return { message: 'Environment variable deleted.' };
   });
 };
