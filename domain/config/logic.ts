@@ -1,0 +1,45 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { Fail } from './parameters.ts';
+import type { Path } from './problems.ts';
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** CircleCI's falsy values: false, null, 0, NaN, the empty string and the empty list. */
+export const truthy = (v: unknown): boolean => !(v === false || v === null || v === undefined || v === 0 || Number.isNaN(v) || v === '' || (Array.isArray(v) && v.length === 0));
+
+/** `when`/`unless` logic: a literal, or `and`, `or`, `not`, `equal`, `matches: {pattern, value}`. */
+export const evaluate = (condition: unknown, path: Path, fail: Fail): boolean => {
+  if (!isRecord(condition)) return truthy(condition);
+  const keys = Object.keys(condition);
+  if (keys.length !== 1) fail(path, `a logic statement has one key (and, or, not, equal, matches), not ${keys.join(', ') || 'none'}`);
+  const [op] = keys as [string];
+  const arg = condition[op];
+  const list = () => {
+    if (!Array.isArray(arg)) fail([...path, op], `${op} takes a list`);
+    return arg as unknown[];
+  };
+  switch (op) {
+    case 'and':
+      return list().every((c, i) => evaluate(c, [...path, op, i], fail));
+    case 'or':
+      return list().some((c, i) => evaluate(c, [...path, op, i], fail));
+    case 'not':
+      return !evaluate(arg, [...path, op], fail);
+    case 'equal': {
+      const [first, ...rest] = list();
+      return rest.every((x) => isDeepStrictEqual(x, first));
+    }
+    case 'matches': {
+      if (!isRecord(arg) || typeof arg.pattern !== 'string') fail([...path, op], 'matches takes {pattern, value}');
+      let re: RegExp;
+      try {
+        re = new RegExp(`^(?:${(arg as { pattern: string }).pattern.replace(/^\/(.*)\/$/, '$1')})$`);
+      } catch {
+        return fail([...path, op, 'pattern'], 'the pattern is not a valid regular expression');
+      }
+      return re.test(String((arg as { value?: unknown }).value ?? ''));
+    }
+    default:
+      return fail([...path, op], `unknown logic operator ${op}: use and, or, not, equal or matches`);
+  }
+};
