@@ -21,6 +21,7 @@ import { allProjections } from '../projections/all.ts';
 import { createProjectionRunner } from '../projections/runner.ts';
 import { authenticate } from './auth/authenticate.ts';
 import { createTokenUsage, ensureTokenUsageTable } from './auth/token-usage.ts';
+import { registerCircleCiConfig } from './rest/circleci-config.ts';
 import { registerCircleCiContexts } from './rest/circleci-contexts.ts';
 import { registerCircleCiMe } from './rest/circleci-me.ts';
 import { registerCircleCiProjects } from './rest/circleci-projects.ts';
@@ -155,6 +156,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   registerCircleCiMe(app, services);
   registerCircleCiContexts(app, services);
   registerCircleCiProjects(app, services);
+  registerCircleCiConfig(app, services);
   registerOpenApi(app);
   registerHome(app);
   await registerGitHubLogin(app, services, createGitHub(config.GYRE_GITHUB_API_URL ?? defaultApiUrl(config.GYRE_GITHUB_URL)));

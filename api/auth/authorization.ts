@@ -42,6 +42,9 @@ export const graphqlRules: Readonly<Record<string, Rule>> = {
   'Mutation.addContextRestriction': { role: 'admin', action: 'context.restriction.create' },
   'Mutation.removeContextRestriction': { role: 'admin', action: 'context.restriction.delete' },
   'Mutation.rotateMasterKey': { role: 'admin', action: 'system.master_key.rotate' },
+  'Mutation.publishOrb': { role: 'admin', action: 'orb.publish' },
+  'Query.orbVersion': { role: 'user', action: 'orb.read' },
+  'Query.compileConfig': { role: 'user', action: 'config.compile' },
 };
 
 export const routeRules: Readonly<Record<string, Rule>> = {
@@ -50,6 +53,7 @@ export const routeRules: Readonly<Record<string, Rule>> = {
   'GET /admin/audit-log.csv': { role: 'admin', action: 'audit_log.export' },
   'GET /api/v2/me': { role: 'user', action: 'user.read' },
   'GET /api/v2/openapi.json': { role: 'anonymous' },
+  'POST /api/v2/compile-config-with-defaults': { role: 'user', action: 'config.compile' },
   'GET /api/v2/context': { role: 'user', action: 'context.read' },
   'POST /api/v2/context': { role: 'user', action: 'context.create' },
   'GET /api/v2/context/:id': { role: 'user', action: 'context.read' },

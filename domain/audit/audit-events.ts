@@ -19,5 +19,7 @@ export const settingsRead = defineEvent('system.settings.read', readOnly);
 export const userRead = defineEvent('user.read', readOnly);
 export const projectRead = defineEvent('project.read', readOnly);
 export const contextRead = defineEvent('context.read', readOnly);
+export const orbRead = defineEvent('orb.read', readOnly);
+export const configCompile = defineEvent('config.compile', readOnly);
 /** A GraphQL document that does not parse, so no operation can be named. */
 export const graphqlDocumentReject = defineEvent('graphql.document.reject', readOnly);

@@ -61,7 +61,7 @@ type Found = { def: unknown; scope: Scope; path: Path };
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const topKeys = ['version', 'jobs', 'workflows', 'orbs', 'commands', 'executors', 'parameters', 'setup'];
-const pipelineNamespaces = ['pipeline.id', 'pipeline.number', 'pipeline.project.', 'pipeline.git.', 'pipeline.trigger_source', 'pipeline.schedule.', 'pipeline.trigger_parameters.', 'pipeline.event.', 'pipeline.deploy.'];
+const pipelineNamespaces = ['pipeline.id', 'pipeline.number', 'pipeline.name', 'pipeline.project.', 'pipeline.git.', 'pipeline.trigger_source', 'pipeline.trigger.', 'pipeline.schedule.', 'pipeline.trigger_parameters.', 'pipeline.event.', 'pipeline.deploy.', 'pipeline.config.'];
 const maxDepth = 50;
 
 /**

@@ -1,5 +1,6 @@
-import { auditLogExported, auditLogRead, auditLogSubscribe, contextRead, graphqlDocumentReject, projectRead, settingsRead, userRead } from '../audit/audit-events.ts';
+import { auditLogExported, auditLogRead, auditLogSubscribe, configCompile, contextRead, graphqlDocumentReject, orbRead, projectRead, settingsRead, userRead } from '../audit/audit-events.ts';
 import { contextEvents } from '../contexts/context.ts';
+import { orbEvents } from '../orbs/orb.ts';
 import { projectEvents } from '../projects/project.ts';
 import { masterKeyRotated } from '../secrets/master-key.ts';
 import { settingsUpdated } from '../system/settings.ts';
@@ -17,6 +18,8 @@ export const eventRegistry = createRegistry([
   userRead,
   projectRead,
   contextRead,
+  orbRead,
+  configCompile,
   auditLogExported,
   auditLogRead,
   auditLogSubscribe,
@@ -24,4 +27,5 @@ export const eventRegistry = createRegistry([
   ...projectEvents,
   ...contextEvents,
   masterKeyRotated,
+  ...orbEvents,
 ]);

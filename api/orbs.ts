@@ -1,0 +1,58 @@
+import { describeProblem } from '../domain/config/problems.ts';
+import { ValidationError, parseInput } from '../domain/errors.ts';
+import type { CommandContext } from '../domain/events/envelope.ts';
+import { OrbName, orbDecider, orbStream, orbTarget } from '../domain/orbs/orb.ts';
+import { pickVersion, type OrbRef } from '../domain/orbs/orb-ref.ts';
+import { checkOrbSource } from '../domain/orbs/orb-source.ts';
+import type { ResolvedOrb } from '../domain/config/process.ts';
+import { orbVersions } from '../projections/orbs.ts';
+import type { Services } from './services.ts';
+
+/** Publishes one orb version: semver-checked, and immutable once published. */
+export const publishOrb = async (s: Services, context: CommandContext, input: { namespace: unknown; orb: unknown; version: unknown; source: unknown }) => {
+  const namespace = parseInput(OrbName, input.namespace, 'namespace');
+  const orb = parseInput(OrbName, input.orb, 'orb name');
+  if (typeof input.version !== 'string') throw new ValidationError('invalid version: must be a string such as 1.0.0');
+  if (typeof input.source !== 'string' || input.source.length > 1_000_000) throw new ValidationError('invalid orb source: must be YAML text of at most 1 MB');
+  const problems = checkOrbSource(input.source, `${namespace}/${orb}@${input.version}`);
+  if (problems.length) throw new ValidationError(`invalid orb source: ${problems.map(describeProblem).join('; ')}`);
+  const result = await s.commands.execute({
+    stream: orbStream(namespace, orb),
+    decider: orbDecider,
+    command: { type: 'publish', namespace, orb, version: input.version, source: input.source },
+    context,
+    target: orbTarget(namespace, orb, input.version),
+  });
+  await s.readYourWrites(result.position);
+  return { namespace, orb, version: input.version };
+};
+
+/**
+ * A synchronous resolver for config processing over the registry: processing asks, the misses are
+ * loaded, and processing runs again until every orb it names (orbs importing orbs too) is loaded.
+ */
+export const withOrbs = async <T>(s: Services, run: (resolve: (ref: OrbRef) => ResolvedOrb | { error: string }) => T): Promise<T> => {
+  const loaded = new Map<string, Map<string, string>>();
+  for (let round = 0; ; round++) {
+    const wanted = new Set<string>();
+    const result = run((ref) => {
+      const key = `${ref.namespace}/${ref.name}`;
+      const versions = loaded.get(key);
+      if (!versions) {
+        wanted.add(key);
+        return { error: `orb ${key} is being loaded` };
+      }
+      const version = pickVersion([...versions.keys()], ref.version);
+      if (!version) {
+        const known = [...versions.keys()];
+        return { error: `orb ${key}@${ref.version} is not in Gyre's orb registry${known.length ? ` (published: ${known.join(', ')})` : ''}: publish it with publishOrb` };
+      }
+      return { resolved: `${key}@${version}`, source: versions.get(version)! };
+    });
+    if (wanted.size === 0 || round > 10) return result;
+    for (const key of wanted) {
+      const [namespace, name] = key.split('/') as [string, string];
+      loaded.set(key, await orbVersions(s.db, namespace, name));
+    }
+  }
+};

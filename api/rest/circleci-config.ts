@@ -1,0 +1,23 @@
+import type { FastifyInstance } from 'fastify';
+import { compileConfig } from '../config-compile.ts';
+import type { Services } from '../services.ts';
+
+/**
+ * CircleCI's `POST /api/v2/compile-config-with-defaults`, which `circleci config process` and
+ * `config validate` call: 200 with `valid`, the source and output YAML, and `errors: [{message}]`.
+ * Both spellings of the YAML keys are given, since CLI versions differ.
+ */
+export const registerCircleCiConfig = (app: FastifyInstance, s: Services) => {
+  app.post('/api/v2/compile-config-with-defaults', async (req) => {
+    const body = (req.body ?? {}) as { config_yaml?: unknown; options?: { pipeline_parameters?: unknown; pipeline_values?: unknown } };
+    const r = await compileConfig(s, { configYaml: body.config_yaml, pipelineParameters: body.options?.pipeline_parameters, pipelineValues: body.options?.pipeline_values });
+    return {
+      valid: r.valid,
+      'source-yaml': r.sourceYaml,
+      'output-yaml': r.outputYaml,
+      source_yaml: r.sourceYaml,
+      output_yaml: r.outputYaml,
+      errors: r.errors.map((e) => ({ message: e.text })),
+    };
+  });
+};
