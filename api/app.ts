@@ -13,6 +13,7 @@ import type { Knex } from 'knex';
 import { openDatabase, withSchemaLock } from '../adapters/database/sql.ts';
 import { loadMasterKeys } from '../adapters/encryption/master-keys.ts';
 import { createVault } from '../adapters/encryption/vault.ts';
+import { createGit } from '../adapters/git/cli.ts';
 import { createJobSecrets } from '../workers/job-secrets.ts';
 import { createCommandHandler } from '../adapters/eventstore/commands.ts';
 import { createPostgresEventStore } from '../adapters/eventstore/postgres.ts';
@@ -23,6 +24,8 @@ import { authenticate } from './auth/authenticate.ts';
 import { createTokenUsage, ensureTokenUsageTable } from './auth/token-usage.ts';
 import { registerCircleCiConfig } from './rest/circleci-config.ts';
 import { registerCircleCiContexts } from './rest/circleci-contexts.ts';
+import { registerCircleCiPipelines } from './rest/circleci-pipelines.ts';
+import { registerGitHubWebhook } from './rest/github-webhook.ts';
 import { registerCircleCiMe } from './rest/circleci-me.ts';
 import { registerCircleCiProjects } from './rest/circleci-projects.ts';
 import { registerOpenApi } from './rest/openapi.ts';
@@ -121,6 +124,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     tokenUsage: createTokenUsage(db),
     vault,
     jobSecrets: createJobSecrets({ store, opener, commands }),
+    git: createGit(join(dataDir, 'repos')),
     async readYourWrites(position) {
       if (position && !(await projections.waitFor(position, 5000))) app.log.warn({ position }, 'read models did not catch up within 5s; answering with what they hold');
     },
@@ -157,6 +161,8 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   registerCircleCiContexts(app, services);
   registerCircleCiProjects(app, services);
   registerCircleCiConfig(app, services);
+  registerCircleCiPipelines(app, services);
+  await registerGitHubWebhook(app, services);
   registerOpenApi(app);
   registerHome(app);
   await registerGitHubLogin(app, services, createGitHub(config.GYRE_GITHUB_API_URL ?? defaultApiUrl(config.GYRE_GITHUB_URL)));

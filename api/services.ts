@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { FastifyBaseLogger } from 'fastify';
 import type { CommandHandler } from '../adapters/eventstore/commands.ts';
 import type { Vault } from '../adapters/encryption/port.ts';
+import type { Git } from '../adapters/git/port.ts';
 import type { JobSecrets } from '../workers/job-secrets.ts';
 import type { EventStore } from '../adapters/eventstore/port.ts';
 import type { Position } from '../domain/events/envelope.ts';
@@ -23,6 +24,8 @@ export interface Services {
   /** Seals secrets; only job dispatch opens them, through `jobSecrets`. */
   readonly vault: Vault;
   readonly jobSecrets: JobSecrets;
+  /** Reads configs from projects' repositories. */
+  readonly git: Git;
   /** Waits (bounded) until the read models hold what was appended at `position`. */
   readYourWrites(position: Position | null): Promise<void>;
 }

@@ -2,10 +2,11 @@ import { auditLogProjection } from './audit-log.ts';
 import { contextsProjection } from './contexts.ts';
 import { membershipsProjection } from './memberships.ts';
 import { orbsProjection } from './orbs.ts';
+import { pipelinesProjection } from './pipelines.ts';
 import type { Projection } from './projection.ts';
 import { projectsProjection } from './projects.ts';
 import { systemSettingsProjection } from './system-settings.ts';
 import { usersProjection } from './users.ts';
 
 /** Every read model Gyre keeps. */
-export const allProjections: ReadonlyArray<Projection> = [auditLogProjection, systemSettingsProjection, usersProjection, membershipsProjection, projectsProjection, contextsProjection, orbsProjection];
+export const allProjections: ReadonlyArray<Projection> = [auditLogProjection, systemSettingsProjection, usersProjection, membershipsProjection, projectsProjection, contextsProjection, orbsProjection, pipelinesProjection];

@@ -110,3 +110,9 @@ export const deletedContextIds = async (db: Knex): Promise<string[]> => (await d
 
 /** The slug (`gh/org`) of the organization with this id, if it owns a context. */
 export const contextOwnerSlugById = async (db: Knex, ownerId: string): Promise<string | undefined> => (await db(contexts).where({ owner_id: ownerId }).first('owner_slug'))?.owner_slug;
+
+/** The live context of this name in an organization (by lower-cased slug), if any. */
+export const contextByName = async (db: Knex, ownerKey: string, name: string): Promise<ContextRow | undefined> => {
+  const row = await db(contexts).where({ owner_key: ownerKey }).whereRaw('lower(name) = lower(?)', [name]).first();
+  return row ? toContext(row) : undefined;
+};

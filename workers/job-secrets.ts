@@ -1,4 +1,5 @@
 import { contextOwner, projectOwner, type Opener } from '../adapters/encryption/port.ts';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { CommandHandler } from '../adapters/eventstore/commands.ts';
 import type { EventStore } from '../adapters/eventstore/port.ts';
 import { mayUseContext, type Member } from '../domain/contexts/access.ts';
@@ -19,6 +20,8 @@ export interface JobSecretsRequest {
 }
 
 export interface JobSecrets {
+  /** Whether `signature` (`sha256=<hex>`) is the HMAC of `body` under the project's webhook secret. */
+  webhookSignatureValid(projectSlug: string, body: Buffer, signature: string | undefined): Promise<boolean>;
   /**
    * The environment a job runs with: the project's variables, overridden by each context's in the
    * order named. A restricted context the member may not use stops it with CONTEXT_RESTRICTED.
@@ -27,11 +30,19 @@ export interface JobSecrets {
 }
 
 /**
- * The one module that decrypts secrets, for job dispatch only. Sealed values come from the event
- * streams themselves (no read model holds them); every context used is recorded as
- * `context.secrets.accessed`.
+ * The one module that decrypts secrets: values for job dispatch, and the webhook secret to check a
+ * delivery's signature. Sealed values come from the event streams themselves (no read model holds
+ * them); every context used is recorded as `context.secrets.accessed`.
  */
 export const createJobSecrets = (deps: { store: EventStore; opener: Opener; commands: CommandHandler }): JobSecrets => ({
+  async webhookSignatureValid(projectSlug, body, signature) {
+    const project = fold(projectDecider, (await deps.store.readStream(projectStream(parseProjectSlug(projectSlug)))) as unknown as ProjectEvent[]);
+    if (!project?.webhookSecret || !signature?.startsWith('sha256=')) return false;
+    const secret = await deps.opener.open(projectOwner(project.projectId), 'webhook secret', project.webhookSecret.sealed);
+    const expected = Buffer.from(createHmac('sha256', secret).update(body).digest('hex'));
+    const given = Buffer.from(signature.slice('sha256='.length));
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  },
   async environmentFor(request) {
     const slug = parseProjectSlug(request.projectSlug);
     const project = fold(projectDecider, (await deps.store.readStream(projectStream(slug))) as unknown as ProjectEvent[]);

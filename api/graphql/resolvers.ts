@@ -16,6 +16,7 @@ import type { Services } from '../services.ts';
 import { toAuditEvent } from './audit.ts';
 import { contextResolvers } from './contexts.ts';
 import { orbResolvers } from './orbs.ts';
+import { pipelineResolvers } from './pipelines.ts';
 import { projectResolvers } from './projects.ts';
 import { commandContextOf as context, signedIn, type GraphQLContext } from './context.ts';
 import { connection, decodeCursor, parsePageSize } from './paging.ts';
@@ -170,7 +171,7 @@ const accountResolvers = (s: Services) => ({
  */
 export const createResolvers = (s: Services): Record<string, unknown> => {
   const merged: Record<string, Record<string, unknown>> = {};
-  for (const area of [accountResolvers(s), projectResolvers(s), contextResolvers(s), orbResolvers(s)]) {
+  for (const area of [accountResolvers(s), projectResolvers(s), contextResolvers(s), orbResolvers(s), pipelineResolvers(s)]) {
     for (const [type, fields] of Object.entries(area)) merged[type] = { ...merged[type], ...fields };
   }
   return { JSON: json, ...merged };

@@ -21,5 +21,6 @@ export const projectRead = defineEvent('project.read', readOnly);
 export const contextRead = defineEvent('context.read', readOnly);
 export const orbRead = defineEvent('orb.read', readOnly);
 export const configCompile = defineEvent('config.compile', readOnly);
+export const pipelineRead = defineEvent('pipeline.read', readOnly);
 /** A GraphQL document that does not parse, so no operation can be named. */
 export const graphqlDocumentReject = defineEvent('graphql.document.reject', readOnly);

@@ -362,7 +362,7 @@ export const processConfig = (text: string, options: ProcessOptions): ProcessRes
                 jobs[name] = job;
               }
               if (entries.some((e) => e.job.name === name)) fail(jp, `workflow ${wfName} has two jobs named ${name}: give one of them another name:`);
-              entries.push({ job: { name, ...(cfg.type === 'approval' ? { type: 'approval' as const } : {}), requires: [], context, ...(filters ? { filters: cfg.filters } : {}) }, at: jp, rawRequires: requires });
+              entries.push({ job: { name, ...(cfg.type === 'approval' ? { type: 'approval' as const } : {}), requires: [], context, ...(filters ? { filters } : {}) }, at: jp, rawRequires: requires });
               aliases.set(alias, [...(aliases.get(alias) ?? []), name]);
             }
           });

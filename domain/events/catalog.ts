@@ -1,6 +1,8 @@
-import { auditLogExported, auditLogRead, auditLogSubscribe, configCompile, contextRead, graphqlDocumentReject, orbRead, projectRead, settingsRead, userRead } from '../audit/audit-events.ts';
+import { auditLogExported, auditLogRead, auditLogSubscribe, configCompile, contextRead, pipelineRead, graphqlDocumentReject, orbRead, projectRead, settingsRead, userRead } from '../audit/audit-events.ts';
 import { contextEvents } from '../contexts/context.ts';
 import { orbEvents } from '../orbs/orb.ts';
+import { pipelineEvents } from '../pipelines/pipeline.ts';
+import { workflowEvents } from '../pipelines/workflow.ts';
 import { projectEvents } from '../projects/project.ts';
 import { masterKeyRotated } from '../secrets/master-key.ts';
 import { settingsUpdated } from '../system/settings.ts';
@@ -20,6 +22,7 @@ export const eventRegistry = createRegistry([
   contextRead,
   orbRead,
   configCompile,
+  pipelineRead,
   auditLogExported,
   auditLogRead,
   auditLogSubscribe,
@@ -28,4 +31,6 @@ export const eventRegistry = createRegistry([
   ...contextEvents,
   masterKeyRotated,
   ...orbEvents,
+  ...pipelineEvents,
+  ...workflowEvents,
 ]);

@@ -1,0 +1,13 @@
+/** What a pipeline reads of a repository at one revision. */
+export interface Checkout {
+  readonly revision: string;
+  /** `.circleci/config.yml` at that revision, or null when the revision has none. */
+  readonly config: string | null;
+  readonly subject: string;
+  readonly body: string;
+}
+
+export interface Git {
+  /** Resolves a branch, tag or commit of the repository at `url` and reads the config there. */
+  read(url: string, ref: { branch?: string | null; tag?: string | null; revision?: string | null }): Promise<Checkout>;
+}

@@ -1,0 +1,84 @@
+import { ValidationError } from '../../domain/errors.ts';
+import { parseProjectSlug } from '../../domain/projects/slugs.ts';
+import { jobsOfWorkflow, pipelineById, pipelinesPage, workflowById, workflowsOfPipeline, type JobRow, type PipelineRow, type WorkflowRow } from '../../projections/pipelines.ts';
+import { memberOf } from '../contexts.ts';
+import { approveJob, cancelWorkflow, reportJob, rerunWorkflow, triggerPipeline } from '../pipelines.ts';
+import { findProject } from '../projects.ts';
+import { written } from '../read-your-writes.ts';
+import type { Services } from '../services.ts';
+import { commandContextOf as context, type GraphQLContext } from './context.ts';
+import { connection, decodeCursor } from './paging.ts';
+
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const id = (v: unknown, what: string): string => {
+  if (typeof v !== 'string' || !uuid.test(v)) throw new ValidationError(`${what} is a UUID`);
+  return v.toLowerCase();
+};
+
+/** The job status changes of one workflow, from the event store, as they happen. */
+const liveJobChanges = (s: Services, workflowId: string): AsyncIterableIterator<unknown> => {
+  const controller = new AbortController();
+  async function* changes() {
+    for await (const page of s.store.subscribe('end', { filter: { types: [{ prefix: 'workflow.' }] }, signal: controller.signal })) {
+      for (const e of page.events) {
+        const d = e.data as { workflowId?: string; jobId?: string; job?: string; status?: string };
+        if (d.workflowId !== workflowId || e.type === 'workflow.start' || e.type === 'workflow.cancel') continue;
+        const status = d.status ?? { 'workflow.job.scheduled': 'queued', 'workflow.job.hold': 'on_hold', 'workflow.job.approve': 'success', 'workflow.job.start': 'running' }[e.type] ?? 'unknown';
+        yield { workflowId, action: e.type, jobId: d.jobId ?? null, job: d.job ?? null, status, occurredAt: e.occurredAt };
+      }
+    }
+  }
+  const inner = changes();
+  return {
+    next: () => inner.next(),
+    return: async () => {
+      controller.abort();
+      return { done: true, value: undefined };
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+};
+
+/** Pipelines, workflows and jobs: thin over api/pipelines.ts, which the API v2 routes share. */
+export const pipelineResolvers = (s: Services) => ({
+  Query: {
+    pipelines: async (_: unknown, args: { projectSlug: unknown; first?: number; after?: string | null }) => {
+      const project = await findProject(s, parseProjectSlug(args.projectSlug).slug);
+      const first = Math.min(Math.max(args.first ?? 20, 1), 100);
+      const after = decodeCursor(args.after);
+      const page = await pipelinesPage(s.db, project.id, first, after === undefined ? undefined : Number(after));
+      return connection(page.pipelines, page.hasNextPage, (p) => String(p.number));
+    },
+    pipeline: async (_: unknown, args: { id: unknown }) => (await pipelineById(s.db, id(args.id, 'id'))) ?? null,
+    workflow: async (_: unknown, args: { id: unknown }) => (await workflowById(s.db, id(args.id, 'id'))) ?? null,
+  },
+  Mutation: {
+    triggerPipeline: async (_: unknown, args: { input: { projectSlug: unknown; branch?: unknown; tag?: unknown; revision?: unknown; parameters?: unknown } }, ctx: GraphQLContext) =>
+      triggerPipeline(s, context(ctx), await memberOf(s, ctx.auth), { slug: args.input.projectSlug, branch: args.input.branch, tag: args.input.tag, revision: args.input.revision, parameters: args.input.parameters, type: 'explicit' }),
+    approveJob: async (_: unknown, args: { workflowId: unknown; approvalRequestId: unknown }, ctx: GraphQLContext) =>
+      written(await workflowById(s.db, (await approveJob(s, context(ctx), await memberOf(s, ctx.auth), args.workflowId, args.approvalRequestId)).id)),
+    cancelWorkflow: async (_: unknown, args: { workflowId: unknown }, ctx: GraphQLContext) => written(await workflowById(s.db, (await cancelWorkflow(s, context(ctx), await memberOf(s, ctx.auth), args.workflowId)).id)),
+    rerunWorkflow: async (_: unknown, args: { workflowId: unknown; fromFailed?: boolean | null }, ctx: GraphQLContext) => rerunWorkflow(s, context(ctx), await memberOf(s, ctx.auth), args.workflowId, args.fromFailed === true),
+    reportJob: async (_: unknown, args: { workflowId: unknown; jobId: unknown; status: unknown }, ctx: GraphQLContext) => written(await workflowById(s.db, (await reportJob(s, context(ctx), args.workflowId, args.jobId, args.status)).id)),
+  },
+  Subscription: {
+    workflowJobs: {
+      subscribe: (_: unknown, args: { workflowId: unknown }) => liveJobChanges(s, id(args.workflowId, 'workflowId')),
+      resolve: (change: unknown, _args: unknown, ctx: GraphQLContext) => {
+        if (!ctx.reauthenticate) throw new ValidationError('subscriptions are served over WebSocket at /graphql (graphql-transport-ws), not over HTTP');
+        return change;
+      },
+    },
+  },
+  Pipeline: {
+    workflows: (p: PipelineRow) => workflowsOfPipeline(s.db, p.id),
+  },
+  Workflow: {
+    jobs: (w: WorkflowRow) => jobsOfWorkflow(s.db, w.id),
+  },
+  Job: {
+    approvalRequestId: (j: JobRow) => (j.type === 'approval' ? j.id : null),
+  },
+});

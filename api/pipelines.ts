@@ -1,0 +1,195 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { mayUseContext, type Access } from '../domain/contexts/access.ts';
+import { NotFoundError, ValidationError, parseInput } from '../domain/errors.ts';
+import type { CommandContext } from '../domain/events/envelope.ts';
+import { orgOf, requireOrgMember, type Member } from '../domain/organizations.ts';
+import { processConfig, type ProcessedConfig } from '../domain/config/process.ts';
+import { pipelinesDecider, pipelinesStream, pipelineTarget, workflowJobs } from '../domain/pipelines/pipeline.ts';
+import { JobResult, workflowDecider, workflowStream, workflowTarget, type WorkflowCommand, type WorkflowState } from '../domain/pipelines/workflow.ts';
+import { fold } from '../domain/decider.ts';
+import { contextByName, contextRestrictions } from '../projections/contexts.ts';
+import { orgsOf, teamsOf } from '../projections/memberships.ts';
+import { pipelineById, workflowById, type PipelineRow, type WorkflowRow } from '../projections/pipelines.ts';
+import { userByLogin } from '../projections/users.ts';
+import { findProject } from './projects.ts';
+import { withOrbs } from './orbs.ts';
+import { written } from './read-your-writes.ts';
+import type { Services } from './services.ts';
+
+/**
+ * Pipelines as triggers, GraphQL and the API v2 start and move them: read the config at the revision
+ * with git, decide the pipeline (its number, its processed config, its workflows), start each
+ * workflow, and move jobs by the commands given.
+ */
+
+const RefName = z.string().trim().min(1).max(255).regex(/^[^\s~^:?*[\\]+$/, 'must be a git branch or tag name').refine((v) => !v.startsWith('-'), 'must not start with -');
+const Parameters = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
+
+export interface TriggerInput {
+  readonly slug: unknown;
+  readonly branch?: unknown;
+  readonly tag?: unknown;
+  readonly revision?: unknown;
+  readonly parameters?: unknown;
+  readonly type: 'webhook' | 'api' | 'explicit';
+}
+
+/** The person a pipeline runs for, as contexts see them; someone GitHub names who has no Gyre account has no groups. */
+export const memberByLogin = async (s: Services, login: string): Promise<Member> => {
+  const user = await userByLogin(s.db, login);
+  if (!user) return { login, isAdmin: false, orgs: [], teams: [] };
+  const [orgs, teams] = await Promise.all([orgsOf(s.db, user.id), teamsOf(s.db, user.id)]);
+  return { login: user.login, isAdmin: user.isAdmin, orgs, teams };
+};
+
+/** What a job's contexts say of the pipeline's actor: the first refusal, or allowed. */
+const contextAccess = async (s: Services, ownerSlug: string, names: ReadonlyArray<string>, member: Member): Promise<Access> => {
+  for (const name of names) {
+    const c = await contextByName(s.db, ownerSlug.toLowerCase(), name);
+    if (!c) return { allowed: false, reason: `${ownerSlug} has no context named ${name}` };
+    const access = mayUseContext(await contextRestrictions(s.db, c.id), c.ownerSlug, member);
+    if (!access.allowed) return { allowed: false, reason: `context ${name}: ${access.reason}` };
+  }
+  return { allowed: true };
+};
+
+const correlated = (context: CommandContext, pipelineId: string): CommandContext => ({ ...context, correlationId: pipelineId });
+
+const startWorkflow = async (s: Services, context: CommandContext, pipeline: PipelineRow, workflow: { workflowId: string; name: string; firstJobNumber: number }, member: Member, carried: ReadonlySet<string>, rerunOf: string | null) => {
+  const config = JSON.parse(pipeline.config!) as ProcessedConfig;
+  const jobs = [];
+  for (const j of workflowJobs(config, pipeline.vcs, workflow)) {
+    const access = await contextAccess(s, `gh/${pipeline.projectSlug.split('/')[1]}`, j.context, member);
+    jobs.push({ ...j, requires: [...j.requires], context: [...j.context], status: carried.has(j.name) ? ('success' as const) : ('blocked' as const), unauthorized: access.allowed ? null : access.reason });
+  }
+  const result = await s.commands.execute({
+    stream: workflowStream(workflow.workflowId),
+    decider: workflowDecider,
+    command: { type: 'start', workflowId: workflow.workflowId, pipelineId: pipeline.id, pipelineNumber: pipeline.number, projectSlug: pipeline.projectSlug, name: workflow.name, rerunOf, jobs },
+    context: correlated(context, pipeline.id),
+    target: workflowTarget(workflow),
+  });
+  await s.readYourWrites(result.position);
+};
+
+/** A webhook is authorized by its signature; every other trigger by its caller's membership of the organization. */
+export const triggerPipeline = async (s: Services, context: CommandContext, by: Member, input: TriggerInput): Promise<PipelineRow> => {
+  const project = await findProject(s, input.slug);
+  if (input.type !== 'webhook') requireOrgMember(by, `gh/${project.organization}`);
+  if (input.branch != null && input.tag != null) throw new ValidationError('give a branch or a tag, not both');
+  const tag = input.tag == null ? null : parseInput(RefName, input.tag, 'tag');
+  const branch = tag ? null : input.branch == null ? project.settings.defaultBranch : parseInput(RefName, input.branch, 'branch');
+  const revision = input.revision == null ? null : parseInput(z.string().regex(/^[0-9a-f]{7,64}$/, 'must be a commit sha'), input.revision, 'revision');
+  const parameters = input.parameters == null ? {} : parseInput(Parameters, input.parameters, 'parameters');
+  const checkout = await s.git.read(project.settings.gitUrl, { branch, tag, revision });
+  const pipelineId = randomUUID();
+  const receivedAt = new Date().toISOString();
+  const ctx = correlated(context, pipelineId);
+  // the config is processed once here so that every orb it names is loaded; deciding the pipeline processes it again, with its number
+  const source = checkout.config;
+  const resolveOrb = await withOrbs(s, (resolve) => {
+    if (source !== null) processConfig(source, { pipelineParameters: parameters, pipelineValues: { 'git.branch': branch ?? '', 'git.tag': tag ?? '' }, resolveOrb: resolve });
+    return resolve;
+  });
+  const executed = await s.commands.execute({
+    stream: pipelinesStream(project.id),
+    decider: pipelinesDecider,
+    command: {
+      type: 'create',
+      source,
+      resolveOrb,
+      pipeline: {
+        pipelineId,
+        projectId: project.id,
+        projectSlug: project.slug,
+        trigger: { type: input.type, receivedAt, actor: { login: by.login, avatarUrl: null } },
+        vcs: { originRepositoryUrl: project.settings.gitUrl, revision: checkout.revision, branch, tag, commit: { subject: checkout.subject, body: checkout.body } },
+        parameters,
+      },
+    },
+    context: ctx,
+    target: (state) => pipelineTarget({ pipelineId, projectSlug: project.slug, number: state.pipelines }),
+  });
+  await s.readYourWrites(executed.position);
+  const pipeline = written(await pipelineById(s.db, pipelineId));
+  const created = executed.events[0]!.data as { workflows: Array<{ workflowId: string; name: string; firstJobNumber: number }> };
+  for (const w of created.workflows) await startWorkflow(s, ctx, pipeline, w, by, new Set(), null);
+  return pipeline;
+};
+
+const findWorkflow = async (s: Services, id: unknown): Promise<WorkflowRow> => {
+  const w = typeof id === 'string' && /^[0-9a-f-]{36}$/i.test(id) ? await workflowById(s.db, id.toLowerCase()) : undefined;
+  if (!w) throw new NotFoundError('workflow not found', 'WORKFLOW_NOT_FOUND');
+  return w;
+};
+
+const runWorkflow = async (s: Services, context: CommandContext, w: WorkflowRow, command: WorkflowCommand) => {
+  const result = await s.commands.execute({ stream: workflowStream(w.id), decider: workflowDecider, command, context: correlated(context, w.pipelineId), target: workflowTarget({ workflowId: w.id, name: w.name }) });
+  await s.readYourWrites(result.position);
+  return result.state;
+};
+
+const loadWorkflow = async (s: Services, id: string): Promise<WorkflowState> => fold(workflowDecider, (await s.store.readStream(workflowStream(id))) as never);
+
+/** Approves a held approval job; the approver must be of the organization, and of its contexts' groups. */
+export const approveJob = async (s: Services, context: CommandContext, by: Member, workflowId: unknown, approvalRequestId: unknown) => {
+  const w = await findWorkflow(s, workflowId);
+  const state = await loadWorkflow(s, w.id);
+  const job = state?.jobs.find((j) => j.jobId === approvalRequestId);
+  if (!job) throw new NotFoundError(`workflow ${w.name} has no approval request with that id`, 'JOB_NOT_FOUND');
+  const access = await contextAccess(s, `gh/${w.projectSlug.split('/')[1]}`, job.context, by);
+  await runWorkflow(s, context, w, { type: 'approve', approvalRequestId: job.jobId, by, access });
+  return w;
+};
+
+export const cancelWorkflow = async (s: Services, context: CommandContext, by: Member, workflowId: unknown) => {
+  const w = await findWorkflow(s, workflowId);
+  await runWorkflow(s, context, w, { type: 'cancel', by });
+  return w;
+};
+
+/** What a build machine reports: a job started, or ended with a result. */
+export const reportJob = async (s: Services, context: CommandContext, workflowId: unknown, jobId: unknown, status: unknown) => {
+  const w = await findWorkflow(s, workflowId);
+  if (typeof jobId !== 'string') throw new ValidationError('jobId is a job id');
+  if (status === 'running') await runWorkflow(s, context, w, { type: 'startJob', jobId });
+  else await runWorkflow(s, context, w, { type: 'finishJob', jobId, status: parseInput(JobResult, status, 'status') });
+  return w;
+};
+
+/** A new workflow of the same name in the pipeline; from failed, jobs that succeeded (and all they required) are carried over. */
+export const rerunWorkflow = async (s: Services, context: CommandContext, by: Member, workflowId: unknown, fromFailed: boolean) => {
+  const w = await findWorkflow(s, workflowId);
+  requireOrgMember(by, `gh/${orgOf(w.projectSlug)}`);
+  const old = await loadWorkflow(s, w.id);
+  if (!old?.finished) throw new ValidationError(`workflow ${w.name} is still running: cancel it or wait for it to finish before a rerun`);
+  if (fromFailed && old.finished !== 'failed') throw new ValidationError(`workflow ${w.name} did not fail (${old.finished}): rerun it whole`);
+  const pipeline = written(await pipelineById(s.db, w.pipelineId));
+  const carried = new Set<string>();
+  if (fromFailed) {
+    const byName = new Map(old.jobs.map((j) => [j.name, j]));
+    const ok = (name: string, seen = new Set<string>()): boolean => {
+      const j = byName.get(name);
+      if (!j || j.status !== 'success' || seen.has(name)) return false;
+      seen.add(name);
+      return j.requires.every((r) => !byName.has(r) || ok(r, seen));
+    };
+    for (const j of old.jobs) if (ok(j.name)) carried.add(j.name);
+  }
+  const newId = randomUUID();
+  const config = JSON.parse(pipeline.config!) as ProcessedConfig;
+  const jobCount = workflowJobs(config, pipeline.vcs, { workflowId: newId, name: w.name, firstJobNumber: 0 }).filter((j) => j.jobNumber !== null).length;
+  const ctx = correlated(context, pipeline.id);
+  const reserved = await s.commands.execute({
+    stream: pipelinesStream(pipeline.projectId),
+    decider: pipelinesDecider,
+    command: { type: 'rerun', pipelineId: pipeline.id, workflowId: newId, rerunOf: w.id, name: w.name, fromFailed, jobCount },
+    context: ctx,
+    target: workflowTarget({ workflowId: w.id, name: w.name }),
+  });
+  const firstJobNumber = (reserved.events[0]!.data as { firstJobNumber: number }).firstJobNumber;
+  await startWorkflow(s, ctx, pipeline, { workflowId: newId, name: w.name, firstJobNumber }, by, carried, w.id);
+  return written(await workflowById(s.db, newId));
+};
+

@@ -1,0 +1,137 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { NotFoundError, ValidationError } from '../../domain/errors.ts';
+import { jobByNumber, jobsOfWorkflow, pipelineById, pipelinesPage, workflowById, workflowsOfPipeline, type JobRow, type PipelineRow, type WorkflowRow } from '../../projections/pipelines.ts';
+import { memberOf } from '../contexts.ts';
+import { approveJob, cancelWorkflow, rerunWorkflow, triggerPipeline } from '../pipelines.ts';
+import { findProject } from '../projects.ts';
+import { requestCommandContext } from '../request-context.ts';
+import type { Services } from '../services.ts';
+import { nextPageToken, pageSize, pageTokenCursor } from './circleci-paging.ts';
+
+type Params = { vcs?: string; org?: string; repo?: string; slug?: string; id?: string; number?: string; approval_request_id?: string };
+const slugOf = (req: FastifyRequest) => {
+  const p = req.params as Params;
+  return p.slug ?? `${p.vcs}/${p.org}/${p.repo}`;
+};
+const both = (rest: string) => [`/api/v2/project/:vcs/:org/:repo${rest}`, `/api/v2/project/:slug${rest}`];
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const idOf = (req: FastifyRequest) => {
+  const id = (req.params as Params).id ?? '';
+  if (!uuid.test(id)) throw new ValidationError('the id in the path is a UUID');
+  return id.toLowerCase();
+};
+
+/** CircleCI's Pipeline. */
+export const pipelineJson = (p: PipelineRow) => ({
+  id: p.id,
+  errors: p.errors,
+  project_slug: p.projectSlug,
+  updated_at: p.updatedAt,
+  number: p.number,
+  trigger_parameters: p.parameters,
+  state: p.state,
+  created_at: p.createdAt,
+  trigger: { type: p.trigger.type, received_at: p.trigger.receivedAt, actor: { login: p.trigger.actor.login, avatar_url: p.trigger.actor.avatarUrl } },
+  vcs: {
+    provider_name: 'GitHub',
+    origin_repository_url: p.vcs.originRepositoryUrl,
+    target_repository_url: p.vcs.originRepositoryUrl,
+    revision: p.vcs.revision,
+    ...(p.vcs.branch ? { branch: p.vcs.branch } : {}),
+    ...(p.vcs.tag ? { tag: p.vcs.tag } : {}),
+    ...(p.vcs.commit ? { commit: p.vcs.commit } : {}),
+  },
+});
+/** CircleCI's Workflow. */
+export const workflowJson = (w: WorkflowRow) => ({
+  pipeline_id: w.pipelineId,
+  id: w.id,
+  name: w.name,
+  project_slug: w.projectSlug,
+  status: w.status,
+  started_by: w.startedBy,
+  pipeline_number: w.pipelineNumber,
+  created_at: w.createdAt,
+  stopped_at: w.stoppedAt,
+  ...(w.tag ? { tag: w.tag } : {}),
+});
+/** An item of CircleCI's workflow job list. */
+export const jobJson = (j: JobRow) => ({
+  id: j.id,
+  name: j.name,
+  type: j.type,
+  status: j.status,
+  job_number: j.jobNumber ?? undefined,
+  project_slug: j.projectSlug,
+  started_at: j.startedAt,
+  stopped_at: j.stoppedAt,
+  dependencies: j.dependencies,
+  ...(j.type === 'approval' ? { approval_request_id: j.id } : {}),
+});
+
+const found = <T>(row: T | undefined, what: string): T => {
+  if (!row) throw new NotFoundError(`${what} not found`);
+  return row;
+};
+const accepted = { message: 'Accepted.' };
+
+/** CircleCI API v2 pipelines, workflows and jobs. */
+export const registerCircleCiPipelines = (app: FastifyInstance, s: Services) => {
+  for (const path of both('/pipeline')) {
+    app.post(path, async (req, reply) => {
+      const body = (req.body ?? {}) as { branch?: unknown; tag?: unknown; parameters?: unknown };
+      const p = await triggerPipeline(s, requestCommandContext(req), await memberOf(s, req.auth), { slug: slugOf(req), branch: body.branch, tag: body.tag, parameters: body.parameters, type: 'api' });
+      return reply.status(201).send({ id: p.id, number: p.number, state: p.state, created_at: p.createdAt });
+    });
+    app.get(path, async (req) => {
+      const project = await findProject(s, slugOf(req));
+      const cursor = pageTokenCursor((req.query as Record<string, string | undefined>)['page-token']);
+      const page = await pipelinesPage(s.db, project.id, pageSize, cursor === undefined ? undefined : Number(cursor));
+      return { items: page.pipelines.map(pipelineJson), next_page_token: nextPageToken(page.hasNextPage, page.pipelines.length ? String(page.pipelines[page.pipelines.length - 1]!.number) : undefined) };
+    });
+  }
+  for (const path of both('/job/:number')) {
+    app.get(path, async (req) => {
+      const project = await findProject(s, slugOf(req));
+      const n = Number((req.params as Params).number);
+      if (!Number.isInteger(n) || n < 1) throw new ValidationError('a job number is a whole number from 1');
+      const job = found(await jobByNumber(s.db, project.slug, n), `job ${n} of ${project.slug}`);
+      const workflow = (await workflowById(s.db, job.workflowId))!;
+      return {
+        number: job.jobNumber,
+        name: job.name,
+        status: job.status,
+        started_at: job.startedAt,
+        stopped_at: job.stoppedAt,
+        project: { slug: project.slug, name: project.name, external_url: project.settings.gitUrl },
+        pipeline: { id: workflow.pipelineId },
+        latest_workflow: { id: workflow.id, name: workflow.name },
+        contexts: [],
+        organization: { name: project.organization },
+      };
+    });
+  }
+  app.get('/api/v2/pipeline/:id', async (req) => pipelineJson(found(await pipelineById(s.db, idOf(req)), 'pipeline')));
+  app.get('/api/v2/pipeline/:id/workflow', async (req) => {
+    const p = found(await pipelineById(s.db, idOf(req)), 'pipeline');
+    return { items: (await workflowsOfPipeline(s.db, p.id)).map(workflowJson), next_page_token: null };
+  });
+  app.get('/api/v2/workflow/:id', async (req) => workflowJson(found(await workflowById(s.db, idOf(req)), 'workflow')));
+  app.get('/api/v2/workflow/:id/job', async (req) => {
+    const w = found(await workflowById(s.db, idOf(req)), 'workflow');
+    return { items: (await jobsOfWorkflow(s.db, w.id)).map(jobJson), next_page_token: null };
+  });
+  app.post('/api/v2/workflow/:id/approve/:approval_request_id', async (req, reply) => {
+    await approveJob(s, requestCommandContext(req), await memberOf(s, req.auth), idOf(req), (req.params as Params).approval_request_id);
+    return reply.status(202).send(accepted);
+  });
+  app.post('/api/v2/workflow/:id/cancel', async (req, reply) => {
+    await cancelWorkflow(s, requestCommandContext(req), await memberOf(s, req.auth), idOf(req));
+    return reply.status(202).send(accepted);
+  });
+  app.post('/api/v2/workflow/:id/rerun', async (req, reply) => {
+    const body = (req.body ?? {}) as { from_failed?: unknown };
+    const w = await rerunWorkflow(s, requestCommandContext(req), await memberOf(s, req.auth), idOf(req), body.from_failed === true);
+    return reply.status(202).send({ workflow_id: w.id });
+  });
+};

@@ -1,0 +1,42 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { fold } from '../decider.ts';
+import { DomainError } from '../errors.ts';
+import { orbDecider, orbPublished, orbStream, type OrbCommand, type OrbEvent } from './orb.ts';
+
+const test = suite('domain/orbs/orb');
+const source = 'version: 2.1\ncommands:\n  hello:\n    steps:\n      - run: echo hello\n';
+const publish = (version: string, src = source): OrbCommand => ({ type: 'publish', namespace: 'acme', orb: 'tools', version, source: src });
+const decide = (history: OrbEvent[], c: OrbCommand) => orbDecider.decide(c, fold(orbDecider, history));
+const then = (history: OrbEvent[], c: OrbCommand) => [...history, ...decide(history, c)];
+const refusedWith = (code: string) => (e: unknown) => e instanceof DomainError && e.code === code;
+
+test('publishing a new version emits orb.publish with its source, and the event is one the store takes', () => {
+  const events = decide([], publish('1.0.0'));
+  assert.equal(events, [{ type: 'orb.publish', data: { namespace: 'acme', orb: 'tools', version: '1.0.0', source } }]);
+  for (const e of events) orbPublished.schema.parse(e.data);
+  assert.equal([...fold(orbDecider, events).versions], ['1.0.0']);
+});
+
+test('a published version is immutable: publishing it again is refused, even with the same source', () => {
+  const history = then([], publish('1.0.0'));
+  assert.throws(() => decide(history, publish('1.0.0')), refusedWith('ORB_VERSION_EXISTS'));
+  assert.throws(() => decide(history, publish('1.0.0', 'version: 2.1\n')), (e: unknown) => refusedWith('ORB_VERSION_EXISTS')(e) && /acme\/tools@1\.0\.0/.test(String(e)));
+  // other versions still publish
+  const more = then(then(history, publish('1.0.1')), publish('2.0.0'));
+  assert.equal([...fold(orbDecider, more).versions].sort(), ['1.0.0', '1.0.1', '2.0.0']);
+  assert.throws(() => decide(more, publish('1.0.1')), refusedWith('ORB_VERSION_EXISTS'));
+});
+
+test('a version that is not major.minor.patch is refused', () => {
+  for (const v of ['1', '1.0', 'v1.0.0', '=1.0.0', ' 1.0.0', '1.0.0 ', '1.0.0+build.1', 'latest', 'volatile', 'dev:alpha', '', '01.0.0', '1.0.0.0']) {
+    assert.throws(() => decide([], publish(v)), refusedWith('ORB_VERSION_INVALID'), JSON.stringify(v));
+  }
+});
+
+test('orbs have one stream per namespace/orb, case-insensitively', () => {
+  assert.is(orbStream('Acme', 'Tools'), orbStream('acme', 'tools'));
+  assert.is.not(orbStream('acme', 'tools'), orbStream('acme', 'other'));
+});
+
+test.run();

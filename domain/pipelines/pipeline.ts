@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { describeProblem } from '../config/problems.ts';
+import { processConfig, type ProcessedConfig, type ResolvedOrb } from '../config/process.ts';
+import { defineEvent } from '../events/registry.ts';
+import type { OrbRef } from '../orbs/orb-ref.ts';
+import type { Decider } from '../decider.ts';
+import { planWorkflows } from './planner.ts';
+
+/**
+ * A project's pipelines, on one stream per project: pipeline and job numbers count up per project,
+ * so they are decided here, where two triggers can never take the same number.
+ */
+export const pipelinesStream = (projectId: string) => `pipelines-${projectId}`;
+export const pipelineTarget = (p: { pipelineId: string; projectSlug: string; number: number }) => ({ id: p.pipelineId, type: 'pipeline', name: `${p.projectSlug}#${p.number}` });
+
+export const TriggerType = z.enum(['webhook', 'api', 'explicit', 'schedule']);
+const Trigger = z.object({ type: TriggerType, receivedAt: z.string(), actor: z.object({ login: z.string(), avatarUrl: z.string().nullable() }) });
+const Vcs = z.object({
+  originRepositoryUrl: z.string(),
+  revision: z.string(),
+  branch: z.string().nullable(),
+  tag: z.string().nullable(),
+  commit: z.object({ subject: z.string(), body: z.string() }).nullable(),
+});
+const PlannedWorkflow = z.object({ workflowId: z.string(), name: z.string(), firstJobNumber: z.number().int(), jobCount: z.number().int() });
+
+export const pipelineCreated = defineEvent(
+  'pipeline.create',
+  z.object({
+    pipelineId: z.string(),
+    projectId: z.string(),
+    projectSlug: z.string(),
+    number: z.number().int(),
+    state: z.enum(['created', 'errored']),
+    errors: z.array(z.object({ type: z.string(), message: z.string() })),
+    trigger: Trigger,
+    vcs: Vcs,
+    parameters: z.record(z.string(), z.unknown()),
+    /** The processed config (JSON), as the jobs will run it; null when it did not process. */
+    config: z.string().nullable(),
+    workflows: z.array(PlannedWorkflow),
+  }),
+  { publicFields: ['pipelineId', 'projectId', 'projectSlug', 'number', 'state', 'errors', 'trigger', 'vcs', 'workflows'] },
+);
+/** A rerun: a new workflow in the pipeline, with job numbers of its own. */
+export const workflowRetried = defineEvent(
+  'workflow.retry',
+  z.object({ pipelineId: z.string(), workflowId: z.string(), rerunOf: z.string(), name: z.string(), fromFailed: z.boolean(), firstJobNumber: z.number().int(), jobCount: z.number().int() }),
+  { publicFields: ['pipelineId', 'workflowId', 'rerunOf', 'name', 'fromFailed', 'firstJobNumber', 'jobCount'] },
+);
+export const pipelineEvents = [pipelineCreated, workflowRetried];
+
+type Data<D extends { schema: z.ZodType }> = z.infer<D['schema']>;
+export type PipelineEvent = { type: 'pipeline.create'; data: Data<typeof pipelineCreated> } | { type: 'workflow.retry'; data: Data<typeof workflowRetried> };
+export type PipelineDetails = Omit<Data<typeof pipelineCreated>, 'number' | 'workflows' | 'state' | 'errors' | 'config'>;
+/**
+ * `source`: the config at the revision (null: there is none). It is processed here, where the
+ * pipeline's number is known for `<< pipeline.number >>`; `resolveOrb` serves orbs already loaded.
+ */
+export type PipelineCommand =
+  | { type: 'create'; pipeline: PipelineDetails; source: string | null; resolveOrb: (ref: OrbRef) => ResolvedOrb | { error: string } }
+  | { type: 'rerun'; pipelineId: string; workflowId: string; rerunOf: string; name: string; fromFailed: boolean; jobCount: number };
+
+export interface ProjectPipelines {
+  readonly pipelines: number;
+  readonly jobs: number;
+}
+
+export const pipelinesDecider: Decider<ProjectPipelines, PipelineCommand, PipelineEvent> = {
+  initialState: () => ({ pipelines: 0, jobs: 0 }),
+  evolve: (s, e) =>
+    e.type === 'pipeline.create'
+      ? { pipelines: e.data.number, jobs: s.jobs + e.data.workflows.reduce((n, w) => n + w.jobCount, 0) }
+      : { ...s, jobs: s.jobs + e.data.jobCount },
+  decide: (c, s) => {
+    if (c.type === 'create') {
+      const number = s.pipelines + 1;
+      const p = c.pipeline;
+      const errored = (type: string, messages: string[]): PipelineEvent[] => [
+        { type: 'pipeline.create', data: { ...p, number, state: 'errored', errors: messages.map((message) => ({ type, message })), config: null, workflows: [] } },
+      ];
+      if (c.source === null) return errored('config-fetch', [`no .circleci/config.yml at ${p.vcs.revision.slice(0, 12)}`]);
+      const values = { id: p.pipelineId, number, 'project.git_url': p.vcs.originRepositoryUrl, 'project.type': 'github', 'git.branch': p.vcs.branch ?? '', 'git.tag': p.vcs.tag ?? '', 'git.revision': p.vcs.revision, 'git.base_revision': p.vcs.revision, trigger_source: p.trigger.type === 'webhook' ? 'webhook' : 'api' };
+      const processed = processConfig(c.source, { pipelineParameters: p.parameters, pipelineValues: values, resolveOrb: c.resolveOrb });
+      if (!processed.valid) return errored('config', processed.problems.map(describeProblem));
+      let next = s.jobs + 1;
+      const workflows = planWorkflows(processed.config, p.vcs).map((w) => {
+        const jobCount = w.jobs.filter((j) => j.type === 'build').length;
+        const planned = { workflowId: derivedId(p.pipelineId, w.name), name: w.name, firstJobNumber: next, jobCount };
+        next += jobCount;
+        return planned;
+      });
+      return [{ type: 'pipeline.create', data: { ...p, number, state: 'created', errors: [], config: JSON.stringify(processed.config), workflows } }];
+    }
+    return [{ type: 'workflow.retry', data: { pipelineId: c.pipelineId, workflowId: c.workflowId, rerunOf: c.rerunOf, name: c.name, fromFailed: c.fromFailed, firstJobNumber: s.jobs + 1, jobCount: c.jobCount } }];
+  },
+};
+
+/** Ids derived from their parent and a name: deciding stays pure, and replaying gives the same ids. */
+export const derivedId = (parent: string, name: string): string => {
+  const h = createHash('sha256').update(`${parent}\n${name}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+};
+
+/** The jobs of one planned workflow as the workflow starts them: ids, numbers (build jobs only), in order. */
+export const workflowJobs = (config: ProcessedConfig, vcs: { branch: string | null; tag: string | null }, workflow: { workflowId: string; name: string; firstJobNumber: number }) => {
+  const plan = planWorkflows(config, vcs).find((w) => w.name === workflow.name);
+  let next = workflow.firstJobNumber;
+  return (plan?.jobs ?? []).map((j) => ({ ...j, jobId: derivedId(workflow.workflowId, j.name), jobNumber: j.type === 'build' ? next++ : null }));
+};

@@ -1,0 +1,191 @@
+import type { Knex } from 'knex';
+import type { PipelineEvent } from '../domain/pipelines/pipeline.ts';
+import { liveStatus, type JobStatus, type WorkflowEvent } from '../domain/pipelines/workflow.ts';
+import { defineProjection } from './projection.ts';
+
+/** Pipelines, their workflows and jobs, as the API v2 and GraphQL show them. */
+export const pipelinesProjection = defineProjection({
+  name: 'pipelines',
+  version: 1,
+  handles: [{ prefix: 'pipeline.' }, { prefix: 'workflow.' }],
+  tables: ['pipelines', 'workflows', 'workflow_jobs'],
+  async migrate(db, t) {
+    await db.raw(`create table if not exists ${t.pipelines} (
+      id text primary key, project_id text not null, project_slug text not null, number int not null, state text not null, errors jsonb not null,
+      trigger jsonb not null, vcs jsonb not null, parameters jsonb not null, config text, created_at timestamptz not null, updated_at timestamptz not null)`);
+    await db.raw(`create index if not exists ${t.pipelines}_project on ${t.pipelines} (project_id, number desc)`);
+    await db.raw(`create table if not exists ${t.workflows} (
+      id text primary key, pipeline_id text not null, pipeline_number int not null, project_slug text not null, name text not null, status text not null,
+      started_by text not null, tag text, rerun_of text, created_at timestamptz not null, stopped_at timestamptz)`);
+    await db.raw(`create table if not exists ${t.workflow_jobs} (
+      id text primary key, workflow_id text not null, project_slug text not null, name text not null, type text not null, status text not null,
+      job_number int, requires jsonb not null, started_at timestamptz, stopped_at timestamptz)`);
+    await db.raw(`create index if not exists ${t.workflow_jobs}_number on ${t.workflow_jobs} (project_slug, job_number)`);
+  },
+  async apply(events, trx, t) {
+    const refresh = async (workflowId: string, at: string) => {
+      const statuses = (await trx(t.workflow_jobs).where({ workflow_id: workflowId }).pluck('status')) as JobStatus[];
+      await trx(t.workflows).where({ id: workflowId }).whereNull('stopped_at').update({ status: liveStatus(statuses.map((status) => ({ status }))) });
+      void at;
+    };
+    for (const recorded of events) {
+      if (!recorded.metadata.success) continue;
+      const at = recorded.occurredAt;
+      const e = recorded as unknown as PipelineEvent | WorkflowEvent;
+      switch (e.type) {
+        case 'pipeline.create': {
+          const d = e.data;
+          await trx(t.pipelines).insert({
+            id: d.pipelineId, project_id: d.projectId, project_slug: d.projectSlug, number: d.number, state: d.state, errors: JSON.stringify(d.errors),
+            trigger: JSON.stringify(d.trigger), vcs: JSON.stringify(d.vcs), parameters: JSON.stringify(d.parameters), config: d.config, created_at: at, updated_at: at,
+          });
+          break;
+        }
+        case 'workflow.retry':
+          break;
+        case 'workflow.start': {
+          const d = e.data;
+          const pipeline = await trx(t.pipelines).where({ id: d.pipelineId }).first('vcs');
+          const vcs = typeof pipeline?.vcs === 'string' ? JSON.parse(pipeline.vcs) : pipeline?.vcs;
+          await trx(t.workflows).insert({ id: d.workflowId, pipeline_id: d.pipelineId, pipeline_number: d.pipelineNumber, project_slug: d.projectSlug, name: d.name, status: 'running', started_by: recorded.metadata.actor.id, tag: vcs?.tag ?? null, rerun_of: d.rerunOf, created_at: at });
+          const ids = new Map(d.jobs.map((j) => [j.name, j.jobId]));
+          for (const j of d.jobs) {
+            await trx(t.workflow_jobs).insert({ id: j.jobId, workflow_id: d.workflowId, project_slug: d.projectSlug, name: j.name, type: j.type, status: j.status, job_number: j.jobNumber, requires: JSON.stringify(j.requires.map((r) => ids.get(r)).filter(Boolean)) });
+          }
+          await trx(t.pipelines).where({ id: d.pipelineId }).update({ updated_at: at });
+          break;
+        }
+        case 'workflow.job.scheduled':
+        case 'workflow.job.hold':
+        case 'workflow.job.approve':
+        case 'workflow.job.start':
+        case 'workflow.job.finish': {
+          const status: JobStatus = e.type === 'workflow.job.scheduled' ? 'queued' : e.type === 'workflow.job.hold' ? 'on_hold' : e.type === 'workflow.job.approve' ? 'success' : e.type === 'workflow.job.start' ? 'running' : e.data.status;
+          await trx(t.workflow_jobs)
+            .where({ id: e.data.jobId })
+            .update({ status, ...(e.type === 'workflow.job.start' ? { started_at: at } : {}), ...(e.type === 'workflow.job.finish' || e.type === 'workflow.job.approve' ? { stopped_at: at } : {}) });
+          await refresh(e.data.workflowId, at);
+          break;
+        }
+        case 'workflow.cancel':
+          break;
+        case 'workflow.finish':
+          await trx(t.workflows).where({ id: e.data.workflowId }).update({ status: e.data.status, stopped_at: at });
+          break;
+      }
+    }
+  },
+});
+
+const { pipelines, workflows, workflow_jobs } = pipelinesProjection.tables;
+const json = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
+const iso = (v: unknown) => (v ? new Date(v as string).toISOString() : null);
+
+export interface PipelineRow {
+  readonly id: string;
+  readonly projectId: string;
+  readonly projectSlug: string;
+  readonly number: number;
+  readonly state: string;
+  readonly errors: Array<{ type: string; message: string }>;
+  readonly trigger: { type: string; receivedAt: string; actor: { login: string; avatarUrl: string | null } };
+  readonly vcs: { originRepositoryUrl: string; revision: string; branch: string | null; tag: string | null; commit: { subject: string; body: string } | null };
+  readonly parameters: Record<string, unknown>;
+  readonly config: string | null;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+const toPipeline = (r: Record<string, unknown>): PipelineRow => ({
+  id: r.id as string,
+  projectId: r.project_id as string,
+  projectSlug: r.project_slug as string,
+  number: Number(r.number),
+  state: r.state as string,
+  errors: json(r.errors),
+  trigger: json(r.trigger),
+  vcs: json(r.vcs),
+  parameters: json(r.parameters),
+  config: (r.config as string | null) ?? null,
+  createdAt: iso(r.created_at)!,
+  updatedAt: iso(r.updated_at)!,
+});
+
+export const pipelineById = async (db: Knex, id: string): Promise<PipelineRow | undefined> => {
+  const r = await db(pipelines).where({ id }).first();
+  return r ? toPipeline(r) : undefined;
+};
+/** A project's pipelines, newest first, before a number (the cursor). */
+export const pipelinesPage = async (db: Knex, projectId: string, first: number, before?: number): Promise<{ pipelines: PipelineRow[]; hasNextPage: boolean }> => {
+  const q = db(pipelines).where({ project_id: projectId }).orderBy('number', 'desc').limit(first + 1);
+  if (before !== undefined) q.where('number', '<', before);
+  const rows = (await q) as Array<Record<string, unknown>>;
+  return { pipelines: rows.slice(0, first).map(toPipeline), hasNextPage: rows.length > first };
+};
+
+export interface WorkflowRow {
+  readonly id: string;
+  readonly pipelineId: string;
+  readonly pipelineNumber: number;
+  readonly projectSlug: string;
+  readonly name: string;
+  readonly status: string;
+  readonly startedBy: string;
+  readonly tag: string | null;
+  readonly rerunOf: string | null;
+  readonly createdAt: string;
+  readonly stoppedAt: string | null;
+}
+const toWorkflow = (r: Record<string, unknown>): WorkflowRow => ({
+  id: r.id as string,
+  pipelineId: r.pipeline_id as string,
+  pipelineNumber: Number(r.pipeline_number),
+  projectSlug: r.project_slug as string,
+  name: r.name as string,
+  status: r.status as string,
+  startedBy: r.started_by as string,
+  tag: (r.tag as string | null) ?? null,
+  rerunOf: (r.rerun_of as string | null) ?? null,
+  createdAt: iso(r.created_at)!,
+  stoppedAt: iso(r.stopped_at),
+});
+export const workflowById = async (db: Knex, id: string): Promise<WorkflowRow | undefined> => {
+  const r = await db(workflows).where({ id }).first();
+  return r ? toWorkflow(r) : undefined;
+};
+export const workflowsOfPipeline = async (db: Knex, pipelineId: string): Promise<WorkflowRow[]> =>
+  ((await db(workflows).where({ pipeline_id: pipelineId }).orderBy([{ column: 'created_at' }, { column: 'id' }])) as Array<Record<string, unknown>>).map(toWorkflow);
+
+export interface JobRow {
+  readonly id: string;
+  readonly workflowId: string;
+  readonly projectSlug: string;
+  readonly name: string;
+  readonly type: 'build' | 'approval';
+  readonly status: JobStatus;
+  readonly jobNumber: number | null;
+  readonly dependencies: string[];
+  readonly startedAt: string | null;
+  readonly stoppedAt: string | null;
+}
+const toJob = (r: Record<string, unknown>): JobRow => ({
+  id: r.id as string,
+  workflowId: r.workflow_id as string,
+  projectSlug: r.project_slug as string,
+  name: r.name as string,
+  type: r.type as 'build' | 'approval',
+  status: r.status as JobStatus,
+  jobNumber: r.job_number === null ? null : Number(r.job_number),
+  dependencies: json(r.requires),
+  startedAt: iso(r.started_at),
+  stoppedAt: iso(r.stopped_at),
+});
+export const jobsOfWorkflow = async (db: Knex, workflowId: string): Promise<JobRow[]> =>
+  ((await db(workflow_jobs).where({ workflow_id: workflowId }).orderBy([{ column: 'job_number' }, { column: 'name' }])) as Array<Record<string, unknown>>).map(toJob);
+export const jobById = async (db: Knex, id: string): Promise<JobRow | undefined> => {
+  const r = await db(workflow_jobs).where({ id }).first();
+  return r ? toJob(r) : undefined;
+};
+export const jobByNumber = async (db: Knex, projectSlug: string, jobNumber: number): Promise<JobRow | undefined> => {
+  const r = await db(workflow_jobs).whereRaw('lower(project_slug) = lower(?)', [projectSlug]).where({ job_number: jobNumber }).first();
+  return r ? toJob(r) : undefined;
+};

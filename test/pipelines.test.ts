@@ -1,0 +1,185 @@
+import { createHmac } from 'node:crypto';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { gitRepo } from './support/git-repo.ts';
+import { startTestGyre, waitForAudit, type TestGyre } from './support/gyre.ts';
+
+/** From a push to jobs: a real git repository, the real API, the engine moving jobs as results come. */
+const test = suite('pipelines: trigger, workflows, approvals, results, reruns, webhooks');
+let g: TestGyre;
+let repo: ReturnType<typeof gitRepo>;
+let dev: { id: string; token: string };
+const asDev = () => ({ authorization: `Bearer ${dev.token}` });
+
+const config = `
+version: 2.1
+parameters:
+  deploy: {type: boolean, default: true}
+executors:
+  node: {docker: [{image: cimg/node:20.0}]}
+jobs:
+  build:
+    executor: node
+    steps: [checkout, {run: make build}]
+  test:
+    executor: node
+    parameters: {shard: {type: integer, default: 1}}
+    steps: [checkout, {run: "make test SHARD=<< parameters.shard >>"}]
+  deploy:
+    executor: node
+    steps: [{run: make deploy}]
+workflows:
+  main:
+    jobs:
+      - build
+      - test:
+          requires: [build]
+          matrix: {parameters: {shard: [1, 2]}}
+      - hold:
+          type: approval
+          requires: [test]
+      - deploy:
+          requires: [hold]
+          context: [release]
+          filters: {branches: {only: main}}
+  release:
+    jobs:
+      - deploy:
+          name: publish
+          filters: {branches: {ignore: /.*/}, tags: {only: /^v.*/}}
+`;
+
+const ok = async (query: string, variables: Record<string, unknown> = {}, headers?: Record<string, string>) => {
+  const r = await g.gql(query, variables, headers);
+  assert.is(r.body.errors, undefined, JSON.stringify(r.body.errors));
+  return r.body.data!;
+};
+const workflowQuery = 'query($id: ID!) { workflow(id: $id) { id name status jobs { id name type status jobNumber dependencies approvalRequestId } } }';
+const jobs = async (id: string) => Object.fromEntries(((await ok(workflowQuery, { id })).workflow.jobs as Array<{ name: string; status: string }>).map((j) => [j.name, j.status]));
+const report = (workflowId: string, jobId: string, status: string) => ok('mutation($w: ID!, $j: ID!, $s: String!) { reportJob(workflowId: $w, jobId: $j, status: $s) { status } }', { w: workflowId, j: jobId, s: status });
+const jobId = async (workflowId: string, name: string) => ((await ok(workflowQuery, { id: workflowId })).workflow.jobs as Array<{ name: string; id: string }>).find((j) => j.name === name)!.id;
+
+test.before(async () => {
+  g = await startTestGyre();
+  repo = gitRepo();
+  repo.commit(config, 'first');
+  dev = await g.createUser('dev', { orgs: ['acme'] });
+  await ok(`mutation { createProject(input: {slug: "gh/acme/app", gitUrl: "${repo.dir}"}) { id } }`);
+  await ok('mutation { createContext(input: {owner: "gh/acme", name: "release"}) { id } }');
+});
+test.after(async () => {
+  await g.stop();
+  repo.remove();
+});
+
+let workflowId = '';
+
+test('triggering reads the config at the branch head with git and starts the workflows the filters let through', async () => {
+  const p = (await ok('mutation { triggerPipeline(input: {projectSlug: "gh/acme/app"}) { id number state vcs { branch revision commit { subject } } workflows { id name status } } }', {}, asDev())).triggerPipeline;
+  assert.is(p.number, 1);
+  assert.is(p.state, 'created');
+  assert.equal(p.vcs.branch, 'main');
+  assert.is(p.vcs.revision, repo.git('rev-parse', 'HEAD'));
+  assert.is(p.vcs.commit.subject, 'first');
+  assert.equal(p.workflows.map((w: { name: string }) => w.name), ['main']);
+  workflowId = p.workflows[0].id;
+  assert.equal(await jobs(workflowId), { build: 'queued', 'test-1': 'blocked', 'test-2': 'blocked', hold: 'blocked', deploy: 'blocked' });
+  const w = (await ok(workflowQuery, { id: workflowId })).workflow;
+  const byName = Object.fromEntries(w.jobs.map((j: { name: string }) => [j.name, j]));
+  assert.equal(byName['test-1'].dependencies, [byName.build.id]);
+  assert.is(byName.hold.type, 'approval');
+  assert.is(byName.hold.jobNumber, null);
+  assert.equal(w.jobs.filter((j: { jobNumber: number | null }) => j.jobNumber !== null).map((j: { jobNumber: number }) => j.jobNumber).sort(), [1, 2, 3, 4]);
+  const audit = await waitForAudit(g, (e) => e.action === 'workflow.job.scheduled');
+  assert.is(audit[0]!.payload.job, 'build');
+});
+
+test('results move the graph: a matrix, an approval held until approved, then the rest', async () => {
+  await report(workflowId, await jobId(workflowId, 'build'), 'running');
+  await report(workflowId, await jobId(workflowId, 'build'), 'success');
+  assert.equal(await jobs(workflowId), { build: 'success', 'test-1': 'queued', 'test-2': 'queued', hold: 'blocked', deploy: 'blocked' });
+  for (const t of ['test-1', 'test-2']) await report(workflowId, await jobId(workflowId, t), 'success');
+  assert.is((await ok(workflowQuery, { id: workflowId })).workflow.status, 'on_hold');
+  assert.equal((await jobs(workflowId)).hold, 'on_hold');
+  const outsider = await g.createUser('outsider', { orgs: ['elsewhere'] });
+  const refused = await g.gql('mutation($w: ID!, $a: ID!) { approveJob(workflowId: $w, approvalRequestId: $a) { status } }', { w: workflowId, a: await jobId(workflowId, 'hold') }, { authorization: `Bearer ${outsider.token}` });
+  assert.is(refused.body.errors?.[0]?.extensions?.code, 'NOT_ORG_MEMBER');
+  await ok('mutation($w: ID!, $a: ID!) { approveJob(workflowId: $w, approvalRequestId: $a) { status } }', { w: workflowId, a: await jobId(workflowId, 'hold') }, asDev());
+  assert.equal((await jobs(workflowId)).deploy, 'queued');
+  await report(workflowId, await jobId(workflowId, 'deploy'), 'success');
+  assert.is((await ok(workflowQuery, { id: workflowId })).workflow.status, 'success');
+  const events = await waitForAudit(g, (e) => e.request === null || e.action.startsWith('workflow.'), 1);
+  void events;
+  const chain = await waitForAudit(g, (e) => e.action.startsWith('workflow.') && e.payload.workflowId === workflowId, 12);
+  const actions = chain.map((e) => e.action);
+  for (const a of ['workflow.start', 'workflow.job.scheduled', 'workflow.job.start', 'workflow.job.finish', 'workflow.job.hold', 'workflow.job.approve', 'workflow.finish']) assert.ok(actions.includes(a), a);
+});
+
+test('a failure leaves dependents not_run; rerun from failed keeps what succeeded', async () => {
+  const p = (await ok('mutation { triggerPipeline(input: {projectSlug: "gh/acme/app", branch: "main"}) { number workflows { id } } }', {}, asDev())).triggerPipeline;
+  assert.is(p.number, 2);
+  const w = p.workflows[0].id;
+  await report(w, await jobId(w, 'build'), 'success');
+  await report(w, await jobId(w, 'test-1'), 'success');
+  await report(w, await jobId(w, 'test-2'), 'failed');
+  assert.equal(await jobs(w), { build: 'success', 'test-1': 'success', 'test-2': 'failed', hold: 'not_run', deploy: 'not_run' });
+  assert.is((await ok(workflowQuery, { id: w })).workflow.status, 'failed');
+  const again = (await ok('mutation($w: ID!) { rerunWorkflow(workflowId: $w, fromFailed: true) { id rerunOf } }', { w }, asDev())).rerunWorkflow;
+  assert.is(again.rerunOf, w);
+  assert.equal(await jobs(again.id), { build: 'success', 'test-1': 'success', 'test-2': 'queued', hold: 'blocked', deploy: 'blocked' });
+});
+
+test('cancel ends every job that has not ended', async () => {
+  const p = (await ok('mutation { triggerPipeline(input: {projectSlug: "gh/acme/app"}) { workflows { id } } }', {}, asDev())).triggerPipeline;
+  const w = p.workflows[0].id;
+  const c = (await ok('mutation($w: ID!) { cancelWorkflow(workflowId: $w) { status } }', { w }, asDev())).cancelWorkflow;
+  assert.is(c.status, 'canceled');
+  assert.equal(new Set(Object.values(await jobs(w))), new Set(['canceled']));
+});
+
+test('a restricted context the actor may not use makes its job unauthorized', async () => {
+  const ctx = (await ok('{ contexts(owner: "gh/acme") { edges { node { id } } } }')).contexts.edges[0].node.id;
+  await ok(`mutation { addContextRestriction(contextId: "${ctx}", group: "release-team") { id } }`);
+  const p = (await ok('mutation { triggerPipeline(input: {projectSlug: "gh/acme/app"}) { workflows { id } } }', {}, asDev())).triggerPipeline;
+  const w = p.workflows[0].id;
+  for (const name of ['build', 'test-1', 'test-2']) await report(w, await jobId(w, name), 'success');
+  await ok('mutation($w: ID!, $a: ID!) { approveJob(workflowId: $w, approvalRequestId: $a) { status } }', { w, a: await jobId(w, 'hold') }, asDev());
+  assert.is((await jobs(w)).deploy, 'unauthorized');
+  assert.is((await ok(workflowQuery, { id: w })).workflow.status, 'unauthorized');
+});
+
+test('tags run only the jobs with a tags filter', async () => {
+  repo.git('tag', 'v1.0.0');
+  const p = (await ok('mutation { triggerPipeline(input: {projectSlug: "gh/acme/app", tag: "v1.0.0"}) { vcs { tag } workflows { name jobs { name status } } } }', {}, asDev())).triggerPipeline;
+  assert.is(p.vcs.tag, 'v1.0.0');
+  assert.equal(p.workflows.map((w: { name: string; jobs: Array<{ name: string }> }) => [w.name, w.jobs.map((j) => j.name)]), [['release', ['publish']]]);
+});
+
+test('a config that does not process gives an errored pipeline with the errors, and no workflows', async () => {
+  repo.commit('version: 2.1\nworkflows:\n  main:\n    jobs: [nowhere]\n', 'broken');
+  const p = (await ok('mutation { triggerPipeline(input: {projectSlug: "gh/acme/app"}) { state errors { type message } workflows { id } } }', {}, asDev())).triggerPipeline;
+  assert.is(p.state, 'errored');
+  assert.equal(p.workflows, []);
+  assert.match(p.errors[0].message, /\.circleci\/config\.yml:4: workflows\.main\.jobs\[0\]: job nowhere is not defined/);
+  repo.commit(config, 'fixed');
+});
+
+test('the GitHub push webhook: a bad signature is 401 and audited; a good one starts a pipeline at the pushed revision', async () => {
+  const secret = 'whsec-for-tests-0123456789';
+  await ok('mutation($s: String!) { updateProjectSettings(slug: "gh/acme/app", input: {webhookSecret: $s}) { slug } }', { s: secret });
+  const sha = repo.commit(config, 'pushed');
+  const body = JSON.stringify({ ref: 'refs/heads/main', after: sha, repository: { full_name: 'acme/app' }, sender: { login: 'dev', id: 42 } });
+  const sign = (key: string) => `sha256=${createHmac('sha256', key).update(body).digest('hex')}`;
+  const send = (signature: string) => g.app.inject({ method: 'POST', url: '/hooks/github', headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': signature }, payload: body });
+  const bad = await send(sign('wrong-secret-0000000000'));
+  assert.is(bad.statusCode, 401);
+  assert.match(bad.json().message, /X-Hub-Signature-256/);
+  const refused = await waitForAudit(g, (e) => e.action === 'pipeline.create' && e.success === false && e.payload.operation === 'POST /hooks/github');
+  assert.is(refused[0]!.actor.name, 'dev');
+  const good = await send(sign(secret));
+  assert.is(good.statusCode, 201, good.body);
+  const p = (await ok('query($id: ID!) { pipeline(id: $id) { trigger { type actor { login } } vcs { revision branch } } }', { id: good.json().id })).pipeline;
+  assert.equal(p, { trigger: { type: 'webhook', actor: { login: 'dev' } }, vcs: { revision: sha, branch: 'main' } });
+});
+
+test.run();
