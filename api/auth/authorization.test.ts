@@ -9,13 +9,14 @@ import { graphqlRules, routeRules, type Role } from './authorization.ts';
 
 const test = suite('api/auth/authorization matrix');
 
+const nowhere = '00000000-0000-4000-8000-00000000dead';
 /** Ids of what the matrix's setup created, for samples that name them. */
 const ids: Record<string, string> = {};
 /**
  * One request per root field; a field added to the schema without a line here fails the walk. A
  * sample that can succeed only once is a function of the caller.
  */
-const samples: Record<string, { query: string | ((caller: Role) => string); variables?: Record<string, unknown> }> = {
+const samples: Record<string, { query: string | ((caller: Role) => string); variables?: Record<string, unknown>; code?: string }> = {
   'Query.systemSettings': { query: '{ systemSettings { licenseSeats } }' },
   'Query.auditLog': { query: '{ auditLog(first: 1) { edges { cursor } } }' },
   'Mutation.updateSystemSettings': { query: 'mutation { updateSystemSettings(input: {}) { licenseSeats } }' },
@@ -51,6 +52,16 @@ const samples: Record<string, { query: string | ((caller: Role) => string); vari
   'Mutation.publishOrb': { query: 'mutation { publishOrb(namespace: "matrix", orb: "tools", version: "1.0.0", source: "version: 2.1\\ncommands: {}\\n") { id } }' },
   'Query.orbVersion': { query: '{ orbVersion(orbVersionRef: "matrix/tools@1") { id } }' },
   'Query.compileConfig': { query: '{ compileConfig(configYaml: "version: 2.1") { valid } }' },
+  'Query.pipelines': { query: '{ pipelines(projectSlug: "gh/matrix/app") { edges { cursor } } }' },
+  'Query.pipeline': { query: `{ pipeline(id: "${nowhere}") { id } }` },
+  'Query.workflow': { query: `{ workflow(id: "${nowhere}") { id } }` },
+  // past the guard, these reach the domain: a repository this machine cannot fetch, a workflow that does not exist
+  'Mutation.triggerPipeline': { query: 'mutation { triggerPipeline(input: {projectSlug: "gh/matrix/app"}) { id } }', code: 'GIT_FAILED' },
+  'Mutation.approveJob': { query: `mutation { approveJob(workflowId: "${nowhere}", approvalRequestId: "${nowhere}") { id } }`, code: 'WORKFLOW_NOT_FOUND' },
+  'Mutation.cancelWorkflow': { query: `mutation { cancelWorkflow(workflowId: "${nowhere}") { id } }`, code: 'WORKFLOW_NOT_FOUND' },
+  'Mutation.rerunWorkflow': { query: `mutation { rerunWorkflow(workflowId: "${nowhere}") { id } }`, code: 'WORKFLOW_NOT_FOUND' },
+  'Mutation.reportJob': { query: `mutation { reportJob(workflowId: "${nowhere}", jobId: "x", status: "success") { id } }`, code: 'WORKFLOW_NOT_FOUND' },
+  'Subscription.workflowJobs': { query: `subscription { workflowJobs(workflowId: "${nowhere}") { status } }` },
 };
 
 /** A project and contexts for the samples to work on, made through the API as an admin would. */
@@ -99,6 +110,7 @@ test('the whole matrix: each field as anonymous, user and admin gets what its ru
       const r = await g.gql(typeof sample.query === 'function' ? sample.query(caller) : sample.query, sample.variables, callers[caller]);
       if (allowed && field.startsWith('Subscription.')) assert.match(JSON.stringify(r.body.errors), /served over WebSocket/, `${caller} on ${field}`);
       else if (allowed && field === 'Mutation.revokeApiToken') assert.is(r.body.errors?.[0]?.extensions?.code, 'TOKEN_NOT_FOUND', `${caller} on ${field}`);
+      else if (allowed && sample.code) assert.is(r.body.errors?.[0]?.extensions?.code, sample.code, `${caller} on ${field}: ${JSON.stringify(r.body.errors)}`);
       else if (allowed) assert.is(r.body.errors, undefined, `${caller} on ${field}: ${JSON.stringify(r.body.errors)}`);
       else assert.is(r.status, caller === 'anonymous' ? 401 : 403, `${caller} on ${field}`);
     }

@@ -1,6 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { pickVersion, type OrbRef } from '../orbs/orb-ref.ts';
+import { readFilters, runsFor } from './filters.ts';
 import type { ConfigProblem } from './problems.ts';
 import { processConfig, type ProcessOptions, type ProcessedConfig } from './process.ts';
 
@@ -186,7 +187,14 @@ workflows:
 `);
   assert.equal(r.config.jobs.build!.steps, ['checkout', { run: { command: 'bundle exec rspec' } }, { store_test_results: { path: 'test-results' } }]);
   assert.equal(Object.keys(r.config.workflows), ['ci']);
-  assert.equal(r.config.workflows.ci!.jobs, [{ name: 'build', requires: [], context: [], filters: { branches: { only: 'main' } } }]);
+  const [ci] = r.config.workflows.ci!.jobs;
+  assert.equal({ ...ci, filters: undefined }, { name: 'build', requires: [], context: [], filters: undefined });
+  const filters = readFilters(ci!.filters, [], () => {
+    throw new Error('the processed filters do not read back');
+  });
+  assert.is(runsFor(filters, { branch: 'main' }), true);
+  assert.is(runsFor(filters, { branch: 'dev' }), false);
+  assert.match(r.yaml, /\n {6}- build:\n {10}filters:\n {12}branches:\n {14}only:/);
   assert.ok(r.yaml.startsWith('version: 2\n'));
   assert.match(r.yaml, /\nworkflows:\n {2}version: 2\n {2}ci:\n/);
 
@@ -460,7 +468,7 @@ jobs:
       - image: << pipeline.parameters.image >>
     parallelism: << pipeline.parameters.shards >>
     steps:
-      - run: echo "<< pipeline.git.branch >> #<< pipeline.number >> at << pipeline.git.revision >>"
+      - run: 'echo "<< pipeline.git.branch >> #<< pipeline.number >> at << pipeline.git.revision >>"'
   ship:
     docker:
       - image: alpine
