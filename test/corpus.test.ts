@@ -30,6 +30,12 @@ test.before(async () => {
 });
 test.after(async () => g.stop());
 
+test('the CLI finds the compile endpoint: an empty POST is not a 404', async () => {
+  const res = await g.app.inject({ method: 'POST', url: '/api/v2/compile-config-with-defaults', headers: { 'circle-token': g.adminToken } });
+  assert.is(res.statusCode, 400);
+  assert.type(res.json().message, 'string');
+});
+
 test('every orb of the corpus publishes', async () => {
   let count = 0;
   for (const namespace of readdirSync(orbDir).filter((d) => !d.includes('.'))) {

@@ -176,6 +176,9 @@ test('the GitHub push webhook: a bad signature is 401 and audited; a good one st
   assert.match(bad.json().message, /X-Hub-Signature-256/);
   const refused = await waitForAudit(g, (e) => e.action === 'pipeline.create' && e.success === false && e.payload.operation === 'POST /hooks/github');
   assert.is(refused[0]!.actor.name, 'dev');
+  const garbage = await g.app.inject({ method: 'POST', url: '/hooks/github', headers: { 'content-type': 'application/json', 'x-github-event': 'push' }, payload: '{"ref": ' });
+  assert.is(garbage.statusCode, 400);
+  await waitForAudit(g, (e) => e.action === 'pipeline.create' && e.success === false && /not valid JSON/.test(e.payload.reason));
   const good = await send(sign(secret));
   assert.is(good.statusCode, 201, good.body);
   const p = (await ok('query($id: ID!) { pipeline(id: $id) { trigger { type actor { login } } vcs { revision branch } } }', { id: good.json().id })).pipeline;

@@ -1,10 +1,21 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { CommandContext } from '../../domain/events/envelope.ts';
 import { GyreError, UnauthorizedError, ValidationError } from '../../domain/errors.ts';
 import { parseProjectSlug } from '../../domain/projects/slugs.ts';
 import { memberByLogin, triggerPipeline } from '../pipelines.ts';
 import { findProject } from '../projects.ts';
 import { requestInfo } from '../request-context.ts';
 import type { Services } from '../services.ts';
+
+/** A refusal that knows who GitHub says sent the delivery. */
+class Refused extends GyreError {
+  constructor(
+    cause: GyreError,
+    readonly context: CommandContext,
+  ) {
+    super(cause.message, cause.code, cause.status);
+  }
+}
 
 interface Push {
   ref?: string;
@@ -20,41 +31,48 @@ interface Push {
  * starts a pipeline at the pushed revision.
  */
 export const registerGitHubWebhook = async (app: FastifyInstance, s: Services) => {
+  const deliver = async (req: FastifyRequest, reply: FastifyReply, base: CommandContext) => {
+    const raw = req.body as Buffer;
+    if (!Buffer.isBuffer(raw)) throw new ValidationError('send the delivery as application/json');
+    const event = String(req.headers['x-github-event'] ?? '');
+    let payload: Push;
+    try {
+      payload = JSON.parse(raw.toString('utf8')) as Push;
+    } catch {
+      throw new ValidationError('the delivery is not valid JSON');
+    }
+    const slug = parseProjectSlug(`gh/${payload.repository?.full_name ?? ''}`);
+    const project = await findProject(s, slug.slug);
+    const context = { ...base, actor: { id: `github:${payload.sender?.id ?? 'unknown'}`, type: 'github_user', name: payload.sender?.login ?? 'unknown' } };
+    const signature = req.headers['x-hub-signature-256'];
+    if (!(await s.jobSecrets.webhookSignatureValid(project.slug, raw, Array.isArray(signature) ? signature[0] : signature))) {
+      throw new Refused(new UnauthorizedError(`the delivery's X-Hub-Signature-256 does not match ${project.slug}'s webhook secret: check the secret in GitHub and in the project settings`), context);
+    }
+    if (event === 'ping') return { message: 'pong' };
+    if (event !== 'push') return reply.status(202).send({ message: `ignored: Gyre starts pipelines on push, not ${event}` });
+    if (payload.deleted) return reply.status(202).send({ message: 'ignored: a deleted ref' });
+    const m = /^refs\/(heads|tags)\/(.+)$/.exec(payload.ref ?? '');
+    if (!m) throw new Refused(new ValidationError('a push names refs/heads/<branch> or refs/tags/<tag>'), context);
+    const by = await memberByLogin(s, payload.sender?.login ?? 'unknown');
+    try {
+      const p = await triggerPipeline(s, context, by, { slug: project.slug, ...(m[1] === 'heads' ? { branch: m[2] } : { tag: m[2] }), revision: payload.after, type: 'webhook' });
+      return reply.status(201).send({ id: p.id, number: p.number, state: p.state });
+    } catch (e) {
+      throw e instanceof GyreError ? new Refused(e, context) : e;
+    }
+  };
+
   await app.register(async (scope) => {
     // the signature covers the raw bytes: keep them
     scope.removeContentTypeParser('application/json');
     scope.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
     scope.post('/hooks/github', async (req, reply) => {
-      const raw = req.body as Buffer;
-      if (!Buffer.isBuffer(raw)) throw new ValidationError('send the delivery as application/json');
-      const event = String(req.headers['x-github-event'] ?? '');
-      let payload: Push;
+      const context = { actor: { id: 'github', type: 'github_webhook', name: 'GitHub' }, request: requestInfo(req) };
       try {
-        payload = JSON.parse(raw.toString('utf8')) as Push;
-      } catch {
-        throw new ValidationError('the delivery is not valid JSON');
-      }
-      const slug = parseProjectSlug(`gh/${payload.repository?.full_name ?? ''}`);
-      const project = await findProject(s, slug.slug);
-      const sender = { id: `github:${payload.sender?.id ?? 'unknown'}`, type: 'github_user', name: payload.sender?.login ?? 'unknown' };
-      const context = { actor: sender, request: requestInfo(req) };
-      const signature = req.headers['x-hub-signature-256'];
-      if (!(await s.jobSecrets.webhookSignatureValid(project.slug, raw, Array.isArray(signature) ? signature[0] : signature))) {
-        const refusal = new UnauthorizedError(`the delivery's X-Hub-Signature-256 does not match ${project.slug}'s webhook secret: check the secret in GitHub and in the project settings`);
-        await s.commands.refuse('pipeline.create', { reason: refusal.message, code: refusal.code, status: 401, operation: 'POST /hooks/github' }, { context, target: { id: project.id, type: 'project', name: project.slug } });
-        throw refusal;
-      }
-      if (event === 'ping') return { message: 'pong' };
-      if (event !== 'push') return reply.status(202).send({ message: `ignored: Gyre starts pipelines on push, not ${event}` });
-      if (payload.deleted) return reply.status(202).send({ message: 'ignored: a deleted ref' });
-      const m = /^refs\/(heads|tags)\/(.+)$/.exec(payload.ref ?? '');
-      if (!m) throw new ValidationError('a push names refs/heads/<branch> or refs/tags/<tag>');
-      const by = await memberByLogin(s, payload.sender?.login ?? 'unknown');
-      try {
-        const p = await triggerPipeline(s, context, by, { slug: project.slug, ...(m[1] === 'heads' ? { branch: m[2] } : { tag: m[2] }), revision: payload.after, type: 'webhook' });
-        return reply.status(201).send({ id: p.id, number: p.number, state: p.state });
+        return await deliver(req, reply, context);
       } catch (e) {
-        if (e instanceof GyreError && e.status < 500) await s.commands.refuse('pipeline.create', { reason: e.message, code: e.code, status: e.status, operation: 'POST /hooks/github' }, { context });
+        // every refused delivery is audited, whatever refused it
+        if (e instanceof GyreError && e.status < 500) await s.commands.refuse('pipeline.create', { reason: e.message, code: e.code, status: e.status, operation: 'POST /hooks/github' }, { context: e instanceof Refused ? e.context : context });
         throw e;
       }
     });
