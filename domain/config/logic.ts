@@ -15,7 +15,7 @@ export const evaluate = (condition: unknown, path: Path, fail: Fail): boolean =>
   const [op] = keys as [string];
   const arg = condition[op];
   const list = () => {
-    if (!Array.isArray(arg)) fail([...path, op], `${op} takes a list`);
+    if (!Array.isArray(arg) || arg.length === 0) fail([...path, op], `${op} takes a list that is not empty`);
     return arg as unknown[];
   };
   switch (op) {

@@ -37,9 +37,14 @@ const check = (d: ParameterDeclaration, value: unknown, path: Path, fail: Fail):
     case 'env_var_name':
       if (typeof value !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(value)) fail(path, `expected an environment variable name, got ${JSON.stringify(value)}`);
       return value;
-    case 'boolean':
+    case 'boolean': {
+      // CircleCI takes YAML 1.1's words for booleans too
+      const word = typeof value === 'string' ? value.toLowerCase() : undefined;
+      if (word !== undefined && ['y', 'yes', 'on', 'true'].includes(word)) return true;
+      if (word !== undefined && ['n', 'no', 'off', 'false'].includes(word)) return false;
       if (typeof value !== 'boolean') fail(path, `expected a boolean, got ${JSON.stringify(value)}`);
       return value;
+    }
     case 'integer':
       if (typeof value !== 'number' || !Number.isInteger(value)) fail(path, `expected an integer, got ${JSON.stringify(value)}`);
       return value;
@@ -103,11 +108,8 @@ export const substitute = (value: unknown, handles: (name: string) => boolean, l
       return s;
     }
     if (Array.isArray(v)) return v.map((x, i) => walk(x, [...at, i]));
-    if (isRecord(v)) {
-      const out: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v)) out[typeof k === 'string' && k.includes('<<') ? String(walk(k, at)) : k] = walk(x, [...at, k]);
-      return out;
-    }
+    // built with fromEntries, so a key such as __proto__ stays a key
+    if (isRecord(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k.includes('<<') ? String(walk(k, at)) : k, walk(x, [...at, k])]));
     return v;
   };
   return walk(value, path);

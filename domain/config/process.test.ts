@@ -867,6 +867,38 @@ workflows:
   assert.match(r.yaml, /\n {6}- hold:\n {10}type: approval\n {10}requires:\n {12}- build\n/);
 });
 
+test('context is a name or a list of names; two jobs of a workflow may not share a name', () => {
+  const r = valid(`version: 2.1
+jobs:
+  build:
+    docker: [{image: alpine}]
+    steps: [checkout]
+workflows:
+  w:
+    jobs:
+      - build:
+          context: org-global
+      - build:
+          name: build-again
+          context: [a, b]
+`);
+  assert.equal(r.config.workflows.w!.jobs.map((j) => j.context), [['org-global'], ['a', 'b']]);
+  const twice = invalid(`version: 2.1
+jobs:
+  build:
+    docker: [{image: alpine}]
+    steps: [checkout]
+workflows:
+  w:
+    jobs:
+      - build
+      - build
+`);
+  const p = problemAt(twice, 'workflows.w.jobs[1]');
+  assert.equal({ file: p.file, line: p.line }, { file, line: 10 });
+  assert.match(p.message, /two jobs named build/);
+});
+
 test('setup: true is kept for dynamic configuration', () => {
   const r = valid('version: 2.1\nsetup: true\njobs:\n  generate:\n    docker: [{image: alpine}]\n    steps: [checkout]\nworkflows:\n  setup:\n    jobs: [generate]\n');
   assert.is(r.config.setup, true);
@@ -1329,6 +1361,19 @@ workflows:
   assert.equal(r.config.jobs.build, { docker: [{ image: 'cimg/base:stable' }], working_directory: '~/repo', steps: ['checkout'] });
   assert.equal(r.config.jobs.test, { docker: [{ image: 'cimg/base:stable' }], working_directory: '~/other', steps: ['checkout'] });
   assert.not.match(r.yaml, /defaults/);
+});
+
+test('a small file cannot blow up: aliases of aliases, and commands that call each other many times, are problems in bounded time', () => {
+  const started = Date.now();
+  const aliases = 'a: &a [x,x,x,x,x,x,x,x,x,x]\n' + Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill('*' + String.fromCharCode(97 + i)).join(',')}]`).join('\n');
+  const r1 = processConfig(`version: 2.1\n${aliases}\n`, { resolveOrb: () => ({ error: 'none' }) });
+  assert.is(r1.valid, false);
+  assert.match(JSON.stringify(r1.problems), /alias/i);
+  const commands = Array.from({ length: 8 }, (_, i) => `  c${i}:\n    steps: [${Array.from({ length: 10 }, () => (i === 7 ? '{run: x}' : `c${i + 1}`)).join(', ')}]`).join('\n');
+  const r2 = processConfig(`version: 2.1\ncommands:\n${commands}\njobs:\n  b:\n    docker: [{image: x}]\n    steps: [c0]\nworkflows:\n  w:\n    jobs: [b]\n`, { resolveOrb: () => ({ error: 'none' }) });
+  assert.is(r2.valid, false);
+  assert.match(JSON.stringify(r2.problems), /more than 100000 steps/);
+  assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
 });
 
 test.run();

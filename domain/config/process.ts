@@ -63,6 +63,8 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const topKeys = ['version', 'jobs', 'workflows', 'orbs', 'commands', 'executors', 'parameters', 'setup'];
 const pipelineNamespaces = ['pipeline.id', 'pipeline.number', 'pipeline.name', 'pipeline.project.', 'pipeline.git.', 'pipeline.trigger_source', 'pipeline.trigger.', 'pipeline.schedule.', 'pipeline.trigger_parameters.', 'pipeline.event.', 'pipeline.deploy.', 'pipeline.config.'];
 const maxDepth = 50;
+/** Commands that each call others many times can multiply a small file into millions of steps. */
+const maxSteps = 100_000;
 
 /**
  * Processes `.circleci/config.yml` (versions 2 and 2.1) as `circleci config process` does: orbs
@@ -110,7 +112,7 @@ export const processConfig = (text: string, options: ProcessOptions): ProcessRes
         return bound.has(k) ? { found: true, value: bound.get(k) } : { found: false };
       }
       const k = name.slice('pipeline.'.length);
-      if (k in values) return { found: true, value: values[k] };
+      if (Object.hasOwn(values, k)) return { found: true, value: values[k] };
       return pipelineNamespaces.some((n) => name === n || (n.endsWith('.') && name.startsWith(n))) ? { found: true, value: '' } : { found: false };
     };
     const withPipeline = (v: unknown, at: Path, f: Fail) => substitute(v, (n) => n.startsWith('pipeline.'), pipelineLookup, at, f);
@@ -230,8 +232,11 @@ export const processConfig = (text: string, options: ProcessOptions): ProcessRes
 
     const required: Record<string, string[][]> = { run: [['command']], deploy: [['command']], save_cache: [['key'], ['paths']], restore_cache: [['key', 'keys']], store_artifacts: [['path']], store_test_results: [['path']], persist_to_workspace: [['root'], ['paths']], attach_workspace: [['at']], add_ssh_keys: [] };
 
+    let expanded = 0;
     const expandSteps = (rawSteps: unknown, at: Path, scope: Scope, depth: number): unknown[] => {
       if (rawSteps === undefined || rawSteps === null) return [];
+      expanded += Array.isArray(rawSteps) ? rawSteps.length : 0;
+      if (expanded > maxSteps) scope.fail(at, `the config expands to more than ${maxSteps} steps: do commands call each other in a loop?`);
       if (!Array.isArray(rawSteps)) return scope.fail(at, 'steps must be a list');
       const out: unknown[] = [];
       rawSteps.forEach((step, i) => {
@@ -347,9 +352,9 @@ export const processConfig = (text: string, options: ProcessOptions): ProcessRes
             }
             const alias = isRecord(matrix) && typeof matrix.alias === 'string' ? matrix.alias : typeof cfgRaw.name === 'string' && matrix === undefined ? cfgRaw.name : ref;
             for (const combo of combos) {
-              const cfg = matrix === undefined ? cfgRaw : (substitute(Object.fromEntries(Object.entries(cfgRaw).filter(([k]) => k !== 'matrix')), (n) => n.startsWith('matrix.'), (n) => (n.slice(7) in combo ? { found: true, value: combo[n.slice(7)] } : { found: false }), jp, fail) as Record<string, unknown>);
+              const cfg = matrix === undefined ? cfgRaw : (substitute(Object.fromEntries(Object.entries(cfgRaw).filter(([k]) => k !== 'matrix')), (n) => n.startsWith('matrix.'), (n) => (Object.hasOwn(combo, n.slice(7)) ? { found: true, value: combo[n.slice(7)] } : { found: false }), jp, fail) as Record<string, unknown>);
               const args = { ...Object.fromEntries(Object.entries(cfg).filter(([k]) => !workflowJobKeys.includes(k))), ...combo };
-              const name = typeof cfg.name === 'string' ? cfg.name : matrix === undefined ? ref : `${ref}-${Object.values(combo).map((v) => String(v)).join('-')}`;
+              const name = typeof cfg.name === 'string' ? cfg.name : matrix === undefined ? ref : `${ref}-${Object.keys(combo).sort().map((k) => String(combo[k])).join('-')}`;
               const requires = cfg.requires === undefined ? [] : Array.isArray(cfg.requires) ? cfg.requires.map(String) : fail([...jp, 'requires'], 'requires takes a list of job names');
               const context = cfg.context === undefined ? [] : Array.isArray(cfg.context) ? cfg.context.map(String) : typeof cfg.context === 'string' ? [cfg.context] : fail([...jp, 'context'], 'context is a name or a list of names');
               const filters = readFilters(cfg.filters, [...jp, 'filters'], fail);

@@ -1,6 +1,23 @@
 import { LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import { keyOf, type ConfigProblem, type Path } from './problems.ts';
 
+/** The path to the first value that contains itself (an anchor used inside its own definition), if any. */
+const cyclicPath = (root: unknown): Path | null => {
+  const ancestors = new Set<unknown>();
+  const visit = (v: unknown, path: Path): Path | null => {
+    if (typeof v !== 'object' || v === null) return null;
+    if (ancestors.has(v)) return path;
+    ancestors.add(v);
+    for (const [k, x] of Array.isArray(v) ? v.entries() : Object.entries(v)) {
+      const found = visit(x, [...path, k]);
+      if (found) return found;
+    }
+    ancestors.delete(v);
+    return null;
+  };
+  return visit(root, []);
+};
+
 /** A YAML file as data, with the line each key path starts on. */
 export interface Source {
   readonly file: string;
@@ -17,13 +34,15 @@ export const parseSource = (text: string, file: string): { source?: Source; prob
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, merge: true, uniqueKeys: false, prettyErrors: false, strict: false });
   if (doc.errors.length) {
-    return { problems: doc.errors.map((e) => ({ file, line: e.linePos?.[0]?.line ?? null, key: '', message: `YAML: ${e.message.split('\n')[0]}` })) };
+    return { problems: doc.errors.map((e) => ({ file, line: lines.linePos(e.pos[0]).line, key: '', message: `YAML: ${e.message.split('\n')[0]}` })) };
   }
   const at = new Map<string, number>();
   const line = (node: { range?: [number, number, number] | null } | null | undefined) => (node?.range ? lines.linePos(node.range[0]).line : undefined);
+  // aliases are not followed: a key inside an alias takes the line the alias is used on, and a file of
+  // aliases of aliases cannot make this walk exponential
   const walk = (node: unknown, path: Path, depth: number) => {
-    if (depth > 200) return;
-    const resolved = isAlias(node) ? node.resolve(doc) : node;
+    if (depth > 200 || isAlias(node)) return;
+    const resolved = node;
     if (isMap(resolved)) {
       for (const pair of resolved.items) {
         if (!isPair(pair)) continue;
@@ -50,10 +69,13 @@ export const parseSource = (text: string, file: string): { source?: Source; prob
   walk(doc.contents, [], 0);
   let value: unknown;
   try {
-    value = doc.toJS({ maxAliasCount: -1 });
+    // the library's bound on alias expansion stops a small file from growing into a huge one
+    value = doc.toJS({ maxAliasCount: 1000 });
   } catch (e) {
     return { problems: [{ file, line: null, key: '', message: `YAML: ${(e as Error).message}` }] };
   }
+  const loop = cyclicPath(value);
+  if (loop) return { problems: [{ file, line: at.get(keyOf(loop)) ?? null, key: keyOf(loop), message: 'a YAML anchor contains itself' }] };
   return {
     problems: [],
     source: {

@@ -17,7 +17,7 @@ test('a reference is namespace/orb@version; no version means volatile; names are
 });
 
 test('references with bad syntax are errors that say how to write one', () => {
-  for (const raw of ['node', 'node@1.0.0', 'a/b/c@1', 'ns/orb@', 'ns/@1', '/orb@1', 'ns/orb@v1.0.0', 'ns/orb@1.2.3.4', 'ns/orb@latest', 'ns/orb@dev:', 'ns/orb@dev:a b', 'ns/orb 1', 'ns/-orb@1', 'n s/orb@1', '', 'ns/orb@1.x']) {
+  for (const raw of ['node', 'node@1.0.0', 'a/b/c@1', 'ns/orb@', 'ns/@1', '/orb@1', 'ns/orb@1.2.3.4', 'ns/orb@latest', 'ns/orb@dev:', 'ns/orb@dev:a b', 'ns/orb 1', 'ns/-orb@1', 'n s/orb@1', '', 'ns/orb@1.x']) {
     const r = parseOrbRef(raw);
     assert.ok('error' in r, `${JSON.stringify(raw)} parsed as ${JSON.stringify(r)}`);
   }
@@ -25,6 +25,14 @@ test('references with bad syntax are errors that say how to write one', () => {
   assert.match(r.error, /namespace\/orb@version/);
   const v = parseOrbRef('ns/orb@latest') as { error: string };
   assert.match(v.error, /volatile/);
+});
+
+test('a version written with a leading v or = is not a reference the parser takes', () => {
+  // the parser's own rule: volatile, a release (1.2.3), a partial one (1, 1.2) or dev:<label>
+  for (const raw of ['ns/orb@v1.0.0', 'ns/orb@=1.0.0']) {
+    const r = parseOrbRef(raw);
+    assert.ok('error' in r, `${raw} parsed as ${JSON.stringify(r)}`);
+  }
 });
 
 test('an exact version matches only itself', () => {

@@ -13,7 +13,7 @@ export const parseOrbRef = (raw: string): OrbRef | { error: string } => {
   const m = /^([^/@\s]+)\/([^/@\s]+)(?:@(\S+))?$/.exec(raw.trim());
   if (!m || !name.test(m[1]!) || !name.test(m[2]!)) return { error: `"${raw}" is not an orb reference: write it as namespace/orb@version` };
   const version = m[3] ?? 'volatile';
-  if (version !== 'volatile' && !/^\d+(\.\d+){0,2}$/.test(version) && !semver.valid(version) && !/^dev:[A-Za-z0-9._-]+$/.test(version)) {
+  if (version !== 'volatile' && !/^\d+(\.\d+){0,2}$/.test(version) && !/^dev:[A-Za-z0-9._-]+$/.test(version)) {
     return { error: `${raw}: an orb version is volatile, a release (1.2.3), a partial one (1, 1.2) or dev:<label>` };
   }
   return { namespace: m[1]!.toLowerCase(), name: m[2]!.toLowerCase(), version };
@@ -25,6 +25,6 @@ export const formatOrbRef = (r: OrbRef) => `${r.namespace}/${r.name}@${r.version
 export const pickVersion = (published: ReadonlyArray<string>, requested: string): string | undefined => {
   const releases = published.filter((v) => semver.valid(v));
   if (requested === 'volatile') return semver.rsort([...releases])[0];
-  if (semver.valid(requested)) return published.includes(requested) ? requested : undefined;
+  if (semver.valid(requested) || requested.startsWith('dev:')) return published.includes(requested) ? requested : undefined;
   return semver.maxSatisfying(releases, `${requested}.x`) ?? undefined;
 };

@@ -2,6 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fold } from '../decider.ts';
 import { DomainError } from '../errors.ts';
+import { checkOrbSource } from './orb-source.ts';
 import { orbDecider, orbPublished, orbStream, type OrbCommand, type OrbEvent } from './orb.ts';
 
 const test = suite('domain/orbs/orb');
@@ -37,6 +38,18 @@ test('a version that is not major.minor.patch is refused', () => {
 test('orbs have one stream per namespace/orb, case-insensitively', () => {
   assert.is(orbStream('Acme', 'Tools'), orbStream('acme', 'tools'));
   assert.is.not(orbStream('acme', 'tools'), orbStream('acme', 'other'));
+});
+
+test('an orb source is YAML, a map, with only the keys an orb has', () => {
+  assert.equal(checkOrbSource(source, 'acme/tools@1.0.0'), []);
+  assert.equal(checkOrbSource('version: 2.1\ndescription: d\ndisplay: {home_url: x}\norbs: {}\ncommands: {}\njobs: {}\nexecutors: {}\nexamples: {}\n', 'acme/tools@1.0.0'), []);
+  assert.equal(checkOrbSource('version: 2.1\ncommands: {}\nworkflows:\n  w: {}\n', 'acme/tools@1.0.0'), [{ file: 'orb acme/tools@1.0.0', line: 3, key: 'workflows', message: 'unknown key workflows: an orb has version, description, display, orbs, commands, jobs, executors, examples' }]);
+  const list = checkOrbSource('- a\n- b\n', 'acme/tools@1.0.0');
+  assert.is(list.length, 1);
+  assert.is(list[0]!.file, 'orb acme/tools@1.0.0');
+  const broken = checkOrbSource('commands: {a: 1\n', 'acme/tools@1.0.0');
+  assert.is(broken.length > 0, true);
+  assert.match(broken[0]!.message, /^YAML: /);
 });
 
 test.run();
