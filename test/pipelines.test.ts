@@ -185,4 +185,21 @@ test('the GitHub push webhook: a bad signature is 401 and audited; a good one st
   assert.equal(p, { trigger: { type: 'webhook', actor: { login: 'dev' } }, vcs: { revision: sha, branch: 'main' } });
 });
 
+test('under real concurrency: triggers take distinct numbers, and of racing approvals exactly one wins', async () => {
+  const triggered = await Promise.all(Array.from({ length: 6 }, () => g.gql('mutation { triggerPipeline(input: {projectSlug: "gh/acme/app"}) { number workflows { id } } }', {}, asDev())));
+  for (const r of triggered) assert.is(r.body.errors, undefined, JSON.stringify(r.body.errors));
+  const numbers = triggered.map((r) => r.body.data!.triggerPipeline.number as number).sort((a, b) => a - b);
+  assert.is(new Set(numbers).size, 6, `numbers ${numbers}`);
+  assert.is(numbers[5]! - numbers[0]!, 5);
+  const w = triggered[0]!.body.data!.triggerPipeline.workflows.find((x: { id: string }) => x.id)!.id as string;
+  for (const name of ['build', 'test-1', 'test-2']) await report(w, await jobId(w, name), 'success');
+  const hold = await jobId(w, 'hold');
+  const racing = await Promise.all(Array.from({ length: 5 }, () => g.gql('mutation($w: ID!, $a: ID!) { approveJob(workflowId: $w, approvalRequestId: $a) { status } }', { w, a: hold }, asDev())));
+  const won = racing.filter((r) => !r.body.errors);
+  assert.is(won.length, 1, JSON.stringify(racing.map((r) => r.body.errors?.[0]?.extensions?.code ?? 'ok')));
+  assert.ok(racing.filter((r) => r.body.errors).every((r) => r.body.errors![0]!.extensions!.code === 'NOT_ON_HOLD'));
+  const approvals = await waitForAudit(g, (e) => e.action === 'workflow.job.approve' && e.success && e.payload.workflowId === w);
+  assert.is(approvals.length, 1);
+});
+
 test.run();
