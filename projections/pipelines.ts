@@ -23,10 +23,9 @@ export const pipelinesProjection = defineProjection({
     await db.raw(`create index if not exists ${t.workflow_jobs}_number on ${t.workflow_jobs} (project_slug, job_number)`);
   },
   async apply(events, trx, t) {
-    const refresh = async (workflowId: string, at: string) => {
+    const refresh = async (workflowId: string) => {
       const statuses = (await trx(t.workflow_jobs).where({ workflow_id: workflowId }).pluck('status')) as JobStatus[];
       await trx(t.workflows).where({ id: workflowId }).whereNull('stopped_at').update({ status: liveStatus(statuses.map((status) => ({ status }))) });
-      void at;
     };
     for (const recorded of events) {
       if (!recorded.metadata.success) continue;
@@ -64,7 +63,7 @@ export const pipelinesProjection = defineProjection({
           await trx(t.workflow_jobs)
             .where({ id: e.data.jobId })
             .update({ status, ...(e.type === 'workflow.job.start' ? { started_at: at } : {}), ...(e.type === 'workflow.job.finish' || e.type === 'workflow.job.approve' ? { stopped_at: at } : {}) });
-          await refresh(e.data.workflowId, at);
+          await refresh(e.data.workflowId);
           break;
         }
         case 'workflow.cancel':

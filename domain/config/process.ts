@@ -60,7 +60,6 @@ interface Scope {
 type Found = { def: unknown; scope: Scope; path: Path };
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const topKeys = ['version', 'jobs', 'workflows', 'orbs', 'commands', 'executors', 'parameters', 'setup'];
 const pipelineNamespaces = ['pipeline.id', 'pipeline.number', 'pipeline.name', 'pipeline.project.', 'pipeline.git.', 'pipeline.trigger_source', 'pipeline.trigger.', 'pipeline.schedule.', 'pipeline.trigger_parameters.', 'pipeline.event.', 'pipeline.deploy.', 'pipeline.config.'];
 const maxDepth = 50;
 /** Commands that each call others many times can multiply a small file into millions of steps. */
@@ -98,8 +97,8 @@ export const processConfig = (text: string, options: ProcessOptions): ProcessRes
     if (!['2', '2.0', '2.1'].includes(version)) fail(['version'], raw.version === undefined ? 'version is missing: use 2.1' : `version ${JSON.stringify(raw.version)} is not supported: use 2 or 2.1`);
     const modern = version === '2.1';
     if (!modern) for (const k of ['orbs', 'commands', 'executors', 'parameters']) if (raw[k] !== undefined) fail([k], `${k} needs version 2.1`);
-    // other top-level keys hold YAML anchors (defaults:, aliases:, references:) and are left out
-    void topKeys;
+    // top-level keys other than version, jobs, workflows, orbs, commands, executors, parameters and
+    // setup hold YAML anchors (defaults:, aliases:, references:) and are left out
 
     // pipeline parameters and values, substituted first: orb versions and when-conditions use them
     const declared = readDeclarations(raw.parameters, ['parameters'], fail);
@@ -130,7 +129,6 @@ export const processConfig = (text: string, options: ProcessOptions): ProcessRes
       let def: unknown;
       let orbFail: Fail;
       let orbFile: string;
-      let base: Path = [];
       if (typeof rawOrb === 'string') {
         const ref = parseOrbRef(rawOrb);
         if ('error' in ref) return parent.fail(at, ref.error);
@@ -147,7 +145,6 @@ export const processConfig = (text: string, options: ProcessOptions): ProcessRes
       } else if (isRecord(rawOrb)) {
         def = rawOrb;
         orbFile = parent.file;
-        base = at;
         orbFail = (p, m) => parent.fail([...at, ...p], m);
       } else {
         return parent.fail(at, `orb ${alias} must be a reference (namespace/orb@version) or an inline orb`);
@@ -161,7 +158,6 @@ export const processConfig = (text: string, options: ProcessOptions): ProcessRes
         executors: section(def.executors, 'executors', orbFail, []),
         orbs: new Map(),
       };
-      void base;
       for (const [name, nested] of Object.entries(section(def.orbs, 'orbs', orbFail, []))) scope.orbs.set(name, orbScope(name, nested, ['orbs', name], scope, depth + 1, seen));
       return scope;
     };
