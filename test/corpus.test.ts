@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { corpusDir } from './support/corpus.ts';
 import { startTestGyre, type TestGyre } from './support/gyre.ts';
 
 /**
@@ -10,7 +11,7 @@ import { startTestGyre, type TestGyre } from './support/gyre.ts';
  * CLI calls. Each processes, or fails only because the corpus lacks an orb version it names.
  */
 const test = suite('corpus: real configs and real orbs');
-const corpus = join(import.meta.dirname, '..', '..', 'shared', 'corpus');
+const corpus = corpusDir();
 const orbDir = join(corpus, 'orbs');
 const configDir = join(corpus, 'circleci');
 let g: TestGyre;
