@@ -112,7 +112,7 @@ test('readFilters refuses unknown keys and bad regexes, naming the key', () => {
   assert.is(p.key, 'workflows.w.jobs[0].build.filters.branches.except');
   p = refused({ tags: { only: '/(unclosed/' } });
   assert.is(p.key, 'workflows.w.jobs[0].build.filters.tags.only');
-  assert.match(p.message, /not a valid regular expression/);
+  assert.match(p.message, /is not a regular expression CircleCI takes \(RE2 syntax\)/);
   p = refused({ branches: { ignore: ['ok', '/[z-a]/'] } });
   assert.is(p.key, 'workflows.w.jobs[0].build.filters.branches.ignore');
   p = refused('main');

@@ -1,4 +1,5 @@
 import type { Fail } from './parameters.ts';
+import { wholeMatch } from './regex.ts';
 import type { Path } from './problems.ts';
 
 /** One side of a filter: `only` and/or `ignore`, each a string, a `/regex/`, or a list of them. */
@@ -15,9 +16,9 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 /** A `/regex/` matches the whole name; anything else is the name itself. */
 const matcher = (pattern: string): ((name: string) => boolean) => {
-  const m = /^\/(.*)\/$/s.exec(pattern);
-  if (!m) return (name) => name === pattern;
-  const re = new RegExp(`^(?:${m[1]})$`);
+  if (!/^\/(.*)\/$/s.test(pattern)) return (name) => name === pattern;
+  const re = wholeMatch(pattern);
+  if ('error' in re) throw new Error(re.error);
   return (name) => re.test(name);
 };
 const any = (patterns: ReadonlyArray<string> | undefined, name: string) => (patterns ?? []).some((p) => matcher(p)(name));
@@ -36,11 +37,8 @@ export const readFilters = (raw: unknown, path: Path, fail: Fail): Filters | und
       if (k !== 'only' && k !== 'ignore') fail([...path, side, k], `unknown key ${k}: ${side} takes only and ignore`);
       const list = (Array.isArray(v) ? v : [v]).map((x) => String(x));
       for (const p of list) {
-        try {
-          matcher(p);
-        } catch {
-          fail([...path, side, k], `${p} is not a valid regular expression`);
-        }
+        const re = /^\/(.*)\/$/s.test(p) ? wholeMatch(p) : null;
+        if (re && 'error' in re) fail([...path, side, k], re.error);
       }
       r[k] = list;
     }

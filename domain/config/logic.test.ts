@@ -99,4 +99,14 @@ test('logic with an empty list is a validation error, as CircleCI documents', ()
   assert.is(refusedAt({ equal: [] }), 'workflows.w.when.equal');
 });
 
+test('patterns match in linear time (RE2): nested repetition cannot stall the server', () => {
+  const started = Date.now();
+  const fail = (path: ReadonlyArray<string | number>, message: string): never => {
+    throw new Error(`${path.join('.')}: ${message}`);
+  };
+  assert.is(evaluate({ matches: { pattern: '(a+)+b', value: 'a'.repeat(50_000) } }, [], fail), false);
+  assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+  assert.throws(() => evaluate({ matches: { pattern: '(?!x)y', value: 'y' } }, [], fail), /RE2 syntax/);
+});
+
 test.run();

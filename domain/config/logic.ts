@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Fail } from './parameters.ts';
 import type { Path } from './problems.ts';
+import { wholeMatch } from './regex.ts';
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -31,12 +32,8 @@ export const evaluate = (condition: unknown, path: Path, fail: Fail): boolean =>
     }
     case 'matches': {
       if (!isRecord(arg) || typeof arg.pattern !== 'string') fail([...path, op], 'matches takes {pattern, value}');
-      let re: RegExp;
-      try {
-        re = new RegExp(`^(?:${(arg as { pattern: string }).pattern.replace(/^\/(.*)\/$/, '$1')})$`);
-      } catch {
-        return fail([...path, op, 'pattern'], 'the pattern is not a valid regular expression');
-      }
+      const re = wholeMatch((arg as { pattern: string }).pattern);
+      if ('error' in re) return fail([...path, op, 'pattern'], re.error);
       return re.test(String((arg as { value?: unknown }).value ?? ''));
     }
     default:
