@@ -33,6 +33,7 @@ export interface TriggerInput {
   readonly revision?: unknown;
   readonly parameters?: unknown;
   readonly type: 'webhook' | 'api' | 'explicit';
+  readonly deliveryId?: string | null;
 }
 
 /** The person a pipeline runs for, as contexts see them; someone GitHub names who has no Gyre account has no groups. */
@@ -103,7 +104,7 @@ export const triggerPipeline = async (s: Services, context: CommandContext, by: 
         pipelineId,
         projectId: project.id,
         projectSlug: project.slug,
-        trigger: { type: input.type, receivedAt, actor: { login: by.login, avatarUrl: null } },
+        trigger: { type: input.type, receivedAt, actor: { login: by.login, avatarUrl: null }, deliveryId: input.deliveryId ?? null },
         vcs: { originRepositoryUrl: project.settings.gitUrl, revision: checkout.revision, branch, tag, commit: { subject: checkout.subject, body: checkout.body } },
         parameters,
       },

@@ -12,7 +12,8 @@ export const pipelinesProjection = defineProjection({
   async migrate(db, t) {
     await db.raw(`create table if not exists ${t.pipelines} (
       id text primary key, project_id text not null, project_slug text not null, number int not null, state text not null, errors jsonb not null,
-      trigger jsonb not null, vcs jsonb not null, parameters jsonb not null, config text, created_at timestamptz not null, updated_at timestamptz not null)`);
+      trigger jsonb not null, vcs jsonb not null, parameters jsonb not null, config text, delivery_id text, created_at timestamptz not null, updated_at timestamptz not null)`);
+    await db.raw(`create index if not exists ${t.pipelines}_delivery on ${t.pipelines} (delivery_id)`);
     await db.raw(`create index if not exists ${t.pipelines}_project on ${t.pipelines} (project_id, number desc)`);
     await db.raw(`create table if not exists ${t.workflows} (
       id text primary key, pipeline_id text not null, pipeline_number int not null, project_slug text not null, name text not null, status text not null,
@@ -36,7 +37,7 @@ export const pipelinesProjection = defineProjection({
           const d = e.data;
           await trx(t.pipelines).insert({
             id: d.pipelineId, project_id: d.projectId, project_slug: d.projectSlug, number: d.number, state: d.state, errors: JSON.stringify(d.errors),
-            trigger: JSON.stringify(d.trigger), vcs: JSON.stringify(d.vcs), parameters: JSON.stringify(d.parameters), config: d.config, created_at: at, updated_at: at,
+            trigger: JSON.stringify(d.trigger), vcs: JSON.stringify(d.vcs), parameters: JSON.stringify(d.parameters), config: d.config, delivery_id: d.trigger.deliveryId ?? null, created_at: at, updated_at: at,
           });
           break;
         }
@@ -113,6 +114,12 @@ export const pipelineById = async (db: Knex, id: string): Promise<PipelineRow | 
   const r = await db(pipelines).where({ id }).first();
   return r ? toPipeline(r) : undefined;
 };
+/** The pipeline a GitHub delivery started, if one did. */
+export const pipelineByDelivery = async (db: Knex, deliveryId: string): Promise<PipelineRow | undefined> => {
+  const r = await db(pipelines).where({ delivery_id: deliveryId }).first();
+  return r ? toPipeline(r) : undefined;
+};
+
 /** A project's pipelines, newest first, before a number (the cursor). */
 export const pipelinesPage = async (db: Knex, projectId: string, first: number, before?: number): Promise<{ pipelines: PipelineRow[]; hasNextPage: boolean }> => {
   const q = db(pipelines).where({ project_id: projectId }).orderBy('number', 'desc').limit(first + 1);
@@ -180,10 +187,6 @@ const toJob = (r: Record<string, unknown>): JobRow => ({
 });
 export const jobsOfWorkflow = async (db: Knex, workflowId: string): Promise<JobRow[]> =>
   ((await db(workflow_jobs).where({ workflow_id: workflowId }).orderBy([{ column: 'job_number' }, { column: 'name' }])) as Array<Record<string, unknown>>).map(toJob);
-export const jobById = async (db: Knex, id: string): Promise<JobRow | undefined> => {
-  const r = await db(workflow_jobs).where({ id }).first();
-  return r ? toJob(r) : undefined;
-};
 export const jobByNumber = async (db: Knex, projectSlug: string, jobNumber: number): Promise<JobRow | undefined> => {
   const r = await db(workflow_jobs).whereRaw('lower(project_slug) = lower(?)', [projectSlug]).where({ job_number: jobNumber }).first();
   return r ? toJob(r) : undefined;

@@ -108,8 +108,6 @@ test('results move the graph: a matrix, an approval held until approved, then th
   assert.equal((await jobs(workflowId)).deploy, 'queued');
   await report(workflowId, await jobId(workflowId, 'deploy'), 'success');
   assert.is((await ok(workflowQuery, { id: workflowId })).workflow.status, 'success');
-  const events = await waitForAudit(g, (e) => e.request === null || e.action.startsWith('workflow.'), 1);
-  void events;
   const chain = await waitForAudit(g, (e) => e.action.startsWith('workflow.') && e.payload.workflowId === workflowId, 12);
   const actions = chain.map((e) => e.action);
   for (const a of ['workflow.start', 'workflow.job.scheduled', 'workflow.job.start', 'workflow.job.finish', 'workflow.job.hold', 'workflow.job.approve', 'workflow.finish']) assert.ok(actions.includes(a), a);
@@ -170,12 +168,16 @@ test('the GitHub push webhook: a bad signature is 401 and audited; a good one st
   const sha = repo.commit(config, 'pushed');
   const body = JSON.stringify({ ref: 'refs/heads/main', after: sha, repository: { full_name: 'acme/app' }, sender: { login: 'dev', id: 42 } });
   const sign = (key: string) => `sha256=${createHmac('sha256', key).update(body).digest('hex')}`;
-  const send = (signature: string) => g.app.inject({ method: 'POST', url: '/hooks/github', headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': signature }, payload: body });
+  const send = (signature: string, payload = body) => g.app.inject({ method: 'POST', url: '/hooks/github', headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': signature, 'x-github-delivery': 'delivery-1' }, payload });
   const bad = await send(sign('wrong-secret-0000000000'));
   assert.is(bad.statusCode, 401);
   assert.match(bad.json().message, /X-Hub-Signature-256/);
   const refused = await waitForAudit(g, (e) => e.action === 'pipeline.create' && e.success === false && e.payload.operation === 'POST /hooks/github');
-  assert.is(refused[0]!.actor.name, 'dev');
+  // until the signature holds, the sender the delivery names is not believed
+  assert.equal([refused[0]!.actor.type, refused[0]!.actor.name], ['github_webhook', 'GitHub']);
+  const elsewhere = JSON.stringify({ ref: 'refs/heads/main', after: sha, repository: { full_name: 'acme/unknown' }, sender: { login: 'dev', id: 42 } });
+  const unknown = await send(`sha256=${createHmac('sha256', secret).update(elsewhere).digest('hex')}`, elsewhere);
+  assert.is(unknown.statusCode, 401, 'an unknown repository answers as a bad signature does');
   const garbage = await g.app.inject({ method: 'POST', url: '/hooks/github', headers: { 'content-type': 'application/json', 'x-github-event': 'push' }, payload: '{"ref": ' });
   assert.is(garbage.statusCode, 400);
   await waitForAudit(g, (e) => e.action === 'pipeline.create' && e.success === false && /not valid JSON/.test(e.payload.reason));
@@ -183,6 +185,9 @@ test('the GitHub push webhook: a bad signature is 401 and audited; a good one st
   assert.is(good.statusCode, 201, good.body);
   const p = (await ok('query($id: ID!) { pipeline(id: $id) { trigger { type actor { login } } vcs { revision branch } } }', { id: good.json().id })).pipeline;
   assert.equal(p, { trigger: { type: 'webhook', actor: { login: 'dev' } }, vcs: { revision: sha, branch: 'main' } });
+  const replayed = await send(sign(secret));
+  assert.is(replayed.statusCode, 200);
+  assert.equal([replayed.json().id, replayed.json().message], [good.json().id, 'this delivery has already started a pipeline']);
 });
 
 test('under real concurrency: triggers take distinct numbers, and of racing approvals exactly one wins', async () => {

@@ -48,6 +48,7 @@ export const pipelineResolvers = (s: Services) => ({
       const project = await findProject(s, parseProjectSlug(args.projectSlug).slug);
       const first = Math.min(Math.max(args.first ?? 20, 1), 100);
       const after = decodeCursor(args.after);
+      if (after !== undefined && !/^\d{1,9}$/.test(after)) throw new ValidationError('after is not a cursor this API gave out');
       const page = await pipelinesPage(s.db, project.id, first, after === undefined ? undefined : Number(after));
       return connection(page.pipelines, page.hasNextPage, (p) => String(p.number));
     },

@@ -86,6 +86,7 @@ export const registerCircleCiPipelines = (app: FastifyInstance, s: Services) => 
     app.get(path, async (req) => {
       const project = await findProject(s, slugOf(req));
       const cursor = pageTokenCursor((req.query as Record<string, string | undefined>)['page-token']);
+      if (cursor !== undefined && !/^\d{1,9}$/.test(cursor)) throw new ValidationError('page-token is not a token this API gave out');
       const page = await pipelinesPage(s.db, project.id, pageSize, cursor === undefined ? undefined : Number(cursor));
       return { items: page.pipelines.map(pipelineJson), next_page_token: nextPageToken(page.hasNextPage, page.pipelines.length ? String(page.pipelines[page.pipelines.length - 1]!.number) : undefined) };
     });

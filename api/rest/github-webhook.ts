@@ -4,6 +4,7 @@ import { GyreError, UnauthorizedError, ValidationError } from '../../domain/erro
 import { parseProjectSlug } from '../../domain/projects/slugs.ts';
 import { memberByLogin, triggerPipeline } from '../pipelines.ts';
 import { findProject } from '../projects.ts';
+import { pipelineByDelivery } from '../../projections/pipelines.ts';
 import { requestInfo } from '../request-context.ts';
 import type { Services } from '../services.ts';
 
@@ -41,13 +42,18 @@ export const registerGitHubWebhook = async (app: FastifyInstance, s: Services) =
     } catch {
       throw new ValidationError('the delivery is not valid JSON');
     }
-    const slug = parseProjectSlug(`gh/${payload.repository?.full_name ?? ''}`);
-    const project = await findProject(s, slug.slug);
-    const context = { ...base, actor: { id: `github:${payload.sender?.id ?? 'unknown'}`, type: 'github_user', name: payload.sender?.login ?? 'unknown' } };
+    // until the signature holds, nothing the delivery says is believed, and an unknown repository looks like a bad signature
+    const forged = new UnauthorizedError("the delivery's X-Hub-Signature-256 does not match the webhook secret of a project Gyre follows: check the secret in GitHub and in the project settings");
+    const project = await findProject(s, parseProjectSlug(`gh/${payload.repository?.full_name ?? ''}`).slug).catch((e: unknown) => {
+      if (e instanceof GyreError && e.status < 500) throw forged;
+      throw e;
+    });
     const signature = req.headers['x-hub-signature-256'];
-    if (!(await s.jobSecrets.webhookSignatureValid(project.slug, raw, Array.isArray(signature) ? signature[0] : signature))) {
-      throw new Refused(new UnauthorizedError(`the delivery's X-Hub-Signature-256 does not match ${project.slug}'s webhook secret: check the secret in GitHub and in the project settings`), context);
-    }
+    if (!(await s.jobSecrets.webhookSignatureValid(project.slug, raw, Array.isArray(signature) ? signature[0] : signature))) throw forged;
+    const context = { ...base, actor: { id: `github:${payload.sender?.id ?? 'unknown'}`, type: 'github_user', name: payload.sender?.login ?? 'unknown' } };
+    const delivery = String(req.headers['x-github-delivery'] ?? '').slice(0, 100) || null;
+    const earlier = delivery ? await pipelineByDelivery(s.db, delivery) : undefined;
+    if (earlier) return { message: 'this delivery has already started a pipeline', id: earlier.id, number: earlier.number };
     if (event === 'ping') return { message: 'pong' };
     if (event !== 'push') return reply.status(202).send({ message: `ignored: Gyre starts pipelines on push, not ${event}` });
     if (payload.deleted) return reply.status(202).send({ message: 'ignored: a deleted ref' });
@@ -55,7 +61,7 @@ export const registerGitHubWebhook = async (app: FastifyInstance, s: Services) =
     if (!m) throw new Refused(new ValidationError('a push names refs/heads/<branch> or refs/tags/<tag>'), context);
     const by = await memberByLogin(s, payload.sender?.login ?? 'unknown');
     try {
-      const p = await triggerPipeline(s, context, by, { slug: project.slug, ...(m[1] === 'heads' ? { branch: m[2] } : { tag: m[2] }), revision: payload.after, type: 'webhook' });
+      const p = await triggerPipeline(s, context, by, { slug: project.slug, ...(m[1] === 'heads' ? { branch: m[2] } : { tag: m[2] }), revision: payload.after, type: 'webhook', deliveryId: delivery });
       return reply.status(201).send({ id: p.id, number: p.number, state: p.state });
     } catch (e) {
       throw e instanceof GyreError ? new Refused(e, context) : e;
@@ -66,7 +72,8 @@ export const registerGitHubWebhook = async (app: FastifyInstance, s: Services) =
     // the signature covers the raw bytes: keep them
     scope.removeContentTypeParser('application/json');
     scope.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-    scope.post('/hooks/github', async (req, reply) => {
+    // GitHub sends pushes of up to 25 MB
+    scope.post('/hooks/github', { bodyLimit: 25 * 1024 * 1024 }, async (req, reply) => {
       const context = { actor: { id: 'github', type: 'github_webhook', name: 'GitHub' }, request: requestInfo(req) };
       try {
         return await deliver(req, reply, context);

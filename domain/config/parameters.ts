@@ -69,7 +69,7 @@ export const bindParameters = (declared: ReadonlyMap<string, ParameterDeclaratio
   const values = new Map<string, unknown>();
   for (const name of Object.keys(given)) if (!declared.has(name)) fail([...path, name], `${what} has no parameter ${name}${declared.size ? ` (it has ${[...declared.keys()].join(', ')})` : ''}`);
   for (const [name, d] of declared) {
-    if (name in given) values.set(name, check(d, given[name], [...path, name], fail));
+    if (Object.hasOwn(given, name)) values.set(name, check(d, given[name], [...path, name], fail));
     else if (d.default !== undefined) values.set(name, d.type === 'steps' && d.default === null ? [] : d.default);
     else if (d.type === 'steps') values.set(name, []);
     else fail(path, `${what} needs parameter ${name} (${d.type}), which has no default`);

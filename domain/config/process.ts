@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { stringify } from 'yaml';
-import { formatOrbRef, parseOrbRef, type OrbRef } from '../orbs/orb-ref.ts';
+import { parseOrbRef, type OrbRef } from '../orbs/orb-ref.ts';
 import { readFilters } from './filters.ts';
 import { evaluate } from './logic.ts';
 import { bindParameters, failAt, readDeclarations, substitute, unescape, type Fail, type Lookup } from './parameters.ts';
@@ -412,4 +412,3 @@ export const toYaml = (c: ProcessedConfig): string => {
   return stringify({ version: 2, ...(c.setup ? { setup: true } : {}), jobs: c.jobs, workflows }, { lineWidth: 0, aliasDuplicateObjects: false });
 };
 
-export { formatOrbRef };

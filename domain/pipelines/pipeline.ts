@@ -15,7 +15,8 @@ export const pipelinesStream = (projectId: string) => `pipelines-${projectId}`;
 export const pipelineTarget = (p: { pipelineId: string; projectSlug: string; number: number }) => ({ id: p.pipelineId, type: 'pipeline', name: `${p.projectSlug}#${p.number}` });
 
 export const TriggerType = z.enum(['webhook', 'api', 'explicit', 'schedule']);
-const Trigger = z.object({ type: TriggerType, receivedAt: z.string(), actor: z.object({ login: z.string(), avatarUrl: z.string().nullable() }) });
+/** `deliveryId`: GitHub's X-GitHub-Delivery, so that a delivery replayed is not built twice. */
+const Trigger = z.object({ type: TriggerType, receivedAt: z.string(), actor: z.object({ login: z.string(), avatarUrl: z.string().nullable() }), deliveryId: z.string().max(100).nullable().default(null) });
 const Vcs = z.object({
   originRepositoryUrl: z.string(),
   revision: z.string(),
