@@ -23,7 +23,14 @@ import type { Services } from './services.ts';
  * workflow, and move jobs by the commands given.
  */
 
-const RefName = z.string().trim().min(1).max(255).regex(/^[^\s~^:?*[\\]+$/, 'must be a git branch or tag name').refine((v) => !v.startsWith('-'), 'must not start with -');
+/** git's rules for ref names (check-ref-format), so that no name reads as an option or a revision expression. */
+const RefName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(255)
+  .regex(/^[^\s~^:?*[\\\x00-\x1f\x7f]+$/, 'must be a git branch or tag name')
+  .refine((v) => !v.startsWith('-') && !v.startsWith('/') && !v.endsWith('/') && !v.endsWith('.') && !v.endsWith('.lock') && !v.includes('..') && !v.includes('@{') && !v.includes('//') && v !== '@', 'must be a git branch or tag name');
 const Parameters = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
 
 export interface TriggerInput {

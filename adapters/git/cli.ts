@@ -29,9 +29,11 @@ export const createGit = (dir: string): Git => {
     queue.set(key, next);
     return next;
   };
+  // git sees none of Gyre's own environment (its master key above all), and gives up after two minutes
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', LANG: 'C' };
   const git = async (cwd: string | undefined, ...args: string[]) => {
     try {
-      return (await run('git', args, { cwd, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } })).stdout;
+      return (await run('git', args, { cwd, maxBuffer: 64 * 1024 * 1024, env, timeout: 120_000 })).stdout;
     } catch (e) {
       const stderr = String((e as { stderr?: string }).stderr ?? '').trim().split('\n').pop() ?? '';
       throw new GitError(`git ${args[0]} failed: ${stderr.replace(/https?:\/\/[^@\s]+@/g, 'https://…@')}`);
@@ -41,12 +43,22 @@ export const createGit = (dir: string): Git => {
     read: (url, ref) =>
       serial(url, async (): Promise<Checkout> => {
         const mirror = join(dir, `${createHash('sha256').update(url).digest('hex').slice(0, 24)}.git`);
-        if (!existsSync(mirror)) await git(undefined, 'clone', '--mirror', '--quiet', '--', url, mirror);
-        else await git(mirror, 'fetch', '--prune', '--quiet', 'origin', '+refs/*:refs/*');
-        const spec = ref.revision ?? (ref.tag ? `refs/tags/${ref.tag}` : `refs/heads/${ref.branch}`);
-        const revision = (await git(mirror, 'rev-parse', '--verify', '--quiet', `${spec}^{commit}`).catch(() => {
-          throw new GitError(`${ref.tag ? `tag ${ref.tag}` : ref.revision ? `revision ${ref.revision}` : `branch ${ref.branch}`} is not in the repository`);
+        // branches and tags only: pull requests' refs (refs/pull/*) are not the project's
+        if (!existsSync(mirror)) await git(undefined, 'init', '--bare', '--quiet', mirror);
+        await git(mirror, 'fetch', '--prune', '--quiet', '--', url, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*');
+        const named = ref.tag ? `refs/tags/${ref.tag}` : `refs/heads/${ref.branch}`;
+        const head = (await git(mirror, 'rev-parse', '--verify', '--quiet', `${named}^{commit}`).catch(() => {
+          throw new GitError(`${ref.tag ? `tag ${ref.tag}` : `branch ${ref.branch}`} is not in the repository`);
         })).trim();
+        let revision = head;
+        if (ref.revision) {
+          revision = (await git(mirror, 'rev-parse', '--verify', '--quiet', `${ref.revision}^{commit}`).catch(() => {
+            throw new GitError(`revision ${ref.revision} is not in the repository`);
+          })).trim();
+          // a revision is built as a branch only if it is on that branch, and as a tag only if it is the tag
+          const on = ref.tag ? revision === head : await git(mirror, 'merge-base', '--is-ancestor', revision, head).then(() => true, () => false);
+          if (!on) throw new GitError(`revision ${ref.revision} is not on ${ref.tag ? `tag ${ref.tag}` : `branch ${ref.branch}`}`);
+        }
         const config = await git(mirror, 'show', `${revision}:.circleci/config.yml`).catch(() => null);
         const log = await git(mirror, 'log', '-1', '--format=%s%x00%b', revision);
         const [subject, body] = log.split('\0');

@@ -21,8 +21,11 @@ const ok = async (query: string, variables: Record<string, unknown> = {}, header
   return r.body.data!;
 };
 
-test('a user follows a repository by slug and git URL, a local path included', async () => {
-  const created = await ok('mutation { createProject(input: {slug: "github/Acme/App", gitUrl: "/srv/git/app.git"}) { id slug name organization organizationId settings { gitUrl defaultBranch buildForkPullRequests webhookSecret } } }', {}, asUser());
+test('a repository is followed by slug and git URL; a local path only by an admin', async () => {
+  const local = await g.gql('mutation { createProject(input: {slug: "github/Acme/App", gitUrl: "/srv/git/app.git"}) { id } }', {}, asUser());
+  assert.is(code(local), 'LOCAL_REPOSITORY');
+  assert.is(local.status, 403);
+  const created = await ok('mutation { createProject(input: {slug: "github/Acme/App", gitUrl: "/srv/git/app.git"}) { id slug name organization organizationId settings { gitUrl defaultBranch buildForkPullRequests webhookSecret } } }');
   assert.equal({ ...created.createProject, id: undefined, organizationId: undefined }, {
     id: undefined,
     slug: 'gh/Acme/App',
@@ -34,8 +37,10 @@ test('a user follows a repository by slug and git URL, a local path included', a
   assert.is((await ok('{ project(slug: "gh/acme/app") { id } }')).project.id, created.createProject.id);
   assert.equal((await ok('{ projects { edges { node { slug } } } }')).projects.edges.map((e: any) => e.node.slug), ['gh/Acme/App']);
   const audit = await waitForAudit(g, (e) => e.action === 'project.create' && e.success);
-  assert.is(audit[0]!.actor.name, 'casey');
+  assert.is(audit[0]!.actor.name, 'admin');
   assert.is(audit[0]!.target.name, 'gh/Acme/App');
+  // a member may follow one over the network
+  await ok('mutation { createProject(input: {slug: "gh/acme/web", gitUrl: "https://github.com/acme/web.git"}) { id } }', {}, asUser());
   const again = await g.gql('mutation { createProject(input: {slug: "gh/acme/APP", gitUrl: "https://github.com/acme/app.git"}) { id } }');
   assert.is(code(again), 'PROJECT_EXISTS');
 });
@@ -56,7 +61,7 @@ test('bad project input is a typed error, audited, and changes nothing', async (
   const refused = await waitForAudit(g, (e) => e.action === 'project.create' && e.success === false && e.payload.code === 'BAD_USER_INPUT', 4);
   assert.is(refused.length, 4);
   assert.not.match(JSON.stringify(refused), /hunter2/);
-  assert.is((await ok('{ projects { edges { node { slug } } } }')).projects.edges.length, 1);
+  assert.is((await ok('{ projects { edges { node { slug } } } }')).projects.edges.length, 2, 'only the two projects followed before');
 });
 
 test('project settings change field by field; the webhook secret is only ever shown masked', async () => {

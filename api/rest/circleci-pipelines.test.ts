@@ -129,6 +129,16 @@ test('errors are JSON {message}: unknown ids 404, bad ids 400, an unknown branch
   assert.match(branch.body.message, /branch nope is not in the repository/);
   const both = await api('POST', 'project/gh/acme/app/pipeline', { branch: 'main', tag: 'v1' });
   assert.is(both.status, 400);
+  for (const bad of ['-x', 'a..b', 'a@{1}', 'x.lock']) assert.is((await api('POST', 'project/gh/acme/app/pipeline', { branch: bad })).status, 400, bad);
+  // a commit that is not on the branch is not built as that branch
+  repo.git('checkout', '--quiet', 'feature/x');
+  const side = repo.commit(config, 'only on feature/x');
+  repo.git('checkout', '--quiet', 'main');
+  const r = await g.gql(`mutation { triggerPipeline(input: {projectSlug: "gh/acme/app", branch: "main", revision: "${side}"}) { id } }`);
+  assert.is(r.body.errors?.[0]?.extensions?.code, 'GIT_FAILED');
+  assert.match(r.body.errors![0]!.message, /is not on branch main/);
+  const onBranch = await g.gql(`mutation { triggerPipeline(input: {projectSlug: "gh/acme/app", branch: "feature/x", revision: "${side}"}) { vcs { revision } } }`);
+  assert.is(onBranch.body.data!.triggerPipeline.vcs.revision, side);
 });
 
 test.run();

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DomainError, NotFoundError, parseInput } from '../errors.ts';
+import { DomainError, ForbiddenError, NotFoundError, parseInput } from '../errors.ts';
 import { requireOrgMember, type Member } from '../organizations.ts';
 import { defineEvent } from '../events/registry.ts';
 import { SealedSecret } from '../secrets/secret-value.ts';
@@ -79,6 +79,11 @@ export interface Project {
 }
 export type ProjectState = Project | null;
 
+/** A repository on Gyre's own disk is the operator's to hand out: only admins follow local paths. */
+const requireAdminForLocal = (by: Member, gitUrl: string) => {
+  if (!by.isAdmin && (gitUrl.startsWith('/') || gitUrl.startsWith('file:'))) throw new ForbiddenError('only an admin may follow a repository by a local path or file:// URL: use a URL git clones over the network', 'LOCAL_REPOSITORY');
+};
+
 /** The project, which only its organization's members and admins may change. */
 const existing = (s: ProjectState, by: Member): Project => {
   if (!s) throw new NotFoundError('no such project: follow it first with createProject', 'PROJECT_NOT_FOUND');
@@ -107,12 +112,14 @@ export const projectDecider: Decider<ProjectState, ProjectCommand, ProjectEvent>
     switch (c.type) {
       case 'create': {
         requireOrgMember(c.by, c.slug.orgSlug);
+        requireAdminForLocal(c.by, c.gitUrl);
         if (s) throw new DomainError('PROJECT_EXISTS', `${s.slug} is already followed`);
         const settings = defaultProjectSettings(c.gitUrl);
         return [{ type: 'project.create', data: { projectId: c.projectId, slug: c.slug.slug, name: c.slug.repo, organization: c.slug.org, organizationId: orgId(c.slug.orgSlug.toLowerCase()), settings } }];
       }
       case 'updateSettings': {
         const p = existing(s, c.by);
+        if (c.settings.gitUrl !== undefined) requireAdminForLocal(c.by, c.settings.gitUrl);
         const settings: Partial<ProjectSettings> = {};
         for (const [k, v] of Object.entries(c.settings) as Array<[keyof ProjectSettings, never]>) if (v !== undefined && p.settings[k] !== v) settings[k] = v;
         const changed: string[] = Object.keys(settings);
