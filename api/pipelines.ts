@@ -3,9 +3,10 @@ import { z } from 'zod';
 import { mayUseContext, type Access } from '../domain/contexts/access.ts';
 import { NotFoundError, ValidationError, parseInput } from '../domain/errors.ts';
 import type { CommandContext } from '../domain/events/envelope.ts';
-import { orgOf, requireOrgMember, type Member } from '../domain/organizations.ts';
+import { requireOrgMember, type Member } from '../domain/organizations.ts';
+import { ownerSlugOf } from '../domain/projects/slugs.ts';
 import { processConfig, type ProcessedConfig } from '../domain/config/process.ts';
-import { pipelinesDecider, pipelinesStream, pipelineTarget, workflowJobs } from '../domain/pipelines/pipeline.ts';
+import { carriedOver, pipelinesDecider, pipelinesStream, pipelineTarget, workflowJobs } from '../domain/pipelines/pipeline.ts';
 import { JobResult, workflowDecider, workflowStream, workflowTarget, type WorkflowCommand, type WorkflowState } from '../domain/pipelines/workflow.ts';
 import { fold } from '../domain/decider.ts';
 import { contextByName, contextRestrictions } from '../projections/contexts.ts';
@@ -68,7 +69,7 @@ const startWorkflow = async (s: Services, context: CommandContext, pipeline: Pip
   const config = JSON.parse(pipeline.config!) as ProcessedConfig;
   const jobs = [];
   for (const j of workflowJobs(config, pipeline.vcs, workflow)) {
-    const access = await contextAccess(s, `gh/${pipeline.projectSlug.split('/')[1]}`, j.context, member);
+    const access = await contextAccess(s, ownerSlugOf(pipeline.projectSlug), j.context, member);
     jobs.push({ ...j, requires: [...j.requires], context: [...j.context], status: carried.has(j.name) ? ('success' as const) : ('blocked' as const), unauthorized: access.allowed ? null : access.reason });
   }
   const result = await s.commands.execute({
@@ -84,7 +85,7 @@ const startWorkflow = async (s: Services, context: CommandContext, pipeline: Pip
 /** A webhook is authorized by its signature; every other trigger by its caller's membership of the organization. */
 export const triggerPipeline = async (s: Services, context: CommandContext, by: Member, input: TriggerInput): Promise<PipelineRow> => {
   const project = await findProject(s, input.slug);
-  if (input.type !== 'webhook') requireOrgMember(by, `gh/${project.organization}`);
+  if (input.type !== 'webhook') requireOrgMember(by, ownerSlugOf(project.slug));
   if (input.branch != null && input.tag != null) throw new ValidationError('give a branch or a tag, not both');
   const tag = input.tag == null ? null : parseInput(RefName, input.tag, 'tag');
   const branch = tag ? null : input.branch == null ? project.settings.defaultBranch : parseInput(RefName, input.branch, 'branch');
@@ -146,7 +147,7 @@ export const approveJob = async (s: Services, context: CommandContext, by: Membe
   const state = await loadWorkflow(s, w.id);
   const job = state?.jobs.find((j) => j.jobId === approvalRequestId);
   if (!job) throw new NotFoundError(`workflow ${w.name} has no approval request with that id`, 'JOB_NOT_FOUND');
-  const access = await contextAccess(s, `gh/${w.projectSlug.split('/')[1]}`, job.context, by);
+  const access = await contextAccess(s, ownerSlugOf(w.projectSlug), job.context, by);
   await runWorkflow(s, context, w, { type: 'approve', approvalRequestId: job.jobId, by, access });
   return w;
 };
@@ -169,22 +170,11 @@ export const reportJob = async (s: Services, context: CommandContext, workflowId
 /** A new workflow of the same name in the pipeline; from failed, jobs that succeeded (and all they required) are carried over. */
 export const rerunWorkflow = async (s: Services, context: CommandContext, by: Member, workflowId: unknown, fromFailed: boolean) => {
   const w = await findWorkflow(s, workflowId);
-  requireOrgMember(by, `gh/${orgOf(w.projectSlug)}`);
   const old = await loadWorkflow(s, w.id);
   if (!old?.finished) throw new ValidationError(`workflow ${w.name} is still running: cancel it or wait for it to finish before a rerun`);
   if (fromFailed && old.finished !== 'failed') throw new ValidationError(`workflow ${w.name} did not fail (${old.finished}): rerun it whole`);
   const pipeline = written(await pipelineById(s.db, w.pipelineId));
-  const carried = new Set<string>();
-  if (fromFailed) {
-    const byName = new Map(old.jobs.map((j) => [j.name, j]));
-    const ok = (name: string, seen = new Set<string>()): boolean => {
-      const j = byName.get(name);
-      if (!j || j.status !== 'success' || seen.has(name)) return false;
-      seen.add(name);
-      return j.requires.every((r) => !byName.has(r) || ok(r, seen));
-    };
-    for (const j of old.jobs) if (ok(j.name)) carried.add(j.name);
-  }
+  const carried = carriedOver(old.jobs, fromFailed);
   const newId = randomUUID();
   const config = JSON.parse(pipeline.config!) as ProcessedConfig;
   const jobCount = workflowJobs(config, pipeline.vcs, { workflowId: newId, name: w.name, firstJobNumber: 0 }).filter((j) => j.jobNumber !== null).length;
@@ -192,7 +182,7 @@ export const rerunWorkflow = async (s: Services, context: CommandContext, by: Me
   const reserved = await s.commands.execute({
     stream: pipelinesStream(pipeline.projectId),
     decider: pipelinesDecider,
-    command: { type: 'rerun', pipelineId: pipeline.id, workflowId: newId, rerunOf: w.id, name: w.name, fromFailed, jobCount },
+    command: { type: 'rerun', pipelineId: pipeline.id, projectSlug: pipeline.projectSlug, workflowId: newId, rerunOf: w.id, name: w.name, fromFailed, jobCount, by },
     context: ctx,
     target: workflowTarget({ workflowId: w.id, name: w.name }),
   });

@@ -4,6 +4,8 @@ import { describeProblem } from '../config/problems.ts';
 import { processConfig, type ProcessedConfig, type ResolvedOrb } from '../config/process.ts';
 import { defineEvent } from '../events/registry.ts';
 import type { OrbRef } from '../orbs/orb-ref.ts';
+import { requireOrgMember, type Member } from '../organizations.ts';
+import { ownerSlugOf } from '../projects/slugs.ts';
 import type { Decider } from '../decider.ts';
 import { planWorkflows } from './planner.ts';
 
@@ -61,7 +63,7 @@ export type PipelineDetails = Omit<Data<typeof pipelineCreated>, 'number' | 'wor
  */
 export type PipelineCommand =
   | { type: 'create'; pipeline: PipelineDetails; source: string | null; resolveOrb: (ref: OrbRef) => ResolvedOrb | { error: string } }
-  | { type: 'rerun'; pipelineId: string; workflowId: string; rerunOf: string; name: string; fromFailed: boolean; jobCount: number };
+  | { type: 'rerun'; pipelineId: string; projectSlug: string; workflowId: string; rerunOf: string; name: string; fromFailed: boolean; jobCount: number; by: Member };
 
 export interface ProjectPipelines {
   readonly pipelines: number;
@@ -94,6 +96,7 @@ export const pipelinesDecider: Decider<ProjectPipelines, PipelineCommand, Pipeli
       });
       return [{ type: 'pipeline.create', data: { ...p, number, state: 'created', errors: [], config: JSON.stringify(processed.config), workflows } }];
     }
+    requireOrgMember(c.by, ownerSlugOf(c.projectSlug));
     return [{ type: 'workflow.retry', data: { pipelineId: c.pipelineId, workflowId: c.workflowId, rerunOf: c.rerunOf, name: c.name, fromFailed: c.fromFailed, firstJobNumber: s.jobs + 1, jobCount: c.jobCount } }];
   },
 };
@@ -110,3 +113,7 @@ export const workflowJobs = (config: ProcessedConfig, vcs: { branch: string | nu
   let next = workflow.firstJobNumber;
   return (plan?.jobs ?? []).map((j) => ({ ...j, jobId: derivedId(workflow.workflowId, j.name), jobNumber: j.type === 'build' ? next++ : null }));
 };
+
+/** What a rerun from failed keeps: every job that succeeded (a job that succeeded had all it required succeed). */
+export const carriedOver = (jobs: ReadonlyArray<{ name: string; status: string }>, fromFailed: boolean): Set<string> =>
+  new Set(fromFailed ? jobs.filter((j) => j.status === 'success').map((j) => j.name) : []);

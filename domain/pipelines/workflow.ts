@@ -4,6 +4,7 @@ import { DomainError, ForbiddenError, NotFoundError } from '../errors.ts';
 import { defineEvent } from '../events/registry.ts';
 import { requireOrgMember, type Member } from '../organizations.ts';
 import type { Decider } from '../decider.ts';
+import { ownerSlugOf } from '../projects/slugs.ts';
 
 /** One stream per workflow: its jobs move through CircleCI's statuses, decided against each other. */
 export const workflowStream = (workflowId: string) => `workflow-${workflowId}`;
@@ -173,7 +174,7 @@ export const workflowDecider: Decider<WorkflowState, WorkflowCommand, WorkflowEv
         const j = jobOf(w, c.approvalRequestId);
         if (j.type !== 'approval') throw new DomainError('NOT_AN_APPROVAL', `${j.name} is not an approval job`);
         if (j.status !== 'on_hold') throw new DomainError('NOT_ON_HOLD', `${j.name} is ${j.status}, not on hold: only a held approval can be approved`);
-        requireOrgMember(c.by, w.projectSlug.split('/').slice(0, 2).join('/'));
+        requireOrgMember(c.by, ownerSlugOf(w.projectSlug));
         if (!c.access.allowed) throw new ForbiddenError(`${c.access.reason}: only its groups' members may approve ${j.name}`, 'CONTEXT_RESTRICTED');
         return then(w, [{ type: 'workflow.job.approve', data: { workflowId: w.workflowId, pipelineId: w.pipelineId, name: w.name, jobId: j.jobId, job: j.name, approvedBy: c.by.login } }]);
       }
@@ -192,7 +193,7 @@ export const workflowDecider: Decider<WorkflowState, WorkflowCommand, WorkflowEv
       }
       case 'cancel': {
         const w = live(s);
-        requireOrgMember(c.by, w.projectSlug.split('/').slice(0, 2).join('/'));
+        requireOrgMember(c.by, ownerSlugOf(w.projectSlug));
         if (w.finished) throw new DomainError('WORKFLOW_FINISHED', `workflow ${w.name} has already finished (${w.finished})`);
         const ids = { workflowId: w.workflowId, pipelineId: w.pipelineId, name: w.name };
         const ends: WorkflowEvent[] = w.jobs.filter((j) => !terminal.has(j.status)).map((j) => ({ type: 'workflow.job.finish', data: { ...ids, jobId: j.jobId, job: j.name, status: 'canceled', reason: `canceled by ${c.by.login}` } }));

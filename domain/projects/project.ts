@@ -5,7 +5,7 @@ import { defineEvent } from '../events/registry.ts';
 import { SealedSecret } from '../secrets/secret-value.ts';
 import type { Decider } from '../decider.ts';
 import { GitUrl } from './git-url.ts';
-import { orgId, type ProjectSlug } from './slugs.ts';
+import { orgId, ownerSlugOf, type ProjectSlug } from './slugs.ts';
 
 /** One stream per followed repository, keyed by its lower-cased slug: following it twice is refused. */
 export const projectStream = (slug: ProjectSlug) => `project-${slug.key}`;
@@ -87,7 +87,7 @@ const requireAdminForLocal = (by: Member, gitUrl: string) => {
 /** The project, which only its organization's members and admins may change. */
 const existing = (s: ProjectState, by: Member): Project => {
   if (!s) throw new NotFoundError('no such project: follow it first with createProject', 'PROJECT_NOT_FOUND');
-  requireOrgMember(by, s.slug.split('/').slice(0, 2).join('/'));
+  requireOrgMember(by, ownerSlugOf(s.slug));
   return s;
 };
 

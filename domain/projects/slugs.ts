@@ -48,6 +48,9 @@ export const parseProjectSlug = (raw: unknown): ProjectSlug => {
   return { slug: `gh/${o}/${r}`, org: o, repo: r, orgSlug: `gh/${o}`, key: `gh/${o.toLowerCase()}/${r.toLowerCase()}` };
 };
 
+/** `gh/org/repo` → `gh/org`: the organization a project belongs to. */
+export const ownerSlugOf = (projectSlug: string): string => projectSlug.split('/').slice(0, 2).join('/');
+
 /** Organizations have no aggregate of their own yet: an organization's id is derived from its slug, so it is stable. */
 export const orgId = (key: string): string => {
   const h = createHash('sha256').update(`gyre organization ${key}`).digest('hex');
