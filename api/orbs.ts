@@ -28,8 +28,10 @@ export const publishOrb = async (s: Services, context: CommandContext, input: { 
 };
 
 /**
- * A synchronous resolver for config processing over the registry: processing asks, the misses are
- * loaded, and processing runs again until every orb it names (orbs importing orbs too) is loaded.
+ * A synchronous resolver for config processing over the registry: processing asks, and a miss is
+ * served an empty orb so that one pass finds every orb the config names; the misses are loaded, and
+ * processing runs again until every orb (orbs importing orbs too) is loaded. A pass that missed is
+ * thrown away.
  */
 export const withOrbs = async <T>(s: Services, run: (resolve: (ref: OrbRef) => ResolvedOrb | { error: string }) => T): Promise<T> => {
   const loaded = new Map<string, Map<string, string>>();
@@ -40,7 +42,7 @@ export const withOrbs = async <T>(s: Services, run: (resolve: (ref: OrbRef) => R
       const versions = loaded.get(key);
       if (!versions) {
         wanted.add(key);
-        return { error: `orb ${key} is being loaded` };
+        return { resolved: `${key}@loading`, source: 'version: 2.1\n' };
       }
       const version = pickVersion([...versions.keys()], ref.version);
       if (!version) {
@@ -49,7 +51,7 @@ export const withOrbs = async <T>(s: Services, run: (resolve: (ref: OrbRef) => R
       }
       return { resolved: `${key}@${version}`, source: versions.get(version)! };
     });
-    if (wanted.size === 0 || round > 10) return result;
+    if (wanted.size === 0 || round > 12) return result;
     for (const key of wanted) {
       const [namespace, name] = key.split('/') as [string, string];
       loaded.set(key, await orbVersions(s.db, namespace, name));
