@@ -1,4 +1,6 @@
-import { ValidationError } from '../../domain/errors.ts';
+import { fold } from '../../domain/decider.ts';
+import { NotFoundError, ValidationError } from '../../domain/errors.ts';
+import { workflowDecider, workflowStream, type WorkflowEvent } from '../../domain/pipelines/workflow.ts';
 import { parseProjectSlug } from '../../domain/projects/slugs.ts';
 import { jobsOfWorkflow, pipelineById, pipelinesPage, workflowById, workflowsOfPipeline, type JobRow, type PipelineRow, type WorkflowRow } from '../../projections/pipelines.ts';
 import { memberOf } from '../contexts.ts';
@@ -15,16 +17,35 @@ const id = (v: unknown, what: string): string => {
   return v.toLowerCase();
 };
 
-/** The job status changes of one workflow, from the event store, as they happen. */
-const liveJobChanges = (s: Services, workflowId: string): AsyncIterableIterator<unknown> => {
+/** What each workflow event makes of a job's status. */
+const statusOf = (type: string, data: { status?: string }): string =>
+  data.status ?? { 'workflow.job.scheduled': 'queued', 'workflow.job.hold': 'on_hold', 'workflow.job.approve': 'success', 'workflow.job.start': 'running' }[type] ?? 'unknown';
+
+/**
+ * One workflow's job statuses: first each job as it stands (action `snapshot`), then every change as it
+ * happens, from the workflow's own stream so that none is missed or repeated; it ends with the
+ * workflow's `workflow.finish`.
+ */
+const jobChanges = (s: Services, workflowId: string): AsyncIterableIterator<unknown> => {
   const controller = new AbortController();
   async function* changes() {
-    for await (const page of s.store.subscribe('end', { filter: { types: [{ prefix: 'workflow.' }] }, signal: controller.signal })) {
+    const from = await s.store.head();
+    const history = await s.store.readStream(workflowStream(workflowId));
+    const state = fold(workflowDecider, history as unknown as WorkflowEvent[]);
+    if (!state) throw new NotFoundError('workflow not found', 'WORKFLOW_NOT_FOUND');
+    const seen = history.length ? history[history.length - 1]!.revision : -1;
+    const now = new Date().toISOString();
+    for (const j of state.jobs) yield { workflowId, action: 'snapshot', jobId: j.jobId, job: j.name, status: j.status, occurredAt: now };
+    if (state.finished) {
+      yield { workflowId, action: 'workflow.finish', jobId: null, job: null, status: state.finished, occurredAt: now };
+      return;
+    }
+    for await (const page of s.store.subscribe(from, { filter: { types: [{ prefix: 'workflow.' }] }, signal: controller.signal })) {
       for (const e of page.events) {
-        const d = e.data as { workflowId?: string; jobId?: string; job?: string; status?: string };
-        if (d.workflowId !== workflowId || e.type === 'workflow.start' || e.type === 'workflow.cancel') continue;
-        const status = d.status ?? { 'workflow.job.scheduled': 'queued', 'workflow.job.hold': 'on_hold', 'workflow.job.approve': 'success', 'workflow.job.start': 'running' }[e.type] ?? 'unknown';
-        yield { workflowId, action: e.type, jobId: d.jobId ?? null, job: d.job ?? null, status, occurredAt: e.occurredAt };
+        if (e.stream !== workflowStream(workflowId) || e.revision <= seen || e.type === 'workflow.start' || e.type === 'workflow.cancel') continue;
+        const d = e.data as { jobId?: string; job?: string; status?: string };
+        yield { workflowId, action: e.type, jobId: d.jobId ?? null, job: d.job ?? null, status: statusOf(e.type, d), occurredAt: e.occurredAt };
+        if (e.type === 'workflow.finish') return;
       }
     }
   }
@@ -33,7 +54,7 @@ const liveJobChanges = (s: Services, workflowId: string): AsyncIterableIterator<
     next: () => inner.next(),
     return: async () => {
       controller.abort();
-      return { done: true, value: undefined };
+      return inner.return(undefined);
     },
     [Symbol.asyncIterator]() {
       return this;
@@ -66,7 +87,7 @@ export const pipelineResolvers = (s: Services) => ({
   },
   Subscription: {
     workflowJobs: {
-      subscribe: (_: unknown, args: { workflowId: unknown }) => liveJobChanges(s, id(args.workflowId, 'workflowId')),
+      subscribe: (_: unknown, args: { workflowId: unknown }) => jobChanges(s, id(args.workflowId, 'workflowId')),
       resolve: (change: unknown, _args: unknown, ctx: GraphQLContext) => {
         if (!ctx.reauthenticate) throw new ValidationError('subscriptions are served over WebSocket at /graphql (graphql-transport-ws), not over HTTP');
         return change;

@@ -82,8 +82,19 @@ test('a pipeline’s workflows, a workflow, its jobs with approval_request_id on
 test('approve → 202 {"message": "Accepted."}; the job status subscription sees each change', async () => {
   const changes: any[] = [];
   const client = createClient({ url: `${base.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { 'Circle-Token': g.adminToken }, retryAttempts: 0 });
-  const stop = client.subscribe({ query: `subscription { workflowJobs(workflowId: "${workflowId}") { action job status } }` }, { next: (m) => void changes.push(m.data?.workflowJobs ?? m.errors), error: () => {}, complete: () => {} });
-  await new Promise((r) => setTimeout(r, 300));
+  let ended = false;
+  const stop = client.subscribe({ query: `subscription { workflowJobs(workflowId: "${workflowId}") { action job status } }` }, { next: (m) => void changes.push(m.data?.workflowJobs ?? m.errors), error: () => {}, complete: () => void (ended = true) });
+  const until = async (n: number) => {
+    const deadline = Date.now() + 5000;
+    while (changes.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  };
+  // first the jobs as they stand, so nothing between a query and the subscription is lost
+  await until(3);
+  assert.equal(changes.slice(0, 3), [
+    { action: 'snapshot', job: 'build', status: 'queued' },
+    { action: 'snapshot', job: 'approve-ship', status: 'blocked' },
+    { action: 'snapshot', job: 'ship', status: 'blocked' },
+  ]);
   const jobs = (await api('GET', `workflow/${workflowId}/job`)).body.items;
   const build = jobs.find((j: { name: string }) => j.name === 'build');
   const approval = jobs.find((j: { name: string }) => j.name === 'approve-ship');
@@ -93,19 +104,28 @@ test('approve → 202 {"message": "Accepted."}; the job status subscription sees
   await g.gql(`mutation { reportJob(workflowId: "${workflowId}", jobId: "${build.id}", status: "success") { id } }`);
   const ok = await api('POST', `workflow/${workflowId}/approve/${approval.approval_request_id}`);
   assert.equal([ok.status, ok.body], [202, { message: 'Accepted.' }]);
-  const deadline = Date.now() + 5000;
-  while (changes.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  stop();
-  await client.dispose();
-  assert.equal(changes.slice(0, 4), [
+  await until(7);
+  assert.equal(changes.slice(3, 7), [
     { action: 'workflow.job.finish', job: 'build', status: 'success' },
     { action: 'workflow.job.hold', job: 'approve-ship', status: 'on_hold' },
     { action: 'workflow.job.approve', job: 'approve-ship', status: 'success' },
     { action: 'workflow.job.scheduled', job: 'ship', status: 'queued' },
   ]);
+  // the subscription ends with the workflow
+  await g.gql(`mutation { reportJob(workflowId: "${workflowId}", jobId: "${jobs.find((j: { name: string }) => j.name === 'ship').id}", status: "failed") { id } }`);
+  await until(9);
+  const deadline = Date.now() + 5000;
+  while (!ended && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  stop();
+  await client.dispose();
+  assert.equal(changes.slice(7), [{ action: 'workflow.job.finish', job: 'ship', status: 'failed' }, { action: 'workflow.finish', job: null, status: 'failed' }]);
+  assert.ok(ended, 'the subscription completed');
 });
 
 test('cancel → 202; rerun → 202 {workflow_id}, a new workflow in the same pipeline', async () => {
+  const p = await api('POST', 'project/gh/acme/app/pipeline', { branch: 'feature/x' });
+  pipelineId = p.body.id;
+  workflowId = (await api('GET', `pipeline/${pipelineId}/workflow`)).body.items[0].id;
   const c = await api('POST', `workflow/${workflowId}/cancel`);
   assert.equal([c.status, c.body], [202, { message: 'Accepted.' }]);
   assert.is((await api('GET', `workflow/${workflowId}`)).body.status, 'canceled');
@@ -117,7 +137,7 @@ test('cancel → 202; rerun → 202 {workflow_id}, a new workflow in the same pi
   const ws = (await api('GET', `pipeline/${pipelineId}/workflow`)).body.items;
   assert.equal(ws.map((w: { id: string }) => w.id).sort(), [workflowId, r.body.workflow_id].sort());
   const jobs = (await api('GET', `workflow/${r.body.workflow_id}/job`)).body.items;
-  assert.equal(jobs.find((j: { name: string }) => j.name === 'build').job_number, 3, 'job numbers go on counting in the project');
+  assert.equal(jobs.find((j: { name: string }) => j.name === 'build').job_number, 5, 'job numbers go on counting in the project');
 });
 
 test('errors are JSON {message}: unknown ids 404, bad ids 400, an unknown branch 422', async () => {
