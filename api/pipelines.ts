@@ -7,7 +7,7 @@ import { requireOrgMember, type Member } from '../domain/organizations.ts';
 import { ownerSlugOf } from '../domain/projects/slugs.ts';
 import { processConfig, type ProcessedConfig } from '../domain/config/process.ts';
 import { carriedOver, pipelinesDecider, pipelinesStream, pipelineTarget, workflowJobs } from '../domain/pipelines/pipeline.ts';
-import { JobResult, workflowDecider, workflowStream, workflowTarget, type WorkflowCommand, type WorkflowState } from '../domain/pipelines/workflow.ts';
+import { JobResult, afterApproval, workflowDecider, workflowStream, workflowTarget, type WorkflowCommand, type WorkflowState } from '../domain/pipelines/workflow.ts';
 import { fold } from '../domain/decider.ts';
 import { contextByName, contextRestrictions } from '../projections/contexts.ts';
 import { orgsOf, teamsOf } from '../projections/memberships.ts';
@@ -67,9 +67,12 @@ const correlated = (context: CommandContext, pipelineId: string): CommandContext
 
 const startWorkflow = async (s: Services, context: CommandContext, pipeline: PipelineRow, workflow: { workflowId: string; name: string; firstJobNumber: number }, member: Member, carried: ReadonlySet<string>, rerunOf: string | null) => {
   const config = JSON.parse(pipeline.config!) as ProcessedConfig;
+  const planned = workflowJobs(config, pipeline.vcs, workflow);
+  // approvals, and the jobs after them, are judged when approved: they run for the approver
+  const deferred = new Set(planned.filter((j) => j.type === 'approval').flatMap((a) => [a.name, ...afterApproval(planned, a.name)]));
   const jobs = [];
-  for (const j of workflowJobs(config, pipeline.vcs, workflow)) {
-    const access = await contextAccess(s, ownerSlugOf(pipeline.projectSlug), j.context, member);
+  for (const j of planned) {
+    const access = deferred.has(j.name) ? { allowed: true as const } : await contextAccess(s, ownerSlugOf(pipeline.projectSlug), j.context, member);
     jobs.push({ ...j, requires: [...j.requires], context: [...j.context], status: carried.has(j.name) ? ('success' as const) : ('blocked' as const), unauthorized: access.allowed ? null : access.reason });
   }
   const result = await s.commands.execute({
@@ -147,8 +150,15 @@ export const approveJob = async (s: Services, context: CommandContext, by: Membe
   const state = await loadWorkflow(s, w.id);
   const job = state?.jobs.find((j) => j.jobId === approvalRequestId);
   if (!job) throw new NotFoundError(`workflow ${w.name} has no approval request with that id`, 'JOB_NOT_FOUND');
-  const access = await contextAccess(s, ownerSlugOf(w.projectSlug), job.context, by);
-  await runWorkflow(s, context, w, { type: 'approve', approvalRequestId: job.jobId, by, access });
+  const owner = ownerSlugOf(w.projectSlug);
+  const access = await contextAccess(s, owner, job.context, by);
+  const after = afterApproval(state!.jobs, job.name);
+  const decisions = [];
+  for (const j of state!.jobs.filter((x) => after.has(x.name))) {
+    const a = await contextAccess(s, owner, j.context, by);
+    decisions.push({ jobId: j.jobId, unauthorized: a.allowed ? null : a.reason });
+  }
+  await runWorkflow(s, context, w, { type: 'approve', approvalRequestId: job.jobId, by, access, decisions });
   return w;
 };
 

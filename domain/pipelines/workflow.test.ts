@@ -6,7 +6,7 @@ import { eventRegistry } from '../events/catalog.ts';
 import type { Member } from '../organizations.ts';
 import { carriedOver } from './pipeline.ts';
 import { planWorkflows } from './planner.ts';
-import { workflowDecider, type PlannedWorkflowJob, type WorkflowCommand, type WorkflowEvent } from './workflow.ts';
+import { afterApproval, workflowDecider, type PlannedWorkflowJob, type WorkflowCommand, type WorkflowEvent } from './workflow.ts';
 
 const test = suite('domain/pipelines: the planner and the workflow decider');
 const dev: Member = { login: 'dev', isAdmin: false, orgs: ['acme'], teams: [] };
@@ -47,12 +47,22 @@ test('an approval is held once its requirements succeed, and only an allowed mem
   const held = [start([job('a'), job('hold', ['a'], { type: 'approval', jobNumber: null }), job('ship', ['hold'])]), { type: 'finishJob', jobId: 'id-a', status: 'success' }] as WorkflowCommand[];
   assert.equal(statuses(run(...held)), { a: 'success', hold: 'on_hold', ship: 'blocked' });
   const outsider: Member = { ...dev, orgs: ['other'] };
-  assert.throws(() => run(...held, { type: 'approve', approvalRequestId: 'id-hold', by: outsider, access: { allowed: true } }), refusedWith('NOT_ORG_MEMBER'));
-  assert.throws(() => run(...held, { type: 'approve', approvalRequestId: 'id-hold', by: dev, access: { allowed: false, reason: 'dev is in none of the groups' } }), refusedWith('CONTEXT_RESTRICTED'));
-  const approved = run(...held, { type: 'approve', approvalRequestId: 'id-hold', by: dev, access: { allowed: true } });
+  assert.throws(() => run(...held, { type: 'approve', approvalRequestId: 'id-hold', by: outsider, access: { allowed: true }, decisions: [] }), refusedWith('NOT_ORG_MEMBER'));
+  assert.throws(() => run(...held, { type: 'approve', approvalRequestId: 'id-hold', by: dev, access: { allowed: false, reason: 'dev is in none of the groups' }, decisions: [] }), refusedWith('CONTEXT_RESTRICTED'));
+  const approved = run(...held, { type: 'approve', approvalRequestId: 'id-hold', by: dev, access: { allowed: true }, decisions: [] });
   assert.equal(statuses(approved), { a: 'success', hold: 'success', ship: 'queued' });
-  assert.throws(() => run(...held, { type: 'approve', approvalRequestId: 'id-hold', by: dev, access: { allowed: true } }, { type: 'approve', approvalRequestId: 'id-hold', by: dev, access: { allowed: true } }), refusedWith('NOT_ON_HOLD'));
-  assert.throws(() => run(...held, { type: 'approve', approvalRequestId: 'id-a', by: dev, access: { allowed: true } }), refusedWith('NOT_AN_APPROVAL'));
+  assert.throws(() => run(...held, { type: 'approve', approvalRequestId: 'id-hold', by: dev, access: { allowed: true }, decisions: [] }, { type: 'approve', approvalRequestId: 'id-hold', by: dev, access: { allowed: true }, decisions: [] }), refusedWith('NOT_ON_HOLD'));
+  assert.throws(() => run(...held, { type: 'approve', approvalRequestId: 'id-a', by: dev, access: { allowed: true }, decisions: [] }), refusedWith('NOT_AN_APPROVAL'));
+});
+
+test('jobs after an approval run for the approver: the approval carries what their contexts say of them', () => {
+  const plan = [job('a'), job('hold', ['a'], { type: 'approval', jobNumber: null }), job('deploy', ['hold']), job('notify', ['deploy'])];
+  assert.equal([...afterApproval(plan, 'hold')].sort(), ['deploy', 'notify']);
+  const held = [start(plan), { type: 'finishJob', jobId: 'id-a', status: 'success' }] as WorkflowCommand[];
+  const refused = run(...held, { type: 'approve', approvalRequestId: 'id-hold', by: dev, access: { allowed: true }, decisions: [{ jobId: 'id-deploy', unauthorized: 'context release: dev is in none of the groups' }, { jobId: 'id-notify', unauthorized: null }] });
+  assert.equal(statuses(refused), { a: 'success', hold: 'success', deploy: 'unauthorized', notify: 'not_run' });
+  const allowed = run(...held, { type: 'approve', approvalRequestId: 'id-hold', by: dev, access: { allowed: true }, decisions: [{ jobId: 'id-deploy', unauthorized: null }] });
+  assert.equal(statuses(allowed).deploy, 'queued');
 });
 
 test('a job whose contexts are refused ends unauthorized when it would run, and so does the workflow', () => {

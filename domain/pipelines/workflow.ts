@@ -39,7 +39,11 @@ export const workflowStarted = defineEvent('workflow.start', z.object({ ...ref, 
 });
 export const jobScheduled = defineEvent('workflow.job.scheduled', z.object({ ...job, jobNumber: z.number().int().nullable() }), { publicFields: ['workflowId', 'pipelineId', 'name', 'jobId', 'job', 'jobNumber'] });
 export const jobHeld = defineEvent('workflow.job.hold', z.object(job), { publicFields: ['workflowId', 'pipelineId', 'name', 'jobId', 'job'] });
-export const jobApproved = defineEvent('workflow.job.approve', z.object({ ...job, approvedBy: z.string() }), { publicFields: ['workflowId', 'pipelineId', 'name', 'jobId', 'job', 'approvedBy'] });
+/** `decisions`: what the contexts of the jobs after the approval say of the approver, who they now run for. */
+const Decision = z.object({ jobId: z.string(), unauthorized: z.string().nullable() });
+export const jobApproved = defineEvent('workflow.job.approve', z.object({ ...job, approvedBy: z.string(), decisions: z.array(Decision).default([]) }), {
+  publicFields: ['workflowId', 'pipelineId', 'name', 'jobId', 'job', 'approvedBy', 'decisions'],
+});
 export const jobStarted = defineEvent('workflow.job.start', z.object(job), { publicFields: ['workflowId', 'pipelineId', 'name', 'jobId', 'job'] });
 export const jobFinished = defineEvent('workflow.job.finish', z.object({ ...job, status: JobStatus, reason: z.string().nullable() }), { publicFields: ['workflowId', 'pipelineId', 'name', 'jobId', 'job', 'status', 'reason'] });
 export const workflowCanceled = defineEvent('workflow.cancel', z.object(ref), { publicFields: ['workflowId', 'pipelineId', 'name'] });
@@ -59,8 +63,11 @@ export type WorkflowEvent =
 
 export type WorkflowCommand =
   | { type: 'start'; workflowId: string; pipelineId: string; pipelineNumber: number; projectSlug: string; name: string; rerunOf: string | null; jobs: PlannedWorkflowJob[] }
-  /** `access`: what the approval job's contexts say of the approver (mayUseContext, decided by the caller). */
-  | { type: 'approve'; approvalRequestId: string; by: Member; access: Access }
+  /**
+   * `access`: what the approval job's contexts say of the approver; `decisions`: the same for each job
+   * after the approval (mayUseContext, decided by the caller).
+   */
+  | { type: 'approve'; approvalRequestId: string; by: Member; access: Access; decisions: ReadonlyArray<{ jobId: string; unauthorized: string | null }> }
   | { type: 'startJob'; jobId: string }
   | { type: 'finishJob'; jobId: string; status: JobResult }
   | { type: 'cancel'; by: Member };
@@ -101,8 +108,11 @@ const evolve = (s: WorkflowState, e: WorkflowEvent): WorkflowState => {
       return setStatus(s, e.data.jobId, 'queued');
     case 'workflow.job.hold':
       return setStatus(s, e.data.jobId, 'on_hold');
-    case 'workflow.job.approve':
-      return setStatus(s, e.data.jobId, 'success');
+    case 'workflow.job.approve': {
+      const decided = new Map((e.data.decisions ?? []).map((d) => [d.jobId, d.unauthorized]));
+      const w = setStatus(s, e.data.jobId, 'success');
+      return { ...w, jobs: w.jobs.map((j) => (decided.has(j.jobId) ? { ...j, unauthorized: decided.get(j.jobId)! } : j)) };
+    }
     case 'workflow.job.start':
       return setStatus(s, e.data.jobId, 'running');
     case 'workflow.job.finish':
@@ -176,7 +186,7 @@ export const workflowDecider: Decider<WorkflowState, WorkflowCommand, WorkflowEv
         if (j.status !== 'on_hold') throw new DomainError('NOT_ON_HOLD', `${j.name} is ${j.status}, not on hold: only a held approval can be approved`);
         requireOrgMember(c.by, ownerSlugOf(w.projectSlug));
         if (!c.access.allowed) throw new ForbiddenError(`${c.access.reason}: only its groups' members may approve ${j.name}`, 'CONTEXT_RESTRICTED');
-        return then(w, [{ type: 'workflow.job.approve', data: { workflowId: w.workflowId, pipelineId: w.pipelineId, name: w.name, jobId: j.jobId, job: j.name, approvedBy: c.by.login } }]);
+        return then(w, [{ type: 'workflow.job.approve', data: { workflowId: w.workflowId, pipelineId: w.pipelineId, name: w.name, jobId: j.jobId, job: j.name, approvedBy: c.by.login, decisions: [...c.decisions] } }]);
       }
       case 'startJob': {
         const w = live(s);
@@ -201,4 +211,14 @@ export const workflowDecider: Decider<WorkflowState, WorkflowCommand, WorkflowEv
       }
     }
   },
+};
+
+/** The jobs that run after an approval (those that require it, directly or not): they run for whoever approves it. */
+export const afterApproval = (jobs: ReadonlyArray<{ name: string; requires: ReadonlyArray<string> }>, approval: string): Set<string> => {
+  const after = new Set<string>();
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const j of jobs) if (!after.has(j.name) && j.requires.some((r) => r === approval || after.has(r))) grew = after.add(j.name) !== undefined;
+  }
+  return after;
 };
