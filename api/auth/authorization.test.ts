@@ -36,7 +36,7 @@ const samples: Record<string, { query: string | ((caller: Role) => string); vari
   'Mutation.deleteUser': { query: 'mutation { deleteUser(login: "matrix-deleted") }' },
   'Query.projects': { query: '{ projects { edges { node { slug } } } }' },
   'Query.project': { query: '{ project(slug: "gh/matrix/app") { slug } }' },
-  'Mutation.createProject': { query: (c) => `mutation { createProject(input: {slug: "gh/matrix/${c}", gitUrl: "/srv/git/${c}.git"}) { slug } }` },
+  'Mutation.createProject': { query: (c) => `mutation { createProject(input: {slug: "gh/matrix/${c}", gitUrl: "https://github.com/matrix/${c}.git"}) { slug } }` },
   'Mutation.updateProjectSettings': { query: 'mutation { updateProjectSettings(slug: "gh/matrix/app", input: {defaultBranch: "trunk"}) { slug } }' },
   'Mutation.storeProjectEnvVar': { query: 'mutation { storeProjectEnvVar(slug: "gh/matrix/app", name: "M", value: "v") { name } }' },
   'Mutation.deleteProjectEnvVar': { query: (c) => `mutation { deleteProjectEnvVar(slug: "gh/matrix/app", name: "DEL_${c}") }` },
