@@ -107,6 +107,7 @@ export const triggerPipeline = async (s: Services, context: CommandContext, by: 
   const executed = await s.commands.execute({
     stream: pipelinesStream(project.id),
     decider: pipelinesDecider,
+    lastEventOnly: true,
     command: {
       type: 'create',
       source,
@@ -192,6 +193,7 @@ export const rerunWorkflow = async (s: Services, context: CommandContext, by: Me
   const reserved = await s.commands.execute({
     stream: pipelinesStream(pipeline.projectId),
     decider: pipelinesDecider,
+    lastEventOnly: true,
     command: { type: 'rerun', pipelineId: pipeline.id, projectSlug: pipeline.projectSlug, workflowId: newId, rerunOf: w.id, name: w.name, fromFailed, jobCount, by },
     context: ctx,
     target: workflowTarget({ workflowId: w.id, name: w.name }),

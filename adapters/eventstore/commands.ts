@@ -15,6 +15,8 @@ export interface Execution<S, C, E extends DomainEvent> {
   readonly context: CommandContext;
   readonly target: Reference | ((state: S) => Reference);
   readonly scope?: Reference | null;
+  /** The stream's last event alone holds its state (a counter): only that event is read, however long the stream. */
+  readonly lastEventOnly?: boolean;
 }
 
 export interface Executed<S> {
@@ -67,9 +69,9 @@ export const createCommandHandler = (store: EventStore, registry: EventRegistry,
   };
 
   return {
-    async execute({ stream, decider, command, context, target, scope = null }) {
+    async execute({ stream, decider, command, context, target, scope = null, lastEventOnly = false }) {
       for (let attempt = 1; ; attempt++) {
-        const history = await store.readStream(stream);
+        const history = lastEventOnly ? [await store.readLast(stream)].filter((e): e is RecordedEvent => e !== undefined) : await store.readStream(stream);
         let state = fold(decider, history as unknown as Parameters<typeof decider.evolve>[1][]);
         const expected: ExpectedRevision = history.length ? history[history.length - 1]!.revision : 'no_stream';
         const decided = decider.decide(command, state);

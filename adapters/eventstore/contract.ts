@@ -114,6 +114,8 @@ export const eventStoreContract = (name: string, setup: () => Promise<ContractHa
     assert.equal(all.map((e) => e.revision), twelve);
     assert.equal((await h.store.readStream(s, 9)).map((e) => e.revision), [9, 10, 11]);
     assert.equal(await h.store.readStream(uniqueName('none-')), []);
+    assert.is((await h.store.readLast(s))?.revision, 11);
+    assert.is(await h.store.readLast(uniqueName('none-')), undefined);
     const e = all[0]!;
     assert.match(e.occurredAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{1,9}Z$/);
     assert.equal(e.metadata.actor, { id: 'tester', type: 'user', name: 'tester' });

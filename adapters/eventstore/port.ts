@@ -47,6 +47,8 @@ export interface EventStore {
   append(stream: string, events: ReadonlyArray<NewEvent>, expected: ExpectedRevision): Promise<AppendResult>;
   /** Events of one stream from a revision on, oldest first. */
   readStream(stream: string, fromRevision?: number): Promise<RecordedEvent[]>;
+  /** The last event of a stream, or undefined when there is none. */
+  readLast(stream: string): Promise<RecordedEvent | undefined>;
   readAll(from: Position, options?: ReadAllOptions): Promise<Page>;
   /** Catch up from a position, then follow live; yields only pages that move `next`. */
   subscribe(from: Position | 'end', options?: SubscribeOptions): AsyncIterable<Page>;

@@ -237,6 +237,10 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
       );
       return found.map(toRecorded);
     },
+    async readLast(stream) {
+      const [last] = await rows<EventRow>(db.raw(`select ${columns} from events where stream_id = ? order by revision desc limit 1`, [stream]));
+      return last ? toRecorded(last) : undefined;
+    },
     readAll,
     subscribe,
     head,

@@ -11,7 +11,8 @@ import { planWorkflows } from './planner.ts';
 
 /**
  * A project's pipelines, on one stream per project: pipeline and job numbers count up per project,
- * so they are decided here, where two triggers can never take the same number.
+ * so they are decided here, where two triggers can never take the same number. Each event carries
+ * the counters, so deciding reads only the stream's last event (`lastEventOnly`).
  */
 export const pipelinesStream = (projectId: string) => `pipelines-${projectId}`;
 export const pipelineTarget = (p: { pipelineId: string; projectSlug: string; number: number }) => ({ id: p.pipelineId, type: 'pipeline', name: `${p.projectSlug}#${p.number}` });
@@ -43,20 +44,22 @@ export const pipelineCreated = defineEvent(
     /** The processed config (JSON), as the jobs will run it; null when it did not process. */
     config: z.string().nullable(),
     workflows: z.array(PlannedWorkflow),
+    /** How many job numbers the project has given out, this pipeline's included: the last event alone holds the counters. */
+    jobsAfter: z.number().int(),
   }),
   { publicFields: ['pipelineId', 'projectId', 'projectSlug', 'number', 'state', 'errors', 'trigger', 'vcs', 'workflows'] },
 );
 /** A rerun: a new workflow in the pipeline, with job numbers of its own. */
 export const workflowRetried = defineEvent(
   'workflow.retry',
-  z.object({ pipelineId: z.string(), workflowId: z.string(), rerunOf: z.string(), name: z.string(), fromFailed: z.boolean(), firstJobNumber: z.number().int(), jobCount: z.number().int() }),
+  z.object({ pipelineId: z.string(), workflowId: z.string(), rerunOf: z.string(), name: z.string(), fromFailed: z.boolean(), firstJobNumber: z.number().int(), jobCount: z.number().int(), pipelinesAfter: z.number().int() }),
   { publicFields: ['pipelineId', 'workflowId', 'rerunOf', 'name', 'fromFailed', 'firstJobNumber', 'jobCount'] },
 );
 export const pipelineEvents = [pipelineCreated, workflowRetried];
 
 type Data<D extends { schema: z.ZodType }> = z.infer<D['schema']>;
 export type PipelineEvent = { type: 'pipeline.create'; data: Data<typeof pipelineCreated> } | { type: 'workflow.retry'; data: Data<typeof workflowRetried> };
-export type PipelineDetails = Omit<Data<typeof pipelineCreated>, 'number' | 'workflows' | 'state' | 'errors' | 'config'>;
+export type PipelineDetails = Omit<Data<typeof pipelineCreated>, 'number' | 'workflows' | 'state' | 'errors' | 'config' | 'jobsAfter'>;
 /**
  * `source`: the config at the revision (null: there is none). It is processed here, where the
  * pipeline's number is known for `<< pipeline.number >>`; `resolveOrb` serves orbs already loaded.
@@ -72,16 +75,14 @@ export interface ProjectPipelines {
 
 export const pipelinesDecider: Decider<ProjectPipelines, PipelineCommand, PipelineEvent> = {
   initialState: () => ({ pipelines: 0, jobs: 0 }),
-  evolve: (s, e) =>
-    e.type === 'pipeline.create'
-      ? { pipelines: e.data.number, jobs: s.jobs + e.data.workflows.reduce((n, w) => n + w.jobCount, 0) }
-      : { ...s, jobs: s.jobs + e.data.jobCount },
+  // every event carries both counters, so the last one alone is the state
+  evolve: (_, e) => (e.type === 'pipeline.create' ? { pipelines: e.data.number, jobs: e.data.jobsAfter } : { pipelines: e.data.pipelinesAfter, jobs: e.data.firstJobNumber + e.data.jobCount - 1 }),
   decide: (c, s) => {
     if (c.type === 'create') {
       const number = s.pipelines + 1;
       const p = c.pipeline;
       const errored = (type: string, messages: string[]): PipelineEvent[] => [
-        { type: 'pipeline.create', data: { ...p, number, state: 'errored', errors: messages.map((message) => ({ type, message })), config: null, workflows: [] } },
+        { type: 'pipeline.create', data: { ...p, number, state: 'errored', errors: messages.map((message) => ({ type, message })), config: null, workflows: [], jobsAfter: s.jobs } },
       ];
       if (c.source === null) return errored('config-fetch', [`no .circleci/config.yml at ${p.vcs.revision.slice(0, 12)}`]);
       const values = { id: p.pipelineId, number, 'project.git_url': p.vcs.originRepositoryUrl, 'project.type': 'github', 'git.branch': p.vcs.branch ?? '', 'git.tag': p.vcs.tag ?? '', 'git.revision': p.vcs.revision, 'git.base_revision': p.vcs.revision, trigger_source: p.trigger.type === 'webhook' ? 'webhook' : 'api' };
@@ -94,10 +95,10 @@ export const pipelinesDecider: Decider<ProjectPipelines, PipelineCommand, Pipeli
         next += jobCount;
         return planned;
       });
-      return [{ type: 'pipeline.create', data: { ...p, number, state: 'created', errors: [], config: JSON.stringify(processed.config), workflows } }];
+      return [{ type: 'pipeline.create', data: { ...p, number, state: 'created', errors: [], config: JSON.stringify(processed.config), workflows, jobsAfter: next - 1 } }];
     }
     requireOrgMember(c.by, ownerSlugOf(c.projectSlug));
-    return [{ type: 'workflow.retry', data: { pipelineId: c.pipelineId, workflowId: c.workflowId, rerunOf: c.rerunOf, name: c.name, fromFailed: c.fromFailed, firstJobNumber: s.jobs + 1, jobCount: c.jobCount } }];
+    return [{ type: 'workflow.retry', data: { pipelineId: c.pipelineId, workflowId: c.workflowId, rerunOf: c.rerunOf, name: c.name, fromFailed: c.fromFailed, firstJobNumber: s.jobs + 1, jobCount: c.jobCount, pipelinesAfter: s.pipelines } }];
   },
 };
 
