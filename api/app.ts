@@ -30,6 +30,7 @@ import { registerCircleCiMe } from './rest/circleci-me.ts';
 import { registerCircleCiProjects } from './rest/circleci-projects.ts';
 import { registerOpenApi } from './rest/openapi.ts';
 import { destroyDeletedContextKeys } from './contexts.ts';
+import { startUnstartedWorkflows } from './pipelines.ts';
 import { authorize, routeRules, type Rule } from './auth/authorization.ts';
 import { bootstrapAdmin } from './bootstrap.ts';
 import type { Config } from './config.ts';
@@ -175,6 +176,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     async bootstrap() {
       await projections.waitFor(await store.head(), 10 * 60_000);
       await destroyDeletedContextKeys(services);
+      await startUnstartedWorkflows(services);
       return bootstrapAdmin(services, dataDir);
     },
     async close() {

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { mayUseContext, type Access } from '../domain/contexts/access.ts';
-import { NotFoundError, ValidationError, parseInput } from '../domain/errors.ts';
+import { DomainError, NotFoundError, ValidationError, parseInput } from '../domain/errors.ts';
+import { systemActor } from '../domain/events/envelope.ts';
 import type { CommandContext } from '../domain/events/envelope.ts';
 import { requireOrgMember, type Member } from '../domain/organizations.ts';
 import { ownerSlugOf } from '../domain/projects/slugs.ts';
@@ -11,7 +12,7 @@ import { JobResult, afterApproval, workflowDecider, workflowStream, workflowTarg
 import { fold } from '../domain/decider.ts';
 import { contextByName, contextRestrictions } from '../projections/contexts.ts';
 import { orgsOf, teamsOf } from '../projections/memberships.ts';
-import { pipelineById, workflowById, type PipelineRow, type WorkflowRow } from '../projections/pipelines.ts';
+import { pipelineById, unstartedWorkflows, workflowById, type PipelineRow, type WorkflowRow } from '../projections/pipelines.ts';
 import { userByLogin } from '../projections/users.ts';
 import { findProject } from './projects.ts';
 import { withOrbs } from './orbs.ts';
@@ -129,6 +130,23 @@ export const triggerPipeline = async (s: Services, context: CommandContext, by: 
   const created = executed.events[0]!.data as { workflows: Array<{ workflowId: string; name: string; firstJobNumber: number }> };
   for (const w of created.workflows) await startWorkflow(s, ctx, pipeline, w, by, new Set(), null);
   return pipeline;
+};
+
+/**
+ * Starts the workflows that were decided but never started (the process stopped between the two
+ * appends). Workflow ids are derived and a start is refused twice, so running this again is safe.
+ */
+export const startUnstartedWorkflows = async (s: Services): Promise<number> => {
+  const pending = await unstartedWorkflows(s.db);
+  for (const w of pending) {
+    const member = await memberByLogin(s, w.pipeline.trigger.actor.login);
+    let carried = new Set<string>();
+    if (w.rerunOf && w.fromFailed) carried = carriedOver((await loadWorkflow(s, w.rerunOf))?.jobs ?? [], true);
+    await startWorkflow(s, { actor: systemActor, request: null }, w.pipeline, w, member, carried, w.rerunOf ?? null).catch((e: unknown) => {
+      if (!(e instanceof DomainError && e.code === 'WORKFLOW_EXISTS')) throw e;
+    });
+  }
+  return pending.length;
 };
 
 const findWorkflow = async (s: Services, id: unknown): Promise<WorkflowRow> => {

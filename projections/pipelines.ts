@@ -12,7 +12,8 @@ export const pipelinesProjection = defineProjection({
   async migrate(db, t) {
     await db.raw(`create table if not exists ${t.pipelines} (
       id text primary key, project_id text not null, project_slug text not null, number int not null, state text not null, errors jsonb not null,
-      trigger jsonb not null, vcs jsonb not null, parameters jsonb not null, config text, delivery_id text, created_at timestamptz not null, updated_at timestamptz not null)`);
+      trigger jsonb not null, vcs jsonb not null, parameters jsonb not null, config text, delivery_id text, planned jsonb not null default '[]',
+      created_at timestamptz not null, updated_at timestamptz not null)`);
     await db.raw(`create index if not exists ${t.pipelines}_delivery on ${t.pipelines} (delivery_id)`);
     await db.raw(`create index if not exists ${t.pipelines}_project on ${t.pipelines} (project_id, number desc)`);
     await db.raw(`create table if not exists ${t.workflows} (
@@ -37,12 +38,16 @@ export const pipelinesProjection = defineProjection({
           const d = e.data;
           await trx(t.pipelines).insert({
             id: d.pipelineId, project_id: d.projectId, project_slug: d.projectSlug, number: d.number, state: d.state, errors: JSON.stringify(d.errors),
-            trigger: JSON.stringify(d.trigger), vcs: JSON.stringify(d.vcs), parameters: JSON.stringify(d.parameters), config: d.config, delivery_id: d.trigger.deliveryId ?? null, created_at: at, updated_at: at,
+            trigger: JSON.stringify(d.trigger), vcs: JSON.stringify(d.vcs), parameters: JSON.stringify(d.parameters), config: d.config, delivery_id: d.trigger.deliveryId ?? null, planned: JSON.stringify(d.workflows), created_at: at, updated_at: at,
           });
           break;
         }
-        case 'workflow.retry':
+        case 'workflow.retry': {
+          const row = await trx(t.pipelines).where({ id: e.data.pipelineId }).first('planned');
+          const planned = [...json(row.planned), { workflowId: e.data.workflowId, name: e.data.name, firstJobNumber: e.data.firstJobNumber, jobCount: e.data.jobCount, rerunOf: e.data.rerunOf, fromFailed: e.data.fromFailed }];
+          await trx(t.pipelines).where({ id: e.data.pipelineId }).update({ planned: JSON.stringify(planned) });
           break;
+        }
         case 'workflow.start': {
           const d = e.data;
           const pipeline = await trx(t.pipelines).where({ id: d.pipelineId }).first('vcs');
@@ -114,6 +119,23 @@ export const pipelineById = async (db: Knex, id: string): Promise<PipelineRow | 
   const r = await db(pipelines).where({ id }).first();
   return r ? toPipeline(r) : undefined;
 };
+export interface PlannedRow {
+  readonly pipeline: PipelineRow;
+  readonly workflowId: string;
+  readonly name: string;
+  readonly firstJobNumber: number;
+  readonly rerunOf?: string;
+  readonly fromFailed?: boolean;
+}
+/** Workflows a pipeline (or a rerun) decided on that never started: what a crash between two appends leaves. */
+export const unstartedWorkflows = async (db: Knex): Promise<PlannedRow[]> => {
+  const found = (await db.raw(
+    `select p.*, w.value as planned_workflow from ${pipelines} p cross join lateral jsonb_array_elements(p.planned) w
+     where not exists (select 1 from ${workflows} x where x.id = w.value->>'workflowId') order by p.created_at`,
+  )) as { rows: Array<Record<string, unknown>> };
+  return found.rows.map((r) => ({ ...(json(r.planned_workflow) as Omit<PlannedRow, 'pipeline'>), pipeline: toPipeline(r) }));
+};
+
 /** The pipeline a GitHub delivery started, if one did. */
 export const pipelineByDelivery = async (db: Knex, deliveryId: string): Promise<PipelineRow | undefined> => {
   const r = await db(pipelines).where({ delivery_id: deliveryId }).first();

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { pipelinesDecider, pipelinesStream } from '../domain/pipelines/pipeline.ts';
 import { gitRepo } from './support/git-repo.ts';
 import { startTestGyre, waitForAudit, type TestGyre } from './support/gyre.ts';
 
@@ -205,6 +206,34 @@ test('under real concurrency: triggers take distinct numbers, and of racing appr
   assert.ok(racing.filter((r) => r.body.errors).every((r) => r.body.errors![0]!.extensions!.code === 'NOT_ON_HOLD'));
   const approvals = await waitForAudit(g, (e) => e.action === 'workflow.job.approve' && e.success && e.payload.workflowId === w);
   assert.is(approvals.length, 1);
+});
+
+test('workflows decided but never started (a crash between the two appends) start at the next start-up, once', async () => {
+  const project = (await ok('{ project(slug: "gh/acme/app") { id } }')).project.id as string;
+  const sha = repo.git('rev-parse', 'HEAD');
+  // the pipeline is decided and appended; the process dies before its workflows start
+  const r = await g.services.commands.execute({
+    stream: pipelinesStream(project),
+    decider: pipelinesDecider,
+    lastEventOnly: true,
+    command: {
+      type: 'create',
+      source: config,
+      resolveOrb: () => ({ error: 'no orbs' }),
+      pipeline: { pipelineId: '11111111-1111-4111-8111-111111111111', projectId: project, projectSlug: 'gh/acme/app', trigger: { type: 'api', receivedAt: new Date().toISOString(), actor: { login: 'dev', avatarUrl: null }, deliveryId: null }, vcs: { originRepositoryUrl: repo.dir, revision: sha, branch: 'main', tag: null, commit: null }, parameters: {} },
+    },
+    context: { actor: { id: dev.id, type: 'user', name: 'dev' }, request: null },
+    target: { id: 'p', type: 'pipeline' },
+  });
+  await g.services.readYourWrites(r.position);
+  const before = (await ok('{ pipeline(id: "11111111-1111-4111-8111-111111111111") { workflows { id } } }')).pipeline.workflows;
+  assert.equal(before, []);
+  assert.is(await g.bootstrap(), null);
+  const after = (await ok('{ pipeline(id: "11111111-1111-4111-8111-111111111111") { workflows { name jobs { name status } } } }')).pipeline.workflows;
+  assert.equal(after.map((w: { name: string }) => w.name), ['main']);
+  assert.is(after[0].jobs.find((j: { name: string }) => j.name === 'build').status, 'queued');
+  assert.is(await g.bootstrap(), null);
+  assert.is((await ok('{ pipeline(id: "11111111-1111-4111-8111-111111111111") { workflows { id } } }')).pipeline.workflows.length, 1);
 });
 
 test.run();
