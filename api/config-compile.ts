@@ -3,6 +3,7 @@ import { processConfig } from '../domain/config/process.ts';
 import { ValidationError } from '../domain/errors.ts';
 import { withOrbs } from './orbs.ts';
 import type { Services } from './services.ts';
+import { isRecord } from '../domain/config/values.ts';
 
 export interface Compiled {
   readonly valid: boolean;
@@ -11,7 +12,6 @@ export interface Compiled {
   readonly errors: ReadonlyArray<ConfigProblem & { readonly text: string }>;
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * Processes a config as a pipeline would, with the given parameters and values (`pipeline.`-prefixed

@@ -4,32 +4,22 @@ import { ContextName, TeamSlug, contextDecider, contextStream, contextTarget, ty
 import { NotFoundError, ValidationError, parseInput } from '../domain/errors.ts';
 import type { Member } from '../domain/organizations.ts';
 import type { CommandContext } from '../domain/events/envelope.ts';
+import { parseUuid } from '../domain/ids.ts';
 import { orgId, parseOrgSlug } from '../domain/projects/slugs.ts';
 import { EnvVarName, mask } from '../domain/secrets/secret-value.ts';
 import { contextById, contextEnvVar, contextOwnerSlugById, deletedContextIds, type ContextRow } from '../projections/contexts.ts';
-import { orgsOf, teamsOf } from '../projections/memberships.ts';
-import { projectOrgSlugById, type EnvVarRow } from '../projections/projects.ts';
-import type { Auth } from './auth/authenticate.ts';
+import type { EnvVarRow } from '../projections/env-vars.ts';
+import { projectOrgSlugById } from '../projections/projects.ts';
 import { parseEnvVar } from './projects.ts';
 import { written } from './read-your-writes.ts';
 import type { Services } from './services.ts';
 
 /** Contexts, their variables and restrictions, as GraphQL and the CircleCI API v2 both change them. */
 
-const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export const findContext = async (s: Services, id: unknown): Promise<ContextRow> => {
-  if (typeof id !== 'string' || !uuid.test(id)) throw new ValidationError('a context id is a UUID: list contexts with GET /api/v2/context?owner-slug=gh/<org>');
-  const context = await contextById(s.db, id.toLowerCase());
+  const context = await contextById(s.db, parseUuid(id, 'a context id'));
   if (!context) throw new NotFoundError('context not found: list contexts with GET /api/v2/context?owner-slug=gh/<org>');
   return context;
-};
-
-/** The caller as organizations see them: their GitHub organizations and teams from their last login. */
-export const memberOf = async (s: Services, auth: Auth): Promise<Member> => {
-  if (auth.kind !== 'user') throw new Error('memberOf needs a signed-in user');
-  const [orgs, teams] = await Promise.all([orgsOf(s.db, auth.user.id), teamsOf(s.db, auth.user.id)]);
-  return { login: auth.user.login, isAdmin: auth.user.isAdmin, orgs, teams };
 };
 
 const run = async (s: Services, context: CommandContext, found: { ownerSlug: string; name: string; id: string }, command: ContextCommand) => {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { mayUseContext, type Access } from '../domain/contexts/access.ts';
 import { DomainError, NotFoundError, ValidationError, parseInput } from '../domain/errors.ts';
 import { systemActor } from '../domain/events/envelope.ts';
+import { parseUuid } from '../domain/ids.ts';
 import type { CommandContext } from '../domain/events/envelope.ts';
 import { requireOrgMember, type Member } from '../domain/organizations.ts';
 import { ownerSlugOf } from '../domain/projects/slugs.ts';
@@ -11,9 +12,8 @@ import { carriedOver, pipelinesDecider, pipelinesStream, pipelineTarget, workflo
 import { JobResult, afterApproval, workflowDecider, workflowStream, workflowTarget, type WorkflowCommand, type WorkflowState } from '../domain/pipelines/workflow.ts';
 import { fold } from '../domain/decider.ts';
 import { contextByName, contextRestrictions } from '../projections/contexts.ts';
-import { orgsOf, teamsOf } from '../projections/memberships.ts';
 import { pipelineById, unstartedWorkflows, workflowById, type PipelineRow, type WorkflowRow } from '../projections/pipelines.ts';
-import { userByLogin } from '../projections/users.ts';
+import { memberByLogin } from './members.ts';
 import { findProject } from './projects.ts';
 import { withOrbs } from './orbs.ts';
 import { written } from './read-your-writes.ts';
@@ -44,14 +44,6 @@ export interface TriggerInput {
   readonly type: 'webhook' | 'api' | 'explicit';
   readonly deliveryId?: string | null;
 }
-
-/** The person a pipeline runs for, as contexts see them; someone GitHub names who has no Gyre account has no groups. */
-export const memberByLogin = async (s: Services, login: string): Promise<Member> => {
-  const user = await userByLogin(s.db, login);
-  if (!user) return { login, isAdmin: false, orgs: [], teams: [] };
-  const [orgs, teams] = await Promise.all([orgsOf(s.db, user.id), teamsOf(s.db, user.id)]);
-  return { login: user.login, isAdmin: user.isAdmin, orgs, teams };
-};
 
 /** What a job's contexts say of the pipeline's actor: the first refusal, or allowed. */
 const contextAccess = async (s: Services, ownerSlug: string, names: ReadonlyArray<string>, member: Member): Promise<Access> => {
@@ -150,7 +142,7 @@ export const startUnstartedWorkflows = async (s: Services): Promise<number> => {
 };
 
 const findWorkflow = async (s: Services, id: unknown): Promise<WorkflowRow> => {
-  const w = typeof id === 'string' && /^[0-9a-f-]{36}$/i.test(id) ? await workflowById(s.db, id.toLowerCase()) : undefined;
+  const w = await workflowById(s.db, parseUuid(id, 'a workflow id'));
   if (!w) throw new NotFoundError('workflow not found', 'WORKFLOW_NOT_FOUND');
   return w;
 };

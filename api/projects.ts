@@ -7,7 +7,8 @@ import { GitUrl } from '../domain/projects/git-url.ts';
 import { parseProjectSettingsInput, projectDecider, projectStream, projectTarget, type ProjectCommand } from '../domain/projects/project.ts';
 import { parseProjectSlug, type ProjectSlug } from '../domain/projects/slugs.ts';
 import { EnvVarName, EnvVarValue, mask, type SealedSecret } from '../domain/secrets/secret-value.ts';
-import { projectBySlug, projectEnvVar, type EnvVarRow, type ProjectRow } from '../projections/projects.ts';
+import type { EnvVarRow } from '../projections/env-vars.ts';
+import { projectBySlug, projectEnvVar, type ProjectRow } from '../projections/projects.ts';
 import { written } from './read-your-writes.ts';
 import type { Services } from './services.ts';
 

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { ContextEvent } from '../domain/contexts/context.ts';
-import type { EnvVarRow } from './projects.ts';
-import { defineProjection } from './projection.ts';
+import { envVarTable } from './env-vars.ts';
+import { defineProjection, isoTime } from './projection.ts';
 
 export interface ContextRow {
   readonly id: string;
@@ -27,9 +27,7 @@ export const contextsProjection = defineProjection({
     await db.raw(`create table if not exists ${t.contexts} (
       id text primary key, name text not null, owner_id text not null, owner_slug text not null, owner_key text not null, created_at timestamptz not null)`);
     await db.raw(`create index if not exists ${t.contexts}_owner on ${t.contexts} (owner_key, name, id)`);
-    await db.raw(`create table if not exists ${t.context_env_vars} (
-      context_id text not null, variable text not null, masked text not null, created_at timestamptz not null, updated_at timestamptz not null,
-      primary key (context_id, variable))`);
+    await envVarTable(t.context_env_vars, 'context_id').create(db);
     await db.raw(`create table if not exists ${t.context_restrictions} (id text primary key, context_id text not null, type text not null, value text not null)`);
     await db.raw(`create table if not exists ${t.deleted_contexts} (id text primary key, deleted_at timestamptz not null)`);
   },
@@ -48,13 +46,10 @@ export const contextsProjection = defineProjection({
           await trx(t.deleted_contexts).insert({ id: e.data.contextId, deleted_at: at });
           break;
         case 'context.env_var.store':
-          await trx(t.context_env_vars)
-            .insert({ context_id: e.data.contextId, variable: e.data.variable, masked: e.data.secret.masked, created_at: at, updated_at: at })
-            .onConflict(['context_id', 'variable'])
-            .merge({ masked: e.data.secret.masked, updated_at: at });
+          await envVarTable(t.context_env_vars, 'context_id').store(trx, e.data.contextId, e.data.variable, e.data.secret.masked, at);
           break;
         case 'context.env_var.delete':
-          await trx(t.context_env_vars).where({ context_id: e.data.contextId, variable: e.data.variable }).delete();
+          await envVarTable(t.context_env_vars, 'context_id').remove(trx, e.data.contextId, e.data.variable);
           break;
         case 'context.restriction.create':
           await trx(t.context_restrictions).insert({ id: e.data.restrictionId, context_id: e.data.contextId, type: e.data.type, value: e.data.value });
@@ -68,8 +63,7 @@ export const contextsProjection = defineProjection({
 });
 
 const { contexts, context_env_vars, context_restrictions } = contextsProjection.tables;
-const iso = (v: unknown) => new Date(v as string).toISOString();
-const toContext = (r: Record<string, unknown>): ContextRow => ({ id: r.id as string, name: r.name as string, ownerId: r.owner_id as string, ownerSlug: r.owner_slug as string, createdAt: iso(r.created_at) });
+const toContext = (r: Record<string, unknown>): ContextRow => ({ id: r.id as string, name: r.name as string, ownerId: r.owner_id as string, ownerSlug: r.owner_slug as string, createdAt: isoTime(r.created_at) });
 
 export const contextById = async (db: Knex, id: string): Promise<ContextRow | undefined> => {
   const row = await db(contexts).where({ id }).first();
@@ -88,19 +82,9 @@ export const contextsPage = async (db: Knex, ownerKey: string, first: number, af
 };
 export const contextCursor = (c: ContextRow) => `${c.name}\n${c.id}`;
 
-const toEnvVar = (r: Record<string, unknown>): EnvVarRow => ({ name: r.variable as string, value: r.masked as string, createdAt: iso(r.created_at), updatedAt: iso(r.updated_at) });
-
-export const contextEnvVar = async (db: Knex, contextId: string, variable: string): Promise<EnvVarRow | undefined> => {
-  const row = await db(context_env_vars).where({ context_id: contextId, variable }).first();
-  return row ? toEnvVar(row) : undefined;
-};
-
-export const contextEnvVars = async (db: Knex, contextId: string, first: number, after?: string): Promise<{ envVars: EnvVarRow[]; hasNextPage: boolean }> => {
-  const q = db(context_env_vars).where({ context_id: contextId }).orderBy('variable').limit(first + 1);
-  if (after) q.where('variable', '>', after);
-  const rows = (await q) as Array<Record<string, unknown>>;
-  return { envVars: rows.slice(0, first).map(toEnvVar), hasNextPage: rows.length > first };
-};
+const envVars = envVarTable(context_env_vars, 'context_id');
+export const contextEnvVar = envVars.one;
+export const contextEnvVars = envVars.page;
 
 export const contextRestrictions = async (db: Knex, contextId: string): Promise<RestrictionRow[]> =>
   (await db(context_restrictions).where({ context_id: contextId }).orderBy('value').select('id', 'type', 'value')) as RestrictionRow[];

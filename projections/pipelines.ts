@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { PipelineEvent } from '../domain/pipelines/pipeline.ts';
-import { liveStatus, type JobStatus, type WorkflowEvent } from '../domain/pipelines/workflow.ts';
-import { defineProjection } from './projection.ts';
+import { jobStatusAfter, liveStatus, type JobStatus, type WorkflowEvent } from '../domain/pipelines/workflow.ts';
+import { defineProjection, isoTime } from './projection.ts';
 
 /** Pipelines, their workflows and jobs, as the API v2 and GraphQL show them. */
 export const pipelinesProjection = defineProjection({
@@ -65,7 +65,7 @@ export const pipelinesProjection = defineProjection({
         case 'workflow.job.approve':
         case 'workflow.job.start':
         case 'workflow.job.finish': {
-          const status: JobStatus = e.type === 'workflow.job.scheduled' ? 'queued' : e.type === 'workflow.job.hold' ? 'on_hold' : e.type === 'workflow.job.approve' ? 'success' : e.type === 'workflow.job.start' ? 'running' : e.data.status;
+          const status = jobStatusAfter(e)!;
           await trx(t.workflow_jobs)
             .where({ id: e.data.jobId })
             .update({ status, ...(e.type === 'workflow.job.start' ? { started_at: at } : {}), ...(e.type === 'workflow.job.finish' || e.type === 'workflow.job.approve' ? { stopped_at: at } : {}) });
@@ -84,7 +84,7 @@ export const pipelinesProjection = defineProjection({
 
 const { pipelines, workflows, workflow_jobs } = pipelinesProjection.tables;
 const json = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
-const iso = (v: unknown) => (v ? new Date(v as string).toISOString() : null);
+const iso = (v: unknown) => (v ? isoTime(v) : null);
 
 export interface PipelineRow {
   readonly id: string;

@@ -2,6 +2,9 @@ import type { Knex } from 'knex';
 import type { ActionFilter } from '../domain/audit/action-filter.ts';
 import type { RecordedEvent } from '../domain/events/envelope.ts';
 
+/** A timestamp column as ISO-8601 UTC. */
+export const isoTime = (v: unknown): string => new Date(v as string).toISOString();
+
 /** The versioned names of a projection's tables: a new version builds new tables beside the old. */
 export type Tables<T extends string> = Readonly<Record<T, string>>;
 

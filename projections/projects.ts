@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { ProjectEvent, ProjectSettings } from '../domain/projects/project.ts';
-import { defineProjection } from './projection.ts';
+import { envVarTable } from './env-vars.ts';
+import { defineProjection, isoTime } from './projection.ts';
 
 export interface ProjectRow {
   readonly id: string;
@@ -14,14 +15,6 @@ export interface ProjectRow {
   readonly createdAt: string;
 }
 
-export interface EnvVarRow {
-  readonly name: string;
-  /** Masked; the value itself is never in a read model. */
-  readonly value: string;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-}
-
 export const projectsProjection = defineProjection({
   name: 'projects',
   version: 1,
@@ -31,9 +24,7 @@ export const projectsProjection = defineProjection({
     await db.raw(`create table if not exists ${t.projects} (
       id text primary key, slug text not null, slug_key text not null unique, name text not null, organization text not null,
       organization_id text not null, settings jsonb not null, webhook_secret text, created_at timestamptz not null)`);
-    await db.raw(`create table if not exists ${t.project_env_vars} (
-      project_id text not null, name text not null, masked text not null, created_at timestamptz not null, updated_at timestamptz not null,
-      primary key (project_id, name))`);
+    await envVarTable(t.project_env_vars, 'project_id').create(db);
   },
   async apply(events, trx, t) {
     for (const recorded of events) {
@@ -55,13 +46,10 @@ export const projectsProjection = defineProjection({
           break;
         }
         case 'project.env_var.create':
-          await trx(t.project_env_vars)
-            .insert({ project_id: e.data.projectId, name: e.data.name, masked: e.data.secret.masked, created_at: at, updated_at: at })
-            .onConflict(['project_id', 'name'])
-            .merge({ masked: e.data.secret.masked, updated_at: at });
+          await envVarTable(t.project_env_vars, 'project_id').store(trx, e.data.projectId, e.data.name, e.data.secret.masked, at);
           break;
         case 'project.env_var.delete':
-          await trx(t.project_env_vars).where({ project_id: e.data.projectId, name: e.data.name }).delete();
+          await envVarTable(t.project_env_vars, 'project_id').remove(trx, e.data.projectId, e.data.name);
           break;
       }
     }
@@ -69,7 +57,6 @@ export const projectsProjection = defineProjection({
 });
 
 const { projects, project_env_vars } = projectsProjection.tables;
-const iso = (v: unknown) => new Date(v as string).toISOString();
 const toProject = (r: Record<string, unknown>): ProjectRow => ({
   id: r.id as string,
   slug: r.slug as string,
@@ -78,7 +65,7 @@ const toProject = (r: Record<string, unknown>): ProjectRow => ({
   organizationId: r.organization_id as string,
   settings: (typeof r.settings === 'string' ? JSON.parse(r.settings) : r.settings) as ProjectSettings,
   webhookSecret: (r.webhook_secret as string | null) ?? null,
-  createdAt: iso(r.created_at),
+  createdAt: isoTime(r.created_at),
 });
 
 /** By lower-cased slug (`gh/org/repo`). */
@@ -94,20 +81,9 @@ export const projectsPage = async (db: Knex, first: number, after?: string): Pro
   return { projects: rows.slice(0, first).map(toProject), hasNextPage: rows.length > first };
 };
 
-const toEnvVar = (r: Record<string, unknown>): EnvVarRow => ({ name: r.name as string, value: r.masked as string, createdAt: iso(r.created_at), updatedAt: iso(r.updated_at) });
-
-export const projectEnvVar = async (db: Knex, projectId: string, name: string): Promise<EnvVarRow | undefined> => {
-  const row = await db(project_env_vars).where({ project_id: projectId, name }).first();
-  return row ? toEnvVar(row) : undefined;
-};
-
-/** A project's variables by name, after a name (the cursor). */
-export const projectEnvVars = async (db: Knex, projectId: string, first: number, after?: string): Promise<{ envVars: EnvVarRow[]; hasNextPage: boolean }> => {
-  const q = db(project_env_vars).where({ project_id: projectId }).orderBy('name').limit(first + 1);
-  if (after) q.where('name', '>', after);
-  const rows = (await q) as Array<Record<string, unknown>>;
-  return { envVars: rows.slice(0, first).map(toEnvVar), hasNextPage: rows.length > first };
-};
+const envVars = envVarTable(project_env_vars, 'project_id');
+export const projectEnvVar = envVars.one;
+export const projectEnvVars = envVars.page;
 
 /** The slug (`gh/org`) of the organization with this id, if a project of it is followed. */
 export const projectOrgSlugById = async (db: Knex, organizationId: string): Promise<string | undefined> => {

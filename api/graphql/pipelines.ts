@@ -1,9 +1,10 @@
 import { fold } from '../../domain/decider.ts';
 import { NotFoundError, ValidationError } from '../../domain/errors.ts';
-import { workflowDecider, workflowStream, type WorkflowEvent } from '../../domain/pipelines/workflow.ts';
+import { parseUuid } from '../../domain/ids.ts';
+import { jobStatusAfter, workflowDecider, workflowStream, type WorkflowEvent } from '../../domain/pipelines/workflow.ts';
 import { parseProjectSlug } from '../../domain/projects/slugs.ts';
 import { jobsOfWorkflow, pipelineById, pipelinesPage, workflowById, workflowsOfPipeline, type JobRow, type PipelineRow, type WorkflowRow } from '../../projections/pipelines.ts';
-import { memberOf } from '../contexts.ts';
+import { memberOf } from '../members.ts';
 import { approveJob, cancelWorkflow, reportJob, rerunWorkflow, triggerPipeline } from '../pipelines.ts';
 import { findProject } from '../projects.ts';
 import { written } from '../read-your-writes.ts';
@@ -11,15 +12,6 @@ import type { Services } from '../services.ts';
 import { commandContextOf as context, type GraphQLContext } from './context.ts';
 import { connection, decodeCursor } from './paging.ts';
 
-const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const id = (v: unknown, what: string): string => {
-  if (typeof v !== 'string' || !uuid.test(v)) throw new ValidationError(`${what} is a UUID`);
-  return v.toLowerCase();
-};
-
-/** What each workflow event makes of a job's status. */
-const statusOf = (type: string, data: { status?: string }): string =>
-  data.status ?? { 'workflow.job.scheduled': 'queued', 'workflow.job.hold': 'on_hold', 'workflow.job.approve': 'success', 'workflow.job.start': 'running' }[type] ?? 'unknown';
 
 /**
  * One workflow's job statuses: first each job as it stands (action `snapshot`), then every change as it
@@ -44,7 +36,7 @@ const jobChanges = (s: Services, workflowId: string): AsyncIterableIterator<unkn
       for (const e of page.events) {
         if (e.stream !== workflowStream(workflowId) || e.revision <= seen || e.type === 'workflow.start' || e.type === 'workflow.cancel') continue;
         const d = e.data as { jobId?: string; job?: string; status?: string };
-        yield { workflowId, action: e.type, jobId: d.jobId ?? null, job: d.job ?? null, status: statusOf(e.type, d), occurredAt: e.occurredAt };
+        yield { workflowId, action: e.type, jobId: d.jobId ?? null, job: d.job ?? null, status: jobStatusAfter(e) ?? d.status ?? 'unknown', occurredAt: e.occurredAt };
         if (e.type === 'workflow.finish') return;
       }
     }
@@ -73,8 +65,8 @@ export const pipelineResolvers = (s: Services) => ({
       const page = await pipelinesPage(s.db, project.id, first, after === undefined ? undefined : Number(after));
       return connection(page.pipelines, page.hasNextPage, (p) => String(p.number));
     },
-    pipeline: async (_: unknown, args: { id: unknown }) => (await pipelineById(s.db, id(args.id, 'id'))) ?? null,
-    workflow: async (_: unknown, args: { id: unknown }) => (await workflowById(s.db, id(args.id, 'id'))) ?? null,
+    pipeline: async (_: unknown, args: { id: unknown }) => (await pipelineById(s.db, parseUuid(args.id, 'id'))) ?? null,
+    workflow: async (_: unknown, args: { id: unknown }) => (await workflowById(s.db, parseUuid(args.id, 'id'))) ?? null,
   },
   Mutation: {
     triggerPipeline: async (_: unknown, args: { input: { projectSlug: unknown; branch?: unknown; tag?: unknown; revision?: unknown; parameters?: unknown } }, ctx: GraphQLContext) =>
@@ -87,7 +79,7 @@ export const pipelineResolvers = (s: Services) => ({
   },
   Subscription: {
     workflowJobs: {
-      subscribe: (_: unknown, args: { workflowId: unknown }) => jobChanges(s, id(args.workflowId, 'workflowId')),
+      subscribe: (_: unknown, args: { workflowId: unknown }) => jobChanges(s, parseUuid(args.workflowId, 'workflowId')),
       resolve: (change: unknown, _args: unknown, ctx: GraphQLContext) => {
         if (!ctx.reauthenticate) throw new ValidationError('subscriptions are served over WebSocket at /graphql (graphql-transport-ws), not over HTTP');
         return change;

@@ -1,4 +1,4 @@
-import { memberOf } from '../contexts.ts';
+import { memberOf } from '../members.ts';
 import { createProject, deleteProjectEnvVar, storeProjectEnvVar, updateProjectSettings } from '../projects.ts';
 import { projectBySlug, projectEnvVars, projectsPage, type ProjectRow } from '../../projections/projects.ts';
 import { parseProjectSlug } from '../../domain/projects/slugs.ts';

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { NotFoundError, ValidationError } from '../../domain/errors.ts';
+import { parseUuid } from '../../domain/ids.ts';
 import { jobByNumber, jobsOfWorkflow, pipelineById, pipelinesPage, workflowById, workflowsOfPipeline, type JobRow, type PipelineRow, type WorkflowRow } from '../../projections/pipelines.ts';
-import { memberOf } from '../contexts.ts';
+import { memberOf } from '../members.ts';
 import { approveJob, cancelWorkflow, rerunWorkflow, triggerPipeline } from '../pipelines.ts';
 import { findProject } from '../projects.ts';
 import { requestCommandContext } from '../request-context.ts';
@@ -14,12 +15,7 @@ const slugOf = (req: FastifyRequest) => {
   return p.slug ?? `${p.vcs}/${p.org}/${p.repo}`;
 };
 const both = (rest: string) => [`/api/v2/project/:vcs/:org/:repo${rest}`, `/api/v2/project/:slug${rest}`];
-const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const idOf = (req: FastifyRequest) => {
-  const id = (req.params as Params).id ?? '';
-  if (!uuid.test(id)) throw new ValidationError('the id in the path is a UUID');
-  return id.toLowerCase();
-};
+const idOf = (req: FastifyRequest) => parseUuid((req.params as Params).id, 'the id in the path');
 
 /** CircleCI's Pipeline. */
 export const pipelineJson = (p: PipelineRow) => ({

@@ -1,8 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ValidationError } from '../../domain/errors.ts';
-import { projectEnvVars, type EnvVarRow, type ProjectRow } from '../../projections/projects.ts';
-import { memberOf } from '../contexts.ts';
+import type { EnvVarRow } from '../../projections/env-vars.ts';
+import { projectEnvVars, type ProjectRow } from '../../projections/projects.ts';
+import { memberOf } from '../members.ts';
 import { deleteProjectEnvVar, findProject, findProjectEnvVar, storeProjectEnvVar } from '../projects.ts';
 import { requestCommandContext } from '../request-context.ts';
 import type { Services } from '../services.ts';

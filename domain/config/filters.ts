@@ -1,6 +1,7 @@
 import type { Fail } from './parameters.ts';
 import { wholeMatch } from './regex.ts';
 import type { Path } from './problems.ts';
+import { isRecord } from './values.ts';
 
 /** One side of a filter: `only` and/or `ignore`, each a string, a `/regex/`, or a list of them. */
 export interface FilterRule {
@@ -12,7 +13,6 @@ export interface Filters {
   readonly tags?: FilterRule;
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** A `/regex/` matches the whole name; anything else is the name itself. */
 const matcher = (pattern: string): ((name: string) => boolean) => {

@@ -1,6 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { evaluate, truthy } from './logic.ts';
+import { evaluate } from './logic.ts';
+import { truthy } from './values.ts';
 import type { Fail } from './parameters.ts';
 import { ProblemError, keyOf } from './problems.ts';
 

@@ -2,11 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Fail } from './parameters.ts';
 import type { Path } from './problems.ts';
 import { wholeMatch } from './regex.ts';
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** CircleCI's falsy values: false, null, 0, NaN, the empty string and the empty list. */
-export const truthy = (v: unknown): boolean => !(v === false || v === null || v === undefined || v === 0 || Number.isNaN(v) || v === '' || (Array.isArray(v) && v.length === 0));
+import { isRecord, truthy } from './values.ts';
 
 /** `when`/`unless` logic: a literal, or `and`, `or`, `not`, `equal`, `matches: {pattern, value}`. */
 export const evaluate = (condition: unknown, path: Path, fail: Fail): boolean => {

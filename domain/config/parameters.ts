@@ -1,4 +1,5 @@
 import { ProblemError, keyOf, type Path } from './problems.ts';
+import { isRecord, truthy } from './values.ts';
 
 /** A parameter as a job, command, executor or the pipeline declares it. */
 export interface ParameterDeclaration {
@@ -9,7 +10,6 @@ export interface ParameterDeclaration {
 }
 
 const types = ['string', 'boolean', 'integer', 'enum', 'executor', 'steps', 'env_var_name'];
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export type Fail = (path: Path, message: string) => never;
 
@@ -84,7 +84,6 @@ const section = /(?<!\\)<<([#^])\s*((?:pipeline|parameters|matrix)\.[A-Za-z0-9_.
 
 export type Lookup = (name: string) => { found: true; value: unknown } | { found: false };
 
-const truthy = (v: unknown) => v !== false && v !== null && v !== undefined && v !== '' && v !== 0 && !(Array.isArray(v) && v.length === 0);
 
 /**
  * Substitutes `<< … >>` in every string of `value` whose namespace `handles` claims. A string that is

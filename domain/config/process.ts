@@ -7,6 +7,7 @@ import { bindParameters, failAt, readDeclarations, substitute, unescape, type Fa
 import { ProblemError, type ConfigProblem, type Path } from './problems.ts';
 import { parseSource } from './source.ts';
 import { builtinSteps, dockerImageKeys, executorKeys, jobKeys, workflowJobKeys } from './steps.ts';
+import { isRecord } from './values.ts';
 
 /** An orb version as the registry holds it: `resolved` names the exact release a reference meant. */
 export interface ResolvedOrb {
@@ -59,7 +60,6 @@ interface Scope {
 }
 type Found = { def: unknown; scope: Scope; path: Path };
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const pipelineNamespaces = ['pipeline.id', 'pipeline.number', 'pipeline.name', 'pipeline.project.', 'pipeline.git.', 'pipeline.trigger_source', 'pipeline.trigger.', 'pipeline.schedule.', 'pipeline.trigger_parameters.', 'pipeline.event.', 'pipeline.deploy.', 'pipeline.config.'];
 const maxDepth = 50;
 /** Commands that each call others many times can multiply a small file into millions of steps. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DomainError, ForbiddenError, NotFoundError } from '../errors.ts';
 import { requireOrgMember } from '../organizations.ts';
-import { defineEvent } from '../events/registry.ts';
+import { defineEvent, type EventOf } from '../events/registry.ts';
 import { SealedSecret } from '../secrets/secret-value.ts';
 import type { Decider } from '../decider.ts';
 import type { OrgSlug } from '../projects/slugs.ts';
@@ -43,14 +43,13 @@ export const contextSecretsAccessed = defineEvent(
 export const contextSecretsStream = (contextId: string) => `context-secrets-${contextId}`;
 export const contextEvents = [contextCreated, contextDeleted, contextEnvVarStored, contextEnvVarDeleted, contextRestrictionCreated, contextRestrictionDeleted, contextSecretsAccessed];
 
-type Data<D extends { schema: z.ZodType }> = z.infer<D['schema']>;
 export type ContextEvent =
-  | { type: 'context.create'; data: Data<typeof contextCreated> }
-  | { type: 'context.delete'; data: Data<typeof contextDeleted> }
-  | { type: 'context.env_var.store'; data: Data<typeof contextEnvVarStored> }
-  | { type: 'context.env_var.delete'; data: Data<typeof contextEnvVarDeleted> }
-  | { type: 'context.restriction.create'; data: Data<typeof contextRestrictionCreated> }
-  | { type: 'context.restriction.delete'; data: Data<typeof contextRestrictionDeleted> };
+  | EventOf<typeof contextCreated>
+  | EventOf<typeof contextDeleted>
+  | EventOf<typeof contextEnvVarStored>
+  | EventOf<typeof contextEnvVarDeleted>
+  | EventOf<typeof contextRestrictionCreated>
+  | EventOf<typeof contextRestrictionDeleted>;
 
 /** `by`: who asks; a restricted context's values and life are in the hands of its groups' members and admins. */
 export type ContextCommand =

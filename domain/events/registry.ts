@@ -12,6 +12,9 @@ export interface EventDefinition<T extends string = string, S extends z.ZodType 
   readonly publicFields: ReadonlyArray<string>;
 }
 
+/** The event a definition describes, as deciders emit and fold it. */
+export type EventOf<D extends EventDefinition> = { type: D['type']; data: z.infer<D['schema']> };
+
 export const defineEvent = <T extends string, S extends z.ZodType>(
   type: T,
   schema: S,

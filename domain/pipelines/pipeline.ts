@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { describeProblem } from '../config/problems.ts';
 import { processConfig, type ProcessedConfig, type ResolvedOrb } from '../config/process.ts';
-import { defineEvent } from '../events/registry.ts';
+import { defineEvent, type EventOf } from '../events/registry.ts';
+import { uuidFrom } from '../ids.ts';
 import type { OrbRef } from '../orbs/orb-ref.ts';
 import { requireOrgMember, type Member } from '../organizations.ts';
 import { ownerSlugOf } from '../projects/slugs.ts';
@@ -57,9 +57,8 @@ export const workflowRetried = defineEvent(
 );
 export const pipelineEvents = [pipelineCreated, workflowRetried];
 
-type Data<D extends { schema: z.ZodType }> = z.infer<D['schema']>;
-export type PipelineEvent = { type: 'pipeline.create'; data: Data<typeof pipelineCreated> } | { type: 'workflow.retry'; data: Data<typeof workflowRetried> };
-export type PipelineDetails = Omit<Data<typeof pipelineCreated>, 'number' | 'workflows' | 'state' | 'errors' | 'config' | 'jobsAfter'>;
+export type PipelineEvent = EventOf<typeof pipelineCreated> | EventOf<typeof workflowRetried>;
+export type PipelineDetails = Omit<EventOf<typeof pipelineCreated>['data'], 'number' | 'workflows' | 'state' | 'errors' | 'config' | 'jobsAfter'>;
 /**
  * `source`: the config at the revision (null: there is none). It is processed here, where the
  * pipeline's number is known for `<< pipeline.number >>`; `resolveOrb` serves orbs already loaded.
@@ -103,10 +102,7 @@ export const pipelinesDecider: Decider<ProjectPipelines, PipelineCommand, Pipeli
 };
 
 /** Ids derived from their parent and a name: deciding stays pure, and replaying gives the same ids. */
-export const derivedId = (parent: string, name: string): string => {
-  const h = createHash('sha256').update(`${parent}\n${name}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
-};
+export const derivedId = (parent: string, name: string): string => uuidFrom(`${parent}\n${name}`);
 
 /** The jobs of one planned workflow as the workflow starts them: ids, numbers (build jobs only), in order. */
 export const workflowJobs = (config: ProcessedConfig, vcs: { branch: string | null; tag: string | null }, workflow: { workflowId: string; name: string; firstJobNumber: number }) => {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Access } from '../contexts/access.ts';
 import { DomainError, ForbiddenError, NotFoundError } from '../errors.ts';
-import { defineEvent } from '../events/registry.ts';
+import { defineEvent, type EventOf } from '../events/registry.ts';
 import { requireOrgMember, type Member } from '../organizations.ts';
 import type { Decider } from '../decider.ts';
 import { ownerSlugOf } from '../projects/slugs.ts';
@@ -50,16 +50,15 @@ export const workflowCanceled = defineEvent('workflow.cancel', z.object(ref), { 
 export const workflowFinished = defineEvent('workflow.finish', z.object({ ...ref, status: z.string() }), { publicFields: ['workflowId', 'pipelineId', 'name', 'status'] });
 export const workflowEvents = [workflowStarted, jobScheduled, jobHeld, jobApproved, jobStarted, jobFinished, workflowCanceled, workflowFinished];
 
-type Data<D extends { schema: z.ZodType }> = z.infer<D['schema']>;
 export type WorkflowEvent =
-  | { type: 'workflow.start'; data: Data<typeof workflowStarted> }
-  | { type: 'workflow.job.scheduled'; data: Data<typeof jobScheduled> }
-  | { type: 'workflow.job.hold'; data: Data<typeof jobHeld> }
-  | { type: 'workflow.job.approve'; data: Data<typeof jobApproved> }
-  | { type: 'workflow.job.start'; data: Data<typeof jobStarted> }
-  | { type: 'workflow.job.finish'; data: Data<typeof jobFinished> }
-  | { type: 'workflow.cancel'; data: Data<typeof workflowCanceled> }
-  | { type: 'workflow.finish'; data: Data<typeof workflowFinished> };
+  | EventOf<typeof workflowStarted>
+  | EventOf<typeof jobScheduled>
+  | EventOf<typeof jobHeld>
+  | EventOf<typeof jobApproved>
+  | EventOf<typeof jobStarted>
+  | EventOf<typeof jobFinished>
+  | EventOf<typeof workflowCanceled>
+  | EventOf<typeof workflowFinished>;
 
 export type WorkflowCommand =
   | { type: 'start'; workflowId: string; pipelineId: string; pipelineNumber: number; projectSlug: string; name: string; rerunOf: string | null; jobs: PlannedWorkflowJob[] }
@@ -98,25 +97,28 @@ export const liveStatus = (jobs: ReadonlyArray<{ status: JobStatus }>): Workflow
   return 'running';
 };
 
+/** The status a job event leaves its job in; undefined for the workflow's own events. */
+export const jobStatusAfter = (e: { type: string; data: unknown }): JobStatus | undefined => {
+  const fixed: Record<string, JobStatus> = { 'workflow.job.scheduled': 'queued', 'workflow.job.hold': 'on_hold', 'workflow.job.approve': 'success', 'workflow.job.start': 'running' };
+  return e.type === 'workflow.job.finish' ? (e.data as { status: JobStatus }).status : fixed[e.type];
+};
+
 const setStatus = (s: Workflow, jobId: string, status: JobStatus): Workflow => ({ ...s, jobs: s.jobs.map((j) => (j.jobId === jobId ? { ...j, status } : j)) });
 
 const evolve = (s: WorkflowState, e: WorkflowEvent): WorkflowState => {
   if (e.type === 'workflow.start') return { workflowId: e.data.workflowId, pipelineId: e.data.pipelineId, name: e.data.name, projectSlug: e.data.projectSlug, jobs: e.data.jobs, canceled: false, finished: null };
   if (!s) return s;
   switch (e.type) {
-    case 'workflow.job.scheduled':
-      return setStatus(s, e.data.jobId, 'queued');
-    case 'workflow.job.hold':
-      return setStatus(s, e.data.jobId, 'on_hold');
     case 'workflow.job.approve': {
       const decided = new Map((e.data.decisions ?? []).map((d) => [d.jobId, d.unauthorized]));
       const w = setStatus(s, e.data.jobId, 'success');
       return { ...w, jobs: w.jobs.map((j) => (decided.has(j.jobId) ? { ...j, unauthorized: decided.get(j.jobId)! } : j)) };
     }
+    case 'workflow.job.scheduled':
+    case 'workflow.job.hold':
     case 'workflow.job.start':
-      return setStatus(s, e.data.jobId, 'running');
     case 'workflow.job.finish':
-      return setStatus(s, e.data.jobId, e.data.status);
+      return setStatus(s, e.data.jobId, jobStatusAfter(e)!);
     case 'workflow.cancel':
       return { ...s, canceled: true };
     case 'workflow.finish':

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DomainError, ForbiddenError, NotFoundError, parseInput } from '../errors.ts';
 import { requireOrgMember, type Member } from '../organizations.ts';
-import { defineEvent } from '../events/registry.ts';
+import { defineEvent, type EventOf } from '../events/registry.ts';
 import { SealedSecret } from '../secrets/secret-value.ts';
 import type { Decider } from '../decider.ts';
 import { GitUrl } from './git-url.ts';
@@ -54,12 +54,11 @@ export const projectEnvVarCreated = defineEvent('project.env_var.create', z.obje
 export const projectEnvVarDeleted = defineEvent('project.env_var.delete', z.object({ ...ref, name: z.string() }), { publicFields: ['projectId', 'slug', 'name'] });
 export const projectEvents = [projectCreated, projectSettingsUpdated, projectEnvVarCreated, projectEnvVarDeleted];
 
-type Data<D extends { schema: z.ZodType }> = z.infer<D['schema']>;
 export type ProjectEvent =
-  | { type: 'project.create'; data: Data<typeof projectCreated> }
-  | { type: 'project.settings.update'; data: Data<typeof projectSettingsUpdated> }
-  | { type: 'project.env_var.create'; data: Data<typeof projectEnvVarCreated> }
-  | { type: 'project.env_var.delete'; data: Data<typeof projectEnvVarDeleted> };
+  | EventOf<typeof projectCreated>
+  | EventOf<typeof projectSettingsUpdated>
+  | EventOf<typeof projectEnvVarCreated>
+  | EventOf<typeof projectEnvVarDeleted>;
 
 /** Secrets arrive sealed: the API seals them under the project's data key before the command. `by`: who asks. */
 export type ProjectCommand = { by: Member } & (

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ValidationError, describeIssues } from '../errors.ts';
 import { GitHubName } from '../github-name.ts';
+import { uuidFrom } from '../ids.ts';
 
 /**
  * CircleCI's slugs: `gh/<org>` for an organization, `gh/<org>/<repo>` for a project. The CLI and
@@ -52,7 +52,4 @@ export const parseProjectSlug = (raw: unknown): ProjectSlug => {
 export const ownerSlugOf = (projectSlug: string): string => projectSlug.split('/').slice(0, 2).join('/');
 
 /** Organizations have no aggregate of their own yet: an organization's id is derived from its slug, so it is stable. */
-export const orgId = (key: string): string => {
-  const h = createHash('sha256').update(`gyre organization ${key}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
-};
+export const orgId = (key: string): string => uuidFrom(`gyre organization ${key}`);

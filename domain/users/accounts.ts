@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DomainError } from '../errors.ts';
-import { defineEvent } from '../events/registry.ts';
+import { defineEvent, type EventOf } from '../events/registry.ts';
 import type { Decider } from '../decider.ts';
 
 /**
@@ -40,17 +40,16 @@ export const accountEvents = [userCreated, userApproved, userActivated, userSusp
 /** A token label: what the owner will recognise it by in a list. */
 export const TokenLabel = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
 
-type Data<D extends { schema: z.ZodType }> = z.infer<D['schema']>;
 export type AccountEvent =
-  | { type: 'user.create'; data: Data<typeof userCreated> }
-  | { type: 'user.approve'; data: Data<typeof userApproved> }
-  | { type: 'user.activate'; data: Data<typeof userActivated> }
-  | { type: 'user.suspend'; data: Data<typeof userSuspended> }
-  | { type: 'user.delete'; data: Data<typeof userDeleted> }
-  | { type: 'user.admin.grant'; data: Data<typeof adminGranted> }
-  | { type: 'user.admin.revoke'; data: Data<typeof adminRevoked> }
-  | { type: 'user.api_token.create'; data: Data<typeof apiTokenCreated> }
-  | { type: 'user.api_token.revoke'; data: Data<typeof apiTokenRevoked> };
+  | EventOf<typeof userCreated>
+  | EventOf<typeof userApproved>
+  | EventOf<typeof userActivated>
+  | EventOf<typeof userSuspended>
+  | EventOf<typeof userDeleted>
+  | EventOf<typeof adminGranted>
+  | EventOf<typeof adminRevoked>
+  | EventOf<typeof apiTokenCreated>
+  | EventOf<typeof apiTokenRevoked>;
 
 type NewToken = { tokenId: string; label: string; tokenHash: string };
 /** `seats`: the licence's limit when the command was issued (null: none). */
