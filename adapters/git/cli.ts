@@ -64,5 +64,11 @@ export const createGit = (dir: string): Git => {
         const [subject, body] = log.split('\0');
         return { revision, config, subject: (subject ?? '').trim(), body: (body ?? '').trim() };
       }),
+    async checkout(url, revision, directory) {
+      mkdirSync(directory, { recursive: true });
+      await git(directory, 'init', '--quiet');
+      await git(directory, 'fetch', '--quiet', '--', url, '+refs/heads/*:refs/remotes/origin/*', '+refs/tags/*:refs/tags/*');
+      await git(directory, 'checkout', '--quiet', '--detach', revision);
+    },
   };
 };

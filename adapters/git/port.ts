@@ -10,4 +10,6 @@ export interface Checkout {
 export interface Git {
   /** Resolves a branch, tag or commit of the repository at `url` and reads the config there. */
   read(url: string, ref: { branch?: string | null; tag?: string | null; revision?: string | null }): Promise<Checkout>;
+  /** Writes the repository's files at `revision` into `directory` (a job's checkout step), with its history. */
+  checkout(url: string, revision: string, directory: string): Promise<void>;
 }

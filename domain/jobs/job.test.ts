@@ -1,0 +1,79 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { fold } from '../decider.ts';
+import { GyreError } from '../errors.ts';
+import { jobDecider, jobEvents, jobResult, type JobCommand, type JobEvent } from './job.ts';
+import { jobSpecOf, type JobSpec } from './job-spec.ts';
+import { createRegistry } from '../events/registry.ts';
+
+const test = suite('domain/jobs: the job decider, steps and specs');
+const registry = createRegistry(jobEvents);
+const spec = (parallelism = 1): JobSpec =>
+  jobSpecOf({
+    job: { docker: [{ image: 'cimg/base:stable' }], parallelism, steps: ['checkout', { run: { command: 'make test', no_output_timeout: '5m', when: 'always' } }, { store_artifacts: { path: 'out' } }] },
+    ids: { jobId: 'j', jobNumber: 7, name: 'build', workflowId: 'w', workflowName: 'main', pipelineId: 'p', pipelineNumber: 3, projectSlug: 'gh/acme/app', runsFor: 'dev', contexts: [], vcs: { repositoryUrl: '/r', revision: 'abc', branch: 'main', tag: null } },
+    resourceClass: { kind: 'docker', name: 'medium', cpus: 2, memoryMb: 4096 },
+    timeoutMs: 1000,
+  });
+const a1 = { id: 'a1', name: 'one' };
+const a2 = { id: 'a2', name: 'two' };
+const run = (...commands: JobCommand[]) => {
+  let history: JobEvent[] = [];
+  for (const c of commands) {
+    const decided = jobDecider.decide(c, fold(jobDecider, history));
+    for (const e of decided) registry.parse(e.type, e.data);
+    history = [...history, ...decided];
+  }
+  return { history, state: fold(jobDecider, history)!, types: history.map((e) => e.type) };
+};
+const refusedWith = (code: string) => (e: unknown) => e instanceof GyreError && e.code === code;
+
+test('a spec reads steps, executor, working directory and parallelism from the processed job', () => {
+  const s = spec(3);
+  assert.is(s.parallelism, 3);
+  assert.is(s.workingDirectory, '~/project');
+  assert.equal(s.executor, { type: 'docker', images: [{ image: 'cimg/base:stable', name: null, entrypoint: null, command: null, user: null, environment: {}, auth: null }] });
+  assert.equal(s.steps.map((x) => [x.type, x.name]), [['checkout', 'Checkout code'], ['run', 'make test'], ['unsupported', 'Uploading artifacts']]);
+  const r = s.steps[1]!;
+  assert.ok(r.type === 'run' && r.noOutputTimeoutMs === 300_000 && r.when === 'always');
+});
+
+test('queueing twice queues once; each slice is a task', () => {
+  const r = run({ type: 'queue', spec: spec(3) }, { type: 'queue', spec: spec(3) });
+  assert.equal(r.types, ['job.queue']);
+  assert.equal(r.state.tasks.map((t) => t.status), ['queued', 'queued', 'queued']);
+});
+
+test('a task is claimed once; only its holder reports on it', () => {
+  assert.throws(() => run({ type: 'queue', spec: spec() }, { type: 'claim', taskIndex: 0, agent: a1 }, { type: 'claim', taskIndex: 0, agent: a2 }), refusedWith('TASK_TAKEN'));
+  assert.throws(() => run({ type: 'queue', spec: spec() }, { type: 'claim', taskIndex: 0, agent: a1 }, { type: 'startStep', taskIndex: 0, agentId: 'a2', stepIndex: 1 }), refusedWith('LEASE_LOST'));
+  const r = run({ type: 'queue', spec: spec() }, { type: 'claim', taskIndex: 0, agent: a1 }, { type: 'startStep', taskIndex: 0, agentId: 'a1', stepIndex: 1 }, { type: 'startStep', taskIndex: 0, agentId: 'a1', stepIndex: 1 });
+  assert.equal(r.types, ['job.queue', 'job.task.claim', 'job.step.start']);
+});
+
+test('the job ends when its last task does, with the gravest result', () => {
+  const r = run(
+    { type: 'queue', spec: spec(2) },
+    { type: 'claim', taskIndex: 0, agent: a1 },
+    { type: 'claim', taskIndex: 1, agent: a2 },
+    { type: 'finishTask', taskIndex: 0, agentId: 'a1', status: 'success', reason: null },
+    { type: 'finishTask', taskIndex: 1, agentId: null, status: 'infrastructure_fail', reason: 'agent two stopped answering' },
+    { type: 'finishTask', taskIndex: 1, agentId: 'a2', status: 'success', reason: null },
+  );
+  assert.equal(r.types, ['job.queue', 'job.task.claim', 'job.task.claim', 'job.task.finish', 'job.task.finish', 'job.finish']);
+  assert.equal((r.history[5]!.data as { status: string }).status, 'infrastructure_fail');
+  assert.throws(() => run({ type: 'queue', spec: spec() }, { type: 'claim', taskIndex: 0, agent: a1 }, { type: 'finishTask', taskIndex: 0, agentId: null, status: 'failed', reason: 'x' }, { type: 'startStep', taskIndex: 0, agentId: 'a1', stepIndex: 1 }), refusedWith('LEASE_LOST'));
+  assert.is(jobResult(['success', 'failed', 'timedout'], false), 'timedout');
+  assert.is(jobResult(['success'], true), 'canceled');
+});
+
+test('a cancel ends unclaimed tasks at once; claimed ones end when their agent reports', () => {
+  const r = run({ type: 'queue', spec: spec(2) }, { type: 'claim', taskIndex: 0, agent: a1 }, { type: 'cancel', reason: 'canceled by dev' });
+  assert.equal(r.types, ['job.queue', 'job.task.claim', 'job.cancel', 'job.task.finish']);
+  assert.throws(() => run({ type: 'queue', spec: spec() }, { type: 'cancel', reason: 'x' }, { type: 'claim', taskIndex: 0, agent: a1 }), refusedWith('JOB_ENDED'));
+  const done = run({ type: 'queue', spec: spec(2) }, { type: 'claim', taskIndex: 0, agent: a1 }, { type: 'cancel', reason: 'x' }, { type: 'finishTask', taskIndex: 0, agentId: 'a1', status: 'canceled', reason: null });
+  assert.equal(done.types.slice(-1), ['job.finish']);
+  assert.is(done.state.finished, 'canceled');
+});
+
+test.run();

@@ -1,0 +1,89 @@
+import { z } from 'zod';
+import { isRecord } from '../config/values.ts';
+
+/** A `run` step's `when`: on_success runs only while every earlier step passed. */
+export const StepWhen = z.enum(['on_success', 'on_fail', 'always']);
+export type StepWhen = z.infer<typeof StepWhen>;
+
+/**
+ * A step as an agent runs it. The file steps (artifacts, caches, workspaces, test results) and the
+ * remote Docker and SSH key steps are `unsupported` for now: the agent prints why and goes on.
+ */
+export const Step = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('checkout'), name: z.string(), path: z.string().nullable() }),
+  z.object({
+    type: z.literal('run'),
+    name: z.string(),
+    command: z.string(),
+    shell: z.string().nullable(),
+    environment: z.record(z.string(), z.string()),
+    workingDirectory: z.string().nullable(),
+    background: z.boolean(),
+    noOutputTimeoutMs: z.number().int().positive(),
+    when: StepWhen,
+  }),
+  z.object({ type: z.literal('unsupported'), name: z.string(), step: z.string(), message: z.string() }),
+]);
+export type Step = z.infer<typeof Step>;
+
+export const defaultNoOutputTimeoutMs = 10 * 60_000;
+
+const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+/** CircleCI's durations (`10m`, `1h30m`, `90s`, `20m0s`); null when the text is not one. */
+export const parseDuration = (text: unknown): number | null => {
+  if (typeof text === 'number' && Number.isFinite(text) && text > 0) return Math.round(text * 1000);
+  if (typeof text !== 'string' || !/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(text.trim())) return null;
+  let total = 0;
+  for (const m of text.trim().matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) total += Number(m[1]) * units[m[2]!]!;
+  return total > 0 ? Math.round(total) : null;
+};
+
+/** CircleCI's names for built-in steps that have no `name` of their own. */
+const defaultNames: Record<string, string> = {
+  checkout: 'Checkout code',
+  save_cache: 'Saving cache',
+  restore_cache: 'Restoring cache',
+  store_artifacts: 'Uploading artifacts',
+  store_test_results: 'Uploading test results',
+  persist_to_workspace: 'Persisting to workspace',
+  attach_workspace: 'Attaching workspace',
+  setup_remote_docker: 'Setup a remote Docker engine',
+  add_ssh_keys: 'Install additional SSH keys',
+};
+const unsupportedSteps: Record<string, string> = {
+  save_cache: 'caches are not available yet: this step was skipped',
+  restore_cache: 'caches are not available yet: this step was skipped',
+  store_artifacts: 'artifacts are not stored yet: this step was skipped',
+  store_test_results: 'test results are not stored yet: this step was skipped',
+  persist_to_workspace: 'workspaces are not available yet: this step was skipped',
+  attach_workspace: 'workspaces are not available yet: this step was skipped',
+  setup_remote_docker: 'remote Docker engines are not available yet: this step was skipped',
+  add_ssh_keys: 'SSH keys are not available yet: this step was skipped',
+};
+
+const strings = (v: unknown): Record<string, string> =>
+  isRecord(v) ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, typeof x === 'string' ? x : JSON.stringify(x)])) : {};
+
+/** The steps of a processed job (`circleci config process` output), ready for an agent. */
+export const stepsOf = (steps: ReadonlyArray<unknown>): Step[] =>
+  steps.map((raw): Step => {
+    const [kind, args] = typeof raw === 'string' ? [raw, {}] : isRecord(raw) ? (Object.entries(raw)[0] ?? ['', {}]) : ['', {}];
+    const a = isRecord(args) ? args : {};
+    const name = typeof a.name === 'string' ? a.name : undefined;
+    if (kind === 'checkout') return { type: 'checkout', name: name ?? defaultNames.checkout!, path: typeof a.path === 'string' ? a.path : null };
+    if (kind === 'run' || kind === 'deploy') {
+      const command = typeof args === 'string' ? args : String(a.command ?? '');
+      return {
+        type: 'run',
+        name: name ?? command.split('\n')[0]!.slice(0, 200),
+        command,
+        shell: typeof a.shell === 'string' ? a.shell : null,
+        environment: strings(a.environment),
+        workingDirectory: typeof a.working_directory === 'string' ? a.working_directory : null,
+        background: a.background === true,
+        noOutputTimeoutMs: parseDuration(a.no_output_timeout) ?? defaultNoOutputTimeoutMs,
+        when: StepWhen.safeParse(a.when).data ?? 'on_success',
+      };
+    }
+    return { type: 'unsupported', name: name ?? defaultNames[kind] ?? kind, step: kind, message: unsupportedSteps[kind] ?? `${kind} is not a step Gyre runs: skipped` };
+  });
