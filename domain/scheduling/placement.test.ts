@@ -2,6 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { offeredCapacity } from './capacity.ts';
 import { placeTask, type QueuedTask } from './placement.ts';
+import { queueReason, type AgentView } from './queue-reason.ts';
 
 const test = suite('domain/scheduling: capacity and placement');
 const task = (jobId: string, cpus: number, memoryMb: number, queuedAt = jobId): QueuedTask => ({ jobId, taskIndex: 0, resourceClass: 'docker:x', size: { cpus, memoryMb }, queuedAt });
@@ -21,6 +22,16 @@ test('an idle agent takes the oldest task whatever its size; a busy one the olde
   assert.is(placeTask(queue, { capacity: { cpus: 4, memoryMb: 8192 }, running: [{ cpus: 4, memoryMb: 8192 }], maxTasks: null }), undefined);
   assert.is(placeTask(queue, { capacity: { cpus: 64, memoryMb: 131072 }, running: [{ cpus: 1, memoryMb: 1 }], maxTasks: 1 }), undefined, 'at its task limit');
   assert.is(placeTask([], { capacity: { cpus: 2, memoryMb: 4096 }, running: [], maxTasks: null }), undefined);
+});
+
+test('why a task waits: no agent for its class (and what declined it), or no room', () => {
+  const size = { cpus: 2, memoryMb: 4096 };
+  const agent = (extra: Partial<AgentView>): AgentView => ({ name: 'local', resourceClasses: ['docker:medium'], declined: [], online: true, capacity: size, running: [], maxTasks: null, ...extra });
+  assert.match(queueReason({ resourceClass: 'acme/gpu', size }, [agent({})])!, /no agent serves resource class acme\/gpu/);
+  assert.match(queueReason({ resourceClass: 'docker:medium', size }, [agent({ resourceClasses: [], declined: [{ kind: 'docker', reason: 'no Docker engine' }] })])!, /no Docker engine/);
+  assert.match(queueReason({ resourceClass: 'docker:medium', size }, [agent({ online: false })])!, /no agent serves/);
+  assert.match(queueReason({ resourceClass: 'docker:medium', size }, [agent({ running: [size] })])!, /no agent has room: 1 agent serves docker:medium, all busy/);
+  assert.is(queueReason({ resourceClass: 'docker:medium', size }, [agent({})]), null);
 });
 
 test.run();
