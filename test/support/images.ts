@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
-import { pack } from 'tar-fs';
+import { pack, type Headers } from 'tar-fs';
 
 /**
  * Test images without a registry: a root filesystem of Debian's static busybox (one symlink per
@@ -20,7 +20,9 @@ export const ensureTestImage = async (docker: Dockerode, tags: ReadonlyArray<str
   try {
     const { repo, tag } = splitTag(first);
     const changes = [`CMD ${JSON.stringify(options.cmd ?? ['sh'])}`];
-    const tar = Readable.from(pack(root, { map: (h) => ({ ...h, uid: 0, gid: 0, uname: 'root', gname: 'root' }) }));
+    // umask 0 keeps /tmp's 1777 (tar-fs masks modes with the process umask otherwise; its types lack the option)
+    const packing = { umask: 0, map: (h: Headers) => ({ ...h, uid: 0, gid: 0, uname: 'root', gname: 'root' }) };
+    const tar = Readable.from(pack(root, packing));
     const stream: NodeJS.ReadableStream = await docker.importImage(tar, { repo, tag, changes });
     await new Promise<void>((resolve, reject) =>
       docker.modem.followProgress(stream, (err: Error | null, out: Array<{ error?: string }>) => {
@@ -58,6 +60,7 @@ const busyboxRoot = (): string => {
   // Debian's busybox-static: the image has no libraries, so only a static busybox works in it
   const busybox = '/bin/busybox';
   const root = mkdtempSync(join(tmpdir(), 'gyre-busybox-root-'));
+  chmodSync(root, 0o755);
   for (const dir of ['bin', 'tmp', 'root', 'etc']) mkdirSync(join(root, dir));
   chmodSync(join(root, 'tmp'), 0o1777);
   copyFileSync(busybox, join(root, 'bin', 'busybox'));
