@@ -1,0 +1,100 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, rm } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import { watchStep } from '../executor/step-watch.ts';
+import type { ExecutionEnvironment, StepResult, StepRun } from '../executor/port.ts';
+
+export interface HostExecutorOptions {
+  /** Each task gets a fresh directory `<root>/<taskId>`, its home. */
+  readonly root: string;
+}
+
+/**
+ * Steps as child processes on this machine, in a directory of their own per task: home is that
+ * directory, so `~/project` lands inside it. Each step leads a process group of its own, so a
+ * timeout or an abort kills whatever the step started too.
+ */
+export const createHostExecutor = (options: HostExecutorOptions) => ({
+  async prepare({ taskId }: { taskId: string }): Promise<ExecutionEnvironment> {
+    if (!/^[A-Za-z0-9._-]+$/.test(taskId) || taskId.startsWith('.')) throw new Error(`task id ${JSON.stringify(taskId)} cannot name a directory: use letters, digits, '.', '_' and '-'`);
+    const home = join(options.root, taskId);
+    await rm(home, { recursive: true, force: true });
+    await mkdir(home, { recursive: true, mode: 0o700 });
+    const defaultShell = existsSync('/bin/bash') ? ['/bin/bash', '-eo', 'pipefail'] : ['/bin/sh', '-eo', 'pipefail'];
+    const running = new Map<ChildProcess, () => void>();
+    /** Process groups of steps, kept until nothing of them is left, so close() ends what a step left in the background. */
+    const groups = new Set<number>();
+    let closed = false;
+
+    const killGroup = (child: ChildProcess | number) => {
+      const pid = typeof child === 'number' ? child : child.pid;
+      try {
+        if (pid) process.kill(-pid, 'SIGKILL');
+      } catch {
+        // the group is gone already
+      }
+    };
+    const groupAlive = (pid: number) => {
+      try {
+        process.kill(-pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+
+    const run = async (step: StepRun): Promise<StepResult> => {
+      if (closed) throw new Error('the host environment is closed: prepare a new one');
+      if (!isAbsolute(step.workingDirectory)) throw new Error(`working directory ${step.workingDirectory} is not absolute`);
+      const [shell, ...flags] = step.shell;
+      if (!shell) throw new Error('a step needs a shell');
+      await mkdir(step.workingDirectory, { recursive: true });
+      // standard error goes into the same pipe as standard output, so the two stay in the order written
+      const child = spawn('/bin/sh', ['-c', 'exec 2>&1; exec "$@"', 'sh', shell, ...flags, '-c', step.command], {
+        cwd: step.workingDirectory,
+        env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', HOME: home, ...step.env },
+        detached: true,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      if (child.pid) groups.add(child.pid);
+      const watch = watchStep(step, () => killGroup(child));
+      running.set(child, watch.abort);
+      child.stdout!.on('data', (chunk: Buffer) => watch.output(chunk));
+      try {
+        const code = await new Promise<number | null>((resolve, reject) => {
+          child.once('error', reject);
+          child.once('close', (exitCode) => resolve(exitCode));
+        });
+        return watch.result(code);
+      } finally {
+        running.delete(child);
+        // what the step left in the background goes with it when the step was killed
+        if (watch.stopped) killGroup(child);
+        if (child.pid && !groupAlive(child.pid)) groups.delete(child.pid);
+      }
+    };
+
+    return {
+      home,
+      defaultShell,
+      async copyIn(hostDirectory, targetDirectory) {
+        await mkdir(targetDirectory, { recursive: true });
+        await cp(hostDirectory, targetDirectory, { recursive: true, force: true, verbatimSymlinks: true });
+      },
+      run,
+      async close() {
+        closed = true;
+        const children = [...running.keys()];
+        for (const abort of running.values()) abort();
+        for (const pid of groups) killGroup(pid);
+        await Promise.all(
+          children.map((child) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('close', () => resolve())))),
+        );
+        await rm(home, { recursive: true, force: true });
+      },
+    };
+  },
+});
+
+export type HostExecutor = ReturnType<typeof createHostExecutor>;
