@@ -4,6 +4,7 @@ import { orbEvents } from '../orbs/orb.ts';
 import { pipelineEvents } from '../pipelines/pipeline.ts';
 import { workflowEvents } from '../pipelines/workflow.ts';
 import { projectEvents } from '../projects/project.ts';
+import { runnerEvents } from '../runners/resource-class.ts';
 import { masterKeyRotated } from '../secrets/master-key.ts';
 import { settingsUpdated } from '../system/settings.ts';
 import { accountEvents } from '../users/accounts.ts';
@@ -33,4 +34,5 @@ export const eventRegistry = createRegistry([
   ...orbEvents,
   ...pipelineEvents,
   ...workflowEvents,
+  ...runnerEvents,
 ]);
