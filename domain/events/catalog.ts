@@ -1,4 +1,4 @@
-import { auditLogExported, auditLogRead, auditLogSubscribe, configCompile, contextRead, pipelineRead, graphqlDocumentReject, orbRead, projectRead, settingsRead, userRead } from '../audit/audit-events.ts';
+import { auditLogExported, auditLogRead, auditLogSubscribe, configCompile, contextRead, pipelineRead, graphqlDocumentReject, orbRead, projectRead, runnerRead, settingsRead, userRead } from '../audit/audit-events.ts';
 import { contextEvents } from '../contexts/context.ts';
 import { orbEvents } from '../orbs/orb.ts';
 import { pipelineEvents } from '../pipelines/pipeline.ts';
@@ -22,6 +22,7 @@ export const eventRegistry = createRegistry([
   projectRead,
   contextRead,
   orbRead,
+  runnerRead,
   configCompile,
   pipelineRead,
   auditLogExported,
