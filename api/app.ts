@@ -28,6 +28,7 @@ import { registerCircleCiPipelines } from './rest/circleci-pipelines.ts';
 import { registerGitHubWebhook } from './rest/github-webhook.ts';
 import { registerCircleCiMe } from './rest/circleci-me.ts';
 import { registerCircleCiProjects } from './rest/circleci-projects.ts';
+import { registerCircleCiRunners } from './rest/circleci-runners.ts';
 import { registerOpenApi } from './rest/openapi.ts';
 import { destroyDeletedContextKeys } from './contexts.ts';
 import { startUnstartedWorkflows } from './pipelines.ts';
@@ -163,6 +164,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   registerCircleCiProjects(app, services);
   registerCircleCiConfig(app, services);
   registerCircleCiPipelines(app, services);
+  registerCircleCiRunners(app, services);
   await registerGitHubWebhook(app, services);
   registerOpenApi(app);
   registerHome(app);

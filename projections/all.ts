@@ -5,8 +5,9 @@ import { orbsProjection } from './orbs.ts';
 import { pipelinesProjection } from './pipelines.ts';
 import type { Projection } from './projection.ts';
 import { projectsProjection } from './projects.ts';
+import { runnersProjection } from './runners.ts';
 import { systemSettingsProjection } from './system-settings.ts';
 import { usersProjection } from './users.ts';
 
 /** Every read model Gyre keeps. */
-export const allProjections: ReadonlyArray<Projection> = [auditLogProjection, systemSettingsProjection, usersProjection, membershipsProjection, projectsProjection, contextsProjection, orbsProjection, pipelinesProjection];
+export const allProjections: ReadonlyArray<Projection> = [auditLogProjection, systemSettingsProjection, usersProjection, membershipsProjection, projectsProjection, contextsProjection, orbsProjection, pipelinesProjection, runnersProjection];

@@ -16,7 +16,7 @@ if (mtime(installed) === 0 || mtime(join(root, 'package-lock.json')) > mtime(ins
   run('npm ci --no-audit --no-fund --loglevel=error');
 }
 
-const sources = ['domain', 'adapters', 'projections', 'api', 'workers', 'cli', 'bin'];
+const sources = ['domain', 'adapters', 'projections', 'application', 'api', 'workers', 'cli', 'bin'];
 const newest = (dir) =>
   readdirSync(dir, { withFileTypes: true }).reduce((max, e) => {
     const path = join(dir, e.name);

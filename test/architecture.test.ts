@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 /** The layout in DESIGN.md, checked: which folder may import which, and who may decrypt. */
 const test = suite('architecture: the layout DESIGN.md draws');
 const root = resolve(import.meta.dirname, '..');
-const folders = ['domain', 'adapters', 'projections', 'api', 'workers', 'cli', 'bin'];
+const folders = ['domain', 'adapters', 'projections', 'application', 'api', 'workers', 'cli', 'bin'];
 const walk = (dir: string): string[] => readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? walk(join(dir, f)) : f.endsWith('.ts') ? [join(dir, f)] : []));
 const sources = folders.flatMap((f) => walk(join(root, f))).filter((f) => !f.endsWith('.test.ts'));
 const top = (file: string) => relative(root, file).split('/')[0]!;
@@ -17,10 +17,11 @@ const mayImport: Record<string, ReadonlyArray<string>> = {
   domain: ['domain'],
   projections: ['projections', 'domain'],
   adapters: ['adapters', 'domain'],
+  application: ['application', 'domain', 'adapters', 'projections'],
   workers: ['workers', 'domain', 'adapters', 'projections'],
-  api: ['api', 'domain', 'adapters', 'projections', 'workers'],
+  api: ['api', 'application', 'domain', 'adapters', 'projections', 'workers'],
   cli: ['cli', 'domain'],
-  bin: ['bin', 'api', 'cli', 'domain', 'adapters', 'projections', 'workers'],
+  bin: ['bin', 'api', 'application', 'cli', 'domain', 'adapters', 'projections', 'workers'],
 };
 /** The contract suite is test code that lives beside the port it checks. */
 const known = new Set(['adapters/eventstore/contract.ts → test']);

@@ -27,6 +27,9 @@ let g: TestGyre;
 let base: string;
 let user: { id: string; token: string };
 const ids: Record<string, string> = {};
+/** A runner token: in its create answer once, then nowhere (not a route, the log, a row or a file). */
+let runnerToken = '';
+const runnerTokenAnswer = 'POST /api/v3/runner/token (the create answer)';
 
 const admin = () => ({ 'circle-token': g.adminToken });
 const saw = (where: string, text: string) => seen.push({ where, text });
@@ -84,6 +87,15 @@ test('the canary goes in through every door', async () => {
   assert.is((await http('GET', '/api/v2/me', { headers: { 'circle-token': canary } })).status, 401);
   assert.is((await http('GET', `/api/v2/context?owner-slug=${canary}`)).status, 400);
   await gql('mutation { rotateMasterKey { keyId } }');
+  assert.is((await http('POST', '/api/v3/runner/resource', { json: { resource_class: 'acme/linux', description: 'canary' } })).status, 200);
+  const created = await fetch(`${base}/api/v3/runner/token`, { method: 'POST', headers: { ...admin(), 'content-type': 'application/json' }, body: JSON.stringify({ resource_class: 'acme/linux', nickname: 'canary' }) });
+  const createdText = await created.text();
+  saw(runnerTokenAnswer, createdText);
+  runnerToken = JSON.parse(createdText).token;
+  assert.match(runnerToken, /^gyre_runner_/);
+  // the agent uses it: refused here, and the refusal never echoes it
+  assert.is((await http('GET', '/api/v2/me', { headers: { 'circle-token': runnerToken } })).status, 403);
+  await gql('{ runnerTokens(resourceClass: "acme/linux") { id nickname } }');
 
   // the one way out: a job's environment
   const env = await g.services.jobSecrets.environmentFor({ projectSlug: 'gh/acme/app', contexts: ['deploy'], member: { login: 'admin', isAdmin: true, orgs: [], teams: [] }, jobId: 'job-1', context: { actor: systemActor, request: null } });
@@ -109,6 +121,8 @@ test('every route, query and export answers without it', async () => {
     for (const headers of [admin(), { 'circle-token': user.token }]) await http('GET', fill(route), { headers });
   }
   await http('GET', '/api/v2/context?owner-slug=gh/acme');
+  await http('GET', '/api/v3/runner/resource?namespace=acme');
+  await http('GET', '/api/v3/runner/token?resource-class=acme/linux');
   await http('GET', '/admin/audit-log.csv');
   const everything = `{
     projects { edges { node { id slug settings { gitUrl webhookSecret } envVars { edges { node { name value createdAt updatedAt } } } } } }
@@ -144,6 +158,8 @@ test('the database, the log, the data directory: no clear value, no base64', asy
   assert.ok(logs.length > 50, `the log has ${logs.length} lines at trace level`);
   const leaks = seen.flatMap((s) => forms.filter((f) => s.text.includes(f)).map((f) => `${s.where} holds ${f === canary ? 'the value' : 'an encoding of it'}`));
   assert.equal(leaks, []);
+  const tokenSeen = seen.filter((s) => s.text.includes(runnerToken) || s.text.includes(runnerToken.slice('gyre_runner_'.length))).map((s) => s.where);
+  assert.equal(tokenSeen, [runnerTokenAnswer], 'the runner token is in its create answer and nowhere else');
   assert.ok(seen.length > 60, `${seen.length} places were searched`);
 });
 

@@ -1,12 +1,15 @@
 import type { Knex } from 'knex';
 import type { Reference } from '../../domain/events/envelope.ts';
+import { runnerTokenByHash } from '../../projections/runners.ts';
 import { userBySessionHash, userByTokenHash, type UserRow } from '../../projections/users.ts';
 import { hashToken } from './tokens.ts';
 
 export type Auth =
   | { readonly kind: 'anonymous' }
   | { readonly kind: 'invalid'; readonly reason: string }
-  | { readonly kind: 'user'; readonly user: UserRow; readonly tokenId: string | null; readonly sessionHash: string | null };
+  | { readonly kind: 'user'; readonly user: UserRow; readonly tokenId: string | null; readonly sessionHash: string | null }
+  /** A runner agent, by a token of its resource class: it may do only what rules with role `agent` allow. */
+  | { readonly kind: 'agent'; readonly resourceClass: string; readonly tokenId: string };
 
 export const sessionCookie = 'gyre_session';
 
@@ -37,8 +40,13 @@ export const authenticate = async (db: Knex, headers: Headers, cookies: Record<s
   const token = presentedToken(headers);
   if (token === 'malformed') return { kind: 'invalid', reason: 'the Authorization header must be "Bearer <token>"' };
   if (token !== null) {
-    const user = await userByTokenHash(db, hashToken(token));
-    if (!user) return { kind: 'invalid', reason: 'the API token is not valid' };
+    const hash = hashToken(token);
+    const user = await userByTokenHash(db, hash);
+    if (!user) {
+      const agent = await runnerTokenByHash(db, hash);
+      if (agent) return { kind: 'agent', resourceClass: agent.resourceClass, tokenId: agent.id };
+      return { kind: 'invalid', reason: 'the API token is not valid' };
+    }
     if (!usable(user)) return { kind: 'invalid', reason: 'the account is suspended' };
     return { kind: 'user', user, tokenId: user.tokenId, sessionHash: null };
   }
@@ -52,4 +60,8 @@ export const authenticate = async (db: Knex, headers: Headers, cookies: Record<s
 };
 
 export const actorOf = (auth: Auth): Reference =>
-  auth.kind === 'user' ? { id: auth.user.id, type: 'user', name: auth.user.login } : { id: 'anonymous', type: 'anonymous' };
+  auth.kind === 'user'
+    ? { id: auth.user.id, type: 'user', name: auth.user.login }
+    : auth.kind === 'agent'
+      ? { id: auth.tokenId, type: 'runner_token', name: auth.resourceClass }
+      : { id: 'anonymous', type: 'anonymous' };

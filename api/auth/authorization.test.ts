@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import fastify from 'fastify';
 import { enforceRouteRules } from '../app.ts';
 import { eventRegistry } from '../../domain/events/catalog.ts';
-import { startTestGyre, type TestGyre } from '../../test/support/gyre.ts';
+import { startTestGyre, waitForAudit, type TestGyre } from '../../test/support/gyre.ts';
 import { rootFields } from '../graphql/plugin.ts';
 import { graphqlRules, routeRules, type Role } from './authorization.ts';
 
@@ -62,6 +62,12 @@ const samples: Record<string, { query: string | ((caller: Role) => string); vari
   'Mutation.rerunWorkflow': { query: `mutation { rerunWorkflow(workflowId: "${nowhere}") { id } }`, code: 'WORKFLOW_NOT_FOUND' },
   'Mutation.reportJob': { query: `mutation { reportJob(workflowId: "${nowhere}", jobId: "x", status: "success") { id } }`, code: 'WORKFLOW_NOT_FOUND' },
   'Subscription.workflowJobs': { query: `subscription { workflowJobs(workflowId: "${nowhere}") { status } }` },
+  'Query.runnerResourceClasses': { query: '{ runnerResourceClasses(namespace: "matrix") { id } }' },
+  'Query.runnerTokens': { query: '{ runnerTokens(resourceClass: "matrix/linux") { id } }' },
+  'Mutation.createRunnerResourceClass': { query: (c) => `mutation { createRunnerResourceClass(input: {resourceClass: "matrix/new-${c}"}) { id } }` },
+  'Mutation.deleteRunnerResourceClass': { query: (c) => `mutation { deleteRunnerResourceClass(resourceClass: "matrix/del-${c}") }` },
+  'Mutation.createRunnerToken': { query: 'mutation { createRunnerToken(input: {resourceClass: "matrix/linux", nickname: "matrix"}) { token } }' },
+  'Mutation.deleteRunnerToken': { query: (c) => `mutation { deleteRunnerToken(id: "${ids[`token-${c}`]}") }` },
 };
 
 /** A project and contexts for the samples to work on, made through the API as an admin would. */
@@ -77,6 +83,10 @@ const setUp = async (g: TestGyre) => {
   for (const name of ['context', 'restricted', 'del-user', 'del-admin']) ids[name] = await create(name);
   for (const c of ['user', 'admin']) await ok(`mutation { storeContextEnvVar(contextId: "${ids.context}", name: "DEL_${c}", value: "x") { name } }`);
   ids.restriction = (await ok(`mutation { addContextRestriction(contextId: "${ids.restricted}", group: "release") { restrictions { id } } }`)).addContextRestriction.restrictions[0].id;
+  for (const name of ['linux', 'del-user', 'del-admin', 'del-agent']) await ok(`mutation { createRunnerResourceClass(input: {resourceClass: "matrix/${name}"}) { id } }`);
+  const token = async (nickname: string) => (await ok(`mutation { createRunnerToken(input: {resourceClass: "matrix/linux", nickname: "${nickname}"}) { token runnerToken { id } } }`)).createRunnerToken;
+  for (const c of ['user', 'admin', 'agent']) ids[`token-${c}`] = (await token(c)).runnerToken.id;
+  ids.agentToken = (await token('the agent')).token;
 };
 
 test('every root field of the schema has exactly one rule, and every guarded rule names a registered action', () => {
@@ -93,19 +103,21 @@ test.before(async () => {
 });
 test.after(async () => g.stop());
 
-test('the whole matrix: each field as anonymous, user and admin gets what its rule says', async () => {
+test('the whole matrix: each field as anonymous, user, admin and a runner agent gets what its rule says', async () => {
   const user = await g.createUser('erin', { orgs: ['matrix'] });
   await g.createUser('matrix-suspended');
   await g.createUser('matrix-deleted');
-  const callers: Record<Role, Record<string, string>> = { anonymous: {}, user: { authorization: `Bearer ${user.token}` }, admin: { authorization: `Bearer ${g.adminToken}` } };
-  const rank: Record<Role, number> = { anonymous: 0, user: 1, admin: 2 };
   await setUp(g);
+  const callers: Record<Role, Record<string, string>> = { anonymous: {}, user: { authorization: `Bearer ${user.token}` }, admin: { authorization: `Bearer ${g.adminToken}` }, agent: { 'circle-token': ids.agentToken! } };
+  /** An agent holds a runner token: it may do what rules with role agent allow, and what anyone may, and nothing else. */
+  const allows = (caller: Role, role: Role) => (caller === 'agent' || role === 'agent' ? role === caller || role === 'anonymous' : rank[caller] >= rank[role]);
+  const rank: Record<Role, number> = { anonymous: 0, user: 1, admin: 2, agent: -1 };
   for (const field of rootFields()) {
     const sample = samples[field];
     assert.ok(sample, `no sample request for ${field}: add one to this test`);
     const rule = graphqlRules[field]!;
-    for (const caller of ['anonymous', 'user', 'admin'] as const) {
-      const allowed = rank[caller] >= rank[rule.role];
+    for (const caller of ['anonymous', 'user', 'admin', 'agent'] as const) {
+      const allowed = allows(caller, rule.role);
       // a subscription over plain HTTP goes through the same guard; allowed callers are told to use WebSocket (subscription.test.ts covers that path)
       const r = await g.gql(typeof sample.query === 'function' ? sample.query(caller) : sample.query, sample.variables, callers[caller]);
       if (allowed && field.startsWith('Subscription.')) assert.match(JSON.stringify(r.body.errors), /served over WebSocket/, `${caller} on ${field}`);
@@ -118,13 +130,20 @@ test('the whole matrix: each field as anonymous, user and admin gets what its ru
   for (const [route, rule] of Object.entries(routeRules)) {
     const [method, url] = route.split(' ') as ['GET' | 'POST', string];
     if (url === '/graphql') continue;
-    for (const caller of ['anonymous', 'user', 'admin'] as const) {
+    for (const caller of ['anonymous', 'user', 'admin', 'agent'] as const) {
       const r = await g.app.inject({ method, url, headers: callers[caller] });
-      const allowed = rank[caller] >= rank[rule.role];
+      const allowed = allows(caller, rule.role);
       if (allowed) assert.ok(![401, 403].includes(r.statusCode), `${caller} on ${route}: ${r.statusCode}`);
       else assert.is(r.statusCode, caller === 'anonymous' ? 401 : 403, `${caller} on ${route}`);
     }
   }
+  const agentRefusals = await waitForAudit(g, (e) => e.success === false && e.actor?.type === 'runner_token', 2);
+  assert.ok(agentRefusals.some((e) => e.action === 'audit_log.export'), 'a refused route is audited with the agent as actor');
+  assert.ok(agentRefusals.some((e) => e.action === 'project.read' && e.actor.name === 'matrix/linux'), 'a refused field is audited with the agent as actor');
+});
+
+test('no rule yet lets an agent in: the agent protocol will add the first', () => {
+  assert.equal([...Object.entries(graphqlRules), ...Object.entries(routeRules)].filter(([, r]) => r.role === 'agent'), []);
 });
 
 test('sign-in without GitHub configured says so, as 503', async () => {

@@ -1,10 +1,11 @@
 import { ForbiddenError, UnauthorizedError } from '../../domain/errors.ts';
 import type { Auth } from './authenticate.ts';
 
-export type Role = 'anonymous' | 'user' | 'admin';
+/** `agent`: a runner agent by its resource class's token, and nobody else; it is refused every other guarded rule. */
+export type Role = 'anonymous' | 'user' | 'admin' | 'agent';
 
 /** Who may do it, and for guarded operations the audit action a refusal is recorded under. */
-export type Rule = { readonly role: 'anonymous' } | { readonly role: 'user' | 'admin'; readonly action: string };
+export type Rule = { readonly role: 'anonymous' } | { readonly role: 'user' | 'admin' | 'agent'; readonly action: string };
 
 /**
  * Who may do what: every GraphQL root field and every HTTP route has one line here.
@@ -54,7 +55,27 @@ export const graphqlRules: Readonly<Record<string, Rule>> = {
   'Mutation.rerunWorkflow': { role: 'user', action: 'workflow.retry' },
   'Mutation.reportJob': { role: 'admin', action: 'workflow.job.finish' },
   'Subscription.workflowJobs': { role: 'user', action: 'pipeline.read' },
+  'Query.runnerResourceClasses': { role: 'admin', action: 'runner.read' },
+  'Query.runnerTokens': { role: 'admin', action: 'runner.read' },
+  'Mutation.createRunnerResourceClass': { role: 'admin', action: 'runner.resource_class.create' },
+  'Mutation.deleteRunnerResourceClass': { role: 'admin', action: 'runner.resource_class.delete' },
+  'Mutation.createRunnerToken': { role: 'admin', action: 'runner.token.create' },
+  'Mutation.deleteRunnerToken': { role: 'admin', action: 'runner.token.delete' },
 };
+
+/** CircleCI's runner API, at /api/v3 (the `circleci` CLI today) and /api/v2 (its earlier releases, on a server install). */
+export const runnerApiPrefixes = ['/api/v3', '/api/v2'] as const;
+const runnerRoutes = Object.fromEntries(
+  runnerApiPrefixes.flatMap((p) => [
+    [`GET ${p}/runner/resource`, { role: 'admin', action: 'runner.read' }],
+    [`POST ${p}/runner/resource`, { role: 'admin', action: 'runner.resource_class.create' }],
+    [`DELETE ${p}/runner/resource/:id`, { role: 'admin', action: 'runner.resource_class.delete' }],
+    [`DELETE ${p}/runner/resource/:id/force`, { role: 'admin', action: 'runner.resource_class.delete' }],
+    [`GET ${p}/runner/token`, { role: 'admin', action: 'runner.read' }],
+    [`POST ${p}/runner/token`, { role: 'admin', action: 'runner.token.create' }],
+    [`DELETE ${p}/runner/token/:id`, { role: 'admin', action: 'runner.token.delete' }],
+  ]),
+) as Record<string, Rule>;
 
 export const routeRules: Readonly<Record<string, Rule>> = {
   'GET /healthz': { role: 'anonymous' },
@@ -102,6 +123,7 @@ export const routeRules: Readonly<Record<string, Rule>> = {
   // GraphQL authorizes each root field by graphqlRules
   'GET /graphql': { role: 'anonymous' },
   'POST /graphql': { role: 'anonymous' },
+  ...runnerRoutes,
 };
 
 /** Throws UnauthorizedError (401) or ForbiddenError (403), naming what would let the caller in. */
@@ -109,5 +131,10 @@ export const authorize = (rule: Rule, auth: Auth): void => {
   if (rule.role === 'anonymous') return;
   if (auth.kind === 'invalid') throw new UnauthorizedError(`${auth.reason}: send a valid token as "Authorization: Bearer <token>" or "Circle-Token: <token>"`);
   if (auth.kind === 'anonymous') throw new UnauthorizedError('authentication required: send an API token as "Authorization: Bearer <token>" or "Circle-Token: <token>"');
+  if (rule.role === 'agent') {
+    if (auth.kind !== 'agent') throw new ForbiddenError('only a runner agent, with a token of its resource class, may do this');
+    return;
+  }
+  if (auth.kind === 'agent') throw new ForbiddenError(`a runner token (of ${auth.resourceClass}) may only claim and run tasks: use a personal API token for anything else`);
   if (rule.role === 'admin' && !auth.user.isAdmin) throw new ForbiddenError(`${auth.user.login} is not an administrator: ask an admin to grant admin rights`);
 };

@@ -18,6 +18,7 @@ import { contextResolvers } from './contexts.ts';
 import { orbResolvers } from './orbs.ts';
 import { pipelineResolvers } from './pipelines.ts';
 import { projectResolvers } from './projects.ts';
+import { runnerResolvers } from './runners.ts';
 import { commandContextOf as context, signedIn, type GraphQLContext } from './context.ts';
 import { connection, decodeCursor, parsePageSize } from './paging.ts';
 
@@ -171,7 +172,7 @@ const accountResolvers = (s: Services) => ({
  */
 export const createResolvers = (s: Services): Record<string, unknown> => {
   const merged: Record<string, Record<string, unknown>> = {};
-  for (const area of [accountResolvers(s), projectResolvers(s), contextResolvers(s), orbResolvers(s), pipelineResolvers(s)]) {
+  for (const area of [accountResolvers(s), projectResolvers(s), contextResolvers(s), orbResolvers(s), pipelineResolvers(s), runnerResolvers(s)]) {
     for (const [type, fields] of Object.entries(area)) merged[type] = { ...merged[type], ...fields };
   }
   return { JSON: json, ...merged };

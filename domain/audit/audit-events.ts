@@ -20,6 +20,7 @@ export const userRead = defineEvent('user.read', readOnly);
 export const projectRead = defineEvent('project.read', readOnly);
 export const contextRead = defineEvent('context.read', readOnly);
 export const orbRead = defineEvent('orb.read', readOnly);
+export const runnerRead = defineEvent('runner.read', readOnly);
 export const configCompile = defineEvent('config.compile', readOnly);
 export const pipelineRead = defineEvent('pipeline.read', readOnly);
 /** A GraphQL document that does not parse, so no operation can be named. */

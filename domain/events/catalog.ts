@@ -1,9 +1,10 @@
-import { auditLogExported, auditLogRead, auditLogSubscribe, configCompile, contextRead, pipelineRead, graphqlDocumentReject, orbRead, projectRead, settingsRead, userRead } from '../audit/audit-events.ts';
+import { auditLogExported, auditLogRead, auditLogSubscribe, configCompile, contextRead, pipelineRead, graphqlDocumentReject, orbRead, projectRead, runnerRead, settingsRead, userRead } from '../audit/audit-events.ts';
 import { contextEvents } from '../contexts/context.ts';
 import { orbEvents } from '../orbs/orb.ts';
 import { pipelineEvents } from '../pipelines/pipeline.ts';
 import { workflowEvents } from '../pipelines/workflow.ts';
 import { projectEvents } from '../projects/project.ts';
+import { runnerEvents } from '../runners/resource-class.ts';
 import { masterKeyRotated } from '../secrets/master-key.ts';
 import { settingsUpdated } from '../system/settings.ts';
 import { accountEvents } from '../users/accounts.ts';
@@ -21,6 +22,7 @@ export const eventRegistry = createRegistry([
   projectRead,
   contextRead,
   orbRead,
+  runnerRead,
   configCompile,
   pipelineRead,
   auditLogExported,
@@ -33,4 +35,5 @@ export const eventRegistry = createRegistry([
   ...orbEvents,
   ...pipelineEvents,
   ...workflowEvents,
+  ...runnerEvents,
 ]);
