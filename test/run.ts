@@ -8,7 +8,7 @@ import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const root = resolve(import.meta.dirname, '..');
-const roots = ['domain', 'adapters', 'projections', 'api', 'workers', 'cli', 'bin', 'test'];
+const roots = ['domain', 'adapters', 'projections', 'application', 'api', 'workers', 'cli', 'bin', 'test'];
 const only = process.argv.slice(2);
 
 const find = (dir: string): string[] =>

@@ -1,7 +1,7 @@
 import { ValidationError } from '../../domain/errors.ts';
 import { parseOrbRef } from '../../domain/orbs/orb-ref.ts';
-import { compileConfig } from '../config-compile.ts';
-import { publishOrb, withOrbs } from '../orbs.ts';
+import { compileConfig } from '../../application/config-compile.ts';
+import { publishOrb, withOrbs } from '../../application/orbs.ts';
 import type { Services } from '../services.ts';
 import { commandContextOf as context, type GraphQLContext } from './context.ts';
 

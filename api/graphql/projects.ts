@@ -1,5 +1,5 @@
-import { memberOf } from '../members.ts';
-import { createProject, deleteProjectEnvVar, storeProjectEnvVar, updateProjectSettings } from '../projects.ts';
+import { memberOf } from '../../application/members.ts';
+import { createProject, deleteProjectEnvVar, storeProjectEnvVar, updateProjectSettings } from '../../application/projects.ts';
 import { projectBySlug, projectEnvVars, projectsPage, type ProjectRow } from '../../projections/projects.ts';
 import { parseProjectSlug } from '../../domain/projects/slugs.ts';
 import type { Services } from '../services.ts';

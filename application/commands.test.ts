@@ -1,0 +1,92 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { eventRegistry } from '../domain/events/catalog.ts';
+import { ValidationError } from '../domain/errors.ts';
+import { settingsDecider, settingsStream, settingsTarget } from '../domain/system/settings.ts';
+import { resetDatabase, testDatabase } from '../test/support/database.ts';
+import { createCommandHandler } from './commands.ts';
+import { createPostgresEventStore, type PostgresEventStore } from '../adapters/eventstore/postgres.ts';
+
+const test = suite('application/commands');
+let store: PostgresEventStore;
+const context = { actor: { id: 'u1', type: 'user', name: 'ann' }, request: { id: 'req-1', ip_address: '127.0.0.1', client_trace_id: 'trace-9' } };
+
+test.before(async () => {
+  await resetDatabase();
+  store = await createPostgresEventStore(testDatabase(), { pollIntervalMs: 20 });
+});
+
+test('a command appends its events in the audit envelope', async () => {
+  const handler = createCommandHandler(store, eventRegistry);
+  const r = await handler.execute({ stream: settingsStream, decider: settingsDecider, command: { type: 'update', input: { licenseSeats: 5 } }, context, target: settingsTarget });
+  assert.is(r.events.length, 1);
+  const e = r.events[0]!;
+  assert.equal(e.metadata.actor, context.actor);
+  assert.equal(e.metadata.request, context.request);
+  assert.equal(e.metadata.target, settingsTarget);
+  assert.is(e.metadata.success, true);
+  assert.is(e.metadata.version, 1);
+  assert.is(e.metadata.$correlationId, 'req-1');
+  assert.equal(r.state.licenseSeats, 5);
+});
+
+test('concurrent commands on one stream each apply exactly once, in some order', async () => {
+  const handler = createCommandHandler(store, eventRegistry, { maxAttempts: 50 });
+  const seats = Array.from({ length: 10 }, (_, i) => 100 + i);
+  await Promise.all(seats.map((n) => handler.execute({ stream: settingsStream, decider: settingsDecider, command: { type: 'update', input: { licenseSeats: n } }, context, target: settingsTarget })));
+  const history = await store.readStream(settingsStream);
+  const changes = history.slice(1).map((e) => (e.data as { changes: { licenseSeats: { from: number | null; to: number } } }).changes.licenseSeats);
+  assert.equal(changes.map((c) => c.to).sort(), seats);
+  // each decision was made on the state the previous one left: the chain of from → to is unbroken
+  for (let i = 1; i < changes.length; i++) assert.is(changes[i]!.from, changes[i - 1]!.to);
+});
+
+test('with no retries left, a conflict reaches the caller as a typed error', async () => {
+  // a store that lets another writer in between this command's read and its append
+  const racing = {
+    ...store,
+    async readStream(stream: string, from?: number) {
+      const history = await store.readStream(stream, from);
+      await createCommandHandler(store, eventRegistry).execute({ stream, decider: settingsDecider, command: { type: 'update', input: { licenseSeats: 300 + history.length } }, context, target: settingsTarget });
+      return history;
+    },
+  };
+  const handler = createCommandHandler(racing, eventRegistry, { maxAttempts: 2 });
+  try {
+    await handler.execute({ stream: settingsStream, decider: settingsDecider, command: { type: 'update', input: { licenseSeats: 299 } }, context, target: settingsTarget });
+    assert.unreachable('the command won against a writer that always came first');
+  } catch (e) {
+    assert.is((e as { code?: string }).code, 'CONFLICT');
+  }
+  const last = (await store.readStream(settingsStream)).at(-1)!;
+  assert.is.not((last.data as { changes: { licenseSeats: { to: number } } }).changes.licenseSeats.to, 299);
+});
+
+test('an event that fails its schema is never appended', async () => {
+  const handler = createCommandHandler(store, eventRegistry);
+  const before = (await store.readStream('odd-stream')).length;
+  try {
+    await handler.record('odd-stream', { type: 'system.settings.update', data: { changes: { licenseSeats: { from: 'x', to: 2 } } } }, { context, target: settingsTarget });
+    assert.unreachable('a bad event was appended');
+  } catch (e) {
+    assert.instance(e, ValidationError);
+  }
+  try {
+    await handler.record('odd-stream', { type: 'made.up', data: {} }, { context, target: settingsTarget });
+    assert.unreachable('an unknown event type was appended');
+  } catch (e) {
+    assert.instance(e, ValidationError);
+  }
+  assert.is((await store.readStream('odd-stream')).length, before);
+});
+
+test('a refusal is recorded with success false on a stream of its own, without the values the caller sent', async () => {
+  const handler = createCommandHandler(store, eventRegistry);
+  const e = await handler.refuse('system.settings.update', { reason: 'Int cannot represent non-integer value: "gyre_canary_s3cret"', code: 'FORBIDDEN', status: 403, operation: 'mutation updateSystemSettings' }, { context });
+  assert.is((e.data as { reason: string }).reason, 'Int cannot represent non-integer value: "…"');
+  assert.match(e.stream, /^refusal-[0-9a-f-]{36}$/);
+  assert.is(e.metadata.success, false);
+  assert.equal(e.metadata.target, { id: 'mutation updateSystemSettings', type: 'api_operation' });
+});
+
+test.run();

@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import { fold, type Decider } from '../domain/decider.ts';
+import { refusalReason } from '../domain/audit/refusal.ts';
+import { EventMetadata, type CommandContext, type DomainEvent, type NewEvent, type Position, type RecordedEvent, type Reference } from '../domain/events/envelope.ts';
+import type { EventRegistry, RefusalData } from '../domain/events/registry.ts';
+import { WrongExpectedRevisionError, type EventStore, type ExpectedRevision } from '../adapters/eventstore/port.ts';
+
+/** Each refused attempt gets a stream of its own, which no aggregate folds, so refusals never queue on one row. */
+export const refusalStream = (id: string) => `refusal-${id}`;
+
+export interface Execution<S, C, E extends DomainEvent> {
+  readonly stream: string;
+  readonly decider: Decider<S, C, E>;
+  readonly command: C;
+  readonly context: CommandContext;
+  readonly target: Reference | ((state: S) => Reference);
+  readonly scope?: Reference | null;
+  /** The stream's last event alone holds its state (a counter): only that event is read, however long the stream. */
+  readonly lastEventOnly?: boolean;
+}
+
+export interface Executed<S> {
+  readonly events: ReadonlyArray<RecordedEvent>;
+  /** Position of the last event appended; null when the command changed nothing. */
+  readonly position: Position | null;
+  readonly state: S;
+}
+
+export interface CommandHandler {
+  /** Loads the stream, folds it, decides, and appends at the revision it read; retries a bounded number of times on conflict. */
+  execute<S, C, E extends DomainEvent>(execution: Execution<S, C, E>): Promise<Executed<S>>;
+  /** Appends events that belong to no aggregate's rules (an export, a refusal). */
+  record(stream: string, event: DomainEvent, envelope: { context: CommandContext; target: Reference; scope?: Reference | null; success?: boolean }): Promise<RecordedEvent>;
+  refuse(action: string, refusal: RefusalData, envelope: { context: CommandContext; target?: Reference }): Promise<RecordedEvent>;
+}
+
+export interface CommandHandlerOptions {
+  readonly maxAttempts?: number;
+}
+
+export const createCommandHandler = (store: EventStore, registry: EventRegistry, options: CommandHandlerOptions = {}): CommandHandler => {
+  const maxAttempts = options.maxAttempts ?? 5;
+
+  /** Wraps a domain event in its audit envelope; an event that fails its schema stops here. */
+  const envelop = (e: DomainEvent, context: CommandContext, target: Reference, scope: Reference | null, success: boolean): NewEvent => {
+    const data = registry.parse(e.type, e.data, success);
+    const id = randomUUID();
+    return {
+      id,
+      type: e.type,
+      data,
+      metadata: EventMetadata.parse({
+        actor: context.actor,
+        target,
+        scope,
+        request: context.request,
+        success,
+        metadata: {},
+        version: registry.get(e.type)!.version,
+        $correlationId: context.correlationId ?? context.request?.id ?? id,
+        $causationId: context.causationId ?? null,
+      }),
+    };
+  };
+
+  const record: CommandHandler['record'] = async (stream, event, { context, target, scope = null, success = true }) => {
+    const result = await store.append(stream, [envelop(event, context, target, scope, success)], 'any');
+    return result.events[0]!;
+  };
+
+  return {
+    async execute({ stream, decider, command, context, target, scope = null, lastEventOnly = false }) {
+      for (let attempt = 1; ; attempt++) {
+        const history = lastEventOnly ? [await store.readLast(stream)].filter((e): e is RecordedEvent => e !== undefined) : await store.readStream(stream);
+        let state = fold(decider, history as unknown as Parameters<typeof decider.evolve>[1][]);
+        const expected: ExpectedRevision = history.length ? history[history.length - 1]!.revision : 'no_stream';
+        const decided = decider.decide(command, state);
+        if (decided.length === 0) return { events: [], position: null, state };
+        for (const e of decided) state = decider.evolve(state, e);
+        const ref = typeof target === 'function' ? target(state) : target;
+        try {
+          const result = await store.append(stream, decided.map((e) => envelop(e, context, ref, scope, true)), expected);
+          return { events: result.events, position: result.position, state };
+        } catch (e) {
+          if (!(e instanceof WrongExpectedRevisionError) || attempt >= maxAttempts) throw e;
+          await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+        }
+      }
+    },
+    record,
+    refuse: (action, refusal, { context, target }) =>
+      record(
+        refusalStream(randomUUID()),
+        { type: action, data: { ...refusal, reason: refusalReason(refusal.reason) } },
+        { context, target: target ?? { id: refusal.operation, type: 'api_operation' }, success: false },
+      ),
+  };
+};
