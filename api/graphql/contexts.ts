@@ -10,7 +10,7 @@ import { connection, decodeCursor, parsePageSize } from './paging.ts';
 
 type Page = { first?: unknown; after?: string | null };
 
-/** Contexts, their variables and restrictions, and the master key: thin over api/contexts.ts. */
+/** Contexts, their variables and restrictions, and the master key: thin over application/contexts.ts. */
 export const contextResolvers = (s: Services) => ({
   Query: {
     contexts: async (_: unknown, args: Page & { owner: unknown }) => {

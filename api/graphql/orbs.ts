@@ -10,7 +10,7 @@ const orbVersion = (resolved: string, source: string) => {
   return { id: resolved, version, source, orb: { id, name: id } };
 };
 
-/** The orb registry's core and config processing: thin over api/orbs.ts and api/config-compile.ts. */
+/** The orb registry's core and config processing: thin over application/orbs.ts and application/config-compile.ts. */
 export const orbResolvers = (s: Services) => ({
   Query: {
     orbVersion: async (_: unknown, args: { orbVersionRef: unknown }) => {

@@ -54,7 +54,7 @@ const jobChanges = (s: Services, workflowId: string): AsyncIterableIterator<unkn
   };
 };
 
-/** Pipelines, workflows and jobs: thin over api/pipelines.ts, which the API v2 routes share. */
+/** Pipelines, workflows and jobs: thin over application/pipelines.ts, which the API v2 routes share. */
 export const pipelineResolvers = (s: Services) => ({
   Query: {
     pipelines: async (_: unknown, args: { projectSlug: unknown; first?: number; after?: string | null }) => {
