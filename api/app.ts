@@ -15,7 +15,7 @@ import { loadMasterKeys } from '../adapters/encryption/master-keys.ts';
 import { createVault } from '../adapters/encryption/vault.ts';
 import { createGit } from '../adapters/git/cli.ts';
 import { createJobSecrets } from '../workers/job-secrets.ts';
-import { createCommandHandler } from '../adapters/eventstore/commands.ts';
+import { createCommandHandler } from '../application/commands.ts';
 import { createPostgresEventStore } from '../adapters/eventstore/postgres.ts';
 import { eventRegistry } from '../domain/events/catalog.ts';
 import { allProjections } from '../projections/all.ts';
@@ -30,10 +30,11 @@ import { registerCircleCiMe } from './rest/circleci-me.ts';
 import { registerCircleCiProjects } from './rest/circleci-projects.ts';
 import { registerCircleCiRunners } from './rest/circleci-runners.ts';
 import { registerOpenApi } from './rest/openapi.ts';
-import { destroyDeletedContextKeys } from './contexts.ts';
-import { startUnstartedWorkflows } from './pipelines.ts';
+import { createReactorRunner } from '../workers/reactors.ts';
+import { contextKeyDestroyer } from '../workers/context-keys.ts';
+import { workflowStarter } from '../workers/workflow-starter.ts';
 import { authorize, routeRules, type Rule } from './auth/authorization.ts';
-import { bootstrapAdmin } from './bootstrap.ts';
+import { bootstrapAdmin } from '../application/bootstrap.ts';
 import type { Config } from './config.ts';
 import { httpError, isRefusal } from './errors.ts';
 import { registerGraphQL } from './graphql/plugin.ts';
@@ -115,20 +116,29 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   const masterKeys = loadMasterKeys({ configured: config.GYRE_MASTER_KEY, previous: config.GYRE_MASTER_KEY_PREVIOUS, dataDir, warn: (m) => app.log.warn(m) });
   const { vault, opener } = await createVault(db, masterKeys);
   const commands = createCommandHandler(store, eventRegistry);
+  const git = createGit(join(dataDir, 'repos'));
+  // reactors read the read models and issue commands; they never wait for reactors themselves
+  const reactorDeps = { db, store, commands, vault, git, readYourWrites: async () => {} };
+  const reactors = createReactorRunner({ store, db, projections, migrate: withSchemaLock, log: app.log, reactors: [workflowStarter(reactorDeps), contextKeyDestroyer(reactorDeps)] });
   const services: Services = {
     config,
     db,
     store,
     commands,
     projections,
+    reactors,
     registry: eventRegistry,
     log: app.log,
     tokenUsage: createTokenUsage(db),
     vault,
     jobSecrets: createJobSecrets({ store, opener, commands }),
-    git: createGit(join(dataDir, 'repos')),
+    git,
     async readYourWrites(position) {
-      if (position && !(await projections.waitFor(position, 5000))) app.log.warn({ position }, 'read models did not catch up within 5s; answering with what they hold');
+      if (!position) return;
+      // what the reactors did after the write is appended by the time they pass it; the read models then catch up with all of it
+      const deadline = Date.now() + 5000;
+      const caughtUp = (await reactors.waitFor(position, 5000)) && (await projections.waitFor(await store.head(), Math.max(deadline - Date.now(), 0)));
+      if (!caughtUp) app.log.warn({ position }, 'reactors and read models did not catch up within 5s; answering with what they hold');
     },
   };
 
@@ -171,18 +181,18 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   await registerGitHubLogin(app, services, createGitHub(config.GYRE_GITHUB_API_URL ?? defaultApiUrl(config.GYRE_GITHUB_URL)));
   await registerGraphQL(app, services);
   await projections.start();
+  await reactors.start();
 
   return {
     app,
     services,
     async bootstrap() {
       await projections.waitFor(await store.head(), 10 * 60_000);
-      await destroyDeletedContextKeys(services);
-      await startUnstartedWorkflows(services);
       return bootstrapAdmin(services, dataDir);
     },
     async close() {
       await app.close();
+      await reactors.stop();
       await projections.stop();
       await store.close();
       if (ownsDb) await db.destroy();

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { FastifyBaseLogger } from 'fastify';
-import type { CommandHandler } from '../adapters/eventstore/commands.ts';
+import type { CommandHandler } from '../application/commands.ts';
 import type { Vault } from '../adapters/encryption/port.ts';
 import type { Git } from '../adapters/git/port.ts';
 import type { JobSecrets } from '../workers/job-secrets.ts';
@@ -8,16 +8,18 @@ import type { EventStore } from '../adapters/eventstore/port.ts';
 import type { Position } from '../domain/events/envelope.ts';
 import type { EventRegistry } from '../domain/events/registry.ts';
 import type { ProjectionRunner } from '../projections/runner.ts';
+import type { ReactorRunner } from '../workers/reactors.ts';
 import type { Config } from './config.ts';
 import type { TokenUsage } from './auth/token-usage.ts';
 
-/** What the API's edges call: read models through `db`, changes through `commands`. */
+/** What the API's edges call: read models through `db`, changes through `commands`; it satisfies every use case's dependencies (application/dependencies.ts). */
 export interface Services {
   readonly config: Config;
   readonly db: Knex;
   readonly store: EventStore;
   readonly commands: CommandHandler;
   readonly projections: ProjectionRunner;
+  readonly reactors: ReactorRunner;
   readonly registry: EventRegistry;
   readonly log: FastifyBaseLogger;
   readonly tokenUsage: TokenUsage;
@@ -26,6 +28,6 @@ export interface Services {
   readonly jobSecrets: JobSecrets;
   /** Reads configs from projects' repositories. */
   readonly git: Git;
-  /** Waits (bounded) until the read models hold what was appended at `position`. */
+  /** Waits (bounded) until the reactors have acted on what was appended at `position`, and the read models hold it all. */
   readYourWrites(position: Position | null): Promise<void>;
 }

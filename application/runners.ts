@@ -1,6 +1,9 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import type { CommandHandler } from '../adapters/eventstore/commands.ts';
+import type { CommandHandler } from './commands.ts';
+import type { UseCases } from './dependencies.ts';
+import { written } from './read-your-writes.ts';
+import { hashToken } from './tokens.ts';
 import { GyreError, NotFoundError, parseInput } from '../domain/errors.ts';
 import type { CommandContext, Position } from '../domain/events/envelope.ts';
 import { parseUuid } from '../domain/ids.ts';
@@ -17,21 +20,11 @@ import {
 import { resourceClassById, resourceClassByName, resourceClassesInNamespace, runnerTokenById, runnerTokensOf, type ResourceClassRow, type RunnerTokenRow } from '../projections/runners.ts';
 
 /** What the runner use cases need: read models, commands, and a bounded wait for their own writes. */
-export interface RunnerDeps {
-  readonly db: Knex;
-  readonly commands: CommandHandler;
-  readYourWrites(position: Position | null): Promise<void>;
-}
+export type RunnerDeps = UseCases;
 
 /** 256 random bits; the prefix tells a secret scanner, and a reader of a leaked log, what it is. */
 const generateRunnerToken = (): string => `gyre_runner_${randomBytes(32).toString('base64url')}`;
-/** The same SHA-256 as API tokens: agents are looked up by it (api/auth/authenticate.ts). */
-const sha256 = (token: string) => createHash('sha256').update(token, 'utf8').digest('hex');
 
-const written = <T>(row: T | undefined): T => {
-  if (row === undefined) throw new GyreError('the change was recorded, but the read models have not caught up with it yet: read it again in a moment', 'READ_MODEL_BEHIND', 503);
-  return row;
-};
 
 const run = async (d: RunnerDeps, context: CommandContext, rc: { id: string; resourceClass: string }, command: RunnerCommand) => {
   const result = await d.commands.execute({
@@ -81,7 +74,7 @@ export const createRunnerToken = async (d: RunnerDeps, context: CommandContext, 
   const nickname = parseInput(TokenNickname, input.nickname, 'nickname');
   const token = generateRunnerToken();
   const tokenId = randomUUID();
-  await run(d, context, rc, { type: 'createToken', resourceClassId: rc.id, tokenId, nickname, tokenHash: sha256(token) });
+  await run(d, context, rc, { type: 'createToken', resourceClassId: rc.id, tokenId, nickname, tokenHash: hashToken(token) });
   return { token, row: written(await runnerTokenById(d.db, tokenId)) };
 };
 

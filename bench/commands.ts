@@ -3,7 +3,7 @@
  * single-row INSERT commit rate of the same database in the same run.
  */
 import { randomUUID } from 'node:crypto';
-import { createCommandHandler } from '../adapters/eventstore/commands.ts';
+import { createCommandHandler } from '../application/commands.ts';
 import { createPostgresEventStore } from '../adapters/eventstore/postgres.ts';
 import { eventRegistry } from '../domain/events/catalog.ts';
 import { systemActor } from '../domain/events/envelope.ts';

@@ -18,7 +18,7 @@ const mayImport: Record<string, ReadonlyArray<string>> = {
   projections: ['projections', 'domain'],
   adapters: ['adapters', 'domain'],
   application: ['application', 'domain', 'adapters', 'projections'],
-  workers: ['workers', 'domain', 'adapters', 'projections'],
+  workers: ['workers', 'application', 'domain', 'adapters', 'projections'],
   api: ['api', 'application', 'domain', 'adapters', 'projections', 'workers'],
   cli: ['cli', 'domain'],
   bin: ['bin', 'api', 'application', 'cli', 'domain', 'adapters', 'projections', 'workers'],
@@ -30,6 +30,11 @@ test('every import crosses the layers only the way DESIGN.md allows', () => {
   assert.ok(sources.filter((f) => imports(f).includes('domain')).length > 20, 'the scan finds imports');
   const wrong = sources.flatMap((file) => imports(file).filter((to) => !mayImport[top(file)]!.includes(to)).map((to) => `${relative(root, file)} → ${to}`)).filter((w) => !known.has(w));
   assert.equal(wrong, []);
+});
+
+test('the application layer keeps fastify out', () => {
+  const web = sources.filter((f) => relative(root, f).startsWith('application/') && /from 'fastify'|from 'mercurius'/.test(readFileSync(f, 'utf8'))).map((f) => relative(root, f));
+  assert.equal(web, []);
 });
 
 test('values are decrypted in one module only: workers/job-secrets.ts', () => {

@@ -1,6 +1,6 @@
 import { contextOwner, projectOwner, type Opener } from '../adapters/encryption/port.ts';
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { CommandHandler } from '../adapters/eventstore/commands.ts';
+import type { CommandHandler } from '../application/commands.ts';
 import type { EventStore } from '../adapters/eventstore/port.ts';
 import { mayUseContext, type Member } from '../domain/contexts/access.ts';
 import { contextDecider, contextSecretsAccessed, contextSecretsStream, contextStream, contextTarget, type ContextEvent } from '../domain/contexts/context.ts';

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { Reference } from '../../domain/events/envelope.ts';
 import { runnerTokenByHash } from '../../projections/runners.ts';
 import { userBySessionHash, userByTokenHash, type UserRow } from '../../projections/users.ts';
-import { hashToken } from './tokens.ts';
+import { hashToken } from '../../application/tokens.ts';
 
 export type Auth =
   | { readonly kind: 'anonymous' }

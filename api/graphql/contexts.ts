@@ -1,16 +1,16 @@
 import { NotFoundError } from '../../domain/errors.ts';
 import { parseOrgSlug } from '../../domain/projects/slugs.ts';
 import { contextCursor, contextEnvVars, contextRestrictions, contextsPage, type ContextRow } from '../../projections/contexts.ts';
-import { createContext, deleteContext, deleteContextEnvVar, findContext, restrictContext, storeContextEnvVar, unrestrictContext } from '../contexts.ts';
-import { memberOf } from '../members.ts';
-import { rotateMasterKey } from '../master-key.ts';
+import { createContext, deleteContext, deleteContextEnvVar, findContext, restrictContext, storeContextEnvVar, unrestrictContext } from '../../application/contexts.ts';
+import { memberOf } from '../../application/members.ts';
+import { rotateMasterKey } from '../../application/master-key.ts';
 import type { Services } from '../services.ts';
 import { commandContextOf as context, type GraphQLContext } from './context.ts';
 import { connection, decodeCursor, parsePageSize } from './paging.ts';
 
 type Page = { first?: unknown; after?: string | null };
 
-/** Contexts, their variables and restrictions, and the master key: thin over api/contexts.ts. */
+/** Contexts, their variables and restrictions, and the master key: thin over application/contexts.ts. */
 export const contextResolvers = (s: Services) => ({
   Query: {
     contexts: async (_: unknown, args: Page & { owner: unknown }) => {

@@ -1,7 +1,7 @@
 import { ValidationError } from '../../domain/errors.ts';
 import { parseOrbRef } from '../../domain/orbs/orb-ref.ts';
-import { compileConfig } from '../config-compile.ts';
-import { publishOrb, withOrbs } from '../orbs.ts';
+import { compileConfig } from '../../application/config-compile.ts';
+import { publishOrb, withOrbs } from '../../application/orbs.ts';
 import type { Services } from '../services.ts';
 import { commandContextOf as context, type GraphQLContext } from './context.ts';
 
@@ -10,7 +10,7 @@ const orbVersion = (resolved: string, source: string) => {
   return { id: resolved, version, source, orb: { id, name: id } };
 };
 
-/** The orb registry's core and config processing: thin over api/orbs.ts and api/config-compile.ts. */
+/** The orb registry's core and config processing: thin over application/orbs.ts and application/config-compile.ts. */
 export const orbResolvers = (s: Services) => ({
   Query: {
     orbVersion: async (_: unknown, args: { orbVersionRef: unknown }) => {

@@ -4,10 +4,10 @@ import { parseUuid } from '../../domain/ids.ts';
 import { jobStatusAfter, workflowDecider, workflowStream, type WorkflowEvent } from '../../domain/pipelines/workflow.ts';
 import { parseProjectSlug } from '../../domain/projects/slugs.ts';
 import { jobsOfWorkflow, pipelineById, pipelinesPage, workflowById, workflowsOfPipeline, type JobRow, type PipelineRow, type WorkflowRow } from '../../projections/pipelines.ts';
-import { memberOf } from '../members.ts';
-import { approveJob, cancelWorkflow, reportJob, rerunWorkflow, triggerPipeline } from '../pipelines.ts';
-import { findProject } from '../projects.ts';
-import { written } from '../read-your-writes.ts';
+import { memberOf } from '../../application/members.ts';
+import { approveJob, cancelWorkflow, reportJob, rerunWorkflow, triggerPipeline } from '../../application/pipelines.ts';
+import { findProject } from '../../application/projects.ts';
+import { written } from '../../application/read-your-writes.ts';
 import type { Services } from '../services.ts';
 import { commandContextOf as context, type GraphQLContext } from './context.ts';
 import { connection, decodeCursor } from './paging.ts';
@@ -54,7 +54,7 @@ const jobChanges = (s: Services, workflowId: string): AsyncIterableIterator<unkn
   };
 };
 
-/** Pipelines, workflows and jobs: thin over api/pipelines.ts, which the API v2 routes share. */
+/** Pipelines, workflows and jobs: thin over application/pipelines.ts, which the API v2 routes share. */
 export const pipelineResolvers = (s: Services) => ({
   Query: {
     pipelines: async (_: unknown, args: { projectSlug: unknown; first?: number; after?: string | null }) => {

@@ -1,5 +1,5 @@
-import { memberOf } from '../members.ts';
-import { createProject, deleteProjectEnvVar, storeProjectEnvVar, updateProjectSettings } from '../projects.ts';
+import { memberOf } from '../../application/members.ts';
+import { createProject, deleteProjectEnvVar, storeProjectEnvVar, updateProjectSettings } from '../../application/projects.ts';
 import { projectBySlug, projectEnvVars, projectsPage, type ProjectRow } from '../../projections/projects.ts';
 import { parseProjectSlug } from '../../domain/projects/slugs.ts';
 import type { Services } from '../services.ts';
@@ -8,7 +8,7 @@ import { connection, decodeCursor, parsePageSize } from './paging.ts';
 
 type Page = { first?: unknown; after?: string | null };
 
-/** Projects and their variables: thin over api/projects.ts, which the CircleCI API v2 routes share. */
+/** Projects and their variables: thin over application/projects.ts, which the CircleCI API v2 routes share. */
 export const projectResolvers = (s: Services) => ({
   Query: {
     projects: async (_: unknown, args: Page) => {

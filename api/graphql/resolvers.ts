@@ -1,17 +1,16 @@
-import { randomUUID } from 'node:crypto';
 import { GraphQLScalarType } from 'graphql';
 import { parseActionFilters } from '../../domain/audit/action-filter.ts';
 import { toAuditRecord } from '../../domain/audit/audit-record.ts';
 import { UnauthorizedError, ValidationError, describeIssues } from '../../domain/errors.ts';
 import { GitHubName } from '../../domain/github-name.ts';
-import { parseSettingsInput, settingsDecider, settingsStream, settingsTarget } from '../../domain/system/settings.ts';
-import { TokenLabel, UserState, accountsDecider, accountsStream, type AccountCommand } from '../../domain/users/accounts.ts';
+import { TokenLabel, UserState } from '../../domain/users/accounts.ts';
 import { auditLogPage } from '../../projections/audit-log.ts';
 import { systemSettings } from '../../projections/system-settings.ts';
 import { activeTokens, seatsInUse, userById, userByLogin, usersPage } from '../../projections/users.ts';
-import { parseAuditQuery } from '../audit-query.ts';
+import { activateUser, approveUser, createApiToken, deleteUser, grantAdmin, revokeAdmin, revokeApiToken, suspendUser } from '../../application/accounts.ts';
+import { updateSystemSettings } from '../../application/settings.ts';
+import { parseAuditQuery } from '../../application/audit-query.ts';
 import { createAttemptLimit } from '../auth/attempts.ts';
-import { generateToken, hashToken } from '../auth/tokens.ts';
 import type { Services } from '../services.ts';
 import { toAuditEvent } from './audit.ts';
 import { contextResolvers } from './contexts.ts';
@@ -56,16 +55,6 @@ const login = (raw: unknown): string => {
   return r.data;
 };
 
-/** Runs one account command and answers with the account as the read model then holds it. */
-const accountCommand = async (s: Services, ctx: GraphQLContext, targetLogin: string, command: AccountCommand, targetId?: string) => {
-  const known = await userByLogin(s.db, targetLogin);
-  const target = { id: targetId ?? known?.id ?? targetLogin, type: 'user', name: known?.login ?? targetLogin };
-  const result = await s.commands.execute({ stream: accountsStream, decider: accountsDecider, command, context: context(ctx), target });
-  await s.readYourWrites(result.position);
-  return userByLogin(s.db, targetLogin);
-};
-const seats = async (s: Services) => (await systemSettings(s.db)).licenseSeats;
-
 /** Token creation is rate-limited per user. */
 const tokenAttempts = createAttemptLimit(10, 60_000);
 
@@ -101,58 +90,28 @@ const accountResolvers = (s: Services) => ({
     seatsUsed: () => seatsInUse(s.db),
   },
   Mutation: {
-    suspendUser: async (_: unknown, args: { login: unknown }, ctx: GraphQLContext) => {
-      const l = login(args.login);
-      return accountCommand(s, ctx, l, { type: 'suspend', login: l, by: signedIn(ctx).id });
-    },
-    activateUser: async (_: unknown, args: { login: unknown }, ctx: GraphQLContext) => {
-      const l = login(args.login);
-      return accountCommand(s, ctx, l, { type: 'activate', login: l, seats: await seats(s) });
-    },
-    approveUser: async (_: unknown, args: { login: unknown }, ctx: GraphQLContext) => {
-      const l = login(args.login);
-      const userId = randomUUID();
-      return accountCommand(s, ctx, l, { type: 'approve', userId, login: l, seats: await seats(s) }, userId);
-    },
+    suspendUser: (_: unknown, args: { login: unknown }, ctx: GraphQLContext) => suspendUser(s, context(ctx), signedIn(ctx), login(args.login)),
+    activateUser: (_: unknown, args: { login: unknown }, ctx: GraphQLContext) => activateUser(s, context(ctx), login(args.login)),
+    approveUser: (_: unknown, args: { login: unknown }, ctx: GraphQLContext) => approveUser(s, context(ctx), login(args.login)),
     deleteUser: async (_: unknown, args: { login: unknown }, ctx: GraphQLContext) => {
-      const l = login(args.login);
-      await accountCommand(s, ctx, l, { type: 'delete', login: l, by: signedIn(ctx).id });
+      await deleteUser(s, context(ctx), signedIn(ctx), login(args.login));
       return true;
     },
-    grantAdmin: async (_: unknown, args: { login: unknown }, ctx: GraphQLContext) => {
-      const l = login(args.login);
-      return accountCommand(s, ctx, l, { type: 'grantAdmin', login: l });
-    },
-    revokeAdmin: async (_: unknown, args: { login: unknown }, ctx: GraphQLContext) => {
-      const l = login(args.login);
-      return accountCommand(s, ctx, l, { type: 'revokeAdmin', login: l, by: signedIn(ctx).id });
-    },
+    grantAdmin: (_: unknown, args: { login: unknown }, ctx: GraphQLContext) => grantAdmin(s, context(ctx), login(args.login)),
+    revokeAdmin: (_: unknown, args: { login: unknown }, ctx: GraphQLContext) => revokeAdmin(s, context(ctx), signedIn(ctx), login(args.login)),
     createApiToken: async (_: unknown, args: { label: unknown }, ctx: GraphQLContext) => {
       const user = signedIn(ctx);
       tokenAttempts(user.id);
       const label = TokenLabel.safeParse(args.label);
       if (!label.success) throw new ValidationError(`invalid label: ${describeIssues(label.error.issues)}`);
-      const token = generateToken();
-      const tokenId = randomUUID();
-      const target = { id: user.id, type: 'user', name: user.login };
-      const result = await s.commands.execute({ stream: accountsStream, decider: accountsDecider, command: { type: 'createApiToken', userId: user.id, token: { tokenId, label: label.data, tokenHash: hashToken(token) } }, context: context(ctx), target });
-      await s.readYourWrites(result.position);
-      const created = (await activeTokens(s.db, user.id)).find((t) => t.id === tokenId)!;
-      return { token, apiToken: { ...created, lastUsedAt: null } };
+      const created = await createApiToken(s, context(ctx), user, label.data);
+      return { token: created.token, apiToken: { ...created.apiToken, lastUsedAt: null } };
     },
     revokeApiToken: async (_: unknown, args: { id: string }, ctx: GraphQLContext) => {
-      const user = signedIn(ctx);
-      const target = { id: user.id, type: 'user', name: user.login };
-      const result = await s.commands.execute({ stream: accountsStream, decider: accountsDecider, command: { type: 'revokeApiToken', userId: user.id, tokenId: args.id }, context: context(ctx), target });
-      await s.readYourWrites(result.position);
+      await revokeApiToken(s, context(ctx), signedIn(ctx), args.id);
       return true;
     },
-    updateSystemSettings: async (_: unknown, args: { input: unknown }, ctx: GraphQLContext) => {
-      const input = parseSettingsInput({ ...(args.input as object) });
-      const result = await s.commands.execute({ stream: settingsStream, decider: settingsDecider, command: { type: 'update', input }, context: context(ctx), target: settingsTarget });
-      await s.readYourWrites(result.position);
-      return systemSettings(s.db);
-    },
+    updateSystemSettings: (_: unknown, args: { input: unknown }, ctx: GraphQLContext) => updateSystemSettings(s, context(ctx), { ...(args.input as object) }),
   },
   Subscription: {
     events: {

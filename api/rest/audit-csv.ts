@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { ValidationError } from '../../domain/errors.ts';
 import { auditCsvPages } from '../../projections/audit-log.ts';
-import { parseAuditQuery } from '../audit-query.ts';
+import { parseAuditQuery } from '../../application/audit-query.ts';
 import { commandContext, requestInfo } from '../request-context.ts';
 import type { Services } from '../services.ts';
 

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { compileConfig } from '../config-compile.ts';
+import { compileConfig } from '../../application/config-compile.ts';
 import type { Services } from '../services.ts';
 
 /**

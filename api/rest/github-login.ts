@@ -1,13 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import oauth2, { type OAuth2Namespace } from '@fastify/oauth2';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { GitHub } from '../../adapters/github/port.ts';
 import { DomainError, GyreError, UnauthorizedError } from '../../domain/errors.ts';
-import { accountsDecider, accountsStream, accountsTarget, type Account } from '../../domain/users/accounts.ts';
-import { sessionStream, sessionsDecider } from '../../domain/users/sessions.ts';
-import { systemSettings } from '../../projections/system-settings.ts';
+import type { Account } from '../../domain/users/accounts.ts';
+import { endSession, signInWithGitHub, startSession } from '../../application/accounts.ts';
 import { sessionCookie } from '../auth/authenticate.ts';
-import { generateToken, hashToken } from '../auth/tokens.ts';
 import { commandContext, requestInfo } from '../request-context.ts';
 import type { Services } from '../services.ts';
 
@@ -40,16 +37,7 @@ export const registerGitHubLogin = async (app: FastifyInstance, s: Services, git
   app.post('/auth/logout', { config: loginLimit }, async (req, reply) => {
     if (req.auth.kind === 'user' && req.auth.sessionHash) {
       const { user, sessionHash } = req.auth;
-      // an already-ended session needs no event, but its cookie still goes
-      await s.commands.execute({
-        stream: sessionStream(user.id),
-        decider: sessionsDecider,
-        command: { type: 'logout', userId: user.id, login: user.login, sessionHash },
-        context: commandContext(req.auth, requestInfo(req)),
-        target: accountsTarget({ userId: user.id, login: user.login }),
-      }).catch((e) => {
-        if (!(e instanceof DomainError && e.code === 'SESSION_NOT_FOUND')) throw e;
-      });
+      await endSession(s, commandContext(req.auth, requestInfo(req)), { id: user.id, login: user.login }, sessionHash);
     }
     return reply.clearCookie(sessionCookie, { path: '/' }).status(204).send();
   });
@@ -83,22 +71,9 @@ export const registerGitHubLogin = async (app: FastifyInstance, s: Services, git
     const who = await github.identity(accessToken);
     const context = commandContext(req.auth, requestInfo(req));
     const githubUser = { id: `github:${who.id}`, type: 'github_user', name: who.login };
-    let account: Account | undefined;
+    let account: Account;
     try {
-      // a new account takes this id; the decided state says which account the person really has
-      const newId = randomUUID();
-      const result = await s.commands.execute({
-        stream: accountsStream,
-        decider: accountsDecider,
-        command: { type: 'signIn', userId: newId, githubId: who.id, login: who.login, name: who.name, orgs: who.orgs, settings: await systemSettings(s.db) },
-        context: { ...context, actor: githubUser },
-        target: (state) => {
-          const a = [...state.byLogin.values()].find((x) => x.githubId === who.id);
-          return a ? accountsTarget(a) : githubUser;
-        },
-      });
-      await s.readYourWrites(result.position);
-      account = [...result.state.byLogin.values()].find((x) => x.githubId === who.id);
+      account = await signInWithGitHub(s, context, who);
     } catch (e) {
       if (!(e instanceof DomainError)) throw e;
       await s.commands.refuse(e.code === 'ORG_MEMBERSHIP_REQUIRED' ? 'user.create' : 'user.logged_in', { reason: e.message, code: e.code, status: 403, operation: 'GET /auth/github/callback' }, {
@@ -107,18 +82,8 @@ export const registerGitHubLogin = async (app: FastifyInstance, s: Services, git
       });
       return page(reply, 403, 'Sign-in refused', e.message);
     }
-    if (!account) throw new Error(`signIn left no account bound to GitHub user ${who.id}`);
     if (account.state === 'SUSPENDED_NEW') return page(reply, 403, 'Waiting for approval', `The account of ${who.login} was created and waits for an admin to activate it.`);
-    const userId = account.userId;
-    const session = generateToken();
-    const signedIn = await s.commands.execute({
-      stream: sessionStream(userId),
-      decider: sessionsDecider,
-      command: { type: 'login', userId, login: who.login, sessionHash: hashToken(session), orgs: who.orgs, teams: who.teams },
-      context: { ...context, actor: { id: userId, type: 'user', name: who.login } },
-      target: accountsTarget({ userId, login: who.login }),
-    });
-    await s.readYourWrites(signedIn.position);
+    const session = await startSession(s, context, { id: account.userId, login: who.login }, who);
     return reply.setCookie(sessionCookie, session, cookieOptions(req)).redirect('/');
   });
 };

@@ -49,11 +49,11 @@ export const pipelineCreated = defineEvent(
   }),
   { publicFields: ['pipelineId', 'projectId', 'projectSlug', 'number', 'state', 'errors', 'trigger', 'vcs', 'workflows'] },
 );
-/** A rerun: a new workflow in the pipeline, with job numbers of its own. */
+/** A rerun: a new workflow in the pipeline, with job numbers of its own, run for `rerunBy` (a login; null in events before it was recorded). */
 export const workflowRetried = defineEvent(
   'workflow.retry',
-  z.object({ pipelineId: z.string(), workflowId: z.string(), rerunOf: z.string(), name: z.string(), fromFailed: z.boolean(), firstJobNumber: z.number().int(), jobCount: z.number().int(), pipelinesAfter: z.number().int() }),
-  { publicFields: ['pipelineId', 'workflowId', 'rerunOf', 'name', 'fromFailed', 'firstJobNumber', 'jobCount'] },
+  z.object({ pipelineId: z.string(), workflowId: z.string(), rerunOf: z.string(), name: z.string(), fromFailed: z.boolean(), firstJobNumber: z.number().int(), jobCount: z.number().int(), pipelinesAfter: z.number().int(), rerunBy: z.string().nullable().default(null) }),
+  { publicFields: ['pipelineId', 'workflowId', 'rerunOf', 'name', 'fromFailed', 'firstJobNumber', 'jobCount', 'rerunBy'] },
 );
 export const pipelineEvents = [pipelineCreated, workflowRetried];
 
@@ -97,7 +97,7 @@ export const pipelinesDecider: Decider<ProjectPipelines, PipelineCommand, Pipeli
       return [{ type: 'pipeline.create', data: { ...p, number, state: 'created', errors: [], config: JSON.stringify(processed.config), workflows, jobsAfter: next - 1 } }];
     }
     requireOrgMember(c.by, ownerSlugOf(c.projectSlug));
-    return [{ type: 'workflow.retry', data: { pipelineId: c.pipelineId, workflowId: c.workflowId, rerunOf: c.rerunOf, name: c.name, fromFailed: c.fromFailed, firstJobNumber: s.jobs + 1, jobCount: c.jobCount, pipelinesAfter: s.pipelines } }];
+    return [{ type: 'workflow.retry', data: { pipelineId: c.pipelineId, workflowId: c.workflowId, rerunOf: c.rerunOf, name: c.name, fromFailed: c.fromFailed, firstJobNumber: s.jobs + 1, jobCount: c.jobCount, pipelinesAfter: s.pipelines, rerunBy: c.by.login } }];
   },
 };
 

@@ -10,7 +10,7 @@ import { afterApproval, workflowDecider, type PlannedWorkflowJob, type WorkflowC
 
 const test = suite('domain/pipelines: the planner and the workflow decider');
 const dev: Member = { login: 'dev', isAdmin: false, orgs: ['acme'], teams: [] };
-const job = (name: string, requires: string[] = [], extra: Partial<PlannedWorkflowJob> = {}): PlannedWorkflowJob => ({ jobId: `id-${name}`, name, type: 'build', requires, context: [], jobNumber: 1, status: 'blocked', unauthorized: null, ...extra });
+const job = (name: string, requires: string[] = [], extra: Partial<PlannedWorkflowJob> = {}): PlannedWorkflowJob => ({ jobId: `id-${name}`, name, type: 'build', requires, context: [], jobNumber: 1, status: 'blocked', unauthorized: null, runsFor: 'dev', ...extra });
 const start = (jobs: PlannedWorkflowJob[]): WorkflowCommand => ({ type: 'start', workflowId: 'w', pipelineId: 'p', pipelineNumber: 1, projectSlug: 'gh/acme/app', name: 'main', rerunOf: null, jobs });
 /** Runs commands in order, as the command handler would, checking every event against its schema. */
 const run = (...commands: WorkflowCommand[]) => {
@@ -63,6 +63,35 @@ test('jobs after an approval run for the approver: the approval carries what the
   assert.equal(statuses(refused), { a: 'success', hold: 'success', deploy: 'unauthorized', notify: 'not_run' });
   const allowed = run(...held, { type: 'approve', approvalRequestId: 'id-hold', by: dev, access: { allowed: true }, decisions: [{ jobId: 'id-deploy', unauthorized: null }] });
   assert.equal(statuses(allowed).deploy, 'queued');
+});
+
+test('each job records whom it runs for: the pipeline’s actor, and after an approval, the approver', () => {
+  const plan = [job('a'), job('hold', ['a'], { type: 'approval', jobNumber: null }), job('deploy', ['hold']), job('notify', ['deploy']), job('side', ['a'])];
+  const held = [start(plan), { type: 'finishJob', jobId: 'id-a', status: 'success' }] as WorkflowCommand[];
+  const runsFor = (r: ReturnType<typeof run>) => Object.fromEntries(r.state.jobs.map((j) => [j.name, j.runsFor]));
+  assert.equal(runsFor(run(...held)), { a: 'dev', hold: 'dev', deploy: 'dev', notify: 'dev', side: 'dev' });
+  const lead: Member = { ...dev, login: 'lead' };
+  const approved = run(...held, { type: 'approve', approvalRequestId: 'id-hold', by: lead, access: { allowed: true }, decisions: [{ jobId: 'id-deploy', unauthorized: null }, { jobId: 'id-notify', unauthorized: null }] });
+  assert.equal(runsFor(approved), { a: 'dev', hold: 'dev', deploy: 'lead', notify: 'lead', side: 'dev' });
+  const started = approved.history.find((e) => e.type === 'workflow.start')!;
+  assert.ok((started.data as { jobs: Array<{ runsFor: string }> }).jobs.every((j) => j.runsFor === 'dev'), 'workflow.start carries runsFor');
+});
+
+test('an old workflow.start without runsFor parses and folds with runsFor empty', () => {
+  const { runsFor: _, ...old } = job('a');
+  const data = eventRegistry.parse('workflow.start', { workflowId: 'w', pipelineId: 'p', pipelineNumber: 1, projectSlug: 'gh/acme/app', name: 'main', rerunOf: null, jobs: [old] }) as { jobs: Array<{ runsFor: string }> };
+  assert.is(data.jobs[0]!.runsFor, '');
+  const state = fold(workflowDecider, [{ type: 'workflow.start', data: { workflowId: 'w', pipelineId: 'p', pipelineNumber: 1, projectSlug: 'gh/acme/app', name: 'main', rerunOf: null, jobs: [old] } } as unknown as WorkflowEvent]);
+  assert.is(state!.jobs[0]!.runsFor, '');
+});
+
+test('a job start names its agent when the command gives one, else null', () => {
+  const named = run(start([job('a')]), { type: 'startJob', jobId: 'id-a', agent: { id: 'agent-1', name: 'builder-1' } });
+  assert.equal(named.history.at(-1), { type: 'workflow.job.start', data: { workflowId: 'w', pipelineId: 'p', name: 'main', jobId: 'id-a', job: 'a', agent: { id: 'agent-1', name: 'builder-1' } } });
+  const unnamed = run(start([job('a')]), { type: 'startJob', jobId: 'id-a' });
+  assert.is((unnamed.history.at(-1)!.data as { agent: unknown }).agent, null);
+  const old = eventRegistry.parse('workflow.job.start', { workflowId: 'w', pipelineId: 'p', name: 'main', jobId: 'id-a', job: 'a' }) as { agent: unknown };
+  assert.is(old.agent, null);
 });
 
 test('a job whose contexts are refused ends unauthorized when it would run, and so does the workflow', () => {

@@ -29,6 +29,8 @@ const PlannedJob = z.object({
   status: z.enum(['blocked', 'success']),
   /** Why its contexts are refused to the pipeline's actor, or null. */
   unauthorized: z.string().nullable(),
+  /** The login the job runs for: the pipeline's actor, or for jobs after an approval, the approver ('' in events before it was recorded). */
+  runsFor: z.string().default(''),
 });
 export type PlannedWorkflowJob = z.infer<typeof PlannedJob>;
 
@@ -44,7 +46,10 @@ const Decision = z.object({ jobId: z.string(), unauthorized: z.string().nullable
 export const jobApproved = defineEvent('workflow.job.approve', z.object({ ...job, approvedBy: z.string(), decisions: z.array(Decision).default([]) }), {
   publicFields: ['workflowId', 'pipelineId', 'name', 'jobId', 'job', 'approvedBy', 'decisions'],
 });
-export const jobStarted = defineEvent('workflow.job.start', z.object(job), { publicFields: ['workflowId', 'pipelineId', 'name', 'jobId', 'job'] });
+/** The agent that runs the job, when one was named. */
+const Agent = z.object({ id: z.string(), name: z.string() });
+export type Agent = z.infer<typeof Agent>;
+export const jobStarted = defineEvent('workflow.job.start', z.object({ ...job, agent: Agent.nullable().default(null) }), { publicFields: ['workflowId', 'pipelineId', 'name', 'jobId', 'job', 'agent'] });
 export const jobFinished = defineEvent('workflow.job.finish', z.object({ ...job, status: JobStatus, reason: z.string().nullable() }), { publicFields: ['workflowId', 'pipelineId', 'name', 'jobId', 'job', 'status', 'reason'] });
 export const workflowCanceled = defineEvent('workflow.cancel', z.object(ref), { publicFields: ['workflowId', 'pipelineId', 'name'] });
 export const workflowFinished = defineEvent('workflow.finish', z.object({ ...ref, status: z.string() }), { publicFields: ['workflowId', 'pipelineId', 'name', 'status'] });
@@ -67,8 +72,8 @@ export type WorkflowCommand =
    * after the approval (mayUseContext, decided by the caller).
    */
   | { type: 'approve'; approvalRequestId: string; by: Member; access: Access; decisions: ReadonlyArray<{ jobId: string; unauthorized: string | null }> }
-  | { type: 'startJob'; jobId: string }
-  | { type: 'finishJob'; jobId: string; status: JobResult }
+  | { type: 'startJob'; jobId: string; agent?: Agent | null }
+  | { type: 'finishJob'; jobId: string; status: JobResult; reason?: string | null }
   | { type: 'cancel'; by: Member };
 
 export type WorkflowJob = Omit<PlannedWorkflowJob, 'status'> & { readonly status: JobStatus };
@@ -106,13 +111,13 @@ export const jobStatusAfter = (e: { type: string; data: unknown }): JobStatus | 
 const setStatus = (s: Workflow, jobId: string, status: JobStatus): Workflow => ({ ...s, jobs: s.jobs.map((j) => (j.jobId === jobId ? { ...j, status } : j)) });
 
 const evolve = (s: WorkflowState, e: WorkflowEvent): WorkflowState => {
-  if (e.type === 'workflow.start') return { workflowId: e.data.workflowId, pipelineId: e.data.pipelineId, name: e.data.name, projectSlug: e.data.projectSlug, jobs: e.data.jobs, canceled: false, finished: null };
+  if (e.type === 'workflow.start') return { workflowId: e.data.workflowId, pipelineId: e.data.pipelineId, name: e.data.name, projectSlug: e.data.projectSlug, jobs: e.data.jobs.map((j) => ({ ...j, runsFor: j.runsFor ?? '' })), canceled: false, finished: null };
   if (!s) return s;
   switch (e.type) {
     case 'workflow.job.approve': {
       const decided = new Map((e.data.decisions ?? []).map((d) => [d.jobId, d.unauthorized]));
       const w = setStatus(s, e.data.jobId, 'success');
-      return { ...w, jobs: w.jobs.map((j) => (decided.has(j.jobId) ? { ...j, unauthorized: decided.get(j.jobId)! } : j)) };
+      return { ...w, jobs: w.jobs.map((j) => (decided.has(j.jobId) ? { ...j, unauthorized: decided.get(j.jobId)!, runsFor: e.data.approvedBy } : j)) };
     }
     case 'workflow.job.scheduled':
     case 'workflow.job.hold':
@@ -195,13 +200,13 @@ export const workflowDecider: Decider<WorkflowState, WorkflowCommand, WorkflowEv
         const j = jobOf(w, c.jobId);
         if (j.status === 'running') return [];
         if (j.status !== 'queued') throw new DomainError('JOB_NOT_QUEUED', `${j.name} is ${j.status}: only a queued job starts`);
-        return [{ type: 'workflow.job.start', data: { workflowId: w.workflowId, pipelineId: w.pipelineId, name: w.name, jobId: j.jobId, job: j.name } }];
+        return [{ type: 'workflow.job.start', data: { workflowId: w.workflowId, pipelineId: w.pipelineId, name: w.name, jobId: j.jobId, job: j.name, agent: c.agent ?? null } }];
       }
       case 'finishJob': {
         const w = live(s);
         const j = jobOf(w, c.jobId);
         if (j.status !== 'queued' && j.status !== 'running') throw new DomainError('JOB_NOT_RUNNING', `${j.name} is ${j.status}: only a queued or running job finishes`);
-        return then(w, [{ type: 'workflow.job.finish', data: { workflowId: w.workflowId, pipelineId: w.pipelineId, name: w.name, jobId: j.jobId, job: j.name, status: c.status, reason: null } }]);
+        return then(w, [{ type: 'workflow.job.finish', data: { workflowId: w.workflowId, pipelineId: w.pipelineId, name: w.name, jobId: j.jobId, job: j.name, status: c.status, reason: c.reason ?? null } }]);
       }
       case 'cancel': {
         const w = live(s);

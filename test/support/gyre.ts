@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGyre, type Gyre } from '../../api/app.ts';
-import { generateToken, hashToken } from '../../api/auth/tokens.ts';
+import { generateToken, hashToken } from '../../application/tokens.ts';
 import { loadConfig } from '../../api/config.ts';
 import { systemActor } from '../../domain/events/envelope.ts';
 import { accountsDecider, accountsStream } from '../../domain/users/accounts.ts';

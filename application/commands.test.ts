@@ -1,13 +1,13 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { eventRegistry } from '../../domain/events/catalog.ts';
-import { ValidationError } from '../../domain/errors.ts';
-import { settingsDecider, settingsStream, settingsTarget } from '../../domain/system/settings.ts';
-import { resetDatabase, testDatabase } from '../../test/support/database.ts';
+import { eventRegistry } from '../domain/events/catalog.ts';
+import { ValidationError } from '../domain/errors.ts';
+import { settingsDecider, settingsStream, settingsTarget } from '../domain/system/settings.ts';
+import { resetDatabase, testDatabase } from '../test/support/database.ts';
 import { createCommandHandler } from './commands.ts';
-import { createPostgresEventStore, type PostgresEventStore } from './postgres.ts';
+import { createPostgresEventStore, type PostgresEventStore } from '../adapters/eventstore/postgres.ts';
 
-const test = suite('adapters/eventstore/commands');
+const test = suite('application/commands');
 let store: PostgresEventStore;
 const context = { actor: { id: 'u1', type: 'user', name: 'ann' }, request: { id: 'req-1', ip_address: '127.0.0.1', client_trace_id: 'trace-9' } };
 

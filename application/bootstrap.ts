@@ -5,8 +5,8 @@ import { DomainError } from '../domain/errors.ts';
 import { systemActor } from '../domain/events/envelope.ts';
 import { accountsDecider, accountsStream } from '../domain/users/accounts.ts';
 import { anyAdmin } from '../projections/users.ts';
-import { generateToken, hashToken } from './auth/tokens.ts';
-import type { Services } from './services.ts';
+import { generateToken, hashToken } from './tokens.ts';
+import type { UseCases } from './dependencies.ts';
 
 export const adminTokenFile = (dataDir: string) => join(dataDir, 'admin-token');
 
@@ -19,7 +19,7 @@ export const firstAdminId = '00000000-0000-4000-8000-000000000001';
  * The file is written before the append and renamed after it, so a crash leaves either no admin, or
  * an admin whose token is on disk (renamed on the next start).
  */
-export const bootstrapAdmin = async (s: Services, dataDir: string): Promise<{ token: string; file: string } | null> => {
+export const bootstrapAdmin = async (s: UseCases, dataDir: string): Promise<{ token: string; file: string } | null> => {
   const file = adminTokenFile(dataDir);
   const pending = `${file}.pending`;
   if (await anyAdmin(s.db)) {

@@ -6,10 +6,10 @@ import { pickVersion, type OrbRef } from '../domain/orbs/orb-ref.ts';
 import { checkOrbSource } from '../domain/orbs/orb-source.ts';
 import type { ResolvedOrb } from '../domain/config/process.ts';
 import { orbVersions } from '../projections/orbs.ts';
-import type { Services } from './services.ts';
+import type { Reads, UseCases } from './dependencies.ts';
 
 /** Publishes one orb version: semver-checked, and immutable once published. */
-export const publishOrb = async (s: Services, context: CommandContext, input: { namespace: unknown; orb: unknown; version: unknown; source: unknown }) => {
+export const publishOrb = async (s: UseCases, context: CommandContext, input: { namespace: unknown; orb: unknown; version: unknown; source: unknown }) => {
   const namespace = parseInput(OrbName, input.namespace, 'namespace');
   const orb = parseInput(OrbName, input.orb, 'orb name');
   if (typeof input.version !== 'string') throw new ValidationError('invalid version: must be a string such as 1.0.0');
@@ -33,7 +33,7 @@ export const publishOrb = async (s: Services, context: CommandContext, input: { 
  * processing runs again until every orb (orbs importing orbs too) is loaded. A pass that missed is
  * thrown away.
  */
-export const withOrbs = async <T>(s: Services, run: (resolve: (ref: OrbRef) => ResolvedOrb | { error: string }) => T): Promise<T> => {
+export const withOrbs = async <T>(s: Reads, run: (resolve: (ref: OrbRef) => ResolvedOrb | { error: string }) => T): Promise<T> => {
   const loaded = new Map<string, Map<string, string>>();
   for (let round = 0; ; round++) {
     const wanted = new Set<string>();

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { fold, type Decider } from '../../domain/decider.ts';
-import { refusalReason } from '../../domain/audit/refusal.ts';
-import { EventMetadata, type CommandContext, type DomainEvent, type NewEvent, type Position, type RecordedEvent, type Reference } from '../../domain/events/envelope.ts';
-import type { EventRegistry, RefusalData } from '../../domain/events/registry.ts';
-import { WrongExpectedRevisionError, type EventStore, type ExpectedRevision } from './port.ts';
+import { fold, type Decider } from '../domain/decider.ts';
+import { refusalReason } from '../domain/audit/refusal.ts';
+import { EventMetadata, type CommandContext, type DomainEvent, type NewEvent, type Position, type RecordedEvent, type Reference } from '../domain/events/envelope.ts';
+import type { EventRegistry, RefusalData } from '../domain/events/registry.ts';
+import { WrongExpectedRevisionError, type EventStore, type ExpectedRevision } from '../adapters/eventstore/port.ts';
 
 /** Each refused attempt gets a stream of its own, which no aggregate folds, so refusals never queue on one row. */
 export const refusalStream = (id: string) => `refusal-${id}`;
@@ -17,6 +17,8 @@ export interface Execution<S, C, E extends DomainEvent> {
   readonly scope?: Reference | null;
   /** The stream's last event alone holds its state (a counter): only that event is read, however long the stream. */
   readonly lastEventOnly?: boolean;
+  /** Streams many writers share (a job's parallel tasks) may take more attempts than the default. */
+  readonly maxAttempts?: number;
 }
 
 export interface Executed<S> {
@@ -69,7 +71,7 @@ export const createCommandHandler = (store: EventStore, registry: EventRegistry,
   };
 
   return {
-    async execute({ stream, decider, command, context, target, scope = null, lastEventOnly = false }) {
+    async execute({ stream, decider, command, context, target, scope = null, lastEventOnly = false, maxAttempts: attempts = maxAttempts }) {
       for (let attempt = 1; ; attempt++) {
         const history = lastEventOnly ? [await store.readLast(stream)].filter((e): e is RecordedEvent => e !== undefined) : await store.readStream(stream);
         let state = fold(decider, history as unknown as Parameters<typeof decider.evolve>[1][]);
@@ -82,7 +84,7 @@ export const createCommandHandler = (store: EventStore, registry: EventRegistry,
           const result = await store.append(stream, decided.map((e) => envelop(e, context, ref, scope, true)), expected);
           return { events: result.events, position: result.position, state };
         } catch (e) {
-          if (!(e instanceof WrongExpectedRevisionError) || attempt >= maxAttempts) throw e;
+          if (!(e instanceof WrongExpectedRevisionError) || attempt >= attempts) throw e;
           await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
         }
       }

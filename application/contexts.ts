@@ -7,22 +7,25 @@ import type { CommandContext } from '../domain/events/envelope.ts';
 import { parseUuid } from '../domain/ids.ts';
 import { orgId, parseOrgSlug } from '../domain/projects/slugs.ts';
 import { EnvVarName, mask } from '../domain/secrets/secret-value.ts';
-import { contextById, contextEnvVar, contextOwnerSlugById, deletedContextIds, type ContextRow } from '../projections/contexts.ts';
+import { contextById, contextEnvVar, contextOwnerSlugById, type ContextRow } from '../projections/contexts.ts';
 import type { EnvVarRow } from '../projections/env-vars.ts';
 import { projectOrgSlugById } from '../projections/projects.ts';
 import { parseEnvVar } from './projects.ts';
 import { written } from './read-your-writes.ts';
-import type { Services } from './services.ts';
+import type { Reads, UseCases, WithVault } from './dependencies.ts';
 
 /** Contexts, their variables and restrictions, as GraphQL and the CircleCI API v2 both change them. */
 
-export const findContext = async (s: Services, id: unknown): Promise<ContextRow> => {
+/** Contexts' use cases seal secrets under the context's data key, and destroy it. */
+export type ContextDeps = UseCases & WithVault;
+
+export const findContext = async (s: Reads, id: unknown): Promise<ContextRow> => {
   const context = await contextById(s.db, parseUuid(id, 'a context id'));
   if (!context) throw new NotFoundError('context not found: list contexts with GET /api/v2/context?owner-slug=gh/<org>');
   return context;
 };
 
-const run = async (s: Services, context: CommandContext, found: { ownerSlug: string; name: string; id: string }, command: ContextCommand) => {
+const run = async (s: UseCases, context: CommandContext, found: { ownerSlug: string; name: string; id: string }, command: ContextCommand) => {
   const result = await s.commands.execute({
     stream: contextStream(parseOrgSlug(found.ownerSlug), found.name),
     decider: contextDecider,
@@ -34,7 +37,7 @@ const run = async (s: Services, context: CommandContext, found: { ownerSlug: str
 };
 
 /** An owner as CircleCI's API names it: `{slug}` (`gh/org`) or `{id}`; an id must be of an organization Gyre knows. */
-export const resolveOwner = async (s: Services, owner: { slug?: unknown; id?: unknown }): Promise<{ id: string; slug: string; key: string }> => {
+export const resolveOwner = async (s: Reads, owner: { slug?: unknown; id?: unknown }): Promise<{ id: string; slug: string; key: string }> => {
   if (owner.slug !== undefined && owner.slug !== null) {
     const o = parseOrgSlug(owner.slug);
     return { id: orgId(o.key), slug: o.slug, key: o.key };
@@ -47,7 +50,7 @@ export const resolveOwner = async (s: Services, owner: { slug?: unknown; id?: un
   throw new ValidationError('the owner must be given as a slug (gh/<org>) or an organization id');
 };
 
-export const createContext = async (s: Services, context: CommandContext, by: Member, input: { name?: unknown; owner: { slug?: unknown; id?: unknown } }): Promise<ContextRow> => {
+export const createContext = async (s: ContextDeps, context: CommandContext, by: Member, input: { name?: unknown; owner: { slug?: unknown; id?: unknown } }): Promise<ContextRow> => {
   const name = parseInput(ContextName, input.name, 'context name');
   const owner = await resolveOwner(s, input.owner);
   const contextId = randomUUID();
@@ -55,19 +58,16 @@ export const createContext = async (s: Services, context: CommandContext, by: Me
   return written(await contextById(s.db, contextId));
 };
 
-/** Deleting a context destroys its data key: its values can never be decrypted again, not even from the log. */
-export const deleteContext = async (s: Services, context: CommandContext, by: Member, id: unknown): Promise<void> => {
+/** Deleting a context destroys its data key (workers/context-keys.ts, on `context.delete`): its values can never be decrypted again, not even from the log. */
+export const deleteContext = async (s: ContextDeps, context: CommandContext, by: Member, id: unknown): Promise<void> => {
   const found = await findContext(s, id);
   await run(s, context, found, { type: 'delete', contextId: found.id, by });
-  await s.vault.destroy(contextOwner(found.id));
 };
 
-/** Data keys of deleted contexts that a crash kept from being destroyed. */
-export const destroyDeletedContextKeys = async (s: Services): Promise<void> => {
-  for (const id of await deletedContextIds(s.db)) await s.vault.destroy(contextOwner(id));
-};
+/** Destroys a deleted context's data key; destroying it again does nothing. */
+export const destroyContextKey = (s: WithVault, contextId: string): Promise<void> => s.vault.destroy(contextOwner(contextId));
 
-export const storeContextEnvVar = async (s: Services, context: CommandContext, by: Member, id: unknown, rawName: unknown, rawValue: unknown): Promise<EnvVarRow> => {
+export const storeContextEnvVar = async (s: ContextDeps, context: CommandContext, by: Member, id: unknown, rawName: unknown, rawValue: unknown): Promise<EnvVarRow> => {
   const found = await findContext(s, id);
   const { name, value } = parseEnvVar(rawName, rawValue);
   const secret = { sealed: await s.vault.seal(contextOwner(found.id), `env ${name}`, value), masked: mask(value) };
@@ -75,20 +75,20 @@ export const storeContextEnvVar = async (s: Services, context: CommandContext, b
   return written(await contextEnvVar(s.db, found.id, name));
 };
 
-export const deleteContextEnvVar = async (s: Services, context: CommandContext, by: Member, id: unknown, rawName: unknown): Promise<void> => {
+export const deleteContextEnvVar = async (s: ContextDeps, context: CommandContext, by: Member, id: unknown, rawName: unknown): Promise<void> => {
   const found = await findContext(s, id);
   const variable = parseInput(EnvVarName, rawName, 'environment variable name');
   await run(s, context, found, { type: 'deleteEnvVar', contextId: found.id, variable, by });
 };
 
-export const restrictContext = async (s: Services, context: CommandContext, id: unknown, rawGroup: unknown): Promise<ContextRow> => {
+export const restrictContext = async (s: ContextDeps, context: CommandContext, id: unknown, rawGroup: unknown): Promise<ContextRow> => {
   const found = await findContext(s, id);
   const group = parseInput(TeamSlug, rawGroup, 'group');
   await run(s, context, found, { type: 'restrict', contextId: found.id, restrictionId: randomUUID(), group });
   return found;
 };
 
-export const unrestrictContext = async (s: Services, context: CommandContext, id: unknown, restrictionId: unknown): Promise<ContextRow> => {
+export const unrestrictContext = async (s: ContextDeps, context: CommandContext, id: unknown, restrictionId: unknown): Promise<ContextRow> => {
   const found = await findContext(s, id);
   await run(s, context, found, { type: 'unrestrict', contextId: found.id, restrictionId: String(restrictionId) });
   return found;

@@ -10,29 +10,32 @@ import { EnvVarName, EnvVarValue, mask, type SealedSecret } from '../domain/secr
 import type { EnvVarRow } from '../projections/env-vars.ts';
 import { projectBySlug, projectEnvVar, type ProjectRow } from '../projections/projects.ts';
 import { written } from './read-your-writes.ts';
-import type { Services } from './services.ts';
+import type { Reads, UseCases, WithVault } from './dependencies.ts';
 
 /**
  * Projects and their environment variables, as GraphQL and the CircleCI API v2 both change them:
  * parse, seal secrets under the project's data key, run one command, answer from the read model.
  */
 
+/** Projects' use cases seal secrets under the project's data key. */
+export type ProjectDeps = UseCases & WithVault;
+
 export const parseEnvVar = (name: unknown, value: unknown) => ({ name: parseInput(EnvVarName, name, 'environment variable name'), value: parseInput(EnvVarValue, value, 'environment variable value') });
 
-export const findProject = async (s: Services, rawSlug: unknown): Promise<ProjectRow> => {
+export const findProject = async (s: Reads, rawSlug: unknown): Promise<ProjectRow> => {
   const slug = parseProjectSlug(rawSlug);
   const project = await projectBySlug(s.db, slug.key);
   if (!project) throw new NotFoundError(`project ${slug.slug} not found: follow it first with createProject`);
   return project;
 };
 
-export const findProjectEnvVar = async (s: Services, project: ProjectRow, name: string): Promise<EnvVarRow> => {
+export const findProjectEnvVar = async (s: Reads, project: ProjectRow, name: string): Promise<EnvVarRow> => {
   const found = await projectEnvVar(s.db, project.id, name);
   if (!found) throw new NotFoundError(`${project.slug} has no environment variable ${name}`);
   return found;
 };
 
-const run = async (s: Services, context: CommandContext, slug: ProjectSlug, command: ProjectCommand, known?: ProjectRow) => {
+const run = async (s: UseCases, context: CommandContext, slug: ProjectSlug, command: ProjectCommand, known?: ProjectRow) => {
   const result = await s.commands.execute({
     stream: projectStream(slug),
     decider: projectDecider,
@@ -43,19 +46,19 @@ const run = async (s: Services, context: CommandContext, slug: ProjectSlug, comm
   await s.readYourWrites(result.position);
 };
 
-const seal = async (s: Services, project: { id: string }, label: string, value: string): Promise<SealedSecret> => ({
+const seal = async (s: WithVault, project: { id: string }, label: string, value: string): Promise<SealedSecret> => ({
   sealed: await s.vault.seal(projectOwner(project.id), label, value),
   masked: mask(value),
 });
 
-export const createProject = async (s: Services, context: CommandContext, by: Member, input: { slug?: unknown; gitUrl?: unknown }): Promise<ProjectRow> => {
+export const createProject = async (s: ProjectDeps, context: CommandContext, by: Member, input: { slug?: unknown; gitUrl?: unknown }): Promise<ProjectRow> => {
   const slug = parseProjectSlug(input.slug);
   const gitUrl = parseInput(GitUrl, input.gitUrl, 'gitUrl');
   await run(s, context, slug, { type: 'create', projectId: randomUUID(), slug, gitUrl, by });
   return written(await projectBySlug(s.db, slug.key));
 };
 
-export const updateProjectSettings = async (s: Services, context: CommandContext, by: Member, rawSlug: unknown, input: unknown): Promise<ProjectRow> => {
+export const updateProjectSettings = async (s: ProjectDeps, context: CommandContext, by: Member, rawSlug: unknown, input: unknown): Promise<ProjectRow> => {
   const project = await findProject(s, rawSlug);
   const { webhookSecret, ...settings } = parseProjectSettingsInput(input);
   const sealed = webhookSecret === undefined ? undefined : webhookSecret === null ? null : await seal(s, project, 'webhook secret', webhookSecret);
@@ -64,14 +67,14 @@ export const updateProjectSettings = async (s: Services, context: CommandContext
   return written(await projectBySlug(s.db, slug.key));
 };
 
-export const storeProjectEnvVar = async (s: Services, context: CommandContext, by: Member, rawSlug: unknown, rawName: unknown, rawValue: unknown): Promise<EnvVarRow> => {
+export const storeProjectEnvVar = async (s: ProjectDeps, context: CommandContext, by: Member, rawSlug: unknown, rawName: unknown, rawValue: unknown): Promise<EnvVarRow> => {
   const project = await findProject(s, rawSlug);
   const { name, value } = parseEnvVar(rawName, rawValue);
   await run(s, context, parseProjectSlug(project.slug), { type: 'storeEnvVar', name, secret: await seal(s, project, `env ${name}`, value), by }, project);
   return written(await projectEnvVar(s.db, project.id, name));
 };
 
-export const deleteProjectEnvVar = async (s: Services, context: CommandContext, by: Member, rawSlug: unknown, rawName: unknown): Promise<void> => {
+export const deleteProjectEnvVar = async (s: ProjectDeps, context: CommandContext, by: Member, rawSlug: unknown, rawName: unknown): Promise<void> => {
   const project = await findProject(s, rawSlug);
   const name = parseInput(EnvVarName, rawName, 'environment variable name');
   await run(s, context, parseProjectSlug(project.slug), { type: 'deleteEnvVar', name, by }, project);

@@ -2,28 +2,31 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { mayUseContext, type Access } from '../domain/contexts/access.ts';
 import { DomainError, NotFoundError, ValidationError, parseInput } from '../domain/errors.ts';
-import { systemActor } from '../domain/events/envelope.ts';
 import { parseUuid } from '../domain/ids.ts';
-import type { CommandContext } from '../domain/events/envelope.ts';
+import type { CommandContext, RecordedEvent } from '../domain/events/envelope.ts';
 import { requireOrgMember, type Member } from '../domain/organizations.ts';
 import { ownerSlugOf } from '../domain/projects/slugs.ts';
 import { processConfig, type ProcessedConfig } from '../domain/config/process.ts';
-import { carriedOver, pipelinesDecider, pipelinesStream, pipelineTarget, workflowJobs } from '../domain/pipelines/pipeline.ts';
+import { carriedOver, pipelinesDecider, pipelinesStream, pipelineTarget, workflowJobs, type PipelineEvent } from '../domain/pipelines/pipeline.ts';
 import { JobResult, afterApproval, workflowDecider, workflowStream, workflowTarget, type WorkflowCommand, type WorkflowState } from '../domain/pipelines/workflow.ts';
 import { fold } from '../domain/decider.ts';
 import { contextByName, contextRestrictions } from '../projections/contexts.ts';
-import { pipelineById, unstartedWorkflows, workflowById, type PipelineRow, type WorkflowRow } from '../projections/pipelines.ts';
+import { pipelineById, workflowById, type PipelineRow, type WorkflowRow } from '../projections/pipelines.ts';
 import { memberByLogin } from './members.ts';
 import { findProject } from './projects.ts';
 import { withOrbs } from './orbs.ts';
 import { written } from './read-your-writes.ts';
-import type { Services } from './services.ts';
+import type { Reads, UseCases, WithGit, WithStore } from './dependencies.ts';
 
 /**
  * Pipelines as triggers, GraphQL and the API v2 start and move them: read the config at the revision
- * with git, decide the pipeline (its number, its processed config, its workflows), start each
- * workflow, and move jobs by the commands given.
+ * with git, decide the pipeline (its number, its processed config, its workflows), and move jobs by
+ * the commands given. The workflows a pipeline (or a rerun) decided on are started by a reactor
+ * (workers/workflow-starter.ts) through `startDecidedWorkflows`.
  */
+
+/** Pipelines' use cases read configs with git and fold workflows from their streams. */
+export type PipelineDeps = UseCases & WithStore & WithGit;
 
 /** git's rules for ref names (check-ref-format), so that no name reads as an option or a revision expression. */
 const RefName = z
@@ -46,7 +49,7 @@ export interface TriggerInput {
 }
 
 /** What a job's contexts say of the pipeline's actor: the first refusal, or allowed. */
-const contextAccess = async (s: Services, ownerSlug: string, names: ReadonlyArray<string>, member: Member): Promise<Access> => {
+const contextAccess = async (s: Reads, ownerSlug: string, names: ReadonlyArray<string>, member: Member): Promise<Access> => {
   for (const name of names) {
     const c = await contextByName(s.db, ownerSlug.toLowerCase(), name);
     if (!c) return { allowed: false, reason: `${ownerSlug} has no context named ${name}` };
@@ -58,7 +61,7 @@ const contextAccess = async (s: Services, ownerSlug: string, names: ReadonlyArra
 
 const correlated = (context: CommandContext, pipelineId: string): CommandContext => ({ ...context, correlationId: pipelineId });
 
-const startWorkflow = async (s: Services, context: CommandContext, pipeline: PipelineRow, workflow: { workflowId: string; name: string; firstJobNumber: number }, member: Member, carried: ReadonlySet<string>, rerunOf: string | null) => {
+const startWorkflow = async (s: UseCases, context: CommandContext, pipeline: PipelineRow, workflow: { workflowId: string; name: string; firstJobNumber: number }, member: Member, carried: ReadonlySet<string>, rerunOf: string | null) => {
   const config = JSON.parse(pipeline.config!) as ProcessedConfig;
   const planned = workflowJobs(config, pipeline.vcs, workflow);
   // approvals, and the jobs after them, are judged when approved: they run for the approver
@@ -66,20 +69,22 @@ const startWorkflow = async (s: Services, context: CommandContext, pipeline: Pip
   const jobs = [];
   for (const j of planned) {
     const access = deferred.has(j.name) ? { allowed: true as const } : await contextAccess(s, ownerSlugOf(pipeline.projectSlug), j.context, member);
-    jobs.push({ ...j, requires: [...j.requires], context: [...j.context], status: carried.has(j.name) ? ('success' as const) : ('blocked' as const), unauthorized: access.allowed ? null : access.reason });
+    jobs.push({ ...j, requires: [...j.requires], context: [...j.context], status: carried.has(j.name) ? ('success' as const) : ('blocked' as const), unauthorized: access.allowed ? null : access.reason, runsFor: member.login });
   }
-  const result = await s.commands.execute({
+  await s.commands.execute({
     stream: workflowStream(workflow.workflowId),
     decider: workflowDecider,
     command: { type: 'start', workflowId: workflow.workflowId, pipelineId: pipeline.id, pipelineNumber: pipeline.number, projectSlug: pipeline.projectSlug, name: workflow.name, rerunOf, jobs },
     context: correlated(context, pipeline.id),
     target: workflowTarget(workflow),
+  }).catch((e: unknown) => {
+    // the workflow id is derived from the event that decided it: a second delivery finds it started
+    if (!(e instanceof DomainError && e.code === 'WORKFLOW_EXISTS')) throw e;
   });
-  await s.readYourWrites(result.position);
 };
 
 /** A webhook is authorized by its signature; every other trigger by its caller's membership of the organization. */
-export const triggerPipeline = async (s: Services, context: CommandContext, by: Member, input: TriggerInput): Promise<PipelineRow> => {
+export const triggerPipeline = async (s: PipelineDeps, context: CommandContext, by: Member, input: TriggerInput): Promise<PipelineRow> => {
   const project = await findProject(s, input.slug);
   if (input.type !== 'webhook') requireOrgMember(by, ownerSlugOf(project.slug));
   if (input.branch != null && input.tag != null) throw new ValidationError('give a branch or a tag, not both');
@@ -118,45 +123,46 @@ export const triggerPipeline = async (s: Services, context: CommandContext, by: 
     target: (state) => pipelineTarget({ pipelineId, projectSlug: project.slug, number: state.pipelines }),
   });
   await s.readYourWrites(executed.position);
-  const pipeline = written(await pipelineById(s.db, pipelineId));
-  const created = executed.events[0]!.data as { workflows: Array<{ workflowId: string; name: string; firstJobNumber: number }> };
-  for (const w of created.workflows) await startWorkflow(s, ctx, pipeline, w, by, new Set(), null);
-  return pipeline;
+  return written(await pipelineById(s.db, pipelineId));
 };
 
 /**
- * Starts the workflows that were decided but never started (the process stopped between the two
- * appends). Workflow ids are derived and a start is refused twice, so running this again is safe.
+ * Starts the workflows a `pipeline.create` or a `workflow.retry` decided on, for the person who
+ * triggered the pipeline (or asked for the rerun). The workflows' ids come from the event and a start
+ * is refused twice, so reacting to the same event again starts nothing more. The read models must
+ * already hold the event.
  */
-export const startUnstartedWorkflows = async (s: Services): Promise<number> => {
-  const pending = await unstartedWorkflows(s.db);
-  for (const w of pending) {
-    const member = await memberByLogin(s, w.pipeline.trigger.actor.login);
-    let carried = new Set<string>();
-    if (w.rerunOf && w.fromFailed) carried = carriedOver((await loadWorkflow(s, w.rerunOf))?.jobs ?? [], true);
-    await startWorkflow(s, { actor: systemActor, request: null }, w.pipeline, w, member, carried, w.rerunOf ?? null).catch((e: unknown) => {
-      if (!(e instanceof DomainError && e.code === 'WORKFLOW_EXISTS')) throw e;
-    });
+export const startDecidedWorkflows = async (s: UseCases & WithStore, event: RecordedEvent): Promise<void> => {
+  const e = event as unknown as PipelineEvent;
+  const pipeline = await pipelineById(s.db, e.data.pipelineId);
+  if (!pipeline) throw new Error(`pipeline ${e.data.pipelineId} of event ${event.id} is not in the read model`);
+  const context: CommandContext = { actor: event.metadata.actor, request: null, causationId: event.id, correlationId: pipeline.id };
+  if (e.type === 'pipeline.create') {
+    const member = await memberByLogin(s, pipeline.trigger.actor.login);
+    for (const w of e.data.workflows) await startWorkflow(s, context, pipeline, w, member, new Set(), null);
+    return;
   }
-  return pending.length;
+  const member = await memberByLogin(s, e.data.rerunBy ?? pipeline.trigger.actor.login);
+  const carried = e.data.fromFailed ? carriedOver((await loadWorkflow(s, e.data.rerunOf))?.jobs ?? [], true) : new Set<string>();
+  await startWorkflow(s, context, pipeline, e.data, member, carried, e.data.rerunOf);
 };
 
-const findWorkflow = async (s: Services, id: unknown): Promise<WorkflowRow> => {
+const findWorkflow = async (s: Reads, id: unknown): Promise<WorkflowRow> => {
   const w = await workflowById(s.db, parseUuid(id, 'a workflow id'));
   if (!w) throw new NotFoundError('workflow not found', 'WORKFLOW_NOT_FOUND');
   return w;
 };
 
-const runWorkflow = async (s: Services, context: CommandContext, w: WorkflowRow, command: WorkflowCommand) => {
+const runWorkflow = async (s: UseCases, context: CommandContext, w: WorkflowRow, command: WorkflowCommand) => {
   const result = await s.commands.execute({ stream: workflowStream(w.id), decider: workflowDecider, command, context: correlated(context, w.pipelineId), target: workflowTarget({ workflowId: w.id, name: w.name }) });
   await s.readYourWrites(result.position);
   return result.state;
 };
 
-const loadWorkflow = async (s: Services, id: string): Promise<WorkflowState> => fold(workflowDecider, (await s.store.readStream(workflowStream(id))) as never);
+const loadWorkflow = async (s: WithStore, id: string): Promise<WorkflowState> => fold(workflowDecider, (await s.store.readStream(workflowStream(id))) as never);
 
 /** Approves a held approval job; the approver must be of the organization, and of its contexts' groups. */
-export const approveJob = async (s: Services, context: CommandContext, by: Member, workflowId: unknown, approvalRequestId: unknown) => {
+export const approveJob = async (s: PipelineDeps, context: CommandContext, by: Member, workflowId: unknown, approvalRequestId: unknown) => {
   const w = await findWorkflow(s, workflowId);
   const state = await loadWorkflow(s, w.id);
   const job = state?.jobs.find((j) => j.jobId === approvalRequestId);
@@ -173,14 +179,14 @@ export const approveJob = async (s: Services, context: CommandContext, by: Membe
   return w;
 };
 
-export const cancelWorkflow = async (s: Services, context: CommandContext, by: Member, workflowId: unknown) => {
+export const cancelWorkflow = async (s: PipelineDeps, context: CommandContext, by: Member, workflowId: unknown) => {
   const w = await findWorkflow(s, workflowId);
   await runWorkflow(s, context, w, { type: 'cancel', by });
   return w;
 };
 
 /** What a build machine reports: a job started, or ended with a result. */
-export const reportJob = async (s: Services, context: CommandContext, workflowId: unknown, jobId: unknown, status: unknown) => {
+export const reportJob = async (s: PipelineDeps, context: CommandContext, workflowId: unknown, jobId: unknown, status: unknown) => {
   const w = await findWorkflow(s, workflowId);
   if (typeof jobId !== 'string') throw new ValidationError('jobId is a job id');
   if (status === 'running') await runWorkflow(s, context, w, { type: 'startJob', jobId });
@@ -189,13 +195,12 @@ export const reportJob = async (s: Services, context: CommandContext, workflowId
 };
 
 /** A new workflow of the same name in the pipeline; from failed, jobs that succeeded (and all they required) are carried over. */
-export const rerunWorkflow = async (s: Services, context: CommandContext, by: Member, workflowId: unknown, fromFailed: boolean) => {
+export const rerunWorkflow = async (s: PipelineDeps, context: CommandContext, by: Member, workflowId: unknown, fromFailed: boolean) => {
   const w = await findWorkflow(s, workflowId);
   const old = await loadWorkflow(s, w.id);
   if (!old?.finished) throw new ValidationError(`workflow ${w.name} is still running: cancel it or wait for it to finish before a rerun`);
   if (fromFailed && old.finished !== 'failed') throw new ValidationError(`workflow ${w.name} did not fail (${old.finished}): rerun it whole`);
   const pipeline = written(await pipelineById(s.db, w.pipelineId));
-  const carried = carriedOver(old.jobs, fromFailed);
   const newId = randomUUID();
   const config = JSON.parse(pipeline.config!) as ProcessedConfig;
   const jobCount = workflowJobs(config, pipeline.vcs, { workflowId: newId, name: w.name, firstJobNumber: 0 }).filter((j) => j.jobNumber !== null).length;
@@ -208,8 +213,6 @@ export const rerunWorkflow = async (s: Services, context: CommandContext, by: Me
     context: ctx,
     target: workflowTarget({ workflowId: w.id, name: w.name }),
   });
-  const firstJobNumber = (reserved.events[0]!.data as { firstJobNumber: number }).firstJobNumber;
-  await startWorkflow(s, ctx, pipeline, { workflowId: newId, name: w.name, firstJobNumber }, by, carried, w.id);
+  await s.readYourWrites(reserved.position);
   return written(await workflowById(s.db, newId));
 };
-

@@ -2,7 +2,7 @@ import { describeProblem, type ConfigProblem } from '../domain/config/problems.t
 import { processConfig } from '../domain/config/process.ts';
 import { ValidationError } from '../domain/errors.ts';
 import { withOrbs } from './orbs.ts';
-import type { Services } from './services.ts';
+import type { Reads } from './dependencies.ts';
 import { isRecord } from '../domain/config/values.ts';
 
 export interface Compiled {
@@ -17,7 +17,7 @@ export interface Compiled {
  * Processes a config as a pipeline would, with the given parameters and values (`pipeline.`-prefixed
  * keys, as the circleci CLI sends them, or bare ones).
  */
-export const compileConfig = async (s: Services, input: { configYaml: unknown; pipelineParameters?: unknown; pipelineValues?: unknown }): Promise<Compiled> => {
+export const compileConfig = async (s: Reads, input: { configYaml: unknown; pipelineParameters?: unknown; pipelineValues?: unknown }): Promise<Compiled> => {
   if (typeof input.configYaml !== 'string') throw new ValidationError('config_yaml must be the text of a config');
   if (input.configYaml.length > 3_000_000) throw new ValidationError('config_yaml is larger than 3 MB');
   const parameters = input.pipelineParameters ?? {};

@@ -4,11 +4,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resetDatabase, testDatabase } from '../test/support/database.ts';
-import { createGyre, type Gyre } from './app.ts';
+import { createGyre, type Gyre } from '../api/app.ts';
 import { adminTokenFile } from './bootstrap.ts';
-import { loadConfig } from './config.ts';
+import { loadConfig } from '../api/config.ts';
 
-const test = suite('api/bootstrap');
+const test = suite('application/bootstrap');
 const dirs: string[] = [];
 const gyres: Gyre[] = [];
 const start = async () => {

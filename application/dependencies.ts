@@ -1,0 +1,44 @@
+import type { Knex } from 'knex';
+import type { Vault } from '../adapters/encryption/port.ts';
+import type { EventStore } from '../adapters/eventstore/port.ts';
+import type { Git } from '../adapters/git/port.ts';
+import type { Position } from '../domain/events/envelope.ts';
+import type { CommandHandler } from './commands.ts';
+
+/**
+ * What use cases need, each as narrow as it can be: the API's Services satisfies them all, and a
+ * worker passes only what it has.
+ */
+
+/** Queries only: read models through `db`. */
+export interface Reads {
+  readonly db: Knex;
+}
+
+/** What every use case that changes something needs. */
+export interface UseCases extends Reads {
+  readonly commands: CommandHandler;
+  /** Waits (bounded) until the read models hold what was appended at `position`. */
+  readYourWrites(position: Position | null): Promise<void>;
+}
+
+/** Use cases that fold a stream themselves (a workflow before a rerun or an approval). */
+export interface WithStore {
+  readonly store: EventStore;
+}
+
+/** Use cases that seal secrets or destroy data keys. */
+export interface WithVault {
+  readonly vault: Vault;
+}
+
+/** Use cases that read configs from projects' repositories. */
+export interface WithGit {
+  readonly git: Git;
+}
+
+/** Logging as use cases and workers use it (pino's and fastify's loggers satisfy it). */
+export interface Logger {
+  warn(fields: object, message?: string): void;
+  error(fields: object, message?: string): void;
+}
