@@ -33,6 +33,22 @@ import { registerOpenApi } from './rest/openapi.ts';
 import { createReactorRunner } from '../workers/reactors.ts';
 import { contextKeyDestroyer } from '../workers/context-keys.ts';
 import { workflowStarter } from '../workers/workflow-starter.ts';
+import { connectDocker } from '../adapters/docker/connect.ts';
+import { createDockerExecutor } from '../adapters/docker/executor.ts';
+import { createHostExecutor } from '../adapters/host/executor.ts';
+import { createFileOutputStore } from '../adapters/output/files.ts';
+import { createLiveOutput } from '../application/live-output.ts';
+import { maxStepOutputBytes } from '../domain/jobs/output.ts';
+import { dockerClasses, machineClasses } from '../domain/runners/built-in-classes.ts';
+import type { Agent } from '../workers/agent/agent.ts';
+import { startLocalAgent } from '../workers/agent/local.ts';
+import { createDispatch, ensureHeartbeatTable } from '../workers/dispatch.ts';
+import { jobProgress } from '../workers/job-progress.ts';
+import { startLeaseKeeper } from '../workers/lease-keeper.ts';
+import { scheduler } from '../workers/scheduler.ts';
+import { createTaskBoard } from '../workers/task-board.ts';
+import { registerAgentProtocol } from './rest/agent-protocol.ts';
+import { registerCircleCiBuilds } from './rest/circleci-builds.ts';
 import { authorize, routeRules, type Rule } from './auth/authorization.ts';
 import { bootstrapAdmin } from '../application/bootstrap.ts';
 import type { Config } from './config.ts';
@@ -117,9 +133,26 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   const { vault, opener } = await createVault(db, masterKeys);
   const commands = createCommandHandler(store, eventRegistry);
   const git = createGit(join(dataDir, 'repos'));
+  const jobSecrets = createJobSecrets({ store, opener, commands });
+  const output = createFileOutputStore(join(dataDir, 'output'), maxStepOutputBytes);
+  const live = createLiveOutput();
+  const board = createTaskBoard();
+  const leaseMs = config.GYRE_AGENT_LEASE_MS;
+  const publicUrl = (config.GYRE_PUBLIC_URL ?? `http://${config.GYRE_HOST}:${config.GYRE_PORT}`).replace(/\/+$/, '');
   // reactors read the read models and issue commands; they never wait for reactors themselves
   const reactorDeps = { db, store, commands, vault, git, readYourWrites: async () => {} };
-  const reactors = createReactorRunner({ store, db, projections, migrate: withSchemaLock, log: app.log, reactors: [workflowStarter(reactorDeps), contextKeyDestroyer(reactorDeps)] });
+  const dispatch = createDispatch(
+    { ...reactorDeps, jobSecrets, output, live, board, projections, settings: { heartbeatMs: Math.min(1000, Math.floor(leaseMs / 3)), leaseMs, publicUrl } },
+    { docker: Object.keys(dockerClasses), machine: Object.keys(machineClasses) },
+  );
+  const reactors = createReactorRunner({
+    store,
+    db,
+    projections,
+    migrate: withSchemaLock,
+    log: app.log,
+    reactors: [workflowStarter(reactorDeps), contextKeyDestroyer(reactorDeps), scheduler({ ...reactorDeps, board, projections, timeLimitMs: config.GYRE_JOB_TIME_LIMIT_MS }), jobProgress(reactorDeps)],
+  });
   const services: Services = {
     config,
     db,
@@ -131,7 +164,10 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     log: app.log,
     tokenUsage: createTokenUsage(db),
     vault,
-    jobSecrets: createJobSecrets({ store, opener, commands }),
+    jobSecrets,
+    output,
+    live,
+    dispatch,
     git,
     async readYourWrites(position) {
       if (!position) return;
@@ -148,7 +184,10 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => (body === '' ? done(null, undefined) : json(req, body as string, done)));
   await app.register(cookie);
   await app.register(rateLimit, { global: false });
-  await withSchemaLock(db, (trx) => ensureTokenUsageTable(trx));
+  await withSchemaLock(db, async (trx) => {
+    await ensureTokenUsageTable(trx);
+    await ensureHeartbeatTable(trx);
+  });
   app.addHook('onRequest', async (req) => {
     req.auth = await authenticate(db, req.headers, req.cookies);
     if (req.auth.kind === 'user' && req.auth.tokenId) await services.tokenUsage.touch(req.auth.tokenId);
@@ -175,6 +214,8 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   registerCircleCiConfig(app, services);
   registerCircleCiPipelines(app, services);
   registerCircleCiRunners(app, services);
+  registerCircleCiBuilds(app, { db, output, publicUrl: config.GYRE_PUBLIC_URL });
+  registerAgentProtocol(app, dispatch);
   await registerGitHubWebhook(app, services);
   registerOpenApi(app);
   registerHome(app);
@@ -182,6 +223,18 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   await registerGraphQL(app, services);
   await projections.start();
   await reactors.start();
+  const leaseKeeper = startLeaseKeeper({ db, dispatch, leaseMs, log: app.log });
+  let agent: Agent | null = null;
+  if (config.GYRE_LOCAL_AGENT === 'true') {
+    const connected = await connectDocker();
+    agent = await startLocalAgent({
+      channel: dispatch.channel({ kind: 'local' }),
+      git,
+      docker: 'docker' in connected ? createDockerExecutor(connected.docker, { agentId: 'local' }) : connected,
+      host: config.GYRE_LOCAL_MACHINE_JOBS === 'true' ? createHostExecutor({ root: join(dataDir, 'tasks') }) : { reason: 'machine jobs are off on the local agent: set GYRE_LOCAL_MACHINE_JOBS=true to run them on this host, as the server\'s own user' },
+      log: (message, fields) => app.log.info(fields ?? {}, message),
+    });
+  }
 
   return {
     app,
@@ -191,6 +244,8 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
       return bootstrapAdmin(services, dataDir);
     },
     async close() {
+      await agent?.stop({ abandon: true });
+      leaseKeeper.stop();
       await app.close();
       await reactors.stop();
       await projections.stop();

@@ -41,6 +41,14 @@ export const ConfigSchema = z.object({
     .pipe(z.array(masterKey))
     .optional(),
   GYRE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Run the agent inside the server for this machine (docker jobs when a Docker engine answers). */
+  GYRE_LOCAL_AGENT: z.enum(['true', 'false']).default('true'),
+  /** Let the local agent run `machine` jobs on this host, as the server's own user. */
+  GYRE_LOCAL_MACHINE_JOBS: z.enum(['true', 'false']).default('false'),
+  /** How long an agent may go unheard before its tasks end infrastructure_fail (ms). */
+  GYRE_AGENT_LEASE_MS: z.coerce.number().int().min(500).max(3_600_000).default(30_000),
+  /** A job's time limit (ms): past it the job ends timedout. */
+  GYRE_JOB_TIME_LIMIT_MS: z.coerce.number().int().min(1000).max(7 * 24 * 3_600_000).default(5 * 3_600_000),
   /** How far behind the log a projection may fall (ms) before /readyz answers 503. */
   GYRE_READY_MAX_LAG_MS: z.coerce.number().int().min(0).default(30_000),
 });

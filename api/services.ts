@@ -9,6 +9,9 @@ import type { Position } from '../domain/events/envelope.ts';
 import type { EventRegistry } from '../domain/events/registry.ts';
 import type { ProjectionRunner } from '../projections/runner.ts';
 import type { ReactorRunner } from '../workers/reactors.ts';
+import type { OutputStore } from '../adapters/output/port.ts';
+import type { LiveOutput } from '../application/live-output.ts';
+import type { Dispatch } from '../workers/dispatch.ts';
 import type { Config } from './config.ts';
 import type { TokenUsage } from './auth/token-usage.ts';
 
@@ -26,6 +29,11 @@ export interface Services {
   /** Seals secrets; only job dispatch opens them, through `jobSecrets`. */
   readonly vault: Vault;
   readonly jobSecrets: JobSecrets;
+  /** Job output: kept in `output`, pushed live to subscribers through `live`. */
+  readonly output: OutputStore;
+  readonly live: LiveOutput;
+  /** The agent protocol's server side. */
+  readonly dispatch: Dispatch;
   /** Reads configs from projects' repositories. */
   readonly git: Git;
   /** Waits (bounded) until the reactors have acted on what was appended at `position`, and the read models hold it all. */

@@ -1,11 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Knex } from 'knex';
-import type { CommandHandler } from './commands.ts';
 import type { UseCases } from './dependencies.ts';
 import { written } from './read-your-writes.ts';
 import { hashToken } from './tokens.ts';
-import { GyreError, NotFoundError, parseInput } from '../domain/errors.ts';
-import type { CommandContext, Position } from '../domain/events/envelope.ts';
+import { NotFoundError, parseInput } from '../domain/errors.ts';
+import type { CommandContext } from '../domain/events/envelope.ts';
 import { parseUuid } from '../domain/ids.ts';
 import {
   Namespace,

@@ -124,6 +124,18 @@ export const routeRules: Readonly<Record<string, Rule>> = {
   'GET /graphql': { role: 'anonymous' },
   'POST /graphql': { role: 'anonymous' },
   ...runnerRoutes,
+  'GET /api/v1.1/project/:vcs/:org/:repo/:num': { role: 'user', action: 'pipeline.read' },
+  'GET /api/v1.1/project/:vcs/:org/:repo/:num/output/:step/:index': { role: 'user', action: 'pipeline.read' },
+  'GET /api/private/output/raw/:vcs/:org/:repo/:num/output/:task/:step': { role: 'user', action: 'pipeline.read' },
+  'GET /api/private/output/raw/:vcs/:org/:repo/:num/error/:task/:step': { role: 'user', action: 'pipeline.read' },
+  // the agent protocol (gyre agent): runner tokens only
+  'POST /api/agent/register': { role: 'agent', action: 'agent.register' },
+  'POST /api/agent/claim': { role: 'agent', action: 'job.task.claim' },
+  'POST /api/agent/heartbeat': { role: 'agent', action: 'agent.heartbeat' },
+  'POST /api/agent/steps/start': { role: 'agent', action: 'job.step.start' },
+  'POST /api/agent/steps/output': { role: 'agent', action: 'job.step.output' },
+  'POST /api/agent/steps/finish': { role: 'agent', action: 'job.step.finish' },
+  'POST /api/agent/tasks/finish': { role: 'agent', action: 'job.task.finish' },
 };
 
 /** Throws UnauthorizedError (401) or ForbiddenError (403), naming what would let the caller in. */

@@ -10,7 +10,10 @@ export const agentTarget = (a: { agentId: string; name: string }) => ({ id: a.ag
 export const agentRegistered = defineEvent('agent.register', z.object({ agentId: z.string(), info: AgentInfo, resourceClasses: z.array(z.string()) }), {
   publicFields: ['agentId', 'info', 'resourceClasses'],
 });
-export const agentEvents = [agentRegistered];
+/** Never appended as a success: the actions refused agent requests are recorded under. */
+export const agentHeartbeat = defineEvent('agent.heartbeat', z.object({ agentId: z.string() }), { publicFields: ['agentId'] });
+export const stepOutput = defineEvent('job.step.output', z.object({ jobId: z.string() }), { publicFields: ['jobId'] });
+export const agentEvents = [agentRegistered, agentHeartbeat, stepOutput];
 export type AgentEvent = EventOf<typeof agentRegistered>;
 
 export type AgentCommand = { type: 'register'; agentId: string; info: AgentInfo; resourceClasses: string[] };

@@ -8,6 +8,7 @@ import { StepResult, TaskResult } from '../jobs/job.ts';
  */
 
 const Size = z.object({ cpus: z.number().positive().max(1024), memoryMb: z.number().int().positive().max(16 * 1024 * 1024) });
+const Reserve = z.object({ cpus: z.number().min(0).max(1024), memoryMb: z.number().int().min(0).max(16 * 1024 * 1024) });
 
 /** A kind of work this agent could serve but does not, and why (shown to whoever asks why a job waits). */
 const Declined = z.object({ kind: z.enum(['docker', 'machine']), reason: z.string().max(500) });
@@ -18,7 +19,7 @@ export const AgentInfo = z.object({
   os: z.string().max(100),
   /** What it offers jobs, the reserve already taken off. */
   capacity: Size,
-  reserved: Size,
+  reserved: Reserve,
   /** null: as many tasks as fit. */
   maxTasks: z.number().int().min(1).max(1000).nullable(),
   /** Executors it runs: `docker` (containers) and `machine` (the host). */

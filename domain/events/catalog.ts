@@ -3,6 +3,8 @@ import { contextEvents } from '../contexts/context.ts';
 import { orbEvents } from '../orbs/orb.ts';
 import { pipelineEvents } from '../pipelines/pipeline.ts';
 import { workflowEvents } from '../pipelines/workflow.ts';
+import { agentEvents } from '../agents/agent.ts';
+import { jobEvents } from '../jobs/job.ts';
 import { projectEvents } from '../projects/project.ts';
 import { runnerEvents } from '../runners/resource-class.ts';
 import { masterKeyRotated } from '../secrets/master-key.ts';
@@ -35,5 +37,7 @@ export const eventRegistry = createRegistry([
   ...orbEvents,
   ...pipelineEvents,
   ...workflowEvents,
+  ...jobEvents,
+  ...agentEvents,
   ...runnerEvents,
 ]);

@@ -1,0 +1,34 @@
+import { cpus, hostname, platform, release, totalmem } from 'node:os';
+import type { AgentInfo } from '../../domain/agents/protocol.ts';
+import { largestMachine, offeredCapacity, type Size } from '../../domain/scheduling/capacity.ts';
+
+export const agentVersion = '0.1.0';
+
+/** This machine's size, as the operating system reports it. */
+export const machineSize = (): Size => ({ cpus: cpus().length, memoryMb: Math.floor(totalmem() / 1024 / 1024) });
+
+export interface AgentPlan {
+  readonly name?: string;
+  /** What to keep back for the machine itself; the local agent keeps nothing. */
+  readonly reserve: Size;
+  readonly maxTasks: number | null;
+  readonly kinds: AgentInfo['kinds'];
+  readonly declined: AgentInfo['declined'];
+  /** The agent inside `gyre serve` runs on whatever machine Gyre is on: it takes at most the largest size instead of refusing. */
+  readonly local?: boolean;
+}
+
+/** What this agent tells Gyre it offers. */
+export const agentInfo = (plan: AgentPlan, size: Size = machineSize()): AgentInfo => {
+  const machine = plan.local ? { cpus: Math.min(size.cpus, largestMachine.cpus), memoryMb: Math.min(size.memoryMb, largestMachine.memoryMb) } : size;
+  return {
+    name: plan.name ?? (hostname().replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'agent'),
+    version: agentVersion,
+    os: `${platform()} ${release()}`,
+    capacity: offeredCapacity(machine, plan.reserve),
+    reserved: machine.cpus <= plan.reserve.cpus || machine.memoryMb <= plan.reserve.memoryMb ? { cpus: 0, memoryMb: 0 } : plan.reserve,
+    maxTasks: plan.maxTasks,
+    kinds: plan.kinds,
+    declined: plan.declined,
+  };
+};

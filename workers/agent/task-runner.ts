@@ -1,0 +1,222 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
+import type { ExecutionEnvironment, StepRun } from '../../adapters/executor/port.ts';
+import type { Git } from '../../adapters/git/port.ts';
+import type { AgentChannel, Assignment, StepRef } from '../../domain/agents/protocol.ts';
+import type { Step } from '../../domain/jobs/steps.ts';
+import type { StepResult, TaskResult } from '../../domain/jobs/job.ts';
+import { maxStepOutputBytes } from '../../domain/jobs/output.ts';
+import { createOutputMasker } from '../../domain/secrets/output-mask.ts';
+
+/** Makes the environment a task runs in: containers for the docker executor, a directory on the host otherwise. */
+export type Provision = (a: Assignment, progress: (line: string) => void) => Promise<ExecutionEnvironment>;
+
+export interface TaskRunnerDeps {
+  readonly channel: AgentChannel;
+  readonly agentId: string;
+  readonly provision: Provision;
+  readonly git: Pick<Git, 'checkout'>;
+  /** How often buffered output is sent (ms). */
+  readonly flushMs?: number;
+}
+
+/** Why a task stops before its steps are done. */
+export type StopReason = 'canceled' | 'timedout' | 'lost';
+
+export interface RunningTask {
+  stop(reason: StopReason): void;
+  readonly done: Promise<void>;
+}
+
+/** An agent lost the task (it was ended elsewhere): it stops and reports nothing more. */
+const lost = (e: unknown) => (e as { code?: string }).code === 'LEASE_LOST';
+
+const formatDuration = (ms: number) => {
+  const s = Math.round(ms / 1000);
+  return `${Math.floor(s / 60)}m${s % 60}s`;
+};
+
+/** `~` and relative paths as CircleCI reads them: `~` is the home of the user steps run as, relative paths are under the job's working directory. */
+export const resolvePath = (path: string, home: string, base: string): string => {
+  if (path === '~' || path.startsWith('~/')) return posix.join(home, path.slice(1));
+  return posix.isAbsolute(path) ? path : posix.join(base, path);
+};
+
+/**
+ * Runs one task: spins up its environment, runs each step as `when` says, streams the output (masked)
+ * as it is written, and reports each step's end and the task's. `stop` ends it early (cancel, time
+ * limit, or a lease it no longer holds).
+ */
+export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
+  const { channel, agentId } = deps;
+  const controller = new AbortController();
+  let stopped: StopReason | null = null;
+  const deadline = setTimeout(() => stop('timedout'), Math.max(0, Date.parse(a.deadline) - Date.now()));
+  function stop(reason: StopReason) {
+    if (stopped) return;
+    stopped = reason;
+    controller.abort();
+  }
+  const ref = (stepIndex: number): StepRef => ({ jobId: a.jobId, taskIndex: a.taskIndex, stepIndex });
+
+  /** One step's output: masked, capped, sent in order every `flushMs` or when 64 KiB gather. */
+  const outputOf = (stepIndex: number) => {
+    const masker = createOutputMasker(a.secrets);
+    let pending = '';
+    let bytes = 0;
+    let truncated = false;
+    let sending: Promise<void> = Promise.resolve();
+    let timer: NodeJS.Timeout | null = null;
+    const flush = () => {
+      if (timer) clearTimeout(timer);
+      timer = null;
+      if (!pending) return;
+      const text = pending;
+      pending = '';
+      sending = sending.then(() => channel.output(agentId, ref(stepIndex), text)).catch((e) => {
+        if (lost(e)) stop('lost');
+      });
+    };
+    const add = (text: string) => {
+      if (truncated || !text) return;
+      const size = Buffer.byteLength(text);
+      if (bytes + size > maxStepOutputBytes) {
+        truncated = true;
+        pending += Buffer.from(text).subarray(0, maxStepOutputBytes - bytes).toString();
+        pending += `\n[output of this step cut at ${maxStepOutputBytes / 1024 / 1024} MB]\n`;
+        flush();
+        return;
+      }
+      bytes += size;
+      pending += text;
+      if (pending.length >= 64 * 1024) flush();
+      else timer ??= setTimeout(flush, deps.flushMs ?? 100);
+    };
+    return {
+      write: (chunk: Buffer | string) => add(masker.push(chunk.toString())),
+      line: (text: string) => add(masker.push(`${text}\n`)),
+      async close() {
+        add(masker.end());
+        flush();
+        await sending;
+        return { bytes, truncated };
+      },
+    };
+  };
+
+  const step = async (stepIndex: number, work: (out: ReturnType<typeof outputOf>) => Promise<{ status: StepResult; exitCode: number | null; reason: string | null }>) => {
+    await channel.startStep(agentId, ref(stepIndex));
+    const out = outputOf(stepIndex);
+    let result: { status: StepResult; exitCode: number | null; reason: string | null };
+    try {
+      result = await work(out);
+    } catch (e) {
+      if (lost(e)) throw e;
+      out.line(e instanceof Error ? e.message : String(e));
+      result = { status: 'failed', exitCode: null, reason: e instanceof Error ? e.message : String(e) };
+    }
+    if (result.reason && result.status !== 'success') out.line(result.reason);
+    await out.close();
+    await channel.finishStep(agentId, { ...ref(stepIndex), ...result });
+    return result.status;
+  };
+
+  const run = async (): Promise<void> => {
+    let env: ExecutionEnvironment | null = null;
+    const background: Array<Promise<unknown>> = [];
+    let result: TaskResult = 'success';
+    let reason: string | null = null;
+    try {
+      const spun = await step(0, async (out) => {
+        out.line(`Spinning up ${a.spec.executor.type === 'docker' ? `containers: ${a.spec.executor.images.map((i) => i.image).join(', ')}` : 'a fresh working directory on the host'}`);
+        try {
+          env = await deps.provision(a, (line) => out.line(line));
+        } catch (e) {
+          reason = `the environment could not start: ${e instanceof Error ? e.message : String(e)}`;
+          return { status: 'failed', exitCode: null, reason };
+        }
+        return { status: 'success', exitCode: null, reason: null };
+      });
+      if (spun !== 'success' || !env) {
+        result = stopped === 'canceled' ? 'canceled' : 'infrastructure_fail';
+        return;
+      }
+      const e: ExecutionEnvironment = env;
+      const workdir = resolvePath(a.spec.workingDirectory, e.home, e.home);
+      const baseEnv = { ...a.environment, CIRCLE_NODE_INDEX: String(a.taskIndex), ...a.spec.environment };
+      const shellOf = (s: string | null) => (s ?? a.spec.shell)?.split(/\s+/).filter(Boolean) ?? [...e.defaultShell];
+      let failed = false;
+      for (const [i, s] of a.spec.steps.entries()) {
+        if (stopped) break;
+        const when = s.type === 'run' ? s.when : 'on_success';
+        if ((when === 'on_success' && failed) || (when === 'on_fail' && !failed)) continue;
+        // a background step stays open while later steps run; the task's end stops it
+        const ran = step(i + 1, (out) => runStep(s, e, out, { workdir, baseEnv, shellOf }));
+        if (s.type === 'run' && s.background) background.push(ran.catch(() => undefined));
+        else if ((await ran) !== 'success') failed = true;
+      }
+      if (stopped === 'timedout') {
+        result = 'timedout';
+        reason = `the job ran past its time limit (${formatDuration(a.spec.timeoutMs)})`;
+      } else if (stopped === 'canceled') result = 'canceled';
+      else if (failed) result = 'failed';
+    } catch (e) {
+      if (!lost(e)) {
+        result = 'infrastructure_fail';
+        reason = e instanceof Error ? e.message : String(e);
+      } else stopped = 'lost';
+    } finally {
+      clearTimeout(deadline);
+      controller.abort();
+      await Promise.all(background);
+      if (env) await (env as ExecutionEnvironment).close().catch(() => undefined);
+    }
+    if (stopped === 'lost') return;
+    await channel.finishTask(agentId, { jobId: a.jobId, taskIndex: a.taskIndex, status: result, reason }).catch((e) => {
+      if (!lost(e)) throw e;
+    });
+  };
+
+  const runStep = async (
+    s: Step,
+    e: ExecutionEnvironment,
+    out: ReturnType<typeof outputOf>,
+    ctx: { workdir: string; baseEnv: Record<string, string>; shellOf: (s: string | null) => string[] },
+  ): Promise<{ status: StepResult; exitCode: number | null; reason: string | null }> => {
+    if (s.type === 'unsupported') {
+      out.line(s.message);
+      return { status: 'success', exitCode: null, reason: null };
+    }
+    if (s.type === 'checkout') {
+      const target = s.path ? resolvePath(s.path, e.home, ctx.workdir) : ctx.workdir;
+      const local = mkdtempSync(join(tmpdir(), 'gyre-checkout-'));
+      try {
+        out.line(`Checking out ${a.spec.vcs.revision} of ${a.spec.vcs.repositoryUrl.replace(/\/\/[^@/]+@/, '//')} into ${target}`);
+        await deps.git.checkout(a.spec.vcs.repositoryUrl, a.spec.vcs.revision, local);
+        await e.copyIn(local, target);
+      } finally {
+        rmSync(local, { recursive: true, force: true });
+      }
+      return { status: 'success', exitCode: null, reason: null };
+    }
+    const run: StepRun = {
+      command: s.command,
+      shell: ctx.shellOf(s.shell),
+      env: { ...ctx.baseEnv, ...s.environment },
+      workingDirectory: s.workingDirectory ? resolvePath(s.workingDirectory, e.home, ctx.workdir) : ctx.workdir,
+      noOutputTimeoutMs: s.noOutputTimeoutMs,
+      signal: controller.signal,
+      onOutput: (chunk) => out.write(chunk),
+    };
+    const r = await e.run(run);
+    if (r.ended === 'no_output_timeout') return { status: 'timedout', exitCode: r.exitCode, reason: `Too long with no output (exceeded ${formatDuration(s.noOutputTimeoutMs)}): context deadline exceeded` };
+    if (r.ended === 'aborted') {
+      if (s.background && !stopped) return { status: 'success', exitCode: r.exitCode, reason: null };
+      return { status: stopped === 'timedout' ? 'timedout' : 'canceled', exitCode: r.exitCode, reason: stopped === 'timedout' ? 'the job ran past its time limit' : 'the job was canceled' };
+    }
+    return r.exitCode === 0 ? { status: 'success', exitCode: 0, reason: null } : { status: 'failed', exitCode: r.exitCode, reason: `Exited with code exit status ${r.exitCode}` };
+  };
+
+  return { stop, done: run() };
+};

@@ -1,0 +1,205 @@
+import type { Knex } from 'knex';
+import type { OutputStore } from '../adapters/output/port.ts';
+import type { UseCases, WithStore } from '../application/dependencies.ts';
+import { memberByLogin } from '../application/members.ts';
+import { agentDecider, agentStream, agentTarget } from '../domain/agents/agent.ts';
+import { Assignment, taskKey, type AgentChannel, type AgentInfo, type Registration, type StepEnd, type StepRef, type TaskEnd, type TaskRef } from '../domain/agents/protocol.ts';
+import { DomainError, NotFoundError } from '../domain/errors.ts';
+import type { CommandContext, Position, RecordedEvent } from '../domain/events/envelope.ts';
+import { uuidFrom } from '../domain/ids.ts';
+import { builtinEnvironment } from '../domain/jobs/environment.ts';
+import { jobDecider, jobStream, jobTarget, type JobCommand, type JobState, type TaskResult } from '../domain/jobs/job.ts';
+import { placeTask } from '../domain/scheduling/placement.ts';
+import { agentById, jobRunById, queuedTasks, runningOnAgent, taskByRef } from '../projections/jobs.ts';
+import type { JobSecrets } from './job-secrets.ts';
+import type { LiveOutput } from '../application/live-output.ts';
+import type { TaskBoard } from './task-board.ts';
+
+/** Operational state outside the log: when each agent was last heard from (a heartbeat is not an event). */
+const heartbeats = 'agent_heartbeats';
+export const ensureHeartbeatTable = (db: Knex) => db.raw(`create table if not exists ${heartbeats} (agent_id text primary key, seen_at timestamptz not null)`);
+export const touchAgent = (db: Knex, agentId: string) =>
+  db.raw(`insert into ${heartbeats} (agent_id, seen_at) values (?, now()) on conflict (agent_id) do update set seen_at = excluded.seen_at`, [agentId]);
+/** Agents heard from within `ms`. */
+export const liveAgentIds = async (db: Knex, ms: number): Promise<Set<string>> =>
+  new Set(((await db(heartbeats).whereRaw(`seen_at > now() - (? * interval '1 millisecond')`, [ms]).pluck('agent_id')) as string[]));
+/** Agents with running tasks not heard from within `ms`. */
+export const silentAgentIds = async (db: Knex, ms: number): Promise<string[]> =>
+  (await db(heartbeats).whereRaw(`seen_at <= now() - (? * interval '1 millisecond')`, [ms]).pluck('agent_id')) as string[];
+
+/** Who an agent is: a runner token of a class (remote agents), or the agent inside `gyre serve`. */
+export type AgentIdentity = { kind: 'token'; tokenId: string; resourceClass: string } | { kind: 'local' };
+
+export interface DispatchDeps extends UseCases, WithStore {
+  readonly jobSecrets: JobSecrets;
+  readonly output: OutputStore;
+  readonly live: LiveOutput;
+  readonly board: TaskBoard;
+  readonly projections: { waitFor(position: Position, timeoutMs: number): Promise<boolean> };
+  readonly settings: { readonly heartbeatMs: number; readonly leaseMs: number; readonly publicUrl: string };
+}
+
+const agentActor = (agent: { agentId: string; name: string }) => ({ id: agent.agentId, type: 'agent', name: agent.name });
+
+/** The classes an agent serves: its token's class, or for the local agent the built-in classes of the kinds it runs. */
+export const servedClasses = (identity: AgentIdentity, info: AgentInfo, builtIn: { docker: ReadonlyArray<string>; machine: ReadonlyArray<string> }): string[] => {
+  if (identity.kind === 'token') {
+    if (identity.resourceClass === 'docker' || identity.resourceClass === 'machine') return builtIn[identity.resourceClass].map((n) => `${identity.resourceClass}:${n}`);
+    return [identity.resourceClass];
+  }
+  return info.kinds.flatMap((k) => builtIn[k].map((n) => `${k}:${n}`));
+};
+
+/**
+ * Gyre's side of the agent protocol: registration, placement of queued tasks on agents that claim
+ * them, heartbeats, and the reports of steps and tasks. It is the one place that hands out secrets,
+ * decrypted for the task being dispatched.
+ */
+export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyArray<string>; machine: ReadonlyArray<string> }) => {
+  const { db } = deps;
+  const jobCommand = async (jobId: string, command: JobCommand, context: CommandContext): Promise<{ events: ReadonlyArray<RecordedEvent>; state: JobState }> => {
+    const r = await deps.commands.execute({ stream: jobStream(jobId), decider: jobDecider, command, context, target: (s) => jobTarget({ jobId, name: s?.spec.name ?? jobId }), maxAttempts: 20 });
+    if (r.position) await deps.projections.waitFor(r.position, 5000);
+    return r;
+  };
+  const agentOf = async (agentId: string) => {
+    const agent = await agentById(db, agentId);
+    if (!agent) throw new NotFoundError('this agent is not registered: register it again', 'AGENT_NOT_FOUND');
+    return agent;
+  };
+  const contextOf = (agent: { agentId: string; name: string }, correlationId?: string): CommandContext => ({ actor: agentActor(agent), request: null, ...(correlationId ? { correlationId } : {}) });
+  /** Reports come only from the agent that holds the task. */
+  const held = async (agentId: string, t: TaskRef) => {
+    const task = await taskByRef(db, t.jobId, t.taskIndex);
+    if (!task || task.status !== 'running' || task.agentId !== agentId) throw new DomainError('LEASE_LOST', `task ${t.taskIndex} of job ${t.jobId} is not this agent's: stop running it`);
+    return task;
+  };
+
+  const endTask = async (agent: { agentId: string; name: string } | null, t: TaskRef, status: TaskResult, reason: string | null) => {
+    const job = await jobRunById(db, t.jobId);
+    const context: CommandContext = agent ? contextOf(agent, job?.pipelineId) : { actor: { id: 'gyre', type: 'system', name: 'gyre' }, request: null, ...(job ? { correlationId: job.pipelineId } : {}) };
+    await jobCommand(t.jobId, { type: 'finishTask', taskIndex: t.taskIndex, agentId: agent?.agentId ?? null, status, reason }, context);
+    deps.board.notify();
+  };
+
+  /** The task's environment and secrets: decrypted here, for this task only. */
+  const assignment = async (agent: { agentId: string; name: string }, jobId: string, taskIndex: number, claim: RecordedEvent): Promise<Assignment | null> => {
+    const job = (await jobRunById(db, jobId))!;
+    const spec = job.spec;
+    const buildUrl = `${deps.settings.publicUrl}/pipelines/${spec.projectSlug}/${spec.pipelineNumber}/workflows/${spec.workflowId}/jobs/${spec.jobNumber ?? ''}`;
+    let secretEnv: Record<string, string>;
+    try {
+      secretEnv = await deps.jobSecrets.environmentFor({
+        projectSlug: spec.projectSlug,
+        contexts: spec.contexts,
+        member: await memberByLogin(deps, spec.runsFor),
+        jobId,
+        context: { ...contextOf(agent, spec.pipelineId), causationId: claim.id },
+      });
+    } catch (e) {
+      if (!(e instanceof DomainError)) throw e;
+      await endTask(agent, { jobId, taskIndex }, 'failed', e.message);
+      return null;
+    }
+    return Assignment.parse({
+      jobId,
+      taskIndex,
+      spec,
+      environment: { ...secretEnv, ...builtinEnvironment(spec, taskIndex, buildUrl) },
+      secrets: Object.values(secretEnv),
+      deadline: new Date(Date.parse(claim.occurredAt) + spec.timeoutMs).toISOString(),
+    });
+  };
+
+  const tryClaim = async (agent: { agentId: string; name: string; resourceClasses: string[]; info: AgentInfo }): Promise<Assignment | null | 'none'> => {
+    const running = await runningOnAgent(db, agent.agentId);
+    const skipped = new Set<string>();
+    for (;;) {
+      const queue = (await queuedTasks(db, agent.resourceClasses, 100)).filter((t) => !skipped.has(taskKey(t)));
+      const pick = placeTask(queue, { capacity: agent.info.capacity, running: running.map((r) => ({ cpus: r.cpus, memoryMb: r.memoryMb })), maxTasks: agent.info.maxTasks });
+      if (!pick) return 'none';
+      try {
+        const job = await jobRunById(db, pick.jobId);
+        const { events } = await jobCommand(pick.jobId, { type: 'claim', taskIndex: pick.taskIndex, agent: { id: agent.agentId, name: agent.name } }, contextOf(agent, job?.pipelineId));
+        return await assignment(agent, pick.jobId, pick.taskIndex, events[0]!);
+      } catch (e) {
+        if (!(e instanceof DomainError && ['TASK_TAKEN', 'JOB_ENDED'].includes(e.code))) throw e;
+        skipped.add(taskKey(pick));
+      }
+    }
+  };
+
+  const channel = (identity: AgentIdentity) => {
+    const mine = async (agentId: string) => {
+      const agent = await agentOf(agentId);
+      if (agent.agentId !== agentIdOf(identity, agent.name)) throw new DomainError('NOT_YOUR_AGENT', 'this token did not register that agent');
+      return agent;
+    };
+    const api: AgentChannel = {
+      async register(info): Promise<Registration> {
+        const agentId = agentIdOf(identity, info.name);
+        const resourceClasses = servedClasses(identity, info, builtIn);
+        const r = await deps.commands.execute({ stream: agentStream(agentId), decider: agentDecider, command: { type: 'register', agentId, info, resourceClasses }, context: contextOf({ agentId, name: info.name }), target: agentTarget({ agentId, name: info.name }) });
+        await touchAgent(db, agentId);
+        if (r.position) await deps.projections.waitFor(r.position, 5000);
+        // an agent that starts again has lost whatever it ran before
+        for (const t of await runningOnAgent(db, agentId)) await endTask(null, t, 'infrastructure_fail', `agent ${info.name} restarted while running it`);
+        deps.board.notify();
+        return { agentId, resourceClasses, heartbeatMs: deps.settings.heartbeatMs, leaseMs: deps.settings.leaseMs };
+      },
+      async claim(agentId, waitMs) {
+        const agent = await mine(agentId);
+        const until = Date.now() + Math.min(Math.max(waitMs, 0), 30_000);
+        for (;;) {
+          await touchAgent(db, agentId);
+          const got = await tryClaim(agent);
+          if (got !== 'none' && got !== null) return got;
+          const left = until - Date.now();
+          if (left <= 0) return null;
+          await deps.board.wait(Math.min(left, 1000));
+        }
+      },
+      async heartbeat(agentId, running) {
+        await mine(agentId);
+        await touchAgent(db, agentId);
+        const stop: TaskRef[] = [];
+        for (const t of running) {
+          const task = await taskByRef(db, t.jobId, t.taskIndex);
+          if (!task || task.agentId !== agentId || task.status !== 'running' || task.cancelRequested) stop.push({ jobId: t.jobId, taskIndex: t.taskIndex });
+        }
+        return { stop };
+      },
+      async startStep(agentId, s: StepRef) {
+        const agent = await mine(agentId);
+        await held(agentId, s);
+        await jobCommand(s.jobId, { type: 'startStep', taskIndex: s.taskIndex, agentId, stepIndex: s.stepIndex }, contextOf(agent));
+      },
+      async output(agentId, s: StepRef, text) {
+        await held(agentId, s);
+        const { kept, offset } = await deps.output.append(s, text);
+        if (kept) deps.live.publish({ ...s, offset, text: kept });
+      },
+      async finishStep(agentId, end: StepEnd) {
+        const agent = await mine(agentId);
+        await held(agentId, end);
+        const size = await deps.output.seal(end);
+        await jobCommand(end.jobId, { type: 'finishStep', taskIndex: end.taskIndex, agentId, stepIndex: end.stepIndex, status: end.status, exitCode: end.exitCode, reason: end.reason, outputBytes: size.bytes, truncated: size.truncated }, contextOf(agent));
+      },
+      async finishTask(agentId, end: TaskEnd) {
+        const agent = await mine(agentId);
+        await endTask(agent, end, end.status, end.reason);
+      },
+    };
+    return api;
+  };
+
+  return {
+    channel,
+    /** Ends a task Gyre has given up on: its agent stopped answering, or it ran past its time. */
+    endTask: (t: TaskRef, status: TaskResult, reason: string) => endTask(null, t, status, reason),
+  };
+};
+export type Dispatch = ReturnType<typeof createDispatch>;
+
+/** The same token and name give the same agent, so an agent that restarts is known again. */
+export const agentIdOf = (identity: AgentIdentity, name: string): string => uuidFrom(`gyre agent\n${identity.kind === 'token' ? identity.tokenId : 'local'}\n${name}`);
