@@ -142,8 +142,10 @@ test('the whole matrix: each field as anonymous, user, admin and a runner agent 
   assert.ok(agentRefusals.some((e) => e.action === 'project.read' && e.actor.name === 'matrix/linux'), 'a refused field is audited with the agent as actor');
 });
 
-test('no rule yet lets an agent in: the agent protocol will add the first', () => {
-  assert.equal([...Object.entries(graphqlRules), ...Object.entries(routeRules)].filter(([, r]) => r.role === 'agent'), []);
+test('only the agent protocol lets an agent in: no GraphQL field, and no route outside /api/agent/', () => {
+  const agentRules = [...Object.entries(graphqlRules), ...Object.entries(routeRules)].filter(([, r]) => r.role === 'agent').map(([k]) => k);
+  assert.ok(agentRules.length >= 7);
+  assert.equal(agentRules.filter((k) => !k.startsWith('POST /api/agent/')), []);
 });
 
 test('sign-in without GitHub configured says so, as 503', async () => {
