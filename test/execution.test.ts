@@ -4,7 +4,7 @@ import { dockerForTests } from './support/docker.ts';
 import { gitRepo } from './support/git-repo.ts';
 import { startTestGyre, type TestGyre } from './support/gyre.ts';
 import { ensureServiceImage, ensureTestImage } from './support/images.ts';
-import { finished, ok, trigger } from './support/jobs.ts';
+import { finished, ok, trigger, until } from './support/jobs.ts';
 
 /** Jobs really run: the agent inside the server, real containers on the local Docker engine, real processes on the host. */
 const test = suite('execution: docker and machine jobs run end to end');
@@ -39,6 +39,27 @@ jobs:
     steps:
       - checkout
       - run: echo "on the host in $PWD" && test -f .circleci/config.yml
+  silent:
+    docker: [{image: cimg/base:stable}]
+    steps:
+      - run: {name: quiet, command: "echo about to go quiet; sleep 30; echo never", no_output_timeout: 1s}
+  with-service:
+    docker:
+      - image: cimg/base:stable
+      - image: postgres:16
+        environment: {POSTGRES_PASSWORD: secret}
+    steps:
+      - run: |
+          for i in $(seq 100); do
+            if nc localhost 5432 </dev/null | grep -q ready; then echo "the service answered"; exit 0; fi
+            sleep 0.1
+          done
+          exit 1
+  split:
+    docker: [{image: cimg/base:stable}]
+    parallelism: 3
+    steps:
+      - run: echo "node $CIRCLE_NODE_INDEX of $CIRCLE_NODE_TOTAL"
 workflows:
   main:
     jobs:
@@ -46,6 +67,9 @@ workflows:
       - test: {requires: [build]}
       - after-test: {requires: [test]}
       - on-host
+      - silent
+      - with-service
+      - split
 `;
 
 test.before(async () => {
@@ -62,9 +86,22 @@ test.after(async () => {
   repo.remove();
 });
 
+let run: Awaited<ReturnType<typeof trigger>>;
+const v1 = async (jobNumber: number) => {
+  const r = await g.app.inject({ url: `/api/v1.1/project/${slug}/${jobNumber}`, headers: { 'circle-token': g.adminToken } });
+  assert.is(r.statusCode, 200);
+  return r.json();
+};
+/** An output_url's messages, joined. */
+const text = async (outputUrl: string) => {
+  const r = await g.app.inject({ url: new URL(outputUrl).pathname, headers: { 'circle-token': g.adminToken } });
+  assert.is(r.statusCode, 200);
+  return (r.json() as Array<{ message: string }>).map((m) => m.message).join('');
+};
+
 test('a docker job and a machine job pass; a failing command fails its job, runs when: always steps, and its dependents do not run', async () => {
-  const p = await trigger(g, slug);
-  const w = await finished(g, p.workflows[0]!.id);
+  run = await trigger(g, slug);
+  const w = await finished(g, run.workflows[0]!.id);
   assert.is(w.byName.build!.status, 'success');
   assert.is(w.byName['on-host']!.status, 'success');
   assert.is(w.byName.test!.status, 'failed');
@@ -93,6 +130,70 @@ test('a docker job and a machine job pass; a failing command fails its job, runs
     ['echo testing && exit 3', 'failed', 3],
     ['cleanup', 'success', 0],
   ]);
+});
+
+test('no_output_timeout ends a silent step with CircleCI\'s message', async () => {
+  const w = await finished(g, run.workflows[0]!.id);
+  assert.is(w.byName.silent!.status, 'failed');
+  const j = await v1(w.byName.silent!.jobNumber!);
+  const quiet = j.steps.find((s: { name: string }) => s.name === 'quiet').actions[0];
+  assert.is(quiet.status, 'timedout');
+  const out = await text(quiet.output_url);
+  assert.match(out, 'about to go quiet');
+  assert.match(out, 'Too long with no output (exceeded 1s): context deadline exceeded');
+  assert.not.match(out, 'never');
+});
+
+test('a service container is reached at localhost from the primary', async () => {
+  const w = await finished(g, run.workflows[0]!.id);
+  assert.is(w.byName['with-service']!.status, 'success');
+  const j = await v1(w.byName['with-service']!.jobNumber!);
+  assert.match(await text(j.steps[1].actions[0].output_url), 'the service answered');
+});
+
+test('parallelism 3 runs three tasks, each with its own CIRCLE_NODE_INDEX', async () => {
+  const w = await finished(g, run.workflows[0]!.id);
+  assert.is(w.byName.split!.status, 'success');
+  const j = await v1(w.byName.split!.jobNumber!);
+  assert.is(j.parallel, 3);
+  const actions = j.steps[1].actions as Array<{ index: number; output_url: string }>;
+  assert.equal(actions.map((a) => a.index).sort(), [0, 1, 2]);
+  const outputs = await Promise.all(actions.map(async (a) => [a.index, (await text(a.output_url)).trim()]));
+  assert.equal(outputs.sort(), [[0, 'node 0 of 3'], [1, 'node 1 of 3'], [2, 'node 2 of 3']]);
+});
+
+test('cancelWorkflow stops a running sleep 600 within 2 seconds, and its container is gone', async () => {
+  const other = gitRepo();
+  other.commit(`
+version: 2.1
+jobs:
+  long:
+    docker: [{image: cimg/base:stable}]
+    steps: [{run: {name: sleeps, command: "echo sleeping; sleep 600"}}]
+workflows:
+  main: {jobs: [long]}
+`);
+  try {
+    await ok(g, `mutation { createProject(input: {slug: "gh/acme/long", gitUrl: "${other.dir}"}) { id } }`);
+    const p = await trigger(g, 'gh/acme/long');
+    const w = p.workflows[0]!;
+    const jobId = w.jobs[0]!.id;
+    // running: its step has printed
+    await until('the sleep to start', async () => ((await g.services.output.read({ jobId, taskIndex: 0, stepIndex: 1 })) ?? '').includes('sleeping') || undefined);
+    const docker = await dockerForTests();
+    const containers = async () => (await docker.listContainers({ all: true, filters: { label: [`gyre.task=${jobId}.0`] } })).length;
+    assert.is(await containers(), 1);
+    const asked = Date.now();
+    await ok(g, 'mutation($id: ID!) { cancelWorkflow(workflowId: $id) { status } }', { id: w.id });
+    const end = await until('the job to end', async () => (await g.services.store.readStream(`job-${jobId}`)).find((e) => e.type === 'job.finish'), 10_000);
+    const stoppedIn = Date.parse(end.occurredAt) - asked;
+    assert.ok(stoppedIn < 2000, `stopped in ${stoppedIn} ms`);
+    assert.is((end.data as { status: string }).status, 'canceled');
+    await until('the container to be removed', async () => ((await containers()) === 0 ? true : undefined), 5000);
+    assert.is((await finished(g, w.id)).byName.long!.status, 'canceled');
+  } finally {
+    other.remove();
+  }
 });
 
 test.run();

@@ -32,9 +32,11 @@ export interface RunningTask {
 /** An agent lost the task (it was ended elsewhere): it stops and reports nothing more. */
 const lost = (e: unknown) => (e as { code?: string }).code === 'LEASE_LOST';
 
-const formatDuration = (ms: number) => {
-  const s = Math.round(ms / 1000);
-  return `${Math.floor(s / 60)}m${s % 60}s`;
+/** As Go prints a duration, which CircleCI's messages quote: `1s`, `10m0s`, `5h0m0s`. */
+export const formatDuration = (ms: number) => {
+  const total = Math.round(ms / 1000);
+  const [h, m, s] = [Math.floor(total / 3600), Math.floor((total % 3600) / 60), total % 60];
+  return h ? `${h}h${m}m${s}s` : m ? `${m}m${s}s` : `${s}s`;
 };
 
 /** `~` and relative paths as CircleCI reads them: `~` is the home of the user steps run as, relative paths are under the job's working directory. */
