@@ -160,12 +160,19 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
         }
       },
       async heartbeat(agentId, running) {
-        await mine(agentId);
+        const agent = await mine(agentId);
         await touchAgent(db, agentId);
         const stop: TaskRef[] = [];
         for (const t of running) {
           const task = await taskByRef(db, t.jobId, t.taskIndex);
           if (!task || task.agentId !== agentId || task.status !== 'running' || task.cancelRequested) stop.push({ jobId: t.jobId, taskIndex: t.taskIndex });
+        }
+        // a task this agent claimed a lease ago and does not run was lost between its claim and its start
+        const runs = new Set(running.map(taskKey));
+        for (const t of await runningOnAgent(db, agentId)) {
+          if (!runs.has(taskKey(t)) && t.startedAt && Date.now() - Date.parse(t.startedAt) > deps.settings.leaseMs) {
+            await endTask(null, t, 'infrastructure_fail', `agent ${agent.name} does not run it: it was lost between its claim and its start`);
+          }
         }
         return { stop };
       },
