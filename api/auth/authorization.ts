@@ -55,6 +55,11 @@ export const graphqlRules: Readonly<Record<string, Rule>> = {
   'Mutation.rerunWorkflow': { role: 'user', action: 'workflow.retry' },
   'Mutation.reportJob': { role: 'admin', action: 'workflow.job.finish' },
   'Subscription.workflowJobs': { role: 'user', action: 'pipeline.read' },
+  'Query.job': { role: 'user', action: 'pipeline.read' },
+  'Subscription.jobOutput': { role: 'user', action: 'pipeline.read' },
+  // why is my job queued: every signed-in user may see the queues and the room agents have, not the agents themselves
+  'Query.resourceClasses': { role: 'user', action: 'pipeline.read' },
+  'Query.agents': { role: 'admin', action: 'runner.read' },
   'Query.runnerResourceClasses': { role: 'admin', action: 'runner.read' },
   'Query.runnerTokens': { role: 'admin', action: 'runner.read' },
   'Mutation.createRunnerResourceClass': { role: 'admin', action: 'runner.resource_class.create' },
