@@ -85,6 +85,8 @@ const runnerRoutes = Object.fromEntries(
 export const routeRules: Readonly<Record<string, Rule>> = {
   'GET /healthz': { role: 'anonymous' },
   'GET /readyz': { role: 'anonymous' },
+  // Prometheus scrapes it without a user account: open, or with GYRE_METRICS_TOKEN set only to that bearer token (api/rest/metrics.ts)
+  'GET /metrics': { role: 'anonymous' },
   'GET /admin/audit-log.csv': { role: 'admin', action: 'audit_log.export' },
   'GET /api/v2/me': { role: 'user', action: 'user.read' },
   'GET /api/v2/openapi.json': { role: 'anonymous' },
