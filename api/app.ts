@@ -57,6 +57,7 @@ import { registerGraphQL } from './graphql/plugin.ts';
 import { commandContext, requestInfo } from './request-context.ts';
 import { registerAuditCsv } from './rest/audit-csv.ts';
 import { registerHealth } from './rest/health.ts';
+import { registerMetrics } from './rest/metrics.ts';
 import type { Services } from './services.ts';
 
 declare module 'fastify' {
@@ -207,6 +208,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ message: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'NOT_FOUND' }));
 
   registerHealth(app, services);
+  registerMetrics(app, { db, presence: () => dispatch.presence() }, config.GYRE_METRICS_TOKEN);
   registerAuditCsv(app, services);
   registerCircleCiMe(app, services);
   registerCircleCiContexts(app, services);

@@ -238,3 +238,46 @@ export const agentById = async (db: Knex, agentId: string): Promise<AgentRow | u
   return r ? toAgent(r) : undefined;
 };
 export const allAgents = async (db: Knex): Promise<AgentRow[]> => ((await db(agents).orderBy('name')) as Array<Record<string, unknown>>).map(toAgent);
+
+/** A running task with the size it takes and its job's name: what an agent is busy with. */
+export interface RunningTaskLoad extends TaskRow {
+  readonly jobName: string;
+  readonly cpus: number;
+  readonly memoryMb: number;
+}
+/** Every running task, with its size and job name (agents' load, resource classes' room). */
+export const runningTaskLoads = async (db: Knex): Promise<RunningTaskLoad[]> =>
+  (
+    (await db(`${job_tasks} as t`)
+      .join(`${jobs} as j`, 'j.job_id', 't.job_id')
+      .where('t.status', 'running')
+      .orderBy([{ column: 't.started_at' }, { column: 't.job_id' }, { column: 't.task_index' }])
+      .select('t.*', 'j.name as job_name')) as Array<Record<string, unknown>>
+  ).map((r) => ({ ...toTask(r), jobName: r.job_name as string, cpus: Number(r.cpus), memoryMb: Number(r.memory_mb) }));
+
+/** How long tasks of one resource class waited, queued to claimed: cumulative counts at each bound (seconds). */
+export interface QueueWaits {
+  readonly resourceClass: string;
+  readonly count: number;
+  readonly sumSeconds: number;
+  /** Tasks that waited at most `buckets[i]` seconds. */
+  readonly atMost: number[];
+}
+/**
+ * Every task ever claimed, by how long it waited, counted in SQL from its row (queued_at, started_at):
+ * a task is counted once, however often this is asked or the server restarts.
+ */
+export const queueWaits = async (db: Knex, buckets: ReadonlyArray<number>): Promise<QueueWaits[]> => {
+  const wait = 'extract(epoch from (started_at - queued_at))';
+  const rows = (await db(job_tasks)
+    .whereNotNull('started_at')
+    .groupBy('resource_class')
+    .orderBy('resource_class')
+    .select(
+      'resource_class',
+      db.raw('count(*) as n'),
+      db.raw(`coalesce(sum(greatest(${wait}, 0)), 0) as total`),
+      ...buckets.map((b, i) => db.raw(`count(*) filter (where ${wait} <= ?) as b${i}`, [b])),
+    )) as Array<Record<string, string | number>>;
+  return rows.map((r) => ({ resourceClass: String(r.resource_class), count: Number(r.n), sumSeconds: Number(r.total), atMost: buckets.map((_, i) => Number(r[`b${i}`])) }));
+};

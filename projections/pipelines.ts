@@ -209,6 +209,10 @@ const toJob = (r: Record<string, unknown>): JobRow => ({
 });
 export const jobsOfWorkflow = async (db: Knex, workflowId: string): Promise<JobRow[]> =>
   ((await db(workflow_jobs).where({ workflow_id: workflowId }).orderBy([{ column: 'job_number' }, { column: 'name' }])) as Array<Record<string, unknown>>).map(toJob);
+export const jobById = async (db: Knex, id: string): Promise<JobRow | undefined> => {
+  const r = await db(workflow_jobs).where({ id }).first();
+  return r ? toJob(r) : undefined;
+};
 export const jobByNumber = async (db: Knex, projectSlug: string, jobNumber: number): Promise<JobRow | undefined> => {
   const r = await db(workflow_jobs).whereRaw('lower(project_slug) = lower(?)', [projectSlug]).where({ job_number: jobNumber }).first();
   return r ? toJob(r) : undefined;

@@ -23,6 +23,16 @@ export const touchAgent = (db: Knex, agentId: string) =>
 /** Agents heard from within `ms`. */
 export const liveAgentIds = async (db: Knex, ms: number): Promise<Set<string>> =>
   new Set(((await db(heartbeats).whereRaw(`seen_at > now() - (? * interval '1 millisecond')`, [ms]).pluck('agent_id')) as string[]));
+/** When each agent was last heard from, and whether that was within `ms` (by the database's clock). */
+export const agentPresence = async (db: Knex, ms: number): Promise<Map<string, AgentPresence>> => {
+  const rows = (await db(heartbeats).select('agent_id', 'seen_at', db.raw(`seen_at > now() - (? * interval '1 millisecond') as online`, [ms]))) as Array<{ agent_id: string; seen_at: Date | string; online: boolean }>;
+  return new Map(rows.map((r) => [r.agent_id, { lastSeenAt: new Date(r.seen_at).toISOString(), online: Boolean(r.online) }]));
+};
+export interface AgentPresence {
+  readonly lastSeenAt: string;
+  /** Heard from within its lease. */
+  readonly online: boolean;
+}
 /** Agents with running tasks not heard from within `ms`. */
 export const silentAgentIds = async (db: Knex, ms: number): Promise<string[]> =>
   (await db(heartbeats).whereRaw(`seen_at <= now() - (? * interval '1 millisecond')`, [ms]).pluck('agent_id')) as string[];
@@ -202,6 +212,8 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
 
   return {
     channel,
+    /** Each agent's last heartbeat, and whether it was within the lease. */
+    presence: () => agentPresence(db, deps.settings.leaseMs),
     /** Ends a task Gyre has given up on: its agent stopped answering, or it ran past its time. */
     endTask: (t: TaskRef, status: TaskResult, reason: string) => endTask(null, t, status, reason),
   };

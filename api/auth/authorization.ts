@@ -55,6 +55,11 @@ export const graphqlRules: Readonly<Record<string, Rule>> = {
   'Mutation.rerunWorkflow': { role: 'user', action: 'workflow.retry' },
   'Mutation.reportJob': { role: 'admin', action: 'workflow.job.finish' },
   'Subscription.workflowJobs': { role: 'user', action: 'pipeline.read' },
+  'Query.job': { role: 'user', action: 'pipeline.read' },
+  'Subscription.jobOutput': { role: 'user', action: 'pipeline.read' },
+  // why is my job queued: every signed-in user may see the queues and the room agents have, not the agents themselves
+  'Query.resourceClasses': { role: 'user', action: 'pipeline.read' },
+  'Query.agents': { role: 'admin', action: 'runner.read' },
   'Query.runnerResourceClasses': { role: 'admin', action: 'runner.read' },
   'Query.runnerTokens': { role: 'admin', action: 'runner.read' },
   'Mutation.createRunnerResourceClass': { role: 'admin', action: 'runner.resource_class.create' },
@@ -80,6 +85,8 @@ const runnerRoutes = Object.fromEntries(
 export const routeRules: Readonly<Record<string, Rule>> = {
   'GET /healthz': { role: 'anonymous' },
   'GET /readyz': { role: 'anonymous' },
+  // Prometheus scrapes it without a user account: open, or with GYRE_METRICS_TOKEN set only to that bearer token (api/rest/metrics.ts)
+  'GET /metrics': { role: 'anonymous' },
   'GET /admin/audit-log.csv': { role: 'admin', action: 'audit_log.export' },
   'GET /api/v2/me': { role: 'user', action: 'user.read' },
   'GET /api/v2/openapi.json': { role: 'anonymous' },

@@ -14,6 +14,7 @@ import { createAttemptLimit } from '../auth/attempts.ts';
 import type { Services } from '../services.ts';
 import { toAuditEvent } from './audit.ts';
 import { contextResolvers } from './contexts.ts';
+import { jobResolvers } from './jobs.ts';
 import { orbResolvers } from './orbs.ts';
 import { pipelineResolvers } from './pipelines.ts';
 import { projectResolvers } from './projects.ts';
@@ -131,7 +132,7 @@ const accountResolvers = (s: Services) => ({
  */
 export const createResolvers = (s: Services): Record<string, unknown> => {
   const merged: Record<string, Record<string, unknown>> = {};
-  for (const area of [accountResolvers(s), projectResolvers(s), contextResolvers(s), orbResolvers(s), pipelineResolvers(s), runnerResolvers(s)]) {
+  for (const area of [accountResolvers(s), projectResolvers(s), contextResolvers(s), orbResolvers(s), pipelineResolvers(s), jobResolvers(s), runnerResolvers(s)]) {
     for (const [type, fields] of Object.entries(area)) merged[type] = { ...merged[type], ...fields };
   }
   return { JSON: json, ...merged };

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { NotFoundError, ValidationError } from '../../domain/errors.ts';
 import { parseUuid } from '../../domain/ids.ts';
+import { jobRunById, tasksOfJob } from '../../projections/jobs.ts';
 import { jobByNumber, jobsOfWorkflow, pipelineById, pipelinesPage, workflowById, workflowsOfPipeline, type JobRow, type PipelineRow, type WorkflowRow } from '../../projections/pipelines.ts';
 import { memberOf } from '../../application/members.ts';
 import { approveJob, cancelWorkflow, rerunWorkflow, triggerPipeline } from '../../application/pipelines.ts';
@@ -94,17 +95,29 @@ export const registerCircleCiPipelines = (app: FastifyInstance, s: Services) => 
       if (!Number.isInteger(n) || n < 1) throw new ValidationError('a job number is a whole number from 1');
       const job = found(await jobByNumber(s.db, project.slug, n), `job ${n} of ${project.slug}`);
       const workflow = (await workflowById(s.db, job.workflowId))!;
+      // how it runs is known once it is queued: before that (blocked, on hold) executor is null
+      const run = await jobRunById(s.db, job.id);
+      const tasks = run ? await tasksOfJob(s.db, run.jobId) : [];
+      const startedAt = run?.startedAt ?? job.startedAt;
+      const stoppedAt = run?.stoppedAt ?? job.stoppedAt;
       return {
         number: job.jobNumber,
         name: job.name,
         status: job.status,
-        started_at: job.startedAt,
-        stopped_at: job.stoppedAt,
-        project: { slug: project.slug, name: project.name, external_url: project.settings.gitUrl },
+        created_at: run?.queuedAt ?? workflow.createdAt,
+        queued_at: run?.queuedAt ?? null,
+        started_at: startedAt,
+        stopped_at: stoppedAt,
+        duration: startedAt && stoppedAt ? Date.parse(stoppedAt) - Date.parse(startedAt) : null,
+        executor: run ? { type: run.spec.executor.type, resource_class: run.spec.resourceClass.name } : null,
+        parallelism: run?.spec.parallelism ?? 1,
+        parallel_runs: tasks.map((t) => ({ index: t.taskIndex, status: t.status })),
+        project: { id: project.id, slug: project.slug, name: project.name, external_url: project.settings.gitUrl },
         pipeline: { id: workflow.pipelineId },
         latest_workflow: { id: workflow.id, name: workflow.name },
-        contexts: [],
+        contexts: (run?.spec.contexts ?? []).map((name) => ({ name })),
         organization: { name: project.organization },
+        messages: [],
       };
     });
   }

@@ -1,0 +1,89 @@
+import type { AgentInfo } from '../domain/agents/protocol.ts';
+import type { Size } from '../domain/scheduling/capacity.ts';
+import { freeCapacity } from '../domain/scheduling/placement.ts';
+import { queueReason, type AgentView } from '../domain/scheduling/queue-reason.ts';
+import { allAgents, runningTaskLoads, taskCounts, tasksOfJob, type AgentRow, type JobRunRow, type RunningTaskLoad } from '../projections/jobs.ts';
+import type { Reads } from './dependencies.ts';
+
+/** The job read side: the read models, and when each agent was last heard from (heartbeats are not events). */
+export interface JobReads extends Reads {
+  presence(): Promise<ReadonlyMap<string, { readonly lastSeenAt: string; readonly online: boolean }>>;
+}
+
+/** An agent as an operator sees it: what it offers, what it runs, what it has left, and whether it answers. */
+export interface AgentState {
+  readonly agent: AgentRow;
+  readonly online: boolean;
+  readonly lastSeenAt: string | null;
+  readonly running: ReadonlyArray<RunningTaskLoad>;
+  /** What is left for another task; nothing when it is at its task limit. */
+  readonly free: Size;
+  readonly view: AgentView;
+}
+
+const atLimit = (info: AgentInfo, running: number) => info.maxTasks !== null && running >= info.maxTasks;
+
+/** Every registered agent with its load and presence, by name. */
+export const agentStates = async (deps: JobReads): Promise<AgentState[]> => {
+  const [agents, running, presence] = await Promise.all([allAgents(deps.db), runningTaskLoads(deps.db), deps.presence()]);
+  return agents.map((agent) => {
+    const mine = running.filter((t) => t.agentId === agent.agentId);
+    const seen = presence.get(agent.agentId);
+    const view: AgentView = {
+      name: agent.name,
+      resourceClasses: agent.resourceClasses,
+      declined: agent.info.declined ?? [],
+      online: seen?.online ?? false,
+      capacity: agent.info.capacity,
+      running: mine.map((t) => ({ cpus: t.cpus, memoryMb: t.memoryMb })),
+      maxTasks: agent.info.maxTasks,
+    };
+    const free = atLimit(agent.info, mine.length) ? { cpus: 0, memoryMb: 0 } : freeCapacity(view);
+    return { agent, online: view.online, lastSeenAt: seen?.lastSeenAt ?? null, running: mine, free: { cpus: Math.max(free.cpus, 0), memoryMb: Math.max(free.memoryMb, 0) }, view };
+  });
+};
+
+/**
+ * Why a job waits, in words, while a task of it is queued: over the agents heard from within their
+ * lease and what they run. Null when nothing of it waits, or when an agent could take it now.
+ */
+export const whyQueued = async (deps: JobReads, run: JobRunRow): Promise<string | null> => {
+  if (run.stoppedAt || run.canceled) return null;
+  const waiting = (await tasksOfJob(deps.db, run.jobId)).find((t) => t.status === 'queued');
+  if (!waiting) return null;
+  const agents = await agentStates(deps);
+  return queueReason({ resourceClass: run.resourceClass, size: { cpus: run.spec.resourceClass.cpus, memoryMb: run.spec.resourceClass.memoryMb } }, agents.map((a) => a.view));
+};
+
+/** One resource class's queue, what runs in it, and the agents that serve it (online ones only) with the room they have. */
+export interface ResourceClassLoad {
+  readonly resourceClass: string;
+  /** Tasks (one per parallelism slice) waiting. */
+  readonly queued: number;
+  readonly running: number;
+  readonly agents: number;
+  /** Summed over its agents; an agent serving several classes offers the same room to each. */
+  readonly freeCpus: number;
+  readonly freeMemoryMb: number;
+}
+
+/** Every resource class with queued or running work or an online agent, by name. */
+export const resourceClassLoads = async (deps: JobReads): Promise<ResourceClassLoad[]> => {
+  const [counts, agents] = await Promise.all([taskCounts(deps.db), agentStates(deps)]);
+  const by = new Map<string, { resourceClass: string; queued: number; running: number; agents: number; freeCpus: number; freeMemoryMb: number }>();
+  const of = (resourceClass: string) => {
+    const got = by.get(resourceClass) ?? { resourceClass, queued: 0, running: 0, agents: 0, freeCpus: 0, freeMemoryMb: 0 };
+    by.set(resourceClass, got);
+    return got;
+  };
+  for (const c of counts) Object.assign(of(c.resourceClass), { queued: c.queued, running: c.running });
+  for (const a of agents.filter((x) => x.online)) {
+    for (const rc of a.agent.resourceClasses) {
+      const l = of(rc);
+      l.agents += 1;
+      l.freeCpus += a.free.cpus;
+      l.freeMemoryMb += a.free.memoryMb;
+    }
+  }
+  return [...by.values()].sort((a, b) => a.resourceClass.localeCompare(b.resourceClass));
+};
