@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { ActionFilter } from '../domain/audit/action-filter.ts';
 import type { Position, RecordedEvent } from '../domain/events/envelope.ts';
+import { createPositionWaiters } from './position-waiters.ts';
 import type { Projection } from './projection.ts';
 
 /** What the runner needs of the event log (the event store port satisfies it). */
@@ -67,14 +68,11 @@ export const createProjectionRunner = (options: RunnerOptions): ProjectionRunner
   const batchSize = options.batchSize ?? 500;
   const controller = new AbortController();
   const state = new Map(projections.map((p) => [p, { position: START, caughtUp: false, lastCaughtUpAt: 0, error: null as string | null }]));
-  let waiters: Array<{ position: Position; resolve: (ok: boolean) => void }> = [];
   const loops: Promise<void>[] = [];
 
   const slowest = (): Position => [...state.values()].reduce((min, s) => (s.position < min ? s.position : min), [...state.values()][0]?.position ?? START);
-  const wake = () => {
-    const reached = slowest();
-    waiters = waiters.filter((w) => (w.position <= reached ? (w.resolve(true), false) : true));
-  };
+  const waiters = createPositionWaiters(slowest);
+  const wake = () => waiters.wake();
 
   const loadCheckpoint = async (p: Projection): Promise<Position> => {
     await db(checkpoints).insert({ name: p.name, version: p.version, position: START }).onConflict(['name', 'version']).ignore();
@@ -123,26 +121,9 @@ export const createProjectionRunner = (options: RunnerOptions): ProjectionRunner
     async stop() {
       controller.abort();
       await Promise.all(loops);
-      for (const w of waiters) w.resolve(false);
-      waiters = [];
+      waiters.cancelAll();
     },
-    waitFor(position, timeoutMs) {
-      if (slowest() >= position) return Promise.resolve(true);
-      return new Promise((resolve) => {
-        const timer = setTimeout(() => {
-          waiters = waiters.filter((w) => w !== waiter);
-          resolve(false);
-        }, timeoutMs);
-        const waiter = {
-          position,
-          resolve: (ok: boolean) => {
-            clearTimeout(timer);
-            resolve(ok);
-          },
-        };
-        waiters.push(waiter);
-      });
-    },
+    waitFor: (position, timeoutMs) => waiters.waitFor(position, timeoutMs),
     status: (head) =>
       projections.map((p) => {
         const s = state.get(p)!;

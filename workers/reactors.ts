@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import type { Logger } from '../application/dependencies.ts';
 import type { ActionFilter } from '../domain/audit/action-filter.ts';
 import type { Position, RecordedEvent } from '../domain/events/envelope.ts';
+import { createPositionWaiters } from '../projections/position-waiters.ts';
 import type { Reactor } from './reactor.ts';
 
 /** What the runner needs of the event log (the event store port satisfies it). */
@@ -64,14 +65,13 @@ export const createReactorRunner = (options: ReactorRunnerOptions): ReactorRunne
   const reached = new Map(reactors.map((r) => [r.name, START]));
   let controller = new AbortController();
   let loops: Promise<void>[] = [];
-  let waiters: Array<{ position: Position; resolve: (ok: boolean) => void }> = [];
 
   const slowest = (): Position => [...reached.values()].reduce((min, p) => (p < min ? p : min), [...reached.values()][0] ?? '\uffff');
+  const waiters = createPositionWaiters(slowest);
   const advanced = (name: string, position: Position) => {
     if (position <= reached.get(name)!) return;
     reached.set(name, position);
-    const at = slowest();
-    waiters = waiters.filter((w) => (w.position <= at ? (w.resolve(true), false) : true));
+    waiters.wake();
   };
   const pause = (ms: number, signal: AbortSignal) =>
     new Promise<void>((resolve) => {
@@ -163,25 +163,8 @@ export const createReactorRunner = (options: ReactorRunnerOptions): ReactorRunne
       controller.abort();
       await Promise.all(loops);
       loops = [];
-      for (const w of waiters) w.resolve(false);
-      waiters = [];
+      waiters.cancelAll();
     },
-    waitFor(position, timeoutMs) {
-      if (slowest() >= position) return Promise.resolve(true);
-      return new Promise((resolve) => {
-        const timer = setTimeout(() => {
-          waiters = waiters.filter((w) => w !== waiter);
-          resolve(false);
-        }, timeoutMs);
-        const waiter = {
-          position,
-          resolve: (ok: boolean) => {
-            clearTimeout(timer);
-            resolve(ok);
-          },
-        };
-        waiters.push(waiter);
-      });
-    },
+    waitFor: (position, timeoutMs) => waiters.waitFor(position, timeoutMs),
   };
 };
