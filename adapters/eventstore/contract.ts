@@ -201,6 +201,19 @@ export const eventStoreContract = (name: string, setup: () => Promise<ContractHa
     assert.equal(sub.got.map((e) => e.id), [fresh.id]);
   });
 
+  test('head() is at or after every committed event, even while an older transaction is still open', async () => {
+    const t = uniqueName('h');
+    const held = h.appendHeld(`${t}-held`, [newEvent(`${t}.held`)], 'any', { ms: 400 });
+    // give the held transaction its id first, where two transactions can be open at once
+    if (h.concurrentTransactions) await sleep(100);
+    const later = await h.store.append(`${t}-later`, [newEvent(`${t}.later`)], 'any');
+    const head = await h.store.head();
+    assert.ok(head >= later.position, `head ${head} lies before a committed event at ${later.position}`);
+    const first = await held;
+    if (h.concurrentTransactions) assert.ok(first!.position < later.position, 'the held transaction did not take the older position: the test did not exercise the case');
+    assert.ok((await h.store.head()) >= first!.position);
+  });
+
   test('under 8 concurrent writers, with transactions held open and rolled back, a subscriber gets every committed event once, in order', async () => {
     const t = uniqueName('w');
     const committed = new Set<string>();

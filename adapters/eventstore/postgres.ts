@@ -209,10 +209,19 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
       signal?.addEventListener('abort', done, { once: true });
     });
 
-  const head = async () => encode(await horizon(), 0);
+  /**
+   * At or after every committed event: the newest one's position when a transaction older than it is
+   * still open (the horizon would lie before it), the horizon otherwise.
+   */
+  const head = async () => {
+    const horizonPosition = encode(await horizon(), 0);
+    const [last] = await rows<{ xid: string; gp: string }>(db.raw('select transaction_id::text as xid, global_position::text as gp from events order by transaction_id desc, global_position desc limit 1'));
+    return last ? maxPosition(horizonPosition, encode(last.xid, last.gp)) : horizonPosition;
+  };
 
   async function* subscribe(from: Position | 'end', opts: SubscribeOptions = {}): AsyncGenerator<Page> {
-    let cursor = from === 'end' ? await head() : from;
+    // from the horizon, not the head: a transaction still open now may commit an event below the head later
+    let cursor = from === 'end' ? encode(await horizon(), 0) : from;
     const limit = opts.limit ?? defaultPage;
     while (!opts.signal?.aborted) {
       const page = await readAll(cursor, { ...opts, limit });
