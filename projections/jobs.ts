@@ -23,6 +23,8 @@ export const jobsProjection = defineProjection({
       status text not null, agent_id text, agent_name text, cancel_requested boolean not null default false, reason text,
       queued_at timestamptz not null, started_at timestamptz, stopped_at timestamptz, primary key (job_id, task_index))`);
     await db.raw(`create index if not exists ${t.job_tasks}_queue on ${t.job_tasks} (resource_class, queued_at, job_id, task_index) where status = 'queued'`);
+    // an agent serving several classes reads their queues merged, oldest first
+    await db.raw(`create index if not exists ${t.job_tasks}_queued on ${t.job_tasks} (queued_at, job_id, task_index) where status = 'queued'`);
     await db.raw(`create index if not exists ${t.job_tasks}_running on ${t.job_tasks} (agent_id) where status = 'running'`);
     await db.raw(`create table if not exists ${t.job_steps} (
       job_id text not null, task_index int not null, step_index int not null, name text not null, status text not null, exit_code int, reason text,

@@ -1,18 +1,18 @@
 import type { Position } from '../domain/events/envelope.ts';
 
-/** Callers waiting until a follower of the log (projections, reactors) has passed a position. */
+/** Callers waiting until followers of the log (projections, reactors) have passed a position. */
 export interface PositionWaiters {
-  /** Resolves true once `reached()` is at or past `position`, false when the time is up or on `cancelAll`. */
-  waitFor(position: Position, timeoutMs: number): Promise<boolean>;
-  /** Call after the followers moved: wakes the waiters they have now passed. */
+  /** Resolves true once `reached()` (or the waiter's own `reached`) is at or past `position`; false when the time is up or on `cancelAll`. */
+  waitFor(position: Position, timeoutMs: number, reached?: () => Position): Promise<boolean>;
+  /** Call after a follower moved: wakes the waiters that are now passed. */
   wake(): void;
   cancelAll(): void;
 }
 
-export const createPositionWaiters = (reached: () => Position): PositionWaiters => {
-  let waiters: Array<{ position: Position; resolve: (ok: boolean) => void }> = [];
+export const createPositionWaiters = (reachedByAll: () => Position): PositionWaiters => {
+  let waiters: Array<{ position: Position; reached: () => Position; resolve: (ok: boolean) => void }> = [];
   return {
-    waitFor(position, timeoutMs) {
+    waitFor(position, timeoutMs, reached = reachedByAll) {
       if (reached() >= position) return Promise.resolve(true);
       return new Promise((resolve) => {
         const timer = setTimeout(() => {
@@ -21,6 +21,7 @@ export const createPositionWaiters = (reached: () => Position): PositionWaiters 
         }, timeoutMs);
         const waiter = {
           position,
+          reached,
           resolve: (ok: boolean) => {
             clearTimeout(timer);
             resolve(ok);
@@ -30,8 +31,7 @@ export const createPositionWaiters = (reached: () => Position): PositionWaiters 
       });
     },
     wake() {
-      const at = reached();
-      waiters = waiters.filter((w) => (w.position <= at ? (w.resolve(true), false) : true));
+      waiters = waiters.filter((w) => (w.position <= w.reached() ? (w.resolve(true), false) : true));
     },
     cancelAll() {
       for (const w of waiters) w.resolve(false);

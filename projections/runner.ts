@@ -30,8 +30,11 @@ export interface ProjectionStatus {
 export interface ProjectionRunner {
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** Resolves true once every projection has passed `position`, false when the time is up. */
-  waitFor(position: Position, timeoutMs: number): Promise<boolean>;
+  /**
+   * Resolves true once every projection (or only those named in `only`: the read models a caller
+   * reads) has passed `position`, false when the time is up.
+   */
+  waitFor(position: Position, timeoutMs: number, only?: ReadonlyArray<string>): Promise<boolean>;
   /** Each projection compared with `head`, the log's end now (EventStore.head()). */
   status(head: Position): ProjectionStatus[];
 }
@@ -70,7 +73,11 @@ export const createProjectionRunner = (options: RunnerOptions): ProjectionRunner
   const state = new Map(projections.map((p) => [p, { position: START, caughtUp: false, lastCaughtUpAt: 0, error: null as string | null }]));
   const loops: Promise<void>[] = [];
 
-  const slowest = (): Position => [...state.values()].reduce((min, s) => (s.position < min ? s.position : min), [...state.values()][0]?.position ?? START);
+  const slowestOf = (names?: ReadonlyArray<string>) => (): Position => {
+    const positions = [...state.entries()].filter(([p]) => !names || names.includes(p.name)).map(([, s]) => s.position);
+    return positions.reduce((min, p) => (p < min ? p : min), positions[0] ?? START);
+  };
+  const slowest = slowestOf();
   const waiters = createPositionWaiters(slowest);
   const wake = () => waiters.wake();
 
@@ -123,7 +130,12 @@ export const createProjectionRunner = (options: RunnerOptions): ProjectionRunner
       await Promise.all(loops);
       waiters.cancelAll();
     },
-    waitFor: (position, timeoutMs) => waiters.waitFor(position, timeoutMs),
+    waitFor: (position, timeoutMs, only) => {
+      const unknown = only?.filter((n) => !projections.some((p) => p.name === n)) ?? [];
+      if (unknown.length) throw new Error(`no projection named ${unknown.join(', ')}`);
+      if (only?.length === 0) return Promise.resolve(true);
+      return waiters.waitFor(position, timeoutMs, only ? slowestOf(only) : undefined);
+    },
     status: (head) =>
       projections.map((p) => {
         const s = state.get(p)!;

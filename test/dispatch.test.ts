@@ -1,4 +1,10 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { suite } from 'uvu';
+import { createGyre, type Gyre } from '../api/app.ts';
+import { loadConfig } from '../api/config.ts';
+import { testDatabase } from './support/database.ts';
 import * as assert from 'uvu/assert';
 import type { AgentInfo } from '../domain/agents/protocol.ts';
 import { GyreError } from '../domain/errors.ts';
@@ -26,8 +32,14 @@ const refusedWith = async (code: string, work: Promise<unknown>) => {
   }
 };
 
+/** A second server on the same database: its agents race the first's. */
+let second: Gyre;
+let secondDir = '';
+
 test.before(async () => {
   g = await startTestGyre({ GYRE_AGENT_LEASE_MS: '1500' });
+  secondDir = mkdtempSync(join(tmpdir(), 'gyre-second-'));
+  second = await createGyre(loadConfig({ GYRE_DATA_DIR: secondDir, GYRE_LOG_LEVEL: 'silent', GYRE_LOCAL_AGENT: 'false', GYRE_AGENT_LEASE_MS: '1500' }), { db: testDatabase(), logger: false });
   repo = gitRepo();
   repo.commit(`
 version: 2.1
@@ -41,14 +53,17 @@ workflows:
   await ok(g, `mutation { createProject(input: {slug: "gh/acme/dispatch", gitUrl: "${repo.dir}"}) { id } }`);
 });
 test.after(async () => {
+  await second.close();
+  rmSync(secondDir, { recursive: true, force: true });
   await g.stop();
   repo.remove();
 });
 
-test('five agents race for one task: exactly one gets it; the others and other classes get nothing', async () => {
+test('six agents on two servers race for one task: exactly one gets it; the others and other classes get nothing', async () => {
   const { dispatch } = g.services;
-  const agents = await Promise.all([1, 2, 3, 4, 5].map(async (i) => {
-    const channel = dispatch.channel(fleet(`token-${i}`));
+  const dispatches = [dispatch, second.services.dispatch];
+  const agents = await Promise.all([1, 2, 3, 4, 5, 6].map(async (i) => {
+    const channel = dispatches[i % 2]!.channel(fleet(`token-${i}`));
     return { channel, id: (await channel.register(info(`racer-${i}`))).agentId };
   }));
   const gpu = dispatch.channel({ kind: 'token', tokenId: 'gpu-token', resourceClass: 'acme/gpu' });

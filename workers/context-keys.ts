@@ -6,5 +6,6 @@ import type { Reactor } from './reactor.ts';
 export const contextKeyDestroyer = (deps: WithVault): Reactor => ({
   name: 'context-key-destroyer',
   handles: [{ exact: 'context.delete' }],
+  reads: [],
   react: (event) => destroyContextKey(deps, (event.data as { contextId: string }).contextId),
 });

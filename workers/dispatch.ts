@@ -45,7 +45,7 @@ export interface DispatchDeps extends UseCases, WithStore {
   readonly output: OutputStore;
   readonly live: LiveOutput;
   readonly board: TaskBoard;
-  readonly projections: { waitFor(position: Position, timeoutMs: number): Promise<boolean> };
+  readonly projections: { waitFor(position: Position, timeoutMs: number, only?: ReadonlyArray<string>): Promise<boolean> };
   readonly settings: { readonly heartbeatMs: number; readonly leaseMs: number; readonly publicUrl: string };
 }
 
@@ -69,7 +69,8 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
   const { db } = deps;
   const jobCommand = async (jobId: string, command: JobCommand, context: CommandContext): Promise<{ events: ReadonlyArray<RecordedEvent>; state: JobState }> => {
     const r = await deps.commands.execute({ stream: jobStream(jobId), decider: jobDecider, command, context, target: (s) => jobTarget({ jobId, name: s?.spec.name ?? jobId }), maxAttempts: 20 });
-    if (r.position) await deps.projections.waitFor(r.position, 5000);
+    // placement and reports read the jobs read model: it must hold what was just decided
+    if (r.position) await deps.projections.waitFor(r.position, 5000, ['jobs']);
     return r;
   };
   const agentOf = async (agentId: string) => {
@@ -121,6 +122,18 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
     });
   };
 
+  /**
+   * Claims on this server go one at a time: each then reads a queue that holds the claims before it,
+   * instead of every waiting agent racing for the same oldest task. Servers still race each other;
+   * the claim command settles that.
+   */
+  let claiming: Promise<unknown> = Promise.resolve();
+  const oneAtATime = <T>(work: () => Promise<T>): Promise<T> => {
+    const next = claiming.catch(() => undefined).then(work);
+    claiming = next;
+    return next;
+  };
+
   const tryClaim = async (agent: { agentId: string; name: string; resourceClasses: string[]; info: AgentInfo }): Promise<Assignment | null | 'none'> => {
     const running = await runningOnAgent(db, agent.agentId);
     const skipped = new Set<string>();
@@ -151,7 +164,7 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
         const resourceClasses = servedClasses(identity, info, builtIn);
         const r = await deps.commands.execute({ stream: agentStream(agentId), decider: agentDecider, command: { type: 'register', agentId, info, resourceClasses }, context: contextOf({ agentId, name: info.name }), target: agentTarget({ agentId, name: info.name }) });
         await touchAgent(db, agentId);
-        if (r.position) await deps.projections.waitFor(r.position, 5000);
+        if (r.position) await deps.projections.waitFor(r.position, 5000, ['jobs']);
         // an agent that starts again has lost whatever it ran before
         for (const t of await runningOnAgent(db, agentId)) await endTask(null, t, 'infrastructure_fail', `agent ${info.name} restarted while running it`);
         deps.board.notify();
@@ -162,7 +175,7 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
         const until = Date.now() + Math.min(Math.max(waitMs, 0), 30_000);
         for (;;) {
           await touchAgent(db, agentId);
-          const got = await tryClaim(agent);
+          const got = await oneAtATime(() => tryClaim(agent));
           if (got !== 'none' && got !== null) return got;
           const left = until - Date.now();
           if (left <= 0) return null;

@@ -23,6 +23,7 @@ export const jobProgress = (deps: UseCases): Reactor => {
   return {
     name: 'job-progress',
     handles: [{ exact: 'job.task.claim' }, { exact: 'job.finish' }],
+    reads: [],
     react: async (e) => {
       if (e.type === 'job.task.claim') {
         const d = (e as unknown as EventOf<typeof taskClaimed>).data;

@@ -11,5 +11,7 @@ export interface Reactor {
   /** Names its checkpoint; renaming a reactor makes it start from the beginning of the log. */
   readonly name: string;
   readonly handles: ReadonlyArray<ActionFilter>;
+  /** The read models `react` reads (projection names): the runner waits for those to pass an event before it reacts; every one when left out. */
+  readonly reads?: ReadonlyArray<string>;
   react(event: RecordedEvent): Promise<void>;
 }

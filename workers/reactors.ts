@@ -27,7 +27,7 @@ export interface ReactorRunnerOptions {
   readonly store: ReactorLog;
   readonly db: Knex;
   /** The read models reactors read: a reactor acts on an event only once they have passed it. */
-  readonly projections: { waitFor(position: Position, timeoutMs: number): Promise<boolean> };
+  readonly projections: { waitFor(position: Position, timeoutMs: number, only?: ReadonlyArray<string>): Promise<boolean> };
   readonly reactors: ReadonlyArray<Reactor>;
   readonly log: Logger;
   /** Runs the schema change; the wiring passes one that serializes processes (an advisory lock). */
@@ -106,7 +106,7 @@ export const createReactorRunner = (options: ReactorRunnerOptions): ReactorRunne
 
   /** Reacts until it succeeds, retrying with backoff; false when the runner stopped first. */
   const reactTo = async (r: Reactor, event: RecordedEvent, signal: AbortSignal): Promise<boolean> => {
-    while (!(await projections.waitFor(event.position, 5000))) {
+    while (!(await projections.waitFor(event.position, 5000, r.reads))) {
       if (signal.aborted) return false;
       log.warn({ reactor: r.name, position: event.position }, 'read models have not reached the event yet; waiting');
     }

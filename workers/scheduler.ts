@@ -14,7 +14,7 @@ import type { TaskBoard } from './task-board.ts';
 
 export interface SchedulerDeps extends UseCases, WithStore {
   readonly board: TaskBoard;
-  readonly projections: { waitFor(position: Position, timeoutMs: number): Promise<boolean> };
+  readonly projections: { waitFor(position: Position, timeoutMs: number, only?: ReadonlyArray<string>): Promise<boolean> };
   readonly timeLimitMs: number;
 }
 
@@ -28,7 +28,8 @@ export const scheduler = (deps: SchedulerDeps): Reactor => {
   const context = (e: RecordedEvent): CommandContext => ({ actor: { id: 'gyre', type: 'system', name: 'scheduler' }, request: null, correlationId: e.metadata.$correlationId, causationId: e.id });
   const run = async (jobId: string, name: string, command: Parameters<typeof jobDecider.decide>[0], e: RecordedEvent) => {
     const r = await deps.commands.execute({ stream: jobStream(jobId), decider: jobDecider, command, context: context(e), target: jobTarget({ jobId, name }) });
-    if (r.position) await deps.projections.waitFor(r.position, 5000);
+    // agents claim from the jobs read model: wake them once it holds the queued job
+    if (r.position) await deps.projections.waitFor(r.position, 5000, ['jobs']);
     deps.board.notify();
   };
 
@@ -73,7 +74,6 @@ export const scheduler = (deps: SchedulerDeps): Reactor => {
         context: context(e),
         target: workflowTarget({ workflowId: d.workflowId, name: workflow.name }),
       });
-      if (r.position) await deps.projections.waitFor(r.position, 5000);
     }
   };
 
@@ -88,6 +88,7 @@ export const scheduler = (deps: SchedulerDeps): Reactor => {
   return {
     name: 'scheduler',
     handles: [{ exact: 'workflow.job.scheduled' }, { exact: 'workflow.job.finish' }],
+    reads: ['pipelines'],
     react: (e) => (e.type === 'workflow.job.scheduled' ? queue(e) : cancel(e)),
   };
 };

@@ -6,5 +6,7 @@ import type { Reactor } from './reactor.ts';
 export const workflowStarter = (deps: UseCases & WithStore): Reactor => ({
   name: 'workflow-starter',
   handles: [{ exact: 'pipeline.create' }, { exact: 'workflow.retry' }],
+  // the pipeline, and who it runs for: their account, organizations and teams, and the contexts they may use
+  reads: ['pipelines', 'users', 'memberships', 'contexts'],
   react: (event) => startDecidedWorkflows(deps, event),
 });
