@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
-const benches = (process.env.BENCH_ONLY ?? 'commands,projection,audit-export').split(',');
+const benches = (process.env.BENCH_ONLY ?? 'commands,projection,audit-export,placement,job-latency').split(',');
 const backends = (process.env.BENCH_BACKENDS ?? 'pglite,postgres').split(',');
 const results: Array<Record<string, unknown>> = [];
 for (const bench of benches) {
@@ -18,5 +18,5 @@ for (const bench of benches) {
 }
 process.stdout.write('\n| bench | backend | figures |\n|---|---|---|\n');
 for (const { bench, backend, ...figures } of results) {
-  process.stdout.write(`| ${bench} | ${backend} | ${Object.entries(figures).map(([k, v]) => `${k} ${v}`).join(', ')} |\n`);
+  process.stdout.write(`| ${bench} | ${backend} | ${Object.entries(figures).map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : v}`).join(', ')} |\n`);
 }

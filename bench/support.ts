@@ -61,3 +61,13 @@ export const backendArg = (): Backend => {
   if (b !== 'pglite' && b !== 'postgres') throw new Error('usage: <bench> pglite|postgres');
   return b;
 };
+
+/** Percentile (nearest rank) of numbers sorted ascending. */
+export const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+/** p50, p99 and max of some durations in ms, rounded to 0.1 ms. */
+export const spread = (values: ReadonlyArray<number>) => {
+  const s = [...values].sort((a, b) => a - b);
+  const r = (x: number) => Math.round(x * 10) / 10;
+  return { p50: r(percentile(s, 50)), p99: r(percentile(s, 99)), max: r(s[s.length - 1] ?? NaN) };
+};
+
