@@ -263,7 +263,7 @@ workflows:
   const done = await finished(f.g, w.id, 30_000);
   const took = Date.now() - killedAt;
   assert.is(done.byName.killed!.status, 'infrastructure_fail');
-  assert.ok(took < 2000 + 500 + 2000, `ended ${took} ms after the kill: the lease is 2 s, the sweep every 0.5 s`);
+  assert.ok(took < 2000 + 500 + 3000, `ended ${took} ms after the kill: the lease is 2 s, the sweep every 0.5 s (3 s for a loaded machine)`);
   const finish = await events(f.g, jobStream(jobId), 'job.finish');
   assert.is(finish.length, 1);
   assert.match((finish[0]!.data as { reason: string }).reason, 'doomed stopped answering');
