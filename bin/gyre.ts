@@ -1,14 +1,16 @@
 #!/usr/bin/env -S node --import tsx
 import { parseArgs } from 'node:util';
-import { createGyre } from '../api/app.ts';
 import { ConfigError, loadConfig } from '../api/config.ts';
 import { CliError } from '../cli/client.ts';
 import { users } from '../cli/users.ts';
+import { GyreError, ValidationError } from '../domain/errors.ts';
+import { loadAgent, loadServer } from './load.ts';
 
 const usage = `usage: gyre <command>
 
 commands:
   serve                        start Gyre (embedded PostgreSQL in $GYRE_DATA_DIR, default ./.gyre)
+  agent                        run jobs on this build machine for a Gyre server (gyre agent --help)
   users list                   list accounts
   users suspend <login>        suspend an account: its sessions and tokens stop at once
   users activate <login>       activate a suspended account (needs a free seat)
@@ -22,6 +24,8 @@ options for users:
 
 const serve = async () => {
   const config = loadConfig();
+  // each command loads only what it runs: a build machine's agent never loads the server
+  const { createGyre } = await loadServer();
   const gyre = await createGyre(config);
   const stop = async () => {
     await gyre.close();
@@ -54,6 +58,12 @@ const client = async (args: string[]) => {
 const main = async () => {
   const [command, ...rest] = process.argv.slice(2);
   if (command === 'serve') return serve();
+  if (command === 'agent') {
+    const { agentUsage, parseAgentFlags, runBuildAgent } = await loadAgent();
+    if (rest.includes('--help') || rest.includes('-h')) return void process.stdout.write(agentUsage);
+    await runBuildAgent(parseAgentFlags(rest));
+    process.exit(0);
+  }
   if (!command || command === 'help' || command === '--help') {
     process.stdout.write(usage);
     return;
@@ -62,9 +72,14 @@ const main = async () => {
 };
 
 main().catch((e) => {
-  if (e instanceof ConfigError || e instanceof CliError || String((e as { code?: string }).code).startsWith('ERR_PARSE_ARGS')) {
+  if (e instanceof ConfigError || e instanceof CliError || e instanceof ValidationError || String((e as { code?: string }).code).startsWith('ERR_PARSE_ARGS')) {
     process.stderr.write(`gyre: ${e.message}\n`);
     process.exit(e instanceof ConfigError ? 78 : 2);
+  }
+  // a refusal that says what to do (a machine too large, a token Gyre refused): the message, not a stack
+  if (e instanceof GyreError) {
+    process.stderr.write(`gyre: ${e.message}\n`);
+    process.exit(1);
   }
   process.stderr.write(`gyre: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exit(1);

@@ -9,6 +9,7 @@ import type { CommandContext, Position, RecordedEvent } from '../domain/events/e
 import { uuidFrom } from '../domain/ids.ts';
 import { builtinEnvironment } from '../domain/jobs/environment.ts';
 import { jobDecider, jobStream, jobTarget, type JobCommand, type JobState, type TaskResult } from '../domain/jobs/job.ts';
+import { isFleetClass } from '../domain/runners/resource-class.ts';
 import { placeTask } from '../domain/scheduling/placement.ts';
 import { agentById, jobRunById, queuedTasks, runningOnAgent, taskByRef } from '../projections/jobs.ts';
 import type { JobSecrets } from './job-secrets.ts';
@@ -54,11 +55,20 @@ const agentActor = (agent: { agentId: string; name: string }) => ({ id: agent.ag
 /** The classes an agent serves: its token's class, or for the local agent the built-in classes of the kinds it runs. */
 export const servedClasses = (identity: AgentIdentity, info: AgentInfo, builtIn: { docker: ReadonlyArray<string>; machine: ReadonlyArray<string> }): string[] => {
   if (identity.kind === 'token') {
-    if (identity.resourceClass === 'docker' || identity.resourceClass === 'machine') return builtIn[identity.resourceClass].map((n) => `${identity.resourceClass}:${n}`);
+    const rc = identity.resourceClass;
+    if (isFleetClass(rc)) return builtIn[rc].map((n) => `${rc}:${n}`);
     return [identity.resourceClass];
   }
   return info.kinds.flatMap((k) => builtIn[k].map((n) => `${k}:${n}`));
 };
+
+/**
+ * What an agent is registered as offering. An agent of a self-hosted class that sets no task limit
+ * runs one task at a time, as CircleCI's machine runner does (its tasks state no size, so capacity
+ * cannot bound them); an agent of a fleet (`docker`, `machine`) takes as many as fit.
+ */
+export const registeredInfo = (identity: AgentIdentity, info: AgentInfo): AgentInfo =>
+  identity.kind === 'token' && !isFleetClass(identity.resourceClass) && info.maxTasks === null ? { ...info, maxTasks: 1 } : info;
 
 /**
  * Gyre's side of the agent protocol: registration, placement of queued tasks on agents that claim
@@ -159,7 +169,8 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
       return agent;
     };
     const api: AgentChannel = {
-      async register(info): Promise<Registration> {
+      async register(offered): Promise<Registration> {
+        const info = registeredInfo(identity, offered);
         const agentId = agentIdOf(identity, info.name);
         const resourceClasses = servedClasses(identity, info, builtIn);
         const r = await deps.commands.execute({ stream: agentStream(agentId), decider: agentDecider, command: { type: 'register', agentId, info, resourceClasses }, context: contextOf({ agentId, name: info.name }), target: agentTarget({ agentId, name: info.name }) });
@@ -168,18 +179,19 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
         // an agent that starts again has lost whatever it ran before
         for (const t of await runningOnAgent(db, agentId)) await endTask(null, t, 'infrastructure_fail', `agent ${info.name} restarted while running it`);
         deps.board.notify();
-        return { agentId, resourceClasses, heartbeatMs: deps.settings.heartbeatMs, leaseMs: deps.settings.leaseMs };
+        return { agentId, resourceClasses, heartbeatMs: deps.settings.heartbeatMs, leaseMs: deps.settings.leaseMs, maxTasks: info.maxTasks };
       },
-      async claim(agentId, waitMs) {
+      async claim(agentId, waitMs, signal) {
         const agent = await mine(agentId);
         const until = Date.now() + Math.min(Math.max(waitMs, 0), 30_000);
         for (;;) {
+          if (signal?.aborted) return null;
           await touchAgent(db, agentId);
           const got = await oneAtATime(() => tryClaim(agent));
           if (got !== 'none' && got !== null) return got;
           const left = until - Date.now();
           if (left <= 0) return null;
-          await deps.board.wait(Math.min(left, 1000));
+          await deps.board.wait(Math.min(left, 1000), signal);
         }
       },
       async heartbeat(agentId, running) {

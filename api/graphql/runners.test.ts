@@ -46,4 +46,17 @@ test('bad names are refused with what to write', async () => {
   assert.is(missing.body.errors?.[0]?.extensions?.code, 'RESOURCE_CLASS_NOT_FOUND');
 });
 
+test('the built-in fleets: classes named exactly docker and machine take tokens for build machines', async () => {
+  for (const name of ['docker', 'machine']) {
+    const rc = (await ok(`mutation { createRunnerResourceClass(input: {resourceClass: "${name}", description: "our build machines"}) { resourceClass namespace } }`)).createRunnerResourceClass;
+    assert.equal(rc, { resourceClass: name, namespace: name });
+    const t = (await ok(`mutation { createRunnerToken(input: {resourceClass: "${name}", nickname: "fleet"}) { token runnerToken { resourceClass } } }`)).createRunnerToken;
+    assert.is(t.runnerToken.resourceClass, name);
+  }
+  for (const bad of ['Docker', 'machine:medium', 'dockers']) {
+    const r = await g.gql(`mutation { createRunnerResourceClass(input: {resourceClass: "${bad}"}) { id } }`);
+    assert.is(r.body.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT', bad);
+  }
+});
+
 test.run();

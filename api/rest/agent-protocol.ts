@@ -17,7 +17,10 @@ export const registerAgentProtocol = (app: FastifyInstance, dispatch: Dispatch) 
   app.post('/api/agent/register', async (req) => channelOf(req.auth as never).register(parseInput(z.object({ info: AgentInfo }), req.body, 'registration').info));
   app.post('/api/agent/claim', async (req, reply) => {
     const b = parseInput(ClaimBody, req.body, 'claim');
-    const task = await channelOf(req.auth as never).claim(b.agentId, b.waitMs);
+    // an agent that hangs up (it is stopping) withdraws its claim: no task goes to a closed connection
+    const gone = new AbortController();
+    reply.raw.once('close', () => gone.abort());
+    const task = await channelOf(req.auth as never).claim(b.agentId, b.waitMs, gone.signal);
     return task ?? reply.status(204).send();
   });
   app.post('/api/agent/heartbeat', async (req) => {

@@ -28,7 +28,8 @@ export const AgentInfo = z.object({
 });
 export type AgentInfo = z.infer<typeof AgentInfo>;
 
-export const Registration = z.object({ agentId: z.string(), resourceClasses: z.array(z.string()), heartbeatMs: z.number().int(), leaseMs: z.number().int() });
+/** `maxTasks`: the limit Gyre registered (an agent of a self-hosted class without one gets 1). */
+export const Registration = z.object({ agentId: z.string(), resourceClasses: z.array(z.string()), heartbeatMs: z.number().int(), leaseMs: z.number().int(), maxTasks: z.number().int().nullable().optional() });
 export type Registration = z.infer<typeof Registration>;
 
 /** A task given to an agent: the job's spec, the environment it runs with, and the values to mask in its output. */
@@ -62,8 +63,11 @@ export type TaskEnd = z.infer<typeof TaskEnd>;
 /** Gyre's side of the conversation, as an agent sees it. */
 export interface AgentChannel {
   register(info: AgentInfo): Promise<Registration>;
-  /** Waits up to `waitMs` for a task; null when none came. */
-  claim(agentId: string, waitMs: number): Promise<Assignment | null>;
+  /**
+   * Waits up to `waitMs` for a task; null when none came. `signal` withdraws the claim (the agent is
+   * stopping): no task is given after it aborts.
+   */
+  claim(agentId: string, waitMs: number, signal?: AbortSignal): Promise<Assignment | null>;
   heartbeat(agentId: string, running: ReadonlyArray<TaskRef>): Promise<HeartbeatAnswer>;
   startStep(agentId: string, step: StepRef): Promise<void>;
   /** Output of a running step, masked already, in order. */

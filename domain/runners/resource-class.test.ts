@@ -30,9 +30,9 @@ test('a name is taken once, whatever its case: one stream per lower-cased name',
   assert.is(resourceClassStream('Acme/Linux'), resourceClassStream('acme/linux'));
 });
 
-test('names are namespace/name', () => {
-  for (const ok of ['acme/linux', 'my-org/macOS', 'a_b/c-d_1']) assert.ok(ResourceClassName.safeParse(ok).success, ok);
-  for (const bad of ['linux', 'acme/', '/linux', 'acme/linux/x', 'acme/li nux', '-acme/linux', 'acme/lin@ux', 'medium']) assert.not.ok(ResourceClassName.safeParse(bad).success, bad);
+test('names are namespace/name, or exactly docker or machine (the built-in fleets)', () => {
+  for (const ok of ['acme/linux', 'my-org/macOS', 'a_b/c-d_1', 'docker', 'machine']) assert.ok(ResourceClassName.safeParse(ok).success, ok);
+  for (const bad of ['linux', 'acme/', '/linux', 'acme/linux/x', 'acme/li nux', '-acme/linux', 'acme/lin@ux', 'medium', 'Docker', 'MACHINE', 'docker/', 'dockers', 'machine:medium', 'docker:small']) assert.not.ok(ResourceClassName.safeParse(bad).success, bad);
 });
 
 test('a token is recorded by its hash only; the audit payload shows neither hash nor token', () => {

@@ -4,23 +4,31 @@ import { defineEvent, type EventOf } from '../events/registry.ts';
 import type { Decider } from '../decider.ts';
 
 /**
- * A self-hosted runner resource class, `namespace/name`, and the tokens its agents authenticate
- * with. One stream per lower-cased name, so a name is taken once; a class created again after a
+ * A self-hosted runner resource class, `namespace/name` (or a built-in fleet, `docker` or
+ * `machine`), and the tokens its agents authenticate with. One stream per lower-cased name, so a name is taken once; a class created again after a
  * delete is a new class with a new id and no tokens.
  */
 export const resourceClassStream = (name: string) => `runner-resource-class-${name.toLowerCase()}`;
 export const resourceClassTarget = (c: { resourceClassId: string; resourceClass: string }) => ({ id: c.resourceClassId, type: 'runner_resource_class', name: c.resourceClass });
 
 const part = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
-/** `namespace/name`, as CircleCI's runner takes it (`my-org/linux-amd64`); the namespace is the organization's. */
+/**
+ * The built-in fleets: a class named exactly `docker` or `machine` is an operator's own build
+ * machines serving every built-in class of that kind (docker:small … docker:2xlarge, machine:medium …);
+ * its tokens let `gyre agent` on those machines take docker or machine jobs.
+ */
+export const fleetClasses = ['docker', 'machine'] as const;
+export const isFleetClass = (name: string): name is (typeof fleetClasses)[number] => (fleetClasses as ReadonlyArray<string>).includes(name);
+/** `namespace/name`, as CircleCI's runner takes it (`my-org/linux-amd64`), the namespace the organization's; or a built-in fleet, `docker` or `machine`. */
 export const ResourceClassName = z
   .string()
   .trim()
   .max(200, 'must be at most 200 characters')
   .refine((v) => {
+    if (isFleetClass(v)) return true;
     const [ns, name, ...rest] = v.split('/');
     return rest.length === 0 && name !== undefined && part.test(ns!) && part.test(name);
-  }, 'must be namespace/name (for example my-org/linux-amd64): letters, digits, dashes and underscores on each side of one slash');
+  }, 'must be namespace/name (for example my-org/linux-amd64): letters, digits, dashes and underscores on each side of one slash; or docker or machine, for build machines serving the built-in classes');
 export const Namespace = z.string().trim().regex(part, 'must be a namespace: letters, digits, dashes and underscores');
 export const ResourceClassDescription = z.string().trim().max(500, 'must be at most 500 characters');
 export const TokenNickname = z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters');

@@ -35,7 +35,6 @@ export const startAgent = async (options: AgentOptions): Promise<Agent> => {
   let stopping = false;
   let idle: (() => void) | null = null;
   const claims = new AbortController();
-  const stopped = new Promise<null>((r) => claims.signal.addEventListener('abort', () => r(null), { once: true }));
 
   const heartbeat = async () => {
     try {
@@ -56,7 +55,8 @@ export const startAgent = async (options: AgentOptions): Promise<Agent> => {
     let backoff = 250;
     while (!stopping) {
       try {
-        const a = await Promise.race([channel.claim(agentId, options.claimWaitMs ?? 20_000), stopped]);
+        // stopping aborts the claim: Gyre gives no task to a claim withdrawn
+        const a = await channel.claim(agentId, options.claimWaitMs ?? 20_000, claims.signal);
         backoff = 250;
         if (!a) continue;
         const ref = { jobId: a.jobId, taskIndex: a.taskIndex };

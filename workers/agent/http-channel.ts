@@ -7,12 +7,12 @@ export class ChannelError extends GyreError {}
 /** The agent protocol over HTTP, as `gyre agent` speaks it to a Gyre on another machine. */
 export const createHttpChannel = (host: string, token: string): AgentChannel => {
   const base = host.replace(/\/+$/, '');
-  const post = async (path: string, body: unknown, timeoutMs = 30_000): Promise<unknown> => {
+  const post = async (path: string, body: unknown, timeoutMs = 30_000, signal?: AbortSignal): Promise<unknown> => {
     const res = await fetch(`${base}/api/agent/${path}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
       body: JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs),
     });
     if (res.status === 204) return null;
     const answer = (await res.json().catch(() => ({}))) as { message?: string; code?: string };
@@ -21,8 +21,8 @@ export const createHttpChannel = (host: string, token: string): AgentChannel => 
   };
   return {
     register: async (info) => Registration.parse(await post('register', { info })),
-    claim: async (agentId, waitMs) => {
-      const a = await post('claim', { agentId, waitMs }, waitMs + 30_000);
+    claim: async (agentId, waitMs, signal) => {
+      const a = await post('claim', { agentId, waitMs }, waitMs + 30_000, signal);
       return a === null ? null : Assignment.parse(a);
     },
     heartbeat: async (agentId, running) => HeartbeatAnswer.parse(await post('heartbeat', { agentId, running })),

@@ -7,6 +7,9 @@ export const agentVersion = '0.1.0';
 /** This machine's size, as the operating system reports it. */
 export const machineSize = (): Size => ({ cpus: cpus().length, memoryMb: Math.floor(totalmem() / 1024 / 1024) });
 
+/** The name an agent goes by when not given one: this machine's host name, as agent names may spell it. */
+export const defaultAgentName = (): string => hostname().replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'agent';
+
 export interface AgentPlan {
   readonly name?: string;
   /** What to keep back for the machine itself; the local agent keeps nothing. */
@@ -22,7 +25,7 @@ export interface AgentPlan {
 export const agentInfo = (plan: AgentPlan, size: Size = machineSize()): AgentInfo => {
   const machine = plan.local ? { cpus: Math.min(size.cpus, largestMachine.cpus), memoryMb: Math.min(size.memoryMb, largestMachine.memoryMb) } : size;
   return {
-    name: plan.name ?? (hostname().replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'agent'),
+    name: plan.name ?? defaultAgentName(),
     version: agentVersion,
     os: `${platform()} ${release()}`,
     capacity: offeredCapacity(machine, plan.reserve),
