@@ -35,6 +35,7 @@ import { contextKeyDestroyer } from '../workers/context-keys.ts';
 import { workflowStarter } from '../workers/workflow-starter.ts';
 import { connectDocker } from '../adapters/docker/connect.ts';
 import { createDockerExecutor } from '../adapters/docker/executor.ts';
+import { createEcr } from '../adapters/ecr/client.ts';
 import { createHostExecutor } from '../adapters/host/executor.ts';
 import { createFileOutputStore } from '../adapters/output/files.ts';
 import { createLiveOutput } from '../application/live-output.ts';
@@ -234,6 +235,8 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
       git,
       docker: 'docker' in connected ? createDockerExecutor(connected.docker, { agentId: 'local' }) : connected,
       host: config.GYRE_LOCAL_MACHINE_JOBS === 'true' ? createHostExecutor({ root: join(dataDir, 'tasks') }) : { reason: 'machine jobs are off on the local agent: set GYRE_LOCAL_MACHINE_JOBS=true to run them on this host, as the server\'s own user' },
+      // the AWS SDK's own settings point it elsewhere (AWS_ENDPOINT_URL_ECR)
+      ecr: createEcr(),
       log: (message, fields) => app.log.info(fields ?? {}, message),
     });
   }

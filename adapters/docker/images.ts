@@ -9,7 +9,11 @@ interface PullEvent {
   errorDetail?: { message?: string };
 }
 
-/** Pulls an image unless the daemon has it already; a failure is an ImagePullError naming the image, never the password. */
+/**
+ * Pulls an image unless the daemon has it already, asking for lazy credentials only then; a failure
+ * is an ImagePullError naming the image, never the password (a failure to get credentials is the
+ * error of whoever gives them).
+ */
 export const ensureImage = async (docker: Dockerode, spec: DockerImageSpec, onProgress: (line: string) => void): Promise<void> => {
   const present = await docker.getImage(spec.image).inspect().then(
     () => true,
@@ -20,8 +24,9 @@ export const ensureImage = async (docker: Dockerode, spec: DockerImageSpec, onPr
   );
   if (present) return;
   onProgress(`Pulling ${spec.image}`);
-  const scrub = (text: string) => (spec.auth?.password ? text.split(spec.auth.password).join('***') : text);
-  const authconfig = spec.auth ? { username: spec.auth.username, password: spec.auth.password, serveraddress: registryOf(spec.image) } : undefined;
+  const auth = typeof spec.auth === 'function' ? await spec.auth() : spec.auth;
+  const scrub = (text: string) => (auth?.password ? text.split(auth.password).join('***') : text);
+  const authconfig = auth ? { username: auth.username, password: auth.password, serveraddress: registryOf(spec.image) } : undefined;
   let stream: NodeJS.ReadableStream;
   try {
     stream = await docker.pull(spec.image, authconfig ? { authconfig } : {});

@@ -47,7 +47,16 @@ export interface DockerImageSpec {
   readonly command?: string | ReadonlyArray<string>;
   readonly user?: string;
   readonly environment?: Readonly<Record<string, string>>;
-  readonly auth?: { readonly username: string; readonly password: string };
+  /**
+   * Credentials for the pull. A function is asked only when the image must be pulled (the engine
+   * lacks it), for credentials that cost a call to get, such as Amazon ECR's.
+   */
+  readonly auth?: RegistryAuth | (() => Promise<RegistryAuth>);
+}
+
+export interface RegistryAuth {
+  readonly username: string;
+  readonly password: string;
 }
 
 /** An image of the job could not be had (no such image, no access, registry out of reach): the job cannot start. */
@@ -56,6 +65,6 @@ export class ImagePullError extends GyreError {
     readonly image: string,
     reason: string,
   ) {
-    super(`image ${image} could not be pulled: ${reason}; check the image name and tag, and the registry credentials (auth) the config gives`, 'IMAGE_PULL_FAILED', 502);
+    super(`image ${image} could not be pulled: ${reason}; check the image name and tag, and the registry credentials (auth, or aws_auth for Amazon ECR) the config gives`, 'IMAGE_PULL_FAILED', 502);
   }
 }

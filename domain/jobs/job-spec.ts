@@ -7,7 +7,14 @@ import { Step, stepsOf } from './steps.ts';
 export const ResourceClass = z.object({ kind: z.enum(['docker', 'machine', 'self-hosted']), name: z.string(), cpus: z.number(), memoryMb: z.number() });
 export type ResourceClass = z.infer<typeof ResourceClass>;
 
-/** `password` (and `aws_secret_access_key`) may be `$NAME`: the agent takes it from the job's environment. */
+/**
+ * `aws_auth` of an image in Amazon ECR: access keys (each may be `$NAME`), or an OIDC role, which Gyre
+ * does not support: the agent fails such a job at spin-up, saying so.
+ */
+const AwsAuth = z.union([z.object({ accessKeyId: z.string(), secretAccessKey: z.string() }), z.object({ oidcRoleArn: z.string() })]);
+export type AwsAuth = z.infer<typeof AwsAuth>;
+
+/** `password` (and `awsAuth.secretAccessKey`) may be `$NAME`: the agent takes it from the job's environment. */
 const DockerImage = z.object({
   image: z.string(),
   name: z.string().nullable(),
@@ -16,6 +23,8 @@ const DockerImage = z.object({
   user: z.string().nullable(),
   environment: z.record(z.string(), z.string()),
   auth: z.object({ username: z.string(), password: z.string() }).nullable(),
+  // jobs queued before aws_auth was kept have none
+  awsAuth: AwsAuth.nullable().default(null),
 });
 export type DockerImage = z.infer<typeof DockerImage>;
 
@@ -50,6 +59,13 @@ export type JobSpec = z.infer<typeof JobSpec>;
 const words = (v: unknown): string[] | null => (Array.isArray(v) ? v.map(String) : typeof v === 'string' ? v.split(/\s+/).filter(Boolean) : null);
 const strings = (v: unknown): Record<string, string> => (isRecord(v) ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, String(x)])) : {});
 
+/** An OIDC role wins over keys given beside it, so that a config naming one is refused rather than run otherwise than written. */
+const awsAuthOf = (v: unknown): AwsAuth | null => {
+  if (!isRecord(v)) return null;
+  if (v.oidc_role_arn !== undefined) return { oidcRoleArn: String(v.oidc_role_arn) };
+  return { accessKeyId: String(v.aws_access_key_id ?? ''), secretAccessKey: String(v.aws_secret_access_key ?? '') };
+};
+
 /** A job's executor as its processed config names it; a job with neither `docker` nor `machine` runs on the host, as a self-hosted class would. */
 export const executorOf = (job: ProcessedJob): Executor => {
   if (Array.isArray(job.docker) && job.docker.length > 0) {
@@ -58,7 +74,7 @@ export const executorOf = (job: ProcessedJob): Executor => {
       images: job.docker.map((d) => {
         const i = isRecord(d) ? d : {};
         const auth = isRecord(i.auth) ? { username: String(i.auth.username ?? ''), password: String(i.auth.password ?? '') } : null;
-        return { image: String(i.image ?? ''), name: typeof i.name === 'string' ? i.name : null, entrypoint: words(i.entrypoint), command: words(i.command), user: typeof i.user === 'string' ? i.user : null, environment: strings(i.environment), auth };
+        return { image: String(i.image ?? ''), name: typeof i.name === 'string' ? i.name : null, entrypoint: words(i.entrypoint), command: words(i.command), user: typeof i.user === 'string' ? i.user : null, environment: strings(i.environment), auth, awsAuth: awsAuthOf(i.aws_auth) };
       }),
     };
   }

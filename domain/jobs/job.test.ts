@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { fold } from '../decider.ts';
 import { GyreError } from '../errors.ts';
 import { jobDecider, jobEvents, jobResult, type JobCommand, type JobEvent } from './job.ts';
-import { jobSpecOf, type JobSpec } from './job-spec.ts';
+import { executorOf, JobSpec, jobSpecOf } from './job-spec.ts';
 import { createRegistry } from '../events/registry.ts';
 
 const test = suite('domain/jobs: the job decider, steps and specs');
@@ -32,10 +32,24 @@ test('a spec reads steps, executor, working directory and parallelism from the p
   const s = spec(3);
   assert.is(s.parallelism, 3);
   assert.is(s.workingDirectory, '~/project');
-  assert.equal(s.executor, { type: 'docker', images: [{ image: 'cimg/base:stable', name: null, entrypoint: null, command: null, user: null, environment: {}, auth: null }] });
+  assert.equal(s.executor, { type: 'docker', images: [{ image: 'cimg/base:stable', name: null, entrypoint: null, command: null, user: null, environment: {}, auth: null, awsAuth: null }] });
   assert.equal(s.steps.map((x) => [x.type, x.name]), [['checkout', 'Checkout code'], ['run', 'make test'], ['unsupported', 'Uploading artifacts']]);
   const r = s.steps[1]!;
   assert.ok(r.type === 'run' && r.noOutputTimeoutMs === 300_000 && r.when === 'always');
+});
+
+test('a spec keeps an image\'s aws_auth: the keys as written ($NAME included), or the OIDC role, which wins over keys beside it', () => {
+  const images = executorOf({ steps: [], docker: [
+    { image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/app:1', aws_auth: { aws_access_key_id: '$ECR_KEY_ID', aws_secret_access_key: '$ECR_SECRET' } },
+    { image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/db:2', aws_auth: { oidc_role_arn: 'arn:aws:iam::123456789012:role/ci', aws_access_key_id: 'AKIA' } },
+  ] });
+  assert.ok(images.type === 'docker');
+  assert.equal(images.images.map((i) => i.awsAuth), [{ accessKeyId: '$ECR_KEY_ID', secretAccessKey: '$ECR_SECRET' }, { oidcRoleArn: 'arn:aws:iam::123456789012:role/ci' }]);
+  // a spec queued before aws_auth was kept reads as having none
+  const old = JSON.parse(JSON.stringify(spec()));
+  delete old.executor.images[0].awsAuth;
+  const read = JobSpec.parse(old).executor;
+  assert.is(read.type === 'docker' ? read.images[0]!.awsAuth : 'not docker', null);
 });
 
 test('queueing twice queues once; each slice is a task', () => {

@@ -2,7 +2,7 @@ import type { AgentChannel, AgentInfo } from '../../domain/agents/protocol.ts';
 import type { Git } from '../../adapters/git/port.ts';
 import { startAgent, type Agent } from './agent.ts';
 import { agentInfo } from './machine.ts';
-import { provisionWith, type Executors } from './provision.ts';
+import { provisionWith, type Executors, type Registries } from './provision.ts';
 
 export interface LocalAgentOptions {
   readonly channel: AgentChannel;
@@ -10,6 +10,8 @@ export interface LocalAgentOptions {
   /** null with the reason when there is none. */
   readonly docker: NonNullable<Executors['docker']> | { reason: string };
   readonly host: NonNullable<Executors['host']> | { reason: string };
+  /** Where credentials of images with `aws_auth` come from. */
+  readonly ecr: Registries['ecr'];
   readonly log: (message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -27,5 +29,5 @@ export const startLocalAgent = async (o: LocalAgentOptions): Promise<Agent> => {
   if ('reason' in o.docker) declined.push({ kind: 'docker', reason: `the local agent has ${o.docker.reason}` });
   if ('reason' in o.host) declined.push({ kind: 'machine', reason: o.host.reason });
   const info = agentInfo({ name: 'local', reserve: { cpus: 0, memoryMb: 0 }, maxTasks: null, kinds: [...(docker ? ['docker' as const] : []), ...(host ? ['machine' as const] : [])], declined, local: true });
-  return startAgent({ channel: o.channel, info, git: o.git, provision: provisionWith({ docker, host }), log: o.log });
+  return startAgent({ channel: o.channel, info, git: o.git, provision: provisionWith({ docker, host }, { ecr: o.ecr }), log: o.log });
 };
