@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { connectDocker } from '../../adapters/docker/connect.ts';
 import { createDockerExecutor } from '../../adapters/docker/executor.ts';
+import { createEcr } from '../../adapters/ecr/client.ts';
 import { createGit } from '../../adapters/git/cli.ts';
 import { createHostExecutor } from '../../adapters/host/executor.ts';
 import { AgentInfo, type AgentChannel } from '../../domain/agents/protocol.ts';
@@ -205,7 +206,7 @@ export const runBuildAgent = async (flags: AgentFlags, run: AgentRun = {}): Prom
   try {
     const channel = registerPatiently(createHttpChannel(flags.host, flags.token), flags.host, log, registering.signal);
     try {
-      agent = await startAgent({ channel, info, git: createGit(join(flags.workDir, '.git-home')), provision: provisionWith({ docker, host }), oneShot: flags.oneShot, log });
+      agent = await startAgent({ channel, info, git: createGit(join(flags.workDir, '.git-home')), provision: provisionWith({ docker, host }, { ecr: createEcr() }), oneShot: flags.oneShot, log });
     } catch (e) {
       if ((e as GyreError).code === 'AGENT_STOPPED') return;
       throw e;
