@@ -239,7 +239,8 @@ workflows:
   writeFileSync(gate, '');
   assert.is(await a.exited, 0);
   const left = w.jobs.find((j) => j.name !== running.name)!.name;
-  assert.is(await status(f.g, w.id, running.name), 'success', 'the running task finished');
+  // the job's end reaches the workflow through a reactor: wait for it
+  await until('the running task to finish', async () => ((await status(f.g, w.id, running.name)) === 'success' ? true : undefined));
   assert.is(await status(f.g, w.id, left), 'queued', 'the other waited in the queue the whole time, and a stopping agent took nothing');
   const b = f.agent('drain-next');
   assert.is((await finished(f.g, w.id, 60_000)).byName[left]!.status, 'success');

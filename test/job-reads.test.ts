@@ -97,6 +97,11 @@ const scrape = async (gyre: TestGyre, headers: Record<string, string> = {}) => {
 test('without an agent a job says no agent serves its class; /metrics with GYRE_METRICS_TOKEN answers only that token', async () => {
   const { gyre, jobs } = await setUp({ GYRE_LOCAL_AGENT: 'false', GYRE_METRICS_TOKEN: metricsToken });
   try {
+    // each job reaches its queue through the scheduler reactor, after the trigger answered
+    const classes = await until('every job to be queued', async () => {
+      const c = (await ok(gyre, '{ resourceClasses { resourceClass queued running agents freeCpus freeMemoryMb } }')).resourceClasses;
+      return c.reduce((n: number, x: { queued: number }) => n + x.queued, 0) === 3 ? c : undefined;
+    });
     const build = await job(gyre, jobs.build!.id);
     assert.is(build.status, 'queued');
     assert.match(build.queueReason, /^no agent serves resource class docker:medium: start one with gyre agent/);
@@ -104,7 +109,6 @@ test('without an agent a job says no agent serves its class; /metrics with GYRE_
     assert.equal(build.tasks.map((t: any) => [t.index, t.status, t.agent]), [[0, 'queued', null]]);
     assert.equal(build.steps, []);
     assert.is(build.agent, null);
-    const classes = (await ok(gyre, '{ resourceClasses { resourceClass queued running agents freeCpus freeMemoryMb } }')).resourceClasses;
     assert.equal(classes, [
       { resourceClass: 'docker:medium', queued: 2, running: 0, agents: 0, freeCpus: 0, freeMemoryMb: 0 },
       { resourceClass: 'machine:medium', queued: 1, running: 0, agents: 0, freeCpus: 0, freeMemoryMb: 0 },
