@@ -128,4 +128,34 @@ test('a task whose agent falls silent ends infrastructure_fail once, and no one 
   assert.equal(w.jobs.map((j: { status: string }) => j.status), ['infrastructure_fail']);
 });
 
+test('a job Gyre cannot run fails at once, saying why: an unknown resource class, a macOS executor', async () => {
+  repo.commit(`
+version: 2.1
+jobs:
+  huge:
+    docker: [{image: cimg/base:stable}]
+    resource_class: 4xlarge
+    steps: [{run: 'true'}]
+  mac:
+    macos: {xcode: 15.0.0}
+    steps: [{run: 'true'}]
+workflows:
+  main: {jobs: [huge, mac]}
+`);
+  const p = await trigger(g, 'gh/acme/dispatch');
+  const ended = await until('both jobs to fail', async () => {
+    const w = (await ok(g, 'query($id: ID!) { workflow(id: $id) { status jobs { id name status } } }', { id: p.workflows[0]!.id })).workflow;
+    return w.status === 'failed' ? w : undefined;
+  });
+  const reasons: Record<string, string> = {};
+  for (const j of ended.jobs as Array<{ id: string; name: string; status: string }>) {
+    assert.is(j.status, 'failed');
+    const finish = (await g.services.store.readStream(`workflow-${p.workflows[0]!.id}`)).find((e) => e.type === 'workflow.job.finish' && (e.data as { jobId: string }).jobId === j.id)!;
+    reasons[j.name] = (finish.data as { reason: string }).reason;
+    assert.is(await g.services.store.readLast(`job-${j.id}`), undefined, 'nothing was queued');
+  }
+  assert.match(reasons.huge!, 'docker has no resource class 4xlarge');
+  assert.match(reasons.mac!, 'not macos');
+});
+
 test.run();

@@ -4,7 +4,7 @@ import { fold } from '../domain/decider.ts';
 import { DomainError } from '../domain/errors.ts';
 import type { CommandContext, Position, RecordedEvent } from '../domain/events/envelope.ts';
 import { jobDecider, jobStream, jobTarget } from '../domain/jobs/job.ts';
-import { jobSpecOf } from '../domain/jobs/job-spec.ts';
+import { jobSpecOf, type JobSpec } from '../domain/jobs/job-spec.ts';
 import { jobScheduled, workflowDecider, workflowStream, workflowTarget, type WorkflowEvent } from '../domain/pipelines/workflow.ts';
 import type { EventOf } from '../domain/events/registry.ts';
 import { resourceClassOf } from '../domain/runners/built-in-classes.ts';
@@ -42,10 +42,11 @@ export const scheduler = (deps: SchedulerDeps): Reactor => {
     const pipeline = await pipelineById(deps.db, d.pipelineId);
     const config = pipeline?.config ? (JSON.parse(pipeline.config) as ProcessedConfig) : null;
     const processed = config?.jobs[job.name];
+    let spec: JobSpec;
     try {
       if (!pipeline || !processed) throw new DomainError('JOB_NOT_IN_CONFIG', `job ${job.name} is not in the pipeline's config`);
       const rc = resourceClassOf(processed);
-      const spec = jobSpecOf({
+      spec = jobSpecOf({
         job: processed,
         ids: {
           jobId: d.jobId,
@@ -63,18 +64,19 @@ export const scheduler = (deps: SchedulerDeps): Reactor => {
         resourceClass: { kind: rc.kind, name: rc.name, cpus: rc.cpus ?? 0, memoryMb: rc.memoryMb ?? 0 },
         timeoutMs: deps.timeLimitMs,
       });
-      await run(d.jobId, job.name, { type: 'queue', spec }, e);
     } catch (err) {
       if (!(err instanceof DomainError)) throw err;
       // a job Gyre cannot run fails at once, saying why
-      const r = await deps.commands.execute({
+      await deps.commands.execute({
         stream: workflowStream(d.workflowId),
         decider: workflowDecider,
         command: { type: 'finishJob', jobId: d.jobId, status: 'failed', reason: err.message },
         context: context(e),
         target: workflowTarget({ workflowId: d.workflowId, name: workflow.name }),
       });
+      return;
     }
+    await run(d.jobId, job.name, { type: 'queue', spec }, e);
   };
 
   const cancel = async (e: RecordedEvent) => {

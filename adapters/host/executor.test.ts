@@ -79,6 +79,18 @@ test('close ends what a finished step left running in the background', async () 
   await waitUntil(`the left-behind ${pid} to be gone`, () => !alive(pid));
 });
 
+test('an agent killed mid-task leaves its steps running: its next run ends them and removes their directories', async () => {
+  const env = await prepare();
+  const { result, output } = await runCollecting(env, { command: 'sleep 600 >/dev/null 2>&1 & echo "child $!"' });
+  assert.is(result.exitCode, 0);
+  const pid = Number(/child (\d+)/.exec(output)![1]);
+  // the agent dies here without close(); its next run is a new executor on the same root
+  const next = createHostExecutor({ root });
+  assert.ok((await next.removeLeftovers()) >= 1);
+  await waitUntil(`the left-behind ${pid} to be gone`, () => !alive(pid));
+  assert.not.ok(existsSync(env.home), 'the task directory is gone');
+});
+
 test('a task id that is not a plain name is refused', async () => {
   try {
     await executor.prepare({ taskId: '../escape' });

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { cp, mkdir, rm } from 'node:fs/promises';
+import { appendFileSync, existsSync } from 'node:fs';
+import { cp, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { watchStep } from '../executor/step-watch.ts';
 import type { ExecutionEnvironment, StepResult, StepRun } from '../executor/port.ts';
@@ -10,14 +10,43 @@ export interface HostExecutorOptions {
   readonly root: string;
 }
 
+const taskDir = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/** Each task's process groups, one per line, beside its directory: what a killed agent's next run must end. */
+const groupsFile = (root: string, taskId: string) => join(root, `${taskId}.groups`);
+
+const killGroup = (pid: number | undefined) => {
+  try {
+    if (pid) process.kill(-pid, 'SIGKILL');
+  } catch {
+    // the group is gone already
+  }
+};
+
 /**
  * Steps as child processes on this machine, in a directory of their own per task: home is that
  * directory, so `~/project` lands inside it. Each step leads a process group of its own, so a
  * timeout or an abort kills whatever the step started too.
  */
 export const createHostExecutor = (options: HostExecutorOptions) => ({
+  /**
+   * Ends what an earlier run of this agent left: the process groups of its tasks' steps (an agent
+   * killed with SIGKILL leaves them running) and the tasks' directories. Returns how many tasks.
+   */
+  async removeLeftovers(): Promise<number> {
+    if (!existsSync(options.root)) return 0;
+    const entries = await readdir(options.root);
+    const tasks = new Set(entries.filter((f) => taskDir.test(f)).map((f) => f.replace(/\.groups$/, '')));
+    for (const task of tasks) {
+      const recorded = await readFile(groupsFile(options.root, task), 'utf8').catch(() => '');
+      for (const line of recorded.split('\n')) killGroup(Number(line) || undefined);
+      await rm(join(options.root, task), { recursive: true, force: true });
+      await rm(groupsFile(options.root, task), { force: true });
+    }
+    return tasks.size;
+  },
+
   async prepare({ taskId }: { taskId: string }): Promise<ExecutionEnvironment> {
-    if (!/^[A-Za-z0-9._-]+$/.test(taskId) || taskId.startsWith('.')) throw new Error(`task id ${JSON.stringify(taskId)} cannot name a directory: use letters, digits, '.', '_' and '-'`);
+    if (!taskDir.test(taskId) || taskId.endsWith('.groups')) throw new Error(`task id ${JSON.stringify(taskId)} cannot name a directory: use letters, digits, '.', '_' and '-'`);
     const home = join(options.root, taskId);
     await rm(home, { recursive: true, force: true });
     await mkdir(home, { recursive: true, mode: 0o700 });
@@ -27,14 +56,6 @@ export const createHostExecutor = (options: HostExecutorOptions) => ({
     const groups = new Set<number>();
     let closed = false;
 
-    const killGroup = (child: ChildProcess | number) => {
-      const pid = typeof child === 'number' ? child : child.pid;
-      try {
-        if (pid) process.kill(-pid, 'SIGKILL');
-      } catch {
-        // the group is gone already
-      }
-    };
     const groupAlive = (pid: number) => {
       try {
         process.kill(-pid, 0);
@@ -57,8 +78,11 @@ export const createHostExecutor = (options: HostExecutorOptions) => ({
         detached: true,
         stdio: ['ignore', 'pipe', 'ignore'],
       });
-      if (child.pid) groups.add(child.pid);
-      const watch = watchStep(step, () => killGroup(child));
+      if (child.pid) {
+        groups.add(child.pid);
+        appendFileSync(groupsFile(options.root, taskId), `${child.pid}\n`);
+      }
+      const watch = watchStep(step, () => killGroup(child.pid));
       running.set(child, watch.abort);
       child.stdout!.on('data', (chunk: Buffer) => watch.output(chunk));
       try {
@@ -70,7 +94,7 @@ export const createHostExecutor = (options: HostExecutorOptions) => ({
       } finally {
         running.delete(child);
         // what the step left in the background goes with it when the step was killed
-        if (watch.stopped) killGroup(child);
+        if (watch.stopped) killGroup(child.pid);
         if (child.pid && !groupAlive(child.pid)) groups.delete(child.pid);
       }
     };
@@ -92,6 +116,7 @@ export const createHostExecutor = (options: HostExecutorOptions) => ({
           children.map((child) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('close', () => resolve())))),
         );
         await rm(home, { recursive: true, force: true });
+        await rm(groupsFile(options.root, taskId), { force: true });
       },
     };
   },

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -114,13 +114,6 @@ const detectedSize = (env: NodeJS.ProcessEnv): Size => {
   };
 };
 
-/** A task's directory is `<job id>.<task index>`: an earlier run killed mid-task left these behind. */
-const removeLeftoverTaskDirs = (workDir: string): number => {
-  const leftovers = readdirSync(workDir).filter((f) => /^[0-9a-f-]{36}\.\d+$/.test(f));
-  for (const f of leftovers) rmSync(join(workDir, f), { recursive: true, force: true });
-  return leftovers.length;
-};
-
 /** Registration waits out a Gyre that is down or restarting; a refusal (bad token) ends the agent. */
 const registerPatiently = (channel: AgentChannel, host: string, log: (m: string, f?: Record<string, unknown>) => void, stopped: AbortSignal): AgentChannel => ({
   ...channel,
@@ -162,8 +155,10 @@ export const runBuildAgent = async (flags: AgentFlags, run: AgentRun = {}): Prom
   offeredCapacity(size, flags.reserve); // throws for a machine over 64 CPUs or 128 GB
 
   mkdirSync(flags.workDir, { recursive: true, mode: 0o700 });
-  const dirs = removeLeftoverTaskDirs(flags.workDir);
-  if (dirs) log('removed task directories an earlier run left', { count: dirs, workDir: flags.workDir });
+  const host = createHostExecutor({ root: flags.workDir });
+  // what a run killed mid-task left: its steps' processes and its task directories
+  const tasks = await host.removeLeftovers();
+  if (tasks) log('ended the processes and removed the directories of tasks an earlier run left', { count: tasks, workDir: flags.workDir });
   const connected = await connectDocker(env);
   // containers carry the agent's name, so a restarted agent of that name finds what its last run left
   const docker = 'docker' in connected ? createDockerExecutor(connected.docker, { agentId: `agent:${flags.name}` }) : null;
@@ -171,7 +166,6 @@ export const runBuildAgent = async (flags: AgentFlags, run: AgentRun = {}): Prom
     const removed = await docker.removeLeftovers();
     if (removed) log('removed containers an earlier run left', { count: removed });
   } else log('docker jobs off', { reason: 'reason' in connected ? connected.reason : '' });
-  const host = createHostExecutor({ root: flags.workDir });
 
   const info = agentInfo(
     {
