@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { OutputStore } from '../adapters/output/port.ts';
 import type { UseCases, WithStore } from '../application/dependencies.ts';
+import { tellWorkflow } from '../application/job-progress.ts';
 import { memberByLogin } from '../application/members.ts';
 import { agentDecider, agentStream, agentTarget } from '../domain/agents/agent.ts';
 import { Assignment, taskKey, type AgentChannel, type AgentInfo, type Registration, type StepEnd, type StepRef, type TaskEnd, type TaskRef } from '../domain/agents/protocol.ts';
@@ -81,6 +82,9 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
     const r = await deps.commands.execute({ stream: jobStream(jobId), decider: jobDecider, command, context, target: (s) => jobTarget({ jobId, name: s?.spec.name ?? jobId }), maxAttempts: 20 });
     // placement and reports read the jobs read model: it must hold what was just decided
     if (r.position) await deps.projections.waitFor(r.position, 5000, ['jobs']);
+    // a job that started or ended tells its workflow now, so dependents move without waiting for the
+    // job-progress reactor, which tells it in any case (and is why a failure here can be let go)
+    for (const e of r.events) await tellWorkflow(deps, e).catch(() => undefined);
     return r;
   };
   const agentOf = async (agentId: string) => {
