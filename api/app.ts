@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
@@ -112,6 +112,13 @@ const requestError = (e: unknown): unknown => {
   if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new GyreError('the request body is too large', 'BODY_TOO_LARGE', 413);
   if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new GyreError('send the request body as application/json', 'UNSUPPORTED_MEDIA_TYPE', 415);
   return e;
+};
+
+/** This server's own id, kept in its data directory: its local agent is known again after a restart, and is not another server's. */
+const localServerId = (dataDir: string): string => {
+  const file = join(dataDir, 'server-id');
+  if (!existsSync(file)) writeFileSync(file, `${randomUUID()}\n`, { mode: 0o600, flag: 'wx' });
+  return readFileSync(file, 'utf8').trim();
 };
 
 /** The one wiring module: picks the adapters from the configuration and builds the server. */
@@ -229,12 +236,18 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   const leaseKeeper = startLeaseKeeper({ db, dispatch, leaseMs, log: app.log });
   let agent: Agent | null = null;
   if (config.GYRE_LOCAL_AGENT === 'true') {
+    const serverId = localServerId(dataDir);
     const connected = await connectDocker();
+    const docker = 'docker' in connected ? createDockerExecutor(connected.docker, { agentId: `local:${serverId}` }) : connected;
+    const host = config.GYRE_LOCAL_MACHINE_JOBS === 'true' ? createHostExecutor({ root: join(dataDir, 'tasks') }) : { reason: 'machine jobs are off on the local agent: set GYRE_LOCAL_MACHINE_JOBS=true to run them on this host, as the server\'s own user' };
+    // what this server's agent left when the server was killed: its containers, its steps' processes, their directories
+    if ('removeLeftovers' in docker) await docker.removeLeftovers();
+    if ('removeLeftovers' in host) await host.removeLeftovers();
     agent = await startLocalAgent({
-      channel: dispatch.channel({ kind: 'local' }),
+      channel: dispatch.channel({ kind: 'local', serverId }),
       git,
-      docker: 'docker' in connected ? createDockerExecutor(connected.docker, { agentId: 'local' }) : connected,
-      host: config.GYRE_LOCAL_MACHINE_JOBS === 'true' ? createHostExecutor({ root: join(dataDir, 'tasks') }) : { reason: 'machine jobs are off on the local agent: set GYRE_LOCAL_MACHINE_JOBS=true to run them on this host, as the server\'s own user' },
+      docker,
+      host,
       // the AWS SDK's own settings point it elsewhere (AWS_ENDPOINT_URL_ECR)
       ecr: createEcr(),
       log: (message, fields) => app.log.info(fields ?? {}, message),
@@ -250,7 +263,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     },
     async close() {
       await agent?.stop({ abandon: true });
-      leaseKeeper.stop();
+      await leaseKeeper.stop();
       await app.close();
       await reactors.stop();
       await projections.stop();

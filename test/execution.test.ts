@@ -55,6 +55,9 @@ jobs:
             sleep 0.1
           done
           exit 1
+  missing-image:
+    docker: [{image: "127.0.0.1:1/gyre-test/missing:1"}]
+    steps: [{run: echo never}]
   split:
     docker: [{image: cimg/base:stable}]
     parallelism: 3
@@ -69,6 +72,7 @@ workflows:
       - on-host
       - silent
       - with-service
+      - missing-image
       - split
 `;
 
@@ -149,6 +153,15 @@ test('a service container is reached at localhost from the primary', async () =>
   assert.is(w.byName['with-service']!.status, 'success');
   const j = await v1(w.byName['with-service']!.jobNumber!);
   assert.match(await text(j.steps[1].actions[0].output_url), 'the service answered');
+});
+
+test('an image that cannot be pulled ends its job infrastructure_fail at once, saying why', async () => {
+  const w = await finished(g, run.workflows[0]!.id);
+  assert.is(w.byName['missing-image']!.status, 'infrastructure_fail');
+  const end = (await g.services.store.readStream(`job-${w.byName['missing-image']!.id}`)).find((e) => e.type === 'job.finish')!;
+  assert.match((end.data as { reason: string }).reason, 'image 127.0.0.1:1/gyre-test/missing:1 could not be pulled');
+  const j = await v1(w.byName['missing-image']!.jobNumber!);
+  assert.equal(j.steps.map((s: { name: string; actions: Array<{ status: string }> }) => [s.name, s.actions[0]!.status]), [['Spin up environment', 'failed']]);
 });
 
 test('parallelism 3 runs three tasks, each with its own CIRCLE_NODE_INDEX', async () => {

@@ -40,7 +40,8 @@ export const silentAgentIds = async (db: Knex, ms: number): Promise<string[]> =>
   (await db(heartbeats).whereRaw(`seen_at <= now() - (? * interval '1 millisecond')`, [ms]).pluck('agent_id')) as string[];
 
 /** Who an agent is: a runner token of a class (remote agents), or the agent inside `gyre serve`. */
-export type AgentIdentity = { kind: 'token'; tokenId: string; resourceClass: string } | { kind: 'local' };
+/** `serverId`: the local agents of two servers on one database are two agents. */
+export type AgentIdentity = { kind: 'token'; tokenId: string; resourceClass: string } | { kind: 'local'; serverId: string };
 
 export interface DispatchDeps extends UseCases, WithStore {
   readonly jobSecrets: JobSecrets;
@@ -57,7 +58,8 @@ const agentActor = (agent: { agentId: string; name: string }) => ({ id: agent.ag
 export const servedClasses = (identity: AgentIdentity, info: AgentInfo, builtIn: { docker: ReadonlyArray<string>; machine: ReadonlyArray<string> }): string[] => {
   if (identity.kind === 'token') {
     const rc = identity.resourceClass;
-    if (isFleetClass(rc)) return builtIn[rc].map((n) => `${rc}:${n}`);
+    // a fleet agent serves its kind only if it can run it (a docker agent whose engine is down serves nothing)
+    if (isFleetClass(rc)) return info.kinds.includes(rc) ? builtIn[rc].map((n) => `${rc}:${n}`) : [];
     return [identity.resourceClass];
   }
   return info.kinds.flatMap((k) => builtIn[k].map((n) => `${k}:${n}`));
@@ -122,9 +124,10 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
         context: { ...contextOf(agent, spec.pipelineId), causationId: claim.id },
       });
     } catch (e) {
-      if (!(e instanceof DomainError)) throw e;
-      await endTask(agent, { jobId, taskIndex }, 'failed', e.message);
-      return null;
+      // a context refused (failed), or the vault failing (infrastructure): the task ends now, not a lease later
+      await endTask(agent, { jobId, taskIndex }, e instanceof DomainError ? 'failed' : 'infrastructure_fail', e instanceof DomainError ? e.message : 'the job\'s secrets could not be read');
+      if (e instanceof DomainError) return null;
+      throw e;
     }
     return Assignment.parse({
       jobId,
@@ -148,7 +151,8 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
     return next;
   };
 
-  const tryClaim = async (agent: { agentId: string; name: string; resourceClasses: string[]; info: AgentInfo }): Promise<Assignment | null | 'none'> => {
+  const tryClaim = async (agent: { agentId: string; name: string; resourceClasses: string[]; info: AgentInfo }, signal?: AbortSignal): Promise<Assignment | null | 'none'> => {
+    if (signal?.aborted) return 'none';
     const running = await runningOnAgent(db, agent.agentId);
     const skipped = new Set<string>();
     for (;;) {
@@ -191,7 +195,7 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
         for (;;) {
           if (signal?.aborted) return null;
           await touchAgent(db, agentId);
-          const got = await oneAtATime(() => tryClaim(agent));
+          const got = await oneAtATime(() => tryClaim(agent, signal));
           if (got !== 'none' && got !== null) return got;
           const left = until - Date.now();
           if (left <= 0) return null;
@@ -221,6 +225,7 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
         await jobCommand(s.jobId, { type: 'startStep', taskIndex: s.taskIndex, agentId, stepIndex: s.stepIndex }, contextOf(agent));
       },
       async output(agentId, s: StepRef, text) {
+        await mine(agentId);
         await held(agentId, s);
         const { kept, offset } = await deps.output.append(s, text);
         if (kept) deps.live.publish({ ...s, offset, text: kept });
@@ -250,4 +255,4 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
 export type Dispatch = ReturnType<typeof createDispatch>;
 
 /** The same token and name give the same agent, so an agent that restarts is known again. */
-export const agentIdOf = (identity: AgentIdentity, name: string): string => uuidFrom(`gyre agent\n${identity.kind === 'token' ? identity.tokenId : 'local'}\n${name}`);
+export const agentIdOf = (identity: AgentIdentity, name: string): string => uuidFrom(`gyre agent\n${identity.kind === 'token' ? identity.tokenId : `local ${identity.serverId}`}\n${name}`);

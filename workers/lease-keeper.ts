@@ -27,10 +27,11 @@ export const startLeaseKeeper = (deps: { db: Knex; dispatch: Dispatch; leaseMs: 
       }
     }
   };
+  let sweeping: Promise<void> = Promise.resolve();
   const loop = () => {
     if (stopped) return;
     timer = setTimeout(() => {
-      sweep()
+      sweeping = sweep()
         .catch((err: unknown) => deps.log.error({ err }, 'lease keeper sweep failed'))
         .finally(loop);
     }, Math.max(250, Math.floor(deps.leaseMs / 4)));
@@ -38,9 +39,11 @@ export const startLeaseKeeper = (deps: { db: Knex; dispatch: Dispatch; leaseMs: 
   loop();
   return {
     sweep,
-    stop() {
+    /** Stops sweeping, after the sweep under way (the database may close next). */
+    async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
+      await sweeping;
     },
   };
 };

@@ -98,6 +98,16 @@ export const createReactorRunner = (options: ReactorRunnerOptions): ReactorRunne
       .update({ claimed_by: me, claimed_at: db.fn.now() });
     if (claimed !== 1) throw new Moved();
   };
+  /** Keeps a claim alive while its reaction runs (a wait for read models or a retry can outlast claimMs). */
+  const holding = (name: string, from: Position) => {
+    const timer = setInterval(() => {
+      void db(checkpoints)
+        .where({ name, position: from, claimed_by: me })
+        .update({ claimed_at: db.fn.now() })
+        .catch((err: unknown) => log.warn({ err, reactor: name }, 'could not renew the claim on an event'));
+    }, Math.max(50, Math.floor(claimMs / 3)));
+    return () => clearInterval(timer);
+  };
   const release = (name: string, from: Position) => db(checkpoints).where({ name, position: from, claimed_by: me }).update({ claimed_by: null, claimed_at: null });
   const move = async (name: string, from: Position, to: Position) => {
     const moved = await db(checkpoints).where({ name, position: from, claimed_by: me }).update({ position: to, claimed_by: null, claimed_at: null, updated_at: db.fn.now() });
@@ -134,7 +144,9 @@ export const createReactorRunner = (options: ReactorRunnerOptions): ReactorRunne
             // a refused attempt is recorded under the action attempted, but nothing happened to react to
             if (!event.metadata.success) continue;
             await claim(r.name, from);
-            if (!(await reactTo(r, event, signal))) {
+            const renewing = holding(r.name, from);
+            const reacted = await reactTo(r, event, signal).finally(renewing);
+            if (!reacted) {
               await release(r.name, from);
               return;
             }

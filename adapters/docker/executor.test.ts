@@ -107,6 +107,17 @@ test('an abort kills what the step started too', async () => {
   }
 });
 
+test('steps run as the image\'s own USER when the config names none (the idle primary itself runs as root)', async () => {
+  await ensureTestImage(docker, ['gyre-test/busybox-user:1'], { user: '1000:1000' });
+  const env = await executor.prepare({ taskId: randomUUID(), images: [{ image: 'gyre-test/busybox-user:1' }] });
+  try {
+    const { output } = await runCollecting(env, { command: 'id -u' });
+    assert.is(output.trim(), '1000');
+  } finally {
+    await env.close();
+  }
+});
+
 test('copyIn makes the target owned by the user steps run as', async () => {
   const env = await executor.prepare({ taskId: randomUUID(), images: [{ image: 'cimg/base:stable', user: '1000:1000' }] });
   try {

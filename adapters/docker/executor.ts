@@ -92,7 +92,10 @@ export const createDockerExecutor = (docker: Dockerode, options: DockerExecutorO
           onProgress(`Started the service container ${spec.image}`);
         }
 
-        const probe = await execCollect(primary, ['/bin/sh', '-c', 'echo "$HOME"; id -u 2>/dev/null || echo 0; id -g 2>/dev/null || echo 0; if [ -x /bin/bash ]; then echo bash; else echo sh; fi'], primarySpec.user);
+        // the primary runs as root (its init and idle loop): steps run as the config's user, or else the image's own USER
+        const imageUser = (await docker.getImage(primarySpec.image).inspect()).Config?.User || undefined;
+        const stepUser = primarySpec.user ?? imageUser;
+        const probe = await execCollect(primary, ['/bin/sh', '-c', 'echo "$HOME"; id -u 2>/dev/null || echo 0; id -g 2>/dev/null || echo 0; if [ -x /bin/bash ]; then echo bash; else echo sh; fi'], stepUser);
         const [home = '/', uid = '0', gid = '0', shell = 'sh'] = probe.output.split('\n').map((l) => l.trim());
         if (probe.exitCode !== 0) throw new Error(`the primary container ${primarySpec.image} cannot run /bin/sh (exit ${probe.exitCode}): ${probe.output.trim()}`);
         const running = new Set<() => void>();
@@ -112,7 +115,7 @@ export const createDockerExecutor = (docker: Dockerode, options: DockerExecutorO
           },
           run(step) {
             if (closed) throw new Error('the docker environment is closed: prepare a new one');
-            return runStep(primary, step, primarySpec.user, (abort) => {
+            return runStep(primary, step, stepUser, (abort) => {
               running.add(abort);
               return () => running.delete(abort);
             });

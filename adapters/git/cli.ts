@@ -67,7 +67,9 @@ export const createGit = (dir: string): Git => {
     async checkout(url, revision, directory) {
       mkdirSync(directory, { recursive: true });
       await git(directory, 'init', '--quiet');
-      await git(directory, 'fetch', '--quiet', '--', url, '+refs/heads/*:refs/remotes/origin/*', '+refs/tags/*:refs/tags/*');
+      // a checkout as CircleCI makes it: with its origin, so a job's git push and git remote work
+      await git(directory, 'remote', 'add', 'origin', url);
+      await git(directory, 'fetch', '--quiet', 'origin', '+refs/heads/*:refs/remotes/origin/*', '+refs/tags/*:refs/tags/*');
       await git(directory, 'checkout', '--quiet', '--detach', revision);
     },
   };

@@ -17,7 +17,13 @@ export const createFileOutputStore = (dir: string, limitBytes: number): OutputSt
     void next.finally(() => queues.get(path) === next && queues.delete(path)).catch(() => undefined);
     return next;
   };
-  const sizeOf = async (path: string): Promise<OutputSize> => sizes.get(path) ?? { bytes: existsSync(path) ? (await stat(path)).size : 0, truncated: false };
+  /** After a restart (or a seal) the size comes from the file: one that reached the limit was cut. */
+  const sizeOf = async (path: string): Promise<OutputSize> => {
+    const known = sizes.get(path);
+    if (known) return known;
+    const bytes = existsSync(path) ? (await stat(path)).size : 0;
+    return { bytes, truncated: bytes >= limitBytes };
+  };
   const checked = (k: OutputKey) => {
     if (!uuid.test(k.jobId) || !Number.isInteger(k.taskIndex) || !Number.isInteger(k.stepIndex)) throw new Error('not an output key');
     return pathOf(dir, k);

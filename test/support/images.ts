@@ -11,7 +11,7 @@ import { pack, type Headers } from 'tar-fs';
  * applet in /bin, /tmp, /root, /etc/passwd with root) imported through the Engine API, then tagged
  * under each name asked for. A name that already exists is left as it is.
  */
-export const ensureTestImage = async (docker: Dockerode, tags: ReadonlyArray<string>, options: { cmd?: ReadonlyArray<string> } = {}): Promise<void> => {
+export const ensureTestImage = async (docker: Dockerode, tags: ReadonlyArray<string>, options: { cmd?: ReadonlyArray<string>; user?: string } = {}): Promise<void> => {
   const missing: string[] = [];
   for (const tag of tags) if (!(await exists(docker, tag))) missing.push(tag);
   if (missing.length === 0) return;
@@ -19,7 +19,7 @@ export const ensureTestImage = async (docker: Dockerode, tags: ReadonlyArray<str
   const root = busyboxRoot();
   try {
     const { repo, tag } = splitTag(first);
-    const changes = [`CMD ${JSON.stringify(options.cmd ?? ['sh'])}`];
+    const changes = [`CMD ${JSON.stringify(options.cmd ?? ['sh'])}`, ...(options.user ? [`USER ${options.user}`] : [])];
     // umask 0 keeps /tmp's 1777 (tar-fs masks modes with the process umask otherwise; its types lack the option)
     const packing = { umask: 0, map: (h: Headers) => ({ ...h, uid: 0, gid: 0, uname: 'root', gname: 'root' }) };
     const tar = Readable.from(pack(root, packing));

@@ -19,6 +19,24 @@ export const createHttpChannel = (host: string, token: string): AgentChannel => 
     if (!res.ok) throw new ChannelError(answer.message ?? `Gyre answered ${res.status}`, answer.code ?? 'AGENT_PROTOCOL', res.status);
     return answer;
   };
+  /**
+   * A report must arrive: one that finds Gyre unreachable or failing (a restart, a network blip) is
+   * sent again, for up to two minutes. Gyre takes a step's start and end, and a task's end, once
+   * whatever the repeats; an answer Gyre gave (LEASE_LOST, bad input) is final.
+   */
+  const report = async (path: string, body: unknown): Promise<void> => {
+    const until = Date.now() + 120_000;
+    for (let backoff = 250; ; backoff = Math.min(backoff * 2, 5000)) {
+      try {
+        await post(path, body);
+        return;
+      } catch (e) {
+        const final = e instanceof ChannelError && e.status < 500;
+        if (final || Date.now() + backoff > until) throw e;
+        await new Promise((r) => setTimeout(r, backoff));
+      }
+    }
+  };
   return {
     register: async (info) => Registration.parse(await post('register', { info })),
     claim: async (agentId, waitMs, signal) => {
@@ -26,9 +44,9 @@ export const createHttpChannel = (host: string, token: string): AgentChannel => 
       return a === null ? null : Assignment.parse(a);
     },
     heartbeat: async (agentId, running) => HeartbeatAnswer.parse(await post('heartbeat', { agentId, running })),
-    startStep: async (agentId, step) => void (await post('steps/start', { agentId, ...step })),
-    output: async (agentId, step, text) => void (await post('steps/output', { agentId, ...step, text })),
-    finishStep: async (agentId, end) => void (await post('steps/finish', { agentId, ...end })),
-    finishTask: async (agentId, end) => void (await post('tasks/finish', { agentId, ...end })),
+    startStep: (agentId, step) => report('steps/start', { agentId, ...step }),
+    output: (agentId, step, text) => report('steps/output', { agentId, ...step, text }),
+    finishStep: (agentId, end) => report('steps/finish', { agentId, ...end }),
+    finishTask: (agentId, end) => report('tasks/finish', { agentId, ...end }),
   };
 };

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import type { ExecutionEnvironment, StepRun } from '../../adapters/executor/port.ts';
@@ -65,6 +66,8 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
   /** One step's output: masked, capped, sent in order every `flushMs` or when 64 KiB gather. */
   const outputOf = (stepIndex: number) => {
     const masker = createOutputMasker(a.secrets);
+    // a character split across two chunks is decoded whole, so a value holding it is still masked
+    const decoder = new StringDecoder('utf8');
     let pending = '';
     let bytes = 0;
     let truncated = false;
@@ -96,15 +99,23 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
       else timer ??= setTimeout(flush, deps.flushMs ?? 100);
     };
     return {
-      write: (chunk: Buffer | string) => add(masker.push(chunk.toString())),
+      write: (chunk: Buffer) => add(masker.push(decoder.write(chunk))),
       line: (text: string) => add(masker.push(`${text}\n`)),
       async close() {
+        add(masker.push(decoder.end()));
         add(masker.end());
         flush();
         await sending;
         return { bytes, truncated };
       },
     };
+  };
+
+  /** A reason goes into events and the audit log: masked whole, like the output. */
+  const masked = (reason: string | null): string | null => {
+    if (reason === null) return null;
+    const m = createOutputMasker(a.secrets);
+    return m.push(reason) + m.end();
   };
 
   const step = async (stepIndex: number, work: (out: ReturnType<typeof outputOf>) => Promise<{ status: StepResult; exitCode: number | null; reason: string | null }>) => {
@@ -120,8 +131,28 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
     }
     if (result.reason && result.status !== 'success') out.line(result.reason);
     await out.close();
-    await channel.finishStep(agentId, { ...ref(stepIndex), ...result });
+    await channel.finishStep(agentId, { ...ref(stepIndex), ...result, reason: masked(result.reason) });
     return result.status;
+  };
+
+  /** The config's steps, each as `when` says; what the task ends with. */
+  const runSteps = async (e: ExecutionEnvironment, background: Array<Promise<unknown>>): Promise<{ result: TaskResult; reason: string | null }> => {
+    const workdir = resolvePath(a.spec.workingDirectory, e.home, e.home);
+    const baseEnv = { ...a.environment, CIRCLE_NODE_INDEX: String(a.taskIndex), ...a.spec.environment };
+    const shellOf = (s: string | null) => (s ?? a.spec.shell)?.split(/\s+/).filter(Boolean) ?? [...e.defaultShell];
+    let failed = false;
+    for (const [i, s] of a.spec.steps.entries()) {
+      if (stopped) break;
+      const when = s.type === 'run' ? s.when : 'on_success';
+      if ((when === 'on_success' && failed) || (when === 'on_fail' && !failed)) continue;
+      // a background step stays open while later steps run; the task's end stops it
+      const ran = step(i + 1, (out) => runStep(s, e, out, { workdir, baseEnv, shellOf }));
+      if (s.type === 'run' && s.background) background.push(ran.catch(() => undefined));
+      else if ((await ran) !== 'success') failed = true;
+    }
+    if (stopped === 'timedout') return { result: 'timedout', reason: `the job ran past its time limit (${formatDuration(a.spec.timeoutMs)})` };
+    if (stopped === 'canceled') return { result: 'canceled', reason: null };
+    return { result: failed ? 'failed' : 'success', reason: null };
   };
 
   const run = async (): Promise<void> => {
@@ -133,36 +164,22 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
       const spun = await step(0, async (out) => {
         out.line(`Spinning up ${a.spec.executor.type === 'docker' ? `containers: ${a.spec.executor.images.map((i) => i.image).join(', ')}` : 'a fresh working directory on the host'}`);
         try {
-          env = await deps.provision(a, (line) => out.line(line));
+          const provisioning = deps.provision(a, (line) => out.line(line));
+          const aborted = new Promise<null>((r) => controller.signal.addEventListener('abort', () => r(null), { once: true }));
+          env = await Promise.race([provisioning, aborted]);
+          if (!env) {
+            // stopped while it started (a pull can take minutes): close it once it is up
+            void provisioning.then((late) => late.close()).catch(() => undefined);
+            return { status: stopped === 'timedout' ? 'timedout' : 'canceled', exitCode: null, reason: null };
+          }
         } catch (e) {
           reason = `the environment could not start: ${e instanceof Error ? e.message : String(e)}`;
           return { status: 'failed', exitCode: null, reason };
         }
         return { status: 'success', exitCode: null, reason: null };
       });
-      if (spun !== 'success' || !env) {
-        result = stopped === 'canceled' ? 'canceled' : 'infrastructure_fail';
-        return;
-      }
-      const e: ExecutionEnvironment = env;
-      const workdir = resolvePath(a.spec.workingDirectory, e.home, e.home);
-      const baseEnv = { ...a.environment, CIRCLE_NODE_INDEX: String(a.taskIndex), ...a.spec.environment };
-      const shellOf = (s: string | null) => (s ?? a.spec.shell)?.split(/\s+/).filter(Boolean) ?? [...e.defaultShell];
-      let failed = false;
-      for (const [i, s] of a.spec.steps.entries()) {
-        if (stopped) break;
-        const when = s.type === 'run' ? s.when : 'on_success';
-        if ((when === 'on_success' && failed) || (when === 'on_fail' && !failed)) continue;
-        // a background step stays open while later steps run; the task's end stops it
-        const ran = step(i + 1, (out) => runStep(s, e, out, { workdir, baseEnv, shellOf }));
-        if (s.type === 'run' && s.background) background.push(ran.catch(() => undefined));
-        else if ((await ran) !== 'success') failed = true;
-      }
-      if (stopped === 'timedout') {
-        result = 'timedout';
-        reason = `the job ran past its time limit (${formatDuration(a.spec.timeoutMs)})`;
-      } else if (stopped === 'canceled') result = 'canceled';
-      else if (failed) result = 'failed';
+      if (spun !== 'success' || !env) result = stopped === 'canceled' ? 'canceled' : stopped === 'timedout' ? 'timedout' : 'infrastructure_fail';
+      else ({ result, reason } = await runSteps(env, background));
     } catch (e) {
       if (!lost(e)) {
         result = 'infrastructure_fail';
@@ -175,7 +192,7 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
       if (env) await (env as ExecutionEnvironment).close().catch(() => undefined);
     }
     if (stopped === 'lost') return;
-    await channel.finishTask(agentId, { jobId: a.jobId, taskIndex: a.taskIndex, status: result, reason }).catch((e) => {
+    await channel.finishTask(agentId, { jobId: a.jobId, taskIndex: a.taskIndex, status: result, reason: masked(reason) }).catch((e) => {
       if (!lost(e)) throw e;
     });
   };
