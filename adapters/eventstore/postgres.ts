@@ -219,6 +219,17 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
     return last ? maxPosition(horizonPosition, encode(last.xid, last.gp)) : horizonPosition;
   };
 
+  /**
+   * Whether events past `cursor` are committed but not yet readable: an older transaction still open
+   * holds the horizon back. No append will announce them when it ends, so readers look again soon.
+   */
+  const committedBeyond = async (cursor: Position): Promise<boolean> => {
+    const [xid, seq] = decode(cursor);
+    const [r] = await rows<{ n: number }>(db.raw('select 1 as n from events where (transaction_id, global_position) > (?::text::xid8, ?::bigint) limit 1', [xid, seq]));
+    return r !== undefined;
+  };
+  const heldBackPollMs = 5;
+
   async function* subscribe(from: Position | 'end', opts: SubscribeOptions = {}): AsyncGenerator<Page> {
     // from the horizon, not the head: a transaction still open now may commit an event below the head later
     let cursor = from === 'end' ? encode(await horizon(), 0) : from;
@@ -229,7 +240,7 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
         cursor = page.next;
         yield page;
       }
-      if (page.atEnd) await waitForAppend(pollIntervalMs, opts.signal);
+      if (page.atEnd) await waitForAppend((await committedBeyond(cursor)) ? heldBackPollMs : pollIntervalMs, opts.signal);
     }
   }
 
