@@ -1,11 +1,10 @@
-import { ValidationError } from '../../domain/errors.ts';
 import { parseUuid } from '../../domain/ids.ts';
 import { jobRunById, stepsOfJob, tasksOfJob, type JobRunRow, type StepRow } from '../../projections/jobs.ts';
 import { jobById, type JobRow } from '../../projections/pipelines.ts';
 import { jobOutput } from '../../application/job-output.ts';
 import { agentStates, resourceClassLoads, whyQueued, type AgentState, type JobReads } from '../../application/job-reads.ts';
 import type { Services } from '../services.ts';
-import type { GraphQLContext } from './context.ts';
+import { overWebSocket, type GraphQLContext } from './context.ts';
 
 /** One job's run, read once per request however many of its fields are asked for. */
 const runs = new WeakMap<object, Map<string, Promise<JobRunRow | undefined>>>();
@@ -30,10 +29,7 @@ export const jobResolvers = (s: Services) => {
     Subscription: {
       jobOutput: {
         subscribe: (_: unknown, args: { jobId: unknown }) => jobOutput(s, parseUuid(args.jobId, 'jobId')),
-        resolve: (message: unknown, _args: unknown, ctx: GraphQLContext) => {
-          if (!ctx.reauthenticate) throw new ValidationError('subscriptions are served over WebSocket at /graphql (graphql-transport-ws), not over HTTP');
-          return message;
-        },
+        resolve: overWebSocket,
       },
     },
     Job: {

@@ -9,7 +9,7 @@ import { approveJob, cancelWorkflow, reportJob, rerunWorkflow, triggerPipeline }
 import { findProject } from '../../application/projects.ts';
 import { written } from '../../application/read-your-writes.ts';
 import type { Services } from '../services.ts';
-import { commandContextOf as context, type GraphQLContext } from './context.ts';
+import { commandContextOf as context, overWebSocket, type GraphQLContext } from './context.ts';
 import { connection, decodeCursor } from './paging.ts';
 
 
@@ -80,10 +80,7 @@ export const pipelineResolvers = (s: Services) => ({
   Subscription: {
     workflowJobs: {
       subscribe: (_: unknown, args: { workflowId: unknown }) => jobChanges(s, parseUuid(args.workflowId, 'workflowId')),
-      resolve: (change: unknown, _args: unknown, ctx: GraphQLContext) => {
-        if (!ctx.reauthenticate) throw new ValidationError('subscriptions are served over WebSocket at /graphql (graphql-transport-ws), not over HTTP');
-        return change;
-      },
+      resolve: overWebSocket,
     },
   },
   Pipeline: {

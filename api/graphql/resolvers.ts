@@ -19,7 +19,7 @@ import { orbResolvers } from './orbs.ts';
 import { pipelineResolvers } from './pipelines.ts';
 import { projectResolvers } from './projects.ts';
 import { runnerResolvers } from './runners.ts';
-import { commandContextOf as context, signedIn, type GraphQLContext } from './context.ts';
+import { commandContextOf as context, overWebSocket, signedIn, type GraphQLContext } from './context.ts';
 import { connection, decodeCursor, parsePageSize } from './paging.ts';
 
 const json = new GraphQLScalarType({
@@ -117,11 +117,7 @@ const accountResolvers = (s: Services) => ({
   Subscription: {
     events: {
       subscribe: (_: unknown, args: { filter?: { actions?: unknown } | null }) => liveAuditEvents(s, args.filter?.actions ?? undefined),
-      resolve: (event: unknown, _args: unknown, ctx: GraphQLContext) => {
-        // only a WebSocket connection carries reauthenticate
-        if (!ctx.reauthenticate) throw new ValidationError('subscriptions are served over WebSocket at /graphql (graphql-transport-ws), not over HTTP');
-        return event;
-      },
+      resolve: overWebSocket,
     },
   },
 });
