@@ -121,6 +121,7 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
         contexts: spec.contexts,
         member: await memberByLogin(deps, spec.runsFor),
         jobId,
+        fromFork: spec.vcs.fromFork,
         context: { ...contextOf(agent, spec.pipelineId), causationId: claim.id },
       });
     } catch (e) {

@@ -79,6 +79,15 @@ test('a job gets the project’s values, overridden by its contexts’ in order,
   assert.equal(await job('intern', []), { SHARED: 'from-project', PROJECT_ONLY: 'p-value' });
 });
 
+test('a build of a pull request from a fork gets no secrets, unless the project passes them to forks', async () => {
+  const fromFork = () => secrets.environmentFor({ projectSlug: 'gh/acme/app', contexts: ['common'], member: { login: 'dev', isAdmin: false, orgs: ['acme'], teams: [] }, jobId: 'job-fork', fromFork: true, context: { actor: systemActor, request: null } });
+  assert.equal(await fromFork(), {});
+  await ok('mutation { updateProjectSettings(slug: "gh/acme/app", input: {passSecretsToForkPullRequests: true}) { slug } }');
+  assert.equal(await fromFork(), { SHARED: 'from-common', PROJECT_ONLY: 'p-value' });
+  await ok('mutation { updateProjectSettings(slug: "gh/acme/app", input: {passSecretsToForkPullRequests: false}) { slug } }');
+  assert.equal(await fromFork(), {});
+});
+
 test('each context used is recorded as context.secrets.accessed: names, never values', async () => {
   const accessed = await waitForAudit(g, (e) => e.action === 'context.secrets.accessed' && e.payload.jobId === 'job-dev', 2);
   assert.equal(accessed.map((e) => [e.target.name, e.payload.variables]), [['common', ['SHARED']], ['deploy', ['DEPLOY_KEY']]]);

@@ -17,6 +17,8 @@ export interface JobSecretsRequest {
   readonly member: Member;
   readonly jobId: string | null;
   readonly context: CommandContext;
+  /** A build of a pull request from a fork: no secrets unless the project passes them to forks. */
+  readonly fromFork?: boolean;
 }
 
 export interface JobSecrets {
@@ -47,6 +49,7 @@ export const createJobSecrets = (deps: { store: EventStore; opener: Opener; comm
     const slug = parseProjectSlug(request.projectSlug);
     const project = fold(projectDecider, (await deps.store.readStream(projectStream(slug))) as unknown as ProjectEvent[]);
     if (!project) throw new DomainError('PROJECT_NOT_FOUND', `no project ${slug.slug}`);
+    if (request.fromFork && !project.settings.passSecretsToForkPullRequests) return {};
     const owner = parseOrgSlug(slug.orgSlug);
     const contexts = [];
     for (const name of request.contexts) {

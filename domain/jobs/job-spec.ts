@@ -52,7 +52,8 @@ export const JobSpec = z.object({
   steps: z.array(Step),
   parallelism: z.number().int().min(1).max(100),
   timeoutMs: z.number().int().positive(),
-  vcs: z.object({ repositoryUrl: z.string(), revision: z.string(), branch: z.string().nullable(), tag: z.string().nullable() }),
+  /** `fromFork`: a build of a pull request from a fork, which gets no secrets unless its project allows it. */
+  vcs: z.object({ repositoryUrl: z.string(), revision: z.string(), branch: z.string().nullable(), tag: z.string().nullable(), fromFork: z.boolean().default(false) }),
 });
 export type JobSpec = z.infer<typeof JobSpec>;
 
@@ -84,7 +85,7 @@ export const executorOf = (job: ProcessedJob): Executor => {
 
 export interface JobSpecInput {
   readonly job: ProcessedJob;
-  readonly ids: Pick<JobSpec, 'jobId' | 'jobNumber' | 'name' | 'workflowId' | 'workflowName' | 'pipelineId' | 'pipelineNumber' | 'projectSlug' | 'runsFor' | 'contexts' | 'vcs'>;
+  readonly ids: Pick<JobSpec, 'jobId' | 'jobNumber' | 'name' | 'workflowId' | 'workflowName' | 'pipelineId' | 'pipelineNumber' | 'projectSlug' | 'runsFor' | 'contexts'> & { readonly vcs: z.input<typeof JobSpec>['vcs'] };
   readonly resourceClass: ResourceClass;
   readonly timeoutMs: number;
 }
