@@ -5,6 +5,7 @@ import { GyreError } from '../errors.ts';
 import { jobDecider, jobEvents, jobResult, type JobCommand, type JobEvent } from './job.ts';
 import { executorOf, JobSpec, jobSpecOf } from './job-spec.ts';
 import { createRegistry } from '../events/registry.ts';
+import { isFileStep, notAvailableYet, Step, stepsOf } from './steps.ts';
 
 const test = suite('domain/jobs: the job decider, steps and specs');
 const registry = createRegistry(jobEvents);
@@ -33,7 +34,8 @@ test('a spec reads steps, executor, working directory and parallelism from the p
   assert.is(s.parallelism, 3);
   assert.is(s.workingDirectory, '~/project');
   assert.equal(s.executor, { type: 'docker', images: [{ image: 'cimg/base:stable', name: null, entrypoint: null, command: null, user: null, environment: {}, auth: null, awsAuth: null }] });
-  assert.equal(s.steps.map((x) => [x.type, x.name]), [['checkout', 'Checkout code'], ['run', 'make test'], ['unsupported', 'Uploading artifacts']]);
+  assert.equal(s.steps.map((x) => [x.type, x.name]), [['checkout', 'Checkout code'], ['run', 'make test'], ['store_artifacts', 'Uploading artifacts']]);
+  assert.equal(s.steps[2], { type: 'store_artifacts', name: 'Uploading artifacts', path: 'out', destination: null });
   const r = s.steps[1]!;
   assert.ok(r.type === 'run' && r.noOutputTimeoutMs === 300_000 && r.when === 'always');
 });
@@ -88,6 +90,48 @@ test('a cancel ends unclaimed tasks at once; claimed ones end when their agent r
   const done = run({ type: 'queue', spec: spec(2) }, { type: 'claim', taskIndex: 0, agent: a1 }, { type: 'cancel', reason: 'x' }, { type: 'finishTask', taskIndex: 0, agentId: 'a1', status: 'canceled', reason: null });
   assert.equal(done.types.slice(-1), ['job.finish']);
   assert.is(done.state.finished, 'canceled');
+});
+
+test('file steps become typed steps with their arguments and CircleCI default names', () => {
+  const steps = stepsOf([
+    { store_artifacts: { path: '~/out', destination: 'site' } },
+    { store_test_results: { path: 'reports' } },
+    { save_cache: { key: 'deps-{{ checksum "package-lock.json" }}', paths: ['node_modules', '~/.npm'], when: 'always' } },
+    { save_cache: { name: 'Save one', key: 'k', paths: 'vendor' } },
+    { restore_cache: { keys: ['deps-{{ .Branch }}', 'deps-'] } },
+    { restore_cache: { key: 'single' } },
+    { persist_to_workspace: { root: '.', paths: ['dist/*'] } },
+    { attach_workspace: { at: '/tmp/ws' } },
+  ]);
+  assert.equal(steps, [
+    { type: 'store_artifacts', name: 'Uploading artifacts', path: '~/out', destination: 'site' },
+    { type: 'store_test_results', name: 'Uploading test results', path: 'reports' },
+    { type: 'save_cache', name: 'Saving cache', key: 'deps-{{ checksum "package-lock.json" }}', paths: ['node_modules', '~/.npm'], when: 'always' },
+    { type: 'save_cache', name: 'Save one', key: 'k', paths: ['vendor'], when: 'on_success' },
+    { type: 'restore_cache', name: 'Restoring cache', keys: ['deps-{{ .Branch }}', 'deps-'] },
+    { type: 'restore_cache', name: 'Restoring cache', keys: ['single'] },
+    { type: 'persist_to_workspace', name: 'Persisting to workspace', root: '.', paths: ['dist/*'] },
+    { type: 'attach_workspace', name: 'Attaching workspace', at: '/tmp/ws' },
+  ]);
+  for (const x of steps) {
+    assert.equal(Step.parse(x), x);
+    assert.ok(isFileStep(x));
+  }
+  assert.is(notAvailableYet.store_artifacts, 'artifacts are not stored yet: this step was skipped');
+});
+
+test('a file step missing what it needs is skipped as unsupported, saying what it lacks; other steps stay unsupported', () => {
+  const steps = stepsOf([{ store_artifacts: {} }, { save_cache: { key: 'k' } }, { restore_cache: {} }, { persist_to_workspace: { paths: ['x'] } }, { attach_workspace: {} }, 'setup_remote_docker']);
+  assert.equal(steps.map((x) => x.type), ['unsupported', 'unsupported', 'unsupported', 'unsupported', 'unsupported', 'unsupported']);
+  assert.equal(steps.map((x) => (x.type === 'unsupported' ? x.message : '')), [
+    'store_artifacts needs a path: this step was skipped',
+    'save_cache needs a key and paths: this step was skipped',
+    'restore_cache needs a key or keys: this step was skipped',
+    'persist_to_workspace needs a root and paths: this step was skipped',
+    'attach_workspace needs at, the directory to attach to: this step was skipped',
+    'remote Docker engines are not available yet: this step was skipped',
+  ]);
+  assert.ok(!isFileStep(steps[5]!));
 });
 
 test.run();

@@ -6,8 +6,9 @@ export const StepWhen = z.enum(['on_success', 'on_fail', 'always']);
 export type StepWhen = z.infer<typeof StepWhen>;
 
 /**
- * A step as an agent runs it. The file steps (artifacts, caches, workspaces, test results) and the
- * remote Docker and SSH key steps are `unsupported` for now: the agent prints why and goes on.
+ * A step as an agent runs it. The file steps (artifacts, caches, workspaces, test results) are read
+ * into their own types, but agents do not run them yet: they print `notAvailableYet` and go on, as
+ * they do for `unsupported` steps (remote Docker, SSH keys, anything unknown).
  */
 export const Step = z.discriminatedUnion('type', [
   z.object({ type: z.literal('checkout'), name: z.string(), path: z.string().nullable() }),
@@ -22,6 +23,12 @@ export const Step = z.discriminatedUnion('type', [
     noOutputTimeoutMs: z.number().int().positive(),
     when: StepWhen,
   }),
+  z.object({ type: z.literal('store_artifacts'), name: z.string(), path: z.string(), destination: z.string().nullable() }),
+  z.object({ type: z.literal('store_test_results'), name: z.string(), path: z.string() }),
+  z.object({ type: z.literal('save_cache'), name: z.string(), key: z.string(), paths: z.array(z.string()), when: StepWhen }),
+  z.object({ type: z.literal('restore_cache'), name: z.string(), keys: z.array(z.string()) }),
+  z.object({ type: z.literal('persist_to_workspace'), name: z.string(), root: z.string(), paths: z.array(z.string()) }),
+  z.object({ type: z.literal('attach_workspace'), name: z.string(), at: z.string() }),
   z.object({ type: z.literal('unsupported'), name: z.string(), step: z.string(), message: z.string() }),
 ]);
 export type Step = z.infer<typeof Step>;
@@ -50,15 +57,61 @@ const defaultNames: Record<string, string> = {
   setup_remote_docker: 'Setup a remote Docker engine',
   add_ssh_keys: 'Install additional SSH keys',
 };
-const unsupportedSteps: Record<string, string> = {
+export type FileStep = Extract<Step, { type: 'store_artifacts' | 'store_test_results' | 'save_cache' | 'restore_cache' | 'persist_to_workspace' | 'attach_workspace' }>;
+/** What an agent prints for a file step until it runs them (the line it printed when they were `unsupported`). */
+export const notAvailableYet: Record<FileStep['type'], string> = {
   save_cache: 'caches are not available yet: this step was skipped',
   restore_cache: 'caches are not available yet: this step was skipped',
   store_artifacts: 'artifacts are not stored yet: this step was skipped',
   store_test_results: 'test results are not stored yet: this step was skipped',
   persist_to_workspace: 'workspaces are not available yet: this step was skipped',
   attach_workspace: 'workspaces are not available yet: this step was skipped',
+};
+export const isFileStep = (s: Step): s is FileStep => Object.hasOwn(notAvailableYet, s.type);
+
+const unsupportedSteps: Record<string, string> = {
+  ...notAvailableYet,
   setup_remote_docker: 'remote Docker engines are not available yet: this step was skipped',
   add_ssh_keys: 'SSH keys are not available yet: this step was skipped',
+};
+
+/** A string, or a list's strings (`paths: dist` and `paths: [dist]` alike). */
+const stringList = (v: unknown): string[] => (typeof v === 'string' ? [v] : Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+const text = (v: unknown): string | null => (typeof v === 'string' && v.trim() ? v : null);
+
+/** A file step from its arguments, or what it lacks (the step is then skipped as unsupported). */
+const fileStep = (kind: string, a: Record<string, unknown>, name: string): FileStep | string | null => {
+  switch (kind) {
+    case 'store_artifacts': {
+      const path = text(a.path);
+      return path ? { type: kind, name, path, destination: text(a.destination) } : 'store_artifacts needs a path: this step was skipped';
+    }
+    case 'store_test_results': {
+      const path = text(a.path);
+      return path ? { type: kind, name, path } : 'store_test_results needs a path: this step was skipped';
+    }
+    case 'save_cache': {
+      const key = text(a.key);
+      const paths = stringList(a.paths);
+      if (!key || !paths.length) return 'save_cache needs a key and paths: this step was skipped';
+      return { type: kind, name, key, paths, when: StepWhen.safeParse(a.when).data ?? 'on_success' };
+    }
+    case 'restore_cache': {
+      const keys = [...stringList(a.keys), ...stringList(a.key)].filter((k) => k.trim());
+      return keys.length ? { type: kind, name, keys } : 'restore_cache needs a key or keys: this step was skipped';
+    }
+    case 'persist_to_workspace': {
+      const root = text(a.root);
+      const paths = stringList(a.paths);
+      return root && paths.length ? { type: kind, name, root, paths } : 'persist_to_workspace needs a root and paths: this step was skipped';
+    }
+    case 'attach_workspace': {
+      const at = text(a.at);
+      return at ? { type: kind, name, at } : 'attach_workspace needs at, the directory to attach to: this step was skipped';
+    }
+    default:
+      return null;
+  }
 };
 
 const strings = (v: unknown): Record<string, string> =>
@@ -85,5 +138,8 @@ export const stepsOf = (steps: ReadonlyArray<unknown>): Step[] =>
         when: StepWhen.safeParse(a.when).data ?? 'on_success',
       };
     }
-    return { type: 'unsupported', name: name ?? defaultNames[kind] ?? kind, step: kind, message: unsupportedSteps[kind] ?? `${kind} is not a step Gyre runs: skipped` };
+    const stepName = name ?? defaultNames[kind] ?? kind;
+    const file = fileStep(kind, a, stepName);
+    if (file && typeof file !== 'string') return file;
+    return { type: 'unsupported', name: stepName, step: kind, message: file ?? unsupportedSteps[kind] ?? `${kind} is not a step Gyre runs: skipped` };
   });

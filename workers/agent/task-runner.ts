@@ -5,7 +5,7 @@ import { join, posix } from 'node:path';
 import type { ExecutionEnvironment, StepRun } from '../../adapters/executor/port.ts';
 import type { Git } from '../../adapters/git/port.ts';
 import type { AgentChannel, Assignment, StepRef } from '../../domain/agents/protocol.ts';
-import type { Step } from '../../domain/jobs/steps.ts';
+import { isFileStep, notAvailableYet, type Step } from '../../domain/jobs/steps.ts';
 import type { StepResult, TaskResult } from '../../domain/jobs/job.ts';
 import { maxStepOutputBytes } from '../../domain/jobs/output.ts';
 import { createOutputMasker } from '../../domain/secrets/output-mask.ts';
@@ -203,8 +203,9 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
     out: ReturnType<typeof outputOf>,
     ctx: { workdir: string; baseEnv: Record<string, string>; shellOf: (s: string | null) => string[] },
   ): Promise<{ status: StepResult; exitCode: number | null; reason: string | null }> => {
-    if (s.type === 'unsupported') {
-      out.line(s.message);
+    if (s.type === 'unsupported' || isFileStep(s)) {
+      // file steps are read but not run yet: skipped with the line they printed as `unsupported`
+      out.line(s.type === 'unsupported' ? s.message : notAvailableYet[s.type]);
       return { status: 'success', exitCode: null, reason: null };
     }
     if (s.type === 'checkout') {
