@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createFileObjectStore } from '../objectstore/filesystem.ts';
+import S3rver from 's3rver';
+import { createS3ObjectStore, parseS3Url } from '../objectstore/s3.ts';
 import { createObjectOutputStore, outputObjectKey } from './objects.ts';
 
 const test = suite('adapters/output: job output in the object store');
@@ -70,3 +72,38 @@ test('a key that is not a job id never becomes a path', async () => {
 });
 
 test.run();
+
+const s3 = suite('adapters/output: job output in an S3 bucket (s3rver)');
+let server: S3rver | undefined;
+let s3dir = '';
+let endpoint = '';
+const savedEnv = { ...process.env };
+s3.before(async () => {
+  s3dir = mkdtempSync(join(tmpdir(), 'gyre-output-s3-'));
+  server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: join(s3dir, 's3rver'), configureBuckets: [{ name: 'gyre' }] });
+  endpoint = `http://127.0.0.1:${(await server.run()).port}`;
+  Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' });
+});
+s3.after(async () => {
+  await server?.close();
+  process.env = savedEnv;
+  rmSync(s3dir, { recursive: true, force: true });
+});
+
+s3('a sealed step is the object <prefix>/jobs/<job>/output/<task>/<step>.log in the bucket, and reads back after a restart', async () => {
+  const make = () =>
+    createObjectOutputStore(
+      createS3ObjectStore({ ...parseS3Url('s3://gyre/ci'), endpoint, forcePathStyle: true, spoolDir: join(s3dir, 'uploads') }),
+      join(s3dir, 'spool'),
+      1024,
+    );
+  const store = make();
+  await store.append(key, 'one ');
+  await store.append(key, 'two');
+  assert.equal(await store.seal(key), { bytes: 7, truncated: false });
+  assert.not.ok(existsSync(join(s3dir, 'spool', key.jobId, '0', '1.log')), 'the spool is removed');
+  assert.is(readFileSync(join(s3dir, 's3rver', 'gyre', 'ci', 'jobs', key.jobId, 'output', '0', '1.log._S3rver_object'), 'utf8'), 'one two', 'the bucket holds the plain text');
+  assert.is(await make().read(key), 'one two');
+});
+
+s3.run();
