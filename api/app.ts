@@ -153,7 +153,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
         spoolDir: join(dataDir, 'spool', 'uploads'),
       })
     : createFileObjectStore(join(dataDir, 'objects'));
-  const output = createObjectOutputStore(objects, join(dataDir, 'spool', 'output'), maxStepOutputBytes);
+  const output = createObjectOutputStore(objects, join(dataDir, 'spool', 'output'), maxStepOutputBytes, join(dataDir, 'output'));
   const live = createLiveOutput();
   const board = createTaskBoard();
   const leaseMs = config.GYRE_AGENT_LEASE_MS;

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -59,6 +59,13 @@ test('output past the limit is cut with a line that says so, and the rest is dro
   assert.ok(text.startsWith('12345678ab\n[output of this step cut at 0 MB]'), text);
   assert.not.match(text, 'more');
   assert.equal(await storeOf(10).append(key, 'after a restart'), { kept: '', offset: Buffer.byteLength(text) }, 'a cut output stays cut after a restart');
+});
+
+test('output kept as files before the object store still reads', async () => {
+  const legacy = join(dir, 'output', key.jobId, '0');
+  mkdirSync(legacy, { recursive: true });
+  writeFileSync(join(legacy, '1.log'), 'from an older Gyre');
+  assert.is(await createObjectOutputStore(createFileObjectStore(join(dir, 'objects')), join(dir, 'spool'), 1024, join(dir, 'output')).read(key), 'from an older Gyre');
 });
 
 test('a key that is not a job id never becomes a path', async () => {

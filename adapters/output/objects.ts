@@ -14,7 +14,13 @@ export const outputObjectKey = (k: OutputKey) => `jobs/${k.jobId}/output/${k.tas
  * (`<spoolDir>/<job>/<task>/<step>.log`); when it ends the spool is put into the store as
  * `jobs/<job>/output/<task>/<step>.log` and removed. Reads take the spool while the step is open.
  */
-export const createObjectOutputStore = (objects: ObjectStore, spoolDir: string, limitBytes: number): OutputStore => {
+export const createObjectOutputStore = (
+  objects: ObjectStore,
+  spoolDir: string,
+  limitBytes: number,
+  /** Where output was kept as files before the object store (`<GYRE_DATA_DIR>/output`): read when the store has no object. */
+  legacyDir?: string,
+): OutputStore => {
   mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
   const sizes = new Map<string, OutputSize>();
   const queues = new Map<string, Promise<unknown>>();
@@ -89,7 +95,10 @@ export const createObjectOutputStore = (objects: ObjectStore, spoolDir: string, 
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; // sealed meanwhile: the object has it
       }
       const sealed = await objects.get(outputObjectKey(k));
-      if (!sealed) return null;
+      if (!sealed) {
+        const legacy = legacyDir && join(legacyDir, k.jobId, String(k.taskIndex), `${k.stepIndex}.log`);
+        return legacy && existsSync(legacy) ? readFile(legacy, 'utf8') : null;
+      }
       const chunks: Buffer[] = [];
       for await (const c of sealed.body) chunks.push(c as Buffer);
       return Buffer.concat(chunks).toString('utf8');
