@@ -37,7 +37,9 @@ import { connectDocker } from '../adapters/docker/connect.ts';
 import { createDockerExecutor } from '../adapters/docker/executor.ts';
 import { createEcr } from '../adapters/ecr/client.ts';
 import { createHostExecutor } from '../adapters/host/executor.ts';
-import { createFileOutputStore } from '../adapters/output/files.ts';
+import { createObjectOutputStore } from '../adapters/output/objects.ts';
+import { createFileObjectStore } from '../adapters/objectstore/filesystem.ts';
+import { createS3ObjectStore, parseS3Url } from '../adapters/objectstore/s3.ts';
 import { createLiveOutput } from '../application/live-output.ts';
 import { maxStepOutputBytes } from '../domain/jobs/output.ts';
 import { dockerClasses, machineClasses } from '../domain/runners/built-in-classes.ts';
@@ -143,7 +145,15 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   const commands = createCommandHandler(store, eventRegistry);
   const git = createGit(join(dataDir, 'repos'));
   const jobSecrets = createJobSecrets({ store, opener, commands });
-  const output = createFileOutputStore(join(dataDir, 'output'), maxStepOutputBytes);
+  const objects = config.GYRE_OBJECT_STORE_URL
+    ? createS3ObjectStore({
+        ...parseS3Url(config.GYRE_OBJECT_STORE_URL),
+        ...(config.GYRE_S3_ENDPOINT ? { endpoint: config.GYRE_S3_ENDPOINT } : {}),
+        forcePathStyle: config.GYRE_S3_FORCE_PATH_STYLE === 'true',
+        spoolDir: join(dataDir, 'spool', 'uploads'),
+      })
+    : createFileObjectStore(join(dataDir, 'objects'));
+  const output = createObjectOutputStore(objects, join(dataDir, 'spool', 'output'), maxStepOutputBytes, join(dataDir, 'output'));
   const live = createLiveOutput();
   const board = createTaskBoard();
   const leaseMs = config.GYRE_AGENT_LEASE_MS;

@@ -11,6 +11,13 @@ test('defaults are the embedded mode', () => {
   assert.is(c.GYRE_DATA_DIR, './.gyre');
   assert.is(c.GYRE_DATABASE_URL, undefined);
   assert.is(c.GYRE_GITHUB_URL, 'https://github.com');
+  assert.is(c.GYRE_OBJECT_STORE_URL, undefined, 'objects under the data directory');
+  assert.is(c.GYRE_S3_FORCE_PATH_STYLE, 'false');
+});
+
+test('an S3-compatible object store is configured by URL, endpoint and addressing style', () => {
+  const c = loadConfig({ GYRE_OBJECT_STORE_URL: 's3://gyre-objects/ci', GYRE_S3_ENDPOINT: 'http://minio:9000', GYRE_S3_FORCE_PATH_STYLE: 'true' });
+  assert.equal([c.GYRE_OBJECT_STORE_URL, c.GYRE_S3_ENDPOINT, c.GYRE_S3_FORCE_PATH_STYLE], ['s3://gyre-objects/ci', 'http://minio:9000', 'true']);
 });
 
 test('values are parsed and checked', () => {
@@ -28,6 +35,10 @@ test('a wrong value stops start-up with a message naming the variable, never the
     [{ GYRE_MASTER_KEY: secret }, 'GYRE_MASTER_KEY'],
     [{ GYRE_GITHUB_URL: secret }, 'GYRE_GITHUB_URL'],
     [{ GYRE_LOG_LEVEL: 'loud' }, 'GYRE_LOG_LEVEL'],
+    [{ GYRE_OBJECT_STORE_URL: 'https://bucket/x' }, 'GYRE_OBJECT_STORE_URL'],
+    [{ GYRE_OBJECT_STORE_URL: 's3:///no-bucket' }, 'GYRE_OBJECT_STORE_URL'],
+    [{ GYRE_S3_ENDPOINT: 'minio:9000' }, 'GYRE_S3_ENDPOINT'],
+    [{ GYRE_S3_FORCE_PATH_STYLE: 'yes' }, 'GYRE_S3_FORCE_PATH_STYLE'],
     [{ GYRE_EVENTSTORE_URL: 'esdb://127.0.0.1:2113' }, 'GYRE_EVENTSTORE_URL'],
   ] as const) {
     try {

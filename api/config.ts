@@ -40,6 +40,20 @@ export const ConfigSchema = z.object({
     .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean))
     .pipe(z.array(masterKey))
     .optional(),
+  /** Where objects (job output, later artifacts and caches) are kept: `s3://bucket/prefix`; unset → `<GYRE_DATA_DIR>/objects`. */
+  GYRE_OBJECT_STORE_URL: url(['s3:'], 's3://gyre-objects/ci')
+    .refine((v) => {
+      try {
+        return new URL(v).hostname !== '';
+      } catch {
+        return false;
+      }
+    }, 'must name a bucket, as in s3://gyre-objects/ci')
+    .optional(),
+  /** An S3-compatible endpoint (MinIO, Ceph, …) instead of AWS's. */
+  GYRE_S3_ENDPOINT: url(['http:', 'https:'], 'https://minio.example.com:9000').optional(),
+  /** Address buckets as `<endpoint>/<bucket>` rather than `<bucket>.<endpoint>` (MinIO and most S3-compatible stores want true). */
+  GYRE_S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).default('false'),
   GYRE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Run the agent inside the server for this machine (docker jobs when a Docker engine answers). */
   GYRE_LOCAL_AGENT: z.enum(['true', 'false']).default('true'),
