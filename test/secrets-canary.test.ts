@@ -57,7 +57,12 @@ test('the canary goes in through every door', async () => {
   const events: string[] = [];
   const ws = createClient({ url: `${base.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { 'Circle-Token': g.adminToken }, retryAttempts: 0 });
   const stop = ws.subscribe({ query: 'subscription { events { id action actor { id type name } target { id type name } scope { id } payload metadata request success occurredAt } }' }, { next: (m) => void events.push(JSON.stringify(m)), error: () => {}, complete: () => {} });
-  await new Promise((r) => setTimeout(r, 300));
+  // attached once it has seen an event: changes of a setting until one arrives
+  for (let seats = 100, deadline = Date.now() + 10_000; events.length === 0 && Date.now() < deadline; seats++) {
+    await gql('mutation($s: Int) { updateSystemSettings(input: {licenseSeats: $s}) { licenseSeats } }', { s: seats });
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.ok(events.length > 0, 'the subscription attached');
 
   ids.project = (await gql('mutation { createProject(input: {slug: "gh/acme/app", gitUrl: "https://github.com/acme/app.git"}) { id } }')).data.createProject.id;
   await gql('mutation($v: String!) { storeProjectEnvVar(slug: "gh/acme/app", name: "IN_VARIABLES", value: $v) { value } }', { v: canary });
@@ -101,7 +106,9 @@ test('the canary goes in through every door', async () => {
   const env = await g.services.jobSecrets.environmentFor({ projectSlug: 'gh/acme/app', contexts: ['deploy'], member: { login: 'admin', isAdmin: true, orgs: [], teams: [] }, jobId: 'job-1', context: { actor: systemActor, request: null } });
   assert.equal([env.IN_VARIABLES, env.INLINE, env.BY_REST, env.IN_GRAPHQL, env.SHORT], [canary, canary, canary, canary, short]);
   await waitForAudit(g, (e) => e.action === 'context.secrets.accessed');
-  await new Promise((r) => setTimeout(r, 300));
+  // the subscription has it too before it stops: everything before it came first
+  for (const deadline = Date.now() + 10_000; !events.some((e) => e.includes('context.secrets.accessed')) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(events.some((e) => e.includes('context.secrets.accessed')), 'the subscription saw the last event');
   stop();
   await ws.dispose();
   saw('subscription', events.join('\n'));
