@@ -1,5 +1,6 @@
 import { auditLogProjection } from './audit-log.ts';
 import { contextsProjection } from './contexts.ts';
+import { filesProjection } from './files.ts';
 import { jobsProjection } from './jobs.ts';
 import { membershipsProjection } from './memberships.ts';
 import { orbsProjection } from './orbs.ts';
@@ -11,4 +12,4 @@ import { systemSettingsProjection } from './system-settings.ts';
 import { usersProjection } from './users.ts';
 
 /** Every read model Gyre keeps. */
-export const allProjections: ReadonlyArray<Projection> = [auditLogProjection, systemSettingsProjection, usersProjection, membershipsProjection, projectsProjection, contextsProjection, orbsProjection, pipelinesProjection, runnersProjection, jobsProjection];
+export const allProjections: ReadonlyArray<Projection> = [auditLogProjection, systemSettingsProjection, usersProjection, membershipsProjection, projectsProjection, contextsProjection, orbsProjection, pipelinesProjection, runnersProjection, jobsProjection, filesProjection];

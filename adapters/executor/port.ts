@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { GyreError } from '../../domain/errors.ts';
 
 /** One `run` step, as the agent hands it to an execution environment. */
@@ -32,6 +33,14 @@ export interface ExecutionEnvironment {
   readonly defaultShell: ReadonlyArray<string>;
   /** Copies a directory of this machine (the agent's checkout) into `targetDirectory`, which is created. */
   copyIn(hostDirectory: string, targetDirectory: string): Promise<void>;
+  /**
+   * A tar of the file or directory at `path` (absolute), as `docker cp` gives it: entries named from
+   * the path's last segment (`out/a.html` for `/work/out`), modes and symlinks kept; null when nothing
+   * is there.
+   */
+  archive(path: string): Promise<Readable | null>;
+  /** Unpacks a tar into `targetDirectory` (created), keeping modes and symlinks; files belong to the user steps run as. */
+  extract(tar: Readable, targetDirectory: string): Promise<void>;
   /** Runs one step to its end; a background step is a run() the agent does not await. */
   run(step: StepRun): Promise<StepResult>;
   /** Kills everything still running and removes the containers or the task directory. */

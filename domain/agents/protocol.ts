@@ -1,4 +1,6 @@
+import type { Readable } from 'node:stream';
 import { z } from 'zod';
+import { TestResult as TestResultType } from '../files/test-results.ts';
 import { JobSpec } from '../jobs/job-spec.ts';
 import { StepResult, TaskResult } from '../jobs/job.ts';
 
@@ -60,8 +62,70 @@ export type StepEnd = z.infer<typeof StepEnd>;
 export const TaskEnd = TaskRef.extend({ status: TaskResult, reason: z.string().max(2000).nullable() });
 export type TaskEnd = z.infer<typeof TaskEnd>;
 
+/** Which artifacts `store_artifacts` kept, and the files it left out with why (a name the store refuses). */
+export const ArtifactsStored = z.object({ files: z.number().int(), bytes: z.number(), skipped: z.array(z.object({ path: z.string(), reason: z.string() })) });
+export type ArtifactsStored = z.infer<typeof ArtifactsStored>;
+
+const Text = (max: number) => z.string().transform((s) => (s.length > max ? `${s.slice(0, max)}…` : s));
+/** One test as the agent read it from a JUnit report (see domain/files/test-results.ts); long texts are cut. */
+export const UploadedTest = z.object({
+  name: Text(1000),
+  classname: Text(1000),
+  file: Text(1000).nullable(),
+  result: z.enum(['success', 'failure', 'skipped']),
+  message: Text(64 * 1024).nullable(),
+  source: Text(500),
+  run_time: z.number().min(0).finite(),
+}) satisfies z.ZodType<TestResultType, unknown>;
+/** What `store_test_results` found: every test of every report, and the reports it could not read. */
+export const TestResultsUpload = z.object({
+  reports: z.number().int().min(0),
+  tests: z.array(UploadedTest).max(200_000),
+  problems: z.array(z.object({ file: Text(1000), reason: Text(2000) })).max(1000),
+});
+export type TestResultsUpload = z.infer<typeof TestResultsUpload>;
+export const TestCounts = z.object({ passed: z.number().int(), failed: z.number().int(), skipped: z.number().int() });
+export type TestCounts = z.infer<typeof TestCounts>;
+
+/** The cache `restore_cache` restores: its key as saved, and its size in bytes. */
+export const CacheFound = z.object({ cacheId: z.string(), key: z.string(), bytes: z.number() });
+export type CacheFound = z.infer<typeof CacheFound>;
+/** `saved` false: the key was taken (saved before, or by a build racing this one); nothing was overwritten. */
+export const CacheSaved = z.object({ saved: z.boolean(), key: z.string(), bytes: z.number() });
+export type CacheSaved = z.infer<typeof CacheSaved>;
+export const LayerStored = z.object({ files: z.number().int(), bytes: z.number() });
+export type LayerStored = z.infer<typeof LayerStored>;
+/** One layer `attach_workspace` applies: the job that persisted it, in the order they apply (a later layer wins). */
+export const WorkspaceLayer = z.object({ layerId: z.string(), job: z.string(), bytes: z.number() });
+export type WorkspaceLayer = z.infer<typeof WorkspaceLayer>;
+
+export const CacheKeys = z.array(z.string().min(1).max(900)).min(1).max(50);
+export const CacheKey = z.string().min(1).max(900);
+
+/**
+ * The files steps move, reported by the agent holding the task while the step runs. Bodies stream
+ * both ways: tar archives (POSIX ustar/pax), a cache's gzipped.
+ */
+export interface AgentFiles {
+  /** A tar whose regular files are named as the artifacts they become (`site/a.html`); other entries are ignored. */
+  storeArtifacts(agentId: string, step: StepRef, tar: Readable): Promise<ArtifactsStored>;
+  storeTestResults(agentId: string, step: StepRef, results: TestResultsUpload): Promise<TestCounts>;
+  /** Whether `key` is saved already where this job would save it (`save_cache` then skips its upload). */
+  cacheExists(agentId: string, step: StepRef, key: string): Promise<boolean>;
+  /** A gzipped tar of the cache's paths, named absolute less the leading `/`. */
+  saveCache(agentId: string, step: StepRef, key: string, body: Readable): Promise<CacheSaved>;
+  /** The cache for `keys` (rendered), tried in order: an exact key, else the newest whose key starts with it. */
+  findCache(agentId: string, step: StepRef, keys: ReadonlyArray<string>): Promise<CacheFound | null>;
+  readCache(agentId: string, step: StepRef, cacheId: string): Promise<Readable>;
+  /** A tar of the layer, named relative to the workspace root. */
+  persistWorkspace(agentId: string, step: StepRef, tar: Readable): Promise<LayerStored>;
+  /** The layers `attach_workspace` applies: those of every upstream job of the workflow, in order. */
+  workspaceLayers(agentId: string, step: StepRef): Promise<WorkspaceLayer[]>;
+  readWorkspaceLayer(agentId: string, step: StepRef, layerId: string): Promise<Readable>;
+}
+
 /** Gyre's side of the conversation, as an agent sees it. */
-export interface AgentChannel {
+export interface AgentChannel extends AgentFiles {
   register(info: AgentInfo): Promise<Registration>;
   /**
    * Waits up to `waitMs` for a task; null when none came. `signal` withdraws the claim (the agent is

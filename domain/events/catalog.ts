@@ -4,6 +4,7 @@ import { orbEvents } from '../orbs/orb.ts';
 import { pipelineEvents } from '../pipelines/pipeline.ts';
 import { workflowEvents } from '../pipelines/workflow.ts';
 import { agentEvents } from '../agents/agent.ts';
+import { cacheEvents } from '../files/cache.ts';
 import { jobEvents } from '../jobs/job.ts';
 import { projectEvents } from '../projects/project.ts';
 import { runnerEvents } from '../runners/resource-class.ts';
@@ -38,6 +39,7 @@ export const eventRegistry = createRegistry([
   ...pipelineEvents,
   ...workflowEvents,
   ...jobEvents,
+  ...cacheEvents,
   ...agentEvents,
   ...runnerEvents,
 ]);

@@ -34,7 +34,24 @@ export const stepFinished = defineEvent(
 export const taskFinished = defineEvent('job.task.finish', z.object({ ...task, status: TaskResult, reason: z.string().nullable() }), { publicFields: ['jobId', 'workflowId', 'name', 'taskIndex', 'status', 'reason'] });
 export const jobCanceled = defineEvent('job.cancel', z.object({ ...ref, reason: z.string() }), { publicFields: ['jobId', 'workflowId', 'name', 'reason'] });
 export const jobFinishedRun = defineEvent('job.finish', z.object({ ...ref, status: TaskResult, reason: z.string().nullable() }), { publicFields: ['jobId', 'workflowId', 'name', 'status', 'reason'] });
-export const jobEvents = [jobQueued, taskClaimed, stepStarted, stepFinished, taskFinished, jobCanceled, jobFinishedRun];
+/** Files a step kept (see domain/files/keys.ts for where they live): artifacts in batches of at most 1000 names. */
+const Artifact = z.object({ path: z.string(), size: z.number().int().min(0) });
+export const artifactsStored = defineEvent('job.artifacts.store', z.object({ ...step, artifacts: z.array(Artifact).max(1000) }), {
+  publicFields: ['jobId', 'workflowId', 'name', 'taskIndex', 'stepIndex', 'step', 'artifacts'],
+});
+const Counts = z.object({ passed: z.number().int().min(0), failed: z.number().int().min(0), skipped: z.number().int().min(0) });
+const ReportProblem = z.object({ file: z.string(), reason: z.string() });
+export const testsStored = defineEvent('job.tests.store', z.object({ ...step, objectKey: z.string(), counts: Counts, problems: z.array(ReportProblem).max(100) }), {
+  publicFields: ['jobId', 'workflowId', 'name', 'taskIndex', 'stepIndex', 'step', 'counts', 'problems'],
+});
+export const workspacePersisted = defineEvent('job.workspace.persist', z.object({ ...step, objectKey: z.string(), bytes: z.number().int().min(0), files: z.number().int().min(0) }), {
+  publicFields: ['jobId', 'workflowId', 'name', 'taskIndex', 'stepIndex', 'step', 'bytes', 'files'],
+});
+export const FileKind = z.enum(['output', 'artifacts', 'tests', 'workspace']);
+export type FileKind = z.infer<typeof FileKind>;
+/** Retention removed these kinds of the job's files (a reactor then deletes their objects). */
+export const filesExpired = defineEvent('job.files.expire', z.object({ ...ref, kinds: z.array(FileKind).min(1) }), { publicFields: ['jobId', 'workflowId', 'name', 'kinds'] });
+export const jobEvents = [jobQueued, taskClaimed, stepStarted, stepFinished, taskFinished, jobCanceled, jobFinishedRun, artifactsStored, testsStored, workspacePersisted, filesExpired];
 
 export type JobEvent =
   | EventOf<typeof jobQueued>
@@ -43,7 +60,17 @@ export type JobEvent =
   | EventOf<typeof stepFinished>
   | EventOf<typeof taskFinished>
   | EventOf<typeof jobCanceled>
-  | EventOf<typeof jobFinishedRun>;
+  | EventOf<typeof jobFinishedRun>
+  | EventOf<typeof artifactsStored>
+  | EventOf<typeof testsStored>
+  | EventOf<typeof workspacePersisted>
+  | EventOf<typeof filesExpired>;
+
+/** What a file step reports, by the agent that holds its task while the step is open. */
+export type FileRecord =
+  | { kind: 'artifacts'; artifacts: ReadonlyArray<{ path: string; size: number }> }
+  | { kind: 'tests'; objectKey: string; counts: { passed: number; failed: number; skipped: number }; problems: ReadonlyArray<{ file: string; reason: string }> }
+  | { kind: 'workspace'; objectKey: string; bytes: number; files: number };
 
 export type JobCommand =
   | { type: 'queue'; spec: JobSpec }
@@ -52,7 +79,10 @@ export type JobCommand =
   | { type: 'finishStep'; taskIndex: number; agentId: string; stepIndex: number; status: StepResult; exitCode: number | null; reason: string | null; outputBytes: number; truncated: boolean }
   /** `agentId` null: Gyre itself ends the task (its agent stopped answering, or it ran past its time). */
   | { type: 'finishTask'; taskIndex: number; agentId: string | null; status: TaskResult; reason: string | null }
-  | { type: 'cancel'; reason: string };
+  | { type: 'cancel'; reason: string }
+  | { type: 'recordFiles'; taskIndex: number; agentId: string; stepIndex: number; record: FileRecord }
+  /** Retention: only a finished job's files expire, each kind once. */
+  | { type: 'expireFiles'; kinds: ReadonlyArray<FileKind> };
 
 export type TaskStatus = 'queued' | 'running' | TaskResult;
 export interface Task {
@@ -68,6 +98,7 @@ export interface Job {
   readonly tasks: ReadonlyArray<Task>;
   readonly canceled: boolean;
   readonly finished: TaskResult | null;
+  readonly expired: ReadonlyArray<FileKind>;
 }
 export type JobState = Job | null;
 
@@ -83,7 +114,7 @@ const withTask = (j: Job, index: number, change: (t: Task) => Task): Job => ({ .
 
 const evolve = (s: JobState, e: JobEvent): JobState => {
   if (e.type === 'job.queue') {
-    return { spec: e.data.spec, canceled: false, finished: null, tasks: Array.from({ length: e.data.spec.parallelism }, (_, index) => ({ index, status: 'queued' as const, agent: null, open: [], finishedSteps: [] })) };
+    return { spec: e.data.spec, canceled: false, finished: null, expired: [], tasks: Array.from({ length: e.data.spec.parallelism }, (_, index) => ({ index, status: 'queued' as const, agent: null, open: [], finishedSteps: [] })) };
   }
   if (!s) return s;
   switch (e.type) {
@@ -99,6 +130,12 @@ const evolve = (s: JobState, e: JobEvent): JobState => {
       return { ...s, canceled: true };
     case 'job.finish':
       return { ...s, finished: e.data.status };
+    case 'job.files.expire':
+      return { ...s, expired: [...s.expired, ...e.data.kinds] };
+    case 'job.artifacts.store':
+    case 'job.tests.store':
+    case 'job.workspace.persist':
+      return s;
   }
 };
 
@@ -181,6 +218,24 @@ export const jobDecider: Decider<JobState, JobCommand, JobEvent> = {
         // tasks no agent holds end now; an agent stops the ones it holds and reports them
         const waiting = j.tasks.filter((t) => t.status === 'queued').map((t) => ({ index: t.index, status: 'canceled' as const, reason: c.reason }));
         return [{ type: 'job.cancel', data: { ...ids(j), reason: c.reason } }, ...finishing(j, waiting, true)];
+      }
+      case 'recordFiles': {
+        const j = live(s);
+        const t = held(j, c.taskIndex, c.agentId);
+        if (!t.open.includes(c.stepIndex)) throw new DomainError('STEP_NOT_STARTED', `step ${c.stepIndex} of task ${c.taskIndex} is not running: files are kept only by the step that makes them`);
+        const at = { ...ids(j), taskIndex: c.taskIndex, stepIndex: c.stepIndex, step: j.spec.steps[c.stepIndex - 1]?.name ?? '' };
+        const r = c.record;
+        if (r.kind === 'tests') return [{ type: 'job.tests.store', data: { ...at, objectKey: r.objectKey, counts: r.counts, problems: r.problems.slice(0, 100) } }];
+        if (r.kind === 'workspace') return [{ type: 'job.workspace.persist', data: { ...at, objectKey: r.objectKey, bytes: r.bytes, files: r.files } }];
+        const batches: JobEvent[] = [];
+        for (let i = 0; i < r.artifacts.length; i += 1000) batches.push({ type: 'job.artifacts.store', data: { ...at, artifacts: r.artifacts.slice(i, i + 1000) } });
+        return batches;
+      }
+      case 'expireFiles': {
+        const j = live(s);
+        if (!j.finished) throw new DomainError('JOB_RUNNING', `job ${j.spec.name} has not finished: its files do not expire while it runs`);
+        const kinds = [...new Set(c.kinds)].filter((k) => !j.expired.includes(k));
+        return kinds.length ? [{ type: 'job.files.expire', data: { ...ids(j), kinds } }] : [];
       }
     }
   },
