@@ -46,6 +46,7 @@ import { dockerClasses, machineClasses } from '../domain/runners/built-in-classe
 import type { Agent } from '../workers/agent/agent.ts';
 import { startLocalAgent } from '../workers/agent/local.ts';
 import { createDispatch, ensureHeartbeatTable } from '../workers/dispatch.ts';
+import { registerCircleCiArtifacts } from './rest/circleci-artifacts.ts';
 import { jobProgress } from '../workers/job-progress.ts';
 import { startLeaseKeeper } from '../workers/lease-keeper.ts';
 import { scheduler } from '../workers/scheduler.ts';
@@ -235,6 +236,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   registerCircleCiPipelines(app, services);
   registerCircleCiRunners(app, services);
   registerCircleCiBuilds(app, { db, output, publicUrl: config.GYRE_PUBLIC_URL });
+  registerCircleCiArtifacts(app, { db, objects, publicUrl: config.GYRE_PUBLIC_URL });
   registerAgentProtocol(app, dispatch);
   await registerGitHubWebhook(app, services);
   registerOpenApi(app);

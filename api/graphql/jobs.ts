@@ -1,6 +1,10 @@
 import { parseUuid } from '../../domain/ids.ts';
 import { jobRunById, stepsOfJob, tasksOfJob, type JobRunRow, type StepRow } from '../../projections/jobs.ts';
 import { jobById, type JobRow } from '../../projections/pipelines.ts';
+import { testCountsOfJob, testResultsOfJob } from '../../projections/files.ts';
+import { artifactsPage } from '../../application/file-reads.ts';
+import { ValidationError } from '../../domain/errors.ts';
+import { artifactUrl } from '../rest/circleci-artifacts.ts';
 import { jobOutput } from '../../application/job-output.ts';
 import { agentStates, resourceClassLoads, whyQueued, type AgentState, type JobReads } from '../../application/job-reads.ts';
 import type { Services } from '../services.ts';
@@ -51,6 +55,14 @@ export const jobResolvers = (s: Services) => {
       tasks: async (j: JobRow) =>
         (await tasksOfJob(s.db, j.id)).map((t) => ({ index: t.taskIndex, status: t.status, agent: t.agentName, queuedAt: t.queuedAt, startedAt: t.startedAt, stoppedAt: t.stoppedAt, reason: t.reason })),
       steps: (j: JobRow) => stepsOfJob(s.db, j.id),
+      testCounts: (j: JobRow) => testCountsOfJob(s.db, j.id),
+      testReportProblems: async (j: JobRow) => (await testResultsOfJob(s.db, j.id)).flatMap((r) => r.problems),
+      artifacts: async (j: JobRow, args: { first?: number | null }) => {
+        const first = args.first ?? 1000;
+        if (!Number.isInteger(first) || first < 1 || first > 1000) throw new ValidationError('first is a whole number from 1 to 1000');
+        const base = s.config.GYRE_PUBLIC_URL?.replace(/\/+$/, '') ?? '';
+        return (await artifactsPage(s, j.id, undefined, first)).items.map((a) => ({ ...a, url: artifactUrl(base, j.id, a.nodeIndex, a.path) }));
+      },
     },
     JobStep: {
       index: (step: StepRow) => step.stepIndex,

@@ -1,0 +1,85 @@
+import type { Readable } from 'node:stream';
+import type { ObjectStore } from '../adapters/objectstore/port.ts';
+import { NotFoundError, ValidationError } from '../domain/errors.ts';
+import { objectKeys } from '../domain/files/keys.ts';
+import type { TestResult } from '../domain/files/test-results.ts';
+import { artifactOfJob, artifactsOfJob, expiredKinds, testResultsOfJob, type ArtifactRow } from '../projections/files.ts';
+import type { Reads } from './dependencies.ts';
+
+/** Reads of what jobs kept: the read models for lists, the object store for contents. */
+export interface FileReads extends Reads {
+  readonly objects: ObjectStore;
+}
+
+export interface Page<T> {
+  readonly items: ReadonlyArray<T>;
+  /** The cursor of the next page (opaque to callers), null on the last. */
+  readonly next: string | null;
+}
+
+/** A job's artifacts, a page at a time, by node then path. */
+export const artifactsPage = async (s: Reads, jobId: string, cursor: string | undefined, limit: number): Promise<Page<ArtifactRow>> => {
+  let after: { nodeIndex: number; path: string } | undefined;
+  if (cursor !== undefined) {
+    const m = /^(\d{1,3})\/(.+)$/s.exec(cursor);
+    if (!m) throw new ValidationError('page-token is not a token this API gave out');
+    after = { nodeIndex: Number(m[1]), path: m[2]! };
+  }
+  const rows = await artifactsOfJob(s.db, jobId, { after, limit: limit + 1 });
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return { items, next: rows.length > limit && last ? `${last.nodeIndex}/${last.path}` : null };
+};
+
+/** The artifact's bytes (or a range of them), with its size; a NotFoundError when it is not, or no longer, kept. */
+export const openArtifact = async (
+  s: FileReads,
+  jobId: string,
+  nodeIndex: number,
+  path: string,
+  range?: { start: number; end: number },
+): Promise<{ artifact: ArtifactRow; body: Readable; size: number }> => {
+  const artifact = await artifactOfJob(s.db, jobId, nodeIndex, path);
+  if (!artifact) {
+    const expired = (await expiredKinds(s.db, jobId)).includes('artifacts');
+    throw new NotFoundError(expired ? 'the artifacts of this job have expired (see the retention settings)' : 'no such artifact', expired ? 'ARTIFACT_EXPIRED' : 'ARTIFACT_NOT_FOUND');
+  }
+  const read = await s.objects.get(objectKeys.artifact(jobId, nodeIndex, path), range ? { range } : undefined);
+  if (!read) throw new NotFoundError('the artifact is listed but its object is gone from the store', 'ARTIFACT_NOT_FOUND');
+  return { artifact, body: read.body, size: read.size };
+};
+
+const readAll = async (body: Readable): Promise<string> => {
+  const chunks: Buffer[] = [];
+  for await (const c of body) chunks.push(Buffer.from(c as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+};
+
+/** A job's tests over all its reports, by node then step, a page at a time; the cursor is the index of the next test. */
+export const testsPage = async (s: FileReads, jobId: string, cursor: string | undefined, limit: number): Promise<Page<TestResult>> => {
+  if (cursor !== undefined && !/^\d{1,9}$/.test(cursor)) throw new ValidationError('page-token is not a token this API gave out');
+  const from = cursor === undefined ? 0 : Number(cursor);
+  const items: TestResult[] = [];
+  let seen = 0;
+  for (const stored of await testResultsOfJob(s.db, jobId)) {
+    const total = stored.counts.passed + stored.counts.failed + stored.counts.skipped;
+    if (seen + total <= from) {
+      seen += total;
+      continue;
+    }
+    const read = await s.objects.get(stored.objectKey);
+    const tests = read ? testsOf(JSON.parse(await readAll(read.body))) : [];
+    for (const t of tests) {
+      if (seen++ < from) continue;
+      if (items.length === limit) return { items, next: String(seen - 1) };
+      items.push(t);
+    }
+  }
+  return { items, next: null };
+};
+
+/** The stored form of one report step: `{tests: [...]}` (see application/job-files.ts). */
+const testsOf = (doc: unknown): TestResult[] => {
+  const tests = Array.isArray(doc) ? doc : (doc as { tests?: unknown })?.tests;
+  return Array.isArray(tests) ? (tests as TestResult[]) : [];
+};
