@@ -27,6 +27,8 @@ export const benchGyre = async (backend: Backend, env: Record<string, string>) =
     gyre,
     db,
     gql,
+    /** The admin's API token. */
+    token: admin.token,
     async stop() {
       await gyre.close();
       await db.destroy();
