@@ -129,6 +129,19 @@ test('copyIn makes the target owned by the user steps run as', async () => {
   }
 });
 
+test('archive and extract for a user that is not root: a cache restored at / and a layer at a new directory belong to that user', async () => {
+  const env = await executor.prepare({ taskId: randomUUID(), images: [{ image: 'cimg/base:stable', user: '1000:1000' }] });
+  try {
+    const made = await runCollecting(env, { command: 'mkdir -p /tmp/src/sub && echo hi > /tmp/src/sub/f && chmod 750 /tmp/src/sub/f' });
+    assert.is(made.result.exitCode, 0, made.output);
+    await env.extract((await env.archive('/tmp/src'))!, '/tmp/layer');
+    const { result, output } = await runCollecting(env, { command: 'stat -c "%u:%g %a" /tmp/layer /tmp/layer/src/sub/f; cat /tmp/layer/src/sub/f; touch /tmp/layer/src/sub/mine' });
+    assert.equal([result.exitCode, output], [0, '1000:1000 755\n1000:1000 750\nhi\n']);
+  } finally {
+    await env.close();
+  }
+});
+
 test('removeLeftovers removes the containers a killed earlier run of this agent left, and only those', async () => {
   const restarted = `test-agent-${randomUUID()}`;
   const earlier = createDockerExecutor(docker, { agentId: restarted });

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { pack, type Headers } from 'tar-fs';
 import type { DockerImageSpec, ExecutionEnvironment } from '../executor/port.ts';
+import { copyEntries, handOver, writeTar } from '../executor/tar-entries.ts';
 import { execCollect, runStep } from './exec.ts';
 import { ensureImage } from './images.ts';
 
@@ -112,6 +113,24 @@ export const createDockerExecutor = (docker: Dockerode, options: DockerExecutorO
             const packing = { umask: 0, map: (h: Headers) => ({ ...h, ...owner }) };
             // tar-fs gives a streamx stream; the Engine client wants a Node stream
             await primary.putArchive(Readable.from(pack(hostDirectory, packing)), { path: targetDirectory });
+          },
+          async archive(path) {
+            try {
+              // the Engine's answer is the tar `docker cp` gives: entries named from the path's last segment
+              return (await primary.getArchive({ path })) as unknown as Readable;
+            } catch (e) {
+              if ((e as { statusCode?: number }).statusCode === 404) return null;
+              throw new Error(`cannot read ${path} in the primary container: ${e instanceof Error ? e.message : String(e)}`);
+            }
+          },
+          async extract(tar, targetDirectory) {
+            // a directory made here belongs to the step user; one that is there already is left as it is (`/` among them)
+            const made = await execCollect(primary, ['/bin/sh', '-c', '[ -d "$1" ] || { mkdir -p -- "$1" && chown "$2:$3" "$1"; }', 'sh', targetDirectory, uid, gid], '0');
+            if (made.exitCode !== 0) throw new Error(`cannot create ${targetDirectory} in the primary container: ${made.output.trim()}`);
+            // the Engine unpacks as root, keeping the archive's owners: every entry is given to the step user on its way
+            const owner = { uid: Number(uid) || 0, gid: Number(gid) || 0, uname: '', gname: '' };
+            const owned = writeTar((into) => copyEntries(tar, into, (h) => ({ ...h, ...owner })));
+            await handOver(owned, (body, abortSignal) => primary.putArchive(body, { path: targetDirectory, abortSignal }));
           },
           run(step) {
             if (closed) throw new Error('the docker environment is closed: prepare a new one');

@@ -1,9 +1,11 @@
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ExecutionEnvironment, StepResult, StepRun } from './port.ts';
+import { entryName, forEachEntry, writeEntry, writeTar } from './tar-entries.ts';
 
 /** A step's run with its output gathered; `until` aborts the step once the output so far says so. */
 export const runCollecting = async (env: ExecutionEnvironment, step: Partial<StepRun> & { command: string }, until?: (output: string) => boolean) => {
@@ -28,6 +30,17 @@ export const runCollecting = async (env: ExecutionEnvironment, step: Partial<Ste
   });
   const ended = Date.now();
   return { result, output: Buffer.concat(chunks).toString(), chunks: chunks.length, ms: ended - started, msAfterAbort: abortedAt === undefined ? undefined : ended - abortedAt };
+};
+
+/** A tar's entries in order: name, type, permission bits, symlink target, and content. */
+export const entriesOf = async (tar: Readable) => {
+  const entries: Array<{ name: string; type: string; mode: number; linkname: string | null; content: string }> = [];
+  await forEachEntry(tar, async (h, body) => {
+    const chunks: Buffer[] = [];
+    for await (const c of body) chunks.push(c);
+    entries.push({ name: entryName(h), type: h.type, mode: h.mode & 0o7777, linkname: h.type === 'symlink' ? h.linkname : null, content: Buffer.concat(chunks).toString() });
+  });
+  return entries;
 };
 
 /** What every execution environment does, whatever runs it: the agent relies on each point. */
@@ -122,6 +135,65 @@ export const executionEnvironmentContract = (name: string, prepare: () => Promis
     } finally {
       rmSync(source, { recursive: true, force: true });
     }
+  });
+
+  /** Runs a script in the environment, failing the test when it fails; its output. */
+  const sh = async (command: string) => {
+    const { result, output } = await runCollecting(env, { command });
+    assert.is(result.exitCode, 0, output);
+    return output;
+  };
+  const tree = 'mkdir -p tree/sub && printf alpha > tree/a.txt && printf beta > tree/sub/b.txt && printf "#!/bin/sh\\necho ran\\n" > tree/run.sh && chmod 755 tree/run.sh && chmod 640 tree/a.txt && ln -s a.txt tree/link';
+
+  test('archive of a file: one entry named from the path\'s last segment, content and mode kept', async () => {
+    await sh('mkdir -p ~/arch-file && printf "one\\n" > ~/arch-file/one.txt && chmod 600 ~/arch-file/one.txt');
+    const tar = await env.archive(`${env.home}/arch-file/one.txt`);
+    assert.ok(tar);
+    assert.equal(await entriesOf(tar), [{ name: 'one.txt', type: 'file', mode: 0o600, linkname: null, content: 'one\n' }]);
+  });
+
+  test('archive of a directory: the directory, its nested directory, an executable file with its mode, a symlink as a symlink', async () => {
+    await sh(`mkdir -p ~/arch-dir && cd ~/arch-dir && ${tree}`);
+    const tar = await env.archive(`${env.home}/arch-dir/tree`);
+    assert.ok(tar);
+    const entries = await entriesOf(tar);
+    const byName = Object.fromEntries(entries.map((e) => [e.name, e]));
+    assert.equal(Object.keys(byName).sort(), ['tree', 'tree/a.txt', 'tree/link', 'tree/run.sh', 'tree/sub', 'tree/sub/b.txt']);
+    assert.is(byName.tree!.type, 'directory');
+    assert.is(byName['tree/sub']!.type, 'directory');
+    assert.is(entries[0]!.name, 'tree', 'a directory comes before what it holds');
+    assert.equal([byName['tree/a.txt']!.content, byName['tree/a.txt']!.mode], ['alpha', 0o640]);
+    assert.equal([byName['tree/run.sh']!.type, byName['tree/run.sh']!.mode], ['file', 0o755]);
+    assert.is(byName['tree/sub/b.txt']!.content, 'beta');
+    assert.equal([byName['tree/link']!.type, byName['tree/link']!.linkname], ['symlink', 'a.txt']);
+  });
+
+  test('archive of a path where nothing is: null', async () => {
+    assert.is(await env.archive(`${env.home}/no/such/thing`), null);
+    assert.is(await env.archive(`${env.home}/nothing-here.txt`), null);
+  });
+
+  test('extract round trip: content, modes and symlinks kept, a missing target created, files owned by the step user', async () => {
+    await sh(`mkdir -p ~/round && cd ~/round && ${tree}`);
+    const tar = await env.archive(`${env.home}/round/tree`);
+    assert.ok(tar);
+    const target = `${env.home}/unpacked/deep/er`;
+    await env.extract(tar, target);
+    const out = await sh(`cd ${target}/tree && cat a.txt sub/b.txt && echo && ./run.sh && readlink link && cat link && echo && ls -ln a.txt run.sh | awk '{print $1, $3}' && id -u`);
+    const lines = out.trim().split('\n');
+    const uid = lines.at(-1);
+    assert.equal(lines.slice(0, -1), ['alphabeta', 'ran', 'a.txt', 'alpha', `-rw-r----- ${uid}`, `-rwxr-xr-x ${uid}`]);
+  });
+
+  test('extract of a tar written here: parents made, entries owned by the step user whatever the tar says', async () => {
+    const made = writeTar(async (pack) => {
+      await writeEntry(pack, { name: 'made/x.txt', type: 'file', mode: 0o644, size: 2, uid: 4242, gid: 4242 }, [Buffer.from('x\n')]);
+    });
+    await env.extract(made.tar, `${env.home}/written`);
+    await made.written;
+    const out = await sh('cat ~/written/made/x.txt && ls -ln ~/written/made/x.txt | awk \'{print $3}\' && id -u');
+    const [content, owner, uid] = out.trim().split('\n');
+    assert.equal([content, owner], ['x', uid]);
   });
 
   test('a background step runs beside the next one and is killed at close', async () => {

@@ -1,7 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync } from 'node:fs';
-import { cp, mkdir, readdir, readFile, rm } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { cp, lstat, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { extract, pack } from 'tar-fs';
 import { watchStep } from '../executor/step-watch.ts';
 import type { ExecutionEnvironment, StepResult, StepRun } from '../executor/port.ts';
 
@@ -105,6 +108,23 @@ export const createHostExecutor = (options: HostExecutorOptions) => ({
       async copyIn(hostDirectory, targetDirectory) {
         await mkdir(targetDirectory, { recursive: true });
         await cp(hostDirectory, targetDirectory, { recursive: true, force: true, verbatimSymlinks: true });
+      },
+      async archive(path) {
+        const found = await lstat(path).catch((e: NodeJS.ErrnoException) => {
+          if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return null;
+          throw e;
+        });
+        if (!found) return null;
+        // modes as they are (the process umask would mask them); sockets and the like are left out
+        const packing = { entries: [basename(path) || '.'], umask: 0, strict: false };
+        return Readable.from(pack(dirname(path), packing), { objectMode: false });
+      },
+      async extract(tar, targetDirectory) {
+        await mkdir(targetDirectory, { recursive: true });
+        // files belong to this process's user (tar-fs would give them the archive's owners when run as root);
+        // symlinks may point anywhere, as tar makes them: nothing is written through one; devices and fifos are left out
+        const unpacking = { chown: false, umask: 0, validateSymlinks: false, strict: false };
+        await pipeline(tar, extract(targetDirectory, unpacking));
       },
       run,
       async close() {

@@ -49,6 +49,8 @@ export type Assignment = z.infer<typeof Assignment>;
 export const TaskRef = z.object({ jobId: z.string().uuid(), taskIndex: z.number().int().min(0).max(99) });
 export type TaskRef = z.infer<typeof TaskRef>;
 export const taskKey = (t: TaskRef) => `${t.jobId}.${t.taskIndex}`;
+/** Gyre's answer when an agent no longer holds a task (it was ended elsewhere): the agent stops it and reports nothing more. */
+export const isLeaseLost = (e: unknown) => (e as { code?: string } | null)?.code === 'LEASE_LOST';
 
 export const Heartbeat = z.object({ running: z.array(TaskRef).max(1000) });
 /** Tasks the agent must stop: canceled, or no longer its own. */

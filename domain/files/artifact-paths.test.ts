@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { artifactName, storageName, workspacePathProblem, workspaceRootProblem } from './artifact-paths.ts';
+import { artifactName, storageName, workspacePathProblem, workspacePrefix, workspaceRootProblem, workspaceSelects } from './artifact-paths.ts';
 
 const test = suite('domain/files: artifact names and workspace paths');
 
@@ -58,6 +58,49 @@ test('workspace root: any directory, not nothing', () => {
   assert.is(workspaceRootProblem('.'), null);
   assert.is(workspaceRootProblem('/tmp/ws'), null);
   assert.match(workspaceRootProblem(' ')!, 'needs a root');
+});
+
+test('a workspace path takes what it names and everything under it', () => {
+  assert.ok(workspaceSelects('dist', 'dist'));
+  assert.ok(workspaceSelects('dist', 'dist/a/b.js'));
+  assert.ok(workspaceSelects('./dist/', 'dist/a.js'));
+  assert.ok(workspaceSelects('dist/a', 'dist/a/b.js'));
+  assert.not.ok(workspaceSelects('dist', 'distribution/a.js'));
+  assert.not.ok(workspaceSelects('dist/a', 'dist'));
+  assert.not.ok(workspaceSelects('dist', 'src/dist'));
+});
+
+test('`.` takes all of root', () => {
+  for (const name of ['a', 'a/b/c', '.hidden']) assert.ok(workspaceSelects('.', name), name);
+});
+
+test("globs are Go's filepath.Match, one segment at a time: * and ? stop at /, classes, ranges, negation, escapes", () => {
+  assert.ok(workspaceSelects('dist/*.js', 'dist/app.js'));
+  assert.ok(workspaceSelects('dist/*.js', 'dist/.hidden.js'), 'unlike a shell, * takes a leading dot');
+  assert.not.ok(workspaceSelects('dist/*.js', 'dist/app.css'));
+  assert.ok(workspaceSelects('*/bin', 'cmd/bin/tool'), 'a matched directory brings what is under it');
+  assert.not.ok(workspaceSelects('*.js', 'sub/app.js'), '* does not cross a /');
+  assert.ok(workspaceSelects('file?.txt', 'file1.txt'));
+  assert.not.ok(workspaceSelects('file?.txt', 'file10.txt'));
+  assert.ok(workspaceSelects('v[0-9]', 'v7'));
+  assert.not.ok(workspaceSelects('v[0-9]', 'vx'));
+  assert.ok(workspaceSelects('v[^0-9]', 'vx'));
+  assert.not.ok(workspaceSelects('v[^0-9]', 'v7'));
+  assert.ok(workspaceSelects('[]x]', ']'), 'a ] first in a class is one of its characters');
+  assert.ok(workspaceSelects('a\\*b', 'a*b'));
+  assert.not.ok(workspaceSelects('a\\*b', 'axb'));
+  assert.ok(workspaceSelects('(x)+.js', '(x)+.js'), 'regular expression characters are themselves');
+  assert.not.ok(workspaceSelects('[z-a]', 'm'), 'a backwards range matches nothing');
+});
+
+test('the directory a workspace path cannot reach outside of: its segments before the first glob', () => {
+  assert.is(workspacePrefix('dist'), 'dist');
+  assert.is(workspacePrefix('./dist/js/'), 'dist/js');
+  assert.is(workspacePrefix('dist/*.js'), 'dist');
+  assert.is(workspacePrefix('a/b/c?/d'), 'a/b');
+  assert.is(workspacePrefix('*/bin'), '');
+  assert.is(workspacePrefix('.'), '');
+  assert.is(workspacePrefix('a\\b/c'), '');
 });
 
 test.run();

@@ -56,3 +56,61 @@ export const workspacePathProblem = (path: string): string | null => {
 /** Why a `persist_to_workspace` root cannot be used, or null: any directory (absolute, `~`, or relative to the working directory). */
 export const workspaceRootProblem = (root: string): string | null =>
   root.trim() ? null : 'persist_to_workspace needs a root: the directory its paths are relative to';
+
+const segmentsOf = (path: string) => path.split('/').filter((s) => s !== '' && s !== '.');
+const isGlob = (segment: string) => /[*?[\\]/.test(segment);
+const literal = (c: string) => c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+
+/** One segment of a Go `filepath.Match` pattern as a regular expression; null when it cannot be one. */
+const segmentPattern = (pattern: string): RegExp | null => {
+  let source = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '*') source += '.*';
+    else if (c === '?') source += '.';
+    else if (c === '\\' && i + 1 < pattern.length) source += literal(pattern[++i]!);
+    else if (c === '[') {
+      let j = i + 1;
+      const negated = pattern[j] === '^';
+      if (negated) j++;
+      let ranges = '';
+      // as in Go, a `]` first in the class is a character of it, not its end
+      for (let first = true; j < pattern.length && (first || pattern[j] !== ']'); first = false) {
+        const lo = pattern[j] === '\\' ? pattern[++j] : pattern[j];
+        j++;
+        if (pattern[j] === '-' && pattern[j + 1] !== ']' && j + 1 < pattern.length) {
+          const hi = pattern[j + 1] === '\\' ? pattern[(j += 2)] : pattern[++j];
+          j++;
+          ranges += `${literal(lo ?? '')}-${literal(hi ?? '')}`;
+        } else ranges += literal(lo ?? '');
+      }
+      if (j >= pattern.length) return null;
+      source += `[${negated ? '^' : ''}${ranges}]`;
+      i = j;
+    } else source += literal(c);
+  }
+  try {
+    return new RegExp(`^${source}$`, 's');
+  } catch {
+    return null;
+  }
+};
+
+/**
+ * Whether a `persist_to_workspace` path takes the file or directory named `name` (relative to root):
+ * its segments match the name's first ones as Go's `filepath.Match` reads them (`*`, `?`, `[a-z]`,
+ * `\` escapes; none crosses a `/`), so a matched directory brings everything under it; `.` takes all.
+ */
+export const workspaceSelects = (path: string, name: string): boolean => {
+  const want = segmentsOf(path);
+  const have = segmentsOf(name);
+  if (want.length > have.length) return false;
+  return want.every((segment, i) => (isGlob(segment) ? (segmentPattern(segment)?.test(have[i]!) ?? false) : segment === have[i]));
+};
+
+/** The directory under root a workspace path cannot reach outside of: its segments before the first glob (`` for root itself). */
+export const workspacePrefix = (path: string): string => {
+  const segments = segmentsOf(path);
+  const glob = segments.findIndex(isGlob);
+  return (glob < 0 ? segments : segments.slice(0, glob)).join('/');
+};

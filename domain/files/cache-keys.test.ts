@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checksumPaths, isCacheKeyProblem, pickCache, renderCacheKey, type CacheKeyContext } from './cache-keys.ts';
+import { cacheArch, checksumPaths, isCacheKeyProblem, pickCache, renderCacheKey, type CacheKeyContext } from './cache-keys.ts';
 
 const test = suite('domain/files: cache key templates and the cache restore_cache picks');
 const context: CacheKeyContext = {
@@ -74,6 +74,13 @@ test('restore: nothing found, empty keys passed over, and any time shape compare
   assert.is(pickCache(['k-'], mixed)?.key, 'k-2');
   const same = [{ key: 'k', createdAt: 1 }, { key: 'k', createdAt: 5 }];
   assert.is(pickCache(['k'], same)?.createdAt, 5);
+});
+
+test("{{ arch }} as CircleCI gives it: OS, CPU as Go names it, x86 family and model", () => {
+  const x86 = 'processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 85\nmodel name\t: Intel(R) Xeon(R)\n';
+  assert.is(cacheArch('linux', 'x64', x86), 'arch1-linux-amd64-6_85');
+  assert.is(cacheArch('linux', 'arm64', 'processor\t: 0\nBogoMIPS\t: 50.00\nCPU part\t: 0xd0c\n'), 'arch1-linux-arm64');
+  assert.is(cacheArch('darwin', 'arm64', null), 'arch1-darwin-arm64');
 });
 
 test.run();

@@ -96,6 +96,19 @@ export const renderCacheKey = (template: string, context: CacheKeyContext): stri
   return key;
 };
 
+/** Node's names for CPUs, as Go (and so CircleCI's `{{ arch }}`) names them. */
+const goArch: Record<string, string> = { x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+
+/**
+ * CircleCI's `{{ arch }}` for the machine a job runs on, `arch1-linux-amd64-6_85`: the OS, the CPU,
+ * and its family and model where `/proc/cpuinfo` gives them (x86 does).
+ */
+export const cacheArch = (platform: string, cpu: string, cpuinfo: string | null): string => {
+  const family = /^cpu family\s*:\s*(\d+)/m.exec(cpuinfo ?? '')?.[1];
+  const model = /^model\s*:\s*(\d+)/m.exec(cpuinfo ?? '')?.[1];
+  return `arch1-${platform}-${goArch[cpu] ?? cpu}${family && model ? `-${family}_${model}` : ''}`;
+};
+
 export interface SavedCache {
   readonly key: string;
   readonly createdAt: string | number | Date;

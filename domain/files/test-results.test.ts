@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { countTests, parseJUnitReport, type TestReport } from './test-results.ts';
+import { countTests, parseJUnitReport, reportTooLarge, type TestReport } from './test-results.ts';
 
 const test = suite('domain/files: JUnit test reports');
 const big = { maxBytes: 1024 * 1024 };
@@ -85,6 +85,7 @@ test('a report larger than the cap the caller passes is a problem', () => {
   const xml = `<testsuite>${'<testcase name="t"/>'.repeat(100)}</testsuite>`;
   assert.match(problem(parseJUnitReport('huge.xml', xml, { maxBytes: 100 })).reason, 'more than the 100 bytes');
   assert.is(ok(parseJUnitReport('huge.xml', xml, { maxBytes: xml.length })).tests.length, 100);
+  assert.equal(reportTooLarge('huge.xml', xml.length, 100), problem(parseJUnitReport('huge.xml', xml, { maxBytes: 100 })), 'a reader that knows the size says the same');
 });
 
 test('deep nesting past the parser limit is a problem, not a crash', () => {

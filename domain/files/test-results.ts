@@ -74,6 +74,12 @@ const sourceOf = (file: string): string => {
   return dirs.at(-1) ?? 'unknown';
 };
 
+/** A report larger than Gyre reads (a reader that knows the size before reading says so with this). */
+export const reportTooLarge = (file: string, size: number, maxBytes: number): TestReportProblem => ({
+  file,
+  reason: `the report is ${size} bytes, more than the ${maxBytes} bytes Gyre reads: split it or raise the limit`,
+});
+
 /**
  * Reads one JUnit XML report (`store_test_results`): suites nested at any depth, each case a success,
  * failure (`failure` or `error`) or skip. Never throws: a report too large, malformed, or declaring
@@ -83,7 +89,7 @@ const sourceOf = (file: string): string => {
 export const parseJUnitReport = (file: string, xml: string, opts: { maxBytes: number }): TestReport => {
   const refuse = (reason: string): TestReport => ({ ok: false, problem: { file, reason } });
   const size = Buffer.byteLength(xml);
-  if (size > opts.maxBytes) return refuse(`the report is ${size} bytes, more than the ${opts.maxBytes} bytes Gyre reads: split it or raise the limit`);
+  if (size > opts.maxBytes) return { ok: false, problem: reportTooLarge(file, size, opts.maxBytes) };
   if (/<!ENTITY/i.test(xml)) return refuse('the report declares XML entities, which Gyre does not expand (they can be used for expansion bombs): remove the DOCTYPE');
   const valid = XMLValidator.validate(xml);
   if (valid !== true) return refuse(`not well-formed XML: ${valid.err.msg} (line ${valid.err.line}, column ${valid.err.col})`);

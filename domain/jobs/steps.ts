@@ -1,14 +1,14 @@
 import { z } from 'zod';
 import { isRecord } from '../config/values.ts';
 
-/** A `run` step's `when`: on_success runs only while every earlier step passed. */
+/** A `run` or `save_cache` step's `when`: on_success runs only while every earlier step passed. */
 export const StepWhen = z.enum(['on_success', 'on_fail', 'always']);
 export type StepWhen = z.infer<typeof StepWhen>;
 
 /**
- * A step as an agent runs it. The file steps (artifacts, caches, workspaces, test results) are read
- * into their own types, but agents do not run them yet: they print `notAvailableYet` and go on, as
- * they do for `unsupported` steps (remote Docker, SSH keys, anything unknown).
+ * A step as an agent runs it: checkout, run, the file steps (artifacts, caches, workspaces, test
+ * results), and `unsupported` steps (remote Docker, SSH keys, anything unknown), which agents skip
+ * printing their message.
  */
 export const Step = z.discriminatedUnion('type', [
   z.object({ type: z.literal('checkout'), name: z.string(), path: z.string().nullable() }),
@@ -58,19 +58,10 @@ const defaultNames: Record<string, string> = {
   add_ssh_keys: 'Install additional SSH keys',
 };
 export type FileStep = Extract<Step, { type: 'store_artifacts' | 'store_test_results' | 'save_cache' | 'restore_cache' | 'persist_to_workspace' | 'attach_workspace' }>;
-/** What an agent prints for a file step until it runs them (the line it printed when they were `unsupported`). */
-export const notAvailableYet: Record<FileStep['type'], string> = {
-  save_cache: 'caches are not available yet: this step was skipped',
-  restore_cache: 'caches are not available yet: this step was skipped',
-  store_artifacts: 'artifacts are not stored yet: this step was skipped',
-  store_test_results: 'test results are not stored yet: this step was skipped',
-  persist_to_workspace: 'workspaces are not available yet: this step was skipped',
-  attach_workspace: 'workspaces are not available yet: this step was skipped',
-};
-export const isFileStep = (s: Step): s is FileStep => Object.hasOwn(notAvailableYet, s.type);
+const fileStepTypes: ReadonlySet<string> = new Set<FileStep['type']>(['store_artifacts', 'store_test_results', 'save_cache', 'restore_cache', 'persist_to_workspace', 'attach_workspace']);
+export const isFileStep = (s: Step): s is FileStep => fileStepTypes.has(s.type);
 
 const unsupportedSteps: Record<string, string> = {
-  ...notAvailableYet,
   setup_remote_docker: 'remote Docker engines are not available yet: this step was skipped',
   add_ssh_keys: 'SSH keys are not available yet: this step was skipped',
 };

@@ -4,11 +4,12 @@ import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import type { ExecutionEnvironment, StepRun } from '../../adapters/executor/port.ts';
 import type { Git } from '../../adapters/git/port.ts';
-import type { AgentChannel, Assignment, StepRef } from '../../domain/agents/protocol.ts';
-import { isFileStep, notAvailableYet, type Step } from '../../domain/jobs/steps.ts';
+import { isLeaseLost, type AgentChannel, type Assignment, type StepRef } from '../../domain/agents/protocol.ts';
+import { isFileStep, type Step } from '../../domain/jobs/steps.ts';
 import type { StepResult, TaskResult } from '../../domain/jobs/job.ts';
 import { maxStepOutputBytes } from '../../domain/jobs/output.ts';
 import { createOutputMasker } from '../../domain/secrets/output-mask.ts';
+import { runFileStep } from './file-steps.ts';
 
 /** Makes the environment a task runs in: containers for the docker executor, a directory on the host otherwise. */
 export type Provision = (a: Assignment, progress: (line: string) => void) => Promise<ExecutionEnvironment>;
@@ -29,9 +30,6 @@ export interface RunningTask {
   stop(reason: StopReason): void;
   readonly done: Promise<void>;
 }
-
-/** An agent lost the task (it was ended elsewhere): it stops and reports nothing more. */
-const lost = (e: unknown) => (e as { code?: string }).code === 'LEASE_LOST';
 
 /** As Go prints a duration, which CircleCI's messages quote: `1s`, `10m0s`, `5h0m0s`. */
 export const formatDuration = (ms: number) => {
@@ -80,7 +78,7 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
       const text = pending;
       pending = '';
       sending = sending.then(() => channel.output(agentId, ref(stepIndex), text)).catch((e) => {
-        if (lost(e)) stop('lost');
+        if (isLeaseLost(e)) stop('lost');
       });
     };
     const add = (text: string) => {
@@ -125,7 +123,7 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
     try {
       result = await work(out);
     } catch (e) {
-      if (lost(e)) throw e;
+      if (isLeaseLost(e)) throw e;
       out.line(e instanceof Error ? e.message : String(e));
       result = { status: 'failed', exitCode: null, reason: e instanceof Error ? e.message : String(e) };
     }
@@ -143,10 +141,10 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
     let failed = false;
     for (const [i, s] of a.spec.steps.entries()) {
       if (stopped) break;
-      const when = s.type === 'run' ? s.when : 'on_success';
+      const when = s.type === 'run' || s.type === 'save_cache' ? s.when : 'on_success';
       if ((when === 'on_success' && failed) || (when === 'on_fail' && !failed)) continue;
       // a background step stays open while later steps run; the task's end stops it
-      const ran = step(i + 1, (out) => runStep(s, e, out, { workdir, baseEnv, shellOf }));
+      const ran = step(i + 1, (out) => runStep(s, e, out, { stepIndex: i + 1, workdir, baseEnv, shellOf }));
       if (s.type === 'run' && s.background) background.push(ran.catch(() => undefined));
       else if ((await ran) !== 'success') failed = true;
     }
@@ -181,7 +179,7 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
       if (spun !== 'success' || !env) result = stopped === 'canceled' ? 'canceled' : stopped === 'timedout' ? 'timedout' : 'infrastructure_fail';
       else ({ result, reason } = await runSteps(env, background));
     } catch (e) {
-      if (!lost(e)) {
+      if (!isLeaseLost(e)) {
         result = 'infrastructure_fail';
         reason = e instanceof Error ? e.message : String(e);
       } else stopped = 'lost';
@@ -193,7 +191,7 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
     }
     if (stopped === 'lost') return;
     await channel.finishTask(agentId, { jobId: a.jobId, taskIndex: a.taskIndex, status: result, reason: masked(reason) }).catch((e) => {
-      if (!lost(e)) throw e;
+      if (!isLeaseLost(e)) throw e;
     });
   };
 
@@ -201,12 +199,18 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
     s: Step,
     e: ExecutionEnvironment,
     out: ReturnType<typeof outputOf>,
-    ctx: { workdir: string; baseEnv: Record<string, string>; shellOf: (s: string | null) => string[] },
+    ctx: { stepIndex: number; workdir: string; baseEnv: Record<string, string>; shellOf: (s: string | null) => string[] },
   ): Promise<{ status: StepResult; exitCode: number | null; reason: string | null }> => {
-    if (s.type === 'unsupported' || isFileStep(s)) {
-      // file steps are read but not run yet: skipped with the line they printed as `unsupported`
-      out.line(s.type === 'unsupported' ? s.message : notAvailableYet[s.type]);
+    if (s.type === 'unsupported') {
+      out.line(s.message);
       return { status: 'success', exitCode: null, reason: null };
+    }
+    if (isFileStep(s)) {
+      const resolve = (path: string) => resolvePath(path, e.home, ctx.workdir);
+      const r = await runFileStep(s, { env: e, channel, agentId, step: ref(ctx.stepIndex), assignment: a, environment: ctx.baseEnv, resolve, out, signal: controller.signal });
+      // a transfer the task's stop cut short ends as the task does
+      if (r.status === 'failed' && stopped) return { status: stopped === 'timedout' ? 'timedout' : 'canceled', exitCode: null, reason: stopped === 'timedout' ? 'the job ran past its time limit' : 'the job was canceled' };
+      return r;
     }
     if (s.type === 'checkout') {
       const target = s.path ? resolvePath(s.path, e.home, ctx.workdir) : ctx.workdir;
