@@ -32,6 +32,7 @@ import { registerCircleCiRunners } from './rest/circleci-runners.ts';
 import { registerOpenApi } from './rest/openapi.ts';
 import { createReactorRunner } from '../workers/reactors.ts';
 import { contextKeyDestroyer } from '../workers/context-keys.ts';
+import { expiredFilesRemover } from '../workers/expired-files.ts';
 import { workflowStarter } from '../workers/workflow-starter.ts';
 import { connectDocker } from '../adapters/docker/connect.ts';
 import { createDockerExecutor } from '../adapters/docker/executor.ts';
@@ -162,7 +163,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   // reactors read the read models and issue commands; they never wait for reactors themselves
   const reactorDeps = { db, store, commands, vault, git, readYourWrites: async () => {} };
   const dispatch = createDispatch(
-    { ...reactorDeps, jobSecrets, output, live, board, projections, settings: { heartbeatMs: Math.min(1000, Math.floor(leaseMs / 3)), leaseMs, publicUrl } },
+    { ...reactorDeps, jobSecrets, output, objects, live, board, projections, settings: { heartbeatMs: Math.min(1000, Math.floor(leaseMs / 3)), leaseMs, publicUrl } },
     { docker: Object.keys(dockerClasses), machine: Object.keys(machineClasses) },
   );
   const reactors = createReactorRunner({
@@ -171,7 +172,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     projections,
     migrate: withSchemaLock,
     log: app.log,
-    reactors: [workflowStarter(reactorDeps), contextKeyDestroyer(reactorDeps), scheduler({ ...reactorDeps, board, projections, timeLimitMs: config.GYRE_JOB_TIME_LIMIT_MS }), jobProgress(reactorDeps)],
+    reactors: [workflowStarter(reactorDeps), contextKeyDestroyer(reactorDeps), scheduler({ ...reactorDeps, board, projections, timeLimitMs: config.GYRE_JOB_TIME_LIMIT_MS }), jobProgress(reactorDeps), expiredFilesRemover({ objects, output })],
   });
   const services: Services = {
     config,
@@ -187,6 +188,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     jobSecrets,
     output,
     live,
+    objects,
     dispatch,
     git,
     async readYourWrites(position) {

@@ -9,6 +9,7 @@ import type { Position } from '../domain/events/envelope.ts';
 import type { EventRegistry } from '../domain/events/registry.ts';
 import type { ProjectionRunner } from '../projections/runner.ts';
 import type { ReactorRunner } from '../workers/reactors.ts';
+import type { ObjectStore } from '../adapters/objectstore/port.ts';
 import type { OutputStore } from '../adapters/output/port.ts';
 import type { LiveOutput } from '../application/live-output.ts';
 import type { Dispatch } from '../workers/dispatch.ts';
@@ -32,6 +33,8 @@ export interface Services {
   /** Job output: kept in `output`, pushed live to subscribers through `live`. */
   readonly output: OutputStore;
   readonly live: LiveOutput;
+  /** Artifacts, test results, caches and workspaces (and sealed output, through `output`). */
+  readonly objects: ObjectStore;
   /** The agent protocol's server side. */
   readonly dispatch: Dispatch;
   /** Reads configs from projects' repositories. */

@@ -22,7 +22,7 @@ export const filesProjection = defineProjection({
       problems jsonb not null, stored_at timestamptz not null, primary key (job_id, node_index, step_index))`);
     await db.raw(`create table if not exists ${t.workspace_layers} (
       layer_id text primary key, job_id text not null, workflow_id text not null, job_name text not null, node_index int not null, step_index int not null,
-      object_key text not null, bytes bigint not null, files int not null, position bigint not null, stored_at timestamptz not null)`);
+      object_key text not null, bytes bigint not null, files int not null, position text not null, stored_at timestamptz not null)`);
     await db.raw(`create index if not exists ${t.workspace_layers}_job on ${t.workspace_layers} (job_id)`);
     await db.raw(`create table if not exists ${t.expired_files} (job_id text not null, kind text not null, expired_at timestamptz not null, primary key (job_id, kind))`);
     await db.raw(`create table if not exists ${t.caches} (

@@ -1,6 +1,8 @@
 import type { Knex } from 'knex';
+import type { ObjectStore } from '../adapters/objectstore/port.ts';
 import type { OutputStore } from '../adapters/output/port.ts';
 import type { UseCases, WithStore } from '../application/dependencies.ts';
+import * as files from '../application/job-files.ts';
 import { tellWorkflow } from '../application/job-progress.ts';
 import { memberByLogin } from '../application/members.ts';
 import { agentDecider, agentStream, agentTarget } from '../domain/agents/agent.ts';
@@ -46,6 +48,8 @@ export type AgentIdentity = { kind: 'token'; tokenId: string; resourceClass: str
 export interface DispatchDeps extends UseCases, WithStore {
   readonly jobSecrets: JobSecrets;
   readonly output: OutputStore;
+  /** Where the files of file steps go (artifacts, test results, caches, workspaces). */
+  readonly objects: ObjectStore;
   readonly live: LiveOutput;
   readonly board: TaskBoard;
   readonly projections: { waitFor(position: Position, timeoutMs: number, only?: ReadonlyArray<string>): Promise<boolean> };
@@ -96,11 +100,7 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
   };
   const contextOf = (agent: { agentId: string; name: string }, correlationId?: string): CommandContext => ({ actor: agentActor(agent), request: null, ...(correlationId ? { correlationId } : {}) });
   /** Reports come only from the agent that holds the task. */
-  const held = async (agentId: string, t: TaskRef) => {
-    const task = await taskByRef(db, t.jobId, t.taskIndex);
-    if (!task || task.status !== 'running' || task.agentId !== agentId) throw new DomainError('LEASE_LOST', `task ${t.taskIndex} of job ${t.jobId} is not this agent's: stop running it`);
-    return task;
-  };
+  const held = (agentId: string, t: TaskRef) => files.requireHeldTask(deps, agentId, t);
 
   const endTask = async (agent: { agentId: string; name: string } | null, t: TaskRef, status: TaskResult, reason: string | null) => {
     const job = await jobRunById(db, t.jobId);
@@ -241,6 +241,15 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
         const agent = await mine(agentId);
         await endTask(agent, end, end.status, end.reason);
       },
+      storeArtifacts: async (agentId, s, tar) => files.storeArtifacts(deps, await mine(agentId), s, tar),
+      storeTestResults: async (agentId, s, results) => files.storeTestResults(deps, await mine(agentId), s, results),
+      cacheExists: async (agentId, s, key) => files.cacheExists(deps, await mine(agentId), s, key),
+      saveCache: async (agentId, s, key, body) => files.saveCache(deps, await mine(agentId), s, key, body),
+      findCache: async (agentId, s, keys) => files.findCache(deps, await mine(agentId), s, keys),
+      readCache: async (agentId, s, id) => files.readCache(deps, await mine(agentId), s, id),
+      persistWorkspace: async (agentId, s, tar) => files.persistWorkspace(deps, await mine(agentId), s, tar),
+      workspaceLayers: async (agentId, s) => files.workspaceLayers(deps, await mine(agentId), s),
+      readWorkspaceLayer: async (agentId, s, layerId) => files.readWorkspaceLayer(deps, await mine(agentId), s, layerId),
     };
     return api;
   };

@@ -8,6 +8,7 @@ import type { OutputKey, OutputSize, OutputStore } from './port.ts';
 const uuid = /^[0-9a-f-]{36}$/;
 /** Where a sealed step's output lives in the object store. */
 export const outputObjectKey = (k: OutputKey) => `jobs/${k.jobId}/output/${k.taskIndex}/${k.stepIndex}.log`;
+const jobOutputPrefix = (jobId: string) => `jobs/${jobId}/output/`;
 
 /**
  * Output in the object store: while a step runs its chunks are appended in order to a spool file
@@ -102,6 +103,12 @@ export const createObjectOutputStore = (
       const chunks: Buffer[] = [];
       for await (const c of sealed.body) chunks.push(c as Buffer);
       return Buffer.concat(chunks).toString('utf8');
+    },
+    removeJob: async (jobId) => {
+      if (!uuid.test(jobId)) throw new Error('not a job id');
+      await objects.deleteMany(jobOutputPrefix(jobId));
+      await rm(join(spoolDir, jobId), { recursive: true, force: true });
+      if (legacyDir) await rm(join(legacyDir, jobId), { recursive: true, force: true });
     },
   };
 };

@@ -20,4 +20,6 @@ export interface OutputStore {
   /** The step has ended: its output is made durable. */
   seal(key: OutputKey): Promise<OutputSize>;
   read(key: OutputKey): Promise<string | null>;
+  /** Removes every step's output of the job, wherever it is kept (retention); a second call finds nothing and is no error. */
+  removeJob(jobId: string): Promise<void>;
 }

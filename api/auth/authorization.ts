@@ -149,6 +149,15 @@ export const routeRules: Readonly<Record<string, Rule>> = {
   'POST /api/agent/steps/output': { role: 'agent', action: 'job.step.output' },
   'POST /api/agent/steps/finish': { role: 'agent', action: 'job.step.finish' },
   'POST /api/agent/tasks/finish': { role: 'agent', action: 'job.task.finish' },
+  'POST /api/agent/artifacts': { role: 'agent', action: 'job.artifacts.store' },
+  'POST /api/agent/test-results': { role: 'agent', action: 'job.tests.store' },
+  'POST /api/agent/caches/exists': { role: 'agent', action: 'cache.read' },
+  'POST /api/agent/caches/save': { role: 'agent', action: 'cache.save' },
+  'POST /api/agent/caches/find': { role: 'agent', action: 'cache.read' },
+  'POST /api/agent/caches/read': { role: 'agent', action: 'cache.read' },
+  'POST /api/agent/workspace/persist': { role: 'agent', action: 'job.workspace.persist' },
+  'POST /api/agent/workspace/layers': { role: 'agent', action: 'job.workspace.read' },
+  'POST /api/agent/workspace/read': { role: 'agent', action: 'job.workspace.read' },
 };
 
 /** Throws UnauthorizedError (401) or ForbiddenError (403), naming what would let the caller in. */

@@ -1,12 +1,27 @@
-import type { FastifyInstance } from 'fastify';
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { AgentInfo, Heartbeat, StepEnd, StepRef, TaskEnd } from '../../domain/agents/protocol.ts';
-import { parseInput } from '../../domain/errors.ts';
+import { AgentInfo, CacheKey, CacheKeys, Heartbeat, StepEnd, StepRef, TaskEnd, TaskRef, TestResultsUpload } from '../../domain/agents/protocol.ts';
+import { parseInput, ValidationError } from '../../domain/errors.ts';
 import type { AgentIdentity, Dispatch } from '../../workers/dispatch.ts';
 
 const AgentId = z.object({ agentId: z.string().uuid() });
 const ClaimBody = AgentId.extend({ waitMs: z.number().int().min(0).max(30_000).default(20_000) });
 const OutputBody = AgentId.merge(StepRef).extend({ text: z.string().max(1024 * 1024) });
+const StepBody = AgentId.merge(StepRef);
+/** A body that streams (a tar, a gzipped tar) leaves the step to the query string. */
+const StepQuery = AgentId.extend({
+  jobId: TaskRef.shape.jobId,
+  taskIndex: z.coerce.number().pipe(TaskRef.shape.taskIndex),
+  stepIndex: z.coerce.number().pipe(StepRef.shape.stepIndex),
+});
+const streamed = { tar: 'application/x-tar', gzip: 'application/gzip' } as const;
+
+/** The request body as it arrives, never buffered: what the stream parsers below hand on. */
+const bodyStream = (req: FastifyRequest, type: string): Readable => {
+  if (req.body instanceof Readable) return req.body;
+  throw new ValidationError(`send the body as a stream of Content-Type ${type}`);
+};
 
 /** The agent protocol over HTTP (`gyre agent`): runner tokens only, each confined to its own agents and tasks. */
 export const registerAgentProtocol = (app: FastifyInstance, dispatch: Dispatch) => {
@@ -46,5 +61,47 @@ export const registerAgentProtocol = (app: FastifyInstance, dispatch: Dispatch) 
     const { agentId, ...end } = parseInput(AgentId.merge(TaskEnd), req.body, 'task end');
     await channelOf(req.auth as never).finishTask(agentId, end);
     return { message: 'Accepted.' };
+  });
+
+  // the file steps: JSON, except the bodies of archives, which stream both ways
+  app.post('/api/agent/test-results', { bodyLimit: 128 * 1024 * 1024 }, async (req) => {
+    const { agentId, results, ...step } = parseInput(StepBody.extend({ results: TestResultsUpload }), req.body, 'test results');
+    return channelOf(req.auth as never).storeTestResults(agentId, step, results);
+  });
+  app.post('/api/agent/caches/exists', async (req) => {
+    const { agentId, key, ...step } = parseInput(StepBody.extend({ key: CacheKey }), req.body, 'cache lookup');
+    return { exists: await channelOf(req.auth as never).cacheExists(agentId, step, key) };
+  });
+  app.post('/api/agent/caches/find', async (req) => {
+    const { agentId, keys, ...step } = parseInput(StepBody.extend({ keys: CacheKeys }), req.body, 'cache lookup');
+    return { cache: await channelOf(req.auth as never).findCache(agentId, step, keys) };
+  });
+  app.post('/api/agent/caches/read', async (req, reply) => {
+    const { agentId, cacheId, ...step } = parseInput(StepBody.extend({ cacheId: z.string().uuid() }), req.body, 'cache read');
+    return reply.type(streamed.gzip).send(await channelOf(req.auth as never).readCache(agentId, step, cacheId));
+  });
+  app.post('/api/agent/workspace/layers', async (req) => {
+    const { agentId, ...step } = parseInput(StepBody, req.body, 'workspace lookup');
+    return { layers: await channelOf(req.auth as never).workspaceLayers(agentId, step) };
+  });
+  app.post('/api/agent/workspace/read', async (req, reply) => {
+    const { agentId, layerId, ...step } = parseInput(StepBody.extend({ layerId: z.string().uuid() }), req.body, 'workspace layer read');
+    return reply.type(streamed.tar).send(await channelOf(req.auth as never).readWorkspaceLayer(agentId, step, layerId));
+  });
+  // archives arrive as streams, for these routes only: the parser hands the request on unread, so no body limit applies
+  void app.register(async (uploads) => {
+    uploads.addContentTypeParser([streamed.tar, streamed.gzip], (_req, payload, done) => done(null, payload));
+    uploads.post('/api/agent/artifacts', async (req) => {
+      const { agentId, ...step } = parseInput(StepQuery, req.query, 'artifacts upload');
+      return channelOf(req.auth as never).storeArtifacts(agentId, step, bodyStream(req, streamed.tar));
+    });
+    uploads.post('/api/agent/caches/save', async (req) => {
+      const { agentId, key, ...step } = parseInput(StepQuery.extend({ key: CacheKey }), req.query, 'cache save');
+      return channelOf(req.auth as never).saveCache(agentId, step, key, bodyStream(req, streamed.gzip));
+    });
+    uploads.post('/api/agent/workspace/persist', async (req) => {
+      const { agentId, ...step } = parseInput(StepQuery, req.query, 'workspace upload');
+      return channelOf(req.auth as never).persistWorkspace(agentId, step, bodyStream(req, streamed.tar));
+    });
   });
 };

@@ -23,5 +23,8 @@ export const orbRead = defineEvent('orb.read', readOnly);
 export const runnerRead = defineEvent('runner.read', readOnly);
 export const configCompile = defineEvent('config.compile', readOnly);
 export const pipelineRead = defineEvent('pipeline.read', readOnly);
+/** An agent looking up or reading a project's caches, or the workspace layers its job attaches. */
+export const cacheRead = defineEvent('cache.read', readOnly);
+export const workspaceRead = defineEvent('job.workspace.read', readOnly);
 /** A GraphQL document that does not parse, so no operation can be named. */
 export const graphqlDocumentReject = defineEvent('graphql.document.reject', readOnly);

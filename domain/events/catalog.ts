@@ -1,4 +1,4 @@
-import { auditLogExported, auditLogRead, auditLogSubscribe, configCompile, contextRead, pipelineRead, graphqlDocumentReject, orbRead, projectRead, runnerRead, settingsRead, userRead } from '../audit/audit-events.ts';
+import { auditLogExported, auditLogRead, auditLogSubscribe, cacheRead, configCompile, contextRead, pipelineRead, graphqlDocumentReject, orbRead, projectRead, runnerRead, settingsRead, userRead, workspaceRead } from '../audit/audit-events.ts';
 import { contextEvents } from '../contexts/context.ts';
 import { orbEvents } from '../orbs/orb.ts';
 import { pipelineEvents } from '../pipelines/pipeline.ts';
@@ -28,6 +28,8 @@ export const eventRegistry = createRegistry([
   runnerRead,
   configCompile,
   pipelineRead,
+  cacheRead,
+  workspaceRead,
   auditLogExported,
   auditLogRead,
   auditLogSubscribe,

@@ -1,4 +1,6 @@
-import { Assignment, HeartbeatAnswer, Registration, type AgentChannel } from '../../domain/agents/protocol.ts';
+import { Readable } from 'node:stream';
+import { z } from 'zod';
+import { ArtifactsStored, Assignment, CacheFound, CacheSaved, HeartbeatAnswer, LayerStored, Registration, TestCounts, WorkspaceLayer, type AgentChannel, type StepRef } from '../../domain/agents/protocol.ts';
 import { GyreError } from '../../domain/errors.ts';
 
 /** Gyre answered with an error: its code (LEASE_LOST tells the agent to stop the task). */
@@ -7,6 +9,10 @@ export class ChannelError extends GyreError {}
 /** The agent protocol over HTTP, as `gyre agent` speaks it to a Gyre on another machine. */
 export const createHttpChannel = (host: string, token: string): AgentChannel => {
   const base = host.replace(/\/+$/, '');
+  const failed = async (res: Response) => {
+    const answer = (await res.json().catch(() => ({}))) as { message?: string; code?: string };
+    return new ChannelError(answer.message ?? `Gyre answered ${res.status}`, answer.code ?? 'AGENT_PROTOCOL', res.status);
+  };
   const post = async (path: string, body: unknown, timeoutMs = 30_000, signal?: AbortSignal): Promise<unknown> => {
     const res = await fetch(`${base}/api/agent/${path}`, {
       method: 'POST',
@@ -15,9 +21,8 @@ export const createHttpChannel = (host: string, token: string): AgentChannel => 
       signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs),
     });
     if (res.status === 204) return null;
-    const answer = (await res.json().catch(() => ({}))) as { message?: string; code?: string };
-    if (!res.ok) throw new ChannelError(answer.message ?? `Gyre answered ${res.status}`, answer.code ?? 'AGENT_PROTOCOL', res.status);
-    return answer;
+    if (!res.ok) throw await failed(res);
+    return res.json().catch(() => ({}));
   };
   /**
    * A report must arrive: one that finds Gyre unreachable or failing (a restart, a network blip) is
@@ -37,6 +42,32 @@ export const createHttpChannel = (host: string, token: string): AgentChannel => 
       }
     }
   };
+  /** An archive is sent as it is read, and may take long; it cannot be sent again, so it is not. */
+  const fileTimeoutMs = 60 * 60_000;
+  const upload = async (path: string, query: Record<string, string | number>, type: string, body: Readable): Promise<unknown> => {
+    const params = new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)]));
+    const init = {
+      method: 'POST',
+      headers: { 'content-type': type, authorization: `Bearer ${token}` },
+      body: Readable.toWeb(body) as ReadableStream,
+      duplex: 'half',
+      signal: AbortSignal.timeout(fileTimeoutMs),
+    } as RequestInit;
+    const res = await fetch(`${base}/api/agent/${path}?${params}`, init);
+    if (!res.ok) throw await failed(res);
+    return res.json();
+  };
+  const download = async (path: string, body: unknown): Promise<Readable> => {
+    const res = await fetch(`${base}/api/agent/${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(fileTimeoutMs),
+    });
+    if (!res.ok || !res.body) throw await failed(res);
+    return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
+  };
+  const ref = (agentId: string, s: StepRef) => ({ agentId, jobId: s.jobId, taskIndex: s.taskIndex, stepIndex: s.stepIndex });
   return {
     register: async (info) => Registration.parse(await post('register', { info })),
     claim: async (agentId, waitMs, signal) => {
@@ -48,5 +79,14 @@ export const createHttpChannel = (host: string, token: string): AgentChannel => 
     output: (agentId, step, text) => report('steps/output', { agentId, ...step, text }),
     finishStep: (agentId, end) => report('steps/finish', { agentId, ...end }),
     finishTask: (agentId, end) => report('tasks/finish', { agentId, ...end }),
+    storeArtifacts: async (agentId, step, tar) => ArtifactsStored.parse(await upload('artifacts', ref(agentId, step), 'application/x-tar', tar)),
+    storeTestResults: async (agentId, step, results) => TestCounts.parse(await post('test-results', { ...ref(agentId, step), results }, fileTimeoutMs)),
+    cacheExists: async (agentId, step, key) => z.object({ exists: z.boolean() }).parse(await post('caches/exists', { ...ref(agentId, step), key })).exists,
+    saveCache: async (agentId, step, key, body) => CacheSaved.parse(await upload('caches/save', { ...ref(agentId, step), key }, 'application/gzip', body)),
+    findCache: async (agentId, step, keys) => z.object({ cache: CacheFound.nullable() }).parse(await post('caches/find', { ...ref(agentId, step), keys })).cache,
+    readCache: (agentId, step, cacheId) => download('caches/read', { ...ref(agentId, step), cacheId }),
+    persistWorkspace: async (agentId, step, tar) => LayerStored.parse(await upload('workspace/persist', ref(agentId, step), 'application/x-tar', tar)),
+    workspaceLayers: async (agentId, step) => z.object({ layers: z.array(WorkspaceLayer) }).parse(await post('workspace/layers', ref(agentId, step))).layers,
+    readWorkspaceLayer: (agentId, step, layerId) => download('workspace/read', { ...ref(agentId, step), layerId }),
   };
 };

@@ -1,0 +1,29 @@
+import type { ObjectStore } from '../adapters/objectstore/port.ts';
+import type { OutputStore } from '../adapters/output/port.ts';
+import type { CacheEvent } from '../domain/files/cache.ts';
+import { objectKeys } from '../domain/files/keys.ts';
+import type { JobEvent } from '../domain/jobs/job.ts';
+import type { Reactor } from './reactor.ts';
+
+/**
+ * Deletes the objects of files retention expired: each kind of a job's files, and a project's
+ * expired caches (every save of the key, a losing racer's upload too). Deleting what is gone already
+ * is no error, so an event delivered twice is harmless.
+ */
+export const expiredFilesRemover = (deps: { objects: ObjectStore; output: Pick<OutputStore, 'removeJob'> }): Reactor => ({
+  name: 'expired-files-remover',
+  handles: [{ exact: 'job.files.expire' }, { exact: 'cache.expire' }],
+  reads: [],
+  async react(event) {
+    const e = event as unknown as JobEvent | CacheEvent;
+    if (e.type === 'cache.expire') {
+      await deps.objects.deleteMany(objectKeys.cachePrefix(e.data.projectId, e.data.cacheId));
+      return;
+    }
+    if (e.type !== 'job.files.expire') return;
+    for (const kind of e.data.kinds) {
+      if (kind === 'output') await deps.output.removeJob(e.data.jobId);
+      await deps.objects.deleteMany(objectKeys.jobFiles(e.data.jobId, kind));
+    }
+  },
+});
