@@ -62,10 +62,11 @@ const recording = () => {
 };
 
 const assignment = { jobId: 'j', taskIndex: 0, spec: { vcs: { branch: 'main', revision: 'abc123' }, jobNumber: 7 } } as unknown as Assignment;
-const run = async (step: FileStep, channel: AgentFiles) => {
+const run = async (step: FileStep, channel: AgentFiles, on: ExecutionEnvironment = env) => {
   const lines: string[] = [];
-  const resolve = (p: string) => (p === '~' || p.startsWith('~/') ? join(env.home, p.slice(1)) : p.startsWith('/') ? p : join(workdir, p));
-  const end = await runFileStep(step, { env, channel, agentId: 'a', step: { jobId: 'j', taskIndex: 0, stepIndex: 1 }, assignment, environment: {}, resolve, out: { line: (l) => lines.push(l) } });
+  const work = join(on.home, 'project');
+  const resolve = (p: string) => (p === '~' || p.startsWith('~/') ? join(on.home, p.slice(1)) : p.startsWith('/') ? p : join(work, p));
+  const end = await runFileStep(step, { env: on, channel, agentId: 'a', step: { jobId: 'j', taskIndex: 0, stepIndex: 1 }, assignment, environment: {}, resolve, out: { line: (l) => lines.push(l) } });
   return { ...end, output: lines.join('\n') };
 };
 const names = async (tar: Buffer) => (await entriesOf(Readable.from([tar]))).map((e) => e.name).sort();
@@ -104,7 +105,7 @@ test('store_test_results reads every report under the path; a malformed one is n
   assert.equal([none.status, none.output.split('\n').at(-1)], ['success', 'Found no test results, skipping']);
 });
 
-test('save_cache: the key rendered where the job runs, one gzipped tar named absolute; restore_cache puts it back', async () => {
+test('save_cache: the key rendered where the job runs, one gzipped tar named from home; restore_cache puts it back, in the home of the task that restores it', async () => {
   mkdirSync(join(workdir, 'node_modules/pkg'), { recursive: true });
   writeFileSync(join(workdir, 'node_modules/pkg/index.js'), 'x');
   writeFileSync(join(workdir, 'lock'), 'lockfile');
@@ -114,8 +115,7 @@ test('save_cache: the key rendered where the job runs, one gzipped tar named abs
   const sum = createHash('sha256').update('lockfile').digest('base64');
   const saved = r.last('saveCache')!;
   assert.is(saved.key, `deps-main-${sum}`);
-  const under = workdir.slice(1);
-  assert.equal(await names(gunzipSync(saved.body!)), [`${under}/node_modules`, `${under}/node_modules/pkg`, `${under}/node_modules/pkg/index.js`]);
+  assert.equal(await names(gunzipSync(saved.body!)), ['~/project/node_modules', '~/project/node_modules/pkg', '~/project/node_modules/pkg/index.js']);
   assert.match(save.output, `Warning: could not archive ${env.home}/missing - Not found`);
   assert.match(save.output, `Stored Cache to deps-main-${sum}`);
 
@@ -123,6 +123,14 @@ test('save_cache: the key rendered where the job runs, one gzipped tar named abs
   const restore = await run({ type: 'restore_cache', name: 'r', keys: ['deps-{{ .Branch }}-{{ checksum "lock" }}', 'deps-'] }, r.channel);
   assert.is(restore.status, 'success', restore.output);
   assert.is(readFileSync(join(workdir, 'node_modules/pkg/index.js'), 'utf8'), 'x');
+  const other = await executor.prepare({ taskId: 'other' });
+  try {
+    const elsewhere = await run({ type: 'restore_cache', name: 'r', keys: [saved.key!] }, r.channel, other);
+    assert.is(elsewhere.status, 'success', elsewhere.output);
+    assert.is(readFileSync(join(other.home, 'project/node_modules/pkg/index.js'), 'utf8'), 'x');
+  } finally {
+    await other.close();
+  }
 
   const miss = await run({ type: 'restore_cache', name: 'r', keys: ['other-{{ .Revision }}'] }, r.channel);
   assert.equal([miss.status, miss.output], ['success', 'No cache is found for key: other-abc123']);

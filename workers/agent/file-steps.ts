@@ -240,6 +240,23 @@ const copyAll = async <T extends { tar: Readable | null }>(pack: TarPack, source
   }
 };
 
+/**
+ * A cached file's name in the archive: under home as `~/…`, so the cache restores into the home of
+ * whichever job takes it (another image's user, a machine task's own directory); elsewhere absolute
+ * less the leading `/`.
+ */
+export const cacheEntryName = (home: string, path: string): string => {
+  const inHome = posix.relative(home, path);
+  if (path === home) return '~';
+  return inHome && !inHome.startsWith('..') && !posix.isAbsolute(inHome) ? `~/${inHome}` : path.replace(/^\/+/, '');
+};
+/** Where a cached file goes back to, relative to `/`. */
+export const cachePathOf = (home: string, name: string): string => {
+  const root = home.replace(/^\/+|\/+$/g, '');
+  if (name === '~') return root;
+  return name.startsWith('~/') ? posix.join(root, name.slice(2)) : name;
+};
+
 const saveCache = async (s: Extract<FileStep, { type: 'save_cache' }>, c: FileStepContext): Promise<FileStepEnd> => {
   const key = renderCacheKey(s.key, await keyContext(c, [s.key]));
   if (isCacheKeyProblem(key)) throw new StepFailure(`error computing cache key: ${key.message}`);
@@ -251,15 +268,7 @@ const saveCache = async (s: Extract<FileStep, { type: 'save_cache' }>, c: FileSt
   const paths = s.paths.map((p) => ({ path: c.resolve(p) }));
   const sources = await openArchives(c, paths);
   for (const missing of sources.filter((x) => !x.tar)) c.out.line(`Warning: could not archive ${missing.path} - Not found`);
-  // named absolute less the leading `/`, so restore_cache puts them back where they were
-  const made = writeTar(
-    (pack) =>
-      copyAll(pack, sources, (source, h) => {
-        const parent = posix.dirname(source.path).replace(/^\/+/, '');
-        return renamed(h, (name) => (parent ? `${parent}/${name}` : name));
-      }),
-    { gzip: true },
-  );
+  const made = writeTar((pack) => copyAll(pack, sources, (source, h) => renamed(h, (name) => cacheEntryName(c.env.home, posix.join(posix.dirname(source.path), name)))), { gzip: true });
   c.out.line('Uploading cache archive...');
   const saved = await calling('the cache could not be saved', () => handOver(made, (body) => stopping(c.signal, body, () => c.channel.saveCache(c.agentId, c.step, key, body))));
   if (!saved.saved) {
@@ -294,13 +303,14 @@ const restoreCache = async (s: Extract<FileStep, { type: 'restore_cache' }>, c: 
   c.out.line('Downloading cache archive...');
   const body = await calling('the cache could not be downloaded', () => c.channel.readCache(c.agentId, c.step, found.cacheId));
   c.out.line('Unarchiving cache...');
-  const tar = createGunzip();
-  const unzipping = pipeline(body, tar);
+  const unzipped = createGunzip();
+  const unzipping = pipeline(body, unzipped);
+  const placed = writeTar((pack) => copyEntries(unzipped, pack, (h) => renamed(h, (name) => cachePathOf(c.env.home, name))));
   try {
-    await stopping(c.signal, tar, () => Promise.all([c.env.extract(tar, '/'), unzipping]));
+    await stopping(c.signal, unzipped, () => Promise.all([handOver(placed, (tar) => c.env.extract(tar, '/')), unzipping]));
   } catch (e) {
     body.destroy();
-    tar.destroy();
+    unzipped.destroy();
     throw new StepFailure(`the cache ${found.key} could not be restored: ${message(e)}`);
   }
   return succeeded;
