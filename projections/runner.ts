@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Knex } from 'knex';
 import type { ActionFilter } from '../domain/audit/action-filter.ts';
 import type { Position, RecordedEvent } from '../domain/events/envelope.ts';
@@ -70,6 +71,8 @@ export const createProjectionRunner = (options: RunnerOptions): ProjectionRunner
   const { store, db, projections } = options;
   const batchSize = options.batchSize ?? 500;
   const controller = new AbortController();
+  // every projection's subscription waits on this one signal at once
+  setMaxListeners(projections.length + 10, controller.signal);
   const state = new Map(projections.map((p) => [p, { position: START, caughtUp: false, lastCaughtUpAt: 0, error: null as string | null }]));
   const loops: Promise<void>[] = [];
 
