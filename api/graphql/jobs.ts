@@ -1,7 +1,7 @@
 import { parseUuid } from '../../domain/ids.ts';
 import { jobRunById, stepsOfJob, tasksOfJob, type JobRunRow, type StepRow } from '../../projections/jobs.ts';
 import { jobById, type JobRow } from '../../projections/pipelines.ts';
-import { jobOutput } from '../../application/job-output.ts';
+import { jobOutput, stepOutput } from '../../application/job-output.ts';
 import { agentStates, resourceClassLoads, whyQueued, type AgentState, type JobReads } from '../../application/job-reads.ts';
 import type { Services } from '../services.ts';
 import { overWebSocket, type GraphQLContext } from './context.ts';
@@ -55,7 +55,7 @@ export const jobResolvers = (s: Services) => {
     JobStep: {
       index: (step: StepRow) => step.stepIndex,
       // read from the output store only when asked for
-      output: async (step: StepRow) => (await s.output.read({ jobId: step.jobId, taskIndex: step.taskIndex, stepIndex: step.stepIndex })) ?? '',
+      output: (step: StepRow) => stepOutput(s, { jobId: step.jobId, taskIndex: step.taskIndex, stepIndex: step.stepIndex }),
     },
     Agent: {
       id: (a: AgentState) => a.agent.agentId,
