@@ -50,6 +50,7 @@ import { createDispatch, ensureHeartbeatTable } from '../workers/dispatch.ts';
 import { registerCircleCiArtifacts } from './rest/circleci-artifacts.ts';
 import { jobProgress } from '../workers/job-progress.ts';
 import { startLeaseKeeper } from '../workers/lease-keeper.ts';
+import { startRetentionSweeper } from '../workers/retention.ts';
 import { scheduler } from '../workers/scheduler.ts';
 import { createTaskBoard } from '../workers/task-board.ts';
 import { registerAgentProtocol } from './rest/agent-protocol.ts';
@@ -248,6 +249,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   await projections.start();
   await reactors.start();
   const leaseKeeper = startLeaseKeeper({ db, dispatch, leaseMs, log: app.log });
+  const retention = startRetentionSweeper({ db, commands, log: app.log, intervalMs: config.GYRE_RETENTION_SWEEP_MS });
   let agent: Agent | null = null;
   if (config.GYRE_LOCAL_AGENT === 'true') {
     const serverId = localServerId(dataDir);
@@ -278,6 +280,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     async close() {
       await agent?.stop({ abandon: true });
       await leaseKeeper.stop();
+      await retention.stop();
       await app.close();
       await reactors.stop();
       await projections.stop();

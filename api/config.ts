@@ -63,6 +63,8 @@ export const ConfigSchema = z.object({
   GYRE_AGENT_LEASE_MS: z.coerce.number().int().min(500).max(3_600_000).default(30_000),
   /** A job's time limit (ms): past it the job ends timedout. */
   GYRE_JOB_TIME_LIMIT_MS: z.coerce.number().int().min(1000).max(7 * 24 * 3_600_000).default(5 * 3_600_000),
+  /** How often retention looks for expired files (ms); the periods themselves are system settings. */
+  GYRE_RETENTION_SWEEP_MS: z.coerce.number().int().min(1000).max(7 * 24 * 3_600_000).default(3_600_000),
   /** When set, GET /metrics answers only `Authorization: Bearer <this>`; unset, it is open, as scrape targets usually are. */
   GYRE_METRICS_TOKEN: z.string().trim().min(16, 'must be at least 16 characters (openssl rand -hex 24)').optional(),
   /** How far behind the log a projection may fall (ms) before /readyz answers 503. */

@@ -1,7 +1,8 @@
 import type { EventStore } from '../adapters/eventstore/port.ts';
-import type { OutputStore } from '../adapters/output/port.ts';
+import type { OutputKey, OutputStore } from '../adapters/output/port.ts';
 import { NotFoundError } from '../domain/errors.ts';
 import { jobRunById, stepsOfJob } from '../projections/jobs.ts';
+import { expiredAt } from '../projections/retention.ts';
 import type { Reads } from './dependencies.ts';
 import type { LiveOutput, OutputChunk } from './live-output.ts';
 
@@ -17,6 +18,21 @@ export type OutputMessage =
   | { readonly kind: 'end'; readonly jobId: string; readonly taskIndex: null; readonly stepIndex: null; readonly text: null; readonly status: string };
 
 const key = (c: { taskIndex: number; stepIndex: number }) => `${c.taskIndex}.${c.stepIndex}`;
+
+/**
+ * Once retention has expired a job's output, reading it says so: its objects may be gone (an empty
+ * answer would look like a step that printed nothing) or not yet deleted (it would look kept).
+ */
+const keptOutput = async (deps: Reads, jobId: string) => {
+  const at = await expiredAt(deps.db, jobId, 'output');
+  if (at) throw new NotFoundError(`this job's output expired on ${at}: output is kept for outputRetentionDays days (system settings)`, 'OUTPUT_EXPIRED');
+};
+
+/** One step's output as stored ('' when it wrote none). */
+export const stepOutput = async (deps: Reads & { readonly output: OutputStore }, k: OutputKey): Promise<string> => {
+  await keptOutput(deps, k.jobId);
+  return (await deps.output.read(k)) ?? '';
+};
 
 /**
  * A job's output: what was written already, step by step, then each new chunk as it arrives, ending
@@ -47,6 +63,7 @@ export const jobOutput = (deps: JobOutputDeps, jobId: string): AsyncIterableIter
     const from = await deps.store.head();
     const job = await jobRunById(deps.db, jobId);
     if (!job) throw new NotFoundError('no such job, or it has not been queued yet', 'JOB_NOT_FOUND');
+    await keptOutput(deps, jobId);
     for (const s of await stepsOfJob(deps.db, jobId)) {
       const text = (await deps.output.read({ jobId, taskIndex: s.taskIndex, stepIndex: s.stepIndex })) ?? '';
       read.set(key(s), Buffer.byteLength(text));

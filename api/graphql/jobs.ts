@@ -5,7 +5,7 @@ import { testCountsOfJob, testResultsOfJob } from '../../projections/files.ts';
 import { artifactsPage } from '../../application/file-reads.ts';
 import { ValidationError } from '../../domain/errors.ts';
 import { artifactUrl } from '../rest/circleci-artifacts.ts';
-import { jobOutput } from '../../application/job-output.ts';
+import { jobOutput, stepOutput } from '../../application/job-output.ts';
 import { agentStates, resourceClassLoads, whyQueued, type AgentState, type JobReads } from '../../application/job-reads.ts';
 import type { Services } from '../services.ts';
 import { overWebSocket, type GraphQLContext } from './context.ts';
@@ -67,7 +67,7 @@ export const jobResolvers = (s: Services) => {
     JobStep: {
       index: (step: StepRow) => step.stepIndex,
       // read from the output store only when asked for
-      output: async (step: StepRow) => (await s.output.read({ jobId: step.jobId, taskIndex: step.taskIndex, stepIndex: step.stepIndex })) ?? '',
+      output: (step: StepRow) => stepOutput(s, { jobId: step.jobId, taskIndex: step.taskIndex, stepIndex: step.stepIndex }),
     },
     Agent: {
       id: (a: AgentState) => a.agent.agentId,

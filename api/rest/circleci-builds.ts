@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OutputStore } from '../../adapters/output/port.ts';
+import { stepOutput } from '../../application/job-output.ts';
 import { NotFoundError, ValidationError } from '../../domain/errors.ts';
 import { circleStepNumber, stepIndexOf } from '../../domain/jobs/output.ts';
 import { parseProjectSlug } from '../../domain/projects/slugs.ts';
@@ -49,7 +50,7 @@ export const registerCircleCiBuilds = (app: FastifyInstance, deps: BuildsDeps) =
     const index = stepIndexOf(Number(step));
     return (await stepsOfJob(deps.db, found.run.jobId)).find((s) => s.stepIndex === index && s.taskIndex === Number(taskIndex));
   };
-  const outputOf = (found: Found, s: StepRow) => deps.output.read({ jobId: found.run!.jobId, taskIndex: s.taskIndex, stepIndex: s.stepIndex });
+  const outputOf = (found: Found, s: StepRow) => stepOutput(deps, { jobId: found.run!.jobId, taskIndex: s.taskIndex, stepIndex: s.stepIndex });
 
   app.get('/api/v1.1/project/:vcs/:org/:repo/:num', async (req) => {
     const found = await find(req.params);
@@ -116,7 +117,7 @@ export const registerCircleCiBuilds = (app: FastifyInstance, deps: BuildsDeps) =
     const p = req.params as { step: string; index: string };
     const s = await stepOf(found, p.index, p.step);
     if (!s) throw new NotFoundError('no such step in this job');
-    const text = (await outputOf(found, s)) ?? '';
+    const text = await outputOf(found, s);
     const out: Array<{ type: string; time: string; message: string }> = [];
     if (text) out.push({ type: 'out', time: s.stoppedAt ?? s.startedAt, message: text });
     return out;

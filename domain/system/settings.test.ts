@@ -17,7 +17,7 @@ test('an update records only what changed, from and to', () => {
 test('fields left out stay as they were', () => {
   const history = when([], { suspendNewUsers: true, licenseSeats: 10 });
   const after = given([...history, ...when(history, { requiredOrgMembership: ['acme'] })]);
-  assert.equal(after, { suspendNewUsers: true, licenseSeats: 10, requiredOrgMembership: ['acme'] });
+  assert.equal(after, { ...defaultSettings, suspendNewUsers: true, licenseSeats: 10, requiredOrgMembership: ['acme'] });
 });
 
 test('an update that changes nothing yields no event', () => {
@@ -43,6 +43,10 @@ test('bad input is refused with a message naming the field', () => {
     [{ requiredOrgMembership: ['bad org!'] }, 'requiredOrgMembership.0'],
     [{ requiredOrgMembership: ['-lead'] }, 'requiredOrgMembership.0'],
     [{ colour: 'blue' }, 'colour'],
+    [{ artifactRetentionDays: 0 }, 'artifactRetentionDays'],
+    [{ cacheRetentionDays: 3651 }, 'cacheRetentionDays'],
+    [{ outputRetentionDays: 1.5 }, 'outputRetentionDays'],
+    [{ workspaceRetentionDays: null }, 'workspaceRetentionDays'],
   ] as const) {
     try {
       parseSettingsInput(input);
@@ -54,8 +58,17 @@ test('bad input is refused with a message naming the field', () => {
   }
 });
 
+test('retention periods change like the rest, from and to, in whole days', () => {
+  const [e] = when([], { artifactRetentionDays: 7, cacheRetentionDays: 15, testResultRetentionDays: 3650 });
+  assert.equal(e?.data.changes, { artifactRetentionDays: { from: 30, to: 7 }, testResultRetentionDays: { from: 30, to: 3650 } });
+  assert.is(given([e!]).artifactRetentionDays, 7);
+  assert.is(given([e!]).workspaceRetentionDays, 15);
+});
+
 test('the initial state is the documented default', () => {
   assert.equal(given([]), defaultSettings);
+  assert.equal([defaultSettings.outputRetentionDays, defaultSettings.artifactRetentionDays, defaultSettings.testResultRetentionDays], [30, 30, 30]);
+  assert.equal([defaultSettings.cacheRetentionDays, defaultSettings.workspaceRetentionDays], [15, 15]);
 });
 
 test.run();

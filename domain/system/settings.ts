@@ -14,9 +14,36 @@ export interface SystemSettings {
   readonly requiredOrgMembership: ReadonlyArray<string>;
   /** How many active accounts the licence allows; null means no limit. */
   readonly licenseSeats: number | null;
+  /** How many days each kind of file is kept (see the retention worker). */
+  readonly outputRetentionDays: number;
+  readonly artifactRetentionDays: number;
+  readonly testResultRetentionDays: number;
+  readonly cacheRetentionDays: number;
+  readonly workspaceRetentionDays: number;
 }
 
-export const defaultSettings: SystemSettings = { suspendNewUsers: false, requiredOrgMembership: [], licenseSeats: null };
+/** The retention periods, in days: CircleCI keeps artifacts 30 days, caches and workspaces 15. */
+export const retentionFields = ['outputRetentionDays', 'artifactRetentionDays', 'testResultRetentionDays', 'cacheRetentionDays', 'workspaceRetentionDays'] as const;
+export type RetentionField = (typeof retentionFields)[number];
+export const maxRetentionDays = 3650;
+
+export const defaultSettings: SystemSettings = {
+  suspendNewUsers: false,
+  requiredOrgMembership: [],
+  licenseSeats: null,
+  outputRetentionDays: 30,
+  artifactRetentionDays: 30,
+  testResultRetentionDays: 30,
+  cacheRetentionDays: 15,
+  workspaceRetentionDays: 15,
+};
+
+const Days = z.number().int('must be a whole number of days').min(1, 'must be at least 1 day').max(maxRetentionDays, `must be at most ${maxRetentionDays} days`);
+const retentionInput = Object.fromEntries(retentionFields.map((f) => [f, Days.optional()])) as Record<RetentionField, z.ZodOptional<typeof Days>>;
+const retentionChanges = Object.fromEntries(retentionFields.map((f) => [f, z.object({ from: z.number().int(), to: z.number().int() })])) as Record<
+  RetentionField,
+  z.ZodObject<{ from: z.ZodNumber; to: z.ZodNumber }>
+>;
 
 /** What `updateSystemSettings` accepts: each field optional, what is left out stays as it was. */
 export const SettingsInput = z
@@ -24,6 +51,7 @@ export const SettingsInput = z
     suspendNewUsers: z.boolean().optional(),
     requiredOrgMembership: z.array(GitHubName).max(100, 'at most 100 organizations').optional(),
     licenseSeats: z.number().int('must be a whole number').min(0, 'must be 0 or more').max(1_000_000).nullable().optional(),
+    ...retentionInput,
   })
   .strict();
 export type SettingsInput = z.infer<typeof SettingsInput>;
@@ -43,6 +71,7 @@ export const settingsUpdated = defineEvent(
         suspendNewUsers: change(z.boolean()),
         requiredOrgMembership: change(z.array(z.string())),
         licenseSeats: change(z.number().int().nullable()),
+        ...retentionChanges,
       })
       .partial(),
   }),
@@ -71,7 +100,8 @@ export const settingsDecider: Decider<SystemSettings, SettingsCommand, SettingsE
       suspendNewUsers: c.suspendNewUsers ? c.suspendNewUsers.to : state.suspendNewUsers,
       requiredOrgMembership: c.requiredOrgMembership ? c.requiredOrgMembership.to : state.requiredOrgMembership,
       licenseSeats: c.licenseSeats ? c.licenseSeats.to : state.licenseSeats,
-    };
+      ...Object.fromEntries(retentionFields.map((f) => [f, c[f] ? c[f].to : state[f]])),
+    } as SystemSettings;
   },
   decide: (command, state) => {
     if (command.type !== 'update') throw new DomainError('UNKNOWN_COMMAND', `unknown settings command`);
@@ -86,6 +116,10 @@ export const settingsDecider: Decider<SystemSettings, SettingsCommand, SettingsE
     }
     if (input.licenseSeats !== undefined && input.licenseSeats !== state.licenseSeats) {
       changes.licenseSeats = { from: state.licenseSeats, to: input.licenseSeats };
+    }
+    for (const f of retentionFields) {
+      const to = input[f];
+      if (to !== undefined && to !== state[f]) changes[f] = { from: state[f], to };
     }
     return Object.keys(changes).length ? [{ type: 'system.settings.update', data: { changes } }] : [];
   },
