@@ -3,11 +3,12 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { START } from '../adapters/eventstore/port.ts';
+import { createRetentionSweeper } from '../workers/retention.ts';
 import { dockerForTests } from './support/docker.ts';
 import { gitRepo } from './support/git-repo.ts';
 import { startTestGyre, type TestGyre } from './support/gyre.ts';
 import { ensureTestImage } from './support/images.ts';
-import { finished, ok, trigger } from './support/jobs.ts';
+import { finished, ok, trigger, until } from './support/jobs.ts';
 import { filesystemStore, s3rverStore, type TestObjectStore } from './support/object-stores.ts';
 
 /**
@@ -195,6 +196,24 @@ const filesSuite = (store: () => Promise<TestObjectStore>) => {
     assert.match(await outputOf(g, make2.id, 'Saving cache'), 'Skipping cache generation, cache already exists');
     const saves = (await g.services.store.readAll(START, { filter: { types: [{ exact: 'cache.save' }] }, limit: 100 })).events;
     assert.is(saves.length, 1);
+  });
+
+  test(`[${store.name}] past the retention periods, a sweep expires every kind: the objects leave the store, and the artifact URL says they expired`, async () => {
+    const make = first.byName.make!;
+    const artifact = `${base}/output/job/${make.id}/artifacts/0/site/notes.txt`;
+    assert.is((await api(new URL(artifact).pathname)).status, 200);
+    const sweep = await createRetentionSweeper({ db: g.services.db, commands: g.services.commands, log: g.services.log, now: () => new Date(Date.now() + 40 * 86_400_000) }).sweep();
+    assert.ok(sweep.jobs >= 3 && sweep.caches === 1, JSON.stringify(sweep));
+    const left = async (prefix: string) => (await g.services.objects.list(prefix, { limit: 10 })).keys;
+    for (const job of [make, first.byName.middle!, first.byName.last!]) {
+      await until(`the files of ${job.name} to leave the store`, async () => ((await left(`jobs/${job.id}/`)).length === 0 ? true : undefined));
+    }
+    await until('the cache to leave the store', async () => ((await left('projects/')).length === 0 ? true : undefined));
+    const gone = await api(new URL(artifact).pathname);
+    assert.is(gone.status, 404);
+    assert.is((await gone.json()).code, 'ARTIFACT_EXPIRED');
+    const v2 = await (await api(`/api/v2/project/${slug}/${make.jobNumber}/artifacts`)).json();
+    assert.equal(v2.items, []);
   });
 
   return test;

@@ -9,7 +9,7 @@ import { objectKeys } from '../domain/files/keys.ts';
 import { systemActor } from '../domain/events/envelope.ts';
 import { jobDecider, jobStream, jobTarget, type FileRecord } from '../domain/jobs/job.ts';
 import { stepsOfJob, tasksOfJob } from '../projections/jobs.ts';
-import { artifactsOfJob, cacheById, testResultsOfJob } from '../projections/files.ts';
+import { artifactsOfJob, cacheById, layersOfJobs, testResultsOfJob } from '../projections/files.ts';
 import { createRetentionSweeper } from '../workers/retention.ts';
 import { gitRepo } from './support/git-repo.ts';
 import { startTestGyre, waitForAudit, type TestGyre } from './support/gyre.ts';
@@ -76,7 +76,7 @@ const recordFiles = async (jobId: string) => {
   const records: FileRecord[] = [
     { kind: 'artifacts', artifacts: [{ path: 'report.html', size: 12 }] },
     { kind: 'tests', objectKey: objectKeys.tests(jobId, 0, 1), counts: { passed: 3, failed: 0, skipped: 1 }, problems: [] },
-    // no workspace layer: the files read model cannot hold one yet (its position column is a bigint, positions are strings)
+    { kind: 'workspace', objectKey: objectKeys.layer(jobId, 0, 1), bytes: 1, files: 1 },
   ];
   for (const record of records) {
     await g.services.commands.execute({
@@ -148,7 +148,11 @@ test('a sweep expires each kind once its period has passed, one event per job, a
   assert.equal(await artifactsOfJob(g.services.db, ids['keeps-files']!, { limit: 10 }), []);
   assert.equal(await testResultsOfJob(g.services.db, ids['keeps-files']!), []);
   assert.equal(await sweeper(1.5 * day).sweep(), { jobs: 0, caches: 0 }, 'a second sweep finds nothing more');
-  assert.equal(await sweeper(2.5 * day).sweep(), { jobs: 0, caches: 0 }, 'a job without a workspace has none to expire');
+  // two and a half days on: the workspace (2 days) too, and only the job that kept one has one to expire
+  assert.equal(await sweeper(2.5 * day).sweep(), { jobs: 1, caches: 0 });
+  await caughtUp();
+  assert.equal(await expiries(ids['keeps-files']!), [['output', 'artifacts', 'tests'], ['workspace']]);
+  assert.equal(await layersOfJobs(g.services.db, [ids['keeps-files']!]), []);
 
   const [audited] = await waitForAudit(g, (r) => r.action === 'job.files.expire' && r.target.id === ids.prints);
   assert.equal([audited!.actor.type, audited!.payload.kinds], ['system', ['output']]);
@@ -177,7 +181,7 @@ test('two servers sweeping at once record each expiry once, caches too', async (
   assert.is(results[0]!.caches + results[1]!.caches, 2, JSON.stringify(results));
   await caughtUp();
   assert.equal(await expiries(ids.prints!), [['output']]);
-  assert.equal(await expiries(ids['keeps-files']!), [['output', 'artifacts', 'tests']]);
+  assert.equal(await expiries(ids['keeps-files']!), [['output', 'artifacts', 'tests', 'workspace']]);
   for (const id of caches) {
     const stream = await g.services.store.readStream(cacheStream(id));
     assert.equal(stream.map((e) => e.type), ['cache.save', 'cache.expire']);
