@@ -6,7 +6,8 @@
  * level before, and its peak (VmHWM, reset before each phase) during the upload and the download.
  * BENCH_STORE=s3 keeps objects in an s3rver running in a child process instead of the data directory.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dockerForTests } from '../test/support/docker.ts';
@@ -15,6 +16,7 @@ import { benchGyre, benchRepo } from './gyre.ts';
 import { backendArg, benchDir, report } from './support.ts';
 
 const backend = backendArg();
+const exec = ([cmd, ...args]: string[]) => promisify(execFile)(cmd!, args, { encoding: 'utf8' });
 const megabytes = Number(process.env.BENCH_ARTIFACT_MB ?? 200);
 const storeKind = process.env.BENCH_STORE === 's3' ? 's3' : 'filesystem';
 
@@ -84,7 +86,9 @@ const uploadPeakKb = status('VmHWM');
 const url = (await g.gql<{ job: { artifacts: Array<{ url: string }> } }>('query($id: ID!) { job(id: $id) { artifacts { url } } }', { id: upload.job.id })).job.artifacts[0]!.url;
 resetPeak();
 const downloadStarted = Date.now();
-const bytes = Number(execFileSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{size_download}', '-H', `circle-token: ${g.token}`, url.startsWith('http') ? url : `${base}${url}`], { encoding: 'utf8' }));
+// asynchronously: the server answering curl is this process
+const { stdout } = await exec(['curl', '-sS', '-o', '/dev/null', '-w', '%{size_download}', '-H', `circle-token: ${g.token}`, url.startsWith('http') ? url : `${base}${url}`]);
+const bytes = Number(stdout);
 const downloadMs = Date.now() - downloadStarted;
 const downloadPeakKb = status('VmHWM');
 if (bytes !== megabytes * 1024 * 1024) throw new Error(`downloaded ${bytes} bytes, not ${megabytes} MB`);
