@@ -47,22 +47,24 @@ const g = await benchGyre(backend, { GYRE_LOCAL_AGENT: 'true', ...(s3?.env ?? {}
 const base = await g.gyre.app.listen({ port: 0, host: '127.0.0.1' });
 const repo = await benchRepo(`
 version: 2.1
+parameters:
+  mb: {type: integer, default: 1}
 jobs:
   big:
     docker: [{image: cimg/base:stable}]
     steps:
-      - run: mkdir -p out && head -c ${megabytes}m /dev/urandom > out/big.bin
+      - run: mkdir -p out && head -c << pipeline.parameters.mb >>m /dev/urandom > out/big.bin
       - store_artifacts: {path: out/big.bin}
 workflows:
   main: {jobs: [big]}
 `);
 const slug = 'gh/bench/artifacts';
 await g.gql(`mutation { createProject(input: {slug: "${slug}", gitUrl: "${repo.dir}"}) { id } }`);
-// one pipeline first, so what a job costs without the artifact (images, modules, caches) is in the baseline
-const run = async () => {
+// a pipeline with a 1 MB artifact first, so what a job costs without the big one (modules, caches, clients) is in the baseline
+const run = async (mb: number) => {
   const { triggerPipeline } = await g.gql<{ triggerPipeline: { workflows: Array<{ id: string; jobs: Array<{ id: string; jobNumber: number }> }> } }>(
-    'mutation($s: String!) { triggerPipeline(input: {projectSlug: $s}) { workflows { id jobs { id jobNumber } } } }',
-    { s: slug },
+    'mutation($s: String!, $p: JSON) { triggerPipeline(input: {projectSlug: $s, parameters: $p}) { workflows { id jobs { id jobNumber } } } }',
+    { s: slug, p: { mb } },
   );
   const w = triggerPipeline.workflows[0]!;
   const started = Date.now();
@@ -76,11 +78,11 @@ const run = async () => {
   return { job: w.jobs[0]!, ms: Date.now() - started };
 };
 
-await run();
+await run(Number(process.env.BENCH_WARMUP_MB ?? 1));
 global.gc?.();
 const baselineKb = status('VmRSS');
 resetPeak();
-const upload = await run();
+const upload = await run(megabytes);
 const uploadPeakKb = status('VmHWM');
 
 const url = (await g.gql<{ job: { artifacts: Array<{ url: string }> } }>('query($id: ID!) { job(id: $id) { artifacts { url } } }', { id: upload.job.id })).job.artifacts[0]!.url;
