@@ -253,7 +253,8 @@ export const findCache = async (deps: JobFilesDeps, agent: FilesAgent, s: StepRe
       const exact = await cacheById(deps.db, cacheId(projectId, scope, key));
       const candidates: CacheRow[] = [...(exact ? [exact] : []), ...(await cachesStartingWith(deps.db, projectId, scope, key, 1))];
       const hit = pickCache([key], candidates);
-      if (hit) return { cacheId: hit.cacheId, key: hit.key, bytes: hit.bytes };
+      // a cache whose object is gone (removed by hand, or its expiry under way) is no cache
+      if (hit && (await deps.objects.head(hit.objectKey))) return { cacheId: hit.cacheId, key: hit.key, bytes: hit.bytes };
     }
   }
   return null;

@@ -16,7 +16,7 @@ import { systemActor } from '../domain/events/envelope.ts';
 import { cacheDecider, cacheId, cacheStream, cacheTarget } from '../domain/files/cache.ts';
 import { objectKeys } from '../domain/files/keys.ts';
 import { jobDecider, jobStream, jobTarget } from '../domain/jobs/job.ts';
-import { artifactsOfJob, cachesStartingWith, testResultsOfJob } from '../projections/files.ts';
+import { artifactsOfJob, cacheById, cachesStartingWith, testResultsOfJob } from '../projections/files.ts';
 import { projectBySlug } from '../projections/projects.ts';
 import { createHttpChannel } from '../workers/agent/http-channel.ts';
 import { expiredFilesRemover } from '../workers/expired-files.ts';
@@ -273,6 +273,25 @@ const fileSteps = (name: string, makeStore: () => Promise<Store>) => {
     const abcId = cacheId(projectId, 'project', 'v1-deps-abc');
     await g.services.commands.execute({ stream: cacheStream(abcId), decider: cacheDecider, command: { type: 'expire' }, context: { actor: systemActor, request: null }, target: cacheTarget({ cacheId: abcId, key: 'v1-deps-abc' }) });
     await until('the expired cache to go', async () => ((await keysUnder(objectKeys.cachePrefix(projectId, abcId))).length === 0 ? true : undefined), 10_000);
+  });
+
+  test('a key saved again after its expiry keeps its new object, even when the old expiry is delivered again; a cache without its object is a miss', async () => {
+    const run = await trigger(g, slug);
+    const step = await claim(run.workflows[0]!.jobs.find((j) => j.name === 'a')!.id);
+    const key = `resaved-${Date.now()}`;
+    const id = cacheId(projectId, 'project', key);
+    assert.is((await channel.saveCache(agentId, step, key, Readable.from([gzipSync('old')]))).saved, true);
+    const expired = await g.services.commands.execute({ stream: cacheStream(id), decider: cacheDecider, command: { type: 'expire' }, context: { actor: systemActor, request: null }, target: cacheTarget({ cacheId: id, key }) });
+    await until('the expired cache to go', async () => ((await keysUnder(objectKeys.cachePrefix(projectId, id))).length === 0 && !(await cacheById(g.services.db, id)) ? true : undefined), 10_000);
+    assert.is((await channel.saveCache(agentId, step, key, Readable.from([gzipSync('new')]))).saved, true);
+    await expiredFilesRemover({ objects, output: g.services.output }).react(expired.events[0]!);
+    const found = await channel.findCache(agentId, step, [key]);
+    assert.is(found?.cacheId, id);
+    assert.equal(await bytesOf(await channel.readCache(agentId, step, id)), gzipSync('new'));
+
+    await objects.deleteMany(objectKeys.cachePrefix(projectId, id));
+    assert.is(await channel.findCache(agentId, step, [key]), null, 'its object gone, the cache is not offered');
+    await finish(step, 'failed');
   });
 
   test('two builds saving one key at once: exactly one saves it, the other leaves nothing behind', async () => {

@@ -6,8 +6,8 @@ import type { JobEvent } from '../domain/jobs/job.ts';
 import type { Reactor } from './reactor.ts';
 
 /**
- * Deletes the objects of files retention expired: each kind of a job's files, and a project's
- * expired caches (every save of the key, a losing racer's upload too). Deleting what is gone already
+ * Deletes the objects of files retention expired: each kind of a job's files, and an expired cache's
+ * object (that save's only: the key may have been saved again since). Deleting what is gone already
  * is no error, so an event delivered twice is harmless.
  */
 export const expiredFilesRemover = (deps: { objects: ObjectStore; output: Pick<OutputStore, 'removeJob'> }): Reactor => ({
@@ -17,7 +17,7 @@ export const expiredFilesRemover = (deps: { objects: ObjectStore; output: Pick<O
   async react(event) {
     const e = event as unknown as JobEvent | CacheEvent;
     if (e.type === 'cache.expire') {
-      await deps.objects.deleteMany(objectKeys.cachePrefix(e.data.projectId, e.data.cacheId));
+      await deps.objects.delete(e.data.objectKey);
       return;
     }
     if (e.type !== 'job.files.expire') return;
