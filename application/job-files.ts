@@ -109,8 +109,12 @@ export const storeArtifacts = async (deps: JobFilesDeps, agent: FilesAgent, s: S
   const skipped: Array<{ path: string; reason: string }> = [];
   let unlisted = 0;
   const skip = (path: string, reason: string) => (skipped.length < maxSkippedListed ? skipped.push({ path, reason }) : unlisted++);
-  /** Where an artifact goes, or why it cannot: a file named again replaces the first. */
+  /**
+   * Where an artifact goes, or why it cannot. A name an earlier step kept stays as it was (an upload
+   * that then failed would leave it changed); named twice in one upload, the later file wins.
+   */
   const placeOf = (name: string): { name: string; key: string } | { problem: string } => {
+    if (existed.has(name)) return { problem: 'an earlier step of this job stored an artifact of that name: it is kept as it was' };
     const clash = names.has(name) ? null : names.clash(name);
     if (clash) return { problem: clash };
     if (!stored.has(name) && stored.size >= maxArtifactsPerStep) return { problem: `a step stores at most ${maxArtifactsPerStep} artifacts` };
@@ -149,14 +153,14 @@ export const storeArtifacts = async (deps: JobFilesDeps, agent: FilesAgent, s: S
     if (fed) throw fed;
   } catch (e) {
     await feeding;
-    await removeQuietly(deps.objects, [...stored.keys()].filter((n) => !existed.has(n)).map((n) => objectKeys.artifact(s.jobId, s.taskIndex, n)));
+    await removeQuietly(deps.objects, [...stored.keys()].map((n) => objectKeys.artifact(s.jobId, s.taskIndex, n)));
     throw broken ? uploadError('artifacts', broken) : e;
   }
   const artifacts = [...stored].map(([path, size]) => ({ path, size }));
   try {
     await recordFiles(deps, agent, job, s, { kind: 'artifacts', artifacts });
   } catch (e) {
-    await removeQuietly(deps.objects, artifacts.filter((a) => !existed.has(a.path)).map((a) => objectKeys.artifact(s.jobId, s.taskIndex, a.path)));
+    await removeQuietly(deps.objects, artifacts.map((a) => objectKeys.artifact(s.jobId, s.taskIndex, a.path)));
     throw e;
   }
   if (unlisted) skipped.push({ path: '', reason: `${unlisted} more files were skipped` });

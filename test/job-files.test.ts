@@ -187,6 +187,13 @@ const fileSteps = (name: string, makeStore: () => Promise<Store>) => {
     assert.equal(await keysUnder(`jobs/${step.jobId}/artifacts/0/cut/`), []);
     assert.is((await jobEvents(step.jobId, 'job.artifacts.store')).length, 1);
 
+    // a name kept before stays as it was: named again it is skipped, and a broken upload of it changes nothing
+    const again = await channel.storeArtifacts(agentId, step, await tar([{ name: 'site/index.html', body: 'changed' }, { name: 'site/new.txt', body: 'new' }]));
+    assert.equal([again.files, again.skipped.map((x) => x.path)], [1, ['site/index.html']]);
+    const overwrite = await tarBuffer([{ name: 'site/index.html', body: 'y'.repeat(4000) }]);
+    await refusedWith('BAD_USER_INPUT', channel.storeArtifacts(agentId, step, Readable.from([overwrite.subarray(0, 1500)])));
+    assert.is((await bytesOf((await objects.get(objectKeys.artifact(step.jobId, 0, 'site/index.html')))!.body)).toString(), '<h1>hello</h1>');
+
     // test results, counted and kept as JSON
     const tests = [
       { name: 'adds', classname: 'math', file: 'math.test.ts', result: 'success' as const, message: null, source: 'unit', run_time: 0.1 },
@@ -207,7 +214,7 @@ const fileSteps = (name: string, makeStore: () => Promise<Store>) => {
     await refusedWith('LEASE_LOST', channel.findCache(intruderId, step, ['any']));
     assert.is(await objects.head(objectKeys.artifact(step.jobId, 0, 'site/intruder.html')), null);
     assert.is(await objects.head(objectKeys.layer(step.jobId, 0, 1)), null);
-    assert.is((await jobEvents(step.jobId, 'job.artifacts.store')).length, 1);
+    assert.is((await jobEvents(step.jobId, 'job.artifacts.store')).length, 2);
     assert.is((await jobEvents(step.jobId, 'job.tests.store')).length, 1);
 
     // a step that has ended keeps no more files
