@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { ObjectStore } from '../adapters/objectstore/port.ts';
 import { NotFoundError, ValidationError } from '../domain/errors.ts';
-import { objectKeys } from '../domain/files/keys.ts';
+import { objectKeys, testsPerChunk } from '../domain/files/keys.ts';
 import type { TestResult } from '../domain/files/test-results.ts';
 import { artifactOfJob, artifactsOfJob, expiredKinds, testResultsOfJob, type ArtifactRow } from '../projections/files.ts';
 import type { Reads } from './dependencies.ts';
@@ -55,7 +55,10 @@ const readAll = async (body: Readable): Promise<string> => {
   return Buffer.concat(chunks).toString('utf8');
 };
 
-/** A job's tests over all its reports, by node then step, a page at a time; the cursor is the index of the next test. */
+/**
+ * A job's tests over all its reports, by node then step, a page at a time; the cursor is the index of
+ * the next test. Tests are kept in chunks of `testsPerChunk`: a page reads only the chunks it shows.
+ */
 export const testsPage = async (s: FileReads, jobId: string, cursor: string | undefined, limit: number): Promise<Page<TestResult>> => {
   if (cursor !== undefined && !/^\d{1,9}$/.test(cursor)) throw new ValidationError('page-token is not a token this API gave out');
   const from = cursor === undefined ? 0 : Number(cursor);
@@ -67,19 +70,18 @@ export const testsPage = async (s: FileReads, jobId: string, cursor: string | un
       seen += total;
       continue;
     }
-    const read = await s.objects.get(stored.objectKey);
-    const tests = read ? testsOf(JSON.parse(await readAll(read.body))) : [];
-    for (const t of tests) {
-      if (seen++ < from) continue;
-      if (items.length === limit) return { items, next: String(seen - 1) };
-      items.push(t);
+    for (let chunk = Math.floor(Math.max(from - seen, 0) / testsPerChunk); chunk * testsPerChunk < total; chunk++) {
+      const read = await s.objects.get(objectKeys.testsChunk(stored.objectKey, chunk));
+      if (!read) throw new NotFoundError('the test results are listed but their objects are gone from the store', 'TESTS_NOT_FOUND');
+      const tests = JSON.parse(await readAll(read.body)) as TestResult[];
+      for (const [i, t] of tests.entries()) {
+        const index = seen + chunk * testsPerChunk + i;
+        if (index < from) continue;
+        if (items.length === limit) return { items, next: String(index) };
+        items.push(t);
+      }
     }
+    seen += total;
   }
   return { items, next: null };
-};
-
-/** The stored form of one report step: `{tests: [...]}` (see application/job-files.ts). */
-const testsOf = (doc: unknown): TestResult[] => {
-  const tests = Array.isArray(doc) ? doc : (doc as { tests?: unknown })?.tests;
-  return Array.isArray(tests) ? (tests as TestResult[]) : [];
 };

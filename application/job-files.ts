@@ -3,14 +3,13 @@ import { pipeline as pipe, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract } from 'tar-stream';
 import { ObjectKeyError, checkedKey, type ObjectStore } from '../adapters/objectstore/port.ts';
-import { CacheKey, CacheKeys, type ArtifactsStored, type CacheFound, type CacheSaved, type LayerStored, type StepRef, type TaskRef, type TestCounts, type TestResultsUpload, type WorkspaceLayer } from '../domain/agents/protocol.ts';
+import { CacheKey, CacheKeys, maxUploadedTests, TestReportsSummary, UploadedTest, type ArtifactsStored, type CacheFound, type CacheSaved, type LayerStored, type StepRef, type TaskRef, type TestCounts, type TestResultsUpload, type WorkspaceLayer } from '../domain/agents/protocol.ts';
 import { DomainError, GyreError, NotFoundError, parseInput, ValidationError } from '../domain/errors.ts';
 import type { CommandContext, Position } from '../domain/events/envelope.ts';
 import { artifactNameSet, uploadedArtifactName } from '../domain/files/artifact-names.ts';
 import { cacheDecider, cacheId, cacheStream, cacheTarget, restoreScopes, saveScope } from '../domain/files/cache.ts';
 import { pickCache } from '../domain/files/cache-keys.ts';
-import { objectKeys } from '../domain/files/keys.ts';
-import { countTests } from '../domain/files/test-results.ts';
+import { objectKeys, testsPerChunk } from '../domain/files/keys.ts';
 import { jobDecider, jobStream, jobTarget, type FileRecord } from '../domain/jobs/job.ts';
 import { artifactsOfJob, cacheById, cachesStartingWith, layerById, layersOfJobs, type CacheRow } from '../projections/files.ts';
 import { jobRunById, stepsOfJob, taskByRef, type JobRunRow } from '../projections/jobs.ts';
@@ -167,23 +166,37 @@ export const storeArtifacts = async (deps: JobFilesDeps, agent: FilesAgent, s: S
   return { files: artifacts.length, bytes: artifacts.reduce((n, a) => n + a.size, 0), skipped };
 };
 
-/** The tests as one JSON array, written test by test. */
-const testsJson = async function* (tests: TestResultsUpload['tests']) {
-  yield '[';
-  for (const [i, t] of tests.entries()) yield `${i ? ',' : ''}${JSON.stringify(t)}`;
-  yield ']';
-};
-
-/** `store_test_results`: the tests the agent read from its reports, kept as JSON and counted. */
+/**
+ * `store_test_results`: the tests the agent read from its reports, as they stream in, kept in chunks
+ * of JSON (so neither this nor a reader of the tests API holds them all) and counted.
+ */
 export const storeTestResults = async (deps: JobFilesDeps, agent: FilesAgent, s: StepRef, upload: TestResultsUpload): Promise<TestCounts> => {
+  const summary = parseInput(TestReportsSummary, { reports: upload.reports, problems: upload.problems }, 'test results');
   const job = await openStep(deps, agent, s);
-  const objectKey = objectKeys.tests(s.jobId, s.taskIndex, s.stepIndex);
-  await deps.objects.put(objectKey, Readable.from(testsJson(upload.tests)), { contentType: 'application/json' });
-  const counts = countTests(upload.tests);
+  const prefix = objectKeys.tests(s.jobId, s.taskIndex, s.stepIndex);
+  const written: string[] = [];
+  const counts = { passed: 0, failed: 0, skipped: 0 };
+  let chunk: UploadedTest[] = [];
+  const flush = async () => {
+    if (!chunk.length) return;
+    const key = objectKeys.testsChunk(prefix, written.length);
+    written.push(key);
+    await deps.objects.put(key, Buffer.from(JSON.stringify(chunk)), { contentType: 'application/json' });
+    chunk = [];
+  };
   try {
-    await recordFiles(deps, agent, job, s, { kind: 'tests', objectKey, counts, problems: upload.problems });
+    let seen = 0;
+    for await (const raw of upload.tests) {
+      if (++seen > maxUploadedTests) throw new ValidationError(`a step keeps at most ${maxUploadedTests} tests: split the reports over steps`);
+      const test = parseInput(UploadedTest, raw, `test ${seen}`);
+      counts[test.result === 'success' ? 'passed' : test.result === 'failure' ? 'failed' : 'skipped']++;
+      chunk.push(test);
+      if (chunk.length === testsPerChunk) await flush();
+    }
+    await flush();
+    await recordFiles(deps, agent, job, s, { kind: 'tests', objectKey: prefix, counts, problems: summary.problems });
   } catch (e) {
-    await removeQuietly(deps.objects, [objectKey]);
+    await removeQuietly(deps.objects, written);
     throw e;
   }
   return counts;

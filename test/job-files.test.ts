@@ -16,6 +16,7 @@ import { systemActor } from '../domain/events/envelope.ts';
 import { cacheDecider, cacheId, cacheStream, cacheTarget } from '../domain/files/cache.ts';
 import { objectKeys } from '../domain/files/keys.ts';
 import { jobDecider, jobStream, jobTarget } from '../domain/jobs/job.ts';
+import { jobRunById } from '../projections/jobs.ts';
 import { artifactsOfJob, cacheById, cachesStartingWith, testResultsOfJob } from '../projections/files.ts';
 import { projectBySlug } from '../projections/projects.ts';
 import { createHttpChannel } from '../workers/agent/http-channel.ts';
@@ -202,7 +203,7 @@ const fileSteps = (name: string, makeStore: () => Promise<Store>) => {
     ];
     const counts = await channel.storeTestResults(agentId, step, { reports: 2, tests, problems: [{ file: 'broken.xml', reason: 'not XML' }] });
     assert.equal(counts, { passed: 1, failed: 1, skipped: 1 });
-    const kept = JSON.parse((await bytesOf((await objects.get(objectKeys.tests(step.jobId, 0, 1)))!.body)).toString());
+    const kept = JSON.parse((await bytesOf((await objects.get(objectKeys.testsChunk(objectKeys.tests(step.jobId, 0, 1), 0)))!.body)).toString());
     assert.equal(kept, tests);
     const rows = await testResultsOfJob(g.services.db, step.jobId);
     assert.equal(rows.map((r) => [r.counts, r.problems]), [[counts, [{ file: 'broken.xml', reason: 'not XML' }]]]);
@@ -298,6 +299,29 @@ const fileSteps = (name: string, makeStore: () => Promise<Store>) => {
 
     await objects.deleteMany(objectKeys.cachePrefix(projectId, id));
     assert.is(await channel.findCache(agentId, step, [key]), null, 'its object gone, the cache is not offered');
+    await finish(step, 'failed');
+  });
+
+  test('many tests stream in chunks and page through API v2 in order; a broken test line keeps nothing', async () => {
+    const { step } = await firstJob();
+    const many = Array.from({ length: 2500 }, (_, i) => ({ name: `t${i}`, classname: 'many', file: null, result: (i % 10 ? 'success' : 'failure') as 'success' | 'failure', message: null, source: 'unit', run_time: 0 }));
+    assert.equal(await channel.storeTestResults(agentId, step, { reports: 1, tests: many, problems: [] }), { passed: 2250, failed: 250, skipped: 0 });
+    assert.is((await keysUnder(objectKeys.tests(step.jobId, 0, 1))).length, 3);
+    const number = (await jobRunById(g.services.db, step.jobId))!.jobNumber;
+    const names: string[] = [];
+    let token: string | null = null;
+    for (let pages = 0; pages < 10; pages++) {
+      const r = await g.app.inject({ url: `/api/v2/project/${slug}/${number}/tests${token ? `?page-token=${token}` : ''}`, headers: { 'circle-token': g.adminToken } });
+      const body = r.json() as { items: Array<{ name: string }>; next_page_token: string | null };
+      names.push(...body.items.map((t) => t.name));
+      token = body.next_page_token;
+      if (!token) break;
+    }
+    assert.equal(names, many.map((t) => t.name));
+
+    const broken = channel.storeTestResults(agentId, { ...step, stepIndex: 1 }, { reports: 1, tests: [many[0]!, { ...many[1]!, result: 'exploded' as never }], problems: [] });
+    await refusedWith('BAD_USER_INPUT', broken);
+    // failed, so the jobs after it do not queue for the tests that follow
     await finish(step, 'failed');
   });
 

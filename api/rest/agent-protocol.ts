@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { AgentInfo, CacheKey, CacheKeys, Heartbeat, StepEnd, StepRef, TaskEnd, TaskRef, TestResultsUpload } from '../../domain/agents/protocol.ts';
+import { AgentInfo, CacheKey, CacheKeys, Heartbeat, StepEnd, StepRef, TaskEnd, TaskRef, TestReportsSummary, UploadedTest } from '../../domain/agents/protocol.ts';
+import { ndjsonLines } from './ndjson.ts';
 import { parseInput, ValidationError } from '../../domain/errors.ts';
 import type { AgentIdentity, Dispatch } from '../../workers/dispatch.ts';
 
@@ -15,7 +16,9 @@ const StepQuery = AgentId.extend({
   taskIndex: z.coerce.number().pipe(TaskRef.shape.taskIndex),
   stepIndex: z.coerce.number().pipe(StepRef.shape.stepIndex),
 });
-const streamed = { tar: 'application/x-tar', gzip: 'application/gzip' } as const;
+const streamed = { tar: 'application/x-tar', gzip: 'application/gzip', ndjson: 'application/x-ndjson' } as const;
+/** A test's line: its texts are cut to their limits after parsing, so a line may be somewhat longer. */
+const maxTestLineBytes = 1024 * 1024;
 
 /** The request body as it arrives, never buffered: what the stream parsers below hand on. */
 const bodyStream = (req: FastifyRequest, type: string): Readable => {
@@ -64,10 +67,6 @@ export const registerAgentProtocol = (app: FastifyInstance, dispatch: Dispatch) 
   });
 
   // the file steps: JSON, except the bodies of archives, which stream both ways
-  app.post('/api/agent/test-results', { bodyLimit: 128 * 1024 * 1024 }, async (req) => {
-    const { agentId, results, ...step } = parseInput(StepBody.extend({ results: TestResultsUpload }), req.body, 'test results');
-    return channelOf(req.auth as never).storeTestResults(agentId, step, results);
-  });
   app.post('/api/agent/caches/exists', async (req) => {
     const { agentId, key, ...step } = parseInput(StepBody.extend({ key: CacheKey }), req.body, 'cache lookup');
     return { exists: await channelOf(req.auth as never).cacheExists(agentId, step, key) };
@@ -90,7 +89,17 @@ export const registerAgentProtocol = (app: FastifyInstance, dispatch: Dispatch) 
   });
   // archives arrive as streams, for these routes only: the parser hands the request on unread, so no body limit applies
   void app.register(async (uploads) => {
-    uploads.addContentTypeParser([streamed.tar, streamed.gzip], (_req, payload, done) => done(null, payload));
+    uploads.addContentTypeParser([streamed.tar, streamed.gzip, streamed.ndjson], (_req, payload, done) => done(null, payload));
+    uploads.post('/api/agent/test-results', async (req) => {
+      const { agentId, ...step } = parseInput(StepQuery, req.query, 'test results upload');
+      const lines = ndjsonLines(bodyStream(req, streamed.ndjson), maxTestLineBytes);
+      const first = await lines.next();
+      const summary = parseInput(TestReportsSummary, first.done ? undefined : first.value, 'test results summary (the first line)');
+      const tests = async function* () {
+        for await (const line of lines) yield parseInput(UploadedTest, line, 'a test (a line after the first)');
+      };
+      return channelOf(req.auth as never).storeTestResults(agentId, step, { ...summary, tests: tests() });
+    });
     uploads.post('/api/agent/artifacts', async (req) => {
       const { agentId, ...step } = parseInput(StepQuery, req.query, 'artifacts upload');
       return channelOf(req.auth as never).storeArtifacts(agentId, step, bodyStream(req, streamed.tar));

@@ -79,13 +79,18 @@ export const UploadedTest = z.object({
   source: Text(500),
   run_time: z.number().min(0).finite(),
 }) satisfies z.ZodType<TestResultType, unknown>;
-/** What `store_test_results` found: every test of every report, and the reports it could not read. */
-export const TestResultsUpload = z.object({
+export type UploadedTest = z.infer<typeof UploadedTest>;
+/** The most tests one `store_test_results` step keeps. */
+export const maxUploadedTests = 200_000;
+/** What `store_test_results` read: how many reports, and the ones it could not read with why. */
+export const TestReportsSummary = z.object({
   reports: z.number().int().min(0),
-  tests: z.array(UploadedTest).max(200_000),
   problems: z.array(z.object({ file: Text(1000), reason: Text(2000) })).max(1000),
 });
-export type TestResultsUpload = z.infer<typeof TestResultsUpload>;
+/** The summary, and every test of every report, streamed (over HTTP, one JSON line each after the summary's). */
+export interface TestResultsUpload extends z.infer<typeof TestReportsSummary> {
+  readonly tests: Iterable<TestResultType> | AsyncIterable<TestResultType>;
+}
 export const TestCounts = z.object({ passed: z.number().int(), failed: z.number().int(), skipped: z.number().int() });
 export type TestCounts = z.infer<typeof TestCounts>;
 

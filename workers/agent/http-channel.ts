@@ -80,7 +80,13 @@ export const createHttpChannel = (host: string, token: string): AgentChannel => 
     finishStep: (agentId, end) => report('steps/finish', { agentId, ...end }),
     finishTask: (agentId, end) => report('tasks/finish', { agentId, ...end }),
     storeArtifacts: async (agentId, step, tar) => ArtifactsStored.parse(await upload('artifacts', ref(agentId, step), 'application/x-tar', tar)),
-    storeTestResults: async (agentId, step, results) => TestCounts.parse(await post('test-results', { ...ref(agentId, step), results }, fileTimeoutMs)),
+    storeTestResults: async (agentId, step, { reports, problems, tests }) => {
+      const lines = async function* () {
+        yield `${JSON.stringify({ reports, problems })}\n`;
+        for await (const t of tests) yield `${JSON.stringify(t)}\n`;
+      };
+      return TestCounts.parse(await upload('test-results', ref(agentId, step), 'application/x-ndjson', Readable.from(lines())));
+    },
     cacheExists: async (agentId, step, key) => z.object({ exists: z.boolean() }).parse(await post('caches/exists', { ...ref(agentId, step), key })).exists,
     saveCache: async (agentId, step, key, body) => CacheSaved.parse(await upload('caches/save', { ...ref(agentId, step), key }, 'application/gzip', body)),
     findCache: async (agentId, step, keys) => z.object({ cache: CacheFound.nullable() }).parse(await post('caches/find', { ...ref(agentId, step), keys })).cache,
