@@ -17,6 +17,10 @@ export interface Page<T> {
   readonly next: string | null;
 }
 
+/** An artifact's address, served by Gyre (the path in CircleCI's artifact URLs: /output/job/<job>/artifacts/<node>/<path>). */
+export const artifactUrl = (base: string, jobId: string, nodeIndex: number, path: string) =>
+  `${base}/output/job/${jobId}/artifacts/${nodeIndex}/${path.split('/').map(encodeURIComponent).join('/')}`;
+
 /** A job's artifacts, a page at a time, by node then path. */
 export const artifactsPage = async (s: Reads, jobId: string, cursor: string | undefined, limit: number): Promise<Page<ArtifactRow>> => {
   let after: { nodeIndex: number; path: string } | undefined;
@@ -31,22 +35,27 @@ export const artifactsPage = async (s: Reads, jobId: string, cursor: string | un
   return { items, next: rows.length > limit && last ? `${last.nodeIndex}/${last.path}` : null };
 };
 
-/** The artifact's bytes (or a range of them), with its size; a NotFoundError when it is not, or no longer, kept. */
-export const openArtifact = async (
-  s: FileReads,
-  jobId: string,
-  nodeIndex: number,
-  path: string,
-  range?: { start: number; end: number },
-): Promise<{ artifact: ArtifactRow; body: Readable; size: number }> => {
+const gone = () => new NotFoundError('the artifact is listed but its object is gone from the store', 'ARTIFACT_NOT_FOUND');
+
+/** A kept artifact and its size, and a way to read it (whole or a byte range); a NotFoundError when it is not, or no longer, kept. */
+export const findArtifact = async (s: FileReads, jobId: string, nodeIndex: number, path: string) => {
   const artifact = await artifactOfJob(s.db, jobId, nodeIndex, path);
   if (!artifact) {
     const expired = (await expiredKinds(s.db, jobId)).includes('artifacts');
-    throw new NotFoundError(expired ? 'the artifacts of this job have expired (see the retention settings)' : 'no such artifact', expired ? 'ARTIFACT_EXPIRED' : 'ARTIFACT_NOT_FOUND');
+    throw new NotFoundError(expired ? 'the artifacts of this job have expired (see artifactRetentionDays in the system settings)' : 'no such artifact', expired ? 'ARTIFACT_EXPIRED' : 'ARTIFACT_NOT_FOUND');
   }
-  const read = await s.objects.get(objectKeys.artifact(jobId, nodeIndex, path), range ? { range } : undefined);
-  if (!read) throw new NotFoundError('the artifact is listed but its object is gone from the store', 'ARTIFACT_NOT_FOUND');
-  return { artifact, body: read.body, size: read.size };
+  const key = objectKeys.artifact(jobId, nodeIndex, path);
+  const head = await s.objects.head(key);
+  if (!head) throw gone();
+  return {
+    artifact,
+    size: head.size,
+    async open(range?: { start: number; end: number }): Promise<Readable> {
+      const read = await s.objects.get(key, range ? { range } : undefined);
+      if (!read) throw gone();
+      return read.body;
+    },
+  };
 };
 
 const readAll = async (body: Readable): Promise<string> => {

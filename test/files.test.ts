@@ -159,6 +159,14 @@ const filesSuite = (store: () => Promise<TestObjectStore>) => {
     assert.is(past.r.status, 416);
     assert.is(past.r.headers.get('content-range'), 'bytes */300000');
 
+    const head = await fetch(url('site/deep/app.bin'), { method: 'HEAD', headers: { 'circle-token': g.adminToken } });
+    assert.equal([head.status, head.headers.get('content-length'), head.headers.get('content-disposition')], [200, '300000', 'attachment; filename="app.bin"']);
+    const one = await get('site/deep/app.bin', { range: 'bytes=0-0' });
+    assert.equal([one.r.status, one.body.length, one.r.headers.get('content-range')], [206, 1, 'bytes 0-0/300000']);
+    // a project named like the routes after a job number is still the project
+    const project = await api('/api/v2/project/gh/acme/tests');
+    assert.equal([project.status, (await project.json()).message], [404, 'project gh/acme/tests not found: follow it first with createProject']);
+
     const anonymous = await fetch(url('site/notes.txt'));
     assert.is(anonymous.status, 401);
     const missing = await api(`/output/job/${make.id}/artifacts/0/site/nope.txt`);

@@ -4,15 +4,19 @@ import { NotFoundError, ValidationError } from '../../domain/errors.ts';
 import { parseUuid } from '../../domain/ids.ts';
 import { parseProjectSlug } from '../../domain/projects/slugs.ts';
 import { jobByNumber, type JobRow } from '../../projections/pipelines.ts';
-import { artifactsPage, openArtifact, testsPage, type FileReads } from '../../application/file-reads.ts';
+import { artifactsPage, artifactUrl, findArtifact, testsPage, type FileReads } from '../../application/file-reads.ts';
 import { nextPageToken, pageTokenCursor } from './circleci-paging.ts';
 
 export interface ArtifactsDeps extends FileReads {
   readonly publicUrl: string | undefined;
 }
 
-type Params = { vcs?: string; org?: string; repo?: string; slug?: string; num?: string };
-const both = (rest: string) => [`/api/v2/project/:vcs/:org/:repo/:num${rest}`, `/api/v2/project/:slug/:num${rest}`];
+type Params = { vcs: string; org: string; repo: string; num: string };
+/**
+ * `{slug}` as `gh/org/repo` only: beside `/api/v2/project/:slug/:num/tests`, a project named `tests`
+ * (`/api/v2/project/gh/org/tests`) would be taken for a job's tests.
+ */
+const path = (rest: string) => `/api/v2/project/:vcs/:org/:repo/:num${rest}`;
 /** How many items a page holds: CircleCI answers a job's artifacts and tests in pages this large. */
 const filePageSize = 1000;
 
@@ -31,10 +35,6 @@ export const byteRange = (header: string | undefined, size: number): { start: nu
   return end < start ? null : { start, end };
 };
 
-/** An artifact's address, served by Gyre (the path in CircleCI's artifact URLs: /output/job/<job>/artifacts/<node>/<path>). */
-export const artifactUrl = (base: string, jobId: string, nodeIndex: number, path: string) =>
-  `${base}/output/job/${jobId}/artifacts/${nodeIndex}/${path.split('/').map(encodeURIComponent).join('/')}`;
-
 /**
  * A job's artifacts and test results, as CircleCI's APIs list them (v2 and v1.1), and each artifact
  * served so that a hostile file cannot run as Gyre's origin (see domain/files/artifact-content.ts).
@@ -43,32 +43,28 @@ export const registerCircleCiArtifacts = (app: FastifyInstance, deps: ArtifactsD
   const base = (req: FastifyRequest) => deps.publicUrl?.replace(/\/+$/, '') ?? `${req.protocol}://${req.host}`;
   const jobOf = async (req: FastifyRequest): Promise<JobRow> => {
     const p = req.params as Params;
-    const slug = parseProjectSlug(p.slug ?? `${p.vcs}/${p.org}/${p.repo}`).slug;
-    if (!/^\d{1,9}$/.test(p.num ?? '') || Number(p.num) < 1) throw new ValidationError('a job number is a whole number from 1');
+    const slug = parseProjectSlug(`${p.vcs}/${p.org}/${p.repo}`).slug;
+    if (!/^\d{1,9}$/.test(p.num) || Number(p.num) < 1) throw new ValidationError('a job number is a whole number from 1');
     const job = await jobByNumber(deps.db, slug, Number(p.num));
     if (!job) throw new NotFoundError(`job ${p.num} of ${slug} not found`, 'JOB_NOT_FOUND');
     return job;
   };
   const token = (req: FastifyRequest) => pageTokenCursor((req.query as Record<string, unknown>)['page-token']);
 
-  for (const path of both('/artifacts')) {
-    app.get(path, async (req) => {
-      const job = await jobOf(req);
-      const page = await artifactsPage(deps, job.id, token(req), filePageSize);
-      const at = base(req);
-      return { items: page.items.map((a) => ({ path: a.path, node_index: a.nodeIndex, url: artifactUrl(at, job.id, a.nodeIndex, a.path) })), next_page_token: nextPageToken(page.next !== null, page.next ?? undefined) };
-    });
-  }
-  for (const path of both('/tests')) {
-    app.get(path, async (req) => {
-      const job = await jobOf(req);
-      const page = await testsPage(deps, job.id, token(req), filePageSize);
-      return {
-        items: page.items.map((t) => ({ message: t.message ?? '', source: t.source, run_time: t.run_time, file: t.file ?? '', result: t.result, name: t.name, classname: t.classname })),
-        next_page_token: nextPageToken(page.next !== null, page.next ?? undefined),
-      };
-    });
-  }
+  app.get(path('/artifacts'), async (req) => {
+    const job = await jobOf(req);
+    const page = await artifactsPage(deps, job.id, token(req), filePageSize);
+    const at = base(req);
+    return { items: page.items.map((a) => ({ path: a.path, node_index: a.nodeIndex, url: artifactUrl(at, job.id, a.nodeIndex, a.path) })), next_page_token: nextPageToken(page.next !== null, page.next ?? undefined) };
+  });
+  app.get(path('/tests'), async (req) => {
+    const job = await jobOf(req);
+    const page = await testsPage(deps, job.id, token(req), filePageSize);
+    return {
+      items: page.items.map((t) => ({ message: t.message ?? '', source: t.source, run_time: t.run_time, file: t.file ?? '', result: t.result, name: t.name, classname: t.classname })),
+      next_page_token: nextPageToken(page.next !== null, page.next ?? undefined),
+    };
+  });
   app.get('/api/v1.1/project/:vcs/:org/:repo/:num/artifacts', async (req) => {
     const job = await jobOf(req);
     const at = base(req);
@@ -88,21 +84,20 @@ export const registerCircleCiArtifacts = (app: FastifyInstance, deps: ArtifactsD
     if (!/^\d{1,3}$/.test(p.node)) throw new ValidationError('the node index in the path is a whole number');
     const path = p['*'];
     if (!path) throw new NotFoundError('no such artifact', 'ARTIFACT_NOT_FOUND');
-    const whole = await openArtifact(deps, jobId, Number(p.node), path);
-    const size = whole.size;
+    const found = await findArtifact(deps, jobId, Number(p.node), path);
+    const { size } = found;
     const range = byteRange(req.headers.range, size);
-    reply.headers({ ...artifactHeaders(path), 'Accept-Ranges': 'bytes', 'Cache-Control': 'private, max-age=0' });
-    if (range === 'unsatisfiable') {
-      whole.body.destroy();
-      return reply.status(416).header('Content-Range', `bytes */${size}`).send();
+    reply.headers({ ...artifactHeaders(path), 'Accept-Ranges': 'bytes', 'Cache-Control': 'private, max-age=0', 'Last-Modified': new Date(found.artifact.storedAt).toUTCString() });
+    if (range === 'unsatisfiable') return reply.status(416).header('Content-Range', `bytes */${size}`).send();
+    if (range) reply.status(206).header('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
+    reply.header('Content-Length', String(range ? range.end - range.start + 1 : size));
+    if (req.method === 'HEAD') {
+      // the headers alone, Content-Length as a GET would give it (fastify would count an empty body): the object is not read
+      reply.hijack();
+      reply.raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);
+      reply.raw.end();
+      return reply;
     }
-    if (!range) return reply.header('Content-Length', String(size)).send(whole.body);
-    whole.body.destroy();
-    const part = await openArtifact(deps, jobId, Number(p.node), path, range);
-    return reply
-      .status(206)
-      .header('Content-Range', `bytes ${range.start}-${range.end}/${size}`)
-      .header('Content-Length', String(range.end - range.start + 1))
-      .send(part.body);
+    return reply.send(await found.open(range ?? undefined));
   });
 };
