@@ -175,3 +175,13 @@ export const cacheById = async (db: Knex, id: string): Promise<CacheRow | undefi
 
 /** The kinds of the job's files retention removed. */
 export const expiredKinds = async (db: Knex, jobId: string): Promise<FileKind[]> => (await db(expired_files).where({ job_id: jobId }).pluck('kind')) as FileKind[];
+
+/** The kinds of files the job has no record of, kept or expired: any object of theirs was never recorded. */
+export const unrecordedKinds = async (db: Knex, jobId: string): Promise<Array<'artifacts' | 'tests' | 'workspace'>> => {
+  const expired = await expiredKinds(db, jobId);
+  const held = async (table: string) => (await db(table).where({ job_id: jobId }).first('job_id')) !== undefined;
+  const tables = { artifacts: job_artifacts, tests: job_tests, workspace: workspace_layers } as const;
+  const out: Array<'artifacts' | 'tests' | 'workspace'> = [];
+  for (const kind of ['artifacts', 'tests', 'workspace'] as const) if (!expired.includes(kind) && !(await held(tables[kind]))) out.push(kind);
+  return out;
+};

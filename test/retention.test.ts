@@ -10,7 +10,7 @@ import { systemActor } from '../domain/events/envelope.ts';
 import { jobDecider, jobStream, jobTarget, type FileRecord } from '../domain/jobs/job.ts';
 import { stepsOfJob, tasksOfJob } from '../projections/jobs.ts';
 import { artifactsOfJob, cacheById, layersOfJobs, testResultsOfJob } from '../projections/files.ts';
-import { createRetentionSweeper } from '../workers/retention.ts';
+import { createRetentionSweeper, startRetentionSweeper } from '../workers/retention.ts';
 import { gitRepo } from './support/git-repo.ts';
 import { startTestGyre, waitForAudit, type TestGyre } from './support/gyre.ts';
 import { finished, ok, trigger, until } from './support/jobs.ts';
@@ -201,6 +201,20 @@ test('bounded batches: a sweep stops after its batches, and pages on without rep
   await caughtUp();
   for (const id of caches) assert.is(await cacheById(g.services.db, id), undefined);
   for (const id of caches) assert.is((await g.services.store.readStream(cacheStream(id))).filter((e) => e.type === 'cache.expire').length, 1);
+});
+
+test('a sweep that stopped at its batch limit is followed at once by another, not an interval later', async () => {
+  const caches: string[] = [];
+  for (let i = 0; i < 3; i++) caches.push(await saveCache(`busy-${randomUUID()}`));
+  const running = startRetentionSweeper({ db: g.services.db, commands: g.services.commands, log: g.services.log, now: () => new Date(Date.now() + 3 * day), batchSize: 1, maxBatches: 1, intervalMs: 3_600_000, startDelayMs: 0 });
+  try {
+    await until('every due cache to expire', async () => {
+      for (const id of caches) if (!(await g.services.store.readStream(cacheStream(id))).some((e) => e.type === 'cache.expire')) return undefined;
+      return true;
+    }, 10_000);
+  } finally {
+    await running.stop();
+  }
 });
 
 test.run();

@@ -1,4 +1,6 @@
+import type { Knex } from 'knex';
 import type { ObjectStore } from '../adapters/objectstore/port.ts';
+import { unrecordedKinds } from '../projections/files.ts';
 import type { OutputStore } from '../adapters/output/port.ts';
 import type { CacheEvent } from '../domain/files/cache.ts';
 import { objectKeys } from '../domain/files/keys.ts';
@@ -10,10 +12,10 @@ import type { Reactor } from './reactor.ts';
  * object (that save's only: the key may have been saved again since). Deleting what is gone already
  * is no error, so an event delivered twice is harmless.
  */
-export const expiredFilesRemover = (deps: { objects: ObjectStore; output: Pick<OutputStore, 'removeJob'> }): Reactor => ({
+export const expiredFilesRemover = (deps: { db: Knex; objects: ObjectStore; output: Pick<OutputStore, 'removeJob'> }): Reactor => ({
   name: 'expired-files-remover',
   handles: [{ exact: 'job.files.expire' }, { exact: 'cache.expire' }],
-  reads: [],
+  reads: ['files'],
   async react(event) {
     const e = event as unknown as JobEvent | CacheEvent;
     if (e.type === 'cache.expire') {
@@ -24,6 +26,11 @@ export const expiredFilesRemover = (deps: { objects: ObjectStore; output: Pick<O
     for (const kind of e.data.kinds) {
       if (kind === 'output') await deps.output.removeJob(e.data.jobId);
       await deps.objects.deleteMany(objectKeys.jobFiles(e.data.jobId, kind));
+    }
+    // every job has output: when it goes, so do objects an upload left unrecorded (a server that died
+    // between writing and recording), of the kinds the finished job has no record of
+    if (e.data.kinds.includes('output')) {
+      for (const kind of await unrecordedKinds(deps.db, e.data.jobId)) await deps.objects.deleteMany(objectKeys.jobFiles(e.data.jobId, kind));
     }
   },
 });

@@ -88,7 +88,8 @@ export const createRetentionSweeper = (deps: RetentionDeps) => {
 };
 
 /** Sweeps every `intervalMs`, the first time soon after start (a server restarted often still sweeps). */
-export const startRetentionSweeper = (deps: RetentionDeps & { intervalMs: number }) => {
+/** `startDelayMs`: until the first sweep (at most a minute by default). */
+export const startRetentionSweeper = (deps: RetentionDeps & { intervalMs: number; startDelayMs?: number }) => {
   const sweeper = createRetentionSweeper(deps);
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
@@ -98,11 +99,15 @@ export const startRetentionSweeper = (deps: RetentionDeps & { intervalMs: number
     timer = setTimeout(() => {
       sweeping = sweeper
         .sweep()
-        .catch((err: unknown) => deps.log.error({ err }, 'retention sweep failed'))
-        .finally(() => loop(deps.intervalMs));
+        // a sweep that expired something may have stopped at its batch limit: the next starts at once
+        .then((r) => loop(r.jobs + r.caches > 0 ? 0 : deps.intervalMs))
+        .catch((err: unknown) => {
+          deps.log.error({ err }, 'retention sweep failed');
+          loop(deps.intervalMs);
+        });
     }, delay);
   };
-  loop(Math.min(deps.intervalMs, 60_000));
+  loop(deps.startDelayMs ?? Math.min(deps.intervalMs, 60_000));
   return {
     sweep: sweeper.sweep,
     /** Stops sweeping, after the sweep under way (the database may close next). */
