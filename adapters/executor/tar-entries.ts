@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { posix } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -30,6 +31,31 @@ export const forEachEntry = async (tar: Readable, visit: (header: Header, body: 
     entry.resume();
   }
   await reading;
+};
+
+/**
+ * A check of entries in archive order for one that would be written through a symlink the archive
+ * made earlier (`x -> /etc`, then `x/passwd`): the answer names the symlink, null when the entry is
+ * safe. An entry at a symlink's own name replaces the symlink.
+ */
+export const symlinkCrossing = (): ((header: Pick<Header, 'name' | 'type' | 'linkname'>) => string | null) => {
+  const symlinks = new Set<string>();
+  const crossed = (name: string) => {
+    const segments = posix.normalize(name).split('/');
+    for (let i = 1; i < segments.length; i++) {
+      const above = segments.slice(0, i).join('/');
+      if (symlinks.has(above)) return above;
+    }
+    return null;
+  };
+  return (header) => {
+    const name = posix.normalize(entryName(header));
+    const through = crossed(name) ?? (header.type === 'link' && header.linkname ? crossed(entryName({ name: header.linkname })) : null);
+    if (through) return `${name} lies beyond the symlink ${through} of the same archive`;
+    if (header.type === 'symlink') symlinks.add(name);
+    else symlinks.delete(name);
+    return null;
+  };
 };
 
 /** Writes one entry into `into`, its body streamed. */
