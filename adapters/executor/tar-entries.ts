@@ -82,6 +82,29 @@ export const copyEntries = (tar: Readable, into: Pack, change: (header: Header) 
   });
 
 /**
+ * The entries of `tar` split into tars of their own as `route` says (the tar to go to and the header
+ * to write, or null to leave the entry out), all written in the one reading: each is consumed beside
+ * the others, and when one is closed early the reading fails, and the others with it.
+ */
+export const splitEntries = <K extends string>(
+  tar: Readable,
+  into: ReadonlyArray<K>,
+  route: (header: Header) => { to: K; header: TarHeader } | null,
+): Record<K, { tar: Readable; written: Promise<void> }> => {
+  const packs = new Map<K, Pack>();
+  let reading: Promise<void> | undefined;
+  const read = () =>
+    (reading ??= forEachEntry(tar, async (header, body) => {
+      const routed = route(header);
+      if (!routed) return;
+      const { pax: _pax, ...plain } = routed.header;
+      await writeEntry(packs.get(routed.to)!, plain, plain.type === 'file' || plain.type === 'contiguous-file' ? body : null);
+    }));
+  const made = into.map((k) => [k, writeTar((pack) => (packs.set(k, pack), Promise.resolve().then(read)))] as const);
+  return Object.fromEntries(made) as Record<K, { tar: Readable; written: Promise<void> }>;
+};
+
+/**
  * A tar `fill` writes, as a stream (gzipped when asked). `written` settles once `fill` has; when it
  * fails, the stream fails with its error, and when the stream is destroyed before its end, `fill`'s
  * next write fails.
