@@ -62,6 +62,8 @@ export const symlinkCrossing = (): ((header: Pick<Header, 'name' | 'type' | 'lin
 export const writeEntry = async (into: Pack, header: TarHeader, body: AsyncIterable<Buffer> | Iterable<Buffer> | null): Promise<void> => {
   let settle!: { resolve: () => void; reject: (e: Error) => void };
   const written = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+  // when the body fails first, its error is the one thrown and the entry's is its echo, never awaited
+  written.catch(() => undefined);
   const sink = into.entry(header, (err) => (err ? settle.reject(err) : settle.resolve()));
   if (body) for await (const chunk of body) if (!sink.write(chunk)) await once(sink, 'drain');
   sink.end(undefined);
