@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { pack, type Headers } from 'tar-fs';
 import type { DockerImageSpec, ExecutionEnvironment } from '../executor/port.ts';
-import { copyEntries, handOver, writeTar } from '../executor/tar-entries.ts';
+import { copyEntries, handOver, symlinkCrossing, writeTar } from '../executor/tar-entries.ts';
 import { execCollect, runStep } from './exec.ts';
 import { ensureImage } from './images.ts';
 
@@ -129,7 +129,15 @@ export const createDockerExecutor = (docker: Dockerode, options: DockerExecutorO
             if (made.exitCode !== 0) throw new Error(`cannot create ${targetDirectory} in the primary container: ${made.output.trim()}`);
             // the Engine unpacks as root, keeping the archive's owners: every entry is given to the step user on its way
             const owner = { uid: Number(uid) || 0, gid: Number(gid) || 0, uname: '', gname: '' };
-            const owned = writeTar((into) => copyEntries(tar, into, (h) => ({ ...h, ...owner })));
+            // the Engine writes through a symlink the archive made (`x -> /etc`, then `x/passwd`): such an archive is refused
+            const crossing = symlinkCrossing();
+            const owned = writeTar((into) =>
+              copyEntries(tar, into, (h) => {
+                const problem = crossing(h);
+                if (problem) throw new Error(`refused to unpack into ${targetDirectory}: ${problem}`);
+                return { ...h, ...owner };
+              }),
+            );
             await handOver(owned, (body, abortSignal) => primary.putArchive(body, { path: targetDirectory, abortSignal }));
           },
           run(step) {

@@ -196,6 +196,24 @@ export const executionEnvironmentContract = (name: string, prepare: () => Promis
     assert.equal([content, owner], ['x', uid]);
   });
 
+  test('extract writes nothing outside its target through a symlink the tar itself makes (x -> /etc, y -> ../..)', async () => {
+    const target = `${env.home}/escape/target`;
+    const escaping = [
+      { link: { name: 'x', linkname: '/etc' }, file: 'x/passwd-gyre-test', outside: '/etc/passwd-gyre-test' },
+      { link: { name: 'y', linkname: '../..' }, file: 'y/escape-gyre-test', outside: `${env.home}/escape-gyre-test` },
+    ];
+    for (const { link, file } of escaping) {
+      const made = writeTar(async (pack) => {
+        await writeEntry(pack, { ...link, type: 'symlink', mode: 0o777 }, null);
+        await writeEntry(pack, { name: file, type: 'file', mode: 0o644, size: 6 }, [Buffer.from('owned\n')]);
+      });
+      // failing is one right answer, leaving the entry out another: only where the file lands matters
+      await Promise.allSettled([env.extract(made.tar, target), made.written]);
+    }
+    const out = await sh(escaping.map((e) => `if [ -e ${e.outside} ]; then echo "escaped: ${e.outside}"; fi`).join('; '));
+    assert.is(out, '');
+  });
+
   test('a background step runs beside the next one and is killed at close', async () => {
     const other = await prepare();
     const background = runCollecting(other, { command: 'echo serving; sleep 600' });

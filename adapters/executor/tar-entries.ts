@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { posix } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -32,10 +33,37 @@ export const forEachEntry = async (tar: Readable, visit: (header: Header, body: 
   await reading;
 };
 
+/**
+ * A check of entries in archive order for one that would be written through a symlink the archive
+ * made earlier (`x -> /etc`, then `x/passwd`): the answer names the symlink, null when the entry is
+ * safe. An entry at a symlink's own name replaces the symlink.
+ */
+export const symlinkCrossing = (): ((header: Pick<Header, 'name' | 'type' | 'linkname'>) => string | null) => {
+  const symlinks = new Set<string>();
+  const crossed = (name: string) => {
+    const segments = posix.normalize(name).split('/');
+    for (let i = 1; i < segments.length; i++) {
+      const above = segments.slice(0, i).join('/');
+      if (symlinks.has(above)) return above;
+    }
+    return null;
+  };
+  return (header) => {
+    const name = posix.normalize(entryName(header));
+    const through = crossed(name) ?? (header.type === 'link' && header.linkname ? crossed(entryName({ name: header.linkname })) : null);
+    if (through) return `${name} lies beyond the symlink ${through} of the same archive`;
+    if (header.type === 'symlink') symlinks.add(name);
+    else symlinks.delete(name);
+    return null;
+  };
+};
+
 /** Writes one entry into `into`, its body streamed. */
 export const writeEntry = async (into: Pack, header: TarHeader, body: AsyncIterable<Buffer> | Iterable<Buffer> | null): Promise<void> => {
   let settle!: { resolve: () => void; reject: (e: Error) => void };
   const written = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+  // when the body fails first, its error is the one thrown and the entry's is its echo, never awaited
+  written.catch(() => undefined);
   const sink = into.entry(header, (err) => (err ? settle.reject(err) : settle.resolve()));
   if (body) for await (const chunk of body) if (!sink.write(chunk)) await once(sink, 'drain');
   sink.end(undefined);
@@ -54,6 +82,29 @@ export const copyEntries = (tar: Readable, into: Pack, change: (header: Header) 
     const { pax: _pax, ...plain } = changed;
     await writeEntry(into, plain, plain.type === 'file' || plain.type === 'contiguous-file' ? body : null);
   });
+
+/**
+ * The entries of `tar` split into tars of their own as `route` says (the tar to go to and the header
+ * to write, or null to leave the entry out), all written in the one reading: each is consumed beside
+ * the others, and when one is closed early the reading fails, and the others with it.
+ */
+export const splitEntries = <K extends string>(
+  tar: Readable,
+  into: ReadonlyArray<K>,
+  route: (header: Header) => { to: K; header: TarHeader } | null,
+): Record<K, { tar: Readable; written: Promise<void> }> => {
+  const packs = new Map<K, Pack>();
+  let reading: Promise<void> | undefined;
+  const read = () =>
+    (reading ??= forEachEntry(tar, async (header, body) => {
+      const routed = route(header);
+      if (!routed) return;
+      const { pax: _pax, ...plain } = routed.header;
+      await writeEntry(packs.get(routed.to)!, plain, plain.type === 'file' || plain.type === 'contiguous-file' ? body : null);
+    }));
+  const made = into.map((k) => [k, writeTar((pack) => (packs.set(k, pack), Promise.resolve().then(read)))] as const);
+  return Object.fromEntries(made) as Record<K, { tar: Readable; written: Promise<void> }>;
+};
 
 /**
  * A tar `fill` writes, as a stream (gzipped when asked). `written` settles once `fill` has; when it

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createOutputMasker, maskedOutput } from './output-mask.ts';
+import { createOutputMasker, createTextMasker, maskedOutput } from './output-mask.ts';
 
 const test = suite('output masking');
 const run = (secrets: string[], chunks: string[]) => {
@@ -34,6 +34,11 @@ test('text that only starts like a value is released when the output ends', () =
 
 test('no secrets: chunks pass through at once', () => {
   assert.is(run([], ['a', 'b']), 'ab');
+});
+
+test('whole texts masked one after another: a text that ends like the start of a value is not held into the next', () => {
+  const mask = createTextMasker(['s3cr3t-value']);
+  assert.equal([mask('key-s3cr3t-value-x'), mask('ends s3cr'), mask('et-value')], [`key-${maskedOutput}-x`, 'ends s3cr', 'et-value']);
 });
 
 test.run();

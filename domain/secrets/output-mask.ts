@@ -43,3 +43,9 @@ export const createOutputMasker = (secrets: Iterable<string>): OutputMasker => {
     },
   };
 };
+
+/** Masks whole texts one at a time (a reason, a test's message, a cache key): nothing is held back between them. */
+export const createTextMasker = (secrets: Iterable<string>): ((text: string) => string) => {
+  const masker = createOutputMasker(secrets);
+  return (text) => masker.push(text) + masker.end();
+};

@@ -5,10 +5,11 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { ExecutionEnvironment } from '../../adapters/executor/port.ts';
-import { copyEntries, entryName, forEachEntry, handOver, writeTar, type TarEntry, type TarHeader, type TarPack } from '../../adapters/executor/tar-entries.ts';
+import { copyEntries, entryName, forEachEntry, handOver, splitEntries, writeTar, type TarEntry, type TarHeader, type TarPack } from '../../adapters/executor/tar-entries.ts';
 import { isLeaseLost, type AgentFiles, type Assignment, type StepRef } from '../../domain/agents/protocol.ts';
 import { artifactName, workspacePathProblem, workspacePrefix, workspaceRootProblem, workspaceSelects } from '../../domain/files/artifact-paths.ts';
 import { cacheArch, checksumPaths, isCacheKeyProblem, renderCacheKey, type CacheKeyContext } from '../../domain/files/cache-keys.ts';
+import { createTextMasker } from '../../domain/secrets/output-mask.ts';
 import { parseJUnitReport, reportTooLarge, type TestReportProblem, type TestResult } from '../../domain/files/test-results.ts';
 import type { StepResult } from '../../domain/jobs/job.ts';
 import type { FileStep } from '../../domain/jobs/steps.ts';
@@ -162,9 +163,14 @@ const storeTestResults = async (s: Extract<FileStep, { type: 'store_test_results
   const base = directory ? source : posix.dirname(source);
   for (const file of reports) c.out.line(`  * ${posix.join(base, file)}`);
   for (const p of problems.slice(0, maxProblems)) c.out.line(`  Could not read ${p.file}: ${p.reason}`);
-  const counts = await calling('the test results could not be stored', () =>
-    c.channel.storeTestResults(c.agentId, c.step, { reports: reports.length, tests, problems: problems.slice(0, maxProblems) }),
-  );
+  // what a report says goes into Gyre's events and answers: a secret a test printed is masked there as in the output
+  const mask = createTextMasker(c.assignment.secrets);
+  const masked = {
+    reports: reports.length,
+    tests: tests.map((t) => ({ ...t, name: mask(t.name), classname: mask(t.classname), file: t.file === null ? null : mask(t.file), message: t.message === null ? null : mask(t.message), source: mask(t.source) })),
+    problems: problems.slice(0, maxProblems).map((p) => ({ file: mask(p.file), reason: mask(p.reason) })),
+  };
+  const counts = await calling('the test results could not be stored', () => c.channel.storeTestResults(c.agentId, c.step, masked));
   c.out.line(`Uploaded ${reports.length} test report${reports.length === 1 ? '' : 's'}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);
   return succeeded;
 };
@@ -250,15 +256,20 @@ export const cacheEntryName = (home: string, path: string): string => {
   if (path === home) return '~';
   return inHome && !inHome.startsWith('..') && !posix.isAbsolute(inHome) ? `~/${inHome}` : path.replace(/^\/+/, '');
 };
-/** Where a cached file goes back to, relative to `/`. */
-export const cachePathOf = (home: string, name: string): string => {
-  const root = home.replace(/^\/+|\/+$/g, '');
-  if (name === '~') return root;
-  return name.startsWith('~/') ? posix.join(root, name.slice(2)) : name;
+/** A cached entry's name relative to home (`.` for home itself); null for an entry that goes back under `/`. */
+export const cacheHomeName = (name: string): string | null => (name === '~' ? '.' : name.startsWith('~/') ? name.slice(2) : null);
+
+/**
+ * A key as rendered, secrets masked: `{{ .Environment.X }}` may hold one, and keys go into events and
+ * the audit log. The masked key is the one saved and looked up, so two values of a secret give one key.
+ */
+const renderKey = (template: string, context: CacheKeyContext, c: FileStepContext) => {
+  const key = renderCacheKey(template, context);
+  return isCacheKeyProblem(key) ? key : createTextMasker(c.assignment.secrets)(key);
 };
 
 const saveCache = async (s: Extract<FileStep, { type: 'save_cache' }>, c: FileStepContext): Promise<FileStepEnd> => {
-  const key = renderCacheKey(s.key, await keyContext(c, [s.key]));
+  const key = renderKey(s.key, await keyContext(c, [s.key]), c);
   if (isCacheKeyProblem(key)) throw new StepFailure(`error computing cache key: ${key.message}`);
   if (await calling('Gyre could not say whether the cache exists', () => c.channel.cacheExists(c.agentId, c.step, key))) {
     c.out.line(`Skipping cache generation, cache already exists for key: ${key}`);
@@ -285,7 +296,7 @@ const restoreCache = async (s: Extract<FileStep, { type: 'restore_cache' }>, c: 
   const context = await keyContext(c, s.keys);
   const keys: string[] = [];
   for (const template of s.keys) {
-    const key = renderCacheKey(template, context);
+    const key = renderKey(template, context, c);
     if (isCacheKeyProblem(key)) c.out.line(`Warning: skipping the key ${template}: ${key.message}`);
     else keys.push(key);
   }
@@ -305,9 +316,15 @@ const restoreCache = async (s: Extract<FileStep, { type: 'restore_cache' }>, c: 
   c.out.line('Unarchiving cache...');
   const unzipped = createGunzip();
   const unzipping = pipeline(body, unzipped);
-  const placed = writeTar((pack) => copyEntries(unzipped, pack, (h) => renamed(h, (name) => cachePathOf(c.env.home, name))));
+  // what goes under home is unpacked at home itself, not at `/` through the path to it: an extract
+  // refuses to write past a symlink, and the path to home may hold one (macOS /var, a linked data directory)
+  const placed = splitEntries(unzipped, ['home', 'root'], (h) =>
+    cacheHomeName(entryName(h)) === null ? { to: 'root', header: h } : { to: 'home', header: renamed(h, (name) => cacheHomeName(name) ?? name) },
+  );
   try {
-    await stopping(c.signal, unzipped, () => Promise.all([handOver(placed, (tar) => c.env.extract(tar, '/')), unzipping]));
+    await stopping(c.signal, unzipped, () =>
+      Promise.all([handOver(placed.home, (tar) => c.env.extract(tar, c.env.home)), handOver(placed.root, (tar) => c.env.extract(tar, '/')), unzipping]),
+    );
   } catch (e) {
     body.destroy();
     unzipped.destroy();
