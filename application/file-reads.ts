@@ -50,7 +50,7 @@ export const findArtifact = async (s: FileReads, jobId: string, nodeIndex: numbe
   return {
     artifact,
     size: head.size,
-    async open(range?: { start: number; end: number }): Promise<Readable> {
+    async read(range?: { start: number; end: number }): Promise<Readable> {
       const read = await s.objects.get(key, range ? { range } : undefined);
       if (!read) throw gone();
       return read.body;

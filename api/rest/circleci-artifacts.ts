@@ -98,6 +98,6 @@ export const registerCircleCiArtifacts = (app: FastifyInstance, deps: ArtifactsD
       reply.raw.end();
       return reply;
     }
-    return reply.send(await found.open(range ?? undefined));
+    return reply.send(await found.read(range ?? undefined));
   });
 };
