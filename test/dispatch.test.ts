@@ -7,9 +7,9 @@ import { loadConfig } from '../api/config.ts';
 import { testDatabase } from './support/database.ts';
 import * as assert from 'uvu/assert';
 import type { AgentInfo } from '../domain/agents/protocol.ts';
-import { GyreError } from '../domain/errors.ts';
 import type { AgentIdentity } from '../workers/dispatch.ts';
 import { gitRepo } from './support/git-repo.ts';
+import { refusedWith } from './support/rejects.ts';
 import { startTestGyre, type TestGyre } from './support/gyre.ts';
 import { ok, trigger, until } from './support/jobs.ts';
 
@@ -23,14 +23,6 @@ let g: TestGyre;
 let repo: ReturnType<typeof gitRepo>;
 const info = (name: string, cpus = 4): AgentInfo => ({ name, version: 'test', os: 'test', capacity: { cpus, memoryMb: 8192 }, reserved: { cpus: 2, memoryMb: 4096 }, maxTasks: null, kinds: ['docker'], declined: [] });
 const fleet = (tokenId: string): AgentIdentity => ({ kind: 'token', tokenId, resourceClass: 'docker' });
-const refusedWith = async (code: string, work: Promise<unknown>) => {
-  try {
-    await work;
-    assert.unreachable(`not refused (${code})`);
-  } catch (e) {
-    assert.ok(e instanceof GyreError && e.code === code, `${String(e)} is not ${code}`);
-  }
-};
 
 /** A second server on the same database: its agents race the first's. */
 let second: Gyre;

@@ -1,17 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import S3rver from 's3rver';
 import { pack } from 'tar-stream';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createFileObjectStore } from '../adapters/objectstore/filesystem.ts';
 import type { ObjectStore } from '../adapters/objectstore/port.ts';
-import { createS3ObjectStore, parseS3Url } from '../adapters/objectstore/s3.ts';
 import type { AgentChannel, AgentInfo, StepRef } from '../domain/agents/protocol.ts';
-import { GyreError } from '../domain/errors.ts';
 import { systemActor } from '../domain/events/envelope.ts';
 import { cacheDecider, cacheId, cacheStream, cacheTarget } from '../domain/files/cache.ts';
 import { objectKeys } from '../domain/files/keys.ts';
@@ -24,6 +17,8 @@ import { expiredFilesRemover } from '../workers/expired-files.ts';
 import { gitRepo } from './support/git-repo.ts';
 import { startTestGyre, type TestGyre } from './support/gyre.ts';
 import { finished, ok, trigger, until, workflow } from './support/jobs.ts';
+import { filesystemStore, s3rverStore, type TestObjectStore } from './support/object-stores.ts';
+import { refusedWith } from './support/rejects.ts';
 
 /**
  * The file steps' protocol as a remote agent speaks it: a runner token, real HTTP, a real object
@@ -67,47 +62,11 @@ const bytesOf = async (r: Readable): Promise<Buffer> => {
   for await (const c of r) chunks.push(Buffer.from(c as Uint8Array));
   return Buffer.concat(chunks);
 };
-const refusedWith = async (code: string, work: Promise<unknown>) => {
-  try {
-    await work;
-    assert.unreachable(`not refused (${code})`);
-  } catch (e) {
-    assert.ok(e instanceof GyreError && e.code === code, `${String(e)} is not ${code}`);
-  }
-};
 
-interface Store {
-  readonly env: Record<string, string>;
-  /** The store Gyre writes to, opened by the test to check what is in it. */
-  open(dataDir: string): ObjectStore;
-  close(): Promise<void>;
-}
-
-const onDisk = (): Promise<Store> =>
-  Promise.resolve({ env: {}, open: (dataDir) => createFileObjectStore(join(dataDir, 'objects')), close: async () => {} });
-
-const onS3rver = async (): Promise<Store> => {
-  const root = mkdtempSync(join(tmpdir(), 'gyre-files-s3-'));
-  const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: join(root, 's3rver'), configureBuckets: [{ name: 'gyre' }] });
-  const { port } = await server.run();
-  const saved = { ...process.env };
-  Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' });
-  const endpoint = `http://127.0.0.1:${port}`;
-  return {
-    env: { GYRE_OBJECT_STORE_URL: 's3://gyre/ci', GYRE_S3_ENDPOINT: endpoint, GYRE_S3_FORCE_PATH_STYLE: 'true' },
-    open: () => createS3ObjectStore({ ...parseS3Url('s3://gyre/ci'), endpoint, forcePathStyle: true, spoolDir: join(root, 'spool') }),
-    async close() {
-      await server.close();
-      process.env = saved;
-      rmSync(root, { recursive: true, force: true });
-    },
-  };
-};
-
-const fileSteps = (name: string, makeStore: () => Promise<Store>) => {
+const fileSteps = (name: string, makeStore: () => Promise<TestObjectStore>) => {
   const test = suite(`file steps over HTTP, objects ${name}`);
   let g: TestGyre;
-  let store: Store;
+  let store: TestObjectStore;
   let objects: ObjectStore;
   let repo: ReturnType<typeof gitRepo>;
   let channel: AgentChannel;
@@ -118,7 +77,7 @@ const fileSteps = (name: string, makeStore: () => Promise<Store>) => {
   test.before(async () => {
     store = await makeStore();
     g = await startTestGyre(store.env);
-    objects = store.open(g.dataDir);
+    objects = g.services.objects;
     repo = gitRepo();
     repo.commit(config);
     await ok(g, `mutation { createProject(input: {slug: "${slug}", gitUrl: "${repo.dir}"}) { id } }`);
@@ -131,7 +90,7 @@ const fileSteps = (name: string, makeStore: () => Promise<Store>) => {
   });
   test.after(async () => {
     await g.stop();
-    await store.close();
+    await store.stop();
     repo.remove();
   });
 
@@ -379,5 +338,5 @@ const fileSteps = (name: string, makeStore: () => Promise<Store>) => {
   return test;
 };
 
-fileSteps('in a directory', onDisk).run();
-fileSteps('in S3 (s3rver)', onS3rver).run();
+fileSteps('in a directory', filesystemStore).run();
+fileSteps('in S3 (s3rver)', s3rverStore).run();
