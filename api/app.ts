@@ -8,7 +8,7 @@ import { GyreError, ValidationError } from '../domain/errors.ts';
 import { defaultApiUrl } from '../adapters/github/port.ts';
 import { createGitHub } from '../adapters/github/rest.ts';
 import { registerGitHubLogin } from './rest/github-login.ts';
-import { registerHome } from './rest/home.ts';
+import { registerWebUi } from './rest/web-ui.ts';
 import type { Knex } from 'knex';
 import { openDatabase, withSchemaLock } from '../adapters/database/sql.ts';
 import { loadMasterKeys } from '../adapters/encryption/master-keys.ts';
@@ -243,7 +243,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   registerAgentProtocol(app, dispatch);
   await registerGitHubWebhook(app, services);
   registerOpenApi(app);
-  registerHome(app);
+  await registerWebUi(app);
   await registerGitHubLogin(app, services, createGitHub(config.GYRE_GITHUB_API_URL ?? defaultApiUrl(config.GYRE_GITHUB_URL)));
   await registerGraphQL(app, services);
   await projections.start();

@@ -30,3 +30,15 @@ if (latest > mtime(stamp)) {
   copyFileSync(join(root, 'schema.graphql'), join(root, 'dist', 'schema.graphql'));
   writeFileSync(stamp, new Date().toISOString());
 }
+
+// the web UI: built by Vite into dist/web when a source of web/ is newer than the last build
+const webSources = (dir) =>
+  readdirSync(dir, { withFileTypes: true }).reduce((max, e) => {
+    const path = join(dir, e.name);
+    return Math.max(max, e.isDirectory() ? webSources(path) : statSync(path).mtimeMs);
+  }, 0);
+const webBuilt = join(root, 'dist', 'web', 'index.html');
+if (Math.max(webSources(join(root, 'web')), mtime(join(root, 'package-lock.json'))) > mtime(webBuilt)) {
+  console.error('gyre: building the web UI (vite)…');
+  run('npx vite build --config web/vite.config.ts --logLevel warn');
+}

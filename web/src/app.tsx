@@ -1,0 +1,77 @@
+import type { ComponentType } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { gql } from './lib/gql.ts';
+import { Link, match, navigate, useLocation } from './lib/router.tsx';
+import { Loading, NotAllowed, Page } from './lib/ui.tsx';
+import { SessionContext, signOut, type Me } from './session.tsx';
+import { routes } from './routes.tsx';
+
+/** Gyre's web UI: who is signed in, the navigation they may use, and the page the address names. */
+export const App = () => {
+  const { path } = useLocation();
+  const [me, setMe] = useState<Me | null | undefined>(undefined);
+  const refresh = () =>
+    gql<{ me: Me }>('query { me { login name isAdmin } }')
+      .then((d) => setMe(d.me))
+      .catch(() => setMe(null));
+  useEffect(() => void refresh(), []);
+
+  if (me === undefined) return <Loading />;
+  const route = routes.map((r) => ({ r, params: match(r.path, path) })).find((x) => x.params);
+  let body;
+  if (!route) body = <Page title="Not found"><p>There is no page at {path}.</p></Page>;
+  else if (route.r.path !== '/sign-in' && !me) {
+    queueMicrotask(() => navigate('/sign-in', { replace: true }));
+    body = <Loading />;
+  } else if (route.r.admin && !me?.isAdmin) body = <NotAllowed />;
+  else {
+    const Component = route.r.page as ComponentType<{ params: Record<string, string> }>;
+    body = <Component params={route.params!} />;
+  }
+  return (
+    <SessionContext.Provider value={{ me, refresh }}>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <header class="top">
+        <Link href="/projects" class="brand">
+          Gyre
+        </Link>
+        {me ? (
+          <nav aria-label="Main">
+            <ul>
+              <li><Link href="/projects">Projects</Link></li>
+              <li><Link href="/tokens">API tokens</Link></li>
+              {me.isAdmin ? (
+                <>
+                  <li><Link href="/admin/users">Users</Link></li>
+                  <li><Link href="/admin/runners">Runners</Link></li>
+                  <li><Link href="/admin/audit-log">Audit log</Link></li>
+                  <li><Link href="/admin/settings">Settings</Link></li>
+                </>
+              ) : null}
+            </ul>
+          </nav>
+        ) : null}
+        {me ? (
+          <div class="who">
+            <span>{me.login}</span>{' '}
+            <button
+              type="button"
+              onClick={async () => {
+                await signOut();
+                setMe(null);
+                navigate('/sign-in', { replace: true });
+              }}
+            >
+              Sign out
+            </button>
+          </div>
+        ) : null}
+      </header>
+      <main id="main" tabIndex={-1}>
+        {body}
+      </main>
+    </SessionContext.Provider>
+  );
+};
