@@ -37,6 +37,9 @@ export const createRetentionSweeper = (deps: RetentionDeps) => {
   const maxBatches = deps.maxBatches ?? 10;
   const context = (correlationId?: string): CommandContext => ({ actor: systemActor, request: null, ...(correlationId ? { correlationId } : {}) });
 
+  /** Whether the last sweep stopped at its batch limit with more due. */
+  let full = false;
+
   const expireJobs = async (cutoffs: ReturnType<typeof expiryCutoffs>): Promise<number> => {
     let recorded = 0;
     const cursors = new Map<FileKind, Cursor | undefined>(FileKind.options.map((k) => [k, undefined]));
@@ -57,6 +60,7 @@ export const createRetentionSweeper = (deps: RetentionDeps) => {
         }
       }
     }
+    if (cursors.size) full = true;
     return recorded;
   };
 
@@ -73,17 +77,21 @@ export const createRetentionSweeper = (deps: RetentionDeps) => {
           deps.log.warn({ err, cacheId: c.cacheId }, 'retention could not expire a cache; the next sweep tries again');
         }
       }
-      if (due.length < limit) break;
+      if (due.length < limit) return recorded;
       after = due[due.length - 1]!.cursor;
     }
+    full = true;
     return recorded;
   };
 
   return {
     async sweep(): Promise<SweepResult> {
+      full = false;
       const cutoffs = expiryCutoffs(await systemSettings(deps.db), now());
       return { jobs: await expireJobs(cutoffs), caches: await expireCaches(cutoffs.cache) };
     },
+    /** The last sweep used its whole budget: more may be due now. */
+    wasFull: () => full,
   };
 };
 
@@ -99,8 +107,8 @@ export const startRetentionSweeper = (deps: RetentionDeps & { intervalMs: number
     timer = setTimeout(() => {
       sweeping = sweeper
         .sweep()
-        // a sweep that expired something may have stopped at its batch limit: the next starts at once
-        .then((r) => loop(r.jobs + r.caches > 0 ? 0 : deps.intervalMs))
+        // a sweep that used its whole budget is followed by the next a second later, not an interval
+        .then(() => loop(sweeper.wasFull() ? 1000 : deps.intervalMs))
         .catch((err: unknown) => {
           deps.log.error({ err }, 'retention sweep failed');
           loop(deps.intervalMs);
