@@ -63,7 +63,7 @@ export const AuditLog = () => {
   };
 
   return (
-    <Page title="Audit log" actions={<a class="button" href={csvHref(filter)} download>Download CSV</a>}>
+    <Page title="Audit log" actions={<a class="button" href={csvHref(filter)}>Download CSV</a>}>
       <form
         class="row filters"
         aria-label="Audit log filters"

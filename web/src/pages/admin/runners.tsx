@@ -240,11 +240,11 @@ const SelfHosted = () => {
       >
         <Field label="New resource class" name="resourceClass" placeholder="my-org/linux-amd64" required value={newClass.resourceClass} onInput={(e) => setNewClass((c) => ({ ...c, resourceClass: e.currentTarget.value }))} />
         <Field label="Description" name="description" value={newClass.description} onInput={(e) => setNewClass((c) => ({ ...c, description: e.currentTarget.value }))} />
-        <button type="submit" class="primary" disabled={action.busy}>
+        <button type="submit" class="primary">
           Create resource class
         </button>
       </form>
-      <Outcome done={action.done} error={action.error} />
+      <Outcome done={action.done} error={action.error} statusRef={action.statusRef} />
 
       <form
         class="row"
@@ -264,7 +264,18 @@ const SelfHosted = () => {
             classes.data.runnerResourceClasses.length === 0 ? (
               <p>The namespace {namespace} has no resource class.</p>
             ) : (
-              classes.data.runnerResourceClasses.map((c) => <RunnerClassTokens key={c.id} rc={c} onDeleted={classes.reload} />)
+              classes.data.runnerResourceClasses.map((c) => (
+                <RunnerClassTokens
+                  key={c.id}
+                  rc={c}
+                  onDelete={async () => {
+                    if (!(await action.run(() => gql('mutation($rc: String!) { deleteRunnerResourceClass(resourceClass: $rc) }', { rc: c.resourceClass }), `Resource class ${c.resourceClass} deleted.`))) return;
+                    // the class goes away with its buttons: the focus goes to what happened
+                    action.focusOutcome();
+                    classes.reload();
+                  }}
+                />
+              ))
             )
           ) : classes.loading ? (
             <Loading />
@@ -275,7 +286,7 @@ const SelfHosted = () => {
   );
 };
 
-const RunnerClassTokens = ({ rc, onDeleted }: { rc: RunnerClass; onDeleted: () => void }) => {
+const RunnerClassTokens = ({ rc, onDelete }: { rc: RunnerClass; onDelete: () => Promise<void> }) => {
   const tokens = useQuery<{ runnerTokens: RunnerToken[] }>('query($rc: String!) { runnerTokens(resourceClass: $rc) { id nickname createdAt } }', { rc: rc.resourceClass });
   const [nickname, setNickname] = useState('');
   const [created, setCreated] = useState<{ token: string; nickname: string } | null>(null);
@@ -315,7 +326,10 @@ const RunnerClassTokens = ({ rc, onDeleted }: { rc: RunnerClass; onDeleted: () =
                       name={`${t.nickname} of ${rc.resourceClass}`}
                       question={`Delete the token ${t.nickname}? Agents holding it are refused at once.`}
                       onConfirm={async () => {
-                        if (await action.run(() => gql('mutation($id: ID!) { deleteRunnerToken(id: $id) }', { id: t.id }), `Token ${t.nickname} deleted.`)) tokens.reload();
+                        if (await action.run(() => gql('mutation($id: ID!) { deleteRunnerToken(id: $id) }', { id: t.id }), `Token ${t.nickname} deleted.`)) {
+                          action.focusOutcome();
+                          tokens.reload();
+                        }
                       }}
                     />
                   </td>
@@ -344,7 +358,7 @@ const RunnerClassTokens = ({ rc, onDeleted }: { rc: RunnerClass; onDeleted: () =
         }}
       >
         <Field label={`Token nickname for ${rc.resourceClass}`} name="nickname" required value={nickname} onInput={(e) => setNickname(e.currentTarget.value)} />
-        <button type="submit" disabled={action.busy}>
+        <button type="submit">
           Create token
         </button>
       </form>
@@ -360,16 +374,9 @@ const RunnerClassTokens = ({ rc, onDeleted }: { rc: RunnerClass; onDeleted: () =
           <Button onClick={() => setCreated(null)}>Done, hide the token</Button>
         </div>
       ) : null}
-      <Outcome done={action.done} error={action.error} />
+      <Outcome done={action.done} error={action.error} statusRef={action.statusRef} />
       <div class="row">
-        <ConfirmButton
-          label="Delete resource class"
-          name={rc.resourceClass}
-          question={`Delete ${rc.resourceClass}? Delete its tokens first.`}
-          onConfirm={async () => {
-            if (await action.run(() => gql('mutation($rc: String!) { deleteRunnerResourceClass(resourceClass: $rc) }', { rc: rc.resourceClass }), `Resource class ${rc.resourceClass} deleted.`)) onDeleted();
-          }}
-        />
+        <ConfirmButton label="Delete resource class" name={rc.resourceClass} question={`Delete ${rc.resourceClass}? Delete its tokens first.`} onConfirm={onDelete} />
       </div>
     </article>
   );

@@ -103,11 +103,11 @@ export const Settings = () => {
             </p>
           ) : null}
           <div class="row">
-            <button type="submit" class="primary" disabled={save.busy}>
+            <button type="submit" class="primary">
               Save settings
             </button>
           </div>
-          <Outcome done={save.done} error={save.error} />
+          <Outcome done={save.done} error={save.error} statusRef={save.statusRef} />
         </form>
       )}
 
@@ -121,13 +121,13 @@ export const Settings = () => {
           <ConfirmButton
             label="Rotate master key"
             question="Rotate the master key now?"
-            disabled={rotate.busy}
+           
             onConfirm={async () => {
               await rotate.run(async () => setRotation((await gql<{ rotateMasterKey: { keyId: string; previousKeyIds: string[]; rewrapped: number } }>('mutation { rotateMasterKey { keyId previousKeyIds rewrapped } }')).rotateMasterKey), 'Master key rotated.');
             }}
           />
         </div>
-        <Outcome done={rotate.done} error={rotate.error} />
+        <Outcome done={rotate.done} error={rotate.error} statusRef={rotate.statusRef} />
         {rotation ? (
           <dl class="facts">
             <dt>Current key</dt>

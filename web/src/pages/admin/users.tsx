@@ -43,7 +43,10 @@ export const Users = () => {
   const [approveLogin, setApproveLogin] = useState('');
 
   const act = async (mutation: string, login: string, success: string) => {
-    if (await action.run(() => gql(`mutation($login: String!) { ${mutation}(login: $login)${mutation === 'deleteUser' ? '' : ` { ${userFields} }`} }`, { login }), success)) list.reload();
+    if (!(await action.run(() => gql(`mutation($login: String!) { ${mutation}(login: $login)${mutation === 'deleteUser' ? '' : ` { ${userFields} }`} }`, { login }), success))) return;
+    // the row goes away (deleted, or no longer in the state shown): the focus goes to what happened
+    if (mutation === 'deleteUser' || (state && mutation !== 'grantAdmin' && mutation !== 'revokeAdmin')) action.focusOutcome();
+    list.reload();
   };
 
   return (
@@ -62,7 +65,7 @@ export const Users = () => {
         }}
       >
         <Field label="GitHub login to approve" name="login" required autoComplete="off" value={approveLogin} onInput={(e) => setApproveLogin(e.currentTarget.value)} />
-        <button type="submit" class="primary" disabled={action.busy}>
+        <button type="submit" class="primary">
           Approve
         </button>
         <p class="muted hint">Pre-approves a login that has not signed up yet; it takes a licence seat.</p>
@@ -87,7 +90,7 @@ export const Users = () => {
         </label>
       </div>
 
-      <Outcome done={action.done} error={action.error} />
+      <Outcome done={action.done} error={action.error} statusRef={action.statusRef} />
       <ErrorBox error={list.error} />
       {list.data ? (
         <>
@@ -121,27 +124,27 @@ export const Users = () => {
                     <td><Time at={u.lastLoginAt} /></td>
                     <td class="buttons">
                       {u.state === 'ACTIVE' || u.state === 'INACTIVE' ? (
-                        <Button aria-label={`Suspend ${u.login}`} disabled={action.busy} onClick={() => act('suspendUser', u.login, `${u.login} suspended: their sessions and tokens stop working.`)}>
+                        <Button aria-label={`Suspend ${u.login}`} onClick={() => act('suspendUser', u.login, `${u.login} suspended: their sessions and tokens stop working.`)}>
                           Suspend
                         </Button>
                       ) : (
-                        <Button aria-label={`Activate ${u.login}`} disabled={action.busy} onClick={() => act('activateUser', u.login, `${u.login} activated.`)}>
+                        <Button aria-label={`Activate ${u.login}`} onClick={() => act('activateUser', u.login, `${u.login} activated.`)}>
                           Activate
                         </Button>
                       )}
                       {u.isAdmin ? (
-                        <Button aria-label={`Revoke admin ${u.login}`} disabled={action.busy} onClick={() => act('revokeAdmin', u.login, `${u.login} is no longer an admin.`)}>
+                        <Button aria-label={`Revoke admin ${u.login}`} onClick={() => act('revokeAdmin', u.login, `${u.login} is no longer an admin.`)}>
                           Revoke admin
                         </Button>
                       ) : (
-                        <Button aria-label={`Grant admin ${u.login}`} disabled={action.busy} onClick={() => act('grantAdmin', u.login, `${u.login} is now an admin.`)}>
+                        <Button aria-label={`Grant admin ${u.login}`} onClick={() => act('grantAdmin', u.login, `${u.login} is now an admin.`)}>
                           Grant admin
                         </Button>
                       )}
                       <ConfirmButton
                         label="Delete"
                         name={u.login}
-                        disabled={action.busy}
+                       
                         question={`Delete ${u.login}? Their tokens are revoked; the audit history stays.`}
                         onConfirm={() => act('deleteUser', u.login, `${u.login} deleted.`)}
                       />
