@@ -2,7 +2,9 @@ import type { AgentInfo } from '../domain/agents/protocol.ts';
 import type { Size } from '../domain/scheduling/capacity.ts';
 import { freeCapacity } from '../domain/scheduling/placement.ts';
 import { queueReason, type AgentView } from '../domain/scheduling/queue-reason.ts';
-import { allAgents, runningTaskLoads, taskCounts, tasksOfJob, type AgentRow, type JobRunRow, type RunningTaskLoad } from '../projections/jobs.ts';
+import { allAgents, queuedJobIds, runningTaskLoads, taskCounts, tasksOfJob, type AgentRow, type JobRunRow, type RunningTaskLoad } from '../projections/jobs.ts';
+import { jobById, type JobRow } from '../projections/pipelines.ts';
+import { ValidationError } from '../domain/errors.ts';
 import type { Reads } from './dependencies.ts';
 
 /** The job read side: the read models, and when each agent was last heard from (heartbeats are not events). */
@@ -86,4 +88,12 @@ export const resourceClassLoads = async (deps: JobReads): Promise<ResourceClassL
     }
   }
   return [...by.values()].sort((a, b) => a.resourceClass.localeCompare(b.resourceClass));
+};
+
+/** The queue across every resource class: jobs with a task waiting, longest waiting first, at most `first` (1 to 100). */
+export const queuedJobs = async (deps: JobReads, first: unknown): Promise<JobRow[]> => {
+  const n = first ?? 50;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 100) throw new ValidationError('first must be a whole number from 1 to 100');
+  const jobs = await Promise.all((await queuedJobIds(deps.db, n)).map((id) => jobById(deps.db, id)));
+  return jobs.filter((j): j is JobRow => j !== undefined);
 };

@@ -184,6 +184,18 @@ export const queuedTasks = async (db: Knex, resourceClasses: ReadonlyArray<strin
   return rows.map((r) => ({ jobId: r.job_id as string, taskIndex: Number(r.task_index), resourceClass: r.resource_class as string, size: { cpus: Number(r.cpus), memoryMb: Number(r.memory_mb) }, queuedAt: iso(r.queued_at)! }));
 };
 
+/** The jobs with a task waiting, longest waiting first (by their oldest waiting task). */
+export const queuedJobIds = async (db: Knex, limit: number): Promise<string[]> => {
+  const rows = (await db(job_tasks)
+    .where({ status: 'queued' })
+    .select('job_id')
+    .min('queued_at as since')
+    .groupBy('job_id')
+    .orderBy([{ column: 'since' }, { column: 'job_id' }])
+    .limit(limit)) as Array<{ job_id: string }>;
+  return rows.map((r) => r.job_id);
+};
+
 /** Queued and running tasks per resource class. */
 export const taskCounts = async (db: Knex): Promise<Array<{ resourceClass: string; queued: number; running: number }>> => {
   const rows = (await db(job_tasks).whereIn('status', ['queued', 'running']).select('resource_class', 'status').count('* as n').groupBy('resource_class', 'status')) as Array<{ resource_class: string; status: string; n: string | number }>;

@@ -66,6 +66,7 @@ const samples: Record<string, { query: string | ((caller: Role) => string); vari
   'Subscription.jobOutput': { query: `subscription { jobOutput(jobId: "${nowhere}") { kind } }` },
   'Query.resourceClasses': { query: '{ resourceClasses { resourceClass queued } }' },
   'Query.agents': { query: '{ agents { name online running { jobId } } }' },
+  'Query.queuedJobs': { query: '{ queuedJobs(first: 5) { id queueReason } }' },
   'Query.runnerResourceClasses': { query: '{ runnerResourceClasses(namespace: "matrix") { id } }' },
   'Query.runnerTokens': { query: '{ runnerTokens(resourceClass: "matrix/linux") { id } }' },
   'Mutation.createRunnerResourceClass': { query: (c) => `mutation { createRunnerResourceClass(input: {resourceClass: "matrix/new-${c}"}) { id } }` },

@@ -60,6 +60,8 @@ export const graphqlRules: Readonly<Record<string, Rule>> = {
   // why is my job queued: every signed-in user may see the queues and the room agents have, not the agents themselves
   'Query.resourceClasses': { role: 'user', action: 'pipeline.read' },
   'Query.agents': { role: 'admin', action: 'runner.read' },
+  // every project's queued jobs: admins only, as a user may not see every project
+  'Query.queuedJobs': { role: 'admin', action: 'runner.read' },
   'Query.runnerResourceClasses': { role: 'admin', action: 'runner.read' },
   'Query.runnerTokens': { role: 'admin', action: 'runner.read' },
   'Mutation.createRunnerResourceClass': { role: 'admin', action: 'runner.resource_class.create' },

@@ -5,7 +5,7 @@ import { testCountsOfJob, testResultsOfJob } from '../../projections/files.ts';
 import { artifactsPage, artifactUrl } from '../../application/file-reads.ts';
 import { ValidationError } from '../../domain/errors.ts';
 import { jobOutput, stepOutput } from '../../application/job-output.ts';
-import { agentStates, resourceClassLoads, whyQueued, type AgentState, type JobReads } from '../../application/job-reads.ts';
+import { agentStates, queuedJobs, resourceClassLoads, whyQueued, type AgentState, type JobReads } from '../../application/job-reads.ts';
 import type { Services } from '../services.ts';
 import { overWebSocket, type GraphQLContext } from './context.ts';
 
@@ -28,6 +28,7 @@ export const jobResolvers = (s: Services) => {
       job: async (_: unknown, args: { id: unknown }) => (await jobById(s.db, parseUuid(args.id, 'id'))) ?? null,
       resourceClasses: () => resourceClassLoads(reads),
       agents: () => agentStates(reads),
+      queuedJobs: (_: unknown, args: { first?: unknown }) => queuedJobs(reads, args.first),
     },
     Subscription: {
       jobOutput: {

@@ -1,6 +1,5 @@
-import { Page } from '../lib/ui.tsx';
-
-export const Users = () => <Page title="Users"><p>Users.</p></Page>;
-export const Settings = () => <Page title="Settings"><p>Settings.</p></Page>;
-export const AuditLog = () => <Page title="Audit log"><p>Audit log.</p></Page>;
-export const Runners = () => <Page title="Runners"><p>Runners.</p></Page>;
+/** The admin pages (routes.tsx imports them from here); each lives in admin/. */
+export { Users } from './admin/users.tsx';
+export { Settings } from './admin/settings.tsx';
+export { AuditLog } from './admin/audit-log.tsx';
+export { Runners } from './admin/runners.tsx';
