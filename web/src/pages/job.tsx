@@ -154,7 +154,7 @@ const JobView = ({ id }: { id: string }) => {
         <dd>{between(job.startedAt, job.stoppedAt)}</dd>
         {job.queuedAt && job.startedAt ? (<><dt>Waited in queue</dt><dd>{between(job.queuedAt, job.startedAt)}</dd></>) : null}
       </dl>
-      {job.queueReason ? (
+      {job.queueReason && job.status === 'queued' ? (
         <p class="notice" role="status">
           <strong>Why it is queued:</strong> {job.queueReason}
         </p>
