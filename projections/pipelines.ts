@@ -142,6 +142,12 @@ export const pipelineByDelivery = async (db: Knex, deliveryId: string): Promise<
   return r ? toPipeline(r) : undefined;
 };
 
+/** A project's pipeline by its number. */
+export const pipelineByNumber = async (db: Knex, projectId: string, number: number): Promise<PipelineRow | undefined> => {
+  const r = await db(pipelines).where({ project_id: projectId, number }).first();
+  return r ? toPipeline(r) : undefined;
+};
+
 /** A project's pipelines, newest first, before a number (the cursor). */
 export const pipelinesPage = async (db: Knex, projectId: string, first: number, before?: number): Promise<{ pipelines: PipelineRow[]; hasNextPage: boolean }> => {
   const q = db(pipelines).where({ project_id: projectId }).orderBy('number', 'desc').limit(first + 1);

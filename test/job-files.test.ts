@@ -280,6 +280,31 @@ const fileSteps = (name: string, makeStore: () => Promise<TestObjectStore>) => {
     }
     assert.equal(names, many.map((t) => t.name));
 
+    // the same tests through GraphQL, a connection whose cursors go on from any test
+    const tests = async (first: number, after: string | null) =>
+      (await ok(g, 'query($id: ID!, $first: Int, $after: String) { job(id: $id) { tests(first: $first, after: $after) { edges { cursor node { name classname file result message source runTime } } pageInfo { hasNextPage endCursor } } } }', { id: step.jobId, first, after })).job.tests as {
+        edges: Array<{ cursor: string; node: { name: string; result: string; runTime: number; source: string } }>;
+        pageInfo: { hasNextPage: boolean; endCursor: string | null };
+      };
+    const viaGraphql: Array<{ name: string; result: string }> = [];
+    let after: string | null = null;
+    for (let pages = 0; pages < 10; pages++) {
+      const page = await tests(500, after);
+      viaGraphql.push(...page.edges.map((e) => e.node));
+      after = page.pageInfo.endCursor;
+      if (!page.pageInfo.hasNextPage) break;
+    }
+    assert.equal(viaGraphql.map((t) => t.name), names);
+    assert.is(viaGraphql.filter((t) => t.result === 'failure').length, 250);
+    const first = await tests(3, null);
+    assert.equal((await ok(g, 'query($id: ID!) { job(id: $id) { workflowId projectSlug } }', { id: step.jobId })).job, { workflowId: (await jobRunById(g.services.db, step.jobId))!.workflowId, projectSlug: slug });
+    assert.equal(first.edges[0]!.node, { name: 't0', classname: 'many', file: null, result: 'failure', message: null, source: 'unit', runTime: 0 });
+    assert.equal((await tests(2, first.edges[0]!.cursor)).edges.map((e) => e.node.name), ['t1', 't2'], "an edge's cursor goes on after it");
+    for (const bad of [{ first: 0, after: null }, { first: 501, after: null }, { first: 5, after: 'bm90IGEgbnVtYmVy' }]) {
+      const r = await g.gql('query($id: ID!, $first: Int, $after: String) { job(id: $id) { tests(first: $first, after: $after) { edges { cursor } } } }', { id: step.jobId, ...bad });
+      assert.is(r.body.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT', JSON.stringify(bad));
+    }
+
     const broken = channel.storeTestResults(agentId, { ...step, stepIndex: 1 }, { reports: 1, tests: [many[0]!, { ...many[1]!, result: 'exploded' as never }], problems: [] });
     await refusedWith('BAD_USER_INPUT', broken);
     // failed, so the jobs after it do not queue for the tests that follow

@@ -84,6 +84,11 @@ test('triggering reads the config at the branch head with git and starts the wor
   assert.is(p.vcs.commit.subject, 'first');
   assert.equal(p.workflows.map((w: { name: string }) => w.name), ['main']);
   workflowId = p.workflows[0].id;
+  const byNumber = async (slug: string, number: number) => g.gql('query($s: String!, $n: Int!) { pipelineByNumber(projectSlug: $s, number: $n) { id number } }', { s: slug, n: number }, asDev());
+  assert.equal((await byNumber('gh/acme/APP', 1)).body.data!.pipelineByNumber, { id: p.id, number: 1 });
+  assert.is((await byNumber('gh/acme/app', 99)).body.data!.pipelineByNumber, null);
+  assert.is((await byNumber('gh/acme/app', 0)).body.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
+  assert.is((await byNumber('gh/acme/nothing', 1)).body.errors?.[0]?.extensions?.code, 'NOT_FOUND');
   assert.equal(await jobs(workflowId), { build: 'queued', 'test-1': 'blocked', 'test-2': 'blocked', hold: 'blocked', deploy: 'blocked' });
   const w = (await ok(workflowQuery, { id: workflowId })).workflow;
   const byName = Object.fromEntries(w.jobs.map((j: { name: string }) => [j.name, j]));

@@ -1,5 +1,5 @@
 /**
- * Runs every `*.test.ts` beside the code and under test/ in one process (one embedded database),
+ * Runs every `*.test.ts` beside the code (the web UI's pure modules included) and under test/ in one process (one embedded database),
  * and ends with the plain line `N passed, N failed`.
  * Usage: tsx test/run.ts [substring…]   (only files whose path contains one of them)
  */
@@ -8,7 +8,7 @@ import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const root = resolve(import.meta.dirname, '..');
-const roots = ['domain', 'adapters', 'projections', 'application', 'api', 'workers', 'cli', 'bin', 'test'];
+const roots = ['domain', 'adapters', 'projections', 'application', 'api', 'workers', 'cli', 'bin', 'test', 'web/src'];
 const only = process.argv.slice(2);
 
 const find = (dir: string): string[] =>

@@ -54,6 +54,7 @@ const samples: Record<string, { query: string | ((caller: Role) => string); vari
   'Query.compileConfig': { query: '{ compileConfig(configYaml: "version: 2.1") { valid } }' },
   'Query.pipelines': { query: '{ pipelines(projectSlug: "gh/matrix/app") { edges { cursor } } }' },
   'Query.pipeline': { query: `{ pipeline(id: "${nowhere}") { id } }` },
+  'Query.pipelineByNumber': { query: '{ pipelineByNumber(projectSlug: "gh/matrix/app", number: 1) { id } }' },
   'Query.workflow': { query: `{ workflow(id: "${nowhere}") { id } }` },
   // past the guard, these reach the domain: a repository this machine cannot fetch, a workflow that does not exist
   'Mutation.triggerPipeline': { query: 'mutation { triggerPipeline(input: {projectSlug: "gh/matrix/app"}) { id } }', code: 'GIT_FAILED' },

@@ -48,6 +48,7 @@ export const graphqlRules: Readonly<Record<string, Rule>> = {
   'Query.compileConfig': { role: 'user', action: 'config.compile' },
   'Query.pipelines': { role: 'user', action: 'pipeline.read' },
   'Query.pipeline': { role: 'user', action: 'pipeline.read' },
+  'Query.pipelineByNumber': { role: 'user', action: 'pipeline.read' },
   'Query.workflow': { role: 'user', action: 'pipeline.read' },
   'Mutation.triggerPipeline': { role: 'user', action: 'pipeline.create' },
   'Mutation.approveJob': { role: 'user', action: 'workflow.job.approve' },

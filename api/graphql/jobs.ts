@@ -2,12 +2,13 @@ import { parseUuid } from '../../domain/ids.ts';
 import { jobRunById, stepsOfJob, tasksOfJob, type JobRunRow, type StepRow } from '../../projections/jobs.ts';
 import { jobById, type JobRow } from '../../projections/pipelines.ts';
 import { testCountsOfJob, testResultsOfJob } from '../../projections/files.ts';
-import { artifactsPage, artifactUrl } from '../../application/file-reads.ts';
+import { artifactsPage, artifactUrl, testsPage } from '../../application/file-reads.ts';
 import { ValidationError } from '../../domain/errors.ts';
 import { jobOutput, stepOutput } from '../../application/job-output.ts';
 import { agentStates, queuedJobs, resourceClassLoads, whyQueued, type AgentState, type JobReads } from '../../application/job-reads.ts';
 import type { Services } from '../services.ts';
 import { overWebSocket, type GraphQLContext } from './context.ts';
+import { decodeCursor, encodeCursor, parsePageSize } from './paging.ts';
 
 /** One job's run, read once per request however many of its fields are asked for. */
 const runs = new WeakMap<object, Map<string, Promise<JobRunRow | undefined>>>();
@@ -62,6 +63,16 @@ export const jobResolvers = (s: Services) => {
         if (!Number.isInteger(first) || first < 1 || first > 1000) throw new ValidationError('first is a whole number from 1 to 1000');
         const base = s.config.GYRE_PUBLIC_URL?.replace(/\/+$/, '') ?? '';
         return (await artifactsPage(s, j.id, undefined, first)).items.map((a) => ({ ...a, url: artifactUrl(base, j.id, a.nodeIndex, a.path) }));
+      },
+      // the cursor of a test is the index of the one after it, as the tests API's page token is
+      tests: async (j: JobRow, args: { first?: unknown; after?: string | null }) => {
+        const first = parsePageSize(args.first ?? 100);
+        const after = decodeCursor(args.after);
+        if (after !== undefined && !/^\d{1,9}$/.test(after)) throw new ValidationError('after is not a cursor this API gave out');
+        const from = after === undefined ? 0 : Number(after);
+        const page = await testsPage(s, j.id, after, first);
+        const edges = page.items.map((t, i) => ({ cursor: encodeCursor(String(from + i + 1)), node: { ...t, runTime: t.run_time } }));
+        return { edges, pageInfo: { hasNextPage: page.next !== null, endCursor: edges[edges.length - 1]?.cursor ?? null } };
       },
     },
     JobStep: {

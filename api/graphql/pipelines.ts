@@ -3,7 +3,7 @@ import { NotFoundError, ValidationError } from '../../domain/errors.ts';
 import { parseUuid } from '../../domain/ids.ts';
 import { jobStatusAfter, workflowDecider, workflowStream, type WorkflowEvent } from '../../domain/pipelines/workflow.ts';
 import { parseProjectSlug } from '../../domain/projects/slugs.ts';
-import { jobsOfWorkflow, pipelineById, pipelinesPage, workflowById, workflowsOfPipeline, type JobRow, type PipelineRow, type WorkflowRow } from '../../projections/pipelines.ts';
+import { jobsOfWorkflow, pipelineById, pipelineByNumber, pipelinesPage, workflowById, workflowsOfPipeline, type JobRow, type PipelineRow, type WorkflowRow } from '../../projections/pipelines.ts';
 import { memberOf } from '../../application/members.ts';
 import { approveJob, cancelWorkflow, reportJob, rerunWorkflow, triggerPipeline } from '../../application/pipelines.ts';
 import { findProject } from '../../application/projects.ts';
@@ -66,6 +66,11 @@ export const pipelineResolvers = (s: Services) => ({
       return connection(page.pipelines, page.hasNextPage, (p) => String(p.number));
     },
     pipeline: async (_: unknown, args: { id: unknown }) => (await pipelineById(s.db, parseUuid(args.id, 'id'))) ?? null,
+    pipelineByNumber: async (_: unknown, args: { projectSlug: unknown; number: unknown }) => {
+      const project = await findProject(s, parseProjectSlug(args.projectSlug).slug);
+      if (typeof args.number !== 'number' || !Number.isInteger(args.number) || args.number < 1) throw new ValidationError('number is a pipeline number: a whole number from 1');
+      return (await pipelineByNumber(s.db, project.id, args.number)) ?? null;
+    },
     workflow: async (_: unknown, args: { id: unknown }) => (await workflowById(s.db, parseUuid(args.id, 'id'))) ?? null,
   },
   Mutation: {
