@@ -103,7 +103,7 @@ export const startSession = async (s: UseCases, context: CommandContext, account
  * Signs in with one of the person's API tokens (the embedded admin has no GitHub account). The session
  * keeps the organizations and teams of their last GitHub login; a refusal is audited under `operation`.
  */
-export const signInWithToken = async (s: UseCases, context: CommandContext, token: string, operation: string): Promise<{ session: string; user: UserRow }> => {
+export const signInWithToken = async (s: UseCases, context: CommandContext, token: string, operation: string): Promise<{ session: string; user: UserRow; tokenId: string }> => {
   const refused = async (error: GyreError, actor?: Reference) => {
     await s.commands.refuse('user.logged_in', { reason: error.message, code: error.code, status: error.status, operation }, actor ? { context: { ...context, actor }, target: actor } : { context });
     return error;
@@ -121,12 +121,12 @@ export const signInWithToken = async (s: UseCases, context: CommandContext, toke
   }
   const [orgs, teams] = await Promise.all([orgsOf(s.db, user.id), teamsOf(s.db, user.id)]);
   const session = await startSession(s, context, user, { orgs, teams, method: 'api_token', tokenId: user.tokenId });
-  return { session, user };
+  return { session, user, tokenId: user.tokenId };
 };
 
-/** Ends a session; one already ended needs no event. */
+/** Ends a session, at once for the requests that follow; one already ended needs no event. */
 export const endSession = async (s: UseCases, context: CommandContext, user: Caller, sessionHash: string): Promise<void> => {
-  await s.commands
+  const ended = await s.commands
     .execute({
       stream: sessionStream(user.id),
       decider: sessionsDecider,
@@ -136,5 +136,7 @@ export const endSession = async (s: UseCases, context: CommandContext, user: Cal
     })
     .catch((e) => {
       if (!(e instanceof DomainError && e.code === 'SESSION_NOT_FOUND')) throw e;
+      return null;
     });
+  if (ended) await s.readYourWrites(ended.position);
 };
