@@ -118,7 +118,7 @@ const guardedResolvers = (s: Services) => {
 };
 
 /** The root fields a document asks for, so that a document GraphQL refuses is audited under the right action. */
-const requestedRules = (query: unknown): Array<{ key: string; action: string }> => {
+export const requestedRules = (query: unknown): Array<{ key: string; action: string }> => {
   if (typeof query !== 'string') return [];
   try {
     return parse(query)
