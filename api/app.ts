@@ -3,12 +3,13 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
-import fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { GyreError, ValidationError } from '../domain/errors.ts';
 import { defaultApiUrl } from '../adapters/github/port.ts';
 import { createGitHub } from '../adapters/github/rest.ts';
 import { registerGitHubLogin } from './rest/github-login.ts';
 import { registerWebUi } from './rest/web-ui.ts';
+import { registerSessions } from './rest/sessions.ts';
 import type { Knex } from 'knex';
 import { openDatabase, withSchemaLock } from '../adapters/database/sql.ts';
 import { loadMasterKeys } from '../adapters/encryption/master-keys.ts';
@@ -56,10 +57,11 @@ import { createTaskBoard } from '../workers/task-board.ts';
 import { registerAgentProtocol } from './rest/agent-protocol.ts';
 import { registerCircleCiBuilds } from './rest/circleci-builds.ts';
 import { authorize, routeRules, type Rule } from './auth/authorization.ts';
+import { assertSameOrigin, crossSiteRequest, safeMethods, signedInByCookie } from './auth/origin.ts';
 import { bootstrapAdmin } from '../application/bootstrap.ts';
 import type { Config } from './config.ts';
 import { httpError, isRefusal } from './errors.ts';
-import { registerGraphQL } from './graphql/plugin.ts';
+import { registerGraphQL, requestedRules } from './graphql/plugin.ts';
 import { commandContext, requestInfo } from './request-context.ts';
 import { registerAuditCsv } from './rest/audit-csv.ts';
 import { registerHealth } from './rest/health.ts';
@@ -69,6 +71,8 @@ import type { Services } from './services.ts';
 declare module 'fastify' {
   interface FastifyContextConfig {
     rule?: Rule;
+    /** Served to Gyre's own pages only: every request that changes something must come from them, signed in or not. */
+    ownPagesOnly?: boolean;
   }
 }
 
@@ -117,6 +121,16 @@ const requestError = (e: unknown): unknown => {
   if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new GyreError('the request body is too large', 'BODY_TOO_LARGE', 413);
   if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new GyreError('send the request body as application/json', 'UNSUPPORTED_MEDIA_TYPE', 415);
   return e;
+};
+
+/** The audit actions a refused cross-site request is recorded under: its route's, or the GraphQL fields it asked for. */
+const crossSiteActions = (req: FastifyRequest): string[] => {
+  const rule = req.routeOptions.config.rule;
+  if (rule && rule.role !== 'anonymous') return [rule.action];
+  if (rule?.crossSiteAction) return [rule.crossSiteAction];
+  if (req.routeOptions.url !== '/graphql') return [];
+  const asked = requestedRules((req.body as { query?: unknown } | undefined)?.query).map((r) => r.action);
+  return asked.length ? [...new Set(asked)] : ['graphql.document.reject'];
 };
 
 /** This server's own id, kept in its data directory: its local agent is known again after a restart, and is not another server's. */
@@ -215,16 +229,25 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     req.auth = await authenticate(db, req.headers, req.cookies);
     if (req.auth.kind === 'user' && req.auth.tokenId) await services.tokenUsage.touch(req.auth.tokenId);
   });
+  const refuse = (req: FastifyRequest, action: string, error: GyreError) =>
+    services.commands.refuse(action, { reason: error.message, code: error.code, status: error.status, operation: `${req.method} ${req.routeOptions.url}` }, { context: commandContext(req.auth, requestInfo(req)) });
   app.addHook('preHandler', async (req) => {
+    if (!safeMethods.has(req.method) && (signedInByCookie(req.auth) || req.routeOptions.config.ownPagesOnly)) {
+      // recorded here: GraphQL's routes answer their errors with mercurius's own handler
+      try {
+        assertSameOrigin(config.GYRE_PUBLIC_URL, req);
+      } catch (e) {
+        for (const action of crossSiteActions(req)) await refuse(req, action, e as GyreError);
+        throw e;
+      }
+    }
     const rule = req.routeOptions.config.rule;
     if (rule) authorize(rule, req.auth);
   });
   app.setErrorHandler(async (raw, req, reply) => {
     const rule = req.routeOptions.config?.rule;
     const error = requestError(raw);
-    if (isRefusal(error) && rule && rule.role !== 'anonymous') {
-      await services.commands.refuse(rule.action, { reason: error.message, code: error.code, status: error.status, operation: `${req.method} ${req.routeOptions.url}` }, { context: commandContext(req.auth, requestInfo(req)) });
-    }
+    if (isRefusal(error) && rule && rule.role !== 'anonymous' && error.code !== crossSiteRequest) await refuse(req, rule.action, error);
     return httpError(error, req, reply);
   });
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ message: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'NOT_FOUND' }));
@@ -244,6 +267,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   await registerGitHubWebhook(app, services);
   registerOpenApi(app);
   await registerWebUi(app);
+  registerSessions(app, services);
   await registerGitHubLogin(app, services, createGitHub(config.GYRE_GITHUB_API_URL ?? defaultApiUrl(config.GYRE_GITHUB_URL)));
   await registerGraphQL(app, services);
   await projections.start();

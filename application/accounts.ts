@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { GitHubIdentity } from '../adapters/github/port.ts';
-import { DomainError } from '../domain/errors.ts';
-import type { CommandContext } from '../domain/events/envelope.ts';
+import { DomainError, ForbiddenError, UnauthorizedError, type GyreError } from '../domain/errors.ts';
+import type { CommandContext, Reference } from '../domain/events/envelope.ts';
 import { accountsDecider, accountsStream, accountsTarget, type Account, type AccountCommand } from '../domain/users/accounts.ts';
-import { sessionStream, sessionsDecider } from '../domain/users/sessions.ts';
+import { sessionStream, sessionsDecider, type SignInMethod } from '../domain/users/sessions.ts';
+import { orgsOf, teamsOf } from '../projections/memberships.ts';
+import { runnerTokenByHash } from '../projections/runners.ts';
 import { systemSettings } from '../projections/system-settings.ts';
-import { activeTokens, userByLogin, type UserRow } from '../projections/users.ts';
+import { activeTokens, userByLogin, userByTokenHash, type UserRow } from '../projections/users.ts';
 import type { UseCases } from './dependencies.ts';
 import { generateToken, hashToken } from './tokens.ts';
 
@@ -84,12 +86,12 @@ export const signInWithGitHub = async (s: UseCases, context: CommandContext, who
 };
 
 /** A browser session for an account that signed in, with the organizations and teams GitHub named; answers the session secret. */
-export const startSession = async (s: UseCases, context: CommandContext, account: Caller, who: Pick<GitHubIdentity, 'orgs' | 'teams'>): Promise<string> => {
+export const startSession = async (s: UseCases, context: CommandContext, account: Caller, how: Pick<GitHubIdentity, 'orgs' | 'teams'> & SignInMethod): Promise<string> => {
   const session = generateToken();
   const signedIn = await s.commands.execute({
     stream: sessionStream(account.id),
     decider: sessionsDecider,
-    command: { type: 'login', userId: account.id, login: account.login, sessionHash: hashToken(session), orgs: who.orgs, teams: who.teams },
+    command: { type: 'login', userId: account.id, login: account.login, sessionHash: hashToken(session), ...how },
     context: { ...context, actor: { id: account.id, type: 'user', name: account.login } },
     target: accountsTarget({ userId: account.id, login: account.login }),
   });
@@ -97,9 +99,34 @@ export const startSession = async (s: UseCases, context: CommandContext, account
   return session;
 };
 
-/** Ends a session; one already ended needs no event. */
+/**
+ * Signs in with one of the person's API tokens (the embedded admin has no GitHub account). The session
+ * keeps the organizations and teams of their last GitHub login; a refusal is audited under `operation`.
+ */
+export const signInWithToken = async (s: UseCases, context: CommandContext, token: string, operation: string): Promise<{ session: string; user: UserRow; tokenId: string }> => {
+  const refused = async (error: GyreError, actor?: Reference) => {
+    await s.commands.refuse('user.logged_in', { reason: error.message, code: error.code, status: error.status, operation }, actor ? { context: { ...context, actor }, target: actor } : { context });
+    return error;
+  };
+  const hash = hashToken(token);
+  const user = await userByTokenHash(s.db, hash);
+  if (!user) {
+    const runner = await runnerTokenByHash(s.db, hash);
+    throw await refused(
+      new UnauthorizedError(runner ? 'a runner token cannot sign in: it only lets agents claim and run tasks; sign in with a personal API token' : 'the API token is not valid: sign in with an API token of your account, or ask an admin for one'),
+    );
+  }
+  if (user.state !== 'ACTIVE' && user.state !== 'INACTIVE') {
+    throw await refused(new ForbiddenError(`the account of ${user.login} is suspended: ask an admin to activate it`, 'USER_SUSPENDED'), { id: user.id, type: 'user', name: user.login });
+  }
+  const [orgs, teams] = await Promise.all([orgsOf(s.db, user.id), teamsOf(s.db, user.id)]);
+  const session = await startSession(s, context, user, { orgs, teams, method: 'api_token', tokenId: user.tokenId });
+  return { session, user, tokenId: user.tokenId };
+};
+
+/** Ends a session, at once for the requests that follow; one already ended needs no event. */
 export const endSession = async (s: UseCases, context: CommandContext, user: Caller, sessionHash: string): Promise<void> => {
-  await s.commands
+  const ended = await s.commands
     .execute({
       stream: sessionStream(user.id),
       decider: sessionsDecider,
@@ -109,5 +136,7 @@ export const endSession = async (s: UseCases, context: CommandContext, user: Cal
     })
     .catch((e) => {
       if (!(e instanceof DomainError && e.code === 'SESSION_NOT_FOUND')) throw e;
+      return null;
     });
+  if (ended) await s.readYourWrites(ended.position);
 };

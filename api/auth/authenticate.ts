@@ -54,7 +54,7 @@ export const authenticate = async (db: Knex, headers: Headers, cookies: Record<s
   if (!session) return { kind: 'anonymous' };
   const sessionHash = hashToken(session);
   const user = await userBySessionHash(db, sessionHash);
-  if (!user) return { kind: 'invalid', reason: 'the session has ended: sign in again at /auth/github' };
+  if (!user) return { kind: 'invalid', reason: 'the session has ended: sign in again' };
   if (!usable(user)) return { kind: 'invalid', reason: 'the account is suspended' };
   return { kind: 'user', user, tokenId: null, sessionHash };
 };

@@ -4,8 +4,11 @@ import type { Auth } from './authenticate.ts';
 /** `agent`: a runner agent by its resource class's token, and nobody else; it is refused every other guarded rule. */
 export type Role = 'anonymous' | 'user' | 'admin' | 'agent';
 
-/** Who may do it, and for guarded operations the audit action a refusal is recorded under. */
-export type Rule = { readonly role: 'anonymous' } | { readonly role: 'user' | 'admin' | 'agent'; readonly action: string };
+/**
+ * Who may do it, and for guarded operations the audit action a refusal is recorded under. An open
+ * route that acts for a signed-in browser names the action its refused cross-site requests are recorded under.
+ */
+export type Rule = { readonly role: 'anonymous'; readonly crossSiteAction?: string } | { readonly role: 'user' | 'admin' | 'agent'; readonly action: string };
 
 /**
  * Who may do what: every GraphQL root field and every HTTP route has one line here.
@@ -140,8 +143,9 @@ export const routeRules: Readonly<Record<string, Rule>> = {
   'GET /favicon.svg': { role: 'anonymous' },
   'GET /auth/github': { role: 'anonymous' },
   'GET /auth/github/callback': { role: 'anonymous' },
-  'POST /auth/logout': { role: 'anonymous' },
-  // GraphQL authorizes each root field by graphqlRules
+  'POST /auth/logout': { role: 'anonymous', crossSiteAction: 'user.logged_out' },
+  'POST /auth/token': { role: 'anonymous', crossSiteAction: 'user.logged_in' },
+  // GraphQL authorizes each root field by graphqlRules; a refused cross-site request is recorded under the fields it asked for
   'GET /graphql': { role: 'anonymous' },
   'POST /graphql': { role: 'anonymous' },
   ...runnerRoutes,

@@ -2,9 +2,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GraphQLError, buildSchema, parse, type GraphQLFieldResolver, type OperationDefinitionNode } from 'graphql';
+import type { Knex } from 'knex';
 import mercurius from 'mercurius';
 import { GyreError } from '../../domain/errors.ts';
-import { authenticate } from '../auth/authenticate.ts';
+import { authenticate, presentedToken, type Auth } from '../auth/authenticate.ts';
+import { ownOrigin, requestOrigin, signedInByCookie } from '../auth/origin.ts';
 import { authorize, graphqlRules } from '../auth/authorization.ts';
 import { isRefusal } from '../errors.ts';
 import { commandContext, requestInfo } from '../request-context.ts';
@@ -118,7 +120,7 @@ const guardedResolvers = (s: Services) => {
 };
 
 /** The root fields a document asks for, so that a document GraphQL refuses is audited under the right action. */
-const requestedRules = (query: unknown): Array<{ key: string; action: string }> => {
+export const requestedRules = (query: unknown): Array<{ key: string; action: string }> => {
   if (typeof query !== 'string') return [];
   try {
     return parse(query)
@@ -136,6 +138,16 @@ const requestedRules = (query: unknown): Array<{ key: string; action: string }> 
   }
 };
 
+/**
+ * Who a WebSocket is signed in as by its upgrade request: a browser sends the session cookie with an
+ * upgrade any site's page asks for, so the cookie counts only when the page is one of Gyre's own.
+ */
+const upgradeAuth = (publicUrl: string | undefined, db: Knex, req: FastifyRequest): Pick<GraphQLContext, 'auth' | 'reauthenticate'> => {
+  if (!signedInByCookie(req.auth) || requestOrigin(req.headers) === ownOrigin(publicUrl, req)) return { auth: req.auth, reauthenticate: () => authenticate(db, req.headers, req.cookies) };
+  const refused: Auth = { kind: 'invalid', reason: `the session cookie counts only on a WebSocket opened by a page of ${ownOrigin(publicUrl, req)}` };
+  return { auth: refused, reauthenticate: async () => refused };
+};
+
 export const registerGraphQL = async (app: FastifyInstance, s: Services) => {
   const scrub = scrubValues(schemaNames());
   await app.register(mercurius, {
@@ -145,12 +157,14 @@ export const registerGraphQL = async (app: FastifyInstance, s: Services) => {
     graphiql: false,
     context: (req: FastifyRequest): GraphQLContext => ({ auth: req.auth, requestInfo: requestInfo(req) }),
     subscription: {
-      // the token comes in connection_init: {authorization: "Bearer …"} or {"Circle-Token": "…"}
+      // a token in connection_init ({authorization: "Bearer …"} or {"Circle-Token": "…"}) stands for the connection; without one, the upgrade request's session cookie does
       onConnect: async ({ payload }: { payload?: Record<string, unknown> }) => {
         const headers = Object.fromEntries(Object.entries((payload?.headers as object) ?? payload ?? {}).map(([k, v]) => [k.toLowerCase(), typeof v === 'string' ? v : undefined]));
+        if (presentedToken(headers) === null) return true;
         return { auth: await authenticate(s.db, headers), reauthenticate: () => authenticate(s.db, headers) };
       },
-      context: (_socket: unknown, req: FastifyRequest) => ({ requestInfo: requestInfo(req) }),
+      // runs before onConnect, on the upgrade request, which the onRequest hook has authenticated
+      context: (_socket: unknown, req: FastifyRequest): GraphQLContext => ({ requestInfo: requestInfo(req), ...upgradeAuth(s.config.GYRE_PUBLIC_URL, s.db, req) }),
     },
     errorFormatter: (execution, ctx) => {
       let status = 200;

@@ -103,7 +103,7 @@ test('suspending a signed-in person ends their session at once; a suspended pers
 
 test('logout ends the session and is audited', async () => {
   const { b } = await signIn({ id: 108, login: 'vic' });
-  const out = await b.visit(`${gyre}/auth/logout`, { method: 'POST' });
+  const out = await b.visit(`${gyre}/auth/logout`, { method: 'POST', headers: { origin: gyre } });
   assert.is(out.res.status, 204);
   assert.is((await me(b)).status, 401);
   const audit = await waitForAudit(g, (e) => e.action === 'user.logged_out' && e.payload.login === 'vic');

@@ -3,10 +3,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { GitHub } from '../../adapters/github/port.ts';
 import { DomainError, GyreError, UnauthorizedError } from '../../domain/errors.ts';
 import type { Account } from '../../domain/users/accounts.ts';
-import { endSession, signInWithGitHub, startSession } from '../../application/accounts.ts';
+import { signInWithGitHub, startSession } from '../../application/accounts.ts';
 import { sessionCookie } from '../auth/authenticate.ts';
+import { ownOrigin } from '../auth/origin.ts';
 import { commandContext, requestInfo } from '../request-context.ts';
 import type { Services } from '../services.ts';
+import { loginLimit, sessionCookieOptions } from './sessions.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -21,26 +23,13 @@ export const page = (reply: FastifyReply, status: number, title: string, text: s
     .type('text/html; charset=utf-8')
     .send(`<!doctype html><html><head><meta charset="utf-8"><title>Gyre — ${escapeHtml(title)}</title></head><body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p><p><a href="/">Gyre</a></p></body></html>`);
 
-const loginLimit = { rateLimit: { max: 30, timeWindow: '1 minute' } };
-
-
 /**
  * Sign-in with GitHub or GitHub Enterprise (OAuth web flow). `state` is bound to the browser by a
  * cookie that @fastify/oauth2 sets and checks; the session is a random cookie whose hash is kept.
  */
 export const registerGitHubLogin = async (app: FastifyInstance, s: Services, github: GitHub) => {
   const { GYRE_GITHUB_CLIENT_ID: clientId, GYRE_GITHUB_CLIENT_SECRET: clientSecret, GYRE_GITHUB_URL: githubUrl, GYRE_PUBLIC_URL: publicUrl } = s.config;
-  /** Where people reach Gyre: the configured public URL, else what this request says (through a trusted proxy). */
-  const origin = (req: FastifyRequest) => (publicUrl ? new URL(publicUrl).origin : `${req.protocol}://${req.host}`);
-  const cookieOptions = (req: FastifyRequest) => ({ path: '/', httpOnly: true, sameSite: 'lax' as const, secure: origin(req).startsWith('https:') });
-
-  app.post('/auth/logout', { config: loginLimit }, async (req, reply) => {
-    if (req.auth.kind === 'user' && req.auth.sessionHash) {
-      const { user, sessionHash } = req.auth;
-      await endSession(s, commandContext(req.auth, requestInfo(req)), { id: user.id, login: user.login }, sessionHash);
-    }
-    return reply.clearCookie(sessionCookie, { path: '/' }).status(204).send();
-  });
+  const origin = (req: FastifyRequest) => ownOrigin(publicUrl, req);
 
   if (!clientId || !clientSecret) {
     const notConfigured = async () => {
@@ -83,7 +72,7 @@ export const registerGitHubLogin = async (app: FastifyInstance, s: Services, git
       return page(reply, 403, 'Sign-in refused', e.message);
     }
     if (account.state === 'SUSPENDED_NEW') return page(reply, 403, 'Waiting for approval', `The account of ${who.login} was created and waits for an admin to activate it.`);
-    const session = await startSession(s, context, { id: account.userId, login: who.login }, who);
-    return reply.setCookie(sessionCookie, session, cookieOptions(req)).redirect('/');
+    const session = await startSession(s, context, { id: account.userId, login: who.login }, { orgs: who.orgs, teams: who.teams, method: 'github' });
+    return reply.setCookie(sessionCookie, session, sessionCookieOptions(origin(req))).redirect('/');
   });
 };

@@ -8,13 +8,24 @@ export const sessionStream = (userId: string) => `user-${userId}`;
 
 /** The session cookie's value never enters an event: only its SHA-256, which the audit log does not show. */
 const session = z.object({ userId: z.string(), login: z.string(), sessionHash: z.string().regex(/^[0-9a-f]{64}$/) });
-/** `orgs` and `teams` (`org/team-slug`): what GitHub said of the person at this login; their rights in organizations follow them. */
-const login = session.extend({ orgs: z.array(z.string()).default([]), teams: z.array(z.string()).default([]) });
-export const loggedIn = defineEvent('user.logged_in', login, { publicFields: ['userId', 'login', 'orgs', 'teams'] });
+/**
+ * `orgs` and `teams` (`org/team-slug`): what GitHub said of the person at this login, or for a sign-in
+ * with an API token (`method`, `tokenId`), at their last GitHub login; their rights in organizations follow them.
+ */
+const login = session.extend({
+  orgs: z.array(z.string()).default([]),
+  teams: z.array(z.string()).default([]),
+  method: z.enum(['github', 'api_token']).default('github'),
+  tokenId: z.string().optional(),
+});
+export const loggedIn = defineEvent('user.logged_in', login, { publicFields: ['userId', 'login', 'orgs', 'teams', 'method', 'tokenId'] });
 export const loggedOut = defineEvent('user.logged_out', session, { publicFields: ['userId', 'login'] });
 
 export type SessionEvent = { type: 'user.logged_in'; data: z.infer<typeof login> } | { type: 'user.logged_out'; data: z.infer<typeof session> };
-export type SessionCommand = { type: 'login'; userId: string; login: string; sessionHash: string; orgs: ReadonlyArray<string>; teams: ReadonlyArray<string> } | { type: 'logout'; userId: string; login: string; sessionHash: string };
+export type SignInMethod = { method: 'github' } | { method: 'api_token'; tokenId: string };
+export type SessionCommand =
+  | ({ type: 'login'; userId: string; login: string; sessionHash: string; orgs: ReadonlyArray<string>; teams: ReadonlyArray<string> } & SignInMethod)
+  | { type: 'logout'; userId: string; login: string; sessionHash: string };
 export type Sessions = { readonly open: ReadonlySet<string> };
 
 export const sessionsDecider: Decider<Sessions, SessionCommand, SessionEvent> = {
@@ -27,7 +38,7 @@ export const sessionsDecider: Decider<Sessions, SessionCommand, SessionEvent> = 
   },
   decide: (c, s) => {
     const data = { userId: c.userId, login: c.login, sessionHash: c.sessionHash };
-    if (c.type === 'login') return [{ type: 'user.logged_in', data: { ...data, orgs: [...c.orgs], teams: [...c.teams] } }];
+    if (c.type === 'login') return [{ type: 'user.logged_in', data: { ...data, orgs: [...c.orgs], teams: [...c.teams], method: c.method, ...(c.method === 'api_token' ? { tokenId: c.tokenId } : {}) } }];
     if (!s.open.has(c.sessionHash)) throw new DomainError('SESSION_NOT_FOUND', 'that session has already ended');
     return [{ type: 'user.logged_out', data }];
   },

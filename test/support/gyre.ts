@@ -56,7 +56,7 @@ export const startTestGyre = async (env: Record<string, string> = {}, options: {
         const l = await s.commands.execute({
           stream: sessionStream(id),
           decider: sessionsDecider,
-          command: { type: 'login', userId: id, login, sessionHash: hashToken(generateToken()), orgs: options.orgs ?? [], teams: options.teams ?? [] },
+          command: { type: 'login', userId: id, login, sessionHash: hashToken(generateToken()), orgs: options.orgs ?? [], teams: options.teams ?? [], method: 'github' },
           context,
           target,
         });

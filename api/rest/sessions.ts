@@ -1,0 +1,36 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { parseInput } from '../../domain/errors.ts';
+import { endSession, signInWithToken } from '../../application/accounts.ts';
+import { sessionCookie } from '../auth/authenticate.ts';
+import { ownOrigin } from '../auth/origin.ts';
+import { commandContext, requestInfo } from '../request-context.ts';
+import type { Services } from '../services.ts';
+
+export const loginLimit = { rateLimit: { max: 30, timeWindow: '1 minute' } };
+
+/** The session cookie, however the session started: scripts never read it, and other sites' pages send it only on a top-level GET. */
+export const sessionCookieOptions = (origin: string) => ({ path: '/', httpOnly: true, sameSite: 'lax' as const, secure: origin.startsWith('https:') });
+
+const tokenSignIn = z.object({ token: z.string().min(1).max(200) });
+
+/** Browser sessions: signing in with an API token (GitHub sign-in is in github-login.ts) and signing out. */
+export const registerSessions = (app: FastifyInstance, s: Services) => {
+  const publicUrl = s.config.GYRE_PUBLIC_URL;
+
+  // only Gyre's own sign-in page posts here: another site cannot sign a browser in to an account of its choosing
+  app.post('/auth/token', { config: { ...loginLimit, ownPagesOnly: true } }, async (req, reply) => {
+    const { token } = parseInput(tokenSignIn, req.body, 'sign-in: send {"token": "<API token>"}');
+    const { session, user, tokenId } = await signInWithToken(s, commandContext(req.auth, requestInfo(req)), token, 'POST /auth/token');
+    await s.tokenUsage.touch(tokenId);
+    return reply.setCookie(sessionCookie, session, sessionCookieOptions(ownOrigin(publicUrl, req))).send({ login: user.login });
+  });
+
+  app.post('/auth/logout', { config: loginLimit }, async (req, reply) => {
+    if (req.auth.kind === 'user' && req.auth.sessionHash) {
+      const { user, sessionHash } = req.auth;
+      await endSession(s, commandContext(req.auth, requestInfo(req)), { id: user.id, login: user.login }, sessionHash);
+    }
+    return reply.clearCookie(sessionCookie, { path: '/' }).status(204).send();
+  });
+};
