@@ -78,10 +78,11 @@ test('signing in with an API token opens the projects, and pages an account may 
   await page.getByLabel('API token').fill(g.adminToken);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Projects' }).waitFor();
-  await page.getByRole('link', { name: slug }).waitFor();
+  await page.getByRole('link', { name: slug, exact: true }).waitFor();
   for (const name of ['Projects', 'Users', 'Audit log', 'Settings']) await page.getByRole('navigation').getByRole('link', { name }).waitFor();
   await screenshot(page, 'projects');
-  errors.splice(0).filter((e) => !e.includes('401')).forEach((e) => assert.unreachable(e));
+  // the refused token's 401 is the only thing the console shows
+  assert.equal(errors.splice(0).filter((e) => !e.includes('status of 401')), []);
 
   const bob = await g.createUser('bob');
   const { page: bobs, errors: bobErrors } = await watchedPage(browser, base);
@@ -95,7 +96,7 @@ test('signing in with an API token opens the projects, and pages an account may 
   await bobs.getByRole('button', { name: 'Sign out' }).click();
   await bobs.getByRole('heading', { name: 'Sign in' }).waitFor();
   await bobs.context().close();
-  assert.equal(bobErrors.filter((e) => !e.includes('401')), []);
+  assert.equal(bobErrors, []);
 });
 
 let workflowId = '';
@@ -123,7 +124,7 @@ test("a job page shows each step's output, ANSI colours rendered, searchable", a
   await output.getByText('compiled ok').waitFor();
   await output.getByText('built').waitFor();
   assert.not.match(await output.innerText(), '[32m', 'escape codes are rendered, not shown');
-  await page.getByLabel(/Search/).first().fill('compiled');
+  await page.getByRole('searchbox', { name: 'Search in output' }).first().fill('compiled');
   await page.getByText(/1 of 1|1 match/).first().waitFor();
   await screenshot(page, 'job');
   noConsoleErrors();
@@ -136,7 +137,7 @@ test("Suspend on the users page locks the user's token out", async () => {
   await page.goto('/admin/users');
   await page.getByRole('heading', { name: 'Users' }).waitFor();
   await page.getByRole('button', { name: 'Suspend carol' }).click();
-  await page.getByRole('button', { name: 'Activate carol' }).or(page.getByText('SUSPENDED')).first().waitFor();
+  await page.getByText('carol suspended: their sessions and tokens stop working.').waitFor();
   assert.is((await asCarol()).status, 401);
   await screenshot(page, 'users');
   noConsoleErrors();
@@ -145,13 +146,16 @@ test("Suspend on the users page locks the user's token out", async () => {
 test('the audit log tails live, and Download CSV downloads it', async () => {
   await page.goto('/admin/audit-log');
   await page.getByRole('heading', { name: 'Audit log' }).waitFor();
-  await page.getByRole('button', { name: 'Live tail' }).or(page.getByRole('checkbox', { name: 'Live tail' })).first().click();
-  const tail = page.getByRole('list', { name: 'Live tail' }).or(page.getByRole('log', { name: 'Live tail' })).first();
-  await tail.waitFor();
-  // the subscription is open once the tail shows it is live: then a change made elsewhere appears
-  await page.getByText(/live/i).first().waitFor();
-  await ok(g, 'mutation { createApiToken(label: "seen live") { token } }');
-  await tail.getByText('user.api_token.create').first().waitFor({ timeout: 15_000 });
+  await page.getByRole('checkbox', { name: 'Live tail' }).check();
+  await page.getByText('Following: new events matching the filters appear here as they happen.').waitFor();
+  // the subscription attaches a moment after the box is ticked: a change is made again until one shows
+  const tail = page.getByRole('list', { name: 'Live tail' });
+  const deadline = Date.now() + 15_000;
+  for (let n = 0; (await tail.locator('li[data-action="user.api_token.create"]').count()) === 0; n++) {
+    if (Date.now() > deadline) assert.unreachable('no event reached the live tail in 15 s');
+    await ok(g, `mutation { createApiToken(label: "seen live ${n}") { token } }`);
+    await tail.locator('li[data-action="user.api_token.create"]').first().waitFor({ timeout: 1000 }).catch(() => undefined);
+  }
   await screenshot(page, 'audit-log');
 
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download CSV' }).click()]);

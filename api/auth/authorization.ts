@@ -145,6 +145,7 @@ export const routeRules: Readonly<Record<string, Rule>> = {
   'GET /auth/github/callback': { role: 'anonymous' },
   'POST /auth/logout': { role: 'anonymous', crossSiteAction: 'user.logged_out' },
   'POST /auth/token': { role: 'anonymous', crossSiteAction: 'user.logged_in' },
+  'GET /auth/session': { role: 'anonymous' },
   // GraphQL authorizes each root field by graphqlRules; a refused cross-site request is recorded under the fields it asked for
   'GET /graphql': { role: 'anonymous' },
   'POST /graphql': { role: 'anonymous' },

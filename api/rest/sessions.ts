@@ -26,6 +26,11 @@ export const registerSessions = (app: FastifyInstance, s: Services) => {
     return reply.setCookie(sessionCookie, session, sessionCookieOptions(ownOrigin(publicUrl, req))).send({ login: user.login });
   });
 
+  // who is signed in, for the web UI to choose its pages: an answer for everyone, so a browser that is
+  // signed out neither logs an error nor fills the audit log with refused reads
+  app.get('/auth/session', async (req) =>
+    req.auth.kind === 'user' ? { signedIn: true, login: req.auth.user.login, name: req.auth.user.name, isAdmin: req.auth.user.isAdmin } : { signedIn: false },
+  );
   app.post('/auth/logout', { config: loginLimit }, async (req, reply) => {
     if (req.auth.kind === 'user' && req.auth.sessionHash) {
       const { user, sessionHash } = req.auth;

@@ -1,6 +1,5 @@
 import type { ComponentType } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { gql } from './lib/gql.ts';
 import { Link, match, navigate, useLocation } from './lib/router.tsx';
 import { Loading, NotAllowed, Page } from './lib/ui.tsx';
 import { SessionContext, signOut, type Me } from './session.tsx';
@@ -10,9 +9,10 @@ import { routes } from './routes.tsx';
 export const App = () => {
   const { path } = useLocation();
   const [me, setMe] = useState<Me | null | undefined>(undefined);
-  const refresh = () =>
-    gql<{ me: Me }>('query { me { login name isAdmin } }')
-      .then((d) => setMe(d.me))
+  const refresh = (): Promise<void> =>
+    fetch('/auth/session', { credentials: 'same-origin' })
+      .then((r) => r.json() as Promise<{ signedIn: boolean } & Me>)
+      .then((s) => setMe(s.signedIn ? { login: s.login, name: s.name, isAdmin: s.isAdmin } : null))
       .catch(() => setMe(null));
   useEffect(() => void refresh(), []);
 

@@ -8,7 +8,7 @@ export interface Me {
 }
 
 /** Who is signed in; null before anyone is. */
-export const SessionContext = createContext<{ me: Me | null; refresh: () => void }>({ me: null, refresh: () => undefined });
+export const SessionContext = createContext<{ me: Me | null; refresh: () => Promise<void> }>({ me: null, refresh: async () => undefined });
 export const useSession = () => useContext(SessionContext);
 
 /** Starts a session with an API token (the same cookie GitHub sign-in gives); the error's words when refused. */

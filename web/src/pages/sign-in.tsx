@@ -22,7 +22,8 @@ export const SignIn = () => {
           setBusy(false);
           if (refused) return setError(refused);
           setToken('');
-          refresh();
+          // the session first: a page opened before it is known would send the browser back here
+          await refresh();
           navigate('/projects', { replace: true });
         }}
       >
