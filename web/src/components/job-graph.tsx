@@ -1,6 +1,6 @@
 import { layout, nodeSize } from '../lib/graph.ts';
 import { navigate } from '../lib/router.tsx';
-import { stateWords } from '../lib/ui.tsx';
+import { stateMark, stateWords } from '../lib/ui.tsx';
 
 export interface GraphNode {
   readonly id: string;
@@ -12,7 +12,6 @@ export interface GraphNode {
   readonly href: string;
 }
 
-const marks: Record<string, string> = { success: '✓', failed: '✕', running: '◐', on_hold: '⏸', canceled: '⊘', not_run: '–', blocked: '…', queued: '…', infrastructure_fail: '!', timedout: '⏱', unauthorized: '⊘' };
 const tones: Record<string, string> = { success: 'good', failed: 'bad', infrastructure_fail: 'bad', timedout: 'bad', unauthorized: 'bad', running: 'busy', on_hold: 'hold', queued: 'wait', blocked: 'wait' };
 const fit = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
@@ -51,7 +50,7 @@ export const JobGraph = ({ label, jobs }: { label: string; jobs: ReadonlyArray<G
               {fit(job.name, 24)}
             </text>
             <text x={x + 12} y={y + 42} class="graph-state">
-              {`${marks[job.status] ?? '•'} ${stateWords(job.status)}${job.type === 'approval' ? ' · approval' : ''}`}
+              {`${stateMark(job.status)} ${stateWords(job.status)}${job.type === 'approval' ? ' · approval' : ''}`}
             </text>
           </a>
         ))}

@@ -12,11 +12,11 @@ const states: Record<string, { words: string; mark: string; tone: string }> = {
   error: { words: 'error', mark: '!', tone: 'bad' },
   errored: { words: 'errored', mark: '!', tone: 'bad' },
   infrastructure_fail: { words: 'infrastructure fail', mark: '!', tone: 'bad' },
-  timedout: { words: 'timed out', mark: '⏱', tone: 'bad' },
+  timedout: { words: 'timed out', mark: '!', tone: 'bad' },
   running: { words: 'running', mark: '◐', tone: 'busy' },
   queued: { words: 'queued', mark: '…', tone: 'wait' },
   blocked: { words: 'blocked', mark: '…', tone: 'wait' },
-  on_hold: { words: 'on hold', mark: '⏸', tone: 'hold' },
+  on_hold: { words: 'on hold', mark: '‖', tone: 'hold' },
   not_run: { words: 'not run', mark: '–', tone: 'off' },
   canceled: { words: 'canceled', mark: '⊘', tone: 'off' },
   unauthorized: { words: 'unauthorized', mark: '⊘', tone: 'bad' },
@@ -25,6 +25,7 @@ const states: Record<string, { words: string; mark: string; tone: string }> = {
   skipped: { words: 'skipped', mark: '–', tone: 'off' },
 };
 export const stateWords = (state: string) => states[state]?.words ?? state.replace(/_/g, ' ');
+export const stateMark = (state: string) => states[state]?.mark ?? '•';
 
 export const Status = ({ state }: { state: string }) => {
   const s = states[state] ?? { words: stateWords(state), mark: '•', tone: 'off' };
