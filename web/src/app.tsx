@@ -1,7 +1,8 @@
 import type { ComponentType } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { Link, match, navigate, useLocation } from './lib/router.tsx';
-import { Loading, NotAllowed, Page } from './lib/ui.tsx';
+import { match } from './lib/addresses.ts';
+import { Link, navigate, useLocation } from './lib/router.tsx';
+import { ErrorBox, Loading, NotAllowed, Page } from './lib/ui.tsx';
 import { SessionContext, signOut, type Me } from './session.tsx';
 import { routes } from './routes.tsx';
 
@@ -9,6 +10,7 @@ import { routes } from './routes.tsx';
 export const App = () => {
   const { path } = useLocation();
   const [me, setMe] = useState<Me | null | undefined>(undefined);
+  const [signOutError, setSignOutError] = useState<string | null>(null);
   const refresh = (): Promise<void> =>
     fetch('/auth/session', { credentials: 'same-origin' })
       .then((r) => r.json() as Promise<{ signedIn: boolean } & Me>)
@@ -21,7 +23,9 @@ export const App = () => {
   let body;
   if (!route) body = <Page title="Not found"><p>There is no page at {path}.</p></Page>;
   else if (route.r.path !== '/sign-in' && !me) {
-    queueMicrotask(() => navigate('/sign-in', { replace: true }));
+    // signed out: sign in first, then on to the page asked for (a CIRCLE_BUILD_URL, say)
+    const next = `${location.pathname}${location.search}`;
+    queueMicrotask(() => navigate(`/sign-in?next=${encodeURIComponent(next)}`, { replace: true }));
     body = <Loading />;
   } else if (route.r.admin && !me?.isAdmin) body = <NotAllowed />;
   else {
@@ -59,13 +63,16 @@ export const App = () => {
             <button
               type="button"
               onClick={async () => {
-                await signOut();
+                const refused = await signOut();
+                setSignOutError(refused);
+                if (refused) return;
                 setMe(null);
                 navigate('/sign-in', { replace: true });
               }}
             >
               Sign out
             </button>
+            <ErrorBox error={signOutError} />
           </div>
         ) : null}
       </header>

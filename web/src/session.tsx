@@ -19,4 +19,10 @@ export const signInWithToken = async (token: string): Promise<string | null> => 
   return body.message ?? `Gyre answered ${res.status}`;
 };
 
-export const signOut = () => fetch('/auth/logout', { method: 'POST', credentials: 'same-origin' });
+/** Ends the session; the words of the refusal when Gyre did not end it. */
+export const signOut = async (): Promise<string | null> => {
+  const res = await fetch('/auth/logout', { method: 'POST', credentials: 'same-origin' }).catch(() => null);
+  if (res?.ok) return null;
+  const body = (await res?.json().catch(() => ({}))) as { message?: string } | undefined;
+  return `Gyre did not sign you out: ${body?.message ?? (res ? `it answered ${res.status}` : 'it could not be reached')}`;
+};

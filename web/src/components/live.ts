@@ -17,11 +17,13 @@ export const useLiveReload = (workflowIds: ReadonlyArray<string>, reload: () => 
       clearTimeout(timer);
       timer = setTimeout(() => latest.current(), 300);
     };
-    const stops = key.split(',').map((id) =>
-      subscribe<{ workflowJobs: { action: string } }>('subscription($id: ID!) { workflowJobs(workflowId: $id) { action } }', { id }, (d) => {
-        if (d.workflowJobs.action !== 'snapshot') later();
-      }),
-    );
+    const stops = key.split(',').map((id) => {
+      let snapshots = 0;
+      // a snapshot after the first is a feed started again (the connection came back): what changed meanwhile is read
+      return subscribe<{ workflowJobs: { action: string } }>('subscription($id: ID!) { workflowJobs(workflowId: $id) { action } }', { id }, (d) => {
+        if (d.workflowJobs.action !== 'snapshot' || snapshots++ > 0) later();
+      });
+    });
     return () => {
       clearTimeout(timer);
       for (const stop of stops) stop();

@@ -26,13 +26,30 @@ export const gql = async <T = Record<string, any>>(query: string, variables: Rec
 };
 
 let client: Client | null = null;
-/** One WebSocket for every subscription of the page, authenticated by the session cookie. */
+const reconnected = new Set<() => void>();
+/**
+ * One WebSocket for every subscription of the page, authenticated by the session cookie. A lost
+ * connection is retried for as long as the page is open (with graphql-ws's growing waits), and its
+ * subscriptions start again: from their beginning, so `onReconnected` listeners drop what they hold.
+ */
 const ws = () =>
   (client ??= createClient({
     url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql`,
     lazy: true,
-    retryAttempts: 5,
+    retryAttempts: Number.MAX_SAFE_INTEGER,
+    shouldRetry: () => true,
+    on: {
+      connected: (_socket, _payload, wasRetry) => {
+        if (wasRetry) for (const l of reconnected) l();
+      },
+    },
   }));
+
+/** Calls `listener` each time the live connection comes back after it was lost; returns the way to stop. */
+export const onReconnected = (listener: () => void): (() => void) => {
+  reconnected.add(listener);
+  return () => void reconnected.delete(listener);
+};
 
 /** Follows a subscription: `next` for each answer, `error` once if it fails; returns the way to stop. */
 export const subscribe = <T = Record<string, any>>(query: string, variables: Record<string, unknown>, next: (data: T) => void, error: (e: GqlError) => void = () => undefined): (() => void) =>

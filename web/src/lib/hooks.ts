@@ -19,7 +19,8 @@ export const useQuery = <T = Record<string, any>>(query: string, variables: Reco
     setState((s) => ({ ...s, loading: true }));
     gql<T>(query, JSON.parse(key))
       .then((data) => live && setState({ data, error: null, loading: false }))
-      .catch((error: GqlError) => live && setState({ data: null, error, loading: false }));
+      // the last answer stays beside the error: one failed reload does not blank the page
+      .catch((error: GqlError) => live && setState((s) => ({ data: s.data, error, loading: false })));
     return () => {
       live = false;
     };

@@ -13,6 +13,16 @@ addEventListener('popstate', () => {
   for (const l of listeners) l();
 });
 
+/** A path as people read it; one that is not valid percent-encoding stays as it came. */
+const decoded = (path: string) => {
+  try {
+    return decodeURI(path);
+  } catch {
+    return path;
+  }
+};
+
+
 /** The current location, re-rendering on every navigation. */
 export const useLocation = () => {
   const [, setRound] = useState(0);
@@ -21,7 +31,7 @@ export const useLocation = () => {
     listeners.add(l);
     return () => void listeners.delete(l);
   }, []);
-  return { path: decodeURI(location.pathname), search: new URLSearchParams(location.search) };
+  return { path: decoded(location.pathname), search: new URLSearchParams(location.search) };
 };
 
 /** An anchor that opens a page of the app in place (a modified click still opens a new tab). */
@@ -38,22 +48,3 @@ export const Link = ({ href, children, ...rest }: AnchorHTMLAttributes<HTMLAncho
     {children}
   </a>
 );
-
-/** Matches `path` against a pattern with `:name` segments and a trailing `*` (the rest, slashes included). */
-export const match = (pattern: string, path: string): Record<string, string> | null => {
-  const p = pattern.split('/').filter(Boolean);
-  const s = path.split('/').filter(Boolean);
-  const params: Record<string, string> = {};
-  for (let i = 0; i < p.length; i++) {
-    const part = p[i]!;
-    if (part === '*') {
-      params['*'] = s.slice(i).join('/');
-      return params;
-    }
-    const seg = s[i];
-    if (seg === undefined) return null;
-    if (part.startsWith(':')) params[part.slice(1)] = seg;
-    else if (part !== seg) return null;
-  }
-  return s.length === p.length ? params : null;
-};

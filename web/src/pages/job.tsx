@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { OutputView } from '../components/output-view.tsx';
 import { OutputLines } from '../lib/ansi.ts';
-import { gql, type GqlError } from '../lib/gql.ts';
+import { gql, onReconnected, type GqlError } from '../lib/gql.ts';
 import { useQuery, useSubscription } from '../lib/hooks.ts';
 import { Link } from '../lib/router.tsx';
 import { between, Button, ErrorBox, Loading, Page, Status, Time } from '../lib/ui.tsx';
@@ -90,9 +90,14 @@ const JobView = ({ id }: { id: string }) => {
   const frame = useRef(0);
   const knownSteps = useRef(new Set<string>());
   useEffect(() => {
-    outputs.current = new Map();
-    knownSteps.current = new Set();
-    setVersion((v) => v + 1);
+    const forget = () => {
+      outputs.current = new Map();
+      knownSteps.current = new Set();
+      setVersion((v) => v + 1);
+    };
+    forget();
+    // a feed started again sends the output from its beginning: what was shown is dropped, not doubled
+    return onReconnected(forget);
   }, [id]);
   if (job) for (const s of job.steps) knownSteps.current.add(`${s.taskIndex}.${s.index}`);
 
@@ -128,7 +133,7 @@ const JobView = ({ id }: { id: string }) => {
   }, [q.data]);
 
   const [task, setTask] = useState(0);
-  if (q.error) return <Page title="Job"><ErrorBox error={q.error} /></Page>;
+  if (q.error && !q.data) return <Page title="Job"><ErrorBox error={q.error} /></Page>;
   if (!q.data) return <Loading />;
   if (!job) return <Page title="Job"><p role="alert">There is no such job.</p></Page>;
 

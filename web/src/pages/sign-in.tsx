@@ -1,4 +1,5 @@
 import { useState } from 'preact/hooks';
+import { returnPath } from '../lib/addresses.ts';
 import { navigate } from '../lib/router.tsx';
 import { ErrorBox, Field, Page } from '../lib/ui.tsx';
 import { signInWithToken, useSession } from '../session.tsx';
@@ -24,7 +25,7 @@ export const SignIn = () => {
           setToken('');
           // the session first: a page opened before it is known would send the browser back here
           await refresh();
-          navigate('/projects', { replace: true });
+          navigate(returnPath(new URLSearchParams(location.search).get('next')), { replace: true });
         }}
       >
         <Field label="API token" type="password" autoComplete="off" required value={token} onInput={(e: Event) => setToken((e.currentTarget as HTMLInputElement).value)} />
