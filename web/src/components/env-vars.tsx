@@ -18,6 +18,8 @@ export const EnvVars = ({ of, vars, store, remove }: { of: string; vars: Readonl
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<GqlError | null>(null);
   const run = async (work: () => Promise<unknown>) => {
+    // a second press while it works does nothing (the button stays focusable: a disabled one drops the focus)
+    if (busy) return;
     setBusy(true);
     setError(null);
     try {
@@ -46,7 +48,7 @@ export const EnvVars = ({ of, vars, store, remove }: { of: string; vars: Readonl
                 <td><code>{v.value}</code></td>
                 <td><Time at={v.updatedAt} /></td>
                 <td>
-                  <Button class="danger" disabled={busy} aria-label={`Delete ${v.name}`} onClick={() => run(() => remove(v.name))}>
+                  <Button class="danger" aria-disabled={busy || undefined} aria-label={`Delete ${v.name}`} onClick={() => run(() => remove(v.name))}>
                     Delete
                   </Button>
                 </td>
@@ -68,7 +70,7 @@ export const EnvVars = ({ of, vars, store, remove }: { of: string; vars: Readonl
       >
         <Field label="Variable name" required value={name} autoComplete="off" spellcheck={false} onInput={(e: Event) => setName((e.currentTarget as HTMLInputElement).value)} />
         <Field label="Value" type="password" required value={value} autoComplete="new-password" onInput={(e: Event) => setValue((e.currentTarget as HTMLInputElement).value)} />
-        <button type="submit" disabled={busy}>
+        <button type="submit" aria-disabled={busy || undefined}>
           Add variable
         </button>
       </form>

@@ -265,6 +265,8 @@ const Tests = ({ job }: { job: JobData }) => {
   const [error, setError] = useState<GqlError | null>(null);
   const [busy, setBusy] = useState(false);
   const read = async (after: string | null) => {
+    // a second press while it works does nothing (the button stays focusable: a disabled one drops the focus)
+    if (busy) return;
     setBusy(true);
     try {
       const d = await gql<{ job: { tests: { edges: Array<{ node: TestRow }>; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } }>(
@@ -336,7 +338,7 @@ const Tests = ({ job }: { job: JobData }) => {
       {pages?.more ? (
         <p>
           <span class="muted">Failing tests among the first {pages.read} shown.</span>{' '}
-          <Button onClick={() => read(pages.after)} disabled={busy}>
+          <Button onClick={() => read(pages.after)} aria-disabled={busy || undefined}>
             Read more tests
           </Button>
         </p>

@@ -128,6 +128,8 @@ export const Workflow = ({ params }: P) => {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<GqlError | null>(null);
   const act = async (work: () => Promise<unknown>) => {
+    // a second press while it works does nothing (the button stays focusable: a disabled one drops the focus)
+    if (busy) return;
     setBusy(true);
     setError(null);
     try {
@@ -159,16 +161,16 @@ export const Workflow = ({ params }: P) => {
       actions={
         <>
           {running ? (
-            <Button class="danger" disabled={busy} onClick={() => act(() => gql('mutation($id: ID!) { cancelWorkflow(workflowId: $id) { id } }', { id: w.id }))}>
+            <Button class="danger" aria-disabled={busy || undefined} onClick={() => act(() => gql('mutation($id: ID!) { cancelWorkflow(workflowId: $id) { id } }', { id: w.id }))}>
               Cancel
             </Button>
           ) : (
             <>
-              <Button disabled={busy} onClick={() => rerun(false)}>
+              <Button aria-disabled={busy || undefined} onClick={() => rerun(false)}>
                 Rerun
               </Button>
               {w.status === 'failed' || w.status === 'canceled' ? (
-                <Button disabled={busy} onClick={() => rerun(true)}>
+                <Button aria-disabled={busy || undefined} onClick={() => rerun(true)}>
                   Rerun from failed
                 </Button>
               ) : null}
@@ -200,7 +202,7 @@ export const Workflow = ({ params }: P) => {
                 <Button
                   class="primary"
                   aria-describedby={`hold-${h.id}`}
-                  disabled={busy}
+                  aria-disabled={busy || undefined}
                   onClick={() => act(() => gql('mutation($w: ID!, $a: ID!) { approveJob(workflowId: $w, approvalRequestId: $a) { id } }', { w: w.id, a: h.approvalRequestId }))}
                 >
                   Approve

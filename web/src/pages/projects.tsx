@@ -18,6 +18,8 @@ const useAction = () => {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<GqlError | null>(null);
   const run = async <T,>(work: () => Promise<T>): Promise<T | undefined> => {
+    // a second press while it works does nothing (the button stays focusable: a disabled one drops the focus)
+    if (busy) return;
     setBusy(true);
     setError(null);
     try {
@@ -75,7 +77,7 @@ export const Projects = (_: P) => {
         >
           <Field label="Project slug" placeholder="gh/org/repo" required value={slug} spellcheck={false} onInput={(e: Event) => setSlug(value(e))} />
           <Field label="Git URL" placeholder="https://github.com/org/repo.git" required value={gitUrl} spellcheck={false} onInput={(e: Event) => setGitUrl(value(e))} />
-          <button type="submit" class="primary" disabled={action.busy}>
+          <button type="submit" class="primary" aria-disabled={action.busy || undefined}>
             Follow project
           </button>
         </form>
@@ -141,7 +143,7 @@ export const Project = ({ params }: P) => {
         }}
       >
         <Field label="Branch (optional)" placeholder="the default branch" value={branch} spellcheck={false} onInput={(e: Event) => setBranch(value(e))} />
-        <button type="submit" class="primary" disabled={action.busy}>
+        <button type="submit" class="primary" aria-disabled={action.busy || undefined}>
           Trigger pipeline
         </button>
       </form>
@@ -263,11 +265,11 @@ export const ProjectSettings = ({ params }: P) => {
           </p>
           <Field label="New webhook secret (at least 16 characters)" type="password" autoComplete="new-password" value={draft.newSecret ?? ''} onInput={(e: Event) => setDraft({ ...draft, newSecret: value(e) })} />
           <div class="row">
-            <button type="submit" class="primary" disabled={action.busy}>
+            <button type="submit" class="primary" aria-disabled={action.busy || undefined}>
               Save settings
             </button>
             {project.settings.webhookSecret ? (
-              <Button class="danger" disabled={action.busy} onClick={() => save({ webhookSecret: null })}>
+              <Button class="danger" aria-disabled={action.busy || undefined} onClick={() => save({ webhookSecret: null })}>
                 Remove webhook secret
               </Button>
             ) : null}
@@ -330,7 +332,7 @@ export const Contexts = ({ params }: P) => {
         }}
       >
         <Field label="Context name" required value={name} spellcheck={false} onInput={(e: Event) => setName(value(e))} />
-        <button type="submit" class="primary" disabled={action.busy}>
+        <button type="submit" class="primary" aria-disabled={action.busy || undefined}>
           Create context
         </button>
       </form>
@@ -351,7 +353,7 @@ export const Contexts = ({ params }: P) => {
                     <span role="status">Its variables can never be read again.</span>
                     <Button
                       class="danger"
-                      disabled={action.busy}
+                      aria-disabled={action.busy || undefined}
                       onClick={async () => {
                         if (await action.run(() => gql('mutation($id: ID!) { deleteContext(id: $id) }', { id: c.id }))) q.reload();
                         setDeleting(null);
@@ -362,7 +364,7 @@ export const Contexts = ({ params }: P) => {
                     <Button onClick={() => setDeleting(null)}>Keep it</Button>
                   </>
                 ) : (
-                  <Button class="danger" disabled={action.busy} onClick={() => setDeleting(c.id)}>
+                  <Button class="danger" aria-disabled={action.busy || undefined} onClick={() => setDeleting(c.id)}>
                     Delete context {c.name}
                   </Button>
                 )}

@@ -18,6 +18,8 @@ export const SignIn = () => {
         class="stack"
         onSubmit={async (e) => {
           e.preventDefault();
+          // a second press while it works does nothing (the button stays focusable: a disabled one drops the focus)
+          if (busy) return;
           setBusy(true);
           const refused = await signInWithToken(token.trim());
           setBusy(false);
@@ -31,7 +33,7 @@ export const SignIn = () => {
         <Field label="API token" type="password" autoComplete="off" required value={token} onInput={(e: Event) => setToken((e.currentTarget as HTMLInputElement).value)} />
         <ErrorBox error={error} />
         <div>
-          <button type="submit" disabled={busy}>
+          <button type="submit" aria-disabled={busy || undefined}>
             Sign in
           </button>
         </div>

@@ -18,6 +18,8 @@ export const Tokens = () => {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<GqlError | null>(null);
   const run = async (work: () => Promise<void>) => {
+    // a second press while it works does nothing (the button stays focusable: a disabled one drops the focus)
+    if (busy) return;
     setBusy(true);
     setError(null);
     try {
@@ -44,7 +46,7 @@ export const Tokens = () => {
         }}
       >
         <Field label="Token label" required value={label} onInput={(e: Event) => setLabel((e.currentTarget as HTMLInputElement).value)} />
-        <button type="submit" class="primary" disabled={busy}>
+        <button type="submit" class="primary" aria-disabled={busy || undefined}>
           Create token
         </button>
       </form>
@@ -84,7 +86,7 @@ export const Tokens = () => {
                   <Button
                     class="danger"
                     aria-describedby={`token-${t.id}`}
-                    disabled={busy}
+                    aria-disabled={busy || undefined}
                     onClick={() => void run(async () => void (await gql('mutation($id: ID!) { revokeApiToken(id: $id) }', { id: t.id })))}
                   >
                     Revoke
