@@ -1,5 +1,5 @@
 import type { ComponentType } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { match } from './lib/addresses.ts';
 import { Link, navigate, useLocation } from './lib/router.tsx';
 import { ErrorBox, Loading, NotAllowed, Page } from './lib/ui.tsx';
@@ -17,6 +17,12 @@ export const App = () => {
       .then((s) => setMe(s.signedIn ? { login: s.login, name: s.name, isAdmin: s.isAdmin } : null))
       .catch(() => setMe(null));
   useEffect(() => void refresh(), []);
+  // a new page takes the focus, as a page load would: keyboard and screen reader users start at its top
+  const opened = useRef(false);
+  useEffect(() => {
+    if (opened.current) document.getElementById('main')?.focus();
+    opened.current = true;
+  }, [path]);
 
   if (me === undefined) return <Loading />;
   const route = routes.map((r) => ({ r, params: match(r.path, path) })).find((x) => x.params);
