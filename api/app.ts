@@ -90,6 +90,8 @@ export interface GyreOptions {
   readonly logger?: boolean | object;
   /** Where the configured logger writes (default stdout): tests read the log through it. */
   readonly logStream?: { write(line: string): void };
+  /** The clock sessions age by (default Date.now): tests move it past GYRE_SESSION_MAX_AGE_HOURS. */
+  readonly now?: () => number;
 }
 
 const ruleFor = (method: string, url: string): Rule | undefined => routeRules[`${method === 'HEAD' ? 'GET' : method} ${url}`];
@@ -199,6 +201,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     registry: eventRegistry,
     log: app.log,
     tokenUsage: createTokenUsage(db),
+    sessions: { maxAgeMs: config.GYRE_SESSION_MAX_AGE_HOURS * 3_600_000, now: options.now ?? Date.now },
     vault,
     jobSecrets,
     output,
@@ -226,7 +229,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     await ensureHeartbeatTable(trx);
   });
   app.addHook('onRequest', async (req) => {
-    req.auth = await authenticate(db, req.headers, req.cookies);
+    req.auth = await authenticate(db, services.sessions, req.headers, req.cookies);
     if (req.auth.kind === 'user' && req.auth.tokenId) await services.tokenUsage.touch(req.auth.tokenId);
   });
   const refuse = (req: FastifyRequest, action: string, error: GyreError) =>
