@@ -235,16 +235,23 @@ test('a suspended person\'s session stops working and their token can neither si
   assert.is(refused!.payload.status, 403);
 });
 
-test('bad input gets a typed 400 and records nothing', async () => {
+test('bad input gets a typed 400, recorded as a refused sign-in that names no token; nothing else changes', async () => {
   const before = await head();
-  for (const body of [{}, { token: 5 }, { token: '' }, { token: 'x'.repeat(201) }, ['gyre_x'], 'not json', '']) {
+  const canary = `gyre_canary${randomBytes(16).toString('hex')}`;
+  const bodies = [{}, { token: 5 }, { token: '' }, { token: `${canary}${'x'.repeat(201)}` }, [canary], `{"token": "${canary}"`, ''];
+  for (const body of bodies) {
     const r = await signIn(body);
     const answer = (await r.json()) as { code: string; message: string };
     assert.is(r.status, 400, JSON.stringify(body));
     assert.is(answer.code, 'BAD_USER_INPUT', JSON.stringify(answer));
     assert.equal(r.headers.getSetCookie(), []);
   }
-  assert.equal(await recordedSince(before), []);
+  const refusals = await waitForAudit(g, (e) => e.action === 'user.logged_in' && e.success === false && e.payload.code === 'BAD_USER_INPUT', bodies.length);
+  assert.is(refusals.length, bodies.length);
+  assert.ok(refusals.every((e) => e.actor.type === 'anonymous' && e.payload.status === 400 && e.payload.operation === 'POST /auth/token'), JSON.stringify(refusals));
+  assert.equal(await recordedSince(before), bodies.map(() => ({ type: 'user.logged_in' })), 'refusals only: no session, no other change');
+  assert.ok(((await g.services.db('events').where('global_position', '>', before).select('stream_id')) as Array<{ stream_id: string }>).every((e) => e.stream_id.startsWith('refusal-')));
+  assert.not.ok(JSON.stringify(await g.services.db('events').where('global_position', '>', before).select('data', 'metadata')).includes(canary), 'the token is in the event log');
 });
 
 test('a wrong token, or a runner\'s, is refused 401 and never appears in the answer, the audit log, the event store or the log', async () => {
