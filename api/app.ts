@@ -90,6 +90,8 @@ export interface GyreOptions {
   readonly logger?: boolean | object;
   /** Where the configured logger writes (default stdout): tests read the log through it. */
   readonly logStream?: { write(line: string): void };
+  /** The clock sessions age by (default Date.now): tests move it past GYRE_SESSION_MAX_AGE_HOURS. */
+  readonly now?: () => number;
 }
 
 const ruleFor = (method: string, url: string): Rule | undefined => routeRules[`${method === 'HEAD' ? 'GET' : method} ${url}`];
@@ -123,11 +125,14 @@ const requestError = (e: unknown): unknown => {
   return e;
 };
 
+/** A body that does not parse, is too large or is not JSON: what a route refuses before its use case runs. */
+const badInput = (e: GyreError): boolean => e instanceof ValidationError || e.status === 413 || e.status === 415;
+
 /** The audit actions a refused cross-site request is recorded under: its route's, or the GraphQL fields it asked for. */
 const crossSiteActions = (req: FastifyRequest): string[] => {
   const rule = req.routeOptions.config.rule;
   if (rule && rule.role !== 'anonymous') return [rule.action];
-  if (rule?.crossSiteAction) return [rule.crossSiteAction];
+  if (rule?.refusedAs) return [rule.refusedAs];
   if (req.routeOptions.url !== '/graphql') return [];
   const asked = requestedRules((req.body as { query?: unknown } | undefined)?.query).map((r) => r.action);
   return asked.length ? [...new Set(asked)] : ['graphql.document.reject'];
@@ -199,6 +204,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     registry: eventRegistry,
     log: app.log,
     tokenUsage: createTokenUsage(db),
+    sessions: { maxAgeMs: config.GYRE_SESSION_MAX_AGE_HOURS * 3_600_000, now: options.now ?? Date.now },
     vault,
     jobSecrets,
     output,
@@ -226,7 +232,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     await ensureHeartbeatTable(trx);
   });
   app.addHook('onRequest', async (req) => {
-    req.auth = await authenticate(db, req.headers, req.cookies);
+    req.auth = await authenticate(db, services.sessions, req.headers, req.cookies);
     if (req.auth.kind === 'user' && req.auth.tokenId) await services.tokenUsage.touch(req.auth.tokenId);
   });
   const refuse = (req: FastifyRequest, action: string, error: GyreError) =>
@@ -247,7 +253,11 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   app.setErrorHandler(async (raw, req, reply) => {
     const rule = req.routeOptions.config?.rule;
     const error = requestError(raw);
-    if (isRefusal(error) && rule && rule.role !== 'anonymous' && error.code !== crossSiteRequest) await refuse(req, rule.action, error);
+    if (isRefusal(error) && rule && error.code !== crossSiteRequest) {
+      if (rule.role !== 'anonymous') await refuse(req, rule.action, error);
+      // an open route's use case records its own refusals (a wrong token, a suspended account); input it never got is recorded here
+      else if (rule.refusedAs && badInput(error)) await refuse(req, rule.refusedAs, error);
+    }
     return httpError(error, req, reply);
   });
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ message: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'NOT_FOUND' }));

@@ -13,6 +13,7 @@ test('defaults are the embedded mode', () => {
   assert.is(c.GYRE_GITHUB_URL, 'https://github.com');
   assert.is(c.GYRE_OBJECT_STORE_URL, undefined, 'objects under the data directory');
   assert.is(c.GYRE_S3_FORCE_PATH_STYLE, 'false');
+  assert.is(c.GYRE_SESSION_MAX_AGE_HOURS, 168, 'sessions last a week');
 });
 
 test('an S3-compatible object store is configured by URL, endpoint and addressing style', () => {
@@ -21,6 +22,7 @@ test('an S3-compatible object store is configured by URL, endpoint and addressin
 });
 
 test('values are parsed and checked', () => {
+  assert.is(loadConfig({ GYRE_SESSION_MAX_AGE_HOURS: '0.5' }).GYRE_SESSION_MAX_AGE_HOURS, 0.5, 'a session may last half an hour');
   const c = loadConfig({ GYRE_PORT: '9000', GYRE_DATABASE_URL: 'postgres://u@db:5432/gyre', GYRE_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') });
   assert.is(c.GYRE_PORT, 9000);
   assert.is(c.GYRE_DATABASE_URL, 'postgres://u@db:5432/gyre');
@@ -40,6 +42,8 @@ test('a wrong value stops start-up with a message naming the variable, never the
     [{ GYRE_S3_ENDPOINT: 'minio:9000' }, 'GYRE_S3_ENDPOINT'],
     [{ GYRE_S3_FORCE_PATH_STYLE: 'yes' }, 'GYRE_S3_FORCE_PATH_STYLE'],
     [{ GYRE_EVENTSTORE_URL: 'esdb://127.0.0.1:2113' }, 'GYRE_EVENTSTORE_URL'],
+    [{ GYRE_SESSION_MAX_AGE_HOURS: '0' }, 'GYRE_SESSION_MAX_AGE_HOURS'],
+    [{ GYRE_SESSION_MAX_AGE_HOURS: 'a week' }, 'GYRE_SESSION_MAX_AGE_HOURS'],
   ] as const) {
     try {
       loadConfig(env);

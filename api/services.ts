@@ -15,6 +15,7 @@ import type { LiveOutput } from '../application/live-output.ts';
 import type { Dispatch } from '../workers/dispatch.ts';
 import type { Config } from './config.ts';
 import type { TokenUsage } from './auth/token-usage.ts';
+import type { SessionPolicy } from './auth/authenticate.ts';
 
 /** What the API's edges call: read models through `db`, changes through `commands`; it satisfies every use case's dependencies (application/dependencies.ts). */
 export interface Services {
@@ -27,6 +28,8 @@ export interface Services {
   readonly registry: EventRegistry;
   readonly log: FastifyBaseLogger;
   readonly tokenUsage: TokenUsage;
+  /** How long browser sessions last, by which clock. */
+  readonly sessions: SessionPolicy;
   /** Seals secrets; only job dispatch opens them, through `jobSecrets`. */
   readonly vault: Vault;
   readonly jobSecrets: JobSecrets;

@@ -29,7 +29,7 @@ test('two processes starting together create one admin, and only the winner writ
   const results = await Promise.all([a.g.bootstrap(), b.g.bootstrap()]);
   const winners = results.filter((r) => r !== null);
   assert.is(winners.length, 1);
-  const admins = await testDatabase()('users_v1').where({ is_admin: true });
+  const admins = await testDatabase()('users_v2').where({ is_admin: true });
   assert.is(admins.length, 1);
   const files = [a.dir, b.dir].filter((d) => existsSync(adminTokenFile(d)));
   assert.is(files.length, 1);

@@ -14,7 +14,8 @@ export interface UserRow {
 
 export const usersProjection = defineProjection({
   name: 'users',
-  version: 1,
+  // v2: sessions keep the API token they were started with
+  version: 2,
   handles: [{ prefix: 'user.' }],
   tables: ['users', 'api_tokens', 'sessions'],
   async migrate(db, t) {
@@ -25,7 +26,8 @@ export const usersProjection = defineProjection({
       id text primary key, user_id text not null, label text not null, token_hash text not null unique,
       created_at timestamptz not null, revoked_at timestamptz)`);
     await db.raw(`create table if not exists ${t.sessions} (
-      session_hash text primary key, user_id text not null, started_at timestamptz not null, ended_at timestamptz)`);
+      session_hash text primary key, user_id text not null, started_at timestamptz not null, ended_at timestamptz, token_id text)`);
+    await db.raw(`create index if not exists ${t.sessions}_token on ${t.sessions} (token_id) where token_id is not null`);
   },
   async apply(events, trx, t) {
     for (const e of events) {
@@ -52,7 +54,7 @@ export const usersProjection = defineProjection({
           await user.update({ is_admin: e.type === 'user.admin.grant' });
           break;
         case 'user.logged_in':
-          await trx(t.sessions).insert({ session_hash: (e.data as { sessionHash: string }).sessionHash, user_id: d.userId, started_at: e.occurredAt });
+          await trx(t.sessions).insert({ session_hash: (e.data as { sessionHash: string }).sessionHash, user_id: d.userId, started_at: e.occurredAt, token_id: d.tokenId ?? null });
           await user.update({ last_login_at: e.occurredAt });
           break;
         case 'user.logged_out':
@@ -68,7 +70,9 @@ export const usersProjection = defineProjection({
           await trx(t.api_tokens).insert({ id: d.tokenId, user_id: d.userId, label: d.label, token_hash: d.tokenHash, created_at: e.occurredAt });
           break;
         case 'user.api_token.revoke':
+          // the sessions signed in with the token end with it, as they do with suspension
           await trx(t.api_tokens).where({ id: d.tokenId }).update({ revoked_at: e.occurredAt });
+          await trx(t.sessions).where({ token_id: d.tokenId }).whereNull('ended_at').update({ ended_at: e.occurredAt });
           break;
       }
     }
@@ -134,9 +138,14 @@ export const seatsInUse = async (db: Knex): Promise<number> => {
   return Number(count);
 };
 
-/** The owner of an open session, or undefined. */
-export const userBySessionHash = async (db: Knex, sessionHash: string): Promise<UserRow | undefined> => {
-  const row = await db(sessions).join(users, `${users}.id`, `${sessions}.user_id`).where(`${sessions}.session_hash`, sessionHash).whereNull(`${sessions}.ended_at`).first(`${users}.*`);
+/** The owner of a session that is open and started after `startedAfter`, or undefined. */
+export const userBySessionHash = async (db: Knex, sessionHash: string, startedAfter: Date): Promise<UserRow | undefined> => {
+  const row = await db(sessions)
+    .join(users, `${users}.id`, `${sessions}.user_id`)
+    .where(`${sessions}.session_hash`, sessionHash)
+    .whereNull(`${sessions}.ended_at`)
+    .where(`${sessions}.started_at`, '>', startedAfter.toISOString())
+    .first(`${users}.*`);
   return row ? toUser(row) : undefined;
 };
 

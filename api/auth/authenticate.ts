@@ -30,13 +30,19 @@ export const presentedToken = (headers: Headers): string | null | 'malformed' =>
   return m ? m[1]! : 'malformed';
 };
 
+/** How long a browser session lasts from sign-in (GYRE_SESSION_MAX_AGE_HOURS), and the clock it ages by (tests move it). */
+export interface SessionPolicy {
+  readonly maxAgeMs: number;
+  readonly now: () => number;
+}
+
 const usable = (user: UserRow) => user.state === 'ACTIVE' || user.state === 'INACTIVE';
 
 /**
  * An API token in the headers, else the session cookie. Suspended accounts count as not signed in:
- * their tokens and sessions stop working at once.
+ * their tokens and sessions stop working at once. A session older than the policy's maximum age has ended.
  */
-export const authenticate = async (db: Knex, headers: Headers, cookies: Record<string, string | undefined> = {}): Promise<Auth> => {
+export const authenticate = async (db: Knex, sessions: SessionPolicy, headers: Headers, cookies: Record<string, string | undefined> = {}): Promise<Auth> => {
   const token = presentedToken(headers);
   if (token === 'malformed') return { kind: 'invalid', reason: 'the Authorization header must be "Bearer <token>"' };
   if (token !== null) {
@@ -53,7 +59,7 @@ export const authenticate = async (db: Knex, headers: Headers, cookies: Record<s
   const session = cookies[sessionCookie];
   if (!session) return { kind: 'anonymous' };
   const sessionHash = hashToken(session);
-  const user = await userBySessionHash(db, sessionHash);
+  const user = await userBySessionHash(db, sessionHash, new Date(sessions.now() - sessions.maxAgeMs));
   if (!user) return { kind: 'invalid', reason: 'the session has ended: sign in again' };
   if (!usable(user)) return { kind: 'invalid', reason: 'the account is suspended' };
   return { kind: 'user', user, tokenId: null, sessionHash };

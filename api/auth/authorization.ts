@@ -6,9 +6,10 @@ export type Role = 'anonymous' | 'user' | 'admin' | 'agent';
 
 /**
  * Who may do it, and for guarded operations the audit action a refusal is recorded under. An open
- * route that acts for a signed-in browser names the action its refused cross-site requests are recorded under.
+ * route that signs a browser in or out names the action `refusedAs` that its refusals are recorded under
+ * when its use case never saw the request: a cross-site request, a body that does not parse.
  */
-export type Rule = { readonly role: 'anonymous'; readonly crossSiteAction?: string } | { readonly role: 'user' | 'admin' | 'agent'; readonly action: string };
+export type Rule = { readonly role: 'anonymous'; readonly refusedAs?: string } | { readonly role: 'user' | 'admin' | 'agent'; readonly action: string };
 
 /**
  * Who may do what: every GraphQL root field and every HTTP route has one line here.
@@ -143,8 +144,8 @@ export const routeRules: Readonly<Record<string, Rule>> = {
   'GET /favicon.svg': { role: 'anonymous' },
   'GET /auth/github': { role: 'anonymous' },
   'GET /auth/github/callback': { role: 'anonymous' },
-  'POST /auth/logout': { role: 'anonymous', crossSiteAction: 'user.logged_out' },
-  'POST /auth/token': { role: 'anonymous', crossSiteAction: 'user.logged_in' },
+  'POST /auth/logout': { role: 'anonymous', refusedAs: 'user.logged_out' },
+  'POST /auth/token': { role: 'anonymous', refusedAs: 'user.logged_in' },
   'GET /auth/session': { role: 'anonymous' },
   // GraphQL authorizes each root field by graphqlRules; a refused cross-site request is recorded under the fields it asked for
   'GET /graphql': { role: 'anonymous' },

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GraphQLError, buildSchema, parse, type GraphQLFieldResolver, type OperationDefinitionNode } from 'graphql';
-import type { Knex } from 'knex';
 import mercurius from 'mercurius';
 import { GyreError } from '../../domain/errors.ts';
 import { authenticate, presentedToken, type Auth } from '../auth/authenticate.ts';
@@ -142,8 +141,9 @@ export const requestedRules = (query: unknown): Array<{ key: string; action: str
  * Who a WebSocket is signed in as by its upgrade request: a browser sends the session cookie with an
  * upgrade any site's page asks for, so the cookie counts only when the page is one of Gyre's own.
  */
-const upgradeAuth = (publicUrl: string | undefined, db: Knex, req: FastifyRequest): Pick<GraphQLContext, 'auth' | 'reauthenticate'> => {
-  if (!signedInByCookie(req.auth) || requestOrigin(req.headers) === ownOrigin(publicUrl, req)) return { auth: req.auth, reauthenticate: () => authenticate(db, req.headers, req.cookies) };
+const upgradeAuth = (s: Pick<Services, 'config' | 'db' | 'sessions'>, req: FastifyRequest): Pick<GraphQLContext, 'auth' | 'reauthenticate'> => {
+  const publicUrl = s.config.GYRE_PUBLIC_URL;
+  if (!signedInByCookie(req.auth) || requestOrigin(req.headers) === ownOrigin(publicUrl, req)) return { auth: req.auth, reauthenticate: () => authenticate(s.db, s.sessions, req.headers, req.cookies) };
   const refused: Auth = { kind: 'invalid', reason: `the session cookie counts only on a WebSocket opened by a page of ${ownOrigin(publicUrl, req)}` };
   return { auth: refused, reauthenticate: async () => refused };
 };
@@ -161,10 +161,10 @@ export const registerGraphQL = async (app: FastifyInstance, s: Services) => {
       onConnect: async ({ payload }: { payload?: Record<string, unknown> }) => {
         const headers = Object.fromEntries(Object.entries((payload?.headers as object) ?? payload ?? {}).map(([k, v]) => [k.toLowerCase(), typeof v === 'string' ? v : undefined]));
         if (presentedToken(headers) === null) return true;
-        return { auth: await authenticate(s.db, headers), reauthenticate: () => authenticate(s.db, headers) };
+        return { auth: await authenticate(s.db, s.sessions, headers), reauthenticate: () => authenticate(s.db, s.sessions, headers) };
       },
       // runs before onConnect, on the upgrade request, which the onRequest hook has authenticated
-      context: (_socket: unknown, req: FastifyRequest): GraphQLContext => ({ requestInfo: requestInfo(req), ...upgradeAuth(s.config.GYRE_PUBLIC_URL, s.db, req) }),
+      context: (_socket: unknown, req: FastifyRequest): GraphQLContext => ({ requestInfo: requestInfo(req), ...upgradeAuth(s, req) }),
     },
     errorFormatter: (execution, ctx) => {
       let status = 200;

@@ -66,7 +66,7 @@ test('deleting a user removes it from every read model and revokes its tokens; t
   assert.equal((await g.gql('mutation { deleteUser(login: "mallory") }')).body.data, { deleteUser: true });
   assert.is((await g.gql('{ me { login } }', {}, as(mallory.token))).status, 401);
   assert.is((await g.gql('{ user(login: "mallory") { login } }')).body.data!.user, null);
-  assert.is((await g.services.db('api_tokens_v1').where({ user_id: mallory.id })).length, 0);
+  assert.is((await g.services.db('api_tokens_v2').where({ user_id: mallory.id })).length, 0);
   const history = await waitForAudit(g, (e) => e.target.id === mallory.id, 3);
   assert.equal(history.map((e) => e.action), ['user.create', 'user.api_token.create', 'user.delete']);
 });

@@ -40,6 +40,7 @@ test('a new person signs up through the whole OAuth flow and gets a session cook
   const session = b.setCookies.find((c) => c.startsWith('gyre_session='))!;
   assert.match(session, /HttpOnly/i);
   assert.match(session, /SameSite=Lax/i);
+  assert.match(session, /Max-Age=604800(;|$)/, 'kept as long as the session lasts: a week by default');
   assert.not.match(session, /Secure/i, 'no Secure flag on plain http');
   const who = await me(b);
   assert.is(who.status, 200);
@@ -148,6 +149,23 @@ test('sessions ended by suspension stay ended after activation; deletion ends th
   assert.is((await me(fresh.b)).status, 200);
   await g.gql('mutation { deleteUser(login: "xena") }');
   assert.is((await me(fresh.b)).status, 401);
+});
+
+test('revoking an API token ends the sessions signed in with it, not the person\'s GitHub session', async () => {
+  const { b } = await signIn({ id: 111, login: 'yara' });
+  const graphql = async (query: string) => (await (await b.visit(`${gyre}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', origin: gyre }, body: JSON.stringify({ query }) })).res.json()) as Record<string, any>;
+  const created = (await graphql('mutation { createApiToken(label: "cli") { token apiToken { id } } }')).data.createApiToken;
+  const byToken = browser();
+  assert.is((await byToken.visit(`${gyre}/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json', origin: gyre }, body: JSON.stringify({ token: created.token }) })).res.status, 200);
+  assert.is(await signedInAs(byToken), 'yara (active)');
+  assert.is((await graphql(`mutation { revokeApiToken(id: "${created.apiToken.id}") }`)).data.revokeApiToken, true);
+  assert.is(await signedInAs(byToken), null, 'the session the token started ended with it');
+  assert.is(await signedInAs(b), 'yara (active)', 'the GitHub session stays');
+  assert.is((await me(b)).status, 200);
+  // the admin's token, revoked, touches no one else's session either
+  const admin = (await g.gql('mutation { createApiToken(label: "spare") { apiToken { id } } }')).body.data!.createApiToken.apiToken.id as string;
+  await g.gql(`mutation { revokeApiToken(id: "${admin}") }`);
+  assert.is(await signedInAs(b), 'yara (active)');
 });
 
 test('the login endpoints are rate-limited', async () => {

@@ -73,6 +73,6 @@ export const registerGitHubLogin = async (app: FastifyInstance, s: Services, git
     }
     if (account.state === 'SUSPENDED_NEW') return page(reply, 403, 'Waiting for approval', `The account of ${who.login} was created and waits for an admin to activate it.`);
     const session = await startSession(s, context, { id: account.userId, login: who.login }, { orgs: who.orgs, teams: who.teams, method: 'github' });
-    return reply.setCookie(sessionCookie, session, sessionCookieOptions(origin(req))).redirect('/');
+    return reply.setCookie(sessionCookie, session, sessionCookieOptions(origin(req), s.sessions)).redirect('/');
   });
 };

@@ -12,8 +12,12 @@ const logs: string[] = [];
 const clients: Client[] = [];
 const evil = 'https://evil.example';
 
+/** How far the clock sessions age by runs ahead of the real one. */
+let ahead = 0;
+const hour = 3_600_000;
+
 test.before(async () => {
-  g = await startTestGyre({ GYRE_LOG_LEVEL: 'trace' }, { logStream: { write: (line) => void logs.push(line) } });
+  g = await startTestGyre({ GYRE_LOG_LEVEL: 'trace', GYRE_SESSION_MAX_AGE_HOURS: '1' }, { logStream: { write: (line) => void logs.push(line) }, now: () => Date.now() + ahead });
   gyre = await g.app.listen({ port: 0, host: '127.0.0.1' });
 });
 test.after(async () => {
@@ -35,6 +39,8 @@ const gql = async (cookie: string, query: string, headers: Record<string, string
   return { status: res.status, body: (await res.json()) as Record<string, any> };
 };
 const me = (cookie: string) => fetch(`${gyre}/graphql?query=${encodeURIComponent('{ me { login } }')}`, { headers: { cookie } });
+/** What the web UI's session probe answers for the cookie. */
+const probe = async (cookie: string) => (await (await fetch(`${gyre}/auth/session`, { headers: { cookie } })).json()) as { signedIn: boolean; login?: string };
 /** The refusals and logins recorded after `position` (refusals have streams of their own). */
 const recordedSince = async (position: number) =>
   (await g.services.db('events').where('global_position', '>', position).andWhere((q) => q.where('stream_id', 'like', 'refusal-%').orWhere('type', 'like', 'user.%')).select('type')) as Array<{ type: string }>;
@@ -48,6 +54,7 @@ test('the admin signs in with its API token: a session cookie like GitHub sign-i
   assert.match(set, /HttpOnly/i);
   assert.match(set, /SameSite=Lax/i);
   assert.match(set, /Path=\//);
+  assert.match(set, /Max-Age=3600(;|$)/, 'the browser keeps it as long as the session lasts (GYRE_SESSION_MAX_AGE_HOURS=1)');
   assert.not.match(set, /Secure/i, 'no Secure flag on plain http');
   const [login] = await waitForAudit(g, (e) => e.action === 'user.logged_in' && e.success && e.payload.login === 'admin');
   assert.is(login!.payload.method, 'api_token');
@@ -176,6 +183,42 @@ test('signing out ends the session: the cookie is refused afterwards, and the lo
   await waitForAudit(g, (e) => e.action === 'user.logged_out' && e.success && e.payload.login === 'admin');
 });
 
+test('revoking the API token a session was started with ends that session at once, and no other', async () => {
+  const hal = await g.createUser('hal');
+  const cookie = await sessionOf(hal.token);
+  const created = await gql(cookie, 'mutation { createApiToken(label: "laptop") { token apiToken { id } } }');
+  const other = await sessionOf(created.body.data.createApiToken.token);
+  const tokens = (await gql(cookie, '{ apiTokens { id label } }')).body.data.apiTokens as Array<{ id: string; label: string }>;
+  const first = tokens.find((t) => t.label === 'test')!;
+  // from the tokens page of the very session the token started
+  const revoked = await gql(cookie, `mutation { revokeApiToken(id: "${first.id}") }`);
+  assert.is(revoked.body.data?.revokeApiToken, true, JSON.stringify(revoked.body));
+  const refused = await me(cookie);
+  assert.is(refused.status, 401);
+  assert.match(await refused.text(), /the session has ended: sign in again/);
+  assert.equal(await probe(cookie), { signedIn: false });
+  assert.is((await signIn({ token: hal.token })).status, 401, 'the revoked token cannot start another');
+  assert.is((await probe(other)).login, 'hal', 'the session of the other token stays');
+  assert.is((await me(other)).status, 200);
+});
+
+test('a session ends when it is older than GYRE_SESSION_MAX_AGE_HOURS, whoever started it', async () => {
+  const cookie = await sessionOf(g.adminToken);
+  try {
+    ahead = hour - 60_000;
+    assert.is((await me(cookie)).status, 200, 'a minute before its end');
+    assert.is((await probe(cookie)).login, 'admin');
+    ahead = hour + 60_000;
+    const refused = await me(cookie);
+    assert.is(refused.status, 401);
+    assert.match(await refused.text(), /the session has ended: sign in again/);
+    assert.equal(await probe(cookie), { signedIn: false });
+    assert.is((await gql(cookie, 'mutation { updateSystemSettings(input: {licenseSeats: 43}) { licenseSeats } }')).status, 401);
+  } finally {
+    ahead = 0;
+  }
+});
+
 test('a suspended person\'s session stops working and their token can neither sign in nor call the API', async () => {
   const gus = await g.createUser('gus');
   const cookie = await sessionOf(gus.token);
@@ -192,16 +235,23 @@ test('a suspended person\'s session stops working and their token can neither si
   assert.is(refused!.payload.status, 403);
 });
 
-test('bad input gets a typed 400 and records nothing', async () => {
+test('bad input gets a typed 400, recorded as a refused sign-in that names no token; nothing else changes', async () => {
   const before = await head();
-  for (const body of [{}, { token: 5 }, { token: '' }, { token: 'x'.repeat(201) }, ['gyre_x'], 'not json', '']) {
+  const canary = `gyre_canary${randomBytes(16).toString('hex')}`;
+  const bodies = [{}, { token: 5 }, { token: '' }, { token: `${canary}${'x'.repeat(201)}` }, [canary], `{"token": "${canary}"`, ''];
+  for (const body of bodies) {
     const r = await signIn(body);
     const answer = (await r.json()) as { code: string; message: string };
     assert.is(r.status, 400, JSON.stringify(body));
     assert.is(answer.code, 'BAD_USER_INPUT', JSON.stringify(answer));
     assert.equal(r.headers.getSetCookie(), []);
   }
-  assert.equal(await recordedSince(before), []);
+  const refusals = await waitForAudit(g, (e) => e.action === 'user.logged_in' && e.success === false && e.payload.code === 'BAD_USER_INPUT', bodies.length);
+  assert.is(refusals.length, bodies.length);
+  assert.ok(refusals.every((e) => e.actor.type === 'anonymous' && e.payload.status === 400 && e.payload.operation === 'POST /auth/token'), JSON.stringify(refusals));
+  assert.equal(await recordedSince(before), bodies.map(() => ({ type: 'user.logged_in' })), 'refusals only: no session, no other change');
+  assert.ok(((await g.services.db('events').where('global_position', '>', before).select('stream_id')) as Array<{ stream_id: string }>).every((e) => e.stream_id.startsWith('refusal-')));
+  assert.not.ok(JSON.stringify(await g.services.db('events').where('global_position', '>', before).select('data', 'metadata')).includes(canary), 'the token is in the event log');
 });
 
 test('a wrong token, or a runner\'s, is refused 401 and never appears in the answer, the audit log, the event store or the log', async () => {

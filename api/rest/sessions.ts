@@ -2,15 +2,24 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { parseInput } from '../../domain/errors.ts';
 import { endSession, signInWithToken } from '../../application/accounts.ts';
-import { sessionCookie } from '../auth/authenticate.ts';
+import { sessionCookie, type SessionPolicy } from '../auth/authenticate.ts';
 import { ownOrigin } from '../auth/origin.ts';
 import { commandContext, requestInfo } from '../request-context.ts';
 import type { Services } from '../services.ts';
 
 export const loginLimit = { rateLimit: { max: 30, timeWindow: '1 minute' } };
 
-/** The session cookie, however the session started: scripts never read it, and other sites' pages send it only on a top-level GET. */
-export const sessionCookieOptions = (origin: string) => ({ path: '/', httpOnly: true, sameSite: 'lax' as const, secure: origin.startsWith('https:') });
+/**
+ * The session cookie, however the session started: scripts never read it, other sites' pages send it
+ * only on a top-level GET, and the browser drops it when the session ends by age.
+ */
+export const sessionCookieOptions = (origin: string, sessions: SessionPolicy) => ({
+  path: '/',
+  httpOnly: true,
+  sameSite: 'lax' as const,
+  secure: origin.startsWith('https:'),
+  maxAge: Math.max(1, Math.floor(sessions.maxAgeMs / 1000)),
+});
 
 const tokenSignIn = z.object({ token: z.string().min(1).max(200) });
 
@@ -23,7 +32,7 @@ export const registerSessions = (app: FastifyInstance, s: Services) => {
     const { token } = parseInput(tokenSignIn, req.body, 'sign-in: send {"token": "<API token>"}');
     const { session, user, tokenId } = await signInWithToken(s, commandContext(req.auth, requestInfo(req)), token, 'POST /auth/token');
     await s.tokenUsage.touch(tokenId);
-    return reply.setCookie(sessionCookie, session, sessionCookieOptions(ownOrigin(publicUrl, req))).send({ login: user.login });
+    return reply.setCookie(sessionCookie, session, sessionCookieOptions(ownOrigin(publicUrl, req), s.sessions)).send({ login: user.login });
   });
 
   // who is signed in, for the web UI to choose its pages: an answer for everyone, so a browser that is
