@@ -6,7 +6,7 @@ const openApiPath = (route: string) =>
   route
     .slice('/api/v2'.length)
     .replace(/:vcs\/:org\/:repo|:slug/, '{project-slug}')
-    .replace(/:([A-Za-z-]+)/g, '{$1}');
+    .replace(/:([A-Za-z_-]+)/g, '{$1}');
 
 /**
  * `GET /api/v2/openapi.json`: the API v2 paths Gyre serves, from the route table itself. The `circleci`
