@@ -237,11 +237,13 @@ export interface PipelineFilter {
 }
 /** Pipelines newest first across projects; the cursor is the last one's `created_at|id`. */
 export const pipelinesFeed = async (db: Knex, filter: PipelineFilter, first: number, after?: { createdAt: string; id: string }): Promise<{ pipelines: PipelineRow[]; hasNextPage: boolean }> => {
-  const q = db(pipelines).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(first + 1);
+  // by the millisecond the cursor holds (the column keeps microseconds), so that no pipeline falls between two pages
+  const at = `date_trunc('milliseconds', created_at)`;
+  const q = db(pipelines).orderByRaw(`${at} desc, id desc`).limit(first + 1);
   if (filter.projectId) q.where({ project_id: filter.projectId });
   if (filter.ownerSlug) q.whereRaw(`lower(project_slug) like ? escape '\\'`, [`${filter.ownerSlug.toLowerCase().replace(/[\\%_]/g, '\\$&')}/%`]);
   if (filter.actor) q.whereRaw(`lower(trigger->'actor'->>'login') = lower(?)`, [filter.actor]);
-  if (after) q.whereRaw('(created_at, id) < (?::timestamptz, ?)', [after.createdAt, after.id]);
+  if (after) q.whereRaw(`(${at}, id) < (?::timestamptz, ?)`, [after.createdAt, after.id]);
   const rows = (await q) as Array<Record<string, unknown>>;
   return { pipelines: rows.slice(0, first).map(toPipeline), hasNextPage: rows.length > first };
 };

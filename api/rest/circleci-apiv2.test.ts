@@ -118,6 +118,17 @@ test('GET /me/collaborations and GET /user/{id}', async () => {
   assert.is((await api('GET', 'user/00000000-0000-4000-8000-000000000000')).status, 404);
 });
 
+test('GET /pipeline pages by next_page_token, newest first, none twice', async () => {
+  for (let i = 0; i < 20; i++) assert.is((await api('POST', 'project/gh/acme/lib/pipeline', g.adminToken, {})).status, 201);
+  const one = await api('GET', 'pipeline?org-slug=gh/acme');
+  assert.equal([one.body.items.length, typeof one.body.next_page_token], [20, 'string']);
+  const two = await api('GET', `pipeline?org-slug=gh/acme&page-token=${one.body.next_page_token}`);
+  assert.equal([two.body.items.length, two.body.next_page_token], [2, null]);
+  const all = [...one.body.items, ...two.body.items];
+  assert.is(new Set(all.map((p: { id: string }) => p.id)).size, 22);
+  assert.is(all.at(-1).id, first);
+});
+
 test('/openapi.json lists every /api/v2 route fastify registered, and nothing else', async () => {
   const doc = (await api('GET', 'openapi.json')).body;
   const listed = new Set(Object.entries(doc.paths as Record<string, object>).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)));
