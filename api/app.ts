@@ -92,6 +92,8 @@ export interface GyreOptions {
   readonly logStream?: { write(line: string): void };
   /** The clock sessions age by (default Date.now): tests move it past GYRE_SESSION_MAX_AGE_HOURS. */
   readonly now?: () => number;
+  /** Told of every route as it is registered: tests walk the routes Gyre serves. */
+  readonly onRoute?: (route: { method: string | string[]; url: string }) => void;
 }
 
 const ruleFor = (method: string, url: string): Rule | undefined => routeRules[`${method === 'HEAD' ? 'GET' : method} ${url}`];
@@ -222,6 +224,9 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   };
 
   enforceRouteRules(app);
+  if (options.onRoute) app.addHook('onRoute', options.onRoute);
+  // before every API v2 route: it lists them as they are registered
+  registerOpenApi(app);
   // some API clients send Content-Type: application/json on a DELETE without a body, and CircleCI takes it
   const json = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => (body === '' ? done(null, undefined) : json(req, body as string, done)));
@@ -275,7 +280,6 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   registerCircleCiArtifacts(app, { db, objects, publicUrl: config.GYRE_PUBLIC_URL });
   registerAgentProtocol(app, dispatch);
   await registerGitHubWebhook(app, services);
-  registerOpenApi(app);
   await registerWebUi(app);
   registerSessions(app, services);
   await registerGitHubLogin(app, services, createGitHub(config.GYRE_GITHUB_API_URL ?? defaultApiUrl(config.GYRE_GITHUB_URL)));

@@ -11,7 +11,7 @@ import { carriedOver, pipelinesDecider, pipelinesStream, pipelineTarget, workflo
 import { JobResult, afterApproval, workflowDecider, workflowStream, workflowTarget, type WorkflowCommand, type WorkflowState } from '../domain/pipelines/workflow.ts';
 import { fold } from '../domain/decider.ts';
 import { contextByName, contextRestrictions } from '../projections/contexts.ts';
-import { pipelineById, workflowById, type PipelineRow, type WorkflowRow } from '../projections/pipelines.ts';
+import { jobByNumber, pipelineById, workflowById, type PipelineRow, type WorkflowRow } from '../projections/pipelines.ts';
 import { memberByLogin } from './members.ts';
 import { findProject } from './projects.ts';
 import { withOrbs } from './orbs.ts';
@@ -183,6 +183,19 @@ export const cancelWorkflow = async (s: PipelineDeps, context: CommandContext, b
   const w = await findWorkflow(s, workflowId);
   await runWorkflow(s, context, w, { type: 'cancel', by });
   return w;
+};
+
+/**
+ * Cancels one queued or running job of a project by its number, through its workflow: the scheduler
+ * then ends the job's own run (its tasks) as it does for a whole-workflow cancel.
+ */
+export const cancelJob = async (s: PipelineDeps, context: CommandContext, by: Member, projectSlug: string, jobNumber: number) => {
+  const project = await findProject(s, projectSlug);
+  const job = await jobByNumber(s.db, project.slug, jobNumber);
+  if (!job) throw new NotFoundError(`job ${jobNumber} of ${project.slug} not found`, 'JOB_NOT_FOUND');
+  const w = (await workflowById(s.db, job.workflowId))!;
+  await runWorkflow(s, context, w, { type: 'cancelJob', jobId: job.id, by });
+  return job;
 };
 
 /** What a build machine reports: a job started, or ended with a result. */

@@ -6,13 +6,14 @@ import { defineProjection, isoTime } from './projection.ts';
 /** Pipelines, their workflows and jobs, as the API v2 and GraphQL show them. */
 export const pipelinesProjection = defineProjection({
   name: 'pipelines',
-  version: 1,
+  // v2: the config's source and compiled YAML
+  version: 2,
   handles: [{ prefix: 'pipeline.' }, { prefix: 'workflow.' }],
   tables: ['pipelines', 'workflows', 'workflow_jobs'],
   async migrate(db, t) {
     await db.raw(`create table if not exists ${t.pipelines} (
       id text primary key, project_id text not null, project_slug text not null, number int not null, state text not null, errors jsonb not null,
-      trigger jsonb not null, vcs jsonb not null, parameters jsonb not null, config text, delivery_id text, planned jsonb not null default '[]',
+      trigger jsonb not null, vcs jsonb not null, parameters jsonb not null, config text, config_source text, config_compiled text, delivery_id text, planned jsonb not null default '[]',
       created_at timestamptz not null, updated_at timestamptz not null)`);
     await db.raw(`create index if not exists ${t.pipelines}_delivery on ${t.pipelines} (delivery_id)`);
     await db.raw(`create index if not exists ${t.pipelines}_project on ${t.pipelines} (project_id, number desc)`);
@@ -38,7 +39,7 @@ export const pipelinesProjection = defineProjection({
           const d = e.data;
           await trx(t.pipelines).insert({
             id: d.pipelineId, project_id: d.projectId, project_slug: d.projectSlug, number: d.number, state: d.state, errors: JSON.stringify(d.errors),
-            trigger: JSON.stringify(d.trigger), vcs: JSON.stringify(d.vcs), parameters: JSON.stringify(d.parameters), config: d.config, delivery_id: d.trigger.deliveryId ?? null, planned: JSON.stringify(d.workflows), created_at: at, updated_at: at,
+            trigger: JSON.stringify(d.trigger), vcs: JSON.stringify(d.vcs), parameters: JSON.stringify(d.parameters), config: d.config, config_source: d.source ?? null, config_compiled: d.compiled ?? null, delivery_id: d.trigger.deliveryId ?? null, planned: JSON.stringify(d.workflows), created_at: at, updated_at: at,
           });
           break;
         }
@@ -97,6 +98,8 @@ export interface PipelineRow {
   readonly vcs: { originRepositoryUrl: string; revision: string; branch: string | null; tag: string | null; commit: { subject: string; body: string } | null };
   readonly parameters: Record<string, unknown>;
   readonly config: string | null;
+  readonly configSource: string | null;
+  readonly configCompiled: string | null;
   readonly createdAt: string;
   readonly updatedAt: string;
 }
@@ -111,6 +114,8 @@ const toPipeline = (r: Record<string, unknown>): PipelineRow => ({
   vcs: json(r.vcs),
   parameters: json(r.parameters),
   config: (r.config as string | null) ?? null,
+  configSource: (r.config_source as string | null) ?? null,
+  configCompiled: (r.config_compiled as string | null) ?? null,
   createdAt: iso(r.created_at)!,
   updatedAt: iso(r.updated_at)!,
 });
@@ -222,4 +227,29 @@ export const jobById = async (db: Knex, id: string): Promise<JobRow | undefined>
 export const jobByNumber = async (db: Knex, projectSlug: string, jobNumber: number): Promise<JobRow | undefined> => {
   const r = await db(workflow_jobs).whereRaw('lower(project_slug) = lower(?)', [projectSlug]).where({ job_number: jobNumber }).first();
   return r ? toJob(r) : undefined;
+};
+
+/** Where the pipelines of a list come from: one project, or every project of an owner (`gh/acme`); with `actor`, only those its login triggered. */
+export interface PipelineFilter {
+  readonly projectId?: string;
+  readonly ownerSlug?: string;
+  readonly actor?: string;
+}
+/** Pipelines newest first across projects; the cursor is the last one's `created_at|id`. */
+export const pipelinesFeed = async (db: Knex, filter: PipelineFilter, first: number, after?: { createdAt: string; id: string }): Promise<{ pipelines: PipelineRow[]; hasNextPage: boolean }> => {
+  // by the millisecond the cursor holds (the column keeps microseconds), so that no pipeline falls between two pages
+  const at = `date_trunc('milliseconds', created_at)`;
+  const q = db(pipelines).orderByRaw(`${at} desc, id desc`).limit(first + 1);
+  if (filter.projectId) q.where({ project_id: filter.projectId });
+  if (filter.ownerSlug) q.whereRaw(`lower(project_slug) like ? escape '\\'`, [`${filter.ownerSlug.toLowerCase().replace(/[\\%_]/g, '\\$&')}/%`]);
+  if (filter.actor) q.whereRaw(`lower(trigger->'actor'->>'login') = lower(?)`, [filter.actor]);
+  if (after) q.whereRaw(`(${at}, id) < (?::timestamptz, ?)`, [after.createdAt, after.id]);
+  const rows = (await q) as Array<Record<string, unknown>>;
+  return { pipelines: rows.slice(0, first).map(toPipeline), hasNextPage: rows.length > first };
+};
+
+/** A workflow's jobs a page at a time, in the order `jobsOfWorkflow` gives; the cursor is how many came before. */
+export const jobsOfWorkflowPage = async (db: Knex, workflowId: string, first: number, offset = 0): Promise<{ jobs: JobRow[]; hasNextPage: boolean }> => {
+  const rows = (await db(workflow_jobs).where({ workflow_id: workflowId }).orderBy([{ column: 'job_number' }, { column: 'name' }]).offset(offset).limit(first + 1)) as Array<Record<string, unknown>>;
+  return { jobs: rows.slice(0, first).map(toJob), hasNextPage: rows.length > first };
 };

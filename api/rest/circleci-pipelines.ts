@@ -2,10 +2,11 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { NotFoundError, ValidationError } from '../../domain/errors.ts';
 import { parseUuid } from '../../domain/ids.ts';
 import { jobRunById, tasksOfJob } from '../../projections/jobs.ts';
-import { jobByNumber, jobsOfWorkflow, pipelineById, pipelinesPage, workflowById, workflowsOfPipeline, type JobRow, type PipelineRow, type WorkflowRow } from '../../projections/pipelines.ts';
+import { jobByNumber, jobsOfWorkflowPage, pipelineById, pipelineByNumber, pipelinesFeed, pipelinesPage, type PipelineFilter, workflowById, workflowsOfPipeline, type JobRow, type PipelineRow, type WorkflowRow } from '../../projections/pipelines.ts';
 import { memberOf } from '../../application/members.ts';
-import { approveJob, cancelWorkflow, rerunWorkflow, triggerPipeline } from '../../application/pipelines.ts';
+import { approveJob, cancelJob, cancelWorkflow, rerunWorkflow, triggerPipeline } from '../../application/pipelines.ts';
 import { findProject } from '../../application/projects.ts';
+import { parseOrgSlug } from '../../domain/projects/slugs.ts';
 import { requestCommandContext } from '../request-context.ts';
 import type { Services } from '../services.ts';
 import { nextPageToken, pageSize, pageTokenCursor } from './circleci-paging.ts';
@@ -71,6 +72,27 @@ const found = <T>(row: T | undefined, what: string): T => {
   return row;
 };
 const accepted = { message: 'Accepted.' };
+const numberOf = (req: FastifyRequest, what: string) => {
+  const n = Number((req.params as Params).number);
+  if (!Number.isInteger(n) || n < 1) throw new ValidationError(`a ${what} number is a whole number from 1`);
+  return n;
+};
+const query = (req: FastifyRequest) => req.query as Record<string, string | undefined>;
+const isTrue = (v: string | undefined, name: string) => {
+  if (v === undefined || v === 'false') return false;
+  if (v === 'true') return true;
+  throw new ValidationError(`${name} is true or false`);
+};
+/** A page of pipelines newest first, across projects; the page token holds the last one's `created_at|id`. */
+const feedPage = async (s: Services, req: FastifyRequest, filter: PipelineFilter) => {
+  const cursor = pageTokenCursor(query(req)['page-token']);
+  const m = cursor === undefined ? undefined : /^(\d{4}-\d\d-\d\dT[\d:.]+Z)\|([0-9a-f-]{36})$/.exec(cursor);
+  if (m === null) throw new ValidationError('page-token is not a token this API gave out');
+  const page = await pipelinesFeed(s.db, filter, pageSize, m ? { createdAt: m[1]!, id: m[2]! } : undefined);
+  const last = page.pipelines[page.pipelines.length - 1];
+  return { items: page.pipelines.map(pipelineJson), next_page_token: nextPageToken(page.hasNextPage, last ? `${last.createdAt}|${last.id}` : undefined) };
+};
+const callerLogin = (req: FastifyRequest) => (req.auth.kind === 'user' ? req.auth.user.login : '');
 
 /** CircleCI API v2 pipelines, workflows and jobs. */
 export const registerCircleCiPipelines = (app: FastifyInstance, s: Services) => {
@@ -86,6 +108,26 @@ export const registerCircleCiPipelines = (app: FastifyInstance, s: Services) => 
       if (cursor !== undefined && !/^\d{1,9}$/.test(cursor)) throw new ValidationError('page-token is not a token this API gave out');
       const page = await pipelinesPage(s.db, project.id, pageSize, cursor === undefined ? undefined : Number(cursor));
       return { items: page.pipelines.map(pipelineJson), next_page_token: nextPageToken(page.hasNextPage, page.pipelines.length ? String(page.pipelines[page.pipelines.length - 1]!.number) : undefined) };
+    });
+  }
+  for (const path of both('/pipeline/mine')) {
+    app.get(path, async (req) => feedPage(s, req, { projectId: (await findProject(s, slugOf(req))).id, actor: callerLogin(req) }));
+  }
+  for (const path of both('/pipeline/:number')) {
+    app.get(path, async (req) => {
+      const project = await findProject(s, slugOf(req));
+      const n = numberOf(req, 'pipeline');
+      return pipelineJson(found(await pipelineByNumber(s.db, project.id, n), `pipeline ${n} of ${project.slug}`));
+    });
+  }
+  app.get('/api/v2/pipeline', async (req) => {
+    const org = query(req)['org-slug'];
+    return feedPage(s, req, { ...(org ? { ownerSlug: parseOrgSlug(org).key } : {}), ...(isTrue(query(req).mine, 'mine') ? { actor: callerLogin(req) } : {}) });
+  });
+  for (const path of both('/job/:number/cancel')) {
+    app.post(path, async (req, reply) => {
+      await cancelJob(s, requestCommandContext(req), await memberOf(s, req.auth), slugOf(req), numberOf(req, 'job'));
+      return reply.status(202).send(accepted);
     });
   }
   for (const path of both('/job/:number')) {
@@ -122,6 +164,11 @@ export const registerCircleCiPipelines = (app: FastifyInstance, s: Services) => 
     });
   }
   app.get('/api/v2/pipeline/:id', async (req) => pipelineJson(found(await pipelineById(s.db, idOf(req)), 'pipeline')));
+  app.get('/api/v2/pipeline/:id/config', async (req) => {
+    const p = found(await pipelineById(s.db, idOf(req)), 'pipeline');
+    // setup workflows' configs stay empty until Gyre runs setup workflows
+    return { source: p.configSource ?? '', compiled: p.configCompiled ?? '', 'setup-config': '', 'compiled-setup-config': '' };
+  });
   app.get('/api/v2/pipeline/:id/workflow', async (req) => {
     const p = found(await pipelineById(s.db, idOf(req)), 'pipeline');
     return { items: (await workflowsOfPipeline(s.db, p.id)).map(workflowJson), next_page_token: null };
@@ -129,7 +176,11 @@ export const registerCircleCiPipelines = (app: FastifyInstance, s: Services) => 
   app.get('/api/v2/workflow/:id', async (req) => workflowJson(found(await workflowById(s.db, idOf(req)), 'workflow')));
   app.get('/api/v2/workflow/:id/job', async (req) => {
     const w = found(await workflowById(s.db, idOf(req)), 'workflow');
-    return { items: (await jobsOfWorkflow(s.db, w.id)).map(jobJson), next_page_token: null };
+    const cursor = pageTokenCursor(query(req)['page-token']);
+    if (cursor !== undefined && !/^\d{1,9}$/.test(cursor)) throw new ValidationError('page-token is not a token this API gave out');
+    const offset = cursor === undefined ? 0 : Number(cursor);
+    const page = await jobsOfWorkflowPage(s.db, w.id, pageSize, offset);
+    return { items: page.jobs.map(jobJson), next_page_token: nextPageToken(page.hasNextPage, String(offset + page.jobs.length)) };
   });
   app.post('/api/v2/workflow/:id/approve/:approval_request_id', async (req, reply) => {
     await approveJob(s, requestCommandContext(req), await memberOf(s, req.auth), idOf(req), (req.params as Params).approval_request_id);

@@ -43,6 +43,9 @@ export const pipelineCreated = defineEvent(
     parameters: z.record(z.string(), z.unknown()),
     /** The processed config (JSON), as the jobs will run it; null when it did not process. */
     config: z.string().nullable(),
+    /** The config as read at the revision, and as compiled (YAML); null when there was none, and in events from before they were kept. */
+    source: z.string().nullable().default(null),
+    compiled: z.string().nullable().default(null),
     workflows: z.array(PlannedWorkflow),
     /** How many job numbers the project has given out, this pipeline's included: the last event alone holds the counters. */
     jobsAfter: z.number().int(),
@@ -58,7 +61,7 @@ export const workflowRetried = defineEvent(
 export const pipelineEvents = [pipelineCreated, workflowRetried];
 
 export type PipelineEvent = EventOf<typeof pipelineCreated> | EventOf<typeof workflowRetried>;
-export type PipelineDetails = Omit<EventOf<typeof pipelineCreated>['data'], 'number' | 'workflows' | 'state' | 'errors' | 'config' | 'jobsAfter'>;
+export type PipelineDetails = Omit<EventOf<typeof pipelineCreated>['data'], 'number' | 'workflows' | 'state' | 'errors' | 'config' | 'source' | 'compiled' | 'jobsAfter'>;
 /**
  * `source`: the config at the revision (null: there is none). It is processed here, where the
  * pipeline's number is known for `<< pipeline.number >>`; `resolveOrb` serves orbs already loaded.
@@ -81,7 +84,7 @@ export const pipelinesDecider: Decider<ProjectPipelines, PipelineCommand, Pipeli
       const number = s.pipelines + 1;
       const p = c.pipeline;
       const errored = (type: string, messages: string[]): PipelineEvent[] => [
-        { type: 'pipeline.create', data: { ...p, number, state: 'errored', errors: messages.map((message) => ({ type, message })), config: null, workflows: [], jobsAfter: s.jobs } },
+        { type: 'pipeline.create', data: { ...p, number, state: 'errored', errors: messages.map((message) => ({ type, message })), config: null, source: c.source, compiled: null, workflows: [], jobsAfter: s.jobs } },
       ];
       if (c.source === null) return errored('config-fetch', [`no .circleci/config.yml at ${p.vcs.revision.slice(0, 12)}`]);
       const values = { id: p.pipelineId, number, 'project.git_url': p.vcs.originRepositoryUrl, 'project.type': 'github', 'git.branch': p.vcs.branch ?? '', 'git.tag': p.vcs.tag ?? '', 'git.revision': p.vcs.revision, 'git.base_revision': p.vcs.revision, trigger_source: p.trigger.type === 'webhook' ? 'webhook' : 'api' };
@@ -94,7 +97,7 @@ export const pipelinesDecider: Decider<ProjectPipelines, PipelineCommand, Pipeli
         next += jobCount;
         return planned;
       });
-      return [{ type: 'pipeline.create', data: { ...p, number, state: 'created', errors: [], config: JSON.stringify(processed.config), workflows, jobsAfter: next - 1 } }];
+      return [{ type: 'pipeline.create', data: { ...p, number, state: 'created', errors: [], config: JSON.stringify(processed.config), source: c.source, compiled: processed.yaml, workflows, jobsAfter: next - 1 } }];
     }
     requireOrgMember(c.by, ownerSlugOf(c.projectSlug));
     return [{ type: 'workflow.retry', data: { pipelineId: c.pipelineId, workflowId: c.workflowId, rerunOf: c.rerunOf, name: c.name, fromFailed: c.fromFailed, firstJobNumber: s.jobs + 1, jobCount: c.jobCount, pipelinesAfter: s.pipelines, rerunBy: c.by.login } }];

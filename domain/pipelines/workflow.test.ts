@@ -100,6 +100,17 @@ test('a job whose contexts are refused ends unauthorized when it would run, and 
   assert.is(r.state.finished, 'unauthorized');
 });
 
+test('cancelJob ends one queued or running job; what requires it is not run, the rest go on', () => {
+  const r = run(start([job('a'), job('b', ['a']), job('c')]), { type: 'cancelJob', jobId: 'id-a', by: dev });
+  assert.equal(statuses(r), { a: 'canceled', b: 'not_run', c: 'queued' });
+  assert.is(r.state.finished, null, 'c still runs');
+  assert.equal(r.history.at(-2), { type: 'workflow.job.finish', data: { workflowId: 'w', pipelineId: 'p', name: 'main', jobId: 'id-a', job: 'a', status: 'canceled', reason: 'canceled by dev' } });
+  const done = run(start([job('a'), job('c')]), { type: 'cancelJob', jobId: 'id-a', by: dev }, { type: 'startJob', jobId: 'id-c' }, { type: 'finishJob', jobId: 'id-c', status: 'success' });
+  assert.is(done.state.finished, 'canceled');
+  assert.throws(() => run(start([job('a'), job('b', ['a'])]), { type: 'cancelJob', jobId: 'id-b', by: dev }), refusedWith('JOB_NOT_RUNNING'));
+  assert.throws(() => run(start([job('a')]), { type: 'cancelJob', jobId: 'id-a', by: { ...dev, orgs: ['other'] } }), refusedWith('NOT_ORG_MEMBER'));
+});
+
 test('cancel ends every job not yet ended, once', () => {
   const r = run(start([job('a'), job('b', ['a'])]), { type: 'finishJob', jobId: 'id-a', status: 'success' }, { type: 'cancel', by: dev });
   assert.equal(statuses(r), { a: 'success', b: 'canceled' });

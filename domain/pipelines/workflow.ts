@@ -74,7 +74,9 @@ export type WorkflowCommand =
   | { type: 'approve'; approvalRequestId: string; by: Member; access: Access; decisions: ReadonlyArray<{ jobId: string; unauthorized: string | null }> }
   | { type: 'startJob'; jobId: string; agent?: Agent | null }
   | { type: 'finishJob'; jobId: string; status: JobResult; reason?: string | null }
-  | { type: 'cancel'; by: Member };
+  | { type: 'cancel'; by: Member }
+  /** One queued or running job, ended as canceled: the jobs that require it are not run, the others go on. */
+  | { type: 'cancelJob'; jobId: string; by: Member };
 
 export type WorkflowJob = Omit<PlannedWorkflowJob, 'status'> & { readonly status: JobStatus };
 export interface Workflow {
@@ -92,6 +94,8 @@ export type WorkflowState = Workflow | null;
 export const finalStatus = (jobs: ReadonlyArray<{ status: JobStatus }>, canceled: boolean): WorkflowStatus => {
   if (canceled) return 'canceled';
   if (jobs.some((j) => ['failed', 'infrastructure_fail', 'timedout'].includes(j.status))) return 'failed';
+  // a job canceled on its own (the rest ran on) leaves the workflow canceled, as CircleCI shows it
+  if (jobs.some((j) => j.status === 'canceled')) return 'canceled';
   if (jobs.some((j) => j.status === 'unauthorized')) return 'unauthorized';
   return jobs.every((j) => j.status === 'success') ? 'success' : 'not_run';
 };
@@ -215,6 +219,13 @@ export const workflowDecider: Decider<WorkflowState, WorkflowCommand, WorkflowEv
         const ids = { workflowId: w.workflowId, pipelineId: w.pipelineId, name: w.name };
         const ends: WorkflowEvent[] = w.jobs.filter((j) => !terminal.has(j.status)).map((j) => ({ type: 'workflow.job.finish', data: { ...ids, jobId: j.jobId, job: j.name, status: 'canceled', reason: `canceled by ${c.by.login}` } }));
         return then(w, [{ type: 'workflow.cancel', data: ids }, ...ends]);
+      }
+      case 'cancelJob': {
+        const w = live(s);
+        requireOrgMember(c.by, ownerSlugOf(w.projectSlug));
+        const j = jobOf(w, c.jobId);
+        if (j.status !== 'queued' && j.status !== 'running') throw new DomainError('JOB_NOT_RUNNING', `${j.name} is ${j.status}: only a queued or running job can be canceled`);
+        return then(w, [{ type: 'workflow.job.finish', data: { workflowId: w.workflowId, pipelineId: w.pipelineId, name: w.name, jobId: j.jobId, job: j.name, status: 'canceled', reason: `canceled by ${c.by.login}` } }]);
       }
     }
   },

@@ -28,13 +28,14 @@ export interface GraphQLBody {
 }
 
 /** A whole Gyre on the shared test database, emptied first, with its admin bootstrapped. */
-export const startTestGyre = async (env: Record<string, string> = {}, options: { logStream?: { write(line: string): void }; now?: () => number } = {}): Promise<TestGyre> => {
+export const startTestGyre = async (env: Record<string, string> = {}, options: { logStream?: { write(line: string): void }; now?: () => number; onRoute?: (route: { method: string | string[]; url: string }) => void } = {}): Promise<TestGyre> => {
   await resetDatabase();
   const dataDir = mkdtempSync(join(tmpdir(), 'gyre-test-'));
   const gyre = await createGyre(loadConfig({ GYRE_DATA_DIR: dataDir, GYRE_LOG_LEVEL: 'silent', GYRE_LOCAL_AGENT: 'false', ...env }), {
     db: testDatabase(),
     ...(options.logStream ? { logStream: options.logStream } : { logger: false }),
     ...(options.now ? { now: options.now } : {}),
+    ...(options.onRoute ? { onRoute: options.onRoute } : {}),
   });
   const admin = await gyre.bootstrap();
   if (!admin) throw new Error('bootstrap created no admin on an empty database');
