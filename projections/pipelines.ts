@@ -6,14 +6,16 @@ import { defineProjection, isoTime } from './projection.ts';
 /** Pipelines, their workflows and jobs, as the API v2 and GraphQL show them. */
 export const pipelinesProjection = defineProjection({
   name: 'pipelines',
-  version: 1,
+  version: 2,
   handles: [{ prefix: 'pipeline.' }, { prefix: 'workflow.' }],
   tables: ['pipelines', 'workflows', 'workflow_jobs'],
   async migrate(db, t) {
     await db.raw(`create table if not exists ${t.pipelines} (
       id text primary key, project_id text not null, project_slug text not null, number int not null, state text not null, errors jsonb not null,
       trigger jsonb not null, vcs jsonb not null, parameters jsonb not null, config text, delivery_id text, planned jsonb not null default '[]',
+      setup_config text, continuation_key_hash text, setup_revision int, continued_at timestamptz,
       created_at timestamptz not null, updated_at timestamptz not null)`);
+    await db.raw(`create unique index if not exists ${t.pipelines}_continuation on ${t.pipelines} (continuation_key_hash)`);
     await db.raw(`create index if not exists ${t.pipelines}_delivery on ${t.pipelines} (delivery_id)`);
     await db.raw(`create index if not exists ${t.pipelines}_project on ${t.pipelines} (project_id, number desc)`);
     await db.raw(`create table if not exists ${t.workflows} (
@@ -39,6 +41,17 @@ export const pipelinesProjection = defineProjection({
           await trx(t.pipelines).insert({
             id: d.pipelineId, project_id: d.projectId, project_slug: d.projectSlug, number: d.number, state: d.state, errors: JSON.stringify(d.errors),
             trigger: JSON.stringify(d.trigger), vcs: JSON.stringify(d.vcs), parameters: JSON.stringify(d.parameters), config: d.config, delivery_id: d.trigger.deliveryId ?? null, planned: JSON.stringify(d.workflows), created_at: at, updated_at: at,
+            continuation_key_hash: d.continuation?.keyHash ?? null, setup_revision: d.continuation ? recorded.revision : null,
+          });
+          break;
+        }
+        case 'pipeline.continue': {
+          // the setup config stays, as CircleCI's setup-config; the continuation's becomes the pipeline's config
+          const d = e.data;
+          const row = await trx(t.pipelines).where({ id: d.pipelineId }).first('planned', 'config');
+          await trx(t.pipelines).where({ id: d.pipelineId }).update({
+            setup_config: row.config, config: d.config, state: d.state, errors: JSON.stringify(d.errors), parameters: JSON.stringify(d.parameters),
+            planned: JSON.stringify([...json(row.planned), ...d.workflows]), continued_at: at, updated_at: at,
           });
           break;
         }
@@ -97,6 +110,12 @@ export interface PipelineRow {
   readonly vcs: { originRepositoryUrl: string; revision: string; branch: string | null; tag: string | null; commit: { subject: string; body: string } | null };
   readonly parameters: Record<string, unknown>;
   readonly config: string | null;
+  /** A setup pipeline's config, once a continue replaced it as `config`. */
+  readonly setupConfig: string | null;
+  /** Whether a setup pipeline's key was used (never the key). */
+  readonly continuedAt: string | null;
+  /** The revision of a setup pipeline's `pipeline.create` in its project's stream: where its sealed key is. */
+  readonly setupRevision: number | null;
   readonly createdAt: string;
   readonly updatedAt: string;
 }
@@ -111,12 +130,20 @@ const toPipeline = (r: Record<string, unknown>): PipelineRow => ({
   vcs: json(r.vcs),
   parameters: json(r.parameters),
   config: (r.config as string | null) ?? null,
+  setupConfig: (r.setup_config as string | null) ?? null,
+  continuedAt: iso(r.continued_at) ?? null,
+  setupRevision: r.setup_revision == null ? null : Number(r.setup_revision),
   createdAt: iso(r.created_at)!,
   updatedAt: iso(r.updated_at)!,
 });
 
 export const pipelineById = async (db: Knex, id: string): Promise<PipelineRow | undefined> => {
   const r = await db(pipelines).where({ id }).first();
+  return r ? toPipeline(r) : undefined;
+};
+/** The setup pipeline whose continuation key has this SHA-256. */
+export const pipelineByContinuationKeyHash = async (db: Knex, hash: string): Promise<PipelineRow | undefined> => {
+  const r = await db(pipelines).where({ continuation_key_hash: hash }).first();
   return r ? toPipeline(r) : undefined;
 };
 export interface PlannedRow {

@@ -4,7 +4,7 @@ import { parseUuid } from '../../domain/ids.ts';
 import { jobRunById, tasksOfJob } from '../../projections/jobs.ts';
 import { jobByNumber, jobsOfWorkflow, pipelineById, pipelinesPage, workflowById, workflowsOfPipeline, type JobRow, type PipelineRow, type WorkflowRow } from '../../projections/pipelines.ts';
 import { memberOf } from '../../application/members.ts';
-import { approveJob, cancelWorkflow, rerunWorkflow, triggerPipeline } from '../../application/pipelines.ts';
+import { approveJob, cancelWorkflow, continuePipeline, rerunWorkflow, triggerPipeline } from '../../application/pipelines.ts';
 import { findProject } from '../../application/projects.ts';
 import { requestCommandContext } from '../request-context.ts';
 import type { Services } from '../services.ts';
@@ -125,6 +125,11 @@ export const registerCircleCiPipelines = (app: FastifyInstance, s: Services) => 
   app.get('/api/v2/pipeline/:id/workflow', async (req) => {
     const p = found(await pipelineById(s.db, idOf(req)), 'pipeline');
     return { items: (await workflowsOfPipeline(s.db, p.id)).map(workflowJson), next_page_token: null };
+  });
+  app.post('/api/v2/pipeline/continue', async (req) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    await continuePipeline(s, requestCommandContext(req), { key: body['continuation-key'], configuration: body.configuration, parameters: body.parameters });
+    return { message: 'Continued.' };
   });
   app.get('/api/v2/workflow/:id', async (req) => workflowJson(found(await workflowById(s.db, idOf(req)), 'workflow')));
   app.get('/api/v2/workflow/:id/job', async (req) => {
