@@ -50,7 +50,7 @@ export const pipelinesProjection = defineProjection({
           const d = e.data;
           const row = await trx(t.pipelines).where({ id: d.pipelineId }).first('planned', 'config');
           await trx(t.pipelines).where({ id: d.pipelineId }).update({
-            setup_config: row.config, config: d.config, state: d.state, errors: JSON.stringify(d.errors), parameters: JSON.stringify(d.parameters),
+            setup_config: row.config, config: d.config, state: d.state, errors: JSON.stringify(d.errors),
             planned: JSON.stringify([...json(row.planned), ...d.workflows]), continued_at: at, updated_at: at,
           });
           break;
