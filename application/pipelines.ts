@@ -1,22 +1,23 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { mayUseContext, type Access } from '../domain/contexts/access.ts';
-import { DomainError, NotFoundError, ValidationError, parseInput } from '../domain/errors.ts';
+import { projectOwner } from '../adapters/encryption/port.ts';
+import { ConflictError, DomainError, NotFoundError, UnauthorizedError, ValidationError, parseInput } from '../domain/errors.ts';
 import { parseUuid } from '../domain/ids.ts';
 import type { CommandContext, RecordedEvent } from '../domain/events/envelope.ts';
 import { requireOrgMember, type Member } from '../domain/organizations.ts';
 import { ownerSlugOf } from '../domain/projects/slugs.ts';
 import { processConfig, type ProcessedConfig } from '../domain/config/process.ts';
-import { carriedOver, pipelinesDecider, pipelinesStream, pipelineTarget, workflowJobs, type PipelineEvent } from '../domain/pipelines/pipeline.ts';
+import { TriggerType, carriedOver, continuationKeyHash, notInSetup, pipelinesDecider, pipelinesStream, pipelineTarget, workflowJobs, type PipelineEvent } from '../domain/pipelines/pipeline.ts';
 import { JobResult, afterApproval, workflowDecider, workflowStream, workflowTarget, type WorkflowCommand, type WorkflowState } from '../domain/pipelines/workflow.ts';
 import { fold } from '../domain/decider.ts';
 import { contextByName, contextRestrictions } from '../projections/contexts.ts';
-import { jobByNumber, pipelineById, workflowById, type PipelineRow, type WorkflowRow } from '../projections/pipelines.ts';
+import { jobByNumber, pipelineByContinuationKeyHash, pipelineById, workflowById, workflowsOfPipeline, type PipelineRow, type WorkflowRow } from '../projections/pipelines.ts';
 import { memberByLogin } from './members.ts';
 import { findProject } from './projects.ts';
 import { withOrbs } from './orbs.ts';
 import { written } from './read-your-writes.ts';
-import type { Reads, UseCases, WithGit, WithStore } from './dependencies.ts';
+import type { Reads, UseCases, WithGit, WithStore, WithVault } from './dependencies.ts';
 
 /**
  * Pipelines as triggers, GraphQL and the API v2 start and move them: read the config at the revision
@@ -25,8 +26,8 @@ import type { Reads, UseCases, WithGit, WithStore } from './dependencies.ts';
  * (workers/workflow-starter.ts) through `startDecidedWorkflows`.
  */
 
-/** Pipelines' use cases read configs with git and fold workflows from their streams. */
-export type PipelineDeps = UseCases & WithStore & WithGit;
+/** Pipelines' use cases read configs with git, fold workflows from their streams, and seal setup pipelines' continuation keys. */
+export type PipelineDeps = UseCases & WithStore & WithGit & WithVault;
 
 /** git's rules for ref names (check-ref-format), so that no name reads as an option or a revision expression. */
 const RefName = z
@@ -61,8 +62,9 @@ const contextAccess = async (s: Reads, ownerSlug: string, names: ReadonlyArray<s
 
 const correlated = (context: CommandContext, pipelineId: string): CommandContext => ({ ...context, correlationId: pipelineId });
 
-const startWorkflow = async (s: UseCases, context: CommandContext, pipeline: PipelineRow, workflow: { workflowId: string; name: string; firstJobNumber: number }, member: Member, carried: ReadonlySet<string>, rerunOf: string | null) => {
-  const config = JSON.parse(pipeline.config!) as ProcessedConfig;
+/** `setup`: a workflow of the setup config, which a continue replaced as the pipeline's config. */
+const startWorkflow = async (s: UseCases, context: CommandContext, pipeline: PipelineRow, workflow: { workflowId: string; name: string; firstJobNumber: number }, member: Member, carried: ReadonlySet<string>, rerunOf: string | null, setup = false) => {
+  const config = JSON.parse((setup ? pipeline.setupConfig : null) ?? pipeline.config!) as ProcessedConfig;
   const planned = workflowJobs(config, pipeline.vcs, workflow);
   // approvals, and the jobs after them, are judged when approved: they run for the approver
   const deferred = new Set(planned.filter((j) => j.type === 'approval').flatMap((a) => [a.name, ...afterApproval(planned, a.name)]));
@@ -98,10 +100,17 @@ export const triggerPipeline = async (s: PipelineDeps, context: CommandContext, 
   const ctx = correlated(context, pipelineId);
   // the config is processed once here so that every orb it names is loaded; deciding the pipeline processes it again, with its number
   const source = checkout.config;
+  let setup = false;
   const resolveOrb = await withOrbs(s, (resolve) => {
-    if (source !== null) processConfig(source, { pipelineParameters: parameters, pipelineValues: { 'git.branch': branch ?? '', 'git.tag': tag ?? '' }, resolveOrb: resolve });
+    if (source !== null) {
+      const processed = processConfig(source, { pipelineParameters: parameters, pipelineValues: { 'git.branch': branch ?? '', 'git.tag': tag ?? '' }, resolveOrb: resolve });
+      setup = processed.valid && processed.config.setup;
+    }
     return resolve;
   });
+  // a setup pipeline's key: random, kept only hashed (to find and check it) and sealed (for its setup jobs)
+  const key = setup ? randomBytes(32).toString('hex') : null;
+  const continuation = key ? { keyHash: continuationKeyHash(key), sealedKey: await s.vault.seal(projectOwner(project.id), continuationKeyLabel(pipelineId), key) } : null;
   const executed = await s.commands.execute({
     stream: pipelinesStream(project.id),
     decider: pipelinesDecider,
@@ -110,6 +119,7 @@ export const triggerPipeline = async (s: PipelineDeps, context: CommandContext, 
       type: 'create',
       source,
       resolveOrb,
+      continuation,
       pipeline: {
         pipelineId,
         projectId: project.id,
@@ -126,6 +136,54 @@ export const triggerPipeline = async (s: PipelineDeps, context: CommandContext, 
   return written(await pipelineById(s.db, pipelineId));
 };
 
+/** What a setup pipeline's sealed continuation key is bound to. */
+export const continuationKeyLabel = (pipelineId: string) => `continuation key of pipeline ${pipelineId}`;
+
+export interface ContinueInput {
+  readonly key: unknown;
+  readonly configuration: unknown;
+  readonly parameters?: unknown;
+}
+const ended = new Set(['success', 'failed', 'error', 'canceled', 'not_run', 'unauthorized']);
+
+/**
+ * `POST /api/v2/pipeline/continue`: the key alone says which pipeline and that the caller may
+ * continue it (as CircleCI's continuation orb uses it). Once only, and only while a setup workflow
+ * runs; the pipelines decider settles two continues racing.
+ */
+export const continuePipeline = async (s: PipelineDeps, context: CommandContext, input: ContinueInput): Promise<PipelineRow> => {
+  const key = parseInput(z.string().min(1).max(200), input.key, 'continuation-key');
+  const configuration = parseInput(z.string().max(4 * 1024 * 1024), input.configuration, 'configuration');
+  const parameters = input.parameters == null ? {} : parseInput(Parameters, input.parameters, 'parameters');
+  const pipeline = await pipelineByContinuationKeyHash(s.db, continuationKeyHash(key));
+  // an open route: its refusals are recorded here (a wrong key, one used, one expired), bad input by the route
+  const refuse = async (e: ConflictError | UnauthorizedError): Promise<never> => {
+    await s.commands.refuse('pipeline.continue', { reason: e.message, code: e.code, status: e.status, operation: 'POST /api/v2/pipeline/continue' }, { context: pipeline ? correlated(context, pipeline.id) : context, ...(pipeline ? { target: pipelineTarget({ pipelineId: pipeline.id, projectSlug: pipeline.projectSlug, number: pipeline.number }) } : {}) });
+    throw e;
+  };
+  if (!pipeline) return refuse(new UnauthorizedError('continuation-key is not a key Gyre gave out: use the CIRCLE_CONTINUATION_KEY of a job of the setup workflow'));
+  if (pipeline.continuedAt) return refuse(new ConflictError(notInSetup));
+  const workflows = await workflowsOfPipeline(s.db, pipeline.id);
+  if (workflows.length > 0 && workflows.every((w) => ended.has(w.status))) return refuse(new ConflictError('Continuation key has expired. Please run a new pipeline.'));
+  const resolveOrb = await withOrbs(s, (resolve) => {
+    processConfig(configuration, { pipelineParameters: parameters, pipelineValues: { 'git.branch': pipeline.vcs.branch ?? '', 'git.tag': pipeline.vcs.tag ?? '' }, resolveOrb: resolve });
+    return resolve;
+  });
+  const executed = await s.commands
+    .execute({
+      stream: pipelinesStream(pipeline.projectId),
+      decider: pipelinesDecider,
+      // whether this pipeline was continued before is in the whole stream, not its last event
+      command: { type: 'continue', pipeline: { pipelineId: pipeline.id, number: pipeline.number, vcs: pipeline.vcs, trigger: { ...pipeline.trigger, type: TriggerType.parse(pipeline.trigger.type), deliveryId: null } }, source: configuration, parameters, resolveOrb },
+      context: correlated(context, pipeline.id),
+      target: pipelineTarget({ pipelineId: pipeline.id, projectSlug: pipeline.projectSlug, number: pipeline.number }),
+    })
+    // two continues racing: the one that lost finds the pipeline continued
+    .catch((e: unknown) => (e instanceof ConflictError ? refuse(e) : Promise.reject(e)));
+  await s.readYourWrites(executed.position);
+  return written(await pipelineById(s.db, pipeline.id));
+};
+
 /**
  * Starts the workflows a `pipeline.create` or a `workflow.retry` decided on, for the person who
  * triggered the pipeline (or asked for the rerun). The workflows' ids come from the event and a start
@@ -137,9 +195,9 @@ export const startDecidedWorkflows = async (s: UseCases & WithStore, event: Reco
   const pipeline = await pipelineById(s.db, e.data.pipelineId);
   if (!pipeline) throw new Error(`pipeline ${e.data.pipelineId} of event ${event.id} is not in the read model`);
   const context: CommandContext = { actor: event.metadata.actor, request: null, causationId: event.id, correlationId: pipeline.id };
-  if (e.type === 'pipeline.create') {
+  if (e.type === 'pipeline.create' || e.type === 'pipeline.continue') {
     const member = await memberByLogin(s, pipeline.trigger.actor.login);
-    for (const w of e.data.workflows) await startWorkflow(s, context, pipeline, w, member, new Set(), null);
+    for (const w of e.data.workflows) await startWorkflow(s, context, pipeline, w, member, new Set(), null, e.type === 'pipeline.create');
     return;
   }
   const member = await memberByLogin(s, e.data.rerunBy ?? pipeline.trigger.actor.login);

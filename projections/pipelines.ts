@@ -6,7 +6,7 @@ import { defineProjection, isoTime } from './projection.ts';
 /** Pipelines, their workflows and jobs, as the API v2 and GraphQL show them. */
 export const pipelinesProjection = defineProjection({
   name: 'pipelines',
-  // v2: the config's source and compiled YAML
+  // v2: the config's source and compiled YAML, and setup pipelines' continuation
   version: 2,
   handles: [{ prefix: 'pipeline.' }, { prefix: 'workflow.' }],
   tables: ['pipelines', 'workflows', 'workflow_jobs'],
@@ -14,7 +14,9 @@ export const pipelinesProjection = defineProjection({
     await db.raw(`create table if not exists ${t.pipelines} (
       id text primary key, project_id text not null, project_slug text not null, number int not null, state text not null, errors jsonb not null,
       trigger jsonb not null, vcs jsonb not null, parameters jsonb not null, config text, config_source text, config_compiled text, delivery_id text, planned jsonb not null default '[]',
+      setup_config text, setup_config_source text, setup_config_compiled text, continuation_key_hash text, setup_revision int, continued_at timestamptz,
       created_at timestamptz not null, updated_at timestamptz not null)`);
+    await db.raw(`create unique index if not exists ${t.pipelines}_continuation on ${t.pipelines} (continuation_key_hash)`);
     await db.raw(`create index if not exists ${t.pipelines}_delivery on ${t.pipelines} (delivery_id)`);
     await db.raw(`create index if not exists ${t.pipelines}_project on ${t.pipelines} (project_id, number desc)`);
     await db.raw(`create table if not exists ${t.workflows} (
@@ -40,6 +42,17 @@ export const pipelinesProjection = defineProjection({
           await trx(t.pipelines).insert({
             id: d.pipelineId, project_id: d.projectId, project_slug: d.projectSlug, number: d.number, state: d.state, errors: JSON.stringify(d.errors),
             trigger: JSON.stringify(d.trigger), vcs: JSON.stringify(d.vcs), parameters: JSON.stringify(d.parameters), config: d.config, config_source: d.source ?? null, config_compiled: d.compiled ?? null, delivery_id: d.trigger.deliveryId ?? null, planned: JSON.stringify(d.workflows), created_at: at, updated_at: at,
+            continuation_key_hash: d.continuation?.keyHash ?? null, setup_revision: d.continuation ? recorded.revision : null,
+          });
+          break;
+        }
+        case 'pipeline.continue': {
+          // the setup config stays, as CircleCI's setup-config; the continuation's becomes the pipeline's config
+          const d = e.data;
+          const row = await trx(t.pipelines).where({ id: d.pipelineId }).first('planned', 'config', 'config_source', 'config_compiled');
+          await trx(t.pipelines).where({ id: d.pipelineId }).update({
+            setup_config: row.config, setup_config_source: row.config_source, setup_config_compiled: row.config_compiled, config: d.config, config_source: d.source ?? null, config_compiled: d.compiled ?? null, state: d.state, errors: JSON.stringify(d.errors),
+            planned: JSON.stringify([...json(row.planned), ...d.workflows]), continued_at: at, updated_at: at,
           });
           break;
         }
@@ -100,6 +113,14 @@ export interface PipelineRow {
   readonly config: string | null;
   readonly configSource: string | null;
   readonly configCompiled: string | null;
+  /** A setup pipeline's config, once a continue replaced it as `config`. */
+  readonly setupConfig: string | null;
+  /** Whether a setup pipeline's key was used (never the key). */
+  readonly continuedAt: string | null;
+  /** The revision of a setup pipeline's `pipeline.create` in its project's stream: where its sealed key is. */
+  readonly setupRevision: number | null;
+  readonly setupConfigSource: string | null;
+  readonly setupConfigCompiled: string | null;
   readonly createdAt: string;
   readonly updatedAt: string;
 }
@@ -116,12 +137,22 @@ const toPipeline = (r: Record<string, unknown>): PipelineRow => ({
   config: (r.config as string | null) ?? null,
   configSource: (r.config_source as string | null) ?? null,
   configCompiled: (r.config_compiled as string | null) ?? null,
+  setupConfig: (r.setup_config as string | null) ?? null,
+  continuedAt: iso(r.continued_at) ?? null,
+  setupRevision: r.setup_revision == null ? null : Number(r.setup_revision),
+  setupConfigSource: (r.setup_config_source as string | null) ?? null,
+  setupConfigCompiled: (r.setup_config_compiled as string | null) ?? null,
   createdAt: iso(r.created_at)!,
   updatedAt: iso(r.updated_at)!,
 });
 
 export const pipelineById = async (db: Knex, id: string): Promise<PipelineRow | undefined> => {
   const r = await db(pipelines).where({ id }).first();
+  return r ? toPipeline(r) : undefined;
+};
+/** The setup pipeline whose continuation key has this SHA-256. */
+export const pipelineByContinuationKeyHash = async (db: Knex, hash: string): Promise<PipelineRow | undefined> => {
+  const r = await db(pipelines).where({ continuation_key_hash: hash }).first();
   return r ? toPipeline(r) : undefined;
 };
 export interface PlannedRow {

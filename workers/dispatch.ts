@@ -15,6 +15,7 @@ import { jobDecider, jobStream, jobTarget, type JobCommand, type JobState, type 
 import { isFleetClass } from '../domain/runners/resource-class.ts';
 import { placeTask } from '../domain/scheduling/placement.ts';
 import { agentById, jobRunById, queuedTasks, runningOnAgent, taskByRef } from '../projections/jobs.ts';
+import { pipelineById } from '../projections/pipelines.ts';
 import type { JobSecrets } from './job-secrets.ts';
 import type { LiveOutput } from '../application/live-output.ts';
 import type { TaskBoard } from './task-board.ts';
@@ -115,7 +116,11 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
     const spec = job.spec;
     const buildUrl = `${deps.settings.publicUrl}/pipelines/${spec.projectSlug}/${spec.pipelineNumber}/workflows/${spec.workflowId}/jobs/${spec.jobNumber ?? ''}`;
     let secretEnv: Record<string, string>;
+    let continuationKey: string | null = null;
     try {
+      // a setup pipeline's jobs get its continuation key until it is continued
+      const pipeline = await pipelineById(db, spec.pipelineId);
+      if (pipeline?.setupRevision != null && !pipeline.continuedAt) continuationKey = await deps.jobSecrets.continuationKey({ projectId: pipeline.projectId, pipelineId: pipeline.id, setupRevision: pipeline.setupRevision });
       secretEnv = await deps.jobSecrets.environmentFor({
         projectSlug: spec.projectSlug,
         contexts: spec.contexts,
@@ -134,8 +139,8 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
       jobId,
       taskIndex,
       spec,
-      environment: { ...secretEnv, ...builtinEnvironment(spec, taskIndex, buildUrl) },
-      secrets: Object.values(secretEnv),
+      environment: { ...secretEnv, ...builtinEnvironment(spec, taskIndex, buildUrl, continuationKey) },
+      secrets: [...Object.values(secretEnv), ...(continuationKey === null ? [] : [continuationKey])],
       deadline: new Date(Date.parse(claim.occurredAt) + spec.timeoutMs).toISOString(),
     });
   };

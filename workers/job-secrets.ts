@@ -7,7 +7,9 @@ import { contextDecider, contextSecretsAccessed, contextSecretsStream, contextSt
 import { fold } from '../domain/decider.ts';
 import { DomainError } from '../domain/errors.ts';
 import type { CommandContext } from '../domain/events/envelope.ts';
+import { pipelinesStream, type PipelineEvent } from '../domain/pipelines/pipeline.ts';
 import { projectDecider, projectStream, type ProjectEvent } from '../domain/projects/project.ts';
+import { continuationKeyLabel } from '../application/pipelines.ts';
 import { parseOrgSlug, parseProjectSlug } from '../domain/projects/slugs.ts';
 
 /** What a job asks for: its project, the contexts its workflow names, and who it runs for. */
@@ -29,6 +31,8 @@ export interface JobSecrets {
    * order named. A restricted context the member may not use stops it with CONTEXT_RESTRICTED.
    */
   environmentFor(request: JobSecretsRequest): Promise<Record<string, string>>;
+  /** A setup pipeline's continuation key, opened from its `pipeline.create` (at `setupRevision` of the project's pipelines stream). */
+  continuationKey(pipeline: { projectId: string; pipelineId: string; setupRevision: number }): Promise<string>;
 }
 
 /**
@@ -70,5 +74,10 @@ export const createJobSecrets = (deps: { store: EventStore; opener: Opener; comm
       );
     }
     return env;
+  },
+  async continuationKey({ projectId, pipelineId, setupRevision }) {
+    const [created] = (await deps.store.readStream(pipelinesStream(projectId), setupRevision)) as unknown as PipelineEvent[];
+    if (created?.type !== 'pipeline.create' || created.data.pipelineId !== pipelineId || !created.data.continuation) throw new Error(`pipeline ${pipelineId} has no continuation key at revision ${setupRevision}`);
+    return deps.opener.open(projectOwner(projectId), continuationKeyLabel(pipelineId), created.data.continuation.sealedKey);
   },
 });

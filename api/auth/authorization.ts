@@ -116,6 +116,8 @@ export const routeRules: Readonly<Record<string, Rule>> = {
   'GET /api/v2/project/:slug/job/:number': { role: 'user', action: 'pipeline.read' },
   'GET /api/v2/pipeline/:id': { role: 'user', action: 'pipeline.read' },
   'GET /api/v2/pipeline/:id/workflow': { role: 'user', action: 'pipeline.read' },
+  // the continuation key alone authorizes it (CircleCI's continuation orb sends no token): the use case checks it
+  'POST /api/v2/pipeline/continue': { role: 'anonymous', refusedAs: 'pipeline.continue' },
   'GET /api/v2/workflow/:id': { role: 'user', action: 'pipeline.read' },
   'GET /api/v2/workflow/:id/job': { role: 'user', action: 'pipeline.read' },
   'POST /api/v2/workflow/:id/approve/:approval_request_id': { role: 'user', action: 'workflow.job.approve' },

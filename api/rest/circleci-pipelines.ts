@@ -4,7 +4,7 @@ import { parseUuid } from '../../domain/ids.ts';
 import { jobRunById, tasksOfJob } from '../../projections/jobs.ts';
 import { jobByNumber, jobsOfWorkflowPage, pipelineById, pipelineByNumber, pipelinesFeed, pipelinesPage, type PipelineFilter, workflowById, workflowsOfPipeline, type JobRow, type PipelineRow, type WorkflowRow } from '../../projections/pipelines.ts';
 import { memberOf } from '../../application/members.ts';
-import { approveJob, cancelJob, cancelWorkflow, rerunWorkflow, triggerPipeline } from '../../application/pipelines.ts';
+import { approveJob, cancelJob, cancelWorkflow, continuePipeline, rerunWorkflow, triggerPipeline } from '../../application/pipelines.ts';
 import { findProject } from '../../application/projects.ts';
 import { parseOrgSlug } from '../../domain/projects/slugs.ts';
 import { requestCommandContext } from '../request-context.ts';
@@ -167,11 +167,16 @@ export const registerCircleCiPipelines = (app: FastifyInstance, s: Services) => 
   app.get('/api/v2/pipeline/:id/config', async (req) => {
     const p = found(await pipelineById(s.db, idOf(req)), 'pipeline');
     // setup workflows' configs stay empty until Gyre runs setup workflows
-    return { source: p.configSource ?? '', compiled: p.configCompiled ?? '', 'setup-config': '', 'compiled-setup-config': '' };
+    return { source: p.configSource ?? '', compiled: p.configCompiled ?? '', 'setup-config': p.setupConfigSource ?? '', 'compiled-setup-config': p.setupConfigCompiled ?? '' };
   });
   app.get('/api/v2/pipeline/:id/workflow', async (req) => {
     const p = found(await pipelineById(s.db, idOf(req)), 'pipeline');
     return { items: (await workflowsOfPipeline(s.db, p.id)).map(workflowJson), next_page_token: null };
+  });
+  app.post('/api/v2/pipeline/continue', async (req) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    await continuePipeline(s, requestCommandContext(req), { key: body['continuation-key'], configuration: body.configuration, parameters: body.parameters });
+    return { message: 'Continued.' };
   });
   app.get('/api/v2/workflow/:id', async (req) => workflowJson(found(await workflowById(s.db, idOf(req)), 'workflow')));
   app.get('/api/v2/workflow/:id/job', async (req) => {

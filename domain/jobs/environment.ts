@@ -4,8 +4,9 @@ import type { JobSpec } from './job-spec.ts';
 /**
  * CircleCI's built-in variables for one task of a job. They override project and context variables
  * of the same name; the job's and a step's `environment` override them in turn (CircleCI's order).
+ * `continuationKey`: a job of a setup workflow's, until the pipeline is continued (a secret: masked).
  */
-export const builtinEnvironment = (spec: JobSpec, taskIndex: number, buildUrl: string): Record<string, string> => {
+export const builtinEnvironment = (spec: JobSpec, taskIndex: number, buildUrl: string, continuationKey: string | null = null): Record<string, string> => {
   const slug = parseProjectSlug(spec.projectSlug);
   const env: Record<string, string> = {
     CI: 'true',
@@ -28,5 +29,6 @@ export const builtinEnvironment = (spec: JobSpec, taskIndex: number, buildUrl: s
   if (spec.jobNumber !== null) env.CIRCLE_BUILD_NUM = String(spec.jobNumber);
   if (spec.vcs.branch !== null) env.CIRCLE_BRANCH = spec.vcs.branch;
   if (spec.vcs.tag !== null) env.CIRCLE_TAG = spec.vcs.tag;
+  if (continuationKey !== null) env.CIRCLE_CONTINUATION_KEY = continuationKey;
   return env;
 };

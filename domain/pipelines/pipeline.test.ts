@@ -43,11 +43,40 @@ test('pipeline and job numbers count up per project, approvals taking none; the 
     [2, 'errored', []],
     [3, 'created', [[5, 2]]],
   ]);
-  assert.equal(fold(pipelinesDecider, history), { pipelines: 3, jobs: 6 });
+  assert.equal(fold(pipelinesDecider, history), { pipelines: 3, jobs: 6, continued: new Set() });
 });
 
 test('a rerun is for members of the project’s organization only', () => {
-  assert.throws(() => pipelinesDecider.decide({ type: 'rerun', pipelineId: 'p1', projectSlug: 'gh/acme/app', workflowId: 'w2', rerunOf: 'w1', name: 'w', fromFailed: true, jobCount: 1, by: { ...dev, orgs: ['other'] } }, { pipelines: 1, jobs: 2 }), /not a member/);
+  assert.throws(() => pipelinesDecider.decide({ type: 'rerun', pipelineId: 'p1', projectSlug: 'gh/acme/app', workflowId: 'w2', rerunOf: 'w1', name: 'w', fromFailed: true, jobCount: 1, by: { ...dev, orgs: ['other'] } }, { pipelines: 1, jobs: 2, continued: new Set() }), /not a member/);
+});
+
+const setupConfig = 'version: 2.1\nsetup: true\njobs:\n  gen: {docker: [{image: x}], steps: [checkout]}\nworkflows:\n  setup:\n    jobs: [gen]\n';
+const continuation = { keyHash: 'a'.repeat(64), sealedKey: 'sealed' };
+const continueWith = (source: string): PipelineCommand => ({
+  type: 'continue',
+  pipeline: { pipelineId: 's1', number: 1, vcs: { originRepositoryUrl: '/r', revision: 'abc', branch: 'main', tag: null, commit: null }, trigger: { type: 'api', receivedAt: '2026-01-01T00:00:00Z', actor: { login: 'dev', avatarUrl: null }, deliveryId: null } },
+  source,
+  parameters: {},
+  resolveOrb: () => ({ error: 'no orbs here' }),
+});
+
+test('a setup config makes a pipeline in setup, holding its key hashed and sealed; a continue plans the new workflows once', () => {
+  const created = pipelinesDecider.decide({ ...create('s1', setupConfig), continuation } as PipelineCommand, fold(pipelinesDecider, []));
+  assert.equal(created.map((e) => [e.type, (e.data as { state: string }).state, (e.data as { continuation: unknown }).continuation]), [['pipeline.create', 'setup', continuation]]);
+  const continued = pipelinesDecider.decide(continueWith(config), fold(pipelinesDecider, created));
+  for (const e of continued) eventRegistry.parse(e.type, e.data);
+  assert.equal(continued.map((e) => [e.type, (e.data as { state: string }).state, (e.data as { workflows: Array<{ name: string; firstJobNumber: number }> }).workflows.map((w) => [w.name, w.firstJobNumber])]), [['pipeline.continue', 'created', [['w', 2]]]]);
+  assert.throws(() => pipelinesDecider.decide(continueWith(config), fold(pipelinesDecider, [...created, ...continued])), /Pipeline is not in setup state/);
+  // the counters still hold after a continue, from its event alone
+  assert.equal(fold(pipelinesDecider, continued).jobs, 3);
+});
+
+test('a continuation config that does not process, or is itself a setup config, errors the pipeline', () => {
+  const created = pipelinesDecider.decide({ ...create('s1', setupConfig), continuation } as PipelineCommand, fold(pipelinesDecider, []));
+  for (const source of ['version: 2.1\njobs: 3\n', setupConfig]) {
+    const [e] = pipelinesDecider.decide(continueWith(source), fold(pipelinesDecider, created));
+    assert.is((e!.data as { state: string }).state, 'errored');
+  }
 });
 
 test.run();

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { ConflictError } from '../errors.ts';
 import { describeProblem } from '../config/problems.ts';
 import { processConfig, type ProcessedConfig, type ResolvedOrb } from '../config/process.ts';
 import { defineEvent, type EventOf } from '../events/registry.ts';
@@ -27,6 +29,11 @@ const Vcs = z.object({
   tag: z.string().nullable(),
   commit: z.object({ subject: z.string(), body: z.string() }).nullable(),
 });
+/**
+ * A setup pipeline's continuation key: its SHA-256 (how a continue finds and checks it) and the key
+ * sealed under the project's data key (what dispatch opens for the setup jobs). Never the key in clear.
+ */
+const Continuation = z.object({ keyHash: z.string().regex(/^[0-9a-f]{64}$/), sealedKey: z.string() });
 const PlannedWorkflow = z.object({ workflowId: z.string(), name: z.string(), firstJobNumber: z.number().int(), jobCount: z.number().int() });
 
 export const pipelineCreated = defineEvent(
@@ -36,7 +43,8 @@ export const pipelineCreated = defineEvent(
     projectId: z.string(),
     projectSlug: z.string(),
     number: z.number().int(),
-    state: z.enum(['created', 'errored']),
+    /** `setup`: the config has `setup: true`; its workflows run until a continue (CircleCI's state name). */
+    state: z.enum(['created', 'errored', 'setup']),
     errors: z.array(z.object({ type: z.string(), message: z.string() })),
     trigger: Trigger,
     vcs: Vcs,
@@ -49,8 +57,32 @@ export const pipelineCreated = defineEvent(
     workflows: z.array(PlannedWorkflow),
     /** How many job numbers the project has given out, this pipeline's included: the last event alone holds the counters. */
     jobsAfter: z.number().int(),
+    /** Set for a setup pipeline (state `setup`) only. */
+    continuation: Continuation.nullable().default(null),
   }),
   { publicFields: ['pipelineId', 'projectId', 'projectSlug', 'number', 'state', 'errors', 'trigger', 'vcs', 'workflows'] },
+);
+/**
+ * A setup pipeline continued with a new config (`POST /api/v2/pipeline/continue`): once only. Its
+ * workflows get job numbers of the project, so the event is on the project's stream.
+ */
+export const pipelineContinued = defineEvent(
+  'pipeline.continue',
+  z.object({
+    pipelineId: z.string(),
+    state: z.enum(['created', 'errored']),
+    errors: z.array(z.object({ type: z.string(), message: z.string() })),
+    parameters: z.record(z.string(), z.unknown()),
+    /** The continuation's config as given, and as processed (`GET /pipeline/{id}/config`). */
+    source: z.string().nullable().default(null),
+    compiled: z.string().nullable().default(null),
+    /** The continuation's processed config (JSON); null when it did not process. */
+    config: z.string().nullable(),
+    workflows: z.array(PlannedWorkflow),
+    jobsAfter: z.number().int(),
+    pipelinesAfter: z.number().int(),
+  }),
+  { publicFields: ['pipelineId', 'state', 'errors', 'workflows'] },
 );
 /** A rerun: a new workflow in the pipeline, with job numbers of its own, run for `rerunBy` (a login; null in events before it was recorded). */
 export const workflowRetried = defineEvent(
@@ -58,46 +90,82 @@ export const workflowRetried = defineEvent(
   z.object({ pipelineId: z.string(), workflowId: z.string(), rerunOf: z.string(), name: z.string(), fromFailed: z.boolean(), firstJobNumber: z.number().int(), jobCount: z.number().int(), pipelinesAfter: z.number().int(), rerunBy: z.string().nullable().default(null) }),
   { publicFields: ['pipelineId', 'workflowId', 'rerunOf', 'name', 'fromFailed', 'firstJobNumber', 'jobCount', 'rerunBy'] },
 );
-export const pipelineEvents = [pipelineCreated, workflowRetried];
+export const pipelineEvents = [pipelineCreated, workflowRetried, pipelineContinued];
 
-export type PipelineEvent = EventOf<typeof pipelineCreated> | EventOf<typeof workflowRetried>;
-export type PipelineDetails = Omit<EventOf<typeof pipelineCreated>['data'], 'number' | 'workflows' | 'state' | 'errors' | 'config' | 'source' | 'compiled' | 'jobsAfter'>;
+export type PipelineEvent = EventOf<typeof pipelineCreated> | EventOf<typeof workflowRetried> | EventOf<typeof pipelineContinued>;
+export type PipelineDetails = Omit<EventOf<typeof pipelineCreated>['data'], 'number' | 'workflows' | 'state' | 'errors' | 'config' | 'source' | 'compiled' | 'jobsAfter' | 'continuation'>;
+type Continuation = z.infer<typeof Continuation>;
+type OrbResolver = (ref: OrbRef) => ResolvedOrb | { error: string };
+/** How a continuation key is kept and looked up: its SHA-256, in hex (the key is 256 random bits, so no salt is needed). */
+export const continuationKeyHash = (key: string): string => createHash('sha256').update(key).digest('hex');
+/** CircleCI's answer to a continue of a pipeline no longer in setup. */
+export const notInSetup = 'Pipeline is not in setup state.';
 /**
  * `source`: the config at the revision (null: there is none). It is processed here, where the
  * pipeline's number is known for `<< pipeline.number >>`; `resolveOrb` serves orbs already loaded.
  */
 export type PipelineCommand =
-  | { type: 'create'; pipeline: PipelineDetails; source: string | null; resolveOrb: (ref: OrbRef) => ResolvedOrb | { error: string } }
+  | { type: 'create'; pipeline: PipelineDetails; source: string | null; resolveOrb: OrbResolver; continuation?: Continuation | null }
+  /** `pipeline`: the setup pipeline as created (its number, vcs, trigger); `source`: the continuation's config. */
+  | { type: 'continue'; pipeline: { pipelineId: string; number: number; vcs: PipelineDetails['vcs']; trigger: PipelineDetails['trigger'] }; source: string; parameters: Record<string, unknown>; resolveOrb: OrbResolver }
   | { type: 'rerun'; pipelineId: string; projectSlug: string; workflowId: string; rerunOf: string; name: string; fromFailed: boolean; jobCount: number; by: Member };
 
+/**
+ * `continued`: the pipelines continued in the events folded. The counters are whole from the last
+ * event alone; `continued` only from the whole stream, which is why a continue reads all of it.
+ */
 export interface ProjectPipelines {
   readonly pipelines: number;
   readonly jobs: number;
+  readonly continued: ReadonlySet<string>;
 }
 
+/** The `<< pipeline.* >>` values of a pipeline. */
+const pipelineValues = (p: { pipelineId: string; number: number; vcs: PipelineDetails['vcs']; trigger: PipelineDetails['trigger'] }) => ({
+  id: p.pipelineId, number: p.number, 'project.git_url': p.vcs.originRepositoryUrl, 'project.type': 'github', 'git.branch': p.vcs.branch ?? '', 'git.tag': p.vcs.tag ?? '', 'git.revision': p.vcs.revision, 'git.base_revision': p.vcs.revision, trigger_source: p.trigger.type === 'webhook' ? 'webhook' : 'api',
+});
+
+/** The workflows a processed config plans, numbered from the project's next job number. */
+const planned = (config: ProcessedConfig, p: { pipelineId: string; vcs: PipelineDetails['vcs'] }, nextJob: number) => {
+  let next = nextJob;
+  const workflows = planWorkflows(config, p.vcs).map((w) => {
+    const jobCount = w.jobs.filter((j) => j.type === 'build').length;
+    const planned = { workflowId: derivedId(p.pipelineId, w.name), name: w.name, firstJobNumber: next, jobCount };
+    next += jobCount;
+    return planned;
+  });
+  return { workflows, jobsAfter: next - 1 };
+};
+
 export const pipelinesDecider: Decider<ProjectPipelines, PipelineCommand, PipelineEvent> = {
-  initialState: () => ({ pipelines: 0, jobs: 0 }),
+  initialState: () => ({ pipelines: 0, jobs: 0, continued: new Set() }),
   // every event carries both counters, so the last one alone is the state
-  evolve: (_, e) => (e.type === 'pipeline.create' ? { pipelines: e.data.number, jobs: e.data.jobsAfter } : { pipelines: e.data.pipelinesAfter, jobs: e.data.firstJobNumber + e.data.jobCount - 1 }),
+  evolve: (s, e) => {
+    if (e.type === 'pipeline.create') return { ...s, pipelines: e.data.number, jobs: e.data.jobsAfter };
+    if (e.type === 'pipeline.continue') return { pipelines: e.data.pipelinesAfter, jobs: e.data.jobsAfter, continued: new Set([...s.continued, e.data.pipelineId]) };
+    return { ...s, pipelines: e.data.pipelinesAfter, jobs: e.data.firstJobNumber + e.data.jobCount - 1 };
+  },
   decide: (c, s) => {
+    if (c.type === 'continue') {
+      if (s.continued.has(c.pipeline.pipelineId)) throw new ConflictError(notInSetup);
+      const base = { pipelineId: c.pipeline.pipelineId, parameters: c.parameters, pipelinesAfter: s.pipelines };
+      const processed = processConfig(c.source, { pipelineParameters: c.parameters, pipelineValues: pipelineValues(c.pipeline), resolveOrb: c.resolveOrb });
+      if (!processed.valid) return [{ type: 'pipeline.continue', data: { ...base, state: 'errored', errors: processed.problems.map((p) => ({ type: 'config', message: describeProblem(p) })), config: null, source: c.source, compiled: null, workflows: [], jobsAfter: s.jobs } }];
+      if (processed.config.setup) return [{ type: 'pipeline.continue', data: { ...base, state: 'errored', errors: [{ type: 'config', message: 'a continuation config cannot itself be a setup config: remove setup: true from it' }], config: null, source: c.source, compiled: null, workflows: [], jobsAfter: s.jobs } }];
+      return [{ type: 'pipeline.continue', data: { ...base, state: 'created', errors: [], config: JSON.stringify(processed.config), source: c.source, compiled: processed.yaml, ...planned(processed.config, c.pipeline, s.jobs + 1) } }];
+    }
     if (c.type === 'create') {
       const number = s.pipelines + 1;
       const p = c.pipeline;
       const errored = (type: string, messages: string[]): PipelineEvent[] => [
-        { type: 'pipeline.create', data: { ...p, number, state: 'errored', errors: messages.map((message) => ({ type, message })), config: null, source: c.source, compiled: null, workflows: [], jobsAfter: s.jobs } },
+        { type: 'pipeline.create', data: { ...p, number, state: 'errored', errors: messages.map((message) => ({ type, message })), config: null, source: c.source, compiled: null, workflows: [], jobsAfter: s.jobs, continuation: null } },
       ];
       if (c.source === null) return errored('config-fetch', [`no .circleci/config.yml at ${p.vcs.revision.slice(0, 12)}`]);
-      const values = { id: p.pipelineId, number, 'project.git_url': p.vcs.originRepositoryUrl, 'project.type': 'github', 'git.branch': p.vcs.branch ?? '', 'git.tag': p.vcs.tag ?? '', 'git.revision': p.vcs.revision, 'git.base_revision': p.vcs.revision, trigger_source: p.trigger.type === 'webhook' ? 'webhook' : 'api' };
-      const processed = processConfig(c.source, { pipelineParameters: p.parameters, pipelineValues: values, resolveOrb: c.resolveOrb });
+      const processed = processConfig(c.source, { pipelineParameters: p.parameters, pipelineValues: pipelineValues({ ...p, number }), resolveOrb: c.resolveOrb });
       if (!processed.valid) return errored('config', processed.problems.map(describeProblem));
-      let next = s.jobs + 1;
-      const workflows = planWorkflows(processed.config, p.vcs).map((w) => {
-        const jobCount = w.jobs.filter((j) => j.type === 'build').length;
-        const planned = { workflowId: derivedId(p.pipelineId, w.name), name: w.name, firstJobNumber: next, jobCount };
-        next += jobCount;
-        return planned;
-      });
-      return [{ type: 'pipeline.create', data: { ...p, number, state: 'created', errors: [], config: JSON.stringify(processed.config), source: c.source, compiled: processed.yaml, workflows, jobsAfter: next - 1 } }];
+      const continuation = processed.config.setup ? (c.continuation ?? null) : null;
+      if (processed.config.setup && !continuation) throw new Error(`pipeline ${p.pipelineId}: a setup config needs a continuation key`);
+      return [{ type: 'pipeline.create', data: { ...p, number, state: continuation ? 'setup' : 'created', errors: [], config: JSON.stringify(processed.config), source: c.source, compiled: processed.yaml, ...planned(processed.config, p, s.jobs + 1), continuation } }];
     }
     requireOrgMember(c.by, ownerSlugOf(c.projectSlug));
     return [{ type: 'workflow.retry', data: { pipelineId: c.pipelineId, workflowId: c.workflowId, rerunOf: c.rerunOf, name: c.name, fromFailed: c.fromFailed, firstJobNumber: s.jobs + 1, jobCount: c.jobCount, pipelinesAfter: s.pipelines, rerunBy: c.by.login } }];
