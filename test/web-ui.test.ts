@@ -169,4 +169,12 @@ test('the audit log tails live, and Download CSV downloads it', async () => {
   noConsoleErrors();
 });
 
+test('Trigger pipeline on a project page starts one, listed there', async () => {
+  await page.goto(`/projects/${slug}`);
+  await page.getByRole('link', { name: 'Pipeline 1', exact: true }).waitFor();
+  await page.getByRole('button', { name: 'Trigger pipeline' }).click();
+  await page.getByRole('link', { name: 'Pipeline 2', exact: true }).waitFor();
+  noConsoleErrors();
+});
+
 test.run();

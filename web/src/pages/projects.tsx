@@ -2,7 +2,8 @@ import { useEffect, useState } from 'preact/hooks';
 import { EnvVars, type EnvVar } from '../components/env-vars.tsx';
 import { useLiveReload } from '../components/live.ts';
 import { contextsPath, pipelinePath, projectPath, projectSettingsPath, slugOf, workflowPath } from '../components/paths.ts';
-import { gql, type GqlError } from '../lib/gql.ts';
+import { gql } from '../lib/gql.ts';
+import { useAction } from '../lib/actions.tsx';
 import { useQuery } from '../lib/hooks.ts';
 import { Link, navigate } from '../lib/router.tsx';
 import { between, Button, ErrorBox, Field, Loading, Page, Status, Time } from '../lib/ui.tsx';
@@ -12,27 +13,6 @@ type P = { params: Record<string, string> };
 type Connection<T> = { edges: Array<{ node: T }>; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
 
 const value = (e: Event) => (e.currentTarget as HTMLInputElement).value;
-
-/** Runs a change, keeping whether it is under way and the error it met. */
-const useAction = () => {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<GqlError | null>(null);
-  const run = async <T,>(work: () => Promise<T>): Promise<T | undefined> => {
-    // a second press while it works does nothing (the button stays focusable: a disabled one drops the focus)
-    if (busy) return;
-    setBusy(true);
-    setError(null);
-    try {
-      return await work();
-    } catch (e) {
-      setError(e as GqlError);
-      return undefined;
-    } finally {
-      setBusy(false);
-    }
-  };
-  return { busy, error, run };
-};
 
 export const Projects = (_: P) => {
   const q = useQuery<{ projects: Connection<{ id: string; slug: string; name: string; organization: string; createdAt: string }> }>('query { projects(first: 200) { edges { node { id slug name organization createdAt } } pageInfo { hasNextPage } } }');
@@ -71,8 +51,9 @@ export const Projects = (_: P) => {
           class="row"
           onSubmit={async (e) => {
             e.preventDefault();
-            const d = await action.run(() => gql<{ createProject: { slug: string } }>('mutation($i: CreateProjectInput!) { createProject(input: $i) { slug } }', { i: { slug: slug.trim(), gitUrl: gitUrl.trim() } }));
-            if (d) navigate(projectPath(d.createProject.slug));
+            let followed = '';
+            const create = async () => (followed = (await gql<{ createProject: { slug: string } }>('mutation($i: CreateProjectInput!) { createProject(input: $i) { slug } }', { i: { slug: slug.trim(), gitUrl: gitUrl.trim() } })).createProject.slug);
+            if (await action.run(create)) navigate(projectPath(followed));
           }}
         >
           <Field label="Project slug" placeholder="gh/org/repo" required value={slug} spellcheck={false} onInput={(e: Event) => setSlug(value(e))} />
@@ -135,8 +116,7 @@ export const Project = ({ params }: P) => {
         onSubmit={async (e) => {
           e.preventDefault();
           const b = branch.trim();
-          const d = await action.run(() => gql<{ triggerPipeline: { number: number } }>('mutation($i: TriggerPipelineInput!) { triggerPipeline(input: $i) { number } }', { i: { projectSlug: slug, ...(b ? { branch: b } : {}) } }));
-          if (d) {
+          if (await action.run(() => gql('mutation($i: TriggerPipelineInput!) { triggerPipeline(input: $i) { number } }', { i: { projectSlug: slug, ...(b ? { branch: b } : {}) } }))) {
             setAfter(null);
             q.reload();
           }
@@ -234,8 +214,7 @@ export const ProjectSettings = ({ params }: P) => {
   const s = { ...project.settings, ...draft };
   const save = async (input: Record<string, unknown>) => {
     setSaved(false);
-    const d = await action.run(() => gql('mutation($s: String!, $i: ProjectSettingsInput!) { updateProjectSettings(slug: $s, input: $i) { slug } }', { s: project.slug, i: input }));
-    if (d) {
+    if (await action.run(() => gql('mutation($s: String!, $i: ProjectSettingsInput!) { updateProjectSettings(slug: $s, input: $i) { slug } }', { s: project.slug, i: input }))) {
       setDraft({});
       setSaved(true);
       q.reload();

@@ -3,7 +3,7 @@ import { gql } from '../../lib/gql.ts';
 import { useQuery, useSubscription } from '../../lib/hooks.ts';
 import { auditFilter, csvHref, emptyFilters, passes, withNewEvent, type AuditFilterForm, type AuditLogFilter } from '../../lib/audit-filters.ts';
 import { Button, ErrorBox, Loading, Page, Time } from '../../lib/ui.tsx';
-import { Pager, usePages } from './confirm.tsx';
+import { Pager, usePages } from '../../lib/actions.tsx';
 
 interface Ref {
   id: string;

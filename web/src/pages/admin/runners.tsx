@@ -3,7 +3,7 @@ import { gql } from '../../lib/gql.ts';
 import { useQuery } from '../../lib/hooks.ts';
 import { Link } from '../../lib/router.tsx';
 import { Button, ErrorBox, Field, Loading, Page, Status, Time } from '../../lib/ui.tsx';
-import { ConfirmButton, Outcome, useAction } from './confirm.tsx';
+import { ConfirmButton, Outcome, useAction } from '../../lib/actions.tsx';
 
 interface Load {
   resourceClass: string;

@@ -3,7 +3,7 @@ import { gql } from '../../lib/gql.ts';
 import { useQuery } from '../../lib/hooks.ts';
 import { formOf, maxRetentionDays, retentionFields, settingsInput, type SettingsForm, type SystemSettings } from '../../lib/settings-form.ts';
 import { ErrorBox, Loading, Page } from '../../lib/ui.tsx';
-import { ConfirmButton, Outcome, useAction } from './confirm.tsx';
+import { ConfirmButton, Outcome, useAction } from '../../lib/actions.tsx';
 
 const fields = `suspendNewUsers requiredOrgMembership licenseSeats seatsUsed ${retentionFields.map(([f]) => f).join(' ')}`;
 

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { gql } from '../../lib/gql.ts';
 import { useQuery } from '../../lib/hooks.ts';
 import { Button, ErrorBox, Field, Loading, Page, Time } from '../../lib/ui.tsx';
-import { ConfirmButton, Outcome, Pager, useAction, usePages } from './confirm.tsx';
+import { ConfirmButton, Outcome, Pager, useAction, usePages } from '../../lib/actions.tsx';
 
 type UserState = 'ACTIVE' | 'INACTIVE' | 'SUSPENDED' | 'SUSPENDED_NEW';
 interface User {

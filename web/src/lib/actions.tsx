@@ -89,7 +89,7 @@ export const useAction = () => {
   const [busy, setBusy] = useState(false);
   const running = useRef(false);
   const statusRef = useRef<HTMLParagraphElement>(null);
-  const run = async (what: () => Promise<unknown>, success: string) => {
+  const run = async (what: () => Promise<unknown>, success: string | null = null) => {
     if (running.current) return false;
     running.current = true;
     setBusy(true);
