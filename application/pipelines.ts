@@ -12,7 +12,7 @@ import { TriggerType, carriedOver, continuationKeyHash, notInSetup, pipelinesDec
 import { JobResult, afterApproval, workflowDecider, workflowStream, workflowTarget, type WorkflowCommand, type WorkflowState } from '../domain/pipelines/workflow.ts';
 import { fold } from '../domain/decider.ts';
 import { contextByName, contextRestrictions } from '../projections/contexts.ts';
-import { jobByNumber, pipelineByContinuationKeyHash, pipelineById, workflowById, workflowsOfPipeline, type PipelineRow, type WorkflowRow } from '../projections/pipelines.ts';
+import { jobById, jobByNumber, pipelineByContinuationKeyHash, pipelineById, workflowById, workflowsOfPipeline, type PipelineRow, type WorkflowRow } from '../projections/pipelines.ts';
 import { memberByLogin } from './members.ts';
 import { findProject } from './projects.ts';
 import { withOrbs } from './orbs.ts';
@@ -254,6 +254,15 @@ export const cancelJob = async (s: PipelineDeps, context: CommandContext, by: Me
   const w = (await workflowById(s.db, job.workflowId))!;
   await runWorkflow(s, context, w, { type: 'cancelJob', jobId: job.id, by });
   return job;
+};
+
+/** Cancels one queued or running job by its id (GraphQL's `cancelJob`), as `cancelJob` does by number. */
+export const cancelJobById = async (s: PipelineDeps, context: CommandContext, by: Member, jobId: unknown) => {
+  const job = await jobById(s.db, parseUuid(jobId, 'a job id'));
+  if (!job) throw new NotFoundError('job not found', 'JOB_NOT_FOUND');
+  const w = (await workflowById(s.db, job.workflowId))!;
+  await runWorkflow(s, context, w, { type: 'cancelJob', jobId: job.id, by });
+  return w;
 };
 
 /** What a build machine reports: a job started, or ended with a result. */

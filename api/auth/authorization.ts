@@ -57,6 +57,7 @@ export const graphqlRules: Readonly<Record<string, Rule>> = {
   'Mutation.triggerPipeline': { role: 'user', action: 'pipeline.create' },
   'Mutation.approveJob': { role: 'user', action: 'workflow.job.approve' },
   'Mutation.cancelWorkflow': { role: 'user', action: 'workflow.cancel' },
+  'Mutation.cancelJob': { role: 'user', action: 'workflow.job.finish' },
   'Mutation.rerunWorkflow': { role: 'user', action: 'workflow.retry' },
   'Mutation.reportJob': { role: 'admin', action: 'workflow.job.finish' },
   'Subscription.workflowJobs': { role: 'user', action: 'pipeline.read' },
