@@ -161,9 +161,9 @@ export const flakyTestsInsights = async (s: Reads & { readonly objects: ObjectSt
   type Seen = { passed: boolean; failures: number; wasted: number; latest?: (typeof jobs)[number]; source: string; file: string };
   const tests = new Map<string, Seen>();
   let read = 0;
-  for (const job of jobs) {
+  reading: for (const job of jobs) {
     for (let chunk = 0; chunk * testsPerChunk < job.total; chunk++) {
-      if ((read += testsPerChunk) > maxFlakyTestsRead) break;
+      if ((read += testsPerChunk) > maxFlakyTestsRead) break reading;
       const got = await s.objects.get(objectKeys.testsChunk(job.objectKey, chunk));
       if (!got) throw new NotFoundError('test results are listed but their objects are gone from the store', 'TESTS_NOT_FOUND');
       for (const t of JSON.parse(await readAll(got.body)) as TestResult[]) {
