@@ -206,6 +206,10 @@ test('bad parameters are 400 and an unknown project 404, each with a message', a
   }
   const anonymous = await g.app.inject({ url: `/api/v2/insights/${slug}/flaky-tests` });
   assert.is(anonymous.statusCode, 401);
+  // whoever may read the project may read its insights
+  const reader = await g.createUser('reader');
+  assert.is((await get(`/api/v2/insights/${slug}/workflows`, reader.token)).statusCode, 200);
+  assert.is((await get(`/api/v2/insights/${encodeURIComponent(slug)}/flaky-tests`, reader.token)).json().total_flaky_tests, 1);
 });
 
 test.run();
