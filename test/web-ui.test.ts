@@ -186,7 +186,7 @@ test('Cancel job on a running job\'s page cancels it, and what requires it is no
   const p = await trigger(g, slug);
   const build = p.workflows[0]!.jobs.find((j) => j.name === 'build')!;
   await page.goto(`/pipelines/${slug}/${p.number}/workflows/${p.workflows[0]!.id}/jobs/${build.jobNumber}`);
-  await page.getByRole('heading', { name: 'build' }).waitFor();
+  await page.getByRole('heading', { name: 'build', exact: true }).waitFor();
   await page.getByRole('button', { name: 'Cancel job build' }).click();
   await page.getByRole('button', { name: 'Confirm cancel job build' }).click();
   await page.getByRole('status').filter({ hasText: 'build was canceled.' }).waitFor();
