@@ -30,6 +30,7 @@ import { registerGitHubWebhook } from './rest/github-webhook.ts';
 import { registerCircleCiMe } from './rest/circleci-me.ts';
 import { registerCircleCiProjects } from './rest/circleci-projects.ts';
 import { registerCircleCiRunners } from './rest/circleci-runners.ts';
+import { registerCircleCiInsights } from './rest/circleci-insights.ts';
 import { registerOpenApi } from './rest/openapi.ts';
 import { createReactorRunner } from '../workers/reactors.ts';
 import { contextKeyDestroyer } from '../workers/context-keys.ts';
@@ -276,6 +277,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   registerCircleCiConfig(app, services);
   registerCircleCiPipelines(app, services);
   registerCircleCiRunners(app, services);
+  registerCircleCiInsights(app, services);
   registerCircleCiBuilds(app, { db, output, publicUrl: config.GYRE_PUBLIC_URL });
   registerCircleCiArtifacts(app, { db, objects, publicUrl: config.GYRE_PUBLIC_URL });
   registerAgentProtocol(app, dispatch);

@@ -12,7 +12,7 @@ import { TriggerType, carriedOver, continuationKeyHash, notInSetup, pipelinesDec
 import { JobResult, afterApproval, workflowDecider, workflowStream, workflowTarget, type WorkflowCommand, type WorkflowState } from '../domain/pipelines/workflow.ts';
 import { fold } from '../domain/decider.ts';
 import { contextByName, contextRestrictions } from '../projections/contexts.ts';
-import { jobByNumber, pipelineByContinuationKeyHash, pipelineById, workflowById, workflowsOfPipeline, type PipelineRow, type WorkflowRow } from '../projections/pipelines.ts';
+import { jobById, jobByNumber, pipelineByContinuationKeyHash, pipelineById, workflowById, workflowsOfPipeline, type PipelineRow, type WorkflowRow } from '../projections/pipelines.ts';
 import { memberByLogin } from './members.ts';
 import { findProject } from './projects.ts';
 import { withOrbs } from './orbs.ts';
@@ -256,6 +256,15 @@ export const cancelJob = async (s: PipelineDeps, context: CommandContext, by: Me
   return job;
 };
 
+/** Cancels one queued or running job by its id (GraphQL's `cancelJob`), as `cancelJob` does by number. */
+export const cancelJobById = async (s: PipelineDeps, context: CommandContext, by: Member, jobId: unknown) => {
+  const job = await jobById(s.db, parseUuid(jobId, 'a job id'));
+  if (!job) throw new NotFoundError('job not found', 'JOB_NOT_FOUND');
+  const w = (await workflowById(s.db, job.workflowId))!;
+  await runWorkflow(s, context, w, { type: 'cancelJob', jobId: job.id, by });
+  return w;
+};
+
 /** What a build machine reports: a job started, or ended with a result. */
 export const reportJob = async (s: PipelineDeps, context: CommandContext, workflowId: unknown, jobId: unknown, status: unknown) => {
   const w = await findWorkflow(s, workflowId);
@@ -272,6 +281,9 @@ export const rerunWorkflow = async (s: PipelineDeps, context: CommandContext, by
   if (!old?.finished) throw new ValidationError(`workflow ${w.name} is still running: cancel it or wait for it to finish before a rerun`);
   if (fromFailed && old.finished !== 'failed') throw new ValidationError(`workflow ${w.name} did not fail (${old.finished}): rerun it whole`);
   const pipeline = written(await pipelineById(s.db, w.pipelineId));
+  // the pipeline's config is the continuation's now: a setup workflow (started before the continue) has nothing to rerun from
+  if (pipeline.continuedAt && Date.parse(w.createdAt) < Date.parse(pipeline.continuedAt))
+    throw new ConflictError(`workflow ${w.name} is the setup workflow of pipeline ${pipeline.number}, which was continued: a setup workflow cannot be rerun after its continuation; rerun the continued workflows or trigger a new pipeline`);
   const newId = randomUUID();
   const config = JSON.parse(pipeline.config!) as ProcessedConfig;
   const jobCount = workflowJobs(config, pipeline.vcs, { workflowId: newId, name: w.name, firstJobNumber: 0 }).filter((j) => j.jobNumber !== null).length;

@@ -20,6 +20,8 @@ let repo: ReturnType<typeof gitRepo>;
 let dir: string;
 const slug = 'gh/acme/dynamic';
 const keys: string[] = [];
+/** The pipeline the first test continued. */
+let continued = '';
 
 const setupConfig = (d: string) => `
 version: 2.1
@@ -80,6 +82,7 @@ test.after(async () => {
 test('the setup job gets a key; a wrong key is refused and audited; of two racing continues one wins, and its workflows run', async () => {
   const run = await trigger(g, slug);
   assert.is((await pipelineJson(run.id)).state, 'setup');
+  continued = run.id;
   const key = await keyOf(run.id);
   keys.push(key);
   assert.match(key, /^[0-9a-f]{64}$/);
@@ -118,6 +121,29 @@ test('the setup job gets a key; a wrong key is refused and audited; of two racin
   assert.match(config.source, 'built');
   assert.not.match(config.source, 'setup: true');
   assert.match(config.compiled, 'built');
+});
+
+test('after a continue, a rerun of the setup workflow is refused (409, audited, nothing started); a rerun of the continued workflow runs', async () => {
+  const rerun = (id: string) => g.app.inject({ method: 'POST', url: `/api/v2/workflow/${id}/rerun`, headers: { 'circle-token': g.adminToken }, payload: {} });
+  const before = await workflowsOf(continued);
+  const setup = before.find((w) => w.name === 'setup')!;
+  const refused = await rerun(setup.id);
+  assert.is(refused.statusCode, 409, refused.body);
+  assert.match(refused.json().message, 'setup workflow cannot be rerun after its continuation');
+  const audit = await waitForAudit(g, (r) => r.action === 'workflow.retry' && r.success === false);
+  assert.is(audit.length, 1);
+  assert.match(JSON.stringify(audit[0]!.payload), 'setup workflow');
+  assert.equal((await workflowsOf(continued)).map((w) => w.id), before.map((w) => w.id));
+  const viaGraphql = await g.gql('mutation($w: ID!) { rerunWorkflow(workflowId: $w) { id } }', { w: setup.id });
+  assert.is(viaGraphql.body.errors?.[0]?.extensions?.code, 'CONFLICT');
+
+  const built = before.find((w) => w.name === 'built')!;
+  const again = await rerun(built.id);
+  assert.is(again.statusCode, 202, again.body);
+  const w = await finished(g, again.json().workflow_id);
+  assert.is(w.name, 'built');
+  assert.is(w.byName.build!.status, 'success');
+  assert.equal((await workflowsOf(continued)).map((x) => x.name).sort(), ['built', 'built', 'setup']);
 });
 
 test('a continue after the setup workflow ended is refused with CircleCI\'s message', async () => {

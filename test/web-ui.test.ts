@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { launchBrowser, screenshot, watchedPage } from './support/browser.ts';
 import { gitRepo } from './support/git-repo.ts';
 import { startTestGyre, type TestGyre } from './support/gyre.ts';
-import { ok, trigger } from './support/jobs.ts';
+import { ok, trigger, until } from './support/jobs.ts';
 
 /**
  * The web UI in a real browser (Debian's chromium through playwright-core), on a whole Gyre started
@@ -174,6 +174,29 @@ test('Trigger pipeline on a project page starts one, listed there', async () => 
   await page.getByRole('link', { name: 'Pipeline 1', exact: true }).waitFor();
   await page.getByRole('button', { name: 'Trigger pipeline' }).click();
   await page.getByRole('link', { name: 'Pipeline 2', exact: true }).waitFor();
+  noConsoleErrors();
+});
+
+test('Cancel job on a running job\'s page cancels it, and what requires it is not run', async () => {
+  const jobsOf = async (number: number) =>
+    ((await ok(g, 'query($s: String!, $n: Int!) { pipelineByNumber(projectSlug: $s, number: $n) { workflows { jobs { name status } } } }', { s: slug, n: number })).pipelineByNumber?.workflows[0]?.jobs ?? []) as Array<{ name: string; status: string }>;
+  // pipeline 2's build ends first (its signal is there): the host runs one machine job at a time
+  await until('pipeline 2\'s build to end', async () => ((await jobsOf(2)).some((j) => j.name === 'build' && !['blocked', 'queued', 'running'].includes(j.status)) ? true : undefined));
+  rmSync(join(signals, 'go'));
+  const p = await trigger(g, slug);
+  const build = p.workflows[0]!.jobs.find((j) => j.name === 'build')!;
+  await page.goto(`/pipelines/${slug}/${p.number}/workflows/${p.workflows[0]!.id}/jobs/${build.jobNumber}`);
+  await page.getByRole('heading', { name: 'build', exact: true }).waitFor();
+  await page.getByRole('button', { name: 'Cancel job build' }).click();
+  await page.getByRole('button', { name: 'Confirm cancel job build' }).click();
+  await page.getByRole('status').filter({ hasText: 'build was canceled.' }).waitFor();
+  await page.locator('.facts [data-state="canceled"]').waitFor({ timeout: 30_000 });
+  assert.is(await page.getByRole('button', { name: 'Cancel job build' }).count(), 0, 'no Cancel job on a canceled job');
+  const jobs = await until('the workflow to end', async () => {
+    const js = await jobsOf(p.number);
+    return js.every((j) => j.status !== 'blocked') ? js : undefined;
+  });
+  assert.equal(Object.fromEntries(jobs.map((j) => [j.name, j.status])), { build: 'canceled', hold: 'not_run', deploy: 'not_run' });
   noConsoleErrors();
 });
 

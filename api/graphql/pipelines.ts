@@ -5,7 +5,7 @@ import { jobStatusAfter, workflowDecider, workflowStream, type WorkflowEvent } f
 import { parseProjectSlug } from '../../domain/projects/slugs.ts';
 import { jobsOfWorkflow, pipelineById, pipelineByNumber, pipelinesPage, workflowById, workflowsOfPipeline, type JobRow, type PipelineRow, type WorkflowRow } from '../../projections/pipelines.ts';
 import { memberOf } from '../../application/members.ts';
-import { approveJob, cancelWorkflow, reportJob, rerunWorkflow, triggerPipeline } from '../../application/pipelines.ts';
+import { approveJob, cancelJobById, cancelWorkflow, reportJob, rerunWorkflow, triggerPipeline } from '../../application/pipelines.ts';
 import { findProject } from '../../application/projects.ts';
 import { written } from '../../application/read-your-writes.ts';
 import type { Services } from '../services.ts';
@@ -79,6 +79,7 @@ export const pipelineResolvers = (s: Services) => ({
     approveJob: async (_: unknown, args: { workflowId: unknown; approvalRequestId: unknown }, ctx: GraphQLContext) =>
       written(await workflowById(s.db, (await approveJob(s, context(ctx), await memberOf(s, ctx.auth), args.workflowId, args.approvalRequestId)).id)),
     cancelWorkflow: async (_: unknown, args: { workflowId: unknown }, ctx: GraphQLContext) => written(await workflowById(s.db, (await cancelWorkflow(s, context(ctx), await memberOf(s, ctx.auth), args.workflowId)).id)),
+    cancelJob: async (_: unknown, args: { jobId: unknown }, ctx: GraphQLContext) => written(await workflowById(s.db, (await cancelJobById(s, context(ctx), await memberOf(s, ctx.auth), args.jobId)).id)),
     rerunWorkflow: async (_: unknown, args: { workflowId: unknown; fromFailed?: boolean | null }, ctx: GraphQLContext) => rerunWorkflow(s, context(ctx), await memberOf(s, ctx.auth), args.workflowId, args.fromFailed === true),
     reportJob: async (_: unknown, args: { workflowId: unknown; jobId: unknown; status: unknown }, ctx: GraphQLContext) => written(await workflowById(s.db, (await reportJob(s, context(ctx), args.workflowId, args.jobId, args.status)).id)),
   },

@@ -6,6 +6,7 @@ export const openApiPath = (route: string) =>
   route
     .slice('/api/v2'.length)
     .replace(/:vcs\/:org\/:repo|:slug/, '{project-slug}')
+    .replace(/^\/insights\/\{project-slug\}\/workflows\/:name/, '/insights/{project-slug}/workflows/{workflow-name}')
     .replace(/:([A-Za-z_-]+)/g, '{$1}');
 
 /**

@@ -4,6 +4,7 @@ import { OutputLines } from '../lib/ansi.ts';
 import { gql, onReconnected, type GqlError } from '../lib/gql.ts';
 import { useQuery, useSubscription } from '../lib/hooks.ts';
 import { Link } from '../lib/router.tsx';
+import { ConfirmButton, Outcome, useAction } from '../lib/actions.tsx';
 import { between, Button, ErrorBox, Loading, Page, Status, Time } from '../lib/ui.tsx';
 import { pipelinePath, projectPath, workflowPath } from '../components/paths.ts';
 
@@ -62,6 +63,8 @@ const jobQuery = `query($id: ID!) { job(id: $id) {
   artifacts { path nodeIndex size url }
 } }`;
 
+/** Statuses from which a job can be canceled. */
+const cancelable = new Set(['queued', 'running']);
 const finished = new Set(['success', 'failed', 'canceled', 'not_run', 'unauthorized', 'infrastructure_fail', 'timedout', 'error']);
 /** A job has output (and a jobOutput feed) once it is queued. */
 const noOutputYet = new Set(['blocked', 'on_hold', 'not_run', 'unauthorized']);
@@ -133,6 +136,7 @@ const JobView = ({ id }: { id: string }) => {
   }, [q.data]);
 
   const [task, setTask] = useState(0);
+  const action = useAction();
   if (q.error && !q.data) return <Page title="Job"><ErrorBox error={q.error} /></Page>;
   if (!q.data) return <Loading />;
   if (!job) return <Page title="Job"><p role="alert">There is no such job.</p></Page>;
@@ -140,8 +144,24 @@ const JobView = ({ id }: { id: string }) => {
   const tasks = job.tasks.length ? job.tasks.map((t) => t.index) : [0];
   const steps = job.steps.filter((s) => s.taskIndex === task);
   return (
-    <Page title={job.name}>
+    <Page
+      title={job.name}
+      actions={
+        cancelable.has(job.status) ? (
+          <ConfirmButton
+            label="Cancel job"
+            name={job.name}
+            question={`Cancel ${job.name}? The jobs that require it will not run.`}
+            onConfirm={() => action.run(async () => {
+              await gql('mutation($id: ID!) { cancelJob(jobId: $id) { id } }', { id: job.id });
+              reload.current();
+            }, `${job.name} was canceled.`)}
+          />
+        ) : null
+      }
+    >
       <Crumbs workflowId={job.workflowId} />
+      <Outcome done={action.done} error={action.error} statusRef={action.statusRef} />
       <dl class="facts">
         <dt>Status</dt>
         <dd><Status state={job.status} /></dd>
