@@ -181,6 +181,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   const live = createLiveOutput();
   const board = createTaskBoard();
   const leaseMs = config.GYRE_AGENT_LEASE_MS;
+  const github = createGitHub(config.GYRE_GITHUB_API_URL ?? defaultApiUrl(config.GYRE_GITHUB_URL));
   const publicUrl = (config.GYRE_PUBLIC_URL ?? `http://${config.GYRE_HOST}:${config.GYRE_PORT}`).replace(/\/+$/, '');
   // reactors read the read models and issue commands; they never wait for reactors themselves
   const reactorDeps = { db, store, commands, vault, git, readYourWrites: async () => {} };
@@ -214,6 +215,8 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     objects,
     dispatch,
     git,
+    github,
+    publicUrl,
     async readYourWrites(position) {
       if (!position) return;
       // what the reactors did after the write is appended by the time they pass it; the read models then catch up with all of it
@@ -282,7 +285,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   await registerGitHubWebhook(app, services);
   await registerWebUi(app);
   registerSessions(app, services);
-  await registerGitHubLogin(app, services, createGitHub(config.GYRE_GITHUB_API_URL ?? defaultApiUrl(config.GYRE_GITHUB_URL)));
+  await registerGitHubLogin(app, services, github);
   await registerGraphQL(app, services);
   await projections.start();
   await reactors.start();

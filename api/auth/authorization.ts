@@ -35,6 +35,7 @@ export const graphqlRules: Readonly<Record<string, Rule>> = {
   'Query.projects': { role: 'user', action: 'project.read' },
   'Query.project': { role: 'user', action: 'project.read' },
   'Mutation.createProject': { role: 'user', action: 'project.create' },
+  'Mutation.unfollowProject': { role: 'user', action: 'project.unfollow' },
   'Mutation.updateProjectSettings': { role: 'user', action: 'project.settings.update' },
   'Mutation.storeProjectEnvVar': { role: 'user', action: 'project.env_var.create' },
   'Mutation.deleteProjectEnvVar': { role: 'user', action: 'project.env_var.delete' },
