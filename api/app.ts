@@ -35,6 +35,7 @@ import { createReactorRunner } from '../workers/reactors.ts';
 import { contextKeyDestroyer } from '../workers/context-keys.ts';
 import { expiredFilesRemover } from '../workers/expired-files.ts';
 import { workflowStarter } from '../workers/workflow-starter.ts';
+import { ensureStatusOutboxTable, githubStatusReactor, startStatusSender, type StatusSender } from '../workers/github-statuses.ts';
 import { connectDocker } from '../adapters/docker/connect.ts';
 import { createDockerExecutor } from '../adapters/docker/executor.ts';
 import { createEcr } from '../adapters/ecr/client.ts';
@@ -189,13 +190,16 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     { ...reactorDeps, jobSecrets, output, objects, live, board, projections, settings: { heartbeatMs: Math.min(1000, Math.floor(leaseMs / 3)), leaseMs, publicUrl } },
     { docker: Object.keys(dockerClasses), machine: Object.keys(machineClasses) },
   );
+  // commit statuses: the reactor fills the outbox, the sender (started below) posts it; the reactor wakes it
+  let statusSender: StatusSender | null = null;
+  const statuses = githubStatusReactor({ db, publicUrl, wake: () => statusSender?.wake() });
   const reactors = createReactorRunner({
     store,
     db,
     projections,
     migrate: withSchemaLock,
     log: app.log,
-    reactors: [workflowStarter(reactorDeps), contextKeyDestroyer(reactorDeps), scheduler({ ...reactorDeps, board, projections, timeLimitMs: config.GYRE_JOB_TIME_LIMIT_MS }), jobProgress(reactorDeps), expiredFilesRemover({ db, objects, output })],
+    reactors: [workflowStarter(reactorDeps), contextKeyDestroyer(reactorDeps), scheduler({ ...reactorDeps, board, projections, timeLimitMs: config.GYRE_JOB_TIME_LIMIT_MS }), jobProgress(reactorDeps), expiredFilesRemover({ db, objects, output }), statuses],
   });
   const services: Services = {
     config,
@@ -238,6 +242,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   await withSchemaLock(db, async (trx) => {
     await ensureTokenUsageTable(trx);
     await ensureHeartbeatTable(trx);
+    await ensureStatusOutboxTable(trx);
   });
   app.addHook('onRequest', async (req) => {
     req.auth = await authenticate(db, services.sessions, req.headers, req.cookies);
@@ -289,6 +294,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   await registerGraphQL(app, services);
   await projections.start();
   await reactors.start();
+  statusSender = startStatusSender({ db, github, tokens: jobSecrets, log: app.log });
   const leaseKeeper = startLeaseKeeper({ db, dispatch, leaseMs, log: app.log });
   const retention = startRetentionSweeper({ db, commands, log: app.log, intervalMs: config.GYRE_RETENTION_SWEEP_MS });
   let agent: Agent | null = null;
@@ -324,6 +330,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
       await retention.stop();
       await app.close();
       await reactors.stop();
+      await statusSender?.stop();
       await projections.stop();
       await store.close();
       if (ownsDb) await db.destroy();
