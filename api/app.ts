@@ -29,6 +29,7 @@ import { registerCircleCiPipelines } from './rest/circleci-pipelines.ts';
 import { registerGitHubWebhook } from './rest/github-webhook.ts';
 import { registerCircleCiMe } from './rest/circleci-me.ts';
 import { registerCircleCiProjects } from './rest/circleci-projects.ts';
+import { registerCircleCiFollow } from './rest/circleci-follow.ts';
 import { registerCircleCiRunners } from './rest/circleci-runners.ts';
 import { registerOpenApi } from './rest/openapi.ts';
 import { createReactorRunner } from '../workers/reactors.ts';
@@ -281,6 +282,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   registerCircleCiMe(app, services);
   registerCircleCiContexts(app, services);
   registerCircleCiProjects(app, services);
+  registerCircleCiFollow(app, services);
   registerCircleCiConfig(app, services);
   registerCircleCiPipelines(app, services);
   registerCircleCiRunners(app, services);

@@ -308,6 +308,22 @@ test('unfollowing removes the webhook; deliveries then start nothing; following 
   assert.is((await g.gql(`{ project(slug: "${slug}") { followed } }`)).body.data!.project.followed, true);
 });
 
+test('CircleCI API v1.1 follow and unfollow, with an API token of someone who signed in with GitHub', async () => {
+  const created = await gqlAs(octo, 'mutation { createApiToken(label: "cli") { token } }');
+  assert.is(created.errors, undefined, JSON.stringify(created.errors));
+  const token = created.data!.createApiToken.token as string;
+  const call = (path: string) => fetch(`${gyre}/api/v1.1/project/gh/acme/cli-followed/${path}`, { method: 'POST', headers: { 'circle-token': token } });
+  const followed = await call('follow');
+  assert.is(followed.status, 200, await followed.clone().text());
+  assert.equal(await followed.json(), { following: true, workflow: true, first_build: null });
+  assert.equal(hooksOf('acme/cli-followed').map((h) => h.by), ['octo']);
+  const unfollowed = await call('unfollow');
+  assert.equal([unfollowed.status, await unfollowed.json()], [200, { following: false }]);
+  assert.is(hooksOf('acme/cli-followed').length, 0);
+  const anonymous = await fetch(`${gyre}/api/v1.1/project/gh/acme/cli-followed/follow`, { method: 'POST' });
+  assert.is(anonymous.status, 401);
+});
+
 test('the GitHub tokens and webhook secrets appear nowhere: events, audit, API answers, logs', async () => {
   const secrets = [...github.repos.hooks.values()].flat().map((h) => h.config.secret);
   secrets.push(hookSecret, ...github.tokensIssued());

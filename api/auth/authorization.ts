@@ -165,6 +165,8 @@ export const routeRules: Readonly<Record<string, Rule>> = {
   'POST /graphql': { role: 'anonymous' },
   ...runnerRoutes,
   'GET /api/v1.1/project/:vcs/:org/:repo/:num': { role: 'user', action: 'pipeline.read' },
+  'POST /api/v1.1/project/:vcs/:org/:repo/follow': { role: 'user', action: 'project.create' },
+  'POST /api/v1.1/project/:vcs/:org/:repo/unfollow': { role: 'user', action: 'project.unfollow' },
   'GET /api/v1.1/project/:vcs/:org/:repo/:num/artifacts': { role: 'user', action: 'pipeline.read' },
   'GET /api/v2/project/:vcs/:org/:repo/:num/artifacts': { role: 'user', action: 'pipeline.read' },
   'GET /api/v2/project/:vcs/:org/:repo/:num/tests': { role: 'user', action: 'pipeline.read' },
