@@ -144,17 +144,15 @@ export const githubStatusReactor = (deps: { db: Knex; publicUrl: string; wake: (
       description: desired.description.slice(0, 140),
       target_url: desired.targetUrl,
       seq: event.position,
-      attempts: 0,
-      next_attempt_at: 0,
     };
     const known = await deps.db(outbox).where(key).first('seq', 'state', 'workflow_id');
     if (!known && desired.onlyIfKnown) return;
     if (known && desired.keepFinal && known.workflow_id === workflow.id && known.state !== 'pending') return;
-    // an event delivered again (after a crash) or one older than what the row holds changes nothing
+    // an event delivered again (after a crash) or one older than what the row holds changes nothing; a backoff under way stays
     await deps.db(outbox)
       .insert(row)
       .onConflict(['project_id', 'sha', 'context'])
-      .merge(['repository', 'follower_id', 'workflow_id', 'state', 'description', 'target_url', 'seq', 'attempts', 'next_attempt_at'])
+      .merge(['repository', 'follower_id', 'workflow_id', 'state', 'description', 'target_url', 'seq'])
       .where(deps.db.raw(`${outbox}.seq collate "C" < excluded.seq collate "C"`));
     deps.wake();
   },
