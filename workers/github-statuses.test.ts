@@ -101,6 +101,15 @@ test('refused for good (422) or no token: given up, not retried', async () => {
   assert.equal([sentFor('ci/gyre: e'), sentFor('ci/gyre: f')], [[], []]);
 });
 
+test('what is owed survives a restart: a new sender posts it', async () => {
+  await sender.stop();
+  await db('github_status_outbox').insert({ project_id: 'p1', sha: 'abc123', context: 'ci/gyre: g', repository: 'acme/widget', follower_id: 'u1', workflow_id: 'w1', state: 'success', description: 'Succeeded in 1s', target_url: 'http://gyre/g', seq: String(++seq).padStart(10, '0') });
+  assert.equal(sentFor('ci/gyre: g'), []);
+  sender = startStatusSender({ db, github, tokens, log, now: () => clock, pollMs: 20 });
+  await until('the owed status', async () => (sentFor('ci/gyre: g').length === 2 ? true : undefined), 5000);
+  assert.equal(sentFor('ci/gyre: g'), ['pending:Queued', 'success:Succeeded in 1s']);
+});
+
 test("outcomes: GitHub's states and what the descriptions say", () => {
   assert.equal(jobOutcome('success', ' in 12s', null), { state: 'success', description: 'Succeeded in 12s' });
   assert.equal(jobOutcome('failed', ' in 12s', null), { state: 'failure', description: 'Failed after 12s' });
