@@ -86,7 +86,7 @@ const gqlAs = async (b: Browser, query: string, variables: Record<string, unknow
   return (await res.json()) as { data: Record<string, any> | null; errors?: Array<{ message: string; extensions?: { code?: string } }> };
 };
 const follow = (b: Browser, s = slug, gitUrl?: string) =>
-  gqlAs(b, `mutation($s: String!, $u: String) { createProject(input: {slug: $s, gitUrl: $u}) { slug followed settings { gitUrl } webhook { repository hookId followedBy } } }`, { s, u: gitUrl ?? null });
+  gqlAs(b, `mutation($s: String!, $u: String) { createProject(input: {slug: $s, gitUrl: $u}) { slug followed settings { gitUrl webhookSecret } webhook { repository hookId followedBy } } }`, { s, u: gitUrl ?? null });
 const unfollow = (b: Browser, s = slug) => gqlAs(b, 'mutation($s: String!) { unfollowProject(slug: $s) { slug followed webhook { hookId } } }', { s });
 const hooksOf = (r: string) => github.repos.hooks.get(r) ?? [];
 
@@ -110,7 +110,7 @@ test('following a repository on the GitHub host registers the webhook with the f
   assert.equal([hook!.name, hook!.active, hook!.events, hook!.config.url, hook!.config.content_type, hook!.config.insecure_ssl, hook!.by], ['web', true, ['push', 'pull_request'], `${gyre}/hooks/github`, 'json', '0', 'octo']);
   assert.match(hook!.config.secret, /^[0-9a-f]{64}$/);
   hookSecret = hook!.config.secret;
-  assert.equal(p, { slug, followed: true, settings: { gitUrl: `${github.url}/acme/widget.git` }, webhook: { repository: 'acme/widget', hookId: String(hook!.id), followedBy: 'octo' } });
+  assert.equal(p, { slug, followed: true, settings: { gitUrl: `${github.url}/acme/widget.git`, webhookSecret: `xxxx${hookSecret.slice(-4)}` }, webhook: { repository: 'acme/widget', hookId: String(hook!.id), followedBy: 'octo' } });
   const audit = await waitForAudit(g, (e) => e.action === 'project.webhook.create');
   assert.is(audit[0]!.payload.hookId, hook!.id);
   assert.is(audit[0]!.actor.name, 'octo');
