@@ -204,6 +204,31 @@ test('while GitHub rate-limits (403 with x-ratelimit-reset, then 429 with retry-
   }
 });
 
+test('a canceled workflow ends at error, saying who canceled it; its running job too', async () => {
+  const slow = `
+version: 2.1
+jobs:
+  wait:
+    machine: true
+    steps: [{run: "sleep 60"}]
+workflows:
+  slow:
+    jobs: [wait]
+`;
+  const sha = repo.commit(slow, 'slow');
+  const run = await trigger(g, slug);
+  const w = await until('the workflow', async () => (await pipelineOf(run.id)).workflows[0]);
+  await until('the job running', async () => (statusesOf(sha).some((x) => x.context === 'ci/gyre: slow/wait' && x.description === 'Running') ? true : undefined));
+  const canceled = await g.gql('mutation($id: ID!) { cancelWorkflow(workflowId: $id) { status } }', { id: w.id });
+  assert.is(canceled.body.errors, undefined, JSON.stringify(canceled.body.errors));
+  const by = await settled(sha, ['ci/gyre: slow', 'ci/gyre: slow/wait']);
+  const wf = by['ci/gyre: slow']!.at(-1)!;
+  assert.equal([wf.state, wf.description], ['error', 'Canceled by admin']);
+  assert.is(by['ci/gyre: slow/wait']!.at(-1)!.state, 'error');
+  assert.match(by['ci/gyre: slow/wait']!.at(-1)!.description, /^Canceled/);
+  repo.commit(config, 'back to the usual config');
+});
+
 test('the workflow does not wait for GitHub: with every status refused for a while, it ends before any status arrives', async () => {
   github.repos.rateLimitNext = { kind: 429, count: 1, resetInSeconds: 30 };
   const sha = repo.commit(config, 'slow github');
