@@ -34,6 +34,7 @@ import { registerCircleCiRunners } from './rest/circleci-runners.ts';
 import { registerOpenApi } from './rest/openapi.ts';
 import { createReactorRunner } from '../workers/reactors.ts';
 import { contextKeyDestroyer } from '../workers/context-keys.ts';
+import { userKeyDestroyer } from '../workers/user-keys.ts';
 import { expiredFilesRemover } from '../workers/expired-files.ts';
 import { workflowStarter } from '../workers/workflow-starter.ts';
 import { ensureStatusOutboxTable, githubStatusReactor, startStatusSender, type StatusSender } from '../workers/github-statuses.ts';
@@ -200,7 +201,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     projections,
     migrate: withSchemaLock,
     log: app.log,
-    reactors: [workflowStarter(reactorDeps), contextKeyDestroyer(reactorDeps), scheduler({ ...reactorDeps, board, projections, timeLimitMs: config.GYRE_JOB_TIME_LIMIT_MS }), jobProgress(reactorDeps), expiredFilesRemover({ db, objects, output }), statuses],
+    reactors: [workflowStarter(reactorDeps), contextKeyDestroyer(reactorDeps), scheduler({ ...reactorDeps, board, projections, timeLimitMs: config.GYRE_JOB_TIME_LIMIT_MS }), jobProgress(reactorDeps), expiredFilesRemover({ db, objects, output }), statuses, userKeyDestroyer(reactorDeps)],
   });
   const services: Services = {
     config,

@@ -349,6 +349,15 @@ test('CircleCI API v1.1 follow and unfollow, with an API token of someone who si
   assert.is(anonymous.status, 401);
 });
 
+test("deleting a person destroys their data key: their GitHub token can no longer be opened", async () => {
+  await signIn({ id: 503, login: 'leaver', orgs: ['acme'] });
+  const id = (await g.gql('{ user(login: "leaver") { id } }')).body.data!.user.id as string;
+  assert.match((await g.services.jobSecrets.githubToken(id))!, /^gho_/);
+  const deleted = await g.gql('mutation { deleteUser(login: "leaver") }');
+  assert.is(deleted.body.errors, undefined, JSON.stringify(deleted.body.errors));
+  await until('the key destroyed', async () => ((await g.services.jobSecrets.githubToken(id).then(() => false, () => true)) ? true : undefined), 10_000);
+});
+
 test('the GitHub tokens and webhook secrets appear nowhere: events, audit, API answers, logs', async () => {
   const secrets = [...github.repos.hooks.values()].flat().map((h) => h.config.secret);
   secrets.push(hookSecret, ...github.tokensIssued());
