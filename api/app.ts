@@ -29,13 +29,16 @@ import { registerCircleCiPipelines } from './rest/circleci-pipelines.ts';
 import { registerGitHubWebhook } from './rest/github-webhook.ts';
 import { registerCircleCiMe } from './rest/circleci-me.ts';
 import { registerCircleCiProjects } from './rest/circleci-projects.ts';
+import { registerCircleCiFollow } from './rest/circleci-follow.ts';
 import { registerCircleCiRunners } from './rest/circleci-runners.ts';
 import { registerCircleCiInsights } from './rest/circleci-insights.ts';
 import { registerOpenApi } from './rest/openapi.ts';
 import { createReactorRunner } from '../workers/reactors.ts';
 import { contextKeyDestroyer } from '../workers/context-keys.ts';
+import { userKeyDestroyer } from '../workers/user-keys.ts';
 import { expiredFilesRemover } from '../workers/expired-files.ts';
 import { workflowStarter } from '../workers/workflow-starter.ts';
+import { ensureStatusOutboxTable, githubStatusReactor, startStatusSender, type StatusSender } from '../workers/github-statuses.ts';
 import { connectDocker } from '../adapters/docker/connect.ts';
 import { createDockerExecutor } from '../adapters/docker/executor.ts';
 import { createEcr } from '../adapters/ecr/client.ts';
@@ -182,6 +185,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   const live = createLiveOutput();
   const board = createTaskBoard();
   const leaseMs = config.GYRE_AGENT_LEASE_MS;
+  const github = createGitHub(config.GYRE_GITHUB_API_URL ?? defaultApiUrl(config.GYRE_GITHUB_URL));
   const publicUrl = (config.GYRE_PUBLIC_URL ?? `http://${config.GYRE_HOST}:${config.GYRE_PORT}`).replace(/\/+$/, '');
   // reactors read the read models and issue commands; they never wait for reactors themselves
   const reactorDeps = { db, store, commands, vault, git, readYourWrites: async () => {} };
@@ -189,13 +193,16 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     { ...reactorDeps, jobSecrets, output, objects, live, board, projections, settings: { heartbeatMs: Math.min(1000, Math.floor(leaseMs / 3)), leaseMs, publicUrl } },
     { docker: Object.keys(dockerClasses), machine: Object.keys(machineClasses) },
   );
+  // commit statuses: the reactor fills the outbox, the sender (started below) posts it; the reactor wakes it
+  let statusSender: StatusSender | null = null;
+  const statuses = githubStatusReactor({ db, publicUrl, wake: () => statusSender?.wake() });
   const reactors = createReactorRunner({
     store,
     db,
     projections,
     migrate: withSchemaLock,
     log: app.log,
-    reactors: [workflowStarter(reactorDeps), contextKeyDestroyer(reactorDeps), scheduler({ ...reactorDeps, board, projections, timeLimitMs: config.GYRE_JOB_TIME_LIMIT_MS }), jobProgress(reactorDeps), expiredFilesRemover({ db, objects, output })],
+    reactors: [workflowStarter(reactorDeps), contextKeyDestroyer(reactorDeps), scheduler({ ...reactorDeps, board, projections, timeLimitMs: config.GYRE_JOB_TIME_LIMIT_MS }), jobProgress(reactorDeps), expiredFilesRemover({ db, objects, output }), statuses, userKeyDestroyer(reactorDeps)],
   });
   const services: Services = {
     config,
@@ -215,6 +222,8 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     objects,
     dispatch,
     git,
+    github,
+    publicUrl,
     async readYourWrites(position) {
       if (!position) return;
       // what the reactors did after the write is appended by the time they pass it; the read models then catch up with all of it
@@ -236,6 +245,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   await withSchemaLock(db, async (trx) => {
     await ensureTokenUsageTable(trx);
     await ensureHeartbeatTable(trx);
+    await ensureStatusOutboxTable(trx);
   });
   app.addHook('onRequest', async (req) => {
     req.auth = await authenticate(db, services.sessions, req.headers, req.cookies);
@@ -274,6 +284,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   registerCircleCiMe(app, services);
   registerCircleCiContexts(app, services);
   registerCircleCiProjects(app, services);
+  registerCircleCiFollow(app, services);
   registerCircleCiConfig(app, services);
   registerCircleCiPipelines(app, services);
   registerCircleCiRunners(app, services);
@@ -284,10 +295,11 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   await registerGitHubWebhook(app, services);
   await registerWebUi(app);
   registerSessions(app, services);
-  await registerGitHubLogin(app, services, createGitHub(config.GYRE_GITHUB_API_URL ?? defaultApiUrl(config.GYRE_GITHUB_URL)));
+  await registerGitHubLogin(app, services, github);
   await registerGraphQL(app, services);
   await projections.start();
   await reactors.start();
+  statusSender = startStatusSender({ db, github, tokens: jobSecrets, log: app.log });
   const leaseKeeper = startLeaseKeeper({ db, dispatch, leaseMs, log: app.log });
   const retention = startRetentionSweeper({ db, commands, log: app.log, intervalMs: config.GYRE_RETENTION_SWEEP_MS });
   let agent: Agent | null = null;
@@ -323,6 +335,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
       await retention.stop();
       await app.close();
       await reactors.stop();
+      await statusSender?.stop();
       await projections.stop();
       await store.close();
       if (ownsDb) await db.destroy();

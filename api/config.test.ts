@@ -13,6 +13,7 @@ test('defaults are the embedded mode', () => {
   assert.is(c.GYRE_GITHUB_URL, 'https://github.com');
   assert.is(c.GYRE_OBJECT_STORE_URL, undefined, 'objects under the data directory');
   assert.is(c.GYRE_S3_FORCE_PATH_STYLE, 'false');
+  assert.is(c.GYRE_GITHUB_PRIVATE_REPOS, 'false', 'public repositories only: sign-in does not ask for the repo scope');
   assert.is(c.GYRE_SESSION_MAX_AGE_HOURS, 168, 'sessions last a week');
 });
 
@@ -41,6 +42,7 @@ test('a wrong value stops start-up with a message naming the variable, never the
     [{ GYRE_OBJECT_STORE_URL: 's3:///no-bucket' }, 'GYRE_OBJECT_STORE_URL'],
     [{ GYRE_S3_ENDPOINT: 'minio:9000' }, 'GYRE_S3_ENDPOINT'],
     [{ GYRE_S3_FORCE_PATH_STYLE: 'yes' }, 'GYRE_S3_FORCE_PATH_STYLE'],
+    [{ GYRE_GITHUB_PRIVATE_REPOS: 'yes' }, 'GYRE_GITHUB_PRIVATE_REPOS'],
     [{ GYRE_EVENTSTORE_URL: 'esdb://127.0.0.1:2113' }, 'GYRE_EVENTSTORE_URL'],
     [{ GYRE_SESSION_MAX_AGE_HOURS: '0' }, 'GYRE_SESSION_MAX_AGE_HOURS'],
     [{ GYRE_SESSION_MAX_AGE_HOURS: 'a week' }, 'GYRE_SESSION_MAX_AGE_HOURS'],

@@ -32,6 +32,8 @@ export const ConfigSchema = z.object({
   GYRE_GITHUB_API_URL: url(['http:', 'https:'], 'https://github.example.com/api/v3').optional(),
   GYRE_GITHUB_CLIENT_ID: z.string().trim().min(1).optional(),
   GYRE_GITHUB_CLIENT_SECRET: z.string().trim().min(1).optional(),
+  /** Whether private repositories are followed: sign-in then asks GitHub for the `repo` scope as well. */
+  GYRE_GITHUB_PRIVATE_REPOS: z.enum(['true', 'false']).default('false'),
   GYRE_MASTER_KEY: masterKey.optional(),
   /** During a rotation: the master keys data keys may still be wrapped under, comma-separated. */
   GYRE_MASTER_KEY_PREVIOUS: z

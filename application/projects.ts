@@ -1,9 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { projectOwner } from '../adapters/encryption/port.ts';
 import { NotFoundError, parseInput } from '../domain/errors.ts';
 import type { CommandContext } from '../domain/events/envelope.ts';
 import type { Member } from '../domain/organizations.ts';
-import { GitUrl } from '../domain/projects/git-url.ts';
 import { parseProjectSettingsInput, projectDecider, projectStream, projectTarget, type ProjectCommand } from '../domain/projects/project.ts';
 import { parseProjectSlug, type ProjectSlug } from '../domain/projects/slugs.ts';
 import { EnvVarName, EnvVarValue, mask, type SealedSecret } from '../domain/secrets/secret-value.ts';
@@ -35,7 +33,7 @@ export const findProjectEnvVar = async (s: Reads, project: ProjectRow, name: str
   return found;
 };
 
-const run = async (s: UseCases, context: CommandContext, slug: ProjectSlug, command: ProjectCommand, known?: ProjectRow) => {
+export const runProjectCommand = async (s: UseCases, context: CommandContext, slug: ProjectSlug, command: ProjectCommand, known?: ProjectRow) => {
   const result = await s.commands.execute({
     stream: projectStream(slug),
     decider: projectDecider,
@@ -51,31 +49,24 @@ const seal = async (s: WithVault, project: { id: string }, label: string, value:
   masked: mask(value),
 });
 
-export const createProject = async (s: ProjectDeps, context: CommandContext, by: Member, input: { slug?: unknown; gitUrl?: unknown }): Promise<ProjectRow> => {
-  const slug = parseProjectSlug(input.slug);
-  const gitUrl = parseInput(GitUrl, input.gitUrl, 'gitUrl');
-  await run(s, context, slug, { type: 'create', projectId: randomUUID(), slug, gitUrl, by });
-  return written(await projectBySlug(s.db, slug.key));
-};
-
 export const updateProjectSettings = async (s: ProjectDeps, context: CommandContext, by: Member, rawSlug: unknown, input: unknown): Promise<ProjectRow> => {
   const project = await findProject(s, rawSlug);
   const { webhookSecret, ...settings } = parseProjectSettingsInput(input);
   const sealed = webhookSecret === undefined ? undefined : webhookSecret === null ? null : await seal(s, project, 'webhook secret', webhookSecret);
   const slug = parseProjectSlug(project.slug);
-  await run(s, context, slug, { type: 'updateSettings', settings, webhookSecret: sealed, by }, project);
+  await runProjectCommand(s, context, slug, { type: 'updateSettings', settings, webhookSecret: sealed, by }, project);
   return written(await projectBySlug(s.db, slug.key));
 };
 
 export const storeProjectEnvVar = async (s: ProjectDeps, context: CommandContext, by: Member, rawSlug: unknown, rawName: unknown, rawValue: unknown): Promise<EnvVarRow> => {
   const project = await findProject(s, rawSlug);
   const { name, value } = parseEnvVar(rawName, rawValue);
-  await run(s, context, parseProjectSlug(project.slug), { type: 'storeEnvVar', name, secret: await seal(s, project, `env ${name}`, value), by }, project);
+  await runProjectCommand(s, context, parseProjectSlug(project.slug), { type: 'storeEnvVar', name, secret: await seal(s, project, `env ${name}`, value), by }, project);
   return written(await projectEnvVar(s.db, project.id, name));
 };
 
 export const deleteProjectEnvVar = async (s: ProjectDeps, context: CommandContext, by: Member, rawSlug: unknown, rawName: unknown): Promise<void> => {
   const project = await findProject(s, rawSlug);
   const name = parseInput(EnvVarName, rawName, 'environment variable name');
-  await run(s, context, parseProjectSlug(project.slug), { type: 'deleteEnvVar', name, by }, project);
+  await runProjectCommand(s, context, parseProjectSlug(project.slug), { type: 'deleteEnvVar', name, by }, project);
 };

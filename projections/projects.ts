@@ -51,6 +51,10 @@ export const projectsProjection = defineProjection({
         case 'project.env_var.delete':
           await envVarTable(t.project_env_vars, 'project_id').remove(trx, e.data.projectId, e.data.name);
           break;
+        // following registered Gyre's webhook with a secret of its own
+        case 'project.webhook.create':
+          await trx(t.projects).where({ id: e.data.projectId }).update({ webhook_secret: e.data.webhookSecret.masked });
+          break;
       }
     }
   },

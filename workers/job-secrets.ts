@@ -1,4 +1,5 @@
-import { contextOwner, projectOwner, type Opener } from '../adapters/encryption/port.ts';
+import { contextOwner, projectOwner, userOwner, type Opener } from '../adapters/encryption/port.ts';
+import { sessionStream, type SessionEvent } from '../domain/users/sessions.ts';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { CommandHandler } from '../application/commands.ts';
 import type { EventStore } from '../adapters/eventstore/port.ts';
@@ -33,11 +34,13 @@ export interface JobSecrets {
   environmentFor(request: JobSecretsRequest): Promise<Record<string, string>>;
   /** A setup pipeline's continuation key, opened from its `pipeline.create` (at `setupRevision` of the project's pipelines stream). */
   continuationKey(pipeline: { projectId: string; pipelineId: string; setupRevision: number }): Promise<string>;
+  /** The GitHub OAuth token of the person's latest GitHub sign-in, or null when that sign-in kept none (or they never signed in with GitHub). */
+  githubToken(userId: string): Promise<string | null>;
 }
 
 /**
- * The one module that decrypts secrets: values for job dispatch, and the webhook secret to check a
- * delivery's signature. Sealed values come from the event streams themselves (no read model holds
+ * The one module that decrypts secrets: values for job dispatch, the webhook secret to check a
+ * delivery's signature, and people's GitHub tokens for following repositories and commit statuses. Sealed values come from the event streams themselves (no read model holds
  * them); every context used is recorded as `context.secrets.accessed`.
  */
 export const createJobSecrets = (deps: { store: EventStore; opener: Opener; commands: CommandHandler }): JobSecrets => ({
@@ -79,5 +82,11 @@ export const createJobSecrets = (deps: { store: EventStore; opener: Opener; comm
     const [created] = (await deps.store.readStream(pipelinesStream(projectId), setupRevision)) as unknown as PipelineEvent[];
     if (created?.type !== 'pipeline.create' || created.data.pipelineId !== pipelineId || !created.data.continuation) throw new Error(`pipeline ${pipelineId} has no continuation key at revision ${setupRevision}`);
     return deps.opener.open(projectOwner(projectId), continuationKeyLabel(pipelineId), created.data.continuation.sealedKey);
+  },
+  async githubToken(userId) {
+    const events = (await deps.store.readStream(sessionStream(userId))) as unknown as SessionEvent[];
+    const latest = [...events].reverse().find((e) => e.type === 'user.logged_in' && e.data.method === 'github');
+    if (latest?.type !== 'user.logged_in' || !latest.data.githubToken) return null;
+    return deps.opener.open(userOwner(userId), 'github token', latest.data.githubToken.sealed);
   },
 });

@@ -27,3 +27,5 @@ export interface Rotation {
 
 export const projectOwner = (projectId: string) => `project:${projectId}`;
 export const contextOwner = (contextId: string) => `context:${contextId}`;
+/** A person's own secrets: the GitHub OAuth token of their last sign-in. */
+export const userOwner = (userId: string) => `user:${userId}`;

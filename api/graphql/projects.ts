@@ -1,9 +1,11 @@
 import { memberOf } from '../../application/members.ts';
-import { createProject, deleteProjectEnvVar, storeProjectEnvVar, updateProjectSettings } from '../../application/projects.ts';
+import { followProject, unfollowProject } from '../../application/follows.ts';
+import { projectFollow } from '../../projections/project-follows.ts';
+import { deleteProjectEnvVar, storeProjectEnvVar, updateProjectSettings } from '../../application/projects.ts';
 import { projectBySlug, projectEnvVars, projectsPage, type ProjectRow } from '../../projections/projects.ts';
 import { parseProjectSlug } from '../../domain/projects/slugs.ts';
 import type { Services } from '../services.ts';
-import { commandContextOf as context, type GraphQLContext } from './context.ts';
+import { commandContextOf as context, signedIn, type GraphQLContext } from './context.ts';
 import { connection, decodeCursor, parsePageSize } from './paging.ts';
 
 type Page = { first?: unknown; after?: string | null };
@@ -18,7 +20,9 @@ export const projectResolvers = (s: Services) => ({
     project: async (_: unknown, args: { slug: unknown }) => (await projectBySlug(s.db, parseProjectSlug(args.slug).key)) ?? null,
   },
   Mutation: {
-    createProject: async (_: unknown, args: { input: { slug?: unknown; gitUrl?: unknown } }, ctx: GraphQLContext) => createProject(s, context(ctx), await memberOf(s, ctx.auth), args.input),
+    createProject: async (_: unknown, args: { input: { slug?: unknown; gitUrl?: unknown } }, ctx: GraphQLContext) =>
+      followProject(s, context(ctx), await memberOf(s, ctx.auth), signedIn(ctx), args.input),
+    unfollowProject: async (_: unknown, args: { slug: unknown }, ctx: GraphQLContext) => unfollowProject(s, context(ctx), await memberOf(s, ctx.auth), signedIn(ctx), args.slug),
     updateProjectSettings: async (_: unknown, args: { slug: unknown; input: unknown }, ctx: GraphQLContext) =>
       updateProjectSettings(s, context(ctx), await memberOf(s, ctx.auth), args.slug, { ...(args.input as object) }),
     storeProjectEnvVar: async (_: unknown, args: { slug: unknown; name: unknown; value: unknown }, ctx: GraphQLContext) =>
@@ -29,6 +33,11 @@ export const projectResolvers = (s: Services) => ({
     },
   },
   Project: {
+    followed: async (p: ProjectRow) => (await projectFollow(s.db, p.id)).followed,
+    webhook: async (p: ProjectRow) => {
+      const f = await projectFollow(s.db, p.id);
+      return f.hookId === null ? null : { repository: f.repository, hookId: String(f.hookId), followedBy: f.followerLogin };
+    },
     settings: (p: ProjectRow) => ({ ...p.settings, webhookSecret: p.webhookSecret }),
     envVars: async (p: ProjectRow, args: Page) => {
       const page = await projectEnvVars(s.db, p.id, parsePageSize(args.first), decodeCursor(args.after));

@@ -1,6 +1,8 @@
 import oauth2, { type OAuth2Namespace } from '@fastify/oauth2';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { GitHub } from '../../adapters/github/port.ts';
+import { userOwner } from '../../adapters/encryption/port.ts';
+import { mask } from '../../domain/secrets/secret-value.ts';
 import { DomainError, GyreError, UnauthorizedError } from '../../domain/errors.ts';
 import type { Account } from '../../domain/users/accounts.ts';
 import { signInWithGitHub, startSession } from '../../application/accounts.ts';
@@ -42,7 +44,8 @@ export const registerGitHubLogin = async (app: FastifyInstance, s: Services, git
 
   await app.register(oauth2, {
     name: 'githubOAuth2',
-    scope: ['read:user', 'read:org'],
+    // following a repository registers a webhook and posts commit statuses with this token; private repositories need `repo`
+    scope: ['read:user', 'read:org', 'admin:repo_hook', 'repo:status', ...(s.config.GYRE_GITHUB_PRIVATE_REPOS === 'true' ? ['repo'] : [])],
     credentials: { client: { id: clientId, secret: clientSecret }, auth: { tokenHost: githubUrl, tokenPath: '/login/oauth/access_token', authorizePath: '/login/oauth/authorize' } },
     callbackUri: (req) => `${origin(req)}/auth/github/callback`,
     cookie: { path: '/', httpOnly: true, sameSite: 'lax' },
@@ -72,7 +75,8 @@ export const registerGitHubLogin = async (app: FastifyInstance, s: Services, git
       return page(reply, 403, 'Sign-in refused', e.message);
     }
     if (account.state === 'SUSPENDED_NEW') return page(reply, 403, 'Waiting for approval', `The account of ${who.login} was created and waits for an admin to activate it.`);
-    const session = await startSession(s, context, { id: account.userId, login: who.login }, { orgs: who.orgs, teams: who.teams, method: 'github' });
+    const githubToken = { sealed: await s.vault.seal(userOwner(account.userId), 'github token', accessToken), masked: mask(accessToken) };
+    const session = await startSession(s, context, { id: account.userId, login: who.login }, { orgs: who.orgs, teams: who.teams, method: 'github', githubToken });
     return reply.setCookie(sessionCookie, session, sessionCookieOptions(origin(req), s.sessions)).redirect('/');
   });
 };

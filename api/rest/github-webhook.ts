@@ -6,6 +6,7 @@ import { memberByLogin } from '../../application/members.ts';
 import { triggerPipeline } from '../../application/pipelines.ts';
 import { findProject } from '../../application/projects.ts';
 import { pipelineByDelivery } from '../../projections/pipelines.ts';
+import { projectFollow } from '../../projections/project-follows.ts';
 import { requestInfo } from '../request-context.ts';
 import type { Services } from '../services.ts';
 
@@ -56,6 +57,7 @@ export const registerGitHubWebhook = async (app: FastifyInstance, s: Services) =
     const earlier = delivery ? await pipelineByDelivery(s.db, delivery) : undefined;
     if (earlier) return { message: 'this delivery has already started a pipeline', id: earlier.id, number: earlier.number };
     if (event === 'ping') return { message: 'pong' };
+    if (!(await projectFollow(s.db, project.id)).followed) return reply.status(202).send({ message: `ignored: ${project.slug} is not followed; follow it again with createProject` });
     if (event !== 'push') return reply.status(202).send({ message: `ignored: Gyre starts pipelines on push, not ${event}` });
     if (payload.deleted) return reply.status(202).send({ message: 'ignored: a deleted ref' });
     const m = /^refs\/(heads|tags)\/(.+)$/.exec(payload.ref ?? '');

@@ -10,6 +10,7 @@ import {
   parseProjectSettingsInput,
   projectDecider,
   projectStream,
+  projectWebhookCreated,
   type ProjectCommand,
   type ProjectEvent,
   type ProjectSettings,
@@ -238,6 +239,31 @@ test('only members of the organization, and admins, follow and change its projec
   for (const c of commands) assert.throws(() => decide([created], { ...c, by: outsider } as Cmd), refusedWith('NOT_ORG_MEMBER'), c.type);
   for (const c of commands) assert.ok(decide([created], { ...c, by: admin } as Cmd).length > 0, c.type);
   assert.ok(decide([created], { type: 'storeEnvVar', name: 'A', secret: secret('1234'), by: { ...dev, orgs: ['ACME'] } }).length, 'organization names compare case-insensitively');
+});
+
+test('following with a webhook records it after the project; its secret is sealed and only its id is public', () => {
+  const hook = { repository: 'Acme/Web', hookId: 7, followerId: 'u1', followerLogin: 'dev', webhookSecret: secret('beef') };
+  const events = valid(decide([], { type: 'create', projectId: 'p1', slug, gitUrl, hook }));
+  assert.equal(events.map((e) => e.type), ['project.create', 'project.webhook.create']);
+  assert.equal(events[1]!.data, { projectId: 'p1', slug: 'gh/Acme/Web', ...hook });
+  assert.not.ok(projectWebhookCreated.publicFields.includes('webhookSecret'));
+  const state = given(events)!;
+  assert.equal([state.followed, state.hook?.hookId, state.webhookSecret?.masked], [true, 7, 'xxxxbeef']);
+});
+
+test('unfollowing names the webhook to remove; an unfollowed project is followed again with its id and settings; twice is refused', () => {
+  const hook = { repository: 'Acme/Web', hookId: 7, followerId: 'u1', followerLogin: 'dev', webhookSecret: secret('beef') };
+  const followed = then([], { type: 'create', projectId: 'p1', slug, gitUrl, hook });
+  const unfollowed = then(followed, { type: 'unfollow' });
+  assert.equal(valid(unfollowed.slice(-1)).at(-1)!.data, { projectId: 'p1', slug: 'gh/Acme/Web', repository: 'Acme/Web', hookId: 7 });
+  assert.throws(() => decide(unfollowed, { type: 'unfollow' }), refusedWith('PROJECT_NOT_FOLLOWED'));
+  assert.throws(() => decide(followed, { type: 'unfollow', by: { login: 'eve', isAdmin: false, orgs: ['other'], teams: [] } }), refusedWith('NOT_ORG_MEMBER'));
+  assert.throws(() => decide([], { type: 'unfollow' }), refusedWith('PROJECT_NOT_FOUND'));
+  const again = valid(decide(unfollowed, { type: 'create', projectId: 'p2', slug, gitUrl, hook: { ...hook, hookId: 8 } }));
+  assert.equal(again.map((e) => [e.type, e.data.projectId]), [['project.follow', 'p1'], ['project.webhook.create', 'p1']]);
+  const state = given([...unfollowed, ...again])!;
+  assert.equal([state.followed, state.hook?.hookId, state.settings.gitUrl], [true, 8, gitUrl]);
+  assert.throws(() => decide([...unfollowed, ...again], { type: 'create', projectId: 'p3', slug, gitUrl }), refusedWith('PROJECT_EXISTS'));
 });
 
 test.run();

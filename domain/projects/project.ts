@@ -52,17 +52,45 @@ export const projectSettingsUpdated = defineEvent(
 );
 export const projectEnvVarCreated = defineEvent('project.env_var.create', z.object({ ...ref, name: z.string(), secret: SealedSecret }), { publicFields: ['projectId', 'slug', 'name'] });
 export const projectEnvVarDeleted = defineEvent('project.env_var.delete', z.object({ ...ref, name: z.string() }), { publicFields: ['projectId', 'slug', 'name'] });
-export const projectEvents = [projectCreated, projectSettingsUpdated, projectEnvVarCreated, projectEnvVarDeleted];
+/**
+ * Gyre's webhook on the GitHub repository, registered with the follower's GitHub token at follow
+ * time: its secret is sealed under the project's data key, and only its id is public.
+ */
+export const projectWebhookCreated = defineEvent(
+  'project.webhook.create',
+  z.object({ ...ref, repository: z.string(), hookId: z.number().int(), followerId: z.string(), followerLogin: z.string(), webhookSecret: SealedSecret }),
+  { publicFields: ['projectId', 'slug', 'repository', 'hookId', 'followerId', 'followerLogin'] },
+);
+/** Following stops: the webhook (`hookId`, if there was one) was removed from GitHub, deliveries start nothing. */
+export const projectUnfollowed = defineEvent('project.unfollow', z.object({ ...ref, repository: z.string().nullable(), hookId: z.number().int().nullable() }), {
+  publicFields: ['projectId', 'slug', 'repository', 'hookId'],
+});
+/** An unfollowed project followed again: its settings, variables and pipelines are as they were. */
+export const projectFollowed = defineEvent('project.follow', z.object(ref), { publicFields: ['projectId', 'slug'] });
+export const projectEvents = [projectCreated, projectSettingsUpdated, projectEnvVarCreated, projectEnvVarDeleted, projectWebhookCreated, projectUnfollowed, projectFollowed];
 
 export type ProjectEvent =
   | EventOf<typeof projectCreated>
   | EventOf<typeof projectSettingsUpdated>
   | EventOf<typeof projectEnvVarCreated>
-  | EventOf<typeof projectEnvVarDeleted>;
+  | EventOf<typeof projectEnvVarDeleted>
+  | EventOf<typeof projectWebhookCreated>
+  | EventOf<typeof projectUnfollowed>
+  | EventOf<typeof projectFollowed>;
+
+/** The webhook a follow registered on GitHub, as the follow command carries it. */
+export interface FollowHook {
+  readonly repository: string;
+  readonly hookId: number;
+  readonly followerId: string;
+  readonly followerLogin: string;
+  readonly webhookSecret: SealedSecret;
+}
 
 /** Secrets arrive sealed: the API seals them under the project's data key before the command. `by`: who asks. */
 export type ProjectCommand = { by: Member } & (
-  | { type: 'create'; projectId: string; slug: ProjectSlug; gitUrl: string }
+  | { type: 'create'; projectId: string; slug: ProjectSlug; gitUrl: string; hook?: FollowHook | null }
+  | { type: 'unfollow' }
   | { type: 'updateSettings'; settings: Omit<ProjectSettingsInput, 'webhookSecret'>; webhookSecret?: SealedSecret | null }
   | { type: 'storeEnvVar'; name: string; secret: SealedSecret }
   | { type: 'deleteEnvVar'; name: string }
@@ -75,6 +103,10 @@ export interface Project {
   readonly webhookSecret: SealedSecret | null;
   /** Each variable's sealed value: the one place job dispatch decrypts them from. */
   readonly envVars: ReadonlyMap<string, SealedSecret>;
+  /** False once unfollowed, until followed again. */
+  readonly followed: boolean;
+  /** Gyre's webhook on GitHub, when following registered one. */
+  readonly hook: Omit<FollowHook, 'webhookSecret'> | null;
 }
 export type ProjectState = Project | null;
 
@@ -93,7 +125,7 @@ const existing = (s: ProjectState, by: Member): Project => {
 export const projectDecider: Decider<ProjectState, ProjectCommand, ProjectEvent> = {
   initialState: () => null,
   evolve: (s, e) => {
-    if (e.type === 'project.create') return { projectId: e.data.projectId, slug: e.data.slug, settings: e.data.settings, webhookSecret: null, envVars: new Map() };
+    if (e.type === 'project.create') return { projectId: e.data.projectId, slug: e.data.slug, settings: e.data.settings, webhookSecret: null, envVars: new Map(), followed: true, hook: null };
     if (!s) return s;
     switch (e.type) {
       case 'project.settings.update':
@@ -105,6 +137,15 @@ export const projectDecider: Decider<ProjectState, ProjectCommand, ProjectEvent>
         envVars.delete(e.data.name);
         return { ...s, envVars };
       }
+      case 'project.webhook.create': {
+        const { repository, hookId, followerId, followerLogin, webhookSecret } = e.data;
+        return { ...s, webhookSecret, hook: { repository, hookId, followerId, followerLogin } };
+      }
+      // the secret stays: a delivery still on its way is recognised, and answered that it starts nothing
+      case 'project.unfollow':
+        return { ...s, followed: false, hook: null };
+      case 'project.follow':
+        return { ...s, followed: true };
     }
   },
   decide: (c, s) => {
@@ -112,9 +153,18 @@ export const projectDecider: Decider<ProjectState, ProjectCommand, ProjectEvent>
       case 'create': {
         requireOrgMember(c.by, c.slug.orgSlug);
         requireAdminForLocal(c.by, c.gitUrl);
-        if (s) throw new DomainError('PROJECT_EXISTS', `${s.slug} is already followed`);
+        if (s?.followed) throw new DomainError('PROJECT_EXISTS', `${s.slug} is already followed`);
+        const projectId = s?.projectId ?? c.projectId;
+        const slug = s?.slug ?? c.slug.slug;
+        const hook: ProjectEvent[] = c.hook ? [{ type: 'project.webhook.create', data: { projectId, slug, ...c.hook } }] : [];
+        if (s) return [{ type: 'project.follow', data: { projectId, slug } }, ...hook];
         const settings = defaultProjectSettings(c.gitUrl);
-        return [{ type: 'project.create', data: { projectId: c.projectId, slug: c.slug.slug, name: c.slug.repo, organization: c.slug.org, organizationId: orgId(c.slug.orgSlug.toLowerCase()), settings } }];
+        return [{ type: 'project.create', data: { projectId, slug, name: c.slug.repo, organization: c.slug.org, organizationId: orgId(c.slug.orgSlug.toLowerCase()), settings } }, ...hook];
+      }
+      case 'unfollow': {
+        const p = existing(s, c.by);
+        if (!p.followed) throw new DomainError('PROJECT_NOT_FOLLOWED', `${p.slug} is not followed: follow it again with createProject`);
+        return [{ type: 'project.unfollow', data: { projectId: p.projectId, slug: p.slug, repository: p.hook?.repository ?? null, hookId: p.hook?.hookId ?? null } }];
       }
       case 'updateSettings': {
         const p = existing(s, c.by);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DomainError } from '../errors.ts';
 import { defineEvent } from '../events/registry.ts';
 import type { Decider } from '../decider.ts';
+import { SealedSecret } from '../secrets/secret-value.ts';
 
 /** A person's browser sessions, on a stream of their own: logins are frequent, and touch no one else. */
 export const sessionStream = (userId: string) => `user-${userId}`;
@@ -17,12 +18,14 @@ const login = session.extend({
   teams: z.array(z.string()).default([]),
   method: z.enum(['github', 'api_token']).default('github'),
   tokenId: z.string().optional(),
+  /** The OAuth token GitHub granted at this login, sealed under the person's own data key: following repositories and commit statuses use the latest. */
+  githubToken: SealedSecret.optional(),
 });
 export const loggedIn = defineEvent('user.logged_in', login, { publicFields: ['userId', 'login', 'orgs', 'teams', 'method', 'tokenId'] });
 export const loggedOut = defineEvent('user.logged_out', session, { publicFields: ['userId', 'login'] });
 
 export type SessionEvent = { type: 'user.logged_in'; data: z.infer<typeof login> } | { type: 'user.logged_out'; data: z.infer<typeof session> };
-export type SignInMethod = { method: 'github' } | { method: 'api_token'; tokenId: string };
+export type SignInMethod = { method: 'github'; githubToken?: SealedSecret } | { method: 'api_token'; tokenId: string };
 export type SessionCommand =
   | ({ type: 'login'; userId: string; login: string; sessionHash: string; orgs: ReadonlyArray<string>; teams: ReadonlyArray<string> } & SignInMethod)
   | { type: 'logout'; userId: string; login: string; sessionHash: string };
@@ -38,7 +41,7 @@ export const sessionsDecider: Decider<Sessions, SessionCommand, SessionEvent> = 
   },
   decide: (c, s) => {
     const data = { userId: c.userId, login: c.login, sessionHash: c.sessionHash };
-    if (c.type === 'login') return [{ type: 'user.logged_in', data: { ...data, orgs: [...c.orgs], teams: [...c.teams], method: c.method, ...(c.method === 'api_token' ? { tokenId: c.tokenId } : {}) } }];
+    if (c.type === 'login') return [{ type: 'user.logged_in', data: { ...data, orgs: [...c.orgs], teams: [...c.teams], method: c.method, ...(c.method === 'api_token' ? { tokenId: c.tokenId } : c.githubToken ? { githubToken: c.githubToken } : {}) } }];
     if (!s.open.has(c.sessionHash)) throw new DomainError('SESSION_NOT_FOUND', 'that session has already ended');
     return [{ type: 'user.logged_out', data }];
   },

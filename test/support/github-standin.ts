@@ -18,6 +18,7 @@ export const startGitHubStandIn = async (client: { id: string; secret: string })
   const codes = new Map<string, StandInUser>();
   const tokens = new Map<string, StandInUser>();
   const state = { signingIn: null as StandInUser | null, tokenRequests: 0 };
+  const repos = repoState();
   const server: Server = createServer(async (req, res) => {
     const url = new URL(req.url!, 'http://standin');
     const json = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
@@ -57,11 +58,12 @@ export const startGitHubStandIn = async (client: { id: string; secret: string })
       if (!user) return json(401, { message: 'Bad credentials' });
       return json(200, paged((user.teams ?? []).map((t, i) => ({ id: i + 1, slug: t.split('/')[1], name: t.split('/')[1], organization: { login: t.split('/')[0] } }))));
     }
+    if (await repoRoutes(req, res, url, user, repos)) return;
     json(404, { message: 'Not Found' });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}`, state, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return { url: `http://127.0.0.1:${port}`, state, repos, tokensIssued: () => [...tokens.keys()], close: () => new Promise<void>((r) => server.close(() => r())) };
 };
 
 /** A browser: follows redirects by hand and keeps cookies per host. */
@@ -94,4 +96,103 @@ export const browser = () => {
     throw new Error('too many redirects');
   };
   return { visit, setCookies, cookies: (host: string) => jar.get(host) ?? new Map<string, string>() };
+};
+
+// ---------------------------------------------------------------------------------------------
+// Repositories: webhooks and commit statuses (GitHub REST API docs: "Repository webhooks",
+// "Commit statuses", "Rate limits"). Everything below is recorded per repository (`owner/repo`).
+// ---------------------------------------------------------------------------------------------
+
+export interface StandInHook {
+  id: number;
+  name: string;
+  active: boolean;
+  events: string[];
+  config: { url: string; content_type: string; secret: string; insecure_ssl: string };
+  /** The login whose token registered it. */
+  by: string;
+}
+export interface StandInStatus {
+  state: string;
+  context: string;
+  description: string;
+  target_url: string;
+  by: string;
+}
+
+const repoState = () => ({
+  /** Live hooks per repository. */
+  hooks: new Map<string, StandInHook[]>(),
+  /** Hook deletions asked for, in order: `owner/repo#id by login`. */
+  deletions: [] as string[],
+  /** Answer the next hook registration on a repository with this status (403: not an admin, 404: no access, 422: invalid). */
+  refuseHooks: new Map<string, number>(),
+  /** Answer hook deletions on a repository with this status. */
+  refuseHookDeletes: new Map<string, number>(),
+  /** Commit statuses in the order received, per `owner/repo@sha`. */
+  statuses: new Map<string, StandInStatus[]>(),
+  /** Status calls answered with a rate limit (not recorded in `statuses`). */
+  rateLimited: 0,
+  /**
+   * The next `count` status calls are rate-limited: `403` with `x-ratelimit-remaining: 0` and
+   * `x-ratelimit-reset` `resetInSeconds` from now, or `429` with `retry-after: resetInSeconds`.
+   */
+  rateLimitNext: null as null | { count: number; kind: 403 | 429; resetInSeconds: number },
+  nextHookId: 1000,
+});
+
+const readJson = async (req: import('node:http').IncomingMessage): Promise<Record<string, any>> => {
+  let body = '';
+  for await (const chunk of req) body += chunk;
+  return body ? (JSON.parse(body) as Record<string, any>) : {};
+};
+
+/** `POST|DELETE /repos/{owner}/{repo}/hooks[/{id}]`, `POST /repos/{owner}/{repo}/statuses/{sha}`; true when it answered. */
+const repoRoutes = async (
+  req: import('node:http').IncomingMessage,
+  res: import('node:http').ServerResponse,
+  url: URL,
+  user: StandInUser | undefined,
+  repos: ReturnType<typeof repoState>,
+): Promise<boolean> => {
+  const m = /^\/api\/v3\/repos\/([^/]+)\/([^/]+)\/(hooks(?:\/(\d+))?|statuses\/([0-9a-f]{4,40}))$/.exec(url.pathname);
+  if (!m) return false;
+  const json = (status: number, body: unknown, headers: Record<string, string> = {}) => res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+  if (!user) return json(401, { message: 'Bad credentials' }), true;
+  const repo = `${m[1]}/${m[2]}`;
+  if (m[3] === 'hooks' && req.method === 'POST') {
+    const body = await readJson(req);
+    const refused = repos.refuseHooks.get(repo);
+    if (refused) return json(refused, { message: refused === 404 ? 'Not Found' : refused === 403 ? 'Must have admin rights to Repository.' : 'Validation Failed' }), true;
+    if (body.name !== 'web' || !body.config?.url) return json(422, { message: 'Validation Failed' }), true;
+    const hook: StandInHook = { id: repos.nextHookId++, name: body.name, active: body.active ?? true, events: body.events ?? ['push'], config: body.config, by: user.login };
+    repos.hooks.set(repo, [...(repos.hooks.get(repo) ?? []), hook]);
+    return json(201, { type: 'Repository', id: hook.id, name: hook.name, active: hook.active, events: hook.events, config: { ...hook.config, secret: '********' } }), true;
+  }
+  if (m[4] && req.method === 'DELETE') {
+    const id = Number(m[4]);
+    repos.deletions.push(`${repo}#${id} by ${user.login}`);
+    const refused = repos.refuseHookDeletes.get(repo);
+    if (refused) return json(refused, { message: 'Must have admin rights to Repository.' }), true;
+    const hooks = repos.hooks.get(repo) ?? [];
+    if (!hooks.some((h) => h.id === id)) return json(404, { message: 'Not Found' }), true;
+    repos.hooks.set(repo, hooks.filter((h) => h.id !== id));
+    return res.writeHead(204).end(), true;
+  }
+  if (m[5] && req.method === 'POST') {
+    const body = await readJson(req);
+    const limit = repos.rateLimitNext;
+    if (limit && limit.count > 0) {
+      limit.count--;
+      repos.rateLimited++;
+      if (limit.kind === 429) return json(429, { message: 'You have exceeded a secondary rate limit.' }, { 'retry-after': String(limit.resetInSeconds) }), true;
+      const reset = Math.ceil(Date.now() / 1000) + limit.resetInSeconds;
+      return json(403, { message: 'API rate limit exceeded' }, { 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(reset) }), true;
+    }
+    if (!['pending', 'success', 'failure', 'error'].includes(body.state)) return json(422, { message: 'Validation Failed' }), true;
+    const key = `${repo}@${m[5]}`;
+    repos.statuses.set(key, [...(repos.statuses.get(key) ?? []), { state: body.state, context: body.context ?? 'default', description: body.description ?? '', target_url: body.target_url ?? '', by: user.login }]);
+    return json(201, { state: body.state, context: body.context }), true;
+  }
+  return false;
 };

@@ -1,0 +1,63 @@
+import type { Knex } from 'knex';
+import type { ProjectEvent } from '../domain/projects/project.ts';
+import { defineProjection } from './projection.ts';
+
+/** Whether a project is followed, and the webhook Gyre registered on its GitHub repository (never its secret). */
+export interface ProjectFollowRow {
+  readonly projectId: string;
+  readonly followed: boolean;
+  /** `owner/name` on the GitHub host, when following registered a webhook there. */
+  readonly repository: string | null;
+  readonly hookId: number | null;
+  /** Whose GitHub token registered it, and posts commit statuses. */
+  readonly followerId: string | null;
+  readonly followerLogin: string | null;
+}
+
+export const projectFollowsProjection = defineProjection({
+  name: 'project-follows',
+  version: 1,
+  handles: [{ exact: 'project.create' }, { exact: 'project.follow' }, { exact: 'project.unfollow' }, { exact: 'project.webhook.create' }],
+  tables: ['project_follows'],
+  async migrate(db, t) {
+    await db.raw(`create table if not exists ${t.project_follows} (
+      project_id text primary key, followed boolean not null, repository text, hook_id bigint, follower_id text, follower_login text)`);
+  },
+  async apply(events, trx, t) {
+    for (const recorded of events) {
+      if (!recorded.metadata.success) continue;
+      const e = recorded as unknown as ProjectEvent;
+      const id = e.data.projectId;
+      switch (e.type) {
+        case 'project.create':
+          await trx(t.project_follows).insert({ project_id: id, followed: true }).onConflict('project_id').ignore();
+          break;
+        case 'project.follow':
+          await trx(t.project_follows).where({ project_id: id }).update({ followed: true });
+          break;
+        case 'project.unfollow':
+          await trx(t.project_follows).where({ project_id: id }).update({ followed: false, repository: null, hook_id: null, follower_id: null, follower_login: null });
+          break;
+        case 'project.webhook.create':
+          await trx(t.project_follows).where({ project_id: id }).update({ repository: e.data.repository, hook_id: e.data.hookId, follower_id: e.data.followerId, follower_login: e.data.followerLogin });
+          break;
+      }
+    }
+  },
+});
+
+const { project_follows } = projectFollowsProjection.tables;
+
+/** A project's follow (one the read model has not reached yet reads as followed, without a webhook). */
+export const projectFollow = async (db: Knex, projectId: string): Promise<ProjectFollowRow> => {
+  const r = await db(project_follows).where({ project_id: projectId }).first();
+  if (!r) return { projectId, followed: true, repository: null, hookId: null, followerId: null, followerLogin: null };
+  return {
+    projectId,
+    followed: Boolean(r.followed),
+    repository: (r.repository as string | null) ?? null,
+    hookId: r.hook_id == null ? null : Number(r.hook_id),
+    followerId: (r.follower_id as string | null) ?? null,
+    followerLogin: (r.follower_login as string | null) ?? null,
+  };
+};
