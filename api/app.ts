@@ -35,6 +35,7 @@ import { createReactorRunner } from '../workers/reactors.ts';
 import { contextKeyDestroyer } from '../workers/context-keys.ts';
 import { expiredFilesRemover } from '../workers/expired-files.ts';
 import { workflowStarter } from '../workers/workflow-starter.ts';
+import { buildCanceler } from '../workers/build-canceler.ts';
 import { connectDocker } from '../adapters/docker/connect.ts';
 import { createDockerExecutor } from '../adapters/docker/executor.ts';
 import { createEcr } from '../adapters/ecr/client.ts';
@@ -194,7 +195,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     projections,
     migrate: withSchemaLock,
     log: app.log,
-    reactors: [workflowStarter(reactorDeps), contextKeyDestroyer(reactorDeps), scheduler({ ...reactorDeps, board, projections, timeLimitMs: config.GYRE_JOB_TIME_LIMIT_MS }), jobProgress(reactorDeps), expiredFilesRemover({ db, objects, output })],
+    reactors: [workflowStarter(reactorDeps), buildCanceler(reactorDeps), contextKeyDestroyer(reactorDeps), scheduler({ ...reactorDeps, board, projections, timeLimitMs: config.GYRE_JOB_TIME_LIMIT_MS }), jobProgress(reactorDeps), expiredFilesRemover({ db, objects, output })],
   });
   const services: Services = {
     config,
