@@ -190,6 +190,8 @@ test('with forks built, a forked pull request builds as pull/<n> from refs/pull/
   assert.is(r.status, 201, JSON.stringify(r.body));
   const p = await get(`/api/v2/pipeline/${r.body.id}`);
   assert.equal([p.vcs.branch, p.vcs.revision, p.vcs.review_id], ['pull/2', forkSha, '2']);
+  const shown = (await ok(g, 'query($id: ID!) { pipeline(id: $id) { vcs { branch pullRequest { number url fromFork headOwner headRepo } } } }', { id: r.body.id })).pipeline.vcs;
+  assert.equal(shown, { branch: 'pull/2', pullRequest: { number: 2, url: 'https://github.com/acme/app/pull/2', fromFork: true, headOwner: 'outsider', headRepo: 'app-fork' } });
   const w = await finished(g, (await firstWorkflow(r.body.id)).id);
   assert.is(w.byName.env!.status, 'success');
   // a job that needs a context does not run for a fork: its secrets are not the fork's to read
