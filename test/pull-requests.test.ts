@@ -173,6 +173,17 @@ test('a pull request from the repository builds its head as its branch, with CIR
   assert.is(await pipelineCount(), before);
 });
 
+test('a push and its pull request\'s delivery arriving together build the revision once', async () => {
+  const sha = branchCommit('together', config);
+  repo.git('update-ref', 'refs/pull/8/head', sha);
+  const before = await pipelineCount();
+  const [a, b] = await Promise.all([deliver('push', push('refs/heads/together', sha)), deliver('pull_request', pr('synchronize', 8, { sha, ref: 'together' }))]);
+  assert.equal([a.status, b.status].sort(), [200, 201]);
+  assert.is(a.body.id, b.body.id);
+  assert.is(await pipelineCount(), before + 1);
+  await finished(g, (await firstWorkflow(a.body.id)).id);
+});
+
 let forkSha = '';
 test('a forked pull request starts nothing while "build forked pull requests" is off (the default)', async () => {
   forkSha = forkCommit(2, config);

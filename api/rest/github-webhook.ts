@@ -58,6 +58,18 @@ interface Push {
  * one at its head (see `pullRequest`). A revision of a branch is built once, whichever delivery came first.
  */
 export const registerGitHubWebhook = async (app: FastifyInstance, s: Services) => {
+  /**
+   * A push and its pull request's delivery come together: a project's deliveries are handled one at
+   * a time on this server, so the second finds the revision built by the first (and a replay the pipeline).
+   */
+  const handling = new Map<string, Promise<unknown>>();
+  const oneAtATime = <T>(projectId: string, work: () => Promise<T>): Promise<T> => {
+    const next = (handling.get(projectId) ?? Promise.resolve()).catch(() => undefined).then(work);
+    handling.set(projectId, next);
+    void next.finally(() => handling.get(projectId) === next && handling.delete(projectId)).catch(() => undefined);
+    return next;
+  };
+
   const deliver = async (req: FastifyRequest, reply: FastifyReply, base: CommandContext) => {
     const raw = req.body as Buffer;
     if (!Buffer.isBuffer(raw)) throw new ValidationError('send the delivery as application/json');
@@ -78,6 +90,11 @@ export const registerGitHubWebhook = async (app: FastifyInstance, s: Services) =
     if (!(await s.jobSecrets.webhookSignatureValid(project.slug, raw, Array.isArray(signature) ? signature[0] : signature))) throw forged;
     const context = { ...base, actor: { id: `github:${payload.sender?.id ?? 'unknown'}`, type: 'github_user', name: payload.sender?.login ?? 'unknown' } };
     const delivery = String(req.headers['x-github-delivery'] ?? '').slice(0, 100) || null;
+    return oneAtATime(project.id, () => act(reply, project, event, payload, context, delivery));
+  };
+
+  /** What a genuine delivery asks for. */
+  const act = async (reply: FastifyReply, project: ProjectRow, event: string, payload: Push, context: CommandContext, delivery: string | null) => {
     const earlier = delivery ? await pipelineByDelivery(s.db, delivery) : undefined;
     if (earlier) return { message: 'this delivery has already started a pipeline', id: earlier.id, number: earlier.number };
     if (event === 'ping') return { message: 'pong' };
