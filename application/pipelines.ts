@@ -67,22 +67,25 @@ const contextAccess = async (s: Reads, ownerSlug: string, names: ReadonlyArray<s
 
 const correlated = (context: CommandContext, pipelineId: string): CommandContext => ({ ...context, correlationId: pipelineId });
 
+/**
+ * A fork's build gets no secrets unless its project passes them to forks: a job of it that names a
+ * context cannot run as written, and is `unauthorized` (dispatch withholds the project's variables too).
+ */
+const forkContexts = async (s: Reads, pipeline: PipelineRow | undefined): Promise<(names: ReadonlyArray<string>) => Access | null> => {
+  const withheld = pipeline?.vcs.pullRequest?.fromFork === true && !(await projectBySlug(s.db, pipeline.projectSlug.toLowerCase()))?.settings.passSecretsToForkPullRequests;
+  return (names) => (withheld && names.length > 0 ? { allowed: false, reason: `context ${names.join(', ')}: contexts are not passed to builds of forked pull requests (turn on passSecretsToForkPullRequests)` } : null);
+};
+
 /** `setup`: a workflow of the setup config, which a continue replaced as the pipeline's config. */
 const startWorkflow = async (s: UseCases, context: CommandContext, pipeline: PipelineRow, workflow: { workflowId: string; name: string; firstJobNumber: number }, member: Member, carried: ReadonlySet<string>, rerunOf: string | null, setup = false) => {
   const config = JSON.parse((setup ? pipeline.setupConfig : null) ?? pipeline.config!) as ProcessedConfig;
   const planned = workflowJobs(config, pipeline.vcs, workflow);
   // approvals, and the jobs after them, are judged when approved: they run for the approver
   const deferred = new Set(planned.filter((j) => j.type === 'approval').flatMap((a) => [a.name, ...afterApproval(planned, a.name)]));
-  const forkWithoutSecrets = pipeline.vcs.pullRequest?.fromFork === true && !(await projectBySlug(s.db, pipeline.projectSlug.toLowerCase()))?.settings.passSecretsToForkPullRequests;
+  const fork = await forkContexts(s, pipeline);
   const jobs = [];
   for (const j of planned) {
-    // a fork's build gets no secrets: a job that names a context cannot run as written (dispatch withholds the project's variables too)
-    const access: Access =
-      forkWithoutSecrets && j.context.length > 0 && !deferred.has(j.name)
-        ? { allowed: false, reason: `context ${j.context.join(', ')}: contexts are not passed to builds of forked pull requests (turn on passSecretsToForkPullRequests)` }
-        : deferred.has(j.name)
-          ? { allowed: true as const }
-          : await contextAccess(s, ownerSlugOf(pipeline.projectSlug), j.context, member);
+    const access = deferred.has(j.name) ? { allowed: true as const } : (fork(j.context) ?? (await contextAccess(s, ownerSlugOf(pipeline.projectSlug), j.context, member)));
     jobs.push({ ...j, requires: [...j.requires], context: [...j.context], status: carried.has(j.name) ? ('success' as const) : ('blocked' as const), unauthorized: access.allowed ? null : access.reason, runsFor: member.login });
   }
   await s.commands.execute({
@@ -242,9 +245,10 @@ export const approveJob = async (s: PipelineDeps, context: CommandContext, by: M
   const owner = ownerSlugOf(w.projectSlug);
   const access = await contextAccess(s, owner, job.context, by);
   const after = afterApproval(state!.jobs, job.name);
+  const fork = await forkContexts(s, await pipelineById(s.db, w.pipelineId));
   const decisions = [];
   for (const j of state!.jobs.filter((x) => after.has(x.name))) {
-    const a = await contextAccess(s, owner, j.context, by);
+    const a = fork(j.context) ?? (await contextAccess(s, owner, j.context, by));
     decisions.push({ jobId: j.jobId, unauthorized: a.allowed ? null : a.reason });
   }
   await runWorkflow(s, context, w, { type: 'approve', approvalRequestId: job.jobId, by, access, decisions });

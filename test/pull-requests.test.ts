@@ -222,6 +222,30 @@ test('with forks built, a forked pull request builds as pull/<n> from refs/pull/
   assert.not.match(JSON.stringify(await get(`/api/v2/pipeline/${r.body.id}`)), canary);
 });
 
+test('a fork\'s job behind an approval that names a context is unauthorized when approved, too', async () => {
+  const approving = `
+version: 2.1
+jobs:
+  deploy:
+    machine: true
+    steps: [{run: echo "context says $CONTEXT_SECRET"}]
+workflows:
+  main:
+    jobs:
+      - hold: {type: approval}
+      - deploy: {requires: [hold], context: [release]}
+`;
+  const sha = forkCommit(4, approving);
+  const r = await deliver('pull_request', pr('opened', 4, { sha, ref: 'patch-1', fork: { owner: 'outsider', repo: 'app-fork' }, sender: 'outsider' }));
+  assert.is(r.status, 201, JSON.stringify(r.body));
+  const w = await firstWorkflow(r.body.id);
+  const hold = await until('the approval on hold', async () => ((await get(`/api/v2/workflow/${w.id}/job`)).items as Array<{ name: string; status: string; approval_request_id?: string }>).find((j) => j.name === 'hold' && j.status === 'on_hold'));
+  const approved = await fetch(`${base}/api/v2/workflow/${w.id}/approve/${hold.approval_request_id}`, { method: 'POST', headers: admin() });
+  assert.is(approved.status, 202);
+  const done = await finished(g, w.id);
+  assert.is(done.byName.deploy!.status, 'unauthorized');
+});
+
 test('with "pass secrets to forked builds" on, a fork gets the project variables', async () => {
   await setting({ passSecretsToForkPullRequests: true });
   const sha = forkCommit(2, config);
