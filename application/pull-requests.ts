@@ -4,8 +4,9 @@ import type { EventOf } from '../domain/events/registry.ts';
 import type { Member } from '../domain/organizations.ts';
 import type { pipelineCreated } from '../domain/pipelines/pipeline.ts';
 import { pullRequestDecider, pullRequestStream, pullRequestTarget, type PullRequestCommand, type pullRequestClosed } from '../domain/pipelines/pull-request.ts';
-import { workflowDecider, workflowStream, workflowTarget } from '../domain/pipelines/workflow.ts';
-import { liveWorkflowsOfBranch, liveWorkflowsOfPullRequest, type WorkflowRow } from '../projections/pipelines.ts';
+import { workflowDecider, workflowStream, workflowTarget, type workflowStarted } from '../domain/pipelines/workflow.ts';
+import { liveWorkflowsOfBranch, liveWorkflowsOfPullRequest, newerPipelineOfBranch, pipelineById, type WorkflowRow } from '../projections/pipelines.ts';
+import { pullRequestIsOpen } from '../projections/pull-requests.ts';
 import { projectBySlug } from '../projections/projects.ts';
 import type { UseCases } from './dependencies.ts';
 
@@ -25,7 +26,7 @@ export const recordPullRequest = async (s: UseCases, context: CommandContext, co
 /** Who cancels when Gyre does: the cancel is Gyre's own, on the project's settings. */
 const gyre: Member = { login: 'gyre', isAdmin: true, orgs: [], teams: [] };
 
-const cancelAll = async (s: UseCases, event: RecordedEvent, found: ReadonlyArray<WorkflowRow>, reason: string) => {
+const cancelAll = async (s: UseCases, event: RecordedEvent, found: ReadonlyArray<Pick<WorkflowRow, 'id' | 'pipelineId' | 'name'>>, reason: string) => {
   const context: CommandContext = { actor: { id: 'gyre', type: 'system', name: 'gyre' }, request: null, causationId: event.id };
   for (const w of found) {
     await s.commands
@@ -50,6 +51,29 @@ export const cancelRedundantWorkflows = async (s: UseCases, event: RecordedEvent
   if (!project?.settings.autoCancelRedundantWorkflows || branch === project.settings.defaultBranch) return;
   const older = await liveWorkflowsOfBranch(s.db, d.projectId, branch, d.number);
   await cancelAll(s, event, older, `canceled: pipeline ${d.number} of branch ${branch} is newer (auto-cancel redundant builds)`);
+};
+
+/**
+ * The other order of the two above: a workflow that starts after its pipeline became redundant (a
+ * newer pipeline of the branch was created first) or after its pull request was closed is canceled as
+ * it starts. Either the cancel on `pipeline.create` (or `pull_request.close`) finds the workflow, or
+ * this finds the newer pipeline (or the close): the read models hold whichever came first in the log.
+ * A rerun is never canceled so: someone asked for it.
+ */
+export const cancelIfStartedRedundant = async (s: UseCases, event: RecordedEvent): Promise<void> => {
+  const d = (event as unknown as EventOf<typeof workflowStarted>).data;
+  if (d.rerunOf !== null) return;
+  const pipeline = await pipelineById(s.db, d.pipelineId);
+  if (!pipeline) return;
+  const started = [{ id: d.workflowId, pipelineId: d.pipelineId, name: d.name }];
+  const branch = pipeline.vcs.branch;
+  if (branch !== null && pipeline.vcs.tag === null) {
+    const project = await projectBySlug(s.db, pipeline.projectSlug.toLowerCase());
+    const newer = project?.settings.autoCancelRedundantWorkflows && branch !== project.settings.defaultBranch ? await newerPipelineOfBranch(s.db, pipeline.projectId, branch, pipeline.number) : undefined;
+    if (newer) return cancelAll(s, event, started, `canceled: pipeline ${newer.number} of branch ${branch} is newer (auto-cancel redundant builds)`);
+  }
+  const pr = pipeline.vcs.pullRequest;
+  if (pr && (await pullRequestIsOpen(s.db, pipeline.projectId, pr.number)) === false) await cancelAll(s, event, started, `canceled: pull request #${pr.number} was closed`);
 };
 
 /** A closed pull request's pipelines stop: every workflow of them that has not ended is canceled. */

@@ -311,3 +311,9 @@ export const liveWorkflowsOfPullRequest = async (db: Knex, projectId: string, nu
     .whereNull('w.stopped_at')
     .orderBy('w.created_at')
     .select('w.*')) as Array<Record<string, unknown>>).map(toWorkflow);
+
+/** Whether the project has a pipeline on the branch numbered after `after`: the newest such, if any. */
+export const newerPipelineOfBranch = async (db: Knex, projectId: string, branch: string, after: number): Promise<PipelineRow | undefined> => {
+  const r = await db(pipelines).where({ project_id: projectId }).whereRaw(`vcs->>'branch' = ?`, [branch]).where('number', '>', after).orderBy('number', 'desc').first();
+  return r ? toPipeline(r) : undefined;
+};

@@ -53,3 +53,9 @@ const toPullRequest = (r: Record<string, unknown>): PullRequestRow => ({
 /** The open pull requests from a branch of the project's own repository (not a fork's branch of the same name), oldest first. */
 export const openPullRequestsOfBranch = async (db: Knex, projectId: string, branch: string): Promise<PullRequestRow[]> =>
   ((await db(pull_requests).where({ project_id: projectId, head_branch: branch, open: true, from_fork: false }).orderBy('number')) as Array<Record<string, unknown>>).map(toPullRequest);
+
+/** Whether pull request `number` of the project is open as the deliveries told it; undefined when none told of it. */
+export const pullRequestIsOpen = async (db: Knex, projectId: string, number: number): Promise<boolean | undefined> => {
+  const r = await db(pull_requests).where({ project_id: projectId, number }).first('open');
+  return r ? Boolean(r.open) : undefined;
+};

@@ -1,6 +1,8 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { cancelIfStartedRedundant } from '../application/pull-requests.ts';
+import { workflowStream } from '../domain/pipelines/workflow.ts';
 import { gitRepo } from './support/git-repo.ts';
 import { startTestGyre, waitForAudit, type TestGyre } from './support/gyre.ts';
 import { finished, ok, until } from './support/jobs.ts';
@@ -321,6 +323,29 @@ test('auto-cancel: a newer pipeline of a branch cancels its older running workfl
   assert.is((await get(`/api/v2/workflow/${onMain.id}`)).status, 'running');
   await setting({ autoCancelRedundantWorkflows: false });
   for (const id of [onMain.id, (await firstWorkflow(d.body.id)).id, newer.id]) assert.is((await fetch(`${base}/api/v2/workflow/${id}/cancel`, { method: 'POST', headers: admin() })).status, 202);
+});
+
+test('auto-cancel: a workflow that starts after a newer pipeline of its branch exists is canceled as it starts (the reactor\'s other order)', async () => {
+  // an older pipeline whose workflow runs on while the setting is off, as if its start had come late
+  const a = await deliver('push', push('refs/heads/late', branchCommit('late', parked)));
+  const older = await firstWorkflow(a.body.id);
+  const b = await deliver('push', push('refs/heads/late', branchCommit('late', parked)));
+  assert.is(b.status, 201);
+  assert.is((await get(`/api/v2/workflow/${older.id}`)).status, 'running');
+  await setting({ autoCancelRedundantWorkflows: true });
+  const [started] = await g.services.store.readStream(workflowStream(older.id));
+  assert.is(started!.type, 'workflow.start');
+  await cancelIfStartedRedundant(g.services, started!);
+  // told twice, it cancels once
+  await cancelIfStartedRedundant(g.services, started!);
+  const w = await finished(g, older.id, 15_000);
+  assert.is(w.status, 'canceled');
+  const jobs = (await get(`/api/v2/workflow/${older.id}/job`)).items as Array<{ status: string }>;
+  assert.equal(jobs.map((j) => j.status), ['canceled']);
+  const cancels = await waitForAudit(g, (e) => e.action === 'workflow.cancel' && e.target.id === older.id);
+  assert.is(cancels.length, 1);
+  await setting({ autoCancelRedundantWorkflows: false });
+  assert.is((await fetch(`${base}/api/v2/workflow/${(await firstWorkflow(b.body.id)).id}/cancel`, { method: 'POST', headers: admin() })).status, 202);
 });
 
 test('a closed pull request cancels its running pipelines', async () => {
