@@ -39,6 +39,7 @@ import { userKeyDestroyer } from '../workers/user-keys.ts';
 import { expiredFilesRemover } from '../workers/expired-files.ts';
 import { workflowStarter } from '../workers/workflow-starter.ts';
 import { ensureStatusOutboxTable, githubStatusReactor, startStatusSender, type StatusSender } from '../workers/github-statuses.ts';
+import { buildCanceler } from '../workers/build-canceler.ts';
 import { connectDocker } from '../adapters/docker/connect.ts';
 import { createDockerExecutor } from '../adapters/docker/executor.ts';
 import { createEcr } from '../adapters/ecr/client.ts';
@@ -202,7 +203,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     projections,
     migrate: withSchemaLock,
     log: app.log,
-    reactors: [workflowStarter(reactorDeps), contextKeyDestroyer(reactorDeps), scheduler({ ...reactorDeps, board, projections, timeLimitMs: config.GYRE_JOB_TIME_LIMIT_MS }), jobProgress(reactorDeps), expiredFilesRemover({ db, objects, output }), statuses, userKeyDestroyer(reactorDeps)],
+    reactors: [workflowStarter(reactorDeps), buildCanceler(reactorDeps), contextKeyDestroyer(reactorDeps), scheduler({ ...reactorDeps, board, projections, timeLimitMs: config.GYRE_JOB_TIME_LIMIT_MS }), jobProgress(reactorDeps), expiredFilesRemover({ db, objects, output }), statuses, userKeyDestroyer(reactorDeps)],
   });
   const services: Services = {
     config,

@@ -8,11 +8,12 @@ import type { CommandContext, RecordedEvent } from '../domain/events/envelope.ts
 import { requireOrgMember, type Member } from '../domain/organizations.ts';
 import { ownerSlugOf } from '../domain/projects/slugs.ts';
 import { processConfig, type ProcessedConfig } from '../domain/config/process.ts';
-import { TriggerType, carriedOver, continuationKeyHash, notInSetup, pipelinesDecider, pipelinesStream, pipelineTarget, workflowJobs, type PipelineEvent } from '../domain/pipelines/pipeline.ts';
+import { TriggerType, carriedOver, continuationKeyHash, notInSetup, pipelinesDecider, pipelinesStream, pipelineTarget, workflowJobs, type PipelineEvent, type PullRequestVcs } from '../domain/pipelines/pipeline.ts';
 import { JobResult, afterApproval, workflowDecider, workflowStream, workflowTarget, type WorkflowCommand, type WorkflowState } from '../domain/pipelines/workflow.ts';
 import { fold } from '../domain/decider.ts';
 import { contextByName, contextRestrictions } from '../projections/contexts.ts';
 import { jobById, jobByNumber, pipelineByContinuationKeyHash, pipelineById, workflowById, workflowsOfPipeline, type PipelineRow, type WorkflowRow } from '../projections/pipelines.ts';
+import { projectBySlug } from '../projections/projects.ts';
 import { memberByLogin } from './members.ts';
 import { findProject } from './projects.ts';
 import { withOrbs } from './orbs.ts';
@@ -47,6 +48,10 @@ export interface TriggerInput {
   readonly parameters?: unknown;
   readonly type: 'webhook' | 'api' | 'explicit';
   readonly deliveryId?: string | null;
+  /** The pull request a delivery builds, or the one open for a pushed branch. */
+  readonly pullRequest?: PullRequestVcs | null;
+  /** Read the revision from the pull request's `refs/pull/<n>/head` (a `pull_request` delivery), not from the branch. */
+  readonly fromPullRequestRef?: boolean;
 }
 
 /** What a job's contexts say of the pipeline's actor: the first refusal, or allowed. */
@@ -62,15 +67,25 @@ const contextAccess = async (s: Reads, ownerSlug: string, names: ReadonlyArray<s
 
 const correlated = (context: CommandContext, pipelineId: string): CommandContext => ({ ...context, correlationId: pipelineId });
 
+/**
+ * A fork's build gets no secrets unless its project passes them to forks: a job of it that names a
+ * context cannot run as written, and is `unauthorized` (dispatch withholds the project's variables too).
+ */
+const forkContexts = async (s: Reads, pipeline: PipelineRow | undefined): Promise<(names: ReadonlyArray<string>) => Access | null> => {
+  const withheld = pipeline?.vcs.pullRequest?.fromFork === true && !(await projectBySlug(s.db, pipeline.projectSlug.toLowerCase()))?.settings.passSecretsToForkPullRequests;
+  return (names) => (withheld && names.length > 0 ? { allowed: false, reason: `context ${names.join(', ')}: contexts are not passed to builds of forked pull requests (turn on passSecretsToForkPullRequests)` } : null);
+};
+
 /** `setup`: a workflow of the setup config, which a continue replaced as the pipeline's config. */
 const startWorkflow = async (s: UseCases, context: CommandContext, pipeline: PipelineRow, workflow: { workflowId: string; name: string; firstJobNumber: number }, member: Member, carried: ReadonlySet<string>, rerunOf: string | null, setup = false) => {
   const config = JSON.parse((setup ? pipeline.setupConfig : null) ?? pipeline.config!) as ProcessedConfig;
   const planned = workflowJobs(config, pipeline.vcs, workflow);
   // approvals, and the jobs after them, are judged when approved: they run for the approver
   const deferred = new Set(planned.filter((j) => j.type === 'approval').flatMap((a) => [a.name, ...afterApproval(planned, a.name)]));
+  const fork = await forkContexts(s, pipeline);
   const jobs = [];
   for (const j of planned) {
-    const access = deferred.has(j.name) ? { allowed: true as const } : await contextAccess(s, ownerSlugOf(pipeline.projectSlug), j.context, member);
+    const access = deferred.has(j.name) ? { allowed: true as const } : (fork(j.context) ?? (await contextAccess(s, ownerSlugOf(pipeline.projectSlug), j.context, member)));
     jobs.push({ ...j, requires: [...j.requires], context: [...j.context], status: carried.has(j.name) ? ('success' as const) : ('blocked' as const), unauthorized: access.allowed ? null : access.reason, runsFor: member.login });
   }
   await s.commands.execute({
@@ -94,7 +109,9 @@ export const triggerPipeline = async (s: PipelineDeps, context: CommandContext, 
   const branch = tag ? null : input.branch == null ? project.settings.defaultBranch : parseInput(RefName, input.branch, 'branch');
   const revision = input.revision == null ? null : parseInput(z.string().regex(/^[0-9a-f]{7,64}$/, 'must be a commit sha'), input.revision, 'revision');
   const parameters = input.parameters == null ? {} : parseInput(Parameters, input.parameters, 'parameters');
-  const checkout = await s.git.read(project.settings.gitUrl, { branch, tag, revision });
+  const pullRequest = input.pullRequest ?? null;
+  // a pull request's head is read from its refs/pull/<n>/head: a fork's commits are on no branch of the repository
+  const checkout = await s.git.read(project.settings.gitUrl, { branch, tag, revision, pullRequest: pullRequest && input.fromPullRequestRef ? pullRequest.number : null });
   const pipelineId = randomUUID();
   const receivedAt = new Date().toISOString();
   const ctx = correlated(context, pipelineId);
@@ -125,7 +142,7 @@ export const triggerPipeline = async (s: PipelineDeps, context: CommandContext, 
         projectId: project.id,
         projectSlug: project.slug,
         trigger: { type: input.type, receivedAt, actor: { login: by.login, avatarUrl: null }, deliveryId: input.deliveryId ?? null },
-        vcs: { originRepositoryUrl: project.settings.gitUrl, revision: checkout.revision, branch, tag, commit: { subject: checkout.subject, body: checkout.body } },
+        vcs: { originRepositoryUrl: project.settings.gitUrl, revision: checkout.revision, branch, tag, commit: { subject: checkout.subject, body: checkout.body }, pullRequest },
         parameters,
       },
     },
@@ -228,9 +245,10 @@ export const approveJob = async (s: PipelineDeps, context: CommandContext, by: M
   const owner = ownerSlugOf(w.projectSlug);
   const access = await contextAccess(s, owner, job.context, by);
   const after = afterApproval(state!.jobs, job.name);
+  const fork = await forkContexts(s, await pipelineById(s.db, w.pipelineId));
   const decisions = [];
   for (const j of state!.jobs.filter((x) => after.has(x.name))) {
-    const a = await contextAccess(s, owner, j.context, by);
+    const a = fork(j.context) ?? (await contextAccess(s, owner, j.context, by));
     decisions.push({ jobId: j.jobId, unauthorized: a.allowed ? null : a.reason });
   }
   await runWorkflow(s, context, w, { type: 'approve', approvalRequestId: job.jobId, by, access, decisions });

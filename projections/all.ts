@@ -8,9 +8,10 @@ import { pipelinesProjection } from './pipelines.ts';
 import type { Projection } from './projection.ts';
 import { projectsProjection } from './projects.ts';
 import { projectFollowsProjection } from './project-follows.ts';
+import { pullRequestsProjection } from './pull-requests.ts';
 import { runnersProjection } from './runners.ts';
 import { systemSettingsProjection } from './system-settings.ts';
 import { usersProjection } from './users.ts';
 
 /** Every read model Gyre keeps. */
-export const allProjections: ReadonlyArray<Projection> = [auditLogProjection, systemSettingsProjection, usersProjection, membershipsProjection, projectsProjection, contextsProjection, orbsProjection, pipelinesProjection, runnersProjection, jobsProjection, filesProjection, projectFollowsProjection];
+export const allProjections: ReadonlyArray<Projection> = [auditLogProjection, systemSettingsProjection, usersProjection, membershipsProjection, projectsProjection, contextsProjection, orbsProjection, pipelinesProjection, pullRequestsProjection, runnersProjection, jobsProjection, filesProjection, projectFollowsProjection];

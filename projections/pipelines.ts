@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { PipelineEvent } from '../domain/pipelines/pipeline.ts';
+import type { PipelineEvent, PullRequestVcs } from '../domain/pipelines/pipeline.ts';
 import { jobStatusAfter, liveStatus, type JobStatus, type WorkflowEvent } from '../domain/pipelines/workflow.ts';
 import { defineProjection, isoTime } from './projection.ts';
 
@@ -108,7 +108,7 @@ export interface PipelineRow {
   readonly state: string;
   readonly errors: Array<{ type: string; message: string }>;
   readonly trigger: { type: string; receivedAt: string; actor: { login: string; avatarUrl: string | null } };
-  readonly vcs: { originRepositoryUrl: string; revision: string; branch: string | null; tag: string | null; commit: { subject: string; body: string } | null };
+  readonly vcs: { originRepositoryUrl: string; revision: string; branch: string | null; tag: string | null; commit: { subject: string; body: string } | null; pullRequest: PullRequestVcs | null };
   readonly parameters: Record<string, unknown>;
   readonly config: string | null;
   readonly configSource: string | null;
@@ -132,7 +132,7 @@ const toPipeline = (r: Record<string, unknown>): PipelineRow => ({
   state: r.state as string,
   errors: json(r.errors),
   trigger: json(r.trigger),
-  vcs: json(r.vcs),
+  vcs: { pullRequest: null, ...json(r.vcs) },
   parameters: json(r.parameters),
   config: (r.config as string | null) ?? null,
   configSource: (r.config_source as string | null) ?? null,
@@ -283,4 +283,37 @@ export const pipelinesFeed = async (db: Knex, filter: PipelineFilter, first: num
 export const jobsOfWorkflowPage = async (db: Knex, workflowId: string, first: number, offset = 0): Promise<{ jobs: JobRow[]; hasNextPage: boolean }> => {
   const rows = (await db(workflow_jobs).where({ workflow_id: workflowId }).orderBy([{ column: 'job_number' }, { column: 'name' }]).offset(offset).limit(first + 1)) as Array<Record<string, unknown>>;
   return { jobs: rows.slice(0, first).map(toJob), hasNextPage: rows.length > first };
+};
+
+/** A pipeline a GitHub delivery started for this revision of this branch: a push and its pull request's delivery build it once. */
+export const webhookPipelineAt = async (db: Knex, projectId: string, branch: string, revision: string): Promise<PipelineRow | undefined> => {
+  const r = await db(pipelines).where({ project_id: projectId }).whereRaw(`vcs->>'branch' = ? and vcs->>'revision' = ? and trigger->>'type' = 'webhook'`, [branch, revision]).orderBy('number').first();
+  return r ? toPipeline(r) : undefined;
+};
+
+/** Workflows not yet ended of the project's pipelines on a branch numbered before `before` (auto-cancel's candidates). */
+export const liveWorkflowsOfBranch = async (db: Knex, projectId: string, branch: string, before: number): Promise<WorkflowRow[]> =>
+  ((await db(`${workflows} as w`)
+    .join(`${pipelines} as p`, 'p.id', 'w.pipeline_id')
+    .where('p.project_id', projectId)
+    .whereRaw(`p.vcs->>'branch' = ?`, [branch])
+    .where('p.number', '<', before)
+    .whereNull('w.stopped_at')
+    .orderBy('w.created_at')
+    .select('w.*')) as Array<Record<string, unknown>>).map(toWorkflow);
+
+/** Workflows not yet ended of the project's pipelines that built pull request `number`. */
+export const liveWorkflowsOfPullRequest = async (db: Knex, projectId: string, number: number): Promise<WorkflowRow[]> =>
+  ((await db(`${workflows} as w`)
+    .join(`${pipelines} as p`, 'p.id', 'w.pipeline_id')
+    .where('p.project_id', projectId)
+    .whereRaw(`(p.vcs->'pullRequest'->>'number')::int = ?`, [number])
+    .whereNull('w.stopped_at')
+    .orderBy('w.created_at')
+    .select('w.*')) as Array<Record<string, unknown>>).map(toWorkflow);
+
+/** Whether the project has a pipeline on the branch numbered after `after`: the newest such, if any. */
+export const newerPipelineOfBranch = async (db: Knex, projectId: string, branch: string, after: number): Promise<PipelineRow | undefined> => {
+  const r = await db(pipelines).where({ project_id: projectId }).whereRaw(`vcs->>'branch' = ?`, [branch]).where('number', '>', after).orderBy('number', 'desc').first();
+  return r ? toPipeline(r) : undefined;
 };

@@ -226,7 +226,7 @@ test('workflows decided but never started (the process stopped before the reacto
       type: 'create',
       source: config,
       resolveOrb: () => ({ error: 'no orbs' }),
-      pipeline: { pipelineId: '11111111-1111-4111-8111-111111111111', projectId: project, projectSlug: 'gh/acme/app', trigger: { type: 'api', receivedAt: new Date().toISOString(), actor: { login: 'dev', avatarUrl: null }, deliveryId: null }, vcs: { originRepositoryUrl: repo.dir, revision: sha, branch: 'main', tag: null, commit: null }, parameters: {} },
+      pipeline: { pipelineId: '11111111-1111-4111-8111-111111111111', projectId: project, projectSlug: 'gh/acme/app', trigger: { type: 'api', receivedAt: new Date().toISOString(), actor: { login: 'dev', avatarUrl: null }, deliveryId: null }, vcs: { originRepositoryUrl: repo.dir, revision: sha, branch: 'main', tag: null, commit: null, pullRequest: null }, parameters: {} },
     },
     context: { actor: { id: dev.id, type: 'user', name: 'dev' }, request: null },
     target: { id: 'p', type: 'pipeline' },

@@ -59,7 +59,7 @@ export const scheduler = (deps: SchedulerDeps): Reactor => {
           projectSlug: workflow.projectSlug,
           runsFor: job.runsFor,
           contexts: [...job.context],
-          vcs: { repositoryUrl: pipeline.vcs.originRepositoryUrl, revision: pipeline.vcs.revision, branch: pipeline.vcs.branch, tag: pipeline.vcs.tag },
+          vcs: { repositoryUrl: pipeline.vcs.originRepositoryUrl, revision: pipeline.vcs.revision, branch: pipeline.vcs.branch, tag: pipeline.vcs.tag, fromFork: pipeline.vcs.pullRequest?.fromFork ?? false, pullRequest: pipeline.vcs.pullRequest },
         },
         resourceClass: { kind: rc.kind, name: rc.name, cpus: rc.cpus ?? 0, memoryMb: rc.memoryMb ?? 0 },
         timeoutMs: deps.timeLimitMs,

@@ -7,6 +7,6 @@ export const workflowStarter = (deps: UseCases & WithStore): Reactor => ({
   name: 'workflow-starter',
   handles: [{ exact: 'pipeline.create' }, { exact: 'pipeline.continue' }, { exact: 'workflow.retry' }],
   // the pipeline, and who it runs for: their account, organizations and teams, and the contexts they may use
-  reads: ['pipelines', 'users', 'memberships', 'contexts'],
+  reads: ['pipelines', 'users', 'memberships', 'contexts', 'projects'],
   react: (event) => startDecidedWorkflows(deps, event),
 });

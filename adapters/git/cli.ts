@@ -43,12 +43,19 @@ export const createGit = (dir: string): Git => {
     read: (url, ref) =>
       serial(url, async (): Promise<Checkout> => {
         const mirror = join(dir, `${createHash('sha256').update(url).digest('hex').slice(0, 24)}.git`);
-        // branches and tags only: pull requests' refs (refs/pull/*) are not the project's
+        // branches and tags, and only the one pull request's ref asked for: GitHub keeps one for every pull request ever opened
         if (!existsSync(mirror)) await git(undefined, 'init', '--bare', '--quiet', mirror);
+        const pull = ref.pullRequest == null ? null : `refs/pull/${Math.trunc(ref.pullRequest)}/head`;
         await git(mirror, 'fetch', '--prune', '--quiet', '--', url, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*');
-        const named = ref.tag ? `refs/tags/${ref.tag}` : `refs/heads/${ref.branch}`;
+        if (pull) {
+          await git(mirror, 'fetch', '--quiet', '--', url, `+${pull}:${pull}`).catch(() => {
+            throw new GitError(`pull request #${ref.pullRequest} has no ${pull} in the repository`);
+          });
+        }
+        const named = pull ?? (ref.tag ? `refs/tags/${ref.tag}` : `refs/heads/${ref.branch}`);
+        const what = pull ? `pull request #${ref.pullRequest}` : ref.tag ? `tag ${ref.tag}` : `branch ${ref.branch}`;
         const head = (await git(mirror, 'rev-parse', '--verify', '--quiet', `${named}^{commit}`).catch(() => {
-          throw new GitError(`${ref.tag ? `tag ${ref.tag}` : `branch ${ref.branch}`} is not in the repository`);
+          throw new GitError(`${what} is not in the repository`);
         })).trim();
         let revision = head;
         if (ref.revision) {
@@ -57,19 +64,20 @@ export const createGit = (dir: string): Git => {
           })).trim();
           // a revision is built as a branch only if it is on that branch, and as a tag only if it is the tag
           const on = ref.tag ? revision === head : await git(mirror, 'merge-base', '--is-ancestor', revision, head).then(() => true, () => false);
-          if (!on) throw new GitError(`revision ${ref.revision} is not on ${ref.tag ? `tag ${ref.tag}` : `branch ${ref.branch}`}`);
+          if (!on) throw new GitError(`revision ${ref.revision} is not on ${what}`);
         }
         const config = await git(mirror, 'show', `${revision}:.circleci/config.yml`).catch(() => null);
         const log = await git(mirror, 'log', '-1', '--format=%s%x00%b', revision);
         const [subject, body] = log.split('\0');
         return { revision, config, subject: (subject ?? '').trim(), body: (body ?? '').trim() };
       }),
-    async checkout(url, revision, directory) {
+    async checkout(url, revision, directory, options = {}) {
       mkdirSync(directory, { recursive: true });
       await git(directory, 'init', '--quiet');
       // a checkout as CircleCI makes it: with its origin, so a job's git push and git remote work
       await git(directory, 'remote', 'add', 'origin', url);
-      await git(directory, 'fetch', '--quiet', 'origin', '+refs/heads/*:refs/remotes/origin/*', '+refs/tags/*:refs/tags/*');
+      const pull = options.pullRequest == null ? [] : [`+refs/pull/${Math.trunc(options.pullRequest)}/head:refs/remotes/origin/pull/${Math.trunc(options.pullRequest)}`];
+      await git(directory, 'fetch', '--quiet', 'origin', '+refs/heads/*:refs/remotes/origin/*', '+refs/tags/*:refs/tags/*', ...pull);
       await git(directory, 'checkout', '--quiet', '--detach', revision);
     },
   };

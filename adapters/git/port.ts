@@ -8,8 +8,14 @@ export interface Checkout {
 }
 
 export interface Git {
-  /** Resolves a branch, tag or commit of the repository at `url` and reads the config there. */
-  read(url: string, ref: { branch?: string | null; tag?: string | null; revision?: string | null }): Promise<Checkout>;
-  /** Writes the repository's files at `revision` into `directory` (a job's checkout step), with its history. */
-  checkout(url: string, revision: string, directory: string): Promise<void>;
+  /**
+   * Resolves a branch, tag or commit of the repository at `url` and reads the config there. With
+   * `pullRequest`, the head is GitHub's `refs/pull/<n>/head` (where a fork's commits are), not a branch.
+   */
+  read(url: string, ref: { branch?: string | null; tag?: string | null; revision?: string | null; pullRequest?: number | null }): Promise<Checkout>;
+  /**
+   * Writes the repository's files at `revision` into `directory` (a job's checkout step), with its
+   * history; with `pullRequest`, also fetches `refs/pull/<n>/head` (as `origin/pull/<n>`), so a fork's revision is there.
+   */
+  checkout(url: string, revision: string, directory: string, options?: { pullRequest?: number | null }): Promise<void>;
 }

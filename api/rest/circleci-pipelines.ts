@@ -38,6 +38,8 @@ export const pipelineJson = (p: PipelineRow) => ({
     ...(p.vcs.branch ? { branch: p.vcs.branch } : {}),
     ...(p.vcs.tag ? { tag: p.vcs.tag } : {}),
     ...(p.vcs.commit ? { commit: p.vcs.commit } : {}),
+    // a pull request's build: CircleCI's code review id and URL
+    ...(p.vcs.pullRequest ? { review_id: String(p.vcs.pullRequest.number), review_url: p.vcs.pullRequest.url } : {}),
   },
 });
 /** CircleCI's Workflow. */

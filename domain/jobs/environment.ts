@@ -29,6 +29,17 @@ export const builtinEnvironment = (spec: JobSpec, taskIndex: number, buildUrl: s
   if (spec.jobNumber !== null) env.CIRCLE_BUILD_NUM = String(spec.jobNumber);
   if (spec.vcs.branch !== null) env.CIRCLE_BRANCH = spec.vcs.branch;
   if (spec.vcs.tag !== null) env.CIRCLE_TAG = spec.vcs.tag;
+  // every build of a pull request names it; a fork's also says whose fork (CircleCI's CIRCLE_PR_* are for forks only)
+  const pr = spec.vcs.pullRequest;
+  if (pr) {
+    env.CIRCLE_PULL_REQUEST = pr.url;
+    env.CIRCLE_PULL_REQUESTS = pr.url;
+    if (spec.vcs.fromFork) {
+      env.CIRCLE_PR_NUMBER = String(pr.number);
+      env.CIRCLE_PR_USERNAME = pr.headOwner;
+      env.CIRCLE_PR_REPONAME = pr.headRepo;
+    }
+  }
   if (continuationKey !== null) env.CIRCLE_CONTINUATION_KEY = continuationKey;
   return env;
 };

@@ -52,8 +52,18 @@ export const JobSpec = z.object({
   steps: z.array(Step),
   parallelism: z.number().int().min(1).max(100),
   timeoutMs: z.number().int().positive(),
-  /** `fromFork`: a build of a pull request from a fork, which gets no secrets unless its project allows it. */
-  vcs: z.object({ repositoryUrl: z.string(), revision: z.string(), branch: z.string().nullable(), tag: z.string().nullable(), fromFork: z.boolean().default(false) }),
+  /**
+   * `fromFork`: a build of a pull request from a fork, which gets no secrets unless its project allows it.
+   * `pullRequest`: the pull request built (its number, URL and head repository), for the checkout and `CIRCLE_PULL_REQUEST`.
+   */
+  vcs: z.object({
+    repositoryUrl: z.string(),
+    revision: z.string(),
+    branch: z.string().nullable(),
+    tag: z.string().nullable(),
+    fromFork: z.boolean().default(false),
+    pullRequest: z.object({ number: z.number().int(), url: z.string(), headOwner: z.string(), headRepo: z.string() }).nullable().default(null),
+  }),
 });
 export type JobSpec = z.infer<typeof JobSpec>;
 

@@ -17,7 +17,7 @@ const create = (id: string, source: string | null = config): PipelineCommand => 
     projectId: 'p',
     projectSlug: 'gh/acme/app',
     trigger: { type: 'api', receivedAt: '2026-01-01T00:00:00Z', actor: { login: 'dev', avatarUrl: null }, deliveryId: null },
-    vcs: { originRepositoryUrl: '/r', revision: 'abc', branch: 'main', tag: null, commit: null },
+    vcs: { originRepositoryUrl: '/r', revision: 'abc', branch: 'main', tag: null, commit: null, pullRequest: null },
     parameters: {},
   },
 });
@@ -54,7 +54,7 @@ const setupConfig = 'version: 2.1\nsetup: true\njobs:\n  gen: {docker: [{image: 
 const continuation = { keyHash: 'a'.repeat(64), sealedKey: 'sealed' };
 const continueWith = (source: string): PipelineCommand => ({
   type: 'continue',
-  pipeline: { pipelineId: 's1', number: 1, vcs: { originRepositoryUrl: '/r', revision: 'abc', branch: 'main', tag: null, commit: null }, trigger: { type: 'api', receivedAt: '2026-01-01T00:00:00Z', actor: { login: 'dev', avatarUrl: null }, deliveryId: null } },
+  pipeline: { pipelineId: 's1', number: 1, vcs: { originRepositoryUrl: '/r', revision: 'abc', branch: 'main', tag: null, commit: null, pullRequest: null }, trigger: { type: 'api', receivedAt: '2026-01-01T00:00:00Z', actor: { login: 'dev', avatarUrl: null }, deliveryId: null } },
   source,
   parameters: {},
   resolveOrb: () => ({ error: 'no orbs here' }),

@@ -28,7 +28,13 @@ const Vcs = z.object({
   branch: z.string().nullable(),
   tag: z.string().nullable(),
   commit: z.object({ subject: z.string(), body: z.string() }).nullable(),
+  /** The pull request built (GitHub's `pull_request` delivery), or the one open for a pushed branch; null in events from before. */
+  pullRequest: z
+    .object({ number: z.number().int().positive(), url: z.string(), fromFork: z.boolean(), headOwner: z.string(), headRepo: z.string() })
+    .nullable()
+    .default(null),
 });
+export type PullRequestVcs = NonNullable<z.infer<typeof Vcs>['pullRequest']>;
 /**
  * A setup pipeline's continuation key: its SHA-256 (how a continue finds and checks it) and the key
  * sealed under the project's data key (what dispatch opens for the setup jobs). Never the key in clear.

@@ -74,7 +74,8 @@ export type WorkflowCommand =
   | { type: 'approve'; approvalRequestId: string; by: Member; access: Access; decisions: ReadonlyArray<{ jobId: string; unauthorized: string | null }> }
   | { type: 'startJob'; jobId: string; agent?: Agent | null }
   | { type: 'finishJob'; jobId: string; status: JobResult; reason?: string | null }
-  | { type: 'cancel'; by: Member }
+  /** `reason`: why, when Gyre cancels on its own (a newer build of the branch, a closed pull request). */
+  | { type: 'cancel'; by: Member; reason?: string }
   /** One queued or running job, ended as canceled: the jobs that require it are not run, the others go on. */
   | { type: 'cancelJob'; jobId: string; by: Member };
 
@@ -217,7 +218,7 @@ export const workflowDecider: Decider<WorkflowState, WorkflowCommand, WorkflowEv
         requireOrgMember(c.by, ownerSlugOf(w.projectSlug));
         if (w.finished) throw new DomainError('WORKFLOW_FINISHED', `workflow ${w.name} has already finished (${w.finished})`);
         const ids = { workflowId: w.workflowId, pipelineId: w.pipelineId, name: w.name };
-        const ends: WorkflowEvent[] = w.jobs.filter((j) => !terminal.has(j.status)).map((j) => ({ type: 'workflow.job.finish', data: { ...ids, jobId: j.jobId, job: j.name, status: 'canceled', reason: `canceled by ${c.by.login}` } }));
+        const ends: WorkflowEvent[] = w.jobs.filter((j) => !terminal.has(j.status)).map((j) => ({ type: 'workflow.job.finish', data: { ...ids, jobId: j.jobId, job: j.name, status: 'canceled', reason: c.reason ?? `canceled by ${c.by.login}` } }));
         return then(w, [{ type: 'workflow.cancel', data: ids }, ...ends]);
       }
       case 'cancelJob': {

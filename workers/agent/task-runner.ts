@@ -217,7 +217,7 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
       const local = mkdtempSync(join(tmpdir(), 'gyre-checkout-'));
       try {
         out.line(`Checking out ${a.spec.vcs.revision} of ${a.spec.vcs.repositoryUrl.replace(/\/\/[^@/]+@/, '//')} into ${target}`);
-        await deps.git.checkout(a.spec.vcs.repositoryUrl, a.spec.vcs.revision, local);
+        await deps.git.checkout(a.spec.vcs.repositoryUrl, a.spec.vcs.revision, local, { pullRequest: a.spec.vcs.pullRequest?.number ?? null });
         await e.copyIn(local, target);
       } finally {
         rmSync(local, { recursive: true, force: true });
