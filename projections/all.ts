@@ -8,8 +8,9 @@ import { pipelinesProjection } from './pipelines.ts';
 import type { Projection } from './projection.ts';
 import { projectsProjection } from './projects.ts';
 import { runnersProjection } from './runners.ts';
+import { schedulesProjection } from './schedules.ts';
 import { systemSettingsProjection } from './system-settings.ts';
 import { usersProjection } from './users.ts';
 
 /** Every read model Gyre keeps. */
-export const allProjections: ReadonlyArray<Projection> = [auditLogProjection, systemSettingsProjection, usersProjection, membershipsProjection, projectsProjection, contextsProjection, orbsProjection, pipelinesProjection, runnersProjection, jobsProjection, filesProjection];
+export const allProjections: ReadonlyArray<Projection> = [auditLogProjection, systemSettingsProjection, usersProjection, membershipsProjection, projectsProjection, contextsProjection, orbsProjection, pipelinesProjection, runnersProjection, jobsProjection, filesProjection, schedulesProjection];
