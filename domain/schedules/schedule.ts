@@ -76,8 +76,8 @@ export interface Schedule extends Definition {
 /** null: never created, or deleted. */
 export type ScheduleState = Schedule | null;
 
-/** The login a system-attributed run is recorded under: Gyre's scheduler, not a person. */
-export const scheduledActor = 'gyre-scheduler';
+/** The login a system-attributed run is recorded under: Gyre's scheduler, not a person (GitHub logins never hold brackets). */
+export const scheduledActor = 'gyre-scheduler[bot]';
 
 const live = (s: ScheduleState, scheduleId: string): Schedule => {
   if (!s || s.scheduleId !== scheduleId) throw new NotFoundError('no such schedule: list a project\'s schedules with GET /api/v2/project/{project-slug}/schedule', 'SCHEDULE_NOT_FOUND');
