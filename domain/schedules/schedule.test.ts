@@ -51,6 +51,10 @@ test('bad timetables are refused with a message naming the field', () => {
   assert.match(bad({ 'per-hour': 1, 'hours-of-day': [], 'days-of-week': ['MON'] }), /at least one hour/);
   assert.match(bad({ 'per-hour': 1, 'hours-of-day': [1], 'days-of-week': ['MONDAY'] }), /days-of-week/);
   assert.match(bad({ 'per-hour': 1, 'hours-of-day': [1] }), /give days-of-week or days-of-month/);
+  assert.match(bad({ 'per-hour': 1, 'hours-of-day': [1], 'days-of-week': [], 'days-of-month': [] }), /give days-of-week or days-of-month/);
+  // empty lists, as API clients send them, mean any
+  const anyMonth = table({ 'per-hour': 1, 'hours-of-day': [5], 'days-of-week': ['TUE'], 'days-of-month': [], months: [] });
+  assert.equal(nextSlot(anyMonth, at('2026-11-30T00:00:00Z')), at('2026-12-01T05:00:00Z'));
   assert.match(bad({ 'per-hour': 1, 'hours-of-day': [1, 1], 'days-of-week': ['MON'] }), /twice/);
   assert.match(bad({ 'per-hour': 1, 'hours-of-day': [1], 'days-of-week': ['MON'], minutes: [5] }), /minutes/);
   assert.not.ok(ScheduleParameters.safeParse({ branch: 'main', tag: 'v1' }).success);
