@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { GyreError, NotFoundError, ValidationError, parseInput } from '../domain/errors.ts';
+import { ForbiddenError, GyreError, NotFoundError, ValidationError, parseInput } from '../domain/errors.ts';
 import { systemActor, type CommandContext, type RecordedEvent } from '../domain/events/envelope.ts';
 import { parseUuid, uuidFrom } from '../domain/ids.ts';
 import { orgOf, type Member } from '../domain/organizations.ts';
@@ -35,7 +35,7 @@ import type { Logger, UseCases } from './dependencies.ts';
  */
 
 /** Who the API shows as a schedule's actor, and whose runs `current` attribution makes them. */
-export interface ScheduleUser extends ScheduleActor {}
+export type ScheduleUser = ScheduleActor;
 
 const Definition = z
   .object({ name: ScheduleName, description: ScheduleDescription.nullable().optional(), 'attribution-actor': AttributionActor, parameters: ScheduleParameters, timetable: Timetable })
@@ -98,12 +98,13 @@ export const readSchedule = async (s: UseCases, by: Member, id: unknown): Promis
 };
 export const listSchedules = async (s: UseCases, by: Member, rawSlug: unknown, first: number, after?: string) => {
   const project = await findProject(s, rawSlug);
-  requireReader(by, project.slug);
+  requireReader(by, project.slug, `${by.login} is not a member of the organization of ${project.slug}: only its members and admins see its schedules`);
   return schedulesPage(s.db, project.id, first, after);
 };
-const requireReader = (by: Member, projectSlug: string) => {
-  // the same rule as changes, so that a schedule's parameters are seen by those who may run it only
+/** The same rule as changes, so that a schedule's parameters are seen only by those who may change it; to others a schedule is not there. */
+const requireReader = (by: Member, projectSlug: string, refusal?: string) => {
   if (by.isAdmin || by.orgs.some((o) => o.toLowerCase() === orgOf(ownerSlugOf(projectSlug)))) return;
+  if (refusal) throw new ForbiddenError(refusal, 'NOT_ORG_MEMBER');
   throw new NotFoundError('schedule not found: list a project\'s schedules with GET /api/v2/project/{project-slug}/schedule', 'SCHEDULE_NOT_FOUND');
 };
 

@@ -184,6 +184,7 @@ test('bad schedules are refused 400 with a message naming the field, audited, an
   const foreign = await api('POST', 'project/gh/acme/app/schedule', outsider.token, good);
   assert.is(foreign.status, 403);
   assert.is((await api('GET', `schedule/${scheduleId}`, outsider.token)).status, 404);
+  assert.is((await api('GET', 'project/gh/acme/app/schedule', outsider.token)).status, 403);
   assert.is((await api('DELETE', `schedule/${scheduleId}`, outsider.token)).status, 403);
   assert.is((await waitForAudit(g, (r) => r.action === 'schedule.delete' && r.success === false)).length, 1);
   assert.is((await api('GET', 'schedule/not-a-uuid')).status, 400);
