@@ -40,6 +40,7 @@ import { expiredFilesRemover } from '../workers/expired-files.ts';
 import { workflowStarter } from '../workers/workflow-starter.ts';
 import { ensureStatusOutboxTable, githubStatusReactor, startStatusSender, type StatusSender } from '../workers/github-statuses.ts';
 import { buildCanceler } from '../workers/build-canceler.ts';
+import { scheduledRunStarter, startScheduleWorker } from '../workers/schedules.ts';
 import { connectDocker } from '../adapters/docker/connect.ts';
 import { createDockerExecutor } from '../adapters/docker/executor.ts';
 import { createEcr } from '../adapters/ecr/client.ts';
@@ -70,6 +71,7 @@ import { registerGraphQL, requestedRules } from './graphql/plugin.ts';
 import { commandContext, requestInfo } from './request-context.ts';
 import { registerAuditCsv } from './rest/audit-csv.ts';
 import { registerHealth } from './rest/health.ts';
+import { registerCircleCiSchedules } from './rest/circleci-schedules.ts';
 import { registerMetrics } from './rest/metrics.ts';
 import type { Services } from './services.ts';
 
@@ -84,6 +86,8 @@ declare module 'fastify' {
 export interface Gyre {
   readonly app: FastifyInstance;
   readonly services: Services;
+  /** The schedules worker: `tick()` decides the runs due now (by the clock of `GyreOptions.now`). */
+  readonly schedules: { tick(): Promise<number> };
   /** Creates the first admin and its token when there is none; null when an admin exists. */
   bootstrap(): Promise<{ token: string; file: string } | null>;
   close(): Promise<void>;
@@ -95,7 +99,7 @@ export interface GyreOptions {
   readonly logger?: boolean | object;
   /** Where the configured logger writes (default stdout): tests read the log through it. */
   readonly logStream?: { write(line: string): void };
-  /** The clock sessions age by (default Date.now): tests move it past GYRE_SESSION_MAX_AGE_HOURS. */
+  /** The clock sessions age by and schedules run by (default Date.now): tests move it past GYRE_SESSION_MAX_AGE_HOURS, or past a schedule's slot. */
   readonly now?: () => number;
   /** Told of every route as it is registered: tests walk the routes Gyre serves. */
   readonly onRoute?: (route: { method: string | string[]; url: string }) => void;
@@ -203,7 +207,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     projections,
     migrate: withSchemaLock,
     log: app.log,
-    reactors: [workflowStarter(reactorDeps), buildCanceler(reactorDeps), contextKeyDestroyer(reactorDeps), scheduler({ ...reactorDeps, board, projections, timeLimitMs: config.GYRE_JOB_TIME_LIMIT_MS }), jobProgress(reactorDeps), expiredFilesRemover({ db, objects, output }), statuses, userKeyDestroyer(reactorDeps)],
+    reactors: [workflowStarter(reactorDeps), buildCanceler(reactorDeps), contextKeyDestroyer(reactorDeps), scheduler({ ...reactorDeps, board, projections, timeLimitMs: config.GYRE_JOB_TIME_LIMIT_MS }), jobProgress(reactorDeps), expiredFilesRemover({ db, objects, output }), statuses, userKeyDestroyer(reactorDeps), scheduledRunStarter({ ...reactorDeps, log: app.log, projections })],
   });
   const services: Services = {
     config,
@@ -290,6 +294,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   registerCircleCiPipelines(app, services);
   registerCircleCiRunners(app, services);
   registerCircleCiInsights(app, services);
+  registerCircleCiSchedules(app, services, options.now ?? Date.now);
   registerCircleCiBuilds(app, { db, output, publicUrl: config.GYRE_PUBLIC_URL });
   registerCircleCiArtifacts(app, { db, objects, publicUrl: config.GYRE_PUBLIC_URL });
   registerAgentProtocol(app, dispatch);
@@ -303,6 +308,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   statusSender = startStatusSender({ db, github, tokens: jobSecrets, log: app.log });
   const leaseKeeper = startLeaseKeeper({ db, dispatch, leaseMs, log: app.log });
   const retention = startRetentionSweeper({ db, commands, log: app.log, intervalMs: config.GYRE_RETENTION_SWEEP_MS });
+  const schedules = startScheduleWorker({ db, commands, readYourWrites: async () => {}, log: app.log, now: options.now ?? Date.now, intervalMs: config.GYRE_SCHEDULE_TICK_MS });
   let agent: Agent | null = null;
   if (config.GYRE_LOCAL_AGENT === 'true') {
     const serverId = localServerId(dataDir);
@@ -326,6 +332,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   return {
     app,
     services,
+    schedules: { tick: schedules.tick },
     async bootstrap() {
       await projections.waitFor(await store.head(), 10 * 60_000);
       return bootstrapAdmin(services, dataDir);
@@ -334,6 +341,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
       await agent?.stop({ abandon: true });
       await leaseKeeper.stop();
       await retention.stop();
+      await schedules.stop();
       await app.close();
       await reactors.stop();
       await statusSender?.stop();

@@ -67,6 +67,8 @@ export const ConfigSchema = z.object({
   GYRE_JOB_TIME_LIMIT_MS: z.coerce.number().int().min(1000).max(7 * 24 * 3_600_000).default(5 * 3_600_000),
   /** How often retention looks for expired files (ms); the periods themselves are system settings. */
   GYRE_RETENTION_SWEEP_MS: z.coerce.number().int().min(1000).max(7 * 24 * 3_600_000).default(3_600_000),
+  /** How often the schedules worker looks for scheduled pipelines and scheduled workflows that are due. */
+  GYRE_SCHEDULE_TICK_MS: z.coerce.number().int().min(50).max(60_000).default(10_000),
   /** When set, GET /metrics answers only `Authorization: Bearer <this>`; unset, it is open, as scrape targets usually are. */
   GYRE_METRICS_TOKEN: z.string().trim().min(16, 'must be at least 16 characters (openssl rand -hex 24)').optional(),
   /** How long a browser session lasts from sign-in (hours, fractions allowed), however it started; then the person signs in again. */

@@ -46,12 +46,14 @@ export interface TriggerInput {
   readonly tag?: unknown;
   readonly revision?: unknown;
   readonly parameters?: unknown;
-  readonly type: 'webhook' | 'api' | 'explicit';
+  readonly type: 'webhook' | 'api' | 'explicit' | 'schedule';
   readonly deliveryId?: string | null;
   /** The pull request a delivery builds, or the one open for a pushed branch. */
   readonly pullRequest?: PullRequestVcs | null;
   /** Read the revision from the pull request's `refs/pull/<n>/head` (a `pull_request` delivery), not from the branch. */
   readonly fromPullRequestRef?: boolean;
+  /** For type `schedule`: the schedule that runs it (application/schedules.ts). */
+  readonly schedule?: { id: string; name: string; workflows: string[] | null };
 }
 
 /** What a job's contexts say of the pipeline's actor: the first refusal, or allowed. */
@@ -100,10 +102,10 @@ const startWorkflow = async (s: UseCases, context: CommandContext, pipeline: Pip
   });
 };
 
-/** A webhook is authorized by its signature; every other trigger by its caller's membership of the organization. */
+/** A webhook is authorized by its signature, a scheduled run when it was scheduled; every other trigger by its caller's membership of the organization. */
 export const triggerPipeline = async (s: PipelineDeps, context: CommandContext, by: Member, input: TriggerInput): Promise<PipelineRow> => {
   const project = await findProject(s, input.slug);
-  if (input.type !== 'webhook') requireOrgMember(by, ownerSlugOf(project.slug));
+  if (input.type !== 'webhook' && input.type !== 'schedule') requireOrgMember(by, ownerSlugOf(project.slug));
   if (input.branch != null && input.tag != null) throw new ValidationError('give a branch or a tag, not both');
   const tag = input.tag == null ? null : parseInput(RefName, input.tag, 'tag');
   const branch = tag ? null : input.branch == null ? project.settings.defaultBranch : parseInput(RefName, input.branch, 'branch');
@@ -141,7 +143,7 @@ export const triggerPipeline = async (s: PipelineDeps, context: CommandContext, 
         pipelineId,
         projectId: project.id,
         projectSlug: project.slug,
-        trigger: { type: input.type, receivedAt, actor: { login: by.login, avatarUrl: null }, deliveryId: input.deliveryId ?? null },
+        trigger: { type: input.type, receivedAt, actor: { login: by.login, avatarUrl: null }, deliveryId: input.deliveryId ?? null, ...(input.schedule ? { schedule: input.schedule } : {}) },
         vcs: { originRepositoryUrl: project.settings.gitUrl, revision: checkout.revision, branch, tag, commit: { subject: checkout.subject, body: checkout.body }, pullRequest },
         parameters,
       },

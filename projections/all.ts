@@ -10,8 +10,9 @@ import { projectsProjection } from './projects.ts';
 import { projectFollowsProjection } from './project-follows.ts';
 import { pullRequestsProjection } from './pull-requests.ts';
 import { runnersProjection } from './runners.ts';
+import { schedulesProjection } from './schedules.ts';
 import { systemSettingsProjection } from './system-settings.ts';
 import { usersProjection } from './users.ts';
 
 /** Every read model Gyre keeps. */
-export const allProjections: ReadonlyArray<Projection> = [auditLogProjection, systemSettingsProjection, usersProjection, membershipsProjection, projectsProjection, contextsProjection, orbsProjection, pipelinesProjection, pullRequestsProjection, runnersProjection, jobsProjection, filesProjection, projectFollowsProjection];
+export const allProjections: ReadonlyArray<Projection> = [auditLogProjection, systemSettingsProjection, usersProjection, membershipsProjection, projectsProjection, contextsProjection, orbsProjection, pipelinesProjection, pullRequestsProjection, runnersProjection, jobsProjection, filesProjection, projectFollowsProjection, schedulesProjection];

@@ -2,6 +2,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { processConfig } from '../domain/config/process.ts';
+import { planWorkflows } from '../domain/pipelines/planner.ts';
+import { scheduledWorkflowsOf } from '../domain/schedules/scheduled-workflows.ts';
 import { corpusDir } from './support/corpus.ts';
 import { startTestGyre, type TestGyre } from './support/gyre.ts';
 
@@ -87,6 +90,31 @@ test('the quirks the corpus README names: a tab in a plain scalar, a reused anch
   assert.match(cortex['output-yaml'], /workflows:\n {2}version: 2\n {2}workflow:\n {4}jobs:\n {6}- build\n/);
   const inline = await compile(readFileSync(join(configDir, 'DataDog__dd-trace-rb.yml'), 'utf8'));
   assert.match(inline.errors.map((e) => e.message).join('\n'), /orbs\.orb\.orbs\.codecov: orb codecov\/codecov@3\.2\.3 is not in Gyre's orb registry/);
+});
+
+test('the configs with legacy scheduled workflows: every schedule trigger reads, and plans its workflow alone on its branches', async () => {
+  const files = readdirSync(configDir).filter((f) => f.endsWith('.yml') && /^\s*-\s*schedule:/m.test(readFileSync(join(configDir, f), 'utf8')));
+  assert.is(files.length, 11);
+  let planned = 0;
+  for (const file of files) {
+    const r = await compile(readFileSync(join(configDir, file), 'utf8'));
+    if (!r.valid) continue;
+    // the compiled config names no orbs: it processes again on its own, as a pipeline's config
+    const processed = processConfig(r['output-yaml'], { resolveOrb: () => ({ error: 'a compiled config names no orbs' }) });
+    assert.ok(processed.valid, file);
+    if (!processed.valid) continue;
+    const { schedules, problems } = scheduledWorkflowsOf(processed.config);
+    assert.equal(problems, [], file);
+    assert.ok(schedules.length > 0, file);
+    for (const s of schedules) {
+      assert.ok(s.branches.length > 0, `${file}: ${s.workflow} names a branch`);
+      const plan = planWorkflows(processed.config, { branch: s.branches[0]! }, [s.workflow]);
+      assert.ok(plan.every((w) => w.name === s.workflow), file);
+      if (plan.length) planned++;
+      assert.not.ok(planWorkflows(processed.config, { branch: s.branches[0]! }).some((w) => w.name === s.workflow), `${file}: ${s.workflow} runs only on its schedule`);
+    }
+  }
+  assert.ok(planned >= 11, `${planned} scheduled workflows plan jobs`);
 });
 
 test.run();

@@ -153,6 +153,14 @@ export const routeRules: Readonly<Record<string, Rule>> = {
   'POST /api/v2/project/:slug/envvar': { role: 'user', action: 'project.env_var.create' },
   'GET /api/v2/project/:slug/envvar/:name': { role: 'user', action: 'project.read' },
   'DELETE /api/v2/project/:slug/envvar/:name': { role: 'user', action: 'project.env_var.delete' },
+  // scheduled pipelines: members of the project's organization (checked by the use cases), as CircleCI's project members
+  'GET /api/v2/project/:vcs/:org/:repo/schedule': { role: 'user', action: 'project.read' },
+  'POST /api/v2/project/:vcs/:org/:repo/schedule': { role: 'user', action: 'schedule.create' },
+  'GET /api/v2/project/:slug/schedule': { role: 'user', action: 'project.read' },
+  'POST /api/v2/project/:slug/schedule': { role: 'user', action: 'schedule.create' },
+  'GET /api/v2/schedule/:id': { role: 'user', action: 'project.read' },
+  'PATCH /api/v2/schedule/:id': { role: 'user', action: 'schedule.update' },
+  'DELETE /api/v2/schedule/:id': { role: 'user', action: 'schedule.delete' },
   // the web UI's page and files: what it shows it reads through GraphQL, as the signed-in account
   'GET /': { role: 'anonymous' },
   'GET /sign-in': { role: 'anonymous' },

@@ -7,6 +7,7 @@ import { memberOf } from '../../application/members.ts';
 import { approveJob, cancelJob, cancelWorkflow, continuePipeline, rerunWorkflow, triggerPipeline } from '../../application/pipelines.ts';
 import { findProject } from '../../application/projects.ts';
 import { parseOrgSlug } from '../../domain/projects/slugs.ts';
+import { triggerSource } from '../../domain/pipelines/pipeline.ts';
 import { requestCommandContext } from '../request-context.ts';
 import type { Services } from '../services.ts';
 import { nextPageToken, pageSize, pageTokenCursor } from './circleci-paging.ts';
@@ -29,7 +30,7 @@ export const pipelineJson = (p: PipelineRow) => ({
   trigger_parameters: p.parameters,
   state: p.state,
   created_at: p.createdAt,
-  trigger: { type: p.trigger.type, received_at: p.trigger.receivedAt, actor: { login: p.trigger.actor.login, avatar_url: p.trigger.actor.avatarUrl } },
+  trigger: { type: triggerSource(p.trigger.type), received_at: p.trigger.receivedAt, actor: { login: p.trigger.actor.login, avatar_url: p.trigger.actor.avatarUrl } },
   vcs: {
     provider_name: 'GitHub',
     origin_repository_url: p.vcs.originRepositoryUrl,

@@ -9,6 +9,8 @@ import { cacheEvents } from '../files/cache.ts';
 import { jobEvents } from '../jobs/job.ts';
 import { projectEvents } from '../projects/project.ts';
 import { runnerEvents } from '../runners/resource-class.ts';
+import { scheduleEvents } from '../schedules/schedule.ts';
+import { scheduledWorkflowTriggered } from '../schedules/scheduled-workflows.ts';
 import { masterKeyRotated } from '../secrets/master-key.ts';
 import { settingsUpdated } from '../system/settings.ts';
 import { accountEvents } from '../users/accounts.ts';
@@ -46,4 +48,6 @@ export const eventRegistry = createRegistry([
   ...cacheEvents,
   ...agentEvents,
   ...runnerEvents,
+  ...scheduleEvents,
+  scheduledWorkflowTriggered,
 ]);

@@ -9,7 +9,7 @@ import type { OrbRef } from '../orbs/orb-ref.ts';
 import { requireOrgMember, type Member } from '../organizations.ts';
 import { ownerSlugOf } from '../projects/slugs.ts';
 import type { Decider } from '../decider.ts';
-import { planWorkflows } from './planner.ts';
+import { planWorkflow, planWorkflows } from './planner.ts';
 
 /**
  * A project's pipelines, on one stream per project: pipeline and job numbers count up per project,
@@ -20,8 +20,21 @@ export const pipelinesStream = (projectId: string) => `pipelines-${projectId}`;
 export const pipelineTarget = (p: { pipelineId: string; projectSlug: string; number: number }) => ({ id: p.pipelineId, type: 'pipeline', name: `${p.projectSlug}#${p.number}` });
 
 export const TriggerType = z.enum(['webhook', 'api', 'explicit', 'schedule']);
-/** `deliveryId`: GitHub's X-GitHub-Delivery, so that a delivery replayed is not built twice. */
-const Trigger = z.object({ type: TriggerType, receivedAt: z.string(), actor: z.object({ login: z.string(), avatarUrl: z.string().nullable() }), deliveryId: z.string().max(100).nullable().default(null) });
+/**
+ * `deliveryId`: GitHub's X-GitHub-Delivery, so that a delivery replayed is not built twice (for a
+ * scheduled run: an id derived from the schedule's fire event). `schedule`: for type `schedule`, the
+ * schedule that ran it; `workflows` names the workflows of a legacy scheduled workflow trigger (only
+ * they run), null for a scheduled pipeline (the config's workflows run as for any pipeline).
+ */
+const Trigger = z.object({
+  type: TriggerType,
+  receivedAt: z.string(),
+  actor: z.object({ login: z.string(), avatarUrl: z.string().nullable() }),
+  deliveryId: z.string().max(100).nullable().default(null),
+  schedule: z.object({ id: z.string(), name: z.string(), workflows: z.array(z.string()).nullable() }).optional(),
+});
+/** How API v2 and `<< pipeline.trigger_source >>` name a trigger type: a schedule is CircleCI's `scheduled_pipeline`. */
+export const triggerSource = (type: string): string => (type === 'schedule' ? 'scheduled_pipeline' : type);
 const Vcs = z.object({
   originRepositoryUrl: z.string(),
   revision: z.string(),
@@ -128,13 +141,14 @@ export interface ProjectPipelines {
 
 /** The `<< pipeline.* >>` values of a pipeline. */
 const pipelineValues = (p: { pipelineId: string; number: number; vcs: PipelineDetails['vcs']; trigger: PipelineDetails['trigger'] }) => ({
-  id: p.pipelineId, number: p.number, 'project.git_url': p.vcs.originRepositoryUrl, 'project.type': 'github', 'git.branch': p.vcs.branch ?? '', 'git.tag': p.vcs.tag ?? '', 'git.revision': p.vcs.revision, 'git.base_revision': p.vcs.revision, trigger_source: p.trigger.type === 'webhook' ? 'webhook' : 'api',
+  id: p.pipelineId, number: p.number, 'project.git_url': p.vcs.originRepositoryUrl, 'project.type': 'github', 'git.branch': p.vcs.branch ?? '', 'git.tag': p.vcs.tag ?? '', 'git.revision': p.vcs.revision, 'git.base_revision': p.vcs.revision, trigger_source: p.trigger.type === 'webhook' ? 'webhook' : p.trigger.type === 'schedule' ? 'scheduled_pipeline' : 'api',
+  ...(p.trigger.schedule ? { 'schedule.name': p.trigger.schedule.name, 'schedule.id': p.trigger.schedule.id } : {}),
 });
 
 /** The workflows a processed config plans, numbered from the project's next job number. */
-const planned = (config: ProcessedConfig, p: { pipelineId: string; vcs: PipelineDetails['vcs'] }, nextJob: number) => {
+const planned = (config: ProcessedConfig, p: { pipelineId: string; vcs: PipelineDetails['vcs']; trigger: PipelineDetails['trigger'] }, nextJob: number) => {
   let next = nextJob;
-  const workflows = planWorkflows(config, p.vcs).map((w) => {
+  const workflows = planWorkflows(config, p.vcs, p.trigger.schedule?.workflows).map((w) => {
     const jobCount = w.jobs.filter((j) => j.type === 'build').length;
     const planned = { workflowId: derivedId(p.pipelineId, w.name), name: w.name, firstJobNumber: next, jobCount };
     next += jobCount;
@@ -183,9 +197,10 @@ export const derivedId = (parent: string, name: string): string => uuidFrom(`${p
 
 /** The jobs of one planned workflow as the workflow starts them: ids, numbers (build jobs only), in order. */
 export const workflowJobs = (config: ProcessedConfig, vcs: { branch: string | null; tag: string | null }, workflow: { workflowId: string; name: string; firstJobNumber: number }) => {
-  const plan = planWorkflows(config, vcs).find((w) => w.name === workflow.name);
+  // the workflow was planned when the pipeline was decided (a scheduled one included): plan it again by name
+  const wf = Object.hasOwn(config.workflows, workflow.name) ? config.workflows[workflow.name] : undefined;
   let next = workflow.firstJobNumber;
-  return (plan?.jobs ?? []).map((j) => ({ ...j, jobId: derivedId(workflow.workflowId, j.name), jobNumber: j.type === 'build' ? next++ : null }));
+  return (wf ? planWorkflow(wf, vcs) : []).map((j) => ({ ...j, jobId: derivedId(workflow.workflowId, j.name), jobNumber: j.type === 'build' ? next++ : null }));
 };
 
 /** What a rerun from failed keeps: every job that succeeded (a job that succeeded had all it required succeed). */

@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import type { ProcessedConfig } from '../config/process.ts';
+import { defineEvent, type EventOf } from '../events/registry.ts';
+import type { Decider } from '../decider.ts';
+import { parseCron } from './timetable.ts';
+
+/**
+ * Legacy scheduled workflows: `triggers: [{schedule: {cron, filters: {branches: {only}}}}]` on a
+ * workflow of the config on the project's default branch. At each cron time (UTC) a pipeline starts
+ * on each branch the filter names, running that workflow only. Their runs are decided on one stream
+ * per project, so a cron time fires once however many servers look.
+ */
+export const scheduledWorkflowsStream = (projectId: string) => `scheduled-workflows-${projectId}`;
+export const scheduledWorkflowsTarget = (p: { projectId: string; projectSlug: string }) => ({ id: p.projectId, type: 'project', name: p.projectSlug });
+
+/** One schedule trigger of one workflow; `index`: its place among the workflow's triggers (a workflow may have several). */
+export interface ScheduledWorkflow {
+  readonly workflow: string;
+  readonly index: number;
+  readonly cron: string;
+  /** The branch names the trigger's `branches.only` lists; a `/regex/` names no branch to build and is left out. */
+  readonly branches: ReadonlyArray<string>;
+}
+/** What makes one trigger what it is: its workflow and place. */
+export const scheduledWorkflowKey = (s: { workflow: string; index: number }) => `${s.workflow}#${s.index}`;
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const listOf = (v: unknown): string[] => (v === undefined || v === null ? [] : (Array.isArray(v) ? v : [v]).map(String));
+
+/**
+ * The schedule triggers a processed config declares, and what is wrong with the others (a trigger
+ * without a cron or a branches filter, a cron that does not parse): those never run.
+ */
+export const scheduledWorkflowsOf = (config: ProcessedConfig): { schedules: ScheduledWorkflow[]; problems: string[] } => {
+  const schedules: ScheduledWorkflow[] = [];
+  const problems: string[] = [];
+  for (const [workflow, wf] of Object.entries(config.workflows)) {
+    if (wf.triggers === undefined) continue;
+    if (!Array.isArray(wf.triggers)) {
+      problems.push(`workflow ${workflow}: triggers must be a list`);
+      continue;
+    }
+    wf.triggers.forEach((t: unknown, index) => {
+      const schedule = isRecord(t) ? t.schedule : undefined;
+      if (!isRecord(schedule)) return problems.push(`workflow ${workflow}: trigger ${index + 1} is not a schedule (triggers take - schedule: {cron, filters})`);
+      const cron = typeof schedule.cron === 'string' ? schedule.cron.trim() : null;
+      if (cron === null) return problems.push(`workflow ${workflow}: its schedule needs a cron`);
+      const parsed = parseCron(cron);
+      if (!parsed.ok) return problems.push(`workflow ${workflow}: ${parsed.error}`);
+      const branches = isRecord(schedule.filters) && isRecord(schedule.filters.branches) ? listOf(schedule.filters.branches.only) : null;
+      if (branches === null) return problems.push(`workflow ${workflow}: its schedule needs filters: {branches: {only: [...]}} naming the branches to build`);
+      const ignored = isRecord(schedule.filters) && isRecord(schedule.filters.branches) ? listOf(schedule.filters.branches.ignore) : [];
+      schedules.push({ workflow, index, cron, branches: branches.filter((b) => !/^\/.*\/$/s.test(b) && !ignored.includes(b)) });
+    });
+  }
+  return { schedules, problems };
+};
+
+/** A cron time of one trigger decided; a reactor starts a pipeline on each of `branches` for it. */
+export const scheduledWorkflowTriggered = defineEvent(
+  'schedule.workflow.trigger',
+  z.object({ projectId: z.string(), projectSlug: z.string(), workflow: z.string(), index: z.number().int(), cron: z.string(), branches: z.array(z.string()), slot: z.string() }),
+  { publicFields: ['projectId', 'projectSlug', 'workflow', 'index', 'cron', 'branches', 'slot'] },
+);
+export type ScheduledWorkflowEvent = EventOf<typeof scheduledWorkflowTriggered>;
+export type ScheduledWorkflowCommand = { type: 'fire'; projectId: string; projectSlug: string; schedule: ScheduledWorkflow; slot: string };
+/** The last slot fired of each trigger (by `scheduledWorkflowKey`). */
+export type ScheduledWorkflowsState = ReadonlyMap<string, string>;
+
+export const scheduledWorkflowsDecider: Decider<ScheduledWorkflowsState, ScheduledWorkflowCommand, ScheduledWorkflowEvent> = {
+  initialState: () => new Map(),
+  evolve: (s, e) => new Map(s).set(scheduledWorkflowKey(e.data), e.data.slot),
+  decide: (c, s) => {
+    const last = s.get(scheduledWorkflowKey(c.schedule));
+    if (last !== undefined && c.slot <= last) return [];
+    const { workflow, index, cron, branches } = c.schedule;
+    return [{ type: 'schedule.workflow.trigger', data: { projectId: c.projectId, projectSlug: c.projectSlug, workflow, index, cron, branches: [...branches], slot: c.slot } }];
+  },
+};
