@@ -14,14 +14,28 @@ const child = resolve(import.meta.dirname, '..', 'test', 'support', 'runner-proc
 
 const runChild = (name: string, where: string, untilCaughtUp = false) => {
   const p = spawn(process.execPath, ['--import', 'tsx', child, name, where, ...(untilCaughtUp ? ['--until-caught-up'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const started = new Promise<void>((r) => p.stdout!.on('data', (d) => String(d).includes('started') && r()));
+  let said = '';
+  const heard: Array<{ until: (s: string) => boolean; then: () => void }> = [];
+  p.stdout!.on('data', (d) => {
+    said += String(d);
+    for (const h of heard.filter((x) => x.until(said))) {
+      heard.splice(heard.indexOf(h), 1);
+      h.then();
+    }
+  });
+  /** Resolves once the child has begun applying its `n`th batch: batch n-1 has committed. */
   const exited = new Promise<number | null>((r) => p.on('exit', (code, signal) => r(signal ? -1 : code)));
-  return { p, started, exited };
+  const beganBatch = (n: number) =>
+    Promise.race([
+      new Promise<void>((then) => heard.push({ until: (s) => s.includes(`batch ${n}\n`), then })),
+      exited.then((code) => Promise.reject(new Error(`the runner exited (${code}) before its batch ${n}`))),
+    ]);
+  return { p, beganBatch, exited };
 };
 
 /**
- * Seeds events, then starts a runner that applies them slowly and SIGKILLs it mid-work several times
- * (a kill lands inside a batch's transaction or between two), then lets one run to the end.
+ * Seeds events, then starts a runner that applies them slowly and SIGKILLs it several times, each
+ * time inside a batch's transaction after an earlier batch committed, then lets one run to the end.
  */
 const killAndCheck = async (open: () => Database, where: string, exclusive: boolean) => {
   const name = uniqueName('killed');
@@ -38,8 +52,7 @@ const killAndCheck = async (open: () => Database, where: string, exclusive: bool
   let kills = 0;
   for (let round = 0; round < 5; round++) {
     const c = runChild(name, where);
-    await c.started;
-    await new Promise((r) => setTimeout(r, 150 + round * 37));
+    await c.beganBatch(2 + round);
     c.p.kill('SIGKILL');
     assert.is(await c.exited, -1);
     kills++;

@@ -4,7 +4,7 @@ import { defineProjection, type Projection } from '../../projections/projection.
  * A projection that records every event it applies: a second application of one event raises its
  * `applied` count, so a test can tell "once" from "twice" and from "never".
  */
-export const ledgerProjection = (name: string, options: { crashInside?: (batch: number) => boolean; msPerEvent?: number } = {}): Projection<'ledger'> => {
+export const ledgerProjection = (name: string, options: { crashInside?: (batch: number) => boolean; msPerEvent?: number; onBatch?: (batch: number) => void } = {}): Projection<'ledger'> => {
   let batch = 0;
   const p = defineProjection({
     name,
@@ -16,6 +16,7 @@ export const ledgerProjection = (name: string, options: { crashInside?: (batch: 
     },
     async apply(events, trx, t) {
       batch++;
+      options.onBatch?.(batch);
       for (const [i, e] of events.entries()) {
         await trx.raw(`insert into ${t.ledger} (event_id) values (?) on conflict (event_id) do update set applied = ${t.ledger}.applied + 1`, [e.id]);
         if (options.msPerEvent) await new Promise((r) => setTimeout(r, options.msPerEvent));
