@@ -298,7 +298,7 @@ const buildRevisionOnce = async (s: PipelineDeps, context: CommandContext, r: Re
 /**
  * The pipeline a claim names, once its holder has created it (bounded by CLAIM_WAIT_MS: a holder
  * gone meanwhile leaves undefined, and the claim is taken for abandoned); 'released' when its
- * holder could not create it.
+ * holder could not create it, or another delivery has superseded the claim (the caller looks again).
  */
 const claimedPipeline = async (s: PipelineDeps, stream: string, pipelineId: string): Promise<PipelineRow | 'released' | undefined> => {
   const deadline = Date.now() + CLAIM_WAIT_MS;
