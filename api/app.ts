@@ -298,7 +298,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   registerCircleCiBuilds(app, { db, output, publicUrl: config.GYRE_PUBLIC_URL });
   registerCircleCiArtifacts(app, { db, objects, publicUrl: config.GYRE_PUBLIC_URL });
   registerAgentProtocol(app, dispatch);
-  await registerGitHubWebhook(app, services);
+  await registerGitHubWebhook(app, services, options.now ?? Date.now);
   await registerWebUi(app);
   registerSessions(app, services);
   await registerGitHubLogin(app, services, github);

@@ -54,6 +54,8 @@ export interface TriggerInput {
   readonly fromPullRequestRef?: boolean;
   /** For type `schedule`: the schedule that runs it (application/schedules.ts). */
   readonly schedule?: { id: string; name: string; workflows: string[] | null };
+  /** The new pipeline's id when the caller chose it beforehand (a claim of the revision names it: application/pull-requests.ts). */
+  readonly pipelineId?: string;
 }
 
 /** What a job's contexts say of the pipeline's actor: the first refusal, or allowed. */
@@ -114,7 +116,7 @@ export const triggerPipeline = async (s: PipelineDeps, context: CommandContext, 
   const pullRequest = input.pullRequest ?? null;
   // a pull request's head is read from its refs/pull/<n>/head: a fork's commits are on no branch of the repository
   const checkout = await s.git.read(project.settings.gitUrl, { branch, tag, revision, pullRequest: pullRequest && input.fromPullRequestRef ? pullRequest.number : null });
-  const pipelineId = randomUUID();
+  const pipelineId = input.pipelineId ?? randomUUID();
   const receivedAt = new Date().toISOString();
   const ctx = correlated(context, pipelineId);
   // the config is processed once here so that every orb it names is loaded; deciding the pipeline processes it again, with its number

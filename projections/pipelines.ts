@@ -285,13 +285,7 @@ export const jobsOfWorkflowPage = async (db: Knex, workflowId: string, first: nu
   return { jobs: rows.slice(0, first).map(toJob), hasNextPage: rows.length > first };
 };
 
-/** A pipeline a GitHub delivery started for this revision of this branch: a push and its pull request's delivery build it once. */
-export const webhookPipelineAt = async (db: Knex, projectId: string, branch: string, revision: string): Promise<PipelineRow | undefined> => {
-  const r = await db(pipelines).where({ project_id: projectId }).whereRaw(`vcs->>'branch' = ? and vcs->>'revision' = ? and trigger->>'type' = 'webhook'`, [branch, revision]).orderBy('number').first();
-  return r ? toPipeline(r) : undefined;
-};
-
-/** Workflows not yet ended of the project's pipelines on a branch numbered before `before` (auto-cancel's candidates). */
+/** Workflows not yet ended of the project's pipelines on a branch numbered before `before` (auto-cancel's candidates): reruns are not, someone asked for them. */
 export const liveWorkflowsOfBranch = async (db: Knex, projectId: string, branch: string, before: number): Promise<WorkflowRow[]> =>
   ((await db(`${workflows} as w`)
     .join(`${pipelines} as p`, 'p.id', 'w.pipeline_id')
@@ -299,6 +293,7 @@ export const liveWorkflowsOfBranch = async (db: Knex, projectId: string, branch:
     .whereRaw(`p.vcs->>'branch' = ?`, [branch])
     .where('p.number', '<', before)
     .whereNull('w.stopped_at')
+    .whereNull('w.rerun_of')
     .orderBy('w.created_at')
     .select('w.*')) as Array<Record<string, unknown>>).map(toWorkflow);
 

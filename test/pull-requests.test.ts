@@ -1,8 +1,15 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cancelIfStartedRedundant } from '../application/pull-requests.ts';
+import { createGyre, type Gyre } from '../api/app.ts';
+import { loadConfig } from '../api/config.ts';
+import { masterKeyFile } from '../adapters/encryption/master-keys.ts';
+import { cancelIfStartedRedundant, REVISION_DEDUPE_WINDOW_MS } from '../application/pull-requests.ts';
 import { workflowStream } from '../domain/pipelines/workflow.ts';
+import { testDatabase } from './support/database.ts';
 import { gitRepo } from './support/git-repo.ts';
 import { startTestGyre, waitForAudit, type TestGyre } from './support/gyre.ts';
 import { finished, ok, until } from './support/jobs.ts';
@@ -19,6 +26,13 @@ const canary = `canary-${randomBytes(12).toString('hex')}`;
 const contextCanary = `ctx-canary-${randomBytes(12).toString('hex')}`;
 let g: TestGyre;
 let base = '';
+/** A second server on the same database: two servers told of one revision at once build it once. */
+let second: Gyre;
+let secondDir = '';
+let secondBase = '';
+/** Both servers' clock: the test moves it past the window in which a revision told again is not built again. */
+let ahead = 0;
+const now = () => Date.now() + ahead;
 let repo: ReturnType<typeof gitRepo>;
 let mainSha = '';
 
@@ -65,9 +79,9 @@ const get = async (path: string) => {
 };
 let deliveries = 0;
 /** Posts a delivery signed with the project's secret, as GitHub does. */
-const deliver = async (event: string, payload: unknown, delivery = `delivery-${++deliveries}-${randomBytes(4).toString('hex')}`) => {
+const deliver = async (event: string, payload: unknown, delivery = `delivery-${++deliveries}-${randomBytes(4).toString('hex')}`, to = base) => {
   const body = JSON.stringify(payload);
-  const r = await fetch(`${base}/hooks/github`, {
+  const r = await fetch(`${to}/hooks/github`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-github-event': event, 'x-github-delivery': delivery, 'x-hub-signature-256': `sha256=${createHmac('sha256', secret).update(body).digest('hex')}` },
     body,
@@ -130,8 +144,13 @@ const output = async (jobNumber: number) => {
 const setting = (input: Record<string, unknown>) => ok(g, 'mutation($s: String!, $i: ProjectSettingsInput!) { updateProjectSettings(slug: $s, input: $i) { slug } }', { s: slug, i: input });
 
 test.before(async () => {
-  g = await startTestGyre({ GYRE_LOCAL_AGENT: 'true', GYRE_LOCAL_MACHINE_JOBS: 'true' });
+  g = await startTestGyre({ GYRE_LOCAL_AGENT: 'true', GYRE_LOCAL_MACHINE_JOBS: 'true' }, { now });
   base = await g.app.listen({ port: 0, host: '127.0.0.1' });
+  // the second server opens the same sealed secrets: the same master key
+  secondDir = mkdtempSync(join(tmpdir(), 'gyre-second-'));
+  copyFileSync(masterKeyFile(g.dataDir), masterKeyFile(secondDir));
+  second = await createGyre(loadConfig({ GYRE_DATA_DIR: secondDir, GYRE_LOG_LEVEL: 'silent', GYRE_LOCAL_AGENT: 'false' }), { db: testDatabase(), logger: false, now });
+  secondBase = await second.app.listen({ port: 0, host: '127.0.0.1' });
   repo = gitRepo();
   mainSha = repo.commit(config, 'first');
   await g.createUser('dev', { orgs: ['acme'] });
@@ -142,6 +161,8 @@ test.before(async () => {
   await ok(g, 'mutation($id: ID!, $v: String!) { storeContextEnvVar(contextId: $id, name: "CONTEXT_SECRET", value: $v) { name } }', { id: ctx, v: contextCanary });
 });
 test.after(async () => {
+  await second.close();
+  rmSync(secondDir, { recursive: true, force: true });
   await g.stop();
   repo.remove();
 });
@@ -175,15 +196,56 @@ test('a pull request from the repository builds its head as its branch, with CIR
   assert.is(await pipelineCount(), before);
 });
 
-test('a push and its pull request\'s delivery arriving together build the revision once', async () => {
+test('a push and its pull request\'s delivery arriving together, each at another server, build the revision once', async () => {
   const sha = branchCommit('together', config);
   repo.git('update-ref', 'refs/pull/8/head', sha);
   const before = await pipelineCount();
-  const [a, b] = await Promise.all([deliver('push', push('refs/heads/together', sha)), deliver('pull_request', pr('synchronize', 8, { sha, ref: 'together' }))]);
-  assert.equal([a.status, b.status].sort(), [200, 201]);
+  const [a, b] = await Promise.all([deliver('push', push('refs/heads/together', sha)), deliver('pull_request', pr('synchronize', 8, { sha, ref: 'together' }), undefined, secondBase)]);
+  assert.equal([a.status, b.status].sort(), [200, 201], JSON.stringify([a.body, b.body]));
   assert.is(a.body.id, b.body.id);
   assert.is(await pipelineCount(), before + 1);
   await finished(g, (await firstWorkflow(a.body.id)).id);
+});
+
+test('a reopened pull request builds its head again, though it was built and canceled; its push then is not built again', async () => {
+  const sha = branchCommit('reopening', parked);
+  repo.git('update-ref', 'refs/pull/10/head', sha);
+  const opened = await deliver('pull_request', pr('opened', 10, { sha, ref: 'reopening' }));
+  assert.is(opened.status, 201, JSON.stringify(opened.body));
+  const first = await firstWorkflow(opened.body.id);
+  assert.is((await deliver('pull_request', pr('closed', 10, { sha, ref: 'reopening' }))).status, 202);
+  assert.is((await finished(g, first.id, 15_000)).status, 'canceled');
+  const reopened = await deliver('pull_request', pr('reopened', 10, { sha, ref: 'reopening' }));
+  assert.is(reopened.status, 201, JSON.stringify(reopened.body));
+  assert.is.not(reopened.body.id, opened.body.id);
+  const again = await firstWorkflow(reopened.body.id);
+  assert.is((await get(`/api/v2/workflow/${again.id}`)).status, 'running');
+  // the push GitHub sends with it finds the reopened pull request's pipeline
+  const pushed = await deliver('push', push('refs/heads/reopening', sha));
+  assert.is(pushed.status, 200, JSON.stringify(pushed.body));
+  assert.is(pushed.body.id, reopened.body.id);
+  assert.is((await deliver('pull_request', pr('closed', 10, { sha, ref: 'reopening' }))).status, 202);
+  assert.is((await finished(g, again.id, 15_000)).status, 'canceled');
+});
+
+test('a revision pushed again builds again once the window has passed, or once its pipeline was canceled; within it, it is built once', async () => {
+  const sha = branchCommit('repush', parked);
+  const a = await deliver('push', push('refs/heads/repush', sha));
+  assert.is(a.status, 201, JSON.stringify(a.body));
+  const told = await deliver('push', push('refs/heads/repush', sha));
+  assert.is(told.status, 200);
+  assert.is(told.body.id, a.body.id);
+  ahead += REVISION_DEDUPE_WINDOW_MS + 60_000;
+  const later = await deliver('push', push('refs/heads/repush', sha));
+  assert.is(later.status, 201, JSON.stringify(later.body));
+  assert.is.not(later.body.id, a.body.id);
+  const w = await firstWorkflow(later.body.id);
+  assert.is((await fetch(`${base}/api/v2/workflow/${w.id}/cancel`, { method: 'POST', headers: admin() })).status, 202);
+  assert.is((await finished(g, w.id, 15_000)).status, 'canceled');
+  const afterCancel = await deliver('push', push('refs/heads/repush', sha));
+  assert.is(afterCancel.status, 201, JSON.stringify(afterCancel.body));
+  assert.not.ok([a.body.id, later.body.id].includes(afterCancel.body.id));
+  for (const id of [a.body.id, afterCancel.body.id]) assert.is((await fetch(`${base}/api/v2/workflow/${(await firstWorkflow(id)).id}/cancel`, { method: 'POST', headers: admin() })).status, 202);
 });
 
 let forkSha = '';
@@ -346,6 +408,26 @@ test('auto-cancel: a workflow that starts after a newer pipeline of its branch e
   assert.is(cancels.length, 1);
   await setting({ autoCancelRedundantWorkflows: false });
   assert.is((await fetch(`${base}/api/v2/workflow/${(await firstWorkflow(b.body.id)).id}/cancel`, { method: 'POST', headers: admin() })).status, 202);
+});
+
+test('auto-cancel spares a rerun: a newer pipeline of its branch leaves it running', async () => {
+  const a = await deliver('push', push('refs/heads/rerunning', branchCommit('rerunning', parked)));
+  assert.is(a.status, 201, JSON.stringify(a.body));
+  const original = await firstWorkflow(a.body.id);
+  assert.is((await fetch(`${base}/api/v2/workflow/${original.id}/cancel`, { method: 'POST', headers: admin() })).status, 202);
+  assert.is((await finished(g, original.id, 15_000)).status, 'canceled');
+  const asked = await fetch(`${base}/api/v2/workflow/${original.id}/rerun`, { method: 'POST', headers: { ...admin(), 'content-type': 'application/json' }, body: JSON.stringify({ from_failed: false }) });
+  assert.is(asked.status, 202);
+  const rerun = ((await asked.json()) as { workflow_id: string }).workflow_id;
+  assert.is((await get(`/api/v2/workflow/${rerun}`)).status, 'running');
+  await setting({ autoCancelRedundantWorkflows: true });
+  const b = await deliver('push', push('refs/heads/rerunning', branchCommit('rerunning', parked)));
+  assert.is(b.status, 201, JSON.stringify(b.body));
+  // the answer came once the reactors had passed the new pipeline: had it canceled the rerun, it would show
+  await g.services.readYourWrites(await g.services.store.head());
+  assert.is((await get(`/api/v2/workflow/${rerun}`)).status, 'running');
+  await setting({ autoCancelRedundantWorkflows: false });
+  for (const id of [rerun, (await firstWorkflow(b.body.id)).id]) assert.is((await fetch(`${base}/api/v2/workflow/${id}/cancel`, { method: 'POST', headers: admin() })).status, 202);
 });
 
 test('a closed pull request cancels its running pipelines', async () => {

@@ -3,7 +3,7 @@ import { contextEvents } from '../contexts/context.ts';
 import { orbEvents } from '../orbs/orb.ts';
 import { pipelineEvents } from '../pipelines/pipeline.ts';
 import { workflowEvents } from '../pipelines/workflow.ts';
-import { pullRequestEvents } from '../pipelines/pull-request.ts';
+import { pullRequestEvents, revisionBuildEvents } from '../pipelines/pull-request.ts';
 import { agentEvents } from '../agents/agent.ts';
 import { cacheEvents } from '../files/cache.ts';
 import { jobEvents } from '../jobs/job.ts';
@@ -44,6 +44,7 @@ export const eventRegistry = createRegistry([
   ...pipelineEvents,
   ...workflowEvents,
   ...pullRequestEvents,
+  ...revisionBuildEvents,
   ...jobEvents,
   ...cacheEvents,
   ...agentEvents,

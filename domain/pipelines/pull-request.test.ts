@@ -5,7 +5,7 @@ import { createRegistry } from '../events/registry.ts';
 import { builtinEnvironment } from '../jobs/environment.ts';
 import { jobSpecOf } from '../jobs/job-spec.ts';
 import { pipelineCreated } from './pipeline.ts';
-import { pullRequestDecider, pullRequestEvents, type PullRequestCommand, type PullRequestEvent } from './pull-request.ts';
+import { pullRequestDecider, pullRequestEvents, revisionBuildDecider, revisionBuildEvents, type PullRequestCommand, type PullRequestEvent, type RevisionBuildCommand, type RevisionBuildEvent } from './pull-request.ts';
 
 const test = suite('domain/pipelines: pull requests, and what a build of one is told');
 const registry = createRegistry(pullRequestEvents);
@@ -48,6 +48,29 @@ test('CIRCLE_PULL_REQUEST for every build of a pull request; CIRCLE_PR_* for a f
   assert.is(own.CIRCLE_PR_NUMBER, undefined);
   const fork = builtinEnvironment(spec(true), 0, 'http://gyre/b');
   assert.equal([fork.CIRCLE_BRANCH, fork.CIRCLE_PULL_REQUESTS, fork.CIRCLE_PR_NUMBER, fork.CIRCLE_PR_USERNAME, fork.CIRCLE_PR_REPONAME], ['pull/3', 'https://github.com/acme/app/pull/3', '3', 'outsider', 'app']);
+});
+
+const claims = createRegistry(revisionBuildEvents);
+const claimOf = (pipelineId: string) => ({ projectId: 'p', projectSlug: 'gh/acme/app', branch: 'feature', revision: 'a'.repeat(40), pipelineId, claimedAt: '2026-01-01T00:00:00.000Z', deliveryId: null });
+const claim = (pipelineId: string, supersedes: string | null): RevisionBuildCommand => ({ type: 'claim', supersedes, claim: claimOf(pipelineId) });
+const release = (pipelineId: string): RevisionBuildCommand => ({ type: 'release', claim: claimOf(pipelineId) });
+const claimed = (...commands: RevisionBuildCommand[]) => {
+  let history: RevisionBuildEvent[] = [];
+  for (const c of commands) {
+    const decided = revisionBuildDecider.decide(c, fold(revisionBuildDecider, history));
+    for (const e of decided) claims.parse(e.type, e.data);
+    history = [...history, ...decided];
+  }
+  return history.map((e) => `${e.type} ${e.data.pipelineId}`);
+};
+
+test('a revision is claimed by the first; a later claim only supersedes the claim its caller saw, or a released one', () => {
+  // two that saw no claim: the second finds the first's
+  assert.equal(claimed(claim('p1', null), claim('p2', null)), ['revision_build.claim p1']);
+  // one that judged p1 stale supersedes it; one that judged a claim since superseded does not
+  assert.equal(claimed(claim('p1', null), claim('p2', 'p1'), claim('p3', 'p1')), ['revision_build.claim p1', 'revision_build.claim p2']);
+  // a claim whose pipeline was not created is released, once, by its own holder only; then anyone may claim
+  assert.equal(claimed(claim('p1', null), release('p2'), release('p1'), release('p1'), claim('p3', null)), ['revision_build.claim p1', 'revision_build.release p1', 'revision_build.claim p3']);
 });
 
 test.run();

@@ -38,3 +38,44 @@ export const pullRequestDecider: Decider<PullRequestState, PullRequestCommand, P
     return [{ type: 'pull_request.close', data: { projectId: c.projectId, projectSlug: c.projectSlug, number: c.number, merged: c.merged } }];
   },
 };
+
+/**
+ * Who builds a revision of a branch that GitHub tells twice (its push, and its pull request's delivery):
+ * one stream per (project, branch, revision), appended to at the revision read, so of two servers
+ * told at once one claims it and the other finds the winner's pipeline. A claim names the pipeline it
+ * is for (its id chosen before the pipeline is created); the application judges when an older claim
+ * may be superseded (application/pull-requests.ts), this only that nobody else claimed meanwhile. A
+ * claim whose pipeline could not be created is released.
+ */
+export const revisionBuildStream = (projectId: string, branch: string, revision: string) => `revision-build-${projectId}-${revision}-${branch}`;
+export const revisionBuildTarget = (r: { projectId: string; projectSlug: string; branch: string; revision: string }) => ({ id: `${r.projectId}:${r.branch}@${r.revision}`, type: 'revision', name: `${r.projectSlug} ${r.branch}@${r.revision.slice(0, 12)}` });
+
+const revision = { projectId: z.string(), projectSlug: z.string(), branch: z.string(), revision: z.string(), pipelineId: z.string() };
+export const revisionBuildClaimed = defineEvent('revision_build.claim', z.object({ ...revision, claimedAt: z.string(), deliveryId: z.string().nullable() }), {
+  publicFields: ['projectId', 'projectSlug', 'branch', 'revision', 'pipelineId', 'claimedAt', 'deliveryId'],
+});
+export const revisionBuildReleased = defineEvent('revision_build.release', z.object(revision), { publicFields: ['projectId', 'projectSlug', 'branch', 'revision', 'pipelineId'] });
+export const revisionBuildEvents = [revisionBuildClaimed, revisionBuildReleased];
+export type RevisionBuildEvent = EventOf<typeof revisionBuildClaimed> | EventOf<typeof revisionBuildReleased>;
+type RevisionBuildClaim = EventOf<typeof revisionBuildClaimed>['data'];
+
+/** `supersedes`: the pipeline of the claim the caller saw and judged stale (null: it saw none). */
+export type RevisionBuildCommand = { type: 'claim'; claim: RevisionBuildClaim; supersedes: string | null } | { type: 'release'; claim: RevisionBuildClaim };
+/** The last event alone holds it. */
+export type RevisionBuildState = { pipelineId: string; claimedAt: string; deliveryId: string | null; released: boolean } | null;
+
+export const revisionBuildDecider: Decider<RevisionBuildState, RevisionBuildCommand, RevisionBuildEvent> = {
+  initialState: () => null,
+  evolve: (_, e) =>
+    e.type === 'revision_build.claim' ? { pipelineId: e.data.pipelineId, claimedAt: e.data.claimedAt, deliveryId: e.data.deliveryId, released: false } : { pipelineId: e.data.pipelineId, claimedAt: '', deliveryId: null, released: true },
+  decide: (c, s) => {
+    if (c.type === 'claim') {
+      // someone claimed it after the caller looked: theirs stands
+      if (s && !s.released && s.pipelineId !== c.supersedes) return [];
+      return [{ type: 'revision_build.claim', data: c.claim }];
+    }
+    if (!s || s.released || s.pipelineId !== c.claim.pipelineId) return [];
+    const { claimedAt: _at, deliveryId: _d, ...released } = c.claim;
+    return [{ type: 'revision_build.release', data: released }];
+  },
+};
