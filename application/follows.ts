@@ -6,7 +6,7 @@ import { DomainError, GyreError, parseInput } from '../domain/errors.ts';
 import type { CommandContext } from '../domain/events/envelope.ts';
 import type { Member } from '../domain/organizations.ts';
 import { GitUrl } from '../domain/projects/git-url.ts';
-import { githubCloneUrl, githubRepoOf, repoName, type GitHubRepoRef } from '../domain/projects/github-repo.ts';
+import { githubCloneUrl, githubRepoOf, parseRepoName, repoName, type GitHubRepoRef } from '../domain/projects/github-repo.ts';
 import { projectDecider, projectStream, type FollowHook, type ProjectEvent } from '../domain/projects/project.ts';
 import { parseProjectSlug } from '../domain/projects/slugs.ts';
 import { mask } from '../domain/secrets/secret-value.ts';
@@ -26,7 +26,7 @@ export type FollowDeps = ProjectDeps &
     readonly github: GitHub;
     /** Opens the GitHub token of a person's latest sign-in (workers/job-secrets.ts). */
     readonly jobSecrets: { githubToken(userId: string): Promise<string | null> };
-    readonly config: { readonly GYRE_GITHUB_URL: string };
+    readonly config: { readonly GYRE_GITHUB_URL: string; readonly GYRE_PUBLIC_URL?: string | undefined };
     /** Where GitHub reaches Gyre: the webhook is `${publicUrl}/hooks/github`. */
     readonly publicUrl: string;
     readonly log: Logger;
@@ -47,6 +47,13 @@ const githubError = (e: unknown, doing: string): unknown => {
   return new DomainError('GITHUB_REFUSED', `${e.message}; ${hint}`);
 };
 
+/** A person's GitHub token, or null when they have none or were deleted (their data key destroyed). */
+const tokenOf = (s: FollowDeps, userId: string) =>
+  s.jobSecrets.githubToken(userId).catch((e: unknown) => {
+    if (e instanceof GyreError && e.code === 'DATA_KEY_DESTROYED') return null;
+    throw e;
+  });
+
 const stateOf = async (s: WithStore, slug: ReturnType<typeof parseProjectSlug>) => fold(projectDecider, (await s.store.readStream(projectStream(slug))) as unknown as ProjectEvent[]);
 
 /**
@@ -60,15 +67,18 @@ const stateOf = async (s: WithStore, slug: ReturnType<typeof parseProjectSlug>) 
 export const followProject = async (s: FollowDeps, context: CommandContext, by: Member, follower: Caller, input: { slug?: unknown; gitUrl?: unknown }): Promise<ProjectRow> => {
   const slug = parseProjectSlug(input.slug);
   const given = input.gitUrl === undefined || input.gitUrl === null ? undefined : parseInput(GitUrl, input.gitUrl, 'gitUrl');
-  const gitUrl = given ?? githubCloneUrl(s.config.GYRE_GITHUB_URL, slug);
   const known = await projectBySlug(s.db, slug.key);
+  const state = await stateOf(s, slug);
+  // following again keeps the git URL it had (the decider refuses another) and the repository its webhook was on
+  const gitUrl = given ?? state?.settings.gitUrl ?? githubCloneUrl(s.config.GYRE_GITHUB_URL, slug);
   const projectId = known?.id ?? randomUUID();
-  // refused before GitHub is asked anything: not a member, a local path by a non-admin, already followed
-  projectDecider.decide({ type: 'create', projectId, slug, gitUrl, by }, await stateOf(s, slug));
-  const repo = githubRepoOf(s.config.GYRE_GITHUB_URL, slug, given);
-  const token = repo ? await s.jobSecrets.githubToken(follower.id) : null;
+  // refused before GitHub is asked anything: not a member, a local path by a non-admin, already followed, another git URL
+  projectDecider.decide({ type: 'create', projectId, slug, gitUrl, by }, state);
+  const repo = state?.repository ? parseRepoName(state.repository) : githubRepoOf(s.config.GYRE_GITHUB_URL, slug, state ? gitUrl : given);
+  const token = repo ? await tokenOf(s, follower.id) : null;
   let hook: FollowHook | null = null;
   if (repo && token) {
+    if (!s.config.GYRE_PUBLIC_URL) throw new DomainError('PUBLIC_URL_REQUIRED', `following ${repoName(repo)} registers a webhook GitHub must reach: set GYRE_PUBLIC_URL to the address GitHub reaches Gyre at, then follow ${slug.slug} again`);
     const secret = randomBytes(32).toString('hex');
     const created = await s.github.createHook(token, repo, { url: `${s.publicUrl}/hooks/github`, secret, events: hookEvents }).catch((e: unknown) => {
       throw githubError(e, `registered its webhook on ${repoName(repo)}`);
@@ -101,10 +111,9 @@ export const unfollowProject = async (s: FollowDeps, context: CommandContext, by
   projectDecider.decide({ type: 'unfollow', by }, state);
   const hook = state?.hook;
   if (hook) {
-    const [owner, name] = hook.repository.split('/') as [string, string];
-    const token = (await s.jobSecrets.githubToken(caller.id)) ?? (await s.jobSecrets.githubToken(hook.followerId));
+    const token = (await tokenOf(s, caller.id)) ?? (await tokenOf(s, hook.followerId));
     if (!token) throw new DomainError('GITHUB_TOKEN_REQUIRED', `removing Gyre's webhook from ${hook.repository} needs a GitHub token: sign in with GitHub, then unfollow ${project.slug}`);
-    await s.github.deleteHook(token, { owner, name }, hook.hookId).catch((e: unknown) => {
+    await s.github.deleteHook(token, parseRepoName(hook.repository), hook.hookId).catch((e: unknown) => {
       throw githubError(e, `removed its webhook from ${hook.repository}`);
     });
   }

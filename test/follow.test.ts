@@ -170,9 +170,9 @@ const checkStatuses = async (pipelineId: string) => {
   const job = (name: string) => w.jobs.find((j) => j.name === name)!.jobNumber;
   const last = (c: string) => by[c]!.at(-1)!;
   assert.equal([last('ci/gyre: main').state, last('ci/gyre: main').target_url], ['failure', wfUrl]);
-  assert.match(last('ci/gyre: main').description, /^Failed after \d+s$/);
+  assert.match(last('ci/gyre: main').description, /^Failed after (\d+m )?\d+s$/, last('ci/gyre: main').description);
   assert.equal([last('ci/gyre: main/compile').state, last('ci/gyre: main/compile').target_url], ['success', `${wfUrl}/jobs/${job('compile')}`]);
-  assert.match(last('ci/gyre: main/compile').description, /^Succeeded in \d+s$/);
+  assert.match(last('ci/gyre: main/compile').description, /^Succeeded in (\d+m )?\d+s$/, last('ci/gyre: main/compile').description);
   assert.equal([last('ci/gyre: main/lint').state, last('ci/gyre: main/lint').target_url], ['failure', `${wfUrl}/jobs/${job('lint')}`]);
   assert.ok(by['ci/gyre: main/lint']!.some((s) => s.description === 'Queued' || s.description === 'Running'), 'a pending status says what happened');
   return { by, done };
@@ -333,6 +333,24 @@ test('unfollowing removes the webhook; deliveries then start nothing; following 
   assert.is((await g.gql(`{ project(slug: "${slug}") { followed } }`)).body.data!.project.followed, true);
 });
 
+test('following again keeps the repository it was followed on; another git URL is refused, audited, nothing changed', async () => {
+  const first = await follow(octo, 'gh/acme/alias', `${github.url}/acme/real.git`);
+  assert.is(first.errors, undefined, JSON.stringify(first.errors));
+  assert.is(first.data!.createProject.webhook.repository, 'acme/real');
+  assert.is((await unfollow(octo, 'gh/acme/alias')).errors, undefined);
+  assert.is(hooksOf('acme/real').length, 0);
+  const other = await follow(octo, 'gh/acme/alias', `${github.url}/acme/other.git`);
+  assert.is(other.errors?.[0]?.extensions?.code, 'GIT_URL_CHANGED', JSON.stringify(other.errors));
+  assert.match(other.errors![0]!.message, `${github.url}/acme/real.git`);
+  assert.is(hooksOf('acme/other').length, 0, 'GitHub was not asked');
+  assert.is((await g.gql('{ project(slug: "gh/acme/alias") { followed } }')).body.data!.project.followed, false);
+  await waitForAudit(g, (e) => e.action === 'project.create' && e.success === false && e.payload.code === 'GIT_URL_CHANGED');
+  const again = await follow(octo, 'gh/acme/alias');
+  assert.is(again.errors, undefined, JSON.stringify(again.errors));
+  assert.equal([again.data!.createProject.webhook.repository, again.data!.createProject.settings.gitUrl], ['acme/real', `${github.url}/acme/real.git`]);
+  assert.equal([hooksOf('acme/real').length, hooksOf('acme/alias').length], [1, 0], 'the webhook on the repository it follows, not the slug');
+});
+
 test('CircleCI API v1.1 follow and unfollow, with an API token of someone who signed in with GitHub', async () => {
   const created = await gqlAs(octo, 'mutation { createApiToken(label: "cli") { token } }');
   assert.is(created.errors, undefined, JSON.stringify(created.errors));
@@ -350,12 +368,20 @@ test('CircleCI API v1.1 follow and unfollow, with an API token of someone who si
 });
 
 test("deleting a person destroys their data key: their GitHub token can no longer be opened", async () => {
-  await signIn({ id: 503, login: 'leaver', orgs: ['acme'] });
+  const leaver = await signIn({ id: 503, login: 'leaver', orgs: ['acme'] });
+  assert.is((await follow(leaver, 'gh/acme/left')).errors, undefined);
   const id = (await g.gql('{ user(login: "leaver") { id } }')).body.data!.user.id as string;
   assert.match((await g.services.jobSecrets.githubToken(id))!, /^gho_/);
   const deleted = await g.gql('mutation { deleteUser(login: "leaver") }');
   assert.is(deleted.body.errors, undefined, JSON.stringify(deleted.body.errors));
   await until('the key destroyed', async () => ((await g.services.jobSecrets.githubToken(id).then(() => false, () => true)) ? true : undefined), 10_000);
+  // unfollowing their project: someone with no GitHub token is told to sign in; someone with one removes the webhook
+  const tokenless = await g.gql('mutation { unfollowProject(slug: "gh/acme/left") { followed } }');
+  assert.is(tokenless.body.errors?.[0]?.extensions?.code, 'GITHUB_TOKEN_REQUIRED', JSON.stringify(tokenless.body.errors));
+  assert.is(hooksOf('acme/left').length, 1);
+  const r = await unfollow(octo, 'gh/acme/left');
+  assert.is(r.errors, undefined, JSON.stringify(r.errors));
+  assert.is(hooksOf('acme/left').length, 0);
 });
 
 test('the GitHub tokens and webhook secrets appear nowhere: events, audit, API answers, logs', async () => {

@@ -1,111 +1,188 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { DestroyedKeyError } from '../adapters/encryption/vault.ts';
 import { GitHubRateLimited, GitHubRefused, type CommitStatus, type GitHub } from '../adapters/github/port.ts';
 import { resetDatabase, testDatabase } from '../test/support/database.ts';
 import { until } from '../test/support/jobs.ts';
-import { ensureStatusOutboxTable, jobOutcome, startStatusSender, workflowOutcome, type StatusSender } from './github-statuses.ts';
+import { ensureStatusOutboxTable, jobOutcome, oweStatus, startStatusSender, workflowOutcome, type StatusSender, type StatusSenderOptions } from './github-statuses.ts';
 
 /**
  * The sender against the real (test) database and a GitHub that fails as asked, on a clock the test
- * moves: what is owed is sent once, pending before final, and retries wait as GitHub says.
+ * moves: what is owed is sent once, pending before final, and retries wait as GitHub says. Each test
+ * starts with an empty outbox, its own sender and GitHub, and its own commit.
  */
 const test = suite('workers/github-statuses: the commit status sender');
 const db = testDatabase();
-let clock = 1_000_000;
-const sent: Array<{ token: string; sha: string } & CommitStatus> = [];
-const failures: Array<Error> = [];
-const github: GitHub = {
-  identity: () => Promise.reject(new Error('not used')),
-  createHook: () => Promise.reject(new Error('not used')),
-  deleteHook: () => Promise.reject(new Error('not used')),
-  async createStatus(token, _repo, sha, status) {
-    const failure = failures.shift();
-    if (failure) throw failure;
-    sent.push({ token, sha, ...status });
-  },
-};
-const tokens = { githubToken: async (userId: string) => (userId === 'u1' ? 'gho_token' : null) };
 const log = { warn: () => {}, error: () => {}, info: () => {} };
-let sender: StatusSender;
 
-let seq = 0;
-const owe = async (context: string, state: string, description: string, extra: Record<string, unknown> = {}) => {
-  seq++;
-  const row = { project_id: 'p1', sha: 'abc123', context, repository: 'acme/widget', follower_id: 'u1', workflow_id: 'w1', state, description, target_url: `http://gyre/${context}`, seq: String(seq).padStart(10, '0'), ...extra };
-  await db('github_status_outbox').insert(row).onConflict(['project_id', 'sha', 'context']).merge(['state', 'description', 'seq', 'follower_id']);
-  sender.wake();
+interface Context {
+  clock: number;
+  sent: Array<{ token: string; sha: string } & CommitStatus>;
+  failures: Error[];
+  tokenLookups: string[];
+  github: GitHub;
+  tokens: StatusSenderOptions['tokens'];
+  senders: StatusSender[];
+  sha: string;
+  seq: number;
+}
+let x: Context;
+let shas = 0;
+
+const startSender = (extra: Partial<StatusSenderOptions> = {}) => {
+  const sender = startStatusSender({ db, github: x.github, tokens: x.tokens, log, now: () => x.clock, pollMs: 20, backoffMs: 1000, maxBackoffMs: 4000, ...extra });
+  x.senders.push(sender);
+  return sender;
 };
-const rowOf = (context: string) => db('github_status_outbox').where({ context }).first();
-const sentFor = (context: string) => sent.filter((s) => s.context === context).map((s) => `${s.state}:${s.description}`);
 
 test.before(async () => {
   await resetDatabase();
   await ensureStatusOutboxTable(db);
-  sender = startStatusSender({ db, github, tokens, log, now: () => clock, pollMs: 20, backoffMs: 1000, maxBackoffMs: 4000 });
 });
-test.after(async () => sender.stop());
+test.before.each(async () => {
+  await db('github_status_outbox').del();
+  await db('github_status_rate_limits').del();
+  const c: Context = {
+    clock: 1_000_000,
+    sent: [],
+    failures: [],
+    tokenLookups: [],
+    senders: [],
+    sha: `abc${String(++shas).padStart(4, '0')}`,
+    seq: 0,
+    github: {
+      identity: () => Promise.reject(new Error('not used')),
+      createHook: () => Promise.reject(new Error('not used')),
+      deleteHook: () => Promise.reject(new Error('not used')),
+      async createStatus(token, _repo, sha, status) {
+        const failure = c.failures.shift();
+        if (failure) throw failure;
+        c.sent.push({ token, sha, ...status });
+      },
+    },
+    tokens: {
+      async githubToken(userId: string) {
+        c.tokenLookups.push(userId);
+        if (userId === 'deleted') throw new DestroyedKeyError();
+        return userId === 'u1' ? 'gho_token' : null;
+      },
+    },
+  };
+  x = c;
+});
+test.after.each(async () => {
+  for (const s of x.senders) await s.stop();
+});
+
+/** A row as the reactor writes it (through the same upsert), then the sender woken. */
+const row = (context: string, state: string, description: string, extra: Record<string, unknown> = {}) => ({
+  project_id: 'p1', sha: x.sha, context, repository: 'acme/widget', follower_id: 'u1', workflow_id: 'w1', state, description, target_url: `http://gyre/${context}`, seq: String(++x.seq).padStart(10, '0'), ...extra,
+}) as Parameters<typeof oweStatus>[1];
+const owe = async (sender: StatusSender, context: string, state: string, description: string, extra: Record<string, unknown> = {}) => {
+  await oweStatus(db, row(context, state, description, extra));
+  sender.wake();
+};
+const rowOf = (context: string) => db('github_status_outbox').where({ sha: x.sha, context }).first();
+const sentFor = (context: string) => x.sent.filter((s) => s.context === context && s.sha === x.sha).map((s) => `${s.state}:${s.description}`);
 
 test('a final state owed with no pending sent goes out as pending, then the final; sent once', async () => {
-  await owe('ci/gyre: a', 'success', 'Succeeded in 3s');
-  await until('two posts', async () => (sent.length >= 2 ? true : undefined), 5000);
+  const sender = startSender();
+  await owe(sender, 'ci/gyre: a', 'success', 'Succeeded in 3s');
+  await until('two posts', async () => (x.sent.length >= 2 ? true : undefined), 5000);
+  await sender.pass();
   assert.equal(sentFor('ci/gyre: a'), ['pending:Queued', 'success:Succeeded in 3s']);
-  assert.ok(sent.every((s) => s.token === 'gho_token' && s.sha === 'abc123'));
-  const row = await rowOf('ci/gyre: a');
-  assert.is(row.sent_seq, row.seq);
+  assert.ok(x.sent.every((s) => s.token === 'gho_token'));
+  const r = await rowOf('ci/gyre: a');
+  assert.is(r.sent_seq, r.seq);
+});
+
+test('a rerun on the same commit and context (another workflow) posts its own pending before its final', async () => {
+  const sender = startSender();
+  await owe(sender, 'ci/gyre: a', 'success', 'Succeeded in 3s');
+  await until('the first run', async () => (sentFor('ci/gyre: a').length === 2 ? true : undefined), 5000);
+  await owe(sender, 'ci/gyre: a', 'failure', 'Failed after 4s', { workflow_id: 'w2' });
+  await until('the rerun', async () => (sentFor('ci/gyre: a').length >= 3 && (await rowOf('ci/gyre: a')).sent_seq === (await rowOf('ci/gyre: a')).seq ? true : undefined), 5000);
+  assert.equal(sentFor('ci/gyre: a'), ['pending:Queued', 'success:Succeeded in 3s', 'pending:Queued', 'failure:Failed after 4s']);
 });
 
 test('GitHub down: retried with doubling backoff, capped, on the injected clock; the latest state wins', async () => {
-  failures.push(new GitHubRefused(502, 'bad gateway'), new GitHubRefused(503, 'unavailable'), new GitHubRefused(500, 'oops'), new GitHubRefused(500, 'oops'));
-  await owe('ci/gyre: b', 'pending', 'Running');
+  const sender = startSender();
+  x.failures.push(new GitHubRefused(502, 'bad gateway'), new GitHubRefused(503, 'unavailable'), new GitHubRefused(500, 'oops'), new GitHubRefused(500, 'oops'));
+  await owe(sender, 'ci/gyre: b', 'pending', 'Running');
   for (let k = 1; k <= 4; k++) {
-    const row = await until(`attempt ${k}`, async () => {
-      const r = await rowOf('ci/gyre: b');
-      return r.attempts === k ? r : undefined;
+    const r = await until(`attempt ${k}`, async () => {
+      const found = await rowOf('ci/gyre: b');
+      return found.attempts === k ? found : undefined;
     }, 5000);
-    assert.is(Number(row.next_attempt_at) - clock, Math.min(1000 * 2 ** (k - 1), 4000), `wait ${k}: doubling, capped`);
+    assert.is(Number(r.next_attempt_at) - x.clock, Math.min(1000 * 2 ** (k - 1), 4000), `wait ${k}: doubling, capped`);
     if (k < 4) {
       // each wait is due on the clock: move it
-      clock = Number(row.next_attempt_at);
+      x.clock = Number(r.next_attempt_at);
       sender.wake();
     }
   }
   // while it waits, the job ends: only the final state will be sent, after the pending already owed
-  await owe('ci/gyre: b', 'failure', 'Failed after 9s');
+  await owe(sender, 'ci/gyre: b', 'failure', 'Failed after 9s');
+  await sender.pass();
+  await sender.pass();
   assert.equal(sentFor('ci/gyre: b'), [], 'nothing before the backoff is over');
-  clock += 4000;
+  x.clock += 4000;
   sender.wake();
   await until('the final state', async () => (sentFor('ci/gyre: b').length === 2 ? true : undefined), 5000);
   assert.equal(sentFor('ci/gyre: b'), ['pending:Queued', 'failure:Failed after 9s']);
 });
 
-test('a rate limit pauses every post until GitHub says; then all owed go out', async () => {
-  failures.push(new GitHubRateLimited(clock + 60_000));
-  await owe('ci/gyre: c', 'pending', 'Queued');
-  await owe('ci/gyre: d', 'pending', 'Queued');
-  await until('the refusal', async () => (failures.length === 0 ? true : undefined), 5000);
-  await new Promise((r) => setTimeout(r, 100)); // the loop runs every 20 ms: five rounds to prove it holds back
-  assert.equal([sentFor('ci/gyre: c'), sentFor('ci/gyre: d')], [[], []], 'paused until the reset');
-  clock += 60_000;
-  sender.wake();
+test("a rate limit holds back every status owed with the follower's token, on every server, until GitHub says; then all go out", async () => {
+  // two servers over one table
+  const [one, two] = [startSender(), startSender()];
+  x.failures.push(new GitHubRateLimited(x.clock + 60_000));
+  await oweStatus(db, row('ci/gyre: c', 'pending', 'Queued'));
+  one.wake();
+  await until('the refusal', async () => (x.failures.length === 0 ? true : undefined), 5000);
+  // another context owed with the same token, seen first by the other server
+  await oweStatus(db, row('ci/gyre: d', 'pending', 'Queued'));
+  await oweStatus(db, row('ci/gyre: e', 'pending', 'Queued', { follower_id: 'u3' }));
+  await Promise.all([one.pass(), two.pass()]);
+  await Promise.all([one.pass(), two.pass()]);
+  assert.equal([sentFor('ci/gyre: c'), sentFor('ci/gyre: d')], [[], []], 'held back until the reset');
+  assert.is(Number((await rowOf('ci/gyre: c')).next_attempt_at), x.clock + 60_000, 'in the table');
+  assert.equal((await db('github_status_rate_limits').select()).map((l) => [l.follower_id, Number(l.until)]), [['u1', x.clock + 60_000]], 'for the follower, shared by every server');
+  assert.match((await rowOf('ci/gyre: e')).last_error, /no GitHub token/, "another follower's statuses are not held back");
+  x.clock += 60_000;
+  one.wake();
+  two.wake();
   await until('both', async () => (sentFor('ci/gyre: c').length + sentFor('ci/gyre: d').length === 2 ? true : undefined), 5000);
 });
 
-test('refused for good (422) or no token: given up, not retried', async () => {
-  failures.push(new GitHubRefused(422, 'No commit found for SHA'));
-  await owe('ci/gyre: e', 'pending', 'Queued');
-  await until('given up', async () => ((await rowOf('ci/gyre: e')).sent_seq ? true : undefined), 5000);
-  assert.match((await rowOf('ci/gyre: e')).last_error, /No commit found/);
-  await owe('ci/gyre: f', 'pending', 'Queued', { follower_id: 'u2' });
-  await until('given up', async () => ((await rowOf('ci/gyre: f')).sent_seq ? true : undefined), 5000);
-  assert.match((await rowOf('ci/gyre: f')).last_error, /no GitHub token/);
-  assert.equal([sentFor('ci/gyre: e'), sentFor('ci/gyre: f')], [[], []]);
+test('refused for good (422), no token, or a deleted follower: given up with the reason, not retried', async () => {
+  const sender = startSender();
+  x.failures.push(new GitHubRefused(422, 'No commit found for SHA'));
+  await owe(sender, 'ci/gyre: e', 'pending', 'Queued');
+  await owe(sender, 'ci/gyre: f', 'pending', 'Queued', { follower_id: 'u2' });
+  await owe(sender, 'ci/gyre: g', 'success', 'Succeeded in 1s', { follower_id: 'deleted' });
+  const given = async (c: string) => until(`${c} given up`, async () => ((await rowOf(c)).sent_seq ? await rowOf(c) : undefined), 5000);
+  assert.match((await given('ci/gyre: e')).last_error, /No commit found/);
+  assert.match((await given('ci/gyre: f')).last_error, /no GitHub token/);
+  const deleted = await given('ci/gyre: g');
+  assert.match(deleted.last_error, /deleted/);
+  assert.is(Number(deleted.claimed_until), 0, 'not left claimed');
+  await sender.pass();
+  assert.equal([sentFor('ci/gyre: e'), sentFor('ci/gyre: f'), sentFor('ci/gyre: g')], [[], [], []]);
+});
+
+test("a pass opens each follower's token once, however many statuses it posts", async () => {
+  await db('github_status_outbox').insert([row('ci/gyre: h', 'success', 'Succeeded in 1s'), row('ci/gyre: i', 'failure', 'Failed after 2s'), row('ci/gyre: j', 'pending', 'Running')]);
+  startSender();
+  await until('all three', async () => (sentFor('ci/gyre: h').length + sentFor('ci/gyre: i').length + sentFor('ci/gyre: j').length === 5 ? true : undefined), 5000);
+  assert.equal(x.tokenLookups, ['u1']);
 });
 
 test('what is owed survives a restart: a new sender posts it', async () => {
-  await sender.stop();
-  await db('github_status_outbox').insert({ project_id: 'p1', sha: 'abc123', context: 'ci/gyre: g', repository: 'acme/widget', follower_id: 'u1', workflow_id: 'w1', state: 'success', description: 'Succeeded in 1s', target_url: 'http://gyre/g', seq: String(++seq).padStart(10, '0') });
+  const first = startSender();
+  await first.stop();
+  await db('github_status_outbox').insert(row('ci/gyre: g', 'success', 'Succeeded in 1s'));
   assert.equal(sentFor('ci/gyre: g'), []);
-  sender = startStatusSender({ db, github, tokens, log, now: () => clock, pollMs: 20 });
+  startSender();
   await until('the owed status', async () => (sentFor('ci/gyre: g').length === 2 ? true : undefined), 5000);
   assert.equal(sentFor('ci/gyre: g'), ['pending:Queued', 'success:Succeeded in 1s']);
 });

@@ -1,6 +1,8 @@
 import type { Knex } from 'knex';
 import { GitHubRateLimited, GitHubRefused, type CommitStatus, type GitHub } from '../adapters/github/port.ts';
 import type { Logger } from '../application/dependencies.ts';
+import { parseRepoName } from '../domain/projects/github-repo.ts';
+import { GyreError } from '../domain/errors.ts';
 import type { RecordedEvent } from '../domain/events/envelope.ts';
 import type { JobStatus } from '../domain/pipelines/workflow.ts';
 import { jobById, pipelineById, workflowById } from '../projections/pipelines.ts';
@@ -16,6 +18,8 @@ import type { Reactor } from './reactor.ts';
  */
 
 const outbox = 'github_status_outbox';
+/** Until when GitHub rate-limits each follower's token: every server holds back what it owes with it. */
+const limits = 'github_status_rate_limits';
 
 export const ensureStatusOutboxTable = async (db: Knex) => {
   await db.raw(`create table if not exists ${outbox} (
@@ -23,9 +27,46 @@ export const ensureStatusOutboxTable = async (db: Knex) => {
     workflow_id text not null, state text not null, description text not null, target_url text not null, seq text not null,
     pending_sent boolean not null default false, sent_seq text, attempts int not null default 0, next_attempt_at bigint not null default 0,
     claimed_until bigint not null default 0, last_error text, primary key (project_id, sha, context))`);
+  await db.raw(`create table if not exists ${limits} (follower_id text primary key, until bigint not null)`);
 };
 
 type State = CommitStatus['state'];
+
+/** One context's latest wanted state, as the reactor writes it to the outbox. */
+export interface OwedStatus {
+  readonly project_id: string;
+  readonly sha: string;
+  readonly context: string;
+  readonly repository: string;
+  readonly follower_id: string;
+  readonly workflow_id: string;
+  readonly state: State;
+  readonly description: string;
+  readonly target_url: string;
+  readonly seq: string;
+}
+
+/**
+ * Records what a context owes, unless the row already holds a later event (one delivered again after
+ * a crash changes nothing; a backoff under way stays). Another workflow on the same commit and
+ * context (a rerun) owes its own `pending` before its final state.
+ */
+export const oweStatus = async (db: Knex, row: OwedStatus) => {
+  await db(outbox)
+    .insert(row)
+    .onConflict(['project_id', 'sha', 'context'])
+    .merge({
+      repository: row.repository,
+      follower_id: row.follower_id,
+      workflow_id: row.workflow_id,
+      state: row.state,
+      description: row.description,
+      target_url: row.target_url,
+      seq: row.seq,
+      pending_sent: db.raw(`case when ${outbox}.workflow_id = excluded.workflow_id then ${outbox}.pending_sent else false end`),
+    })
+    .where(db.raw(`${outbox}.seq collate "C" < excluded.seq collate "C"`));
+};
 
 /** `ci/gyre: <workflow>` and `ci/gyre: <workflow>/<job>`, as GitHub lists them on a commit. */
 export const statusContext = (workflow: string, job?: string) => `ci/gyre: ${workflow}${job === undefined ? '' : `/${job}`}`;
@@ -135,25 +176,20 @@ export const githubStatusReactor = (deps: { db: Knex; publicUrl: string; wake: (
     })();
     if (!desired) return;
     const key = { project_id: pipeline.projectId, sha: pipeline.vcs.revision, context: desired.context };
-    const row = {
+    const row: OwedStatus = {
       ...key,
       repository: follow.repository,
       follower_id: follow.followerId,
       workflow_id: workflow.id,
       state: desired.state,
-      description: desired.description.slice(0, 140),
+      description: desired.description,
       target_url: desired.targetUrl,
       seq: event.position,
     };
     const known = await deps.db(outbox).where(key).first('seq', 'state', 'workflow_id');
     if (!known && desired.onlyIfKnown) return;
     if (known && desired.keepFinal && known.workflow_id === workflow.id && known.state !== 'pending') return;
-    // an event delivered again (after a crash) or one older than what the row holds changes nothing; a backoff under way stays
-    await deps.db(outbox)
-      .insert(row)
-      .onConflict(['project_id', 'sha', 'context'])
-      .merge(['repository', 'follower_id', 'workflow_id', 'state', 'description', 'target_url', 'seq'])
-      .where(deps.db.raw(`${outbox}.seq collate "C" < excluded.seq collate "C"`));
+    await oweStatus(deps.db, row);
     deps.wake();
   },
 });
@@ -176,6 +212,8 @@ export interface StatusSenderOptions {
 export interface StatusSender {
   /** Something may be owed: read the table now. */
   wake(): void;
+  /** Wakes the sender and resolves once a whole pass over the table, begun after this call, is over. */
+  pass(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -193,12 +231,21 @@ interface OutboxRow {
   attempts: number;
 }
 
+/** A token that can never be opened again: its owner was deleted and their data key destroyed. */
+const keyDestroyed = (e: unknown) => e instanceof GyreError && e.code === 'DATA_KEY_DESTROYED';
+
+/** The rows still owed: never sent, or sent at an older event than the row holds. */
+const stillOwed = (q: Knex.QueryBuilder) => q.where((w) => w.whereNull('sent_seq').orWhereRaw(`sent_seq collate "C" < seq collate "C"`));
+/** When a row may next be tried: its own backoff or claim, or its follower's rate limit. */
+const dueAt = `greatest(${outbox}.next_attempt_at, ${outbox}.claimed_until, coalesce((select l.until from ${limits} l where l.follower_id = ${outbox}.follower_id), 0))`;
+
 /**
  * The sender: posts each owed context's latest state, and a `pending` before a final state when none
- * was posted yet, so a context never ends at pending once its final was decided. A rate limit pauses
- * every post to GitHub until its reset (or `retry-after`); other failures retry that context with
+ * was posted yet, so a context never ends at pending once its final was decided. A rate limit (on
+ * the follower's token) holds back every context owed with that token until its reset (or
+ * `retry-after`), in the table, so every server holds back; other failures retry that context with
  * capped exponential backoff. A context GitHub refuses for good (404, 422, a token no longer valid),
- * or whose follower has no GitHub token, is given up with the reason logged.
+ * or whose follower has no GitHub token (or was deleted), is given up with the reason logged.
  */
 export const startStatusSender = (options: StatusSenderOptions): StatusSender => {
   const { db, github, tokens, log } = options;
@@ -207,10 +254,12 @@ export const startStatusSender = (options: StatusSenderOptions): StatusSender =>
   const backoffMs = options.backoffMs ?? 1000;
   const maxBackoffMs = options.maxBackoffMs ?? 5 * 60_000;
   const claimMs = 60_000;
-  let pausedUntil = 0;
   let stopped = false;
   let woken = false;
   let wakeUp: (() => void) | null = null;
+  let passesStarted = 0;
+  let passesDone = 0;
+  let passWaiters: Array<{ until: number; resolve: () => void }> = [];
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -225,27 +274,42 @@ export const startStatusSender = (options: StatusSenderOptions): StatusSender =>
     });
 
   const keyOf = (r: OutboxRow) => ({ project_id: r.project_id, sha: r.sha, context: r.context });
-  const post = async (token: string, r: OutboxRow, state: State, description: string) => {
-    const [owner, name] = r.repository.split('/') as [string, string];
-    await github.createStatus(token, { owner, name }, r.sha, { state, context: r.context, description, targetUrl: r.target_url });
+  const post = (token: string, r: OutboxRow, state: State, description: string) =>
+    github.createStatus(token, parseRepoName(r.repository), r.sha, { state, context: r.context, description, targetUrl: r.target_url });
+
+  /** What a pass knows of each follower: their token, opened once per pass; whether GitHub rate-limits it. */
+  interface Pass {
+    readonly tokens: Map<string, Promise<string | null>>;
+    readonly limited: Set<string>;
+  }
+  const tokenOf = (pass: Pass, followerId: string) => {
+    let token = pass.tokens.get(followerId);
+    if (!token) pass.tokens.set(followerId, (token = tokens.githubToken(followerId)));
+    return token;
   };
 
-  /** Sends one row; false when GitHub asked to pause. */
-  const send = async (r: OutboxRow): Promise<boolean> => {
+  /** Sends one row, unless another server claimed it first. */
+  const send = async (pass: Pass, r: OutboxRow): Promise<void> => {
     const at = now();
     const claimed = await db(outbox)
       .where({ ...keyOf(r), seq: r.seq })
-      .where('claimed_until', '<=', at)
+      .whereRaw(`${dueAt} <= ?`, [at])
       .update({ claimed_until: at + claimMs });
-    if (claimed !== 1) return true;
+    if (claimed !== 1) return;
     const settle = (fields: Record<string, unknown>) => db(outbox).where(keyOf(r)).update({ claimed_until: 0, ...fields });
-    const token = await tokens.githubToken(r.follower_id);
-    if (!token) {
-      log.warn({ repository: r.repository, context: r.context }, 'no GitHub token for the follower of this project: commit status not posted (they should sign in with GitHub again)');
-      await settle({ sent_seq: r.seq, last_error: 'the follower has no GitHub token' });
-      return true;
-    }
+    const giveUp = async (reason: string, fields: object, message: string) => {
+      log.warn({ repository: r.repository, context: r.context, ...fields }, message);
+      await settle({ sent_seq: r.seq, last_error: reason });
+    };
     try {
+      let token: string | null;
+      try {
+        token = await tokenOf(pass, r.follower_id);
+      } catch (e) {
+        if (!keyDestroyed(e)) throw e;
+        return await giveUp('the follower was deleted: their GitHub token can no longer be opened', {}, 'the follower of this project was deleted: commit status not posted (someone should unfollow and follow the project again)');
+      }
+      if (!token) return await giveUp('the follower has no GitHub token', {}, 'no GitHub token for the follower of this project: commit status not posted (they should sign in with GitHub again)');
       if (!r.pending_sent && r.state !== 'pending') {
         await post(token, r, 'pending', 'Queued');
         await db(outbox).where(keyOf(r)).update({ pending_sent: true });
@@ -253,67 +317,82 @@ export const startStatusSender = (options: StatusSenderOptions): StatusSender =>
       await post(token, r, r.state, r.description);
       // a newer state that arrived meanwhile stays owed: only the seq sent is marked
       await settle({ sent_seq: r.seq, pending_sent: true, attempts: 0, last_error: null });
-      return true;
     } catch (e) {
       if (e instanceof GitHubRateLimited) {
-        pausedUntil = Math.max(pausedUntil, e.retryAt);
-        log.warn({ retryAt: new Date(e.retryAt).toISOString() }, 'GitHub is rate-limiting commit statuses: pausing them until then');
-        await settle({ next_attempt_at: e.retryAt });
-        return false;
+        pass.limited.add(r.follower_id);
+        log.warn({ retryAt: new Date(e.retryAt).toISOString() }, "GitHub is rate-limiting a follower's token: holding back the commit statuses it posts until then");
+        // in the table, so every server holds back every context owed with this token, those owed later too
+        await db(limits).insert({ follower_id: r.follower_id, until: e.retryAt }).onConflict('follower_id').merge().where(db.raw(`${limits}.until < excluded.until`));
+        await stillOwed(db(outbox).where({ follower_id: r.follower_id }).where('next_attempt_at', '<', e.retryAt)).update({ next_attempt_at: e.retryAt });
+        await settle({ last_error: e.message });
+        return;
       }
       if (e instanceof GitHubRefused && e.status >= 400 && e.status < 500 && e.status !== 408) {
-        log.warn({ repository: r.repository, context: r.context, status: e.status, error: e.message }, 'GitHub refused a commit status: giving it up');
-        await settle({ sent_seq: r.seq, last_error: e.message });
-        return true;
+        return await giveUp(e.message, { status: e.status, error: e.message }, 'GitHub refused a commit status: giving it up');
       }
       const delay = Math.min(backoffMs * 2 ** r.attempts, maxBackoffMs);
       log.warn({ repository: r.repository, context: r.context, err: e, retryInMs: delay }, 'could not post a commit status: retrying');
       await settle({ attempts: r.attempts + 1, next_attempt_at: now() + delay, last_error: e instanceof Error ? e.message.slice(0, 300) : String(e) });
-      return true;
     }
   };
 
   const owed = async (): Promise<OutboxRow[]> =>
-    (await db(outbox)
-      .where((q) => q.whereNull('sent_seq').orWhereRaw(`sent_seq collate "C" < seq collate "C"`))
-      .where('next_attempt_at', '<=', now())
-      .where('claimed_until', '<=', now())
+    (await stillOwed(db(outbox))
+      .whereRaw(`${dueAt} <= ?`, [now()])
       .orderBy('seq')
       .limit(50)) as OutboxRow[];
 
   /** When the next row falls due, so the loop sleeps no longer than needed. */
   const nextDue = async (): Promise<number | null> => {
-    const r = await db(outbox)
-      .where((q) => q.whereNull('sent_seq').orWhereRaw(`sent_seq collate "C" < seq collate "C"`))
-      .min({ at: db.raw('greatest(next_attempt_at, claimed_until)') })
+    const r = await stillOwed(db(outbox))
+      .min({ at: db.raw(dueAt) })
       .first();
     return r?.at == null ? null : Number(r.at);
+  };
+
+  const passOver = () => {
+    passesDone++;
+    const ready = passWaiters.filter((w) => passesDone >= w.until);
+    passWaiters = passWaiters.filter((w) => passesDone < w.until);
+    for (const w of ready) w.resolve();
   };
 
   const loop = (async () => {
     while (!stopped) {
       woken = false;
+      passesStarted++;
       try {
-        if (now() >= pausedUntil) {
-          for (const r of await owed()) {
-            if (stopped || !(await send(r))) break;
-          }
+        const pass: Pass = { tokens: new Map(), limited: new Set() };
+        for (const r of await owed()) {
+          if (stopped) break;
+          if (!pass.limited.has(r.follower_id)) await send(pass, r);
         }
         const due = await nextDue();
-        const wakeAt = due === null ? now() + pollMs : Math.max(due, pausedUntil);
+        passOver();
+        const wakeAt = due === null ? now() + pollMs : due;
         await sleep(Math.max(10, Math.min(pollMs, wakeAt - now())));
       } catch (err) {
+        passOver();
         if (stopped) break;
         log.error({ err }, 'the commit status sender failed; trying again');
         await sleep(pollMs);
       }
     }
+    for (const w of passWaiters) w.resolve();
   })();
 
+  const wake = () => {
+    woken = true;
+    wakeUp?.();
+  };
   return {
-    wake() {
-      woken = true;
-      wakeUp?.();
+    wake,
+    pass() {
+      return new Promise<void>((resolve) => {
+        if (stopped) return resolve();
+        passWaiters.push({ until: passesStarted + 1, resolve });
+        wake();
+      });
     },
     async stop() {
       stopped = true;

@@ -1,3 +1,5 @@
+import type { GitHubRepoRef } from '../../domain/projects/github-repo.ts';
+
 /** What Gyre reads of a person from GitHub or GitHub Enterprise, with the OAuth token they granted. */
 export interface GitHubIdentity {
   readonly id: number;
@@ -9,16 +11,12 @@ export interface GitHubIdentity {
   readonly teams: ReadonlyArray<string>;
 }
 
-/** A repository on GitHub: `owner/name`. */
-export interface GitHubRepo {
-  readonly owner: string;
-  readonly name: string;
-}
 
 /** A commit status as GitHub takes it (`POST /repos/{owner}/{repo}/statuses/{sha}`). */
 export interface CommitStatus {
   readonly state: 'pending' | 'success' | 'failure' | 'error';
   readonly context: string;
+  /** What happened; GitHub keeps 140 characters, and the adapter sends no more. */
   readonly description: string;
   readonly targetUrl: string;
 }
@@ -26,10 +24,10 @@ export interface CommitStatus {
 export interface GitHub {
   identity(accessToken: string): Promise<GitHubIdentity>;
   /** Registers a repository webhook (`POST /repos/{owner}/{repo}/hooks`); answers its id. */
-  createHook(accessToken: string, repo: GitHubRepo, hook: { url: string; secret: string; events: ReadonlyArray<string> }): Promise<{ id: number }>;
+  createHook(accessToken: string, repo: GitHubRepoRef, hook: { url: string; secret: string; events: ReadonlyArray<string> }): Promise<{ id: number }>;
   /** Removes a repository webhook; one GitHub no longer has (404) counts as removed. */
-  deleteHook(accessToken: string, repo: GitHubRepo, hookId: number): Promise<void>;
-  createStatus(accessToken: string, repo: GitHubRepo, sha: string, status: CommitStatus): Promise<void>;
+  deleteHook(accessToken: string, repo: GitHubRepoRef, hookId: number): Promise<void>;
+  createStatus(accessToken: string, repo: GitHubRepoRef, sha: string, status: CommitStatus): Promise<void>;
 }
 
 /** GitHub answered with an error status: `status` is GitHub's (401, 403, 404, 422, 5xx). */
@@ -43,7 +41,10 @@ export class GitHubRefused extends Error {
   }
 }
 
-/** GitHub is rate-limiting (403 with `x-ratelimit-remaining: 0`, or 429/403 with `retry-after`): try again at `retryAt` (epoch ms). */
+/**
+ * GitHub is rate-limiting (403 with `x-ratelimit-remaining: 0`, 429/403 with `retry-after`, or a
+ * secondary rate limit saying so in its message): try again at `retryAt` (epoch ms).
+ */
 export class GitHubRateLimited extends Error {
   constructor(readonly retryAt: number) {
     super(`GitHub is rate-limiting: retry at ${new Date(retryAt).toISOString()}`);
@@ -53,17 +54,18 @@ export class GitHubRateLimited extends Error {
 
 /**
  * When a refusal says to retry, from its headers as GitHub's docs describe them: `retry-after`
- * (seconds), else `x-ratelimit-remaining: 0` with `x-ratelimit-reset` (epoch seconds); undefined
- * when the answer is not a rate limit.
+ * (seconds), else `x-ratelimit-remaining: 0` with `x-ratelimit-reset` (epoch seconds), else a
+ * minute for a secondary rate limit (a 429, or a 403 whose `message` says so: GitHub's docs say to
+ * "wait for at least one minute"); undefined when the answer is not a rate limit.
  */
-export const rateLimitRetryAt = (status: number, headers: Readonly<Record<string, string | number | undefined>>, now: number): number | undefined => {
+export const rateLimitRetryAt = (status: number, headers: Readonly<Record<string, string | number | undefined>>, now: number, message = ''): number | undefined => {
   if (status !== 403 && status !== 429) return undefined;
   const retryAfter = Number(headers['retry-after']);
   if (headers['retry-after'] !== undefined && Number.isFinite(retryAfter)) return now + Math.max(0, retryAfter) * 1000;
   const reset = Number(headers['x-ratelimit-reset']);
   if (String(headers['x-ratelimit-remaining']) === '0' && Number.isFinite(reset)) return Math.max(now, reset * 1000);
   // a secondary rate limit without headers: GitHub advises a minute
-  if (status === 429) return now + 60_000;
+  if (status === 429 || /secondary rate limit|abuse/i.test(message)) return now + 60_000;
   return undefined;
 };
 

@@ -1,6 +1,9 @@
 import { request } from '@octokit/request';
 import { GitHubRateLimited, GitHubRefused, rateLimitRetryAt, type GitHub, type GitHubIdentity } from './port.ts';
 
+/** The longest commit status description GitHub takes. */
+const statusDescriptionLimit = 140;
+
 /** Every page of a GitHub list, 100 items at a time. */
 const allPages = async <T>(fetchPage: (page: number) => Promise<{ data: T[] }>): Promise<T[]> => {
   const out: T[] = [];
@@ -18,9 +21,9 @@ const asPortError = (e: unknown, what: string): unknown => {
   const err = e as Error & { status: number; response?: { headers?: unknown; data?: unknown } };
   if (err.status < 400) return e;
   const headers = (err.response?.headers ?? {}) as Record<string, string | number | undefined>;
-  const retryAt = rateLimitRetryAt(err.status, headers, Date.now());
-  if (retryAt !== undefined) return new GitHubRateLimited(retryAt);
   const data = err.response?.data as { message?: unknown } | undefined;
+  const retryAt = rateLimitRetryAt(err.status, headers, Date.now(), typeof data?.message === 'string' ? data.message : '');
+  if (retryAt !== undefined) return new GitHubRateLimited(retryAt);
   const said = typeof data?.message === 'string' ? data.message.slice(0, 300) : `HTTP ${err.status}`;
   return new GitHubRefused(err.status, `GitHub refused to ${what} (${err.status}): ${said}`);
 };
@@ -81,7 +84,7 @@ export const createGitHub = (apiUrl: string): GitHub => ({
         sha,
         state: status.state,
         context: status.context,
-        description: status.description.slice(0, 140),
+        description: status.description.slice(0, statusDescriptionLimit),
         target_url: status.targetUrl,
       }),
     );

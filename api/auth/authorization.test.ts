@@ -60,6 +60,7 @@ const samples: Record<string, { query: string | ((caller: Role) => string); vari
   'Mutation.triggerPipeline': { query: 'mutation { triggerPipeline(input: {projectSlug: "gh/matrix/app"}) { id } }', code: 'GIT_FAILED' },
   'Mutation.approveJob': { query: `mutation { approveJob(workflowId: "${nowhere}", approvalRequestId: "${nowhere}") { id } }`, code: 'WORKFLOW_NOT_FOUND' },
   'Mutation.cancelWorkflow': { query: `mutation { cancelWorkflow(workflowId: "${nowhere}") { id } }`, code: 'WORKFLOW_NOT_FOUND' },
+  'Mutation.unfollowProject': { query: 'mutation { unfollowProject(slug: "gh/matrix/nowhere") { id } }', code: 'NOT_FOUND' },
   'Mutation.cancelJob': { query: `mutation { cancelJob(jobId: "${nowhere}") { id } }`, code: 'JOB_NOT_FOUND' },
   'Mutation.rerunWorkflow': { query: `mutation { rerunWorkflow(workflowId: "${nowhere}") { id } }`, code: 'WORKFLOW_NOT_FOUND' },
   'Mutation.reportJob': { query: `mutation { reportJob(workflowId: "${nowhere}", jobId: "x", status: "success") { id } }`, code: 'WORKFLOW_NOT_FOUND' },

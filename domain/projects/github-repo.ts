@@ -33,3 +33,10 @@ export const githubRepoOf = (githubUrl: string, slug: ProjectSlug, gitUrl: strin
 export const githubCloneUrl = (githubUrl: string, slug: ProjectSlug): string => `${githubUrl.replace(/\/+$/, '')}/${slug.org}/${slug.repo}.git`;
 
 export const repoName = (r: GitHubRepoRef) => `${r.owner}/${r.name}`;
+
+/** The repository `repoName` wrote (`owner/name`), as recorded with a webhook or a commit status. */
+export const parseRepoName = (repository: string): GitHubRepoRef => {
+  const at = repository.indexOf('/');
+  if (at <= 0 || at === repository.length - 1) throw new Error(`not a GitHub repository name: ${repository}`);
+  return { owner: repository.slice(0, at), name: repository.slice(at + 1) };
+};

@@ -259,6 +259,8 @@ test('unfollowing names the webhook to remove; an unfollowed project is followed
   assert.throws(() => decide(unfollowed, { type: 'unfollow' }), refusedWith('PROJECT_NOT_FOLLOWED'));
   assert.throws(() => decide(followed, { type: 'unfollow', by: { login: 'eve', isAdmin: false, orgs: ['other'], teams: [] } }), refusedWith('NOT_ORG_MEMBER'));
   assert.throws(() => decide([], { type: 'unfollow' }), refusedWith('PROJECT_NOT_FOUND'));
+  assert.equal(given(unfollowed)!.repository, 'Acme/Web', 'the repository is kept for following again');
+  assert.throws(() => decide(unfollowed, { type: 'create', projectId: 'p2', slug, gitUrl: 'https://github.com/Acme/Other.git' }), (e: unknown) => refusedWith('GIT_URL_CHANGED')(e) && String(e).includes(gitUrl));
   const again = valid(decide(unfollowed, { type: 'create', projectId: 'p2', slug, gitUrl, hook: { ...hook, hookId: 8 } }));
   assert.equal(again.map((e) => [e.type, e.data.projectId]), [['project.follow', 'p1'], ['project.webhook.create', 'p1']]);
   const state = given([...unfollowed, ...again])!;

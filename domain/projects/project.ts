@@ -107,6 +107,8 @@ export interface Project {
   readonly followed: boolean;
   /** Gyre's webhook on GitHub, when following registered one. */
   readonly hook: Omit<FollowHook, 'webhookSecret'> | null;
+  /** The GitHub repository (`owner/name`) a webhook was registered on, kept after unfollowing: following again registers it there. */
+  readonly repository: string | null;
 }
 export type ProjectState = Project | null;
 
@@ -125,7 +127,7 @@ const existing = (s: ProjectState, by: Member): Project => {
 export const projectDecider: Decider<ProjectState, ProjectCommand, ProjectEvent> = {
   initialState: () => null,
   evolve: (s, e) => {
-    if (e.type === 'project.create') return { projectId: e.data.projectId, slug: e.data.slug, settings: e.data.settings, webhookSecret: null, envVars: new Map(), followed: true, hook: null };
+    if (e.type === 'project.create') return { projectId: e.data.projectId, slug: e.data.slug, settings: e.data.settings, webhookSecret: null, envVars: new Map(), followed: true, hook: null, repository: null };
     if (!s) return s;
     switch (e.type) {
       case 'project.settings.update':
@@ -139,7 +141,7 @@ export const projectDecider: Decider<ProjectState, ProjectCommand, ProjectEvent>
       }
       case 'project.webhook.create': {
         const { repository, hookId, followerId, followerLogin, webhookSecret } = e.data;
-        return { ...s, webhookSecret, hook: { repository, hookId, followerId, followerLogin } };
+        return { ...s, webhookSecret, hook: { repository, hookId, followerId, followerLogin }, repository };
       }
       // the secret stays: a delivery still on its way is recognised, and answered that it starts nothing
       case 'project.unfollow':
@@ -152,8 +154,10 @@ export const projectDecider: Decider<ProjectState, ProjectCommand, ProjectEvent>
     switch (c.type) {
       case 'create': {
         requireOrgMember(c.by, c.slug.orgSlug);
-        requireAdminForLocal(c.by, c.gitUrl);
         if (s?.followed) throw new DomainError('PROJECT_EXISTS', `${s.slug} is already followed`);
+        // following again keeps the project's git URL, and the GitHub repository its webhook goes on
+        if (s && c.gitUrl !== s.settings.gitUrl) throw new DomainError('GIT_URL_CHANGED', `${s.slug} was followed before with git URL ${s.settings.gitUrl}: follow it again without a gitUrl (or with that one), then change it in its settings`);
+        if (!s) requireAdminForLocal(c.by, c.gitUrl);
         const projectId = s?.projectId ?? c.projectId;
         const slug = s?.slug ?? c.slug.slug;
         const hook: ProjectEvent[] = c.hook ? [{ type: 'project.webhook.create', data: { projectId, slug, ...c.hook } }] : [];

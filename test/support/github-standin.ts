@@ -63,7 +63,13 @@ export const startGitHubStandIn = async (client: { id: string; secret: string })
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}`, state, repos, tokensIssued: () => [...tokens.keys()], close: () => new Promise<void>((r) => server.close(() => r())) };
+  /** A token for `user` as if they had signed in, for tests that call GitHub's API without Gyre's sign-in. */
+  const issueToken = (user: StandInUser) => {
+    const token = `gho_${randomUUID().replace(/-/g, '')}`;
+    tokens.set(token, user);
+    return token;
+  };
+  return { url: `http://127.0.0.1:${port}`, state, repos, issueToken, tokensIssued: () => [...tokens.keys()], close: () => new Promise<void>((r) => server.close(() => r())) };
 };
 
 /** A browser: follows redirects by hand and keeps cookies per host. */
@@ -135,9 +141,11 @@ const repoState = () => ({
   rateLimited: 0,
   /**
    * The next `count` status calls are rate-limited: `403` with `x-ratelimit-remaining: 0` and
-   * `x-ratelimit-reset` `resetInSeconds` from now, or `429` with `retry-after: resetInSeconds`.
+   * `x-ratelimit-reset` `resetInSeconds` from now, or `429` with `retry-after: resetInSeconds`, or
+   * (`secondary`) GitHub's secondary rate limit: `403` with requests remaining, no `retry-after`, and
+   * a message that says so (then GitHub's docs say to wait at least a minute).
    */
-  rateLimitNext: null as null | { count: number; kind: 403 | 429; resetInSeconds: number },
+  rateLimitNext: null as null | { count: number; kind: 403 | 429 | 'secondary'; resetInSeconds: number },
   nextHookId: 1000,
 });
 
@@ -186,6 +194,7 @@ const repoRoutes = async (
       limit.count--;
       repos.rateLimited++;
       if (limit.kind === 429) return json(429, { message: 'You have exceeded a secondary rate limit.' }, { 'retry-after': String(limit.resetInSeconds) }), true;
+      if (limit.kind === 'secondary') return json(403, { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.' }, { 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '4990' }), true;
       const reset = Math.ceil(Date.now() / 1000) + limit.resetInSeconds;
       return json(403, { message: 'API rate limit exceeded' }, { 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(reset) }), true;
     }
