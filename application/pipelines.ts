@@ -303,8 +303,8 @@ export const rerunWorkflow = async (s: PipelineDeps, context: CommandContext, by
   if (!old?.finished) throw new ValidationError(`workflow ${w.name} is still running: cancel it or wait for it to finish before a rerun`);
   if (fromFailed && old.finished !== 'failed') throw new ValidationError(`workflow ${w.name} did not fail (${old.finished}): rerun it whole`);
   const pipeline = written(await pipelineById(s.db, w.pipelineId));
-  // the pipeline's config is the continuation's now: a setup workflow (started before the continue) has nothing to rerun from
-  if (pipeline.continuedAt && Date.parse(w.createdAt) < Date.parse(pipeline.continuedAt))
+  // the pipeline's config is the continuation's now: a workflow of the setup config has nothing to rerun from
+  if (pipeline.continuedAt && w.setup)
     throw new ConflictError(`workflow ${w.name} is the setup workflow of pipeline ${pipeline.number}, which was continued: a setup workflow cannot be rerun after its continuation; rerun the continued workflows or trigger a new pipeline`);
   const newId = randomUUID();
   const config = JSON.parse(pipeline.config!) as ProcessedConfig;

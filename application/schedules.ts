@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { GitError } from '../adapters/git/port.ts';
 import { ForbiddenError, GyreError, NotFoundError, ValidationError, parseInput } from '../domain/errors.ts';
 import { systemActor, type CommandContext, type RecordedEvent } from '../domain/events/envelope.ts';
 import { parseUuid, uuidFrom } from '../domain/ids.ts';
@@ -18,9 +19,10 @@ import {
   type ScheduleCommand,
   type ScheduleEvent,
 } from '../domain/schedules/schedule.ts';
-import { scheduledWorkflowsDecider, scheduledWorkflowsStream, scheduledWorkflowsTarget, type ScheduledWorkflowEvent } from '../domain/schedules/scheduled-workflows.ts';
+import { scheduledWorkflowsDecider, scheduledWorkflowsStream, scheduledWorkflowsTarget, type ScheduledWorkflowCommand, type ScheduledWorkflowEvent } from '../domain/schedules/scheduled-workflows.ts';
 import { Timetable, latestCronSlot, latestSlot } from '../domain/schedules/timetable.ts';
 import { pipelineByDelivery } from '../projections/pipelines.ts';
+import { projectFollow } from '../projections/project-follows.ts';
 import { allSchedules, scheduleById, scheduledWorkflowsInForce, schedulesPage, type ScheduleRow } from '../projections/schedules.ts';
 import { memberByLogin } from './members.ts';
 import { triggerPipeline, type PipelineDeps } from './pipelines.ts';
@@ -112,7 +114,8 @@ const workerContext: CommandContext = { actor: systemActor, request: null };
 
 /**
  * Decides every run that is due at `now`: for each schedule (and each legacy scheduled workflow in
- * force), the latest slot after its last run and after it was created, updated or declared; missed
+ * force), the latest slot after its last run and after it was created or updated (for a legacy
+ * trigger: after the worker first saw it declared, by `now`, which this records); missed
  * slots before that one are not run. Deciding appends on the schedule's stream at the revision read,
  * and the decider refuses a slot not after the last one fired, so servers ticking together fire a
  * slot once. Returns how many runs this call decided.
@@ -123,6 +126,8 @@ export const fireDueSchedules = async (s: UseCases & { log: Logger }, now: Date)
   for (;;) {
     const page = await allSchedules(s.db, 100, after);
     for (const schedule of page) {
+      // an unfollowed project's schedules wait: following it again runs them from the latest slot
+      if (!(await projectFollow(s.db, schedule.projectId)).followed) continue;
       const from = new Date(schedule.lastSlot && schedule.lastSlot > schedule.activeFrom ? schedule.lastSlot : schedule.activeFrom);
       const slot = latestSlot(schedule.timetable, from, now);
       if (!slot) continue;
@@ -137,19 +142,24 @@ export const fireDueSchedules = async (s: UseCases & { log: Logger }, now: Date)
     after = page[page.length - 1]!.id;
   }
   for (const w of await scheduledWorkflowsInForce(s.db)) {
-    const from = new Date(w.lastSlot && w.lastSlot > w.declaredAt ? w.lastSlot : w.declaredAt);
-    const slot = latestCronSlot(w.cron, from, now);
-    if (!slot) continue;
+    if (!(await projectFollow(s.db, w.projectId)).followed) continue;
+    // a trigger's cron times count from when this clock first saw it declared (never the database's time)
+    const from = w.armedFrom === null ? null : new Date(w.lastSlot && w.lastSlot > w.armedFrom ? w.lastSlot : w.armedFrom);
+    const slot = from === null ? null : latestCronSlot(w.cron, from, now);
+    if (from !== null && !slot) continue;
+    const command: ScheduledWorkflowCommand = slot
+      ? { type: 'fire', projectId: w.projectId, projectSlug: w.projectSlug, schedule: w, slot: slot.toISOString() }
+      : { type: 'arm', projectId: w.projectId, projectSlug: w.projectSlug, schedule: w, from: now.toISOString() };
     try {
       const r = await s.commands.execute({
         stream: scheduledWorkflowsStream(w.projectId),
         decider: scheduledWorkflowsDecider,
-        command: { type: 'fire', projectId: w.projectId, projectSlug: w.projectSlug, schedule: w, slot: slot.toISOString() },
+        command,
         context: { ...workerContext, correlationId: w.projectId },
         target: scheduledWorkflowsTarget(w),
         maxAttempts: 20,
       });
-      fired += r.events.length;
+      if (slot) fired += r.events.length;
     } catch (err) {
       s.log.warn({ err, projectId: w.projectId, workflow: w.workflow }, 'could not decide a scheduled workflow run; the next tick tries again');
     }
@@ -166,16 +176,24 @@ export const fireDueSchedules = async (s: UseCases & { log: Logger }, now: Date)
 const runsFor = async (s: UseCases, projectSlug: string, actor: string): Promise<Member> =>
   actor === scheduledActor ? { login: scheduledActor, isAdmin: false, orgs: [orgOf(ownerSlugOf(projectSlug))], teams: [] } : memberByLogin(s, actor);
 
+/** How long a run waits for its repository to become readable again before it is given up. */
+export const unreadableRepositoryGiveUpMs = 6 * 60 * 60_000;
+
 /**
  * A run that cannot start for a reason retrying will not mend (its branch is gone, its project
- * deleted) is given up with a warning, so that it does not hold up the runs after it; anything else
- * (the database) is thrown, and the reactor retries.
+ * deleted) is given up with a warning, so that it does not hold up the runs after it. Git not
+ * reaching or reading the repository (a host down or timing out) and anything else (the database)
+ * is thrown, and the reactor retries, so a brief outage at a slot delays its run and loses none; a
+ * repository still unreadable `unreadableRepositoryGiveUpMs` after the run was decided (by the log's
+ * clock, as the event's time) is given up.
  */
 const given = async (s: { log: Logger }, event: RecordedEvent, started: Promise<unknown>) => {
   try {
     await started;
   } catch (err) {
-    if (!(err instanceof GyreError) || err.status >= 500) throw err;
+    const unreadable = err instanceof GitError && err.reason === 'unavailable';
+    const retry = unreadable ? Date.now() - Date.parse(event.occurredAt) < unreadableRepositoryGiveUpMs : !(err instanceof GyreError) || err.status >= 500;
+    if (retry) throw err;
     s.log.warn({ err, event: event.id, type: event.type }, 'a scheduled run could not start its pipeline; it is skipped');
   }
 };
@@ -189,6 +207,12 @@ export const startScheduledRun = async (s: PipelineDeps & { log: Logger; waitFor
   const e = event as unknown as ScheduleEvent | ScheduledWorkflowEvent;
   const context: CommandContext = { actor: event.metadata.actor, request: null, causationId: event.id };
   await s.waitForReadModels();
+  if (e.type !== 'schedule.trigger' && e.type !== 'schedule.workflow.trigger') return;
+  // a run decided before its project was unfollowed starts nothing, as a webhook delivery to it would not
+  if (!(await projectFollow(s.db, e.data.projectId)).followed) {
+    s.log.warn({ event: event.id, type: event.type, project: e.data.projectSlug }, 'a scheduled run of an unfollowed project is skipped');
+    return;
+  }
   if (e.type === 'schedule.trigger') {
     const { branch, tag, ...parameters } = e.data.parameters;
     const deliveryId = uuidFrom(`${event.id}\nschedule`);
@@ -203,7 +227,6 @@ export const startScheduledRun = async (s: PipelineDeps & { log: Logger; waitFor
     }));
     return;
   }
-  if (e.type !== 'schedule.workflow.trigger') return;
   const member = await runsFor(s, e.data.projectSlug, scheduledActor);
   for (const branch of e.data.branches) {
     const deliveryId = uuidFrom(`${event.id}\n${branch}`);

@@ -6,8 +6,8 @@ import { defineProjection, isoTime } from './projection.ts';
 /** Pipelines, their workflows and jobs, as the API v2 and GraphQL show them. */
 export const pipelinesProjection = defineProjection({
   name: 'pipelines',
-  // v2: the config's source and compiled YAML, and setup pipelines' continuation
-  version: 2,
+  // v2: the config's source and compiled YAML, and setup pipelines' continuation; v3: which workflows are a setup config's
+  version: 3,
   handles: [{ prefix: 'pipeline.' }, { prefix: 'workflow.' }],
   tables: ['pipelines', 'workflows', 'workflow_jobs'],
   async migrate(db, t) {
@@ -21,7 +21,7 @@ export const pipelinesProjection = defineProjection({
     await db.raw(`create index if not exists ${t.pipelines}_project on ${t.pipelines} (project_id, number desc)`);
     await db.raw(`create table if not exists ${t.workflows} (
       id text primary key, pipeline_id text not null, pipeline_number int not null, project_slug text not null, name text not null, status text not null,
-      started_by text not null, tag text, rerun_of text, created_at timestamptz not null, stopped_at timestamptz)`);
+      started_by text not null, tag text, rerun_of text, setup boolean not null default false, created_at timestamptz not null, stopped_at timestamptz)`);
     await db.raw(`create table if not exists ${t.workflow_jobs} (
       id text primary key, workflow_id text not null, project_slug text not null, name text not null, type text not null, status text not null,
       job_number int, requires jsonb not null, started_at timestamptz, stopped_at timestamptz)`);
@@ -41,7 +41,7 @@ export const pipelinesProjection = defineProjection({
           const d = e.data;
           await trx(t.pipelines).insert({
             id: d.pipelineId, project_id: d.projectId, project_slug: d.projectSlug, number: d.number, state: d.state, errors: JSON.stringify(d.errors),
-            trigger: JSON.stringify(d.trigger), vcs: JSON.stringify(d.vcs), parameters: JSON.stringify(d.parameters), config: d.config, config_source: d.source ?? null, config_compiled: d.compiled ?? null, delivery_id: d.trigger.deliveryId ?? null, planned: JSON.stringify(d.workflows), created_at: at, updated_at: at,
+            trigger: JSON.stringify(d.trigger), vcs: JSON.stringify(d.vcs), parameters: JSON.stringify(d.parameters), config: d.config, config_source: d.source ?? null, config_compiled: d.compiled ?? null, delivery_id: d.trigger.deliveryId ?? null, planned: JSON.stringify(d.continuation ? d.workflows.map((w) => ({ ...w, setup: true })) : d.workflows), created_at: at, updated_at: at,
             continuation_key_hash: d.continuation?.keyHash ?? null, setup_revision: d.continuation ? recorded.revision : null,
           });
           break;
@@ -64,9 +64,13 @@ export const pipelinesProjection = defineProjection({
         }
         case 'workflow.start': {
           const d = e.data;
-          const pipeline = await trx(t.pipelines).where({ id: d.pipelineId }).first('vcs');
+          const pipeline = await trx(t.pipelines).where({ id: d.pipelineId }).first('vcs', 'planned');
           const vcs = typeof pipeline?.vcs === 'string' ? JSON.parse(pipeline.vcs) : pipeline?.vcs;
-          await trx(t.workflows).insert({ id: d.workflowId, pipeline_id: d.pipelineId, pipeline_number: d.pipelineNumber, project_slug: d.projectSlug, name: d.name, status: 'running', started_by: recorded.metadata.actor.id, tag: vcs?.tag ?? null, rerun_of: d.rerunOf, created_at: at });
+          // a setup config's workflow (planned by the setup pipeline's create), or a rerun of one
+          const setup = d.rerunOf
+            ? Boolean((await trx(t.workflows).where({ id: d.rerunOf }).first('setup'))?.setup)
+            : ((json(pipeline?.planned ?? '[]') as Array<{ workflowId: string; setup?: boolean }>).find((w) => w.workflowId === d.workflowId)?.setup ?? false);
+          await trx(t.workflows).insert({ id: d.workflowId, pipeline_id: d.pipelineId, pipeline_number: d.pipelineNumber, project_slug: d.projectSlug, name: d.name, status: 'running', started_by: recorded.metadata.actor.id, tag: vcs?.tag ?? null, rerun_of: d.rerunOf, setup, created_at: at });
           const ids = new Map(d.jobs.map((j) => [j.name, j.jobId]));
           for (const j of d.jobs) {
             await trx(t.workflow_jobs).insert({ id: j.jobId, workflow_id: d.workflowId, project_slug: d.projectSlug, name: j.name, type: j.type, status: j.status, job_number: j.jobNumber, requires: JSON.stringify(j.requires.map((r) => ids.get(r)).filter(Boolean)) });
@@ -202,6 +206,8 @@ export interface WorkflowRow {
   readonly startedBy: string;
   readonly tag: string | null;
   readonly rerunOf: string | null;
+  /** A workflow of a setup pipeline's setup config (or a rerun of one), not of its continuation. */
+  readonly setup: boolean;
   readonly createdAt: string;
   readonly stoppedAt: string | null;
 }
@@ -215,6 +221,7 @@ const toWorkflow = (r: Record<string, unknown>): WorkflowRow => ({
   startedBy: r.started_by as string,
   tag: (r.tag as string | null) ?? null,
   rerunOf: (r.rerun_of as string | null) ?? null,
+  setup: Boolean(r.setup),
   createdAt: iso(r.created_at)!,
   stoppedAt: iso(r.stopped_at),
 });

@@ -13,7 +13,8 @@ import { projectsProjection } from './projects.ts';
  */
 export const schedulesProjection = defineProjection({
   name: 'schedules',
-  version: 1,
+  // v2: armed_from, when the schedules worker first saw a legacy trigger (by its clock)
+  version: 2,
   handles: [{ prefix: 'schedule.' }, { exact: 'pipeline.create' }],
   tables: ['schedules', 'scheduled_workflows'],
   async migrate(db, t) {
@@ -24,7 +25,7 @@ export const schedulesProjection = defineProjection({
     await db.raw(`create index if not exists ${t.schedules}_project on ${t.schedules} (project_id, created_at, id)`);
     await db.raw(`create table if not exists ${t.scheduled_workflows} (
       project_id text not null, branch text not null, workflow text not null, idx int not null, cron text not null, branches jsonb not null,
-      declared_at timestamptz not null, last_slot text, primary key (project_id, branch, workflow, idx))`);
+      declared_at timestamptz not null, armed_from text, last_slot text, primary key (project_id, branch, workflow, idx))`);
   },
   async apply(events, trx, t) {
     for (const recorded of events) {
@@ -56,6 +57,9 @@ export const schedulesProjection = defineProjection({
         case 'schedule.workflow.trigger':
           await trx(t.scheduled_workflows).where({ project_id: e.data.projectId, workflow: e.data.workflow, idx: e.data.index }).update({ last_slot: e.data.slot });
           break;
+        case 'schedule.workflow.arm':
+          await trx(t.scheduled_workflows).where({ project_id: e.data.projectId, workflow: e.data.workflow, idx: e.data.index, cron: e.data.cron }).update({ armed_from: e.data.from });
+          break;
         case 'pipeline.create': {
           const d = e.data;
           // a config that did not process leaves the branch's schedules as the last good config declared them
@@ -64,11 +68,11 @@ export const schedulesProjection = defineProjection({
           const before = (await trx(t.scheduled_workflows).where({ project_id: d.projectId, branch: d.vcs.branch })) as Array<Record<string, unknown>>;
           await trx(t.scheduled_workflows).where({ project_id: d.projectId, branch: d.vcs.branch }).delete();
           for (const s of declared) {
-            // a trigger the config keeps as it was keeps when it was declared and its last run
+            // a trigger the config keeps as it was keeps when it was declared and seen, and its last run
             const same = before.find((b) => b.workflow === s.workflow && Number(b.idx) === s.index && b.cron === s.cron);
             await trx(t.scheduled_workflows).insert({
               project_id: d.projectId, branch: d.vcs.branch, workflow: s.workflow, idx: s.index, cron: s.cron, branches: JSON.stringify(s.branches),
-              declared_at: same ? same.declared_at : at, last_slot: same ? same.last_slot : null,
+              declared_at: same ? same.declared_at : at, armed_from: same ? same.armed_from : null, last_slot: same ? same.last_slot : null,
             });
           }
           break;
@@ -140,6 +144,8 @@ export interface ScheduledWorkflowRow {
   readonly cron: string;
   readonly branches: string[];
   readonly declaredAt: string;
+  /** When the schedules worker first saw it, by its clock (null until it has): no cron time before runs. */
+  readonly armedFrom: string | null;
   readonly lastSlot: string | null;
 }
 
@@ -159,6 +165,7 @@ export const scheduledWorkflowsInForce = async (db: Knex): Promise<ScheduledWork
     cron: r.cron as string,
     branches: json(r.branches),
     declaredAt: isoTime(r.declared_at),
+    armedFrom: (r.armed_from as string | null) ?? null,
     lastSlot: (r.last_slot as string | null) ?? null,
   }));
 };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { rows } from '../adapters/database/sql.ts';
-import { pipelineById } from '../projections/pipelines.ts';
+import { pipelineById, workflowById } from '../projections/pipelines.ts';
 import { gitRepo } from './support/git-repo.ts';
 import { startTestGyre, waitForAudit, type TestGyre } from './support/gyre.ts';
 import { finished, ok, trigger, until, workflow } from './support/jobs.ts';
@@ -127,6 +127,9 @@ test('after a continue, a rerun of the setup workflow is refused (409, audited, 
   const rerun = (id: string) => g.app.inject({ method: 'POST', url: `/api/v2/workflow/${id}/rerun`, headers: { 'circle-token': g.adminToken }, payload: {} });
   const before = await workflowsOf(continued);
   const setup = before.find((w) => w.name === 'setup')!;
+  // what refuses it is what the workflow is (the setup config's), recorded on it, not when it started
+  assert.is((await workflowById(g.services.db, setup.id))!.setup, true);
+  assert.is((await workflowById(g.services.db, before.find((w) => w.name === 'built')!.id))!.setup, false);
   const refused = await rerun(setup.id);
   assert.is(refused.statusCode, 409, refused.body);
   assert.match(refused.json().message, 'setup workflow cannot be rerun after its continuation');
@@ -143,6 +146,7 @@ test('after a continue, a rerun of the setup workflow is refused (409, audited, 
   const w = await finished(g, again.json().workflow_id);
   assert.is(w.name, 'built');
   assert.is(w.byName.build!.status, 'success');
+  assert.is((await workflowById(g.services.db, again.json().workflow_id))!.setup, false, 'a rerun of a continued workflow is not a setup one');
   assert.equal((await workflowsOf(continued)).map((x) => x.name).sort(), ['built', 'built', 'setup']);
 });
 

@@ -11,7 +11,7 @@ import type { Reactor } from './reactor.ts';
 export const scheduledRunStarter = (deps: UseCases & WithStore & WithGit & WithVault & { log: Logger; projections: { waitFor(position: Position, timeoutMs: number): Promise<boolean> } }): Reactor => ({
   name: 'scheduled-run-starter',
   handles: [{ exact: 'schedule.trigger' }, { exact: 'schedule.workflow.trigger' }],
-  reads: ['pipelines', 'projects', 'users', 'memberships', 'orbs'],
+  reads: ['pipelines', 'projects', 'project-follows', 'users', 'memberships', 'orbs'],
   react: (event) =>
     startScheduledRun(
       {

@@ -3,17 +3,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { GyreError } from '../../domain/errors.ts';
-import type { Checkout, Git } from './port.ts';
+import { GitError, type Checkout, type Git } from './port.ts';
 
 const run = promisify(execFile);
 
-/** The repository could not be read (gone, no such branch, no access): the pipeline cannot start. */
-export class GitError extends GyreError {
-  constructor(message: string) {
-    super(message, 'GIT_FAILED', 422);
-  }
-}
+export { GitError };
 
 /**
  * Git through the `git` command: each repository is mirrored once into `<dir>/<hash>.git` and fetched
@@ -49,22 +43,22 @@ export const createGit = (dir: string): Git => {
         await git(mirror, 'fetch', '--prune', '--quiet', '--', url, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*');
         if (pull) {
           await git(mirror, 'fetch', '--quiet', '--', url, `+${pull}:${pull}`).catch(() => {
-            throw new GitError(`pull request #${ref.pullRequest} has no ${pull} in the repository`);
+            throw new GitError(`pull request #${ref.pullRequest} has no ${pull} in the repository`, 'ref-not-found');
           });
         }
         const named = pull ?? (ref.tag ? `refs/tags/${ref.tag}` : `refs/heads/${ref.branch}`);
         const what = pull ? `pull request #${ref.pullRequest}` : ref.tag ? `tag ${ref.tag}` : `branch ${ref.branch}`;
         const head = (await git(mirror, 'rev-parse', '--verify', '--quiet', `${named}^{commit}`).catch(() => {
-          throw new GitError(`${what} is not in the repository`);
+          throw new GitError(`${what} is not in the repository`, 'ref-not-found');
         })).trim();
         let revision = head;
         if (ref.revision) {
           revision = (await git(mirror, 'rev-parse', '--verify', '--quiet', `${ref.revision}^{commit}`).catch(() => {
-            throw new GitError(`revision ${ref.revision} is not in the repository`);
+            throw new GitError(`revision ${ref.revision} is not in the repository`, 'ref-not-found');
           })).trim();
           // a revision is built as a branch only if it is on that branch, and as a tag only if it is the tag
           const on = ref.tag ? revision === head : await git(mirror, 'merge-base', '--is-ancestor', revision, head).then(() => true, () => false);
-          if (!on) throw new GitError(`revision ${ref.revision} is not on ${what}`);
+          if (!on) throw new GitError(`revision ${ref.revision} is not on ${what}`, 'ref-not-found');
         }
         const config = await git(mirror, 'show', `${revision}:.circleci/config.yml`).catch(() => null);
         const log = await git(mirror, 'log', '-1', '--format=%s%x00%b', revision);

@@ -1,3 +1,21 @@
+import { GyreError } from '../../domain/errors.ts';
+
+/**
+ * The repository could not be read (gone, no such branch, no access): the pipeline cannot start.
+ * `reason`: `ref-not-found` when git read the repository and the branch, tag, pull request or revision
+ * asked for is not in it (trying again will not find it); `unavailable` when git could not reach or
+ * read the repository at all (a host down or timing out may answer later). Users see the same code
+ * and status either way.
+ */
+export class GitError extends GyreError {
+  constructor(
+    message: string,
+    readonly reason: 'ref-not-found' | 'unavailable' = 'unavailable',
+  ) {
+    super(message, 'GIT_FAILED', 422);
+  }
+}
+
 /** What a pipeline reads of a repository at one revision. */
 export interface Checkout {
   readonly revision: string;

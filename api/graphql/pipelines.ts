@@ -1,6 +1,7 @@
 import { fold } from '../../domain/decider.ts';
 import { NotFoundError, ValidationError } from '../../domain/errors.ts';
 import { parseUuid } from '../../domain/ids.ts';
+import { triggerSource } from '../../domain/pipelines/pipeline.ts';
 import { jobStatusAfter, workflowDecider, workflowStream, type WorkflowEvent } from '../../domain/pipelines/workflow.ts';
 import { parseProjectSlug } from '../../domain/projects/slugs.ts';
 import { jobsOfWorkflow, pipelineById, pipelineByNumber, pipelinesPage, workflowById, workflowsOfPipeline, type JobRow, type PipelineRow, type WorkflowRow } from '../../projections/pipelines.ts';
@@ -91,6 +92,10 @@ export const pipelineResolvers = (s: Services) => ({
   },
   Pipeline: {
     workflows: (p: PipelineRow) => workflowsOfPipeline(s.db, p.id),
+  },
+  PipelineTrigger: {
+    // as API v2 names it: a schedule's is CircleCI's scheduled_pipeline
+    type: (t: PipelineRow['trigger']) => triggerSource(t.type),
   },
   Workflow: {
     jobs: (w: WorkflowRow) => jobsOfWorkflow(s.db, w.id),

@@ -141,7 +141,7 @@ test('/openapi.json lists every /api/v2 route fastify registered, and nothing el
   for (const key of Object.keys(routeRules)) if (key.split(' ')[1]!.startsWith('/api/v2/')) assert.ok(registered.has(key), `${key} has a rule but no route`);
   for (const op of served) assert.ok(listed.has(op), `${op} is served but not in openapi.json`);
   for (const op of listed) assert.ok(served.has(op), `${op} is in openapi.json but not served`);
-  for (const op of ['GET /pipeline/{id}/config', 'GET /project/{project-slug}/pipeline/{number}', 'GET /project/{project-slug}/pipeline/mine', 'GET /pipeline', 'POST /project/{project-slug}/job/{number}/cancel', 'GET /me/collaborations', 'GET /user/{id}', 'GET /insights/{project-slug}/workflows', 'GET /insights/{project-slug}/workflows/{workflow-name}', 'GET /insights/{project-slug}/workflows/{workflow-name}/jobs', 'GET /insights/{project-slug}/flaky-tests']) assert.ok(listed.has(op), op);
+  for (const op of ['GET /pipeline/{id}/config', 'GET /project/{project-slug}/pipeline/{number}', 'GET /project/{project-slug}/pipeline/mine', 'GET /pipeline', 'POST /project/{project-slug}/job/{number}/cancel', 'GET /me/collaborations', 'GET /user/{id}', 'GET /insights/{project-slug}/workflows', 'GET /insights/{project-slug}/workflows/{workflow-name}', 'GET /insights/{project-slug}/workflows/{workflow-name}/jobs', 'GET /insights/{project-slug}/flaky-tests', 'GET /project/{project-slug}/schedule', 'POST /project/{project-slug}/schedule', 'GET /schedule/{schedule-id}', 'PATCH /schedule/{schedule-id}', 'DELETE /schedule/{schedule-id}']) assert.ok(listed.has(op), op);
 });
 
 test.run();

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { followProject, unfollowProject } from '../../application/follows.ts';
 import { memberOf } from '../../application/members.ts';
-import { UnauthorizedError } from '../../domain/errors.ts';
+import { signedInUser } from '../auth/signed-in.ts';
 import { requestCommandContext } from '../request-context.ts';
 import type { Services } from '../services.ts';
 
@@ -9,10 +9,7 @@ const slugOf = (req: FastifyRequest) => {
   const p = req.params as { vcs: string; org: string; repo: string };
   return `${p.vcs}/${p.org}/${p.repo}`;
 };
-const caller = (req: FastifyRequest) => {
-  if (req.auth.kind !== 'user') throw new UnauthorizedError('authentication required');
-  return req.auth.user;
-};
+const caller = (req: FastifyRequest) => signedInUser(req.auth);
 
 /**
  * CircleCI API v1.1's follow and unfollow, as GraphQL's createProject (without a gitUrl: the

@@ -3,6 +3,7 @@ import { memberOf } from '../../application/members.ts';
 import { createSchedule, deleteSchedule, listSchedules, readSchedule, updateSchedule } from '../../application/schedules.ts';
 import { ValidationError } from '../../domain/errors.ts';
 import type { ScheduleRow } from '../../projections/schedules.ts';
+import { signedInUser } from '../auth/signed-in.ts';
 import { requestCommandContext } from '../request-context.ts';
 import type { Services } from '../services.ts';
 import { nextPageToken, pageSize, pageTokenCursor } from './circleci-paging.ts';
@@ -28,9 +29,9 @@ export const scheduleJson = (s: ScheduleRow) => ({
   'updated-at': s.updatedAt,
 });
 
+/** The signed-in user acting (refused 401 before anything else is read), as a schedule's actor shows them. */
 const caller = (req: FastifyRequest) => {
-  if (req.auth.kind !== 'user') throw new Error('schedules are changed by signed-in users only');
-  const u = req.auth.user;
+  const u = signedInUser(req.auth);
   return { id: u.id, login: u.login, name: u.name };
 };
 
@@ -42,21 +43,28 @@ const caller = (req: FastifyRequest) => {
 export const registerCircleCiSchedules = (app: FastifyInstance, s: Services, now: () => number) => {
   for (const path of both('/schedule')) {
     app.post(path, async (req, reply) => {
-      const schedule = await createSchedule(s, requestCommandContext(req), await memberOf(s, req.auth), caller(req), new Date(now()), slugOf(req), req.body);
+      const user = caller(req);
+      const schedule = await createSchedule(s, requestCommandContext(req), await memberOf(s, req.auth), user, new Date(now()), slugOf(req), req.body);
       return reply.status(201).send(scheduleJson(schedule));
     });
     app.get(path, async (req) => {
+      caller(req);
       const cursor = pageTokenCursor((req.query as Record<string, string | undefined>)['page-token']);
       if (cursor !== undefined && !/^[0-9a-f-]{36}$/.test(cursor)) throw new ValidationError('page-token is not a token this API gave out');
       const page = await listSchedules(s, await memberOf(s, req.auth), slugOf(req), pageSize, cursor);
       return { items: page.schedules.map(scheduleJson), next_page_token: nextPageToken(page.hasNextPage, page.schedules[page.schedules.length - 1]?.id) };
     });
   }
-  app.get('/api/v2/schedule/:id', async (req) => scheduleJson(await readSchedule(s, await memberOf(s, req.auth), (req.params as Params).id)));
-  app.patch('/api/v2/schedule/:id', async (req) =>
-    scheduleJson(await updateSchedule(s, requestCommandContext(req), await memberOf(s, req.auth), caller(req), new Date(now()), (req.params as Params).id, req.body)),
-  );
+  app.get('/api/v2/schedule/:id', async (req) => {
+    caller(req);
+    return scheduleJson(await readSchedule(s, await memberOf(s, req.auth), (req.params as Params).id));
+  });
+  app.patch('/api/v2/schedule/:id', async (req) => {
+    const user = caller(req);
+    return scheduleJson(await updateSchedule(s, requestCommandContext(req), await memberOf(s, req.auth), user, new Date(now()), (req.params as Params).id, req.body));
+  });
   app.delete('/api/v2/schedule/:id', async (req) => {
+    caller(req);
     await deleteSchedule(s, requestCommandContext(req), await memberOf(s, req.auth), (req.params as Params).id);
     return { message: 'Schedule deleted.' };
   });

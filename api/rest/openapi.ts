@@ -1,12 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { routeRules } from '../auth/authorization.ts';
 
-/** `/api/v2/context/:id` → `/context/{id}`; the three parts of a project slug are CircleCI's one `{project-slug}`. */
+/** `/api/v2/context/:id` → `/context/{id}`; the three parts of a project slug are CircleCI's one `{project-slug}`; parameters CircleCI's spec names otherwise (`{workflow-name}`, `{schedule-id}`) as it names them. */
 export const openApiPath = (route: string) =>
   route
     .slice('/api/v2'.length)
     .replace(/:vcs\/:org\/:repo|:slug/, '{project-slug}')
     .replace(/^\/insights\/\{project-slug\}\/workflows\/:name/, '/insights/{project-slug}/workflows/{workflow-name}')
+    .replace(/^\/schedule\/:id$/, '/schedule/{schedule-id}')
     .replace(/:([A-Za-z_-]+)/g, '{$1}');
 
 /**

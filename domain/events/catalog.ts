@@ -10,7 +10,7 @@ import { jobEvents } from '../jobs/job.ts';
 import { projectEvents } from '../projects/project.ts';
 import { runnerEvents } from '../runners/resource-class.ts';
 import { scheduleEvents } from '../schedules/schedule.ts';
-import { scheduledWorkflowTriggered } from '../schedules/scheduled-workflows.ts';
+import { scheduledWorkflowArmed, scheduledWorkflowTriggered } from '../schedules/scheduled-workflows.ts';
 import { masterKeyRotated } from '../secrets/master-key.ts';
 import { settingsUpdated } from '../system/settings.ts';
 import { accountEvents } from '../users/accounts.ts';
@@ -51,4 +51,5 @@ export const eventRegistry = createRegistry([
   ...runnerEvents,
   ...scheduleEvents,
   scheduledWorkflowTriggered,
+  scheduledWorkflowArmed,
 ]);

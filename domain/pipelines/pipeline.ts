@@ -35,6 +35,8 @@ const Trigger = z.object({
 });
 /** How API v2 and `<< pipeline.trigger_source >>` name a trigger type: a schedule is CircleCI's `scheduled_pipeline`. */
 export const triggerSource = (type: string): string => (type === 'schedule' ? 'scheduled_pipeline' : type);
+/** `<< pipeline.trigger_source >>` knows webhook, api and scheduled_pipeline only: an explicit trigger is an api one there. */
+const configTriggerSource = (type: string): string => (type === 'explicit' ? 'api' : triggerSource(type));
 const Vcs = z.object({
   originRepositoryUrl: z.string(),
   revision: z.string(),
@@ -141,7 +143,7 @@ export interface ProjectPipelines {
 
 /** The `<< pipeline.* >>` values of a pipeline. */
 const pipelineValues = (p: { pipelineId: string; number: number; vcs: PipelineDetails['vcs']; trigger: PipelineDetails['trigger'] }) => ({
-  id: p.pipelineId, number: p.number, 'project.git_url': p.vcs.originRepositoryUrl, 'project.type': 'github', 'git.branch': p.vcs.branch ?? '', 'git.tag': p.vcs.tag ?? '', 'git.revision': p.vcs.revision, 'git.base_revision': p.vcs.revision, trigger_source: p.trigger.type === 'webhook' ? 'webhook' : p.trigger.type === 'schedule' ? 'scheduled_pipeline' : 'api',
+  id: p.pipelineId, number: p.number, 'project.git_url': p.vcs.originRepositoryUrl, 'project.type': 'github', 'git.branch': p.vcs.branch ?? '', 'git.tag': p.vcs.tag ?? '', 'git.revision': p.vcs.revision, 'git.base_revision': p.vcs.revision, trigger_source: configTriggerSource(p.trigger.type),
   ...(p.trigger.schedule ? { 'schedule.name': p.trigger.schedule.name, 'schedule.id': p.trigger.schedule.id } : {}),
 });
 

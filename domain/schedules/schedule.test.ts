@@ -129,6 +129,13 @@ test('legacy scheduled workflows: read from the config; their pipelines plan the
   eventRegistry.parse(h[0]!.type, h[0]!.data);
   assert.is(fire(h, '2026-11-30T03:00:00.000Z').length, 1);
   assert.is(fire(h, '2026-12-01T03:00:00.000Z').length, 2);
+  // seen once per cron, at the first server's time; declared again with another cron, seen anew
+  const arm = (h: ScheduledWorkflowEvent[], from: string, cron = schedules[0]!.cron) => [...h, ...scheduledWorkflowsDecider.decide({ type: 'arm', projectId: 'p1', projectSlug: 'gh/acme/app', schedule: { ...schedules[0]!, cron }, from }, fold(scheduledWorkflowsDecider, h))];
+  const seen = arm(h, '2026-12-01T04:00:00.000Z');
+  assert.is(seen.length, 2);
+  eventRegistry.parse(seen[1]!.type, seen[1]!.data);
+  assert.is(arm(seen, '2026-12-01T05:00:00.000Z').length, 2);
+  assert.is(arm(seen, '2026-12-01T05:00:00.000Z', '0 4 * * *').length, 3);
 });
 
 test.run();

@@ -62,18 +62,41 @@ export const scheduledWorkflowTriggered = defineEvent(
   z.object({ projectId: z.string(), projectSlug: z.string(), workflow: z.string(), index: z.number().int(), cron: z.string(), branches: z.array(z.string()), slot: z.string() }),
   { publicFields: ['projectId', 'projectSlug', 'workflow', 'index', 'cron', 'branches', 'slot'] },
 );
-export type ScheduledWorkflowEvent = EventOf<typeof scheduledWorkflowTriggered>;
-export type ScheduledWorkflowCommand = { type: 'fire'; projectId: string; projectSlug: string; schedule: ScheduledWorkflow; slot: string };
-/** The last slot fired of each trigger (by `scheduledWorkflowKey`). */
-export type ScheduledWorkflowsState = ReadonlyMap<string, string>;
+/**
+ * The schedules worker first saw a declared trigger, at `from` by its own clock: only cron times after
+ * `from` run (a config declaring a trigger runs none of its past times). A trigger declared again
+ * with another cron is seen anew.
+ */
+export const scheduledWorkflowArmed = defineEvent(
+  'schedule.workflow.arm',
+  z.object({ projectId: z.string(), projectSlug: z.string(), workflow: z.string(), index: z.number().int(), cron: z.string(), from: z.string() }),
+  { publicFields: ['projectId', 'projectSlug', 'workflow', 'index', 'cron', 'from'] },
+);
+export type ScheduledWorkflowEvent = EventOf<typeof scheduledWorkflowTriggered> | EventOf<typeof scheduledWorkflowArmed>;
+export type ScheduledWorkflowCommand =
+  | { type: 'fire'; projectId: string; projectSlug: string; schedule: ScheduledWorkflow; slot: string }
+  | { type: 'arm'; projectId: string; projectSlug: string; schedule: ScheduledWorkflow; from: string };
+/** By `scheduledWorkflowKey`: the last slot fired of each trigger, and the cron each was seen with. */
+export interface ScheduledWorkflowsState {
+  readonly fired: ReadonlyMap<string, string>;
+  readonly armed: ReadonlyMap<string, string>;
+}
 
 export const scheduledWorkflowsDecider: Decider<ScheduledWorkflowsState, ScheduledWorkflowCommand, ScheduledWorkflowEvent> = {
-  initialState: () => new Map(),
-  evolve: (s, e) => new Map(s).set(scheduledWorkflowKey(e.data), e.data.slot),
+  initialState: () => ({ fired: new Map(), armed: new Map() }),
+  evolve: (s, e) =>
+    e.type === 'schedule.workflow.arm'
+      ? { ...s, armed: new Map(s.armed).set(scheduledWorkflowKey(e.data), e.data.cron) }
+      : { ...s, fired: new Map(s.fired).set(scheduledWorkflowKey(e.data), e.data.slot) },
   decide: (c, s) => {
-    const last = s.get(scheduledWorkflowKey(c.schedule));
-    if (last !== undefined && c.slot <= last) return [];
     const { workflow, index, cron, branches } = c.schedule;
+    if (c.type === 'arm') {
+      // servers seeing it together: the first one's time stands
+      if (s.armed.get(scheduledWorkflowKey(c.schedule)) === cron) return [];
+      return [{ type: 'schedule.workflow.arm', data: { projectId: c.projectId, projectSlug: c.projectSlug, workflow, index, cron, from: c.from } }];
+    }
+    const last = s.fired.get(scheduledWorkflowKey(c.schedule));
+    if (last !== undefined && c.slot <= last) return [];
     return [{ type: 'schedule.workflow.trigger', data: { projectId: c.projectId, projectSlug: c.projectSlug, workflow, index, cron, branches: [...branches], slot: c.slot } }];
   },
 };
