@@ -6,9 +6,10 @@ import { startTestGyre, waitForAudit, type TestGyre } from './support/gyre.ts';
 
 /**
  * A Gyre without GYRE_PUBLIC_URL does not know where GitHub reaches it: following a GitHub repository
- * (which registers a webhook) is refused, naming the setting, before GitHub is asked anything.
+ * (which registers a webhook) is refused, naming the setting, before GitHub is asked anything. This
+ * Gyre also follows private repositories (GYRE_GITHUB_PRIVATE_REPOS), so its sign-in asks for `repo`.
  */
-const test = suite('follow without GYRE_PUBLIC_URL: refused, naming it');
+const test = suite('follow without GYRE_PUBLIC_URL, and of private repositories');
 const client = { id: 'gyre-no-public-url', secret: 'canary-client-secret-no-public-url' };
 let github: Awaited<ReturnType<typeof startGitHubStandIn>>;
 let g: TestGyre;
@@ -26,12 +27,18 @@ test.before(async () => {
   github = await startGitHubStandIn(client);
   const port = await freePort();
   gyre = `http://127.0.0.1:${port}`;
-  g = await startTestGyre({ GYRE_GITHUB_URL: github.url, GYRE_GITHUB_CLIENT_ID: client.id, GYRE_GITHUB_CLIENT_SECRET: client.secret, GYRE_PORT: String(port) });
+  g = await startTestGyre({ GYRE_GITHUB_URL: github.url, GYRE_GITHUB_CLIENT_ID: client.id, GYRE_GITHUB_CLIENT_SECRET: client.secret, GYRE_GITHUB_PRIVATE_REPOS: 'true', GYRE_PORT: String(port) });
   await g.app.listen({ port, host: '127.0.0.1' });
 });
 test.after(async () => {
   await g.stop();
   await github.close();
+});
+
+test('with GYRE_GITHUB_PRIVATE_REPOS=true the sign-in also asks GitHub for the repo scope', async () => {
+  const first = await fetch(`${gyre}/auth/github`, { redirect: 'manual' });
+  const scope = new URL(first.headers.get('location')!).searchParams.get('scope')!;
+  assert.equal(scope.split(/[ ,]+/).sort(), ['admin:repo_hook', 'read:org', 'read:user', 'repo', 'repo:status']);
 });
 
 test('following a repository on GitHub with a GitHub sign-in: PUBLIC_URL_REQUIRED, audited, no webhook, no project; other git URLs follow', async () => {
