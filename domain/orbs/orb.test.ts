@@ -1,37 +1,34 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fold } from '../decider.ts';
-import { DomainError } from '../errors.ts';
+import { deciderSpec } from '../../test/support/decider-spec.ts';
 import { checkOrbSource } from './orb-source.ts';
-import { orbDecider, orbPublished, orbStream, type OrbCommand, type OrbEvent } from './orb.ts';
+import { orbDecider, orbPublished, orbStream, type OrbCommand } from './orb.ts';
 
 const test = suite('domain/orbs/orb');
 const source = 'version: 2.1\ncommands:\n  hello:\n    steps:\n      - run: echo hello\n';
 const publish = (version: string, src = source): OrbCommand => ({ type: 'publish', namespace: 'acme', orb: 'tools', version, source: src });
-const decide = (history: OrbEvent[], c: OrbCommand) => orbDecider.decide(c, fold(orbDecider, history));
-const then = (history: OrbEvent[], c: OrbCommand) => [...history, ...decide(history, c)];
-const refusedWith = (code: string) => (e: unknown) => e instanceof DomainError && e.code === code;
+const spec = deciderSpec(orbDecider);
 
 test('publishing a new version emits orb.publish with its source, and the event is one the store takes', () => {
-  const events = decide([], publish('1.0.0'));
-  assert.equal(events, [{ type: 'orb.publish', data: { namespace: 'acme', orb: 'tools', version: '1.0.0', source } }]);
+  spec.given([]).when(publish('1.0.0')).then([{ type: 'orb.publish', data: { namespace: 'acme', orb: 'tools', version: '1.0.0', source } }]);
+  const events = spec.given([]).when(publish('1.0.0')).events();
   for (const e of events) orbPublished.schema.parse(e.data);
-  assert.equal([...fold(orbDecider, events).versions], ['1.0.0']);
+  assert.equal([...spec.given(events).state().versions], ['1.0.0']);
 });
 
 test('a published version is immutable: publishing it again is refused, even with the same source', () => {
-  const history = then([], publish('1.0.0'));
-  assert.throws(() => decide(history, publish('1.0.0')), refusedWith('ORB_VERSION_EXISTS'));
-  assert.throws(() => decide(history, publish('1.0.0', 'version: 2.1\n')), (e: unknown) => refusedWith('ORB_VERSION_EXISTS')(e) && /acme\/tools@1\.0\.0/.test(String(e)));
+  const history = spec.given([]).when(publish('1.0.0')).history();
+  spec.given(history).when(publish('1.0.0')).thenThrows('ORB_VERSION_EXISTS');
+  spec.given(history).when(publish('1.0.0', 'version: 2.1\n')).thenThrows('ORB_VERSION_EXISTS', /acme\/tools@1\.0\.0/);
   // other versions still publish
-  const more = then(then(history, publish('1.0.1')), publish('2.0.0'));
-  assert.equal([...fold(orbDecider, more).versions].sort(), ['1.0.0', '1.0.1', '2.0.0']);
-  assert.throws(() => decide(more, publish('1.0.1')), refusedWith('ORB_VERSION_EXISTS'));
+  const more = spec.then(spec.then(history, publish('1.0.1')), publish('2.0.0'));
+  assert.equal([...spec.given(more).state().versions].sort(), ['1.0.0', '1.0.1', '2.0.0']);
+  spec.given(more).when(publish('1.0.1')).thenThrows('ORB_VERSION_EXISTS');
 });
 
 test('a version that is not major.minor.patch is refused', () => {
   for (const v of ['1', '1.0', 'v1.0.0', '=1.0.0', ' 1.0.0', '1.0.0 ', '1.0.0+build.1', 'latest', 'volatile', 'dev:alpha', '', '01.0.0', '1.0.0.0']) {
-    assert.throws(() => decide([], publish(v)), refusedWith('ORB_VERSION_INVALID'), JSON.stringify(v));
+    spec.given([]).when(publish(v)).thenThrows('ORB_VERSION_INVALID', undefined, JSON.stringify(v));
   }
 });
 
