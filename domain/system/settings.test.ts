@@ -1,17 +1,17 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fold } from '../decider.ts';
+import { deciderSpec } from '../../test/support/decider-spec.ts';
 import { ValidationError } from '../errors.ts';
+import { eventRegistry } from '../events/catalog.ts';
 import { defaultSettings, parseSettingsInput, settingsDecider, type SettingsEvent } from './settings.ts';
 
 const test = suite('domain/system/settings');
-const given = (events: SettingsEvent[]) => fold(settingsDecider, events);
-const when = (events: SettingsEvent[], input: unknown) =>
-  settingsDecider.decide({ type: 'update', input: parseSettingsInput(input) }, given(events));
+const spec = deciderSpec(settingsDecider, { registry: eventRegistry });
+const given = spec.state;
+const when = (events: SettingsEvent[], input: unknown) => spec.decide(events, { type: 'update', input: parseSettingsInput(input) });
 
 test('an update records only what changed, from and to', () => {
-  const events = when([], { suspendNewUsers: true, licenseSeats: null, requiredOrgMembership: [] });
-  assert.equal(events, [{ type: 'system.settings.update', data: { changes: { suspendNewUsers: { from: false, to: true } } } }]);
+  spec.given([]).when({ type: 'update', input: parseSettingsInput({ suspendNewUsers: true, licenseSeats: null, requiredOrgMembership: [] }) }).then([{ type: 'system.settings.update', data: { changes: { suspendNewUsers: { from: false, to: true } } } }]);
 });
 
 test('fields left out stay as they were', () => {
