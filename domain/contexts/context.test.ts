@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fold } from '../decider.ts';
+import { deciderSpec, refusedWith } from '../../test/support/decider-spec.ts';
 import { GyreError } from '../errors.ts';
 import { eventRegistry } from '../events/catalog.ts';
 import { orgId, parseOrgSlug } from '../projects/slugs.ts';
@@ -10,16 +10,10 @@ import { ContextName, TeamSlug, contextDecider, contextStream, type ContextComma
 
 const test = suite('domain/contexts/context');
 
-const given = (history: ContextEvent[]) => fold(contextDecider, history);
-const decide = (history: ContextEvent[], c: ContextCommand) => contextDecider.decide(c, given(history));
-/** Decides and appends, as the command bus does: the new history. */
-const then = (history: ContextEvent[], c: ContextCommand) => [...history, ...decide(history, c)];
-const refusedWith = (code: string) => (e: unknown) => e instanceof GyreError && e.code === code;
-/** Every event a decision emits must be one the event store would take. */
-const valid = (events: ContextEvent[]) => {
-  for (const e of events) eventRegistry.parse(e.type, e.data);
-  return events;
-};
+/** Every event a decision emits must be one the event store would take: the kit parses each. */
+const spec = deciderSpec(contextDecider, { registry: eventRegistry });
+/** decide: the events decided; then: decides and appends, as the command bus does: the new history. */
+const { decide, then, state: given } = spec;
 const messages = (r: { error?: { issues: ReadonlyArray<{ message: string }> } }) => (r.error?.issues ?? []).map((i) => i.message).join('; ');
 
 const secret = (last4: string, body = 'AAAA'): SealedSecret => ({ sealed: `gyre:aes-256-gcm:${body}`, masked: `xxxx${last4}` });
@@ -41,7 +35,7 @@ const restricted = (): ContextEvent[] => {
 // ---- the context's life ----
 
 test('a context is created in its organization, with no variables and no restrictions', () => {
-  const events = valid(decide([], { type: 'create', contextId: 'c1', name: 'deploy', owner, by: member('creator') }));
+  const events = decide([], { type: 'create', contextId: 'c1', name: 'deploy', owner, by: member('creator') });
   assert.equal(events, [{ type: 'context.create', data: { contextId: 'c1', context: 'deploy', owner: { id: owner.id, slug: 'gh/Acme', type: 'organization' } } }]);
   const c = given(events)!;
   assert.equal({ id: c.contextId, name: c.name, owner: c.owner, vars: c.envVars.size, restrictions: c.restrictions }, { id: 'c1', name: 'deploy', owner, vars: 0, restrictions: [] });
@@ -64,7 +58,7 @@ test('a deleted context ends; one created later under its name is a new context 
   const history = then(restricted(), { type: 'delete', contextId: 'c1', by: admin });
   assert.equal(history.at(-1), { type: 'context.delete', data: { contextId: 'c1', context: 'deploy' } });
   assert.is(given(history), null);
-  const again = valid(decide(history, { type: 'create', contextId: 'c2', name: 'deploy', owner, by: member('creator') }));
+  const again = decide(history, { type: 'create', contextId: 'c2', name: 'deploy', owner, by: member('creator') });
   assert.equal(again.map((e) => e.type), ['context.create']);
   const c = given([...history, ...again])!;
   assert.is(c.contextId, 'c2');
@@ -100,12 +94,12 @@ test('events of another context id leave the live one alone', () => {
 // ---- variables ----
 
 test('storeEnvVar creates or replaces a variable; deleteEnvVar removes it', () => {
-  const first = valid(decide([created], { type: 'storeEnvVar', contextId: 'c1', variable: 'TOKEN', secret: secret('1111', 'AAAA'), by: outsider }));
+  const first = decide([created], { type: 'storeEnvVar', contextId: 'c1', variable: 'TOKEN', secret: secret('1111', 'AAAA'), by: outsider });
   assert.equal(first, [{ type: 'context.env_var.store', data: { contextId: 'c1', context: 'deploy', variable: 'TOKEN', secret: secret('1111', 'AAAA') } }]);
   const replaced = then([created, ...first], { type: 'storeEnvVar', contextId: 'c1', variable: 'TOKEN', secret: secret('2222', 'BBBB'), by: outsider });
   assert.is(given(replaced)!.envVars.size, 1);
   assert.equal(given(replaced)!.envVars.get('TOKEN'), secret('2222', 'BBBB'));
-  const deleted = valid(decide(replaced, { type: 'deleteEnvVar', contextId: 'c1', variable: 'TOKEN', by: outsider }));
+  const deleted = decide(replaced, { type: 'deleteEnvVar', contextId: 'c1', variable: 'TOKEN', by: outsider });
   assert.equal(deleted, [{ type: 'context.env_var.delete', data: { contextId: 'c1', context: 'deploy', variable: 'TOKEN' } }]);
   assert.is(given([...replaced, ...deleted])!.envVars.size, 0);
 });
@@ -120,7 +114,7 @@ test('deleting a variable the context does not have is ENV_VAR_NOT_FOUND', () =>
 // ---- restrictions ----
 
 test('restrict records the group lower-cased; restricting to it again changes nothing', () => {
-  const events = valid(decide([created], { type: 'restrict', contextId: 'c1', restrictionId: 'r1', group: 'Release-Team' }));
+  const events = decide([created], { type: 'restrict', contextId: 'c1', restrictionId: 'r1', group: 'Release-Team' });
   assert.equal(events, [{ type: 'context.restriction.create', data: { contextId: 'c1', context: 'deploy', restrictionId: 'r1', type: 'group', value: 'release-team' } }]);
   const history = [created, ...events];
   assert.equal(given(history)!.restrictions, [restriction('r1', 'release-team')]);
@@ -137,7 +131,7 @@ test('unrestrict removes a restriction by id; an unknown id is RESTRICTION_NOT_F
     (e: unknown) => refusedWith('RESTRICTION_NOT_FOUND')(e) && /context deploy has no restriction with that id/.test(String(e)),
   );
   assert.throws(() => decide(history, { type: 'unrestrict', contextId: 'c1', restrictionId: 'release' }), refusedWith('RESTRICTION_NOT_FOUND'), 'by id, not by group');
-  const removed = valid(decide(history, { type: 'unrestrict', contextId: 'c1', restrictionId: 'r1' }));
+  const removed = decide(history, { type: 'unrestrict', contextId: 'c1', restrictionId: 'r1' });
   assert.equal(removed, [{ type: 'context.restriction.delete', data: { contextId: 'c1', context: 'deploy', restrictionId: 'r1', type: 'group', value: 'release' } }]);
   const after = [...history, ...removed];
   assert.equal(given(after)!.restrictions, [restriction('r2', 'ops')]);

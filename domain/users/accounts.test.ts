@@ -1,13 +1,13 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fold } from '../decider.ts';
-import { DomainError } from '../errors.ts';
-import { accountsDecider, seatsUsed, type AccountCommand, type AccountEvent, type UserState } from './accounts.ts';
+import { deciderSpec, refusedWith } from '../../test/support/decider-spec.ts';
+import { eventRegistry } from '../events/catalog.ts';
+import { accountsDecider, seatsUsed, type AccountEvent, type UserState } from './accounts.ts';
 
 const test = suite('domain/users/accounts');
-const decide = (history: AccountEvent[], c: AccountCommand) => accountsDecider.decide(c, fold(accountsDecider, history));
+const spec = deciderSpec(accountsDecider, { registry: eventRegistry });
+const { decide } = spec;
 const created = (login: string, state: UserState = 'ACTIVE', isAdmin = false, githubId: number | null = null): AccountEvent => ({ type: 'user.create', data: { userId: `id-${login}`, login, name: login, state, isAdmin, githubId } });
-const refusedWith = (code: string) => (e: unknown) => e instanceof DomainError && e.code === code;
 const hash = 'a'.repeat(64);
 
 test('a user is created once; logins compare case-insensitively', () => {
@@ -17,16 +17,16 @@ test('a user is created once; logins compare case-insensitively', () => {
 
 test('only ACTIVE accounts use seats; activating or approving past the licence is refused with the numbers', () => {
   const history = [created('a'), created('b', 'SUSPENDED'), created('c', 'INACTIVE'), created('d', 'SUSPENDED_NEW')];
-  assert.is(seatsUsed(fold(accountsDecider, history)), 1);
+  assert.is(seatsUsed(spec.state(history)), 1);
   assert.equal(decide(history, { type: 'activate', login: 'b', seats: 2 }), [{ type: 'user.activate', data: { userId: 'id-b', login: 'b' } }]);
   const full = [...history, { type: 'user.activate', data: { userId: 'id-b', login: 'b' } } as AccountEvent];
-  assert.throws(() => decide(full, { type: 'activate', login: 'D', seats: 2 }), (e: unknown) => refusedWith('SEATS_EXHAUSTED')(e) && /2 of 2 in use/.test(String(e)));
+  assert.throws(() => decide(full, { type: 'activate', login: 'D', seats: 2 }), refusedWith('SEATS_EXHAUSTED', /2 of 2 in use/));
   assert.throws(() => decide(full, { type: 'approve', userId: 'n', login: 'newbie', seats: 2 }), refusedWith('SEATS_EXHAUSTED'));
   assert.equal(decide(full, { type: 'approve', userId: 'n', login: 'newbie', seats: null }), [{ type: 'user.approve', data: { userId: 'n', login: 'newbie' } }]);
 });
 
 test('approve creates an INACTIVE account for a login that has none', () => {
-  const after = fold(accountsDecider, [{ type: 'user.approve', data: { userId: 'n', login: 'Newbie' } }]);
+  const after = spec.state([{ type: 'user.approve', data: { userId: 'n', login: 'Newbie' } }]);
   assert.is(after.byLogin.get('newbie')?.state, 'INACTIVE');
   assert.throws(() => decide([created('x')], { type: 'approve', userId: 'n', login: 'X', seats: null }), refusedWith('USER_EXISTS'));
   assert.throws(() => decide([{ type: 'user.approve', data: { userId: 'n', login: 'n' } }], { type: 'activate', login: 'n', seats: null }), refusedWith('USER_NOT_SUSPENDED'));
@@ -76,7 +76,7 @@ test('sign-in follows GitHub ids: a local account or another person\'s login is 
 
 test('an approval reserves the seat its first login will take', () => {
   const history = [created('a'), { type: 'user.approve', data: { userId: 'b', login: 'b' } } as AccountEvent];
-  assert.throws(() => decide(history, { type: 'approve', userId: 'c', login: 'c', seats: 2 }), (e: unknown) => refusedWith('SEATS_EXHAUSTED')(e) && /1 reserved/.test(String(e)));
+  assert.throws(() => decide(history, { type: 'approve', userId: 'c', login: 'c', seats: 2 }), refusedWith('SEATS_EXHAUSTED', /1 reserved/));
 });
 
 test('suspending a SUSPENDED_NEW account changes nothing', () => {
