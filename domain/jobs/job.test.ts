@@ -1,8 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fold } from '../decider.ts';
-import { GyreError } from '../errors.ts';
-import { jobDecider, jobEvents, jobResult, type JobCommand, type JobEvent } from './job.ts';
+import { deciderSpec, refusedWith } from '../../test/support/decider-spec.ts';
+import { jobDecider, jobEvents, jobResult, type JobCommand } from './job.ts';
 import { executorOf, JobSpec, jobSpecOf } from './job-spec.ts';
 import { createRegistry } from '../events/registry.ts';
 import { isFileStep, Step, stepsOf } from './steps.ts';
@@ -18,16 +17,11 @@ const spec = (parallelism = 1): JobSpec =>
   });
 const a1 = { id: 'a1', name: 'one' };
 const a2 = { id: 'a2', name: 'two' };
+const jobs = deciderSpec(jobDecider, { registry });
 const run = (...commands: JobCommand[]) => {
-  let history: JobEvent[] = [];
-  for (const c of commands) {
-    const decided = jobDecider.decide(c, fold(jobDecider, history));
-    for (const e of decided) registry.parse(e.type, e.data);
-    history = [...history, ...decided];
-  }
-  return { history, state: fold(jobDecider, history)!, types: history.map((e) => e.type) };
+  const { history, state } = jobs.run(...commands);
+  return { history, state: state!, types: history.map((e) => e.type) };
 };
-const refusedWith = (code: string) => (e: unknown) => e instanceof GyreError && e.code === code;
 
 test('a spec reads steps, executor, working directory and parallelism from the processed job', () => {
   const s = spec(3);

@@ -1,11 +1,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fold } from '../decider.ts';
+import { deciderSpec } from '../../test/support/decider-spec.ts';
 import { createRegistry } from '../events/registry.ts';
 import { builtinEnvironment } from '../jobs/environment.ts';
 import { jobSpecOf } from '../jobs/job-spec.ts';
 import { pipelineCreated } from './pipeline.ts';
-import { pullRequestDecider, pullRequestEvents, revisionBuildDecider, revisionBuildEvents, type PullRequestCommand, type PullRequestEvent, type RevisionBuildCommand, type RevisionBuildEvent } from './pull-request.ts';
+import { pullRequestDecider, pullRequestEvents, revisionBuildDecider, revisionBuildEvents, type PullRequestCommand, type RevisionBuildCommand } from './pull-request.ts';
 
 const test = suite('domain/pipelines: pull requests, and what a build of one is told');
 const registry = createRegistry(pullRequestEvents);
@@ -14,15 +14,8 @@ const opened = (headSha: string): PullRequestCommand => ({
   pullRequest: { projectId: 'p', projectSlug: 'gh/acme/app', number: 3, url: 'https://github.com/acme/app/pull/3', headSha, headBranch: 'main', baseBranch: 'main', fromFork: true, headOwner: 'outsider', headRepo: 'app' },
 });
 const closed: PullRequestCommand = { type: 'close', projectId: 'p', projectSlug: 'gh/acme/app', number: 3, merged: false };
-const run = (...commands: PullRequestCommand[]) => {
-  let history: PullRequestEvent[] = [];
-  for (const c of commands) {
-    const decided = pullRequestDecider.decide(c, fold(pullRequestDecider, history));
-    for (const e of decided) registry.parse(e.type, e.data);
-    history = [...history, ...decided];
-  }
-  return history.map((e) => e.type);
-};
+const pullRequests = deciderSpec(pullRequestDecider, { registry });
+const run = (...commands: PullRequestCommand[]) => pullRequests.run(...commands).history.map((e) => e.type);
 
 test('opened, told again, pushed to, closed twice, reopened: each change once', () => {
   assert.equal(run(opened('a'), opened('a'), opened('b'), closed, closed, opened('b')), ['pull_request.open', 'pull_request.open', 'pull_request.close', 'pull_request.open']);
@@ -54,15 +47,8 @@ const claims = createRegistry(revisionBuildEvents);
 const claimOf = (pipelineId: string) => ({ projectId: 'p', projectSlug: 'gh/acme/app', branch: 'feature', revision: 'a'.repeat(40), pipelineId, claimedAt: '2026-01-01T00:00:00.000Z', deliveryId: null });
 const claim = (pipelineId: string, supersedes: string | null): RevisionBuildCommand => ({ type: 'claim', supersedes, claim: claimOf(pipelineId) });
 const release = (pipelineId: string): RevisionBuildCommand => ({ type: 'release', claim: claimOf(pipelineId) });
-const claimed = (...commands: RevisionBuildCommand[]) => {
-  let history: RevisionBuildEvent[] = [];
-  for (const c of commands) {
-    const decided = revisionBuildDecider.decide(c, fold(revisionBuildDecider, history));
-    for (const e of decided) claims.parse(e.type, e.data);
-    history = [...history, ...decided];
-  }
-  return history.map((e) => `${e.type} ${e.data.pipelineId}`);
-};
+const revisionBuilds = deciderSpec(revisionBuildDecider, { registry: claims });
+const claimed = (...commands: RevisionBuildCommand[]) => revisionBuilds.run(...commands).history.map((e) => `${e.type} ${e.data.pipelineId}`);
 
 test('a revision is claimed by the first; a later claim only supersedes the claim its caller saw, or a released one', () => {
   // two that saw no claim: the second finds the first's

@@ -1,7 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fold } from '../decider.ts';
-import { GyreError } from '../errors.ts';
+import { deciderSpec, refusedWith } from '../../test/support/decider-spec.ts';
 import { eventRegistry } from '../events/catalog.ts';
 import type { Member } from '../organizations.ts';
 import { carriedOver } from './pipeline.ts';
@@ -12,18 +11,13 @@ const test = suite('domain/pipelines: the planner and the workflow decider');
 const dev: Member = { login: 'dev', isAdmin: false, orgs: ['acme'], teams: [] };
 const job = (name: string, requires: string[] = [], extra: Partial<PlannedWorkflowJob> = {}): PlannedWorkflowJob => ({ jobId: `id-${name}`, name, type: 'build', requires, context: [], jobNumber: 1, status: 'blocked', unauthorized: null, runsFor: 'dev', ...extra });
 const start = (jobs: PlannedWorkflowJob[]): WorkflowCommand => ({ type: 'start', workflowId: 'w', pipelineId: 'p', pipelineNumber: 1, projectSlug: 'gh/acme/app', name: 'main', rerunOf: null, jobs });
+const spec = deciderSpec(workflowDecider, { registry: eventRegistry });
 /** Runs commands in order, as the command handler would, checking every event against its schema. */
 const run = (...commands: WorkflowCommand[]) => {
-  let history: WorkflowEvent[] = [];
-  for (const c of commands) {
-    const decided = workflowDecider.decide(c, fold(workflowDecider, history));
-    for (const e of decided) eventRegistry.parse(e.type, e.data);
-    history = [...history, ...decided];
-  }
-  return { history, state: fold(workflowDecider, history)! };
+  const { history, state } = spec.run(...commands);
+  return { history, state: state! };
 };
 const statuses = (r: ReturnType<typeof run>) => Object.fromEntries(r.state.jobs.map((j) => [j.name, j.status]));
-const refusedWith = (code: string) => (e: unknown) => e instanceof GyreError && e.code === code;
 
 test('a start queues the jobs that require nothing; the rest wait', () => {
   const r = run(start([job('a'), job('b', ['a']), job('c', ['a', 'b'])]));
@@ -81,7 +75,7 @@ test('an old workflow.start without runsFor parses and folds with runsFor empty'
   const { runsFor: _, ...old } = job('a');
   const data = eventRegistry.parse('workflow.start', { workflowId: 'w', pipelineId: 'p', pipelineNumber: 1, projectSlug: 'gh/acme/app', name: 'main', rerunOf: null, jobs: [old] }) as { jobs: Array<{ runsFor: string }> };
   assert.is(data.jobs[0]!.runsFor, '');
-  const state = fold(workflowDecider, [{ type: 'workflow.start', data: { workflowId: 'w', pipelineId: 'p', pipelineNumber: 1, projectSlug: 'gh/acme/app', name: 'main', rerunOf: null, jobs: [old] } } as unknown as WorkflowEvent]);
+  const state = spec.state([{ type: 'workflow.start', data: { workflowId: 'w', pipelineId: 'p', pipelineNumber: 1, projectSlug: 'gh/acme/app', name: 'main', rerunOf: null, jobs: [old] } } as unknown as WorkflowEvent]);
   assert.is(state!.jobs[0]!.runsFor, '');
 });
 
