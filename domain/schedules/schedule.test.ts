@@ -1,7 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fold } from '../decider.ts';
-import { GyreError } from '../errors.ts';
+import { deciderSpec } from '../../test/support/decider-spec.ts';
 import { eventRegistry } from '../events/catalog.ts';
 import { processConfig } from '../config/process.ts';
 import { planWorkflows } from '../pipelines/planner.ts';
@@ -66,16 +65,13 @@ const member = { login: 'dev', isAdmin: false, orgs: ['acme'], teams: [] };
 const actor = { id: 'u1', login: 'dev', name: 'Dev' };
 const definition = { name: 'nightly', description: '', attributionActor: 'current' as const, parameters: { branch: 'main' }, timetable: table({ 'per-hour': 1, 'hours-of-day': [0], 'days-of-week': everyDay }) };
 const create: ScheduleCommand = { type: 'create', scheduleId: 's1', project: { id: 'p1', slug: 'gh/acme/app' }, definition, by: member, actor, at: '2026-11-30T12:00:00.000Z' };
-const then = (history: ScheduleEvent[], c: ScheduleCommand) => {
-  const events = scheduleDecider.decide(c, fold(scheduleDecider, history));
-  for (const e of events) eventRegistry.parse(e.type, e.data);
-  return [...history, ...events];
-};
+const schedule = deciderSpec(scheduleDecider, { registry: eventRegistry });
+const then = schedule.then;
 
 test('a schedule: created by an organization member, fired once per slot after it was created, gone once deleted', () => {
   let h = then([], create);
   assert.is(h[0]!.type, 'schedule.create');
-  assert.throws(() => then([], { ...create, by: { ...member, orgs: ['other'] } }), (e: unknown) => e instanceof GyreError && e.code === 'NOT_ORG_MEMBER');
+  schedule.given([]).when({ ...create, by: { ...member, orgs: ['other'] } }).thenThrows('NOT_ORG_MEMBER');
   assert.is(then(h, { type: 'fire', scheduleId: 's1', slot: '2026-11-30T00:00:00.000Z' }).length, 1, 'a slot before it was created never runs');
   h = then(h, { type: 'fire', scheduleId: 's1', slot: '2026-12-01T00:00:00.000Z' });
   assert.equal(h[1], { type: 'schedule.trigger', data: { scheduleId: 's1', projectId: 'p1', projectSlug: 'gh/acme/app', name: 'nightly', slot: '2026-12-01T00:00:00.000Z', attributionActor: 'current', actor: 'dev', parameters: { branch: 'main' } } });
@@ -86,7 +82,7 @@ test('a schedule: created by an organization member, fired once per slot after i
   assert.is((h[3] as Extract<ScheduleEvent, { type: 'schedule.trigger' }>).data.actor, scheduledActor);
   h = then(h, { type: 'delete', scheduleId: 's1', by: member });
   assert.is(then(h, { type: 'fire', scheduleId: 's1', slot: '2026-12-03T00:00:00.000Z' }).length, h.length, 'a deleted schedule never fires');
-  assert.throws(() => then(h, { type: 'delete', scheduleId: 's1', by: member }), (e: unknown) => e instanceof GyreError && e.code === 'SCHEDULE_NOT_FOUND');
+  schedule.given(h).when({ type: 'delete', scheduleId: 's1', by: member }).thenThrows('SCHEDULE_NOT_FOUND');
 });
 
 const legacy = `
@@ -123,14 +119,15 @@ test('legacy scheduled workflows: read from the config; their pipelines plan the
   assert.equal(planWorkflows(processed.config, { branch: 'main' }, ['nightly']).map((w) => w.name), ['nightly']);
   assert.equal(latestCronSlot('0 3 * * *', at('2026-11-28T03:00:00Z'), at('2026-11-30T12:00:00Z')), at('2026-11-30T03:00:00Z'));
   assert.equal(latestCronSlot('0 3 * * *', at('2026-11-30T03:00:00Z'), at('2026-11-30T03:00:00Z')), null);
-  const fire = (h: ScheduledWorkflowEvent[], slot: string) => [...h, ...scheduledWorkflowsDecider.decide({ type: 'fire', projectId: 'p1', projectSlug: 'gh/acme/app', schedule: schedules[0]!, slot }, fold(scheduledWorkflowsDecider, h))];
+  const scheduled = deciderSpec(scheduledWorkflowsDecider, { registry: eventRegistry });
+  const fire = (h: ScheduledWorkflowEvent[], slot: string) => scheduled.then(h, { type: 'fire', projectId: 'p1', projectSlug: 'gh/acme/app', schedule: schedules[0]!, slot });
   const h = fire([], '2026-11-30T03:00:00.000Z');
   assert.is(h.length, 1);
   eventRegistry.parse(h[0]!.type, h[0]!.data);
   assert.is(fire(h, '2026-11-30T03:00:00.000Z').length, 1);
   assert.is(fire(h, '2026-12-01T03:00:00.000Z').length, 2);
   // seen once per cron, at the first server's time; declared again with another cron, seen anew
-  const arm = (h: ScheduledWorkflowEvent[], from: string, cron = schedules[0]!.cron) => [...h, ...scheduledWorkflowsDecider.decide({ type: 'arm', projectId: 'p1', projectSlug: 'gh/acme/app', schedule: { ...schedules[0]!, cron }, from }, fold(scheduledWorkflowsDecider, h))];
+  const arm = (h: ScheduledWorkflowEvent[], from: string, cron = schedules[0]!.cron) => scheduled.then(h, { type: 'arm', projectId: 'p1', projectSlug: 'gh/acme/app', schedule: { ...schedules[0]!, cron }, from });
   const seen = arm(h, '2026-12-01T04:00:00.000Z');
   assert.is(seen.length, 2);
   eventRegistry.parse(seen[1]!.type, seen[1]!.data);
