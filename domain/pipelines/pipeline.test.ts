@@ -1,11 +1,13 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fold } from '../decider.ts';
+import { deciderSpec } from '../../test/support/decider-spec.ts';
 import { eventRegistry } from '../events/catalog.ts';
 import type { Member } from '../organizations.ts';
 import { pipelinesDecider, type PipelineCommand, type PipelineEvent } from './pipeline.ts';
 
 const test = suite('domain/pipelines/pipeline: numbers per project');
+/** Every decided event is parsed by the registry: the store would take it. */
+const spec = deciderSpec(pipelinesDecider, { registry: eventRegistry });
 const dev: Member = { login: 'dev', isAdmin: false, orgs: ['acme'], teams: [] };
 const config = 'version: 2.1\njobs:\n  a: {docker: [{image: x}], steps: [checkout]}\n  b: {docker: [{image: x}], steps: [checkout]}\nworkflows:\n  w:\n    jobs: [a, {b: {requires: [a]}}, {hold: {type: approval, requires: [b]}}]\n';
 const create = (id: string, source: string | null = config): PipelineCommand => ({
@@ -31,11 +33,10 @@ test('pipeline and job numbers count up per project, approvals taking none; the 
     create('p3'),
   ];
   for (const c of commands) {
-    const decided = pipelinesDecider.decide(c, fold(pipelinesDecider, history));
-    for (const e of decided) eventRegistry.parse(e.type, e.data);
+    const decided = spec.decide(history, c);
     history = [...history, ...decided];
     // deciding reads only the last event: it must say all the whole history says
-    assert.equal(fold(pipelinesDecider, history.slice(-1)), fold(pipelinesDecider, history));
+    assert.equal(spec.state(history.slice(-1)), spec.state(history));
   }
   const created = history.filter((e): e is Extract<PipelineEvent, { type: 'pipeline.create' }> => e.type === 'pipeline.create');
   assert.equal(created.map((e) => [e.data.number, e.data.state, e.data.workflows.map((w) => [w.firstJobNumber, w.jobCount])]), [
@@ -43,7 +44,7 @@ test('pipeline and job numbers count up per project, approvals taking none; the 
     [2, 'errored', []],
     [3, 'created', [[5, 2]]],
   ]);
-  assert.equal(fold(pipelinesDecider, history), { pipelines: 3, jobs: 6, continued: new Set() });
+  assert.equal(spec.state(history), { pipelines: 3, jobs: 6, continued: new Set() });
 });
 
 test('a rerun is for members of the project’s organization only', () => {
@@ -61,20 +62,19 @@ const continueWith = (source: string): PipelineCommand => ({
 });
 
 test('a setup config makes a pipeline in setup, holding its key hashed and sealed; a continue plans the new workflows once', () => {
-  const created = pipelinesDecider.decide({ ...create('s1', setupConfig), continuation } as PipelineCommand, fold(pipelinesDecider, []));
+  const created = spec.decide([], { ...create('s1', setupConfig), continuation } as PipelineCommand);
   assert.equal(created.map((e) => [e.type, (e.data as { state: string }).state, (e.data as { continuation: unknown }).continuation]), [['pipeline.create', 'setup', continuation]]);
-  const continued = pipelinesDecider.decide(continueWith(config), fold(pipelinesDecider, created));
-  for (const e of continued) eventRegistry.parse(e.type, e.data);
+  const continued = spec.decide(created, continueWith(config));
   assert.equal(continued.map((e) => [e.type, (e.data as { state: string }).state, (e.data as { workflows: Array<{ name: string; firstJobNumber: number }> }).workflows.map((w) => [w.name, w.firstJobNumber])]), [['pipeline.continue', 'created', [['w', 2]]]]);
-  assert.throws(() => pipelinesDecider.decide(continueWith(config), fold(pipelinesDecider, [...created, ...continued])), /Pipeline is not in setup state/);
+  spec.given([...created, ...continued]).when(continueWith(config)).thenThrows(/Pipeline is not in setup state/);
   // the counters still hold after a continue, from its event alone
-  assert.equal(fold(pipelinesDecider, continued).jobs, 3);
+  assert.equal(spec.state(continued).jobs, 3);
 });
 
 test('a continuation config that does not process, or is itself a setup config, errors the pipeline', () => {
-  const created = pipelinesDecider.decide({ ...create('s1', setupConfig), continuation } as PipelineCommand, fold(pipelinesDecider, []));
+  const created = spec.decide([], { ...create('s1', setupConfig), continuation } as PipelineCommand);
   for (const source of ['version: 2.1\njobs: 3\n', setupConfig]) {
-    const [e] = pipelinesDecider.decide(continueWith(source), fold(pipelinesDecider, created));
+    const [e] = spec.decide(created, continueWith(source));
     assert.is((e!.data as { state: string }).state, 'errored');
   }
 });
