@@ -1,11 +1,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GyreError } from '../errors.ts';
+import { refusedWith } from '../../test/support/decider-spec.ts';
 import { defaultDockerClass, defaultMachineClass, dockerClasses, machineClasses, resourceClassOf } from './built-in-classes.ts';
 
 const test = suite('domain/runners/built-in-classes');
 const docker = [{ image: 'cimg/base:current' }];
-const refusedWith = (code: string) => (e: unknown) => e instanceof GyreError && e.code === code;
 
 test("CircleCI's Docker and Linux VM sizes, medium by default", () => {
   assert.equal(
