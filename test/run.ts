@@ -1,5 +1,6 @@
 /**
- * Runs every `*.test.ts` beside the code (the web UI's pure modules included) and under test/ in one process (one embedded database),
+ * Runs every `*.test.ts` beside the code (the web UI's pure modules included) and under test/ in one process (one embedded database,
+ * started by the first test that asks for it: pure suites such as domain/ never start one),
  * and ends with the plain line `N passed, N failed`.
  * Usage: tsx test/run.ts [substring…]   (only files whose path contains one of them)
  */
@@ -54,7 +55,8 @@ const total = count('Total');
 const passed = count('Passed');
 const skipped = count('Skipped');
 const failed = total - passed - skipped;
-const { closeTestDatabase } = await import('./support/database.ts');
-await closeTestDatabase();
+// the embedded database starts only when a test asks for it (test/support/database.ts), so the pure suites
+// (domain/, web/src) run without one; it is closed here if one was opened
+await (globalThis as { closeGyreTestDatabase?: () => Promise<void> }).closeGyreTestDatabase?.();
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed > 0 || files.length === 0 ? 1 : 0);

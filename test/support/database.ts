@@ -9,7 +9,11 @@ let shared: Database | undefined;
 export const testDatabaseUrl = (): string | undefined => process.env.GYRE_TEST_DATABASE_URL || undefined;
 export const testDatabaseKind = (): 'postgres' | 'pglite' => (testDatabaseUrl() ? 'postgres' : 'pglite');
 
-export const testDatabase = (): Database => (shared ??= openDatabase({ url: testDatabaseUrl(), poolMax: 20 }));
+export const testDatabase = (): Database => {
+  // test/run.ts closes the database only if a test opened one: pure suites never load this module
+  (globalThis as { closeGyreTestDatabase?: () => Promise<void> }).closeGyreTestDatabase = closeTestDatabase;
+  return (shared ??= openDatabase({ url: testDatabaseUrl(), poolMax: 20 }));
+};
 
 /** Drops every table Gyre made, so each suite starts from an empty database. */
 export const resetDatabase = async (db: Database = testDatabase()): Promise<void> => {
