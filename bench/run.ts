@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
-const benches = (process.env.BENCH_ONLY ?? 'commands,projection,audit-export,placement,job-latency,artifact-transfer').split(',');
+const benches = (process.env.BENCH_ONLY ?? 'commands,projection,projection-pipelines,audit-export,placement,job-latency,artifact-transfer').split(',');
 const backends = (process.env.BENCH_BACKENDS ?? 'pglite,postgres').split(',');
 const results: Array<Record<string, unknown>> = [];
 for (const bench of benches) {

@@ -6,8 +6,9 @@ import { defineProjection, isoTime } from './projection.ts';
 /** Pipelines, their workflows and jobs, as the API v2 and GraphQL show them. */
 export const pipelinesProjection = defineProjection({
   name: 'pipelines',
-  // v2: the config's source and compiled YAML, and setup pipelines' continuation; v3: which workflows are a setup config's
-  version: 3,
+  // v2: the config's source and compiled YAML, and setup pipelines' continuation; v3: which workflows are a setup config's;
+  // v4: jobs indexed by workflow, and by lower-cased project slug and number (jobByNumber)
+  version: 4,
   handles: [{ prefix: 'pipeline.' }, { prefix: 'workflow.' }],
   tables: ['pipelines', 'workflows', 'workflow_jobs'],
   async migrate(db, t) {
@@ -25,13 +26,13 @@ export const pipelinesProjection = defineProjection({
     await db.raw(`create table if not exists ${t.workflow_jobs} (
       id text primary key, workflow_id text not null, project_slug text not null, name text not null, type text not null, status text not null,
       job_number int, requires jsonb not null, started_at timestamptz, stopped_at timestamptz)`);
-    await db.raw(`create index if not exists ${t.workflow_jobs}_number on ${t.workflow_jobs} (project_slug, job_number)`);
+    await db.raw(`create index if not exists ${t.workflow_jobs}_workflow on ${t.workflow_jobs} (workflow_id)`);
+    await db.raw(`create index if not exists ${t.workflow_jobs}_number on ${t.workflow_jobs} (lower(project_slug), job_number)`);
   },
   async apply(events, trx, t) {
-    const refresh = async (workflowId: string) => {
-      const statuses = (await trx(t.workflow_jobs).where({ workflow_id: workflowId }).pluck('status')) as JobStatus[];
-      await trx(t.workflows).where({ id: workflowId }).whereNull('stopped_at').update({ status: liveStatus(statuses.map((status) => ({ status }))) });
-    };
+    // a batch's job status changes, merged per job, and the workflows they touch: written once at the end
+    const jobChanges = new Map<string, { status: JobStatus; started_at?: string; stopped_at?: string }>();
+    const touched = new Set<string>();
     for (const recorded of events) {
       if (!recorded.metadata.success) continue;
       const at = recorded.occurredAt;
@@ -72,8 +73,8 @@ export const pipelinesProjection = defineProjection({
             : ((json(pipeline?.planned ?? '[]') as Array<{ workflowId: string; setup?: boolean }>).find((w) => w.workflowId === d.workflowId)?.setup ?? false);
           await trx(t.workflows).insert({ id: d.workflowId, pipeline_id: d.pipelineId, pipeline_number: d.pipelineNumber, project_slug: d.projectSlug, name: d.name, status: 'running', started_by: recorded.metadata.actor.id, tag: vcs?.tag ?? null, rerun_of: d.rerunOf, setup, created_at: at });
           const ids = new Map(d.jobs.map((j) => [j.name, j.jobId]));
-          for (const j of d.jobs) {
-            await trx(t.workflow_jobs).insert({ id: j.jobId, workflow_id: d.workflowId, project_slug: d.projectSlug, name: j.name, type: j.type, status: j.status, job_number: j.jobNumber, requires: JSON.stringify(j.requires.map((r) => ids.get(r)).filter(Boolean)) });
+          if (d.jobs.length > 0) {
+            await trx(t.workflow_jobs).insert(d.jobs.map((j) => ({ id: j.jobId, workflow_id: d.workflowId, project_slug: d.projectSlug, name: j.name, type: j.type, status: j.status, job_number: j.jobNumber, requires: JSON.stringify(j.requires.map((r) => ids.get(r)).filter(Boolean)) })));
           }
           await trx(t.pipelines).where({ id: d.pipelineId }).update({ updated_at: at });
           break;
@@ -84,10 +85,13 @@ export const pipelinesProjection = defineProjection({
         case 'workflow.job.start':
         case 'workflow.job.finish': {
           const status = jobStatusAfter(e)!;
-          await trx(t.workflow_jobs)
-            .where({ id: e.data.jobId })
-            .update({ status, ...(e.type === 'workflow.job.start' ? { started_at: at } : {}), ...(e.type === 'workflow.job.finish' || e.type === 'workflow.job.approve' ? { stopped_at: at } : {}) });
-          await refresh(e.data.workflowId);
+          jobChanges.set(e.data.jobId, {
+            ...jobChanges.get(e.data.jobId),
+            status,
+            ...(e.type === 'workflow.job.start' ? { started_at: at } : {}),
+            ...(e.type === 'workflow.job.finish' || e.type === 'workflow.job.approve' ? { stopped_at: at } : {}),
+          });
+          touched.add(e.data.workflowId);
           break;
         }
         case 'workflow.cancel':
@@ -97,6 +101,23 @@ export const pipelinesProjection = defineProjection({
           break;
       }
     }
+    if (jobChanges.size === 0) return;
+    // the jobs in one statement a thousand; a time not set in the batch stays as it was
+    const changes = [...jobChanges];
+    for (let i = 0; i < changes.length; i += 1000) {
+      const chunk = changes.slice(i, i + 1000);
+      await trx.raw(
+        `update ${t.workflow_jobs} j set status = v.status, started_at = coalesce(v.started_at, j.started_at), stopped_at = coalesce(v.stopped_at, j.stopped_at)
+         from (values ${chunk.map(() => '(?, ?, ?::timestamptz, ?::timestamptz)').join(', ')}) v(id, status, started_at, stopped_at) where j.id = v.id`,
+        chunk.flatMap(([id, c]) => [id, c.status, c.started_at ?? null, c.stopped_at ?? null]),
+      );
+    }
+    // a live workflow's status from its jobs' as the batch leaves them (a finished one keeps the status its finish gave)
+    const jobsOf = new Map<string, Array<{ status: JobStatus }>>([...touched].map((id) => [id, []]));
+    for (const r of (await trx(t.workflow_jobs).whereIn('workflow_id', [...touched]).select('workflow_id', 'status')) as Array<{ workflow_id: string; status: JobStatus }>) jobsOf.get(r.workflow_id)?.push(r);
+    const byStatus = new Map<string, string[]>();
+    for (const [id, jobs] of jobsOf) byStatus.set(liveStatus(jobs), [...(byStatus.get(liveStatus(jobs)) ?? []), id]);
+    for (const [status, ids] of byStatus) await trx(t.workflows).whereIn('id', ids).whereNull('stopped_at').update({ status });
   },
 });
 
