@@ -34,7 +34,7 @@ const listOf = (v: unknown): string[] => (v === undefined || v === null ? [] : (
 export const scheduledWorkflowsOf = (config: ProcessedConfig): { schedules: ScheduledWorkflow[]; problems: string[] } => {
   const schedules: ScheduledWorkflow[] = [];
   const problems: string[] = [];
-  for (const [workflow, wf] of Object.entries(config.workflows)) {
+  for (const [workflow, wf] of Object.entries(config.workflows ?? {})) {
     if (wf.triggers === undefined) continue;
     if (!Array.isArray(wf.triggers)) {
       problems.push(`workflow ${workflow}: triggers must be a list`);
