@@ -1,6 +1,6 @@
-import { createServer } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { freePort } from './support/ports.ts';
 import { browser, startGitHubStandIn } from './support/github-standin.ts';
 import { startTestGyre, waitForAudit, type TestGyre } from './support/gyre.ts';
 
@@ -14,14 +14,6 @@ const client = { id: 'gyre-no-public-url', secret: 'canary-client-secret-no-publ
 let github: Awaited<ReturnType<typeof startGitHubStandIn>>;
 let g: TestGyre;
 let gyre: string;
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 test.before(async () => {
   github = await startGitHubStandIn(client);

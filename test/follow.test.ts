@@ -1,8 +1,8 @@
 import { createHmac } from 'node:crypto';
-import { createServer } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { gitRepo } from './support/git-repo.ts';
+import { freePort } from './support/ports.ts';
 import { browser, startGitHubStandIn, type StandInStatus } from './support/github-standin.ts';
 import { startTestGyre, waitForAudit, type TestGyre } from './support/gyre.ts';
 import { finished, trigger, until } from './support/jobs.ts';
@@ -36,14 +36,6 @@ workflows:
   main:
     jobs: [compile, {lint: {requires: [compile]}}]
 `;
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 test.before(async () => {
   github = await startGitHubStandIn(client);
