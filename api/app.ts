@@ -17,6 +17,7 @@ import { createVault } from '../adapters/encryption/vault.ts';
 import { createGit } from '../adapters/git/cli.ts';
 import { createJobSecrets } from '../workers/job-secrets.ts';
 import { createCommandHandler } from '../application/commands.ts';
+import { createReadYourWrites } from '../application/read-your-writes.ts';
 import { createPostgresEventStore } from '../adapters/eventstore/postgres.ts';
 import { eventRegistry } from '../domain/events/catalog.ts';
 import { allProjections } from '../projections/all.ts';
@@ -229,13 +230,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     git,
     github,
     publicUrl,
-    async readYourWrites(position) {
-      if (!position) return;
-      // what the reactors did after the write is appended by the time they pass it; the read models then catch up with all of it
-      const deadline = Date.now() + 5000;
-      const caughtUp = (await reactors.waitFor(position, 5000)) && (await projections.waitFor(await store.head(), Math.max(deadline - Date.now(), 0)));
-      if (!caughtUp) app.log.warn({ position }, 'reactors and read models did not catch up within 5s; answering with what they hold');
-    },
+    ...createReadYourWrites({ head: () => store.head(), projections, reactors, log: app.log }),
   };
 
   enforceRouteRules(app);

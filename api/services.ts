@@ -6,7 +6,7 @@ import type { Git } from '../adapters/git/port.ts';
 import type { GitHub } from '../adapters/github/port.ts';
 import type { JobSecrets } from '../workers/job-secrets.ts';
 import type { EventStore } from '../adapters/eventstore/port.ts';
-import type { Position } from '../domain/events/envelope.ts';
+import type { Written } from '../application/dependencies.ts';
 import type { EventRegistry } from '../domain/events/registry.ts';
 import type { ProjectionRunner } from '../projections/runner.ts';
 import type { ReactorRunner } from '../workers/reactors.ts';
@@ -47,6 +47,8 @@ export interface Services {
   readonly github: GitHub;
   /** GYRE_PUBLIC_URL, or this server's own address: what GitHub and links reach Gyre at. */
   readonly publicUrl: string;
-  /** Waits (bounded) until the reactors have acted on what was appended at `position`, and the read models hold it all. */
-  readYourWrites(position: Position | null): Promise<void>;
+  /** Waits (bounded) until the read models that handle what was written hold it, after the reactors that act on it. */
+  readYourWrites(written: Written): Promise<void>;
+  /** Waits (bounded) until the reactors have acted on the whole log as it stands, and every read model holds it; false when the time ran out. */
+  settled(): Promise<boolean>;
 }

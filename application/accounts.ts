@@ -24,7 +24,7 @@ const changeAccount = async (s: UseCases, context: CommandContext, login: string
   const known = await userByLogin(s.db, login);
   const target = { id: targetId ?? known?.id ?? login, type: 'user', name: known?.login ?? login };
   const result = await s.commands.execute({ stream: accountsStream, decider: accountsDecider, command, context, target });
-  await s.readYourWrites(result.position);
+  await s.readYourWrites(result);
   return userByLogin(s.db, login);
 };
 const seats = async (s: UseCases) => (await systemSettings(s.db)).licenseSeats;
@@ -52,14 +52,14 @@ export const createApiToken = async (s: UseCases, context: CommandContext, user:
     context,
     target: accountsTarget({ userId: user.id, login: user.login }),
   });
-  await s.readYourWrites(result.position);
+  await s.readYourWrites(result);
   const created = (await activeTokens(s.db, user.id)).find((t) => t.id === tokenId)!;
   return { token, apiToken: created };
 };
 
 export const revokeApiToken = async (s: UseCases, context: CommandContext, user: Caller, tokenId: string): Promise<void> => {
   const result = await s.commands.execute({ stream: accountsStream, decider: accountsDecider, command: { type: 'revokeApiToken', userId: user.id, tokenId }, context, target: accountsTarget({ userId: user.id, login: user.login }) });
-  await s.readYourWrites(result.position);
+  await s.readYourWrites(result);
 };
 
 /**
@@ -79,7 +79,7 @@ export const signInWithGitHub = async (s: UseCases, context: CommandContext, who
       return a ? accountsTarget(a) : githubUser;
     },
   });
-  await s.readYourWrites(result.position);
+  await s.readYourWrites(result);
   const account = [...result.state.byLogin.values()].find((x) => x.githubId === who.id);
   if (!account) throw new Error(`signIn left no account bound to GitHub user ${who.id}`);
   return account;
@@ -95,7 +95,7 @@ export const startSession = async (s: UseCases, context: CommandContext, account
     context: { ...context, actor: { id: account.id, type: 'user', name: account.login } },
     target: accountsTarget({ userId: account.id, login: account.login }),
   });
-  await s.readYourWrites(signedIn.position);
+  await s.readYourWrites(signedIn);
   return session;
 };
 
@@ -138,5 +138,5 @@ export const endSession = async (s: UseCases, context: CommandContext, user: Cal
       if (!(e instanceof DomainError && e.code === 'SESSION_NOT_FOUND')) throw e;
       return null;
     });
-  if (ended) await s.readYourWrites(ended.position);
+  if (ended) await s.readYourWrites(ended);
 };

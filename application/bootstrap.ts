@@ -39,7 +39,7 @@ export const bootstrapAdmin = async (s: UseCases, dataDir: string): Promise<{ to
       context: { actor: systemActor, request: null },
       target: { id: firstAdminId, type: 'user', name: 'admin' },
     });
-    await s.readYourWrites(created.position);
+    await s.readYourWrites(created);
   } catch (e) {
     rmSync(pending, { force: true });
     // another process created the first admin first

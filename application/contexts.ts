@@ -33,7 +33,7 @@ const run = async (s: UseCases, context: CommandContext, found: { ownerSlug: str
     context,
     target: contextTarget({ contextId: found.id, context: found.name }),
   });
-  await s.readYourWrites(result.position);
+  await s.readYourWrites(result);
 };
 
 /** An owner as CircleCI's API names it: `{slug}` (`gh/org`) or `{id}`; an id must be of an organization Gyre knows. */

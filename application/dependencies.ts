@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { Vault } from '../adapters/encryption/port.ts';
 import type { EventStore } from '../adapters/eventstore/port.ts';
 import type { Git } from '../adapters/git/port.ts';
-import type { Position } from '../domain/events/envelope.ts';
+import type { Position, RecordedEvent } from '../domain/events/envelope.ts';
 import type { CommandHandler } from './commands.ts';
 
 /**
@@ -18,8 +18,14 @@ export interface Reads {
 /** What every use case that changes something needs. */
 export interface UseCases extends Reads {
   readonly commands: CommandHandler;
-  /** Waits (bounded) until the read models hold what was appended at `position`. */
-  readYourWrites(position: Position | null): Promise<void>;
+  /** Waits (bounded) until the read models that handle what was written hold it. */
+  readYourWrites(written: Written): Promise<void>;
+}
+
+/** What a command appended (a command handler's `Executed` is one): its events, and the position of the last. */
+export interface Written {
+  readonly position: Position | null;
+  readonly events: ReadonlyArray<RecordedEvent>;
 }
 
 /** Use cases that fold a stream themselves (a workflow before a rerun or an approval). */

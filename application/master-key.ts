@@ -7,6 +7,6 @@ import type { UseCases, WithVault } from './dependencies.ts';
 export const rotateMasterKey = async (s: UseCases & WithVault, context: CommandContext): Promise<Rotation> => {
   const rotation = await s.vault.rotate();
   const event = await s.commands.record('master-key', { type: masterKeyRotated.type, data: { ...rotation, fromKeyIds: [...rotation.fromKeyIds] } }, { context, target: masterKeyTarget });
-  await s.readYourWrites(event.position);
+  await s.readYourWrites({ position: event.position, events: [event] });
   return rotation;
 };

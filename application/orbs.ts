@@ -23,7 +23,7 @@ export const publishOrb = async (s: UseCases, context: CommandContext, input: { 
     context,
     target: orbTarget(namespace, orb, input.version),
   });
-  await s.readYourWrites(result.position);
+  await s.readYourWrites(result);
   return { namespace, orb, version: input.version };
 };
 

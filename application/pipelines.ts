@@ -153,7 +153,7 @@ export const triggerPipeline = async (s: PipelineDeps, context: CommandContext, 
     context: ctx,
     target: (state) => pipelineTarget({ pipelineId, projectSlug: project.slug, number: state.pipelines }),
   });
-  await s.readYourWrites(executed.position);
+  await s.readYourWrites(executed);
   return written(await pipelineById(s.db, pipelineId));
 };
 
@@ -201,7 +201,7 @@ export const continuePipeline = async (s: PipelineDeps, context: CommandContext,
     })
     // two continues racing: the one that lost finds the pipeline continued
     .catch((e: unknown) => (e instanceof ConflictError ? refuse(e) : Promise.reject(e)));
-  await s.readYourWrites(executed.position);
+  await s.readYourWrites(executed);
   return written(await pipelineById(s.db, pipeline.id));
 };
 
@@ -234,7 +234,7 @@ const findWorkflow = async (s: Reads, id: unknown): Promise<WorkflowRow> => {
 
 const runWorkflow = async (s: UseCases, context: CommandContext, w: WorkflowRow, command: WorkflowCommand) => {
   const result = await s.commands.execute({ stream: workflowStream(w.id), decider: workflowDecider, command, context: correlated(context, w.pipelineId), target: workflowTarget({ workflowId: w.id, name: w.name }) });
-  await s.readYourWrites(result.position);
+  await s.readYourWrites(result);
   return result.state;
 };
 
@@ -318,6 +318,6 @@ export const rerunWorkflow = async (s: PipelineDeps, context: CommandContext, by
     context: ctx,
     target: workflowTarget({ workflowId: w.id, name: w.name }),
   });
-  await s.readYourWrites(reserved.position);
+  await s.readYourWrites(reserved);
   return written(await workflowById(s.db, newId));
 };

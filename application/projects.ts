@@ -41,7 +41,7 @@ export const runProjectCommand = async (s: UseCases, context: CommandContext, sl
     context,
     target: (state) => (state ? projectTarget(state) : { id: known?.id ?? slug.slug, type: 'project', name: slug.slug }),
   });
-  await s.readYourWrites(result.position);
+  await s.readYourWrites(result);
 };
 
 const seal = async (s: WithVault, project: { id: string }, label: string, value: string): Promise<SealedSecret> => ({

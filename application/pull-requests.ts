@@ -38,7 +38,7 @@ import { triggerPipeline, type PipelineDeps, type TriggerInput } from './pipelin
 export const recordPullRequest = async (s: UseCases, context: CommandContext, command: PullRequestCommand) => {
   const ref = command.type === 'open' ? command.pullRequest : command;
   const r = await s.commands.execute({ stream: pullRequestStream(ref.projectId, ref.number), decider: pullRequestDecider, command, context, target: pullRequestTarget(ref) });
-  await s.readYourWrites(r.position);
+  await s.readYourWrites(r);
 };
 
 /** Who cancels when Gyre does: the cancel is Gyre's own, on the project's settings. */

@@ -32,7 +32,7 @@ const run = async (d: RunnerDeps, context: CommandContext, rc: { id: string; res
     context,
     target: resourceClassTarget({ resourceClassId: rc.id, resourceClass: rc.resourceClass }),
   });
-  await d.readYourWrites(result.position);
+  await d.readYourWrites(result);
 };
 
 const notFound = (what: string) => new NotFoundError(`no resource class ${what}: list them with circleci runner resource-class list <namespace>`, 'RESOURCE_CLASS_NOT_FOUND');

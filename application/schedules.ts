@@ -52,7 +52,7 @@ const findSchedule = async (s: UseCases, id: unknown): Promise<ScheduleRow> => {
 
 const run = async (s: UseCases, context: CommandContext, target: { scheduleId: string; name: string }, command: ScheduleCommand) => {
   const result = await s.commands.execute({ stream: scheduleStream(target.scheduleId), decider: scheduleDecider, command, context, target: (state) => scheduleTarget(state ?? target) });
-  await s.readYourWrites(result.position);
+  await s.readYourWrites(result);
 };
 
 /** `now`: the schedules' clock (slots before a schedule is created or updated never run). */

@@ -7,6 +7,6 @@ import type { UseCases } from './dependencies.ts';
 export const updateSystemSettings = async (s: UseCases, context: CommandContext, input: unknown) => {
   const parsed = parseSettingsInput(input);
   const result = await s.commands.execute({ stream: settingsStream, decider: settingsDecider, command: { type: 'update', input: parsed }, context, target: settingsTarget });
-  await s.readYourWrites(result.position);
+  await s.readYourWrites(result);
   return systemSettings(s.db);
 };

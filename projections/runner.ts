@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import type { Knex } from 'knex';
-import type { ActionFilter } from '../domain/audit/action-filter.ts';
+import { matchesActions, type ActionFilter } from '../domain/audit/action-filter.ts';
 import type { Position, RecordedEvent } from '../domain/events/envelope.ts';
 import { createPositionWaiters } from './position-waiters.ts';
 import type { Projection } from './projection.ts';
@@ -36,6 +36,8 @@ export interface ProjectionRunner {
    * reads) has passed `position`, false when the time is up.
    */
   waitFor(position: Position, timeoutMs: number, only?: ReadonlyArray<string>): Promise<boolean>;
+  /** The names of the projections that handle any of these event types. */
+  handling(types: ReadonlyArray<string>): string[];
   /** Each projection compared with `head`, the log's end now (EventStore.head()). */
   status(head: Position): ProjectionStatus[];
 }
@@ -139,6 +141,7 @@ export const createProjectionRunner = (options: RunnerOptions): ProjectionRunner
       if (only?.length === 0) return Promise.resolve(true);
       return waiters.waitFor(position, timeoutMs, only ? slowestOf(only) : undefined);
     },
+    handling: (types) => projections.filter((p) => types.some((t) => matchesActions(p.handles, t))).map((p) => p.name),
     status: (head) =>
       projections.map((p) => {
         const s = state.get(p)!;

@@ -257,7 +257,7 @@ workflows:
   assert.is((await stepOf(w.byName.restores!.id, 'read cache')).output, 'cached\n');
 
   const seen: Array<{ where: string; text: string }> = [];
-  await g.services.readYourWrites(await g.services.store.head());
+  await g.services.settled();
   const events: unknown[] = [];
   for (let from = START; ; ) {
     const page = await g.services.store.readAll(from, { limit: 10_000 });

@@ -235,7 +235,7 @@ test('workflows decided but never started (the process stopped before the reacto
   const before = (await ok('{ pipeline(id: "11111111-1111-4111-8111-111111111111") { workflows { id } } }')).pipeline.workflows;
   assert.equal(before, []);
   await g.services.reactors.start();
-  await g.services.readYourWrites(r.position);
+  await g.services.readYourWrites(r);
   const after = (await ok('{ pipeline(id: "11111111-1111-4111-8111-111111111111") { workflows { name jobs { name status } } } }')).pipeline.workflows;
   assert.equal(after.map((w: { name: string }) => w.name), ['main']);
   assert.is(after[0].jobs.find((j: { name: string }) => j.name === 'build').status, 'queued');
@@ -243,7 +243,7 @@ test('workflows decided but never started (the process stopped before the reacto
   await g.services.reactors.stop();
   await g.services.db('reactor_checkpoints').where({ name: 'workflow-starter' }).update({ position: '' });
   await g.services.reactors.start();
-  await g.services.readYourWrites(await g.services.store.head());
+  await g.services.settled();
   assert.is((await ok('{ pipeline(id: "11111111-1111-4111-8111-111111111111") { workflows { id } } }')).pipeline.workflows.length, 1);
 });
 

@@ -381,7 +381,7 @@ test('auto-cancel: a newer pipeline of a branch cancels its older running workfl
   const d = await deliver('push', push('refs/heads/main', m2));
   assert.is(d.status, 201);
   // the answer came once the reactors had passed the new pipeline: had it canceled, it would show
-  await g.services.readYourWrites(await g.services.store.head());
+  await g.services.settled();
   assert.is((await get(`/api/v2/workflow/${onMain.id}`)).status, 'running');
   await setting({ autoCancelRedundantWorkflows: false });
   for (const id of [onMain.id, (await firstWorkflow(d.body.id)).id, newer.id]) assert.is((await fetch(`${base}/api/v2/workflow/${id}/cancel`, { method: 'POST', headers: admin() })).status, 202);
@@ -424,7 +424,7 @@ test('auto-cancel spares a rerun: a newer pipeline of its branch leaves it runni
   const b = await deliver('push', push('refs/heads/rerunning', branchCommit('rerunning', parked)));
   assert.is(b.status, 201, JSON.stringify(b.body));
   // the answer came once the reactors had passed the new pipeline: had it canceled the rerun, it would show
-  await g.services.readYourWrites(await g.services.store.head());
+  await g.services.settled();
   assert.is((await get(`/api/v2/workflow/${rerun}`)).status, 'running');
   await setting({ autoCancelRedundantWorkflows: false });
   for (const id of [rerun, (await firstWorkflow(b.body.id)).id]) assert.is((await fetch(`${base}/api/v2/workflow/${id}/cancel`, { method: 'POST', headers: admin() })).status, 202);

@@ -57,7 +57,7 @@ test.after(async () => {
 });
 
 const sweeper = (offsetMs: number) => createRetentionSweeper({ db: g.services.db, commands: g.services.commands, log: g.services.log, now: () => new Date(Date.now() + offsetMs) });
-const caughtUp = async () => g.services.readYourWrites(await g.services.store.head());
+const caughtUp = async () => g.services.settled();
 const expiries = async (jobId: string) => (await g.services.store.readStream(jobStream(jobId))).filter((e) => e.type === 'job.files.expire').map((e) => (e.data as { kinds: string[] }).kinds);
 const settings = `outputRetentionDays artifactRetentionDays testResultRetentionDays cacheRetentionDays workspaceRetentionDays`;
 
@@ -99,7 +99,7 @@ const saveCache = async (key: string) => {
     context: { actor: systemActor, request: null },
     target: cacheTarget({ cacheId: id, key }),
   });
-  await g.services.readYourWrites(r.position);
+  await g.services.readYourWrites(r);
   return id;
 };
 

@@ -66,7 +66,7 @@ const pipelines = async (slug: string) => (await api('GET', `project/${slug}/pip
 const waitForPipelines = async (slug: string, count: number, ms = 10_000) => {
   const deadline = Date.now() + ms;
   for (;;) {
-    await g.services.readYourWrites(await g.services.store.head());
+    await g.services.settled();
     const items = await pipelines(slug);
     if (items.length >= count || Date.now() > deadline) return items;
     await new Promise((r) => setTimeout(r, 25));
@@ -75,7 +75,7 @@ const waitForPipelines = async (slug: string, count: number, ms = 10_000) => {
 /** Both servers' workers tick once more by the clock as it is, and everything they started is in the read models. */
 const settle = async () => {
   await Promise.all([g.schedules.tick(), second.schedules.tick()]);
-  await g.services.readYourWrites(await g.services.store.head());
+  await g.services.settled();
 };
 const triggersOf = (scheduleId: string, count = 1) => waitForAudit(g, (r) => r.action === 'schedule.trigger' && r.target.id === scheduleId, count);
 const everyMinute = { 'per-hour': 60, 'hours-of-day': Array.from({ length: 24 }, (_, h) => h), 'days-of-week': ['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN'] };

@@ -138,7 +138,7 @@ test('a context deleted without its key destroyed (the process stopped before th
   assert.ok(await g.services.projections.waitFor(r.position!, 5000));
   assert.is(await opener.open(contextOwner(id), 'env C', sealed), 'crash-value');
   await g.services.reactors.start();
-  await g.services.readYourWrites(r.position);
+  await g.services.readYourWrites(r);
   await rejects(() => opener.open(contextOwner(id), 'env C', sealed), (e) => e instanceof DestroyedKeyError);
 });
 

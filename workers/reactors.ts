@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Logger } from '../application/dependencies.ts';
-import type { ActionFilter } from '../domain/audit/action-filter.ts';
+import { matchesActions, type ActionFilter } from '../domain/audit/action-filter.ts';
 import type { Position, RecordedEvent } from '../domain/events/envelope.ts';
 import { createPositionWaiters } from '../projections/position-waiters.ts';
 import type { Reactor } from './reactor.ts';
@@ -19,8 +19,10 @@ export interface ReactorRunner {
   start(): Promise<void>;
   /** Lets a reaction under way finish (or its retries end), then stops. */
   stop(): Promise<void>;
-  /** Resolves true once every reactor has passed `position`, false when the time is up. */
-  waitFor(position: Position, timeoutMs: number): Promise<boolean>;
+  /** Resolves true once every reactor (or those named in `only`) has passed `position`, false when the time is up. */
+  waitFor(position: Position, timeoutMs: number, only?: ReadonlyArray<string>): Promise<boolean>;
+  /** The names of the reactors that handle any of these event types. */
+  handling(types: ReadonlyArray<string>): string[];
 }
 
 export interface ReactorRunnerOptions {
@@ -66,8 +68,9 @@ export const createReactorRunner = (options: ReactorRunnerOptions): ReactorRunne
   let controller = new AbortController();
   let loops: Promise<void>[] = [];
 
-  const slowest = (): Position => [...reached.values()].reduce((min, p) => (p < min ? p : min), [...reached.values()][0] ?? '\uffff');
-  const waiters = createPositionWaiters(slowest);
+  const slowestOf = (names?: ReadonlyArray<string>) => (): Position =>
+    [...reached.entries()].filter(([n]) => !names || names.includes(n)).reduce((min, [, p]) => (p < min ? p : min), '\uffff');
+  const waiters = createPositionWaiters(slowestOf());
   const advanced = (name: string, position: Position) => {
     if (position <= reached.get(name)!) return;
     reached.set(name, position);
@@ -177,6 +180,7 @@ export const createReactorRunner = (options: ReactorRunnerOptions): ReactorRunne
       loops = [];
       waiters.cancelAll();
     },
-    waitFor: (position, timeoutMs) => waiters.waitFor(position, timeoutMs),
+    waitFor: (position, timeoutMs, only) => (only?.length === 0 ? Promise.resolve(true) : waiters.waitFor(position, timeoutMs, only ? slowestOf(only) : undefined)),
+    handling: (types) => reactors.filter((r) => types.some((t) => matchesActions(r.handles, t))).map((r) => r.name),
   };
 };

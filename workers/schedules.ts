@@ -17,7 +17,7 @@ export const scheduledRunStarter = (deps: UseCases & WithStore & WithGit & WithV
       {
         ...deps,
         // the pipeline is read back once started: wait for the read models to hold it
-        readYourWrites: async (position) => {
+        readYourWrites: async ({ position }) => {
           if (position) await deps.projections.waitFor(position, 30_000);
         },
         waitForReadModels: async () => {

@@ -30,7 +30,7 @@ export const registerAuditCsv = (app: FastifyInstance, s: Services) => {
       { context: commandContext(req.auth, requestInfo(req)), target: { id: 'audit-log', type: 'audit_log', name: 'Audit Log' } },
     );
     // the export covers the log up to and including its own export event
-    await s.readYourWrites(exported.position);
+    await s.readYourWrites({ position: exported.position, events: [exported] });
     // one page in flight: the next is read only when the client has taken this one
     const body = Readable.from(auditCsvPages(s.db, query), { objectMode: false, highWaterMark: 1 });
     reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="audit-log.csv"');

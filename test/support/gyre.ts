@@ -56,7 +56,7 @@ export const startTestGyre = async (env: Record<string, string> = {}, options: {
         context,
         target,
       });
-      await s.readYourWrites(r.position);
+      await s.readYourWrites(r);
       if (options.orgs || options.teams) {
         const l = await s.commands.execute({
           stream: sessionStream(id),
@@ -65,7 +65,7 @@ export const startTestGyre = async (env: Record<string, string> = {}, options: {
           context,
           target,
         });
-        await s.readYourWrites(l.position);
+        await s.readYourWrites(l);
       }
       return { id, token };
     },
@@ -84,7 +84,7 @@ export const startTestGyre = async (env: Record<string, string> = {}, options: {
 export const waitForAudit = async (g: Gyre, match: (r: Record<string, any>) => boolean, count = 1, ms = 5000) => {
   const deadline = Date.now() + ms;
   for (;;) {
-    await g.services.readYourWrites(await g.services.store.head());
+    await g.services.settled();
     const rows = (await g.services.db('audit_events_v1').select('record').orderBy('position')) as Array<{ record: Record<string, any> | string }>;
     const records = rows.map((r) => (typeof r.record === 'string' ? JSON.parse(r.record) : r.record));
     const found = records.filter(match);
