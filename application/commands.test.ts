@@ -13,7 +13,7 @@ const context = { actor: { id: 'u1', type: 'user', name: 'ann' }, request: { id:
 
 test.before(async () => {
   await resetDatabase();
-  store = await createPostgresEventStore(testDatabase(), { pollIntervalMs: 20 });
+  store = await createPostgresEventStore(testDatabase());
 });
 
 test('a command appends its events in the audit envelope', async () => {

@@ -18,7 +18,7 @@ let kind: string;
 test.before(async () => {
   db = testDatabase();
   await resetDatabase(db);
-  store = await createPostgresEventStore(db, { pollIntervalMs: 10 });
+  store = await createPostgresEventStore(db);
 });
 
 const ledger = (name: string, crash: { inside?: (batch: number) => boolean } = {}) => ledgerProjection(name, { crashInside: crash.inside });

@@ -18,7 +18,7 @@ const log = { warn: () => {}, error: (fields: object) => void errors.push(fields
 test.before(async () => {
   db = testDatabase();
   await resetDatabase(db);
-  store = await createPostgresEventStore(db, { pollIntervalMs: 10 });
+  store = await createPostgresEventStore(db);
 });
 
 /** A reactor that records each event it reacts to, in order, optionally slowly or failing. */

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Logger } from '../application/dependencies.ts';
@@ -172,6 +173,8 @@ export const createReactorRunner = (options: ReactorRunnerOptions): ReactorRunne
     async start() {
       await (options.migrate ?? ((d, change) => d.transaction(change)))(db, ensureReactorCheckpointTable);
       controller = new AbortController();
+      // every reactor's subscription waits on this one signal at once
+      setMaxListeners(reactors.length + 10, controller.signal);
       loops = reactors.map((r) => run(r, controller.signal));
     },
     async stop() {

@@ -12,7 +12,7 @@ eventStoreContract(
   async () => {
     const db = testDatabase();
     await resetDatabase(db);
-    const store = await createPostgresEventStore(db, { pollIntervalMs: 20 });
+    const store = await createPostgresEventStore(db);
     return {
       store,
       concurrentTransactions: !isEmbedded(db),

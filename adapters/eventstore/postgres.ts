@@ -1,8 +1,9 @@
-import { EventEmitter } from 'node:events';
 import type { Knex } from 'knex';
 import { likePrefix, type ActionFilter } from '../../domain/audit/action-filter.ts';
 import type { EventMetadata, NewEvent, Position, RecordedEvent } from '../../domain/events/envelope.ts';
-import { rows, withSchemaLock, type Database } from '../database/sql.ts';
+import { isEmbedded, rows, withSchemaLock, type Database } from '../database/sql.ts';
+import { createLogTail, type LogTailOptions } from './log-tail.ts';
+import { appendChannel, listenForAppends } from './notifications.ts';
 import {
   START,
   WrongExpectedRevisionError,
@@ -12,7 +13,6 @@ import {
   type ExpectedRevision,
   type Page,
   type ReadAllOptions,
-  type SubscribeOptions,
 } from './port.ts';
 
 /**
@@ -90,19 +90,19 @@ export interface PostgresEventStore extends EventStore {
 }
 
 export interface PostgresEventStoreOptions {
-  /** How often a live subscriber looks for events appended by other processes. */
-  readonly pollIntervalMs?: number;
   readonly pageSize?: number;
+  /** Told when the log's tail or its LISTEN connection fails; both try again by themselves. */
+  readonly onError?: (error: unknown) => void;
+  readonly tail?: Omit<LogTailOptions, 'onError'>;
 }
 
 export const createPostgresEventStore = async (db: Database, options: PostgresEventStoreOptions = {}): Promise<PostgresEventStore> => {
   await withSchemaLock(db, async (trx) => {
     for (const statement of schema) await trx.raw(statement);
   });
-  const pollIntervalMs = options.pollIntervalMs ?? 100;
   const defaultPage = options.pageSize ?? 500;
-  const appended = new EventEmitter();
-  appended.setMaxListeners(0);
+  // other processes share only PostgreSQL: they announce their appends through it
+  const shared = !isEmbedded(db);
 
   /** The statement that claims the revisions (the compare-and-set on `streams`), per expected revision. */
   const claim = (stream: string, count: number, expected: ExpectedRevision): [string, unknown[]] => {
@@ -139,7 +139,7 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
         `with claimed as (${claimSql})
          insert into events (event_id, stream_id, revision, type, data, metadata)
          select v.event_id, ?, claimed.revision - ? + v.ord, v.type, v.data, v.metadata
-         from claimed cross join (values ${events.map(() => '(?::int, ?::uuid, ?::text, ?::jsonb, ?::jsonb)').join(', ')}) as v (ord, event_id, type, data, metadata)
+         from claimed cross join (values ${events.map(() => '(?::int, ?::uuid, ?::text, ?::jsonb, ?::jsonb)').join(', ')}) as v (ord, event_id, type, data, metadata)${shared ? `\n         cross join (select pg_notify('${appendChannel}', '')) as announced` : ''}
          order by v.ord
          returning ${columns}`,
         [...claimParams, stream, events.length - 1, ...values] as Knex.RawBinding[],
@@ -151,7 +151,12 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
     return { revision: last.revision, position: last.position, events: recorded };
   };
 
-  const appendWithin: PostgresEventStore['appendWithin'] = (trx, stream, events, expected) => appendWith(trx, stream, events, expected);
+  const appendWithin: PostgresEventStore['appendWithin'] = async (trx, stream, events, expected) => {
+    const result = await appendWith(trx, stream, events, expected);
+    // readers can see the events only once the caller's transaction has ended
+    if (result.events.length && !shared) void trx.executionPromise.then(tail.wake, tail.wake);
+    return result;
+  };
 
   const horizon = async (): Promise<string> => {
     const [r] = await rows<{ xmin: string }>(db.raw('select pg_snapshot_xmin(pg_current_snapshot())::text as xmin'));
@@ -196,19 +201,6 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
     return { events, next, atEnd };
   };
 
-  const waitForAppend = (ms: number, signal?: AbortSignal) =>
-    new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        appended.off('append', done);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      appended.once('append', done);
-      signal?.addEventListener('abort', done, { once: true });
-    });
-
   /**
    * At or after every committed event: the newest one's position when a transaction older than it is
    * still open (the horizon would lie before it), the horizon otherwise.
@@ -219,36 +211,23 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
     return last ? maxPosition(horizonPosition, encode(last.xid, last.gp)) : horizonPosition;
   };
 
-  /**
-   * Whether events past `cursor` are committed but not yet readable: an older transaction still open
-   * holds the horizon back. No append will announce them when it ends, so readers look again soon.
-   */
-  const committedBeyond = async (cursor: Position): Promise<boolean> => {
+  /** Whether events past `cursor` are committed but not yet readable: an older transaction still open holds the horizon back. */
+  const heldBack = async (cursor: Position): Promise<boolean> => {
     const [xid, seq] = decode(cursor);
     const [r] = await rows<{ n: number }>(db.raw('select 1 as n from events where (transaction_id, global_position) > (?::text::xid8, ?::bigint) limit 1', [xid, seq]));
     return r !== undefined;
   };
-  const heldBackPollMs = 5;
 
-  async function* subscribe(from: Position | 'end', opts: SubscribeOptions = {}): AsyncGenerator<Page> {
-    // from the horizon, not the head: a transaction still open now may commit an event below the head later
-    let cursor = from === 'end' ? encode(await horizon(), 0) : from;
-    const limit = opts.limit ?? defaultPage;
-    while (!opts.signal?.aborted) {
-      const page = await readAll(cursor, { ...opts, limit });
-      if (page.next !== cursor) {
-        cursor = page.next;
-        yield page;
-      }
-      if (page.atEnd) await waitForAppend((await committedBeyond(cursor)) ? heldBackPollMs : pollIntervalMs, opts.signal);
-    }
-  }
+  // from the horizon, not the head: a transaction still open now may commit an event below the head later
+  const tail = createLogTail({ readAll, heldBack, start: async () => encode(await horizon(), 0) }, { ...options.tail, onError: options.onError });
+  const listener = shared ? listenForAppends(db, tail.wake, options.onError ?? (() => {})) : null;
 
   return {
     appendWithin,
     async append(stream, events, expected) {
       const result = await appendWith(db, stream, events, expected);
-      if (result.events.length) appended.emit('append');
+      // PostgreSQL announces every append, this process's too, at its commit
+      if (result.events.length && !shared) tail.wake();
       return result;
     },
     async readStream(stream, fromRevision = 0) {
@@ -262,11 +241,11 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
       return last ? toRecorded(last) : undefined;
     },
     readAll,
-    subscribe,
+    subscribe: (from, opts) => tail.subscribe(from, opts),
     head,
     async close() {
-      appended.emit('append');
-      appended.removeAllListeners();
+      tail.close();
+      await listener?.close();
     },
   };
 };
