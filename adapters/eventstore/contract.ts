@@ -17,6 +17,15 @@ export interface ContractHarness {
 
 const conflict = (e: unknown) => e instanceof WrongExpectedRevisionError && e instanceof ConflictError;
 
+/** Resolves once `done` holds, looking every 20 ms; fails after `ms`. */
+const until = async (done: () => boolean | Promise<boolean>, ms = 20_000) => {
+  const deadline = Date.now() + ms;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`not done within ${ms} ms`);
+    await sleep(20);
+  }
+};
+
 /** Collects a subscription's events until `until` says stop, or the deadline passes. */
 const collect = async (store: EventStore, from: string | 'end', filter: EventFilter, until: (got: RecordedEvent[]) => boolean, ms = 20_000) => {
   const controller = new AbortController();
@@ -182,7 +191,7 @@ export const eventStoreContract = (name: string, setup: () => Promise<ContractHa
     await h.store.append(s, before, 'no_stream');
     const live = [newEvent(`${t}.new`), newEvent(`${t}.new`), newEvent(`${t}.new`)];
     const sub = await collect(h.store, START, { types: [{ prefix: `${t}.` }] }, (got) => got.length >= 5);
-    await sleep(150);
+    await until(() => sub.got.length >= 2);
     assert.is(sub.got.length, 2, 'caught up with the two old events');
     for (const e of live) await h.store.append(s, [e], 'any');
     await sub.done;
@@ -193,12 +202,13 @@ export const eventStoreContract = (name: string, setup: () => Promise<ContractHa
     const t = uniqueName('e');
     const s = uniqueName('s-');
     await h.store.append(s, [newEvent(`${t}.old`)], 'no_stream');
-    const sub = await collect(h.store, 'end', { types: [{ prefix: `${t}.` }] }, (got) => got.length >= 1);
-    await sleep(100);
     const fresh = newEvent(`${t}.new`);
+    const sub = await collect(h.store, 'end', { types: [{ prefix: `${t}.` }] }, (got) => got.some((e) => e.id === fresh.id));
+    // when the subscription has started is its own business: marks appended until one arrives show it has
+    await until(async () => (await h.store.append(`${s}-marks`, [newEvent(`${t}.mark`)], 'any'), sub.got.length > 0));
     await h.store.append(s, [fresh], 'any');
     await sub.done;
-    assert.equal(sub.got.map((e) => e.id), [fresh.id]);
+    assert.equal(sub.got.filter((e) => e.type !== `${t}.mark`).map((e) => e.id), [fresh.id]);
   });
 
   test('head() is at or after every committed event, even while an older transaction is still open', async () => {

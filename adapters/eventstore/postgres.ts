@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { likePrefix, type ActionFilter } from '../../domain/audit/action-filter.ts';
 import type { EventMetadata, NewEvent, Position, RecordedEvent } from '../../domain/events/envelope.ts';
 import { isEmbedded, rows, withSchemaLock, type Database } from '../database/sql.ts';
+import { createGroupCommit, type AppendRequest } from './group-commit.ts';
 import { createLogTail, type LogTailOptions } from './log-tail.ts';
 import { appendChannel, listenForAppends } from './notifications.ts';
 import {
@@ -119,37 +120,61 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
     return r ? Number(r.revision) : 'no_stream';
   };
 
-  /**
-   * One statement claims the revisions and inserts the events, so an append is atomic on its own and
-   * costs one round trip; the insert of events is the first write after the revision check.
-   * No claimed row means the expected revision did not hold, and nothing was written.
-   */
-  const appendWith = async (q: Knex | Knex.Transaction, stream: string, events: ReadonlyArray<NewEvent>, expected: ExpectedRevision): Promise<AppendResult> => {
-    if (events.length === 0) {
-      const actual = await currentRevision(q, stream);
-      if ((expected === 'no_stream' && actual !== 'no_stream') || (expected === 'exists' && actual === 'no_stream') || (typeof expected === 'number' && actual !== expected)) {
-        throw new WrongExpectedRevisionError(stream, expected, actual);
-      }
-      return { revision: actual === 'no_stream' ? -1 : actual, position: START, events: [] };
+  const unchanged = async (q: Knex | Knex.Transaction, stream: string, expected: ExpectedRevision): Promise<AppendResult> => {
+    const actual = await currentRevision(q, stream);
+    if ((expected === 'no_stream' && actual !== 'no_stream') || (expected === 'exists' && actual === 'no_stream') || (typeof expected === 'number' && actual !== expected)) {
+      throw new WrongExpectedRevisionError(stream, expected, actual);
     }
-    const [claimSql, claimParams] = claim(stream, events.length, expected);
-    const values = events.flatMap((e, i) => [i, e.id, e.type, JSON.stringify(e.data), JSON.stringify(e.metadata)]);
-    const inserted = await rows<EventRow>(
-      q.raw(
-        `with claimed as (${claimSql})
-         insert into events (event_id, stream_id, revision, type, data, metadata)
-         select v.event_id, ?, claimed.revision - ? + v.ord, v.type, v.data, v.metadata
-         from claimed cross join (values ${events.map(() => '(?::int, ?::uuid, ?::text, ?::jsonb, ?::jsonb)').join(', ')}) as v (ord, event_id, type, data, metadata)${shared ? `\n         cross join (select pg_notify('${appendChannel}', '')) as announced` : ''}
-         order by v.ord
-         returning ${columns}`,
-        [...claimParams, stream, events.length - 1, ...values] as Knex.RawBinding[],
-      ),
-    );
-    if (inserted.length === 0) throw new WrongExpectedRevisionError(stream, expected, await currentRevision(q, stream));
-    const recorded = inserted.map(toRecorded).sort((a, b) => a.revision - b.revision);
-    const last = recorded[recorded.length - 1]!;
-    return { revision: last.revision, position: last.position, events: recorded };
+    return { revision: actual === 'no_stream' ? -1 : actual, position: START, events: [] };
   };
+
+  /**
+   * One statement claims the revisions and inserts the events of every append in the batch (each
+   * append a pair of CTEs), so a batch is atomic and costs one round trip; each insert is the first
+   * write after its own revision check. An append whose claim found no row did not hold its expected
+   * revision: nothing of it was written, and it alone fails. A stream appears once per batch.
+   */
+  const writeAppends = async (q: Knex | Knex.Transaction, batch: ReadonlyArray<AppendRequest>): Promise<Array<AppendResult | Error>> => {
+    const ctes: string[] = [];
+    const params: unknown[] = [];
+    batch.forEach(({ stream, events, expected }, k) => {
+      const [claimSql, claimParams] = claim(stream, events.length, expected);
+      ctes.push(
+        `c${k} as (${claimSql})`,
+        `i${k} as (insert into events (event_id, stream_id, revision, type, data, metadata)
+         select v.event_id, ?, c${k}.revision - ? + v.ord, v.type, v.data, v.metadata
+         from c${k} cross join (values ${events.map(() => '(?::int, ?::uuid, ?::text, ?::jsonb, ?::jsonb)').join(', ')}) as v (ord, event_id, type, data, metadata)${shared ? `\n         cross join (select pg_notify('${appendChannel}', '')) as announced` : ''}
+         order by v.ord
+         returning ${k} as k, ${columns})`,
+      );
+      params.push(...claimParams, stream, events.length - 1, ...events.flatMap((e, i) => [i, e.id, e.type, JSON.stringify(e.data), JSON.stringify(e.metadata)]));
+    });
+    const inserted = await rows<EventRow & { k: number }>(
+      q.raw(`with ${ctes.join(',\n')}\n${batch.map((_, k) => `select * from i${k}`).join(' union all ')}`, params as Knex.RawBinding[]),
+    );
+    return Promise.all(
+      batch.map(async ({ stream, expected }, k) => {
+        const recorded = inserted.filter((r) => r.k === k).map(toRecorded).sort((a, b) => a.revision - b.revision);
+        if (recorded.length === 0) return new WrongExpectedRevisionError(stream, expected, await currentRevision(q, stream));
+        const last = recorded[recorded.length - 1]!;
+        return { revision: last.revision, position: last.position, events: recorded };
+      }),
+    );
+  };
+
+  const appendWith = async (q: Knex | Knex.Transaction, stream: string, events: ReadonlyArray<NewEvent>, expected: ExpectedRevision): Promise<AppendResult> => {
+    if (events.length === 0) return unchanged(q, stream, expected);
+    const [outcome] = await writeAppends(q, [{ stream, events, expected }]);
+    if (outcome instanceof Error) throw outcome;
+    return outcome!;
+  };
+
+  const groupCommit = createGroupCommit(async (batch) => {
+    const outcomes = await writeAppends(db, batch);
+    // PostgreSQL announces every append, this process's too, at its commit
+    if (!shared && outcomes.some((o) => !(o instanceof Error))) tail.wake();
+    return outcomes;
+  });
 
   const appendWithin: PostgresEventStore['appendWithin'] = async (trx, stream, events, expected) => {
     const result = await appendWith(trx, stream, events, expected);
@@ -224,12 +249,7 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
 
   return {
     appendWithin,
-    async append(stream, events, expected) {
-      const result = await appendWith(db, stream, events, expected);
-      // PostgreSQL announces every append, this process's too, at its commit
-      if (result.events.length && !shared) tail.wake();
-      return result;
-    },
+    append: (stream, events, expected) => (events.length === 0 ? unchanged(db, stream, expected) : groupCommit({ stream, events, expected })),
     async readStream(stream, fromRevision = 0) {
       const found = await rows<EventRow>(
         db.raw(`select ${columns} from events where stream_id = ? and revision >= ? order by revision`, [stream, fromRevision]),
