@@ -16,12 +16,12 @@ export const csvLine = (r: AuditRecord): string =>
 export const csvHeader = csvLine(Object.fromEntries(auditColumns.map((c) => [c, c])) as unknown as AuditRecord);
 
 /**
- * The audit log as the guide shows it: every event, with only its public payload; beside the record,
- * its CSV line, rendered once here so that an export streams text without rebuilding a row per event.
+ * The audit log as the guide shows it: every event, with only its public payload, stored once (as its
+ * record); an export renders each record's CSV line as it streams.
  */
 export const auditLogProjection = defineProjection({
   name: 'audit_log',
-  version: 1,
+  version: 2,
   tables: ['audit_events'],
   async migrate(db, t) {
     await db.raw(`create table if not exists ${t.audit_events} (
@@ -31,18 +31,27 @@ export const auditLogProjection = defineProjection({
       actor_id text not null,
       target_id text not null,
       occurred_at timestamptz not null,
-      record json not null,
-      csv_line text not null)`);
+      record json not null)`);
     await db.raw(`create index if not exists ${t.audit_events}_occurred on ${t.audit_events} (occurred_at)`);
     await db.raw(`create index if not exists ${t.audit_events}_actor on ${t.audit_events} (actor_id, position)`);
     await db.raw(`create index if not exists ${t.audit_events}_target on ${t.audit_events} (target_id, position)`);
   },
   async apply(events, trx, t) {
-    const rows = events.map((e) => {
-      const r = toAuditRecord(e, eventRegistry);
-      return { position: e.position, id: r.id, action: r.action, actor_id: r.actor.id, target_id: r.target.id, occurred_at: r.occurred_at, record: JSON.stringify(r), csv_line: csvLine(r) };
-    });
-    for (let i = 0; i < rows.length; i += 500) await trx(t.audit_events).insert(rows.slice(i, i + 500));
+    const records = events.map((e) => ({ position: e.position, record: toAuditRecord(e, eventRegistry) }));
+    // one statement per batch, its columns as arrays: the parameters are seven, however many the rows
+    await trx.raw(
+      `insert into ${t.audit_events} (position, id, action, actor_id, target_id, occurred_at, record)
+       select * from unnest(?::text[], ?::uuid[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::json[])`,
+      [
+        records.map((r) => r.position),
+        records.map((r) => r.record.id),
+        records.map((r) => r.record.action),
+        records.map((r) => r.record.actor.id),
+        records.map((r) => r.record.target.id),
+        records.map((r) => r.record.occurred_at),
+        records.map((r) => JSON.stringify(r.record)),
+      ],
+    );
   },
 });
 
@@ -95,11 +104,11 @@ export async function* auditCsvPages(db: Knex, q: AuditQuery, pageSize = 250): A
   if (!end) return;
   let cursor = '';
   for (;;) {
-    const found = (await filtered(db, q).select('position', 'csv_line').where('position', '>', cursor).andWhere('position', '<=', end).orderBy('position').limit(pageSize)) as Array<{
+    const found = (await filtered(db, q).select('position', 'record').where('position', '>', cursor).andWhere('position', '<=', end).orderBy('position').limit(pageSize)) as Array<{
       position: string;
-      csv_line: string;
+      record: AuditRecord | string;
     }>;
-    if (found.length) yield found.map((r) => r.csv_line).join('');
+    if (found.length) yield found.map((r) => csvLine(parsed(r.record))).join('');
     if (found.length < pageSize) return;
     cursor = found[found.length - 1]!.position;
   }

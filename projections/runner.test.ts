@@ -92,13 +92,13 @@ test('a new projection version rebuilds from the start to the same tables as the
   await appendMany(`${uniqueName('audit')}.happened`, 120);
   const head = await store.head();
   assert.ok(await live.waitFor(head, 20_000), 'live projection caught up');
-  const v2: Projection = atVersion(auditLogProjection, 2);
-  const rebuild = createProjectionRunner({ store, db, migrate: withSchemaLock, projections: [v2], batchSize: 37 });
+  const rebuilt: Projection = atVersion(auditLogProjection, auditLogProjection.version + 1);
+  const rebuild = createProjectionRunner({ store, db, migrate: withSchemaLock, projections: [rebuilt], batchSize: 37 });
   await rebuild.start();
   assert.ok(await rebuild.waitFor(head, 20_000), 'rebuild caught up');
   await Promise.all([live.stop(), rebuild.stop()]);
   const dump = (table: string) => db(table).select('position', 'id', 'action', 'actor_id', 'target_id', 'record').orderBy('position').where('position', '<', head);
-  const [a, b] = [await dump('audit_events_v1'), await dump('audit_events_v2')];
+  const [a, b] = [await dump(auditLogProjection.tables.audit_events), await dump(rebuilt.tables.audit_events!)];
   assert.ok(a.length >= 120);
   assert.equal(b, a);
 });

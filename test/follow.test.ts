@@ -1,3 +1,4 @@
+import { auditLogProjection } from '../projections/audit-log.ts';
 import { createHmac } from 'node:crypto';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -381,7 +382,7 @@ test('the GitHub tokens and webhook secrets appear nowhere: events, audit, API a
   secrets.push(hookSecret, ...github.tokensIssued());
   assert.ok(secrets.length >= 3);
   const events = JSON.stringify(await g.services.db.raw('select data, metadata from events'));
-  const audit = JSON.stringify(await g.services.db('audit_events_v1').select('record'));
+  const audit = JSON.stringify(await g.services.db(auditLogProjection.tables.audit_events).select('record'));
   const answers = JSON.stringify((await g.gql(`{ projects { edges { node { slug settings { webhookSecret gitUrl } webhook { repository hookId followedBy } } } } }`)).body);
   const outbox = JSON.stringify(await g.services.db('github_status_outbox').select());
   for (const secret of secrets) {

@@ -1,3 +1,4 @@
+import { auditLogProjection } from '../../projections/audit-log.ts';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -85,7 +86,7 @@ export const waitForAudit = async (g: Gyre, match: (r: Record<string, any>) => b
   const deadline = Date.now() + ms;
   for (;;) {
     await g.services.settled();
-    const rows = (await g.services.db('audit_events_v1').select('record').orderBy('position')) as Array<{ record: Record<string, any> | string }>;
+    const rows = (await g.services.db(auditLogProjection.tables.audit_events).select('record').orderBy('position')) as Array<{ record: Record<string, any> | string }>;
     const records = rows.map((r) => (typeof r.record === 'string' ? JSON.parse(r.record) : r.record));
     const found = records.filter(match);
     if (found.length >= count || Date.now() > deadline) return found;
