@@ -43,9 +43,10 @@ export const section = (value: unknown, key: string, fail: Fail): Record<string,
 };
 
 /** A scope's definitions, and its orbs' scopes in turn. */
-const scopeOf = (def: Record<string, unknown>, at: { file: string; fail: Fail; orb: string | null }, resolveOrb: ResolveOrb, depth: number, seen: ReadonlySet<string>): Scope => {
-  const scope: Scope = { ...at, jobs: section(def.jobs, 'jobs', at.fail), commands: section(def.commands, 'commands', at.fail), executors: section(def.executors, 'executors', at.fail), orbs: new Map() };
-  for (const [name, orb] of Object.entries(section(def.orbs, 'orbs', at.fail))) scope.orbs.set(name, orbScope(name, orb, ['orbs', name], scope, resolveOrb, depth, seen));
+const scopeOf = (def: Record<string, unknown>, origin: { file: string; fail: Fail; orb: string | null }, resolveOrb: ResolveOrb, depth: number, seen: ReadonlySet<string>): Scope => {
+  const { fail } = origin;
+  const scope: Scope = { ...origin, jobs: section(def.jobs, 'jobs', fail), commands: section(def.commands, 'commands', fail), executors: section(def.executors, 'executors', fail), orbs: new Map() };
+  for (const [name, orb] of Object.entries(section(def.orbs, 'orbs', fail))) scope.orbs.set(name, orbScope(name, orb, ['orbs', name], scope, resolveOrb, depth, seen));
   return scope;
 };
 
