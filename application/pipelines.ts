@@ -7,8 +7,11 @@ import { parseUuid } from '../domain/ids.ts';
 import type { CommandContext, RecordedEvent } from '../domain/events/envelope.ts';
 import { requireOrgMember, type Member } from '../domain/organizations.ts';
 import { ownerSlugOf } from '../domain/projects/slugs.ts';
-import { processConfig, type ProcessedConfig } from '../domain/config/process.ts';
-import { TriggerType, carriedOver, continuationKeyHash, notInSetup, pipelinesDecider, pipelinesStream, pipelineTarget, workflowJobs, type PipelineEvent, type PullRequestVcs } from '../domain/pipelines/pipeline.ts';
+import type { ProcessedConfig } from '../domain/config/process.ts';
+import {
+  PipelineNumberTaken, TriggerType, carriedOver, continuationKeyHash, notInSetup, pipelinesDecider, pipelinesStream, pipelineTarget, processForPipeline, workflowJobs,
+  type Continuation, type NumberedPipeline, type PipelineDetails, type PipelineEvent, type PullRequestVcs,
+} from '../domain/pipelines/pipeline.ts';
 import { JobResult, afterApproval, workflowDecider, workflowStream, workflowTarget, type WorkflowCommand, type WorkflowState } from '../domain/pipelines/workflow.ts';
 import { fold } from '../domain/decider.ts';
 import { contextByName, contextRestrictions } from '../projections/contexts.ts';
@@ -117,44 +120,51 @@ export const triggerPipeline = async (s: PipelineDeps, context: CommandContext, 
   // a pull request's head is read from its refs/pull/<n>/head: a fork's commits are on no branch of the repository
   const checkout = await s.git.read(project.settings.gitUrl, { branch, tag, revision, pullRequest: pullRequest && input.fromPullRequestRef ? pullRequest.number : null });
   const pipelineId = input.pipelineId ?? randomUUID();
-  const receivedAt = new Date().toISOString();
-  const ctx = correlated(context, pipelineId);
-  // the config is processed once here so that every orb it names is loaded; deciding the pipeline processes it again, with its number
+  const pipeline: PipelineDetails = {
+    pipelineId,
+    projectId: project.id,
+    projectSlug: project.slug,
+    trigger: { type: input.type, receivedAt: new Date().toISOString(), actor: { login: by.login, avatarUrl: null }, deliveryId: input.deliveryId ?? null, ...(input.schedule ? { schedule: input.schedule } : {}) },
+    vcs: { originRepositoryUrl: project.settings.gitUrl, revision: checkout.revision, branch, tag, commit: { subject: checkout.subject, body: checkout.body }, pullRequest },
+    parameters,
+  };
   const source = checkout.config;
-  let setup = false;
-  const resolveOrb = await withOrbs(s, (resolve) => {
-    if (source !== null) {
-      const processed = processConfig(source, { pipelineParameters: parameters, pipelineValues: { 'git.branch': branch ?? '', 'git.tag': tag ?? '' }, resolveOrb: resolve });
-      setup = processed.valid && processed.config.setup;
-    }
-    return resolve;
-  });
-  // a setup pipeline's key: random, kept only hashed (to find and check it) and sealed (for its setup jobs)
-  const key = setup ? randomBytes(32).toString('hex') : null;
-  const continuation = key ? { keyHash: continuationKeyHash(key), sealedKey: await s.vault.seal(projectOwner(project.id), continuationKeyLabel(pipelineId), key) } : null;
-  const executed = await s.commands.execute({
-    stream: pipelinesStream(project.id),
-    decider: pipelinesDecider,
-    lastEventOnly: true,
-    command: {
-      type: 'create',
-      source,
-      resolveOrb,
-      continuation,
-      pipeline: {
-        pipelineId,
-        projectId: project.id,
-        projectSlug: project.slug,
-        trigger: { type: input.type, receivedAt, actor: { login: by.login, avatarUrl: null }, deliveryId: input.deliveryId ?? null, ...(input.schedule ? { schedule: input.schedule } : {}) },
-        vcs: { originRepositoryUrl: project.settings.gitUrl, revision: checkout.revision, branch, tag, commit: { subject: checkout.subject, body: checkout.body }, pullRequest },
-        parameters,
-      },
-    },
-    context: ctx,
-    target: (state) => pipelineTarget({ pipelineId, projectSlug: project.slug, number: state.pipelines }),
-  });
-  await s.readYourWrites(executed);
-  return written(await pipelineById(s.db, pipelineId));
+  let continuation: Continuation | null = null;
+  // the config is processed for the number the pipeline will take (`<< pipeline.number >>`); a trigger
+  // that takes it first makes the decider refuse, and it is processed again for the next
+  for (let attempt = 1; ; attempt++) {
+    const number = await nextPipelineNumber(s, project.id);
+    const config = source === null ? null : await withOrbs(s, (resolveOrb) => processForPipeline(source, { ...pipeline, number }, parameters, resolveOrb));
+    if (!continuation && config?.processed.valid && config.processed.config.setup) continuation = await newContinuation(s, project.id, pipelineId);
+    const executed = await s.commands
+      .execute({
+        stream: pipelinesStream(project.id),
+        decider: pipelinesDecider,
+        lastEventOnly: true,
+        command: { type: 'create', pipeline, number, config, continuation },
+        context: correlated(context, pipelineId),
+        target: (state) => pipelineTarget({ pipelineId, projectSlug: project.slug, number: state.pipelines }),
+      })
+      .catch((e: unknown) => (e instanceof PipelineNumberTaken && attempt < maxNumberAttempts ? null : Promise.reject(e)));
+    if (!executed) continue;
+    await s.readYourWrites(executed);
+    return written(await pipelineById(s.db, pipelineId));
+  }
+};
+
+/** How many numbers a trigger tries before it gives up: each one lost went to another trigger of the project. */
+const maxNumberAttempts = 10;
+
+/** The number the project's next pipeline takes, from the last event of its pipelines stream (which holds the counters). */
+export const nextPipelineNumber = async (s: WithStore, projectId: string): Promise<number> => {
+  const last = await s.store.readLast(pipelinesStream(projectId));
+  return fold(pipelinesDecider, last ? [last as unknown as PipelineEvent] : []).pipelines + 1;
+};
+
+/** A setup pipeline's key: random, kept only hashed (to find and check it) and sealed (for its setup jobs). */
+const newContinuation = async (s: WithVault, projectId: string, pipelineId: string): Promise<Continuation> => {
+  const key = randomBytes(32).toString('hex');
+  return { keyHash: continuationKeyHash(key), sealedKey: await s.vault.seal(projectOwner(projectId), continuationKeyLabel(pipelineId), key) };
 };
 
 /** What a setup pipeline's sealed continuation key is bound to. */
@@ -186,16 +196,14 @@ export const continuePipeline = async (s: PipelineDeps, context: CommandContext,
   if (pipeline.continuedAt) return refuse(new ConflictError(notInSetup));
   const workflows = await workflowsOfPipeline(s.db, pipeline.id);
   if (workflows.length > 0 && workflows.every((w) => ended.has(w.status))) return refuse(new ConflictError('Continuation key has expired. Please run a new pipeline.'));
-  const resolveOrb = await withOrbs(s, (resolve) => {
-    processConfig(configuration, { pipelineParameters: parameters, pipelineValues: { 'git.branch': pipeline.vcs.branch ?? '', 'git.tag': pipeline.vcs.tag ?? '' }, resolveOrb: resolve });
-    return resolve;
-  });
+  const setup: NumberedPipeline = { pipelineId: pipeline.id, number: pipeline.number, vcs: pipeline.vcs, trigger: { ...pipeline.trigger, type: TriggerType.parse(pipeline.trigger.type), deliveryId: null } };
+  const config = await withOrbs(s, (resolveOrb) => processForPipeline(configuration, setup, parameters, resolveOrb));
   const executed = await s.commands
     .execute({
       stream: pipelinesStream(pipeline.projectId),
       decider: pipelinesDecider,
       // whether this pipeline was continued before is in the whole stream, not its last event
-      command: { type: 'continue', pipeline: { pipelineId: pipeline.id, number: pipeline.number, vcs: pipeline.vcs, trigger: { ...pipeline.trigger, type: TriggerType.parse(pipeline.trigger.type), deliveryId: null } }, source: configuration, parameters, resolveOrb },
+      command: { type: 'continue', pipeline: setup, parameters, config },
       context: correlated(context, pipeline.id),
       target: pipelineTarget({ pipelineId: pipeline.id, projectSlug: pipeline.projectSlug, number: pipeline.number }),
     })

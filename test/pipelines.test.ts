@@ -1,7 +1,12 @@
 import { createHmac } from 'node:crypto';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { pipelinesDecider, pipelinesStream } from '../domain/pipelines/pipeline.ts';
+import type { EventStore } from '../adapters/eventstore/port.ts';
+import { nextPipelineNumber, triggerPipeline, type PipelineDeps } from '../application/pipelines.ts';
+import type { CommandContext } from '../domain/events/envelope.ts';
+import type { Member } from '../domain/organizations.ts';
+import { pipelinesDecider, pipelinesStream, processForPipeline, type PipelineDetails } from '../domain/pipelines/pipeline.ts';
+import type { PipelineRow } from '../projections/pipelines.ts';
 import { gitRepo } from './support/git-repo.ts';
 import { startTestGyre, waitForAudit, type TestGyre } from './support/gyre.ts';
 
@@ -213,21 +218,48 @@ test('under real concurrency: triggers take distinct numbers, and of racing appr
   assert.is(approvals.length, 1);
 });
 
+test('a trigger whose number another took while it processed its config processes it again, for the next (<< pipeline.number >>)', async () => {
+  const numbered = gitRepo();
+  try {
+    numbered.commit('version: 2.1\njobs:\n  build: {docker: [{image: x}], steps: [{run: echo pipeline << pipeline.number >>}]}\nworkflows:\n  main: {jobs: [build]}\n');
+    await ok(`mutation { createProject(input: {slug: "gh/acme/numbered", gitUrl: "${numbered.dir}"}) { id } }`);
+    const context: CommandContext = { actor: { id: dev.id, type: 'user', name: 'dev' }, request: null };
+    const member: Member = { login: 'dev', isAdmin: false, orgs: ['acme'], teams: [] };
+    const trigger = (s: PipelineDeps) => triggerPipeline(s, context, member, { slug: 'gh/acme/numbered', type: 'api' });
+    // between reading the next number and deciding, another trigger of the project takes that number
+    const { store } = g.services;
+    let other: Promise<PipelineRow> | undefined;
+    const readLast = async (stream: string) => {
+      const last = await store.readLast(stream);
+      await (other ??= trigger(g.services));
+      return last;
+    };
+    const racing: PipelineDeps = { db: g.services.db, commands: g.services.commands, readYourWrites: (w) => g.services.readYourWrites(w), git: g.services.git, vault: g.services.vault, store: Object.assign(Object.create(store) as EventStore, { readLast }) };
+    const mine = await trigger(racing);
+    const taken = await other!;
+    assert.equal([taken.number, mine.number], [1, 2]);
+    for (const p of [taken, mine]) {
+      const res = await g.app.inject({ method: 'GET', url: `/api/v2/pipeline/${p.id}/config`, headers: asDev() });
+      assert.is(res.statusCode, 200, res.body);
+      assert.match(res.json().compiled, new RegExp(`command: echo pipeline ${p.number}\\n`), `pipeline ${p.number}`);
+    }
+  } finally {
+    numbered.remove();
+  }
+});
+
 test('workflows decided but never started (the process stopped before the reactor acted) start when the reactors run again, once', async () => {
   const project = (await ok('{ project(slug: "gh/acme/app") { id } }')).project.id as string;
   const sha = repo.git('rev-parse', 'HEAD');
   // the pipeline is decided and appended; the process dies before its workflows start
   await g.services.reactors.stop();
+  const pipeline: PipelineDetails = { pipelineId: '11111111-1111-4111-8111-111111111111', projectId: project, projectSlug: 'gh/acme/app', trigger: { type: 'api', receivedAt: new Date().toISOString(), actor: { login: 'dev', avatarUrl: null }, deliveryId: null }, vcs: { originRepositoryUrl: repo.dir, revision: sha, branch: 'main', tag: null, commit: null, pullRequest: null }, parameters: {} };
+  const number = await nextPipelineNumber(g.services, project);
   const r = await g.services.commands.execute({
     stream: pipelinesStream(project),
     decider: pipelinesDecider,
     lastEventOnly: true,
-    command: {
-      type: 'create',
-      source: config,
-      resolveOrb: () => ({ error: 'no orbs' }),
-      pipeline: { pipelineId: '11111111-1111-4111-8111-111111111111', projectId: project, projectSlug: 'gh/acme/app', trigger: { type: 'api', receivedAt: new Date().toISOString(), actor: { login: 'dev', avatarUrl: null }, deliveryId: null }, vcs: { originRepositoryUrl: repo.dir, revision: sha, branch: 'main', tag: null, commit: null, pullRequest: null }, parameters: {} },
-    },
+    command: { type: 'create', pipeline, number, config: processForPipeline(config, { ...pipeline, number }, {}, () => ({ error: 'no orbs' })) },
     context: { actor: { id: dev.id, type: 'user', name: 'dev' }, request: null },
     target: { id: 'p', type: 'pipeline' },
   });

@@ -21,3 +21,21 @@ export class ProblemError extends Error {
     super(describeProblem(problem));
   }
 }
+
+/** Runs one part of the work; its problem is kept and the rest goes on. */
+export type Attempt = <T>(work: () => T) => T | undefined;
+
+/** The problems of one processing, and the `attempt` that collects them. */
+export const problemCollector = (): { readonly problems: ConfigProblem[]; readonly attempt: Attempt } => {
+  const problems: ConfigProblem[] = [];
+  const attempt: Attempt = (work) => {
+    try {
+      return work();
+    } catch (e) {
+      if (!(e instanceof ProblemError)) throw e;
+      problems.push(e.problem);
+      return undefined;
+    }
+  };
+  return { problems, attempt };
+};

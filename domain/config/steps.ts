@@ -13,6 +13,12 @@ export const builtinSteps: Readonly<Record<string, ReadonlyArray<string> | null>
   deploy: ['name', 'command', 'shell', 'environment', 'background', 'working_directory', 'no_output_timeout', 'when'],
 };
 
+/** What each built-in step needs, in version 2.1: every inner list is one need, met by any one of its keys. */
+export const requiredStepKeys: Readonly<Record<string, ReadonlyArray<ReadonlyArray<string>>>> = {
+  run: [['command']], deploy: [['command']], save_cache: [['key'], ['paths']], restore_cache: [['key', 'keys']], store_artifacts: [['path']], store_test_results: [['path']],
+  persist_to_workspace: [['root'], ['paths']], attach_workspace: [['at']], add_ssh_keys: [],
+};
+
 /** The keys a job may have once processed (`parameters` and `executor` are consumed on the way). */
 export const jobKeys = [
   'docker', 'machine', 'macos', 'windows', 'executor', 'resource_class', 'parallelism', 'steps', 'environment', 'working_directory',

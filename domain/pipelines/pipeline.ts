@@ -2,10 +2,9 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ConflictError } from '../errors.ts';
 import { describeProblem } from '../config/problems.ts';
-import { processConfig, type ProcessedConfig, type ResolvedOrb } from '../config/process.ts';
+import { processConfig, type ProcessResult, type ProcessedConfig, type ResolveOrb } from '../config/process.ts';
 import { defineEvent, type EventOf } from '../events/registry.ts';
 import { uuidFrom } from '../ids.ts';
-import type { OrbRef } from '../orbs/orb-ref.ts';
 import { requireOrgMember, type Member } from '../organizations.ts';
 import { ownerSlugOf } from '../projects/slugs.ts';
 import type { Decider } from '../decider.ts';
@@ -115,20 +114,26 @@ export const pipelineEvents = [pipelineCreated, workflowRetried, pipelineContinu
 
 export type PipelineEvent = EventOf<typeof pipelineCreated> | EventOf<typeof workflowRetried> | EventOf<typeof pipelineContinued>;
 export type PipelineDetails = Omit<EventOf<typeof pipelineCreated>['data'], 'number' | 'workflows' | 'state' | 'errors' | 'config' | 'source' | 'compiled' | 'jobsAfter' | 'continuation'>;
-type Continuation = z.infer<typeof Continuation>;
-type OrbResolver = (ref: OrbRef) => ResolvedOrb | { error: string };
+export type Continuation = z.infer<typeof Continuation>;
 /** How a continuation key is kept and looked up: its SHA-256, in hex (the key is 256 random bits, so no salt is needed). */
 export const continuationKeyHash = (key: string): string => createHash('sha256').update(key).digest('hex');
 /** CircleCI's answer to a continue of a pipeline no longer in setup. */
 export const notInSetup = 'Pipeline is not in setup state.';
+/** A pipeline as its config sees it (`<< pipeline.id >>`, `<< pipeline.number >>`, its git and trigger values). */
+export type NumberedPipeline = { pipelineId: string; number: number; vcs: PipelineDetails['vcs']; trigger: PipelineDetails['trigger'] };
+/** A config as read (`source`) and as processed for one pipeline (`processForPipeline`). */
+export interface PipelineConfig {
+  readonly source: string;
+  readonly processed: ProcessResult;
+}
 /**
- * `source`: the config at the revision (null: there is none). It is processed here, where the
- * pipeline's number is known for `<< pipeline.number >>`; `resolveOrb` serves orbs already loaded.
+ * `number`: the number the config was processed for, the project's next (`<< pipeline.number >>`);
+ * `config`: the config at the revision, processed for that number, or null when there is none.
  */
 export type PipelineCommand =
-  | { type: 'create'; pipeline: PipelineDetails; source: string | null; resolveOrb: OrbResolver; continuation?: Continuation | null }
-  /** `pipeline`: the setup pipeline as created (its number, vcs, trigger); `source`: the continuation's config. */
-  | { type: 'continue'; pipeline: { pipelineId: string; number: number; vcs: PipelineDetails['vcs']; trigger: PipelineDetails['trigger'] }; source: string; parameters: Record<string, unknown>; resolveOrb: OrbResolver }
+  | { type: 'create'; pipeline: PipelineDetails; number: number; config: PipelineConfig | null; continuation?: Continuation | null }
+  /** `pipeline`: the setup pipeline as created (its number, vcs, trigger); `config`: the continuation's, processed for it. */
+  | { type: 'continue'; pipeline: NumberedPipeline; parameters: Record<string, unknown>; config: PipelineConfig }
   | { type: 'rerun'; pipelineId: string; projectSlug: string; workflowId: string; rerunOf: string; name: string; fromFailed: boolean; jobCount: number; by: Member };
 
 /**
@@ -141,10 +146,22 @@ export interface ProjectPipelines {
   readonly continued: ReadonlySet<string>;
 }
 
+/**
+ * A create processed for a number another pipeline took first: nothing is decided, and the config is
+ * processed again for the project's next number.
+ */
+export class PipelineNumberTaken extends ConflictError {}
+
 /** The `<< pipeline.* >>` values of a pipeline. */
-const pipelineValues = (p: { pipelineId: string; number: number; vcs: PipelineDetails['vcs']; trigger: PipelineDetails['trigger'] }) => ({
+const pipelineValues = (p: NumberedPipeline) => ({
   id: p.pipelineId, number: p.number, 'project.git_url': p.vcs.originRepositoryUrl, 'project.type': 'github', 'git.branch': p.vcs.branch ?? '', 'git.tag': p.vcs.tag ?? '', 'git.revision': p.vcs.revision, 'git.base_revision': p.vcs.revision, trigger_source: configTriggerSource(p.trigger.type),
   ...(p.trigger.schedule ? { 'schedule.name': p.trigger.schedule.name, 'schedule.id': p.trigger.schedule.id } : {}),
+});
+
+/** A config processed for one pipeline, as its create or continue command carries it; `resolveOrb` serves orbs already loaded. */
+export const processForPipeline = (source: string, pipeline: NumberedPipeline, parameters: Record<string, unknown>, resolveOrb: ResolveOrb): PipelineConfig => ({
+  source,
+  processed: processConfig(source, { pipelineParameters: parameters, pipelineValues: pipelineValues(pipeline), resolveOrb }),
 });
 
 /** The workflows a processed config plans, numbered from the project's next job number. */
@@ -170,24 +187,25 @@ export const pipelinesDecider: Decider<ProjectPipelines, PipelineCommand, Pipeli
   decide: (c, s) => {
     if (c.type === 'continue') {
       if (s.continued.has(c.pipeline.pipelineId)) throw new ConflictError(notInSetup);
+      const { source, processed } = c.config;
       const base = { pipelineId: c.pipeline.pipelineId, parameters: c.parameters, pipelinesAfter: s.pipelines };
-      const processed = processConfig(c.source, { pipelineParameters: c.parameters, pipelineValues: pipelineValues(c.pipeline), resolveOrb: c.resolveOrb });
-      if (!processed.valid) return [{ type: 'pipeline.continue', data: { ...base, state: 'errored', errors: processed.problems.map((p) => ({ type: 'config', message: describeProblem(p) })), config: null, source: c.source, compiled: null, workflows: [], jobsAfter: s.jobs } }];
-      if (processed.config.setup) return [{ type: 'pipeline.continue', data: { ...base, state: 'errored', errors: [{ type: 'config', message: 'a continuation config cannot itself be a setup config: remove setup: true from it' }], config: null, source: c.source, compiled: null, workflows: [], jobsAfter: s.jobs } }];
-      return [{ type: 'pipeline.continue', data: { ...base, state: 'created', errors: [], config: JSON.stringify(processed.config), source: c.source, compiled: processed.yaml, ...planned(processed.config, c.pipeline, s.jobs + 1) } }];
+      if (!processed.valid) return [{ type: 'pipeline.continue', data: { ...base, state: 'errored', errors: processed.problems.map((p) => ({ type: 'config', message: describeProblem(p) })), config: null, source, compiled: null, workflows: [], jobsAfter: s.jobs } }];
+      if (processed.config.setup) return [{ type: 'pipeline.continue', data: { ...base, state: 'errored', errors: [{ type: 'config', message: 'a continuation config cannot itself be a setup config: remove setup: true from it' }], config: null, source, compiled: null, workflows: [], jobsAfter: s.jobs } }];
+      return [{ type: 'pipeline.continue', data: { ...base, state: 'created', errors: [], config: JSON.stringify(processed.config), source, compiled: processed.yaml, ...planned(processed.config, c.pipeline, s.jobs + 1) } }];
     }
     if (c.type === 'create') {
       const number = s.pipelines + 1;
       const p = c.pipeline;
+      if (c.number !== number) throw new PipelineNumberTaken(`pipeline ${c.number} of ${p.projectSlug} was taken by another trigger: process its config again for pipeline ${number}`);
       const errored = (type: string, messages: string[]): PipelineEvent[] => [
-        { type: 'pipeline.create', data: { ...p, number, state: 'errored', errors: messages.map((message) => ({ type, message })), config: null, source: c.source, compiled: null, workflows: [], jobsAfter: s.jobs, continuation: null } },
+        { type: 'pipeline.create', data: { ...p, number, state: 'errored', errors: messages.map((message) => ({ type, message })), config: null, source: c.config?.source ?? null, compiled: null, workflows: [], jobsAfter: s.jobs, continuation: null } },
       ];
-      if (c.source === null) return errored('config-fetch', [`no .circleci/config.yml at ${p.vcs.revision.slice(0, 12)}`]);
-      const processed = processConfig(c.source, { pipelineParameters: p.parameters, pipelineValues: pipelineValues({ ...p, number }), resolveOrb: c.resolveOrb });
+      if (c.config === null) return errored('config-fetch', [`no .circleci/config.yml at ${p.vcs.revision.slice(0, 12)}`]);
+      const { source, processed } = c.config;
       if (!processed.valid) return errored('config', processed.problems.map(describeProblem));
       const continuation = processed.config.setup ? (c.continuation ?? null) : null;
       if (processed.config.setup && !continuation) throw new Error(`pipeline ${p.pipelineId}: a setup config needs a continuation key`);
-      return [{ type: 'pipeline.create', data: { ...p, number, state: continuation ? 'setup' : 'created', errors: [], config: JSON.stringify(processed.config), source: c.source, compiled: processed.yaml, ...planned(processed.config, p, s.jobs + 1), continuation } }];
+      return [{ type: 'pipeline.create', data: { ...p, number, state: continuation ? 'setup' : 'created', errors: [], config: JSON.stringify(processed.config), source, compiled: processed.yaml, ...planned(processed.config, p, s.jobs + 1), continuation } }];
     }
     requireOrgMember(c.by, ownerSlugOf(c.projectSlug));
     return [{ type: 'workflow.retry', data: { pipelineId: c.pipelineId, workflowId: c.workflowId, rerunOf: c.rerunOf, name: c.name, fromFailed: c.fromFailed, firstJobNumber: s.jobs + 1, jobCount: c.jobCount, pipelinesAfter: s.pipelines, rerunBy: c.by.login } }];
