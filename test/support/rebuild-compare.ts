@@ -19,7 +19,7 @@ const stable = (v: unknown): unknown => {
 };
 const rowsOf = async (db: Knex, table: string) => ((await db(table).select('*')) as unknown[]).map((r) => JSON.stringify(stable(r))).sort();
 
-/** The rows of `a` that `b` lacks, counting duplicates (both sorted). */
+/** The rows of `a` that `b` lacks, counting duplicates. */
 const missingFrom = (a: string[], b: string[]) => {
   const left = new Map<string, number>();
   for (const r of b) left.set(r, (left.get(r) ?? 0) + 1);
@@ -30,8 +30,14 @@ const missingFrom = (a: string[], b: string[]) => {
   });
 };
 
-const rebuild = async (db: Knex, store: Pick<EventStore, 'readAll'>, p: Projection) => {
+const drop = async (db: Knex, p: Projection) => {
+  await db.raw(`drop table if exists ${Object.values(p.tables).join(', ')} cascade`);
   await db(checkpointsTable).where({ name: p.name, version: p.version }).del();
+};
+
+const rebuild = async (db: Knex, store: Pick<EventStore, 'readAll'>, p: Projection) => {
+  // whatever an interrupted comparison left behind goes first
+  await drop(db, p);
   await db(checkpointsTable).insert({ name: p.name, version: p.version, position: START });
   await p.migrate(db, p.tables);
   let position: Position = START;
@@ -83,8 +89,7 @@ export const compareWithRebuild = async (db: Knex, store: Pick<EventStore, 'read
         }
       }
     } finally {
-      await db.raw(`drop table if exists ${Object.values(rebuilt.tables).join(', ')} cascade`);
-      await db(checkpointsTable).where({ name: rebuilt.name, version: rebuilt.version }).del();
+      await drop(db, rebuilt);
     }
   }
   return differences;
