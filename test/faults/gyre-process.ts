@@ -7,14 +7,11 @@ const root = resolve(import.meta.dirname, '../..');
 
 export interface GyreProcess {
   readonly url: string;
-  readonly pid: number;
   /** The admin's API token, from the data directory (written on the first start). */
   readonly token: string;
   /** Resolves with the exit code, or the signal's name, once the process has ended. */
   readonly exited: Promise<number | string>;
   running(): boolean;
-  /** The end of what it printed (stdout and stderr), for failure messages. */
-  output(): string;
   kill(signal: NodeJS.Signals): void;
   /** SIGTERM, then the exit. */
   stop(): Promise<number | string>;
@@ -70,11 +67,9 @@ export const startGyre = async (options: GyreOptions): Promise<GyreProcess> => {
   }
   return {
     url,
-    pid: child.pid!,
     token: readFileSync(tokenFile, 'utf8').trim(),
     exited,
     running: () => ended === undefined,
-    output: () => tail,
     kill: (signal) => void child.kill(signal),
     stop: () => {
       child.kill('SIGTERM');
