@@ -2,7 +2,7 @@
  * Runs every `*.test.ts` beside the code (the web UI's pure modules included) and under test/ in one process (one embedded database,
  * started by the first test that asks for it: pure suites such as domain/ never start one),
  * and ends with the plain line `N passed, N failed`.
- * Usage: tsx test/run.ts [substring…]   (only files whose path contains one of them)
+ * Usage: tsx test/run.ts [substring…]   (only files whose path contains one of them; test/faults/ only when named)
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
@@ -29,6 +29,8 @@ const files = roots
     }
   })
   .filter((f) => only.length === 0 || only.some((o) => relative(root, f).includes(o)))
+  // the fault suite (its own PostgreSQL server, a tmpfs, killed processes) runs only when named: tsx test/run.ts test/faults
+  .filter((f) => !relative(root, f).startsWith('test/faults/') || only.some((o) => o.startsWith('test/faults')))
   .sort();
 
 (globalThis as { UVU_DEFER?: number }).UVU_DEFER = 1;

@@ -185,7 +185,8 @@ export const registerGraphQL = async (app: FastifyInstance, s: Services) => {
           return original.errors.map((e) => new GraphQLError(scrub(e.message), { nodes: e.nodes, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }));
         }
         if (original instanceof GyreError) {
-          if (original.status === 401 || original.status === 403) status = original.status;
+          // 503 and 507 (the database does not answer, or is full): the server cannot answer now, as a proxy or client retrying needs to know
+          if (original.status === 401 || original.status === 403 || original.status === 503 || original.status === 507) status = original.status;
           return [new GraphQLError(original.message, { nodes: error.nodes, path: error.path, extensions: { code: original.code } })];
         }
         if (original && !(original instanceof GraphQLError)) {
