@@ -22,8 +22,8 @@ export interface ServerProcess {
 export interface GyreProcess extends ServerProcess {
   /** The admin's API token, from the data directory. */
   readonly token: string;
-  /** Milliseconds from the spawn: to the first answer on /readyz (whatever it said), and to ready. */
-  readonly timings: { readonly answeredMs: number; readonly readyMs: number };
+  /** Milliseconds from the spawn to ready. */
+  readonly timings: { readonly readyMs: number };
 }
 
 /** Resident memory of a process in MB, from /proc: now (VmRSS) and the peak since it started (VmHWM). */
@@ -73,14 +73,14 @@ const watch = (child: ChildProcess, url: string) => {
   };
 };
 
-/** Whether Gyre answers /readyz (with anything), and whether with every projection at the end of the log. */
-const readiness = async (url: string) => {
+/** Whether Gyre answers /readyz with every projection at the end of the log. */
+const caughtUp = async (url: string) => {
   try {
     const res = await fetch(`${url}/readyz`);
     const body = (await res.json()) as { projections?: Array<{ caughtUp: boolean }> };
-    return { answered: true, ready: res.status === 200 && (body.projections ?? []).every((p) => p.caughtUp) };
+    return res.status === 200 && (body.projections ?? []).every((p) => p.caughtUp);
   } catch {
-    return { answered: false, ready: false };
+    return false;
   }
 };
 
@@ -93,7 +93,6 @@ const readiness = async (url: string) => {
 export const startGyre = async (storage: Storage, env: Record<string, string> = {}, onStart?: (pid: number) => void): Promise<GyreProcess> => {
   const port = await freePort();
   const spawned = performance.now();
-  let answeredMs = NaN;
   const child = spawn(process.execPath, [join(root, 'bin', 'gyre.mjs'), 'serve'], {
     cwd: root,
     env: {
@@ -114,9 +113,7 @@ export const startGyre = async (storage: Storage, env: Record<string, string> = 
     await until(
       async () => {
         if (server.hasExited()) throw new Error(`gyre serve exited: ${server.errors()}`);
-        const { answered, ready } = await readiness(server.url);
-        if (answered && Number.isNaN(answeredMs)) answeredMs = performance.now() - spawned;
-        return ready && existsSync(tokenFile);
+        return existsSync(tokenFile) && (await caughtUp(server.url));
       },
       startMs,
       'gyre serve to be ready',
@@ -126,7 +123,7 @@ export const startGyre = async (storage: Storage, env: Record<string, string> = 
     throw e;
   }
   const readyMs = performance.now() - spawned;
-  return { url: server.url, pid: server.pid, errors: server.errors, stop: server.stop, token: readFileSync(tokenFile, 'utf8').trim(), timings: { answeredMs, readyMs } };
+  return { url: server.url, pid: server.pid, errors: server.errors, stop: server.stop, token: readFileSync(tokenFile, 'utf8').trim(), timings: { readyMs } };
 };
 
 /** Starts the anchor server (anchor-server.ts) on storage of the given kind; resolves once it listens. */
