@@ -17,6 +17,9 @@ export interface ServerProcess {
   errors(): string;
   /** Stops it with SIGTERM; resolves with its exit code. */
   stop(): Promise<number | null>;
+  /** Freezes it (SIGSTOP), so that it takes no processor time while another is measured; `resume` thaws it. */
+  pause(): void;
+  resume(): void;
 }
 
 export interface GyreProcess extends ServerProcess {
@@ -24,6 +27,8 @@ export interface GyreProcess extends ServerProcess {
   readonly token: string;
   /** Milliseconds from the spawn to ready. */
   readonly timings: { readonly readyMs: number };
+  /** Resolves once /readyz says every projection is at the end of the log. */
+  caughtUp(): Promise<void>;
 }
 
 /** Resident memory of a process in MB, from /proc: now (VmRSS) and the peak since it started (VmHWM). */
@@ -45,7 +50,10 @@ export const until = async (check: () => boolean | Promise<boolean>, ms: number,
 /** Servers still running: killed when this process exits, even by an error. */
 const running = new Set<ChildProcess>();
 process.once('exit', () => {
-  for (const child of running) child.kill('SIGTERM');
+  for (const child of running) {
+    child.kill('SIGCONT');
+    child.kill('SIGTERM');
+  }
 });
 
 /** How long a server may take to start (a fresh PGlite directory takes a while on a busy machine). */
@@ -66,9 +74,14 @@ const watch = (child: ChildProcess, url: string) => {
     pid: child.pid!,
     errors: () => err,
     stop: () => {
-      if (!done) child.kill('SIGTERM');
+      if (!done) {
+        child.kill('SIGCONT');
+        child.kill('SIGTERM');
+      }
       return exited;
     },
+    pause: () => process.kill(child.pid!, 'SIGSTOP'),
+    resume: () => process.kill(child.pid!, 'SIGCONT'),
     hasExited: () => done,
   };
 };
@@ -123,7 +136,17 @@ export const startGyre = async (storage: Storage, env: Record<string, string> = 
     throw e;
   }
   const readyMs = performance.now() - spawned;
-  return { url: server.url, pid: server.pid, errors: server.errors, stop: server.stop, token: readFileSync(tokenFile, 'utf8').trim(), timings: { readyMs } };
+  return {
+    url: server.url,
+    pid: server.pid,
+    errors: server.errors,
+    stop: server.stop,
+    pause: server.pause,
+    resume: server.resume,
+    token: readFileSync(tokenFile, 'utf8').trim(),
+    timings: { readyMs },
+    caughtUp: () => until(() => caughtUp(server.url), startMs, 'the projections to catch up'),
+  };
 };
 
 /** Starts the anchor server (anchor-server.ts) on storage of the given kind; resolves once it listens. */
@@ -147,5 +170,5 @@ export const startAnchor = async (backend: Backend, storage: Storage): Promise<S
     await server.stop();
     throw e;
   }
-  return { url: server.url, pid: server.pid, errors: server.errors, stop: server.stop };
+  return { url: server.url, pid: server.pid, errors: server.errors, stop: server.stop, pause: server.pause, resume: server.resume };
 };
