@@ -1,7 +1,7 @@
 /**
  * A command on one long stream, over HTTP: `updateSystemSettings` when the `system-settings` stream
  * holds 1k, 10k and 30k events (BENCH_SIZES), from one client (BENCH_UPDATES one after another,
- * default 20) and from 16 at once (BENCH_BURSTS bursts of 16, default 3): latency, and the share of
+ * default 10) and from 16 at once (BENCH_BURSTS bursts of 16, default 2): latency, and the share of
  * the concurrent ones refused with CONFLICT. Between sizes `gyre serve` stops and this process fills
  * the stream with settings changes like the ones the command appends (a PGlite directory has one
  * owner at a time); the server then starts again and catches up before it is measured.
@@ -14,8 +14,8 @@ import { backendArg, freshStorage, openStorage, printTable, report, sampleEvent,
 
 const backend = backendArg();
 const sizes = (process.env.BENCH_SIZES ?? '1000,10000,30000').split(',').map(Number);
-const updates = Number(process.env.BENCH_UPDATES ?? 20);
-const bursts = Number(process.env.BENCH_BURSTS ?? 3);
+const updates = Number(process.env.BENCH_UPDATES ?? 10);
+const bursts = Number(process.env.BENCH_BURSTS ?? 2);
 const storage = await freshStorage(backend, 'settings');
 const update = 'mutation($s: Int) { updateSystemSettings(input: {licenseSeats: $s}) { licenseSeats } }';
 

@@ -1,7 +1,7 @@
 /**
  * A live event to many subscribers: BENCH_SUBSCRIBERS (default 1,000) WebSocket clients, each its own
  * connection speaking graphql-ws as Gyre's web UI does, subscribe to `events` (system.settings.update)
- * on `gyre serve`; then BENCH_EVENTS (default 20) `updateSystemSettings` over HTTP, one after another,
+ * on `gyre serve` (50 connections at a time); then BENCH_EVENTS (default 20) `updateSystemSettings` over HTTP, one after another,
  * each once every subscriber has the one before (or 30 s have passed). Delivery latency: when a
  * subscriber receives the event less the event's occurredAt (the database's clock_timestamp() at the
  * insert; same machine, same clock). Mutation latency: the same updates with no subscriber, then
@@ -30,10 +30,16 @@ process.stderr.write(`${count} subscribers connecting…\n`);
 const clock = () => performance.timeOrigin + performance.now();
 /** Per subscriber: the licenseSeats each event set → how long after its occurredAt it arrived (ms). */
 const received = Array.from({ length: count }, () => new Map<number, number>());
-const failures: unknown[] = [];
+const failures: string[] = [];
+/** A close event, an error or GraphQL errors, as words. */
+const describe = (e: unknown) => {
+  const { code, reason, message } = (e ?? {}) as { code?: number; reason?: string; message?: string };
+  return code !== undefined ? `closed ${code} ${reason ?? ''}` : (message ?? JSON.stringify(e));
+};
 const clients: Client[] = [];
+let connected = 0;
 for (let i = 0; i < count; i++) {
-  const client = createClient({ url: `${gyre.url.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: auth }, retryAttempts: 0 });
+  const client = createClient({ url: `${gyre.url.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: auth }, retryAttempts: 0, on: { connected: () => connected++ } });
   clients.push(client);
   client.subscribe<{ events: { occurredAt: string; payload: { changes: { licenseSeats: { to: number } } } } }>(
     { query: 'subscription($f: EventFilter) { events(filter: $f) { occurredAt payload } }', variables: { f: { actions: ['system.settings.update'] } } },
@@ -41,18 +47,29 @@ for (let i = 0; i < count; i++) {
       next: (m) => {
         const e = m.data?.events;
         if (e) received[i]!.set(e.payload.changes.licenseSeats.to, clock() - Date.parse(e.occurredAt));
-        else failures.push(m.errors);
+        else failures.push(describe(m.errors));
       },
-      error: (e) => failures.push(e),
+      error: (e) => failures.push(describe(e)),
       complete: () => {},
     },
   );
+  // 50 at a time, each 50 acknowledged before the next
+  if ((i + 1) % 50 === 0 || i + 1 === count) {
+    await until(
+      () => {
+        if (failures.length) throw new Error(`a subscription failed: ${failures[0]}`);
+        return connected === i + 1;
+      },
+      120_000,
+      `${i + 1} connections to be acknowledged`,
+    );
+  }
 }
 const everyoneHas = (s: number) => received.every((r) => r.has(s));
 // attached once each has an event: an update every 2 s (or sooner, once all have it) until then
 await until(
   async () => {
-    if (failures.length) throw new Error(`a subscription failed: ${JSON.stringify(failures[0])}`);
+    if (failures.length) throw new Error(`a subscription failed: ${failures[0]}`);
     const s = seats++;
     await update(s);
     await until(() => everyoneHas(s), 2_000, 'the warm-up event').catch(() => {});
@@ -80,4 +97,4 @@ printTable(`A live event to ${count} subscribers, ${backend} (${events} events)`
   ['updateSystemSettings, no subscriber', alone.p50, alone.p99, alone.max],
   [`updateSystemSettings, ${count} subscribers`, meanwhile.p50, meanwhile.p99, meanwhile.max],
 ]);
-report({ bench: 'http-subscribers', backend, subscribers: count, events, delivery, missed, mutation_alone: alone, mutation_meanwhile: meanwhile });
+report({ bench: 'http-subscribers', backend, subscribers: count, events, delivery, missed, failures: failures.length, mutation_alone: alone, mutation_meanwhile: meanwhile });
