@@ -71,3 +71,42 @@ export const spread = (values: ReadonlyArray<number>) => {
   return { p50: r(percentile(s, 50)), p99: r(percentile(s, 99)), max: r(s[s.length - 1] ?? NaN) };
 };
 
+
+/** The PostgreSQL database the HTTP benchmarks own and recreate (`bench_http`; GYRE_BENCH_HTTP_POSTGRES_URL names another). */
+export const httpPostgresUrl = process.env.GYRE_BENCH_HTTP_POSTGRES_URL ?? adminUrl.replace(/\/[^/]*$/, '/bench_http');
+/** Where the HTTP benchmarks keep their data directories. */
+export const httpBenchDir = join(benchDir, 'http');
+
+/** What a server is started on: its data directory, and for PostgreSQL its database. */
+export interface Storage {
+  readonly dataDir: string;
+  readonly databaseUrl?: string;
+}
+
+/**
+ * Empty storage of the given kind named `name`: a new data directory (PGlite keeps its files there)
+ * and, for PostgreSQL, the bench_http database dropped and created again.
+ */
+export const freshStorage = async (backend: Backend, name: string): Promise<Storage> => {
+  const dataDir = join(httpBenchDir, name);
+  rmSync(dataDir, { recursive: true, force: true });
+  mkdirSync(dataDir, { recursive: true });
+  if (backend === 'pglite') return { dataDir };
+  const database = new URL(httpPostgresUrl).pathname.slice(1);
+  if (!/^[a-z_][a-z0-9_]*$/.test(database) || database === 'test') throw new Error(`refusing to recreate the database "${database}"`);
+  const admin = knexFactory({ client: 'pg', connection: adminUrl });
+  await admin.raw(`drop database if exists ${database} with (force)`);
+  await admin.raw(`create database ${database}`);
+  await admin.destroy();
+  return { dataDir, databaseUrl: httpPostgresUrl };
+};
+
+/** The database of some storage, opened in this process as Gyre opens it (a PGlite directory is then this process's alone). */
+export const openStorage = (storage: Storage, poolMax?: number): Database =>
+  storage.databaseUrl ? openDatabase({ url: storage.databaseUrl, ...(poolMax ? { poolMax } : {}) }) : openDatabase({ dataDir: join(storage.dataDir, 'pglite') });
+
+/** Prints a small Markdown table. */
+export const printTable = (title: string, header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<unknown>>) => {
+  const line = (cells: ReadonlyArray<unknown>) => `| ${cells.map((c) => (typeof c === 'number' ? c.toLocaleString('en-US') : String(c))).join(' | ')} |`;
+  process.stdout.write(`\n${title}\n\n${line(header)}\n|${header.map(() => '---').join('|')}|\n${rows.map(line).join('\n')}\n\n`);
+};
