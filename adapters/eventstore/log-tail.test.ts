@@ -111,6 +111,18 @@ test('a follower behind what the tail keeps catches up from the store, in order 
   await store.close();
 });
 
+test('two stores on one database: an append through one reaches a follower of the other', async () => {
+  const one = await createPostgresEventStore(testDatabase());
+  const other = await createPostgresEventStore(testDatabase());
+  const f = follow(other, 'end');
+  const e = newEvent('neighbour.one');
+  await one.append(uniqueName('s-'), [e], 'any');
+  await f.holds(e.id);
+  await f.stop();
+  await one.close();
+  await other.close();
+});
+
 if (testDatabaseUrl()) {
   test('appends of another process wake a follower through PostgreSQL, and still do after its LISTEN connection is cut', async () => {
     const here: PostgresEventStore = await createPostgresEventStore(anotherPool());

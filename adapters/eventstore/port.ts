@@ -52,7 +52,7 @@ export interface EventStore {
   readAll(from: Position, options?: ReadAllOptions): Promise<Page>;
   /** Catch up from a position, then follow live; yields only pages that move `next`. */
   subscribe(from: Position | 'end', options?: SubscribeOptions): AsyncIterable<Page>;
-  /** A position at or after every event visible now. */
+  /** The newest committed event's position: at or after every event committed now (followers pass it once they have read them all). */
   head(): Promise<Position>;
   close(): Promise<void>;
 }

@@ -97,6 +97,8 @@ export interface PostgresEventStoreOptions {
   readonly tail?: Omit<LogTailOptions, 'onError'>;
 }
 
+const embeddedStores = new WeakMap<Database, Set<() => void>>();
+
 export const createPostgresEventStore = async (db: Database, options: PostgresEventStoreOptions = {}): Promise<PostgresEventStore> => {
   await withSchemaLock(db, async (trx) => {
     for (const statement of schema) await trx.raw(statement);
@@ -172,14 +174,14 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
   const groupCommit = createGroupCommit(async (batch) => {
     const outcomes = await writeAppends(db, batch);
     // PostgreSQL announces every append, this process's too, at its commit
-    if (!shared && outcomes.some((o) => !(o instanceof Error))) tail.wake();
+    if (!shared && outcomes.some((o) => !(o instanceof Error))) announce();
     return outcomes;
   });
 
   const appendWithin: PostgresEventStore['appendWithin'] = async (trx, stream, events, expected) => {
     const result = await appendWith(trx, stream, events, expected);
     // readers can see the events only once the caller's transaction has ended
-    if (result.events.length && !shared) void trx.executionPromise.then(tail.wake, tail.wake);
+    if (result.events.length && !shared) void trx.executionPromise.then(announce, announce);
     return result;
   };
 
@@ -227,13 +229,12 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
   };
 
   /**
-   * At or after every committed event: the newest one's position when a transaction older than it is
-   * still open (the horizon would lie before it), the horizon otherwise.
+   * The newest committed event's position (START when there is none): at or after every committed
+   * event, and no further, so that a follower told of no append since has already passed it.
    */
   const head = async () => {
-    const horizonPosition = encode(await horizon(), 0);
     const [last] = await rows<{ xid: string; gp: string }>(db.raw('select transaction_id::text as xid, global_position::text as gp from events order by transaction_id desc, global_position desc limit 1'));
-    return last ? maxPosition(horizonPosition, encode(last.xid, last.gp)) : horizonPosition;
+    return last ? encode(last.xid, last.gp) : START;
   };
 
   /** Whether events past `cursor` are committed but not yet readable: an older transaction still open holds the horizon back. */
@@ -246,6 +247,11 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
   // from the horizon, not the head: a transaction still open now may commit an event below the head later
   const tail = createLogTail({ readAll, heldBack, start: async () => encode(await horizon(), 0) }, { ...options.tail, onError: options.onError });
   const listener = shared ? listenForAppends(db, tail.wake, options.onError ?? (() => {})) : null;
+  // an embedded database lives in this process: every store on it hears of its appends from here
+  const neighbours = embeddedStores.get(db) ?? new Set<() => void>();
+  embeddedStores.set(db, neighbours);
+  if (!shared) neighbours.add(tail.wake);
+  const announce = () => neighbours.forEach((wake) => wake());
 
   return {
     appendWithin,
@@ -264,6 +270,7 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
     subscribe: (from, opts) => tail.subscribe(from, opts),
     head,
     async close() {
+      neighbours.delete(tail.wake);
       tail.close();
       await listener?.close();
     },
