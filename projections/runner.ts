@@ -98,7 +98,11 @@ export const createProjectionRunner = (options: RunnerOptions): ProjectionRunner
     while (!controller.signal.aborted) {
       try {
         let stored = await loadCheckpoint(p);
-        if (stored > s.position) s.position = stored;
+        if (stored > s.position) {
+          // another server applied what lies before its checkpoint: callers waiting for that are done now
+          s.position = stored;
+          wake();
+        }
         for await (const page of store.subscribe(stored, { filter: { types: p.handles }, limit: batchSize, signal: controller.signal })) {
           if (page.events.length) {
             await applyBatch(db, p, stored, page.next, page.events);
@@ -113,6 +117,8 @@ export const createProjectionRunner = (options: RunnerOptions): ProjectionRunner
         }
       } catch (e) {
         if (controller.signal.aborted) break;
+        // another server applied the batch first: take its checkpoint now, there is nothing to back off from
+        if (e instanceof StaleCheckpoint) continue;
         s.error = e instanceof Error ? e.message : String(e);
         s.caughtUp = false;
         options.onError?.(p.name, e);
