@@ -5,6 +5,7 @@ import type { RecordedEvent } from '../../domain/events/envelope.ts';
 import { resetDatabase, testDatabase, testDatabaseKind, testDatabaseUrl } from '../../test/support/database.ts';
 import { newEvent, sleep, uniqueName } from '../../test/support/events.ts';
 import type { EventFilter, EventStore } from './port.ts';
+import { createLogTail } from './log-tail.ts';
 import { createPostgresEventStore, type PostgresEventStore } from './postgres.ts';
 
 const test = suite(`one tail of the log per store (${testDatabaseKind()})`);
@@ -109,6 +110,29 @@ test('a follower behind what the tail keeps catches up from the store, in order 
   await live.stop();
   await late.stop();
   await store.close();
+});
+
+test('a tail whose database is away when it starts tries again, more slowly each time, then delivers', async () => {
+  const e = { ...newEvent('away.one'), stream: 's', revision: 0, position: '2', occurredAt: new Date().toISOString() };
+  let starts = 0;
+  const back = Date.now() + 500;
+  const tail = createLogTail({
+    async start() {
+      starts++;
+      // an outage of half a second, not a count of failures: how often the tail tries is what is measured
+      if (Date.now() < back) throw new Error('connection refused');
+      return '1';
+    },
+    readAll: async (from) => (from < '2' ? { events: [e], next: '2', atEnd: true } : { events: [], next: from, atEnd: true }),
+    heldBack: async () => false,
+  });
+  const controller = new AbortController();
+  for await (const page of tail.subscribe('1', { signal: controller.signal })) {
+    if (page.events.some((x) => x.id === e.id)) break;
+  }
+  // backoffs of 100, 200, 400 ms cover the outage in four tries; a loop without them tries thousands of times
+  assert.ok(starts <= 5, `${starts} tries to start`);
+  tail.close();
 });
 
 test('two stores on one database: an append through one reaches a follower of the other', async () => {

@@ -80,16 +80,17 @@ export const createLogTail = (source: TailSource, options: LogTailOptions = {}):
   };
 
   const run = async () => {
-    if (cursor === null) {
-      cursor = await source.start();
-      // subscribers behind the tail's first position learn that they are behind
-      moved();
-    }
     let failures = 0;
     while (!closed && subscribers > 0) {
       woken = false;
       wakeSignal = deferred();
       try {
+        if (cursor === null) {
+          cursor = await source.start();
+          // subscribers behind the tail's first position learn that they are behind
+          moved();
+          continue;
+        }
         const page = await source.readAll(cursor, { limit: pageSize });
         // looked at before followers are told, so that the tail is done reading when they have the page
         const heldBack = page.atEnd && (await source.heldBack(page.next));
@@ -111,9 +112,7 @@ export const createLogTail = (source: TailSource, options: LogTailOptions = {}):
 
   const ensureRunning = () => {
     if (running || closed || subscribers === 0) return;
-    running = run()
-      .catch((e: unknown) => options.onError?.(e))
-      .finally(() => {
+    running = run().finally(() => {
         running = null;
         if (subscribers === 0) {
           // nobody followed for a while: what the tail holds may have a gap before its next read
