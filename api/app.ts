@@ -60,7 +60,7 @@ import { jobProgress } from '../workers/job-progress.ts';
 import { startLeaseKeeper } from '../workers/lease-keeper.ts';
 import { startRetentionSweeper } from '../workers/retention.ts';
 import { scheduler } from '../workers/scheduler.ts';
-import { createTaskBoard } from '../workers/task-board.ts';
+import { createTaskBoard, wakeBoardOnJobEvents } from '../workers/task-board.ts';
 import { registerAgentProtocol } from './rest/agent-protocol.ts';
 import { registerCircleCiBuilds } from './rest/circleci-builds.ts';
 import { authorize, routeRules, type Rule } from './auth/authorization.ts';
@@ -300,6 +300,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   await registerGraphQL(app, services);
   await projections.start();
   await reactors.start();
+  const boardFeed = wakeBoardOnJobEvents({ store, projections, board, log: app.log });
   statusSender = startStatusSender({ db, github, tokens: jobSecrets, log: app.log });
   const leaseKeeper = startLeaseKeeper({ db, dispatch, leaseMs, log: app.log });
   const retention = startRetentionSweeper({ db, commands, log: app.log, intervalMs: config.GYRE_RETENTION_SWEEP_MS });
@@ -340,6 +341,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
       await app.close();
       await reactors.stop();
       await statusSender?.stop();
+      await boardFeed.stop();
       await projections.stop();
       await store.close();
       if (ownsDb) await db.destroy();

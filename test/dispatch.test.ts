@@ -51,6 +51,21 @@ test.after(async () => {
   repo.remove();
 });
 
+test('an agent waiting on one server hears of a task queued through the other at once, not at its next look', async () => {
+  const channel = second.services.dispatch.channel(fleet('waiting-token'));
+  const id = (await channel.register(info('waiting'))).agentId;
+  // the claim waits 9 s; left alone it would look at the queue again only then
+  const claiming = channel.claim(id, 9000);
+  const p = await trigger(g, 'gh/acme/dispatch');
+  const jobId = p.workflows[0]!.jobs[0]!.id;
+  const queuedAt = await until('the job to be queued', async () => ((await g.services.store.readLast(`job-${jobId}`)) ? Date.now() : undefined));
+  const got = await claiming;
+  const heardAfterMs = Date.now() - queuedAt;
+  assert.is(got?.jobId, jobId);
+  assert.ok(heardAfterMs < 4000, `claimed ${heardAfterMs} ms after the job was queued`);
+  await channel.finishTask(id, { jobId, taskIndex: 0, status: 'canceled', reason: null });
+});
+
 test('six agents on two servers race for one task: exactly one gets it; the others and other classes get nothing', async () => {
   const { dispatch } = g.services;
   const dispatches = [dispatch, second.services.dispatch];

@@ -22,6 +22,8 @@ import type { TaskBoard } from './task-board.ts';
 
 /** Operational state outside the log: when each agent was last heard from (a heartbeat is not an event). */
 const heartbeats = 'agent_heartbeats';
+/** A waiting claim looks at the queue again at least this often, should a wake-up have been lost. */
+const claimLookMs = 10_000;
 export const ensureHeartbeatTable = (db: Knex) => db.raw(`create table if not exists ${heartbeats} (agent_id text primary key, seen_at timestamptz not null)`);
 export const touchAgent = (db: Knex, agentId: string) =>
   db.raw(`insert into ${heartbeats} (agent_id, seen_at) values (?, now()) on conflict (agent_id) do update set seen_at = excluded.seen_at`, [agentId]);
@@ -205,7 +207,7 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
           if (got !== 'none' && got !== null) return got;
           const left = until - Date.now();
           if (left <= 0) return null;
-          await deps.board.wait(Math.min(left, 1000), signal);
+          await deps.board.wait(Math.min(left, claimLookMs), signal);
         }
       },
       async heartbeat(agentId, running) {

@@ -250,7 +250,7 @@ const dueAt = `greatest(${outbox}.next_attempt_at, ${outbox}.claimed_until, coal
 export const startStatusSender = (options: StatusSenderOptions): StatusSender => {
   const { db, github, tokens, log } = options;
   const now = options.now ?? Date.now;
-  const pollMs = options.pollMs ?? 2000;
+  const pollMs = options.pollMs ?? 30_000;
   const backoffMs = options.backoffMs ?? 1000;
   const maxBackoffMs = options.maxBackoffMs ?? 5 * 60_000;
   const claimMs = 60_000;

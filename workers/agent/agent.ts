@@ -44,12 +44,23 @@ export const startAgent = async (options: AgentOptions): Promise<Agent> => {
       log('heartbeat failed', { error: e instanceof Error ? e.message : String(e) });
     }
   };
+  // running tasks beat often, so a cancel reaches them soon; an idle agent only keeps its lease
+  const idleBeatMs = Math.max(registration.heartbeatMs, Math.floor(registration.leaseMs / 3));
+  let beat: NodeJS.Timeout | undefined;
   let beating = false;
-  const beat = setInterval(() => {
-    if (beating) return;
-    beating = true;
-    void heartbeat().finally(() => (beating = false));
-  }, registration.heartbeatMs);
+  let stopped = false;
+  const scheduleBeat = () => {
+    clearTimeout(beat);
+    if (stopped) return;
+    beat = setTimeout(() => {
+      beating = true;
+      void heartbeat().finally(() => {
+        beating = false;
+        scheduleBeat();
+      });
+    }, tasks.size ? registration.heartbeatMs : idleBeatMs);
+  };
+  scheduleBeat();
 
   const loop = async () => {
     let backoff = 250;
@@ -63,6 +74,7 @@ export const startAgent = async (options: AgentOptions): Promise<Agent> => {
         log('task claimed', { job: a.spec.name, jobId: a.jobId, task: a.taskIndex });
         const task = runTask({ ...options, agentId }, a);
         tasks.set(taskKey(ref), { ref, task });
+        if (!beating) scheduleBeat();
         const ended = task.done
           .catch((e) => log('task failed to report', { error: e instanceof Error ? e.message : String(e) }))
           .finally(() => {
@@ -84,7 +96,8 @@ export const startAgent = async (options: AgentOptions): Promise<Agent> => {
 
   const finish = async () => {
     while (tasks.size) await new Promise<void>((r) => (idle = r));
-    clearInterval(beat);
+    stopped = true;
+    clearTimeout(beat);
   };
   const looping = loop();
   const done: Promise<void> = looping.then(finish);
