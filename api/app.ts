@@ -48,7 +48,6 @@ import { createEcr } from '../adapters/ecr/client.ts';
 import { createHostExecutor } from '../adapters/host/executor.ts';
 import { createObjectOutputStore } from '../adapters/output/objects.ts';
 import { createFileObjectStore } from '../adapters/objectstore/filesystem.ts';
-import { createS3ObjectStore, parseS3Url } from '../adapters/objectstore/s3.ts';
 import { createLiveOutput } from '../application/live-output.ts';
 import { maxStepOutputBytes } from '../domain/jobs/output.ts';
 import { dockerClasses, machineClasses } from '../domain/runners/built-in-classes.ts';
@@ -179,14 +178,17 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   const commands = createCommandHandler(store, eventRegistry);
   const git = createGit(join(dataDir, 'repos'));
   const jobSecrets = createJobSecrets({ store, opener, commands });
-  const objects = config.GYRE_OBJECT_STORE_URL
-    ? createS3ObjectStore({
-        ...parseS3Url(config.GYRE_OBJECT_STORE_URL),
-        ...(config.GYRE_S3_ENDPOINT ? { endpoint: config.GYRE_S3_ENDPOINT } : {}),
-        forcePathStyle: config.GYRE_S3_FORCE_PATH_STYLE === 'true',
-        spoolDir: join(dataDir, 'spool', 'uploads'),
-      })
-    : createFileObjectStore(join(dataDir, 'objects'));
+  // the S3 adapter (and its SDK, some 20 MB of memory) loads only where it is configured
+  const s3 = config.GYRE_OBJECT_STORE_URL ? await import('../adapters/objectstore/s3.ts') : null;
+  const objects =
+    s3 && config.GYRE_OBJECT_STORE_URL
+      ? s3.createS3ObjectStore({
+          ...s3.parseS3Url(config.GYRE_OBJECT_STORE_URL),
+          ...(config.GYRE_S3_ENDPOINT ? { endpoint: config.GYRE_S3_ENDPOINT } : {}),
+          forcePathStyle: config.GYRE_S3_FORCE_PATH_STYLE === 'true',
+          spoolDir: join(dataDir, 'spool', 'uploads'),
+        })
+      : createFileObjectStore(join(dataDir, 'objects'));
   const output = createObjectOutputStore(objects, join(dataDir, 'spool', 'output'), maxStepOutputBytes, join(dataDir, 'output'));
   const live = createLiveOutput();
   const board = createTaskBoard();

@@ -42,3 +42,6 @@ if (Math.max(webSources(join(root, 'web')), mtime(join(root, 'package-lock.json'
   console.error('gyre: building the web UI (vite)…');
   run('npx vite build --config web/vite.config.ts --logLevel warn');
 }
+
+// the embedded database's seed, made once per PGlite version in a process of its own (scripts/pglite-seed.mjs)
+run('node scripts/pglite-seed.mjs');

@@ -2,6 +2,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GyreError } from '../../domain/errors.ts';
 import { freePort } from '../../test/support/ports.ts';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { openDatabase, typedDatabaseError } from './sql.ts';
 
 const test = suite('adapters/database/sql');
@@ -49,6 +52,25 @@ test('SQLSTATE 53100 is DATABASE_DISK_FULL (507); a server shutting down is DATA
   assert.is((terminated as GyreError).code, 'DATABASE_UNAVAILABLE');
   const unique = Object.assign(new Error('duplicate key value violates unique constraint'), { code: '23505' });
   assert.is(typedDatabaseError(unique), unique);
+});
+
+test('a new embedded database is copied from the seed setup made (no initdb in this process), and holds data across opens', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'gyre-seed-'));
+  const dataDir = join(root, 'pglite');
+  try {
+    const db = openDatabase({ dataDir });
+    // initdb would write the directory only once the engine has started; the seed is there at once
+    assert.ok(existsSync(join(dataDir, 'PG_VERSION')), 'PG_VERSION right after opening: the seed was copied (run node scripts/setup.mjs to make it)');
+    assert.equal(readdirSync(root), ['pglite'], 'no half copy left beside it');
+    await db.raw('create table kept (x int)');
+    await db.raw('insert into kept values (42)');
+    await db.destroy();
+    const again = openDatabase({ dataDir });
+    assert.equal((await again.raw('select x from kept')).rows, [{ x: 42 }]);
+    await again.destroy();
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
 test.run();

@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import knexFactory, { type Knex } from 'knex';
 import { GyreError } from '../../domain/errors.ts';
@@ -23,7 +24,7 @@ export const openDatabase = (options: DatabaseOptions): Database => {
       pool: { min: 0, max: options.poolMax ?? 10 },
     });
   }
-  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+  if (options.dataDir) createFromSeed(options.dataDir, require);
   // loaded only for the embedded mode: the modules alone cost some 30 MB of memory
   const ClientPgLite = require('knex-pglite') as KnexClientClass;
   const { PGlite } = require('@electric-sql/pglite') as typeof import('@electric-sql/pglite');
@@ -35,6 +36,27 @@ export const openDatabase = (options: DatabaseOptions): Database => {
     dialect: 'postgres',
     connection: () => ({ pglite }),
   } as unknown as Knex.Config);
+};
+
+/**
+ * A new embedded database is a copy of the fresh data directory scripts/pglite-seed.mjs made for this
+ * PGlite version (setup makes it): initdb inside this process would take its memory to some 700 MB
+ * for good. The copy lands beside and is renamed in, so a crash leaves no half database. Without a
+ * seed, PGlite runs initdb here.
+ */
+const createFromSeed = (dataDir: string, require: NodeJS.Require) => {
+  if (existsSync(join(dataDir, 'PG_VERSION'))) return;
+  const entry = require.resolve('@electric-sql/pglite');
+  const packageDir = entry.slice(0, entry.lastIndexOf('/dist/'));
+  const { version } = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as { version: string };
+  const seed = join(packageDir, '..', '..', '.cache', 'gyre', `pglite-${version}-seed`);
+  const empty = !existsSync(dataDir) || readdirSync(dataDir).length === 0;
+  if (!existsSync(seed) || !empty) return void mkdirSync(dataDir, { recursive: true });
+  const copy = `${dataDir}.seeding`;
+  rmSync(copy, { recursive: true, force: true });
+  cpSync(seed, copy, { recursive: true });
+  rmSync(dataDir, { recursive: true, force: true });
+  renameSync(copy, dataDir);
 };
 
 /** A database server that does not answer (stopped, restarting, unreachable): the caller may retry shortly. */

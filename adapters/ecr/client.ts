@@ -1,4 +1,3 @@
-import { ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
 import { EcrAuthError, ecrRegionOf, type Ecr } from './port.ts';
 
 export interface EcrClientOptions {
@@ -19,6 +18,8 @@ export const createEcr = (options: EcrClientOptions = {}): Ecr => ({
     if (!keys.accessKeyId || !keys.secretAccessKey) throw new EcrAuthError(image, `aws_auth has an empty ${keys.accessKeyId ? 'aws_secret_access_key' : 'aws_access_key_id'} (is the variable it names set in the project or one of the job's contexts?)`);
     const region = ecrRegionOf(image) ?? options.region;
     if (!region) throw new EcrAuthError(image, 'its host is not <account>.dkr.ecr.<region>.amazonaws.com, so the region to ask is unknown');
+    // loaded on first use: the SDK costs some 16 MB of memory, and most installations never pull from ECR
+    const { ECRClient, GetAuthorizationTokenCommand } = await import('@aws-sdk/client-ecr');
     const client = new ECRClient({
       region,
       credentials: { accessKeyId: keys.accessKeyId, secretAccessKey: keys.secretAccessKey },
