@@ -42,7 +42,7 @@ const maxSkippedListed = 100;
 /** Only the agent that holds a task reports on it or moves its files. */
 export const requireHeldTask = async (deps: Pick<UseCases, 'db'>, agentId: string, t: TaskRef) => {
   const task = await taskByRef(deps.db, t.jobId, t.taskIndex);
-  if (!task || task.status !== 'running' || task.agentId !== agentId) throw new DomainError('LEASE_LOST', `task ${t.taskIndex} of job ${t.jobId} is not this agent's: stop running it`);
+  if (task?.status !== 'running' || task.agentId !== agentId) throw new DomainError('LEASE_LOST', `task ${t.taskIndex} of job ${t.jobId} is not this agent's: stop running it`);
   return task;
 };
 
@@ -326,7 +326,7 @@ export const persistWorkspace = async (deps: JobFilesDeps, agent: FilesAgent, s:
   const job = await openStep(deps, agent, s);
   const objectKey = objectKeys.layer(s.jobId, s.taskIndex, s.stepIndex);
   const { counter, seen } = tarCounter();
-  let info;
+  let info: Awaited<ReturnType<typeof deps.objects.put>>;
   try {
     info = await deps.objects.put(objectKey, pipe(tar, counter, () => undefined), { contentType: 'application/x-tar' });
   } catch (e) {

@@ -31,7 +31,11 @@ export const createPositionWaiters = (reachedByAll: () => Position): PositionWai
       });
     },
     wake() {
-      waiters = waiters.filter((w) => (w.position <= w.reached() ? (w.resolve(true), false) : true));
+      const waiting: typeof waiters = [];
+      const ready: typeof waiters = [];
+      for (const w of waiters) (w.position <= w.reached() ? ready : waiting).push(w);
+      waiters = waiting;
+      for (const w of ready) w.resolve(true);
     },
     cancelAll() {
       for (const w of waiters) w.resolve(false);

@@ -13,7 +13,6 @@ import { createProjectionRunner, type ProjectionRunner } from './runner.ts';
 const test = suite('projections/runner');
 let store: PostgresEventStore;
 let db: Knex;
-let kind: string;
 
 test.before(async () => {
   db = testDatabase();
@@ -123,7 +122,11 @@ test('a projection that has not reached the end of the log since start reports a
   let open!: () => void;
   const gate = new Promise<void>((r) => (open = r));
   const base = ledgerProjection(name);
-  const gated = { ...base, apply: async (...args: Parameters<typeof base.apply>) => (await gate, base.apply(...args)) };
+  const gated = { ...base, apply: async (...args: Parameters<typeof base.apply>) => {
+      await gate;
+      return base.apply(...args);
+    },
+  };
   await appendMany(`${name}.happened`, 5);
   const head = await store.head();
   const runner = createProjectionRunner({ store, db, migrate: withSchemaLock, projections: [gated] });

@@ -127,7 +127,7 @@ test("a job page shows each step's output, ANSI colours rendered, searchable", a
   const output = page.getByRole('region', { name: 'Output of Build' });
   await output.getByText('compiled ok').waitFor();
   await output.getByText('built').waitFor();
-  assert.not.match(await output.innerText(), '[32m', 'escape codes are rendered, not shown');
+  assert.not.match((await output.textContent()) ?? '', '[32m', 'escape codes are rendered, not shown');
   await page.getByRole('searchbox', { name: 'Search in output' }).first().fill('compiled');
   await page.getByText(/1 of 1|1 match/).first().waitFor();
   await screenshot(page, 'job');

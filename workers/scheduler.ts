@@ -5,7 +5,7 @@ import { DomainError } from '../domain/errors.ts';
 import type { CommandContext, Position, RecordedEvent } from '../domain/events/envelope.ts';
 import { jobDecider, jobStream, jobTarget } from '../domain/jobs/job.ts';
 import { jobSpecOf, type JobSpec } from '../domain/jobs/job-spec.ts';
-import { jobScheduled, workflowDecider, workflowStream, workflowTarget, type WorkflowEvent } from '../domain/pipelines/workflow.ts';
+import { type jobScheduled, workflowDecider, workflowStream, workflowTarget, type WorkflowEvent } from '../domain/pipelines/workflow.ts';
 import type { EventOf } from '../domain/events/registry.ts';
 import { resourceClassOf } from '../domain/runners/built-in-classes.ts';
 import { pipelineById } from '../projections/pipelines.ts';

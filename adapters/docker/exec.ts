@@ -56,9 +56,11 @@ export const runStep = async (container: Dockerode.Container, step: StepRun, use
     ...(user ? { User: user } : {}),
   });
   const stream = (await exec.start({})) as NodeJS.ReadableStream & { destroy?: () => void };
-  let killing: Promise<unknown> | undefined;
+  let killed = false;
   const kill = () => {
-    killing ??= execCollect(container, ['/bin/sh', '-c', killer, 'sh', pidFile], '0')
+    if (killed) return;
+    killed = true;
+    void execCollect(container, ['/bin/sh', '-c', killer, 'sh', pidFile], '0')
       .catch(() => undefined)
       .then(() => setTimeout(() => stream.destroy?.(), drainAfterKillMs).unref());
   };

@@ -36,7 +36,7 @@ const writeKeys = (file: string, keys: ReadonlyArray<MasterKey>) => {
   const pending = `${file}.pending`;
   const fd = openSync(pending, 'w', 0o600);
   try {
-    writeFileSync(fd, keys.map((k) => k.key.toString('base64')).join('\n') + '\n');
+    writeFileSync(fd, `${keys.map((k) => k.key.toString('base64')).join('\n')}\n`);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

@@ -205,7 +205,10 @@ export const eventStoreContract = (name: string, setup: () => Promise<ContractHa
     const fresh = newEvent(`${t}.new`);
     const sub = await collect(h.store, 'end', { types: [{ prefix: `${t}.` }] }, (got) => got.some((e) => e.id === fresh.id));
     // when the subscription has started is its own business: marks appended until one arrives show it has
-    await until(async () => (await h.store.append(`${s}-marks`, [newEvent(`${t}.mark`)], 'any'), sub.got.length > 0));
+    await until(async () => {
+      await h.store.append(`${s}-marks`, [newEvent(`${t}.mark`)], 'any');
+      return sub.got.length > 0;
+    });
     await h.store.append(s, [fresh], 'any');
     await sub.done;
     assert.equal(sub.got.filter((e) => e.type !== `${t}.mark`).map((e) => e.id), [fresh.id]);

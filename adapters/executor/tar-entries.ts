@@ -102,7 +102,10 @@ export const splitEntries = <K extends string>(
       const { pax: _pax, ...plain } = routed.header;
       await writeEntry(packs.get(routed.to)!, plain, plain.type === 'file' || plain.type === 'contiguous-file' ? body : null);
     }));
-  const made = into.map((k) => [k, writeTar((pack) => (packs.set(k, pack), Promise.resolve().then(read)))] as const);
+  const made = into.map((k) => [k, writeTar((pack) => {
+        packs.set(k, pack);
+        return Promise.resolve().then(read);
+      })] as const);
   return Object.fromEntries(made) as Record<K, { tar: Readable; written: Promise<void> }>;
 };
 
@@ -142,7 +145,10 @@ export const handOver = async <T>(made: { tar: Readable; written: Promise<void> 
     controller.abort();
     made.tar.destroy();
   };
-  const [consumed] = await Promise.allSettled([consume(made.tar, controller.signal).catch((e) => (fail(e), Promise.reject(e))), made.written.catch(fail)]);
+  const [consumed] = await Promise.allSettled([consume(made.tar, controller.signal).catch((e) => {
+      fail(e);
+      throw e;
+    }), made.written.catch(fail)]);
   if (first) throw (first as { error: unknown }).error;
   return (consumed as PromiseFulfilledResult<T>).value;
 };

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync } from 'node:fs';
+import { createReadStream, createWriteStream, type Dirent, mkdirSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -45,7 +45,7 @@ export const createFileObjectStore = (dir: string): ObjectStore => {
 
   /** Every key under a folder, in byte order (a walk, then a sort: fine for a job's or a project's objects). */
   const walk = async (folder: string, base: string): Promise<string[]> => {
-    let entries;
+    let entries: Dirent[];
     try {
       entries = await readdir(folder, { withFileTypes: true });
     } catch (e) {

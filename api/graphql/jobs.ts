@@ -49,7 +49,7 @@ export const jobResolvers = (s: Services) => {
       },
       parallelism: async (j: JobRow, _: unknown, ctx: GraphQLContext) => (await run(j, ctx))?.spec.parallelism ?? null,
       contexts: async (j: JobRow, _: unknown, ctx: GraphQLContext) => (await run(j, ctx))?.spec.contexts ?? [],
-      agent: async (j: JobRow, _: unknown, ctx: GraphQLContext) => {
+      agent: async (j: JobRow) => {
         const names = [...new Set((await tasksOfJob(s.db, j.id)).flatMap((t) => (t.agentName ? [t.agentName] : [])))];
         return names.length ? names.join(', ') : null;
       },

@@ -35,7 +35,10 @@ const subscribe = (client: Client, actions?: string[]) => {
   const done = new Promise<void>((r) => (resolveDone = r));
   const dispose = client.subscribe(
     { query: 'subscription($f: EventFilter) { events(filter: $f) { id action actor { name } payload success request } }', variables: { f: actions ? { actions } : null } },
-    { next: (m) => (m.errors ? errors.push(...m.errors) : got.push(m.data?.events)), error: (e) => (errors.push(e), resolveDone()), complete: () => resolveDone() },
+    { next: (m) => (m.errors ? errors.push(...m.errors) : got.push(m.data?.events)), error: (e) => {
+        errors.push(e);
+        resolveDone();
+      }, complete: () => resolveDone() },
   );
   return { got, errors, done, dispose };
 };

@@ -123,7 +123,10 @@ const subscribe = (client: Client) => {
   const done = new Promise<void>((r) => (ended = r));
   const dispose = client.subscribe({ query: 'subscription { events(filter: {actions: ["system.*"]}) { action actor { name } } }' }, {
     next: (m) => (m.errors ? errors.push(...m.errors) : got.push(m.data?.events)),
-    error: (e) => (errors.push(e), ended()),
+    error: (e) => {
+      errors.push(e);
+      ended();
+    },
     complete: () => ended(),
   });
   return { got, errors, done, dispose };

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
-import { TestResult as TestResultType } from '../files/test-results.ts';
+import type { TestResult as TestResultType } from '../files/test-results.ts';
 import { JobSpec } from '../jobs/job-spec.ts';
 import { StepResult, TaskResult } from '../jobs/job.ts';
 

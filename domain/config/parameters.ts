@@ -115,10 +115,10 @@ export const substitute = (value: unknown, handles: (name: string) => boolean, l
 };
 
 /** After every substitution: `\<<` was CircleCI's way to write a literal `<<`. */
-export const unescape = (value: unknown): unknown => {
+export const unescapeLiterals = (value: unknown): unknown => {
   if (typeof value === 'string') return value.includes('\\<<') ? value.replace(/\\<</g, '<<') : value;
-  if (Array.isArray(value)) return value.map(unescape);
-  if (isRecord(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unescape(v)]));
+  if (Array.isArray(value)) return value.map(unescapeLiterals);
+  if (isRecord(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unescapeLiterals(v)]));
   return value;
 };
 

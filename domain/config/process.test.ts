@@ -87,7 +87,7 @@ const valid = (text: string, options: Partial<ProcessOptions> = {}) => {
 };
 /** Processes a config that must be refused, never throwing. */
 const invalid = (text: unknown, options: Partial<ProcessOptions> = {}): ReadonlyArray<ConfigProblem> => {
-  let r;
+  let r: ReturnType<typeof run>;
   try {
     r = run(text as string, options);
   } catch (e) {
@@ -1365,7 +1365,7 @@ workflows:
 
 test('a small file cannot blow up: aliases of aliases, and commands that call each other many times, are problems in bounded time', () => {
   const started = Date.now();
-  const aliases = 'a: &a [x,x,x,x,x,x,x,x,x,x]\n' + Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill('*' + String.fromCharCode(97 + i)).join(',')}]`).join('\n');
+  const aliases = `a: &a [x,x,x,x,x,x,x,x,x,x]\n${Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`).join('\n')}`;
   const r1 = processConfig(`version: 2.1\n${aliases}\n`, { resolveOrb: () => ({ error: 'none' }) });
   assert.is(r1.valid, false);
   assert.match(JSON.stringify(r1.problems), /alias/i);

@@ -1,4 +1,4 @@
-import { bindParameters, failAt, readDeclarations, substitute, unescape, type Fail, type Lookup } from './parameters.ts';
+import { bindParameters, failAt, readDeclarations, substitute, unescapeLiterals, type Fail, type Lookup } from './parameters.ts';
 import { toYaml, type ProcessedConfig } from './processed.ts';
 import { problemCollector, type ConfigProblem, type Path } from './problems.ts';
 import { configScope, orbsUsed, type ResolveOrb } from './scopes.ts';
@@ -71,7 +71,7 @@ export const processConfig = (text: string, options: ProcessOptions): ProcessRes
     const config = withPipeline(Object.fromEntries(Object.entries(raw).filter(([k]) => k !== 'parameters')), []) as Record<string, unknown>;
     const root = configScope(config, file, fail, options.resolveOrb);
     const { jobs, workflows } = processWorkflows({ root, modern, counted: { steps: 0 } }, config.workflows, attempt);
-    const processed = unescape(withPipeline({ setup: config.setup === true, jobs, workflows }, [])) as ProcessedConfig;
+    const processed = unescapeLiterals(withPipeline({ setup: config.setup === true, jobs, workflows }, [])) as ProcessedConfig;
     return { processed, orbs: orbsUsed(root) };
   });
 

@@ -45,7 +45,7 @@ const processWorkflow = (x: Expansion, wfName: string, wf: unknown, jobs: Record
   if (wf.unless !== undefined && evaluate(wf.unless, [...at, 'unless'], fail)) return undefined;
   if (!Array.isArray(wf.jobs) || wf.jobs.length === 0) fail([...at, 'jobs'], `workflow ${wfName} needs a list of jobs`);
   const unrolled: Unrolled = { entries: [], aliases: new Map() };
-  (wf.jobs as unknown[]).forEach((entry, i) => attempt(() => unroll(x, wfName, entry, [...at, 'jobs', i], jobs, unrolled)));
+  for (const [i, entry] of (wf.jobs as unknown[]).entries()) attempt(() => unroll(x, wfName, entry, [...at, 'jobs', i], jobs, unrolled));
   const resolved = resolveRequires(unrolled);
   checkCycles(resolved, [...at, 'jobs'], wfName, fail);
   return { jobs: resolved, ...(wf.triggers !== undefined ? { triggers: wf.triggers } : {}) };

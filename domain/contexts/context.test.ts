@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { deciderSpec, refusedWith } from '../../test/support/decider-spec.ts';
-import { GyreError } from '../errors.ts';
+import type { GyreError } from '../errors.ts';
 import { eventRegistry } from '../events/catalog.ts';
 import { orgId, parseOrgSlug } from '../projects/slugs.ts';
 import type { SealedSecret } from '../secrets/secret-value.ts';

@@ -58,7 +58,9 @@ export const createRegistry = (definitions: ReadonlyArray<EventDefinition>): Eve
     types: [...byType.keys()].sort(),
     get: (type) => byType.get(type),
     parse(type, data, success = true) {
-      const schema = success ? require(type).schema : (require(type), RefusalData);
+      // a refusal of an unknown type is refused too
+      const known = require(type);
+      const schema = success ? known.schema : RefusalData;
       const result = schema.safeParse(data);
       if (!result.success) throw new ValidationError(`event ${type} does not match its schema: ${describeIssues(result.error.issues)}`);
       return result.data;

@@ -40,18 +40,30 @@ export const scheduledWorkflowsOf = (config: ProcessedConfig): { schedules: Sche
       problems.push(`workflow ${workflow}: triggers must be a list`);
       continue;
     }
-    wf.triggers.forEach((t: unknown, index) => {
+    for (const [index, t] of (wf.triggers as unknown[]).entries()) {
       const schedule = isRecord(t) ? t.schedule : undefined;
-      if (!isRecord(schedule)) return problems.push(`workflow ${workflow}: trigger ${index + 1} is not a schedule (triggers take - schedule: {cron, filters})`);
+      if (!isRecord(schedule)) {
+        problems.push(`workflow ${workflow}: trigger ${index + 1} is not a schedule (triggers take - schedule: {cron, filters})`);
+        continue;
+      }
       const cron = typeof schedule.cron === 'string' ? schedule.cron.trim() : null;
-      if (cron === null) return problems.push(`workflow ${workflow}: its schedule needs a cron`);
+      if (cron === null) {
+        problems.push(`workflow ${workflow}: its schedule needs a cron`);
+        continue;
+      }
       const parsed = parseCron(cron);
-      if (!parsed.ok) return problems.push(`workflow ${workflow}: ${parsed.error}`);
+      if (!parsed.ok) {
+        problems.push(`workflow ${workflow}: ${parsed.error}`);
+        continue;
+      }
       const branches = isRecord(schedule.filters) && isRecord(schedule.filters.branches) ? listOf(schedule.filters.branches.only) : null;
-      if (branches === null) return problems.push(`workflow ${workflow}: its schedule needs filters: {branches: {only: [...]}} naming the branches to build`);
+      if (branches === null) {
+        problems.push(`workflow ${workflow}: its schedule needs filters: {branches: {only: [...]}} naming the branches to build`);
+        continue;
+      }
       const ignored = isRecord(schedule.filters) && isRecord(schedule.filters.branches) ? listOf(schedule.filters.branches.ignore) : [];
       schedules.push({ workflow, index, cron, branches: branches.filter((b) => !/^\/.*\/$/s.test(b) && !ignored.includes(b)) });
-    });
+    }
   }
   return { schedules, problems };
 };

@@ -46,6 +46,7 @@ export const deciderSpec = <S, C, E extends DomainEvent>(decider: Decider<S, C, 
       events: () => decide(history, command),
       /** The history followed by the events decided. */
       history: (): E[] => [...history, ...decide(history, command)],
+      // biome-ignore lint/suspicious/noThenProperty: given / when / then, never awaited
       then: (expected: E[], message?: string) => assert.equal(decide(history, command), expected, message),
       thenThrows: (expected: Refusal, messageMatches?: RegExp, message?: string) =>
         assert.throws(() => decide(history, command), refusedWith(expected, messageMatches), message),
@@ -65,6 +66,7 @@ export const deciderSpec = <S, C, E extends DomainEvent>(decider: Decider<S, C, 
     state,
     decide,
     /** The history followed by what the command decides. */
+    // biome-ignore lint/suspicious/noThenProperty: given / when / then, never awaited
     then: (history: readonly E[], command: C): E[] => [...history, ...decide(history, command)],
   };
 };

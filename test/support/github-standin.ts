@@ -165,27 +165,32 @@ const repoRoutes = async (
 ): Promise<boolean> => {
   const m = /^\/api\/v3\/repos\/([^/]+)\/([^/]+)\/(hooks(?:\/(\d+))?|statuses\/([0-9a-f]{4,40}))$/.exec(url.pathname);
   if (!m) return false;
-  const json = (status: number, body: unknown, headers: Record<string, string> = {}) => res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
-  if (!user) return json(401, { message: 'Bad credentials' }), true;
+  /** Answers, and says it did. */
+  const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+    res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+    return true;
+  };
+  if (!user) return json(401, { message: 'Bad credentials' });
   const repo = `${m[1]}/${m[2]}`;
   if (m[3] === 'hooks' && req.method === 'POST') {
     const body = await readJson(req);
     const refused = repos.refuseHooks.get(repo);
-    if (refused) return json(refused, { message: refused === 404 ? 'Not Found' : refused === 403 ? 'Must have admin rights to Repository.' : 'Validation Failed' }), true;
-    if (body.name !== 'web' || !body.config?.url) return json(422, { message: 'Validation Failed' }), true;
+    if (refused) return json(refused, { message: refused === 404 ? 'Not Found' : refused === 403 ? 'Must have admin rights to Repository.' : 'Validation Failed' });
+    if (body.name !== 'web' || !body.config?.url) return json(422, { message: 'Validation Failed' });
     const hook: StandInHook = { id: repos.nextHookId++, name: body.name, active: body.active ?? true, events: body.events ?? ['push'], config: body.config, by: user.login };
     repos.hooks.set(repo, [...(repos.hooks.get(repo) ?? []), hook]);
-    return json(201, { type: 'Repository', id: hook.id, name: hook.name, active: hook.active, events: hook.events, config: { ...hook.config, secret: '********' } }), true;
+    return json(201, { type: 'Repository', id: hook.id, name: hook.name, active: hook.active, events: hook.events, config: { ...hook.config, secret: '********' } });
   }
   if (m[4] && req.method === 'DELETE') {
     const id = Number(m[4]);
     repos.deletions.push(`${repo}#${id} by ${user.login}`);
     const refused = repos.refuseHookDeletes.get(repo);
-    if (refused) return json(refused, { message: 'Must have admin rights to Repository.' }), true;
+    if (refused) return json(refused, { message: 'Must have admin rights to Repository.' });
     const hooks = repos.hooks.get(repo) ?? [];
-    if (!hooks.some((h) => h.id === id)) return json(404, { message: 'Not Found' }), true;
+    if (!hooks.some((h) => h.id === id)) return json(404, { message: 'Not Found' });
     repos.hooks.set(repo, hooks.filter((h) => h.id !== id));
-    return res.writeHead(204).end(), true;
+    res.writeHead(204).end();
+    return true;
   }
   if (m[5] && req.method === 'POST') {
     const body = await readJson(req);
@@ -193,15 +198,15 @@ const repoRoutes = async (
     if (limit && limit.count > 0) {
       limit.count--;
       repos.rateLimited++;
-      if (limit.kind === 429) return json(429, { message: 'You have exceeded a secondary rate limit.' }, { 'retry-after': String(limit.resetInSeconds) }), true;
-      if (limit.kind === 'secondary') return json(403, { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.' }, { 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '4990' }), true;
+      if (limit.kind === 429) return json(429, { message: 'You have exceeded a secondary rate limit.' }, { 'retry-after': String(limit.resetInSeconds) });
+      if (limit.kind === 'secondary') return json(403, { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.' }, { 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '4990' });
       const reset = Math.ceil(Date.now() / 1000) + limit.resetInSeconds;
-      return json(403, { message: 'API rate limit exceeded' }, { 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(reset) }), true;
+      return json(403, { message: 'API rate limit exceeded' }, { 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(reset) });
     }
-    if (!['pending', 'success', 'failure', 'error'].includes(body.state)) return json(422, { message: 'Validation Failed' }), true;
+    if (!['pending', 'success', 'failure', 'error'].includes(body.state)) return json(422, { message: 'Validation Failed' });
     const key = `${repo}@${m[5]}`;
     repos.statuses.set(key, [...(repos.statuses.get(key) ?? []), { state: body.state, context: body.context ?? 'default', description: body.description ?? '', target_url: body.target_url ?? '', by: user.login }]);
-    return json(201, { state: body.state, context: body.context }), true;
+    return json(201, { state: body.state, context: body.context });
   }
   return false;
 };

@@ -1,4 +1,4 @@
-import type { ComponentType } from 'preact';
+import type { ComponentType, JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { match } from './lib/addresses.ts';
 import { Link, navigate, useLocation } from './lib/router.tsx';
@@ -26,7 +26,7 @@ export const App = () => {
 
   if (me === undefined) return <Loading />;
   const route = routes.map((r) => ({ r, params: match(r.path, path) })).find((x) => x.params);
-  let body;
+  let body: JSX.Element;
   if (!route) body = <Page title="Not found"><p>There is no page at {path}.</p></Page>;
   else if (route.r.path !== '/sign-in' && !me) {
     // signed out: sign in first, then on to the page asked for (a CIRCLE_BUILD_URL, say)

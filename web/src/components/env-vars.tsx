@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { type GqlError } from '../lib/gql.ts';
+import type { GqlError } from '../lib/gql.ts';
 import { Button, ErrorBox, Field, Time } from '../lib/ui.tsx';
 
 export interface EnvVar {

@@ -25,6 +25,7 @@ export const JobGraph = ({ label, jobs }: { label: string; jobs: ReadonlyArray<G
   return (
     <div class="graph">
       <svg role="group" aria-label={label} width={l.width + 2 * pad} height={l.height + 2 * pad} viewBox={`${-pad} ${-pad} ${l.width + 2 * pad} ${l.height + 2 * pad}`}>
+        {/* biome-ignore lint/a11y/noAriaHiddenOnFocusable: the edges are paths, nothing in them takes focus */}
         <g aria-hidden="true">
           {l.edges.map((e) => (
             <path key={`${e.from}>${e.to}`} class="graph-edge" d={e.d} />

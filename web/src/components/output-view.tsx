@@ -122,6 +122,7 @@ export const OutputView = ({ name, output, version }: { name: string; output: Ou
           No output.
         </p>
       ) : (
+        // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling region takes focus so the keyboard can scroll it
         <div class="output" role="region" aria-label={`Output of ${name}`} tabIndex={0} ref={box} onScroll={measure}>
           <Spacer lines={start} />
           {rows}

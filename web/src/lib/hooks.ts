@@ -10,6 +10,7 @@ export interface Loaded<T> {
 }
 
 /** A query's answer, asked again when `variables` change. */
+// biome-ignore lint/suspicious/noExplicitAny: a page reads the answer by the shape of its own query
 export const useQuery = <T = Record<string, any>>(query: string, variables: Record<string, unknown> = {}): Loaded<T> => {
   const key = JSON.stringify(variables);
   const [state, setState] = useState<{ data: T | null; error: GqlError | null; loading: boolean }>({ data: null, error: null, loading: true });
@@ -30,6 +31,7 @@ export const useQuery = <T = Record<string, any>>(query: string, variables: Reco
 };
 
 /** Follows a subscription while the component shows; `onData` sees each answer. */
+// biome-ignore lint/suspicious/noExplicitAny: a page reads the answer by the shape of its own query
 export const useSubscription = <T = Record<string, any>>(query: string, variables: Record<string, unknown>, onData: (data: T) => void, enabled = true): GqlError | null => {
   const key = JSON.stringify(variables);
   const [error, setError] = useState<GqlError | null>(null);

@@ -334,7 +334,7 @@ const Tests = ({ job }: { job: JobData }) => {
         </>
       ) : null}
       <ErrorBox error={error} />
-      {pages && pages.failing.length ? (
+      {pages?.failing.length ? (
         <>
           <h3>Failing tests</h3>
           <table>

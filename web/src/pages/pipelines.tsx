@@ -158,9 +158,7 @@ export const Workflow = ({ params }: P) => {
   return (
     <Page
       title={w.name}
-      actions={
-        <>
-          {running ? (
+      actions={running ? (
             <Button class="danger" aria-disabled={busy || undefined} onClick={() => act(() => gql('mutation($id: ID!) { cancelWorkflow(workflowId: $id) { id } }', { id: w.id }))}>
               Cancel
             </Button>
@@ -176,8 +174,6 @@ export const Workflow = ({ params }: P) => {
               ) : null}
             </>
           )}
-        </>
-      }
     >
       <nav aria-label="Breadcrumb" class="crumbs">
         <Link href={projectPath(w.projectSlug)}>{w.projectSlug}</Link> › <Link href={pipelinePath(w.projectSlug, w.pipelineNumber)}>Pipeline {w.pipelineNumber}</Link>
