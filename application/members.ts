@@ -1,5 +1,5 @@
 import type { Member } from '../domain/organizations.ts';
-import { orgsOf, teamsOf } from '../projections/memberships.ts';
+import { membershipsOf } from '../projections/memberships.ts';
 import { userByLogin } from '../projections/users.ts';
 import type { Reads } from './dependencies.ts';
 
@@ -11,8 +11,7 @@ interface MemberUser {
 
 /** People as organizations and contexts see them: their GitHub organizations and teams from their last sign-in. */
 const asMember = async (s: Reads, user: MemberUser): Promise<Member> => {
-  const [orgs, teams] = await Promise.all([orgsOf(s.db, user.id), teamsOf(s.db, user.id)]);
-  return { login: user.login, isAdmin: user.isAdmin, orgs, teams };
+  return { login: user.login, isAdmin: user.isAdmin, ...(await membershipsOf(s.db, user.id)) };
 };
 
 /** The signed-in caller. */
