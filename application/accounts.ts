@@ -185,12 +185,15 @@ export const signInWithGitHub = async (s: AccountUseCases, context: CommandConte
     let login = who.login;
     let userId: string;
     let claimed = false;
-    const claimedAccount = claim ? (await readAccount(s, claim.login)).state.account : null;
+    const claimedRead = claim ? await readAccount(s, claim.login) : null;
+    const claimedAccount = claimedRead?.state.account ?? null;
+    // the sign-up that claimed stopped before its account: the login never had one, or is the approved account it claimed
+    const unfinished = claimedAccount ? bindable(claimedAccount) && claimedAccount.userId === claim!.userId : claimedRead?.revision === -1;
     if (claim && mine(claimedAccount)) {
       // signed up before (perhaps under a login GitHub has since renamed)
       [login, userId, claimed] = [claim.login, claimedAccount!.userId, true];
-    } else if (claim && claim.login.toLowerCase() === who.login.toLowerCase() && bindable(claimedAccount) && (!claimedAccount || claimedAccount.userId === claim.userId)) {
-      // a sign-up that claimed and then stopped: finish it
+    } else if (claim && claim.login.toLowerCase() === who.login.toLowerCase() && unfinished) {
+      // finish it, as the account the claim names (a deleted account is never brought back)
       [userId, claimed] = [claim.userId, true];
     } else {
       const existing = (await readAccount(s, who.login)).state.account;
