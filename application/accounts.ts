@@ -96,7 +96,8 @@ const runAccount = async (s: AccountUseCases, { login, command, context, target 
         return { state: after, written: { events: appended.events, position: appended.position } };
       }
       await settlePending(s, context);
-      const change: PendingChange = { id: randomUUID(), login: login.toLowerCase(), accountRevision: revision, delta, events: enveloped as PendingChange['events'] };
+      // the login as the account spells it (refusals name it); its stream is the lower-cased one
+      const change: PendingChange = { id: randomUUID(), login: state.account?.login ?? after.account?.login ?? login, accountRevision: revision, delta, events: enveloped as PendingChange['events'] };
       const seats = (await systemSettings(s.db)).licenseSeats;
       await s.commands.execute({
         stream: rosterStream,
