@@ -65,6 +65,7 @@ import { registerCircleCiBuilds } from './rest/circleci-builds.ts';
 import { authorize, routeRules, type Rule } from './auth/authorization.ts';
 import { assertSameOrigin, crossSiteRequest, safeMethods, signedInByCookie } from './auth/origin.ts';
 import { bootstrapAdmin } from '../application/bootstrap.ts';
+import { migrateAccounts } from '../application/accounts-migration.ts';
 import type { Config } from './config.ts';
 import { httpError, isRefusal } from './errors.ts';
 import { registerGraphQL, requestedRules } from './graphql/plugin.ts';
@@ -176,6 +177,9 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   const masterKeys = loadMasterKeys({ configured: config.GYRE_MASTER_KEY, previous: config.GYRE_MASTER_KEY_PREVIOUS, dataDir, warn: (m) => app.log.warn(m) });
   const { vault, opener } = await createVault(db, masterKeys);
   const commands = createCommandHandler(store, eventRegistry);
+  // before anything serves: the accounts of the one stream of earlier versions into streams of their own
+  const migrated = await migrateAccounts({ store, commands });
+  if (migrated) app.log.info(migrated, 'accounts moved from the one accounts stream into streams of their own');
   const git = createGit(join(dataDir, 'repos'));
   const jobSecrets = createJobSecrets({ store, opener, commands });
   // the S3 adapter (and its SDK, some 20 MB of memory) loads only where it is configured

@@ -3,15 +3,15 @@ import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DomainError } from '../domain/errors.ts';
 import { systemActor } from '../domain/events/envelope.ts';
-import { accountsDecider, accountsStream } from '../domain/users/accounts.ts';
+import { firstAdminId } from '../domain/users/accounts.ts';
+import { createAccount } from './accounts.ts';
 import { anyAdmin } from '../projections/users.ts';
 import { generateToken, hashToken } from './tokens.ts';
-import type { UseCases } from './dependencies.ts';
+import type { UseCases, WithStore } from './dependencies.ts';
 
 export const adminTokenFile = (dataDir: string) => join(dataDir, 'admin-token');
 
-/** The first admin's id. */
-export const firstAdminId = '00000000-0000-4000-8000-000000000001';
+export { firstAdminId };
 
 /**
  * On the first start with no admin: create the admin account with an API token, in one append, and
@@ -19,7 +19,7 @@ export const firstAdminId = '00000000-0000-4000-8000-000000000001';
  * The file is written before the append and renamed after it, so a crash leaves either no admin, or
  * an admin whose token is on disk (renamed on the next start).
  */
-export const bootstrapAdmin = async (s: UseCases, dataDir: string): Promise<{ token: string; file: string } | null> => {
+export const bootstrapAdmin = async (s: UseCases & WithStore, dataDir: string): Promise<{ token: string; file: string } | null> => {
   const file = adminTokenFile(dataDir);
   const pending = `${file}.pending`;
   if (await anyAdmin(s.db)) {
@@ -31,14 +31,8 @@ export const bootstrapAdmin = async (s: UseCases, dataDir: string): Promise<{ to
   const token = generateToken();
   writeFileSync(pending, `${token}\n`, { mode: 0o600 });
   try {
-    const created = await s.commands.execute({
-      stream: accountsStream,
-      decider: accountsDecider,
-      // the first admin takes a seat whatever the licence says: without it no one could change the licence
-      command: { type: 'create', userId: firstAdminId, login: 'admin', name: 'Administrator', state: 'ACTIVE', isAdmin: true, seats: null, token: { tokenId: randomUUID(), label: 'admin (first start)', tokenHash: hashToken(token) } },
-      context: { actor: systemActor, request: null },
-      target: { id: firstAdminId, type: 'user', name: 'admin' },
-    });
+    // the first admin takes a seat whatever the licence says: without it no one could change the licence
+    const created = await createAccount(s, { actor: systemActor, request: null }, { type: 'create', userId: firstAdminId, login: 'admin', name: 'Administrator', state: 'ACTIVE', isAdmin: true, token: { tokenId: randomUUID(), label: 'admin (first start)', tokenHash: hashToken(token) } });
     await s.readYourWrites(created);
   } catch (e) {
     rmSync(pending, { force: true });

@@ -15,8 +15,12 @@ export interface Execution<S, C, E extends DomainEvent> {
   readonly context: CommandContext;
   readonly target: Reference | ((state: S) => Reference);
   readonly scope?: Reference | null;
-  /** The stream's last event alone holds its state (a counter): only that event is read, however long the stream. */
-  readonly lastEventOnly?: boolean;
+  /**
+   * The stream's last event alone holds its state (a counter): only that event is read, however long
+   * the stream. A function says of the last event whether it does (events of an earlier shape may not:
+   * then the stream is read whole, until an event of the new shape is its last).
+   */
+  readonly lastEventOnly?: boolean | ((last: RecordedEvent) => boolean);
   /** Streams many writers share (a job's parallel tasks) may take more attempts than the default. */
   readonly maxAttempts?: number;
 }
@@ -34,6 +38,8 @@ export interface CommandHandler {
   /** Appends events that belong to no aggregate's rules (an export, a refusal). */
   record(stream: string, event: DomainEvent, envelope: { context: CommandContext; target: Reference; scope?: Reference | null; success?: boolean }): Promise<RecordedEvent>;
   refuse(action: string, refusal: RefusalData, envelope: { context: CommandContext; target?: Reference }): Promise<RecordedEvent>;
+  /** Events in their audit envelope, checked against their schemas, for a use case that appends them itself (a step of a change across streams). */
+  envelop(events: ReadonlyArray<DomainEvent>, envelope: { context: CommandContext; target: Reference; scope?: Reference | null }): NewEvent[];
 }
 
 export interface CommandHandlerOptions {
@@ -70,10 +76,17 @@ export const createCommandHandler = (store: EventStore, registry: EventRegistry,
     return result.events[0]!;
   };
 
+  const readHistory = async (stream: string, lastEventOnly: Execution<unknown, unknown, DomainEvent>['lastEventOnly']): Promise<RecordedEvent[]> => {
+    if (!lastEventOnly) return store.readStream(stream);
+    const last = await store.readLast(stream);
+    if (!last) return [];
+    return lastEventOnly === true || lastEventOnly(last) ? [last] : store.readStream(stream);
+  };
+
   return {
     async execute({ stream, decider, command, context, target, scope = null, lastEventOnly = false, maxAttempts: attempts = maxAttempts }) {
       for (let attempt = 1; ; attempt++) {
-        const history = lastEventOnly ? [await store.readLast(stream)].filter((e): e is RecordedEvent => e !== undefined) : await store.readStream(stream);
+        const history = await readHistory(stream, lastEventOnly);
         let state = fold(decider, history as unknown as Parameters<typeof decider.evolve>[1][]);
         const expected: ExpectedRevision = history.length ? history[history.length - 1]!.revision : 'no_stream';
         const decided = decider.decide(command, state);
@@ -85,11 +98,13 @@ export const createCommandHandler = (store: EventStore, registry: EventRegistry,
           return { events: result.events, position: result.position, state };
         } catch (e) {
           if (!(e instanceof WrongExpectedRevisionError) || attempt >= attempts) throw e;
-          await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+          // jittered, growing to at most 80 ms: writers that keep colliding spread apart
+          await new Promise((r) => setTimeout(r, Math.random() * 10 * Math.min(attempt, 8)));
         }
       }
     },
     record,
+    envelop: (events, { context, target, scope = null }) => events.map((e) => envelop(e, context, target, scope, true)),
     refuse: (action, refusal, { context, target }) =>
       record(
         refusalStream(randomUUID()),

@@ -14,6 +14,8 @@ import { scheduledWorkflowArmed, scheduledWorkflowTriggered } from '../schedules
 import { masterKeyRotated } from '../secrets/master-key.ts';
 import { settingsUpdated } from '../system/settings.ts';
 import { accountEvents } from '../users/accounts.ts';
+import { githubIdentityEvents } from '../users/github-identity.ts';
+import { rosterEvents } from '../users/roster.ts';
 import { loggedIn, loggedOut } from '../users/sessions.ts';
 import { createRegistry } from './registry.ts';
 
@@ -22,6 +24,8 @@ export const eventRegistry = createRegistry([
   settingsUpdated,
   settingsRead,
   ...accountEvents,
+  ...rosterEvents,
+  ...githubIdentityEvents,
   loggedIn,
   loggedOut,
   userRead,

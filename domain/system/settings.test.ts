@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { deciderSpec } from '../../test/support/decider-spec.ts';
 import { ValidationError } from '../errors.ts';
 import { eventRegistry } from '../events/catalog.ts';
-import { defaultSettings, parseSettingsInput, settingsDecider, type SettingsEvent } from './settings.ts';
+import { defaultSettings, holdsWholeSettings, parseSettingsInput, settingsDecider, type SettingsEvent } from './settings.ts';
 
 const test = suite('domain/system/settings');
 const spec = deciderSpec(settingsDecider, { registry: eventRegistry });
@@ -11,7 +11,7 @@ const given = spec.state;
 const when = (events: SettingsEvent[], input: unknown) => spec.decide(events, { type: 'update', input: parseSettingsInput(input) });
 
 test('an update records only what changed, from and to', () => {
-  spec.given([]).when({ type: 'update', input: parseSettingsInput({ suspendNewUsers: true, licenseSeats: null, requiredOrgMembership: [] }) }).then([{ type: 'system.settings.update', data: { changes: { suspendNewUsers: { from: false, to: true } } } }]);
+  spec.given([]).when({ type: 'update', input: parseSettingsInput({ suspendNewUsers: true, licenseSeats: null, requiredOrgMembership: [] }) }).then([{ type: 'system.settings.update', data: { changes: { suspendNewUsers: { from: false, to: true } }, settings: { ...defaultSettings, suspendNewUsers: true, requiredOrgMembership: [] } } }]);
 });
 
 test('fields left out stay as they were', () => {
@@ -61,8 +61,31 @@ test('bad input is refused with a message naming the field', () => {
 test('retention periods change like the rest, from and to, in whole days', () => {
   const [e] = when([], { artifactRetentionDays: 7, cacheRetentionDays: 15, testResultRetentionDays: 3650 });
   assert.equal(e?.data.changes, { artifactRetentionDays: { from: 30, to: 7 }, testResultRetentionDays: { from: 30, to: 3650 } });
+  assert.equal(eventRegistry.publicPayload(e!.type, e!.data), { changes: e!.data.changes }, 'the audit log shows the changes, not the whole settings');
   assert.is(given([e!]).artifactRetentionDays, 7);
   assert.is(given([e!]).workspaceRetentionDays, 15);
+});
+
+test('each update carries the whole settings, so the last event alone decides the next', () => {
+  const { history, state } = spec.run(
+    { type: 'update', input: parseSettingsInput({ licenseSeats: 10 }) },
+    { type: 'update', input: parseSettingsInput({ requiredOrgMembership: ['acme'] }) },
+    { type: 'update', input: parseSettingsInput({ cacheRetentionDays: 3 }) },
+  );
+  assert.equal(given(history.slice(-1)), state);
+  assert.equal(state, { ...defaultSettings, licenseSeats: 10, requiredOrgMembership: ['acme'], cacheRetentionDays: 3 });
+  assert.ok(holdsWholeSettings(history.at(-1)!));
+});
+
+test('events of the earlier shape (changes only) still fold, and say they need the stream folded whole', () => {
+  const old: SettingsEvent[] = [
+    { type: 'system.settings.update', data: { changes: { licenseSeats: { from: null, to: 4 } } } },
+    { type: 'system.settings.update', data: { changes: { suspendNewUsers: { from: false, to: true } } } },
+  ];
+  assert.equal(given(old), { ...defaultSettings, licenseSeats: 4, suspendNewUsers: true });
+  assert.not.ok(holdsWholeSettings(old[1]!));
+  const [next] = when(old, { cacheRetentionDays: 3 });
+  assert.equal(given([next!]), { ...defaultSettings, licenseSeats: 4, suspendNewUsers: true, cacheRetentionDays: 3 });
 });
 
 test('the initial state is the documented default', () => {

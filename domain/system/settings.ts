@@ -4,7 +4,11 @@ import { GitHubName } from '../github-name.ts';
 import { defineEvent } from '../events/registry.ts';
 import type { Decider } from '../decider.ts';
 
-/** The one stream that holds the system settings. */
+/**
+ * The one stream that holds the system settings. Each update carries the whole settings as they
+ * stand after it (`settings`, not shown by the audit log, which shows the changes), so an update is
+ * decided from the stream's last event alone, however long the stream.
+ */
 export const settingsStream = 'system-settings';
 export const settingsTarget = { id: 'system-settings', type: 'system_settings', name: 'System Settings' };
 
@@ -63,6 +67,12 @@ export const parseSettingsInput = (input: unknown): SettingsInput => {
 };
 
 const change = <T extends z.ZodType>(t: T) => z.object({ from: t, to: t });
+const WholeSettings = z.object({
+  suspendNewUsers: z.boolean(),
+  requiredOrgMembership: z.array(z.string()),
+  licenseSeats: z.number().int().nullable(),
+  ...(Object.fromEntries(retentionFields.map((f) => [f, z.number().int()])) as Record<RetentionField, z.ZodNumber>),
+});
 export const settingsUpdated = defineEvent(
   'system.settings.update',
   z.object({
@@ -74,11 +84,16 @@ export const settingsUpdated = defineEvent(
         ...retentionChanges,
       })
       .partial(),
+    /** The settings after this update; absent in events written before it was carried (their stream is folded whole once). */
+    settings: WholeSettings.optional(),
   }),
   { publicFields: ['changes'] },
 );
 export type SettingsEvent = { type: 'system.settings.update'; data: z.infer<typeof settingsUpdated.schema> };
 export type SettingsCommand = { type: 'update'; input: SettingsInput };
+
+/** A stream's last event holds the whole settings when it carries them: events of the earlier shape need the stream folded whole. */
+export const holdsWholeSettings = (last: { data: unknown }): boolean => Boolean((last.data as { settings?: unknown }).settings);
 
 /** Org names compare case-insensitively; keep the first spelling of each. */
 const normalizeOrgs = (orgs: ReadonlyArray<string>): string[] => {
@@ -95,6 +110,7 @@ const sameList = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => a.lengt
 export const settingsDecider: Decider<SystemSettings, SettingsCommand, SettingsEvent> = {
   initialState: () => defaultSettings,
   evolve: (state, event) => {
+    if (event.data.settings) return event.data.settings;
     const c = event.data.changes;
     return {
       suspendNewUsers: c.suspendNewUsers ? c.suspendNewUsers.to : state.suspendNewUsers,
@@ -121,6 +137,8 @@ export const settingsDecider: Decider<SystemSettings, SettingsCommand, SettingsE
       const to = input[f];
       if (to !== undefined && to !== state[f]) changes[f] = { from: state[f], to };
     }
-    return Object.keys(changes).length ? [{ type: 'system.settings.update', data: { changes } }] : [];
+    if (Object.keys(changes).length === 0) return [];
+    const settings = settingsDecider.evolve(state, { type: 'system.settings.update', data: { changes } });
+    return [{ type: 'system.settings.update', data: { changes, settings: { ...settings, requiredOrgMembership: [...settings.requiredOrgMembership] } } }];
   },
 };

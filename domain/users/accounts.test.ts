@@ -2,85 +2,134 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { deciderSpec, refusedWith } from '../../test/support/decider-spec.ts';
 import { eventRegistry } from '../events/catalog.ts';
-import { accountsDecider, seatsUsed, type AccountEvent, type UserState } from './accounts.ts';
+import { accountDecider, rosterDelta, type AccountEvent, type UserState } from './accounts.ts';
+import { githubIdentityDecider } from './github-identity.ts';
+import { rosterDecider, type PendingChange, type RosterEvent } from './roster.ts';
 
 const test = suite('domain/users/accounts');
-const spec = deciderSpec(accountsDecider, { registry: eventRegistry });
+const spec = deciderSpec(accountDecider, { registry: eventRegistry });
+const roster = deciderSpec(rosterDecider, { registry: eventRegistry });
 const { decide } = spec;
 const created = (login: string, state: UserState = 'ACTIVE', isAdmin = false, githubId: number | null = null): AccountEvent => ({ type: 'user.create', data: { userId: `id-${login}`, login, name: login, state, isAdmin, githubId } });
 const hash = 'a'.repeat(64);
 
-test('a user is created once; logins compare case-insensitively', () => {
-  assert.equal(decide([], { type: 'create', userId: 'u', login: 'Ann', name: 'Ann', state: 'ACTIVE', isAdmin: false, seats: null }).map((e) => e.type), ['user.create']);
-  assert.throws(() => decide([created('Ann')], { type: 'create', userId: 'u2', login: 'ann', name: 'x', state: 'ACTIVE', isAdmin: false, seats: null }), refusedWith('USER_EXISTS'));
+test('an account is created once; a deleted login can be taken again', () => {
+  spec.given([]).when({ type: 'create', userId: 'u', login: 'Ann', name: 'Ann', state: 'ACTIVE', isAdmin: false }).then([{ type: 'user.create', data: { userId: 'u', login: 'Ann', name: 'Ann', state: 'ACTIVE', isAdmin: false, githubId: null } }]);
+  spec.given([created('Ann')]).when({ type: 'create', userId: 'u2', login: 'ann', name: 'x', state: 'ACTIVE', isAdmin: false }).thenThrows('USER_EXISTS');
+  const deleted = [created('ann'), { type: 'user.delete', data: { userId: 'id-ann', login: 'ann' } } as AccountEvent];
+  assert.equal(decide(deleted, { type: 'approve', userId: 'n', login: 'ann' }).map((e) => e.type), ['user.approve']);
 });
 
-test('only ACTIVE accounts use seats; activating or approving past the licence is refused with the numbers', () => {
-  const history = [created('a'), created('b', 'SUSPENDED'), created('c', 'INACTIVE'), created('d', 'SUSPENDED_NEW')];
-  assert.is(seatsUsed(spec.state(history)), 1);
-  assert.equal(decide(history, { type: 'activate', login: 'b', seats: 2 }), [{ type: 'user.activate', data: { userId: 'id-b', login: 'b' } }]);
-  const full = [...history, { type: 'user.activate', data: { userId: 'id-b', login: 'b' } } as AccountEvent];
-  assert.throws(() => decide(full, { type: 'activate', login: 'D', seats: 2 }), refusedWith('SEATS_EXHAUSTED', /2 of 2 in use/));
-  assert.throws(() => decide(full, { type: 'approve', userId: 'n', login: 'newbie', seats: 2 }), refusedWith('SEATS_EXHAUSTED'));
-  assert.equal(decide(full, { type: 'approve', userId: 'n', login: 'newbie', seats: null }), [{ type: 'user.approve', data: { userId: 'n', login: 'newbie' } }]);
+test('approve makes an INACTIVE account for a login that has none; only suspended accounts are activated', () => {
+  const approved: AccountEvent[] = [{ type: 'user.approve', data: { userId: 'n', login: 'Newbie' } }];
+  assert.is(spec.state(approved).account?.state, 'INACTIVE');
+  spec.given([created('x')]).when({ type: 'approve', userId: 'n', login: 'X' }).thenThrows('USER_EXISTS');
+  spec.given(approved).when({ type: 'activate', login: 'newbie' }).thenThrows('USER_NOT_SUSPENDED');
+  spec.given([created('b', 'SUSPENDED')]).when({ type: 'activate', login: 'b' }).then([{ type: 'user.activate', data: { userId: 'id-b', login: 'b' } }]);
+  spec.given([created('b')]).when({ type: 'activate', login: 'b' }).then([]);
 });
 
-test('approve creates an INACTIVE account for a login that has none', () => {
-  const after = spec.state([{ type: 'user.approve', data: { userId: 'n', login: 'Newbie' } }]);
-  assert.is(after.byLogin.get('newbie')?.state, 'INACTIVE');
-  assert.throws(() => decide([created('x')], { type: 'approve', userId: 'n', login: 'X', seats: null }), refusedWith('USER_EXISTS'));
-  assert.throws(() => decide([{ type: 'user.approve', data: { userId: 'n', login: 'n' } }], { type: 'activate', login: 'n', seats: null }), refusedWith('USER_NOT_SUSPENDED'));
+test('no one suspends, deletes or demotes themselves', () => {
+  const root = [created('root', 'ACTIVE', true)];
+  spec.given(root).when({ type: 'suspend', login: 'root', by: 'id-root' }).thenThrows('SELF_SUSPEND');
+  spec.given(root).when({ type: 'delete', login: 'root', by: 'id-root' }).thenThrows('SELF_DELETE');
+  spec.given(root).when({ type: 'revokeAdmin', login: 'root', by: 'id-root' }).thenThrows('SELF_REVOKE');
+  spec.given(root).when({ type: 'grantAdmin', login: 'root' }).then([], 'granting what is held changes nothing');
+  spec.given([created('n', 'SUSPENDED_NEW')]).when({ type: 'suspend', login: 'n', by: 'x' }).then([]);
+  spec.given([]).when({ type: 'suspend', login: 'ghost', by: 'x' }).thenThrows('USER_NOT_FOUND', /no user ghost/);
 });
 
-test('admins cannot suspend, delete or demote themselves, and the last admin stays', () => {
-  const history = [created('root', 'ACTIVE', true), created('bob')];
-  assert.throws(() => decide(history, { type: 'suspend', login: 'root', by: 'id-root' }), refusedWith('SELF_SUSPEND'));
-  assert.throws(() => decide(history, { type: 'delete', login: 'root', by: 'id-root' }), refusedWith('SELF_DELETE'));
-  assert.throws(() => decide(history, { type: 'revokeAdmin', login: 'root', by: 'id-bob' }), refusedWith('LAST_ADMIN'));
-  const two = [...history, { type: 'user.admin.grant', data: { userId: 'id-bob', login: 'bob' } } as AccountEvent];
-  assert.equal(decide(two, { type: 'revokeAdmin', login: 'root', by: 'id-bob' }).map((e) => e.type), ['user.admin.revoke']);
-  assert.equal(decide(history, { type: 'grantAdmin', login: 'root' }), [], 'granting what is held changes nothing');
-});
-
-test('suspended accounts get no token; deleting an account forgets its tokens', () => {
+test('suspended accounts get no token; a token is revoked once, only by its owner; deleting forgets tokens', () => {
   const token = { tokenId: 't', label: 'l', tokenHash: hash };
-  assert.throws(() => decide([created('s', 'SUSPENDED')], { type: 'createApiToken', userId: 'id-s', token }), refusedWith('USER_SUSPENDED'));
-  const withToken = [created('a'), ...decide([created('a')], { type: 'createApiToken', userId: 'id-a', token })];
-  const deleted = [...withToken, ...decide(withToken, { type: 'delete', login: 'a', by: 'someone' })];
-  assert.throws(() => decide(deleted, { type: 'revokeApiToken', userId: 'id-a', tokenId: 't' }), refusedWith('TOKEN_NOT_FOUND'));
-  assert.throws(() => decide(deleted, { type: 'suspend', login: 'a', by: 'x' }), refusedWith('USER_NOT_FOUND'));
+  spec.given([created('s', 'SUSPENDED')]).when({ type: 'createApiToken', userId: 'id-s', token }).thenThrows('USER_SUSPENDED');
+  spec.given([created('a')]).when({ type: 'createApiToken', userId: 'id-other', token }).thenThrows('USER_NOT_FOUND');
+  const withToken = spec.given([created('a')]).when({ type: 'createApiToken', userId: 'id-a', token }).history();
+  spec.given(withToken).when({ type: 'revokeApiToken', userId: 'id-b', tokenId: 't' }).thenThrows('TOKEN_NOT_FOUND');
+  const revoked = spec.given(withToken).when({ type: 'revokeApiToken', userId: 'id-a', tokenId: 't' }).history();
+  spec.given(revoked).when({ type: 'revokeApiToken', userId: 'id-a', tokenId: 't' }).thenThrows('TOKEN_NOT_FOUND');
+  const deleted = spec.then(withToken, { type: 'delete', login: 'a', by: 'someone' });
+  spec.given(deleted).when({ type: 'revokeApiToken', userId: 'id-a', tokenId: 't' }).thenThrows('TOKEN_NOT_FOUND');
 });
 
-test('a token is revoked once, and only by its owner', () => {
-  const token = { tokenId: 't1', label: 'ci', tokenHash: hash };
-  const history = [created('a'), created('b'), { type: 'user.api_token.create', data: { userId: 'id-a', ...token } } as AccountEvent];
-  assert.throws(() => decide(history, { type: 'revokeApiToken', userId: 'id-b', tokenId: 't1' }), refusedWith('TOKEN_NOT_FOUND'));
-  const revoked = [...history, ...decide(history, { type: 'revokeApiToken', userId: 'id-a', tokenId: 't1' })];
-  assert.throws(() => decide(revoked, { type: 'revokeApiToken', userId: 'id-a', tokenId: 't1' }), refusedWith('TOKEN_NOT_FOUND'));
-});
+const settings = { suspendNewUsers: false, requiredOrgMembership: [] as string[] };
+const signIn = (login: string, githubId: number, s = settings) => ({ type: 'signIn' as const, userId: 'new-id', githubId, login, name: login, orgs: [], settings: s });
 
-const signIn = (history: AccountEvent[], login: string, githubId: number, settings = { suspendNewUsers: false, requiredOrgMembership: [] as string[], licenseSeats: null as number | null }) =>
-  decide(history, { type: 'signIn', userId: 'new-id', githubId, login, name: login, orgs: [], settings });
-
-test('sign-in follows GitHub ids: a local account or another person\'s login is never taken over', () => {
-  const local = [created('admin', 'ACTIVE', true)];
-  assert.throws(() => signIn(local, 'admin', 4242), refusedWith('LOGIN_TAKEN'));
-  const pat = [created('pat', 'ACTIVE', false, 7)];
-  assert.throws(() => signIn(pat, 'pat', 8), refusedWith('LOGIN_TAKEN'));
-  assert.equal(signIn(pat, 'pat-renamed', 7), [], 'a renamed GitHub user is still the same account');
+test("sign-in follows GitHub ids: a local account or another person's login is never taken over", () => {
+  spec.given([created('admin', 'ACTIVE', true)]).when(signIn('admin', 4242)).thenThrows('LOGIN_TAKEN');
+  spec.given([created('pat', 'ACTIVE', false, 7)]).when(signIn('pat', 8)).thenThrows('LOGIN_TAKEN');
+  spec.given([created('pat', 'ACTIVE', false, 7)]).when(signIn('pat-renamed', 7)).then([], 'a renamed GitHub user is still the same account');
   const approved: AccountEvent[] = [{ type: 'user.approve', data: { userId: 'a1', login: 'newbie' } }];
-  assert.equal(signIn(approved, 'NewBie', 99), [{ type: 'user.activate', data: { userId: 'a1', login: 'newbie', githubId: 99 } }]);
-  const bound = [...approved, ...signIn(approved, 'newbie', 99)];
-  assert.throws(() => signIn(bound, 'newbie', 100), refusedWith('LOGIN_TAKEN'));
+  spec.given(approved).when(signIn('NewBie', 99)).then([{ type: 'user.activate', data: { userId: 'a1', login: 'newbie', githubId: 99 } }]);
+  const bound = spec.then(approved, signIn('newbie', 99));
+  spec.given(bound).when(signIn('newbie', 100)).thenThrows('LOGIN_TAKEN');
+  spec.given([]).when(signIn('eve', 5, { suspendNewUsers: false, requiredOrgMembership: ['acme'] })).thenThrows('ORG_MEMBERSHIP_REQUIRED', /acme/);
+  assert.is((decide([], signIn('eve', 5, { suspendNewUsers: true, requiredOrgMembership: [] }))[0]!.data as { state: string }).state, 'SUSPENDED_NEW');
 });
 
-test('an approval reserves the seat its first login will take', () => {
-  const history = [created('a'), { type: 'user.approve', data: { userId: 'b', login: 'b' } } as AccountEvent];
-  assert.throws(() => decide(history, { type: 'approve', userId: 'c', login: 'c', seats: 2 }), refusedWith('SEATS_EXHAUSTED', /1 reserved/));
+test('the roster delta of a change: seats, approvals and active admins, before against after', () => {
+  const delta = (history: AccountEvent[], events: AccountEvent[]) => rosterDelta(spec.state(history), events);
+  assert.equal(delta([], [created('a')]), { seats: 1, reserved: 0, admins: 0 });
+  assert.equal(delta([], [created('a', 'SUSPENDED_NEW')]), { seats: 0, reserved: 0, admins: 0 });
+  assert.equal(delta([], [{ type: 'user.approve', data: { userId: 'x', login: 'x' } }]), { seats: 0, reserved: 1, admins: 0 });
+  const approved: AccountEvent[] = [{ type: 'user.approve', data: { userId: 'x', login: 'x' } }];
+  assert.equal(delta(approved, decide(approved, signIn('x', 1))), { seats: 1, reserved: -1, admins: 0 });
+  const admin = [created('r', 'ACTIVE', true)];
+  assert.equal(delta(admin, decide(admin, { type: 'suspend', login: 'r', by: 'x' })), { seats: -1, reserved: 0, admins: -1 });
+  assert.equal(delta(admin, decide(admin, { type: 'revokeAdmin', login: 'r', by: 'x' })), { seats: 0, reserved: 0, admins: -1 });
+  assert.equal(delta([created('s', 'SUSPENDED', true)], decide([created('s', 'SUSPENDED', true)], { type: 'revokeAdmin', login: 's', by: 'x' })), { seats: 0, reserved: 0, admins: 0 });
 });
 
-test('suspending a SUSPENDED_NEW account changes nothing', () => {
-  assert.equal(decide([created('n', 'SUSPENDED_NEW')], { type: 'suspend', login: 'n', by: 'x' }), []);
+const change = (id: string, delta: PendingChange['delta'], login = id): PendingChange => ({ id, login, accountRevision: -1, delta, events: [{ id: `e-${id}`, type: 'user.create', data: {}, metadata: {} }] });
+const seat = { seats: 1, reserved: 0, admins: 0 };
+
+test('the roster: a pending seat counts as taken; the last seat goes once, with the numbers in the refusal', () => {
+  const one = roster.given([]).when({ type: 'reserve', change: change('a', seat), seats: 2 }).history();
+  assert.is(roster.state(one).seatsUsed, 1);
+  const two = roster.then(one, { type: 'reserve', change: change('b', seat), seats: 2 });
+  roster.given(two).when({ type: 'reserve', change: change('c', seat), seats: 2 }).thenThrows('SEATS_EXHAUSTED', /2 of 2 in use/);
+  roster.given(two).when({ type: 'reserve', change: change('c', seat), seats: null }).events();
+  roster.given(two).when({ type: 'reserve', change: change('c', { seats: 0, reserved: 1, admins: 0 }), seats: 2 }).thenThrows('SEATS_EXHAUSTED', /2 in use and 0 reserved by approvals, of 2/);
+});
+
+test('the roster: a change settled done keeps what it took and gives back what it frees; void gives back what it took', () => {
+  const taken = roster.run({ type: 'reserve', change: change('a', seat), seats: 1 });
+  const done = roster.then(taken.history, { type: 'settle', id: 'a', outcome: 'done' });
+  assert.equal(roster.state(done), { seatsUsed: 1, reserved: 0, activeAdmins: 0, pending: [] });
+  roster.given(done).when({ type: 'settle', id: 'a', outcome: 'void' }).then([], 'a change is settled once');
+  const undone = roster.then(taken.history, { type: 'settle', id: 'a', outcome: 'void' });
+  assert.equal(roster.state(undone), { seatsUsed: 0, reserved: 0, activeAdmins: 0, pending: [] });
+  // a suspension frees its seat only once it is done: until then no one else can take it
+  const suspension = roster.then(done, { type: 'reserve', change: change('s', { seats: -1, reserved: 0, admins: 0 }, 'a'), seats: 1 });
+  assert.is(roster.state(suspension).seatsUsed, 1);
+  roster.given(suspension).when({ type: 'reserve', change: change('b', seat), seats: 1 }).thenThrows('SEATS_EXHAUSTED');
+  assert.is(roster.state(roster.then(suspension, { type: 'settle', id: 's', outcome: 'done' })).seatsUsed, 0);
+});
+
+test('the roster: the last active admin stays, counting demotions still pending as done', () => {
+  const admin = { seats: 1, reserved: 0, admins: 1 };
+  const two = roster.run({ type: 'reserve', change: change('a', admin), seats: null }, { type: 'settle', id: 'a', outcome: 'done' }, { type: 'reserve', change: change('b', admin), seats: null }, { type: 'settle', id: 'b', outcome: 'done' });
+  const demote = { seats: 0, reserved: 0, admins: -1 };
+  const oneLeaving = roster.then(two.history, { type: 'reserve', change: change('x', demote, 'a'), seats: null });
+  roster.given(oneLeaving).when({ type: 'reserve', change: change('y', demote, 'b'), seats: null }).thenThrows('LAST_ADMIN', /b is the last active admin/);
+});
+
+test('the roster event carries the whole roster, so its last event alone decides', () => {
+  const { history } = roster.run({ type: 'reserve', change: change('a', seat), seats: null }, { type: 'reserve', change: change('b', seat), seats: null }, { type: 'settle', id: 'a', outcome: 'done' });
+  assert.equal(roster.state(history.slice(-1) as RosterEvent[]), roster.state(history));
+  roster.given(history).when({ type: 'import', seatsUsed: 1, reserved: 0, activeAdmins: 1 }).thenThrows('ROSTER_EXISTS');
+});
+
+test('a GitHub user claims an account once; a new claim replaces one that went nowhere', () => {
+  const ids = deciderSpec(githubIdentityDecider, { registry: eventRegistry });
+  const claimed = ids.given([]).when({ type: 'claim', githubId: 7, userId: 'u1', login: 'pat' }).history();
+  ids.given(claimed).when({ type: 'claim', githubId: 7, userId: 'u1', login: 'Pat' }).then([]);
+  ids.given(claimed).when({ type: 'claim', githubId: 7, userId: 'u2', login: 'pat' }).then([{ type: 'github_user.claim', data: { githubId: 7, userId: 'u2', login: 'pat' } }]);
+});
+
+test('audit: the roster shows its counts and the change, never the pending envelopes', () => {
+  const [e] = roster.decide([], { type: 'reserve', change: change('a', seat), seats: null });
+  const shown = eventRegistry.publicPayload(e!.type, e!.data);
+  assert.equal(Object.keys(shown).sort(), ['activeAdmins', 'change', 'reserved', 'seatsUsed']);
 });
 
 test.run();

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGyre, type Gyre } from '../../api/app.ts';
 import { generateToken, hashToken } from '../../application/tokens.ts';
+import { createAccount } from '../../application/accounts.ts';
 import { loadConfig } from '../../api/config.ts';
 import { systemActor } from '../../domain/events/envelope.ts';
-import { accountsDecider, accountsStream } from '../../domain/users/accounts.ts';
 import { sessionStream, sessionsDecider } from '../../domain/users/sessions.ts';
 import { resetDatabase, testDatabase } from './database.ts';
 
@@ -50,13 +50,7 @@ export const startTestGyre = async (env: Record<string, string> = {}, options: {
       const s = gyre.services;
       const context = { actor: systemActor, request: null };
       const target = { id, type: 'user', name: login };
-      const r = await s.commands.execute({
-        stream: accountsStream,
-        decider: accountsDecider,
-        command: { type: 'create', userId: id, login, name: login, state: 'ACTIVE', isAdmin: options.isAdmin ?? false, seats: null, token: { tokenId: randomUUID(), label: 'test', tokenHash: hashToken(token) } },
-        context,
-        target,
-      });
+      const r = await createAccount(s, context, { type: 'create', userId: id, login, name: login, state: 'ACTIVE', isAdmin: options.isAdmin ?? false, token: { tokenId: randomUUID(), label: 'test', tokenHash: hashToken(token) } });
       await s.readYourWrites(r);
       if (options.orgs || options.teams) {
         const l = await s.commands.execute({
