@@ -10,7 +10,7 @@ import { githubIdentityDecider, githubUserStream, githubUserTarget, type GithubI
 import { rosterDecider, rosterStream, rosterTarget, type PendingChange, type RosterEvent } from '../domain/users/roster.ts';
 import { maxPosition, WrongExpectedRevisionError, type ExpectedRevision } from '../adapters/eventstore/port.ts';
 import { sessionStream, sessionsDecider, type SignInMethod } from '../domain/users/sessions.ts';
-import { orgsOf, teamsOf } from '../projections/memberships.ts';
+import { membershipsOf } from '../projections/memberships.ts';
 import { runnerTokenByHash } from '../projections/runners.ts';
 import { systemSettings } from '../projections/system-settings.ts';
 import { activeTokens, userByLogin, userByTokenHash, type UserRow } from '../projections/users.ts';
@@ -256,8 +256,7 @@ export const signInWithToken = async (s: UseCases, context: CommandContext, toke
   if (user.state !== 'ACTIVE' && user.state !== 'INACTIVE') {
     throw await refused(new ForbiddenError(`the account of ${user.login} is suspended: ask an admin to activate it`, 'USER_SUSPENDED'), { id: user.id, type: 'user', name: user.login });
   }
-  const [orgs, teams] = await Promise.all([orgsOf(s.db, user.id), teamsOf(s.db, user.id)]);
-  const session = await startSession(s, context, user, { orgs, teams, method: 'api_token', tokenId: user.tokenId });
+  const session = await startSession(s, context, user, { ...(await membershipsOf(s.db, user.id)), method: 'api_token', tokenId: user.tokenId });
   return { session, user, tokenId: user.tokenId };
 };
 
