@@ -16,6 +16,7 @@ import { systemSettings } from '../projections/system-settings.ts';
 import { activeTokens, userByLogin, userByTokenHash, type UserRow } from '../projections/users.ts';
 import type { UseCases, WithStore, Written } from './dependencies.ts';
 import { generateToken, hashToken } from './tokens.ts';
+import { executeAndWait } from './execute-and-wait.ts';
 
 /** Accounts, API tokens and sessions: what admins do to accounts, what people do to their own, and signing in. */
 
@@ -225,14 +226,13 @@ export const signInWithGitHub = async (s: AccountUseCases, context: CommandConte
 /** A browser session for an account that signed in, with the organizations and teams GitHub named; answers the session secret. */
 export const startSession = async (s: UseCases, context: CommandContext, account: Caller, how: Pick<GitHubIdentity, 'orgs' | 'teams'> & SignInMethod): Promise<string> => {
   const session = generateToken();
-  const signedIn = await s.commands.execute({
+  await executeAndWait(s, {
     stream: sessionStream(account.id),
     decider: sessionsDecider,
     command: { type: 'login', userId: account.id, login: account.login, sessionHash: hashToken(session), ...how },
     context: { ...context, actor: { id: account.id, type: 'user', name: account.login } },
     target: accountsTarget({ userId: account.id, login: account.login }),
   });
-  await s.readYourWrites(signedIn);
   return session;
 };
 

@@ -13,6 +13,7 @@ import { projectOrgSlugById } from '../projections/projects.ts';
 import { parseEnvVar } from './projects.ts';
 import { written } from './read-your-writes.ts';
 import type { Reads, UseCases, WithVault } from './dependencies.ts';
+import { executeAndWait } from './execute-and-wait.ts';
 
 /** Contexts, their variables and restrictions, as GraphQL and the CircleCI API v2 both change them. */
 
@@ -26,14 +27,13 @@ export const findContext = async (s: Reads, id: unknown): Promise<ContextRow> =>
 };
 
 const run = async (s: UseCases, context: CommandContext, found: { ownerSlug: string; name: string; id: string }, command: ContextCommand) => {
-  const result = await s.commands.execute({
+  await executeAndWait(s, {
     stream: contextStream(parseOrgSlug(found.ownerSlug), found.name),
     decider: contextDecider,
     command,
     context,
     target: contextTarget({ contextId: found.id, context: found.name }),
   });
-  await s.readYourWrites(result);
 };
 
 /** An owner as CircleCI's API names it: `{slug}` (`gh/org`) or `{id}`; an id must be of an organization Gyre knows. */

@@ -7,6 +7,7 @@ import { checkOrbSource } from '../domain/orbs/orb-source.ts';
 import type { ResolvedOrb } from '../domain/config/process.ts';
 import { orbVersions } from '../projections/orbs.ts';
 import type { Reads, UseCases } from './dependencies.ts';
+import { executeAndWait } from './execute-and-wait.ts';
 
 /** Publishes one orb version: semver-checked, and immutable once published. */
 export const publishOrb = async (s: UseCases, context: CommandContext, input: { namespace: unknown; orb: unknown; version: unknown; source: unknown }) => {
@@ -16,14 +17,13 @@ export const publishOrb = async (s: UseCases, context: CommandContext, input: { 
   if (typeof input.source !== 'string' || input.source.length > 1_000_000) throw new ValidationError('invalid orb source: must be YAML text of at most 1 MB');
   const problems = checkOrbSource(input.source, `${namespace}/${orb}@${input.version}`);
   if (problems.length) throw new ValidationError(`invalid orb source: ${problems.map(describeProblem).join('; ')}`);
-  const result = await s.commands.execute({
+  const result = await executeAndWait(s, {
     stream: orbStream(namespace, orb),
     decider: orbDecider,
     command: { type: 'publish', namespace, orb, version: input.version, source: input.source },
     context,
     target: orbTarget(namespace, orb, input.version),
   });
-  await s.readYourWrites(result);
   return { namespace, orb, version: input.version };
 };
 

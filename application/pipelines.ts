@@ -22,6 +22,7 @@ import { findProject } from './projects.ts';
 import { withOrbs } from './orbs.ts';
 import { written } from './read-your-writes.ts';
 import type { Reads, UseCases, WithGit, WithStore, WithVault } from './dependencies.ts';
+import { executeAndWait } from './execute-and-wait.ts';
 
 /**
  * Pipelines as triggers, GraphQL and the API v2 start and move them: read the config at the revision
@@ -241,9 +242,7 @@ const findWorkflow = async (s: Reads, id: unknown): Promise<WorkflowRow> => {
 };
 
 const runWorkflow = async (s: UseCases, context: CommandContext, w: WorkflowRow, command: WorkflowCommand) => {
-  const result = await s.commands.execute({ stream: workflowStream(w.id), decider: workflowDecider, command, context: correlated(context, w.pipelineId), target: workflowTarget({ workflowId: w.id, name: w.name }) });
-  await s.readYourWrites(result);
-  return result.state;
+  return (await executeAndWait(s, { stream: workflowStream(w.id), decider: workflowDecider, command, context: correlated(context, w.pipelineId), target: workflowTarget({ workflowId: w.id, name: w.name }) })).state;
 };
 
 const loadWorkflow = async (s: WithStore, id: string): Promise<WorkflowState> => fold(workflowDecider, (await s.store.readStream(workflowStream(id))) as never);
@@ -318,7 +317,7 @@ export const rerunWorkflow = async (s: PipelineDeps, context: CommandContext, by
   const config = JSON.parse(pipeline.config!) as ProcessedConfig;
   const jobCount = workflowJobs(config, pipeline.vcs, { workflowId: newId, name: w.name, firstJobNumber: 0 }).filter((j) => j.jobNumber !== null).length;
   const ctx = correlated(context, pipeline.id);
-  const reserved = await s.commands.execute({
+  await executeAndWait(s, {
     stream: pipelinesStream(pipeline.projectId),
     decider: pipelinesDecider,
     lastEventOnly: true,
@@ -326,6 +325,5 @@ export const rerunWorkflow = async (s: PipelineDeps, context: CommandContext, by
     context: ctx,
     target: workflowTarget({ workflowId: w.id, name: w.name }),
   });
-  await s.readYourWrites(reserved);
   return written(await workflowById(s.db, newId));
 };

@@ -9,6 +9,7 @@ import type { EnvVarRow } from '../projections/env-vars.ts';
 import { projectBySlug, projectEnvVar, type ProjectRow } from '../projections/projects.ts';
 import { written } from './read-your-writes.ts';
 import type { Reads, UseCases, WithVault } from './dependencies.ts';
+import { executeAndWait } from './execute-and-wait.ts';
 
 /**
  * Projects and their environment variables, as GraphQL and the CircleCI API v2 both change them:
@@ -34,14 +35,13 @@ export const findProjectEnvVar = async (s: Reads, project: ProjectRow, name: str
 };
 
 export const runProjectCommand = async (s: UseCases, context: CommandContext, slug: ProjectSlug, command: ProjectCommand, known?: ProjectRow) => {
-  const result = await s.commands.execute({
+  await executeAndWait(s, {
     stream: projectStream(slug),
     decider: projectDecider,
     command,
     context,
     target: (state) => (state ? projectTarget(state) : { id: known?.id ?? slug.slug, type: 'project', name: slug.slug }),
   });
-  await s.readYourWrites(result);
 };
 
 const seal = async (s: WithVault, project: { id: string }, label: string, value: string): Promise<SealedSecret> => ({

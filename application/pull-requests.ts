@@ -27,6 +27,7 @@ import { projectBySlug } from '../projections/projects.ts';
 import type { UseCases } from './dependencies.ts';
 import { memberByLogin } from './members.ts';
 import { triggerPipeline, type PipelineDeps, type TriggerInput } from './pipelines.ts';
+import { executeAndWait } from './execute-and-wait.ts';
 
 /**
  * Pull requests as GitHub's deliveries tell them (open, closed), and the builds Gyre cancels on its
@@ -37,8 +38,7 @@ import { triggerPipeline, type PipelineDeps, type TriggerInput } from './pipelin
 /** Records a pull request opened (or reopened, or given a new head) or closed; telling it twice changes nothing. */
 export const recordPullRequest = async (s: UseCases, context: CommandContext, command: PullRequestCommand) => {
   const ref = command.type === 'open' ? command.pullRequest : command;
-  const r = await s.commands.execute({ stream: pullRequestStream(ref.projectId, ref.number), decider: pullRequestDecider, command, context, target: pullRequestTarget(ref) });
-  await s.readYourWrites(r);
+  await executeAndWait(s, { stream: pullRequestStream(ref.projectId, ref.number), decider: pullRequestDecider, command, context, target: pullRequestTarget(ref) });
 };
 
 /** Who cancels when Gyre does: the cancel is Gyre's own, on the project's settings. */

@@ -16,6 +16,7 @@ import {
   type RunnerCommand,
 } from '../domain/runners/resource-class.ts';
 import { resourceClassById, resourceClassByName, resourceClassesInNamespace, runnerTokenById, runnerTokensOf, type ResourceClassRow, type RunnerTokenRow } from '../projections/runners.ts';
+import { executeAndWait } from './execute-and-wait.ts';
 
 /** What the runner use cases need: read models, commands, and a bounded wait for their own writes. */
 export type RunnerDeps = UseCases;
@@ -25,14 +26,13 @@ const generateRunnerToken = (): string => `gyre_runner_${randomBytes(32).toStrin
 
 
 const run = async (d: RunnerDeps, context: CommandContext, rc: { id: string; resourceClass: string }, command: RunnerCommand) => {
-  const result = await d.commands.execute({
+  await executeAndWait(d, {
     stream: resourceClassStream(rc.resourceClass),
     decider: resourceClassDecider,
     command,
     context,
     target: resourceClassTarget({ resourceClassId: rc.id, resourceClass: rc.resourceClass }),
   });
-  await d.readYourWrites(result);
 };
 
 const notFound = (what: string) => new NotFoundError(`no resource class ${what}: list them with circleci runner resource-class list <namespace>`, 'RESOURCE_CLASS_NOT_FOUND');

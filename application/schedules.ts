@@ -29,6 +29,7 @@ import { triggerPipeline, type PipelineDeps } from './pipelines.ts';
 import { findProject } from './projects.ts';
 import { written } from './read-your-writes.ts';
 import type { Logger, UseCases } from './dependencies.ts';
+import { executeAndWait } from './execute-and-wait.ts';
 
 /**
  * Scheduled pipelines (CircleCI's API v2 schedules) and legacy scheduled workflows: the API changes
@@ -51,8 +52,7 @@ const findSchedule = async (s: UseCases, id: unknown): Promise<ScheduleRow> => {
 };
 
 const run = async (s: UseCases, context: CommandContext, target: { scheduleId: string; name: string }, command: ScheduleCommand) => {
-  const result = await s.commands.execute({ stream: scheduleStream(target.scheduleId), decider: scheduleDecider, command, context, target: (state) => scheduleTarget(state ?? target) });
-  await s.readYourWrites(result);
+  await executeAndWait(s, { stream: scheduleStream(target.scheduleId), decider: scheduleDecider, command, context, target: (state) => scheduleTarget(state ?? target) });
 };
 
 /** `now`: the schedules' clock (slots before a schedule is created or updated never run). */

@@ -2,6 +2,7 @@ import type { CommandContext } from '../domain/events/envelope.ts';
 import { holdsWholeSettings, parseSettingsInput, settingsDecider, settingsStream, settingsTarget } from '../domain/system/settings.ts';
 import { systemSettings } from '../projections/system-settings.ts';
 import type { UseCases } from './dependencies.ts';
+import { executeAndWait } from './execute-and-wait.ts';
 
 /**
  * An update sets the fields it names and leaves the rest: two updates do not depend on each other's
@@ -14,7 +15,7 @@ export const settingsUpdateAttempts = 64;
 /** Changes the system settings (licence seats, sign-up rules) and answers with them as they now stand. */
 export const updateSystemSettings = async (s: UseCases, context: CommandContext, input: unknown) => {
   const parsed = parseSettingsInput(input);
-  const result = await s.commands.execute({
+  await executeAndWait(s, {
     stream: settingsStream,
     decider: settingsDecider,
     command: { type: 'update', input: parsed },
@@ -23,6 +24,5 @@ export const updateSystemSettings = async (s: UseCases, context: CommandContext,
     lastEventOnly: holdsWholeSettings,
     maxAttempts: settingsUpdateAttempts,
   });
-  await s.readYourWrites(result);
   return systemSettings(s.db);
 };
