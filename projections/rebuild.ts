@@ -166,8 +166,8 @@ export const createProjectionRebuilds = (options: RebuildOptions): ProjectionReb
   const run = async (id: string, chosen: ReadonlyArray<Projection>, signal: AbortSignal) => {
     const progress = new Map(chosen.map((p) => [p.name, { name: p.name, version: p.version, state: 'building' as ReadModelRebuildState, eventsApplied: 0, position: START, swappedAt: null as string | null }]));
     let eventsRead = 0;
-    let eventsInLog = (await options.logLength?.().catch(() => 0)) ?? 0;
-    let head: Position = await store.head();
+    let eventsInLog = 0;
+    let head: Position = START;
     let savedAt = 0;
     const save = async (force = false) => {
       if (!force && Date.now() - savedAt < 250) return;
@@ -218,6 +218,8 @@ export const createProjectionRebuilds = (options: RebuildOptions): ProjectionReb
     };
 
     try {
+      eventsInLog = (await options.logLength?.().catch(() => 0)) ?? 0;
+      head = await store.head();
       await migrate(db, async (trx) => {
         for (const p of chosen) {
           // what an interrupted rebuild left goes first
@@ -349,7 +351,10 @@ export const createProjectionRebuilds = (options: RebuildOptions): ProjectionReb
       });
       if (!taken.joined) {
         const controller = new AbortController();
-        const done = run(taken.id, chosen, controller.signal).finally(() => running.delete(taken.id));
+        // run records its own failure; nothing it throws is left unhandled
+        const done = run(taken.id, chosen, controller.signal)
+          .catch((e) => options.onError?.(taken.id, e))
+          .finally(() => running.delete(taken.id));
         running.set(taken.id, { done, controller });
       }
       return taken;
