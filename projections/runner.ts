@@ -117,6 +117,7 @@ export const createProjectionRunner = (options: RunnerOptions): ProjectionRunner
         }
         for await (const page of store.subscribe(stored, { filter: { types: p.handles }, limit: batchSize, signal: controller.signal })) {
           if (s.paused) await Promise.race([s.paused, stopped]);
+          if (controller.signal.aborted) break;
           // a rebuild swapped the tables and moved the checkpoint while this page waited: read from there
           if (s.moved) {
             s.moved = false;
