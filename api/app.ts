@@ -18,10 +18,11 @@ import { createGit } from '../adapters/git/cli.ts';
 import { createJobSecrets } from '../workers/job-secrets.ts';
 import { createCommandHandler } from '../application/commands.ts';
 import { createReadYourWrites } from '../application/read-your-writes.ts';
-import { createPostgresEventStore } from '../adapters/eventstore/postgres.ts';
+import { approximateLogLength, createPostgresEventStore } from '../adapters/eventstore/postgres.ts';
 import { eventRegistry } from '../domain/events/catalog.ts';
 import { allProjections } from '../projections/all.ts';
 import { createProjectionRunner } from '../projections/runner.ts';
+import { createProjectionRebuilds } from '../projections/rebuild.ts';
 import { authenticate } from './auth/authenticate.ts';
 import { createTokenUsage, ensureTokenUsageTable } from './auth/token-usage.ts';
 import { registerCircleCiConfig } from './rest/circleci-config.ts';
@@ -174,6 +175,17 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     trustProxy: config.GYRE_TRUST_PROXY === undefined ? false : config.GYRE_TRUST_PROXY === 'true' ? true : config.GYRE_TRUST_PROXY.split(',').map((a) => a.trim()),
   });
   const projections = createProjectionRunner({ store, db, migrate: withSchemaLock, projections: allProjections, onError: (name, err) => app.log.error({ err, projection: name }, 'projection failed; retrying') });
+  const rebuilds = createProjectionRebuilds({
+    db,
+    store,
+    runner: projections,
+    projections: allProjections,
+    migrate: withSchemaLock,
+    logLength: () => approximateLogLength(db),
+    // the embedded database has one connection: shadows take turns on it anyway, and the server's queries wait behind them
+    ...(config.GYRE_DATABASE_URL ? { concurrency: 4 } : { concurrency: 1, share: 0.5, pageSize: 500 }),
+    onError: (rebuild, err) => app.log.error({ err, rebuild }, 'projection rebuild failed'),
+  });
   const masterKeys = loadMasterKeys({ configured: config.GYRE_MASTER_KEY, previous: config.GYRE_MASTER_KEY_PREVIOUS, dataDir, warn: (m) => app.log.warn(m) });
   const { vault, opener } = await createVault(db, masterKeys);
   const commands = createCommandHandler(store, eventRegistry);
@@ -222,6 +234,8 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     store,
     commands,
     projections,
+    rebuilds,
+    readModels: allProjections.map((p) => p.name),
     reactors,
     registry: eventRegistry,
     log: app.log,
@@ -348,6 +362,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
       await reactors.stop();
       await statusSender?.stop();
       await boardFeed.stop();
+      await rebuilds.stop();
       await projections.stop();
       await store.close();
       if (ownsDb) await db.destroy();

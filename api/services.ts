@@ -9,6 +9,7 @@ import type { EventStore } from '../adapters/eventstore/port.ts';
 import type { Written } from '../application/dependencies.ts';
 import type { EventRegistry } from '../domain/events/registry.ts';
 import type { ProjectionRunner } from '../projections/runner.ts';
+import type { ProjectionRebuilds } from '../projections/rebuild.ts';
 import type { ReactorRunner } from '../workers/reactors.ts';
 import type { ObjectStore } from '../adapters/objectstore/port.ts';
 import type { OutputStore } from '../adapters/output/port.ts';
@@ -25,6 +26,10 @@ export interface Services {
   readonly store: EventStore;
   readonly commands: CommandHandler;
   readonly projections: ProjectionRunner;
+  /** Builds read models again beside the live ones and swaps them in (rebuildProjections). */
+  readonly rebuilds: ProjectionRebuilds;
+  /** The names of the read models Gyre keeps. */
+  readonly readModels: ReadonlyArray<string>;
   readonly reactors: ReactorRunner;
   readonly registry: EventRegistry;
   readonly log: FastifyBaseLogger;

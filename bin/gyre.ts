@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../api/config.ts';
 import { CliError } from '../cli/client.ts';
+import { projections } from '../cli/projections.ts';
 import { users } from '../cli/users.ts';
 import { GyreError, ValidationError } from '../domain/errors.ts';
 import { loadAgent, loadServer } from './load.ts';
@@ -15,8 +16,11 @@ commands:
   users suspend <login>        suspend an account: its sessions and tokens stop at once
   users activate <login>       activate a suspended account (needs a free seat)
   users delete <login>         delete an account (the audit history stays)
+  projections rebuild [name…]  build read models (every one, or those named) again from the log
+                               beside the live ones while Gyre serves; shows progress and returns
+                               once each is swapped in
 
-options for users:
+options for users and projections:
   --host <url>    Gyre's URL (or GYRE_URL; default http://127.0.0.1:8080)
   --token <t>     an admin's API token (or GYRE_TOKEN)
   --json          answer in JSON instead of a table
@@ -47,11 +51,12 @@ const client = async (args: string[]) => {
     allowPositionals: true,
     options: { host: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean', default: false } },
   });
-  const [group, action, login] = positionals;
+  const [group, action, login, ...more] = positionals;
   const host = values.host || process.env.GYRE_URL || 'http://127.0.0.1:8080';
   const token = values.token || process.env.GYRE_TOKEN;
   if (!token) throw new CliError('no API token: pass --token or set GYRE_TOKEN (the first admin token is in .gyre/admin-token)');
   if (group === 'users') return users({ host, token }, action, login, values.json ?? false);
+  if (group === 'projections') return projections({ host, token }, action, [login, ...more].filter((n): n is string => n !== undefined), values.json ?? false);
   throw new CliError(`unknown command "${group}"\n\n${usage}`);
 };
 

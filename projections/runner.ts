@@ -40,6 +40,12 @@ export interface ProjectionRunner {
   handling(types: ReadonlyArray<string>): string[];
   /** Each projection compared with `head`, the log's end now (EventStore.head()). */
   status(head: Position): ProjectionStatus[];
+  /**
+   * Stops applying batches of the named projection: resolves once no batch of it is under way, with
+   * `resume`, which lets it go on. A rebuild swaps its tables meanwhile; `resume(position)` says the
+   * checkpoint was moved there, so callers waiting for what lies before it are done at once.
+   */
+  pause(name: string): Promise<{ resume(movedTo?: Position): void }>;
 }
 
 export interface RunnerOptions {
@@ -75,8 +81,14 @@ export const createProjectionRunner = (options: RunnerOptions): ProjectionRunner
   const controller = new AbortController();
   // every projection's subscription waits on this one signal at once
   setMaxListeners(projections.length + 10, controller.signal);
-  const state = new Map(projections.map((p) => [p, { position: START, caughtUp: false, lastCaughtUpAt: 0, error: null as string | null }]));
+  const state = new Map(
+    projections.map((p) => [
+      p,
+      { position: START, caughtUp: false, lastCaughtUpAt: 0, error: null as string | null, paused: null as Promise<void> | null, applying: null as Promise<void> | null, moved: false },
+    ]),
+  );
   const loops: Promise<void>[] = [];
+  const stopped = new Promise<void>((r) => controller.signal.addEventListener('abort', () => r(), { once: true }));
 
   const slowestOf = (names?: ReadonlyArray<string>) => (): Position => {
     const positions = [...state.entries()].filter(([p]) => !names || names.includes(p.name)).map(([, s]) => s.position);
@@ -104,8 +116,20 @@ export const createProjectionRunner = (options: RunnerOptions): ProjectionRunner
           wake();
         }
         for await (const page of store.subscribe(stored, { filter: { types: p.handles }, limit: batchSize, signal: controller.signal })) {
+          if (s.paused) await Promise.race([s.paused, stopped]);
+          if (controller.signal.aborted) break;
+          // a rebuild swapped the tables and moved the checkpoint while this page waited: read from there
+          if (s.moved) {
+            s.moved = false;
+            throw new StaleCheckpoint(`${p.name} was rebuilt`);
+          }
           if (page.events.length) {
-            await applyBatch(db, p, stored, page.next, page.events);
+            s.applying = applyBatch(db, p, stored, page.next, page.events);
+            try {
+              await s.applying;
+            } finally {
+              s.applying = null;
+            }
             stored = page.next;
           }
           s.position = page.next;
@@ -162,5 +186,26 @@ export const createProjectionRunner = (options: RunnerOptions): ProjectionRunner
           error: s.error,
         };
       }),
+    async pause(name) {
+      const p = projections.find((q) => q.name === name);
+      if (!p) throw new Error(`no projection named ${name}`);
+      const s = state.get(p)!;
+      if (s.paused) throw new Error(`projection ${name} is paused already`);
+      let release!: () => void;
+      s.paused = new Promise<void>((r) => (release = r));
+      // a batch under way ends (or fails) first; the loop then waits at the gate
+      await s.applying?.catch(() => {});
+      return {
+        resume(movedTo) {
+          if (movedTo) s.moved = true;
+          if (movedTo && movedTo > s.position) {
+            s.position = movedTo;
+            wake();
+          }
+          s.paused = null;
+          release();
+        },
+      };
+    },
   };
 };

@@ -277,3 +277,9 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
   };
 };
 
+
+/** About how many events the log holds (its newest global position: instant, and a little high after rolled-back appends), for progress reports. */
+export const approximateLogLength = async (db: Knex): Promise<number> => {
+  const [r] = await rows<{ n: string | null }>(db.raw('select max(global_position)::text as n from events'));
+  return Number(r?.n ?? 0);
+};

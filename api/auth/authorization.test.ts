@@ -49,6 +49,9 @@ const samples: Record<string, { query: string | ((caller: Role) => string); vari
   'Mutation.addContextRestriction': { query: () => `mutation { addContextRestriction(contextId: "${ids.restricted}", group: "ops") { id } }` },
   'Mutation.removeContextRestriction': { query: () => `mutation { removeContextRestriction(contextId: "${ids.restricted}", restrictionId: "${ids.restriction}") { id } }` },
   'Mutation.rotateMasterKey': { query: 'mutation { rotateMasterKey { keyId } }' },
+  // a small read model, rebuilt beside the live one while the matrix goes on
+  'Mutation.rebuildProjections': { query: 'mutation { rebuildProjections(names: ["system_settings"]) { id } }' },
+  'Query.projectionRebuild': { query: `{ projectionRebuild(id: "${nowhere}") { id state } }` },
   'Mutation.publishOrb': { query: 'mutation { publishOrb(namespace: "matrix", orb: "tools", version: "1.0.0", source: "version: 2.1\\ncommands: {}\\n") { id } }' },
   'Query.orbVersion': { query: '{ orbVersion(orbVersionRef: "matrix/tools@1") { id } }' },
   'Query.compileConfig': { query: '{ compileConfig(configYaml: "version: 2.1") { valid } }' },

@@ -48,6 +48,8 @@ export const graphqlRules: Readonly<Record<string, Rule>> = {
   'Mutation.addContextRestriction': { role: 'admin', action: 'context.restriction.create' },
   'Mutation.removeContextRestriction': { role: 'admin', action: 'context.restriction.delete' },
   'Mutation.rotateMasterKey': { role: 'admin', action: 'system.master_key.rotate' },
+  'Mutation.rebuildProjections': { role: 'admin', action: 'system.projections.rebuild' },
+  'Query.projectionRebuild': { role: 'admin', action: 'system.projections.read' },
   'Mutation.publishOrb': { role: 'admin', action: 'orb.publish' },
   'Query.orbVersion': { role: 'user', action: 'orb.read' },
   'Query.compileConfig': { role: 'user', action: 'config.compile' },

@@ -17,6 +17,7 @@ import { contextResolvers } from './contexts.ts';
 import { jobResolvers } from './jobs.ts';
 import { orbResolvers } from './orbs.ts';
 import { pipelineResolvers } from './pipelines.ts';
+import { projectionResolvers } from './projections.ts';
 import { projectResolvers } from './projects.ts';
 import { runnerResolvers } from './runners.ts';
 import { commandContextOf as context, overWebSocket, signedIn, type GraphQLContext } from './context.ts';
@@ -128,7 +129,7 @@ const accountResolvers = (s: Services) => ({
  */
 export const createResolvers = (s: Services): Record<string, unknown> => {
   const merged: Record<string, Record<string, unknown>> = {};
-  for (const area of [accountResolvers(s), projectResolvers(s), contextResolvers(s), orbResolvers(s), pipelineResolvers(s), jobResolvers(s), runnerResolvers(s)]) {
+  for (const area of [accountResolvers(s), projectResolvers(s), contextResolvers(s), orbResolvers(s), pipelineResolvers(s), jobResolvers(s), runnerResolvers(s), projectionResolvers(s)]) {
     for (const [type, fields] of Object.entries(area)) merged[type] = { ...merged[type], ...fields };
   }
   return { JSON: json, ...merged };

@@ -12,6 +12,7 @@ import { runnerEvents } from '../runners/resource-class.ts';
 import { scheduleEvents } from '../schedules/schedule.ts';
 import { scheduledWorkflowArmed, scheduledWorkflowTriggered } from '../schedules/scheduled-workflows.ts';
 import { masterKeyRotated } from '../secrets/master-key.ts';
+import { projectionsRead, projectionsRebuildRequested } from '../system/projection-rebuilds.ts';
 import { settingsUpdated } from '../system/settings.ts';
 import { accountEvents } from '../users/accounts.ts';
 import { githubIdentityEvents } from '../users/github-identity.ts';
@@ -44,6 +45,8 @@ export const eventRegistry = createRegistry([
   ...projectEvents,
   ...contextEvents,
   masterKeyRotated,
+  projectionsRebuildRequested,
+  projectionsRead,
   ...orbEvents,
   ...pipelineEvents,
   ...workflowEvents,

@@ -41,9 +41,14 @@ const rebuild = async (db: Knex, store: Pick<EventStore, 'readAll'>, p: Projecti
   await db(checkpointsTable).insert({ name: p.name, version: p.version, position: START });
   await p.migrate(db, p.tables);
   let position: Position = START;
+  // the checkpoint moves only with a batch: a window of events it does not handle leaves it where it was
+  let stored: Position = START;
   for (;;) {
     const page = await store.readAll(position, { filter: { types: p.handles }, limit: 500 });
-    if (page.events.length) await applyBatch(db, p, position, page.next, page.events);
+    if (page.events.length) {
+      await applyBatch(db, p, stored, page.next, page.events);
+      stored = page.next;
+    }
     position = page.next;
     if (page.atEnd) return;
   }
