@@ -123,8 +123,7 @@ test('a tail whose database is away when it starts tries again, more slowly each
       if (Date.now() < back) throw new Error('connection refused');
       return '1';
     },
-    readAll: async (from) => (from < '2' ? { events: [e], next: '2', atEnd: true } : { events: [], next: from, atEnd: true }),
-    heldBack: async () => false,
+    readAll: async (from) => (from < '2' ? { events: [e], next: '2', atEnd: true, heldBack: false } : { events: [], next: from, atEnd: true, heldBack: false }),
   });
   const controller = new AbortController();
   for await (const page of tail.subscribe('1', { signal: controller.signal })) {
