@@ -119,10 +119,23 @@ for (const clients of [1, 16]) {
   out[`commands_per_s_${clients}`] = await measure(clients);
   await caughtUp(appended);
 }
+// the read a command starts with, alone: a stream of one event, read again and again from one client
+const stream = `bench-read-${randomUUID()}`;
+await store.append(stream, [{ id: randomUUID(), type: 'system.settings.update', data: {}, metadata: {} as never }], 'no_stream');
+appended++;
+const readsEnd = Date.now() + seconds * 1000;
+let reads = 0;
+const readsStarted = Date.now();
+while (Date.now() < readsEnd) {
+  await store.readStream(stream);
+  reads++;
+}
+out.stream_reads_per_s_1 = rate(reads, Date.now() - readsStarted);
+await caughtUp(appended);
 follower.abort();
 await following;
-printTable(`One command, ${backend}`, ['statements', 'round trips', 'tail statements per command', 'commands/s, 1 client', 'commands/s, 16 clients'], [
-  [command_statements, command_round_trips, tail_statements, out.commands_per_s_1, out.commands_per_s_16],
+printTable(`One command, ${backend}`, ['statements', 'round trips', 'tail statements per command', 'commands/s, 1 client', 'commands/s, 16 clients', 'stream reads/s, 1 client'], [
+  [command_statements, command_round_trips, tail_statements, out.commands_per_s_1, out.commands_per_s_16, out.stream_reads_per_s_1],
 ]);
 report(out);
 await store.close();

@@ -108,16 +108,12 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
   const shared = !isEmbedded(db);
 
   /**
-   * A statement Gyre sends often. On PostgreSQL it goes as a named prepared statement: node-postgres
-   * sends its Parse only the first time a connection meets the name, so each connection parses and
-   * plans it once. Its text must therefore be the same every time (no lists that grow with the input:
-   * arrays and unnest instead). PGlite's query() has no named statements and parses every statement
-   * again, so there it goes as it is.
+   * A statement Gyre sends often, as a named prepared statement: each connection parses and plans it
+   * once (node-postgres sends its Parse only the first time a connection meets the name; on PGlite,
+   * `adapters/database/pglite-statements.ts` does the same). Its text must therefore be the same every
+   * time: no lists that grow with the input, arrays and unnest instead.
    */
-  const hot = (q: Knex | Knex.Transaction, name: string, sql: string, bindings: ReadonlyArray<unknown>) => {
-    const raw = q.raw(sql, bindings as Knex.RawBinding[]);
-    return shared ? raw.options({ name: `gyre_${name}` }) : raw;
-  };
+  const hot = (q: Knex | Knex.Transaction, name: string, sql: string, bindings: ReadonlyArray<unknown>) => q.raw(sql, bindings as Knex.RawBinding[]).options({ name: `gyre_${name}` });
 
   const currentRevision = async (q: Knex | Knex.Transaction, stream: string): Promise<number | 'no_stream'> => {
     const [r] = await rows<{ revision: string }>(hot(q, 'stream_revision', 'select revision::text from streams where stream_id = ?', [stream]));
