@@ -142,4 +142,24 @@ test('a decision that changes nothing, or is refused, on what the handler rememb
   assert.equal((await seatsOf(stream)).slice(1), [{ from: 5, to: 7 }, { from: 7, to: 5 }, { from: 5, to: 50 }, { from: 50, to: 60 }]);
 });
 
+test('the handler remembers at most the events it is given, forgetting the least recently used stream first', async () => {
+  const handler = createCommandHandler(store, eventRegistry, { recentEvents: 2 });
+  const [a, b, c] = ['a', 'b', 'c'].map((x) => `budget-${x}-${Date.now()}`) as [string, string, string];
+  for (const stream of [a, b, c]) await handler.execute(update(5, stream));
+  const statementsOf = async (stream: string, seats: number) => {
+    let statements = 0;
+    const count = () => statements++;
+    testDatabase().on('query', count);
+    await handler.execute(update(seats, stream));
+    testDatabase().off('query', count);
+    return statements;
+  };
+  // c, written last, is remembered: its append alone
+  assert.is(await statementsOf(c, 6), 1);
+  // a was forgotten when c came: read, then append
+  assert.is(await statementsOf(a, 6), 2);
+  // a now holds two events, the whole budget: c was forgotten to make room
+  assert.is(await statementsOf(c, 7), 2);
+});
+
 test.run();

@@ -38,8 +38,8 @@ export interface CommandHandler {
 
 export interface CommandHandlerOptions {
   readonly maxAttempts?: number;
-  /** Streams whose last write through this handler it remembers (0: none); see `recentStreams`. */
-  readonly recentStreams?: number;
+  /** Events, over every stream, of the streams this handler wrote last that it remembers (0: none); see `recentStreams`. */
+  readonly recentEvents?: number;
 }
 
 interface Recent {
@@ -48,7 +48,7 @@ interface Recent {
   readonly whole: boolean;
 }
 
-/** The longest stream remembered whole: a longer one is read each time, as before. */
+/** The longest stream remembered whole: a longer one is read each time. */
 const longestRemembered = 1000;
 
 /**
@@ -57,10 +57,15 @@ const longestRemembered = 1000;
  * ever a guess, confirmed by the append's revision check: when another writer came in between, the
  * append fails with a conflict and the command reads the stream and decides again. A decision the guess
  * refuses, or that changes nothing, is made again on the stream as read, so a stale guess never answers
- * a caller. The least recently used stream is forgotten first.
+ * a caller. It holds at most `capacity` events in all; the least recently used stream is forgotten first.
  */
 const recentStreams = (capacity: number) => {
   const held = new Map<string, Recent>();
+  let events = 0;
+  const forget = (stream: string) => {
+    events -= held.get(stream)?.events.length ?? 0;
+    held.delete(stream);
+  };
   return {
     get(stream: string, lastEventOnly: boolean): ReadonlyArray<RecordedEvent> | undefined {
       const recent = held.get(stream);
@@ -70,19 +75,20 @@ const recentStreams = (capacity: number) => {
       return lastEventOnly ? recent.events.slice(-1) : recent.events;
     },
     remember(stream: string, history: ReadonlyArray<RecordedEvent>, appended: ReadonlyArray<RecordedEvent>, lastEventOnly: boolean) {
-      held.delete(stream);
-      const events = lastEventOnly ? appended.slice(-1) : [...history, ...appended];
-      if (capacity === 0 || events.length > longestRemembered) return;
-      held.set(stream, { events, whole: !lastEventOnly });
-      if (held.size > capacity) held.delete(held.keys().next().value!);
+      forget(stream);
+      const kept = lastEventOnly ? appended.slice(-1) : [...history, ...appended];
+      if (kept.length > Math.min(longestRemembered, capacity)) return;
+      held.set(stream, { events: kept, whole: !lastEventOnly });
+      events += kept.length;
+      while (events > capacity) forget(held.keys().next().value!);
     },
-    forget: (stream: string) => held.delete(stream),
+    forget,
   };
 };
 
 export const createCommandHandler = (store: EventStore, registry: EventRegistry, options: CommandHandlerOptions = {}): CommandHandler => {
   const maxAttempts = options.maxAttempts ?? 5;
-  const recent = recentStreams(options.recentStreams ?? 1000);
+  const recent = recentStreams(options.recentEvents ?? 10_000);
 
   /** Wraps a domain event in its audit envelope; an event that fails its schema stops here. */
   const envelop = (e: DomainEvent, context: CommandContext, target: Reference, scope: Reference | null, success: boolean): NewEvent => {

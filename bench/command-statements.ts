@@ -119,6 +119,26 @@ for (const clients of [1, 16]) {
   out[`commands_per_s_${clients}`] = await measure(clients);
   await caughtUp(appended);
 }
+// commands one after another on one stream (as a job's or a workflow's stream gets them), one client
+const busy = `bench-busy-${randomUUID()}`;
+const onBusy = (seats: number) =>
+  commands.execute({
+    stream: busy,
+    decider: settingsDecider,
+    command: { type: 'update', input: { licenseSeats: seats } },
+    context: { actor: systemActor, request: { id: randomUUID(), ip_address: '127.0.0.1', client_trace_id: null } },
+    target: { id: busy, type: 'system_settings' },
+  });
+await onBusy(1);
+const busyFrom = sent.length;
+const busyEnd = Date.now() + seconds * 1000;
+let busyDone = 0;
+const busyStarted = Date.now();
+while (Date.now() < busyEnd) await onBusy(2 + busyDone++);
+out.one_stream_commands_per_s_1 = rate(busyDone, Date.now() - busyStarted);
+out.one_stream_round_trips = Math.round((sent.slice(busyFrom).filter((s) => !isTail(s)).length / busyDone) * 100) / 100;
+appended += busyDone + 1;
+await caughtUp(appended);
 // the read a command starts with, alone: a stream of one event, read again and again from one client
 const stream = `bench-read-${randomUUID()}`;
 await store.append(stream, [{ id: randomUUID(), type: 'system.settings.update', data: {}, metadata: {} as never }], 'no_stream');
@@ -134,8 +154,8 @@ out.stream_reads_per_s_1 = rate(reads, Date.now() - readsStarted);
 await caughtUp(appended);
 follower.abort();
 await following;
-printTable(`One command, ${backend}`, ['statements', 'round trips', 'tail statements per command', 'commands/s, 1 client', 'commands/s, 16 clients', 'stream reads/s, 1 client'], [
-  [command_statements, command_round_trips, tail_statements, out.commands_per_s_1, out.commands_per_s_16, out.stream_reads_per_s_1],
+printTable(`One command, ${backend}`, ['statements', 'round trips', 'tail statements per command', 'commands/s, 1 client', 'commands/s, 16 clients', 'on one stream: round trips, commands/s', 'stream reads/s, 1 client'], [
+  [command_statements, command_round_trips, tail_statements, out.commands_per_s_1, out.commands_per_s_16, `${out.one_stream_round_trips}, ${out.one_stream_commands_per_s_1}`, out.stream_reads_per_s_1],
 ]);
 report(out);
 await store.close();
