@@ -131,7 +131,8 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
   /**
    * The one statement that writes a batch of appends, whatever their number and kinds: the appends and
    * their events come as arrays. Existing streams are locked first, in stream order, so that two
-   * servers' writes do not deadlock; then each append claims its revisions by a compare-and-set on
+   * servers' writes do not deadlock (`ready` waits for `locked`, whose count is taken before its first
+   * row); then each append claims its revisions by a compare-and-set on
    * `streams` (`exists` and an exact revision update the row, `any` inserts or updates it, `no_stream`
    * inserts it or finds it taken), and the events of the appends that claimed go in, each insert the
    * first write after its revision check. A stream appears once per batch, so it names its append.
@@ -141,19 +142,20 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
      locked as (
        select s.stream_id from streams s join appends a using (stream_id) where a.expected <> 'no_stream'
        order by s.stream_id for update of s),
+     ready as (
+       select * from appends where (select count(*) from locked) >= 0),
      updated as (
-       update streams s set revision = s.revision + a.count from appends a
-       where s.stream_id = a.stream_id and s.stream_id in (select stream_id from locked)
-         and (a.expected = 'exists' or (a.expected = 'exact' and s.revision = a.revision))
+       update streams s set revision = s.revision + a.count from ready a
+       where s.stream_id = a.stream_id and (a.expected = 'exists' or (a.expected = 'exact' and s.revision = a.revision))
        returning s.stream_id, s.revision),
      upserted as (
        insert into streams as s (stream_id, revision)
-       select stream_id, count - 1 from appends where expected = 'any' order by stream_id
+       select stream_id, count - 1 from ready where expected = 'any' order by stream_id
        on conflict (stream_id) do update set revision = s.revision + excluded.revision + 1
        returning s.stream_id, s.revision),
      created as (
        insert into streams (stream_id, revision)
-       select stream_id, count - 1 from appends where expected = 'no_stream' order by stream_id
+       select stream_id, count - 1 from ready where expected = 'no_stream' order by stream_id
        on conflict do nothing
        returning stream_id, revision),
      claimed as (
