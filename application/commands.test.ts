@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { eventRegistry } from '../domain/events/catalog.ts';
-import { ValidationError } from '../domain/errors.ts';
+import { DomainError, ValidationError } from '../domain/errors.ts';
 import { settingsDecider, settingsStream, settingsTarget } from '../domain/system/settings.ts';
 import { resetDatabase, testDatabase } from '../test/support/database.ts';
 import { createCommandHandler } from './commands.ts';
@@ -87,6 +87,79 @@ test('a refusal is recorded with success false on a stream of its own, without t
   assert.match(e.stream, /^refusal-[0-9a-f-]{36}$/);
   assert.is(e.metadata.success, false);
   assert.equal(e.metadata.target, { id: 'mutation updateSystemSettings', type: 'api_operation' });
+});
+
+const seatsOf = async (stream: string) => (await store.readStream(stream)).map((e) => (e.data as { changes: { licenseSeats?: { from: number | null; to: number } } }).changes.licenseSeats);
+const update = (licenseSeats: number, stream: string) => ({ stream, decider: settingsDecider, command: { type: 'update' as const, input: { licenseSeats } }, context, target: settingsTarget });
+
+test('a command on a stream this handler wrote last decides on what it wrote: its append is its one statement', async () => {
+  const handler = createCommandHandler(store, eventRegistry);
+  const stream = `remembered-${Date.now()}`;
+  await handler.execute(update(5, stream));
+  let statements = 0;
+  const count = () => statements++;
+  testDatabase().on('query', count);
+  const second = await handler.execute(update(6, stream));
+  testDatabase().off('query', count);
+  assert.is(statements, 1);
+  assert.is(second.state.licenseSeats, 6);
+  assert.equal((await seatsOf(stream)).slice(1), [{ from: 5, to: 6 }]);
+});
+
+test('another writer in between: the append fails its revision check, and the command reads the stream and decides again, with no attempt used up', async () => {
+  const here = createCommandHandler(store, eventRegistry, { maxAttempts: 1 });
+  const elsewhere = createCommandHandler(store, eventRegistry);
+  const stream = `raced-${Date.now()}`;
+  await here.execute(update(5, stream));
+  await elsewhere.execute(update(7, stream));
+  const r = await here.execute(update(8, stream));
+  assert.is(r.state.licenseSeats, 8);
+  const changes = await seatsOf(stream);
+  assert.equal(changes.slice(1), [{ from: 5, to: 7 }, { from: 7, to: 8 }]);
+});
+
+test('a decision that changes nothing, or is refused, on what the handler remembered is made again on the stream as read', async () => {
+  const here = createCommandHandler(store, eventRegistry);
+  const elsewhere = createCommandHandler(store, eventRegistry);
+  const stream = `stale-${Date.now()}`;
+  await here.execute(update(5, stream));
+  await elsewhere.execute(update(7, stream));
+  // remembered: 5 seats, so "5" would change nothing; the stream says 7
+  const same = await here.execute(update(5, stream));
+  assert.is(same.events.length, 1);
+  assert.is(same.state.licenseSeats, 5);
+  await elsewhere.execute(update(50, stream));
+  // refused below 10 seats as remembered (5), accepted on the stream as it is (50)
+  const strict = {
+    ...settingsDecider,
+    decide: (c: Parameters<typeof settingsDecider.decide>[0], s: Parameters<typeof settingsDecider.decide>[1]) => {
+      if ((s.licenseSeats ?? 0) < 10) throw new DomainError('TOO_FEW_SEATS', `${s.licenseSeats} seats`);
+      return settingsDecider.decide(c, s);
+    },
+  };
+  const r = await here.execute({ ...update(60, stream), decider: strict });
+  assert.is(r.state.licenseSeats, 60);
+  assert.equal((await seatsOf(stream)).slice(1), [{ from: 5, to: 7 }, { from: 7, to: 5 }, { from: 5, to: 50 }, { from: 50, to: 60 }]);
+});
+
+test('the handler remembers at most the events it is given, forgetting the least recently used stream first', async () => {
+  const handler = createCommandHandler(store, eventRegistry, { recentEvents: 2 });
+  const [a, b, c] = ['a', 'b', 'c'].map((x) => `budget-${x}-${Date.now()}`) as [string, string, string];
+  for (const stream of [a, b, c]) await handler.execute(update(5, stream));
+  const statementsOf = async (stream: string, seats: number) => {
+    let statements = 0;
+    const count = () => statements++;
+    testDatabase().on('query', count);
+    await handler.execute(update(seats, stream));
+    testDatabase().off('query', count);
+    return statements;
+  };
+  // c, written last, is remembered: its append alone
+  assert.is(await statementsOf(c, 6), 1);
+  // a was forgotten when c came: read, then append
+  assert.is(await statementsOf(a, 6), 2);
+  // a now holds two events, the whole budget: c was forgotten to make room
+  assert.is(await statementsOf(c, 7), 2);
 });
 
 test.run();

@@ -44,10 +44,57 @@ export interface CommandHandler {
 
 export interface CommandHandlerOptions {
   readonly maxAttempts?: number;
+  /** Events, over every stream, of the streams this handler wrote last that it remembers (0: none); see `recentStreams`. */
+  readonly recentEvents?: number;
 }
+
+interface Recent {
+  readonly events: ReadonlyArray<RecordedEvent>;
+  /** The whole stream, or only its last event (a `lastEventOnly` stream). */
+  readonly whole: boolean;
+}
+
+/** The longest stream remembered whole: a longer one is read each time. */
+const longestRemembered = 1000;
+
+/**
+ * The streams this handler wrote last, as it wrote them, so that the next command on one of them can
+ * decide without reading it first: one round trip (the append) instead of two. What it holds is only
+ * ever a guess, confirmed by the append's revision check: when another writer came in between, the
+ * append fails with a conflict and the command reads the stream and decides again. A decision the guess
+ * refuses, or that changes nothing, is made again on the stream as read, so a stale guess never answers
+ * a caller. It holds at most `capacity` events in all; the least recently used stream is forgotten first.
+ */
+const recentStreams = (capacity: number) => {
+  const held = new Map<string, Recent>();
+  let events = 0;
+  const forget = (stream: string) => {
+    events -= held.get(stream)?.events.length ?? 0;
+    held.delete(stream);
+  };
+  return {
+    get(stream: string, lastEventOnly: boolean): ReadonlyArray<RecordedEvent> | undefined {
+      const recent = held.get(stream);
+      if (!recent || (!recent.whole && !lastEventOnly)) return undefined;
+      held.delete(stream);
+      held.set(stream, recent);
+      return lastEventOnly ? recent.events.slice(-1) : recent.events;
+    },
+    remember(stream: string, history: ReadonlyArray<RecordedEvent>, appended: ReadonlyArray<RecordedEvent>, lastEventOnly: boolean) {
+      forget(stream);
+      const kept = lastEventOnly ? appended.slice(-1) : [...history, ...appended];
+      if (kept.length > Math.min(longestRemembered, capacity)) return;
+      held.set(stream, { events: kept, whole: !lastEventOnly });
+      events += kept.length;
+      while (events > capacity) forget(held.keys().next().value!);
+    },
+    forget,
+  };
+};
 
 export const createCommandHandler = (store: EventStore, registry: EventRegistry, options: CommandHandlerOptions = {}): CommandHandler => {
   const maxAttempts = options.maxAttempts ?? 5;
+  const recent = recentStreams(options.recentEvents ?? 10_000);
 
   /** Wraps a domain event in its audit envelope; an event that fails its schema stops here. */
   const envelop = (e: DomainEvent, context: CommandContext, target: Reference, scope: Reference | null, success: boolean): NewEvent => {
@@ -72,6 +119,7 @@ export const createCommandHandler = (store: EventStore, registry: EventRegistry,
   };
 
   const record: CommandHandler['record'] = async (stream, event, { context, target, scope = null, success = true }) => {
+    recent.forget(stream);
     const result = await store.append(stream, [envelop(event, context, target, scope, success)], 'any');
     return result.events[0]!;
   };
@@ -85,21 +133,42 @@ export const createCommandHandler = (store: EventStore, registry: EventRegistry,
 
   return {
     async execute({ stream, decider, command, context, target, scope = null, lastEventOnly = false, maxAttempts: attempts = maxAttempts }) {
-      for (let attempt = 1; ; attempt++) {
-        const history = await readHistory(stream, lastEventOnly);
+      const lastOnly = lastEventOnly !== false;
+      let guess = recent.get(stream, lastOnly);
+      // a stream whose last event is not yet in the shape that holds the state is read whole
+      if (guess?.length && typeof lastEventOnly === 'function' && !lastEventOnly(guess[guess.length - 1]!)) guess = undefined;
+      for (let attempt = 1; ; ) {
+        const history = guess ?? (await readHistory(stream, lastEventOnly));
+        const guessed = guess !== undefined;
+        guess = undefined;
         let state = fold(decider, history as unknown as Parameters<typeof decider.evolve>[1][]);
         const expected: ExpectedRevision = history.length ? history[history.length - 1]!.revision : 'no_stream';
-        const decided = decider.decide(command, state);
-        if (decided.length === 0) return { events: [], position: null, state };
-        for (const e of decided) state = decider.evolve(state, e);
-        const ref = typeof target === 'function' ? target(state) : target;
+        let events: NewEvent[];
         try {
-          const result = await store.append(stream, decided.map((e) => envelop(e, context, ref, scope, true)), expected);
+          const decided = decider.decide(command, state);
+          if (decided.length === 0) {
+            if (guessed) continue;
+            return { events: [], position: null, state };
+          }
+          for (const e of decided) state = decider.evolve(state, e);
+          const ref = typeof target === 'function' ? target(state) : target;
+          events = decided.map((e) => envelop(e, context, ref, scope, true));
+        } catch (e) {
+          // refused on what this handler remembered: decide again on the stream as it is
+          if (guessed) continue;
+          throw e;
+        }
+        try {
+          const result = await store.append(stream, events, expected);
+          recent.remember(stream, history, result.events, lastOnly);
           return { events: result.events, position: result.position, state };
         } catch (e) {
+          recent.forget(stream);
+          if (guessed && e instanceof WrongExpectedRevisionError) continue;
           if (!(e instanceof WrongExpectedRevisionError) || attempt >= attempts) throw e;
           // jittered, growing to at most 80 ms: writers that keep colliding spread apart
           await new Promise((r) => setTimeout(r, Math.random() * 10 * Math.min(attempt, 8)));
+          attempt++;
         }
       }
     },

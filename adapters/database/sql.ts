@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import knexFactory, { type Knex } from 'knex';
 import { GyreError } from '../../domain/errors.ts';
+import { withNamedStatements } from './pglite-statements.ts';
 
 export type Database = Knex;
 
@@ -27,12 +28,13 @@ export const openDatabase = (options: DatabaseOptions): Database => {
   if (options.dataDir) createFromSeed(options.dataDir, require);
   // loaded only for the embedded mode: the modules alone cost some 30 MB of memory
   const ClientPgLite = require('knex-pglite') as KnexClientClass;
-  const { PGlite } = require('@electric-sql/pglite') as typeof import('@electric-sql/pglite');
+  const pgliteModule = require('@electric-sql/pglite') as typeof import('@electric-sql/pglite');
+  const { PGlite } = pgliteModule;
   // The engine runs inside this process: a small buffer cache keeps its memory near the 128 MB floor
   // of PGlite's WebAssembly heap instead of growing by PostgreSQL's default 128 MB of shared buffers.
   const pglite = new PGlite(options.dataDir, { postgresqlconf: ['shared_buffers = 16MB', 'work_mem = 4MB', 'temp_buffers = 4MB'] } as never);
   return knexFactory({
-    client: withTypedErrors(ClientPgLite),
+    client: withTypedErrors(withNamedStatements(ClientPgLite, pgliteModule)),
     dialect: 'postgres',
     connection: () => ({ pglite }),
   } as unknown as Knex.Config);

@@ -71,9 +71,11 @@ test('twenty followers share one read of the log per append, and nothing is read
   const e = newEvent('tail.one');
   await store.append(uniqueName('s-'), [e], 'any');
   await Promise.all(followers.map((f) => f.holds(e.id)));
-  // the append, then one read of the log (its horizon and its rows) and one look for held-back events;
-  // a write transaction open elsewhere in the cluster may hold the horizon back for a few more looks
-  assert.ok(statements.get() <= 10, `${statements.get()} statements for one append and twenty followers`);
+  // the append, then one look at the log (its horizon, its rows and whether anything is held back, in
+  // one statement); on PostgreSQL a write transaction open elsewhere in the cluster may hold the
+  // horizon back for a few more looks
+  if (testDatabaseUrl()) assert.ok(statements.get() <= 10, `${statements.get()} statements for one append and twenty followers`);
+  else assert.is(statements.get(), 2, 'statements for one append and twenty followers');
 
   statements.reset();
   // idle: a window of time with nothing appended, not a wait for something
@@ -123,8 +125,7 @@ test('a tail whose database is away when it starts tries again, more slowly each
       if (Date.now() < back) throw new Error('connection refused');
       return '1';
     },
-    readAll: async (from) => (from < '2' ? { events: [e], next: '2', atEnd: true } : { events: [], next: from, atEnd: true }),
-    heldBack: async () => false,
+    readAll: async (from) => (from < '2' ? { events: [e], next: '2', atEnd: true, heldBack: false } : { events: [], next: from, atEnd: true, heldBack: false }),
   });
   const controller = new AbortController();
   for await (const page of tail.subscribe('1', { signal: controller.signal })) {

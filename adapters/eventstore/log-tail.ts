@@ -2,13 +2,17 @@ import { matchesActions } from '../../domain/audit/action-filter.ts';
 import type { Position, RecordedEvent } from '../../domain/events/envelope.ts';
 import type { Page, ReadAllOptions, SubscribeOptions } from './port.ts';
 
+/** A page of the log, and whether events past it are committed but not yet readable (an older transaction holds them back). */
+export interface TailRead extends Page {
+  readonly heldBack: boolean;
+}
+
 /** What the tail needs of a store. */
 export interface TailSource {
-  readAll(from: Position, options?: ReadAllOptions): Promise<Page>;
+  /** One look at the log: a page after `from`, and at its end whether anything is held back. */
+  readAll(from: Position, options?: ReadAllOptions): Promise<TailRead>;
   /** Where a subscription `from: 'end'` starts: nothing before it is delivered, nothing after it is missed. */
   start(): Promise<Position>;
-  /** Whether events past `cursor` are committed but not yet readable (an older transaction holds them back). */
-  heldBack(cursor: Position): Promise<boolean>;
 }
 
 export interface LogTail {
@@ -91,16 +95,15 @@ export const createLogTail = (source: TailSource, options: LogTailOptions = {}):
           moved();
           continue;
         }
+        // one statement: the page, and at the log's end whether committed events wait behind an open transaction
         const page = await source.readAll(cursor, { limit: pageSize });
-        // looked at before followers are told, so that the tail is done reading when they have the page
-        const heldBack = page.atEnd && (await source.heldBack(page.next));
         failures = 0;
         if (page.next !== cursor) {
           keep({ from: cursor, next: page.next, events: page.events, atEnd: page.atEnd });
           cursor = page.next;
           moved();
         }
-        if (page.atEnd) await sleepUnlessWoken(heldBack ? heldBackPollMs : null);
+        if (page.atEnd) await sleepUnlessWoken(page.heldBack ? heldBackPollMs : null);
       } catch (e) {
         // the database is away (a restart, a network fault): try again, more slowly each time
         options.onError?.(e);
@@ -156,10 +159,10 @@ export const createLogTail = (source: TailSource, options: LogTailOptions = {}):
         const oldest = pages[0]?.from;
         if (cursor !== null && at < cursor && (oldest === undefined || at < oldest)) {
           // behind what the tail keeps: catch up from the store
-          const page = await source.readAll(at, { filter: { types }, limit });
-          if (page.next !== at) {
-            at = page.next;
-            yield page;
+          const { events, next, atEnd } = await source.readAll(at, { filter: { types }, limit });
+          if (next !== at) {
+            at = next;
+            yield { events, next, atEnd };
           }
           continue;
         }

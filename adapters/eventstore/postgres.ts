@@ -107,18 +107,16 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
   // other processes share only PostgreSQL: they announce their appends through it
   const shared = !isEmbedded(db);
 
-  /** The statement that claims the revisions (the compare-and-set on `streams`), per expected revision. */
-  const claim = (stream: string, count: number, expected: ExpectedRevision): [string, unknown[]] => {
-    if (expected === 'no_stream') return ['insert into streams (stream_id, revision) values (?, ?) on conflict do nothing returning revision', [stream, count - 1]];
-    if (expected === 'any') {
-      return ['insert into streams (stream_id, revision) values (?, ?) on conflict (stream_id) do update set revision = streams.revision + ? returning revision', [stream, count - 1, count]];
-    }
-    if (expected === 'exists') return ['update streams set revision = revision + ? where stream_id = ? returning revision', [count, stream]];
-    return ['update streams set revision = revision + ? where stream_id = ? and revision = ? returning revision', [count, stream, expected]];
-  };
+  /**
+   * A statement Gyre sends often, as a named prepared statement: each connection parses and plans it
+   * once (node-postgres sends its Parse only the first time a connection meets the name; on PGlite,
+   * `adapters/database/pglite-statements.ts` does the same). Its text must therefore be the same every
+   * time: no lists that grow with the input, arrays and unnest instead.
+   */
+  const hot = (q: Knex | Knex.Transaction, name: string, sql: string, bindings: ReadonlyArray<unknown>) => q.raw(sql, bindings as Knex.RawBinding[]).options({ name: `gyre_${name}` });
 
   const currentRevision = async (q: Knex | Knex.Transaction, stream: string): Promise<number | 'no_stream'> => {
-    const [r] = await rows<{ revision: string }>(q.raw('select revision::text from streams where stream_id = ?', [stream]));
+    const [r] = await rows<{ revision: string }>(hot(q, 'stream_revision', 'select revision::text from streams where stream_id = ?', [stream]));
     return r ? Number(r.revision) : 'no_stream';
   };
 
@@ -131,32 +129,74 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
   };
 
   /**
-   * One statement claims the revisions and inserts the events of every append in the batch (each
-   * append a pair of CTEs), so a batch is atomic and costs one round trip; each insert is the first
-   * write after its own revision check. An append whose claim found no row did not hold its expected
-   * revision: nothing of it was written, and it alone fails. A stream appears once per batch.
+   * The one statement that writes a batch of appends, whatever their number and kinds: the appends and
+   * their events come as arrays. Existing streams are locked first, in stream order, so that two
+   * servers' writes do not deadlock (`ready` waits for `locked`, whose count is taken before its first
+   * row); then each append claims its revisions by a compare-and-set on
+   * `streams` (`exists` and an exact revision update the row, `any` inserts or updates it, `no_stream`
+   * inserts it or finds it taken), and the events of the appends that claimed go in, each insert the
+   * first write after its revision check. A stream appears once per batch, so it names its append.
+   */
+  const appendSql = `with appends as (
+       select * from unnest(?::text[], ?::text[], ?::bigint[], ?::int[]) as a (stream_id, expected, revision, count)),
+     locked as (
+       select s.stream_id from streams s join appends a using (stream_id) where a.expected <> 'no_stream'
+       order by s.stream_id for update of s),
+     ready as (
+       select * from appends where (select count(*) from locked) >= 0),
+     updated as (
+       update streams s set revision = s.revision + a.count from ready a
+       where s.stream_id = a.stream_id and (a.expected = 'exists' or (a.expected = 'exact' and s.revision = a.revision))
+       returning s.stream_id, s.revision),
+     upserted as (
+       insert into streams as s (stream_id, revision)
+       select stream_id, count - 1 from ready where expected = 'any' order by stream_id
+       on conflict (stream_id) do update set revision = s.revision + excluded.revision + 1
+       returning s.stream_id, s.revision),
+     created as (
+       insert into streams (stream_id, revision)
+       select stream_id, count - 1 from ready where expected = 'no_stream' order by stream_id
+       on conflict do nothing
+       returning stream_id, revision),
+     claimed as (
+       select * from updated union all select * from upserted union all select * from created)
+   insert into events (event_id, stream_id, revision, type, data, metadata)
+   select e.event_id, e.stream_id, c.revision - a.count + 1 + e.ord, e.type, e.data, e.metadata
+   from unnest(?::text[], ?::int[], ?::uuid[], ?::text[], ?::jsonb[], ?::jsonb[]) as e (stream_id, ord, event_id, type, data, metadata)
+     join claimed c on c.stream_id = e.stream_id
+     join appends a on a.stream_id = e.stream_id${shared ? `\n     cross join (select pg_notify('${appendChannel}', '')) as announced` : ''}
+   order by e.stream_id, e.ord
+   returning ${columns}`;
+
+  /**
+   * Writes a batch of appends in one statement (so a batch is atomic and costs one round trip). An
+   * append whose claim found no row did not hold its expected revision: nothing of it was written, and
+   * it alone fails.
    */
   const writeAppends = async (q: Knex | Knex.Transaction, batch: ReadonlyArray<AppendRequest>): Promise<Array<AppendResult | Error>> => {
-    const ctes: string[] = [];
-    const params: unknown[] = [];
-    batch.forEach(({ stream, events, expected }, k) => {
-      const [claimSql, claimParams] = claim(stream, events.length, expected);
-      ctes.push(
-        `c${k} as (${claimSql})`,
-        `i${k} as (insert into events (event_id, stream_id, revision, type, data, metadata)
-         select v.event_id, ?, c${k}.revision - ? + v.ord, v.type, v.data, v.metadata
-         from c${k} cross join (values ${events.map(() => '(?::int, ?::uuid, ?::text, ?::jsonb, ?::jsonb)').join(', ')}) as v (ord, event_id, type, data, metadata)${shared ? `\n         cross join (select pg_notify('${appendChannel}', '')) as announced` : ''}
-         order by v.ord
-         returning ${k} as k, ${columns})`,
-      );
-      params.push(...claimParams, stream, events.length - 1, ...events.flatMap((e, i) => [i, e.id, e.type, JSON.stringify(e.data), JSON.stringify(e.metadata)]));
-    });
-    const inserted = await rows<EventRow & { k: number }>(
-      q.raw(`with ${ctes.join(',\n')}\n${batch.map((_, k) => `select * from i${k}`).join(' union all ')}`, params as Knex.RawBinding[]),
+    const events = batch.flatMap(({ stream, events }) => events.map((e, ord) => ({ stream, ord, e })));
+    const inserted = await rows<EventRow>(
+      hot(q, 'append', appendSql, [
+        batch.map((a) => a.stream),
+        batch.map((a) => (typeof a.expected === 'number' ? 'exact' : a.expected)),
+        batch.map((a) => (typeof a.expected === 'number' ? a.expected : null)),
+        batch.map((a) => a.events.length),
+        events.map((x) => x.stream),
+        events.map((x) => x.ord),
+        events.map((x) => x.e.id),
+        events.map((x) => x.e.type),
+        events.map((x) => JSON.stringify(x.e.data)),
+        events.map((x) => JSON.stringify(x.e.metadata)),
+      ]),
     );
+    const byStream = new Map<string, RecordedEvent[]>();
+    for (const r of inserted) {
+      const recorded = toRecorded(r);
+      byStream.set(recorded.stream, [...(byStream.get(recorded.stream) ?? []), recorded]);
+    }
     return Promise.all(
-      batch.map(async ({ stream, expected }, k) => {
-        const recorded = inserted.filter((r) => r.k === k).map(toRecorded).sort((a, b) => a.revision - b.revision);
+      batch.map(async ({ stream, expected }) => {
+        const recorded = (byStream.get(stream) ?? []).sort((a, b) => a.revision - b.revision);
         if (recorded.length === 0) return new WrongExpectedRevisionError(stream, expected, await currentRevision(q, stream));
         const last = recorded[recorded.length - 1]!;
         return { revision: last.revision, position: last.position, events: recorded };
@@ -186,45 +226,67 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
   };
 
   const horizon = async (): Promise<string> => {
-    const [r] = await rows<{ xmin: string }>(db.raw('select pg_snapshot_xmin(pg_current_snapshot())::text as xmin'));
+    const [r] = await rows<{ xmin: string }>(hot(db, 'horizon', 'select pg_snapshot_xmin(pg_current_snapshot())::text as xmin', []));
     return r!.xmin;
   };
 
   /**
-   * One page of the log after `from`. A filtered read scans a window of `limit` events in log order
-   * (on the log-order index) and keeps those that match, so a rare type never costs a scan of the
-   * whole log; `next` then moves past the window even when nothing in it matched.
+   * The log after a position, in one statement and one snapshot: the horizon (every transaction below
+   * the snapshot's xmin has ended, so what is visible below it is final), whether committed events
+   * wait at or above it (an older transaction still open holds them back), and a page of what is
+   * below it. The horizon and that look are a row of their own, joined to the page's rows, so they
+   * come back even when the page is empty.
    */
-  const readAll = async (from: Position, opts: ReadAllOptions = {}): Promise<Page> => {
+  const lookAt = `with horizon as (select pg_snapshot_xmin(pg_current_snapshot()) as xmin),
+     behind as (select exists (select 1 from events where (transaction_id, global_position) > (?::text::xid8, ?::bigint)
+       and transaction_id >= (select xmin from horizon)) as held_back)`;
+  const below = '(transaction_id, global_position) > (?::text::xid8, ?::bigint) and transaction_id < (select xmin from horizon)';
+  const pageSql = `${lookAt},
+     page as (select transaction_id as t, global_position as g, ${columns} from events where ${below}
+       order by transaction_id, global_position limit ?)
+   select horizon.xmin::text as horizon, behind.held_back, page.*
+   from horizon cross join behind left join page on true
+   order by page.t, page.g`;
+  const filteredPageSql = (match: string) => `${lookAt},
+     scanned as (select global_position, transaction_id, ${match} as matches from events where ${below}
+       order by transaction_id, global_position limit ?)
+   select horizon.xmin::text as horizon, behind.held_back, w.*
+   from horizon cross join behind left join (
+     select scanned.transaction_id as t, scanned.global_position as g, scanned.global_position::text as window_gp,
+       scanned.transaction_id::text as window_xid, scanned.matches, ${columnsOf('e')}
+     from scanned left join events e on e.global_position = scanned.global_position and scanned.matches) w on true
+   order by w.t, w.g`;
+
+  type Looked = { horizon: string; held_back: boolean; matches?: boolean; window_xid?: string | null; window_gp?: string | null } & ({ gp: string } | { gp: null }) & EventRow;
+
+  /**
+   * One page of the log after `from`, and whether committed events past it are held back. A filtered
+   * read scans a window of `limit` events in log order (on the log-order index) and keeps those that
+   * match, so a rare type never costs a scan of the whole log; `next` then moves past the window even
+   * when nothing in it matched.
+   */
+  const readPage = async (from: Position, opts: ReadAllOptions = {}): Promise<Page & { heldBack: boolean }> => {
     const limit = opts.limit ?? defaultPage;
     const [xid, seq] = decode(from);
-    // Every transaction below xmin has ended: what is visible below it is final.
-    const xmin = await horizon();
-    const after = '(transaction_id, global_position) > (?::text::xid8, ?::bigint) and transaction_id < ?::text::xid8';
     const types = opts.filter?.types ?? [];
-    let scanned: EventRow[];
-    let events: RecordedEvent[];
+    let found: Looked[];
     if (types.length === 0) {
-      scanned = await rows<EventRow>(db.raw(`select ${columns} from events where ${after} order by transaction_id, global_position limit ?`, [xid, seq, xmin, limit]));
-      events = scanned.map(toRecorded);
+      found = await rows<Looked>(hot(db, 'read_log', pageSql, [xid, seq, xid, seq, limit]));
     } else {
       const [match, params] = typeMatch(types);
-      scanned = await rows<EventRow & { matches: boolean }>(
-        db.raw(
-          `with scanned as (
-             select global_position, transaction_id, ${match} as matches from events where ${after}
-             order by transaction_id, global_position limit ?)
-           select scanned.global_position::text as window_gp, scanned.transaction_id::text as window_xid, scanned.matches, ${columnsOf('e')}
-           from scanned left join events e on e.global_position = scanned.global_position and scanned.matches
-           order by scanned.transaction_id, scanned.global_position`,
-          [...params, xid, seq, xmin, limit] as Knex.RawBinding[],
-        ),
-      );
-      events = (scanned as Array<EventRow & { matches: boolean }>).filter((r) => r.matches).map(toRecorded);
+      found = await rows<Looked>(hot(db, 'read_log_filtered', filteredPageSql(match), [xid, seq, ...params, xid, seq, limit]));
     }
+    const { horizon: xmin, held_back: heldBack } = found[0]!;
+    const scanned = found.filter((r) => (r.window_gp ?? r.gp) !== null);
+    const events = scanned.filter((r) => r.matches !== false).map(toRecorded);
     const atEnd = scanned.length < limit;
-    const last = scanned[scanned.length - 1] as (EventRow & { window_xid?: string; window_gp?: string }) | undefined;
-    const next = atEnd ? maxPosition(from, encode(xmin, 0)) : encode(last!.window_xid ?? last!.xid, last!.window_gp ?? last!.gp);
+    const last = scanned[scanned.length - 1];
+    const next = atEnd ? maxPosition(from, encode(xmin, 0)) : encode(last!.window_xid ?? last!.xid, last!.window_gp ?? last!.gp!);
+    return { events, next, atEnd, heldBack: atEnd && heldBack };
+  };
+
+  const readAll = async (from: Position, opts: ReadAllOptions = {}): Promise<Page> => {
+    const { events, next, atEnd } = await readPage(from, opts);
     return { events, next, atEnd };
   };
 
@@ -233,19 +295,14 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
    * event, and no further, so that a follower told of no append since has already passed it.
    */
   const head = async () => {
-    const [last] = await rows<{ xid: string; gp: string }>(db.raw('select transaction_id::text as xid, global_position::text as gp from events order by transaction_id desc, global_position desc limit 1'));
+    const [last] = await rows<{ xid: string; gp: string }>(
+      hot(db, 'head', 'select transaction_id::text as xid, global_position::text as gp from events order by transaction_id desc, global_position desc limit 1', []),
+    );
     return last ? encode(last.xid, last.gp) : START;
   };
 
-  /** Whether events past `cursor` are committed but not yet readable: an older transaction still open holds the horizon back. */
-  const heldBack = async (cursor: Position): Promise<boolean> => {
-    const [xid, seq] = decode(cursor);
-    const [r] = await rows<{ n: number }>(db.raw('select 1 as n from events where (transaction_id, global_position) > (?::text::xid8, ?::bigint) limit 1', [xid, seq]));
-    return r !== undefined;
-  };
-
   // from the horizon, not the head: a transaction still open now may commit an event below the head later
-  const tail = createLogTail({ readAll, heldBack, start: async () => encode(await horizon(), 0) }, { ...options.tail, onError: options.onError });
+  const tail = createLogTail({ readAll: readPage, start: async () => encode(await horizon(), 0) }, { ...options.tail, onError: options.onError });
   const listener = shared ? listenForAppends(db, tail.wake, options.onError ?? (() => {})) : null;
   // an embedded database lives in this process: every store on it hears of its appends from here
   const neighbours = embeddedStores.get(db) ?? new Set<() => void>();
@@ -257,13 +314,11 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
     appendWithin,
     append: (stream, events, expected) => (events.length === 0 ? unchanged(db, stream, expected) : groupCommit({ stream, events, expected })),
     async readStream(stream, fromRevision = 0) {
-      const found = await rows<EventRow>(
-        db.raw(`select ${columns} from events where stream_id = ? and revision >= ? order by revision`, [stream, fromRevision]),
-      );
+      const found = await rows<EventRow>(hot(db, 'read_stream', `select ${columns} from events where stream_id = ? and revision >= ? order by revision`, [stream, fromRevision]));
       return found.map(toRecorded);
     },
     async readLast(stream) {
-      const [last] = await rows<EventRow>(db.raw(`select ${columns} from events where stream_id = ? order by revision desc limit 1`, [stream]));
+      const [last] = await rows<EventRow>(hot(db, 'read_last', `select ${columns} from events where stream_id = ? order by revision desc limit 1`, [stream]));
       return last ? toRecorded(last) : undefined;
     },
     readAll,
