@@ -17,7 +17,7 @@ export const publishOrb = async (s: UseCases, context: CommandContext, input: { 
   if (typeof input.source !== 'string' || input.source.length > 1_000_000) throw new ValidationError('invalid orb source: must be YAML text of at most 1 MB');
   const problems = checkOrbSource(input.source, `${namespace}/${orb}@${input.version}`);
   if (problems.length) throw new ValidationError(`invalid orb source: ${problems.map(describeProblem).join('; ')}`);
-  const result = await executeAndWait(s, {
+  await executeAndWait(s, {
     stream: orbStream(namespace, orb),
     decider: orbDecider,
     command: { type: 'publish', namespace, orb, version: input.version, source: input.source },

@@ -34,6 +34,18 @@ export interface ReadModelProgress {
   readonly swappedAt: string | null;
 }
 
+/** A row of projection_rebuilds as the driver gives it (jsonb parsed on PostgreSQL, text on PGlite). */
+interface RebuildRow {
+  readonly id: string;
+  readonly names: ReadonlyArray<string> | string;
+  readonly state: RebuildStatus['state'];
+  readonly error: string | null;
+  readonly progress: Partial<Pick<RebuildStatus, 'eventsRead' | 'eventsInLog' | 'head' | 'readModels'>> | string;
+  readonly started_at: Date | string;
+  readonly finished_at: Date | string | null;
+  readonly stale?: boolean;
+}
+
 export interface RebuildStatus {
   readonly id: string;
   readonly names: ReadonlyArray<string>;
@@ -161,7 +173,11 @@ export const createProjectionRebuilds = (options: RebuildOptions): ProjectionReb
   const migrate = options.migrate ?? ((d, change) => d.transaction(change));
   const running = new Map<string, Running>();
   let ready: Promise<void> | null = null;
-  const tables = () => (ready ??= migrate(db, ensureRebuildTables).catch((e) => ((ready = null), Promise.reject(e))));
+  const tables = () =>
+    (ready ??= migrate(db, ensureRebuildTables).catch((e) => {
+      ready = null;
+      throw e;
+    }));
 
   const run = async (id: string, chosen: ReadonlyArray<Projection>, signal: AbortSignal) => {
     const progress = new Map(chosen.map((p) => [p.name, { name: p.name, version: p.version, state: 'building' as ReadModelRebuildState, eventsApplied: 0, position: START, swappedAt: null as string | null }]));
@@ -296,12 +312,13 @@ export const createProjectionRebuilds = (options: RebuildOptions): ProjectionReb
     }
   };
 
-  const toStatus = (r: Record<string, any>, stale: boolean): RebuildStatus => {
-    const progress = typeof r.progress === 'string' ? JSON.parse(r.progress) : r.progress;
+  const toStatus = (r: RebuildRow, stale: boolean): RebuildStatus => {
+    const json = <T>(v: T | string): T => (typeof v === 'string' ? (JSON.parse(v) as T) : v);
+    const progress = json(r.progress);
     const failedSilently = r.state === 'running' && stale;
     return {
       id: r.id,
-      names: typeof r.names === 'string' ? JSON.parse(r.names) : r.names,
+      names: json(r.names),
       state: failedSilently ? 'failed' : r.state,
       error: failedSilently ? `the server running it has not been heard from for over ${Math.round(leaseMs / 1000)} s (it stopped): ask for the rebuild again` : (r.error ?? null),
       eventsRead: progress.eventsRead ?? 0,
@@ -364,7 +381,7 @@ export const createProjectionRebuilds = (options: RebuildOptions): ProjectionReb
       if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
       const r = (await db(rebuildsTable)
         .where({ id })
-        .first('*', db.raw(`updated_at < now() - ? * interval '1 millisecond' as stale`, [leaseMs]))) as Record<string, any> | undefined;
+        .first('*', db.raw(`updated_at < now() - ? * interval '1 millisecond' as stale`, [leaseMs]))) as RebuildRow | undefined;
       return r ? toStatus(r, Boolean(r.stale) && !running.has(id)) : null;
     },
     settled: async (id) => running.get(id)?.done,

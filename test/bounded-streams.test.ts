@@ -48,7 +48,7 @@ test('16 concurrent updateSystemSettings: none fails, the fields they set are me
   const answers = await Promise.all(inputs.map((input) => gql('mutation($i: SystemSettingsInput!) { updateSystemSettings(input: $i) { licenseSeats } }', { i: input })));
   assert.equal(answers.filter((a) => a.errors).map((a) => a.errors![0]!.extensions?.code), [], 'no update answered an error');
   const now = (await gql(`{ systemSettings { licenseSeats ${fields.join(' ')} } }`)).data!.systemSettings as SystemSettings;
-  fields.forEach((f, i) => assert.is(now[f], 10 + i, `${f} as its one writer set it`));
+  for (const [i, f] of fields.entries()) assert.is(now[f], 10 + i, `${f} as its one writer set it`);
   assert.ok(inputs.slice(fields.length).some((i) => i.licenseSeats === now.licenseSeats), 'licenseSeats is one of the values written');
   const last = (await g.services.store.readLast(settingsStream))!;
   assert.equal((last.data as { settings: SystemSettings }).settings.licenseSeats, now.licenseSeats);

@@ -30,10 +30,17 @@ const follow = (store: EventStore, from: string | 'end', filter: EventFilter = {
         resolve();
       };
       const before = notify;
-      notify = () => (before(), check());
+      notify = () => {
+        before();
+        check();
+      };
       check();
     });
-  return { got, holds, stop: () => (controller.abort(), done) };
+  const stop = () => {
+    controller.abort();
+    return done;
+  };
+  return { got, holds, stop };
 };
 
 /** Counts the statements a database connection pool sends. */

@@ -308,7 +308,9 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
   const neighbours = embeddedStores.get(db) ?? new Set<() => void>();
   embeddedStores.set(db, neighbours);
   if (!shared) neighbours.add(tail.wake);
-  const announce = () => neighbours.forEach((wake) => wake());
+  const announce = () => {
+    for (const wake of neighbours) wake();
+  };
 
   return {
     appendWithin,

@@ -67,7 +67,7 @@ const gains = (d: RosterDelta): RosterDelta => ({ seats: Math.max(d.seats, 0), r
 const losses = (d: RosterDelta): RosterDelta => ({ seats: Math.min(d.seats, 0), reserved: Math.min(d.reserved, 0), admins: Math.min(d.admins, 0) });
 const add = (r: Roster, d: RosterDelta, sign = 1) => ({ seatsUsed: r.seatsUsed + sign * d.seats, reserved: r.reserved + sign * d.reserved, activeAdmins: r.activeAdmins + sign * d.admins });
 
-const update = (r: Roster, counts: ReturnType<typeof add>, pending: ReadonlyArray<PendingChange>, change: z.infer<typeof Change>): RosterEvent => ({
+const update = (counts: ReturnType<typeof add>, pending: ReadonlyArray<PendingChange>, change: z.infer<typeof Change>): RosterEvent => ({
   type: 'roster.update',
   data: { seatsUsed: Math.max(counts.seatsUsed, 0), reserved: Math.max(counts.reserved, 0), activeAdmins: Math.max(counts.activeAdmins, 0), change, pending: pending.map((p) => ({ ...p })) },
 });
@@ -93,18 +93,18 @@ export const rosterDecider: Decider<Roster, RosterCommand, RosterEvent> = {
           const leaving = r.pending.reduce((n, p) => n + Math.min(p.delta.admins, 0), 0);
           if (r.activeAdmins + leaving + d.admins < 1) throw new DomainError('LAST_ADMIN', `${c.change.login} is the last active admin: grant admin to another account first`);
         }
-        return [update(r, add(r, gains(d)), [...r.pending, c.change], { kind: 'reserve', login: c.change.login, delta: d })];
+        return [update(add(r, gains(d)), [...r.pending, c.change], { kind: 'reserve', login: c.change.login, delta: d })];
       }
       case 'settle': {
         const p = r.pending.find((x) => x.id === c.id);
         if (!p) return [];
         const rest = r.pending.filter((x) => x.id !== c.id);
         const counts = c.outcome === 'done' ? add(r, losses(p.delta)) : add(r, gains(p.delta), -1);
-        return [update(r, counts, rest, { kind: c.outcome, login: p.login, delta: p.delta })];
+        return [update(counts, rest, { kind: c.outcome, login: p.login, delta: p.delta })];
       }
       case 'import': {
         if (r.seatsUsed || r.reserved || r.activeAdmins || r.pending.length) throw new DomainError('ROSTER_EXISTS', 'the roster holds accounts already: the migration has run');
-        return [update(r, c, [], { kind: 'import', login: null, delta: null })];
+        return [update(c, [], { kind: 'import', login: null, delta: null })];
       }
     }
   },
