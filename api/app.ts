@@ -113,7 +113,8 @@ const ruleFor = (method: string, url: string): Rule | undefined => routeRules[`$
 export const enforceRouteRules = (app: FastifyInstance): void => {
   app.addHook('onRoute', (route) => {
     const methods = ([] as string[]).concat(route.method);
-    for (const m of methods) if (!ruleFor(m, route.url)) throw new Error(`route ${m} ${route.url} has no authorization rule: add one to api/auth/authorization.ts`);
+    for (const m of methods)
+      if (!ruleFor(m, route.url)) throw new Error(`route ${m} ${route.url} has no authorization rule: add one to api/auth/authorization.ts`);
     route.config = { ...(route.config as object), rule: ruleFor(methods[0]!, route.url) };
   });
 };
@@ -132,7 +133,8 @@ const loggedUrl = (url: string): string => {
 const requestError = (e: unknown): unknown => {
   const fe = e as FastifyError;
   if (e instanceof GyreError || !fe.statusCode || fe.statusCode >= 500) return e;
-  if (fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || e instanceof SyntaxError) return new ValidationError('the request body is not valid JSON');
+  if (fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || e instanceof SyntaxError)
+    return new ValidationError('the request body is not valid JSON');
   if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new GyreError('the request body is too large', 'BODY_TOO_LARGE', 413);
   if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new GyreError('send the request body as application/json', 'UNSUPPORTED_MEDIA_TYPE', 415);
   return e;
@@ -172,9 +174,16 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
       ...(options.logStream ? { stream: options.logStream } : {}),
     },
     genReqId: () => randomUUID(),
-    trustProxy: config.GYRE_TRUST_PROXY === undefined ? false : config.GYRE_TRUST_PROXY === 'true' ? true : config.GYRE_TRUST_PROXY.split(',').map((a) => a.trim()),
+    trustProxy:
+      config.GYRE_TRUST_PROXY === undefined ? false : config.GYRE_TRUST_PROXY === 'true' ? true : config.GYRE_TRUST_PROXY.split(',').map((a) => a.trim()),
   });
-  const projections = createProjectionRunner({ store, db, migrate: withSchemaLock, projections: allProjections, onError: (name, err) => app.log.error({ err, projection: name }, 'projection failed; retrying') });
+  const projections = createProjectionRunner({
+    store,
+    db,
+    migrate: withSchemaLock,
+    projections: allProjections,
+    onError: (name, err) => app.log.error({ err, projection: name }, 'projection failed; retrying'),
+  });
   const rebuilds = createProjectionRebuilds({
     db,
     store,
@@ -214,7 +223,16 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   // reactors read the read models and issue commands; they never wait for reactors themselves
   const reactorDeps = { db, store, commands, vault, git, readYourWrites: async () => {} };
   const dispatch = createDispatch(
-    { ...reactorDeps, jobSecrets, output, objects, live, board, projections, settings: { heartbeatMs: Math.min(1000, Math.floor(leaseMs / 3)), leaseMs, publicUrl } },
+    {
+      ...reactorDeps,
+      jobSecrets,
+      output,
+      objects,
+      live,
+      board,
+      projections,
+      settings: { heartbeatMs: Math.min(1000, Math.floor(leaseMs / 3)), leaseMs, publicUrl },
+    },
     { docker: Object.keys(dockerClasses), machine: Object.keys(machineClasses) },
   );
   // commit statuses: the reactor fills the outbox, the sender (started below) posts it; the reactor wakes it
@@ -226,7 +244,17 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     projections,
     migrate: withSchemaLock,
     log: app.log,
-    reactors: [workflowStarter(reactorDeps), buildCanceler(reactorDeps), contextKeyDestroyer(reactorDeps), scheduler({ ...reactorDeps, board, projections, timeLimitMs: config.GYRE_JOB_TIME_LIMIT_MS }), jobProgress(reactorDeps), expiredFilesRemover({ db, objects, output }), statuses, userKeyDestroyer(reactorDeps), scheduledRunStarter({ ...reactorDeps, log: app.log, projections })],
+    reactors: [
+      workflowStarter(reactorDeps),
+      buildCanceler(reactorDeps),
+      contextKeyDestroyer(reactorDeps),
+      scheduler({ ...reactorDeps, board, projections, timeLimitMs: config.GYRE_JOB_TIME_LIMIT_MS }),
+      jobProgress(reactorDeps),
+      expiredFilesRemover({ db, objects, output }),
+      statuses,
+      userKeyDestroyer(reactorDeps),
+      scheduledRunStarter({ ...reactorDeps, log: app.log, projections }),
+    ],
   });
   const services: Services = {
     config,
@@ -259,7 +287,9 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   registerOpenApi(app);
   // some API clients send Content-Type: application/json on a DELETE without a body, and CircleCI takes it
   const json = app.getDefaultJsonParser('error', 'error');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => (body === '' ? done(null, undefined) : json(req, body as string, done)));
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) =>
+    body === '' ? done(null, undefined) : json(req, body as string, done),
+  );
   await app.register(cookie);
   await app.register(rateLimit, { global: false });
   await withSchemaLock(db, async (trx) => {
@@ -272,7 +302,11 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     if (req.auth.kind === 'user' && req.auth.tokenId) await services.tokenUsage.touch(req.auth.tokenId);
   });
   const refuse = (req: FastifyRequest, action: string, error: GyreError) =>
-    services.commands.refuse(action, { reason: error.message, code: error.code, status: error.status, operation: `${req.method} ${req.routeOptions.url}` }, { context: commandContext(req.auth, requestInfo(req)) });
+    services.commands.refuse(
+      action,
+      { reason: error.message, code: error.code, status: error.status, operation: `${req.method} ${req.routeOptions.url}` },
+      { context: commandContext(req.auth, requestInfo(req)) },
+    );
   app.addHook('preHandler', async (req) => {
     if (!safeMethods.has(req.method) && (signedInByCookie(req.auth) || req.routeOptions.config.ownPagesOnly)) {
       // recorded here: GraphQL's routes answer their errors with mercurius's own handler
@@ -324,13 +358,23 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   statusSender = startStatusSender({ db, github, tokens: jobSecrets, log: app.log });
   const leaseKeeper = startLeaseKeeper({ db, dispatch, leaseMs, log: app.log });
   const retention = startRetentionSweeper({ db, commands, log: app.log, intervalMs: config.GYRE_RETENTION_SWEEP_MS });
-  const schedules = startScheduleWorker({ db, commands, readYourWrites: async () => {}, log: app.log, now: options.now ?? Date.now, intervalMs: config.GYRE_SCHEDULE_TICK_MS });
+  const schedules = startScheduleWorker({
+    db,
+    commands,
+    readYourWrites: async () => {},
+    log: app.log,
+    now: options.now ?? Date.now,
+    intervalMs: config.GYRE_SCHEDULE_TICK_MS,
+  });
   let agent: Agent | null = null;
   if (config.GYRE_LOCAL_AGENT === 'true') {
     const serverId = localServerId(dataDir);
     const connected = await connectDocker();
     const docker = 'docker' in connected ? createDockerExecutor(connected.docker, { agentId: `local:${serverId}` }) : connected;
-    const host = config.GYRE_LOCAL_MACHINE_JOBS === 'true' ? createHostExecutor({ root: join(dataDir, 'tasks') }) : { reason: 'machine jobs are off on the local agent: set GYRE_LOCAL_MACHINE_JOBS=true to run them on this host, as the server\'s own user' };
+    const host =
+      config.GYRE_LOCAL_MACHINE_JOBS === 'true'
+        ? createHostExecutor({ root: join(dataDir, 'tasks') })
+        : { reason: "machine jobs are off on the local agent: set GYRE_LOCAL_MACHINE_JOBS=true to run them on this host, as the server's own user" };
     // what this server's agent left when the server was killed: its containers, its steps' processes, their directories
     if ('removeLeftovers' in docker) await docker.removeLeftovers();
     if ('removeLeftovers' in host) await host.removeLeftovers();

@@ -4,13 +4,16 @@ const url = (protocols: string[], example: string) =>
   z
     .string()
     .trim()
-    .refine((v) => {
-      try {
-        return protocols.includes(new URL(v).protocol);
-      } catch {
-        return false;
-      }
-    }, `must be a ${protocols.join(' or ')} URL such as ${example}`);
+    .refine(
+      (v) => {
+        try {
+          return protocols.includes(new URL(v).protocol);
+        } catch {
+          return false;
+        }
+      },
+      `must be a ${protocols.join(' or ')} URL such as ${example}`,
+    );
 
 const masterKey = z
   .string()
@@ -39,7 +42,12 @@ export const ConfigSchema = z.object({
   GYRE_MASTER_KEY_PREVIOUS: z
     .string()
     .trim()
-    .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean))
+    .transform((v) =>
+      v
+        .split(',')
+        .map((k) => k.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(masterKey))
     .optional(),
   /** Where objects (job output, later artifacts and caches) are kept: `s3://bucket/prefix`; unset → `<GYRE_DATA_DIR>/objects`. */
@@ -64,9 +72,19 @@ export const ConfigSchema = z.object({
   /** How long an agent may go unheard before its tasks end infrastructure_fail (ms). */
   GYRE_AGENT_LEASE_MS: z.coerce.number().int().min(500).max(3_600_000).default(30_000),
   /** A job's time limit (ms): past it the job ends timedout. */
-  GYRE_JOB_TIME_LIMIT_MS: z.coerce.number().int().min(1000).max(7 * 24 * 3_600_000).default(5 * 3_600_000),
+  GYRE_JOB_TIME_LIMIT_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .max(7 * 24 * 3_600_000)
+    .default(5 * 3_600_000),
   /** How often retention looks for expired files (ms); the periods themselves are system settings. */
-  GYRE_RETENTION_SWEEP_MS: z.coerce.number().int().min(1000).max(7 * 24 * 3_600_000).default(3_600_000),
+  GYRE_RETENTION_SWEEP_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .max(7 * 24 * 3_600_000)
+    .default(3_600_000),
   /** How often the schedules worker looks for scheduled pipelines and scheduled workflows that are due. */
   GYRE_SCHEDULE_TICK_MS: z.coerce.number().int().min(50).max(60_000).default(10_000),
   /** When set, GET /metrics answers only `Authorization: Bearer <this>`; unset, it is open, as scrape targets usually are. */
@@ -89,7 +107,9 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   if (result.data.GYRE_EVENTSTORE_URL) {
-    throw new ConfigError('invalid configuration:\n  GYRE_EVENTSTORE_URL: the EventStoreDB adapter is not part of this release; unset it to keep events in the SQL database');
+    throw new ConfigError(
+      'invalid configuration:\n  GYRE_EVENTSTORE_URL: the EventStoreDB adapter is not part of this release; unset it to keep events in the SQL database',
+    );
   }
   return result.data;
 };

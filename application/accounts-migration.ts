@@ -42,11 +42,15 @@ export const migrateAccounts = async (s: { store: EventStore; commands: Pick<Com
   let imported = 0;
   let claims = 0;
   for (const a of accounts.values()) {
-    const event = { type: 'user.import', data: { userId: a.userId, login: a.login, githubId: a.githubId, state: a.state, isAdmin: a.isAdmin, tokenIds: [...a.tokenIds] } };
+    const event = {
+      type: 'user.import',
+      data: { userId: a.userId, login: a.login, githubId: a.githubId, state: a.state, isAdmin: a.isAdmin, tokenIds: [...a.tokenIds] },
+    };
     if (await appendOnce(s.store, accountStream(a.login), s.commands.envelop([event], { context, target: accountsTarget(a) }))) imported++;
     if (a.githubId !== null) {
       const claim = { type: 'github_user.claim', data: { githubId: a.githubId, userId: a.userId, login: a.login } };
-      if (await appendOnce(s.store, githubUserStream(a.githubId), s.commands.envelop([claim], { context, target: githubUserTarget(a.githubId, a.login) }))) claims++;
+      if (await appendOnce(s.store, githubUserStream(a.githubId), s.commands.envelop([claim], { context, target: githubUserTarget(a.githubId, a.login) })))
+        claims++;
     }
   }
   const all = [...accounts.values()];

@@ -5,7 +5,18 @@ import type { CommandContext, Reference } from '../domain/events/envelope.ts';
 import { fold } from '../domain/decider.ts';
 import { ConflictError } from '../domain/errors.ts';
 import type { NewEvent, Position, RecordedEvent } from '../domain/events/envelope.ts';
-import { accountDecider, accountStream, accountsTarget, firstAdminId, noDelta, rosterDelta, type Account, type AccountCommand, type AccountEvent, type AccountStream } from '../domain/users/accounts.ts';
+import {
+  accountDecider,
+  accountStream,
+  accountsTarget,
+  firstAdminId,
+  noDelta,
+  rosterDelta,
+  type Account,
+  type AccountCommand,
+  type AccountEvent,
+  type AccountStream,
+} from '../domain/users/accounts.ts';
 import { githubIdentityDecider, githubUserStream, githubUserTarget, type GithubIdentityEvent } from '../domain/users/github-identity.ts';
 import { rosterDecider, rosterStream, rosterTarget, type PendingChange, type RosterEvent } from '../domain/users/roster.ts';
 import { maxPosition, WrongExpectedRevisionError, type ExpectedRevision } from '../adapters/eventstore/port.ts';
@@ -58,7 +69,15 @@ const settle = async (s: AccountUseCases, context: CommandContext, change: Pendi
     outcome = after[0]?.id === change.events[0]!.id ? 'done' : 'void';
     recorded = outcome === 'done' ? after.slice(0, change.events.length) : [];
   }
-  const settled = await s.commands.execute({ stream: rosterStream, decider: rosterDecider, command: { type: 'settle', id: change.id, outcome }, context, target: rosterTarget, lastEventOnly: true, maxAttempts: rosterAttempts });
+  const settled = await s.commands.execute({
+    stream: rosterStream,
+    decider: rosterDecider,
+    command: { type: 'settle', id: change.id, outcome },
+    context,
+    target: rosterTarget,
+    lastEventOnly: true,
+    maxAttempts: rosterAttempts,
+  });
   const events = [...recorded, ...settled.events];
   return { outcome, written: { events, position: maxOf(recorded.at(-1)?.position ?? null, settled.position) } };
 };
@@ -98,7 +117,13 @@ const runAccount = async (s: AccountUseCases, { login, command, context, target 
       }
       await settlePending(s, context);
       // the login as the account spells it (refusals name it); its stream is the lower-cased one
-      const change: PendingChange = { id: randomUUID(), login: state.account?.login ?? after.account?.login ?? login, accountRevision: revision, delta, events: enveloped as PendingChange['events'] };
+      const change: PendingChange = {
+        id: randomUUID(),
+        login: state.account?.login ?? after.account?.login ?? login,
+        accountRevision: revision,
+        delta,
+        events: enveloped as PendingChange['events'],
+      };
       const seats = (await systemSettings(s.db)).licenseSeats;
       await s.commands.execute({
         stream: rosterStream,
@@ -121,7 +146,13 @@ const runAccount = async (s: AccountUseCases, { login, command, context, target 
 };
 
 /** Runs one account command and answers with the account as the read model then holds it. */
-const changeAccount = async (s: AccountUseCases, context: CommandContext, login: string, command: AccountCommand, targetId?: string): Promise<UserRow | undefined> => {
+const changeAccount = async (
+  s: AccountUseCases,
+  context: CommandContext,
+  login: string,
+  command: AccountCommand,
+  targetId?: string,
+): Promise<UserRow | undefined> => {
   const known = await userByLogin(s.db, login);
   const target = () => ({ id: targetId ?? known?.id ?? login, type: 'user', name: known?.login ?? login });
   const { written } = await runAccount(s, { login, command, context, target });
@@ -135,7 +166,8 @@ export const createAccount = async (s: AccountUseCases, context: CommandContext,
   return written;
 };
 
-export const suspendUser = (s: AccountUseCases, context: CommandContext, by: Caller, login: string) => changeAccount(s, context, login, { type: 'suspend', login, by: by.id });
+export const suspendUser = (s: AccountUseCases, context: CommandContext, by: Caller, login: string) =>
+  changeAccount(s, context, login, { type: 'suspend', login, by: by.id });
 export const activateUser = (s: AccountUseCases, context: CommandContext, login: string) => changeAccount(s, context, login, { type: 'activate', login });
 export const approveUser = (s: AccountUseCases, context: CommandContext, login: string) => {
   const userId = randomUUID();
@@ -145,7 +177,8 @@ export const deleteUser = async (s: AccountUseCases, context: CommandContext, by
   await changeAccount(s, context, login, { type: 'delete', login, by: by.id });
 };
 export const grantAdmin = (s: AccountUseCases, context: CommandContext, login: string) => changeAccount(s, context, login, { type: 'grantAdmin', login });
-export const revokeAdmin = (s: AccountUseCases, context: CommandContext, by: Caller, login: string) => changeAccount(s, context, login, { type: 'revokeAdmin', login, by: by.id });
+export const revokeAdmin = (s: AccountUseCases, context: CommandContext, by: Caller, login: string) =>
+  changeAccount(s, context, login, { type: 'revokeAdmin', login, by: by.id });
 
 /** A new API token for the caller: the token itself is answered once, only its hash is kept. */
 export const createApiToken = async (s: AccountUseCases, context: CommandContext, user: Caller, label: string) => {
@@ -163,7 +196,12 @@ export const createApiToken = async (s: AccountUseCases, context: CommandContext
 };
 
 export const revokeApiToken = async (s: AccountUseCases, context: CommandContext, user: Caller, tokenId: string): Promise<void> => {
-  const { written } = await runAccount(s, { login: user.login, command: { type: 'revokeApiToken', userId: user.id, tokenId }, context, target: () => accountsTarget({ userId: user.id, login: user.login }) });
+  const { written } = await runAccount(s, {
+    login: user.login,
+    command: { type: 'revokeApiToken', userId: user.id, tokenId },
+    context,
+    target: () => accountsTarget({ userId: user.id, login: user.login }),
+  });
   await s.readYourWrites(written);
 };
 
@@ -208,10 +246,19 @@ export const signInWithGitHub = async (s: AccountUseCases, context: CommandConte
     try {
       if (!claimed) {
         const [event] = githubIdentityDecider.decide({ type: 'claim', githubId: who.id, userId, login }, { claim });
-        const appended = await s.store.append(claimStream, s.commands.envelop([event!], { context: actorContext, target: githubUser }), expectedAt(last?.revision ?? -1));
+        const appended = await s.store.append(
+          claimStream,
+          s.commands.envelop([event!], { context: actorContext, target: githubUser }),
+          expectedAt(last?.revision ?? -1),
+        );
         written.push({ events: appended.events, position: appended.position });
       }
-      const done = await runAccount(s, { login, command, context: actorContext, target: (state) => (state.account ? accountsTarget(state.account) : githubUser) });
+      const done = await runAccount(s, {
+        login,
+        command,
+        context: actorContext,
+        target: (state) => (state.account ? accountsTarget(state.account) : githubUser),
+      });
       written.push(done.written);
       await s.readYourWrites({ events: written.flatMap((w) => w.events), position: written.reduce<Position | null>((p, w) => maxOf(p, w.position), null) });
       if (!mine(done.state.account)) throw new Error(`signIn left no account bound to GitHub user ${who.id}`);
@@ -224,7 +271,12 @@ export const signInWithGitHub = async (s: AccountUseCases, context: CommandConte
 };
 
 /** A browser session for an account that signed in, with the organizations and teams GitHub named; answers the session secret. */
-export const startSession = async (s: UseCases, context: CommandContext, account: Caller, how: Pick<GitHubIdentity, 'orgs' | 'teams'> & SignInMethod): Promise<string> => {
+export const startSession = async (
+  s: UseCases,
+  context: CommandContext,
+  account: Caller,
+  how: Pick<GitHubIdentity, 'orgs' | 'teams'> & SignInMethod,
+): Promise<string> => {
   const session = generateToken();
   await executeAndWait(s, {
     stream: sessionStream(account.id),
@@ -240,9 +292,18 @@ export const startSession = async (s: UseCases, context: CommandContext, account
  * Signs in with one of the person's API tokens (the embedded admin has no GitHub account). The session
  * keeps the organizations and teams of their last GitHub login; a refusal is audited under `operation`.
  */
-export const signInWithToken = async (s: UseCases, context: CommandContext, token: string, operation: string): Promise<{ session: string; user: UserRow; tokenId: string }> => {
+export const signInWithToken = async (
+  s: UseCases,
+  context: CommandContext,
+  token: string,
+  operation: string,
+): Promise<{ session: string; user: UserRow; tokenId: string }> => {
   const refused = async (error: GyreError, actor?: Reference) => {
-    await s.commands.refuse('user.logged_in', { reason: error.message, code: error.code, status: error.status, operation }, actor ? { context: { ...context, actor }, target: actor } : { context });
+    await s.commands.refuse(
+      'user.logged_in',
+      { reason: error.message, code: error.code, status: error.status, operation },
+      actor ? { context: { ...context, actor }, target: actor } : { context },
+    );
     return error;
   };
   const hash = hashToken(token);
@@ -250,11 +311,19 @@ export const signInWithToken = async (s: UseCases, context: CommandContext, toke
   if (!user) {
     const runner = await runnerTokenByHash(s.db, hash);
     throw await refused(
-      new UnauthorizedError(runner ? 'a runner token cannot sign in: it only lets agents claim and run tasks; sign in with a personal API token' : 'the API token is not valid: sign in with an API token of your account, or ask an admin for one'),
+      new UnauthorizedError(
+        runner
+          ? 'a runner token cannot sign in: it only lets agents claim and run tasks; sign in with a personal API token'
+          : 'the API token is not valid: sign in with an API token of your account, or ask an admin for one',
+      ),
     );
   }
   if (user.state !== 'ACTIVE' && user.state !== 'INACTIVE') {
-    throw await refused(new ForbiddenError(`the account of ${user.login} is suspended: ask an admin to activate it`, 'USER_SUSPENDED'), { id: user.id, type: 'user', name: user.login });
+    throw await refused(new ForbiddenError(`the account of ${user.login} is suspended: ask an admin to activate it`, 'USER_SUSPENDED'), {
+      id: user.id,
+      type: 'user',
+      name: user.login,
+    });
   }
   const session = await startSession(s, context, user, { ...(await membershipsOf(s.db, user.id)), method: 'api_token', tokenId: user.tokenId });
   return { session, user, tokenId: user.tokenId };

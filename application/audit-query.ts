@@ -29,5 +29,11 @@ export const parseAuditQuery = (input: unknown): AuditQuery => {
   if (!r.success) throw new ValidationError(`invalid audit log filter: ${describeIssues(r.error.issues)}`);
   const { since, until, actions, actorId, targetId } = r.data;
   if (since && until && Date.parse(since) > Date.parse(until)) throw new ValidationError('invalid audit log filter: since must not be after until');
-  return { since: since ?? undefined, until: until ?? undefined, actions: parseActionFilters(actions), actorId: actorId ?? undefined, targetId: targetId ?? undefined };
+  return {
+    since: since ?? undefined,
+    until: until ?? undefined,
+    actions: parseActionFilters(actions),
+    actorId: actorId ?? undefined,
+    targetId: targetId ?? undefined,
+  };
 };

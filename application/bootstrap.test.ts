@@ -34,7 +34,10 @@ test('two processes starting together create one admin, and only the winner writ
   const files = [a.dir, b.dir].filter((d) => existsSync(adminTokenFile(d)));
   assert.is(files.length, 1);
   assert.is(readFileSync(adminTokenFile(files[0]!), 'utf8').trim(), winners[0]!.token);
-  assert.ok([a.dir, b.dir].every((d) => !existsSync(`${adminTokenFile(d)}.pending`)), 'the loser left a pending token');
+  assert.ok(
+    [a.dir, b.dir].every((d) => !existsSync(`${adminTokenFile(d)}.pending`)),
+    'the loser left a pending token',
+  );
 });
 
 test('a token left pending by a crash after the append is put in place on the next start', async () => {

@@ -32,7 +32,19 @@ export const bootstrapAdmin = async (s: UseCases & WithStore, dataDir: string): 
   writeFileSync(pending, `${token}\n`, { mode: 0o600 });
   try {
     // the first admin takes a seat whatever the licence says: without it no one could change the licence
-    const created = await createAccount(s, { actor: systemActor, request: null }, { type: 'create', userId: firstAdminId, login: 'admin', name: 'Administrator', state: 'ACTIVE', isAdmin: true, token: { tokenId: randomUUID(), label: 'admin (first start)', tokenHash: hashToken(token) } });
+    const created = await createAccount(
+      s,
+      { actor: systemActor, request: null },
+      {
+        type: 'create',
+        userId: firstAdminId,
+        login: 'admin',
+        name: 'Administrator',
+        state: 'ACTIVE',
+        isAdmin: true,
+        token: { tokenId: randomUUID(), label: 'admin (first start)', tokenHash: hashToken(token) },
+      },
+    );
     await s.readYourWrites(created);
   } catch (e) {
     rmSync(pending, { force: true });

@@ -18,7 +18,13 @@ test.before(async () => {
 
 test('a command appends its events in the audit envelope', async () => {
   const handler = createCommandHandler(store, eventRegistry);
-  const r = await handler.execute({ stream: settingsStream, decider: settingsDecider, command: { type: 'update', input: { licenseSeats: 5 } }, context, target: settingsTarget });
+  const r = await handler.execute({
+    stream: settingsStream,
+    decider: settingsDecider,
+    command: { type: 'update', input: { licenseSeats: 5 } },
+    context,
+    target: settingsTarget,
+  });
   assert.is(r.events.length, 1);
   const e = r.events[0]!;
   assert.equal(e.metadata.actor, context.actor);
@@ -33,7 +39,17 @@ test('a command appends its events in the audit envelope', async () => {
 test('concurrent commands on one stream each apply exactly once, in some order', async () => {
   const handler = createCommandHandler(store, eventRegistry, { maxAttempts: 50 });
   const seats = Array.from({ length: 10 }, (_, i) => 100 + i);
-  await Promise.all(seats.map((n) => handler.execute({ stream: settingsStream, decider: settingsDecider, command: { type: 'update', input: { licenseSeats: n } }, context, target: settingsTarget })));
+  await Promise.all(
+    seats.map((n) =>
+      handler.execute({
+        stream: settingsStream,
+        decider: settingsDecider,
+        command: { type: 'update', input: { licenseSeats: n } },
+        context,
+        target: settingsTarget,
+      }),
+    ),
+  );
   const history = await store.readStream(settingsStream);
   const changes = history.slice(1).map((e) => (e.data as { changes: { licenseSeats: { from: number | null; to: number } } }).changes.licenseSeats);
   assert.equal(changes.map((c) => c.to).sort(), seats);
@@ -47,13 +63,25 @@ test('with no retries left, a conflict reaches the caller as a typed error', asy
     ...store,
     async readStream(stream: string, from?: number) {
       const history = await store.readStream(stream, from);
-      await createCommandHandler(store, eventRegistry).execute({ stream, decider: settingsDecider, command: { type: 'update', input: { licenseSeats: 300 + history.length } }, context, target: settingsTarget });
+      await createCommandHandler(store, eventRegistry).execute({
+        stream,
+        decider: settingsDecider,
+        command: { type: 'update', input: { licenseSeats: 300 + history.length } },
+        context,
+        target: settingsTarget,
+      });
       return history;
     },
   };
   const handler = createCommandHandler(racing, eventRegistry, { maxAttempts: 2 });
   try {
-    await handler.execute({ stream: settingsStream, decider: settingsDecider, command: { type: 'update', input: { licenseSeats: 299 } }, context, target: settingsTarget });
+    await handler.execute({
+      stream: settingsStream,
+      decider: settingsDecider,
+      command: { type: 'update', input: { licenseSeats: 299 } },
+      context,
+      target: settingsTarget,
+    });
     assert.unreachable('the command won against a writer that always came first');
   } catch (e) {
     assert.is((e as { code?: string }).code, 'CONFLICT');
@@ -66,7 +94,11 @@ test('an event that fails its schema is never appended', async () => {
   const handler = createCommandHandler(store, eventRegistry);
   const before = (await store.readStream('odd-stream')).length;
   try {
-    await handler.record('odd-stream', { type: 'system.settings.update', data: { changes: { licenseSeats: { from: 'x', to: 2 } } } }, { context, target: settingsTarget });
+    await handler.record(
+      'odd-stream',
+      { type: 'system.settings.update', data: { changes: { licenseSeats: { from: 'x', to: 2 } } } },
+      { context, target: settingsTarget },
+    );
     assert.unreachable('a bad event was appended');
   } catch (e) {
     assert.instance(e, ValidationError);
@@ -82,15 +114,26 @@ test('an event that fails its schema is never appended', async () => {
 
 test('a refusal is recorded with success false on a stream of its own, without the values the caller sent', async () => {
   const handler = createCommandHandler(store, eventRegistry);
-  const e = await handler.refuse('system.settings.update', { reason: 'Int cannot represent non-integer value: "gyre_canary_s3cret"', code: 'FORBIDDEN', status: 403, operation: 'mutation updateSystemSettings' }, { context });
+  const e = await handler.refuse(
+    'system.settings.update',
+    { reason: 'Int cannot represent non-integer value: "gyre_canary_s3cret"', code: 'FORBIDDEN', status: 403, operation: 'mutation updateSystemSettings' },
+    { context },
+  );
   assert.is((e.data as { reason: string }).reason, 'Int cannot represent non-integer value: "…"');
   assert.match(e.stream, /^refusal-[0-9a-f-]{36}$/);
   assert.is(e.metadata.success, false);
   assert.equal(e.metadata.target, { id: 'mutation updateSystemSettings', type: 'api_operation' });
 });
 
-const seatsOf = async (stream: string) => (await store.readStream(stream)).map((e) => (e.data as { changes: { licenseSeats?: { from: number | null; to: number } } }).changes.licenseSeats);
-const update = (licenseSeats: number, stream: string) => ({ stream, decider: settingsDecider, command: { type: 'update' as const, input: { licenseSeats } }, context, target: settingsTarget });
+const seatsOf = async (stream: string) =>
+  (await store.readStream(stream)).map((e) => (e.data as { changes: { licenseSeats?: { from: number | null; to: number } } }).changes.licenseSeats);
+const update = (licenseSeats: number, stream: string) => ({
+  stream,
+  decider: settingsDecider,
+  command: { type: 'update' as const, input: { licenseSeats } },
+  context,
+  target: settingsTarget,
+});
 
 test('a command on a stream this handler wrote last decides on what it wrote: its append is its one statement', async () => {
   const handler = createCommandHandler(store, eventRegistry);
@@ -115,7 +158,10 @@ test('another writer in between: the append fails its revision check, and the co
   const r = await here.execute(update(8, stream));
   assert.is(r.state.licenseSeats, 8);
   const changes = await seatsOf(stream);
-  assert.equal(changes.slice(1), [{ from: 5, to: 7 }, { from: 7, to: 8 }]);
+  assert.equal(changes.slice(1), [
+    { from: 5, to: 7 },
+    { from: 7, to: 8 },
+  ]);
 });
 
 test('a decision that changes nothing, or is refused, on what the handler remembered is made again on the stream as read', async () => {
@@ -139,7 +185,12 @@ test('a decision that changes nothing, or is refused, on what the handler rememb
   };
   const r = await here.execute({ ...update(60, stream), decider: strict });
   assert.is(r.state.licenseSeats, 60);
-  assert.equal((await seatsOf(stream)).slice(1), [{ from: 5, to: 7 }, { from: 7, to: 5 }, { from: 5, to: 50 }, { from: 50, to: 60 }]);
+  assert.equal((await seatsOf(stream)).slice(1), [
+    { from: 5, to: 7 },
+    { from: 7, to: 5 },
+    { from: 5, to: 50 },
+    { from: 50, to: 60 },
+  ]);
 });
 
 test('the handler remembers at most the events it is given, forgetting the least recently used stream first', async () => {

@@ -1,7 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { fold, type Decider } from '../domain/decider.ts';
 import { refusalReason } from '../domain/audit/refusal.ts';
-import { EventMetadata, type CommandContext, type DomainEvent, type NewEvent, type Position, type RecordedEvent, type Reference } from '../domain/events/envelope.ts';
+import {
+  EventMetadata,
+  type CommandContext,
+  type DomainEvent,
+  type NewEvent,
+  type Position,
+  type RecordedEvent,
+  type Reference,
+} from '../domain/events/envelope.ts';
 import type { EventRegistry, RefusalData } from '../domain/events/registry.ts';
 import { WrongExpectedRevisionError, type EventStore, type ExpectedRevision } from '../adapters/eventstore/port.ts';
 
@@ -36,7 +44,11 @@ export interface CommandHandler {
   /** Loads the stream, folds it, decides, and appends at the revision it read; retries a bounded number of times on conflict. */
   execute<S, C, E extends DomainEvent>(execution: Execution<S, C, E>): Promise<Executed<S>>;
   /** Appends events that belong to no aggregate's rules (an export, a refusal). */
-  record(stream: string, event: DomainEvent, envelope: { context: CommandContext; target: Reference; scope?: Reference | null; success?: boolean }): Promise<RecordedEvent>;
+  record(
+    stream: string,
+    event: DomainEvent,
+    envelope: { context: CommandContext; target: Reference; scope?: Reference | null; success?: boolean },
+  ): Promise<RecordedEvent>;
   refuse(action: string, refusal: RefusalData, envelope: { context: CommandContext; target?: Reference }): Promise<RecordedEvent>;
   /** Events in their audit envelope, checked against their schemas, for a use case that appends them itself (a step of a change across streams). */
   envelop(events: ReadonlyArray<DomainEvent>, envelope: { context: CommandContext; target: Reference; scope?: Reference | null }): NewEvent[];

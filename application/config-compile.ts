@@ -12,7 +12,6 @@ export interface Compiled {
   readonly errors: ReadonlyArray<ConfigProblem & { readonly text: string }>;
 }
 
-
 /**
  * Processes a config as a pipeline would, with the given parameters and values (`pipeline.`-prefixed
  * keys, as the circleci CLI sends them, or bare ones).
@@ -24,7 +23,11 @@ export const compileConfig = async (s: Reads, input: { configYaml: unknown; pipe
   const values = input.pipelineValues ?? {};
   if (!isRecord(parameters)) throw new ValidationError('pipeline_parameters must be a map');
   if (!isRecord(values)) throw new ValidationError('pipeline_values must be a map');
-  const bare = Object.fromEntries(Object.entries(values).filter(([k]) => !k.startsWith('pipeline.parameters.')).map(([k, v]) => [k.replace(/^pipeline\./, ''), v]));
+  const bare = Object.fromEntries(
+    Object.entries(values)
+      .filter(([k]) => !k.startsWith('pipeline.parameters.'))
+      .map(([k, v]) => [k.replace(/^pipeline\./, ''), v]),
+  );
   const text = input.configYaml;
   const result = await withOrbs(s, (resolveOrb) => processConfig(text, { pipelineParameters: parameters, pipelineValues: bare, resolveOrb }));
   if (result.valid) return { valid: true, sourceYaml: text, outputYaml: result.yaml, errors: [] };

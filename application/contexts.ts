@@ -50,7 +50,12 @@ export const resolveOwner = async (s: Reads, owner: { slug?: unknown; id?: unkno
   throw new ValidationError('the owner must be given as a slug (gh/<org>) or an organization id');
 };
 
-export const createContext = async (s: ContextDeps, context: CommandContext, by: Member, input: { name?: unknown; owner: { slug?: unknown; id?: unknown } }): Promise<ContextRow> => {
+export const createContext = async (
+  s: ContextDeps,
+  context: CommandContext,
+  by: Member,
+  input: { name?: unknown; owner: { slug?: unknown; id?: unknown } },
+): Promise<ContextRow> => {
   const name = parseInput(ContextName, input.name, 'context name');
   const owner = await resolveOwner(s, input.owner);
   const contextId = randomUUID();
@@ -67,7 +72,14 @@ export const deleteContext = async (s: ContextDeps, context: CommandContext, by:
 /** Destroys a deleted context's data key; destroying it again does nothing. */
 export const destroyContextKey = (s: WithVault, contextId: string): Promise<void> => s.vault.destroy(contextOwner(contextId));
 
-export const storeContextEnvVar = async (s: ContextDeps, context: CommandContext, by: Member, id: unknown, rawName: unknown, rawValue: unknown): Promise<EnvVarRow> => {
+export const storeContextEnvVar = async (
+  s: ContextDeps,
+  context: CommandContext,
+  by: Member,
+  id: unknown,
+  rawName: unknown,
+  rawValue: unknown,
+): Promise<EnvVarRow> => {
   const found = await findContext(s, id);
   const { name, value } = parseEnvVar(rawName, rawValue);
   const secret = { sealed: await s.vault.seal(contextOwner(found.id), `env ${name}`, value), masked: mask(value) };

@@ -42,7 +42,10 @@ export const findArtifact = async (s: FileReads, jobId: string, nodeIndex: numbe
   const artifact = await artifactOfJob(s.db, jobId, nodeIndex, path);
   if (!artifact) {
     const expired = (await expiredKinds(s.db, jobId)).includes('artifacts');
-    throw new NotFoundError(expired ? 'the artifacts of this job have expired (see artifactRetentionDays in the system settings)' : 'no such artifact', expired ? 'ARTIFACT_EXPIRED' : 'ARTIFACT_NOT_FOUND');
+    throw new NotFoundError(
+      expired ? 'the artifacts of this job have expired (see artifactRetentionDays in the system settings)' : 'no such artifact',
+      expired ? 'ARTIFACT_EXPIRED' : 'ARTIFACT_NOT_FOUND',
+    );
   }
   const key = objectKeys.artifact(jobId, nodeIndex, path);
   const head = await s.objects.head(key);

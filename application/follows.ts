@@ -37,7 +37,8 @@ export const hookEvents = ['push', 'pull_request'];
 
 /** GitHub's refusals as errors that say what to do; none holds a token or the webhook secret. */
 const githubError = (e: unknown, doing: string): unknown => {
-  if (e instanceof GitHubRateLimited) return new GyreError(`GitHub is rate-limiting Gyre while it ${doing}: try again after ${new Date(e.retryAt).toISOString()}`, 'GITHUB_RATE_LIMITED', 429);
+  if (e instanceof GitHubRateLimited)
+    return new GyreError(`GitHub is rate-limiting Gyre while it ${doing}: try again after ${new Date(e.retryAt).toISOString()}`, 'GITHUB_RATE_LIMITED', 429);
   if (!(e instanceof GitHubRefused)) return e;
   if (e.status >= 500) return new GyreError(`GitHub did not answer while Gyre ${doing} (${e.message}): try again later`, 'GITHUB_UNAVAILABLE', 502);
   const hint =
@@ -54,7 +55,8 @@ const tokenOf = (s: FollowDeps, userId: string) =>
     throw e;
   });
 
-const stateOf = async (s: WithStore, slug: ReturnType<typeof parseProjectSlug>) => fold(projectDecider, (await s.store.readStream(projectStream(slug))) as unknown as ProjectEvent[]);
+const stateOf = async (s: WithStore, slug: ReturnType<typeof parseProjectSlug>) =>
+  fold(projectDecider, (await s.store.readStream(projectStream(slug))) as unknown as ProjectEvent[]);
 
 /**
  * `createProject`: follows a repository. With no `gitUrl`, it is the repository of the slug on the
@@ -64,7 +66,13 @@ const stateOf = async (s: WithStore, slug: ReturnType<typeof parseProjectSlug>) 
  * webhookSecret, or unfollow and follow again after a GitHub sign-in). If the project cannot be
  * recorded after the webhook was registered (someone followed it first), the webhook is removed again.
  */
-export const followProject = async (s: FollowDeps, context: CommandContext, by: Member, follower: Caller, input: { slug?: unknown; gitUrl?: unknown }): Promise<ProjectRow> => {
+export const followProject = async (
+  s: FollowDeps,
+  context: CommandContext,
+  by: Member,
+  follower: Caller,
+  input: { slug?: unknown; gitUrl?: unknown },
+): Promise<ProjectRow> => {
   const slug = parseProjectSlug(input.slug);
   const given = input.gitUrl === undefined || input.gitUrl === null ? undefined : parseInput(GitUrl, input.gitUrl, 'gitUrl');
   const known = await projectBySlug(s.db, slug.key);
@@ -78,12 +86,22 @@ export const followProject = async (s: FollowDeps, context: CommandContext, by: 
   const token = repo ? await tokenOf(s, follower.id) : null;
   let hook: FollowHook | null = null;
   if (repo && token) {
-    if (!s.config.GYRE_PUBLIC_URL) throw new DomainError('PUBLIC_URL_REQUIRED', `following ${repoName(repo)} registers a webhook GitHub must reach: set GYRE_PUBLIC_URL to the address GitHub reaches Gyre at, then follow ${slug.slug} again`);
+    if (!s.config.GYRE_PUBLIC_URL)
+      throw new DomainError(
+        'PUBLIC_URL_REQUIRED',
+        `following ${repoName(repo)} registers a webhook GitHub must reach: set GYRE_PUBLIC_URL to the address GitHub reaches Gyre at, then follow ${slug.slug} again`,
+      );
     const secret = randomBytes(32).toString('hex');
     const created = await s.github.createHook(token, repo, { url: `${s.publicUrl}/hooks/github`, secret, events: hookEvents }).catch((e: unknown) => {
       throw githubError(e, `registered its webhook on ${repoName(repo)}`);
     });
-    hook = { repository: repoName(repo), hookId: created.id, followerId: follower.id, followerLogin: follower.login, webhookSecret: { sealed: await s.vault.seal(projectOwner(projectId), 'webhook secret', secret), masked: mask(secret) } };
+    hook = {
+      repository: repoName(repo),
+      hookId: created.id,
+      followerId: follower.id,
+      followerLogin: follower.login,
+      webhookSecret: { sealed: await s.vault.seal(projectOwner(projectId), 'webhook secret', secret), masked: mask(secret) },
+    };
   }
   try {
     await runProjectCommand(s, context, slug, { type: 'create', projectId, slug, gitUrl, hook, by }, known);
@@ -96,7 +114,11 @@ export const followProject = async (s: FollowDeps, context: CommandContext, by: 
 
 /** Removes a webhook whose project was never recorded; a failure is logged, never hides the refusal that caused it. */
 const removeHook = async (s: FollowDeps, token: string, repo: GitHubRepoRef, hookId: number) => {
-  await s.github.deleteHook(token, repo, hookId).catch((err: unknown) => s.log.error({ err, repository: repoName(repo), hookId }, 'could not remove the webhook of a project that was not recorded: remove it on GitHub by hand'));
+  await s.github
+    .deleteHook(token, repo, hookId)
+    .catch((err: unknown) =>
+      s.log.error({ err, repository: repoName(repo), hookId }, 'could not remove the webhook of a project that was not recorded: remove it on GitHub by hand'),
+    );
 };
 
 /**
@@ -112,7 +134,11 @@ export const unfollowProject = async (s: FollowDeps, context: CommandContext, by
   const hook = state?.hook;
   if (hook) {
     const token = (await tokenOf(s, caller.id)) ?? (await tokenOf(s, hook.followerId));
-    if (!token) throw new DomainError('GITHUB_TOKEN_REQUIRED', `removing Gyre's webhook from ${hook.repository} needs a GitHub token: sign in with GitHub, then unfollow ${project.slug}`);
+    if (!token)
+      throw new DomainError(
+        'GITHUB_TOKEN_REQUIRED',
+        `removing Gyre's webhook from ${hook.repository} needs a GitHub token: sign in with GitHub, then unfollow ${project.slug}`,
+      );
     await s.github.deleteHook(token, parseRepoName(hook.repository), hook.hookId).catch((e: unknown) => {
       throw githubError(e, `removed its webhook from ${hook.repository}`);
     });

@@ -51,7 +51,8 @@ const branchOf = (project: ProjectRow, q: InsightsQuery): string | null => {
 
 const windowOf = (q: InsightsQuery, now: Date): { start: Date; end: Date; days: number } => {
   const name = q['reporting-window'] ?? 'last-90-days';
-  if (!(name in reportingWindows)) throw new ValidationError(`reporting-window is one of ${Object.keys(reportingWindows).join(', ')} (not ${JSON.stringify(name)})`);
+  if (!(name in reportingWindows))
+    throw new ValidationError(`reporting-window is one of ${Object.keys(reportingWindows).join(', ')} (not ${JSON.stringify(name)})`);
   const days = reportingWindows[name as ReportingWindow];
   return { start: new Date(now.getTime() - days * dayMs), end: now, days };
 };
@@ -72,7 +73,13 @@ const metricsJson = (m: RunMetrics, days: number) => ({
 });
 
 /** `GET /insights/{slug}/workflows`: per workflow name, its metrics over the window; paged by name. */
-export const workflowsInsights = async (s: Reads, project: ProjectRow, q: InsightsQuery, page: { after?: string | undefined; limit: number }, now = new Date()) => {
+export const workflowsInsights = async (
+  s: Reads,
+  project: ProjectRow,
+  q: InsightsQuery,
+  page: { after?: string | undefined; limit: number },
+  now = new Date(),
+) => {
   const scope = scopeOf(project, q, now);
   const rows = await workflowMetrics(s.db, scope, page);
   return {
@@ -88,7 +95,14 @@ export const workflowsInsights = async (s: Reads, project: ProjectRow, q: Insigh
 };
 
 /** `GET /insights/{slug}/workflows/{name}/jobs`: per job name of the workflow, its metrics over the window; paged by name. */
-export const jobsInsights = async (s: Reads, project: ProjectRow, workflowName: string, q: InsightsQuery, page: { after?: string | undefined; limit: number }, now = new Date()) => {
+export const jobsInsights = async (
+  s: Reads,
+  project: ProjectRow,
+  workflowName: string,
+  q: InsightsQuery,
+  page: { after?: string | undefined; limit: number },
+  now = new Date(),
+) => {
   const scope = scopeOf(project, q, now);
   const rows = await jobMetrics(s.db, scope, workflowName, page);
   return {
@@ -105,7 +119,14 @@ const dateOf = (v: string | undefined, name: string): Date | undefined => {
 };
 
 /** `GET /insights/{slug}/workflows/{name}`: the workflow's ended runs, newest first, between start-date and end-date (at most 90 days apart). */
-export const workflowRunsInsights = async (s: Reads, project: ProjectRow, workflowName: string, q: InsightsQuery, page: { after?: { createdAt: string; id: string } | undefined; limit: number }, now = new Date()) => {
+export const workflowRunsInsights = async (
+  s: Reads,
+  project: ProjectRow,
+  workflowName: string,
+  q: InsightsQuery,
+  page: { after?: { createdAt: string; id: string } | undefined; limit: number },
+  now = new Date(),
+) => {
   const branch = branchOf(project, q);
   const end = dateOf(q['end-date'], 'end-date') ?? now;
   const start = dateOf(q['start-date'], 'start-date') ?? new Date(end.getTime() - maxRunsSpanDays * dayMs);
@@ -203,6 +224,8 @@ export const flakyTestsInsights = async (s: Reads & { readonly objects: ObjectSt
       file: seen.file,
     });
   }
-  const items = [...flaky.values()].sort((a, b) => b.times_flaked - a.times_flaked || a.classname.localeCompare(b.classname) || a.test_name.localeCompare(b.test_name));
+  const items = [...flaky.values()].sort(
+    (a, b) => b.times_flaked - a.times_flaked || a.classname.localeCompare(b.classname) || a.test_name.localeCompare(b.test_name),
+  );
   return { flaky_tests: items, total_flaky_tests: items.length };
 };

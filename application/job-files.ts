@@ -3,7 +3,22 @@ import { pipeline as pipe, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract } from 'tar-stream';
 import { ObjectKeyError, checkedKey, type ObjectStore } from '../adapters/objectstore/port.ts';
-import { CacheKey, CacheKeys, maxUploadedTests, TestReportsSummary, UploadedTest, type ArtifactsStored, type CacheFound, type CacheSaved, type LayerStored, type StepRef, type TaskRef, type TestCounts, type TestResultsUpload, type WorkspaceLayer } from '../domain/agents/protocol.ts';
+import {
+  CacheKey,
+  CacheKeys,
+  maxUploadedTests,
+  TestReportsSummary,
+  UploadedTest,
+  type ArtifactsStored,
+  type CacheFound,
+  type CacheSaved,
+  type LayerStored,
+  type StepRef,
+  type TaskRef,
+  type TestCounts,
+  type TestResultsUpload,
+  type WorkspaceLayer,
+} from '../domain/agents/protocol.ts';
 import { DomainError, GyreError, NotFoundError, parseInput, ValidationError } from '../domain/errors.ts';
 import type { CommandContext, Position } from '../domain/events/envelope.ts';
 import { artifactNameSet, uploadedArtifactName } from '../domain/files/artifact-names.ts';
@@ -42,7 +57,8 @@ const maxSkippedListed = 100;
 /** Only the agent that holds a task reports on it or moves its files. */
 export const requireHeldTask = async (deps: Pick<UseCases, 'db'>, agentId: string, t: TaskRef) => {
   const task = await taskByRef(deps.db, t.jobId, t.taskIndex);
-  if (task?.status !== 'running' || task.agentId !== agentId) throw new DomainError('LEASE_LOST', `task ${t.taskIndex} of job ${t.jobId} is not this agent's: stop running it`);
+  if (task?.status !== 'running' || task.agentId !== agentId)
+    throw new DomainError('LEASE_LOST', `task ${t.taskIndex} of job ${t.jobId} is not this agent's: stop running it`);
   return task;
 };
 
@@ -57,11 +73,16 @@ const heldJob = async (deps: JobFilesDeps, agent: FilesAgent, t: TaskRef): Promi
 const openStep = async (deps: JobFilesDeps, agent: FilesAgent, s: StepRef): Promise<JobRunRow> => {
   const job = await heldJob(deps, agent, s);
   const step = (await stepsOfJob(deps.db, s.jobId)).find((x) => x.taskIndex === s.taskIndex && x.stepIndex === s.stepIndex);
-  if (!step || step.stoppedAt) throw new DomainError('STEP_NOT_STARTED', `step ${s.stepIndex} of task ${s.taskIndex} is not running: files are kept only by the step that makes them`);
+  if (!step || step.stoppedAt)
+    throw new DomainError('STEP_NOT_STARTED', `step ${s.stepIndex} of task ${s.taskIndex} is not running: files are kept only by the step that makes them`);
   return job;
 };
 
-const contextOf = (agent: FilesAgent, job: JobRunRow): CommandContext => ({ actor: { id: agent.agentId, type: 'agent', name: agent.name }, request: null, correlationId: job.pipelineId });
+const contextOf = (agent: FilesAgent, job: JobRunRow): CommandContext => ({
+  actor: { id: agent.agentId, type: 'agent', name: agent.name },
+  request: null,
+  correlationId: job.pipelineId,
+});
 
 const recordFiles = async (deps: JobFilesDeps, agent: FilesAgent, job: JobRunRow, s: StepRef, record: FileRecord) => {
   const r = await deps.commands.execute({
@@ -82,7 +103,9 @@ const removeQuietly = async (objects: ObjectStore, keys: Iterable<string>) => {
 
 /** A broken upload (not a tar, or cut off) is the caller's fault; a failing store is not. */
 const uploadError = (what: string, e: unknown): Error =>
-  e instanceof GyreError ? e : new ValidationError(`the ${what} upload is not a whole tar archive (${e instanceof Error ? e.message : String(e)}): nothing was kept`);
+  e instanceof GyreError
+    ? e
+    : new ValidationError(`the ${what} upload is not a whole tar archive (${e instanceof Error ? e.message : String(e)}): nothing was kept`);
 
 /** The artifacts of the job's node stored so far (an upload may not make a file of one's folder). */
 const storedArtifactNames = async (deps: JobFilesDeps, s: TaskRef): Promise<string[]> => {
@@ -152,14 +175,20 @@ export const storeArtifacts = async (deps: JobFilesDeps, agent: FilesAgent, s: S
     if (fed) throw fed;
   } catch (e) {
     await feeding;
-    await removeQuietly(deps.objects, [...stored.keys()].map((n) => objectKeys.artifact(s.jobId, s.taskIndex, n)));
+    await removeQuietly(
+      deps.objects,
+      [...stored.keys()].map((n) => objectKeys.artifact(s.jobId, s.taskIndex, n)),
+    );
     throw broken ? uploadError('artifacts', broken) : e;
   }
   const artifacts = [...stored].map(([path, size]) => ({ path, size }));
   try {
     await recordFiles(deps, agent, job, s, { kind: 'artifacts', artifacts });
   } catch (e) {
-    await removeQuietly(deps.objects, artifacts.map((a) => objectKeys.artifact(s.jobId, s.taskIndex, a.path)));
+    await removeQuietly(
+      deps.objects,
+      artifacts.map((a) => objectKeys.artifact(s.jobId, s.taskIndex, a.path)),
+    );
     throw e;
   }
   if (unlisted) skipped.push({ path: '', reason: `${unlisted} more files were skipped` });
@@ -246,7 +275,21 @@ export const saveCache = async (deps: JobFilesDeps, agent: FilesAgent, s: StepRe
     const r = await deps.commands.execute({
       stream: cacheStream(id),
       decider: cacheDecider,
-      command: { type: 'save', save: { cacheId: id, projectId, scope, key: k, projectSlug: job.spec.projectSlug, objectKey, bytes: info.size, jobId: job.jobId, jobNumber: job.jobNumber, branch: job.spec.vcs.branch } },
+      command: {
+        type: 'save',
+        save: {
+          cacheId: id,
+          projectId,
+          scope,
+          key: k,
+          projectSlug: job.spec.projectSlug,
+          objectKey,
+          bytes: info.size,
+          jobId: job.jobId,
+          jobNumber: job.jobNumber,
+          branch: job.spec.vcs.branch,
+        },
+      },
       context: contextOf(agent, job),
       target: cacheTarget({ cacheId: id, key: k }),
     });
@@ -311,7 +354,9 @@ const tarCounter = () => {
   extract.on('entry', (h, entry, next) => {
     const name = h.name.replace(/\\/g, '/');
     if (name.includes('\0') || name.startsWith('/') || name.split('/').includes('..')) {
-      counter.destroy(new ValidationError(`the workspace upload names ${JSON.stringify(h.name.slice(0, 200))}, outside its root: names are relative, without ".."`));
+      counter.destroy(
+        new ValidationError(`the workspace upload names ${JSON.stringify(h.name.slice(0, 200))}, outside its root: names are relative, without ".."`),
+      );
       return;
     }
     if (h.type === 'file' || h.type === 'contiguous-file') seen.files++;
@@ -328,7 +373,11 @@ export const persistWorkspace = async (deps: JobFilesDeps, agent: FilesAgent, s:
   const { counter, seen } = tarCounter();
   let info: Awaited<ReturnType<typeof deps.objects.put>>;
   try {
-    info = await deps.objects.put(objectKey, pipe(tar, counter, () => undefined), { contentType: 'application/x-tar' });
+    info = await deps.objects.put(
+      objectKey,
+      pipe(tar, counter, () => undefined),
+      { contentType: 'application/x-tar' },
+    );
   } catch (e) {
     throw uploadError('workspace', e);
   }

@@ -22,7 +22,13 @@ export const tellWorkflow = async (deps: UseCases, e: RecordedEvent): Promise<vo
   } else return;
   const context: CommandContext = { actor: e.metadata.actor, request: null, correlationId: e.metadata.$correlationId, causationId: e.id };
   try {
-    await deps.commands.execute({ stream: workflowStream(workflowId), decider: workflowDecider, command, context, target: (s) => workflowTarget({ workflowId, name: s?.name ?? workflowId }) });
+    await deps.commands.execute({
+      stream: workflowStream(workflowId),
+      decider: workflowDecider,
+      command,
+      context,
+      target: (s) => workflowTarget({ workflowId, name: s?.name ?? workflowId }),
+    });
   } catch (err) {
     // the workflow ended the job first (canceled), or was told already: nothing to tell
     if (!(err instanceof DomainError && ['JOB_NOT_QUEUED', 'JOB_NOT_RUNNING'].includes(err.code))) throw err;

@@ -41,7 +41,14 @@ export const agentStates = async (deps: JobReads): Promise<AgentState[]> => {
       maxTasks: agent.info.maxTasks,
     };
     const free = atLimit(agent.info, mine.length) ? { cpus: 0, memoryMb: 0 } : freeCapacity(view);
-    return { agent, online: view.online, lastSeenAt: seen?.lastSeenAt ?? null, running: mine, free: { cpus: Math.max(free.cpus, 0), memoryMb: Math.max(free.memoryMb, 0) }, view };
+    return {
+      agent,
+      online: view.online,
+      lastSeenAt: seen?.lastSeenAt ?? null,
+      running: mine,
+      free: { cpus: Math.max(free.cpus, 0), memoryMb: Math.max(free.memoryMb, 0) },
+      view,
+    };
   });
 };
 
@@ -54,7 +61,10 @@ export const whyQueued = async (deps: JobReads, run: JobRunRow): Promise<string 
   const waiting = (await tasksOfJob(deps.db, run.jobId)).find((t) => t.status === 'queued');
   if (!waiting) return null;
   const agents = await agentStates(deps);
-  return queueReason({ resourceClass: run.resourceClass, size: { cpus: run.spec.resourceClass.cpus, memoryMb: run.spec.resourceClass.memoryMb } }, agents.map((a) => a.view));
+  return queueReason(
+    { resourceClass: run.resourceClass, size: { cpus: run.spec.resourceClass.cpus, memoryMb: run.spec.resourceClass.memoryMb } },
+    agents.map((a) => a.view),
+  );
 };
 
 /** One resource class's queue, what runs in it, and the agents that serve it (online ones only) with the room they have. */

@@ -47,7 +47,9 @@ export const withOrbs = async <T>(s: Reads, run: (resolve: (ref: OrbRef) => Reso
       const version = pickVersion([...versions.keys()], ref.version);
       if (!version) {
         const known = [...versions.keys()];
-        return { error: `orb ${key}@${ref.version} is not in Gyre's orb registry${known.length ? ` (published: ${known.join(', ')})` : ''}: publish it with publishOrb` };
+        return {
+          error: `orb ${key}@${ref.version} is not in Gyre's orb registry${known.length ? ` (published: ${known.join(', ')})` : ''}: publish it with publishOrb`,
+        };
       }
       return { resolved: `${key}@${version}`, source: versions.get(version)! };
     });

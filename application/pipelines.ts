@@ -9,13 +9,43 @@ import { requireOrgMember, type Member } from '../domain/organizations.ts';
 import { ownerSlugOf } from '../domain/projects/slugs.ts';
 import type { ProcessedConfig } from '../domain/config/process.ts';
 import {
-  PipelineNumberTaken, TriggerType, carriedOver, continuationKeyHash, notInSetup, pipelinesDecider, pipelinesStream, pipelineTarget, processForPipeline, workflowJobs,
-  type Continuation, type NumberedPipeline, type PipelineDetails, type PipelineEvent, type PullRequestVcs,
+  PipelineNumberTaken,
+  TriggerType,
+  carriedOver,
+  continuationKeyHash,
+  notInSetup,
+  pipelinesDecider,
+  pipelinesStream,
+  pipelineTarget,
+  processForPipeline,
+  workflowJobs,
+  type Continuation,
+  type NumberedPipeline,
+  type PipelineDetails,
+  type PipelineEvent,
+  type PullRequestVcs,
 } from '../domain/pipelines/pipeline.ts';
-import { JobResult, afterApproval, workflowDecider, workflowStream, workflowTarget, type WorkflowCommand, type WorkflowState } from '../domain/pipelines/workflow.ts';
+import {
+  JobResult,
+  afterApproval,
+  workflowDecider,
+  workflowStream,
+  workflowTarget,
+  type WorkflowCommand,
+  type WorkflowState,
+} from '../domain/pipelines/workflow.ts';
 import { fold } from '../domain/decider.ts';
 import { contextByName, contextRestrictions } from '../projections/contexts.ts';
-import { jobById, jobByNumber, pipelineByContinuationKeyHash, pipelineById, workflowById, workflowsOfPipeline, type PipelineRow, type WorkflowRow } from '../projections/pipelines.ts';
+import {
+  jobById,
+  jobByNumber,
+  pipelineByContinuationKeyHash,
+  pipelineById,
+  workflowById,
+  workflowsOfPipeline,
+  type PipelineRow,
+  type WorkflowRow,
+} from '../projections/pipelines.ts';
 import { projectBySlug } from '../projections/projects.ts';
 import { memberByLogin } from './members.ts';
 import { findProject } from './projects.ts';
@@ -41,7 +71,19 @@ const RefName = z
   .min(1)
   .max(255)
   .regex(/^[^\s~^:?*[\\\x00-\x1f\x7f]+$/, 'must be a git branch or tag name')
-  .refine((v) => !v.startsWith('-') && !v.startsWith('/') && !v.endsWith('/') && !v.endsWith('.') && !v.endsWith('.lock') && !v.includes('..') && !v.includes('@{') && !v.includes('//') && v !== '@', 'must be a git branch or tag name');
+  .refine(
+    (v) =>
+      !v.startsWith('-') &&
+      !v.startsWith('/') &&
+      !v.endsWith('/') &&
+      !v.endsWith('.') &&
+      !v.endsWith('.lock') &&
+      !v.includes('..') &&
+      !v.includes('@{') &&
+      !v.includes('//') &&
+      v !== '@',
+    'must be a git branch or tag name',
+  );
 const Parameters = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
 
 export interface TriggerInput {
@@ -80,12 +122,28 @@ const correlated = (context: CommandContext, pipelineId: string): CommandContext
  * context cannot run as written, and is `unauthorized` (dispatch withholds the project's variables too).
  */
 const forkContexts = async (s: Reads, pipeline: PipelineRow | undefined): Promise<(names: ReadonlyArray<string>) => Access | null> => {
-  const withheld = pipeline?.vcs.pullRequest?.fromFork === true && !(await projectBySlug(s.db, pipeline.projectSlug.toLowerCase()))?.settings.passSecretsToForkPullRequests;
-  return (names) => (withheld && names.length > 0 ? { allowed: false, reason: `context ${names.join(', ')}: contexts are not passed to builds of forked pull requests (turn on passSecretsToForkPullRequests)` } : null);
+  const withheld =
+    pipeline?.vcs.pullRequest?.fromFork === true && !(await projectBySlug(s.db, pipeline.projectSlug.toLowerCase()))?.settings.passSecretsToForkPullRequests;
+  return (names) =>
+    withheld && names.length > 0
+      ? {
+          allowed: false,
+          reason: `context ${names.join(', ')}: contexts are not passed to builds of forked pull requests (turn on passSecretsToForkPullRequests)`,
+        }
+      : null;
 };
 
 /** `setup`: a workflow of the setup config, which a continue replaced as the pipeline's config. */
-const startWorkflow = async (s: UseCases, context: CommandContext, pipeline: PipelineRow, workflow: { workflowId: string; name: string; firstJobNumber: number }, member: Member, carried: ReadonlySet<string>, rerunOf: string | null, setup = false) => {
+const startWorkflow = async (
+  s: UseCases,
+  context: CommandContext,
+  pipeline: PipelineRow,
+  workflow: { workflowId: string; name: string; firstJobNumber: number },
+  member: Member,
+  carried: ReadonlySet<string>,
+  rerunOf: string | null,
+  setup = false,
+) => {
   const config = JSON.parse((setup ? pipeline.setupConfig : null) ?? pipeline.config!) as ProcessedConfig;
   const planned = workflowJobs(config, pipeline.vcs, workflow);
   // approvals, and the jobs after them, are judged when approved: they run for the approver
@@ -93,19 +151,39 @@ const startWorkflow = async (s: UseCases, context: CommandContext, pipeline: Pip
   const fork = await forkContexts(s, pipeline);
   const jobs = [];
   for (const j of planned) {
-    const access = deferred.has(j.name) ? { allowed: true as const } : (fork(j.context) ?? (await contextAccess(s, ownerSlugOf(pipeline.projectSlug), j.context, member)));
-    jobs.push({ ...j, requires: [...j.requires], context: [...j.context], status: carried.has(j.name) ? ('success' as const) : ('blocked' as const), unauthorized: access.allowed ? null : access.reason, runsFor: member.login });
+    const access = deferred.has(j.name)
+      ? { allowed: true as const }
+      : (fork(j.context) ?? (await contextAccess(s, ownerSlugOf(pipeline.projectSlug), j.context, member)));
+    jobs.push({
+      ...j,
+      requires: [...j.requires],
+      context: [...j.context],
+      status: carried.has(j.name) ? ('success' as const) : ('blocked' as const),
+      unauthorized: access.allowed ? null : access.reason,
+      runsFor: member.login,
+    });
   }
-  await s.commands.execute({
-    stream: workflowStream(workflow.workflowId),
-    decider: workflowDecider,
-    command: { type: 'start', workflowId: workflow.workflowId, pipelineId: pipeline.id, pipelineNumber: pipeline.number, projectSlug: pipeline.projectSlug, name: workflow.name, rerunOf, jobs },
-    context: correlated(context, pipeline.id),
-    target: workflowTarget(workflow),
-  }).catch((e: unknown) => {
-    // the workflow id is derived from the event that decided it: a second delivery finds it started
-    if (!(e instanceof DomainError && e.code === 'WORKFLOW_EXISTS')) throw e;
-  });
+  await s.commands
+    .execute({
+      stream: workflowStream(workflow.workflowId),
+      decider: workflowDecider,
+      command: {
+        type: 'start',
+        workflowId: workflow.workflowId,
+        pipelineId: pipeline.id,
+        pipelineNumber: pipeline.number,
+        projectSlug: pipeline.projectSlug,
+        name: workflow.name,
+        rerunOf,
+        jobs,
+      },
+      context: correlated(context, pipeline.id),
+      target: workflowTarget(workflow),
+    })
+    .catch((e: unknown) => {
+      // the workflow id is derived from the event that decided it: a second delivery finds it started
+      if (!(e instanceof DomainError && e.code === 'WORKFLOW_EXISTS')) throw e;
+    });
 };
 
 /** A webhook is authorized by its signature, a scheduled run when it was scheduled; every other trigger by its caller's membership of the organization. */
@@ -119,14 +197,32 @@ export const triggerPipeline = async (s: PipelineDeps, context: CommandContext, 
   const parameters = input.parameters == null ? {} : parseInput(Parameters, input.parameters, 'parameters');
   const pullRequest = input.pullRequest ?? null;
   // a pull request's head is read from its refs/pull/<n>/head: a fork's commits are on no branch of the repository
-  const checkout = await s.git.read(project.settings.gitUrl, { branch, tag, revision, pullRequest: pullRequest && input.fromPullRequestRef ? pullRequest.number : null });
+  const checkout = await s.git.read(project.settings.gitUrl, {
+    branch,
+    tag,
+    revision,
+    pullRequest: pullRequest && input.fromPullRequestRef ? pullRequest.number : null,
+  });
   const pipelineId = input.pipelineId ?? randomUUID();
   const pipeline: PipelineDetails = {
     pipelineId,
     projectId: project.id,
     projectSlug: project.slug,
-    trigger: { type: input.type, receivedAt: new Date().toISOString(), actor: { login: by.login, avatarUrl: null }, deliveryId: input.deliveryId ?? null, ...(input.schedule ? { schedule: input.schedule } : {}) },
-    vcs: { originRepositoryUrl: project.settings.gitUrl, revision: checkout.revision, branch, tag, commit: { subject: checkout.subject, body: checkout.body }, pullRequest },
+    trigger: {
+      type: input.type,
+      receivedAt: new Date().toISOString(),
+      actor: { login: by.login, avatarUrl: null },
+      deliveryId: input.deliveryId ?? null,
+      ...(input.schedule ? { schedule: input.schedule } : {}),
+    },
+    vcs: {
+      originRepositoryUrl: project.settings.gitUrl,
+      revision: checkout.revision,
+      branch,
+      tag,
+      commit: { subject: checkout.subject, body: checkout.body },
+      pullRequest,
+    },
     parameters,
   };
   const source = checkout.config;
@@ -190,14 +286,28 @@ export const continuePipeline = async (s: PipelineDeps, context: CommandContext,
   const pipeline = await pipelineByContinuationKeyHash(s.db, continuationKeyHash(key));
   // an open route: its refusals are recorded here (a wrong key, one used, one expired), bad input by the route
   const refuse = async (e: ConflictError | UnauthorizedError): Promise<never> => {
-    await s.commands.refuse('pipeline.continue', { reason: e.message, code: e.code, status: e.status, operation: 'POST /api/v2/pipeline/continue' }, { context: pipeline ? correlated(context, pipeline.id) : context, ...(pipeline ? { target: pipelineTarget({ pipelineId: pipeline.id, projectSlug: pipeline.projectSlug, number: pipeline.number }) } : {}) });
+    await s.commands.refuse(
+      'pipeline.continue',
+      { reason: e.message, code: e.code, status: e.status, operation: 'POST /api/v2/pipeline/continue' },
+      {
+        context: pipeline ? correlated(context, pipeline.id) : context,
+        ...(pipeline ? { target: pipelineTarget({ pipelineId: pipeline.id, projectSlug: pipeline.projectSlug, number: pipeline.number }) } : {}),
+      },
+    );
     throw e;
   };
-  if (!pipeline) return refuse(new UnauthorizedError('continuation-key is not a key Gyre gave out: use the CIRCLE_CONTINUATION_KEY of a job of the setup workflow'));
+  if (!pipeline)
+    return refuse(new UnauthorizedError('continuation-key is not a key Gyre gave out: use the CIRCLE_CONTINUATION_KEY of a job of the setup workflow'));
   if (pipeline.continuedAt) return refuse(new ConflictError(notInSetup));
   const workflows = await workflowsOfPipeline(s.db, pipeline.id);
-  if (workflows.length > 0 && workflows.every((w) => ended.has(w.status))) return refuse(new ConflictError('Continuation key has expired. Please run a new pipeline.'));
-  const setup: NumberedPipeline = { pipelineId: pipeline.id, number: pipeline.number, vcs: pipeline.vcs, trigger: { ...pipeline.trigger, type: TriggerType.parse(pipeline.trigger.type), deliveryId: null } };
+  if (workflows.length > 0 && workflows.every((w) => ended.has(w.status)))
+    return refuse(new ConflictError('Continuation key has expired. Please run a new pipeline.'));
+  const setup: NumberedPipeline = {
+    pipelineId: pipeline.id,
+    number: pipeline.number,
+    vcs: pipeline.vcs,
+    trigger: { ...pipeline.trigger, type: TriggerType.parse(pipeline.trigger.type), deliveryId: null },
+  };
   const config = await withOrbs(s, (resolveOrb) => processForPipeline(configuration, setup, parameters, resolveOrb));
   const executed = await s.commands
     .execute({
@@ -242,7 +352,15 @@ const findWorkflow = async (s: Reads, id: unknown): Promise<WorkflowRow> => {
 };
 
 const runWorkflow = async (s: UseCases, context: CommandContext, w: WorkflowRow, command: WorkflowCommand) => {
-  return (await executeAndWait(s, { stream: workflowStream(w.id), decider: workflowDecider, command, context: correlated(context, w.pipelineId), target: workflowTarget({ workflowId: w.id, name: w.name }) })).state;
+  return (
+    await executeAndWait(s, {
+      stream: workflowStream(w.id),
+      decider: workflowDecider,
+      command,
+      context: correlated(context, w.pipelineId),
+      target: workflowTarget({ workflowId: w.id, name: w.name }),
+    })
+  ).state;
 };
 
 const loadWorkflow = async (s: WithStore, id: string): Promise<WorkflowState> => fold(workflowDecider, (await s.store.readStream(workflowStream(id))) as never);
@@ -312,7 +430,9 @@ export const rerunWorkflow = async (s: PipelineDeps, context: CommandContext, by
   const pipeline = written(await pipelineById(s.db, w.pipelineId));
   // the pipeline's config is the continuation's now: a workflow of the setup config has nothing to rerun from
   if (pipeline.continuedAt && w.setup)
-    throw new ConflictError(`workflow ${w.name} is the setup workflow of pipeline ${pipeline.number}, which was continued: a setup workflow cannot be rerun after its continuation; rerun the continued workflows or trigger a new pipeline`);
+    throw new ConflictError(
+      `workflow ${w.name} is the setup workflow of pipeline ${pipeline.number}, which was continued: a setup workflow cannot be rerun after its continuation; rerun the continued workflows or trigger a new pipeline`,
+    );
   const newId = randomUUID();
   const config = JSON.parse(pipeline.config!) as ProcessedConfig;
   const jobCount = workflowJobs(config, pipeline.vcs, { workflowId: newId, name: w.name, firstJobNumber: 0 }).filter((j) => j.jobNumber !== null).length;
@@ -321,7 +441,17 @@ export const rerunWorkflow = async (s: PipelineDeps, context: CommandContext, by
     stream: pipelinesStream(pipeline.projectId),
     decider: pipelinesDecider,
     lastEventOnly: true,
-    command: { type: 'rerun', pipelineId: pipeline.id, projectSlug: pipeline.projectSlug, workflowId: newId, rerunOf: w.id, name: w.name, fromFailed, jobCount, by },
+    command: {
+      type: 'rerun',
+      pipelineId: pipeline.id,
+      projectSlug: pipeline.projectSlug,
+      workflowId: newId,
+      rerunOf: w.id,
+      name: w.name,
+      fromFailed,
+      jobCount,
+      by,
+    },
     context: ctx,
     target: workflowTarget({ workflowId: w.id, name: w.name }),
   });

@@ -18,8 +18,13 @@ export interface WithRebuilds {
 export const rebuildProjections = async (s: UseCases & WithRebuilds, context: CommandContext, requested: unknown): Promise<RebuildStatus> => {
   const names = readModelsToRebuild(parseInput(RebuildRequest, requested, 'names'), s.readModels);
   const started = await s.rebuilds.start(names);
-  await s.commands.record('projection-rebuilds', { type: projectionsRebuildRequested.type, data: { rebuildId: started.id, names, joined: started.joined } }, { context, target: projectionsTarget });
+  await s.commands.record(
+    'projection-rebuilds',
+    { type: projectionsRebuildRequested.type, data: { rebuildId: started.id, names, joined: started.joined } },
+    { context, target: projectionsTarget },
+  );
   return (await s.rebuilds.status(started.id))!;
 };
 
-export const projectionRebuild = (s: WithRebuilds, id: unknown): Promise<RebuildStatus | null> => (typeof id === 'string' ? s.rebuilds.status(id) : Promise.resolve(null));
+export const projectionRebuild = (s: WithRebuilds, id: unknown): Promise<RebuildStatus | null> =>
+  typeof id === 'string' ? s.rebuilds.status(id) : Promise.resolve(null);

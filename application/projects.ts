@@ -19,7 +19,10 @@ import { executeAndWait } from './execute-and-wait.ts';
 /** Projects' use cases seal secrets under the project's data key. */
 export type ProjectDeps = UseCases & WithVault;
 
-export const parseEnvVar = (name: unknown, value: unknown) => ({ name: parseInput(EnvVarName, name, 'environment variable name'), value: parseInput(EnvVarValue, value, 'environment variable value') });
+export const parseEnvVar = (name: unknown, value: unknown) => ({
+  name: parseInput(EnvVarName, name, 'environment variable name'),
+  value: parseInput(EnvVarValue, value, 'environment variable value'),
+});
 
 export const findProject = async (s: Reads, rawSlug: unknown): Promise<ProjectRow> => {
   const slug = parseProjectSlug(rawSlug);
@@ -58,10 +61,23 @@ export const updateProjectSettings = async (s: ProjectDeps, context: CommandCont
   return written(await projectBySlug(s.db, slug.key));
 };
 
-export const storeProjectEnvVar = async (s: ProjectDeps, context: CommandContext, by: Member, rawSlug: unknown, rawName: unknown, rawValue: unknown): Promise<EnvVarRow> => {
+export const storeProjectEnvVar = async (
+  s: ProjectDeps,
+  context: CommandContext,
+  by: Member,
+  rawSlug: unknown,
+  rawName: unknown,
+  rawValue: unknown,
+): Promise<EnvVarRow> => {
   const project = await findProject(s, rawSlug);
   const { name, value } = parseEnvVar(rawName, rawValue);
-  await runProjectCommand(s, context, parseProjectSlug(project.slug), { type: 'storeEnvVar', name, secret: await seal(s, project, `env ${name}`, value), by }, project);
+  await runProjectCommand(
+    s,
+    context,
+    parseProjectSlug(project.slug),
+    { type: 'storeEnvVar', name, secret: await seal(s, project, `env ${name}`, value), by },
+    project,
+  );
   return written(await projectEnvVar(s.db, project.id, name));
 };
 

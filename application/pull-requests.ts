@@ -19,7 +19,16 @@ import {
   type RevisionBuildState,
 } from '../domain/pipelines/pull-request.ts';
 import { workflowDecider, workflowStream, workflowTarget, type workflowStarted } from '../domain/pipelines/workflow.ts';
-import { liveWorkflowsOfBranch, liveWorkflowsOfPullRequest, newerPipelineOfBranch, pipelineByDelivery, pipelineById, workflowsOfPipeline, type PipelineRow, type WorkflowRow } from '../projections/pipelines.ts';
+import {
+  liveWorkflowsOfBranch,
+  liveWorkflowsOfPullRequest,
+  newerPipelineOfBranch,
+  pipelineByDelivery,
+  pipelineById,
+  workflowsOfPipeline,
+  type PipelineRow,
+  type WorkflowRow,
+} from '../projections/pipelines.ts';
 import { projectFollow } from '../projections/project-follows.ts';
 import type { ProjectRow } from '../projections/projects.ts';
 import { openPullRequestsOfBranch, pullRequestIsOpen } from '../projections/pull-requests.ts';
@@ -38,7 +47,13 @@ import { executeAndWait } from './execute-and-wait.ts';
 /** Records a pull request opened (or reopened, or given a new head) or closed; telling it twice changes nothing. */
 export const recordPullRequest = async (s: UseCases, context: CommandContext, command: PullRequestCommand) => {
   const ref = command.type === 'open' ? command.pullRequest : command;
-  await executeAndWait(s, { stream: pullRequestStream(ref.projectId, ref.number), decider: pullRequestDecider, command, context, target: pullRequestTarget(ref) });
+  await executeAndWait(s, {
+    stream: pullRequestStream(ref.projectId, ref.number),
+    decider: pullRequestDecider,
+    command,
+    context,
+    target: pullRequestTarget(ref),
+  });
 };
 
 /** Who cancels when Gyre does: the cancel is Gyre's own, on the project's settings. */
@@ -48,7 +63,13 @@ const cancelAll = async (s: UseCases, event: RecordedEvent, found: ReadonlyArray
   const context: CommandContext = { actor: { id: 'gyre', type: 'system', name: 'gyre' }, request: null, causationId: event.id };
   for (const w of found) {
     await s.commands
-      .execute({ stream: workflowStream(w.id), decider: workflowDecider, command: { type: 'cancel', by: gyre, reason }, context: { ...context, correlationId: w.pipelineId }, target: workflowTarget({ workflowId: w.id, name: w.name }) })
+      .execute({
+        stream: workflowStream(w.id),
+        decider: workflowDecider,
+        command: { type: 'cancel', by: gyre, reason },
+        context: { ...context, correlationId: w.pipelineId },
+        target: workflowTarget({ workflowId: w.id, name: w.name }),
+      })
       // ended meanwhile, or canceled when this event was reacted to before: nothing more to do
       .catch((e: unknown) => {
         if (!(e instanceof DomainError && e.code === 'WORKFLOW_FINISHED')) throw e;
@@ -87,11 +108,15 @@ export const cancelIfStartedRedundant = async (s: UseCases, event: RecordedEvent
   const branch = pipeline.vcs.branch;
   if (branch !== null && pipeline.vcs.tag === null) {
     const project = await projectBySlug(s.db, pipeline.projectSlug.toLowerCase());
-    const newer = project?.settings.autoCancelRedundantWorkflows && branch !== project.settings.defaultBranch ? await newerPipelineOfBranch(s.db, pipeline.projectId, branch, pipeline.number) : undefined;
+    const newer =
+      project?.settings.autoCancelRedundantWorkflows && branch !== project.settings.defaultBranch
+        ? await newerPipelineOfBranch(s.db, pipeline.projectId, branch, pipeline.number)
+        : undefined;
     if (newer) return cancelAll(s, event, started, `canceled: pipeline ${newer.number} of branch ${branch} is newer (auto-cancel redundant builds)`);
   }
   const pr = pipeline.vcs.pullRequest;
-  if (pr && (await pullRequestIsOpen(s.db, pipeline.projectId, pr.number)) === false) await cancelAll(s, event, started, `canceled: pull request #${pr.number} was closed`);
+  if (pr && (await pullRequestIsOpen(s.db, pipeline.projectId, pr.number)) === false)
+    await cancelAll(s, event, started, `canceled: pull request #${pr.number} was closed`);
 };
 
 /** A closed pull request's pipelines stop: every workflow of them that has not ended is canceled. */
@@ -130,23 +155,31 @@ const CLAIM_WAIT_MS = 60_000;
  * pushed revision (see `receivePush`), a pull request opened, reopened or pushed to one at its head
  * (see `receivePullRequest`). The same delivery told twice starts one pipeline.
  */
-export const receiveGitHubDelivery = async (s: PipelineDeps, context: CommandContext, d: GitHubDelivery, now: () => number = Date.now): Promise<DeliveryOutcome> => {
+export const receiveGitHubDelivery = async (
+  s: PipelineDeps,
+  context: CommandContext,
+  d: GitHubDelivery,
+  now: () => number = Date.now,
+): Promise<DeliveryOutcome> => {
   const earlier = d.deliveryId ? await pipelineByDelivery(s.db, d.deliveryId) : undefined;
   if (earlier) return { kind: 'built', message: 'this delivery has already started a pipeline', pipeline: earlier };
   if (d.event === 'ping') return { kind: 'pong' };
-  if (!(await projectFollow(s.db, d.project.id)).followed) return { kind: 'ignored', message: `ignored: ${d.project.slug} is not followed; follow it again with createProject` };
+  if (!(await projectFollow(s.db, d.project.id)).followed)
+    return { kind: 'ignored', message: `ignored: ${d.project.slug} is not followed; follow it again with createProject` };
   if (d.event === 'pull_request') return receivePullRequest(s, context, d, now);
   if (d.event === 'push') return receivePush(s, context, d, now);
   return { kind: 'ignored', message: `ignored: Gyre starts pipelines on push and pull_request, not ${d.event}` };
 };
 
 /** The parts of GitHub's `push` delivery Gyre reads. */
-const PushDelivery = z.object({
-  ref: z.string().max(1000).optional(),
-  after: z.string().max(64).optional(),
-  deleted: z.boolean().optional(),
-  sender: z.object({ login: z.string().optional() }).passthrough().nullable().optional(),
-}).passthrough();
+const PushDelivery = z
+  .object({
+    ref: z.string().max(1000).optional(),
+    after: z.string().max(64).optional(),
+    deleted: z.boolean().optional(),
+    sender: z.object({ login: z.string().optional() }).passthrough().nullable().optional(),
+  })
+  .passthrough();
 
 /**
  * A push of a branch or tag. A pushed branch with a pull request open builds as that pull request
@@ -165,7 +198,10 @@ export const receivePush = async (s: PipelineDeps, context: CommandContext, d: G
   const branch = m[1] === 'heads' ? m[2]! : null;
   const open = branch === null ? [] : await openPullRequestsOfBranch(s.db, project.id, branch);
   if (branch !== null && branch !== project.settings.defaultBranch && project.settings.onlyBuildPullRequests && open.length === 0) {
-    return { kind: 'ignored', message: `ignored: ${project.slug} only builds pull requests, the default branch and tags, and no pull request is open for ${branch}` };
+    return {
+      kind: 'ignored',
+      message: `ignored: ${project.slug} only builds pull requests, the default branch and tags, and no pull request is open for ${branch}`,
+    };
   }
   const pr = open[0];
   const by = await memberByLogin(s, payload.sender?.login ?? 'unknown');
@@ -178,7 +214,9 @@ export const receivePush = async (s: PipelineDeps, context: CommandContext, d: G
     pullRequest: pr ? { number: pr.number, url: pr.url, fromFork: false, headOwner: pr.headOwner, headRepo: pr.headRepo } : null,
   };
   if (branch === null || !payload.after) return { kind: 'started', pipeline: await triggerPipeline(s, context, by, input) };
-  return buildRevisionOnce(s, context, { project, branch, revision: payload.after, deliveryId: d.deliveryId, always: false, now }, (pipelineId) => triggerPipeline(s, context, by, { ...input, pipelineId }));
+  return buildRevisionOnce(s, context, { project, branch, revision: payload.after, deliveryId: d.deliveryId, always: false, now }, (pipelineId) =>
+    triggerPipeline(s, context, by, { ...input, pipelineId }),
+  );
 };
 
 /** The parts of GitHub's `pull_request` delivery Gyre reads (docs.github.com, webhook events and payloads). */
@@ -207,7 +245,12 @@ const PullRequestDelivery = z.object({
  * push built recently; `reopened` always builds. `closed` cancels its pipelines (a reactor's); other
  * actions change nothing.
  */
-export const receivePullRequest = async (s: PipelineDeps, context: CommandContext, d: GitHubDelivery, now: () => number = Date.now): Promise<DeliveryOutcome> => {
+export const receivePullRequest = async (
+  s: PipelineDeps,
+  context: CommandContext,
+  d: GitHubDelivery,
+  now: () => number = Date.now,
+): Promise<DeliveryOutcome> => {
   const parsed = PullRequestDelivery.safeParse(d.payload);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -219,7 +262,8 @@ export const receivePullRequest = async (s: PipelineDeps, context: CommandContex
     await recordPullRequest(s, context, { type: 'close', projectId: project.id, projectSlug: project.slug, number, merged: pr.merged === true });
     return { kind: 'ignored', message: `pull request #${number} is closed: its running pipelines are canceled` };
   }
-  if (action !== 'opened' && action !== 'synchronize' && action !== 'reopened') return { kind: 'ignored', message: `ignored: Gyre builds pull requests opened, reopened or pushed to, not ${action}` };
+  if (action !== 'opened' && action !== 'synchronize' && action !== 'reopened')
+    return { kind: 'ignored', message: `ignored: Gyre builds pull requests opened, reopened or pushed to, not ${action}` };
   const headRepo = pr.head.repo;
   // a head repository GitHub no longer knows (a deleted fork) is taken for a fork
   const fromFork = !headRepo || headRepo.full_name.toLowerCase() !== repository.full_name.toLowerCase();
@@ -227,10 +271,24 @@ export const receivePullRequest = async (s: PipelineDeps, context: CommandContex
   const headRepoName = headRepo?.name ?? repository.full_name.split('/')[1] ?? '';
   await recordPullRequest(s, context, {
     type: 'open',
-    pullRequest: { projectId: project.id, projectSlug: project.slug, number, url: pr.html_url, headSha: pr.head.sha, headBranch: pr.head.ref, baseBranch: pr.base.ref, fromFork, headOwner, headRepo: headRepoName },
+    pullRequest: {
+      projectId: project.id,
+      projectSlug: project.slug,
+      number,
+      url: pr.html_url,
+      headSha: pr.head.sha,
+      headBranch: pr.head.ref,
+      baseBranch: pr.base.ref,
+      fromFork,
+      headOwner,
+      headRepo: headRepoName,
+    },
   });
   if (fromFork && !project.settings.buildForkPullRequests) {
-    return { kind: 'ignored', message: `ignored: pull request #${number} is from a fork (${headOwner}/${headRepoName}) and ${project.slug} does not build forked pull requests (turn on buildForkPullRequests)` };
+    return {
+      kind: 'ignored',
+      message: `ignored: pull request #${number} is from a fork (${headOwner}/${headRepoName}) and ${project.slug} does not build forked pull requests (turn on buildForkPullRequests)`,
+    };
   }
   const branch = fromFork ? `pull/${number}` : pr.head.ref;
   const by = await memberByLogin(s, sender?.login ?? 'unknown');
@@ -266,9 +324,18 @@ interface RevisionBuild {
  * its pipeline was canceled, or it was released (its pipeline could not be created): then it claims
  * the revision anew, superseding that claim (`always` supersedes any but one by the same delivery).
  */
-const buildRevisionOnce = async (s: PipelineDeps, context: CommandContext, r: RevisionBuild, build: (pipelineId: string) => Promise<PipelineRow>): Promise<DeliveryOutcome> => {
+const buildRevisionOnce = async (
+  s: PipelineDeps,
+  context: CommandContext,
+  r: RevisionBuild,
+  build: (pipelineId: string) => Promise<PipelineRow>,
+): Promise<DeliveryOutcome> => {
   const stream = revisionBuildStream(r.project.id, r.branch, r.revision);
-  const built = (pipeline: PipelineRow): DeliveryOutcome => ({ kind: 'built', message: `revision ${r.revision.slice(0, 12)} of ${r.branch} is already built`, pipeline });
+  const built = (pipeline: PipelineRow): DeliveryOutcome => ({
+    kind: 'built',
+    message: `revision ${r.revision.slice(0, 12)} of ${r.branch} is already built`,
+    pipeline,
+  });
   for (;;) {
     const last = await s.store.readLast(stream);
     const current: RevisionBuildState = fold(revisionBuildDecider, last ? [last as unknown as RevisionBuildEvent] : []);
@@ -281,15 +348,32 @@ const buildRevisionOnce = async (s: PipelineDeps, context: CommandContext, r: Re
         if (pipeline && (sameDelivery || !(await wasCanceled(s, pipeline)))) return built(pipeline);
       }
     }
-    const claim = { projectId: r.project.id, projectSlug: r.project.slug, branch: r.branch, revision: r.revision, pipelineId: randomUUID(), claimedAt: new Date(r.now()).toISOString(), deliveryId: r.deliveryId };
+    const claim = {
+      projectId: r.project.id,
+      projectSlug: r.project.slug,
+      branch: r.branch,
+      revision: r.revision,
+      pipelineId: randomUUID(),
+      claimedAt: new Date(r.now()).toISOString(),
+      deliveryId: r.deliveryId,
+    };
     const target = revisionBuildTarget(claim);
-    const claimed = await s.commands.execute({ stream, decider: revisionBuildDecider, lastEventOnly: true, command: { type: 'claim', claim, supersedes: current?.pipelineId ?? null }, context, target });
+    const claimed = await s.commands.execute({
+      stream,
+      decider: revisionBuildDecider,
+      lastEventOnly: true,
+      command: { type: 'claim', claim, supersedes: current?.pipelineId ?? null },
+      context,
+      target,
+    });
     // another delivery claimed it after this one looked: judge its claim
     if (claimed.events.length === 0) continue;
     try {
       return { kind: 'started', pipeline: await build(claim.pipelineId) };
     } catch (e) {
-      await s.commands.execute({ stream, decider: revisionBuildDecider, lastEventOnly: true, command: { type: 'release', claim }, context, target }).catch(() => undefined);
+      await s.commands
+        .execute({ stream, decider: revisionBuildDecider, lastEventOnly: true, command: { type: 'release', claim }, context, target })
+        .catch(() => undefined);
       throw e;
     }
   }

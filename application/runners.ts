@@ -15,7 +15,15 @@ import {
   resourceClassTarget,
   type RunnerCommand,
 } from '../domain/runners/resource-class.ts';
-import { resourceClassById, resourceClassByName, resourceClassesInNamespace, runnerTokenById, runnerTokensOf, type ResourceClassRow, type RunnerTokenRow } from '../projections/runners.ts';
+import {
+  resourceClassById,
+  resourceClassByName,
+  resourceClassesInNamespace,
+  runnerTokenById,
+  runnerTokensOf,
+  type ResourceClassRow,
+  type RunnerTokenRow,
+} from '../projections/runners.ts';
 import { executeAndWait } from './execute-and-wait.ts';
 
 /** What the runner use cases need: read models, commands, and a bounded wait for their own writes. */
@@ -23,7 +31,6 @@ export type RunnerDeps = UseCases;
 
 /** 256 random bits; the prefix tells a secret scanner, and a reader of a leaked log, what it is. */
 const generateRunnerToken = (): string => `gyre_runner_${randomBytes(32).toString('base64url')}`;
-
 
 const run = async (d: RunnerDeps, context: CommandContext, rc: { id: string; resourceClass: string }, command: RunnerCommand) => {
   await executeAndWait(d, {
@@ -35,9 +42,11 @@ const run = async (d: RunnerDeps, context: CommandContext, rc: { id: string; res
   });
 };
 
-const notFound = (what: string) => new NotFoundError(`no resource class ${what}: list them with circleci runner resource-class list <namespace>`, 'RESOURCE_CLASS_NOT_FOUND');
+const notFound = (what: string) =>
+  new NotFoundError(`no resource class ${what}: list them with circleci runner resource-class list <namespace>`, 'RESOURCE_CLASS_NOT_FOUND');
 
-export const listResourceClasses = (d: RunnerDeps, namespace: unknown): Promise<ResourceClassRow[]> => resourceClassesInNamespace(d.db, parseInput(Namespace, namespace, 'namespace'));
+export const listResourceClasses = (d: RunnerDeps, namespace: unknown): Promise<ResourceClassRow[]> =>
+  resourceClassesInNamespace(d.db, parseInput(Namespace, namespace, 'namespace'));
 
 /** A class by its id or by its `namespace/name`. */
 export const findResourceClass = async (d: RunnerDeps, by: { id: unknown } | { name: unknown }): Promise<ResourceClassRow> => {
@@ -49,7 +58,11 @@ export const findResourceClass = async (d: RunnerDeps, by: { id: unknown } | { n
   return (await resourceClassByName(d.db, name)) ?? Promise.reject(notFound(`named ${name}`));
 };
 
-export const createResourceClass = async (d: RunnerDeps, context: CommandContext, input: { resourceClass: unknown; description: unknown }): Promise<ResourceClassRow> => {
+export const createResourceClass = async (
+  d: RunnerDeps,
+  context: CommandContext,
+  input: { resourceClass: unknown; description: unknown },
+): Promise<ResourceClassRow> => {
   const name = parseInput(ResourceClassName, input.resourceClass, 'resource class');
   const description = parseInput(ResourceClassDescription, input.description ?? '', 'description');
   const id = randomUUID();
@@ -58,16 +71,26 @@ export const createResourceClass = async (d: RunnerDeps, context: CommandContext
 };
 
 /** Refused while the class has tokens, unless `force`, which deletes them with it. */
-export const deleteResourceClass = async (d: RunnerDeps, context: CommandContext, by: { id: unknown } | { name: unknown }, force = false): Promise<ResourceClassRow> => {
+export const deleteResourceClass = async (
+  d: RunnerDeps,
+  context: CommandContext,
+  by: { id: unknown } | { name: unknown },
+  force = false,
+): Promise<ResourceClassRow> => {
   const rc = await findResourceClass(d, by);
   await run(d, context, rc, { type: 'delete', resourceClassId: rc.id, force });
   return rc;
 };
 
-export const listRunnerTokens = async (d: RunnerDeps, resourceClass: unknown): Promise<RunnerTokenRow[]> => runnerTokensOf(d.db, (await findResourceClass(d, { name: resourceClass })).id);
+export const listRunnerTokens = async (d: RunnerDeps, resourceClass: unknown): Promise<RunnerTokenRow[]> =>
+  runnerTokensOf(d.db, (await findResourceClass(d, { name: resourceClass })).id);
 
 /** The token is in this answer only: the log and the read models hold its SHA-256. */
-export const createRunnerToken = async (d: RunnerDeps, context: CommandContext, input: { resourceClass: unknown; nickname: unknown }): Promise<{ token: string; row: RunnerTokenRow }> => {
+export const createRunnerToken = async (
+  d: RunnerDeps,
+  context: CommandContext,
+  input: { resourceClass: unknown; nickname: unknown },
+): Promise<{ token: string; row: RunnerTokenRow }> => {
   const rc = await findResourceClass(d, { name: input.resourceClass });
   const nickname = parseInput(TokenNickname, input.nickname, 'nickname');
   const token = generateRunnerToken();
@@ -80,6 +103,11 @@ export const deleteRunnerToken = async (d: RunnerDeps, context: CommandContext, 
   const tokenId = parseUuid(id, 'a runner token id');
   const token = await runnerTokenById(d.db, tokenId);
   if (!token) throw new NotFoundError('no runner token with that id: list them with circleci runner token list <namespace>/<name>', 'RUNNER_TOKEN_NOT_FOUND');
-  await run(d, context, { id: token.resourceClassId, resourceClass: token.resourceClass }, { type: 'deleteToken', resourceClassId: token.resourceClassId, tokenId });
+  await run(
+    d,
+    context,
+    { id: token.resourceClassId, resourceClass: token.resourceClass },
+    { type: 'deleteToken', resourceClassId: token.resourceClassId, tokenId },
+  );
   return token;
 };

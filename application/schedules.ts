@@ -19,7 +19,13 @@ import {
   type ScheduleCommand,
   type ScheduleEvent,
 } from '../domain/schedules/schedule.ts';
-import { scheduledWorkflowsDecider, scheduledWorkflowsStream, scheduledWorkflowsTarget, type ScheduledWorkflowCommand, type ScheduledWorkflowEvent } from '../domain/schedules/scheduled-workflows.ts';
+import {
+  scheduledWorkflowsDecider,
+  scheduledWorkflowsStream,
+  scheduledWorkflowsTarget,
+  type ScheduledWorkflowCommand,
+  type ScheduledWorkflowEvent,
+} from '../domain/schedules/scheduled-workflows.ts';
 import { Timetable, latestCronSlot, latestSlot } from '../domain/schedules/timetable.ts';
 import { pipelineByDelivery } from '../projections/pipelines.ts';
 import { projectFollow } from '../projections/project-follows.ts';
@@ -41,41 +47,82 @@ import { executeAndWait } from './execute-and-wait.ts';
 export type ScheduleUser = ScheduleActor;
 
 const Definition = z
-  .object({ name: ScheduleName, description: ScheduleDescription.nullable().optional(), 'attribution-actor': AttributionActor, parameters: ScheduleParameters, timetable: Timetable })
+  .object({
+    name: ScheduleName,
+    description: ScheduleDescription.nullable().optional(),
+    'attribution-actor': AttributionActor,
+    parameters: ScheduleParameters,
+    timetable: Timetable,
+  })
   .strict();
 const Changes = Definition.partial().strict();
 
 const findSchedule = async (s: UseCases, id: unknown): Promise<ScheduleRow> => {
   const schedule = await scheduleById(s.db, parseUuid(id, 'the schedule id'));
-  if (!schedule) throw new NotFoundError('schedule not found: list a project\'s schedules with GET /api/v2/project/{project-slug}/schedule', 'SCHEDULE_NOT_FOUND');
+  if (!schedule)
+    throw new NotFoundError("schedule not found: list a project's schedules with GET /api/v2/project/{project-slug}/schedule", 'SCHEDULE_NOT_FOUND');
   return schedule;
 };
 
 const run = async (s: UseCases, context: CommandContext, target: { scheduleId: string; name: string }, command: ScheduleCommand) => {
-  await executeAndWait(s, { stream: scheduleStream(target.scheduleId), decider: scheduleDecider, command, context, target: (state) => scheduleTarget(state ?? target) });
+  await executeAndWait(s, {
+    stream: scheduleStream(target.scheduleId),
+    decider: scheduleDecider,
+    command,
+    context,
+    target: (state) => scheduleTarget(state ?? target),
+  });
 };
 
 /** `now`: the schedules' clock (slots before a schedule is created or updated never run). */
-export const createSchedule = async (s: UseCases, context: CommandContext, by: Member, user: ScheduleUser, now: Date, rawSlug: unknown, input: unknown): Promise<ScheduleRow> => {
+export const createSchedule = async (
+  s: UseCases,
+  context: CommandContext,
+  by: Member,
+  user: ScheduleUser,
+  now: Date,
+  rawSlug: unknown,
+  input: unknown,
+): Promise<ScheduleRow> => {
   const project = await findProject(s, rawSlug);
   const d = parseInput(Definition, input ?? {}, 'schedule');
   const scheduleId = randomUUID();
-  await run(s, context, { scheduleId, name: d.name }, {
-    type: 'create',
-    scheduleId,
-    project: { id: project.id, slug: project.slug },
-    definition: { name: d.name, description: d.description ?? '', attributionActor: d['attribution-actor'], parameters: d.parameters, timetable: d.timetable },
-    by,
-    actor: user,
-    at: now.toISOString(),
-  });
+  await run(
+    s,
+    context,
+    { scheduleId, name: d.name },
+    {
+      type: 'create',
+      scheduleId,
+      project: { id: project.id, slug: project.slug },
+      definition: {
+        name: d.name,
+        description: d.description ?? '',
+        attributionActor: d['attribution-actor'],
+        parameters: d.parameters,
+        timetable: d.timetable,
+      },
+      by,
+      actor: user,
+      at: now.toISOString(),
+    },
+  );
   return written(await scheduleById(s.db, scheduleId));
 };
 
-export const updateSchedule = async (s: UseCases, context: CommandContext, by: Member, user: ScheduleUser, now: Date, id: unknown, input: unknown): Promise<ScheduleRow> => {
+export const updateSchedule = async (
+  s: UseCases,
+  context: CommandContext,
+  by: Member,
+  user: ScheduleUser,
+  now: Date,
+  id: unknown,
+  input: unknown,
+): Promise<ScheduleRow> => {
   const schedule = await findSchedule(s, id);
   const c = parseInput(Changes, input ?? {}, 'schedule');
-  if (Object.keys(c).length === 0) throw new ValidationError('nothing to update: give one or more of name, description, attribution-actor, parameters, timetable');
+  if (Object.keys(c).length === 0)
+    throw new ValidationError('nothing to update: give one or more of name, description, attribution-actor, parameters, timetable');
   const changes = {
     ...(c.name !== undefined ? { name: c.name } : {}),
     ...(c.description !== undefined ? { description: c.description ?? '' } : {}),
@@ -83,7 +130,12 @@ export const updateSchedule = async (s: UseCases, context: CommandContext, by: M
     ...(c.parameters !== undefined ? { parameters: c.parameters } : {}),
     ...(c.timetable !== undefined ? { timetable: c.timetable } : {}),
   };
-  await run(s, context, { scheduleId: schedule.id, name: schedule.name }, { type: 'update', scheduleId: schedule.id, changes, by, actor: user, at: now.toISOString() });
+  await run(
+    s,
+    context,
+    { scheduleId: schedule.id, name: schedule.name },
+    { type: 'update', scheduleId: schedule.id, changes, by, actor: user, at: now.toISOString() },
+  );
   return written(await scheduleById(s.db, schedule.id));
 };
 
@@ -107,7 +159,7 @@ export const listSchedules = async (s: UseCases, by: Member, rawSlug: unknown, f
 const requireReader = (by: Member, projectSlug: string, refusal?: string) => {
   if (by.isAdmin || by.orgs.some((o) => o.toLowerCase() === orgOf(ownerSlugOf(projectSlug)))) return;
   if (refusal) throw new ForbiddenError(refusal, 'NOT_ORG_MEMBER');
-  throw new NotFoundError('schedule not found: list a project\'s schedules with GET /api/v2/project/{project-slug}/schedule', 'SCHEDULE_NOT_FOUND');
+  throw new NotFoundError("schedule not found: list a project's schedules with GET /api/v2/project/{project-slug}/schedule", 'SCHEDULE_NOT_FOUND');
 };
 
 const workerContext: CommandContext = { actor: systemActor, request: null };
@@ -132,7 +184,14 @@ export const fireDueSchedules = async (s: UseCases & { log: Logger }, now: Date)
       const slot = latestSlot(schedule.timetable, from, now);
       if (!slot) continue;
       try {
-        const r = await s.commands.execute({ stream: scheduleStream(schedule.id), decider: scheduleDecider, command: { type: 'fire', scheduleId: schedule.id, slot: slot.toISOString() }, context: { ...workerContext, correlationId: schedule.id }, target: scheduleTarget({ scheduleId: schedule.id, name: schedule.name }), maxAttempts: 20 });
+        const r = await s.commands.execute({
+          stream: scheduleStream(schedule.id),
+          decider: scheduleDecider,
+          command: { type: 'fire', scheduleId: schedule.id, slot: slot.toISOString() },
+          context: { ...workerContext, correlationId: schedule.id },
+          target: scheduleTarget({ scheduleId: schedule.id, name: schedule.name }),
+          maxAttempts: 20,
+        });
         fired += r.events.length;
       } catch (err) {
         s.log.warn({ err, scheduleId: schedule.id }, 'could not decide a scheduled run; the next tick tries again');
@@ -217,26 +276,39 @@ export const startScheduledRun = async (s: PipelineDeps & { log: Logger; waitFor
     const { branch, tag, ...parameters } = e.data.parameters;
     const deliveryId = uuidFrom(`${event.id}\nschedule`);
     if (await pipelineByDelivery(s.db, deliveryId)) return;
-    await given(s, event, triggerPipeline(s, { ...context, actor: { id: e.data.scheduleId, type: 'schedule', name: e.data.name } }, await runsFor(s, e.data.projectSlug, e.data.actor), {
-      slug: e.data.projectSlug,
-      ...(typeof tag === 'string' ? { tag } : { branch }),
-      parameters,
-      type: 'schedule',
-      deliveryId,
-      schedule: { id: e.data.scheduleId, name: e.data.name, workflows: null },
-    }));
+    await given(
+      s,
+      event,
+      triggerPipeline(
+        s,
+        { ...context, actor: { id: e.data.scheduleId, type: 'schedule', name: e.data.name } },
+        await runsFor(s, e.data.projectSlug, e.data.actor),
+        {
+          slug: e.data.projectSlug,
+          ...(typeof tag === 'string' ? { tag } : { branch }),
+          parameters,
+          type: 'schedule',
+          deliveryId,
+          schedule: { id: e.data.scheduleId, name: e.data.name, workflows: null },
+        },
+      ),
+    );
     return;
   }
   const member = await runsFor(s, e.data.projectSlug, scheduledActor);
   for (const branch of e.data.branches) {
     const deliveryId = uuidFrom(`${event.id}\n${branch}`);
     if (await pipelineByDelivery(s.db, deliveryId)) continue;
-    await given(s, event, triggerPipeline(s, { ...context, actor: systemActor }, member, {
-      slug: e.data.projectSlug,
-      branch,
-      type: 'schedule',
-      deliveryId,
-      schedule: { id: uuidFrom(`${e.data.projectId}\n${e.data.workflow}\n${e.data.index}`), name: e.data.workflow, workflows: [e.data.workflow] },
-    }));
+    await given(
+      s,
+      event,
+      triggerPipeline(s, { ...context, actor: systemActor }, member, {
+        slug: e.data.projectSlug,
+        branch,
+        type: 'schedule',
+        deliveryId,
+        schedule: { id: uuidFrom(`${e.data.projectId}\n${e.data.workflow}\n${e.data.index}`), name: e.data.workflow, workflows: [e.data.workflow] },
+      }),
+    );
   }
 };

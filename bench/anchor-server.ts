@@ -11,7 +11,9 @@ import { openDatabase, rows } from '../adapters/database/sql.ts';
 const [backend, port, where] = process.argv.slice(2);
 if ((backend !== 'pglite' && backend !== 'postgres') || !port || !where) throw new Error('usage: anchor-server.ts pglite|postgres <port> <directory | url>');
 const db = backend === 'postgres' ? openDatabase({ url: where }) : openDatabase({ dataDir: where });
-await db.raw('create table if not exists anchor_items (id uuid primary key default gen_random_uuid(), name text not null, created_at timestamptz not null default now())');
+await db.raw(
+  'create table if not exists anchor_items (id uuid primary key default gen_random_uuid(), name text not null, created_at timestamptz not null default now())',
+);
 
 type Item = { id: string; name: string };
 const app = fastify({ logger: false });
@@ -22,7 +24,10 @@ await app.register(mercurius, {
     type Mutation { createItem(name: String!): Item! }`,
   resolvers: {
     Query: { item: async (_: unknown, a: { id: string }) => (await rows<Item>(db.raw('select id, name from anchor_items where id = ?', [a.id])))[0] ?? null },
-    Mutation: { createItem: async (_: unknown, a: { name: string }) => (await rows<Item>(db.raw('insert into anchor_items (name) values (?) returning id, name', [a.name])))[0]! },
+    Mutation: {
+      createItem: async (_: unknown, a: { name: string }) =>
+        (await rows<Item>(db.raw('insert into anchor_items (name) values (?) returning id, name', [a.name])))[0]!,
+    },
   },
 });
 app.get('/ready', async () => ({ ready: true }));

@@ -38,7 +38,10 @@ const startS3rver = async (): Promise<{ env: Record<string, string>; stop(): voi
     child.once('exit', (code) => reject(new Error(`s3rver exited with ${code}`)));
   });
   Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' });
-  return { env: { GYRE_OBJECT_STORE_URL: 's3://gyre/bench', GYRE_S3_ENDPOINT: `http://127.0.0.1:${port}`, GYRE_S3_FORCE_PATH_STYLE: 'true' }, stop: () => child.kill() };
+  return {
+    env: { GYRE_OBJECT_STORE_URL: 's3://gyre/bench', GYRE_S3_ENDPOINT: `http://127.0.0.1:${port}`, GYRE_S3_FORCE_PATH_STYLE: 'true' },
+    stop: () => child.kill(),
+  };
 };
 
 await ensureTestImage(await dockerForTests(), ['cimg/base:stable']);
@@ -85,11 +88,22 @@ resetPeak();
 const upload = await run(megabytes);
 const uploadPeakKb = status('VmHWM');
 
-const url = (await g.gql<{ job: { artifacts: Array<{ url: string }> } }>('query($id: ID!) { job(id: $id) { artifacts { url } } }', { id: upload.job.id })).job.artifacts[0]!.url;
+const url = (await g.gql<{ job: { artifacts: Array<{ url: string }> } }>('query($id: ID!) { job(id: $id) { artifacts { url } } }', { id: upload.job.id })).job
+  .artifacts[0]!.url;
 resetPeak();
 const downloadStarted = Date.now();
 // asynchronously: the server answering curl is this process
-const { stdout } = await exec(['curl', '-sS', '-o', '/dev/null', '-w', '%{size_download}', '-H', `circle-token: ${g.token}`, url.startsWith('http') ? url : `${base}${url}`]);
+const { stdout } = await exec([
+  'curl',
+  '-sS',
+  '-o',
+  '/dev/null',
+  '-w',
+  '%{size_download}',
+  '-H',
+  `circle-token: ${g.token}`,
+  url.startsWith('http') ? url : `${base}${url}`,
+]);
 const bytes = Number(stdout);
 const downloadMs = Date.now() - downloadStarted;
 const downloadPeakKb = status('VmHWM');

@@ -70,7 +70,17 @@ try {
   const rows = lines - 1;
   if (rows < count) throw new Error(`export had ${rows} rows, expected at least ${count}`);
   const peak = Math.round(peakRss() / 1048576);
-  report({ bench: "audit-export", backend, rows, seconds: ms / 1000, rows_per_s: rate(rows, ms), mb: Math.round(bytes / 1e6), rss_idle_mb: Math.round(rssBefore / 1048576), peak_rss_mb: peak, under_150_mb: peak < 150 });
+  report({
+    bench: 'audit-export',
+    backend,
+    rows,
+    seconds: ms / 1000,
+    rows_per_s: rate(rows, ms),
+    mb: Math.round(bytes / 1e6),
+    rss_idle_mb: Math.round(rssBefore / 1048576),
+    peak_rss_mb: peak,
+    under_150_mb: peak < 150,
+  });
 } finally {
   child.kill('SIGTERM');
 }

@@ -154,9 +154,29 @@ out.stream_reads_per_s_1 = rate(reads, Date.now() - readsStarted);
 await caughtUp(appended);
 follower.abort();
 await following;
-printTable(`One command, ${backend}`, ['statements', 'round trips', 'tail statements per command', 'commands/s, 1 client', 'commands/s, 16 clients', 'on one stream: round trips, commands/s', 'stream reads/s, 1 client'], [
-  [command_statements, command_round_trips, tail_statements, out.commands_per_s_1, out.commands_per_s_16, `${out.one_stream_round_trips}, ${out.one_stream_commands_per_s_1}`, out.stream_reads_per_s_1],
-]);
+printTable(
+  `One command, ${backend}`,
+  [
+    'statements',
+    'round trips',
+    'tail statements per command',
+    'commands/s, 1 client',
+    'commands/s, 16 clients',
+    'on one stream: round trips, commands/s',
+    'stream reads/s, 1 client',
+  ],
+  [
+    [
+      command_statements,
+      command_round_trips,
+      tail_statements,
+      out.commands_per_s_1,
+      out.commands_per_s_16,
+      `${out.one_stream_round_trips}, ${out.one_stream_commands_per_s_1}`,
+      out.stream_reads_per_s_1,
+    ],
+  ],
+);
 report(out);
 await store.close();
 await db.destroy();

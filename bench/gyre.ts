@@ -14,11 +14,19 @@ export const benchGyre = async (backend: Backend, env: Record<string, string>) =
   const db = await freshDatabase(backend);
   mkdirSync(benchDir, { recursive: true });
   const dataDir = mkdtempSync(join(benchDir, 'gyre-'));
-  const gyre = await createGyre(loadConfig({ GYRE_DATA_DIR: dataDir, GYRE_LOG_LEVEL: 'silent', GYRE_LOCAL_AGENT: 'false', ...env }), { db, logger: process.env.BENCH_LOG ? { level: process.env.BENCH_LOG } : false });
+  const gyre = await createGyre(loadConfig({ GYRE_DATA_DIR: dataDir, GYRE_LOG_LEVEL: 'silent', GYRE_LOCAL_AGENT: 'false', ...env }), {
+    db,
+    logger: process.env.BENCH_LOG ? { level: process.env.BENCH_LOG } : false,
+  });
   const admin = await gyre.bootstrap();
   if (!admin) throw new Error('bootstrap created no admin on an empty database');
   const gql = async <T = Record<string, any>>(query: string, variables: Record<string, unknown> = {}): Promise<T> => {
-    const res = await gyre.app.inject({ method: 'POST', url: '/graphql', headers: { 'content-type': 'application/json', authorization: `Bearer ${admin.token}` }, payload: { query, variables } });
+    const res = await gyre.app.inject({
+      method: 'POST',
+      url: '/graphql',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${admin.token}` },
+      payload: { query, variables },
+    });
     const body = res.json() as { data: T; errors?: unknown[] };
     if (body.errors) throw new Error(`GraphQL answered ${JSON.stringify(body.errors)}`);
     return body.data;
@@ -41,7 +49,11 @@ export const benchGyre = async (backend: Backend, env: Record<string, string>) =
 export const benchRepo = async (config: string) => {
   mkdirSync(benchDir, { recursive: true });
   const dir = mkdtempSync(join(benchDir, 'repo-'));
-  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.email=bench@example.com', '-c', 'user.name=Bench', '-c', 'init.defaultBranch=main', ...args], { cwd: dir, encoding: 'utf8' });
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-c', 'user.email=bench@example.com', '-c', 'user.name=Bench', '-c', 'init.defaultBranch=main', ...args], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
   git('init', '--quiet');
   mkdirSync(join(dir, '.circleci'));
   writeFileSync(join(dir, '.circleci', 'config.yml'), config);

@@ -37,7 +37,9 @@ const counted = async (table: string) => Number(((await db(table).count('* as n'
 
 /** Drops every table but the log's (read models, their checkpoints, the anchors'). */
 const dropAllButTheLog = async (db: Database) => {
-  const tables = await rows<{ name: string }>(db.raw(`select tablename as name from pg_tables where schemaname = 'public' and tablename not in ('events', 'streams')`));
+  const tables = await rows<{ name: string }>(
+    db.raw(`select tablename as name from pg_tables where schemaname = 'public' and tablename not in ('events', 'streams')`),
+  );
   for (const { name } of tables) await db.raw(`drop table "${name}" cascade`);
 };
 
@@ -124,10 +126,14 @@ const out = {
   loop_rows_per_s: rate(total, loopMs),
   copy_rows_per_s: rate(total, copyMs),
 };
-printTable(`Catch-up of every read model over ${total.toLocaleString('en-US')} events, ${backend}`, ['what', 'per second'], [
-  ['Gyre: projection runner in-process, events', out.runner_events_per_s],
-  [`Gyre: \`gyre serve\`, events (spawn to caught up ${out.serve_ready_s} s, less ${out.serve_ready_empty_log_s} s on an empty log)`, out.serve_events_per_s],
-  ['anchor: a plain loop writing the audit rows (1,000 a transaction), rows', out.loop_rows_per_s],
-  ['anchor: COPY of the same rows, rows', out.copy_rows_per_s],
-]);
+printTable(
+  `Catch-up of every read model over ${total.toLocaleString('en-US')} events, ${backend}`,
+  ['what', 'per second'],
+  [
+    ['Gyre: projection runner in-process, events', out.runner_events_per_s],
+    [`Gyre: \`gyre serve\`, events (spawn to caught up ${out.serve_ready_s} s, less ${out.serve_ready_empty_log_s} s on an empty log)`, out.serve_events_per_s],
+    ['anchor: a plain loop writing the audit rows (1,000 a transaction), rows', out.loop_rows_per_s],
+    ['anchor: COPY of the same rows, rows', out.copy_rows_per_s],
+  ],
+);
 report(out);

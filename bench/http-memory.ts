@@ -26,9 +26,25 @@ for (const start of ['first', 'second'] as const) {
   }
   const peak = memoryOf(gyre.pid).peakMb;
   await gyre.stop();
-  const figures = { startup_peak_mb: atReady.peakMb, rss_at_ready_mb: atReady.rssMb, idle_rss_mb: median(samples), peak_mb: peak, ready_s: Math.round(gyre.timings.readyMs / 100) / 10 };
+  const figures = {
+    startup_peak_mb: atReady.peakMb,
+    rss_at_ready_mb: atReady.rssMb,
+    idle_rss_mb: median(samples),
+    peak_mb: peak,
+    ready_s: Math.round(gyre.timings.readyMs / 100) / 10,
+  };
   out[start] = figures;
-  rows.push([`${start} start${start === 'first' ? ' (fresh data directory)' : ''}`, figures.startup_peak_mb, figures.idle_rss_mb, figures.peak_mb, figures.ready_s]);
+  rows.push([
+    `${start} start${start === 'first' ? ' (fresh data directory)' : ''}`,
+    figures.startup_peak_mb,
+    figures.idle_rss_mb,
+    figures.peak_mb,
+    figures.ready_s,
+  ]);
 }
-printTable(`Resident memory of gyre serve, ${backend}`, ['start', 'start-up peak MB (VmHWM at ready)', `idle MB (median VmRSS over ${idleSeconds} s)`, 'peak MB over the run', 'spawn to ready, s'], rows);
+printTable(
+  `Resident memory of gyre serve, ${backend}`,
+  ['start', 'start-up peak MB (VmHWM at ready)', `idle MB (median VmRSS over ${idleSeconds} s)`, 'peak MB over the run', 'spawn to ready, s'],
+  rows,
+);
 report(out);

@@ -23,7 +23,13 @@ const most = Math.max(...clientCounts);
 const run = randomUUID().slice(0, 8);
 
 /** A server's mutation and query: `mutate` makes something, `read` reads back something made. */
-const operations = (server: ServerProcess, headers: Record<string, string>, mutation: (n: number) => [string, Record<string, unknown>], pick: (data: Record<string, any>) => unknown, query: (made: unknown) => [string, Record<string, unknown>]) => {
+const operations = (
+  server: ServerProcess,
+  headers: Record<string, string>,
+  mutation: (n: number) => [string, Record<string, unknown>],
+  pick: (data: Record<string, any>) => unknown,
+  query: (made: unknown) => [string, Record<string, unknown>],
+) => {
   const client = graphqlClient(server.url, headers, most);
   const made: unknown[] = [];
   let n = 0;
@@ -36,7 +42,11 @@ const operations = (server: ServerProcess, headers: Record<string, string>, muta
 
 process.stderr.write(`starting gyre serve and the anchor server on ${backend}…\n`);
 // on PostgreSQL the three share the bench_http database (their tables differ), each recreating it before anything starts
-const [gyreStorage, anchorStorage, insertStorage] = [await freshStorage(backend, 'mutations'), await freshStorage(backend, 'anchor'), await freshStorage(backend, 'inserts')];
+const [gyreStorage, anchorStorage, insertStorage] = [
+  await freshStorage(backend, 'mutations'),
+  await freshStorage(backend, 'anchor'),
+  await freshStorage(backend, 'inserts'),
+];
 const [gyre, anchor] = await Promise.all([startGyre(gyreStorage), startAnchor(backend, anchorStorage)]);
 const db = openStorage(insertStorage, 40);
 await db.raw('create table bench_raw (id uuid primary key, body jsonb not null)');
@@ -95,7 +105,12 @@ const contest = async (contenders: Record<string, Contender>, clients: number) =
   for (const s of servers) s.resume();
   const rate = (name: string) => (got[name]!.latencies.length / got[name]!.ms) * 1000;
   const first = Object.keys(contenders)[0]!;
-  return Object.fromEntries(Object.keys(contenders).map((name) => [name, { perSecond: Math.round(rate(name) * 10) / 10, ...spread(got[name]!.latencies), firstOverThis: ratio(rate(first), rate(name)) }]));
+  return Object.fromEntries(
+    Object.keys(contenders).map((name) => [
+      name,
+      { perSecond: Math.round(rate(name) * 10) / 10, ...spread(got[name]!.latencies), firstOverThis: ratio(rate(first), rate(name)) },
+    ]),
+  );
 };
 
 const out: Record<string, unknown> = { bench: 'http-mutations', backend, seconds, rounds };
@@ -104,10 +119,22 @@ const cell = (f: { perSecond: number; p50: number; p99: number }) => `${f.perSec
 const plural = (c: number) => `${c} client${c > 1 ? 's' : ''}`;
 for (const c of clientCounts) {
   process.stderr.write(`mutations, ${plural(c)}…\n`);
-  const m = await contest({ gyre: { op: subjects.gyre.mutation, server: gyre, settle: gyre.caughtUp }, anchor: { op: subjects.anchor.mutation, server: anchor }, insert: { op: insert } }, c);
+  const m = await contest(
+    {
+      gyre: { op: subjects.gyre.mutation, server: gyre, settle: gyre.caughtUp },
+      anchor: { op: subjects.anchor.mutation, server: anchor },
+      insert: { op: insert },
+    },
+    c,
+  );
   out[`mutation_${c}`] = m;
   rows.push([`createProject, ${plural(c)}`, cell(m.gyre!), cell(m.anchor!), `**${m.anchor!.firstOverThis}**`]);
-  rows.push([`createProject vs a Node loop of single-row INSERT commits, ${plural(c)}`, `${m.gyre!.perSecond}/s`, cell(m.insert!), `**${m.insert!.firstOverThis}**`]);
+  rows.push([
+    `createProject vs a Node loop of single-row INSERT commits, ${plural(c)}`,
+    `${m.gyre!.perSecond}/s`,
+    cell(m.insert!),
+    `**${m.insert!.firstOverThis}**`,
+  ]);
 }
 for (const c of clientCounts) {
   process.stderr.write(`queries, ${plural(c)}…\n`);

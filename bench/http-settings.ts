@@ -29,7 +29,11 @@ for (const size of sizes) {
   const db = openStorage(storage);
   const store = await createPostgresEventStore(db);
   for (; held < size; held += Math.min(1000, size - held)) {
-    await store.append(settingsStream, Array.from({ length: Math.min(1000, size - held) }, (_, k) => sampleEvent(held + k)), 'any');
+    await store.append(
+      settingsStream,
+      Array.from({ length: Math.min(1000, size - held) }, (_, k) => sampleEvent(held + k)),
+      'any',
+    );
   }
   await store.close();
   await db.destroy();
@@ -59,5 +63,9 @@ for (const size of sizes) {
   out[`events_${size}`] = { alone, together, conflicts, requests: latencies.length, conflict_pct: share };
   rows.push([size, `${alone.p50} / ${alone.p99}`, `${together.p50} / ${together.p99}`, `${share}% (${conflicts} of ${latencies.length})`]);
 }
-printTable(`updateSystemSettings over HTTP, ${backend}`, ['events in system-settings', '1 client: p50 / p99 ms', '16 clients: p50 / p99 ms', 'refused CONFLICT'], rows);
+printTable(
+  `updateSystemSettings over HTTP, ${backend}`,
+  ['events in system-settings', '1 client: p50 / p99 ms', '16 clients: p50 / p99 ms', 'refused CONFLICT'],
+  rows,
+);
 report(out);

@@ -35,7 +35,10 @@ type Sent = { sql: string; tx: string | undefined; request: boolean };
 const sent: Sent[] = [];
 db.on('query', (q: { sql: string; __knexTxId?: string }) => sent.push({ sql: q.sql, tx: q.__knexTxId, request: inRequest.getStore() === true }));
 
-const gyre = await createGyre(loadConfig({ ...process.env, GYRE_DATA_DIR: storage.dataDir, GYRE_DATABASE_URL: storage.databaseUrl ?? '', GYRE_LOG_LEVEL: 'warn' }), { db, logger: false });
+const gyre = await createGyre(
+  loadConfig({ ...process.env, GYRE_DATA_DIR: storage.dataDir, GYRE_DATABASE_URL: storage.databaseUrl ?? '', GYRE_LOG_LEVEL: 'warn' }),
+  { db, logger: false },
+);
 // each request runs inside inRequest: the server's own listener (fastify's) is called within it
 const [handle] = gyre.app.server.listeners('request') as Array<(...args: unknown[]) => void>;
 gyre.app.server.removeAllListeners('request');
@@ -105,7 +108,11 @@ const counted = async (fn: () => Promise<unknown>) => {
 const second = () => counted(() => new Promise((r) => setTimeout(r, 1000)));
 const per = (n: number, d: number) => Math.round((n / d) * 10) / 10;
 type Tally = ReturnType<typeof tally>;
-const perSecond = (t: Tally, ms: number) => ({ statements: per(t.statements * 1000, ms), commits: per(t.commits * 1000, ms), writingCommits: per(t.writingCommits * 1000, ms) });
+const perSecond = (t: Tally, ms: number) => ({
+  statements: per(t.statements * 1000, ms),
+  commits: per(t.commits * 1000, ms),
+  writingCommits: per(t.writingCommits * 1000, ms),
+});
 
 // start-up settles: two 1-second windows in a row within 10% of each other (at most 30 s)
 let last = await second();
@@ -121,7 +128,8 @@ const idle = await counted(() => new Promise((r) => setTimeout(r, idleSeconds * 
 const client = graphqlClient(url, { authorization: `Bearer ${admin.token}` }, 16);
 const run = randomUUID().slice(0, 8);
 let n = 0;
-const createProject = () => client.data('mutation($i: CreateProjectInput!) { createProject(input: $i) { id slug } }', { i: { slug: `gh/bench/p-${run}-${n++}` } });
+const createProject = () =>
+  client.data('mutation($i: CreateProjectInput!) { createProject(input: $i) { id slug } }', { i: { slug: `gh/bench/p-${run}-${n++}` } });
 const readProject = () => client.data('query($s: String!) { project(slug: $s) { id slug } }', { s: `gh/bench/p-${run}-0` });
 /**
  * `count` operations from `clients` loops, until everything they caused has been handled: per
@@ -139,10 +147,26 @@ const perOperation = async (count: number, clients: number, op: () => Promise<un
     if (!(await gyre.services.settled())) throw new Error('the read models did not settle');
   });
   const less = (t: Tally, idleT: Tally, k: keyof Tally & ('statements' | 'commits' | 'writingCommits')) => per(t[k] - (idleT[k] / idle.ms) * c.ms, count);
-  const work = { statements: less(c.work, idle.work, 'statements'), commits: less(c.work, idle.work, 'commits'), writingCommits: less(c.work, idle.work, 'writingCommits') };
-  const request = { statements: per(c.request.statements, count), commits: per(c.request.commits, count), writingCommits: per(c.request.writingCommits, count) };
+  const work = {
+    statements: less(c.work, idle.work, 'statements'),
+    commits: less(c.work, idle.work, 'commits'),
+    writingCommits: less(c.work, idle.work, 'writingCommits'),
+  };
+  const request = {
+    statements: per(c.request.statements, count),
+    commits: per(c.request.commits, count),
+    writingCommits: per(c.request.writingCommits, count),
+  };
   const shapes = (t: Tally) => [...t.shapes].map(([s, k]) => [s, per(k, count)] as const).sort((a, b) => b[1] - a[1]);
-  return { request, work, polls: perSecond(c.polls, c.ms), pollsBeyondIdle: less(c.polls, idle.polls, 'statements'), ms: Math.round(c.ms), requestShapes: shapes(c.request), workShapes: shapes(c.work) };
+  return {
+    request,
+    work,
+    polls: perSecond(c.polls, c.ms),
+    pollsBeyondIdle: less(c.polls, idle.polls, 'statements'),
+    ms: Math.round(c.ms),
+    requestShapes: shapes(c.request),
+    workShapes: shapes(c.work),
+  };
 };
 await createProject(); // the first project, and code paths warmed
 await gyre.services.settled();
@@ -150,9 +174,19 @@ await gyre.services.settled();
 const idleWork = perSecond(idle.work, idle.ms);
 const idlePolls = perSecond(idle.polls, idle.ms);
 const idleAll = perSecond(idle.all, idle.ms);
-const out: Record<string, unknown> = { bench: 'http-statements', backend, idle_s: idleSeconds, idle_per_s: idleAll, idle_polls_per_s: idlePolls, idle_work_per_s: idleWork };
+const out: Record<string, unknown> = {
+  bench: 'http-statements',
+  backend,
+  idle_s: idleSeconds,
+  idle_per_s: idleAll,
+  idle_polls_per_s: idlePolls,
+  idle_work_per_s: idleWork,
+};
 const rows: unknown[][] = [];
-const top: unknown[][] = [...idle.all.shapes].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([s, k]) => ['idle, per s', per(k * 1000, idle.ms), `\`${s}\``]);
+const top: unknown[][] = [...idle.all.shapes]
+  .sort((a, b) => b[1] - a[1])
+  .slice(0, 6)
+  .map(([s, k]) => ['idle, per s', per(k * 1000, idle.ms), `\`${s}\``]);
 for (const [name, clients, op] of [
   ['createProject', 1, createProject],
   ['createProject', 16, createProject],
@@ -162,17 +196,45 @@ for (const [name, clients, op] of [
   const f = await perOperation(mutations, clients, op);
   const label = `${name}, ${clients} client${clients > 1 ? 's' : ''}`;
   const total = per((f.request.statements + f.work.statements) * 10, 10);
-  out[`${name.replace(/\W.*/, '')}_${clients}`] = { request: f.request, after: f.work, polls_beyond_idle: f.pollsBeyondIdle, polls_per_s_meanwhile: f.polls.statements, total_statements: total };
-  rows.push([label, `${f.request.statements} / ${f.request.commits} / ${f.request.writingCommits}`, `${f.work.statements} / ${f.work.commits} / ${f.work.writingCommits}`, total, `${f.pollsBeyondIdle} (${f.polls.statements}/s)`]);
+  out[`${name.replace(/\W.*/, '')}_${clients}`] = {
+    request: f.request,
+    after: f.work,
+    polls_beyond_idle: f.pollsBeyondIdle,
+    polls_per_s_meanwhile: f.polls.statements,
+    total_statements: total,
+  };
+  rows.push([
+    label,
+    `${f.request.statements} / ${f.request.commits} / ${f.request.writingCommits}`,
+    `${f.work.statements} / ${f.work.commits} / ${f.work.writingCommits}`,
+    total,
+    `${f.pollsBeyondIdle} (${f.polls.statements}/s)`,
+  ]);
   top.push(...f.requestShapes.slice(0, 6).map(([s, k]) => [`${label}: request`, k, `\`${s}\``]));
   top.push(...f.workShapes.slice(0, 4).map(([s, k]) => [`${label}: after`, k, `\`${s}\``]));
 }
 client.close();
 await gyre.close();
 await db.destroy();
-printTable(`Statements Gyre sends, ${backend} (knex 'query' events in the server); statements / commits / writing commits`, ['what', 'in the request', 'after it: projections, reactors, workers (less idle)', 'statements, request and after', 'log polling beyond idle (per s meanwhile)'], [
-  ['idle (no traffic), per second', '–', `${idleWork.statements} / ${idleWork.commits} / ${idleWork.writingCommits}`, idleWork.statements, `(${idlePolls.statements}/s)`],
-  ...rows,
-]);
+printTable(
+  `Statements Gyre sends, ${backend} (knex 'query' events in the server); statements / commits / writing commits`,
+  [
+    'what',
+    'in the request',
+    'after it: projections, reactors, workers (less idle)',
+    'statements, request and after',
+    'log polling beyond idle (per s meanwhile)',
+  ],
+  [
+    [
+      'idle (no traffic), per second',
+      '–',
+      `${idleWork.statements} / ${idleWork.commits} / ${idleWork.writingCommits}`,
+      idleWork.statements,
+      `(${idlePolls.statements}/s)`,
+    ],
+    ...rows,
+  ],
+);
 printTable('The most frequent statements (per request unless said; idle not subtracted)', ['when', 'count', 'statement'], top);
 report(out);

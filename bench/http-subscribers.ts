@@ -44,7 +44,13 @@ const connecting = performance.now();
 const connectBy = connecting + Number(process.env.BENCH_CONNECT_MS ?? 180_000);
 // 50 at a time, each 50 acknowledged before the next, for as long as BENCH_CONNECT_MS allows
 for (let i = 0; i < count && performance.now() < connectBy; i++) {
-  const client = createClient({ url: `${gyre.url.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: auth }, retryAttempts: 0, on: { connected: () => connected++ } });
+  const client = createClient({
+    url: `${gyre.url.replace(/^http/, 'ws')}/graphql`,
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: auth },
+    retryAttempts: 0,
+    on: { connected: () => connected++ },
+  });
   clients.push(client);
   client.subscribe<{ events: { occurredAt: string; payload: { changes: { licenseSeats: { to: number } } } } }>(
     { query: 'subscription($f: EventFilter) { events(filter: $f) { occurredAt payload } }', variables: { f: { actions: ['system.settings.update'] } } },
@@ -101,9 +107,25 @@ const delivery = spread(sent.flatMap((s) => received.flatMap((r) => (r.has(s) ? 
 await Promise.all(clients.map((c) => c.dispose()));
 http.close();
 await gyre.stop();
-printTable(`A live event to ${attached} subscribers (${attached} of ${count} connected in ${connectS} s), ${backend}, ${events} events`, ['what', 'p50 ms', 'p99 ms', 'max ms'], [
-  ['delivery (received less occurredAt)', delivery.p50, delivery.p99, delivery.max],
-  ['updateSystemSettings, no subscriber', alone.p50, alone.p99, alone.max],
-  [`updateSystemSettings, ${attached} subscribers`, meanwhile.p50, meanwhile.p99, meanwhile.max],
-]);
-report({ bench: 'http-subscribers', backend, subscribers: attached, asked: count, connect_s: connectS, events, delivery, missed, failures: failures.length, mutation_alone: alone, mutation_meanwhile: meanwhile });
+printTable(
+  `A live event to ${attached} subscribers (${attached} of ${count} connected in ${connectS} s), ${backend}, ${events} events`,
+  ['what', 'p50 ms', 'p99 ms', 'max ms'],
+  [
+    ['delivery (received less occurredAt)', delivery.p50, delivery.p99, delivery.max],
+    ['updateSystemSettings, no subscriber', alone.p50, alone.p99, alone.max],
+    [`updateSystemSettings, ${attached} subscribers`, meanwhile.p50, meanwhile.p99, meanwhile.max],
+  ],
+);
+report({
+  bench: 'http-subscribers',
+  backend,
+  subscribers: attached,
+  asked: count,
+  connect_s: connectS,
+  events,
+  delivery,
+  missed,
+  failures: failures.length,
+  mutation_alone: alone,
+  mutation_meanwhile: meanwhile,
+});

@@ -42,7 +42,12 @@ const micro = (iso: string) => Number(/\.\d{3}(\d{3})Z$/.exec(iso)?.[1] ?? 0) / 
 const ended = new Set(['success', 'failed', 'canceled', 'not_run', 'unauthorized', 'error']);
 
 const trigger = async (slug: string) =>
-  (await g.gql<{ triggerPipeline: { workflows: Array<{ id: string }> } }>('mutation($s: String!) { triggerPipeline(input: {projectSlug: $s}) { workflows { id } } }', { s: slug })).triggerPipeline.workflows.map((w) => w.id);
+  (
+    await g.gql<{ triggerPipeline: { workflows: Array<{ id: string }> } }>(
+      'mutation($s: String!) { triggerPipeline(input: {projectSlug: $s}) { workflows { id } } }',
+      { s: slug },
+    )
+  ).triggerPipeline.workflows.map((w) => w.id);
 const finish = async (workflowId: string) => {
   const deadline = Date.now() + 30 * 60_000;
   for (;;) {
@@ -62,7 +67,8 @@ interface JobTimes {
 }
 const timesOf = async (workflowIds: string[]): Promise<JobTimes[]> => {
   const out: JobTimes[] = [];
-  const at = (events: RecordedEvent[], type: string, jobId?: string) => events.find((e) => e.type === type && e.metadata.success && (!jobId || (e.data as { jobId: string }).jobId === jobId))?.occurredAt;
+  const at = (events: RecordedEvent[], type: string, jobId?: string) =>
+    events.find((e) => e.type === type && e.metadata.success && (!jobId || (e.data as { jobId: string }).jobId === jobId))?.occurredAt;
   for (const w of workflowIds) {
     const wf = await g.gyre.services.store.readStream(workflowStream(w));
     for (const e of wf.filter((x) => x.type === 'workflow.job.scheduled')) {
@@ -78,7 +84,12 @@ const timesOf = async (workflowIds: string[]): Promise<JobTimes[]> => {
   return out;
 };
 
-const result: Record<string, unknown> = { bench: 'job-latency', backend, executor: 'machine (host, local agent)', cpus: (await import('node:os')).cpus().length };
+const result: Record<string, unknown> = {
+  bench: 'job-latency',
+  backend,
+  executor: 'machine (host, local agent)',
+  cpus: (await import('node:os')).cpus().length,
+};
 for (const shape of shapes) {
   const repo = await benchRepo(configs[shape]);
   repos.push(repo);
@@ -106,7 +117,10 @@ for (const shape of shapes) {
   };
   if (shape === 'burst') {
     // when the agent had room for the job: the later of its queueing and the last task end before its claim
-    const ends = times.map((t) => t.taskEnded).filter((x): x is string => !!x).sort();
+    const ends = times
+      .map((t) => t.taskEnded)
+      .filter((x): x is string => !!x)
+      .sort();
     const dispatch = times.map((t) => {
       const freed = ends.filter((x) => x < t.claimed).at(-1);
       const ready = freed && freed > t.queued ? freed : t.queued;

@@ -15,7 +15,14 @@ export const graphqlClient = (url: string, headers: Record<string, string>, sock
     new Promise<GraphQLAnswer>((resolve, reject) => {
       const payload = JSON.stringify({ query, variables });
       const req = request(
-        { agent, hostname, port, path: '/graphql', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers } },
+        {
+          agent,
+          hostname,
+          port,
+          path: '/graphql',
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers },
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));

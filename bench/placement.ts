@@ -34,7 +34,9 @@ const classes = ['small', 'medium', 'large'] as const;
 const slug = 'gh/bench/placement';
 
 const g = await benchGyre(backend, { GYRE_LOCAL_AGENT: 'false' });
-const repo = await benchRepo('version: 2.1\njobs:\n  build:\n    docker: [{image: cimg/base:stable}]\n    steps: [{run: "true"}]\nworkflows:\n  main:\n    jobs: [build]\n');
+const repo = await benchRepo(
+  'version: 2.1\njobs:\n  build:\n    docker: [{image: cimg/base:stable}]\n    steps: [{run: "true"}]\nworkflows:\n  main:\n    jobs: [build]\n',
+);
 await g.gql('mutation($s: String!, $u: String!) { createProject(input: {slug: $s, gitUrl: $u}) { id } }', { s: slug, u: repo.dir });
 const s = g.gyre.services;
 await s.reactors.stop();
@@ -50,11 +52,29 @@ await Promise.all(
       const jobId = randomUUID();
       const spec = jobSpecOf({
         job: { docker: [{ image: 'cimg/base:stable' }], resource_class: name, steps: [{ run: 'true' }] },
-        ids: { jobId, jobNumber: i + 1, name: `job-${i}`, workflowId: randomUUID(), workflowName: 'main', pipelineId: randomUUID(), pipelineNumber: 1, projectSlug: slug, runsFor: 'admin', contexts: [], vcs: { repositoryUrl: repo.dir, revision: 'HEAD', branch: 'main', tag: null } },
+        ids: {
+          jobId,
+          jobNumber: i + 1,
+          name: `job-${i}`,
+          workflowId: randomUUID(),
+          workflowName: 'main',
+          pipelineId: randomUUID(),
+          pipelineNumber: 1,
+          projectSlug: slug,
+          runsFor: 'admin',
+          contexts: [],
+          vcs: { repositoryUrl: repo.dir, revision: 'HEAD', branch: 'main', tag: null },
+        },
         resourceClass: { kind: 'docker', name, ...dockerClasses[name]! },
         timeoutMs: 3_600_000,
       });
-      const r = await s.commands.execute({ stream: jobStream(jobId), decider: jobDecider, command: { type: 'queue', spec }, context: { actor: systemActor, request: null }, target: jobTarget({ jobId, name: spec.name }) });
+      const r = await s.commands.execute({
+        stream: jobStream(jobId),
+        decider: jobDecider,
+        command: { type: 'queue', spec },
+        context: { actor: systemActor, request: null },
+        target: jobTarget({ jobId, name: spec.name }),
+      });
       if (r.position && r.position > lastSeeded) lastSeeded = r.position;
     }
   }),
@@ -68,7 +88,8 @@ let queued = await queuedCount();
 const shortBy = taskCount - queued;
 if (!(await s.projections.waitFor(lastSeeded, 10 * 60_000))) throw new Error('read models did not reach the last job.queue');
 queued = await queuedCount();
-for (const deadline = Date.now() + 5 * 60_000; queued < taskCount && Date.now() < deadline; queued = await queuedCount()) await new Promise((r) => setTimeout(r, 200));
+for (const deadline = Date.now() + 5 * 60_000; queued < taskCount && Date.now() < deadline; queued = await queuedCount())
+  await new Promise((r) => setTimeout(r, 200));
 if (queued !== taskCount) throw new Error(`the queue holds ${queued} tasks, not ${taskCount}`);
 
 // (a) the pure decision over one page
@@ -120,7 +141,16 @@ commands.execute = (async (input: Parameters<CommandHandler['execute']>[0]) => {
 const agents = await Promise.all(
   Array.from({ length: agentCount }, async (_, i) => {
     const channel = s.dispatch.channel({ kind: 'token', tokenId: randomUUID(), resourceClass: 'docker' });
-    const registration = await channel.register({ name: `bench-agent-${i}`, version: 'bench', os: 'linux', capacity: { cpus: 64, memoryMb: 131072 }, reserved: { cpus: 0, memoryMb: 0 }, maxTasks: null, kinds: ['docker'], declined: [] });
+    const registration = await channel.register({
+      name: `bench-agent-${i}`,
+      version: 'bench',
+      os: 'linux',
+      capacity: { cpus: 64, memoryMb: 131072 },
+      reserved: { cpus: 0, memoryMb: 0 },
+      maxTasks: null,
+      kinds: ['docker'],
+      declined: [],
+    });
     return { channel, agentId: registration.agentId };
   }),
 );

@@ -23,7 +23,13 @@ const store = await createPostgresEventStore(db);
 const projectId = randomUUID();
 const projectSlug = 'gh/Acme/Widgets';
 const { metadata } = sampleEvent(0);
-const config = JSON.stringify({ version: 2.1, jobs: Object.fromEntries(Array.from({ length: jobsPer }, (_, k) => [`job-${k}`, { docker: [{ image: 'cimg/base:current' }], steps: [{ run: { command: 'make' } }] }])), workflows: { build: { jobs: Array.from({ length: jobsPer }, (_, k) => (k ? { [`job-${k}`]: { requires: [`job-${k - 1}`] } } : 'job-0')) } } });
+const config = JSON.stringify({
+  version: 2.1,
+  jobs: Object.fromEntries(
+    Array.from({ length: jobsPer }, (_, k) => [`job-${k}`, { docker: [{ image: 'cimg/base:current' }], steps: [{ run: { command: 'make' } }] }]),
+  ),
+  workflows: { build: { jobs: Array.from({ length: jobsPer }, (_, k) => (k ? { [`job-${k}`]: { requires: [`job-${k - 1}`] } } : 'job-0')) } },
+});
 const event = (type: string, data: unknown): NewEvent => ({ id: randomUUID(), type, data, metadata: { ...metadata, $correlationId: randomUUID() } });
 /** One pipeline's events, as the deciders write them: its jobs one after another, each requiring the one before. */
 const pipelineEvents = (n: number): NewEvent[] => {
@@ -31,15 +37,42 @@ const pipelineEvents = (n: number): NewEvent[] => {
   const workflowId = randomUUID();
   const firstJob = (n - 1) * jobsPer + 1;
   const jobs = Array.from({ length: jobsPer }, (_, k) => ({
-    jobId: randomUUID(), name: `job-${k}`, type: 'build', requires: k ? [`job-${k - 1}`] : [], context: [], jobNumber: firstJob + k, status: 'blocked', unauthorized: null, runsFor: 'octocat',
+    jobId: randomUUID(),
+    name: `job-${k}`,
+    type: 'build',
+    requires: k ? [`job-${k - 1}`] : [],
+    context: [],
+    jobNumber: firstJob + k,
+    status: 'blocked',
+    unauthorized: null,
+    runsFor: 'octocat',
   }));
   const ref = { workflowId, pipelineId, name: 'build' };
   const at = new Date().toISOString();
   return [
     event('pipeline.create', {
-      pipelineId, projectId, projectSlug, number: n, state: 'created', errors: [], trigger: { type: 'webhook', receivedAt: at, actor: { login: 'octocat', avatarUrl: null }, deliveryId: randomUUID() },
-      vcs: { originRepositoryUrl: 'https://github.com/Acme/Widgets', revision: 'a'.repeat(40), branch: 'main', tag: null, commit: { subject: 'Change', body: '' }, pullRequest: null },
-      parameters: {}, config, source: 'version: 2.1', compiled: 'version: 2', workflows: [{ workflowId, name: 'build', firstJobNumber: firstJob, jobCount: jobsPer }], jobsAfter: firstJob + jobsPer - 1, continuation: null,
+      pipelineId,
+      projectId,
+      projectSlug,
+      number: n,
+      state: 'created',
+      errors: [],
+      trigger: { type: 'webhook', receivedAt: at, actor: { login: 'octocat', avatarUrl: null }, deliveryId: randomUUID() },
+      vcs: {
+        originRepositoryUrl: 'https://github.com/Acme/Widgets',
+        revision: 'a'.repeat(40),
+        branch: 'main',
+        tag: null,
+        commit: { subject: 'Change', body: '' },
+        pullRequest: null,
+      },
+      parameters: {},
+      config,
+      source: 'version: 2.1',
+      compiled: 'version: 2',
+      workflows: [{ workflowId, name: 'build', firstJobNumber: firstJob, jobCount: jobsPer }],
+      jobsAfter: firstJob + jobsPer - 1,
+      continuation: null,
     }),
     event('workflow.start', { ...ref, pipelineNumber: n, projectSlug, rerunOf: null, jobs }),
     ...jobs.flatMap((j) => {
@@ -61,7 +94,17 @@ for (let n = 1; n <= pipelineCount; ) {
   count += batch.length;
 }
 const head = await store.head();
-const runner = createProjectionRunner({ store, db, migrate: withSchemaLock, projections: allProjections, batchSize: 1000, onError: (p, e) => { console.error(p, e); process.exit(1); } });
+const runner = createProjectionRunner({
+  store,
+  db,
+  migrate: withSchemaLock,
+  projections: allProjections,
+  batchSize: 1000,
+  onError: (p, e) => {
+    console.error(p, e);
+    process.exit(1);
+  },
+});
 const started = Date.now();
 await runner.start();
 if (!(await runner.waitFor(head, 30 * 60_000))) throw new Error('projections did not catch up');
@@ -71,6 +114,14 @@ const [{ count: jobs }] = (await db(pipelinesProjection.tables.workflow_jobs).co
 if (Number(jobs) !== pipelineCount * jobsPer) throw new Error(`jobs read model holds ${jobs} rows, not ${pipelineCount * jobsPer}`);
 const [{ status }] = (await db(pipelinesProjection.tables.workflows).select('status').limit(1)) as [{ status: string }];
 if (status !== 'success') throw new Error(`a workflow is ${status}, not success`);
-report({ bench: 'projection-pipelines', backend, events: count, pipelines: pipelineCount, jobs_per_pipeline: jobsPer, seconds: ms / 1000, events_per_s: rate(count, ms) });
+report({
+  bench: 'projection-pipelines',
+  backend,
+  events: count,
+  pipelines: pipelineCount,
+  jobs_per_pipeline: jobsPer,
+  seconds: ms / 1000,
+  events_per_s: rate(count, ms),
+});
 await store.close();
 await db.destroy();

@@ -152,16 +152,23 @@ export const startGyre = async (storage: Storage, env: Record<string, string> = 
 /** Starts the anchor server (anchor-server.ts) on storage of the given kind; resolves once it listens. */
 export const startAnchor = async (backend: Backend, storage: Storage): Promise<ServerProcess> => {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'anchor-server.ts'), backend, String(port), storage.databaseUrl ?? join(storage.dataDir, 'pglite')], {
-    cwd: root,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(import.meta.dirname, 'anchor-server.ts'), backend, String(port), storage.databaseUrl ?? join(storage.dataDir, 'pglite')],
+    {
+      cwd: root,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   const server = watch(child, `http://127.0.0.1:${port}`);
   try {
     await until(
       async () => {
         if (server.hasExited()) throw new Error(`the anchor server exited: ${server.errors()}`);
-        return fetch(`${server.url}/ready`).then((r) => r.status === 200, () => false);
+        return fetch(`${server.url}/ready`).then(
+          (r) => r.status === 200,
+          () => false,
+        );
       },
       startMs,
       'the anchor server to listen',

@@ -56,13 +56,22 @@ const context = { actor: systemActor, request: null };
 /** A settings change of the shape the command appends now: the whole settings after it. */
 const settingsEvent = (i: number): NewEvent => {
   const e = sampleEvent(i);
-  return { ...e, data: { changes: { licenseSeats: { from: i, to: i + 1 } }, settings: { ...defaultSettings, requiredOrgMembership: [], licenseSeats: i + 1 } } };
+  return {
+    ...e,
+    data: { changes: { licenseSeats: { from: i, to: i + 1 } }, settings: { ...defaultSettings, requiredOrgMembership: [], licenseSeats: i + 1 } },
+  };
 };
 /** A roster change: the whole roster, nothing pending. */
 const rosterEvent = (i: number): NewEvent => ({
   ...sampleEvent(i),
   type: 'roster.update',
-  data: { seatsUsed: 1 + (i % 7), reserved: i % 3, activeAdmins: 1, change: { kind: 'done', login: `filler-${i % 500}`, delta: { seats: 1, reserved: 0, admins: 0 } }, pending: [] },
+  data: {
+    seatsUsed: 1 + (i % 7),
+    reserved: i % 3,
+    activeAdmins: 1,
+    change: { kind: 'done', login: `filler-${i % 500}`, delta: { seats: 1, reserved: 0, admins: 0 } },
+    pending: [],
+  },
   metadata: { ...sampleEvent(i).metadata, target: { id: 'roster', type: 'roster' } },
 });
 
@@ -99,7 +108,14 @@ let seats = 500_000;
 let logins = 0;
 const update = () => updateSystemSettings(s, context, { licenseSeats: seats++ });
 /** The update as it was decided before: the stream read whole, at most 5 attempts. */
-const updateAsBefore = () => commands.execute({ stream: settingsStream, decider: settingsDecider, command: { type: 'update', input: { licenseSeats: seats++ } }, context, target: settingsTarget });
+const updateAsBefore = () =>
+  commands.execute({
+    stream: settingsStream,
+    decider: settingsDecider,
+    command: { type: 'update', input: { licenseSeats: seats++ } },
+    context,
+    target: settingsTarget,
+  });
 const approve = () => approveUser(s, context, `bench-${logins++}`);
 
 const out: Record<string, unknown> = { bench: 'streams', backend };
@@ -107,7 +123,11 @@ const rows: unknown[][] = [];
 /** Appends to a stream until it holds `size` events, 1,000 to a transaction. */
 const fill = async (stream: string, make: (i: number) => NewEvent, size: number) => {
   for (let held = ((await store.readLast(stream))?.revision ?? -1) + 1; held < size; held += Math.min(1000, size - held)) {
-    await store.append(stream, Array.from({ length: Math.min(1000, size - held) }, (_, k) => make(held + k)), 'any');
+    await store.append(
+      stream,
+      Array.from({ length: Math.min(1000, size - held) }, (_, k) => make(held + k)),
+      'any',
+    );
   }
 };
 for (const size of sizes) {
@@ -132,7 +152,19 @@ for (const size of sizes) {
     `${burstBefore.conflicts} of ${burstBefore.total}`,
   ]);
 }
-printTable(`streams that stay small, ${backend} (ms)`, ['events in each stream', 'settings update p50 / p99', 'approveUser p50 / p99', 'settings, stream read whole (before) p50 / p99', 'CONFLICT, 16 updates at once', 'CONFLICT, 16 approvals at once', 'CONFLICT, 16 at once, before'], rows);
+printTable(
+  `streams that stay small, ${backend} (ms)`,
+  [
+    'events in each stream',
+    'settings update p50 / p99',
+    'approveUser p50 / p99',
+    'settings, stream read whole (before) p50 / p99',
+    'CONFLICT, 16 updates at once',
+    'CONFLICT, 16 approvals at once',
+    'CONFLICT, 16 at once, before',
+  ],
+  rows,
+);
 report(out);
 await store.close();
 await db.destroy();

@@ -49,7 +49,11 @@ export const seedEvents = async (db: Database, count: number, perAppend = 1000) 
   const store = await createPostgresEventStore(db);
   for (let i = 0; i < count; i += perAppend) {
     const n = Math.min(perAppend, count - i);
-    await store.append(`seed-${i}`, Array.from({ length: n }, (_, k) => sampleEvent(i + k)), 'no_stream');
+    await store.append(
+      `seed-${i}`,
+      Array.from({ length: n }, (_, k) => sampleEvent(i + k)),
+      'no_stream',
+    );
   }
   return store;
 };
@@ -63,14 +67,14 @@ export const backendArg = (): Backend => {
 };
 
 /** Percentile (nearest rank) of numbers sorted ascending. */
-export const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+export const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
 /** p50, p99 and max of some durations in ms, rounded to 0.1 ms. */
 export const spread = (values: ReadonlyArray<number>) => {
   const s = [...values].sort((a, b) => a - b);
   const r = (x: number) => Math.round(x * 10) / 10;
   return { p50: r(percentile(s, 50)), p99: r(percentile(s, 99)), max: r(s[s.length - 1] ?? NaN) };
 };
-
 
 /** The PostgreSQL database the HTTP benchmarks own and recreate (`bench_http`; GYRE_BENCH_HTTP_POSTGRES_URL names another). */
 export const httpPostgresUrl = process.env.GYRE_BENCH_HTTP_POSTGRES_URL ?? adminUrl.replace(/\/[^/]*$/, '/bench_http');
@@ -103,7 +107,9 @@ export const freshStorage = async (backend: Backend, name: string): Promise<Stor
 
 /** The database of some storage, opened in this process as Gyre opens it (a PGlite directory is then this process's alone). */
 export const openStorage = (storage: Storage, poolMax?: number): Database =>
-  storage.databaseUrl ? openDatabase({ url: storage.databaseUrl, ...(poolMax ? { poolMax } : {}) }) : openDatabase({ dataDir: join(storage.dataDir, 'pglite') });
+  storage.databaseUrl
+    ? openDatabase({ url: storage.databaseUrl, ...(poolMax ? { poolMax } : {}) })
+    : openDatabase({ dataDir: join(storage.dataDir, 'pglite') });
 
 /** Prints a small Markdown table. */
 export const printTable = (title: string, header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<unknown>>) => {

@@ -56,7 +56,13 @@ const client = async (args: string[]) => {
   const token = values.token || process.env.GYRE_TOKEN;
   if (!token) throw new CliError('no API token: pass --token or set GYRE_TOKEN (the first admin token is in .gyre/admin-token)');
   if (group === 'users') return users({ host, token }, action, login, values.json ?? false);
-  if (group === 'projections') return projections({ host, token }, action, [login, ...more].filter((n): n is string => n !== undefined), values.json ?? false);
+  if (group === 'projections')
+    return projections(
+      { host, token },
+      action,
+      [login, ...more].filter((n): n is string => n !== undefined),
+      values.json ?? false,
+    );
   throw new CliError(`unknown command "${group}"\n\n${usage}`);
 };
 

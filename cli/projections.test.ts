@@ -22,8 +22,11 @@ test.after(async () => g.stop());
 
 const gyre = (args: string[], env: Record<string, string> = {}) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-    execFile(process.execPath, ['--import', 'tsx', bin, ...args], { env: { ...process.env, GYRE_URL: '', GYRE_TOKEN: '', ...env }, timeout: 120_000 }, (err, stdout, stderr) =>
-      done({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', bin, ...args],
+      { env: { ...process.env, GYRE_URL: '', GYRE_TOKEN: '', ...env }, timeout: 120_000 },
+      (err, stdout, stderr) => done({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 

@@ -28,7 +28,10 @@ test('users list answers a table, or JSON with --json', async () => {
   assert.is(t.code, 0, t.stderr);
   const [header, ...lines] = t.stdout.trim().split('\n');
   assert.match(header!, /^LOGIN\s+NAME\s+STATE\s+ADMIN\s+CREATED\s+LAST LOGIN$/);
-  assert.ok(lines.some((l) => /^olivia\s+olivia\s+ACTIVE\s+no\s/.test(l)), t.stdout);
+  assert.ok(
+    lines.some((l) => /^olivia\s+olivia\s+ACTIVE\s+no\s/.test(l)),
+    t.stdout,
+  );
   const j = await gyre(['users', 'list', '--json'], { GYRE_URL: host, GYRE_TOKEN: g.adminToken });
   const users = JSON.parse(j.stdout) as Array<{ login: string; isAdmin: boolean }>;
   assert.equal(users.map((u) => u.login).sort(), ['admin', 'olivia']);

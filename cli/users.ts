@@ -11,7 +11,14 @@ interface User {
 }
 const fields = 'login name state isAdmin createdAt lastLoginAt';
 const columns = ['login', 'name', 'state', 'admin', 'created', 'last login'];
-const row = (u: User) => [u.login, u.name, u.state, u.isAdmin ? 'yes' : 'no', u.createdAt.slice(0, 19).replace('T', ' '), u.lastLoginAt?.slice(0, 19).replace('T', ' ') ?? '-'];
+const row = (u: User) => [
+  u.login,
+  u.name,
+  u.state,
+  u.isAdmin ? 'yes' : 'no',
+  u.createdAt.slice(0, 19).replace('T', ' '),
+  u.lastLoginAt?.slice(0, 19).replace('T', ' ') ?? '-',
+];
 
 const listAll = async (c: Connection): Promise<User[]> => {
   const users: User[] = [];

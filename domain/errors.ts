@@ -52,7 +52,13 @@ export class ForbiddenError extends GyreError {
 }
 
 /** Parses input with a zod schema; a failure is a ValidationError naming `what` and each field at fault. */
-export const parseInput = <T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: ReadonlyArray<{ path: PropertyKey[]; message: string }> } } }, value: unknown, what: string): T => {
+export const parseInput = <T>(
+  schema: {
+    safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: ReadonlyArray<{ path: PropertyKey[]; message: string }> } };
+  },
+  value: unknown,
+  what: string,
+): T => {
   const r = schema.safeParse(value);
   if (!r.success) throw new ValidationError(`invalid ${what}: ${describeIssues(r.error.issues)}`);
   return r.data;

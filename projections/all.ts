@@ -15,4 +15,19 @@ import { systemSettingsProjection } from './system-settings.ts';
 import { usersProjection } from './users.ts';
 
 /** Every read model Gyre keeps. */
-export const allProjections: ReadonlyArray<Projection> = [auditLogProjection, systemSettingsProjection, usersProjection, membershipsProjection, projectsProjection, contextsProjection, orbsProjection, pipelinesProjection, pullRequestsProjection, runnersProjection, jobsProjection, filesProjection, projectFollowsProjection, schedulesProjection];
+export const allProjections: ReadonlyArray<Projection> = [
+  auditLogProjection,
+  systemSettingsProjection,
+  usersProjection,
+  membershipsProjection,
+  projectsProjection,
+  contextsProjection,
+  orbsProjection,
+  pipelinesProjection,
+  pullRequestsProjection,
+  runnersProjection,
+  jobsProjection,
+  filesProjection,
+  projectFollowsProjection,
+  schedulesProjection,
+];

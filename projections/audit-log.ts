@@ -87,8 +87,16 @@ const filtered = (db: Knex, q: AuditQuery) => {
 const parsed = (record: AuditRecord | string): AuditRecord => (typeof record === 'string' ? (JSON.parse(record) as AuditRecord) : record);
 
 /** A page of the audit log, newest first, after the cursor (a position). */
-export const auditLogPage = async (db: Knex, q: AuditQuery, first: number, after?: string): Promise<{ records: Array<{ position: string; record: AuditRecord }>; hasNextPage: boolean }> => {
-  const query = filtered(db, q).select('position', 'record').orderBy('position', 'desc').limit(first + 1);
+export const auditLogPage = async (
+  db: Knex,
+  q: AuditQuery,
+  first: number,
+  after?: string,
+): Promise<{ records: Array<{ position: string; record: AuditRecord }>; hasNextPage: boolean }> => {
+  const query = filtered(db, q)
+    .select('position', 'record')
+    .orderBy('position', 'desc')
+    .limit(first + 1);
   if (after) query.where('position', '<', after);
   const found = (await query) as Array<{ position: string; record: AuditRecord | string }>;
   return { records: found.slice(0, first).map((r) => ({ position: r.position, record: parsed(r.record) })), hasNextPage: found.length > first };
@@ -104,7 +112,12 @@ export async function* auditCsvPages(db: Knex, q: AuditQuery, pageSize = 250): A
   if (!end) return;
   let cursor = '';
   for (;;) {
-    const found = (await filtered(db, q).select('position', 'record').where('position', '>', cursor).andWhere('position', '<=', end).orderBy('position').limit(pageSize)) as Array<{
+    const found = (await filtered(db, q)
+      .select('position', 'record')
+      .where('position', '>', cursor)
+      .andWhere('position', '<=', end)
+      .orderBy('position')
+      .limit(pageSize)) as Array<{
       position: string;
       record: AuditRecord | string;
     }>;

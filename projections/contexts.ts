@@ -28,7 +28,9 @@ export const contextsProjection = defineProjection({
       id text primary key, name text not null, owner_id text not null, owner_slug text not null, owner_key text not null, created_at timestamptz not null)`);
     await db.raw(`create index if not exists ${t.contexts}_owner on ${t.contexts} (owner_key, name, id)`);
     await envVarTable(t.context_env_vars, 'context_id').create(db);
-    await db.raw(`create table if not exists ${t.context_restrictions} (id text primary key, context_id text not null, type text not null, value text not null)`);
+    await db.raw(
+      `create table if not exists ${t.context_restrictions} (id text primary key, context_id text not null, type text not null, value text not null)`,
+    );
     await db.raw(`create table if not exists ${t.deleted_contexts} (id text primary key, deleted_at timestamptz not null)`);
   },
   async apply(events, trx, t) {
@@ -38,7 +40,14 @@ export const contextsProjection = defineProjection({
       const at = recorded.occurredAt;
       switch (e.type) {
         case 'context.create':
-          await trx(t.contexts).insert({ id: e.data.contextId, name: e.data.context, owner_id: e.data.owner.id, owner_slug: e.data.owner.slug, owner_key: e.data.owner.slug.toLowerCase(), created_at: at });
+          await trx(t.contexts).insert({
+            id: e.data.contextId,
+            name: e.data.context,
+            owner_id: e.data.owner.id,
+            owner_slug: e.data.owner.slug,
+            owner_key: e.data.owner.slug.toLowerCase(),
+            created_at: at,
+          });
           break;
         case 'context.delete':
           for (const table of [t.context_env_vars, t.context_restrictions]) await trx(table).where({ context_id: e.data.contextId }).delete();
@@ -63,7 +72,13 @@ export const contextsProjection = defineProjection({
 });
 
 const { contexts, context_env_vars, context_restrictions } = contextsProjection.tables;
-const toContext = (r: Record<string, unknown>): ContextRow => ({ id: r.id as string, name: r.name as string, ownerId: r.owner_id as string, ownerSlug: r.owner_slug as string, createdAt: isoTime(r.created_at) });
+const toContext = (r: Record<string, unknown>): ContextRow => ({
+  id: r.id as string,
+  name: r.name as string,
+  ownerId: r.owner_id as string,
+  ownerSlug: r.owner_slug as string,
+  createdAt: isoTime(r.created_at),
+});
 
 export const contextById = async (db: Knex, id: string): Promise<ContextRow | undefined> => {
   const row = await db(contexts).where({ id }).first();
@@ -72,7 +87,10 @@ export const contextById = async (db: Knex, id: string): Promise<ContextRow | un
 
 /** An owner's contexts by name (the owner by lower-cased slug); the cursor is the last `name\nid`. */
 export const contextsPage = async (db: Knex, ownerKey: string, first: number, after?: string): Promise<{ contexts: ContextRow[]; hasNextPage: boolean }> => {
-  const q = db(contexts).where({ owner_key: ownerKey }).orderBy([{ column: 'name' }, { column: 'id' }]).limit(first + 1);
+  const q = db(contexts)
+    .where({ owner_key: ownerKey })
+    .orderBy([{ column: 'name' }, { column: 'id' }])
+    .limit(first + 1);
   if (after) {
     const [name, id] = after.split('\n');
     q.whereRaw('(name, id) > (?, ?)', [name ?? '', id ?? '']);
@@ -93,7 +111,8 @@ export const contextRestrictions = async (db: Knex, contextId: string): Promise<
 export const deletedContextIds = async (db: Knex): Promise<string[]> => (await db(contextsProjection.tables.deleted_contexts).pluck('id')) as string[];
 
 /** The slug (`gh/org`) of the organization with this id, if it owns a context. */
-export const contextOwnerSlugById = async (db: Knex, ownerId: string): Promise<string | undefined> => (await db(contexts).where({ owner_id: ownerId }).first('owner_slug'))?.owner_slug;
+export const contextOwnerSlugById = async (db: Knex, ownerId: string): Promise<string | undefined> =>
+  (await db(contexts).where({ owner_id: ownerId }).first('owner_slug'))?.owner_slug;
 
 /** The live context of this name in an organization (by lower-cased slug), if any. */
 export const contextByName = async (db: Knex, ownerKey: string, name: string): Promise<ContextRow | undefined> => {

@@ -11,7 +11,13 @@ import { defineProjection, isoTime } from './projection.ts';
 export const filesProjection = defineProjection({
   name: 'files',
   version: 1,
-  handles: [{ exact: 'job.artifacts.store' }, { exact: 'job.tests.store' }, { exact: 'job.workspace.persist' }, { exact: 'job.files.expire' }, { prefix: 'cache.' }],
+  handles: [
+    { exact: 'job.artifacts.store' },
+    { exact: 'job.tests.store' },
+    { exact: 'job.workspace.persist' },
+    { exact: 'job.files.expire' },
+    { prefix: 'cache.' },
+  ],
   tables: ['job_artifacts', 'job_tests', 'workspace_layers', 'expired_files', 'caches'],
   async migrate(db, t) {
     await db.raw(`create table if not exists ${t.job_artifacts} (
@@ -24,7 +30,9 @@ export const filesProjection = defineProjection({
       layer_id text primary key, job_id text not null, workflow_id text not null, job_name text not null, node_index int not null, step_index int not null,
       object_key text not null, bytes bigint not null, files int not null, position text not null, stored_at timestamptz not null)`);
     await db.raw(`create index if not exists ${t.workspace_layers}_job on ${t.workspace_layers} (job_id)`);
-    await db.raw(`create table if not exists ${t.expired_files} (job_id text not null, kind text not null, expired_at timestamptz not null, primary key (job_id, kind))`);
+    await db.raw(
+      `create table if not exists ${t.expired_files} (job_id text not null, kind text not null, expired_at timestamptz not null, primary key (job_id, kind))`,
+    );
     await db.raw(`create table if not exists ${t.caches} (
       cache_id text primary key, project_id text not null, scope text not null, key text not null, object_key text not null, bytes bigint not null,
       job_id text not null, created_at timestamptz not null)`);
@@ -39,21 +47,47 @@ export const filesProjection = defineProjection({
         case 'job.artifacts.store':
           if (e.data.artifacts.length)
             await trx(t.job_artifacts)
-              .insert(e.data.artifacts.map((a) => ({ job_id: e.data.jobId, node_index: e.data.taskIndex, path: a.path, size: a.size, step_index: e.data.stepIndex, stored_at: at })))
+              .insert(
+                e.data.artifacts.map((a) => ({
+                  job_id: e.data.jobId,
+                  node_index: e.data.taskIndex,
+                  path: a.path,
+                  size: a.size,
+                  step_index: e.data.stepIndex,
+                  stored_at: at,
+                })),
+              )
               .onConflict(['job_id', 'node_index', 'path'])
               .merge();
           break;
         case 'job.tests.store':
           await trx(t.job_tests)
-            .insert({ job_id: e.data.jobId, node_index: e.data.taskIndex, step_index: e.data.stepIndex, object_key: e.data.objectKey, ...e.data.counts, problems: JSON.stringify(e.data.problems), stored_at: at })
+            .insert({
+              job_id: e.data.jobId,
+              node_index: e.data.taskIndex,
+              step_index: e.data.stepIndex,
+              object_key: e.data.objectKey,
+              ...e.data.counts,
+              problems: JSON.stringify(e.data.problems),
+              stored_at: at,
+            })
             .onConflict(['job_id', 'node_index', 'step_index'])
             .merge();
           break;
         case 'job.workspace.persist':
           await trx(t.workspace_layers)
             .insert({
-              layer_id: layerId(e.data.jobId, e.data.taskIndex, e.data.stepIndex), job_id: e.data.jobId, workflow_id: e.data.workflowId, job_name: e.data.name, node_index: e.data.taskIndex,
-              step_index: e.data.stepIndex, object_key: e.data.objectKey, bytes: e.data.bytes, files: e.data.files, position: recorded.position, stored_at: at,
+              layer_id: layerId(e.data.jobId, e.data.taskIndex, e.data.stepIndex),
+              job_id: e.data.jobId,
+              workflow_id: e.data.workflowId,
+              job_name: e.data.name,
+              node_index: e.data.taskIndex,
+              step_index: e.data.stepIndex,
+              object_key: e.data.objectKey,
+              bytes: e.data.bytes,
+              files: e.data.files,
+              position: recorded.position,
+              stored_at: at,
             })
             .onConflict('layer_id')
             .merge();
@@ -70,7 +104,16 @@ export const filesProjection = defineProjection({
         }
         case 'cache.save':
           await trx(t.caches)
-            .insert({ cache_id: e.data.cacheId, project_id: e.data.projectId, scope: e.data.scope, key: e.data.key, object_key: e.data.objectKey, bytes: e.data.bytes, job_id: e.data.jobId, created_at: at })
+            .insert({
+              cache_id: e.data.cacheId,
+              project_id: e.data.projectId,
+              scope: e.data.scope,
+              key: e.data.key,
+              object_key: e.data.objectKey,
+              bytes: e.data.bytes,
+              job_id: e.data.jobId,
+              created_at: at,
+            })
             .onConflict('cache_id')
             .merge();
           break;
@@ -129,7 +172,11 @@ export const testResultsOfJob = async (db: Knex, jobId: string): Promise<TestRes
 export const testCountsOfJob = async (db: Knex, jobId: string): Promise<{ passed: number; failed: number; skipped: number } | null> => {
   const rows = await testResultsOfJob(db, jobId);
   if (!rows.length) return null;
-  return rows.reduce((a, r) => ({ passed: a.passed + r.counts.passed, failed: a.failed + r.counts.failed, skipped: a.skipped + r.counts.skipped }), { passed: 0, failed: 0, skipped: 0 });
+  return rows.reduce((a, r) => ({ passed: a.passed + r.counts.passed, failed: a.failed + r.counts.failed, skipped: a.skipped + r.counts.skipped }), {
+    passed: 0,
+    failed: 0,
+    skipped: 0,
+  });
 };
 
 export interface LayerRow {
@@ -140,10 +187,23 @@ export interface LayerRow {
   readonly bytes: number;
   readonly files: number;
 }
-const toLayer = (r: Record<string, unknown>): LayerRow => ({ layerId: r.layer_id as string, jobId: r.job_id as string, jobName: r.job_name as string, objectKey: r.object_key as string, bytes: Number(r.bytes), files: Number(r.files) });
+const toLayer = (r: Record<string, unknown>): LayerRow => ({
+  layerId: r.layer_id as string,
+  jobId: r.job_id as string,
+  jobName: r.job_name as string,
+  objectKey: r.object_key as string,
+  bytes: Number(r.bytes),
+  files: Number(r.files),
+});
 /** The layers these jobs persisted, in the order they were persisted. */
 export const layersOfJobs = async (db: Knex, jobIds: ReadonlyArray<string>): Promise<LayerRow[]> =>
-  jobIds.length ? ((await db(workspace_layers).whereIn('job_id', [...jobIds]).orderBy('position')) as Array<Record<string, unknown>>).map(toLayer) : [];
+  jobIds.length
+    ? (
+        (await db(workspace_layers)
+          .whereIn('job_id', [...jobIds])
+          .orderBy('position')) as Array<Record<string, unknown>>
+      ).map(toLayer)
+    : [];
 export const layerById = async (db: Knex, id: string): Promise<LayerRow | undefined> => {
   const r = await db(workspace_layers).where({ layer_id: id }).first();
   return r ? toLayer(r) : undefined;
@@ -160,12 +220,23 @@ export interface CacheRow {
   readonly createdAt: string;
 }
 const toCache = (r: Record<string, unknown>): CacheRow => ({
-  cacheId: r.cache_id as string, projectId: r.project_id as string, scope: r.scope as CacheScope, key: r.key as string, objectKey: r.object_key as string, bytes: Number(r.bytes), jobId: r.job_id as string, createdAt: isoTime(r.created_at),
+  cacheId: r.cache_id as string,
+  projectId: r.project_id as string,
+  scope: r.scope as CacheScope,
+  key: r.key as string,
+  objectKey: r.object_key as string,
+  bytes: Number(r.bytes),
+  jobId: r.job_id as string,
+  createdAt: isoTime(r.created_at),
 });
 /** A project's caches in a scope whose key is `key` or starts with it, newest first (at most `limit`). */
 export const cachesStartingWith = async (db: Knex, projectId: string, scope: CacheScope, key: string, limit = 50): Promise<CacheRow[]> => {
   const escaped = key.replace(/[\\%_]/g, (c) => `\\${c}`);
-  const rows = await db(caches).where({ project_id: projectId, scope }).andWhereRaw(`key like ? escape '\\'`, [`${escaped}%`]).orderBy('created_at', 'desc').limit(limit);
+  const rows = await db(caches)
+    .where({ project_id: projectId, scope })
+    .andWhereRaw(`key like ? escape '\\'`, [`${escaped}%`])
+    .orderBy('created_at', 'desc')
+    .limit(limit);
   return (rows as Array<Record<string, unknown>>).map(toCache);
 };
 export const cacheById = async (db: Knex, id: string): Promise<CacheRow | undefined> => {
@@ -174,7 +245,8 @@ export const cacheById = async (db: Knex, id: string): Promise<CacheRow | undefi
 };
 
 /** The kinds of the job's files retention removed. */
-export const expiredKinds = async (db: Knex, jobId: string): Promise<FileKind[]> => (await db(expired_files).where({ job_id: jobId }).pluck('kind')) as FileKind[];
+export const expiredKinds = async (db: Knex, jobId: string): Promise<FileKind[]> =>
+  (await db(expired_files).where({ job_id: jobId }).pluck('kind')) as FileKind[];
 
 /** The kinds of files the job has no record of, kept or expired: any object of theirs was never recorded. */
 export const unrecordedKinds = async (db: Knex, jobId: string): Promise<Array<'artifacts' | 'tests' | 'workspace'>> => {

@@ -71,10 +71,15 @@ const toMetrics = (r: Record<string, unknown>): RunMetrics => ({
   },
 });
 
-const branchFilter = (scope: InsightsScope) => (scope.branch === null ? { sql: '', bindings: [] as string[] } : { sql: `and p.vcs->>'branch' = ?`, bindings: [scope.branch] });
+const branchFilter = (scope: InsightsScope) =>
+  scope.branch === null ? { sql: '', bindings: [] as string[] } : { sql: `and p.vcs->>'branch' = ?`, bindings: [scope.branch] };
 
 /** Per workflow name (after `after`, by name), metrics over its runs that ended in the window. */
-export const workflowMetrics = async (db: Knex, scope: InsightsScope, page: { after?: string | undefined; limit: number }): Promise<{ items: WorkflowMetrics[]; hasNextPage: boolean }> => {
+export const workflowMetrics = async (
+  db: Knex,
+  scope: InsightsScope,
+  page: { after?: string | undefined; limit: number },
+): Promise<{ items: WorkflowMetrics[]; hasNextPage: boolean }> => {
   const b = branchFilter(scope);
   const rows = (await db.raw(
     `with runs as (
@@ -107,7 +112,12 @@ export const workflowMetrics = async (db: Knex, scope: InsightsScope, page: { af
 };
 
 /** Per job name of a workflow (after `after`, by name), metrics over its runs that ended, in workflows created in the window. */
-export const jobMetrics = async (db: Knex, scope: InsightsScope, workflowName: string, page: { after?: string | undefined; limit: number }): Promise<{ items: RunMetrics[]; hasNextPage: boolean }> => {
+export const jobMetrics = async (
+  db: Knex,
+  scope: InsightsScope,
+  workflowName: string,
+  page: { after?: string | undefined; limit: number },
+): Promise<{ items: RunMetrics[]; hasNextPage: boolean }> => {
   const b = branchFilter(scope);
   const rows = (await db.raw(
     `with runs as (
@@ -162,7 +172,15 @@ export const workflowRuns = async (
     items: rows.slice(0, page.limit).map((r) => {
       const createdAt = isoTime(r.created_at);
       const stoppedAt = isoTime(r.stopped_at);
-      return { id: r.id as string, branch: (r.branch as string | null) ?? null, duration: Math.round((Date.parse(stoppedAt) - Date.parse(createdAt)) / 1000), createdAt, stoppedAt, status: r.status as string, isApproval: Boolean(r.is_approval) };
+      return {
+        id: r.id as string,
+        branch: (r.branch as string | null) ?? null,
+        duration: Math.round((Date.parse(stoppedAt) - Date.parse(createdAt)) / 1000),
+        createdAt,
+        stoppedAt,
+        status: r.status as string,
+        isApproval: Boolean(r.is_approval),
+      };
     }),
     hasNextPage: rows.length > page.limit,
   };

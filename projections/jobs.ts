@@ -41,20 +41,48 @@ export const jobsProjection = defineProjection({
       switch (e.type) {
         case 'agent.register':
           await trx(t.agents)
-            .insert({ agent_id: e.data.agentId, name: e.data.info.name, resource_classes: JSON.stringify(e.data.resourceClasses), info: JSON.stringify(e.data.info), registered_at: at })
+            .insert({
+              agent_id: e.data.agentId,
+              name: e.data.info.name,
+              resource_classes: JSON.stringify(e.data.resourceClasses),
+              info: JSON.stringify(e.data.info),
+              registered_at: at,
+            })
             .onConflict('agent_id')
             .merge();
           break;
         case 'job.queue': {
           const s = e.data.spec;
           const rc = resourceClassKey(s.resourceClass);
-          await trx(t.jobs).insert({ job_id: s.jobId, workflow_id: s.workflowId, pipeline_id: s.pipelineId, project_slug: s.projectSlug, job_number: s.jobNumber, name: s.name, resource_class: rc, spec: JSON.stringify(s), status: 'queued', queued_at: at });
-          const tasks = Array.from({ length: s.parallelism }, (_, i) => ({ job_id: s.jobId, task_index: i, resource_class: rc, cpus: s.resourceClass.cpus, memory_mb: s.resourceClass.memoryMb, timeout_ms: s.timeoutMs, status: 'queued', queued_at: at }));
+          await trx(t.jobs).insert({
+            job_id: s.jobId,
+            workflow_id: s.workflowId,
+            pipeline_id: s.pipelineId,
+            project_slug: s.projectSlug,
+            job_number: s.jobNumber,
+            name: s.name,
+            resource_class: rc,
+            spec: JSON.stringify(s),
+            status: 'queued',
+            queued_at: at,
+          });
+          const tasks = Array.from({ length: s.parallelism }, (_, i) => ({
+            job_id: s.jobId,
+            task_index: i,
+            resource_class: rc,
+            cpus: s.resourceClass.cpus,
+            memory_mb: s.resourceClass.memoryMb,
+            timeout_ms: s.timeoutMs,
+            status: 'queued',
+            queued_at: at,
+          }));
           await trx(t.job_tasks).insert(tasks);
           break;
         }
         case 'job.task.claim':
-          await trx(t.job_tasks).where({ job_id: e.data.jobId, task_index: e.data.taskIndex }).update({ status: 'running', agent_id: e.data.agent.id, agent_name: e.data.agent.name, started_at: at });
+          await trx(t.job_tasks)
+            .where({ job_id: e.data.jobId, task_index: e.data.taskIndex })
+            .update({ status: 'running', agent_id: e.data.agent.id, agent_name: e.data.agent.name, started_at: at });
           await trx(t.jobs).where({ job_id: e.data.jobId }).whereNull('started_at').update({ started_at: at, status: 'running' });
           break;
         case 'job.step.start': {
@@ -62,20 +90,37 @@ export const jobsProjection = defineProjection({
           const spec = json(job?.spec) as JobSpec | undefined;
           const step = spec?.steps[e.data.stepIndex - 1];
           await trx(t.job_steps)
-            .insert({ job_id: e.data.jobId, task_index: e.data.taskIndex, step_index: e.data.stepIndex, name: e.data.step, status: 'running', background: step?.type === 'run' && step.background, started_at: at })
+            .insert({
+              job_id: e.data.jobId,
+              task_index: e.data.taskIndex,
+              step_index: e.data.stepIndex,
+              name: e.data.step,
+              status: 'running',
+              background: step?.type === 'run' && step.background,
+              started_at: at,
+            })
             .onConflict(['job_id', 'task_index', 'step_index'])
             .ignore();
           break;
         }
         case 'job.step.finish':
-          await trx(t.job_steps)
-            .where({ job_id: e.data.jobId, task_index: e.data.taskIndex, step_index: e.data.stepIndex })
-            .update({ status: e.data.status, exit_code: e.data.exitCode, reason: e.data.reason, output_bytes: e.data.outputBytes, truncated: e.data.truncated, stopped_at: at });
+          await trx(t.job_steps).where({ job_id: e.data.jobId, task_index: e.data.taskIndex, step_index: e.data.stepIndex }).update({
+            status: e.data.status,
+            exit_code: e.data.exitCode,
+            reason: e.data.reason,
+            output_bytes: e.data.outputBytes,
+            truncated: e.data.truncated,
+            stopped_at: at,
+          });
           break;
         case 'job.task.finish':
-          await trx(t.job_tasks).where({ job_id: e.data.jobId, task_index: e.data.taskIndex }).update({ status: e.data.status, reason: e.data.reason, stopped_at: at });
+          await trx(t.job_tasks)
+            .where({ job_id: e.data.jobId, task_index: e.data.taskIndex })
+            .update({ status: e.data.status, reason: e.data.reason, stopped_at: at });
           // steps a lost agent never ended end with their task
-          await trx(t.job_steps).where({ job_id: e.data.jobId, task_index: e.data.taskIndex, status: 'running' }).update({ status: e.data.status === 'success' ? 'success' : 'canceled', stopped_at: at });
+          await trx(t.job_steps)
+            .where({ job_id: e.data.jobId, task_index: e.data.taskIndex, status: 'running' })
+            .update({ status: e.data.status === 'success' ? 'success' : 'canceled', stopped_at: at });
           break;
         case 'job.cancel':
           await trx(t.jobs).where({ job_id: e.data.jobId }).update({ canceled: true });
@@ -162,16 +207,22 @@ const toTask = (r: Record<string, unknown>): TaskRow => ({
   startedAt: iso(r.started_at),
   stoppedAt: iso(r.stopped_at),
 });
-export const tasksOfJob = async (db: Knex, jobId: string): Promise<TaskRow[]> => ((await db(job_tasks).where({ job_id: jobId }).orderBy('task_index')) as Array<Record<string, unknown>>).map(toTask);
+export const tasksOfJob = async (db: Knex, jobId: string): Promise<TaskRow[]> =>
+  ((await db(job_tasks).where({ job_id: jobId }).orderBy('task_index')) as Array<Record<string, unknown>>).map(toTask);
 export const taskByRef = async (db: Knex, jobId: string, taskIndex: number): Promise<TaskRow | undefined> => {
   const r = await db(job_tasks).where({ job_id: jobId, task_index: taskIndex }).first();
   return r ? toTask(r) : undefined;
 };
 /** Tasks running on an agent, with the size each takes. */
 export const runningOnAgent = async (db: Knex, agentId: string): Promise<Array<TaskRow & { cpus: number; memoryMb: number }>> =>
-  ((await db(job_tasks).where({ agent_id: agentId, status: 'running' })) as Array<Record<string, unknown>>).map((r) => ({ ...toTask(r), cpus: Number(r.cpus), memoryMb: Number(r.memory_mb) }));
+  ((await db(job_tasks).where({ agent_id: agentId, status: 'running' })) as Array<Record<string, unknown>>).map((r) => ({
+    ...toTask(r),
+    cpus: Number(r.cpus),
+    memoryMb: Number(r.memory_mb),
+  }));
 /** Every running task, for the lease keeper. */
-export const runningTasks = async (db: Knex): Promise<TaskRow[]> => ((await db(job_tasks).where({ status: 'running' })) as Array<Record<string, unknown>>).map(toTask);
+export const runningTasks = async (db: Knex): Promise<TaskRow[]> =>
+  ((await db(job_tasks).where({ status: 'running' })) as Array<Record<string, unknown>>).map(toTask);
 
 /** The queues of some resource classes, oldest first. */
 export const queuedTasks = async (db: Knex, resourceClasses: ReadonlyArray<string>, limit: number): Promise<QueuedTask[]> => {
@@ -181,7 +232,13 @@ export const queuedTasks = async (db: Knex, resourceClasses: ReadonlyArray<strin
     .whereIn('resource_class', [...resourceClasses])
     .orderBy([{ column: 'queued_at' }, { column: 'job_id' }, { column: 'task_index' }])
     .limit(limit)) as Array<Record<string, unknown>>;
-  return rows.map((r) => ({ jobId: r.job_id as string, taskIndex: Number(r.task_index), resourceClass: r.resource_class as string, size: { cpus: Number(r.cpus), memoryMb: Number(r.memory_mb) }, queuedAt: iso(r.queued_at)! }));
+  return rows.map((r) => ({
+    jobId: r.job_id as string,
+    taskIndex: Number(r.task_index),
+    resourceClass: r.resource_class as string,
+    size: { cpus: Number(r.cpus), memoryMb: Number(r.memory_mb) },
+    queuedAt: iso(r.queued_at)!,
+  }));
 };
 
 /** The jobs with a task waiting, longest waiting first (by their oldest waiting task). */
@@ -198,7 +255,11 @@ export const queuedJobIds = async (db: Knex, limit: number): Promise<string[]> =
 
 /** Queued and running tasks per resource class. */
 export const taskCounts = async (db: Knex): Promise<Array<{ resourceClass: string; queued: number; running: number }>> => {
-  const rows = (await db(job_tasks).whereIn('status', ['queued', 'running']).select('resource_class', 'status').count('* as n').groupBy('resource_class', 'status')) as Array<{ resource_class: string; status: string; n: string | number }>;
+  const rows = (await db(job_tasks)
+    .whereIn('status', ['queued', 'running'])
+    .select('resource_class', 'status')
+    .count('* as n')
+    .groupBy('resource_class', 'status')) as Array<{ resource_class: string; status: string; n: string | number }>;
   const by = new Map<string, { resourceClass: string; queued: number; running: number }>();
   for (const r of rows) {
     const c = by.get(r.resource_class) ?? { resourceClass: r.resource_class, queued: 0, running: 0 };
@@ -224,7 +285,11 @@ export interface StepRow {
   readonly stoppedAt: string | null;
 }
 export const stepsOfJob = async (db: Knex, jobId: string): Promise<StepRow[]> =>
-  ((await db(job_steps).where({ job_id: jobId }).orderBy([{ column: 'step_index' }, { column: 'task_index' }])) as Array<Record<string, unknown>>).map((r) => ({
+  (
+    (await db(job_steps)
+      .where({ job_id: jobId })
+      .orderBy([{ column: 'step_index' }, { column: 'task_index' }])) as Array<Record<string, unknown>>
+  ).map((r) => ({
     jobId: r.job_id as string,
     taskIndex: Number(r.task_index),
     stepIndex: Number(r.step_index),
@@ -246,7 +311,13 @@ export interface AgentRow {
   readonly info: AgentInfo;
   readonly registeredAt: string;
 }
-const toAgent = (r: Record<string, unknown>): AgentRow => ({ agentId: r.agent_id as string, name: r.name as string, resourceClasses: json(r.resource_classes), info: json(r.info), registeredAt: iso(r.registered_at)! });
+const toAgent = (r: Record<string, unknown>): AgentRow => ({
+  agentId: r.agent_id as string,
+  name: r.name as string,
+  resourceClasses: json(r.resource_classes),
+  info: json(r.info),
+  registeredAt: iso(r.registered_at)!,
+});
 export const agentById = async (db: Knex, agentId: string): Promise<AgentRow | undefined> => {
   const r = await db(agents).where({ agent_id: agentId }).first();
   return r ? toAgent(r) : undefined;
@@ -293,5 +364,10 @@ export const queueWaits = async (db: Knex, buckets: ReadonlyArray<number>): Prom
       db.raw(`coalesce(sum(greatest(${wait}, 0)), 0) as total`),
       ...buckets.map((b, i) => db.raw(`count(*) filter (where ${wait} <= ?) as b${i}`, [b])),
     )) as Array<Record<string, string | number>>;
-  return rows.map((r) => ({ resourceClass: String(r.resource_class), count: Number(r.n), sumSeconds: Number(r.total), atMost: buckets.map((_, i) => Number(r[`b${i}`])) }));
+  return rows.map((r) => ({
+    resourceClass: String(r.resource_class),
+    count: Number(r.n),
+    sumSeconds: Number(r.total),
+    atMost: buckets.map((_, i) => Number(r[`b${i}`])),
+  }));
 };

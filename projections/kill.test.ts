@@ -13,7 +13,9 @@ const test = suite('projections/runner killed with SIGKILL');
 const child = resolve(import.meta.dirname, '..', 'test', 'support', 'runner-process.ts');
 
 const runChild = (name: string, where: string, untilCaughtUp = false) => {
-  const p = spawn(process.execPath, ['--import', 'tsx', child, name, where, ...(untilCaughtUp ? ['--until-caught-up'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = spawn(process.execPath, ['--import', 'tsx', child, name, where, ...(untilCaughtUp ? ['--until-caught-up'] : [])], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let said = '';
   const heard: Array<{ until: (s: string) => boolean; then: () => void }> = [];
   p.stdout!.on('data', (d) => {
@@ -69,7 +71,10 @@ const killAndCheck = async (open: () => Database, where: string, exclusive: bool
   if (exclusive) await db.destroy();
   assert.is(kills, 5);
   assert.equal(rows.map((r) => r.event_id).sort(), [...ids].sort(), 'an event was skipped');
-  assert.ok(rows.every((r) => r.applied === 1), 'an event was applied twice');
+  assert.ok(
+    rows.every((r) => r.applied === 1),
+    'an event was applied twice',
+  );
 };
 
 if (testDatabaseUrl()) {

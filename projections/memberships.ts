@@ -26,10 +26,17 @@ export const membershipsProjection = defineProjection({
 });
 
 const { user_orgs, user_teams } = membershipsProjection.tables;
-export const teamsOf = async (db: Knex, userId: string): Promise<string[]> => (await db(user_teams).where({ user_id: userId }).orderBy('team').pluck('team')) as string[];
+export const teamsOf = async (db: Knex, userId: string): Promise<string[]> =>
+  (await db(user_teams).where({ user_id: userId }).orderBy('team').pluck('team')) as string[];
 /** A user's organizations and teams, in one statement. */
 export const membershipsOf = async (db: Knex, userId: string): Promise<{ orgs: string[]; teams: string[] }> => {
-  const rows = (await db.raw(`select 'org' as kind, org as name from ${user_orgs} where user_id = ? union all select 'team', team from ${user_teams} where user_id = ? order by 1, 2`, [userId, userId])).rows as Array<{ kind: string; name: string }>;
+  const rows = (
+    await db.raw(
+      `select 'org' as kind, org as name from ${user_orgs} where user_id = ? union all select 'team', team from ${user_teams} where user_id = ? order by 1, 2`,
+      [userId, userId],
+    )
+  ).rows as Array<{ kind: string; name: string }>;
   return { orgs: rows.filter((r) => r.kind === 'org').map((r) => r.name), teams: rows.filter((r) => r.kind === 'team').map((r) => r.name) };
 };
-export const orgsOf = async (db: Knex, userId: string): Promise<string[]> => (await db(user_orgs).where({ user_id: userId }).orderBy('org').pluck('org')) as string[];
+export const orgsOf = async (db: Knex, userId: string): Promise<string[]> =>
+  (await db(user_orgs).where({ user_id: userId }).orderBy('org').pluck('org')) as string[];

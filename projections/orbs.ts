@@ -17,7 +17,14 @@ export const orbsProjection = defineProjection({
     for (const recorded of events) {
       if (!recorded.metadata.success) continue;
       const e = recorded as unknown as OrbEvent;
-      if (e.type === 'orb.publish') await trx(t.orb_versions).insert({ namespace: e.data.namespace, name: e.data.orb, version: e.data.version, source: e.data.source, published_at: recorded.occurredAt });
+      if (e.type === 'orb.publish')
+        await trx(t.orb_versions).insert({
+          namespace: e.data.namespace,
+          name: e.data.orb,
+          version: e.data.version,
+          source: e.data.source,
+          published_at: recorded.occurredAt,
+        });
     }
   },
 });

@@ -41,9 +41,24 @@ export const pipelinesProjection = defineProjection({
         case 'pipeline.create': {
           const d = e.data;
           await trx(t.pipelines).insert({
-            id: d.pipelineId, project_id: d.projectId, project_slug: d.projectSlug, number: d.number, state: d.state, errors: JSON.stringify(d.errors),
-            trigger: JSON.stringify(d.trigger), vcs: JSON.stringify(d.vcs), parameters: JSON.stringify(d.parameters), config: d.config, config_source: d.source ?? null, config_compiled: d.compiled ?? null, delivery_id: d.trigger.deliveryId ?? null, planned: JSON.stringify(d.continuation ? d.workflows.map((w) => ({ ...w, setup: true })) : d.workflows), created_at: at, updated_at: at,
-            continuation_key_hash: d.continuation?.keyHash ?? null, setup_revision: d.continuation ? recorded.revision : null,
+            id: d.pipelineId,
+            project_id: d.projectId,
+            project_slug: d.projectSlug,
+            number: d.number,
+            state: d.state,
+            errors: JSON.stringify(d.errors),
+            trigger: JSON.stringify(d.trigger),
+            vcs: JSON.stringify(d.vcs),
+            parameters: JSON.stringify(d.parameters),
+            config: d.config,
+            config_source: d.source ?? null,
+            config_compiled: d.compiled ?? null,
+            delivery_id: d.trigger.deliveryId ?? null,
+            planned: JSON.stringify(d.continuation ? d.workflows.map((w) => ({ ...w, setup: true })) : d.workflows),
+            created_at: at,
+            updated_at: at,
+            continuation_key_hash: d.continuation?.keyHash ?? null,
+            setup_revision: d.continuation ? recorded.revision : null,
           });
           break;
         }
@@ -51,16 +66,39 @@ export const pipelinesProjection = defineProjection({
           // the setup config stays, as CircleCI's setup-config; the continuation's becomes the pipeline's config
           const d = e.data;
           const row = await trx(t.pipelines).where({ id: d.pipelineId }).first('planned', 'config', 'config_source', 'config_compiled');
-          await trx(t.pipelines).where({ id: d.pipelineId }).update({
-            setup_config: row.config, setup_config_source: row.config_source, setup_config_compiled: row.config_compiled, config: d.config, config_source: d.source ?? null, config_compiled: d.compiled ?? null, state: d.state, errors: JSON.stringify(d.errors),
-            planned: JSON.stringify([...json(row.planned), ...d.workflows]), continued_at: at, updated_at: at,
-          });
+          await trx(t.pipelines)
+            .where({ id: d.pipelineId })
+            .update({
+              setup_config: row.config,
+              setup_config_source: row.config_source,
+              setup_config_compiled: row.config_compiled,
+              config: d.config,
+              config_source: d.source ?? null,
+              config_compiled: d.compiled ?? null,
+              state: d.state,
+              errors: JSON.stringify(d.errors),
+              planned: JSON.stringify([...json(row.planned), ...d.workflows]),
+              continued_at: at,
+              updated_at: at,
+            });
           break;
         }
         case 'workflow.retry': {
           const row = await trx(t.pipelines).where({ id: e.data.pipelineId }).first('planned');
-          const planned = [...json(row.planned), { workflowId: e.data.workflowId, name: e.data.name, firstJobNumber: e.data.firstJobNumber, jobCount: e.data.jobCount, rerunOf: e.data.rerunOf, fromFailed: e.data.fromFailed }];
-          await trx(t.pipelines).where({ id: e.data.pipelineId }).update({ planned: JSON.stringify(planned) });
+          const planned = [
+            ...json(row.planned),
+            {
+              workflowId: e.data.workflowId,
+              name: e.data.name,
+              firstJobNumber: e.data.firstJobNumber,
+              jobCount: e.data.jobCount,
+              rerunOf: e.data.rerunOf,
+              fromFailed: e.data.fromFailed,
+            },
+          ];
+          await trx(t.pipelines)
+            .where({ id: e.data.pipelineId })
+            .update({ planned: JSON.stringify(planned) });
           break;
         }
         case 'workflow.start': {
@@ -71,10 +109,33 @@ export const pipelinesProjection = defineProjection({
           const setup = d.rerunOf
             ? Boolean((await trx(t.workflows).where({ id: d.rerunOf }).first('setup'))?.setup)
             : ((json(pipeline?.planned ?? '[]') as Array<{ workflowId: string; setup?: boolean }>).find((w) => w.workflowId === d.workflowId)?.setup ?? false);
-          await trx(t.workflows).insert({ id: d.workflowId, pipeline_id: d.pipelineId, pipeline_number: d.pipelineNumber, project_slug: d.projectSlug, name: d.name, status: 'running', started_by: recorded.metadata.actor.id, tag: vcs?.tag ?? null, rerun_of: d.rerunOf, setup, created_at: at });
+          await trx(t.workflows).insert({
+            id: d.workflowId,
+            pipeline_id: d.pipelineId,
+            pipeline_number: d.pipelineNumber,
+            project_slug: d.projectSlug,
+            name: d.name,
+            status: 'running',
+            started_by: recorded.metadata.actor.id,
+            tag: vcs?.tag ?? null,
+            rerun_of: d.rerunOf,
+            setup,
+            created_at: at,
+          });
           const ids = new Map(d.jobs.map((j) => [j.name, j.jobId]));
           if (d.jobs.length > 0) {
-            await trx(t.workflow_jobs).insert(d.jobs.map((j) => ({ id: j.jobId, workflow_id: d.workflowId, project_slug: d.projectSlug, name: j.name, type: j.type, status: j.status, job_number: j.jobNumber, requires: JSON.stringify(j.requires.map((r) => ids.get(r)).filter(Boolean)) })));
+            await trx(t.workflow_jobs).insert(
+              d.jobs.map((j) => ({
+                id: j.jobId,
+                workflow_id: d.workflowId,
+                project_slug: d.projectSlug,
+                name: j.name,
+                type: j.type,
+                status: j.status,
+                job_number: j.jobNumber,
+                requires: JSON.stringify(j.requires.map((r) => ids.get(r)).filter(Boolean)),
+              })),
+            );
           }
           await trx(t.pipelines).where({ id: d.pipelineId }).update({ updated_at: at });
           break;
@@ -114,7 +175,10 @@ export const pipelinesProjection = defineProjection({
     }
     // a live workflow's status from its jobs' as the batch leaves them (a finished one keeps the status its finish gave)
     const jobsOf = new Map<string, Array<{ status: JobStatus }>>([...touched].map((id) => [id, []]));
-    for (const r of (await trx(t.workflow_jobs).whereIn('workflow_id', [...touched]).select('workflow_id', 'status')) as Array<{ workflow_id: string; status: JobStatus }>) jobsOf.get(r.workflow_id)?.push(r);
+    for (const r of (await trx(t.workflow_jobs)
+      .whereIn('workflow_id', [...touched])
+      .select('workflow_id', 'status')) as Array<{ workflow_id: string; status: JobStatus }>)
+      jobsOf.get(r.workflow_id)?.push(r);
     const byStatus = new Map<string, string[]>();
     for (const [id, jobs] of jobsOf) byStatus.set(liveStatus(jobs), [...(byStatus.get(liveStatus(jobs)) ?? []), id]);
     for (const [status, ids] of byStatus) await trx(t.workflows).whereIn('id', ids).whereNull('stopped_at').update({ status });
@@ -133,7 +197,14 @@ export interface PipelineRow {
   readonly state: string;
   readonly errors: Array<{ type: string; message: string }>;
   readonly trigger: { type: string; receivedAt: string; actor: { login: string; avatarUrl: string | null } };
-  readonly vcs: { originRepositoryUrl: string; revision: string; branch: string | null; tag: string | null; commit: { subject: string; body: string } | null; pullRequest: PullRequestVcs | null };
+  readonly vcs: {
+    originRepositoryUrl: string;
+    revision: string;
+    branch: string | null;
+    tag: string | null;
+    commit: { subject: string; body: string } | null;
+    pullRequest: PullRequestVcs | null;
+  };
   readonly parameters: Record<string, unknown>;
   readonly config: string | null;
   readonly configSource: string | null;
@@ -210,8 +281,16 @@ export const pipelineByNumber = async (db: Knex, projectId: string, number: numb
 };
 
 /** A project's pipelines, newest first, before a number (the cursor). */
-export const pipelinesPage = async (db: Knex, projectId: string, first: number, before?: number): Promise<{ pipelines: PipelineRow[]; hasNextPage: boolean }> => {
-  const q = db(pipelines).where({ project_id: projectId }).orderBy('number', 'desc').limit(first + 1);
+export const pipelinesPage = async (
+  db: Knex,
+  projectId: string,
+  first: number,
+  before?: number,
+): Promise<{ pipelines: PipelineRow[]; hasNextPage: boolean }> => {
+  const q = db(pipelines)
+    .where({ project_id: projectId })
+    .orderBy('number', 'desc')
+    .limit(first + 1);
   if (before !== undefined) q.where('number', '<', before);
   const rows = (await q) as Array<Record<string, unknown>>;
   return { pipelines: rows.slice(0, first).map(toPipeline), hasNextPage: rows.length > first };
@@ -251,7 +330,11 @@ export const workflowById = async (db: Knex, id: string): Promise<WorkflowRow | 
   return r ? toWorkflow(r) : undefined;
 };
 export const workflowsOfPipeline = async (db: Knex, pipelineId: string): Promise<WorkflowRow[]> =>
-  ((await db(workflows).where({ pipeline_id: pipelineId }).orderBy([{ column: 'created_at' }, { column: 'id' }])) as Array<Record<string, unknown>>).map(toWorkflow);
+  (
+    (await db(workflows)
+      .where({ pipeline_id: pipelineId })
+      .orderBy([{ column: 'created_at' }, { column: 'id' }])) as Array<Record<string, unknown>>
+  ).map(toWorkflow);
 
 export interface JobRow {
   readonly id: string;
@@ -278,7 +361,11 @@ const toJob = (r: Record<string, unknown>): JobRow => ({
   stoppedAt: iso(r.stopped_at),
 });
 export const jobsOfWorkflow = async (db: Knex, workflowId: string): Promise<JobRow[]> =>
-  ((await db(workflow_jobs).where({ workflow_id: workflowId }).orderBy([{ column: 'job_number' }, { column: 'name' }])) as Array<Record<string, unknown>>).map(toJob);
+  (
+    (await db(workflow_jobs)
+      .where({ workflow_id: workflowId })
+      .orderBy([{ column: 'job_number' }, { column: 'name' }])) as Array<Record<string, unknown>>
+  ).map(toJob);
 export const jobById = async (db: Knex, id: string): Promise<JobRow | undefined> => {
   const r = await db(workflow_jobs).where({ id }).first();
   return r ? toJob(r) : undefined;
@@ -295,10 +382,17 @@ export interface PipelineFilter {
   readonly actor?: string;
 }
 /** Pipelines newest first across projects; the cursor is the last one's `created_at|id`. */
-export const pipelinesFeed = async (db: Knex, filter: PipelineFilter, first: number, after?: { createdAt: string; id: string }): Promise<{ pipelines: PipelineRow[]; hasNextPage: boolean }> => {
+export const pipelinesFeed = async (
+  db: Knex,
+  filter: PipelineFilter,
+  first: number,
+  after?: { createdAt: string; id: string },
+): Promise<{ pipelines: PipelineRow[]; hasNextPage: boolean }> => {
   // by the millisecond the cursor holds (the column keeps microseconds), so that no pipeline falls between two pages
   const at = `date_trunc('milliseconds', created_at)`;
-  const q = db(pipelines).orderByRaw(`${at} desc, id desc`).limit(first + 1);
+  const q = db(pipelines)
+    .orderByRaw(`${at} desc, id desc`)
+    .limit(first + 1);
   if (filter.projectId) q.where({ project_id: filter.projectId });
   if (filter.ownerSlug) q.whereRaw(`lower(project_slug) like ? escape '\\'`, [`${filter.ownerSlug.toLowerCase().replace(/[\\%_]/g, '\\$&')}/%`]);
   if (filter.actor) q.whereRaw(`lower(trigger->'actor'->>'login') = lower(?)`, [filter.actor]);
@@ -309,34 +403,47 @@ export const pipelinesFeed = async (db: Knex, filter: PipelineFilter, first: num
 
 /** A workflow's jobs a page at a time, in the order `jobsOfWorkflow` gives; the cursor is how many came before. */
 export const jobsOfWorkflowPage = async (db: Knex, workflowId: string, first: number, offset = 0): Promise<{ jobs: JobRow[]; hasNextPage: boolean }> => {
-  const rows = (await db(workflow_jobs).where({ workflow_id: workflowId }).orderBy([{ column: 'job_number' }, { column: 'name' }]).offset(offset).limit(first + 1)) as Array<Record<string, unknown>>;
+  const rows = (await db(workflow_jobs)
+    .where({ workflow_id: workflowId })
+    .orderBy([{ column: 'job_number' }, { column: 'name' }])
+    .offset(offset)
+    .limit(first + 1)) as Array<Record<string, unknown>>;
   return { jobs: rows.slice(0, first).map(toJob), hasNextPage: rows.length > first };
 };
 
 /** Workflows not yet ended of the project's pipelines on a branch numbered before `before` (auto-cancel's candidates): reruns are not, someone asked for them. */
 export const liveWorkflowsOfBranch = async (db: Knex, projectId: string, branch: string, before: number): Promise<WorkflowRow[]> =>
-  ((await db(`${workflows} as w`)
-    .join(`${pipelines} as p`, 'p.id', 'w.pipeline_id')
-    .where('p.project_id', projectId)
-    .whereRaw(`p.vcs->>'branch' = ?`, [branch])
-    .where('p.number', '<', before)
-    .whereNull('w.stopped_at')
-    .whereNull('w.rerun_of')
-    .orderBy('w.created_at')
-    .select('w.*')) as Array<Record<string, unknown>>).map(toWorkflow);
+  (
+    (await db(`${workflows} as w`)
+      .join(`${pipelines} as p`, 'p.id', 'w.pipeline_id')
+      .where('p.project_id', projectId)
+      .whereRaw(`p.vcs->>'branch' = ?`, [branch])
+      .where('p.number', '<', before)
+      .whereNull('w.stopped_at')
+      .whereNull('w.rerun_of')
+      .orderBy('w.created_at')
+      .select('w.*')) as Array<Record<string, unknown>>
+  ).map(toWorkflow);
 
 /** Workflows not yet ended of the project's pipelines that built pull request `number`. */
 export const liveWorkflowsOfPullRequest = async (db: Knex, projectId: string, number: number): Promise<WorkflowRow[]> =>
-  ((await db(`${workflows} as w`)
-    .join(`${pipelines} as p`, 'p.id', 'w.pipeline_id')
-    .where('p.project_id', projectId)
-    .whereRaw(`(p.vcs->'pullRequest'->>'number')::int = ?`, [number])
-    .whereNull('w.stopped_at')
-    .orderBy('w.created_at')
-    .select('w.*')) as Array<Record<string, unknown>>).map(toWorkflow);
+  (
+    (await db(`${workflows} as w`)
+      .join(`${pipelines} as p`, 'p.id', 'w.pipeline_id')
+      .where('p.project_id', projectId)
+      .whereRaw(`(p.vcs->'pullRequest'->>'number')::int = ?`, [number])
+      .whereNull('w.stopped_at')
+      .orderBy('w.created_at')
+      .select('w.*')) as Array<Record<string, unknown>>
+  ).map(toWorkflow);
 
 /** Whether the project has a pipeline on the branch numbered after `after`: the newest such, if any. */
 export const newerPipelineOfBranch = async (db: Knex, projectId: string, branch: string, after: number): Promise<PipelineRow | undefined> => {
-  const r = await db(pipelines).where({ project_id: projectId }).whereRaw(`vcs->>'branch' = ?`, [branch]).where('number', '>', after).orderBy('number', 'desc').first();
+  const r = await db(pipelines)
+    .where({ project_id: projectId })
+    .whereRaw(`vcs->>'branch' = ?`, [branch])
+    .where('number', '>', after)
+    .orderBy('number', 'desc')
+    .first();
   return r ? toPipeline(r) : undefined;
 };

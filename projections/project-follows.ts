@@ -36,10 +36,14 @@ export const projectFollowsProjection = defineProjection({
           await trx(t.project_follows).where({ project_id: id }).update({ followed: true });
           break;
         case 'project.unfollow':
-          await trx(t.project_follows).where({ project_id: id }).update({ followed: false, repository: null, hook_id: null, follower_id: null, follower_login: null });
+          await trx(t.project_follows)
+            .where({ project_id: id })
+            .update({ followed: false, repository: null, hook_id: null, follower_id: null, follower_login: null });
           break;
         case 'project.webhook.create':
-          await trx(t.project_follows).where({ project_id: id }).update({ repository: e.data.repository, hook_id: e.data.hookId, follower_id: e.data.followerId, follower_login: e.data.followerLogin });
+          await trx(t.project_follows)
+            .where({ project_id: id })
+            .update({ repository: e.data.repository, hook_id: e.data.hookId, follower_id: e.data.followerId, follower_login: e.data.followerLogin });
           break;
       }
     }

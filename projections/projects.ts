@@ -34,7 +34,16 @@ export const projectsProjection = defineProjection({
       switch (e.type) {
         case 'project.create': {
           const d = e.data;
-          await trx(t.projects).insert({ id: d.projectId, slug: d.slug, slug_key: d.slug.toLowerCase(), name: d.name, organization: d.organization, organization_id: d.organizationId, settings: JSON.stringify(d.settings), created_at: at });
+          await trx(t.projects).insert({
+            id: d.projectId,
+            slug: d.slug,
+            slug_key: d.slug.toLowerCase(),
+            name: d.name,
+            organization: d.organization,
+            organization_id: d.organizationId,
+            settings: JSON.stringify(d.settings),
+            created_at: at,
+          });
           break;
         }
         case 'project.settings.update': {
@@ -42,7 +51,10 @@ export const projectsProjection = defineProjection({
           const settings = { ...(typeof row.settings === 'string' ? JSON.parse(row.settings) : row.settings), ...e.data.settings };
           await trx(t.projects)
             .where({ id: e.data.projectId })
-            .update({ settings: JSON.stringify(settings), ...(e.data.webhookSecret !== undefined ? { webhook_secret: e.data.webhookSecret?.masked ?? null } : {}) });
+            .update({
+              settings: JSON.stringify(settings),
+              ...(e.data.webhookSecret !== undefined ? { webhook_secret: e.data.webhookSecret?.masked ?? null } : {}),
+            });
           break;
         }
         case 'project.env_var.create':
@@ -79,7 +91,9 @@ export const projectBySlug = async (db: Knex, key: string): Promise<ProjectRow |
 };
 
 export const projectsPage = async (db: Knex, first: number, after?: string): Promise<{ projects: ProjectRow[]; hasNextPage: boolean }> => {
-  const q = db(projects).orderBy('slug_key').limit(first + 1);
+  const q = db(projects)
+    .orderBy('slug_key')
+    .limit(first + 1);
   if (after) q.where('slug_key', '>', after);
   const rows = (await q) as Array<Record<string, unknown>>;
   return { projects: rows.slice(0, first).map(toProject), hasNextPage: rows.length > first };

@@ -22,8 +22,21 @@ export const pullRequestsProjection = defineProjection({
       const at = recorded.occurredAt;
       if (e.type === 'pull_request.open') {
         const d = e.data;
-        const row = { url: d.url, head_sha: d.headSha, head_branch: d.headBranch, base_branch: d.baseBranch, from_fork: d.fromFork, head_owner: d.headOwner, head_repo: d.headRepo, open: true, updated_at: at };
-        await trx(t.pull_requests).insert({ project_id: d.projectId, number: d.number, ...row }).onConflict(['project_id', 'number']).merge(row);
+        const row = {
+          url: d.url,
+          head_sha: d.headSha,
+          head_branch: d.headBranch,
+          base_branch: d.baseBranch,
+          from_fork: d.fromFork,
+          head_owner: d.headOwner,
+          head_repo: d.headRepo,
+          open: true,
+          updated_at: at,
+        };
+        await trx(t.pull_requests)
+          .insert({ project_id: d.projectId, number: d.number, ...row })
+          .onConflict(['project_id', 'number'])
+          .merge(row);
       } else if (e.type === 'pull_request.close') {
         await trx(t.pull_requests).where({ project_id: e.data.projectId, number: e.data.number }).update({ open: false, updated_at: at });
       }
@@ -52,7 +65,11 @@ const toPullRequest = (r: Record<string, unknown>): PullRequestRow => ({
 
 /** The open pull requests from a branch of the project's own repository (not a fork's branch of the same name), oldest first. */
 export const openPullRequestsOfBranch = async (db: Knex, projectId: string, branch: string): Promise<PullRequestRow[]> =>
-  ((await db(pull_requests).where({ project_id: projectId, head_branch: branch, open: true, from_fork: false }).orderBy('number')) as Array<Record<string, unknown>>).map(toPullRequest);
+  (
+    (await db(pull_requests).where({ project_id: projectId, head_branch: branch, open: true, from_fork: false }).orderBy('number')) as Array<
+      Record<string, unknown>
+    >
+  ).map(toPullRequest);
 
 /** Whether pull request `number` of the project is open as the deliveries told it; undefined when none told of it. */
 export const pullRequestIsOpen = async (db: Knex, projectId: string, number: number): Promise<boolean | undefined> => {

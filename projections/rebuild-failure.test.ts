@@ -40,7 +40,11 @@ test.before(async () => {
   runner = createProjectionRunner({ store, db: db(), projections: [items] });
   rebuilds = createProjectionRebuilds({ db: db(), store, runner, projections: [items], pageSize: 3 });
   await runner.start();
-  const written = await store.append('items', [1, 2, 3, 4, 5].map((n) => newEvent('item.add', { id: `i${n}`, n, poison: n === 4 })), 'no_stream');
+  const written = await store.append(
+    'items',
+    [1, 2, 3, 4, 5].map((n) => newEvent('item.add', { id: `i${n}`, n, poison: n === 4 })),
+    'no_stream',
+  );
   assert.ok(await runner.waitFor(written.position, 5000));
 });
 test.after(async () => {
@@ -77,7 +81,12 @@ test('the failure is reported, the shadow and the lease are gone, the live table
 
 test('rebuilt again without the fault, it is swapped in with the same rows, index and constraint names', async () => {
   const names = async () =>
-    (await db().raw(`select conname as n from pg_constraint where conrelid = ?::regclass union all select indexname from pg_indexes where tablename = ? order by 1`, [items.tables.items, items.tables.items])).rows.map((r: { n: string }) => r.n);
+    (
+      await db().raw(
+        `select conname as n from pg_constraint where conrelid = ?::regclass union all select indexname from pg_indexes where tablename = ? order by 1`,
+        [items.tables.items, items.tables.items],
+      )
+    ).rows.map((r: { n: string }) => r.n);
   const [rows, before] = [await rowsOf(), await names()];
   // (PostgreSQL 18 names NOT NULL constraints too: items_v1_id_not_null)
   for (const n of ['items_v1_n', 'items_v1_n_check', 'items_v1_pkey']) assert.ok(before.includes(n), `${n} in ${before}`);

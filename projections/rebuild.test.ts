@@ -19,9 +19,15 @@ const ok = async (query: string, variables?: Record<string, unknown>) => {
 const schemaNames = async () => {
   const db = g.services.db;
   const tables = allProjections.flatMap((p) => Object.values(p.tables) as string[]);
-  const indexes = (await db.raw(`select tablename || '.' || indexname as n from pg_indexes where schemaname = current_schema() and tablename = any(?) order by 1`, [tables])).rows.map((r: { n: string }) => r.n);
-  const constraints = (await db.raw(`select conrelid::regclass::text || '.' || conname as n from pg_constraint where conrelid::regclass::text = any(?) order by 1`, [tables])).rows.map((r: { n: string }) => r.n);
-  const shadows = (await db.raw(`select table_name as n from information_schema.tables where table_schema = current_schema() and table_name like 'rebuild\\_%'`)).rows;
+  const indexes = (
+    await db.raw(`select tablename || '.' || indexname as n from pg_indexes where schemaname = current_schema() and tablename = any(?) order by 1`, [tables])
+  ).rows.map((r: { n: string }) => r.n);
+  const constraints = (
+    await db.raw(`select conrelid::regclass::text || '.' || conname as n from pg_constraint where conrelid::regclass::text = any(?) order by 1`, [tables])
+  ).rows.map((r: { n: string }) => r.n);
+  const shadows = (
+    await db.raw(`select table_name as n from information_schema.tables where table_schema = current_schema() and table_name like 'rebuild\\_%'`)
+  ).rows;
   return { indexes, constraints, shadows };
 };
 
@@ -34,7 +40,12 @@ test.before(async () => {
   await ok('mutation { createContext(input: {owner: "gh/acme", name: "deploy"}) { id } }');
   await ok('mutation { updateSystemSettings(input: {licenseSeats: 7}) { licenseSeats } }');
   // a log long enough that the rebuild takes a while: exports of the audit log, which only its read model shows
-  for (let i = 0; i < 10; i++) await g.services.store.append(`seed-${i}`, Array.from({ length: 1000 }, () => newEvent('audit_log.export', { since: null, until: null, actions: [] })), 'no_stream');
+  for (let i = 0; i < 10; i++)
+    await g.services.store.append(
+      `seed-${i}`,
+      Array.from({ length: 1000 }, () => newEvent('audit_log.export', { since: null, until: null, actions: [] })),
+      'no_stream',
+    );
   assert.ok(await g.services.settled());
 });
 test.after(async () => g.stop());
@@ -56,7 +67,10 @@ test('every read model is rebuilt while mutations keep succeeding, and what they
   // let the traffic get going, so the rebuild starts with appends under way
   while (written.length < 3) await new Promise((r) => setImmediate(r));
   const started = (await ok(rebuildQuery)).rebuildProjections;
-  assert.equal(started.names, allProjections.map((p) => p.name));
+  assert.equal(
+    started.names,
+    allProjections.map((p) => p.name),
+  );
   assert.is(started.done, false);
   const writtenAtStart = written.length;
   let writtenDuring: number;
@@ -70,7 +84,11 @@ test('every read model is rebuilt while mutations keep succeeding, and what they
   assert.equal(failures, []);
   assert.ok(writtenDuring > 0, 'mutations were answered while the rebuild ran');
 
-  const status = (await ok('query($id: ID!) { projectionRebuild(id: $id) { state done error eventsRead readModels { name state eventsApplied swappedAt } } }', { id: started.id })).projectionRebuild;
+  const status = (
+    await ok('query($id: ID!) { projectionRebuild(id: $id) { state done error eventsRead readModels { name state eventsApplied swappedAt } } }', {
+      id: started.id,
+    })
+  ).projectionRebuild;
   assert.is(status.state, 'DONE', status.error);
   assert.ok(status.eventsRead > 0);
   assert.ok(status.readModels.every((m: { state: string; swappedAt: string | null }) => m.state === 'SWAPPED' && m.swappedAt));
@@ -98,7 +116,14 @@ test('a second rebuild after the first works, and reads keep answering from the 
   await ok('mutation { createProject(input: {slug: "gh/acme/after", gitUrl: "/srv/git/after.git"}) { id } }');
   assert.is((await ok('{ project(slug: "gh/acme/after") { slug } }')).project.slug, 'gh/acme/after');
   assert.ok(await g.services.settled());
-  assert.equal(await compareWithRebuild(g.services.db, g.services.store, allProjections.filter((p) => p.name === 'projects' || p.name === 'audit_log')), []);
+  assert.equal(
+    await compareWithRebuild(
+      g.services.db,
+      g.services.store,
+      allProjections.filter((p) => p.name === 'projects' || p.name === 'audit_log'),
+    ),
+    [],
+  );
 });
 
 test('an unknown read model is refused, audited, and starts nothing', async () => {
@@ -110,7 +135,10 @@ test('an unknown read model is refused, audited, and starts nothing', async () =
   const rebuildsAfter = ((await db('projection_rebuilds').count('* as n')) as Array<{ n: string }>)[0]!.n;
   assert.is(Number(rebuildsAfter), Number(rebuildsBefore));
   assert.equal(await db('projection_rebuild_leases').select('*'), []);
-  const refused = await waitForAudit(g, (e) => e.action === 'system.projections.rebuild' && e.success === false && /no read model named no_such_model/.test(String(e.payload.reason)));
+  const refused = await waitForAudit(
+    g,
+    (e) => e.action === 'system.projections.rebuild' && e.success === false && /no read model named no_such_model/.test(String(e.payload.reason)),
+  );
   assert.is(refused.length, 1);
 });
 
@@ -129,8 +157,19 @@ test('only admins may rebuild or read a rebuild: others are refused, and that is
 test('a read model another server is rebuilding: the same request joins it, an overlapping one is refused, an expired lease is taken over', async () => {
   const db = g.services.db;
   const other = '11111111-1111-4111-8111-111111111111';
-  await db('projection_rebuilds').insert({ id: other, names: JSON.stringify(['users']), state: 'running', owner: 'another-server', progress: JSON.stringify({ eventsRead: 5, eventsInLog: 10, head: '', readModels: [] }) });
-  await db('projection_rebuild_leases').insert({ name: 'users', rebuild_id: other, owner: 'another-server', expires_at: db.raw(`now() + interval '1 minute'`) });
+  await db('projection_rebuilds').insert({
+    id: other,
+    names: JSON.stringify(['users']),
+    state: 'running',
+    owner: 'another-server',
+    progress: JSON.stringify({ eventsRead: 5, eventsInLog: 10, head: '', readModels: [] }),
+  });
+  await db('projection_rebuild_leases').insert({
+    name: 'users',
+    rebuild_id: other,
+    owner: 'another-server',
+    expires_at: db.raw(`now() + interval '1 minute'`),
+  });
   try {
     const joined = (await ok(rebuildQuery, { names: ['users'] })).rebuildProjections;
     assert.is(joined.id, other);
@@ -138,7 +177,9 @@ test('a read model another server is rebuilding: the same request joins it, an o
     assert.is(refused.body.errors?.[0]?.extensions?.code, 'REBUILD_RUNNING');
     assert.match(refused.body.errors![0]!.message, new RegExp(`users is being rebuilt already \\(rebuild ${other}\\)`));
     // the other server stopped renewing its lease: the next request takes the read model over
-    await db('projection_rebuild_leases').where({ name: 'users' }).update({ expires_at: db.raw(`now() - interval '1 second'`) });
+    await db('projection_rebuild_leases')
+      .where({ name: 'users' })
+      .update({ expires_at: db.raw(`now() - interval '1 second'`) });
     const taken = (await ok(rebuildQuery, { names: ['users'] })).rebuildProjections;
     assert.is.not(taken.id, other);
     await g.services.rebuilds.settled(taken.id);

@@ -111,7 +111,9 @@ export const ensureRebuildTables = async (db: Knex) => {
   await db.raw(`create table if not exists ${rebuildsTable} (
     id uuid primary key, names jsonb not null, state text not null, error text, progress jsonb not null, owner text not null,
     started_at timestamptz not null default now(), updated_at timestamptz not null default now(), finished_at timestamptz)`);
-  await db.raw(`create table if not exists ${leasesTable} (name text primary key, rebuild_id uuid not null, owner text not null, expires_at timestamptz not null)`);
+  await db.raw(
+    `create table if not exists ${leasesTable} (name text primary key, rebuild_id uuid not null, owner text not null, expires_at timestamptz not null)`,
+  );
 };
 
 const dropShadow = async (db: Knex, p: Projection) => {
@@ -138,9 +140,16 @@ const swapIn = (db: Knex, p: Projection, shadowAt: Position): Promise<boolean> =
       await trx.raw(`drop table if exists ${live}`);
       await trx.raw(`alter table ${shadow[key]} rename to ${live}`);
       // renaming an index renames the primary key or unique constraint it backs
-      const indexes = (await trx.raw(`select indexname as name from pg_indexes where schemaname = current_schema() and tablename = ? and starts_with(indexname, ?)`, [live, shadowPrefix])).rows as Array<{ name: string }>;
+      const indexes = (
+        await trx.raw(`select indexname as name from pg_indexes where schemaname = current_schema() and tablename = ? and starts_with(indexname, ?)`, [
+          live,
+          shadowPrefix,
+        ])
+      ).rows as Array<{ name: string }>;
       for (const { name } of indexes) await trx.raw(`alter index ?? rename to ??`, [name, name.slice(shadowPrefix.length)]);
-      const constraints = (await trx.raw(`select conname as name from pg_constraint where conrelid = ?::regclass and starts_with(conname, ?)`, [live, shadowPrefix])).rows as Array<{ name: string }>;
+      const constraints = (
+        await trx.raw(`select conname as name from pg_constraint where conrelid = ?::regclass and starts_with(conname, ?)`, [live, shadowPrefix])
+      ).rows as Array<{ name: string }>;
       for (const { name } of constraints) await trx.raw(`alter table ?? rename constraint ?? to ??`, [live, name, name.slice(shadowPrefix.length)]);
     }
     if (row) await trx(checkpoints).where({ name: p.name, version: p.version }).update({ position: shadowAt, updated_at: trx.fn.now() });
@@ -180,7 +189,12 @@ export const createProjectionRebuilds = (options: RebuildOptions): ProjectionReb
     }));
 
   const run = async (id: string, chosen: ReadonlyArray<Projection>, signal: AbortSignal) => {
-    const progress = new Map(chosen.map((p) => [p.name, { name: p.name, version: p.version, state: 'building' as ReadModelRebuildState, eventsApplied: 0, position: START, swappedAt: null as string | null }]));
+    const progress = new Map(
+      chosen.map((p) => [
+        p.name,
+        { name: p.name, version: p.version, state: 'building' as ReadModelRebuildState, eventsApplied: 0, position: START, swappedAt: null as string | null },
+      ]),
+    );
     let eventsRead = 0;
     let eventsInLog = 0;
     let head: Position = START;
@@ -190,15 +204,21 @@ export const createProjectionRebuilds = (options: RebuildOptions): ProjectionReb
       savedAt = Date.now();
       await db(rebuildsTable)
         .where({ id })
-        .update({ progress: JSON.stringify({ eventsRead, eventsInLog: Math.max(eventsInLog, eventsRead), head, readModels: [...progress.values()] }), updated_at: db.fn.now() });
+        .update({
+          progress: JSON.stringify({ eventsRead, eventsInLog: Math.max(eventsInLog, eventsRead), head, readModels: [...progress.values()] }),
+          updated_at: db.fn.now(),
+        });
     };
-    const renew = setInterval(() => {
-      void db(leasesTable)
-        .where({ rebuild_id: id, owner })
-        .update({ expires_at: db.raw(`now() + ? * interval '1 millisecond'`, [leaseMs]) })
-        .then(() => db(rebuildsTable).where({ id }).update({ updated_at: db.fn.now() }))
-        .catch((e) => options.onError?.(id, e));
-    }, Math.max(100, Math.floor(leaseMs / 3)));
+    const renew = setInterval(
+      () => {
+        void db(leasesTable)
+          .where({ rebuild_id: id, owner })
+          .update({ expires_at: db.raw(`now() + ? * interval '1 millisecond'`, [leaseMs]) })
+          .then(() => db(rebuildsTable).where({ id }).update({ updated_at: db.fn.now() }))
+          .catch((e) => options.onError?.(id, e));
+      },
+      Math.max(100, Math.floor(leaseMs / 3)),
+    );
     const stopped = () => {
       if (signal.aborted) throw new GyreError('the server stopped before the rebuild finished: ask for it again', 'REBUILD_STOPPED', 503);
     };
@@ -304,10 +324,16 @@ export const createProjectionRebuilds = (options: RebuildOptions): ProjectionReb
       const message = e instanceof Error ? e.message : String(e);
       await Promise.all(chosen.filter((p) => progress.get(p.name)!.state === 'failed').map((p) => dropShadow(db, p).catch(() => {})));
       await save(true).catch(() => {});
-      await db(rebuildsTable).where({ id }).update({ state: 'failed', error: message.slice(0, 1000), finished_at: db.fn.now() }).catch(() => {});
+      await db(rebuildsTable)
+        .where({ id })
+        .update({ state: 'failed', error: message.slice(0, 1000), finished_at: db.fn.now() })
+        .catch(() => {});
     } finally {
       clearInterval(renew);
-      await db(leasesTable).where({ rebuild_id: id }).delete().catch(() => {});
+      await db(leasesTable)
+        .where({ rebuild_id: id })
+        .delete()
+        .catch(() => {});
       eventsInLog = 0;
     }
   };
@@ -320,7 +346,9 @@ export const createProjectionRebuilds = (options: RebuildOptions): ProjectionReb
       id: r.id,
       names: json(r.names),
       state: failedSilently ? 'failed' : r.state,
-      error: failedSilently ? `the server running it has not been heard from for over ${Math.round(leaseMs / 1000)} s (it stopped): ask for the rebuild again` : (r.error ?? null),
+      error: failedSilently
+        ? `the server running it has not been heard from for over ${Math.round(leaseMs / 1000)} s (it stopped): ask for the rebuild again`
+        : (r.error ?? null),
       eventsRead: progress.eventsRead ?? 0,
       eventsInLog: progress.eventsInLog ?? 0,
       head: progress.head ?? START,
@@ -341,7 +369,10 @@ export const createProjectionRebuilds = (options: RebuildOptions): ProjectionReb
       const taken = await db.transaction(async (trx) => {
         // one request at a time across servers decides who holds which read model
         await trx.raw(`select pg_advisory_xact_lock(hashtext('gyre.projection_rebuilds'))`);
-        const held = (await trx(leasesTable).whereIn('name', names).where('expires_at', '>', trx.fn.now()).select('name', 'rebuild_id')) as Array<{ name: string; rebuild_id: string }>;
+        const held = (await trx(leasesTable).whereIn('name', names).where('expires_at', '>', trx.fn.now()).select('name', 'rebuild_id')) as Array<{
+          name: string;
+          rebuild_id: string;
+        }>;
         const holders = [...new Set(held.map((h) => h.rebuild_id))];
         if (held.length === names.length && holders.length === 1) return { id: holders[0]!, joined: true };
         if (held.length) {
@@ -357,7 +388,12 @@ export const createProjectionRebuilds = (options: RebuildOptions): ProjectionReb
           names: JSON.stringify(names),
           state: 'running',
           owner,
-          progress: JSON.stringify({ eventsRead: 0, eventsInLog: 0, head: START, readModels: chosen.map((p) => ({ name: p.name, version: p.version, state: 'building', eventsApplied: 0, position: START, swappedAt: null })) }),
+          progress: JSON.stringify({
+            eventsRead: 0,
+            eventsInLog: 0,
+            head: START,
+            readModels: chosen.map((p) => ({ name: p.name, version: p.version, state: 'building', eventsApplied: 0, position: START, swappedAt: null })),
+          }),
         });
         const expires = trx.raw(`now() + ? * interval '1 millisecond'`, [leaseMs]);
         await trx(leasesTable)

@@ -49,7 +49,13 @@ export const jobsWithFilesDue = async (db: Knex, kind: FileKind, before: Date, p
      order by k.at, k.job_id limit ?`,
     [before.toISOString(), ...(page.after ? [page.after.at, page.after.id] : []), kind, page.limit],
   );
-  return (rows.rows as Array<Record<string, unknown>>).map((r) => ({ jobId: r.job_id as string, name: r.name as string, pipelineId: r.pipeline_id as string, at: isoTime(r.at), cursor: { at: r.cursor_at as string, id: r.job_id as string } }));
+  return (rows.rows as Array<Record<string, unknown>>).map((r) => ({
+    jobId: r.job_id as string,
+    name: r.name as string,
+    pipelineId: r.pipeline_id as string,
+    at: isoTime(r.at),
+    cursor: { at: r.cursor_at as string, id: r.job_id as string },
+  }));
 };
 
 export interface DueCache {
@@ -62,8 +68,16 @@ export interface DueCache {
 export const cachesDue = async (db: Knex, before: Date, page: Page): Promise<DueCache[]> => {
   let q = db(caches).where('created_at', '<', before.toISOString());
   if (page.after) q = q.andWhereRaw('(created_at, cache_id) > (?::timestamptz, ?)', [page.after.at, page.after.id]);
-  const rows = (await q.orderBy(['created_at', 'cache_id']).limit(page.limit).select('cache_id', 'key', 'created_at', db.raw('created_at::text as cursor_at'))) as Array<Record<string, unknown>>;
-  return rows.map((r) => ({ cacheId: r.cache_id as string, key: r.key as string, createdAt: isoTime(r.created_at), cursor: { at: r.cursor_at as string, id: r.cache_id as string } }));
+  const rows = (await q
+    .orderBy(['created_at', 'cache_id'])
+    .limit(page.limit)
+    .select('cache_id', 'key', 'created_at', db.raw('created_at::text as cursor_at'))) as Array<Record<string, unknown>>;
+  return rows.map((r) => ({
+    cacheId: r.cache_id as string,
+    key: r.key as string,
+    createdAt: isoTime(r.created_at),
+    cursor: { at: r.cursor_at as string, id: r.cache_id as string },
+  }));
 };
 
 /** When retention removed this kind of the job's files; null while they are kept. */

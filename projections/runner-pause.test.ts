@@ -69,7 +69,10 @@ test('a checkpoint moved while paused (a swap) is where it goes on from: what li
   const next = await store.append('marks', [newEvent('mark.set', { id: 'c' })], 'any');
   assert.ok(await runner.waitFor(next.position, 5000, ['paused']));
   assert.equal(await marks(), ['a', 'b', 'c']);
-  assert.ok(runner.status(next.position).every((s) => s.error === null), JSON.stringify(runner.status(next.position)));
+  assert.ok(
+    runner.status(next.position).every((s) => s.error === null),
+    JSON.stringify(runner.status(next.position)),
+  );
 });
 
 test('an unknown name, or a projection paused twice, is an error', async () => {

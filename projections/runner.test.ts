@@ -55,7 +55,10 @@ test('a crash inside a batch rolls the batch back whole; the retry applies each 
   const rows = await applied(p.tables.ledger);
   assert.ok(errors.length >= 2, `the projection crashed ${errors.length} times`);
   assert.equal(rows.map((r) => r.event_id).sort(), [...ids].sort());
-  assert.ok(rows.every((r) => r.applied === 1), 'an event was applied twice');
+  assert.ok(
+    rows.every((r) => r.applied === 1),
+    'an event was applied twice',
+  );
 });
 
 test('runners killed between batches and restarted, and two runners racing, still apply each event once', async () => {
@@ -70,7 +73,10 @@ test('runners killed between batches and restarted, and two runners racing, stil
   })();
   let runners: ProjectionRunner[] = [];
   for (let round = 0; round < 6; round++) {
-    runners = [createProjectionRunner({ store, db, migrate: withSchemaLock, projections: [p], batchSize: 5 }), createProjectionRunner({ store, db, migrate: withSchemaLock, projections: [p], batchSize: 3 })];
+    runners = [
+      createProjectionRunner({ store, db, migrate: withSchemaLock, projections: [p], batchSize: 5 }),
+      createProjectionRunner({ store, db, migrate: withSchemaLock, projections: [p], batchSize: 3 }),
+    ];
     await Promise.all(runners.map((r) => r.start()));
     await sleep(30 + round * 5);
     await Promise.all(runners.map((r) => r.stop()));
@@ -82,7 +88,10 @@ test('runners killed between batches and restarted, and two runners racing, stil
   await last.stop();
   const rows = await applied(p.tables.ledger);
   assert.equal(rows.map((r) => r.event_id).sort(), [...ids].sort());
-  assert.ok(rows.every((r) => r.applied === 1), 'an event was applied twice');
+  assert.ok(
+    rows.every((r) => r.applied === 1),
+    'an event was applied twice',
+  );
 });
 
 test('a new projection version rebuilds from the start to the same tables as the live one', async () => {
@@ -96,7 +105,8 @@ test('a new projection version rebuilds from the start to the same tables as the
   await rebuild.start();
   assert.ok(await rebuild.waitFor(head, 20_000), 'rebuild caught up');
   await Promise.all([live.stop(), rebuild.stop()]);
-  const dump = (table: string) => db(table).select('position', 'id', 'action', 'actor_id', 'target_id', 'record').orderBy('position').where('position', '<', head);
+  const dump = (table: string) =>
+    db(table).select('position', 'id', 'action', 'actor_id', 'target_id', 'record').orderBy('position').where('position', '<', head);
   const [a, b] = [await dump(auditLogProjection.tables.audit_events), await dump(rebuilt.tables.audit_events!)];
   assert.ok(a.length >= 120);
   assert.equal(b, a);
@@ -122,7 +132,9 @@ test('a projection that has not reached the end of the log since start reports a
   let open!: () => void;
   const gate = new Promise<void>((r) => (open = r));
   const base = ledgerProjection(name);
-  const gated = { ...base, apply: async (...args: Parameters<typeof base.apply>) => {
+  const gated = {
+    ...base,
+    apply: async (...args: Parameters<typeof base.apply>) => {
       await gate;
       return base.apply(...args);
     },
@@ -137,7 +149,10 @@ test('a projection that has not reached the end of the log since start reports a
   assert.is(held!.lagMs, Number.POSITIVE_INFINITY);
   open();
   assert.ok(await runner.waitFor(head, 5000));
-  assert.equal(runner.status(head).map((s) => [s.caughtUp, s.lagMs]), [[true, 0]]);
+  assert.equal(
+    runner.status(head).map((s) => [s.caughtUp, s.lagMs]),
+    [[true, 0]],
+  );
   await runner.stop();
 });
 

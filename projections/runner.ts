@@ -84,7 +84,15 @@ export const createProjectionRunner = (options: RunnerOptions): ProjectionRunner
   const state = new Map(
     projections.map((p) => [
       p,
-      { position: START, caughtUp: false, lastCaughtUpAt: 0, error: null as string | null, paused: null as Promise<void> | null, applying: null as Promise<void> | null, moved: false },
+      {
+        position: START,
+        caughtUp: false,
+        lastCaughtUpAt: 0,
+        error: null as string | null,
+        paused: null as Promise<void> | null,
+        applying: null as Promise<void> | null,
+        moved: false,
+      },
     ]),
   );
   const loops: Promise<void>[] = [];

@@ -53,7 +53,13 @@ export const runnersProjection = defineProjection({
           await trx(t.runner_resource_classes).where({ id: e.data.resourceClassId }).delete();
           break;
         case 'runner.token.create':
-          await trx(t.runner_tokens).insert({ id: e.data.tokenId, resource_class_id: e.data.resourceClassId, token_hash: e.data.tokenHash, nickname: e.data.nickname, created_at: at });
+          await trx(t.runner_tokens).insert({
+            id: e.data.tokenId,
+            resource_class_id: e.data.resourceClassId,
+            token_hash: e.data.tokenHash,
+            nickname: e.data.nickname,
+            created_at: at,
+          });
           break;
         case 'runner.token.delete':
           await trx(t.runner_tokens).where({ id: e.data.tokenId }).delete();
@@ -78,7 +84,10 @@ const toToken = (r: Record<string, unknown>): RunnerTokenRow => ({
   nickname: r.nickname as string,
   createdAt: isoTime(r.created_at),
 });
-const tokenColumns = (db: Knex) => db(tokens).join(classes, `${classes}.id`, `${tokens}.resource_class_id`).select(`${tokens}.id`, `${tokens}.resource_class_id`, `${classes}.resource_class`, `${tokens}.nickname`, `${tokens}.created_at`);
+const tokenColumns = (db: Knex) =>
+  db(tokens)
+    .join(classes, `${classes}.id`, `${tokens}.resource_class_id`)
+    .select(`${tokens}.id`, `${tokens}.resource_class_id`, `${classes}.resource_class`, `${tokens}.nickname`, `${tokens}.created_at`);
 
 /** A namespace's classes by name (the namespace matched without regard to case). */
 export const resourceClassesInNamespace = async (db: Knex, namespace: string): Promise<ResourceClassRow[]> =>
@@ -96,7 +105,11 @@ export const resourceClassByName = async (db: Knex, name: string): Promise<Resou
 
 /** A class's tokens, oldest first, without secrets. */
 export const runnerTokensOf = async (db: Knex, resourceClassId: string): Promise<RunnerTokenRow[]> =>
-  ((await tokenColumns(db).where(`${tokens}.resource_class_id`, resourceClassId).orderBy([{ column: `${tokens}.created_at` }, { column: `${tokens}.id` }])) as Array<Record<string, unknown>>).map(toToken);
+  (
+    (await tokenColumns(db)
+      .where(`${tokens}.resource_class_id`, resourceClassId)
+      .orderBy([{ column: `${tokens}.created_at` }, { column: `${tokens}.id` }])) as Array<Record<string, unknown>>
+  ).map(toToken);
 
 export const runnerTokenById = async (db: Knex, id: string): Promise<RunnerTokenRow | undefined> => {
   const row = await tokenColumns(db).where(`${tokens}.id`, id).first();

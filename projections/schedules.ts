@@ -36,8 +36,18 @@ export const schedulesProjection = defineProjection({
         case 'schedule.create': {
           const d = e.data;
           await trx(t.schedules).insert({
-            id: d.scheduleId, project_id: d.projectId, project_slug: d.projectSlug, name: d.name, description: d.description, attribution_actor: d.attributionActor,
-            actor: JSON.stringify(d.actor), parameters: JSON.stringify(d.parameters), timetable: JSON.stringify(d.timetable), active_from: d.activeFrom, created_at: at, updated_at: at,
+            id: d.scheduleId,
+            project_id: d.projectId,
+            project_slug: d.projectSlug,
+            name: d.name,
+            description: d.description,
+            attribution_actor: d.attributionActor,
+            actor: JSON.stringify(d.actor),
+            parameters: JSON.stringify(d.parameters),
+            timetable: JSON.stringify(d.timetable),
+            active_from: d.activeFrom,
+            created_at: at,
+            updated_at: at,
           });
           break;
         }
@@ -45,7 +55,16 @@ export const schedulesProjection = defineProjection({
           const d = e.data;
           await trx(t.schedules)
             .where({ id: d.scheduleId })
-            .update({ name: d.name, description: d.description, attribution_actor: d.attributionActor, actor: JSON.stringify(d.actor), parameters: JSON.stringify(d.parameters), timetable: JSON.stringify(d.timetable), active_from: d.activeFrom, updated_at: at });
+            .update({
+              name: d.name,
+              description: d.description,
+              attribution_actor: d.attributionActor,
+              actor: JSON.stringify(d.actor),
+              parameters: JSON.stringify(d.parameters),
+              timetable: JSON.stringify(d.timetable),
+              active_from: d.activeFrom,
+              updated_at: at,
+            });
           break;
         }
         case 'schedule.delete':
@@ -55,10 +74,14 @@ export const schedulesProjection = defineProjection({
           await trx(t.schedules).where({ id: e.data.scheduleId }).update({ last_slot: e.data.slot });
           break;
         case 'schedule.workflow.trigger':
-          await trx(t.scheduled_workflows).where({ project_id: e.data.projectId, workflow: e.data.workflow, idx: e.data.index }).update({ last_slot: e.data.slot });
+          await trx(t.scheduled_workflows)
+            .where({ project_id: e.data.projectId, workflow: e.data.workflow, idx: e.data.index })
+            .update({ last_slot: e.data.slot });
           break;
         case 'schedule.workflow.arm':
-          await trx(t.scheduled_workflows).where({ project_id: e.data.projectId, workflow: e.data.workflow, idx: e.data.index, cron: e.data.cron }).update({ armed_from: e.data.from });
+          await trx(t.scheduled_workflows)
+            .where({ project_id: e.data.projectId, workflow: e.data.workflow, idx: e.data.index, cron: e.data.cron })
+            .update({ armed_from: e.data.from });
           break;
         case 'pipeline.create': {
           const d = e.data;
@@ -71,8 +94,15 @@ export const schedulesProjection = defineProjection({
             // a trigger the config keeps as it was keeps when it was declared and seen, and its last run
             const same = before.find((b) => b.workflow === s.workflow && Number(b.idx) === s.index && b.cron === s.cron);
             await trx(t.scheduled_workflows).insert({
-              project_id: d.projectId, branch: d.vcs.branch, workflow: s.workflow, idx: s.index, cron: s.cron, branches: JSON.stringify(s.branches),
-              declared_at: same ? same.declared_at : at, armed_from: same ? same.armed_from : null, last_slot: same ? same.last_slot : null,
+              project_id: d.projectId,
+              branch: d.vcs.branch,
+              workflow: s.workflow,
+              idx: s.index,
+              cron: s.cron,
+              branches: JSON.stringify(s.branches),
+              declared_at: same ? same.declared_at : at,
+              armed_from: same ? same.armed_from : null,
+              last_slot: same ? same.last_slot : null,
             });
           }
           break;
@@ -122,8 +152,16 @@ export const scheduleById = async (db: Knex, id: string): Promise<ScheduleRow | 
 };
 
 /** A project's schedules, oldest first; `after`: the last id of the page before. */
-export const schedulesPage = async (db: Knex, projectId: string, first: number, after?: string): Promise<{ schedules: ScheduleRow[]; hasNextPage: boolean }> => {
-  const q = db(schedules).where({ project_id: projectId }).orderBy('id').limit(first + 1);
+export const schedulesPage = async (
+  db: Knex,
+  projectId: string,
+  first: number,
+  after?: string,
+): Promise<{ schedules: ScheduleRow[]; hasNextPage: boolean }> => {
+  const q = db(schedules)
+    .where({ project_id: projectId })
+    .orderBy('id')
+    .limit(first + 1);
   if (after) q.where('id', '>', after);
   const rows = (await q) as Array<Record<string, unknown>>;
   return { schedules: rows.slice(0, first).map(toSchedule), hasNextPage: rows.length > first };

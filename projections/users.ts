@@ -32,17 +32,37 @@ export const usersProjection = defineProjection({
   async apply(events, trx, t) {
     for (const e of events) {
       if (!e.metadata.success) continue;
-      const d = e.data as { userId: string; login: string; name?: string; state?: UserState; isAdmin?: boolean; tokenId?: string; label?: string; tokenHash?: string };
+      const d = e.data as {
+        userId: string;
+        login: string;
+        name?: string;
+        state?: UserState;
+        isAdmin?: boolean;
+        tokenId?: string;
+        label?: string;
+        tokenHash?: string;
+      };
       const user = trx(t.users).where({ id: d.userId });
       switch (e.type) {
         case 'user.create':
-          await trx(t.users).insert({ id: d.userId, login: d.login, name: d.name, state: d.state, is_admin: d.isAdmin, created_at: e.occurredAt, github_id: (e.data as { githubId?: number | null }).githubId ?? null });
+          await trx(t.users).insert({
+            id: d.userId,
+            login: d.login,
+            name: d.name,
+            state: d.state,
+            is_admin: d.isAdmin,
+            created_at: e.occurredAt,
+            github_id: (e.data as { githubId?: number | null }).githubId ?? null,
+          });
           break;
         case 'user.approve':
           await trx(t.users).insert({ id: d.userId, login: d.login, name: d.login, state: 'INACTIVE', is_admin: false, created_at: e.occurredAt });
           break;
         case 'user.activate':
-          await user.update({ state: 'ACTIVE', ...((e.data as { githubId?: number }).githubId ? { github_id: (e.data as { githubId: number }).githubId } : {}) });
+          await user.update({
+            state: 'ACTIVE',
+            ...((e.data as { githubId?: number }).githubId ? { github_id: (e.data as { githubId: number }).githubId } : {}),
+          });
           break;
         case 'user.suspend':
           // suspension ends every session for good: activating the account later does not revive them
@@ -54,11 +74,18 @@ export const usersProjection = defineProjection({
           await user.update({ is_admin: e.type === 'user.admin.grant' });
           break;
         case 'user.logged_in':
-          await trx(t.sessions).insert({ session_hash: (e.data as { sessionHash: string }).sessionHash, user_id: d.userId, started_at: e.occurredAt, token_id: d.tokenId ?? null });
+          await trx(t.sessions).insert({
+            session_hash: (e.data as { sessionHash: string }).sessionHash,
+            user_id: d.userId,
+            started_at: e.occurredAt,
+            token_id: d.tokenId ?? null,
+          });
           await user.update({ last_login_at: e.occurredAt });
           break;
         case 'user.logged_out':
-          await trx(t.sessions).where({ session_hash: (e.data as { sessionHash: string }).sessionHash }).update({ ended_at: e.occurredAt });
+          await trx(t.sessions)
+            .where({ session_hash: (e.data as { sessionHash: string }).sessionHash })
+            .update({ ended_at: e.occurredAt });
           break;
         case 'user.delete':
           // gone from every read model, tokens and sessions included; the audit history stays in the log
@@ -108,7 +135,11 @@ export interface ApiTokenRow {
 
 /** A user's tokens that still work, newest first (never their hashes). */
 export const activeTokens = async (db: Knex, userId: string): Promise<ApiTokenRow[]> =>
-  ((await db(api_tokens).where({ user_id: userId }).whereNull('revoked_at').orderBy('created_at', 'desc').select('id', 'label', 'created_at')) as Array<Record<string, unknown>>).map((r) => ({
+  (
+    (await db(api_tokens).where({ user_id: userId }).whereNull('revoked_at').orderBy('created_at', 'desc').select('id', 'label', 'created_at')) as Array<
+      Record<string, unknown>
+    >
+  ).map((r) => ({
     id: r.id as string,
     label: r.label as string,
     createdAt: new Date(r.created_at as string).toISOString(),
@@ -126,7 +157,9 @@ export const userByLogin = async (db: Knex, login: string): Promise<UserRow | un
 
 /** Users by login, after a login (the cursor), optionally in one state. */
 export const usersPage = async (db: Knex, state: UserState | undefined, first: number, after?: string): Promise<{ users: UserRow[]; hasNextPage: boolean }> => {
-  const q = db(users).orderBy('login').limit(first + 1);
+  const q = db(users)
+    .orderBy('login')
+    .limit(first + 1);
   if (state) q.where({ state });
   if (after) q.where('login', '>', after);
   const rows = (await q) as Array<Record<string, unknown>>;

@@ -30,8 +30,14 @@ const writeOldLog = async () => {
   const commands = createCommandHandler(store, eventRegistry);
   const user = (login: string, id: string) => ({ id, type: 'user', name: login });
   const old: Array<[DomainEvent, ReturnType<typeof user>]> = [
-    [{ type: 'user.create', data: { userId: ids.admin, login: 'admin', name: 'Administrator', state: 'ACTIVE', isAdmin: true, githubId: null } }, user('admin', ids.admin)],
-    [{ type: 'user.api_token.create', data: { userId: ids.admin, tokenId: 't-admin', label: 'admin', tokenHash: hashToken(adminToken) } }, user('admin', ids.admin)],
+    [
+      { type: 'user.create', data: { userId: ids.admin, login: 'admin', name: 'Administrator', state: 'ACTIVE', isAdmin: true, githubId: null } },
+      user('admin', ids.admin),
+    ],
+    [
+      { type: 'user.api_token.create', data: { userId: ids.admin, tokenId: 't-admin', label: 'admin', tokenHash: hashToken(adminToken) } },
+      user('admin', ids.admin),
+    ],
     [{ type: 'user.create', data: { userId: ids.ann, login: 'Ann', name: 'Ann', state: 'ACTIVE', isAdmin: false, githubId: 11 } }, user('Ann', ids.ann)],
     [{ type: 'user.api_token.create', data: { userId: ids.ann, tokenId: 't-ann', label: 'ci', tokenHash: hashToken(generateToken()) } }, user('Ann', ids.ann)],
     [{ type: 'user.create', data: { userId: ids.bob, login: 'bob', name: 'Bob', state: 'ACTIVE', isAdmin: false, githubId: 12 } }, user('bob', ids.bob)],
@@ -42,8 +48,16 @@ const writeOldLog = async () => {
   ];
   for (const [event, target] of old) await store.append(legacyAccountsStream, commands.envelop([event], { context, target }), 'any');
   const settings = { id: 'system-settings', type: 'system_settings' };
-  await store.append('system-settings', commands.envelop([{ type: 'system.settings.update', data: { changes: { licenseSeats: { from: null, to: 3 } } } }], { context, target: settings }), 'any');
-  await store.append('system-settings', commands.envelop([{ type: 'system.settings.update', data: { changes: { suspendNewUsers: { from: false, to: true } } } }], { context, target: settings }), 'any');
+  await store.append(
+    'system-settings',
+    commands.envelop([{ type: 'system.settings.update', data: { changes: { licenseSeats: { from: null, to: 3 } } } }], { context, target: settings }),
+    'any',
+  );
+  await store.append(
+    'system-settings',
+    commands.envelop([{ type: 'system.settings.update', data: { changes: { suspendNewUsers: { from: false, to: true } } } }], { context, target: settings }),
+    'any',
+  );
 };
 
 const start = async () => {
@@ -70,7 +84,11 @@ test('two servers starting at once on one database move each account once, and w
   const store = a.services.store;
   const { events } = await store.readAll('', { limit: 10_000 });
   const imports = events.filter((e) => e.type === 'user.import');
-  assert.equal(imports.map((e) => (e.data as { login: string }).login).sort(), ['Ann', 'admin', 'bob', 'cat'], 'every account living in the old stream, once; the deleted one not at all');
+  assert.equal(
+    imports.map((e) => (e.data as { login: string }).login).sort(),
+    ['Ann', 'admin', 'bob', 'cat'],
+    'every account living in the old stream, once; the deleted one not at all',
+  );
   assert.equal(imports.map((e) => e.stream).sort(), ['account-admin', 'account-ann', 'account-bob', 'account-cat']);
   const ann = imports.find((e) => e.stream === accountStream('ann'))!.data;
   assert.equal(ann, { userId: ids.ann, login: 'Ann', githubId: 11, state: 'ACTIVE', isAdmin: false, tokenIds: ['t-ann'] });
@@ -79,15 +97,26 @@ test('two servers starting at once on one database move each account once, and w
   assert.equal((rosters[0]!.data as Record<string, unknown>).seatsUsed, 2);
   assert.equal((rosters[0]!.data as Record<string, unknown>).reserved, 1);
   assert.equal((rosters[0]!.data as Record<string, unknown>).activeAdmins, 1);
-  assert.equal((await store.readStream(githubUserStream(11), 0)).map((e) => (e.data as { userId: string }).userId), [ids.ann]);
-  assert.equal((await store.readStream(githubUserStream(12), 0)).map((e) => (e.data as { userId: string }).userId), [ids.bob]);
+  assert.equal(
+    (await store.readStream(githubUserStream(11), 0)).map((e) => (e.data as { userId: string }).userId),
+    [ids.ann],
+  );
+  assert.equal(
+    (await store.readStream(githubUserStream(12), 0)).map((e) => (e.data as { userId: string }).userId),
+    [ids.bob],
+  );
   assert.is(await migrateAccounts(a.services), null, 'a third start finds the roster and does nothing');
   const audit = eventRegistry.publicPayload('user.import', ann);
   assert.not.ok('tokenIds' in audit);
 });
 
 const gql = async (query: string) => {
-  const res = await a.app.inject({ method: 'POST', url: '/graphql', headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` }, payload: { query } });
+  const res = await a.app.inject({
+    method: 'POST',
+    url: '/graphql',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` },
+    payload: { query },
+  });
   return res.json() as { data: Record<string, any> | null; errors?: Array<{ message: string; extensions?: { code?: string } }> };
 };
 
@@ -101,7 +130,10 @@ test('after the move, the accounts and the settings of the old log decide as bef
   assert.match(full.errors![0]!.message, /3 in use and 1 reserved by approvals, of 3/);
   assert.is((await gql('mutation { approveUser(login: "cat") { state } }')).errors?.[0]?.extensions?.code, 'USER_EXISTS', 'logins stay unique across the move');
   // the settings stream of the old shape is folded whole once; the update then carries the whole settings
-  assert.equal((await gql('mutation { updateSystemSettings(input: {licenseSeats: 10}) { licenseSeats suspendNewUsers } }')).data!.updateSystemSettings, { licenseSeats: 10, suspendNewUsers: true });
+  assert.equal((await gql('mutation { updateSystemSettings(input: {licenseSeats: 10}) { licenseSeats suspendNewUsers } }')).data!.updateSystemSettings, {
+    licenseSeats: 10,
+    suspendNewUsers: true,
+  });
   const last = (await a.services.store.readLast('system-settings'))!;
   assert.equal((last.data as { settings: Record<string, unknown> }).settings.suspendNewUsers, true);
   // ann's GitHub id still leads to ann's account

@@ -53,11 +53,15 @@ const fixture = (env: Record<string, string>) => {
     /** `gyre agent` in a child process of its own, on a work directory of its own. */
     agent(name: string, args: string[] = [], extraEnv: Record<string, string> = {}): AgentProcess {
       const workDir = join(f.scratch, `work-${name}-${f.agents.length}`);
-      const child = spawn(process.execPath, ['--import', 'tsx', 'bin/gyre.ts', 'agent', '--host', f.url, '--token', f.token, '--name', name, '--work-dir', workDir, ...args], {
-        cwd: root,
-        env: { ...process.env, DOCKER_HOST: `unix://${join(f.scratch, 'no-docker.sock')}`, ...extraEnv },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'bin/gyre.ts', 'agent', '--host', f.url, '--token', f.token, '--name', name, '--work-dir', workDir, ...args],
+        {
+          cwd: root,
+          env: { ...process.env, DOCKER_HOST: `unix://${join(f.scratch, 'no-docker.sock')}`, ...extraEnv },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       let text = '';
       child.stdout!.on('data', (c: Buffer) => (text += c.toString()));
       child.stderr!.on('data', (c: Buffer) => (text += c.toString()));
@@ -123,16 +127,43 @@ test('refuses a machine over 64 CPUs, on stderr, exit non-zero', async () => {
   const code = await a.exited;
   assert.ok(code !== 0, `exit ${code}`);
   assert.match(a.output(), /at most 64 CPUs/);
-  assert.equal((await allAgents(f.g.services.db)).map((x) => x.name), [], 'it never registered');
+  assert.equal(
+    (await allAgents(f.g.services.db)).map((x) => x.name),
+    [],
+    'it never registered',
+  );
 });
 
 test('the reserve: 2 CPUs and 4 GB by default, the flags change it, a machine too small keeps none; a self-hosted class takes one task at a time', async () => {
   const big = { GYRE_AGENT_TEST_CPUS: '16', GYRE_AGENT_TEST_MEMORY_MB: '32768' };
-  const started = [f.agent('default-reserve', [], big), f.agent('flags-reserve', ['--reserve-cpus', '4', '--reserve-memory', '8g'], big), f.agent('small', [], { GYRE_AGENT_TEST_CPUS: '2', GYRE_AGENT_TEST_MEMORY_MB: '3000' }), f.agent('four-at-once', ['--max-tasks', '4', '--reserve-memory', '2048'], big)];
+  const started = [
+    f.agent('default-reserve', [], big),
+    f.agent('flags-reserve', ['--reserve-cpus', '4', '--reserve-memory', '8g'], big),
+    f.agent('small', [], { GYRE_AGENT_TEST_CPUS: '2', GYRE_AGENT_TEST_MEMORY_MB: '3000' }),
+    f.agent('four-at-once', ['--max-tasks', '4', '--reserve-memory', '2048'], big),
+  ];
   const [byDefault, byFlags, small, four] = await Promise.all(started.map((a) => registered(f.g, a.name)));
-  assert.equal([byDefault!.info.capacity, byDefault!.info.reserved], [{ cpus: 14, memoryMb: 28672 }, { cpus: 2, memoryMb: 4096 }]);
-  assert.equal([byFlags!.info.capacity, byFlags!.info.reserved], [{ cpus: 12, memoryMb: 24576 }, { cpus: 4, memoryMb: 8192 }]);
-  assert.equal([small!.info.capacity, small!.info.reserved], [{ cpus: 2, memoryMb: 3000 }, { cpus: 0, memoryMb: 0 }]);
+  assert.equal(
+    [byDefault!.info.capacity, byDefault!.info.reserved],
+    [
+      { cpus: 14, memoryMb: 28672 },
+      { cpus: 2, memoryMb: 4096 },
+    ],
+  );
+  assert.equal(
+    [byFlags!.info.capacity, byFlags!.info.reserved],
+    [
+      { cpus: 12, memoryMb: 24576 },
+      { cpus: 4, memoryMb: 8192 },
+    ],
+  );
+  assert.equal(
+    [small!.info.capacity, small!.info.reserved],
+    [
+      { cpus: 2, memoryMb: 3000 },
+      { cpus: 0, memoryMb: 0 },
+    ],
+  );
   assert.equal([four!.info.capacity, four!.info.maxTasks], [{ cpus: 14, memoryMb: 30720 }, 4]);
   assert.is(byDefault!.info.maxTasks, 1, 'an agent of a self-hosted class runs one task at a time unless told otherwise');
   assert.equal(byDefault!.resourceClasses, ['acme/linux']);
@@ -140,7 +171,10 @@ test('the reserve: 2 CPUs and 4 GB by default, the flags change it, a machine to
   assert.match(byDefault!.info.declined[0]!.reason, /Docker/);
   // the audit log holds the registration as the agent sent it, under its own name
   const audit = (await f.g.services.store.readStream(`agent-${byFlags!.agentId}`)).map((e) => e.data as { info: { reserved: unknown } });
-  assert.equal(audit.map((e) => e.info.reserved), [{ cpus: 4, memoryMb: 8192 }]);
+  assert.equal(
+    audit.map((e) => e.info.reserved),
+    [{ cpus: 4, memoryMb: 8192 }],
+  );
 
   // idle agents stop at once on SIGTERM
   for (const a of started) a.child.kill('SIGTERM');
@@ -165,11 +199,15 @@ workflows:
   assert.is(await a.exited, 0, 'a one-shot agent exits after its task');
   assert.match(a.output(), /registered .*classes=acme\/linux.*maxTasks=1/);
 
-  const b = (await f.g.app.inject({ url: `/api/v1.1/project/${slug}/${done.byName['on-box']!.jobNumber}`, headers: { 'circle-token': f.g.adminToken } })).json();
+  const b = (
+    await f.g.app.inject({ url: `/api/v1.1/project/${slug}/${done.byName['on-box']!.jobNumber}`, headers: { 'circle-token': f.g.adminToken } })
+  ).json();
   assert.is(b.status, 'success');
   const echo = b.steps.find((s: { name: string }) => s.name.startsWith('echo "on the box'))!.actions[0];
   assert.is(echo.exit_code, 0);
-  const out = (await f.g.app.inject({ url: new URL(echo.output_url).pathname, headers: { 'circle-token': f.g.adminToken } })).json() as Array<{ message: string }>;
+  const out = (await f.g.app.inject({ url: new URL(echo.output_url).pathname, headers: { 'circle-token': f.g.adminToken } })).json() as Array<{
+    message: string;
+  }>;
   assert.match(out[0]!.message, `on the box in ${a.workDir}/`);
   assert.match(out[0]!.message, 'as on-box');
   const claims = await events(f.g, jobStream(jobIdOf(done, 'on-box')), 'job.task.claim');
@@ -188,11 +226,22 @@ workflows:
   assert.equal([done.byName.first!.status, done.byName.second!.status], ['success', 'success'], a.output());
   const span = async (name: string) => {
     const s = jobStream(jobIdOf(done, name));
-    return { claimed: Date.parse((await events(f.g, s, 'job.task.claim'))[0]!.occurredAt), ended: Date.parse((await events(f.g, s, 'job.task.finish'))[0]!.occurredAt) };
+    return {
+      claimed: Date.parse((await events(f.g, s, 'job.task.claim'))[0]!.occurredAt),
+      ended: Date.parse((await events(f.g, s, 'job.task.finish'))[0]!.occurredAt),
+    };
   };
   const [x, y] = [await span('first'), await span('second')].sort((p, q) => p.claimed - q.claimed);
   assert.ok(y!.claimed >= x!.ended, `the second was claimed ${x!.ended - y!.claimed} ms before the first ended`);
-  const times = await Promise.all(['first', 'second'].map(async (n) => (await f.g.app.inject({ url: `/api/v1.1/project/${slug}/${done.byName[n]!.jobNumber}`, headers: { 'circle-token': f.g.adminToken } })).json() as { start_time: string; stop_time: string }));
+  const times = await Promise.all(
+    ['first', 'second'].map(
+      async (n) =>
+        (await f.g.app.inject({ url: `/api/v1.1/project/${slug}/${done.byName[n]!.jobNumber}`, headers: { 'circle-token': f.g.adminToken } })).json() as {
+          start_time: string;
+          stop_time: string;
+        },
+    ),
+  );
   const [t1, t2] = times.sort((p, q) => Date.parse(p.start_time) - Date.parse(q.start_time));
   assert.ok(Date.parse(t2!.start_time) >= Date.parse(t1!.stop_time), 'API v1.1 shows them one after the other');
   a.child.kill('SIGTERM');

@@ -32,7 +32,11 @@ test.before(async () => {
 test.after(async () => g.stop());
 
 const gql = async (query: string, variables: Record<string, unknown> = {}, token = g.adminToken) => {
-  const res = await fetch(`${base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
+  const res = await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
   return (await res.json()) as { data: Record<string, any> | null; errors?: Array<{ message: string; extensions?: { code?: string } }> };
 };
 const roster = async (): Promise<Roster> => {
@@ -45,11 +49,20 @@ const context = { actor: systemActor, request: null };
 test('16 concurrent updateSystemSettings: none fails, the fields they set are merged, the last event holds the whole settings', async () => {
   const fields = retentionFields;
   const inputs = Array.from({ length: 16 }, (_, i) => (i < fields.length ? { [fields[i]!]: 10 + i } : { licenseSeats: 100 + i }));
-  const answers = await Promise.all(inputs.map((input) => gql('mutation($i: SystemSettingsInput!) { updateSystemSettings(input: $i) { licenseSeats } }', { i: input })));
-  assert.equal(answers.filter((a) => a.errors).map((a) => a.errors![0]!.extensions?.code), [], 'no update answered an error');
+  const answers = await Promise.all(
+    inputs.map((input) => gql('mutation($i: SystemSettingsInput!) { updateSystemSettings(input: $i) { licenseSeats } }', { i: input })),
+  );
+  assert.equal(
+    answers.filter((a) => a.errors).map((a) => a.errors![0]!.extensions?.code),
+    [],
+    'no update answered an error',
+  );
   const now = (await gql(`{ systemSettings { licenseSeats ${fields.join(' ')} } }`)).data!.systemSettings as SystemSettings;
   for (const [i, f] of fields.entries()) assert.is(now[f], 10 + i, `${f} as its one writer set it`);
-  assert.ok(inputs.slice(fields.length).some((i) => i.licenseSeats === now.licenseSeats), 'licenseSeats is one of the values written');
+  assert.ok(
+    inputs.slice(fields.length).some((i) => i.licenseSeats === now.licenseSeats),
+    'licenseSeats is one of the values written',
+  );
   const last = (await g.services.store.readLast(settingsStream))!;
   assert.equal((last.data as { settings: SystemSettings }).settings.licenseSeats, now.licenseSeats);
   await setSeats(null);
@@ -79,7 +92,7 @@ test('an update that keeps meeting other writers retries past the default five a
   const s = { db: g.services.db, commands: createCommandHandler(racing, eventRegistry), readYourWrites: g.services.readYourWrites };
   const settings = await updateSystemSettings(s, context, { workspaceRetentionDays: 9 });
   assert.is(settings.workspaceRetentionDays, 9);
-  assert.is(settings.cacheRetentionDays, 20, 'the other writer\'s last value stays: the retried update set only its own field');
+  assert.is(settings.cacheRetentionDays, 20, "the other writer's last value stays: the retried update set only its own field");
   assert.is(intrusions, -1, 'it was decided 9 times');
 });
 
@@ -101,10 +114,27 @@ test('seats stay exact under concurrency: 8 activations racing for 3 seats, 3 wi
 });
 
 /** What a server does before it dies between the steps: the roster takes the seat, the account is never written. */
-const reserveAndDie = async (login: string, accountRevision: number, event: { type: string; data: { userId: string; login: string } & Record<string, unknown> }): Promise<PendingChange> => {
+const reserveAndDie = async (
+  login: string,
+  accountRevision: number,
+  event: { type: string; data: { userId: string; login: string } & Record<string, unknown> },
+): Promise<PendingChange> => {
   const events = g.services.commands.envelop([event], { context, target: { id: event.data.userId, type: 'user', name: login } });
-  const change: PendingChange = { id: randomUUID(), login, accountRevision, delta: { seats: 1, reserved: 0, admins: 0 }, events: events as PendingChange['events'] };
-  await g.services.commands.execute({ stream: rosterStream, decider: rosterDecider, command: { type: 'reserve', change, seats: null }, context, target: rosterTarget, lastEventOnly: true });
+  const change: PendingChange = {
+    id: randomUUID(),
+    login,
+    accountRevision,
+    delta: { seats: 1, reserved: 0, admins: 0 },
+    events: events as PendingChange['events'],
+  };
+  await g.services.commands.execute({
+    stream: rosterStream,
+    decider: rosterDecider,
+    command: { type: 'reserve', change, seats: null },
+    context,
+    target: rosterTarget,
+    lastEventOnly: true,
+  });
   return change;
 };
 
@@ -112,14 +142,21 @@ test('a change that died between the roster and the account is finished by the n
   await settlePending(g.services, context);
   const before = await roster();
   const userId = randomUUID();
-  const change = await reserveAndDie('olga', -1, { type: 'user.create', data: { userId, login: 'olga', name: 'olga', state: 'ACTIVE', isAdmin: false, githubId: null } });
+  const change = await reserveAndDie('olga', -1, {
+    type: 'user.create',
+    data: { userId, login: 'olga', name: 'olga', state: 'ACTIVE', isAdmin: false, githubId: null },
+  });
   assert.is((await roster()).seatsUsed, before.seatsUsed + 1, 'the seat is taken while the change is pending');
   assert.is((await g.services.store.readStream(accountStream('olga'), 0)).length, 0);
   // the next comer: any account change that moves the roster
   assert.is((await gql('mutation { approveUser(login: "quinn") { state } }')).data!.approveUser.state, 'INACTIVE');
   await g.services.settled();
   const olga = await g.services.store.readStream(accountStream('olga'), 0);
-  assert.equal(olga.map((e) => e.id), [change.events[0]!.id], 'the very events the dead server decided, once');
+  assert.equal(
+    olga.map((e) => e.id),
+    [change.events[0]!.id],
+    'the very events the dead server decided, once',
+  );
   assert.is((await gql('{ user(login: "olga") { state } }')).data!.user.state, 'ACTIVE');
   const after = await roster();
   assert.equal([after.seatsUsed, after.reserved, after.pending.length], [before.seatsUsed + 1, before.reserved + 1, 0]);
@@ -143,7 +180,10 @@ test('a change the account outran is undone by the next comer: its seat goes bac
   assert.is(r.seatsUsed, before.seatsUsed, 'the seat the dead activation took is back');
   assert.is(r.seatsUsed, await seatsInUse(g.services.db));
   assert.is((await gql('{ user(login: "pia") { state } }')).data!.user.state, 'SUSPENDED');
-  assert.not.ok((await g.services.store.readStream(accountStream('pia'), 0)).some((e) => e.type === 'user.activate'), 'the outrun activation never reached the account');
+  assert.not.ok(
+    (await g.services.store.readStream(accountStream('pia'), 0)).some((e) => e.type === 'user.activate'),
+    'the outrun activation never reached the account',
+  );
 });
 
 const who = (id: number, login: string) => ({ id, login, name: login, orgs: [], teams: [] });
@@ -152,14 +192,20 @@ test('one GitHub user signing in from two places at once gets one account', asyn
   const [a, b] = await Promise.all([signInWithGitHub(g.services, context, who(4001, 'twin')), signInWithGitHub(g.services, context, who(4001, 'twin'))]);
   assert.is(a.userId, b.userId);
   const claims = await g.services.store.readStream(githubUserStream(4001), 0);
-  assert.ok(claims.every((e) => (e.data as { userId: string }).userId === a.userId), 'no claim names another account');
+  assert.ok(
+    claims.every((e) => (e.data as { userId: string }).userId === a.userId),
+    'no claim names another account',
+  );
   await g.services.settled();
   assert.is((await gql('{ user(login: "twin") { id state } }')).data!.user.id, a.userId);
 });
 
 test('a claim whose account was never made (the process died) is finished by the next sign-in, with the id it claimed', async () => {
   const userId = randomUUID();
-  const claim = g.services.commands.envelop([{ type: 'github_user.claim', data: { githubId: 4002, userId, login: 'lost' } }], { context, target: { id: 'github:4002', type: 'github_user' } });
+  const claim = g.services.commands.envelop([{ type: 'github_user.claim', data: { githubId: 4002, userId, login: 'lost' } }], {
+    context,
+    target: { id: 'github:4002', type: 'github_user' },
+  });
   await g.services.store.append(githubUserStream(4002), claim, 'no_stream');
   const account = await signInWithGitHub(g.services, context, who(4002, 'lost'));
   assert.equal([account.userId, account.state, account.githubId], [userId, 'ACTIVE', 4002]);
@@ -172,8 +218,14 @@ test('a claim whose account was never made (the process died) is finished by the
 });
 
 test('no command read the roster, the settings or the old accounts stream whole', () => {
-  assert.equal(readWhole.filter((s) => [rosterStream, settingsStream, 'accounts'].includes(s) || s.startsWith('github-user-')), []);
-  assert.ok(readWhole.some((s) => s.startsWith('account-')), 'account streams are read (each holds one account)');
+  assert.equal(
+    readWhole.filter((s) => [rosterStream, settingsStream, 'accounts'].includes(s) || s.startsWith('github-user-')),
+    [],
+  );
+  assert.ok(
+    readWhole.some((s) => s.startsWith('account-')),
+    'account streams are read (each holds one account)',
+  );
 });
 
 test.run();

@@ -64,7 +64,12 @@ const continueWith = async (key: string, configuration = continuation, parameter
   return { status: r.statusCode, body: r.json() as { message: string } };
 };
 const pipelineJson = async (id: string) => (await g.app.inject({ url: `/api/v2/pipeline/${id}`, headers: { 'circle-token': g.adminToken } })).json();
-const workflowsOf = async (id: string) => (await g.app.inject({ url: `/api/v2/pipeline/${id}/workflow`, headers: { 'circle-token': g.adminToken } })).json().items as Array<{ id: string; name: string; status: string }>;
+const workflowsOf = async (id: string) =>
+  (await g.app.inject({ url: `/api/v2/pipeline/${id}/workflow`, headers: { 'circle-token': g.adminToken } })).json().items as Array<{
+    id: string;
+    name: string;
+    status: string;
+  }>;
 
 test.before(async () => {
   g = await startTestGyre({ GYRE_LOCAL_AGENT: 'true', GYRE_LOCAL_MACHINE_JOBS: 'true' });
@@ -136,7 +141,10 @@ test('after a continue, a rerun of the setup workflow is refused (409, audited, 
   const audit = await waitForAudit(g, (r) => r.action === 'workflow.retry' && r.success === false);
   assert.is(audit.length, 1);
   assert.match(JSON.stringify(audit[0]!.payload), 'setup workflow');
-  assert.equal((await workflowsOf(continued)).map((w) => w.id), before.map((w) => w.id));
+  assert.equal(
+    (await workflowsOf(continued)).map((w) => w.id),
+    before.map((w) => w.id),
+  );
   const viaGraphql = await g.gql('mutation($w: ID!) { rerunWorkflow(workflowId: $w) { id } }', { w: setup.id });
   assert.is(viaGraphql.body.errors?.[0]?.extensions?.code, 'CONFLICT');
 
@@ -150,7 +158,7 @@ test('after a continue, a rerun of the setup workflow is refused (409, audited, 
   assert.equal((await workflowsOf(continued)).map((x) => x.name).sort(), ['built', 'built', 'setup']);
 });
 
-test('a continue after the setup workflow ended is refused with CircleCI\'s message', async () => {
+test("a continue after the setup workflow ended is refused with CircleCI's message", async () => {
   const run = await trigger(g, slug);
   const key = await keyOf(run.id);
   keys.push(key);
@@ -160,7 +168,10 @@ test('a continue after the setup workflow ended is refused with CircleCI\'s mess
   assert.is(late.status, 409);
   assert.is(late.body.message, 'Continuation key has expired. Please run a new pipeline.');
   assert.is((await workflow(g, run.workflows[0]!.id)).name, 'setup');
-  assert.equal((await workflowsOf(run.id)).map((x) => x.name), ['setup']);
+  assert.equal(
+    (await workflowsOf(run.id)).map((x) => x.name),
+    ['setup'],
+  );
 });
 
 test('no key is in the database (events, read models, job output) or the data directory', async () => {
@@ -173,7 +184,10 @@ test('no key is in the database (events, read models, job output) or the data di
   }
   const walk = (d: string): string[] => readdirSync(d).flatMap((f) => (statSync(join(d, f)).isDirectory() ? walk(join(d, f)) : [join(d, f)]));
   for (const file of walk(g.dataDir)) texts.push({ where: `file ${file}`, text: readFileSync(file).toString('latin1') });
-  assert.ok(texts.some((t) => t.text.includes('the key is')), 'the job output was searched');
+  assert.ok(
+    texts.some((t) => t.text.includes('the key is')),
+    'the job output was searched',
+  );
   assert.is(keys.length, 2);
   const leaks = texts.flatMap((t) => keys.filter((k) => t.text.includes(k)).map(() => t.where));
   assert.equal(leaks, []);

@@ -20,11 +20,21 @@ const configDir = join(corpus, 'circleci');
 let g: TestGyre;
 
 const publish = async (namespace: string, orb: string, version: string, source: string) => {
-  const r = await g.gql('mutation($n: String!, $o: String!, $v: String!, $s: String!) { publishOrb(namespace: $n, orb: $o, version: $v, source: $s) { id } }', { n: namespace, o: orb, v: version, s: source });
+  const r = await g.gql('mutation($n: String!, $o: String!, $v: String!, $s: String!) { publishOrb(namespace: $n, orb: $o, version: $v, source: $s) { id } }', {
+    n: namespace,
+    o: orb,
+    v: version,
+    s: source,
+  });
   assert.is(r.body.errors, undefined, `${namespace}/${orb}@${version}: ${JSON.stringify(r.body.errors)}`);
 };
 const compile = async (config: string) => {
-  const res = await g.app.inject({ method: 'POST', url: '/api/v2/compile-config-with-defaults', headers: { 'circle-token': g.adminToken }, payload: { config_yaml: config, options: { pipeline_values: { 'pipeline.git.branch': 'main' } } } });
+  const res = await g.app.inject({
+    method: 'POST',
+    url: '/api/v2/compile-config-with-defaults',
+    headers: { 'circle-token': g.adminToken },
+    payload: { config_yaml: config, options: { pipeline_values: { 'pipeline.git.branch': 'main' } } },
+  });
   assert.is(res.statusCode, 200);
   return res.json() as { valid: boolean; errors: Array<{ message: string }>; 'output-yaml': string };
 };
@@ -65,7 +75,8 @@ test('every config processes, or fails only for an orb version the corpus lacks'
   const valid = results.filter((r) => r.valid).length;
   assert.ok(valid >= 44, `${valid} of ${results.length} configs process`);
   // the orb-less failures name the orb and the line that asks for it
-  for (const r of results.filter((x) => !x.valid && x.file !== broken)) assert.match(r.errors[0]!, /^(\.circleci\/config\.yml|orb [^:]+):\d+: orbs\.[^:]+: orb \S+ is not in Gyre's orb registry/, r.file);
+  for (const r of results.filter((x) => !x.valid && x.file !== broken))
+    assert.match(r.errors[0]!, /^(\.circleci\/config\.yml|orb [^:]+):\d+: orbs\.[^:]+: orb \S+ is not in Gyre's orb registry/, r.file);
 });
 
 test('the config broken upstream fails with an error naming the job it lacks, once its orbs resolve', async () => {
@@ -73,17 +84,26 @@ test('the config broken upstream fails with an error naming the job it lacks, on
   const before = await compile(config);
   assert.match(before.errors[0]!.message, /circleci\/cimg@0\.3\.3 is not in Gyre's orb registry/);
   // the corpus lacks circleci/cimg: a small one with the command the config uses
-  await publish('circleci', 'cimg', '0.3.3', 'version: 2.1\ncommands:\n  build-images:\n    parameters:\n      build-command: {type: string, default: ""}\n    steps:\n      - run: echo build\n');
+  await publish(
+    'circleci',
+    'cimg',
+    '0.3.3',
+    'version: 2.1\ncommands:\n  build-images:\n    parameters:\n      build-command: {type: string, default: ""}\n    steps:\n      - run: echo build\n',
+  );
   const after = await compile(config);
   assert.is(after.valid, false);
-  assert.equal(after.errors.map((e) => e.message), [after.errors.find((e) => /cimg-build/.test(e.message))!.message]);
+  assert.equal(
+    after.errors.map((e) => e.message),
+    [after.errors.find((e) => /cimg-build/.test(e.message))!.message],
+  );
   assert.match(after.errors[0]!.message, /^\.circleci\/config\.yml:25: workflows\.main-wf\.jobs\[0\]\.cimg-build: job cimg-build is not defined/);
 });
 
 test('the quirks the corpus README names: a tab in a plain scalar, a reused anchor, <<# sections, no workflows, an inline orb', async () => {
   for (const file of ['facebook__react.yml', 'solidusio__solidus.yml', 'sfackler__rust-openssl.yml', 'cortexproject__cortex.yml']) {
     const r = await compile(readFileSync(join(configDir, file), 'utf8'));
-    if (file === 'solidusio__solidus.yml') assert.match(r.errors.map((e) => e.message).join('\n'), /codecov\/codecov@3\.2\.3 is not in Gyre's orb registry/, file);
+    if (file === 'solidusio__solidus.yml')
+      assert.match(r.errors.map((e) => e.message).join('\n'), /codecov\/codecov@3\.2\.3 is not in Gyre's orb registry/, file);
     else assert.ok(r.valid, `${file}: ${JSON.stringify(r.errors)}`);
   }
   const cortex = await compile(readFileSync(join(configDir, 'cortexproject__cortex.yml'), 'utf8'));
@@ -109,9 +129,15 @@ test('the configs with legacy scheduled workflows: every schedule trigger reads,
     for (const s of schedules) {
       assert.ok(s.branches.length > 0, `${file}: ${s.workflow} names a branch`);
       const plan = planWorkflows(processed.config, { branch: s.branches[0]! }, [s.workflow]);
-      assert.ok(plan.every((w) => w.name === s.workflow), file);
+      assert.ok(
+        plan.every((w) => w.name === s.workflow),
+        file,
+      );
       if (plan.length) planned++;
-      assert.not.ok(planWorkflows(processed.config, { branch: s.branches[0]! }).some((w) => w.name === s.workflow), `${file}: ${s.workflow} runs only on its schedule`);
+      assert.not.ok(
+        planWorkflows(processed.config, { branch: s.branches[0]! }).some((w) => w.name === s.workflow),
+        `${file}: ${s.workflow} runs only on its schedule`,
+      );
     }
   }
   assert.ok(planned >= 11, `${planned} scheduled workflows plan jobs`);

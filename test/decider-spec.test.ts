@@ -31,9 +31,23 @@ const fails = (f: () => void) => {
 };
 
 test('then holds for the events decided on the history, and fails for others', () => {
-  spec.given([added(2)]).when({ type: 'add', n: 3 }).then([added(3)]);
-  fails(() => spec.given([added(2)]).when({ type: 'add', n: 3 }).then([added(4)]));
-  assert.equal(spec.given([added(2)]).when({ type: 'add', n: 3 }).history(), [added(2), added(3)]);
+  spec
+    .given([added(2)])
+    .when({ type: 'add', n: 3 })
+    .then([added(3)]);
+  fails(() =>
+    spec
+      .given([added(2)])
+      .when({ type: 'add', n: 3 })
+      .then([added(4)]),
+  );
+  assert.equal(
+    spec
+      .given([added(2)])
+      .when({ type: 'add', n: 3 })
+      .history(),
+    [added(2), added(3)],
+  );
   assert.is(spec.given([added(2), added(3)]).state(), 5);
 });
 
@@ -47,7 +61,10 @@ test('thenThrows takes a code, an error class or a pattern, and a message patter
   fails(() => negative.thenThrows(NotFoundError));
   fails(() => negative.thenThrows('NOT_POSITIVE', /-2/));
   fails(() => spec.given([]).when({ type: 'add', n: 1 }).thenThrows('NOT_POSITIVE'));
-  spec.given([added(9)]).when({ type: 'add', n: 2 }).thenThrows(NotFoundError, /no room/);
+  spec
+    .given([added(9)])
+    .when({ type: 'add', n: 2 })
+    .thenThrows(NotFoundError, /no room/);
   assert.not.ok(refusedWith('NOT_POSITIVE')(new Error('NOT_POSITIVE')), 'a plain error has no code');
 });
 
@@ -55,9 +72,18 @@ test('run decides command after command on the history so far; a registry parses
   assert.equal(spec.run({ type: 'add', n: 4 }, { type: 'add', n: 5 }), { history: [added(4), added(5)], state: 9 });
   const parsed: string[] = [];
   const checked = deciderSpec(counter, { registry: { parse: (type, data) => parsed.push(`${type} ${JSON.stringify(data)}`) } });
-  checked.given([added(1)]).when({ type: 'add', n: 1 }).then([added(1)]);
+  checked
+    .given([added(1)])
+    .when({ type: 'add', n: 1 })
+    .then([added(1)]);
   assert.equal(parsed, ['added {"n":1}']);
-  const strict = deciderSpec(counter, { registry: { parse: () => { throw new Error('does not match its schema'); } } });
+  const strict = deciderSpec(counter, {
+    registry: {
+      parse: () => {
+        throw new Error('does not match its schema');
+      },
+    },
+  });
   assert.throws(() => strict.decide([], { type: 'add', n: 1 }), /does not match its schema/);
 });
 

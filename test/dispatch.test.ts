@@ -21,7 +21,16 @@ import { ok, trigger, until } from './support/jobs.ts';
 const test = suite('dispatch: claims, leases and reports under concurrency');
 let g: TestGyre;
 let repo: ReturnType<typeof gitRepo>;
-const info = (name: string, cpus = 4): AgentInfo => ({ name, version: 'test', os: 'test', capacity: { cpus, memoryMb: 8192 }, reserved: { cpus: 2, memoryMb: 4096 }, maxTasks: null, kinds: ['docker'], declined: [] });
+const info = (name: string, cpus = 4): AgentInfo => ({
+  name,
+  version: 'test',
+  os: 'test',
+  capacity: { cpus, memoryMb: 8192 },
+  reserved: { cpus: 2, memoryMb: 4096 },
+  maxTasks: null,
+  kinds: ['docker'],
+  declined: [],
+});
 const fleet = (tokenId: string): AgentIdentity => ({ kind: 'token', tokenId, resourceClass: 'docker' });
 
 /** A second server on the same database: its agents race the first's. */
@@ -31,7 +40,10 @@ let secondDir = '';
 test.before(async () => {
   g = await startTestGyre({ GYRE_AGENT_LEASE_MS: '1500' });
   secondDir = mkdtempSync(join(tmpdir(), 'gyre-second-'));
-  second = await createGyre(loadConfig({ GYRE_DATA_DIR: secondDir, GYRE_LOG_LEVEL: 'silent', GYRE_LOCAL_AGENT: 'false', GYRE_AGENT_LEASE_MS: '1500' }), { db: testDatabase(), logger: false });
+  second = await createGyre(loadConfig({ GYRE_DATA_DIR: secondDir, GYRE_LOG_LEVEL: 'silent', GYRE_LOCAL_AGENT: 'false', GYRE_AGENT_LEASE_MS: '1500' }), {
+    db: testDatabase(),
+    logger: false,
+  });
   repo = gitRepo();
   repo.commit(`
 version: 2.1
@@ -69,10 +81,12 @@ test('an agent waiting on one server hears of a task queued through the other at
 test('six agents on two servers race for one task: exactly one gets it; the others and other classes get nothing', async () => {
   const { dispatch } = g.services;
   const dispatches = [dispatch, second.services.dispatch];
-  const agents = await Promise.all([1, 2, 3, 4, 5, 6].map(async (i) => {
-    const channel = dispatches[i % 2]!.channel(fleet(`token-${i}`));
-    return { channel, id: (await channel.register(info(`racer-${i}`))).agentId };
-  }));
+  const agents = await Promise.all(
+    [1, 2, 3, 4, 5, 6].map(async (i) => {
+      const channel = dispatches[i % 2]!.channel(fleet(`token-${i}`));
+      return { channel, id: (await channel.register(info(`racer-${i}`))).agentId };
+    }),
+  );
   const gpu = dispatch.channel({ kind: 'token', tokenId: 'gpu-token', resourceClass: 'acme/gpu' });
   const gpuId = (await gpu.register(info('gpu'))).agentId;
   const p = await trigger(g, 'gh/acme/dispatch');
@@ -105,7 +119,10 @@ test('six agents on two servers race for one task: exactly one gets it; the othe
   assert.equal(stop, [{ jobId, taskIndex: 0 }]);
   await winner.channel.finishTask(winner.id, { jobId, taskIndex: 0, status: 'canceled', reason: null });
   const finished = (await g.services.store.readStream(`job-${jobId}`)).filter((e) => e.type === 'job.finish');
-  assert.equal(finished.map((e) => (e.data as { status: string }).status), ['canceled']);
+  assert.equal(
+    finished.map((e) => (e.data as { status: string }).status),
+    ['canceled'],
+  );
 });
 
 test('a task whose agent falls silent ends infrastructure_fail once, and no one else runs it', async () => {
@@ -132,7 +149,10 @@ test('a task whose agent falls silent ends infrastructure_fail once, and no one 
     const x = (await ok(g, 'query($id: ID!) { workflow(id: $id) { status jobs { status } } }', { id: p.workflows[0]!.id })).workflow;
     return x.status === 'failed' ? x : undefined;
   });
-  assert.equal(w.jobs.map((j: { status: string }) => j.status), ['infrastructure_fail']);
+  assert.equal(
+    w.jobs.map((j: { status: string }) => j.status),
+    ['infrastructure_fail'],
+  );
 });
 
 test('a job Gyre cannot run fails at once, saying why: an unknown resource class, a macOS executor', async () => {
@@ -157,7 +177,9 @@ workflows:
   const reasons: Record<string, string> = {};
   for (const j of ended.jobs as Array<{ id: string; name: string; status: string }>) {
     assert.is(j.status, 'failed');
-    const finish = (await g.services.store.readStream(`workflow-${p.workflows[0]!.id}`)).find((e) => e.type === 'workflow.job.finish' && (e.data as { jobId: string }).jobId === j.id)!;
+    const finish = (await g.services.store.readStream(`workflow-${p.workflows[0]!.id}`)).find(
+      (e) => e.type === 'workflow.job.finish' && (e.data as { jobId: string }).jobId === j.id,
+    )!;
     reasons[j.name] = (finish.data as { reason: string }).reason;
     assert.is(await g.services.store.readLast(`job-${j.id}`), undefined, 'nothing was queued');
   }

@@ -117,7 +117,16 @@ test('a docker job and a machine job pass; a failing command fails its job, runs
   const b = build.json();
   assert.is(b.status, 'success');
   assert.is(b.lifecycle, 'finished');
-  assert.equal(b.steps.map((s: { name: string }) => s.name), ['Spin up environment', 'Checkout code', 'echo "$GREETING from $CIRCLE_JOB at $CIRCLE_SHA1" && ls ~/project/.circleci', 'pipefail holds', 'Uploading artifacts']);
+  assert.equal(
+    b.steps.map((s: { name: string }) => s.name),
+    [
+      'Spin up environment',
+      'Checkout code',
+      'echo "$GREETING from $CIRCLE_JOB at $CIRCLE_SHA1" && ls ~/project/.circleci',
+      'pipefail holds',
+      'Uploading artifacts',
+    ],
+  );
   const echo = b.steps[2].actions[0];
   assert.is(echo.exit_code, 0);
   assert.is(echo.step, 102);
@@ -125,19 +134,25 @@ test('a docker job and a machine job pass; a failing command fails its job, runs
   const lines = out.json() as Array<{ type: string; message: string }>;
   assert.match(lines[0]!.message, `hello from build at ${repo.git('rev-parse', 'HEAD')}`);
   assert.match(lines[0]!.message, 'config.yml');
-  const raw = await g.app.inject({ url: `/api/private/output/raw/${slug}/${w.byName.build!.jobNumber}/output/0/104`, headers: { 'circle-token': g.adminToken } });
+  const raw = await g.app.inject({
+    url: `/api/private/output/raw/${slug}/${w.byName.build!.jobNumber}/output/0/104`,
+    headers: { 'circle-token': g.adminToken },
+  });
   // `out` is never made: CircleCI's words, and the step passes
   assert.match(raw.body, /No artifact files found at \/\S*project\/out\n/);
 
   const t = (await g.app.inject({ url: `/api/v1.1/project/${slug}/${w.byName.test!.jobNumber}`, headers: { 'circle-token': g.adminToken } })).json();
-  assert.equal(t.steps.map((s: { name: string; actions: Array<{ status: string; exit_code: number | null }> }) => [s.name, s.actions[0]!.status, s.actions[0]!.exit_code]), [
-    ['Spin up environment', 'success', null],
-    ['echo testing && exit 3', 'failed', 3],
-    ['cleanup', 'success', 0],
-  ]);
+  assert.equal(
+    t.steps.map((s: { name: string; actions: Array<{ status: string; exit_code: number | null }> }) => [s.name, s.actions[0]!.status, s.actions[0]!.exit_code]),
+    [
+      ['Spin up environment', 'success', null],
+      ['echo testing && exit 3', 'failed', 3],
+      ['cleanup', 'success', 0],
+    ],
+  );
 });
 
-test('no_output_timeout ends a silent step with CircleCI\'s message', async () => {
+test("no_output_timeout ends a silent step with CircleCI's message", async () => {
   const w = await finished(g, run.workflows[0]!.id);
   assert.is(w.byName.silent!.status, 'failed');
   const j = await v1(w.byName.silent!.jobNumber!);
@@ -162,7 +177,10 @@ test('an image that cannot be pulled ends its job infrastructure_fail at once, s
   const end = (await g.services.store.readStream(`job-${w.byName['missing-image']!.id}`)).find((e) => e.type === 'job.finish')!;
   assert.match((end.data as { reason: string }).reason, 'image 127.0.0.1:1/gyre-test/missing:1 could not be pulled');
   const j = await v1(w.byName['missing-image']!.jobNumber!);
-  assert.equal(j.steps.map((s: { name: string; actions: Array<{ status: string }> }) => [s.name, s.actions[0]!.status]), [['Spin up environment', 'failed']]);
+  assert.equal(
+    j.steps.map((s: { name: string; actions: Array<{ status: string }> }) => [s.name, s.actions[0]!.status]),
+    [['Spin up environment', 'failed']],
+  );
 });
 
 test('parallelism 3 runs three tasks, each with its own CIRCLE_NODE_INDEX', async () => {
@@ -173,7 +191,11 @@ test('parallelism 3 runs three tasks, each with its own CIRCLE_NODE_INDEX', asyn
   const actions = j.steps[1].actions as Array<{ index: number; output_url: string }>;
   assert.equal(actions.map((a) => a.index).sort(), [0, 1, 2]);
   const outputs = await Promise.all(actions.map(async (a) => [a.index, (await text(a.output_url)).trim()]));
-  assert.equal(outputs.sort(), [[0, 'node 0 of 3'], [1, 'node 1 of 3'], [2, 'node 2 of 3']]);
+  assert.equal(outputs.sort(), [
+    [0, 'node 0 of 3'],
+    [1, 'node 1 of 3'],
+    [2, 'node 2 of 3'],
+  ]);
 });
 
 test('cancelWorkflow stops a running sleep 600 within 2 seconds, and its container is gone', async () => {
@@ -193,7 +215,10 @@ workflows:
     const w = p.workflows[0]!;
     const jobId = w.jobs[0]!.id;
     // running: its step has printed
-    await until('the sleep to start', async () => ((await g.services.output.read({ jobId, taskIndex: 0, stepIndex: 1 })) ?? '').includes('sleeping') || undefined);
+    await until(
+      'the sleep to start',
+      async () => ((await g.services.output.read({ jobId, taskIndex: 0, stepIndex: 1 })) ?? '').includes('sleeping') || undefined,
+    );
     const docker = await dockerForTests();
     const containers = async () => (await docker.listContainers({ all: true, filters: { label: [`gyre.task=${jobId}.0`] } })).length;
     assert.is(await containers(), 1);

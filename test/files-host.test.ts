@@ -52,7 +52,8 @@ interface StepView {
   reason: string | null;
   output: string;
 }
-const stepsOf = async (jobId: string): Promise<StepView[]> => (await ok(g, 'query($id: ID!) { job(id: $id) { steps { index name status reason output } } }', { id: jobId })).job.steps;
+const stepsOf = async (jobId: string): Promise<StepView[]> =>
+  (await ok(g, 'query($id: ID!) { job(id: $id) { steps { index name status reason output } } }', { id: jobId })).job.steps;
 const stepOf = async (jobId: string, name: string) => {
   const s = (await stepsOf(jobId)).find((x) => x.name === name);
   assert.ok(s, `job ${jobId} has a step ${name}`);
@@ -65,7 +66,9 @@ const rest = async (url: string) => {
 };
 
 test('store_artifacts: a file, a directory under its destination, and a path where nothing is', async () => {
-  const slug = await project('artifacts', `
+  const slug = await project(
+    'artifacts',
+    `
 version: 2.1
 jobs:
   build:
@@ -77,21 +80,27 @@ jobs:
       - store_artifacts: {path: nothing-here}
 workflows:
   main: {jobs: [build]}
-`);
+`,
+  );
   const w = await pipeline(slug);
   const build = w.byName.build!;
   assert.is(build.status, 'success');
   const items = (await rest(`/api/v2/project/${slug}/${build.jobNumber}/artifacts`)).json().items as Array<{ path: string; url: string }>;
   assert.equal(items.map((i) => i.path).sort(), ['single.log', 'site/a.txt', 'site/sub/b.txt']);
   const steps = (await stepsOf(build.id)).filter((s) => s.name === 'Uploading artifacts');
-  assert.equal(steps.map((s) => s.status), ['success', 'success', 'success']);
+  assert.equal(
+    steps.map((s) => s.status),
+    ['success', 'success', 'success'],
+  );
   assert.match(steps[2]!.output, /No artifact files found at \/\S+\/project\/nothing-here/);
   const file = await g.app.inject({ url: new URL(items.find((i) => i.path === 'site/sub/b.txt')!.url).pathname, headers: { 'circle-token': g.adminToken } });
   assert.is(file.body, 'b\n');
 });
 
 test('store_test_results: the tests are listed, a malformed report is named, and the job passes', async () => {
-  const slug = await project('tests', `
+  const slug = await project(
+    'tests',
+    `
 version: 2.1
 jobs:
   build:
@@ -104,19 +113,29 @@ jobs:
       - store_test_results: {path: results}
 workflows:
   main: {jobs: [build]}
-`);
+`,
+  );
   const build = (await pipeline(slug)).byName.build!;
   assert.is(build.status, 'success');
   const tests = (await rest(`/api/v2/project/${slug}/${build.jobNumber}/tests`)).json().items as Array<{ name: string; result: string; source: string }>;
-  assert.equal(tests.map((t) => [t.name, t.result, t.source]).sort(), [['adds', 'success', 'unit'], ['divides', 'failure', 'unit']]);
-  const job = (await ok(g, 'query($id: ID!) { job(id: $id) { testCounts { passed failed skipped } testReportProblems { file reason } } }', { id: build.id })).job;
+  assert.equal(tests.map((t) => [t.name, t.result, t.source]).sort(), [
+    ['adds', 'success', 'unit'],
+    ['divides', 'failure', 'unit'],
+  ]);
+  const job = (await ok(g, 'query($id: ID!) { job(id: $id) { testCounts { passed failed skipped } testReportProblems { file reason } } }', { id: build.id }))
+    .job;
   assert.equal(job.testCounts, { passed: 1, failed: 1, skipped: 0 });
-  assert.equal(job.testReportProblems.map((p: { file: string }) => p.file), ['broken.xml']);
+  assert.equal(
+    job.testReportProblems.map((p: { file: string }) => p.file),
+    ['broken.xml'],
+  );
   assert.match((await stepOf(build.id, 'Uploading test results')).output, 'Could not read broken.xml');
 });
 
-test('a cache saved by one pipeline is restored by the next into its own task\'s home, past the symlink, and a path outside home back where it was', async () => {
-  const slug = await project('cache', `
+test("a cache saved by one pipeline is restored by the next into its own task's home, past the symlink, and a path outside home back where it was", async () => {
+  const slug = await project(
+    'cache',
+    `
 version: 2.1
 jobs:
   build:
@@ -133,7 +152,8 @@ jobs:
       - save_cache: {key: 'v1-deps-{{ .Branch }}-{{ checksum "lock" }}', paths: [~/deps, ${outside}/kept, ~/missing]}
 workflows:
   main: {jobs: [build]}
-`);
+`,
+  );
   const first = (await pipeline(slug)).byName.build!;
   assert.is(first.status, 'success');
   const made = await stepOf(first.id, 'read cache');
@@ -157,7 +177,9 @@ workflows:
 });
 
 test('a workspace goes down a three-job chain: globs select, later layers win', async () => {
-  const slug = await project('workspace', `
+  const slug = await project(
+    'workspace',
+    `
 version: 2.1
 jobs:
   make:
@@ -179,14 +201,17 @@ jobs:
 workflows:
   main:
     jobs: [make, {middle: {requires: [make]}}, {last: {requires: [middle]}}]
-`);
+`,
+  );
   const w = await pipeline(slug);
   assert.equal(Object.fromEntries(w.jobs.map((j) => [j.name, j.status])), { make: 'success', middle: 'success', last: 'success' });
   assert.is((await stepOf(w.byName.last!.id, 'show workspace')).output, 'over\ntwo\nkeep\ndeep\n');
 });
 
 test('when: always saves a cache after a failing step; a workspace glob matching nothing, a path out of root and a key naming no file fail their steps', async () => {
-  const slug = await project('failing', `
+  const slug = await project(
+    'failing',
+    `
 version: 2.1
 jobs:
   fails:
@@ -209,7 +234,8 @@ jobs:
       - save_cache: {key: 'x-{{ checksum "no-such-file" }}', paths: [.]}
 workflows:
   main: {jobs: [fails, persists-nothing, climbs-out, no-checksum]}
-`);
+`,
+  );
   const w = await pipeline(slug);
   assert.is(w.byName.fails!.status, 'failed');
   const saved = await stepOf(w.byName.fails!.id, 'Saving cache');
@@ -225,7 +251,9 @@ workflows:
 
 test('a secret in a cache key or a test result reaches none of the events, the tests API, the audit log or the stored files: it is masked', async () => {
   const canary = `canary-${randomBytes(12).toString('hex')}`;
-  const slug = await project('secrets', `
+  const slug = await project(
+    'secrets',
+    `
 version: 2.1
 jobs:
   saves:
@@ -247,7 +275,8 @@ jobs:
 workflows:
   main:
     jobs: [saves, {restores: {requires: [saves]}}]
-`);
+`,
+  );
   await ok(g, 'mutation($v: String!) { storeProjectEnvVar(slug: "gh/acme/secrets", name: "CANARY", value: $v) { name } }', { v: canary });
   const w = await pipeline(slug);
   assert.equal(Object.fromEntries(w.jobs.map((j) => [j.name, j.status])), { saves: 'success', restores: 'success' });
@@ -269,11 +298,17 @@ workflows:
   const tests = (await rest(`/api/v2/project/${slug}/${saves.jobNumber}/tests`)).body;
   seen.push({ where: 'the tests API', text: tests });
   seen.push({ where: 'the audit CSV', text: (await rest('/admin/audit-log.csv')).body });
-  seen.push({ where: 'the audit log in GraphQL', text: JSON.stringify(await ok(g, '{ auditLog(first: 500) { edges { node { action target { id name } payload metadata } } } }')) });
+  seen.push({
+    where: 'the audit log in GraphQL',
+    text: JSON.stringify(await ok(g, '{ auditLog(first: 500) { edges { node { action target { id name } payload metadata } } } }')),
+  });
   const walk = (dir: string): string[] => readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? walk(join(dir, f)) : [join(dir, f)]));
   for (const file of walk(real)) seen.push({ where: `the file ${file}`, text: readFileSync(file).toString('latin1') });
 
-  assert.equal(seen.filter((s) => s.text.includes(canary)).map((s) => s.where), []);
+  assert.equal(
+    seen.filter((s) => s.text.includes(canary)).map((s) => s.where),
+    [],
+  );
   // a control: what was searched holds the key and the results, masked
   const item = (JSON.parse(tests).items as Array<{ name: string; classname: string; message: string }>)[0]!;
   assert.equal([item.name, item.classname], [`leaks ${maskedOutput}`, `c-${maskedOutput}`]);

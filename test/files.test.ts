@@ -112,7 +112,11 @@ const filesSuite = (store: () => Promise<TestObjectStore>) => {
   const api = (path: string, headers: Record<string, string> = {}) => fetch(`${base}${path}`, { headers: { 'circle-token': g.adminToken, ...headers } });
 
   test(`[${store.name}] the three jobs pass`, () => {
-    assert.equal(Object.fromEntries(first.jobs.map((j) => [j.name, j.status])), { make: 'success', middle: 'success', last: 'success' }, JSON.stringify(first.jobs));
+    assert.equal(
+      Object.fromEntries(first.jobs.map((j) => [j.name, j.status])),
+      { make: 'success', middle: 'success', last: 'success' },
+      JSON.stringify(first.jobs),
+    );
   });
 
   test(`[${store.name}] artifacts are listed by API v2 and v1.1 under their destination, and each URL serves safe headers`, async () => {
@@ -182,10 +186,15 @@ const filesSuite = (store: () => Promise<TestObjectStore>) => {
     assert.is(byName.divides.result, 'failure');
     assert.match(byName.divides.message, 'expected 2 got 3');
     assert.is(byName.later.result, 'skipped');
-    const job = (await ok(g, 'query($id: ID!) { job(id: $id) { status testCounts { passed failed skipped } testReportProblems { file reason } } }', { id: make.id })).job;
+    const job = (
+      await ok(g, 'query($id: ID!) { job(id: $id) { status testCounts { passed failed skipped } testReportProblems { file reason } } }', { id: make.id })
+    ).job;
     assert.equal(job.testCounts, { passed: 1, failed: 1, skipped: 1 });
     assert.is(job.status, 'success');
-    assert.equal(job.testReportProblems.map((p: { file: string }) => p.file), ['broken.xml']);
+    assert.equal(
+      job.testReportProblems.map((p: { file: string }) => p.file),
+      ['broken.xml'],
+    );
     assert.match(await outputOf(g, make.id, 'Uploading test results'), 'broken.xml');
   });
 
@@ -210,7 +219,12 @@ const filesSuite = (store: () => Promise<TestObjectStore>) => {
     const make = first.byName.make!;
     const artifact = `${base}/output/job/${make.id}/artifacts/0/site/notes.txt`;
     assert.is((await api(new URL(artifact).pathname)).status, 200);
-    const sweep = await createRetentionSweeper({ db: g.services.db, commands: g.services.commands, log: g.services.log, now: () => new Date(Date.now() + 40 * 86_400_000) }).sweep();
+    const sweep = await createRetentionSweeper({
+      db: g.services.db,
+      commands: g.services.commands,
+      log: g.services.log,
+      now: () => new Date(Date.now() + 40 * 86_400_000),
+    }).sweep();
     assert.ok(sweep.jobs >= 3 && sweep.caches === 1, JSON.stringify(sweep));
     const left = async (prefix: string) => (await g.services.objects.list(prefix, { limit: 10 })).keys;
     for (const job of [make, first.byName.middle!, first.byName.last!]) {

@@ -19,7 +19,13 @@ test.before(async () => {
   github = await startGitHubStandIn(client);
   const port = await freePort();
   gyre = `http://127.0.0.1:${port}`;
-  g = await startTestGyre({ GYRE_GITHUB_URL: github.url, GYRE_GITHUB_CLIENT_ID: client.id, GYRE_GITHUB_CLIENT_SECRET: client.secret, GYRE_GITHUB_PRIVATE_REPOS: 'true', GYRE_PORT: String(port) });
+  g = await startTestGyre({
+    GYRE_GITHUB_URL: github.url,
+    GYRE_GITHUB_CLIENT_ID: client.id,
+    GYRE_GITHUB_CLIENT_SECRET: client.secret,
+    GYRE_GITHUB_PRIVATE_REPOS: 'true',
+    GYRE_PORT: String(port),
+  });
   await g.app.listen({ port, host: '127.0.0.1' });
 });
 test.after(async () => {
@@ -42,7 +48,10 @@ test('following a repository on GitHub with a GitHub sign-in: PUBLIC_URL_REQUIRE
     const { res } = await b.visit(`${gyre}/graphql`, {
       method: 'POST',
       headers: { origin: gyre, 'content-type': 'application/json' },
-      body: JSON.stringify({ query: 'mutation($s: String!, $u: String) { createProject(input: {slug: $s, gitUrl: $u}) { slug webhook { hookId } } }', variables: { s: slug, u: gitUrl } }),
+      body: JSON.stringify({
+        query: 'mutation($s: String!, $u: String) { createProject(input: {slug: $s, gitUrl: $u}) { slug webhook { hookId } } }',
+        variables: { s: slug, u: gitUrl },
+      }),
     });
     return (await res.json()) as { data: Record<string, any> | null; errors?: Array<{ message: string; extensions?: { code?: string } }> };
   };

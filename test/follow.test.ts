@@ -75,11 +75,19 @@ const signIn = async (user: { id: number; login: string; orgs: string[] }) => {
 };
 /** GraphQL as a signed-in browser: its session cookie, from Gyre's own origin. */
 const gqlAs = async (b: Browser, query: string, variables: Record<string, unknown> = {}) => {
-  const { res } = await b.visit(`${gyre}/graphql`, { method: 'POST', headers: { origin: gyre, 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+  const { res } = await b.visit(`${gyre}/graphql`, {
+    method: 'POST',
+    headers: { origin: gyre, 'content-type': 'application/json' },
+    body: JSON.stringify({ query, variables }),
+  });
   return (await res.json()) as { data: Record<string, any> | null; errors?: Array<{ message: string; extensions?: { code?: string } }> };
 };
 const follow = (b: Browser, s = slug, gitUrl?: string) =>
-  gqlAs(b, `mutation($s: String!, $u: String) { createProject(input: {slug: $s, gitUrl: $u}) { slug followed settings { gitUrl webhookSecret } webhook { repository hookId followedBy } } }`, { s, u: gitUrl ?? null });
+  gqlAs(
+    b,
+    `mutation($s: String!, $u: String) { createProject(input: {slug: $s, gitUrl: $u}) { slug followed settings { gitUrl webhookSecret } webhook { repository hookId followedBy } } }`,
+    { s, u: gitUrl ?? null },
+  );
 const unfollow = (b: Browser, s = slug) => gqlAs(b, 'mutation($s: String!) { unfollowProject(slug: $s) { slug followed webhook { hookId } } }', { s });
 const hooksOf = (r: string) => github.repos.hooks.get(r) ?? [];
 
@@ -100,10 +108,18 @@ test('following a repository on the GitHub host registers the webhook with the f
   const hooks = hooksOf('acme/widget');
   assert.is(hooks.length, 1);
   const [hook] = hooks;
-  assert.equal([hook!.name, hook!.active, hook!.events, hook!.config.url, hook!.config.content_type, hook!.config.insecure_ssl, hook!.by], ['web', true, ['push', 'pull_request'], `${gyre}/hooks/github`, 'json', '0', 'octo']);
+  assert.equal(
+    [hook!.name, hook!.active, hook!.events, hook!.config.url, hook!.config.content_type, hook!.config.insecure_ssl, hook!.by],
+    ['web', true, ['push', 'pull_request'], `${gyre}/hooks/github`, 'json', '0', 'octo'],
+  );
   assert.match(hook!.config.secret, /^[0-9a-f]{64}$/);
   hookSecret = hook!.config.secret;
-  assert.equal(p, { slug, followed: true, settings: { gitUrl: `${github.url}/acme/widget.git`, webhookSecret: `xxxx${hookSecret.slice(-4)}` }, webhook: { repository: 'acme/widget', hookId: String(hook!.id), followedBy: 'octo' } });
+  assert.equal(p, {
+    slug,
+    followed: true,
+    settings: { gitUrl: `${github.url}/acme/widget.git`, webhookSecret: `xxxx${hookSecret.slice(-4)}` },
+    webhook: { repository: 'acme/widget', hookId: String(hook!.id), followedBy: 'octo' },
+  });
   const audit = await waitForAudit(g, (e) => e.action === 'project.webhook.create');
   assert.is(audit[0]!.payload.hookId, hook!.id);
   assert.is(audit[0]!.actor.name, 'octo');
@@ -115,7 +131,12 @@ test('following a repository on the GitHub host registers the webhook with the f
   const body = JSON.stringify({ ref: 'refs/heads/main', after: sha, repository: { full_name: 'acme/widget' }, sender: { login: 'octo', id: 501 } });
   const delivered = await fetch(`${gyre}/hooks/github`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': 'follow-1', 'x-hub-signature-256': `sha256=${createHmac('sha256', hookSecret).update(body).digest('hex')}` },
+    headers: {
+      'content-type': 'application/json',
+      'x-github-event': 'push',
+      'x-github-delivery': 'follow-1',
+      'x-hub-signature-256': `sha256=${createHmac('sha256', hookSecret).update(body).digest('hex')}`,
+    },
     body,
   });
   assert.is(delivered.status, 201, await delivered.clone().text());
@@ -132,14 +153,23 @@ const byContext = (list: StandInStatus[]) => {
 const finals = new Set(['success', 'failure', 'error']);
 /** Waits until each of `contexts` has a final state on the stand-in. */
 const settled = (sha: string, contexts: string[]) =>
-  until(`commit statuses of ${sha} for ${contexts.join(', ')}`, async () => {
-    const by = byContext(statusesOf(sha));
-    return contexts.every((c) => by[c] && finals.has(by[c]!.at(-1)!.state)) ? by : undefined;
-  }, 60_000);
+  until(
+    `commit statuses of ${sha} for ${contexts.join(', ')}`,
+    async () => {
+      const by = byContext(statusesOf(sha));
+      return contexts.every((c) => by[c] && finals.has(by[c]!.at(-1)!.state)) ? by : undefined;
+    },
+    60_000,
+  );
 
 const pipelineOf = async (id: string) => {
-  const p = (await g.gql('query($id: ID!) { pipeline(id: $id) { number vcs { revision } workflows { id name jobs { name jobNumber } } } }', { id })).body.data!.pipeline;
-  return p as { number: number; vcs: { revision: string }; workflows: Array<{ id: string; name: string; jobs: Array<{ name: string; jobNumber: number | null }> }> };
+  const p = (await g.gql('query($id: ID!) { pipeline(id: $id) { number vcs { revision } workflows { id name jobs { name jobNumber } } } }', { id })).body.data!
+    .pipeline;
+  return p as {
+    number: number;
+    vcs: { revision: string };
+    workflows: Array<{ id: string; name: string; jobs: Array<{ name: string; jobNumber: number | null }> }>;
+  };
 };
 
 const checkStatuses = async (pipelineId: string) => {
@@ -156,8 +186,14 @@ const checkStatuses = async (pipelineId: string) => {
   for (const c of contexts) {
     const list = by[c]!;
     assert.is(list[0]!.state, 'pending', `${c} starts pending`);
-    assert.ok(list.slice(0, -1).every((s) => s.state === 'pending'), `${c}: only its last state is final: ${JSON.stringify(list)}`);
-    assert.ok(list.every((s) => s.by === 'octo'), 'posted with the follower token');
+    assert.ok(
+      list.slice(0, -1).every((s) => s.state === 'pending'),
+      `${c}: only its last state is final: ${JSON.stringify(list)}`,
+    );
+    assert.ok(
+      list.every((s) => s.by === 'octo'),
+      'posted with the follower token',
+    );
   }
   const wfUrl = `${gyre}/pipelines/${slug}/${p.number}/workflows/${w.id}`;
   const job = (name: string) => w.jobs.find((j) => j.name === name)!.jobNumber;
@@ -167,7 +203,10 @@ const checkStatuses = async (pipelineId: string) => {
   assert.equal([last('ci/gyre: main/compile').state, last('ci/gyre: main/compile').target_url], ['success', `${wfUrl}/jobs/${job('compile')}`]);
   assert.match(last('ci/gyre: main/compile').description, /^Succeeded in (\d+m )?\d+s$/, last('ci/gyre: main/compile').description);
   assert.equal([last('ci/gyre: main/lint').state, last('ci/gyre: main/lint').target_url], ['failure', `${wfUrl}/jobs/${job('lint')}`]);
-  assert.ok(by['ci/gyre: main/lint']!.some((s) => s.description === 'Queued' || s.description === 'Running'), 'a pending status says what happened');
+  assert.ok(
+    by['ci/gyre: main/lint']!.some((s) => s.description === 'Queued' || s.description === 'Running'),
+    'a pending status says what happened',
+  );
   return { by, done };
 };
 
@@ -182,7 +221,10 @@ test('each workflow and job posts pending, then its final state, with links to G
 });
 
 test('while GitHub rate-limits (403 with x-ratelimit-reset, then 429 with retry-after) the build runs on, and every status arrives after the reset', async () => {
-  for (const limit of [{ kind: 403 as const, count: 3, resetInSeconds: 2 }, { kind: 429 as const, count: 2, resetInSeconds: 1 }]) {
+  for (const limit of [
+    { kind: 403 as const, count: 3, resetInSeconds: 2 },
+    { kind: 429 as const, count: 2, resetInSeconds: 1 },
+  ]) {
     const before = github.repos.rateLimited;
     github.repos.rateLimitNext = { ...limit };
     const limitedAt = Date.now();
@@ -211,7 +253,9 @@ workflows:
   const sha = repo.commit(slow, 'slow');
   const run = await trigger(g, slug);
   const w = await until('the workflow', async () => (await pipelineOf(run.id)).workflows[0]);
-  await until('the job running', async () => (statusesOf(sha).some((x) => x.context === 'ci/gyre: slow/wait' && x.description === 'Running') ? true : undefined));
+  await until('the job running', async () =>
+    statusesOf(sha).some((x) => x.context === 'ci/gyre: slow/wait' && x.description === 'Running') ? true : undefined,
+  );
   const canceled = await g.gql('mutation($id: ID!) { cancelWorkflow(workflowId: $id) { status } }', { id: w.id });
   assert.is(canceled.body.errors, undefined, JSON.stringify(canceled.body.errors));
   const by = await settled(sha, ['ci/gyre: slow', 'ci/gyre: slow/wait']);
@@ -283,7 +327,10 @@ test('a race lost after the webhook was registered removes the webhook again', a
   assert.is(winners.length, 1, JSON.stringify([a.errors, b.errors]));
   const loser = [a, b].find((x) => x.errors)!;
   assert.is(loser.errors![0]!.extensions?.code, 'PROJECT_EXISTS');
-  assert.equal(hooksOf('acme/raced').map((h) => String(h.id)), [winners[0]!.data!.createProject.webhook.hookId]);
+  assert.equal(
+    hooksOf('acme/raced').map((h) => String(h.id)),
+    [winners[0]!.data!.createProject.webhook.hookId],
+  );
 });
 
 test('unfollowing removes the webhook; deliveries then start nothing; following again registers a new one', async () => {
@@ -298,10 +345,20 @@ test('unfollowing removes the webhook; deliveries then start nothing; following 
   const again = await unfollow(octo);
   assert.is(again.errors?.[0]?.extensions?.code, 'PROJECT_NOT_FOLLOWED');
 
-  const body = JSON.stringify({ ref: 'refs/heads/main', after: repo.git('rev-parse', 'HEAD'), repository: { full_name: 'acme/widget' }, sender: { login: 'octo', id: 501 } });
+  const body = JSON.stringify({
+    ref: 'refs/heads/main',
+    after: repo.git('rev-parse', 'HEAD'),
+    repository: { full_name: 'acme/widget' },
+    sender: { login: 'octo', id: 501 },
+  });
   const delivered = await fetch(`${gyre}/hooks/github`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': 'follow-2', 'x-hub-signature-256': `sha256=${createHmac('sha256', hookSecret).update(body).digest('hex')}` },
+    headers: {
+      'content-type': 'application/json',
+      'x-github-event': 'push',
+      'x-github-delivery': 'follow-2',
+      'x-hub-signature-256': `sha256=${createHmac('sha256', hookSecret).update(body).digest('hex')}`,
+    },
     body,
   });
   assert.is(delivered.status, 202);
@@ -352,7 +409,10 @@ test('CircleCI API v1.1 follow and unfollow, with an API token of someone who si
   const followed = await call('follow');
   assert.is(followed.status, 200, await followed.clone().text());
   assert.equal(await followed.json(), { following: true, workflow: true, first_build: null });
-  assert.equal(hooksOf('acme/cli-followed').map((h) => h.by), ['octo']);
+  assert.equal(
+    hooksOf('acme/cli-followed').map((h) => h.by),
+    ['octo'],
+  );
   const unfollowed = await call('unfollow');
   assert.equal([unfollowed.status, await unfollowed.json()], [200, { following: false }]);
   assert.is(hooksOf('acme/cli-followed').length, 0);
@@ -360,14 +420,24 @@ test('CircleCI API v1.1 follow and unfollow, with an API token of someone who si
   assert.is(anonymous.status, 401);
 });
 
-test("deleting a person destroys their data key: their GitHub token can no longer be opened", async () => {
+test('deleting a person destroys their data key: their GitHub token can no longer be opened', async () => {
   const leaver = await signIn({ id: 503, login: 'leaver', orgs: ['acme'] });
   assert.is((await follow(leaver, 'gh/acme/left')).errors, undefined);
   const id = (await g.gql('{ user(login: "leaver") { id } }')).body.data!.user.id as string;
   assert.match((await g.services.jobSecrets.githubToken(id))!, /^gho_/);
   const deleted = await g.gql('mutation { deleteUser(login: "leaver") }');
   assert.is(deleted.body.errors, undefined, JSON.stringify(deleted.body.errors));
-  await until('the key destroyed', async () => ((await g.services.jobSecrets.githubToken(id).then(() => false, () => true)) ? true : undefined), 10_000);
+  await until(
+    'the key destroyed',
+    async () =>
+      (await g.services.jobSecrets.githubToken(id).then(
+        () => false,
+        () => true,
+      ))
+        ? true
+        : undefined,
+    10_000,
+  );
   // unfollowing their project: someone with no GitHub token is told to sign in; someone with one removes the webhook
   const tokenless = await g.gql('mutation { unfollowProject(slug: "gh/acme/left") { followed } }');
   assert.is(tokenless.body.errors?.[0]?.extensions?.code, 'GITHUB_TOKEN_REQUIRED', JSON.stringify(tokenless.body.errors));
@@ -383,10 +453,13 @@ test('the GitHub tokens and webhook secrets appear nowhere: events, audit, API a
   assert.ok(secrets.length >= 3);
   const events = JSON.stringify(await g.services.db.raw('select data, metadata from events'));
   const audit = JSON.stringify(await g.services.db(auditLogProjection.tables.audit_events).select('record'));
-  const answers = JSON.stringify((await g.gql(`{ projects { edges { node { slug settings { webhookSecret gitUrl } webhook { repository hookId followedBy } } } } }`)).body);
+  const answers = JSON.stringify(
+    (await g.gql(`{ projects { edges { node { slug settings { webhookSecret gitUrl } webhook { repository hookId followedBy } } } } }`)).body,
+  );
   const outbox = JSON.stringify(await g.services.db('github_status_outbox').select());
   for (const secret of secrets) {
-    for (const [where, text] of Object.entries({ events, audit, answers, outbox, logs: logs.join('\n') })) assert.not.ok(text.includes(secret), `a secret in ${where}`);
+    for (const [where, text] of Object.entries({ events, audit, answers, outbox, logs: logs.join('\n') }))
+      assert.not.ok(text.includes(secret), `a secret in ${where}`);
   }
 });
 

@@ -12,7 +12,7 @@ import { finished, ok, trigger } from './support/jobs.ts';
  * test that fails on odd runs and passes on even ones (so it is flaky) and a job that fails with it;
  * the numbers are checked against the runs' own times.
  */
-const test = suite('insights: workflow and job metrics, a workflow\'s runs, flaky tests');
+const test = suite("insights: workflow and job metrics, a workflow's runs, flaky tests");
 let g: TestGyre;
 const repos: Array<ReturnType<typeof gitRepo>> = [];
 const state = mkdtempSync(join(tmpdir(), 'gyre-insights-'));
@@ -73,7 +73,10 @@ test.before(async () => {
   repo.commit(config);
   const p = (await ok(g, `mutation { triggerPipeline(input: {projectSlug: "${slug}", branch: "feature"}) { workflows { id } } }`)).triggerPipeline;
   featureRun = await json(`/api/v2/workflow/${(await finished(g, p.workflows[0].id)).id}`);
-  assert.equal(runs.map((r) => r.status), ['failed', 'success', 'failed']);
+  assert.equal(
+    runs.map((r) => r.status),
+    ['failed', 'success', 'failed'],
+  );
   assert.is(featureRun.status, 'success');
 });
 test.after(async () => {
@@ -110,7 +113,10 @@ test('workflow metrics on the default branch: runs, success rate, recoveries and
 
 test('job metrics per job name of the workflow', async () => {
   const body = await json(`/api/v2/insights/${slug}/workflows/build/jobs`);
-  assert.equal(body.items.map((j: { name: string }) => j.name), ['lint', 'unit']);
+  assert.equal(
+    body.items.map((j: { name: string }) => j.name),
+    ['lint', 'unit'],
+  );
   const [lint, unit] = body.items;
   assert.equal([unit.metrics.total_runs, unit.metrics.successful_runs, unit.metrics.failed_runs, unit.metrics.total_credits_used], [3, 1, 2, 0]);
   assert.equal([lint.metrics.total_runs, lint.metrics.successful_runs, lint.metrics.success_rate], [3, 3, 1]);
@@ -120,21 +126,39 @@ test('job metrics per job name of the workflow', async () => {
   assert.equal((await json(`/api/v2/insights/${slug}/workflows/nothing-of-that-name/jobs`)).items, []);
 });
 
-test('a workflow\'s runs, newest first, a page at a time, within start-date and end-date', async () => {
+test("a workflow's runs, newest first, a page at a time, within start-date and end-date", async () => {
   const body = await json(`/api/v2/insights/${slug}/workflows/build`);
-  assert.equal(body.items.map((r: { id: string }) => r.id), runs.map((r) => r.id).reverse());
+  assert.equal(
+    body.items.map((r: { id: string }) => r.id),
+    runs.map((r) => r.id).reverse(),
+  );
   const [last] = body.items;
   assert.equal(
     { ...last, duration: undefined },
-    { id: runs[2]!.id, branch: 'main', duration: undefined, created_at: runs[2]!.created_at, stopped_at: runs[2]!.stopped_at, credits_used: 0, status: 'failed', is_approval: false },
+    {
+      id: runs[2]!.id,
+      branch: 'main',
+      duration: undefined,
+      created_at: runs[2]!.created_at,
+      stopped_at: runs[2]!.stopped_at,
+      credits_used: 0,
+      status: 'failed',
+      is_approval: false,
+    },
   );
   assert.ok(Math.abs(last.duration - seconds(runs[2]!.created_at, runs[2]!.stopped_at)) <= 1);
-  assert.equal((await json(`/api/v2/insights/${slug}/workflows/build?branch=feature`)).items.map((r: { id: string }) => r.id), [featureRun.id]);
+  assert.equal(
+    (await json(`/api/v2/insights/${slug}/workflows/build?branch=feature`)).items.map((r: { id: string }) => r.id),
+    [featureRun.id],
+  );
   assert.is((await json(`/api/v2/insights/${slug}/workflows/build?all-branches=true`)).items.length, 4);
   const before = new Date(Date.parse(runs[0]!.created_at) - 60_000).toISOString();
   assert.equal((await json(`/api/v2/insights/${slug}/workflows/build?end-date=${before}`)).items, []);
   const since = runs[1]!.created_at;
-  assert.equal((await json(`/api/v2/insights/${slug}/workflows/build?start-date=${since}`)).items.map((r: { id: string }) => r.id), [runs[2]!.id, runs[1]!.id]);
+  assert.equal(
+    (await json(`/api/v2/insights/${slug}/workflows/build?start-date=${since}`)).items.map((r: { id: string }) => r.id),
+    [runs[2]!.id, runs[1]!.id],
+  );
 });
 
 test('flaky tests: the test that failed and passed on one commit, with its failures counted', async () => {
@@ -180,7 +204,10 @@ ${names.map((n) => `  ${n}: {jobs: [ok]}`).join('\n')}
   assert.type(first.next_page_token, 'string');
   const second = await json(`/api/v2/insights/${manySlug}/workflows?page-token=${first.next_page_token}`);
   assert.is(second.next_page_token, null);
-  assert.equal([...first.items, ...second.items].map((i: { name: string }) => i.name), names);
+  assert.equal(
+    [...first.items, ...second.items].map((i: { name: string }) => i.name),
+    names,
+  );
   for (const i of [...first.items, ...second.items]) assert.equal([i.metrics.total_runs, i.metrics.success_rate], [1, 1]);
 });
 
@@ -199,7 +226,12 @@ test('bad parameters are 400 and an unknown project 404, each with a message', a
     assert.is(r.statusCode, 400, `${url}: ${r.body}`);
     assert.type(r.json().message, 'string');
   }
-  for (const url of [`/api/v2/insights/gh/acme/nope/workflows`, `/api/v2/insights/gh/acme/nope/workflows/build`, `/api/v2/insights/gh/acme/nope/workflows/build/jobs`, `/api/v2/insights/gh/acme/nope/flaky-tests`]) {
+  for (const url of [
+    `/api/v2/insights/gh/acme/nope/workflows`,
+    `/api/v2/insights/gh/acme/nope/workflows/build`,
+    `/api/v2/insights/gh/acme/nope/workflows/build/jobs`,
+    `/api/v2/insights/gh/acme/nope/flaky-tests`,
+  ]) {
     const r = await get(url);
     assert.is(r.statusCode, 404, `${url}: ${r.body}`);
     assert.match(r.json().message, 'gh/acme/nope');

@@ -35,7 +35,8 @@ workflows:
     jobs: [slow, beside, {after: {requires: [slow]}}]
 `;
 const as = (token: string) => ({ authorization: `Bearer ${token}` });
-const cancel = (jobId: string, token: string) => g.gql('mutation($id: ID!) { cancelJob(jobId: $id) { id status jobs { name status } } }', { id: jobId }, as(token));
+const cancel = (jobId: string, token: string) =>
+  g.gql('mutation($id: ID!) { cancelJob(jobId: $id) { id status jobs { name status } } }', { id: jobId }, as(token));
 
 test.before(async () => {
   g = await startTestGyre({ GYRE_LOCAL_AGENT: 'true', GYRE_LOCAL_MACHINE_JOBS: 'true' });
@@ -68,7 +69,7 @@ test('a running job is canceled, its task stops, its dependents are not run and 
   const done = await finished(g, w.id);
   assert.equal([done.byName.slow!.status, done.byName.after!.status, done.byName.beside!.status], ['canceled', 'not_run', 'success']);
   // the job's own run ends too: its task is stopped on the agent
-  const task = await until('the slow job\'s task to end', async () => {
+  const task = await until("the slow job's task to end", async () => {
     const j = (await ok(g, 'query($id: ID!) { job(id: $id) { status tasks { status } } }', { id: slow.id })).job;
     return j.tasks[0]?.status && j.tasks[0].status !== 'running' ? j : undefined;
   });

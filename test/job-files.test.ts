@@ -41,7 +41,16 @@ workflows:
   chain:
     jobs: [a, {b: {requires: [a]}}, {c: {requires: [b]}}]
 `;
-const info = (name: string): AgentInfo => ({ name, version: 'test', os: 'test', capacity: { cpus: 4, memoryMb: 8192 }, reserved: { cpus: 0, memoryMb: 0 }, maxTasks: 10, kinds: ['machine'], declined: [] });
+const info = (name: string): AgentInfo => ({
+  name,
+  version: 'test',
+  os: 'test',
+  capacity: { cpus: 4, memoryMb: 8192 },
+  reserved: { cpus: 0, memoryMb: 0 },
+  maxTasks: 10,
+  kinds: ['machine'],
+  declined: [],
+});
 
 type Entry = { name: string; body?: string; type?: 'file' | 'directory' | 'symlink'; linkname?: string };
 const tarBuffer = async (entries: ReadonlyArray<Entry>): Promise<Buffer> => {
@@ -82,7 +91,8 @@ const fileSteps = (name: string, makeStore: () => Promise<TestObjectStore>) => {
     repo.commit(config);
     await ok(g, `mutation { createProject(input: {slug: "${slug}", gitUrl: "${repo.dir}"}) { id } }`);
     await ok(g, 'mutation { createRunnerResourceClass(input: {resourceClass: "acme/files"}) { id } }');
-    const token = (await ok(g, 'mutation { createRunnerToken(input: {resourceClass: "acme/files", nickname: "files"}) { token } }')).createRunnerToken.token as string;
+    const token = (await ok(g, 'mutation { createRunnerToken(input: {resourceClass: "acme/files", nickname: "files"}) { token } }')).createRunnerToken
+      .token as string;
     channel = createHttpChannel(await g.app.listen({ port: 0, host: '127.0.0.1' }), token);
     agentId = (await channel.register(info('files-box'))).agentId;
     intruderId = (await channel.register(info('other-box'))).agentId;
@@ -132,14 +142,26 @@ const fileSteps = (name: string, makeStore: () => Promise<TestObjectStore>) => {
     );
     assert.is(stored.files, 2);
     assert.is(stored.bytes, '<h1>hello</h1>'.length + 'deep'.length);
-    assert.equal(stored.skipped.map((x) => x.path), ['../escape.txt', 'site/../../escape.txt', '/etc/evil', 'site/index.html/inner']);
+    assert.equal(
+      stored.skipped.map((x) => x.path),
+      ['../escape.txt', 'site/../../escape.txt', '/etc/evil', 'site/index.html/inner'],
+    );
     assert.match(stored.skipped[3]!.reason, 'another artifact is named site/index.html');
     const html = await objects.get(objectKeys.artifact(step.jobId, 0, 'site/index.html'));
     assert.is((await bytesOf(html!.body)).toString(), '<h1>hello</h1>');
     assert.is((await bytesOf((await objects.get(`jobs/${step.jobId}/artifacts/0/site/deep/report.txt`))!.body)).toString(), 'deep');
     const everything = await keysUnder('');
-    assert.equal(everything.filter((k) => k.includes('escape') || k.includes('evil')), []);
-    assert.equal((await artifactsOfJob(g.services.db, step.jobId, { limit: 10 })).map((a) => [a.path, a.size]), [['site/deep/report.txt', 4], ['site/index.html', 14]]);
+    assert.equal(
+      everything.filter((k) => k.includes('escape') || k.includes('evil')),
+      [],
+    );
+    assert.equal(
+      (await artifactsOfJob(g.services.db, step.jobId, { limit: 10 })).map((a) => [a.path, a.size]),
+      [
+        ['site/deep/report.txt', 4],
+        ['site/index.html', 14],
+      ],
+    );
 
     // a tar cut off mid-way is refused, and keeps nothing
     const whole = await tarBuffer([{ name: 'cut/a.txt', body: 'x'.repeat(4000) }]);
@@ -148,7 +170,14 @@ const fileSteps = (name: string, makeStore: () => Promise<TestObjectStore>) => {
     assert.is((await jobEvents(step.jobId, 'job.artifacts.store')).length, 1);
 
     // a name kept before stays as it was: named again it is skipped, and a broken upload of it changes nothing
-    const again = await channel.storeArtifacts(agentId, step, await tar([{ name: 'site/index.html', body: 'changed' }, { name: 'site/new.txt', body: 'new' }]));
+    const again = await channel.storeArtifacts(
+      agentId,
+      step,
+      await tar([
+        { name: 'site/index.html', body: 'changed' },
+        { name: 'site/new.txt', body: 'new' },
+      ]),
+    );
     assert.equal([again.files, again.skipped.map((x) => x.path)], [1, ['site/index.html']]);
     const overwrite = await tarBuffer([{ name: 'site/index.html', body: 'y'.repeat(4000) }]);
     await refusedWith('BAD_USER_INPUT', channel.storeArtifacts(agentId, step, Readable.from([overwrite.subarray(0, 1500)])));
@@ -165,7 +194,10 @@ const fileSteps = (name: string, makeStore: () => Promise<TestObjectStore>) => {
     const kept = JSON.parse((await bytesOf((await objects.get(objectKeys.testsChunk(objectKeys.tests(step.jobId, 0, 1), 0)))!.body)).toString());
     assert.equal(kept, tests);
     const rows = await testResultsOfJob(g.services.db, step.jobId);
-    assert.equal(rows.map((r) => [r.counts, r.problems]), [[counts, [{ file: 'broken.xml', reason: 'not XML' }]]]);
+    assert.equal(
+      rows.map((r) => [r.counts, r.problems]),
+      [[counts, [{ file: 'broken.xml', reason: 'not XML' }]]],
+    );
 
     // an agent that does not hold the task is refused, and nothing is recorded
     await refusedWith('LEASE_LOST', channel.storeArtifacts(intruderId, step, await tar([{ name: 'site/intruder.html', body: 'x' }])));
@@ -196,11 +228,15 @@ const fileSteps = (name: string, makeStore: () => Promise<TestObjectStore>) => {
       context: { actor: systemActor, request: null },
       target: jobTarget({ jobId: step.jobId, name: 'a' }),
     });
-    await until('the expired objects, and the unrecorded layer, to go', async () => ((await keysUnder(`jobs/${step.jobId}/`)).length === 0 ? true : undefined), 10_000);
+    await until(
+      'the expired objects, and the unrecorded layer, to go',
+      async () => ((await keysUnder(`jobs/${step.jobId}/`)).length === 0 ? true : undefined),
+      10_000,
+    );
     await expiredFilesRemover({ db: g.services.db, objects, output: g.services.output }).react(expired.events[0]!);
   });
 
-  test('a cache is saved once and never overwritten; restored by exact key or newest by prefix; a fork build\'s cache is not restored by a branch build', async () => {
+  test("a cache is saved once and never overwritten; restored by exact key or newest by prefix; a fork build's cache is not restored by a branch build", async () => {
     const { step } = await firstJob();
     assert.is(await channel.cacheExists(agentId, step, 'v1-deps-abc'), false);
     const first = await channel.saveCache(agentId, step, 'v1-deps-abc', Readable.from([gzipSync('first')]));
@@ -213,7 +249,9 @@ const fileSteps = (name: string, makeStore: () => Promise<TestObjectStore>) => {
     assert.equal(await bytesOf(await channel.readCache(agentId, step, abc!.cacheId)), gzipSync('first'));
     assert.is((await keysUnder(objectKeys.cachePrefix(projectId, abc!.cacheId))).length, 1, 'the refused save left no object');
 
-    await until('a newer save to be later', async () => (Date.now() > Date.parse((await cachesStartingWith(g.services.db, projectId, 'project', 'v1-deps-abc'))[0]!.createdAt) ? true : undefined));
+    await until('a newer save to be later', async () =>
+      Date.now() > Date.parse((await cachesStartingWith(g.services.db, projectId, 'project', 'v1-deps-abc'))[0]!.createdAt) ? true : undefined,
+    );
     assert.is((await channel.saveCache(agentId, step, 'v1-deps-def', Readable.from([gzipSync('newer')]))).saved, true);
     assert.is((await channel.findCache(agentId, step, ['v1-deps-']))?.key, 'v1-deps-def', 'by prefix, the newest');
     assert.is((await channel.findCache(agentId, step, ['v1-deps-abc', 'v1-']))?.key, 'v1-deps-abc', 'an exact key wins');
@@ -227,11 +265,27 @@ const fileSteps = (name: string, makeStore: () => Promise<TestObjectStore>) => {
     await g.services.commands.execute({
       stream: cacheStream(forkId),
       decider: cacheDecider,
-      command: { type: 'save', save: { cacheId: forkId, projectId, scope: 'fork', key: 'fork-only', projectSlug: slug, objectKey: forkKey, bytes: 10, jobId: step.jobId, jobNumber: null, branch: 'pull/7' } },
+      command: {
+        type: 'save',
+        save: {
+          cacheId: forkId,
+          projectId,
+          scope: 'fork',
+          key: 'fork-only',
+          projectSlug: slug,
+          objectKey: forkKey,
+          bytes: 10,
+          jobId: step.jobId,
+          jobNumber: null,
+          branch: 'pull/7',
+        },
+      },
       context: { actor: systemActor, request: null },
       target: cacheTarget({ cacheId: forkId, key: 'fork-only' }),
     });
-    await until('the fork cache in the read model', async () => ((await cachesStartingWith(g.services.db, projectId, 'fork', 'fork-only')).length ? true : undefined));
+    await until('the fork cache in the read model', async () =>
+      (await cachesStartingWith(g.services.db, projectId, 'fork', 'fork-only')).length ? true : undefined,
+    );
     assert.is(await channel.findCache(agentId, step, ['fork-only']), null);
     await refusedWith('CACHE_NOT_FOUND', channel.readCache(agentId, step, forkId));
     assert.is(await channel.cacheExists(agentId, step, 'fork-only'), false);
@@ -240,7 +294,13 @@ const fileSteps = (name: string, makeStore: () => Promise<TestObjectStore>) => {
 
     // an expired cache leaves the store
     const abcId = cacheId(projectId, 'project', 'v1-deps-abc');
-    await g.services.commands.execute({ stream: cacheStream(abcId), decider: cacheDecider, command: { type: 'expire' }, context: { actor: systemActor, request: null }, target: cacheTarget({ cacheId: abcId, key: 'v1-deps-abc' }) });
+    await g.services.commands.execute({
+      stream: cacheStream(abcId),
+      decider: cacheDecider,
+      command: { type: 'expire' },
+      context: { actor: systemActor, request: null },
+      target: cacheTarget({ cacheId: abcId, key: 'v1-deps-abc' }),
+    });
     await until('the expired cache to go', async () => ((await keysUnder(objectKeys.cachePrefix(projectId, abcId))).length === 0 ? true : undefined), 10_000);
   });
 
@@ -250,8 +310,18 @@ const fileSteps = (name: string, makeStore: () => Promise<TestObjectStore>) => {
     const key = `resaved-${Date.now()}`;
     const id = cacheId(projectId, 'project', key);
     assert.is((await channel.saveCache(agentId, step, key, Readable.from([gzipSync('old')]))).saved, true);
-    const expired = await g.services.commands.execute({ stream: cacheStream(id), decider: cacheDecider, command: { type: 'expire' }, context: { actor: systemActor, request: null }, target: cacheTarget({ cacheId: id, key }) });
-    await until('the expired cache to go', async () => ((await keysUnder(objectKeys.cachePrefix(projectId, id))).length === 0 && !(await cacheById(g.services.db, id)) ? true : undefined), 10_000);
+    const expired = await g.services.commands.execute({
+      stream: cacheStream(id),
+      decider: cacheDecider,
+      command: { type: 'expire' },
+      context: { actor: systemActor, request: null },
+      target: cacheTarget({ cacheId: id, key }),
+    });
+    await until(
+      'the expired cache to go',
+      async () => ((await keysUnder(objectKeys.cachePrefix(projectId, id))).length === 0 && !(await cacheById(g.services.db, id)) ? true : undefined),
+      10_000,
+    );
     assert.is((await channel.saveCache(agentId, step, key, Readable.from([gzipSync('new')]))).saved, true);
     await expiredFilesRemover({ db: g.services.db, objects, output: g.services.output }).react(expired.events[0]!);
     const found = await channel.findCache(agentId, step, [key]);
@@ -265,24 +335,44 @@ const fileSteps = (name: string, makeStore: () => Promise<TestObjectStore>) => {
 
   test('many tests stream in chunks and page through API v2 in order; a broken test line keeps nothing', async () => {
     const { step } = await firstJob();
-    const many = Array.from({ length: 2500 }, (_, i) => ({ name: `t${i}`, classname: 'many', file: null, result: (i % 10 ? 'success' : 'failure') as 'success' | 'failure', message: null, source: 'unit', run_time: 0 }));
+    const many = Array.from({ length: 2500 }, (_, i) => ({
+      name: `t${i}`,
+      classname: 'many',
+      file: null,
+      result: (i % 10 ? 'success' : 'failure') as 'success' | 'failure',
+      message: null,
+      source: 'unit',
+      run_time: 0,
+    }));
     assert.equal(await channel.storeTestResults(agentId, step, { reports: 1, tests: many, problems: [] }), { passed: 2250, failed: 250, skipped: 0 });
     assert.is((await keysUnder(objectKeys.tests(step.jobId, 0, 1))).length, 3);
     const number = (await jobRunById(g.services.db, step.jobId))!.jobNumber;
     const names: string[] = [];
     let token: string | null = null;
     for (let pages = 0; pages < 10; pages++) {
-      const r = await g.app.inject({ url: `/api/v2/project/${slug}/${number}/tests${token ? `?page-token=${token}` : ''}`, headers: { 'circle-token': g.adminToken } });
+      const r = await g.app.inject({
+        url: `/api/v2/project/${slug}/${number}/tests${token ? `?page-token=${token}` : ''}`,
+        headers: { 'circle-token': g.adminToken },
+      });
       const body = r.json() as { items: Array<{ name: string }>; next_page_token: string | null };
       names.push(...body.items.map((t) => t.name));
       token = body.next_page_token;
       if (!token) break;
     }
-    assert.equal(names, many.map((t) => t.name));
+    assert.equal(
+      names,
+      many.map((t) => t.name),
+    );
 
     // the same tests through GraphQL, a connection whose cursors go on from any test
     const tests = async (first: number, after: string | null) =>
-      (await ok(g, 'query($id: ID!, $first: Int, $after: String) { job(id: $id) { tests(first: $first, after: $after) { edges { cursor node { name classname file result message source runTime } } pageInfo { hasNextPage endCursor } } } }', { id: step.jobId, first, after })).job.tests as {
+      (
+        await ok(
+          g,
+          'query($id: ID!, $first: Int, $after: String) { job(id: $id) { tests(first: $first, after: $after) { edges { cursor node { name classname file result message source runTime } } pageInfo { hasNextPage endCursor } } } }',
+          { id: step.jobId, first, after },
+        )
+      ).job.tests as {
         edges: Array<{ cursor: string; node: { name: string; result: string; runTime: number; source: string } }>;
         pageInfo: { hasNextPage: boolean; endCursor: string | null };
       };
@@ -294,18 +384,39 @@ const fileSteps = (name: string, makeStore: () => Promise<TestObjectStore>) => {
       after = page.pageInfo.endCursor;
       if (!page.pageInfo.hasNextPage) break;
     }
-    assert.equal(viaGraphql.map((t) => t.name), names);
+    assert.equal(
+      viaGraphql.map((t) => t.name),
+      names,
+    );
     assert.is(viaGraphql.filter((t) => t.result === 'failure').length, 250);
     const first = await tests(3, null);
-    assert.equal((await ok(g, 'query($id: ID!) { job(id: $id) { workflowId projectSlug } }', { id: step.jobId })).job, { workflowId: (await jobRunById(g.services.db, step.jobId))!.workflowId, projectSlug: slug });
+    assert.equal((await ok(g, 'query($id: ID!) { job(id: $id) { workflowId projectSlug } }', { id: step.jobId })).job, {
+      workflowId: (await jobRunById(g.services.db, step.jobId))!.workflowId,
+      projectSlug: slug,
+    });
     assert.equal(first.edges[0]!.node, { name: 't0', classname: 'many', file: null, result: 'failure', message: null, source: 'unit', runTime: 0 });
-    assert.equal((await tests(2, first.edges[0]!.cursor)).edges.map((e) => e.node.name), ['t1', 't2'], "an edge's cursor goes on after it");
-    for (const bad of [{ first: 0, after: null }, { first: 501, after: null }, { first: 5, after: 'bm90IGEgbnVtYmVy' }]) {
-      const r = await g.gql('query($id: ID!, $first: Int, $after: String) { job(id: $id) { tests(first: $first, after: $after) { edges { cursor } } } }', { id: step.jobId, ...bad });
+    assert.equal(
+      (await tests(2, first.edges[0]!.cursor)).edges.map((e) => e.node.name),
+      ['t1', 't2'],
+      "an edge's cursor goes on after it",
+    );
+    for (const bad of [
+      { first: 0, after: null },
+      { first: 501, after: null },
+      { first: 5, after: 'bm90IGEgbnVtYmVy' },
+    ]) {
+      const r = await g.gql('query($id: ID!, $first: Int, $after: String) { job(id: $id) { tests(first: $first, after: $after) { edges { cursor } } } }', {
+        id: step.jobId,
+        ...bad,
+      });
       assert.is(r.body.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT', JSON.stringify(bad));
     }
 
-    const broken = channel.storeTestResults(agentId, { ...step, stepIndex: 1 }, { reports: 1, tests: [many[0]!, { ...many[1]!, result: 'exploded' as never }], problems: [] });
+    const broken = channel.storeTestResults(
+      agentId,
+      { ...step, stepIndex: 1 },
+      { reports: 1, tests: [many[0]!, { ...many[1]!, result: 'exploded' as never }], problems: [] },
+    );
     await refusedWith('BAD_USER_INPUT', broken);
     // failed, so the jobs after it do not queue for the tests that follow
     await finish(step, 'failed');
@@ -331,17 +442,47 @@ const fileSteps = (name: string, makeStore: () => Promise<TestObjectStore>) => {
     const idOf = async (wf: string, name: string) => (await workflow(g, wf)).jobs.find((j) => j.name === name)!.id;
     const a = await claim(await idOf(w, 'a'));
     assert.equal(await channel.workspaceLayers(agentId, a), []);
-    assert.equal(await channel.persistWorkspace(agentId, a, await tar([{ name: 'build/app.js', body: 'v1' }, { name: 'build', type: 'directory' }, { name: 'notes.txt', body: 'from a' }])), { files: 2, bytes: (await tarBuffer([{ name: 'build/app.js', body: 'v1' }, { name: 'build', type: 'directory' }, { name: 'notes.txt', body: 'from a' }])).length });
+    assert.equal(
+      await channel.persistWorkspace(
+        agentId,
+        a,
+        await tar([
+          { name: 'build/app.js', body: 'v1' },
+          { name: 'build', type: 'directory' },
+          { name: 'notes.txt', body: 'from a' },
+        ]),
+      ),
+      {
+        files: 2,
+        bytes: (
+          await tarBuffer([
+            { name: 'build/app.js', body: 'v1' },
+            { name: 'build', type: 'directory' },
+            { name: 'notes.txt', body: 'from a' },
+          ])
+        ).length,
+      },
+    );
     await refusedWith('BAD_USER_INPUT', channel.persistWorkspace(agentId, { ...a, stepIndex: 1 }, await tar([{ name: '../outside', body: 'x' }])));
     await finish(a, 'success');
-    const b = await claim(await until('b to be queued', async () => ((await workflow(g, w)).jobs.find((j) => j.name === 'b')!.status === 'queued' ? idOf(w, 'b') : undefined)));
+    const b = await claim(
+      await until('b to be queued', async () => ((await workflow(g, w)).jobs.find((j) => j.name === 'b')!.status === 'queued' ? idOf(w, 'b') : undefined)),
+    );
     const fromA = await channel.workspaceLayers(agentId, b);
-    assert.equal(fromA.map((l) => l.job), ['a']);
+    assert.equal(
+      fromA.map((l) => l.job),
+      ['a'],
+    );
     await channel.persistWorkspace(agentId, b, await tar([{ name: 'build/app.js', body: 'v2' }]));
     await finish(b, 'success');
-    const c = await claim(await until('c to be queued', async () => ((await workflow(g, w)).jobs.find((j) => j.name === 'c')!.status === 'queued' ? idOf(w, 'c') : undefined)));
+    const c = await claim(
+      await until('c to be queued', async () => ((await workflow(g, w)).jobs.find((j) => j.name === 'c')!.status === 'queued' ? idOf(w, 'c') : undefined)),
+    );
     const layers = await channel.workspaceLayers(agentId, c);
-    assert.equal(layers.map((l) => l.job), ['a', 'b']);
+    assert.equal(
+      layers.map((l) => l.job),
+      ['a', 'b'],
+    );
     const contents = await Promise.all(layers.map(async (l) => bytesOf(await channel.readWorkspaceLayer(agentId, c, l.layerId))));
     assert.equal(contents[0], await bytesOf((await objects.get(objectKeys.layer(a.jobId, 0, 1)))!.body));
     assert.match(contents[1]!.toString(), 'v2');
@@ -351,7 +492,11 @@ const fileSteps = (name: string, makeStore: () => Promise<TestObjectStore>) => {
     assert.is((await finished(g, w)).status, 'failed');
 
     const rerun = (await ok(g, 'mutation($w: ID!) { rerunWorkflow(workflowId: $w, fromFailed: true) { id } }', { w })).rerunWorkflow.id as string;
-    const c2 = await claim(await until('c to be queued again', async () => ((await workflow(g, rerun)).jobs.find((j) => j.name === 'c')!.status === 'queued' ? idOf(rerun, 'c') : undefined)));
+    const c2 = await claim(
+      await until('c to be queued again', async () =>
+        (await workflow(g, rerun)).jobs.find((j) => j.name === 'c')!.status === 'queued' ? idOf(rerun, 'c') : undefined,
+      ),
+    );
     assert.is.not(c2.jobId, c.jobId);
     const kept = await channel.workspaceLayers(agentId, c2);
     assert.equal(kept, layers, 'the layers of a and b as they ran before the rerun');

@@ -65,10 +65,14 @@ const jobQuery = `query($id: ID!) { job(id: $id) {
 } }`;
 const job = async (gyre: TestGyre, id: string) => (await ok(gyre, jobQuery, { id })).job;
 const jobWhen = (gyre: TestGyre, id: string, what: string, check: (j: any) => boolean, ms = 60_000) =>
-  until(what, async () => {
-    const j = await job(gyre, id);
-    return check(j) ? j : undefined;
-  }, ms);
+  until(
+    what,
+    async () => {
+      const j = await job(gyre, id);
+      return check(j) ? j : undefined;
+    },
+    ms,
+  );
 
 /** A strict reading of Prometheus's text format: every line a HELP, a TYPE or a sample; samples by name and labels. */
 const parseMetrics = (text: string) => {
@@ -106,7 +110,10 @@ test('without an agent a job says no agent serves its class; /metrics with GYRE_
     assert.is(build.status, 'queued');
     assert.match(build.queueReason, /^no agent serves resource class docker:medium: start one with gyre agent/);
     assert.equal(build.executor, { type: 'docker', resourceClass: 'medium' });
-    assert.equal(build.tasks.map((t: any) => [t.index, t.status, t.agent]), [[0, 'queued', null]]);
+    assert.equal(
+      build.tasks.map((t: any) => [t.index, t.status, t.agent]),
+      [[0, 'queued', null]],
+    );
     assert.equal(build.steps, []);
     assert.is(build.agent, null);
     assert.equal(classes, [
@@ -116,7 +123,11 @@ test('without an agent a job says no agent serves its class; /metrics with GYRE_
 
     assert.is((await gyre.app.inject({ url: '/metrics' })).statusCode, 401);
     assert.is((await gyre.app.inject({ url: '/metrics', headers: { authorization: 'Bearer not-the-metrics-token' } })).statusCode, 401);
-    assert.is((await gyre.app.inject({ url: '/metrics', headers: { authorization: `Bearer ${gyre.adminToken}` } })).statusCode, 401, 'an admin token is not the metrics token');
+    assert.is(
+      (await gyre.app.inject({ url: '/metrics', headers: { authorization: `Bearer ${gyre.adminToken}` } })).statusCode,
+      401,
+      'an admin token is not the metrics token',
+    );
     const { samples, types } = await scrape(gyre, { authorization: `Bearer ${metricsToken}` });
     assert.is(types.get('gyre_job_queue_wait_seconds'), 'histogram');
     assert.is(samples.get('gyre_jobs_queued{resource_class="docker:medium"}'), 2);
@@ -141,8 +152,17 @@ test('with the local agent: a job runs and job(id) shows its steps, output, exec
   assert.is(build.agent, 'local');
   assert.is(build.queueReason, null);
   assert.ok(Date.parse(build.queuedAt) <= Date.parse(build.tasks[0].startedAt));
-  assert.equal(build.tasks.map((t: any) => [t.index, t.status, t.agent]), [[0, 'success', 'local']]);
-  assert.equal(build.steps.map((s: any) => [s.index, s.name, s.taskIndex, s.status]), [[0, 'Spin up environment', 0, 'success'], [1, 'say', 0, 'success']]);
+  assert.equal(
+    build.tasks.map((t: any) => [t.index, t.status, t.agent]),
+    [[0, 'success', 'local']],
+  );
+  assert.equal(
+    build.steps.map((s: any) => [s.index, s.name, s.taskIndex, s.status]),
+    [
+      [0, 'Spin up environment', 0, 'success'],
+      [1, 'say', 0, 'success'],
+    ],
+  );
   const say = build.steps[1];
   assert.is(say.exitCode, 0);
   assert.is(say.background, false);
@@ -154,20 +174,34 @@ test('with the local agent: a job runs and job(id) shows its steps, output, exec
   const onHost = await job(gyre, jobs['on-host']!.id);
   assert.is(onHost.status, 'queued');
   assert.equal(onHost.executor, { type: 'machine', resourceClass: 'medium' });
-  assert.match(onHost.queueReason, /^no agent serves resource class machine:medium \(local: machine jobs are off on the local agent: set GYRE_LOCAL_MACHINE_JOBS=true/);
+  assert.match(
+    onHost.queueReason,
+    /^no agent serves resource class machine:medium \(local: machine jobs are off on the local agent: set GYRE_LOCAL_MACHINE_JOBS=true/,
+  );
 
   // a running job's output: subscribe once it has printed, then let it go on
   const slowId = jobs.slow!.id;
-  await jobWhen(gyre, slowId, 'slow to print before the signal', (j) => j.steps.some((s: any) => s.name === 'waits' && s.status === 'running' && s.output.includes('before the signal')));
+  await jobWhen(gyre, slowId, 'slow to print before the signal', (j) =>
+    j.steps.some((s: any) => s.name === 'waits' && s.status === 'running' && s.output.includes('before the signal')),
+  );
   const address = await gyre.app.listen({ port: 0, host: '127.0.0.1' });
-  const client = createClient({ url: `${address.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${gyre.adminToken}` }, retryAttempts: 0 });
+  const client = createClient({
+    url: `${address.replace('http', 'ws')}/graphql`,
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${gyre.adminToken}` },
+    retryAttempts: 0,
+  });
   clients.push(client);
   const got: any[] = [];
   const errors: unknown[] = [];
   let completed = false;
   client.subscribe(
     { query: `subscription { jobOutput(jobId: "${slowId}") { kind jobId taskIndex stepIndex text status } }` },
-    { next: (m) => (m.errors ? errors.push(...m.errors) : got.push(m.data!.jobOutput)), error: (e) => void errors.push(e), complete: () => void (completed = true) },
+    {
+      next: (m) => (m.errors ? errors.push(...m.errors) : got.push(m.data!.jobOutput)),
+      error: (e) => void errors.push(e),
+      complete: () => void (completed = true),
+    },
   );
   await until('the stored output', async () => (got.some((m) => m.text?.includes('before the signal')) ? true : undefined), 10_000);
   const stored = got.length;
@@ -183,16 +217,25 @@ test('with the local agent: a job runs and job(id) shows its steps, output, exec
   await until('the end of the job', async () => (completed ? true : undefined), 30_000);
   assert.equal(errors, []);
   const live = got.slice(stored);
-  assert.ok(live.some((m) => m.kind === 'output' && m.stepIndex === 1 && m.text.includes('after the signal')), `live chunks: ${JSON.stringify(live)}`);
+  assert.ok(
+    live.some((m) => m.kind === 'output' && m.stepIndex === 1 && m.text.includes('after the signal')),
+    `live chunks: ${JSON.stringify(live)}`,
+  );
   assert.equal(got[got.length - 1], { kind: 'end', jobId: slowId, taskIndex: null, stepIndex: null, text: null, status: 'success' });
-  const waits = got.filter((m) => m.kind === 'output' && m.stepIndex === 1).map((m) => m.text).join('');
+  const waits = got
+    .filter((m) => m.kind === 'output' && m.stepIndex === 1)
+    .map((m) => m.text)
+    .join('');
   assert.is(waits, 'before the signal\nafter the signal\n', 'nothing missed or repeated');
   assert.is((await job(gyre, slowId)).steps.find((s: any) => s.name === 'waits').output, waits);
 
   // a finished job: its stored output, then the end at once
   const done: any[] = [];
   await new Promise<void>((resolve, reject) =>
-    client.subscribe({ query: `subscription { jobOutput(jobId: "${jobs.build!.id}") { kind text status } }` }, { next: (m) => void done.push(m.data?.jobOutput ?? m.errors), error: reject, complete: resolve }),
+    client.subscribe(
+      { query: `subscription { jobOutput(jobId: "${jobs.build!.id}") { kind text status } }` },
+      { next: (m) => void done.push(m.data?.jobOutput ?? m.errors), error: reject, complete: resolve },
+    ),
   );
   assert.ok(done.some((m) => m.kind === 'output' && m.text.includes('stored line')));
   assert.equal(done[done.length - 1], { kind: 'end', text: null, status: 'success' });
@@ -202,13 +245,21 @@ test('with the local agent: a job runs and job(id) shows its steps, output, exec
   const byClass = Object.fromEntries(classes.map((c: any) => [c.resourceClass, c]));
   assert.equal([byClass['docker:medium'].queued, byClass['docker:medium'].running, byClass['docker:medium'].agents], [0, 0, 1]);
   assert.equal([byClass['machine:medium'].queued, byClass['machine:medium'].agents], [1, 0]);
-  const agents = (await ok(gyre, '{ agents { name online lastSeenAt resourceClasses maxTasks capacity { cpus memoryMb } free { cpus } declined { kind reason } running { jobId } version os } }')).agents;
+  const agents = (
+    await ok(
+      gyre,
+      '{ agents { name online lastSeenAt resourceClasses maxTasks capacity { cpus memoryMb } free { cpus } declined { kind reason } running { jobId } version os } }',
+    )
+  ).agents;
   assert.is(agents.length, 1);
   assert.is(agents[0].name, 'local');
   assert.is(agents[0].online, true);
   assert.ok(agents[0].resourceClasses.includes('docker:medium'));
   assert.equal(agents[0].free.cpus, agents[0].capacity.cpus);
-  assert.equal(agents[0].declined.map((d: any) => d.kind), ['machine']);
+  assert.equal(
+    agents[0].declined.map((d: any) => d.kind),
+    ['machine'],
+  );
   const user = await gyre.createUser('rita');
   const refused = await gyre.gql('{ agents { name } }', {}, { authorization: `Bearer ${user.token}` });
   assert.is(refused.status, 403);
@@ -221,13 +272,16 @@ test('with the local agent: a job runs and job(id) shows its steps, output, exec
   assert.is(samples.get('gyre_jobs_queued{resource_class="machine:medium"}'), 1);
   assert.is(samples.get('gyre_agents{resource_class="docker:medium"}'), 1);
   assert.is(samples.get('gyre_agents{resource_class="machine:medium"}'), 0);
-  const waitsOf = await Promise.all([jobs.build!.id, slowId].map(async (id) => (await job(gyre, id)).tasks.map((t: any) => (Date.parse(t.startedAt) - Date.parse(t.queuedAt)) / 1000)));
+  const waitsOf = await Promise.all(
+    [jobs.build!.id, slowId].map(async (id) => (await job(gyre, id)).tasks.map((t: any) => (Date.parse(t.startedAt) - Date.parse(t.queuedAt)) / 1000)),
+  );
   const seconds = waitsOf.flat();
   const rc = 'resource_class="docker:medium"';
   assert.is(samples.get(`gyre_job_queue_wait_seconds_count{${rc}}`), 2);
   assert.is(samples.get(`gyre_job_queue_wait_seconds_bucket{${rc},le="+Inf"}`), 2);
   assert.ok(Math.abs(samples.get(`gyre_job_queue_wait_seconds_sum{${rc}}`)! - seconds.reduce((a, b) => a + b, 0)) < 0.01);
-  for (const le of [0.1, 0.5, 1, 2, 5, 10, 60, 3600]) assert.is(samples.get(`gyre_job_queue_wait_seconds_bucket{${rc},le="${le}"}`), seconds.filter((s) => s <= le).length, `bucket le=${le}`);
+  for (const le of [0.1, 0.5, 1, 2, 5, 10, 60, 3600])
+    assert.is(samples.get(`gyre_job_queue_wait_seconds_bucket{${rc},le="${le}"}`), seconds.filter((s) => s <= le).length, `bucket le=${le}`);
   const again = await scrape(gyre);
   assert.is(again.samples.get(`gyre_job_queue_wait_seconds_count{${rc}}`), 2, 'a second scrape counts no task twice');
 
@@ -242,8 +296,13 @@ test('with the local agent: a job runs and job(id) shows its steps, output, exec
   assert.ok(Date.parse(v2.stopped_at) >= Date.parse(build.tasks[0].stoppedAt));
   assert.is(v2.duration, Date.parse(v2.stopped_at) - Date.parse(v2.started_at));
   assert.ok(v2.duration > 0);
-  const queuedV2 = (await gyre.app.inject({ url: `/api/v2/project/${slug}/job/${jobs['on-host']!.jobNumber}`, headers: { 'circle-token': gyre.adminToken } })).json();
-  assert.equal([queuedV2.status, queuedV2.executor, queuedV2.started_at, queuedV2.duration], ['queued', { type: 'machine', resource_class: 'medium' }, null, null]);
+  const queuedV2 = (
+    await gyre.app.inject({ url: `/api/v2/project/${slug}/job/${jobs['on-host']!.jobNumber}`, headers: { 'circle-token': gyre.adminToken } })
+  ).json();
+  assert.equal(
+    [queuedV2.status, queuedV2.executor, queuedV2.started_at, queuedV2.duration],
+    ['queued', { type: 'machine', resource_class: 'medium' }, null, null],
+  );
 });
 
 test.run();

@@ -53,7 +53,10 @@ test('a job prints its project and context secrets: the output shows ******** an
   await ok(g, `mutation { createProject(input: {slug: "gh/acme/app", gitUrl: "${repo.dir}"}) { id } }`);
   await ok(g, 'mutation($v: String!) { storeProjectEnvVar(slug: "gh/acme/app", name: "PROJECT_SECRET", value: $v) { name } }', { v: projectSecret });
   const ctx = (await ok(g, 'mutation { createContext(input: {owner: "gh/acme", name: "deploy"}) { id } }')).createContext.id;
-  await ok(g, 'mutation($id: ID!, $v: String!) { storeContextEnvVar(contextId: $id, name: "CONTEXT_SECRET", value: $v) { name } }', { id: ctx, v: contextSecret });
+  await ok(g, 'mutation($id: ID!, $v: String!) { storeContextEnvVar(contextId: $id, name: "CONTEXT_SECRET", value: $v) { name } }', {
+    id: ctx,
+    v: contextSecret,
+  });
   const p = await trigger(g, 'gh/acme/app');
   const w = await finished(g, p.workflows[0]!.id);
   assert.is(w.byName.leak!.status, 'success');
@@ -66,22 +69,44 @@ test('a job prints its project and context secrets: the output shows ******** an
     for (const a of step.actions) {
       if (!a.output_url) continue;
       outputs.push((await g.app.inject({ url: new URL(a.output_url).pathname, headers: { 'circle-token': g.adminToken } })).body);
-      outputs.push((await g.app.inject({ url: `/api/private/output/raw/gh/acme/app/${job.build_num}/output/${a.index}/${a.step}`, headers: { 'circle-token': g.adminToken } })).body);
+      outputs.push(
+        (
+          await g.app.inject({
+            url: `/api/private/output/raw/gh/acme/app/${job.build_num}/output/${a.index}/${a.step}`,
+            headers: { 'circle-token': g.adminToken },
+          })
+        ).body,
+      );
     }
   }
   const all = outputs.join('\n');
   assert.match(all, 'project ******** context ********');
   assert.ok(all.split('\n').includes('********'), 'the value split across two writes is masked whole');
-  assert.match(all, createHash('sha256').update(projectSecret + contextSecret).digest('hex'), 'the job had both values');
+  assert.match(
+    all,
+    createHash('sha256')
+      .update(projectSecret + contextSecret)
+      .digest('hex'),
+    'the job had both values',
+  );
 
-  const seen: Array<{ where: string; text: string }> = [{ where: 'output reads', text: all }, { where: 'log', text: logs.join('') }];
+  const seen: Array<{ where: string; text: string }> = [
+    { where: 'output reads', text: all },
+    { where: 'log', text: logs.join('') },
+  ];
   const db = g.services.db;
   for (const { tablename } of await rows<{ tablename: string }>(db.raw(`select tablename from pg_tables where schemaname = 'public'`))) {
-    seen.push({ where: `table ${tablename}`, text: (await rows<{ row: string }>(db.raw(`select row_to_json(t)::text as row from "${tablename}" t`))).map((r) => r.row).join('\n') });
+    seen.push({
+      where: `table ${tablename}`,
+      text: (await rows<{ row: string }>(db.raw(`select row_to_json(t)::text as row from "${tablename}" t`))).map((r) => r.row).join('\n'),
+    });
   }
   const walk = (dir: string): string[] => readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? walk(join(dir, f)) : [join(dir, f)]));
   for (const file of walk(g.dataDir)) seen.push({ where: `file ${file}`, text: readFileSync(file).toString('latin1') });
-  assert.ok(seen.some((s) => s.where.includes('/output/')), 'the stored output files were searched');
+  assert.ok(
+    seen.some((s) => s.where.includes('/output/')),
+    'the stored output files were searched',
+  );
   const leaks = seen.flatMap((s) => [projectSecret, contextSecret].filter((v) => s.text.includes(v)).map(() => s.where));
   assert.equal(leaks, []);
 });

@@ -61,9 +61,12 @@ const ok = async (query: string, variables: Record<string, unknown> = {}, header
   return r.body.data!;
 };
 const workflowQuery = 'query($id: ID!) { workflow(id: $id) { id name status jobs { id name type status jobNumber dependencies approvalRequestId } } }';
-const jobs = async (id: string) => Object.fromEntries(((await ok(workflowQuery, { id })).workflow.jobs as Array<{ name: string; status: string }>).map((j) => [j.name, j.status]));
-const report = (workflowId: string, jobId: string, status: string) => ok('mutation($w: ID!, $j: ID!, $s: String!) { reportJob(workflowId: $w, jobId: $j, status: $s) { status } }', { w: workflowId, j: jobId, s: status });
-const jobId = async (workflowId: string, name: string) => ((await ok(workflowQuery, { id: workflowId })).workflow.jobs as Array<{ name: string; id: string }>).find((j) => j.name === name)!.id;
+const jobs = async (id: string) =>
+  Object.fromEntries(((await ok(workflowQuery, { id })).workflow.jobs as Array<{ name: string; status: string }>).map((j) => [j.name, j.status]));
+const report = (workflowId: string, jobId: string, status: string) =>
+  ok('mutation($w: ID!, $j: ID!, $s: String!) { reportJob(workflowId: $w, jobId: $j, status: $s) { status } }', { w: workflowId, j: jobId, s: status });
+const jobId = async (workflowId: string, name: string) =>
+  ((await ok(workflowQuery, { id: workflowId })).workflow.jobs as Array<{ name: string; id: string }>).find((j) => j.name === name)!.id;
 
 test.before(async () => {
   g = await startTestGyre();
@@ -81,15 +84,25 @@ test.after(async () => {
 let workflowId = '';
 
 test('triggering reads the config at the branch head with git and starts the workflows the filters let through', async () => {
-  const p = (await ok('mutation { triggerPipeline(input: {projectSlug: "gh/acme/app"}) { id number state vcs { branch revision commit { subject } } workflows { id name status } } }', {}, asDev())).triggerPipeline;
+  const p = (
+    await ok(
+      'mutation { triggerPipeline(input: {projectSlug: "gh/acme/app"}) { id number state vcs { branch revision commit { subject } } workflows { id name status } } }',
+      {},
+      asDev(),
+    )
+  ).triggerPipeline;
   assert.is(p.number, 1);
   assert.is(p.state, 'created');
   assert.equal(p.vcs.branch, 'main');
   assert.is(p.vcs.revision, repo.git('rev-parse', 'HEAD'));
   assert.is(p.vcs.commit.subject, 'first');
-  assert.equal(p.workflows.map((w: { name: string }) => w.name), ['main']);
+  assert.equal(
+    p.workflows.map((w: { name: string }) => w.name),
+    ['main'],
+  );
   workflowId = p.workflows[0].id;
-  const byNumber = async (slug: string, number: number) => g.gql('query($s: String!, $n: Int!) { pipelineByNumber(projectSlug: $s, number: $n) { id number } }', { s: slug, n: number }, asDev());
+  const byNumber = async (slug: string, number: number) =>
+    g.gql('query($s: String!, $n: Int!) { pipelineByNumber(projectSlug: $s, number: $n) { id number } }', { s: slug, n: number }, asDev());
   assert.equal((await byNumber('gh/acme/APP', 1)).body.data!.pipelineByNumber, { id: p.id, number: 1 });
   assert.is((await byNumber('gh/acme/app', 99)).body.data!.pipelineByNumber, null);
   assert.is((await byNumber('gh/acme/app', 0)).body.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
@@ -100,7 +113,13 @@ test('triggering reads the config at the branch head with git and starts the wor
   assert.equal(byName['test-1'].dependencies, [byName.build.id]);
   assert.is(byName.hold.type, 'approval');
   assert.is(byName.hold.jobNumber, null);
-  assert.equal(w.jobs.filter((j: { jobNumber: number | null }) => j.jobNumber !== null).map((j: { jobNumber: number }) => j.jobNumber).sort(), [1, 2, 3, 4]);
+  assert.equal(
+    w.jobs
+      .filter((j: { jobNumber: number | null }) => j.jobNumber !== null)
+      .map((j: { jobNumber: number }) => j.jobNumber)
+      .sort(),
+    [1, 2, 3, 4],
+  );
   const audit = await waitForAudit(g, (e) => e.action === 'workflow.job.scheduled');
   assert.is(audit[0]!.payload.job, 'build');
 });
@@ -113,19 +132,37 @@ test('results move the graph: a matrix, an approval held until approved, then th
   assert.is((await ok(workflowQuery, { id: workflowId })).workflow.status, 'on_hold');
   assert.equal((await jobs(workflowId)).hold, 'on_hold');
   const outsider = await g.createUser('outsider', { orgs: ['elsewhere'] });
-  const refused = await g.gql('mutation($w: ID!, $a: ID!) { approveJob(workflowId: $w, approvalRequestId: $a) { status } }', { w: workflowId, a: await jobId(workflowId, 'hold') }, { authorization: `Bearer ${outsider.token}` });
+  const refused = await g.gql(
+    'mutation($w: ID!, $a: ID!) { approveJob(workflowId: $w, approvalRequestId: $a) { status } }',
+    { w: workflowId, a: await jobId(workflowId, 'hold') },
+    { authorization: `Bearer ${outsider.token}` },
+  );
   assert.is(refused.body.errors?.[0]?.extensions?.code, 'NOT_ORG_MEMBER');
-  await ok('mutation($w: ID!, $a: ID!) { approveJob(workflowId: $w, approvalRequestId: $a) { status } }', { w: workflowId, a: await jobId(workflowId, 'hold') }, asDev());
+  await ok(
+    'mutation($w: ID!, $a: ID!) { approveJob(workflowId: $w, approvalRequestId: $a) { status } }',
+    { w: workflowId, a: await jobId(workflowId, 'hold') },
+    asDev(),
+  );
   assert.equal((await jobs(workflowId)).deploy, 'queued');
   await report(workflowId, await jobId(workflowId, 'deploy'), 'success');
   assert.is((await ok(workflowQuery, { id: workflowId })).workflow.status, 'success');
   const chain = await waitForAudit(g, (e) => e.action.startsWith('workflow.') && e.payload.workflowId === workflowId, 12);
   const actions = chain.map((e) => e.action);
-  for (const a of ['workflow.start', 'workflow.job.scheduled', 'workflow.job.start', 'workflow.job.finish', 'workflow.job.hold', 'workflow.job.approve', 'workflow.finish']) assert.ok(actions.includes(a), a);
+  for (const a of [
+    'workflow.start',
+    'workflow.job.scheduled',
+    'workflow.job.start',
+    'workflow.job.finish',
+    'workflow.job.hold',
+    'workflow.job.approve',
+    'workflow.finish',
+  ])
+    assert.ok(actions.includes(a), a);
 });
 
 test('a failure leaves dependents not_run; rerun from failed keeps what succeeded', async () => {
-  const p = (await ok('mutation { triggerPipeline(input: {projectSlug: "gh/acme/app", branch: "main"}) { number workflows { id } } }', {}, asDev())).triggerPipeline;
+  const p = (await ok('mutation { triggerPipeline(input: {projectSlug: "gh/acme/app", branch: "main"}) { number workflows { id } } }', {}, asDev()))
+    .triggerPipeline;
   assert.is(p.number, 2);
   const w = p.workflows[0].id;
   await report(w, await jobId(w, 'build'), 'success');
@@ -159,14 +196,24 @@ test('a restricted context the actor may not use makes its job unauthorized', as
 
 test('tags run only the jobs with a tags filter', async () => {
   repo.git('tag', 'v1.0.0');
-  const p = (await ok('mutation { triggerPipeline(input: {projectSlug: "gh/acme/app", tag: "v1.0.0"}) { vcs { tag } workflows { name jobs { name status } } } }', {}, asDev())).triggerPipeline;
+  const p = (
+    await ok(
+      'mutation { triggerPipeline(input: {projectSlug: "gh/acme/app", tag: "v1.0.0"}) { vcs { tag } workflows { name jobs { name status } } } }',
+      {},
+      asDev(),
+    )
+  ).triggerPipeline;
   assert.is(p.vcs.tag, 'v1.0.0');
-  assert.equal(p.workflows.map((w: { name: string; jobs: Array<{ name: string }> }) => [w.name, w.jobs.map((j) => j.name)]), [['release', ['publish']]]);
+  assert.equal(
+    p.workflows.map((w: { name: string; jobs: Array<{ name: string }> }) => [w.name, w.jobs.map((j) => j.name)]),
+    [['release', ['publish']]],
+  );
 });
 
 test('a config that does not process gives an errored pipeline with the errors, and no workflows', async () => {
   repo.commit('version: 2.1\nworkflows:\n  main:\n    jobs: [nowhere]\n', 'broken');
-  const p = (await ok('mutation { triggerPipeline(input: {projectSlug: "gh/acme/app"}) { state errors { type message } workflows { id } } }', {}, asDev())).triggerPipeline;
+  const p = (await ok('mutation { triggerPipeline(input: {projectSlug: "gh/acme/app"}) { state errors { type message } workflows { id } } }', {}, asDev()))
+    .triggerPipeline;
   assert.is(p.state, 'errored');
   assert.equal(p.workflows, []);
   assert.match(p.errors[0].message, /\.circleci\/config\.yml:4: workflows\.main\.jobs\[0\]: job nowhere is not defined/);
@@ -179,7 +226,13 @@ test('the GitHub push webhook: a bad signature is 401 and audited; a good one st
   const sha = repo.commit(config, 'pushed');
   const body = JSON.stringify({ ref: 'refs/heads/main', after: sha, repository: { full_name: 'acme/app' }, sender: { login: 'dev', id: 42 } });
   const sign = (key: string) => `sha256=${createHmac('sha256', key).update(body).digest('hex')}`;
-  const send = (signature: string, payload = body) => g.app.inject({ method: 'POST', url: '/hooks/github', headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': signature, 'x-github-delivery': 'delivery-1' }, payload });
+  const send = (signature: string, payload = body) =>
+    g.app.inject({
+      method: 'POST',
+      url: '/hooks/github',
+      headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': signature, 'x-github-delivery': 'delivery-1' },
+      payload,
+    });
   const bad = await send(sign('wrong-secret-0000000000'));
   assert.is(bad.statusCode, 401);
   assert.match(bad.json().message, /X-Hub-Signature-256/);
@@ -189,7 +242,12 @@ test('the GitHub push webhook: a bad signature is 401 and audited; a good one st
   const elsewhere = JSON.stringify({ ref: 'refs/heads/main', after: sha, repository: { full_name: 'acme/unknown' }, sender: { login: 'dev', id: 42 } });
   const unknown = await send(`sha256=${createHmac('sha256', secret).update(elsewhere).digest('hex')}`, elsewhere);
   assert.is(unknown.statusCode, 401, 'an unknown repository answers as a bad signature does');
-  const garbage = await g.app.inject({ method: 'POST', url: '/hooks/github', headers: { 'content-type': 'application/json', 'x-github-event': 'push' }, payload: '{"ref": ' });
+  const garbage = await g.app.inject({
+    method: 'POST',
+    url: '/hooks/github',
+    headers: { 'content-type': 'application/json', 'x-github-event': 'push' },
+    payload: '{"ref": ',
+  });
   assert.is(garbage.statusCode, 400);
   await waitForAudit(g, (e) => e.action === 'pipeline.create' && e.success === false && /not valid JSON/.test(e.payload.reason));
   const good = await send(sign(secret));
@@ -202,7 +260,9 @@ test('the GitHub push webhook: a bad signature is 401 and audited; a good one st
 });
 
 test('under real concurrency: triggers take distinct numbers, and of racing approvals exactly one wins', async () => {
-  const triggered = await Promise.all(Array.from({ length: 6 }, () => g.gql('mutation { triggerPipeline(input: {projectSlug: "gh/acme/app"}) { number workflows { id } } }', {}, asDev())));
+  const triggered = await Promise.all(
+    Array.from({ length: 6 }, () => g.gql('mutation { triggerPipeline(input: {projectSlug: "gh/acme/app"}) { number workflows { id } } }', {}, asDev())),
+  );
   for (const r of triggered) assert.is(r.body.errors, undefined, JSON.stringify(r.body.errors));
   const numbers = triggered.map((r) => r.body.data!.triggerPipeline.number as number).sort((a, b) => a - b);
   assert.is(new Set(numbers).size, 6, `numbers ${numbers}`);
@@ -210,7 +270,11 @@ test('under real concurrency: triggers take distinct numbers, and of racing appr
   const w = triggered[0]!.body.data!.triggerPipeline.workflows.find((x: { id: string }) => x.id)!.id as string;
   for (const name of ['build', 'test-1', 'test-2']) await report(w, await jobId(w, name), 'success');
   const hold = await jobId(w, 'hold');
-  const racing = await Promise.all(Array.from({ length: 5 }, () => g.gql('mutation($w: ID!, $a: ID!) { approveJob(workflowId: $w, approvalRequestId: $a) { status } }', { w, a: hold }, asDev())));
+  const racing = await Promise.all(
+    Array.from({ length: 5 }, () =>
+      g.gql('mutation($w: ID!, $a: ID!) { approveJob(workflowId: $w, approvalRequestId: $a) { status } }', { w, a: hold }, asDev()),
+    ),
+  );
   const won = racing.filter((r) => !r.body.errors);
   assert.is(won.length, 1, JSON.stringify(racing.map((r) => r.body.errors?.[0]?.extensions?.code ?? 'ok')));
   assert.ok(racing.filter((r) => r.body.errors).every((r) => r.body.errors![0]!.extensions!.code === 'NOT_ON_HOLD'));
@@ -221,7 +285,9 @@ test('under real concurrency: triggers take distinct numbers, and of racing appr
 test('a trigger whose number another took while it processed its config processes it again, for the next (<< pipeline.number >>)', async () => {
   const numbered = gitRepo();
   try {
-    numbered.commit('version: 2.1\njobs:\n  build: {docker: [{image: x}], steps: [{run: echo pipeline << pipeline.number >>}]}\nworkflows:\n  main: {jobs: [build]}\n');
+    numbered.commit(
+      'version: 2.1\njobs:\n  build: {docker: [{image: x}], steps: [{run: echo pipeline << pipeline.number >>}]}\nworkflows:\n  main: {jobs: [build]}\n',
+    );
     await ok(`mutation { createProject(input: {slug: "gh/acme/numbered", gitUrl: "${numbered.dir}"}) { id } }`);
     const context: CommandContext = { actor: { id: dev.id, type: 'user', name: 'dev' }, request: null };
     const member: Member = { login: 'dev', isAdmin: false, orgs: ['acme'], teams: [] };
@@ -234,7 +300,14 @@ test('a trigger whose number another took while it processed its config processe
       await (other ??= trigger(g.services));
       return last;
     };
-    const racing: PipelineDeps = { db: g.services.db, commands: g.services.commands, readYourWrites: (w) => g.services.readYourWrites(w), git: g.services.git, vault: g.services.vault, store: Object.assign(Object.create(store) as EventStore, { readLast }) };
+    const racing: PipelineDeps = {
+      db: g.services.db,
+      commands: g.services.commands,
+      readYourWrites: (w) => g.services.readYourWrites(w),
+      git: g.services.git,
+      vault: g.services.vault,
+      store: Object.assign(Object.create(store) as EventStore, { readLast }),
+    };
     const mine = await trigger(racing);
     const taken = await other!;
     assert.equal([taken.number, mine.number], [1, 2]);
@@ -253,7 +326,14 @@ test('workflows decided but never started (the process stopped before the reacto
   const sha = repo.git('rev-parse', 'HEAD');
   // the pipeline is decided and appended; the process dies before its workflows start
   await g.services.reactors.stop();
-  const pipeline: PipelineDetails = { pipelineId: '11111111-1111-4111-8111-111111111111', projectId: project, projectSlug: 'gh/acme/app', trigger: { type: 'api', receivedAt: new Date().toISOString(), actor: { login: 'dev', avatarUrl: null }, deliveryId: null }, vcs: { originRepositoryUrl: repo.dir, revision: sha, branch: 'main', tag: null, commit: null, pullRequest: null }, parameters: {} };
+  const pipeline: PipelineDetails = {
+    pipelineId: '11111111-1111-4111-8111-111111111111',
+    projectId: project,
+    projectSlug: 'gh/acme/app',
+    trigger: { type: 'api', receivedAt: new Date().toISOString(), actor: { login: 'dev', avatarUrl: null }, deliveryId: null },
+    vcs: { originRepositoryUrl: repo.dir, revision: sha, branch: 'main', tag: null, commit: null, pullRequest: null },
+    parameters: {},
+  };
   const number = await nextPipelineNumber(g.services, project);
   const r = await g.services.commands.execute({
     stream: pipelinesStream(project),
@@ -269,7 +349,10 @@ test('workflows decided but never started (the process stopped before the reacto
   await g.services.reactors.start();
   await g.services.readYourWrites(r);
   const after = (await ok('{ pipeline(id: "11111111-1111-4111-8111-111111111111") { workflows { name jobs { name status } } } }')).pipeline.workflows;
-  assert.equal(after.map((w: { name: string }) => w.name), ['main']);
+  assert.equal(
+    after.map((w: { name: string }) => w.name),
+    ['main'],
+  );
   assert.is(after[0].jobs.find((j: { name: string }) => j.name === 'build').status, 'queued');
   // the event delivered again (a crash between the reaction and the checkpoint) starts nothing more
   await g.services.reactors.stop();

@@ -83,7 +83,12 @@ const deliver = async (event: string, payload: unknown, delivery = `delivery-${+
   const body = JSON.stringify(payload);
   const r = await fetch(`${to}/hooks/github`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-github-event': event, 'x-github-delivery': delivery, 'x-hub-signature-256': `sha256=${createHmac('sha256', secret).update(body).digest('hex')}` },
+    headers: {
+      'content-type': 'application/json',
+      'x-github-event': event,
+      'x-github-delivery': delivery,
+      'x-hub-signature-256': `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`,
+    },
     body,
   });
   return { status: r.status, body: (await r.json()) as any, delivery };
@@ -101,14 +106,33 @@ const pr = (action: string, number: number, o: { sha: string; ref: string; fork?
       html_url: `https://github.com/acme/app/pull/${number}`,
       state: action === 'closed' ? 'closed' : 'open',
       merged: o.merged ?? false,
-      head: { label: `${owner}:${o.ref}`, ref: o.ref, sha: o.sha, user: { login: owner }, repo: { name, full_name: `${owner}/${name}`, owner: { login: owner }, fork: Boolean(o.fork) } },
-      base: { label: 'acme:main', ref: 'main', sha: mainSha, user: { login: 'acme' }, repo: { name: 'app', full_name: 'acme/app', owner: { login: 'acme' }, fork: false } },
+      head: {
+        label: `${owner}:${o.ref}`,
+        ref: o.ref,
+        sha: o.sha,
+        user: { login: owner },
+        repo: { name, full_name: `${owner}/${name}`, owner: { login: owner }, fork: Boolean(o.fork) },
+      },
+      base: {
+        label: 'acme:main',
+        ref: 'main',
+        sha: mainSha,
+        user: { login: 'acme' },
+        repo: { name: 'app', full_name: 'acme/app', owner: { login: 'acme' }, fork: false },
+      },
     },
     repository: { name: 'app', full_name: 'acme/app', owner: { login: 'acme' } },
     sender: { login: o.sender ?? 'dev', id: 4242 },
   };
 };
-const push = (ref: string, after: string) => ({ ref, before: '0'.repeat(40), after, deleted: false, repository: { name: 'app', full_name: 'acme/app' }, sender: { login: 'dev', id: 4242 } });
+const push = (ref: string, after: string) => ({
+  ref,
+  before: '0'.repeat(40),
+  after,
+  deleted: false,
+  repository: { name: 'app', full_name: 'acme/app' },
+  sender: { login: 'dev', id: 4242 },
+});
 
 /** A commit on a new branch of the repository, with `config`; the work tree goes back to main. */
 const branchCommit = (branch: string, cfg: string) => {
@@ -141,7 +165,8 @@ const output = async (jobNumber: number) => {
   }
   return text;
 };
-const setting = (input: Record<string, unknown>) => ok(g, 'mutation($s: String!, $i: ProjectSettingsInput!) { updateProjectSettings(slug: $s, input: $i) { slug } }', { s: slug, i: input });
+const setting = (input: Record<string, unknown>) =>
+  ok(g, 'mutation($s: String!, $i: ProjectSettingsInput!) { updateProjectSettings(slug: $s, input: $i) { slug } }', { s: slug, i: input });
 
 test.before(async () => {
   g = await startTestGyre({ GYRE_LOCAL_AGENT: 'true', GYRE_LOCAL_MACHINE_JOBS: 'true' }, { now });
@@ -149,7 +174,11 @@ test.before(async () => {
   // the second server opens the same sealed secrets: the same master key
   secondDir = mkdtempSync(join(tmpdir(), 'gyre-second-'));
   copyFileSync(masterKeyFile(g.dataDir), masterKeyFile(secondDir));
-  second = await createGyre(loadConfig({ GYRE_DATA_DIR: secondDir, GYRE_LOG_LEVEL: 'silent', GYRE_LOCAL_AGENT: 'false' }), { db: testDatabase(), logger: false, now });
+  second = await createGyre(loadConfig({ GYRE_DATA_DIR: secondDir, GYRE_LOG_LEVEL: 'silent', GYRE_LOCAL_AGENT: 'false' }), {
+    db: testDatabase(),
+    logger: false,
+    now,
+  });
   secondBase = await second.app.listen({ port: 0, host: '127.0.0.1' });
   repo = gitRepo();
   mainSha = repo.commit(config, 'first');
@@ -158,7 +187,10 @@ test.before(async () => {
   await setting({ webhookSecret: secret });
   await ok(g, 'mutation($v: String!) { storeProjectEnvVar(slug: "gh/acme/app", name: "PROJECT_SECRET", value: $v) { name } }', { v: canary });
   const ctx = (await ok(g, 'mutation { createContext(input: {owner: "gh/acme", name: "release"}) { id } }')).createContext.id;
-  await ok(g, 'mutation($id: ID!, $v: String!) { storeContextEnvVar(contextId: $id, name: "CONTEXT_SECRET", value: $v) { name } }', { id: ctx, v: contextCanary });
+  await ok(g, 'mutation($id: ID!, $v: String!) { storeContextEnvVar(contextId: $id, name: "CONTEXT_SECRET", value: $v) { name } }', {
+    id: ctx,
+    v: contextCanary,
+  });
 });
 test.after(async () => {
   await second.close();
@@ -173,7 +205,10 @@ test('a pull request from the repository builds its head as its branch, with CIR
   const r = await deliver('pull_request', pr('opened', 1, { sha, ref: 'feature' }));
   assert.is(r.status, 201, JSON.stringify(r.body));
   const p = await get(`/api/v2/pipeline/${r.body.id}`);
-  assert.equal([p.vcs.branch, p.vcs.revision, p.vcs.review_id, p.vcs.review_url, p.trigger.type], ['feature', sha, '1', 'https://github.com/acme/app/pull/1', 'webhook']);
+  assert.equal(
+    [p.vcs.branch, p.vcs.revision, p.vcs.review_id, p.vcs.review_url, p.trigger.type],
+    ['feature', sha, '1', 'https://github.com/acme/app/pull/1', 'webhook'],
+  );
   const w = await finished(g, (await firstWorkflow(r.body.id)).id);
   assert.is(w.byName.env!.status, 'success');
   const out = await output(w.byName.env!.jobNumber!);
@@ -196,11 +231,14 @@ test('a pull request from the repository builds its head as its branch, with CIR
   assert.is(await pipelineCount(), before);
 });
 
-test('a push and its pull request\'s delivery arriving together, each at another server, build the revision once', async () => {
+test("a push and its pull request's delivery arriving together, each at another server, build the revision once", async () => {
   const sha = branchCommit('together', config);
   repo.git('update-ref', 'refs/pull/8/head', sha);
   const before = await pipelineCount();
-  const [a, b] = await Promise.all([deliver('push', push('refs/heads/together', sha)), deliver('pull_request', pr('synchronize', 8, { sha, ref: 'together' }), undefined, secondBase)]);
+  const [a, b] = await Promise.all([
+    deliver('push', push('refs/heads/together', sha)),
+    deliver('pull_request', pr('synchronize', 8, { sha, ref: 'together' }), undefined, secondBase),
+  ]);
   assert.equal([a.status, b.status].sort(), [200, 201], JSON.stringify([a.body, b.body]));
   assert.is(a.body.id, b.body.id);
   assert.is(await pipelineCount(), before + 1);
@@ -245,7 +283,8 @@ test('a revision pushed again builds again once the window has passed, or once i
   const afterCancel = await deliver('push', push('refs/heads/repush', sha));
   assert.is(afterCancel.status, 201, JSON.stringify(afterCancel.body));
   assert.not.ok([a.body.id, later.body.id].includes(afterCancel.body.id));
-  for (const id of [a.body.id, afterCancel.body.id]) assert.is((await fetch(`${base}/api/v2/workflow/${(await firstWorkflow(id)).id}/cancel`, { method: 'POST', headers: admin() })).status, 202);
+  for (const id of [a.body.id, afterCancel.body.id])
+    assert.is((await fetch(`${base}/api/v2/workflow/${(await firstWorkflow(id)).id}/cancel`, { method: 'POST', headers: admin() })).status, 202);
 });
 
 let forkSha = '';
@@ -261,12 +300,20 @@ test('a forked pull request starts nothing while "build forked pull requests" is
 
 test('with forks built, a forked pull request builds as pull/<n> from refs/pull/<n>/head with CIRCLE_PR_*, and gets no secrets', async () => {
   await setting({ buildForkPullRequests: true });
-  const r = await deliver('pull_request', pr('synchronize', 2, { sha: forkSha, ref: 'main', fork: { owner: 'outsider', repo: 'app-fork' }, sender: 'outsider' }));
+  const r = await deliver(
+    'pull_request',
+    pr('synchronize', 2, { sha: forkSha, ref: 'main', fork: { owner: 'outsider', repo: 'app-fork' }, sender: 'outsider' }),
+  );
   assert.is(r.status, 201, JSON.stringify(r.body));
   const p = await get(`/api/v2/pipeline/${r.body.id}`);
   assert.equal([p.vcs.branch, p.vcs.revision, p.vcs.review_id], ['pull/2', forkSha, '2']);
-  const shown = (await ok(g, 'query($id: ID!) { pipeline(id: $id) { vcs { branch pullRequest { number url fromFork headOwner headRepo } } } }', { id: r.body.id })).pipeline.vcs;
-  assert.equal(shown, { branch: 'pull/2', pullRequest: { number: 2, url: 'https://github.com/acme/app/pull/2', fromFork: true, headOwner: 'outsider', headRepo: 'app-fork' } });
+  const shown = (
+    await ok(g, 'query($id: ID!) { pipeline(id: $id) { vcs { branch pullRequest { number url fromFork headOwner headRepo } } } }', { id: r.body.id })
+  ).pipeline.vcs;
+  assert.equal(shown, {
+    branch: 'pull/2',
+    pullRequest: { number: 2, url: 'https://github.com/acme/app/pull/2', fromFork: true, headOwner: 'outsider', headRepo: 'app-fork' },
+  });
   const w = await finished(g, (await firstWorkflow(r.body.id)).id);
   assert.is(w.byName.env!.status, 'success');
   // a job that needs a context does not run for a fork: its secrets are not the fork's to read
@@ -286,7 +333,7 @@ test('with forks built, a forked pull request builds as pull/<n> from refs/pull/
   assert.not.match(JSON.stringify(await get(`/api/v2/pipeline/${r.body.id}`)), canary);
 });
 
-test('a fork\'s job behind an approval that names a context is unauthorized when approved, too', async () => {
+test("a fork's job behind an approval that names a context is unauthorized when approved, too", async () => {
   const approving = `
 version: 2.1
 jobs:
@@ -303,7 +350,11 @@ workflows:
   const r = await deliver('pull_request', pr('opened', 4, { sha, ref: 'patch-1', fork: { owner: 'outsider', repo: 'app-fork' }, sender: 'outsider' }));
   assert.is(r.status, 201, JSON.stringify(r.body));
   const w = await firstWorkflow(r.body.id);
-  const hold = await until('the approval on hold', async () => ((await get(`/api/v2/workflow/${w.id}/job`)).items as Array<{ name: string; status: string; approval_request_id?: string }>).find((j) => j.name === 'hold' && j.status === 'on_hold'));
+  const hold = await until('the approval on hold', async () =>
+    ((await get(`/api/v2/workflow/${w.id}/job`)).items as Array<{ name: string; status: string; approval_request_id?: string }>).find(
+      (j) => j.name === 'hold' && j.status === 'on_hold',
+    ),
+  );
   const approved = await fetch(`${base}/api/v2/workflow/${w.id}/approve/${hold.approval_request_id}`, { method: 'POST', headers: admin() });
   assert.is(approved.status, 202);
   const done = await finished(g, w.id);
@@ -384,10 +435,11 @@ test('auto-cancel: a newer pipeline of a branch cancels its older running workfl
   await g.services.settled();
   assert.is((await get(`/api/v2/workflow/${onMain.id}`)).status, 'running');
   await setting({ autoCancelRedundantWorkflows: false });
-  for (const id of [onMain.id, (await firstWorkflow(d.body.id)).id, newer.id]) assert.is((await fetch(`${base}/api/v2/workflow/${id}/cancel`, { method: 'POST', headers: admin() })).status, 202);
+  for (const id of [onMain.id, (await firstWorkflow(d.body.id)).id, newer.id])
+    assert.is((await fetch(`${base}/api/v2/workflow/${id}/cancel`, { method: 'POST', headers: admin() })).status, 202);
 });
 
-test('auto-cancel: a workflow that starts after a newer pipeline of its branch exists is canceled as it starts (the reactor\'s other order)', async () => {
+test("auto-cancel: a workflow that starts after a newer pipeline of its branch exists is canceled as it starts (the reactor's other order)", async () => {
   // an older pipeline whose workflow runs on while the setting is off, as if its start had come late
   const a = await deliver('push', push('refs/heads/late', branchCommit('late', parked)));
   const older = await firstWorkflow(a.body.id);
@@ -403,7 +455,10 @@ test('auto-cancel: a workflow that starts after a newer pipeline of its branch e
   const w = await finished(g, older.id, 15_000);
   assert.is(w.status, 'canceled');
   const jobs = (await get(`/api/v2/workflow/${older.id}/job`)).items as Array<{ status: string }>;
-  assert.equal(jobs.map((j) => j.status), ['canceled']);
+  assert.equal(
+    jobs.map((j) => j.status),
+    ['canceled'],
+  );
   const cancels = await waitForAudit(g, (e) => e.action === 'workflow.cancel' && e.target.id === older.id);
   assert.is(cancels.length, 1);
   await setting({ autoCancelRedundantWorkflows: false });
@@ -416,7 +471,11 @@ test('auto-cancel spares a rerun: a newer pipeline of its branch leaves it runni
   const original = await firstWorkflow(a.body.id);
   assert.is((await fetch(`${base}/api/v2/workflow/${original.id}/cancel`, { method: 'POST', headers: admin() })).status, 202);
   assert.is((await finished(g, original.id, 15_000)).status, 'canceled');
-  const asked = await fetch(`${base}/api/v2/workflow/${original.id}/rerun`, { method: 'POST', headers: { ...admin(), 'content-type': 'application/json' }, body: JSON.stringify({ from_failed: false }) });
+  const asked = await fetch(`${base}/api/v2/workflow/${original.id}/rerun`, {
+    method: 'POST',
+    headers: { ...admin(), 'content-type': 'application/json' },
+    body: JSON.stringify({ from_failed: false }),
+  });
   assert.is(asked.status, 202);
   const rerun = ((await asked.json()) as { workflow_id: string }).workflow_id;
   assert.is((await get(`/api/v2/workflow/${rerun}`)).status, 'running');
@@ -427,7 +486,8 @@ test('auto-cancel spares a rerun: a newer pipeline of its branch leaves it runni
   await g.services.settled();
   assert.is((await get(`/api/v2/workflow/${rerun}`)).status, 'running');
   await setting({ autoCancelRedundantWorkflows: false });
-  for (const id of [rerun, (await firstWorkflow(b.body.id)).id]) assert.is((await fetch(`${base}/api/v2/workflow/${id}/cancel`, { method: 'POST', headers: admin() })).status, 202);
+  for (const id of [rerun, (await firstWorkflow(b.body.id)).id])
+    assert.is((await fetch(`${base}/api/v2/workflow/${id}/cancel`, { method: 'POST', headers: admin() })).status, 202);
 });
 
 test('a closed pull request cancels its running pipelines', async () => {
@@ -456,7 +516,11 @@ test('deliveries Gyre does not act on: ignored actions answer 202; malformed one
   assert.match(r.body.message, 'pull_request.head.sha');
   const notNumbered = await deliver('pull_request', { ...pr('opened', 9, { sha: mainSha, ref: 'feature' }), number: 'nine' });
   assert.is(notNumbered.status, 400);
-  const refused = await waitForAudit(g, (e) => e.action === 'pipeline.create' && e.success === false && /pull_request delivery is malformed/.test(e.payload.reason), 2);
+  const refused = await waitForAudit(
+    g,
+    (e) => e.action === 'pipeline.create' && e.success === false && /pull_request delivery is malformed/.test(e.payload.reason),
+    2,
+  );
   assert.is(refused.length, 2);
   assert.is(refused[0]!.actor.name, 'dev');
   assert.is(await pipelineCount(), before);

@@ -56,9 +56,11 @@ test.after(async () => {
   rmSync(signals, { recursive: true, force: true });
 });
 
-const sweeper = (offsetMs: number) => createRetentionSweeper({ db: g.services.db, commands: g.services.commands, log: g.services.log, now: () => new Date(Date.now() + offsetMs) });
+const sweeper = (offsetMs: number) =>
+  createRetentionSweeper({ db: g.services.db, commands: g.services.commands, log: g.services.log, now: () => new Date(Date.now() + offsetMs) });
 const caughtUp = async () => g.services.settled();
-const expiries = async (jobId: string) => (await g.services.store.readStream(jobStream(jobId))).filter((e) => e.type === 'job.files.expire').map((e) => (e.data as { kinds: string[] }).kinds);
+const expiries = async (jobId: string) =>
+  (await g.services.store.readStream(jobStream(jobId))).filter((e) => e.type === 'job.files.expire').map((e) => (e.data as { kinds: string[] }).kinds);
 const settings = `outputRetentionDays artifactRetentionDays testResultRetentionDays cacheRetentionDays workspaceRetentionDays`;
 
 /** Starts the pipeline; its keeps-files job waits until its files are recorded. */
@@ -70,7 +72,9 @@ const run = async () => {
 
 /** Records files on the open step as the agent holding the task would, while the job runs. */
 const recordFiles = async (jobId: string) => {
-  const step = await until('the waiting step to run', async () => (await stepsOfJob(g.services.db, jobId)).find((s) => s.stepIndex === 1 && s.status === 'running'));
+  const step = await until('the waiting step to run', async () =>
+    (await stepsOfJob(g.services.db, jobId)).find((s) => s.stepIndex === 1 && s.status === 'running'),
+  );
   const task = (await tasksOfJob(g.services.db, jobId))[0]!;
   const agent = { id: task.agentId!, type: 'agent', name: task.agentName ?? task.agentId! };
   const records: FileRecord[] = [
@@ -95,7 +99,21 @@ const saveCache = async (key: string) => {
   const r = await g.services.commands.execute({
     stream: cacheStream(id),
     decider: cacheDecider,
-    command: { type: 'save', save: { cacheId: id, projectId, scope: 'project', key, projectSlug: slug, objectKey: objectKeys.cache(projectId, id, randomUUID()), bytes: 10, jobId: randomUUID(), jobNumber: null, branch: 'main' } },
+    command: {
+      type: 'save',
+      save: {
+        cacheId: id,
+        projectId,
+        scope: 'project',
+        key,
+        projectSlug: slug,
+        objectKey: objectKeys.cache(projectId, id, randomUUID()),
+        bytes: 10,
+        jobId: randomUUID(),
+        jobNumber: null,
+        branch: 'main',
+      },
+    },
     context: { actor: systemActor, request: null },
     target: cacheTarget({ cacheId: id, key }),
   });
@@ -103,11 +121,26 @@ const saveCache = async (key: string) => {
   return id;
 };
 
-test('the periods are CircleCI\'s by default; a change is audited; bad input changes nothing', async () => {
-  assert.equal((await ok(g, `{ systemSettings { ${settings} } }`)).systemSettings, { outputRetentionDays: 30, artifactRetentionDays: 30, testResultRetentionDays: 30, cacheRetentionDays: 15, workspaceRetentionDays: 15 });
+test("the periods are CircleCI's by default; a change is audited; bad input changes nothing", async () => {
+  assert.equal((await ok(g, `{ systemSettings { ${settings} } }`)).systemSettings, {
+    outputRetentionDays: 30,
+    artifactRetentionDays: 30,
+    testResultRetentionDays: 30,
+    cacheRetentionDays: 15,
+    workspaceRetentionDays: 15,
+  });
 
-  const changed = await ok(g, `mutation { updateSystemSettings(input: {outputRetentionDays: 1, artifactRetentionDays: 1, testResultRetentionDays: 1, cacheRetentionDays: 1, workspaceRetentionDays: 2}) { ${settings} } }`);
-  assert.equal(changed.updateSystemSettings, { outputRetentionDays: 1, artifactRetentionDays: 1, testResultRetentionDays: 1, cacheRetentionDays: 1, workspaceRetentionDays: 2 });
+  const changed = await ok(
+    g,
+    `mutation { updateSystemSettings(input: {outputRetentionDays: 1, artifactRetentionDays: 1, testResultRetentionDays: 1, cacheRetentionDays: 1, workspaceRetentionDays: 2}) { ${settings} } }`,
+  );
+  assert.equal(changed.updateSystemSettings, {
+    outputRetentionDays: 1,
+    artifactRetentionDays: 1,
+    testResultRetentionDays: 1,
+    cacheRetentionDays: 1,
+    workspaceRetentionDays: 2,
+  });
   const [audited] = await waitForAudit(g, (r) => r.action === 'system.settings.update' && r.payload.changes?.workspaceRetentionDays);
   assert.equal(audited!.payload.changes, {
     outputRetentionDays: { from: 30, to: 1 },
@@ -184,7 +217,10 @@ test('two servers sweeping at once record each expiry once, caches too', async (
   assert.equal(await expiries(ids['keeps-files']!), [['output', 'artifacts', 'tests', 'workspace']]);
   for (const id of caches) {
     const stream = await g.services.store.readStream(cacheStream(id));
-    assert.equal(stream.map((e) => e.type), ['cache.save', 'cache.expire']);
+    assert.equal(
+      stream.map((e) => e.type),
+      ['cache.save', 'cache.expire'],
+    );
     assert.is(stream[1]!.metadata.actor.type, 'system');
     assert.is(await cacheById(g.services.db, id), undefined);
   }
@@ -194,7 +230,14 @@ test('bounded batches: a sweep stops after its batches, and pages on without rep
   const caches: string[] = [];
   for (let i = 0; i < 5; i++) caches.push(await saveCache(`page-${randomUUID()}`));
   const at = (batchSize: number, maxBatches: number) =>
-    createRetentionSweeper({ db: g.services.db, commands: g.services.commands, log: g.services.log, now: () => new Date(Date.now() + 3 * day), batchSize, maxBatches });
+    createRetentionSweeper({
+      db: g.services.db,
+      commands: g.services.commands,
+      log: g.services.log,
+      now: () => new Date(Date.now() + 3 * day),
+      batchSize,
+      maxBatches,
+    });
   assert.equal(await at(2, 1).sweep(), { jobs: 0, caches: 2 }, 'one batch of two');
   await caughtUp();
   assert.equal(await at(1, 5).sweep(), { jobs: 0, caches: 3 }, 'the other three, a page at a time');
@@ -206,12 +249,25 @@ test('bounded batches: a sweep stops after its batches, and pages on without rep
 test('a sweep that stopped at its batch limit is followed at once by another, not an interval later', async () => {
   const caches: string[] = [];
   for (let i = 0; i < 3; i++) caches.push(await saveCache(`busy-${randomUUID()}`));
-  const running = startRetentionSweeper({ db: g.services.db, commands: g.services.commands, log: g.services.log, now: () => new Date(Date.now() + 3 * day), batchSize: 1, maxBatches: 1, intervalMs: 3_600_000, startDelayMs: 0 });
+  const running = startRetentionSweeper({
+    db: g.services.db,
+    commands: g.services.commands,
+    log: g.services.log,
+    now: () => new Date(Date.now() + 3 * day),
+    batchSize: 1,
+    maxBatches: 1,
+    intervalMs: 3_600_000,
+    startDelayMs: 0,
+  });
   try {
-    await until('every due cache to expire', async () => {
-      for (const id of caches) if (!(await g.services.store.readStream(cacheStream(id))).some((e) => e.type === 'cache.expire')) return undefined;
-      return true;
-    }, 10_000);
+    await until(
+      'every due cache to expire',
+      async () => {
+        for (const id of caches) if (!(await g.services.store.readStream(cacheStream(id))).some((e) => e.type === 'cache.expire')) return undefined;
+        return true;
+      },
+      10_000,
+    );
   } finally {
     await running.stop();
   }

@@ -32,7 +32,15 @@ const now = () => clock;
 const minute = 60_000;
 /** Both servers' warnings and errors, as JSON lines. */
 const logs: Array<Record<string, any>> = [];
-const logStream = { write: (line: string) => void logs.push(...line.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>)) };
+const logStream = {
+  write: (line: string) =>
+    void logs.push(
+      ...line
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, any>),
+    ),
+};
 
 const config = `
 version: 2.1
@@ -58,7 +66,11 @@ workflows:
 const appConfig = config.slice(0, config.indexOf('  nightly:'));
 
 const api = async (method: string, path: string, token = dev.token, body?: unknown) => {
-  const res = await fetch(`${base}/api/v2/${path}`, { method, headers: { 'circle-token': token, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`${base}/api/v2/${path}`, {
+    method,
+    headers: { 'circle-token': token, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   return { status: res.status, body: (await res.json()) as any };
 };
 const pipelines = async (slug: string) => (await api('GET', `project/${slug}/pipeline`, g.adminToken)).body.items as Array<Record<string, any>>;
@@ -78,8 +90,18 @@ const settle = async () => {
   await g.services.settled();
 };
 const triggersOf = (scheduleId: string, count = 1) => waitForAudit(g, (r) => r.action === 'schedule.trigger' && r.target.id === scheduleId, count);
-const everyMinute = { 'per-hour': 60, 'hours-of-day': Array.from({ length: 24 }, (_, h) => h), 'days-of-week': ['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN'] };
-const definition = (name: string, extra: Record<string, unknown> = {}) => ({ name, 'attribution-actor': 'system', parameters: { branch: 'main', greeting: 'hi' }, timetable: everyMinute, ...extra });
+const everyMinute = {
+  'per-hour': 60,
+  'hours-of-day': Array.from({ length: 24 }, (_, h) => h),
+  'days-of-week': ['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN'],
+};
+const definition = (name: string, extra: Record<string, unknown> = {}) => ({
+  name,
+  'attribution-actor': 'system',
+  parameters: { branch: 'main', greeting: 'hi' },
+  timetable: everyMinute,
+  ...extra,
+});
 
 let projects = 0;
 /** A project of its own for one test (on `dir`, the app's repository unless given). */
@@ -98,7 +120,11 @@ const newSchedule = async (slug: string, extra: Record<string, unknown> = {}) =>
 test.before(async () => {
   g = await startTestGyre({ GYRE_SCHEDULE_TICK_MS: '50', GYRE_LOG_LEVEL: 'warn' }, { now, logStream });
   secondDir = mkdtempSync(join(tmpdir(), 'gyre-second-'));
-  second = await createGyre(loadConfig({ GYRE_DATA_DIR: secondDir, GYRE_LOG_LEVEL: 'warn', GYRE_LOCAL_AGENT: 'false', GYRE_SCHEDULE_TICK_MS: '50' }), { db: testDatabase(), logStream, now });
+  second = await createGyre(loadConfig({ GYRE_DATA_DIR: secondDir, GYRE_LOG_LEVEL: 'warn', GYRE_LOCAL_AGENT: 'false', GYRE_SCHEDULE_TICK_MS: '50' }), {
+    db: testDatabase(),
+    logStream,
+    now,
+  });
   base = await g.app.listen({ port: 0, host: '127.0.0.1' });
   repo = gitRepo();
   repo.commit(config, 'Add CI');
@@ -122,7 +148,10 @@ test('legacy scheduled workflows: the default branch’s config declares them; a
   const first = await api('POST', `project/${slug}/pipeline`, dev.token, { branch: 'main' });
   assert.is(first.status, 201);
   await waitForPipelines(slug, 1);
-  assert.equal(((await api('GET', `pipeline/${first.body.id}/workflow`)).body.items as Array<{ name: string }>).map((w) => w.name), ['main']);
+  assert.equal(
+    ((await api('GET', `pipeline/${first.body.id}/workflow`)).body.items as Array<{ name: string }>).map((w) => w.name),
+    ['main'],
+  );
   // the worker sees the declaration at its clock's time: cron times count from there, whatever the database's time
   await settle();
   const armed = await waitForAudit(g, (r) => r.action === 'schedule.workflow.arm' && r.target.name === slug);
@@ -142,9 +171,15 @@ test('legacy scheduled workflows: the default branch’s config declares them; a
   assert.is(p.trigger.type, 'scheduled_pipeline');
   assert.is(items[0]!.id, p.id);
   const workflows = (await api('GET', `pipeline/${p.id}/workflow`)).body.items as Array<{ name: string; id: string }>;
-  assert.equal(workflows.map((w) => w.name), ['nightly']);
+  assert.equal(
+    workflows.map((w) => w.name),
+    ['nightly'],
+  );
   const jobs = (await api('GET', `workflow/${workflows[0]!.id}/job`)).body.items as Array<{ name: string }>;
-  assert.equal(jobs.map((j) => j.name), ['audit']);
+  assert.equal(
+    jobs.map((j) => j.name),
+    ['audit'],
+  );
   const fired = await waitForAudit(g, (r) => r.action === 'schedule.workflow.trigger' && r.target.name === slug);
   assert.is(fired.length, 1);
   assert.is(fired[0]!.payload.slot, new Date(next3.getTime() + 24 * 60 * minute).toISOString());
@@ -162,10 +197,29 @@ test('POST → 201 with CircleCI’s fields; GET, list with next_page_token, PAT
   });
   assert.is(created.status, 201, JSON.stringify(created.body));
   const s = created.body;
-  assert.equal(Object.keys(s).sort(), ['actor', 'attribution-actor', 'created-at', 'description', 'id', 'name', 'parameters', 'project-slug', 'timetable', 'updated-at']);
-  assert.equal({ name: s.name, description: s.description, slug: s['project-slug'], actor: s.actor.login, parameters: s.parameters, timetable: s.timetable }, {
-    name: 'hourly', description: 'every hour at :00', slug, actor: 'dev', parameters: { branch: 'main', greeting: 'hi' }, timetable: { 'per-hour': 1, 'hours-of-day': [1, 2], 'days-of-week': ['MON'] },
-  });
+  assert.equal(Object.keys(s).sort(), [
+    'actor',
+    'attribution-actor',
+    'created-at',
+    'description',
+    'id',
+    'name',
+    'parameters',
+    'project-slug',
+    'timetable',
+    'updated-at',
+  ]);
+  assert.equal(
+    { name: s.name, description: s.description, slug: s['project-slug'], actor: s.actor.login, parameters: s.parameters, timetable: s.timetable },
+    {
+      name: 'hourly',
+      description: 'every hour at :00',
+      slug,
+      actor: 'dev',
+      parameters: { branch: 'main', greeting: 'hi' },
+      timetable: { 'per-hour': 1, 'hours-of-day': [1, 2], 'days-of-week': ['MON'] },
+    },
+  );
   assert.equal(s.actor, { id: dev.id, login: 'dev', name: 'dev' });
   assert.equal((await api('GET', `schedule/${s.id}`)).body, s);
   const list = await api('GET', `project/${encodeURIComponent(slug)}/schedule`);
@@ -188,7 +242,12 @@ test('bad schedules are refused 400 with a message naming the field, audited, an
   const refusedBefore = (await waitForAudit(g, (r) => r.action === 'schedule.create' && r.success === false, 0)).length;
   const updatesRefusedBefore = (await waitForAudit(g, (r) => r.action === 'schedule.update' && r.success === false, 0)).length;
   const deletesRefusedBefore = (await waitForAudit(g, (r) => r.action === 'schedule.delete' && r.success === false, 0)).length;
-  const good = { name: 'x', 'attribution-actor': 'current', parameters: { branch: 'main' }, timetable: { 'per-hour': 1, 'hours-of-day': [1], 'days-of-week': ['MON'] } };
+  const good = {
+    name: 'x',
+    'attribution-actor': 'current',
+    parameters: { branch: 'main' },
+    timetable: { 'per-hour': 1, 'hours-of-day': [1], 'days-of-week': ['MON'] },
+  };
   const cases: Array<[unknown, RegExp]> = [
     [{ ...good, timetable: { ...good.timetable, 'per-hour': 0 } }, /timetable\.per-hour: must be from 1 to 60/],
     [{ ...good, timetable: { ...good.timetable, 'hours-of-day': [25] } }, /timetable\.hours-of-day\.0: hours are 0 to 23/],
@@ -208,7 +267,10 @@ test('bad schedules are refused 400 with a message naming the field, audited, an
   assert.is(refused.length, refusedBefore + cases.length);
   assert.match(JSON.stringify(refused[refusedBefore]!.payload), /per-hour/);
   assert.is((await waitForAudit(g, (r) => r.action === 'schedule.update' && r.success === false, updatesRefusedBefore + 1)).length, updatesRefusedBefore + 1);
-  assert.equal((await api('GET', `project/${slug}/schedule`)).body.items.map((x: { id: string }) => x.id), [scheduleId]);
+  assert.equal(
+    (await api('GET', `project/${slug}/schedule`)).body.items.map((x: { id: string }) => x.id),
+    [scheduleId],
+  );
   assert.equal((await api('GET', `schedule/${scheduleId}`)).body.timetable, everyMinute);
   const foreign = await api('POST', `project/${slug}/schedule`, outsider.token, good);
   assert.is(foreign.status, 403);
@@ -242,7 +304,10 @@ test('the clock passing a slot starts one pipeline, scheduled_pipeline (API v2 a
   const compiled = (await api('GET', `pipeline/${p.id}/config`)).body.compiled as string;
   assert.match(compiled, /echo hi scheduled_pipeline every minute/);
   const workflows = (await api('GET', `pipeline/${p.id}/workflow`)).body.items as Array<{ name: string }>;
-  assert.equal(workflows.map((w) => w.name), ['main']);
+  assert.equal(
+    workflows.map((w) => w.name),
+    ['main'],
+  );
   assert.is((await triggersOf(scheduleId)).length, 1);
   assert.is((await api('DELETE', `schedule/${scheduleId}`)).status, 200);
 });
@@ -322,7 +387,8 @@ test('a repository git cannot read at the slot (a host down) delays the run: its
     assert.is((await triggersOf(scheduleId)).length, 1, 'the run is decided');
     // a signal, not a sleep: a server's reactor tried, failed to read the repository, and will retry
     const deadline = Date.now() + 10_000;
-    while (logs.filter((l) => l.reactor === 'scheduled-run-starter').length === failedBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    while (logs.filter((l) => l.reactor === 'scheduled-run-starter').length === failedBefore && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 25));
     assert.ok(logs.filter((l) => l.reactor === 'scheduled-run-starter').length > failedBefore, 'the reactor retries');
     assert.is((await pipelines(slug)).length, 0);
   } finally {

@@ -20,7 +20,14 @@ const canary = `canary-${randomBytes(12).toString('hex')}`;
 /** Also a number (GraphQL repeats numbers unquoted) and a short value (a mask could hold all of it). */
 const numeric = 700_000_000_000_000 + Math.floor(Math.random() * 99_999_999_999_999);
 const short = `Q${randomBytes(2).toString('hex').slice(0, 3)}`;
-const forms = [canary, Buffer.from(canary).toString('base64'), Buffer.from(canary).toString('base64url'), Buffer.from(canary).toString('hex'), String(numeric), `xxxx${short}`];
+const forms = [
+  canary,
+  Buffer.from(canary).toString('base64'),
+  Buffer.from(canary).toString('base64url'),
+  Buffer.from(canary).toString('hex'),
+  String(numeric),
+  `xxxx${short}`,
+];
 const seen: Array<{ where: string; text: string }> = [];
 const logs: string[] = [];
 let g: TestGyre;
@@ -55,8 +62,16 @@ test.after(async () => g.stop());
 
 test('the canary goes in through every door', async () => {
   const events: string[] = [];
-  const ws = createClient({ url: `${base.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { 'Circle-Token': g.adminToken }, retryAttempts: 0 });
-  const stop = ws.subscribe({ query: 'subscription { events { id action actor { id type name } target { id type name } scope { id } payload metadata request success occurredAt } }' }, { next: (m) => void events.push(JSON.stringify(m)), error: () => {}, complete: () => {} });
+  const ws = createClient({
+    url: `${base.replace('http', 'ws')}/graphql`,
+    webSocketImpl: WebSocket,
+    connectionParams: { 'Circle-Token': g.adminToken },
+    retryAttempts: 0,
+  });
+  const stop = ws.subscribe(
+    { query: 'subscription { events { id action actor { id type name } target { id type name } scope { id } payload metadata request success occurredAt } }' },
+    { next: (m) => void events.push(JSON.stringify(m)), error: () => {}, complete: () => {} },
+  );
   // attached once it has seen an event: changes of a setting until one arrives
   for (let seats = 100, deadline = Date.now() + 10_000; events.length === 0 && Date.now() < deadline; seats++) {
     await gql('mutation($s: Int) { updateSystemSettings(input: {licenseSeats: $s}) { licenseSeats } }', { s: seats });
@@ -72,12 +87,23 @@ test('the canary goes in through every door', async () => {
   const ctx = JSON.parse((await http('POST', '/api/v2/context', { json: { name: 'deploy', owner: { slug: 'gh/acme', type: 'organization' } } })).text);
   ids.context = ctx.id;
   assert.is((await http('PUT', `/api/v2/context/${ctx.id}/environment-variable/BY_REST`, { json: { value: canary } })).status, 200);
-  await gql('mutation($id: ID!, $v: String!) { storeContextEnvVar(contextId: $id, name: "IN_GRAPHQL", value: $v) { value } }', { id: ctx.id, v: canary }, { authorization: `Bearer ${user.token}` });
+  await gql(
+    'mutation($id: ID!, $v: String!) { storeContextEnvVar(contextId: $id, name: "IN_GRAPHQL", value: $v) { value } }',
+    { id: ctx.id, v: canary },
+    { authorization: `Bearer ${user.token}` },
+  );
 
   // bad input that carries the canary: refused, audited, and never echoed
   assert.is((await http('PUT', `/api/v2/context/${ctx.id}/environment-variable/BAD-NAME`, { json: { value: canary } })).status, 400);
-  assert.is((await http('POST', '/api/v2/project/gh/acme/app/envvar', { body: `{"name": "X", "value": "${canary}"`, headers: { 'content-type': 'application/json' } })).status, 400);
-  assert.is((await http('PUT', `/api/v2/context/${ctx.id}/environment-variable/X`, { body: canary, headers: { 'content-type': 'application/json' } })).status, 400);
+  assert.is(
+    (await http('POST', '/api/v2/project/gh/acme/app/envvar', { body: `{"name": "X", "value": "${canary}"`, headers: { 'content-type': 'application/json' } }))
+      .status,
+    400,
+  );
+  assert.is(
+    (await http('PUT', `/api/v2/context/${ctx.id}/environment-variable/X`, { body: canary, headers: { 'content-type': 'application/json' } })).status,
+    400,
+  );
   assert.is((await http('POST', '/api/v2/project/gh/acme/app/envvar', { body: canary, headers: { 'content-type': 'text/plain' } })).status, 400);
   assert.ok((await gql(`{ projects(first: "${canary}") { edges { cursor } } }`)).errors);
   assert.ok((await gql('query($n: Int) { projects(first: $n) { edges { cursor } } }', { n: canary })).errors);
@@ -87,13 +113,23 @@ test('the canary goes in through every door', async () => {
   assert.ok((await gql(`mutation { storeProjectEnvVar(slug: "gh/acme/app", name: "NUM", value: ${numeric}) { value } }`)).errors);
   // a short value: its mask must not be the value itself
   await gql('mutation($v: String!) { storeProjectEnvVar(slug: "gh/acme/app", name: "SHORT", value: $v) { value } }', { v: short });
-  assert.ok((await gql('mutation($v: String!) { updateProjectSettings(slug: "gh/acme/app", input: {webhookSecret: $v, defaultBranch: "a b"}) { slug } }', { v: canary })).errors);
+  assert.ok(
+    (
+      await gql('mutation($v: String!) { updateProjectSettings(slug: "gh/acme/app", input: {webhookSecret: $v, defaultBranch: "a b"}) { slug } }', {
+        v: canary,
+      })
+    ).errors,
+  );
   assert.ok((await gql(`mutation { storeProjectEnvVar(slug: "gh/acme/app", name: "${canary}-bad name", value: "${canary}") { name } }`)).errors);
   assert.is((await http('GET', '/api/v2/me', { headers: { 'circle-token': canary } })).status, 401);
   assert.is((await http('GET', `/api/v2/context?owner-slug=${canary}`)).status, 400);
   await gql('mutation { rotateMasterKey { keyId } }');
   assert.is((await http('POST', '/api/v3/runner/resource', { json: { resource_class: 'acme/linux', description: 'canary' } })).status, 200);
-  const created = await fetch(`${base}/api/v3/runner/token`, { method: 'POST', headers: { ...admin(), 'content-type': 'application/json' }, body: JSON.stringify({ resource_class: 'acme/linux', nickname: 'canary' }) });
+  const created = await fetch(`${base}/api/v3/runner/token`, {
+    method: 'POST',
+    headers: { ...admin(), 'content-type': 'application/json' },
+    body: JSON.stringify({ resource_class: 'acme/linux', nickname: 'canary' }),
+  });
   const createdText = await created.text();
   saw(runnerTokenAnswer, createdText);
   runnerToken = JSON.parse(createdText).token;
@@ -103,12 +139,22 @@ test('the canary goes in through every door', async () => {
   await gql('{ runnerTokens(resourceClass: "acme/linux") { id nickname } }');
 
   // the one way out: a job's environment
-  const env = await g.services.jobSecrets.environmentFor({ projectSlug: 'gh/acme/app', contexts: ['deploy'], member: { login: 'admin', isAdmin: true, orgs: [], teams: [] }, jobId: 'job-1', context: { actor: systemActor, request: null } });
+  const env = await g.services.jobSecrets.environmentFor({
+    projectSlug: 'gh/acme/app',
+    contexts: ['deploy'],
+    member: { login: 'admin', isAdmin: true, orgs: [], teams: [] },
+    jobId: 'job-1',
+    context: { actor: systemActor, request: null },
+  });
   assert.equal([env.IN_VARIABLES, env.INLINE, env.BY_REST, env.IN_GRAPHQL, env.SHORT], [canary, canary, canary, canary, short]);
   await waitForAudit(g, (e) => e.action === 'context.secrets.accessed');
   // the subscription has it too before it stops: everything before it came first
-  for (const deadline = Date.now() + 10_000; !events.some((e) => e.includes('context.secrets.accessed')) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
-  assert.ok(events.some((e) => e.includes('context.secrets.accessed')), 'the subscription saw the last event');
+  for (const deadline = Date.now() + 10_000; !events.some((e) => e.includes('context.secrets.accessed')) && Date.now() < deadline; )
+    await new Promise((r) => setTimeout(r, 20));
+  assert.ok(
+    events.some((e) => e.includes('context.secrets.accessed')),
+    'the subscription saw the last event',
+  );
   stop();
   await ws.dispose();
   saw('subscription', events.join('\n'));
@@ -117,11 +163,7 @@ test('the canary goes in through every door', async () => {
 
 test('every route, query and export answers without it', async () => {
   const fill = (route: string) =>
-    route
-      .replace(':vcs/:org/:repo', 'gh/acme/app')
-      .replace(':slug', 'gh%2Facme%2Fapp')
-      .replace(':id', ids.context!)
-      .replace(':name', 'BY_REST');
+    route.replace(':vcs/:org/:repo', 'gh/acme/app').replace(':slug', 'gh%2Facme%2Fapp').replace(':id', ids.context!).replace(':name', 'BY_REST');
   for (const [key] of Object.entries(routeRules)) {
     const [method, route] = key.split(' ') as [string, string];
     if (method !== 'GET' || route.startsWith('/auth/')) continue;

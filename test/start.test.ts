@@ -56,12 +56,22 @@ test('the first start creates the admin, prints its token once and writes it 060
   assert.is(statSync(file).mode & 0o777, 0o600);
   assert.ok(first.output().includes(token), 'the token is printed');
   assert.not.ok(first.errors().includes(token), 'the token reached stderr');
-  const r = await fetch(`http://127.0.0.1:${port}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'circle-token': token }, body: JSON.stringify({ query: '{ systemSettings { suspendNewUsers } }' }) });
+  const r = await fetch(`http://127.0.0.1:${port}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'circle-token': token },
+    body: JSON.stringify({ query: '{ systemSettings { suspendNewUsers } }' }),
+  });
   assert.is(r.status, 200);
   assert.equal(await r.json(), { data: { systemSettings: { suspendNewUsers: false } } });
   await new Promise((res) => setTimeout(res, 300));
-  const logLines = first.output().split('\n').filter((l) => l.startsWith('{'));
-  assert.ok(logLines.some((l) => l.includes('/graphql')), 'the server logged the request');
+  const logLines = first
+    .output()
+    .split('\n')
+    .filter((l) => l.startsWith('{'));
+  assert.ok(
+    logLines.some((l) => l.includes('/graphql')),
+    'the server logged the request',
+  );
   assert.is(first.output().split(token).length - 1, 1, 'the token is printed once, and never logged');
   assert.is(await stop(first), 0);
 
@@ -69,9 +79,17 @@ test('the first start creates the admin, prints its token once and writes it 060
   await waitReady(second);
   await new Promise((r) => setTimeout(r, 500));
   assert.not.ok(second.output().includes('API token'), 'a second start printed a token again');
-  const again = await fetch(`http://127.0.0.1:${port}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query: '{ auditLog(first: 5, filter: {actions: ["user.*"]}) { edges { node { action } } } }' }) });
+  const again = await fetch(`http://127.0.0.1:${port}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query: '{ auditLog(first: 5, filter: {actions: ["user.*"]}) { edges { node { action } } } }' }),
+  });
   const body = (await again.json()) as { data: { auditLog: { edges: Array<{ node: { action: string } }> } } };
-  assert.equal(body.data.auditLog.edges.map((e) => e.node.action), ['user.api_token.create', 'user.create'], 'data kept across restarts, no second admin');
+  assert.equal(
+    body.data.auditLog.edges.map((e) => e.node.action),
+    ['user.api_token.create', 'user.create'],
+    'data kept across restarts, no second admin',
+  );
   assert.is(await stop(second), 0);
 });
 

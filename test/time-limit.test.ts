@@ -45,13 +45,17 @@ test('a job over its time limit ends timedout; a background step runs beside the
   const w = await finished(g, p.workflows[0]!.id, 20_000);
   assert.is(w.byName.forever!.status, 'timedout');
   assert.ok(Date.now() - started < 15_000, 'it did not run its sleep 600');
-  const job = (await g.app.inject({ url: `/api/v1.1/project/gh/acme/limits/${w.byName.forever!.jobNumber}`, headers: { 'circle-token': g.adminToken } })).json();
+  const job = (
+    await g.app.inject({ url: `/api/v1.1/project/gh/acme/limits/${w.byName.forever!.jobNumber}`, headers: { 'circle-token': g.adminToken } })
+  ).json();
   assert.is(job.status, 'timedout');
   const end = (await g.services.store.readStream(`job-${w.byName.forever!.id}`)).find((e) => e.type === 'job.finish')!;
   assert.match((end.data as { reason: string }).reason, 'time limit (3s)');
 
   assert.is(w.byName['with-background']!.status, 'success');
-  const bg = (await g.app.inject({ url: `/api/v1.1/project/gh/acme/limits/${w.byName['with-background']!.jobNumber}`, headers: { 'circle-token': g.adminToken } })).json();
+  const bg = (
+    await g.app.inject({ url: `/api/v1.1/project/gh/acme/limits/${w.byName['with-background']!.jobNumber}`, headers: { 'circle-token': g.adminToken } })
+  ).json();
   const [server, waits] = [bg.steps[1].actions[0], bg.steps[2].actions[0]];
   assert.is(server.background, true);
   const out = (await g.app.inject({ url: new URL(waits.output_url).pathname, headers: { 'circle-token': g.adminToken } })).json() as Array<{ message: string }>;

@@ -82,7 +82,10 @@ test('signing in with an API token opens the projects, and pages an account may 
   for (const name of ['Projects', 'Users', 'Audit log', 'Settings']) await page.getByRole('navigation').getByRole('link', { name }).waitFor();
   await screenshot(page, 'projects');
   // the refused token's 401 is the only thing the console shows
-  assert.equal(errors.splice(0).filter((e) => !e.includes('status of 401')), []);
+  assert.equal(
+    errors.splice(0).filter((e) => !e.includes('status of 401')),
+    [],
+  );
 
   const bob = await g.createUser('bob');
   const { page: bobs, errors: bobErrors } = await watchedPage(browser, base);
@@ -118,7 +121,10 @@ test('a workflow page shows its jobs turn green live as a real job runs, and App
   await page.getByRole('link', { name: /^hold/ }).filter({ hasText: 'on hold' }).waitFor();
   await screenshot(page, 'workflow');
   await page.getByRole('button', { name: /^Approve/ }).click();
-  await page.getByRole('link', { name: /^deploy/ }).filter({ hasText: 'success' }).waitFor({ timeout: 30_000 });
+  await page
+    .getByRole('link', { name: /^deploy/ })
+    .filter({ hasText: 'success' })
+    .waitFor({ timeout: 30_000 });
   noConsoleErrors();
 });
 
@@ -129,7 +135,10 @@ test("a job page shows each step's output, ANSI colours rendered, searchable", a
   await output.getByText('built').waitFor();
   assert.not.match((await output.textContent()) ?? '', '[32m', 'escape codes are rendered, not shown');
   await page.getByRole('searchbox', { name: 'Search in output' }).first().fill('compiled');
-  await page.getByText(/1 of 1|1 match/).first().waitFor();
+  await page
+    .getByText(/1 of 1|1 match/)
+    .first()
+    .waitFor();
   await screenshot(page, 'job');
   noConsoleErrors();
 });
@@ -158,7 +167,11 @@ test('the audit log tails live, and Download CSV downloads it', async () => {
   for (let n = 0; (await tail.locator('li[data-action="user.api_token.create"]').count()) === 0; n++) {
     if (Date.now() > deadline) assert.unreachable('no event reached the live tail in 15 s');
     await ok(g, `mutation { createApiToken(label: "seen live ${n}") { token } }`);
-    await tail.locator('li[data-action="user.api_token.create"]').first().waitFor({ timeout: 1000 }).catch(() => undefined);
+    await tail
+      .locator('li[data-action="user.api_token.create"]')
+      .first()
+      .waitFor({ timeout: 1000 })
+      .catch(() => undefined);
   }
   await screenshot(page, 'audit-log');
 
@@ -177,11 +190,18 @@ test('Trigger pipeline on a project page starts one, listed there', async () => 
   noConsoleErrors();
 });
 
-test('Cancel job on a running job\'s page cancels it, and what requires it is not run', async () => {
+test("Cancel job on a running job's page cancels it, and what requires it is not run", async () => {
   const jobsOf = async (number: number) =>
-    ((await ok(g, 'query($s: String!, $n: Int!) { pipelineByNumber(projectSlug: $s, number: $n) { workflows { jobs { name status } } } }', { s: slug, n: number })).pipelineByNumber?.workflows[0]?.jobs ?? []) as Array<{ name: string; status: string }>;
+    ((
+      await ok(g, 'query($s: String!, $n: Int!) { pipelineByNumber(projectSlug: $s, number: $n) { workflows { jobs { name status } } } }', {
+        s: slug,
+        n: number,
+      })
+    ).pipelineByNumber?.workflows[0]?.jobs ?? []) as Array<{ name: string; status: string }>;
   // pipeline 2's build ends first (its signal is there): the host runs one machine job at a time
-  await until('pipeline 2\'s build to end', async () => ((await jobsOf(2)).some((j) => j.name === 'build' && !['blocked', 'queued', 'running'].includes(j.status)) ? true : undefined));
+  await until("pipeline 2's build to end", async () =>
+    (await jobsOf(2)).some((j) => j.name === 'build' && !['blocked', 'queued', 'running'].includes(j.status)) ? true : undefined,
+  );
   rmSync(join(signals, 'go'));
   const p = await trigger(g, slug);
   const build = p.workflows[0]!.jobs.find((j) => j.name === 'build')!;

@@ -6,7 +6,17 @@ import * as files from '../application/job-files.ts';
 import { tellWorkflow } from '../application/job-progress.ts';
 import { memberByLogin } from '../application/members.ts';
 import { agentDecider, agentStream, agentTarget } from '../domain/agents/agent.ts';
-import { Assignment, taskKey, type AgentChannel, type AgentInfo, type Registration, type StepEnd, type StepRef, type TaskEnd, type TaskRef } from '../domain/agents/protocol.ts';
+import {
+  Assignment,
+  taskKey,
+  type AgentChannel,
+  type AgentInfo,
+  type Registration,
+  type StepEnd,
+  type StepRef,
+  type TaskEnd,
+  type TaskRef,
+} from '../domain/agents/protocol.ts';
 import { DomainError, NotFoundError } from '../domain/errors.ts';
 import type { CommandContext, Position, RecordedEvent } from '../domain/events/envelope.ts';
 import { uuidFrom } from '../domain/ids.ts';
@@ -29,10 +39,14 @@ export const touchAgent = (db: Knex, agentId: string) =>
   db.raw(`insert into ${heartbeats} (agent_id, seen_at) values (?, now()) on conflict (agent_id) do update set seen_at = excluded.seen_at`, [agentId]);
 /** Agents heard from within `ms`. */
 export const liveAgentIds = async (db: Knex, ms: number): Promise<Set<string>> =>
-  new Set(((await db(heartbeats).whereRaw(`seen_at > now() - (? * interval '1 millisecond')`, [ms]).pluck('agent_id')) as string[]));
+  new Set((await db(heartbeats).whereRaw(`seen_at > now() - (? * interval '1 millisecond')`, [ms]).pluck('agent_id')) as string[]);
 /** When each agent was last heard from, and whether that was within `ms` (by the database's clock). */
 export const agentPresence = async (db: Knex, ms: number): Promise<Map<string, AgentPresence>> => {
-  const rows = (await db(heartbeats).select('agent_id', 'seen_at', db.raw(`seen_at > now() - (? * interval '1 millisecond') as online`, [ms]))) as Array<{ agent_id: string; seen_at: Date | string; online: boolean }>;
+  const rows = (await db(heartbeats).select('agent_id', 'seen_at', db.raw(`seen_at > now() - (? * interval '1 millisecond') as online`, [ms]))) as Array<{
+    agent_id: string;
+    seen_at: Date | string;
+    online: boolean;
+  }>;
   return new Map(rows.map((r) => [r.agent_id, { lastSeenAt: new Date(r.seen_at).toISOString(), online: Boolean(r.online) }]));
 };
 export interface AgentPresence {
@@ -62,7 +76,11 @@ export interface DispatchDeps extends UseCases, WithStore {
 const agentActor = (agent: { agentId: string; name: string }) => ({ id: agent.agentId, type: 'agent', name: agent.name });
 
 /** The classes an agent serves: its token's class, or for the local agent the built-in classes of the kinds it runs. */
-export const servedClasses = (identity: AgentIdentity, info: AgentInfo, builtIn: { docker: ReadonlyArray<string>; machine: ReadonlyArray<string> }): string[] => {
+export const servedClasses = (
+  identity: AgentIdentity,
+  info: AgentInfo,
+  builtIn: { docker: ReadonlyArray<string>; machine: ReadonlyArray<string> },
+): string[] => {
   if (identity.kind === 'token') {
     const rc = identity.resourceClass;
     // a fleet agent serves its kind only if it can run it (a docker agent whose engine is down serves nothing)
@@ -87,8 +105,19 @@ export const registeredInfo = (identity: AgentIdentity, info: AgentInfo): AgentI
  */
 export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyArray<string>; machine: ReadonlyArray<string> }) => {
   const { db } = deps;
-  const jobCommand = async (jobId: string, command: JobCommand, context: CommandContext): Promise<{ events: ReadonlyArray<RecordedEvent>; state: JobState }> => {
-    const r = await deps.commands.execute({ stream: jobStream(jobId), decider: jobDecider, command, context, target: (s) => jobTarget({ jobId, name: s?.spec.name ?? jobId }), maxAttempts: 20 });
+  const jobCommand = async (
+    jobId: string,
+    command: JobCommand,
+    context: CommandContext,
+  ): Promise<{ events: ReadonlyArray<RecordedEvent>; state: JobState }> => {
+    const r = await deps.commands.execute({
+      stream: jobStream(jobId),
+      decider: jobDecider,
+      command,
+      context,
+      target: (s) => jobTarget({ jobId, name: s?.spec.name ?? jobId }),
+      maxAttempts: 20,
+    });
     // placement and reports read the jobs read model: it must hold what was just decided
     if (r.position) await deps.projections.waitFor(r.position, 5000, ['jobs']);
     // a job that started or ended tells its workflow now, so dependents move without waiting for the
@@ -101,13 +130,19 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
     if (!agent) throw new NotFoundError('this agent is not registered: register it again', 'AGENT_NOT_FOUND');
     return agent;
   };
-  const contextOf = (agent: { agentId: string; name: string }, correlationId?: string): CommandContext => ({ actor: agentActor(agent), request: null, ...(correlationId ? { correlationId } : {}) });
+  const contextOf = (agent: { agentId: string; name: string }, correlationId?: string): CommandContext => ({
+    actor: agentActor(agent),
+    request: null,
+    ...(correlationId ? { correlationId } : {}),
+  });
   /** Reports come only from the agent that holds the task. */
   const held = (agentId: string, t: TaskRef) => files.requireHeldTask(deps, agentId, t);
 
   const endTask = async (agent: { agentId: string; name: string } | null, t: TaskRef, status: TaskResult, reason: string | null) => {
     const job = await jobRunById(db, t.jobId);
-    const context: CommandContext = agent ? contextOf(agent, job?.pipelineId) : { actor: { id: 'gyre', type: 'system', name: 'gyre' }, request: null, ...(job ? { correlationId: job.pipelineId } : {}) };
+    const context: CommandContext = agent
+      ? contextOf(agent, job?.pipelineId)
+      : { actor: { id: 'gyre', type: 'system', name: 'gyre' }, request: null, ...(job ? { correlationId: job.pipelineId } : {}) };
     await jobCommand(t.jobId, { type: 'finishTask', taskIndex: t.taskIndex, agentId: agent?.agentId ?? null, status, reason }, context);
     deps.board.notify();
   };
@@ -122,7 +157,12 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
     try {
       // a setup pipeline's jobs get its continuation key until it is continued
       const pipeline = await pipelineById(db, spec.pipelineId);
-      if (pipeline?.setupRevision != null && !pipeline.continuedAt) continuationKey = await deps.jobSecrets.continuationKey({ projectId: pipeline.projectId, pipelineId: pipeline.id, setupRevision: pipeline.setupRevision });
+      if (pipeline?.setupRevision != null && !pipeline.continuedAt)
+        continuationKey = await deps.jobSecrets.continuationKey({
+          projectId: pipeline.projectId,
+          pipelineId: pipeline.id,
+          setupRevision: pipeline.setupRevision,
+        });
       secretEnv = await deps.jobSecrets.environmentFor({
         projectSlug: spec.projectSlug,
         contexts: spec.contexts,
@@ -133,7 +173,12 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
       });
     } catch (e) {
       // a context refused (failed), or the vault failing (infrastructure): the task ends now, not a lease later
-      await endTask(agent, { jobId, taskIndex }, e instanceof DomainError ? 'failed' : 'infrastructure_fail', e instanceof DomainError ? e.message : 'the job\'s secrets could not be read');
+      await endTask(
+        agent,
+        { jobId, taskIndex },
+        e instanceof DomainError ? 'failed' : 'infrastructure_fail',
+        e instanceof DomainError ? e.message : "the job's secrets could not be read",
+      );
       if (e instanceof DomainError) return null;
       throw e;
     }
@@ -159,17 +204,28 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
     return next;
   };
 
-  const tryClaim = async (agent: { agentId: string; name: string; resourceClasses: string[]; info: AgentInfo }, signal?: AbortSignal): Promise<Assignment | null | 'none'> => {
+  const tryClaim = async (
+    agent: { agentId: string; name: string; resourceClasses: string[]; info: AgentInfo },
+    signal?: AbortSignal,
+  ): Promise<Assignment | null | 'none'> => {
     if (signal?.aborted) return 'none';
     const running = await runningOnAgent(db, agent.agentId);
     const skipped = new Set<string>();
     for (;;) {
       const queue = (await queuedTasks(db, agent.resourceClasses, 100)).filter((t) => !skipped.has(taskKey(t)));
-      const pick = placeTask(queue, { capacity: agent.info.capacity, running: running.map((r) => ({ cpus: r.cpus, memoryMb: r.memoryMb })), maxTasks: agent.info.maxTasks });
+      const pick = placeTask(queue, {
+        capacity: agent.info.capacity,
+        running: running.map((r) => ({ cpus: r.cpus, memoryMb: r.memoryMb })),
+        maxTasks: agent.info.maxTasks,
+      });
       if (!pick) return 'none';
       try {
         const job = await jobRunById(db, pick.jobId);
-        const { events } = await jobCommand(pick.jobId, { type: 'claim', taskIndex: pick.taskIndex, agent: { id: agent.agentId, name: agent.name } }, contextOf(agent, job?.pipelineId));
+        const { events } = await jobCommand(
+          pick.jobId,
+          { type: 'claim', taskIndex: pick.taskIndex, agent: { id: agent.agentId, name: agent.name } },
+          contextOf(agent, job?.pipelineId),
+        );
         return await assignment(agent, pick.jobId, pick.taskIndex, events[0]!);
       } catch (e) {
         if (!(e instanceof DomainError && ['TASK_TAKEN', 'JOB_ENDED'].includes(e.code))) throw e;
@@ -189,7 +245,13 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
         const info = registeredInfo(identity, offered);
         const agentId = agentIdOf(identity, info.name);
         const resourceClasses = servedClasses(identity, info, builtIn);
-        const r = await deps.commands.execute({ stream: agentStream(agentId), decider: agentDecider, command: { type: 'register', agentId, info, resourceClasses }, context: contextOf({ agentId, name: info.name }), target: agentTarget({ agentId, name: info.name }) });
+        const r = await deps.commands.execute({
+          stream: agentStream(agentId),
+          decider: agentDecider,
+          command: { type: 'register', agentId, info, resourceClasses },
+          context: contextOf({ agentId, name: info.name }),
+          target: agentTarget({ agentId, name: info.name }),
+        });
         await touchAgent(db, agentId);
         if (r.position) await deps.projections.waitFor(r.position, 5000, ['jobs']);
         // an agent that starts again has lost whatever it ran before
@@ -242,7 +304,21 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
         const agent = await mine(agentId);
         await held(agentId, end);
         const size = await deps.output.seal(end);
-        await jobCommand(end.jobId, { type: 'finishStep', taskIndex: end.taskIndex, agentId, stepIndex: end.stepIndex, status: end.status, exitCode: end.exitCode, reason: end.reason, outputBytes: size.bytes, truncated: size.truncated }, contextOf(agent));
+        await jobCommand(
+          end.jobId,
+          {
+            type: 'finishStep',
+            taskIndex: end.taskIndex,
+            agentId,
+            stepIndex: end.stepIndex,
+            status: end.status,
+            exitCode: end.exitCode,
+            reason: end.reason,
+            outputBytes: size.bytes,
+            truncated: size.truncated,
+          },
+          contextOf(agent),
+        );
       },
       async finishTask(agentId, end: TaskEnd) {
         const agent = await mine(agentId);
@@ -272,4 +348,5 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
 export type Dispatch = ReturnType<typeof createDispatch>;
 
 /** The same token and name give the same agent, so an agent that restarts is known again. */
-export const agentIdOf = (identity: AgentIdentity, name: string): string => uuidFrom(`gyre agent\n${identity.kind === 'token' ? identity.tokenId : `local ${identity.serverId}`}\n${name}`);
+export const agentIdOf = (identity: AgentIdentity, name: string): string =>
+  uuidFrom(`gyre agent\n${identity.kind === 'token' ? identity.tokenId : `local ${identity.serverId}`}\n${name}`);

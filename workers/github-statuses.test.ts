@@ -4,7 +4,15 @@ import { DestroyedKeyError } from '../adapters/encryption/vault.ts';
 import { GitHubRateLimited, GitHubRefused, type CommitStatus, type GitHub } from '../adapters/github/port.ts';
 import { resetDatabase, testDatabase } from '../test/support/database.ts';
 import { until } from '../test/support/jobs.ts';
-import { ensureStatusOutboxTable, jobOutcome, oweStatus, startStatusSender, workflowOutcome, type StatusSender, type StatusSenderOptions } from './github-statuses.ts';
+import {
+  ensureStatusOutboxTable,
+  jobOutcome,
+  oweStatus,
+  startStatusSender,
+  workflowOutcome,
+  type StatusSender,
+  type StatusSenderOptions,
+} from './github-statuses.ts';
 
 /**
  * The sender against the real (test) database and a GitHub that fails as asked, on a clock the test
@@ -30,7 +38,17 @@ let x: Context;
 let shas = 0;
 
 const startSender = (extra: Partial<StatusSenderOptions> = {}) => {
-  const sender = startStatusSender({ db, github: x.github, tokens: x.tokens, log, now: () => x.clock, pollMs: 20, backoffMs: 1000, maxBackoffMs: 4000, ...extra });
+  const sender = startStatusSender({
+    db,
+    github: x.github,
+    tokens: x.tokens,
+    log,
+    now: () => x.clock,
+    pollMs: 20,
+    backoffMs: 1000,
+    maxBackoffMs: 4000,
+    ...extra,
+  });
   x.senders.push(sender);
   return sender;
 };
@@ -75,9 +93,20 @@ test.after.each(async () => {
 });
 
 /** A row as the reactor writes it (through the same upsert), then the sender woken. */
-const row = (context: string, state: string, description: string, extra: Record<string, unknown> = {}) => ({
-  project_id: 'p1', sha: x.sha, context, repository: 'acme/widget', follower_id: 'u1', workflow_id: 'w1', state, description, target_url: `http://gyre/${context}`, seq: String(++x.seq).padStart(10, '0'), ...extra,
-}) as Parameters<typeof oweStatus>[1];
+const row = (context: string, state: string, description: string, extra: Record<string, unknown> = {}) =>
+  ({
+    project_id: 'p1',
+    sha: x.sha,
+    context,
+    repository: 'acme/widget',
+    follower_id: 'u1',
+    workflow_id: 'w1',
+    state,
+    description,
+    target_url: `http://gyre/${context}`,
+    seq: String(++x.seq).padStart(10, '0'),
+    ...extra,
+  }) as Parameters<typeof oweStatus>[1];
 const owe = async (sender: StatusSender, context: string, state: string, description: string, extra: Record<string, unknown> = {}) => {
   await oweStatus(db, row(context, state, description, extra));
   sender.wake();
@@ -101,7 +130,11 @@ test('a rerun on the same commit and context (another workflow) posts its own pe
   await owe(sender, 'ci/gyre: a', 'success', 'Succeeded in 3s');
   await until('the first run', async () => (sentFor('ci/gyre: a').length === 2 ? true : undefined), 5000);
   await owe(sender, 'ci/gyre: a', 'failure', 'Failed after 4s', { workflow_id: 'w2' });
-  await until('the rerun', async () => (sentFor('ci/gyre: a').length >= 3 && (await rowOf('ci/gyre: a')).sent_seq === (await rowOf('ci/gyre: a')).seq ? true : undefined), 5000);
+  await until(
+    'the rerun',
+    async () => (sentFor('ci/gyre: a').length >= 3 && (await rowOf('ci/gyre: a')).sent_seq === (await rowOf('ci/gyre: a')).seq ? true : undefined),
+    5000,
+  );
   assert.equal(sentFor('ci/gyre: a'), ['pending:Queued', 'success:Succeeded in 3s', 'pending:Queued', 'failure:Failed after 4s']);
 });
 
@@ -110,10 +143,14 @@ test('GitHub down: retried with doubling backoff, capped, on the injected clock;
   x.failures.push(new GitHubRefused(502, 'bad gateway'), new GitHubRefused(503, 'unavailable'), new GitHubRefused(500, 'oops'), new GitHubRefused(500, 'oops'));
   await owe(sender, 'ci/gyre: b', 'pending', 'Running');
   for (let k = 1; k <= 4; k++) {
-    const r = await until(`attempt ${k}`, async () => {
-      const found = await rowOf('ci/gyre: b');
-      return found.attempts === k ? found : undefined;
-    }, 5000);
+    const r = await until(
+      `attempt ${k}`,
+      async () => {
+        const found = await rowOf('ci/gyre: b');
+        return found.attempts === k ? found : undefined;
+      },
+      5000,
+    );
     assert.is(Number(r.next_attempt_at) - x.clock, Math.min(1000 * 2 ** (k - 1), 4000), `wait ${k}: doubling, capped`);
     if (k < 4) {
       // each wait is due on the clock: move it
@@ -146,7 +183,11 @@ test("a rate limit holds back every status owed with the follower's token, on ev
   await Promise.all([one.pass(), two.pass()]);
   assert.equal([sentFor('ci/gyre: c'), sentFor('ci/gyre: d')], [[], []], 'held back until the reset');
   assert.is(Number((await rowOf('ci/gyre: c')).next_attempt_at), x.clock + 60_000, 'in the table');
-  assert.equal((await db('github_status_rate_limits').select()).map((l) => [l.follower_id, Number(l.until)]), [['u1', x.clock + 60_000]], 'for the follower, shared by every server');
+  assert.equal(
+    (await db('github_status_rate_limits').select()).map((l) => [l.follower_id, Number(l.until)]),
+    [['u1', x.clock + 60_000]],
+    'for the follower, shared by every server',
+  );
   assert.match((await rowOf('ci/gyre: e')).last_error, /no GitHub token/, "another follower's statuses are not held back");
   x.clock += 60_000;
   one.wake();
@@ -171,9 +212,17 @@ test('refused for good (422), no token, or a deleted follower: given up with the
 });
 
 test("a pass opens each follower's token once, however many statuses it posts", async () => {
-  await db('github_status_outbox').insert([row('ci/gyre: h', 'success', 'Succeeded in 1s'), row('ci/gyre: i', 'failure', 'Failed after 2s'), row('ci/gyre: j', 'pending', 'Running')]);
+  await db('github_status_outbox').insert([
+    row('ci/gyre: h', 'success', 'Succeeded in 1s'),
+    row('ci/gyre: i', 'failure', 'Failed after 2s'),
+    row('ci/gyre: j', 'pending', 'Running'),
+  ]);
   startSender();
-  await until('all three', async () => (sentFor('ci/gyre: h').length + sentFor('ci/gyre: i').length + sentFor('ci/gyre: j').length === 5 ? true : undefined), 5000);
+  await until(
+    'all three',
+    async () => (sentFor('ci/gyre: h').length + sentFor('ci/gyre: i').length + sentFor('ci/gyre: j').length === 5 ? true : undefined),
+    5000,
+  );
   assert.equal(x.tokenLookups, ['u1']);
 });
 

@@ -157,7 +157,10 @@ export const githubStatusReactor = (deps: { db: Knex; publicUrl: string; wake: (
       }
       const job = d.jobId ? await jobById(deps.db, d.jobId) : undefined;
       if (!job) return null;
-      const base = { context: statusContext(workflow.name, job.name), targetUrl: job.jobNumber === null ? workflowUrl : `${workflowUrl}/jobs/${job.jobNumber}` };
+      const base = {
+        context: statusContext(workflow.name, job.name),
+        targetUrl: job.jobNumber === null ? workflowUrl : `${workflowUrl}/jobs/${job.jobNumber}`,
+      };
       switch (event.type) {
         case 'workflow.job.scheduled':
           return { ...base, state: 'pending', description: 'Queued' };
@@ -169,7 +172,11 @@ export const githubStatusReactor = (deps: { db: Knex; publicUrl: string; wake: (
           return { ...base, state: 'success', description: `Approved by ${d.approvedBy ?? event.metadata.actor.name ?? 'someone'}` };
         case 'workflow.job.finish': {
           const status = d.status as JobStatus;
-          return { ...base, ...jobOutcome(status, took(job.startedAt, event.occurredAt), d.reason ?? null), onlyIfKnown: status === 'not_run' || status === 'canceled' };
+          return {
+            ...base,
+            ...jobOutcome(status, took(job.startedAt, event.occurredAt), d.reason ?? null),
+            onlyIfKnown: status === 'not_run' || status === 'canceled',
+          };
         }
       }
       return null;
@@ -296,7 +303,10 @@ export const startStatusSender = (options: StatusSenderOptions): StatusSender =>
       .whereRaw(`${dueAt} <= ?`, [at])
       .update({ claimed_until: at + claimMs });
     if (claimed !== 1) return;
-    const settle = (fields: Record<string, unknown>) => db(outbox).where(keyOf(r)).update({ claimed_until: 0, ...fields });
+    const settle = (fields: Record<string, unknown>) =>
+      db(outbox)
+        .where(keyOf(r))
+        .update({ claimed_until: 0, ...fields });
     const giveUp = async (reason: string, fields: object, message: string) => {
       log.warn({ repository: r.repository, context: r.context, ...fields }, message);
       await settle({ sent_seq: r.seq, last_error: reason });
@@ -307,9 +317,18 @@ export const startStatusSender = (options: StatusSenderOptions): StatusSender =>
         token = await tokenOf(pass, r.follower_id);
       } catch (e) {
         if (!keyDestroyed(e)) throw e;
-        return await giveUp('the follower was deleted: their GitHub token can no longer be opened', {}, 'the follower of this project was deleted: commit status not posted (someone should unfollow and follow the project again)');
+        return await giveUp(
+          'the follower was deleted: their GitHub token can no longer be opened',
+          {},
+          'the follower of this project was deleted: commit status not posted (someone should unfollow and follow the project again)',
+        );
       }
-      if (!token) return await giveUp('the follower has no GitHub token', {}, 'no GitHub token for the follower of this project: commit status not posted (they should sign in with GitHub again)');
+      if (!token)
+        return await giveUp(
+          'the follower has no GitHub token',
+          {},
+          'no GitHub token for the follower of this project: commit status not posted (they should sign in with GitHub again)',
+        );
       if (!r.pending_sent && r.state !== 'pending') {
         await post(token, r, 'pending', 'Queued');
         await db(outbox).where(keyOf(r)).update({ pending_sent: true });
@@ -320,9 +339,16 @@ export const startStatusSender = (options: StatusSenderOptions): StatusSender =>
     } catch (e) {
       if (e instanceof GitHubRateLimited) {
         pass.limited.add(r.follower_id);
-        log.warn({ retryAt: new Date(e.retryAt).toISOString() }, "GitHub is rate-limiting a follower's token: holding back the commit statuses it posts until then");
+        log.warn(
+          { retryAt: new Date(e.retryAt).toISOString() },
+          "GitHub is rate-limiting a follower's token: holding back the commit statuses it posts until then",
+        );
         // in the table, so every server holds back every context owed with this token, those owed later too
-        await db(limits).insert({ follower_id: r.follower_id, until: e.retryAt }).onConflict('follower_id').merge().where(db.raw(`${limits}.until < excluded.until`));
+        await db(limits)
+          .insert({ follower_id: r.follower_id, until: e.retryAt })
+          .onConflict('follower_id')
+          .merge()
+          .where(db.raw(`${limits}.until < excluded.until`));
         await stillOwed(db(outbox).where({ follower_id: r.follower_id }).where('next_attempt_at', '<', e.retryAt)).update({ next_attempt_at: e.retryAt });
         await settle({ last_error: e.message });
         return;
@@ -336,11 +362,7 @@ export const startStatusSender = (options: StatusSenderOptions): StatusSender =>
     }
   };
 
-  const owed = async (): Promise<OutboxRow[]> =>
-    (await stillOwed(db(outbox))
-      .whereRaw(`${dueAt} <= ?`, [now()])
-      .orderBy('seq')
-      .limit(50)) as OutboxRow[];
+  const owed = async (): Promise<OutboxRow[]> => (await stillOwed(db(outbox)).whereRaw(`${dueAt} <= ?`, [now()]).orderBy('seq').limit(50)) as OutboxRow[];
 
   /** When the next row falls due, so the loop sleeps no longer than needed. */
   const nextDue = async (): Promise<number | null> => {

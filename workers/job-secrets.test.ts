@@ -34,9 +34,20 @@ const signIn = async (id: number, login: string, teams: string[]) => {
   assert.is(end.url, `${gyre}/`);
   return (await ok('query($l: String!) { user(login: $l) { id } }', { l: login })).user.id as string;
 };
-const member = async (login: string, isAdmin = false) => ({ login, isAdmin, orgs: ['acme'], teams: ids[login] ? await teamsOf(g.services.db, ids[login]!) : [] });
+const member = async (login: string, isAdmin = false) => ({
+  login,
+  isAdmin,
+  orgs: ['acme'],
+  teams: ids[login] ? await teamsOf(g.services.db, ids[login]!) : [],
+});
 const job = async (login: string, contexts: string[], isAdmin = false) =>
-  secrets.environmentFor({ projectSlug: 'gh/acme/app', contexts, member: await member(login, isAdmin), jobId: `job-${login}`, context: { actor: systemActor, request: null } });
+  secrets.environmentFor({
+    projectSlug: 'gh/acme/app',
+    contexts,
+    member: await member(login, isAdmin),
+    jobId: `job-${login}`,
+    context: { actor: systemActor, request: null },
+  });
 const refusedWith = (code: string) => (e: unknown) => e instanceof DomainError && e.code === code;
 
 test.before(async () => {
@@ -51,7 +62,8 @@ test.before(async () => {
   await ok('mutation { createProject(input: {slug: "gh/acme/app", gitUrl: "/srv/git/app.git"}) { id } }');
   await ok('mutation { storeProjectEnvVar(slug: "gh/acme/app", name: "SHARED", value: "from-project") { name } }');
   await ok('mutation { storeProjectEnvVar(slug: "gh/acme/app", name: "PROJECT_ONLY", value: "p-value") { name } }');
-  for (const name of ['common', 'deploy', 'temp']) ids[name] = (await ok(`mutation { createContext(input: {owner: "gh/acme", name: "${name}"}) { id } }`)).createContext.id;
+  for (const name of ['common', 'deploy', 'temp'])
+    ids[name] = (await ok(`mutation { createContext(input: {owner: "gh/acme", name: "${name}"}) { id } }`)).createContext.id;
   await ok(`mutation { storeContextEnvVar(contextId: "${ids.common}", name: "SHARED", value: "from-common") { name } }`);
   await ok(`mutation { storeContextEnvVar(contextId: "${ids.deploy}", name: "DEPLOY_KEY", value: "deploy-key-value") { name } }`);
   await ok(`mutation { storeContextEnvVar(contextId: "${ids.temp}", name: "TEMP", value: "temp-value") { name } }`);
@@ -80,7 +92,15 @@ test('a job gets the project’s values, overridden by its contexts’ in order,
 });
 
 test('a build of a pull request from a fork gets no secrets, unless the project passes them to forks', async () => {
-  const fromFork = () => secrets.environmentFor({ projectSlug: 'gh/acme/app', contexts: ['common'], member: { login: 'dev', isAdmin: false, orgs: ['acme'], teams: [] }, jobId: 'job-fork', fromFork: true, context: { actor: systemActor, request: null } });
+  const fromFork = () =>
+    secrets.environmentFor({
+      projectSlug: 'gh/acme/app',
+      contexts: ['common'],
+      member: { login: 'dev', isAdmin: false, orgs: ['acme'], teams: [] },
+      jobId: 'job-fork',
+      fromFork: true,
+      context: { actor: systemActor, request: null },
+    });
   assert.equal(await fromFork(), {});
   await ok('mutation { updateProjectSettings(slug: "gh/acme/app", input: {passSecretsToForkPullRequests: true}) { slug } }');
   assert.equal(await fromFork(), { SHARED: 'from-common', PROJECT_ONLY: 'p-value' });
@@ -90,7 +110,13 @@ test('a build of a pull request from a fork gets no secrets, unless the project 
 
 test('each context used is recorded as context.secrets.accessed: names, never values', async () => {
   const accessed = await waitForAudit(g, (e) => e.action === 'context.secrets.accessed' && e.payload.jobId === 'job-dev', 2);
-  assert.equal(accessed.map((e) => [e.target.name, e.payload.variables]), [['common', ['SHARED']], ['deploy', ['DEPLOY_KEY']]]);
+  assert.equal(
+    accessed.map((e) => [e.target.name, e.payload.variables]),
+    [
+      ['common', ['SHARED']],
+      ['deploy', ['DEPLOY_KEY']],
+    ],
+  );
   assert.equal(accessed[0]!.scope, { id: accessed[0]!.scope.id, type: 'project', name: 'gh/acme/app' });
   assert.not.match(JSON.stringify(accessed), /from-common|deploy-key-value/);
 });
@@ -112,7 +138,10 @@ test('membership follows GitHub: leaving the team and signing in again loses the
 
 test('removing the restriction opens the context to everyone who may run the pipeline', async () => {
   const r = (await ok(`{ context(id: "${ids.deploy}") { restrictions { id value } } }`)).context.restrictions;
-  assert.equal(r.map((x: { value: string }) => x.value), ['release']);
+  assert.equal(
+    r.map((x: { value: string }) => x.value),
+    ['release'],
+  );
   await ok(`mutation { removeContextRestriction(contextId: "${ids.deploy}", restrictionId: "${r[0].id}") { id } }`);
   assert.is((await job('intern', ['deploy'])).DEPLOY_KEY, 'deploy-key-value');
 });
@@ -123,7 +152,10 @@ test('deleting a context destroys its data key: its values cannot be decrypted e
   const sealed = (stored.data as { secret: { sealed: string } }).secret.sealed;
   assert.is(await opener.open(contextOwner(ids.temp!), 'env TEMP', sealed), 'temp-value');
   await ok(`mutation { deleteContext(id: "${ids.temp}") }`);
-  await rejects(() => opener.open(contextOwner(ids.temp!), 'env TEMP', sealed), (e) => e instanceof DestroyedKeyError);
+  await rejects(
+    () => opener.open(contextOwner(ids.temp!), 'env TEMP', sealed),
+    (e) => e instanceof DestroyedKeyError,
+  );
   await rejects(() => job('dev', ['temp']), refusedWith('CONTEXT_NOT_FOUND'));
 });
 
@@ -131,15 +163,25 @@ test('a context deleted without its key destroyed (the process stopped before th
   const id = (await ok('mutation { createContext(input: {owner: "gh/acme", name: "crashy"}) { id } }')).createContext.id as string;
   await ok(`mutation { storeContextEnvVar(contextId: "${id}", name: "C", value: "crash-value") { name } }`);
   const stream = contextStream(parseOrgSlug('gh/acme'), 'crashy');
-  const sealed = ((await g.services.store.readStream(stream)).find((e) => e.type === 'context.env_var.store')!.data as { secret: { sealed: string } }).secret.sealed;
+  const sealed = ((await g.services.store.readStream(stream)).find((e) => e.type === 'context.env_var.store')!.data as { secret: { sealed: string } }).secret
+    .sealed;
   // the delete event lands, the process dies before destroying the key
   await g.services.reactors.stop();
-  const r = await g.services.commands.execute({ stream, decider: contextDecider, command: { type: 'delete', contextId: id, by: { login: 'admin', isAdmin: true, orgs: [], teams: [] } }, context: { actor: systemActor, request: null }, target: { id, type: 'context' } });
+  const r = await g.services.commands.execute({
+    stream,
+    decider: contextDecider,
+    command: { type: 'delete', contextId: id, by: { login: 'admin', isAdmin: true, orgs: [], teams: [] } },
+    context: { actor: systemActor, request: null },
+    target: { id, type: 'context' },
+  });
   assert.ok(await g.services.projections.waitFor(r.position!, 5000));
   assert.is(await opener.open(contextOwner(id), 'env C', sealed), 'crash-value');
   await g.services.reactors.start();
   await g.services.readYourWrites(r);
-  await rejects(() => opener.open(contextOwner(id), 'env C', sealed), (e) => e instanceof DestroyedKeyError);
+  await rejects(
+    () => opener.open(contextOwner(id), 'env C', sealed),
+    (e) => e instanceof DestroyedKeyError,
+  );
 });
 
 test.run();

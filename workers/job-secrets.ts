@@ -72,15 +72,30 @@ export const createJobSecrets = (deps: { store: EventStore; opener: Opener; comm
       for (const [name, secret] of c.envVars) env[name] = await deps.opener.open(contextOwner(c.contextId), `env ${name}`, secret.sealed);
       await deps.commands.record(
         contextSecretsStream(c.contextId),
-        { type: contextSecretsAccessed.type, data: { contextId: c.contextId, context: c.name, variables: [...c.envVars.keys()].sort(), purpose: 'job', projectSlug: project.slug, jobId: request.jobId } },
-        { context: request.context, target: contextTarget({ contextId: c.contextId, context: c.name }), scope: { id: project.projectId, type: 'project', name: project.slug } },
+        {
+          type: contextSecretsAccessed.type,
+          data: {
+            contextId: c.contextId,
+            context: c.name,
+            variables: [...c.envVars.keys()].sort(),
+            purpose: 'job',
+            projectSlug: project.slug,
+            jobId: request.jobId,
+          },
+        },
+        {
+          context: request.context,
+          target: contextTarget({ contextId: c.contextId, context: c.name }),
+          scope: { id: project.projectId, type: 'project', name: project.slug },
+        },
       );
     }
     return env;
   },
   async continuationKey({ projectId, pipelineId, setupRevision }) {
     const [created] = (await deps.store.readStream(pipelinesStream(projectId), setupRevision)) as unknown as PipelineEvent[];
-    if (created?.type !== 'pipeline.create' || created.data.pipelineId !== pipelineId || !created.data.continuation) throw new Error(`pipeline ${pipelineId} has no continuation key at revision ${setupRevision}`);
+    if (created?.type !== 'pipeline.create' || created.data.pipelineId !== pipelineId || !created.data.continuation)
+      throw new Error(`pipeline ${pipelineId} has no continuation key at revision ${setupRevision}`);
     return deps.opener.open(projectOwner(projectId), continuationKeyLabel(pipelineId), created.data.continuation.sealedKey);
   },
   async githubToken(userId) {

@@ -21,7 +21,11 @@ export const startLeaseKeeper = (deps: { db: Knex; dispatch: Dispatch; leaseMs: 
       const started = Date.parse(t.startedAt);
       // a task claimed within the lease may belong to an agent not yet seen by this read
       if (!live.has(t.agentId) && now - started > deps.leaseMs) {
-        await deps.dispatch.endTask(t, 'infrastructure_fail', `agent ${t.agentName ?? t.agentId} stopped answering: no heartbeat for ${Math.round(deps.leaseMs / 1000)} s`);
+        await deps.dispatch.endTask(
+          t,
+          'infrastructure_fail',
+          `agent ${t.agentName ?? t.agentId} stopped answering: no heartbeat for ${Math.round(deps.leaseMs / 1000)} s`,
+        );
       } else if (now - started > t.timeoutMs + graceMs) {
         await deps.dispatch.endTask(t, 'timedout', `the job ran past its time limit and its agent did not stop it`);
       }
@@ -30,11 +34,14 @@ export const startLeaseKeeper = (deps: { db: Knex; dispatch: Dispatch; leaseMs: 
   let sweeping: Promise<void> = Promise.resolve();
   const loop = () => {
     if (stopped) return;
-    timer = setTimeout(() => {
-      sweeping = sweep()
-        .catch((err: unknown) => deps.log.error({ err }, 'lease keeper sweep failed'))
-        .finally(loop);
-    }, Math.max(250, Math.floor(deps.leaseMs / 4)));
+    timer = setTimeout(
+      () => {
+        sweeping = sweep()
+          .catch((err: unknown) => deps.log.error({ err }, 'lease keeper sweep failed'))
+          .finally(loop);
+      },
+      Math.max(250, Math.floor(deps.leaseMs / 4)),
+    );
   };
   loop();
   return {

@@ -39,7 +39,8 @@ const recorder = (type: string, behave: { fail?: (e: RecordedEvent, attempt: num
   return { reactor, seen, attempts };
 };
 
-const runner = (reactors: Reactor[], projections: { waitFor(position: Position, timeoutMs: number): Promise<boolean> } = caughtUp): ReactorRunner => createReactorRunner({ store, db, projections, reactors, log, retryMs: 10 });
+const runner = (reactors: Reactor[], projections: { waitFor(position: Position, timeoutMs: number): Promise<boolean> } = caughtUp): ReactorRunner =>
+  createReactorRunner({ store, db, projections, reactors, log, retryMs: 10 });
 
 const append = async (type: string, n: number): Promise<{ ids: string[]; last: Position }> => {
   const events = Array.from({ length: n }, () => newEvent(type));

@@ -98,23 +98,34 @@ export const createReactorRunner = (options: ReactorRunnerOptions): ReactorRunne
   const claim = async (name: string, from: Position) => {
     const claimed = await db(checkpoints)
       .where({ name, position: from })
-      .andWhere((q) => q.whereNull('claimed_by').orWhere('claimed_by', me).orWhere('claimed_at', '<', db.raw(`now() - interval '${Math.ceil(claimMs)} milliseconds'`)))
+      .andWhere((q) =>
+        q
+          .whereNull('claimed_by')
+          .orWhere('claimed_by', me)
+          .orWhere('claimed_at', '<', db.raw(`now() - interval '${Math.ceil(claimMs)} milliseconds'`)),
+      )
       .update({ claimed_by: me, claimed_at: db.fn.now() });
     if (claimed !== 1) throw new Moved();
   };
   /** Keeps a claim alive while its reaction runs (a wait for read models or a retry can outlast claimMs). */
   const holding = (name: string, from: Position) => {
-    const timer = setInterval(() => {
-      void db(checkpoints)
-        .where({ name, position: from, claimed_by: me })
-        .update({ claimed_at: db.fn.now() })
-        .catch((err: unknown) => log.warn({ err, reactor: name }, 'could not renew the claim on an event'));
-    }, Math.max(50, Math.floor(claimMs / 3)));
+    const timer = setInterval(
+      () => {
+        void db(checkpoints)
+          .where({ name, position: from, claimed_by: me })
+          .update({ claimed_at: db.fn.now() })
+          .catch((err: unknown) => log.warn({ err, reactor: name }, 'could not renew the claim on an event'));
+      },
+      Math.max(50, Math.floor(claimMs / 3)),
+    );
     return () => clearInterval(timer);
   };
-  const release = (name: string, from: Position) => db(checkpoints).where({ name, position: from, claimed_by: me }).update({ claimed_by: null, claimed_at: null });
+  const release = (name: string, from: Position) =>
+    db(checkpoints).where({ name, position: from, claimed_by: me }).update({ claimed_by: null, claimed_at: null });
   const move = async (name: string, from: Position, to: Position) => {
-    const moved = await db(checkpoints).where({ name, position: from, claimed_by: me }).update({ position: to, claimed_by: null, claimed_at: null, updated_at: db.fn.now() });
+    const moved = await db(checkpoints)
+      .where({ name, position: from, claimed_by: me })
+      .update({ position: to, claimed_by: null, claimed_at: null, updated_at: db.fn.now() });
     if (moved !== 1) throw new Moved();
   };
 
@@ -183,7 +194,8 @@ export const createReactorRunner = (options: ReactorRunnerOptions): ReactorRunne
       loops = [];
       waiters.cancelAll();
     },
-    waitFor: (position, timeoutMs, only) => (only?.length === 0 ? Promise.resolve(true) : waiters.waitFor(position, timeoutMs, only ? slowestOf(only) : undefined)),
+    waitFor: (position, timeoutMs, only) =>
+      only?.length === 0 ? Promise.resolve(true) : waiters.waitFor(position, timeoutMs, only ? slowestOf(only) : undefined),
     handling: (types) => reactors.filter((r) => types.some((t) => matchesActions(r.handles, t))).map((r) => r.name),
   };
 };

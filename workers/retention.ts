@@ -53,7 +53,14 @@ export const createRetentionSweeper = (deps: RetentionDeps) => {
       }
       for (const { job, kinds } of kindsByJob(due)) {
         try {
-          const r = await deps.commands.execute({ stream: jobStream(job.jobId), decider: jobDecider, command: { type: 'expireFiles', kinds }, context: context(job.pipelineId), target: jobTarget(job), maxAttempts: 20 });
+          const r = await deps.commands.execute({
+            stream: jobStream(job.jobId),
+            decider: jobDecider,
+            command: { type: 'expireFiles', kinds },
+            context: context(job.pipelineId),
+            target: jobTarget(job),
+            maxAttempts: 20,
+          });
           recorded += r.events.length;
         } catch (err) {
           deps.log.warn({ err, jobId: job.jobId, kinds }, 'retention could not expire the files of a job; the next sweep tries again');
@@ -71,7 +78,13 @@ export const createRetentionSweeper = (deps: RetentionDeps) => {
       const due = await cachesDue(deps.db, before, { after, limit });
       for (const c of due) {
         try {
-          const r = await deps.commands.execute({ stream: cacheStream(c.cacheId), decider: cacheDecider, command: { type: 'expire' }, context: context(), target: cacheTarget(c) });
+          const r = await deps.commands.execute({
+            stream: cacheStream(c.cacheId),
+            decider: cacheDecider,
+            command: { type: 'expire' },
+            context: context(),
+            target: cacheTarget(c),
+          });
           recorded += r.events.length;
         } catch (err) {
           deps.log.warn({ err, cacheId: c.cacheId }, 'retention could not expire a cache; the next sweep tries again');

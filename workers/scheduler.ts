@@ -25,7 +25,12 @@ export interface SchedulerDeps extends UseCases, WithStore {
  * hear at their next heartbeat. One reactor handles both, so a cancel is never seen before its queue.
  */
 export const scheduler = (deps: SchedulerDeps): Reactor => {
-  const context = (e: RecordedEvent): CommandContext => ({ actor: { id: 'gyre', type: 'system', name: 'scheduler' }, request: null, correlationId: e.metadata.$correlationId, causationId: e.id });
+  const context = (e: RecordedEvent): CommandContext => ({
+    actor: { id: 'gyre', type: 'system', name: 'scheduler' },
+    request: null,
+    correlationId: e.metadata.$correlationId,
+    causationId: e.id,
+  });
   const run = async (jobId: string, name: string, command: Parameters<typeof jobDecider.decide>[0], e: RecordedEvent) => {
     const r = await deps.commands.execute({ stream: jobStream(jobId), decider: jobDecider, command, context: context(e), target: jobTarget({ jobId, name }) });
     // agents claim from the jobs read model: wake them once it holds the queued job
@@ -59,7 +64,14 @@ export const scheduler = (deps: SchedulerDeps): Reactor => {
           projectSlug: workflow.projectSlug,
           runsFor: job.runsFor,
           contexts: [...job.context],
-          vcs: { repositoryUrl: pipeline.vcs.originRepositoryUrl, revision: pipeline.vcs.revision, branch: pipeline.vcs.branch, tag: pipeline.vcs.tag, fromFork: pipeline.vcs.pullRequest?.fromFork ?? false, pullRequest: pipeline.vcs.pullRequest },
+          vcs: {
+            repositoryUrl: pipeline.vcs.originRepositoryUrl,
+            revision: pipeline.vcs.revision,
+            branch: pipeline.vcs.branch,
+            tag: pipeline.vcs.tag,
+            fromFork: pipeline.vcs.pullRequest?.fromFork ?? false,
+            pullRequest: pipeline.vcs.pullRequest,
+          },
         },
         resourceClass: { kind: rc.kind, name: rc.name, cpus: rc.cpus ?? 0, memoryMb: rc.memoryMb ?? 0 },
         timeoutMs: deps.timeLimitMs,

@@ -8,7 +8,9 @@ import type { Reactor } from './reactor.ts';
  * Before it looks whether a run's pipeline exists (after a crash between the start and the checkpoint)
  * it waits for the read models to reach the end of the log, where that pipeline would be.
  */
-export const scheduledRunStarter = (deps: UseCases & WithStore & WithGit & WithVault & { log: Logger; projections: { waitFor(position: Position, timeoutMs: number): Promise<boolean> } }): Reactor => ({
+export const scheduledRunStarter = (
+  deps: UseCases & WithStore & WithGit & WithVault & { log: Logger; projections: { waitFor(position: Position, timeoutMs: number): Promise<boolean> } },
+): Reactor => ({
   name: 'scheduled-run-starter',
   handles: [{ exact: 'schedule.trigger' }, { exact: 'schedule.workflow.trigger' }],
   reads: ['pipelines', 'projects', 'project-follows', 'users', 'memberships', 'orbs'],
@@ -21,7 +23,8 @@ export const scheduledRunStarter = (deps: UseCases & WithStore & WithGit & WithV
           if (position) await deps.projections.waitFor(position, 30_000);
         },
         waitForReadModels: async () => {
-          if (!(await deps.projections.waitFor(await deps.store.head(), 30_000))) throw new Error('the read models did not reach the end of the log within 30s');
+          if (!(await deps.projections.waitFor(await deps.store.head(), 30_000)))
+            throw new Error('the read models did not reach the end of the log within 30s');
         },
       },
       event,

@@ -18,7 +18,12 @@ const insert = `insert into kept (id, tag, body, note) select * from unnest(?::i
 const named = (sql: string, bindings: unknown[], name = 'kept_insert') => db.raw(sql, bindings as never).options({ name });
 
 test('a named statement is parsed once, then bound and executed, with the values query() would send and the rows it would answer', async () => {
-  const first = await named(insert, [[1, 2], ['a', 'b,"c"'], [JSON.stringify({ x: 1 }), JSON.stringify([1, 'two'])], ['one', null]]);
+  const first = await named(insert, [
+    [1, 2],
+    ['a', 'b,"c"'],
+    [JSON.stringify({ x: 1 }), JSON.stringify([1, 'two'])],
+    ['one', null],
+  ]);
   // the same text with another number of rows: one statement serves any size
   const second = await named(insert, [[3], ["it's"], [null], ['three']]);
   assert.equal(first.rows, [
@@ -32,7 +37,10 @@ test('a named statement is parsed once, then bound and executed, with the values
   assert.is(again.rows.length, 2);
   assert.equal(again.rows, plain.rows);
   const statements = await db.raw(`select name from pg_prepared_statements order by name`);
-  assert.equal(statements.rows.map((r: { name: string }) => r.name), ['kept_insert', 'kept_one']);
+  assert.equal(
+    statements.rows.map((r: { name: string }) => r.name),
+    ['kept_insert', 'kept_one'],
+  );
 });
 
 test("a statement's failure is the database's error, and the connection and the statement go on working", async () => {
@@ -43,7 +51,10 @@ test("a statement's failure is the database's error, and the connection and the 
   assert.not.instance(error, GyreError);
   assert.is((error as { code?: string }).code, '23505');
   const next = await named(insert, [[4], ['ok'], [null], [null]]);
-  assert.equal(next.rows.map((r: { id: number }) => r.id), [4]);
+  assert.equal(
+    next.rows.map((r: { id: number }) => r.id),
+    [4],
+  );
   const inside = await db.transaction(async (trx) => (await trx.raw('select id from kept where id = ?', [4]).options({ name: 'kept_id' })).rows);
   assert.equal(inside, [{ id: 4 }]);
 });

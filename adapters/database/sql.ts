@@ -62,10 +62,12 @@ const createFromSeed = (dataDir: string, require: NodeJS.Require) => {
 };
 
 /** A database server that does not answer (stopped, restarting, unreachable): the caller may retry shortly. */
-export const databaseUnavailable = () => new GyreError('the database does not answer: Gyre reconnects by itself, retry in a moment', 'DATABASE_UNAVAILABLE', 503);
+export const databaseUnavailable = () =>
+  new GyreError('the database does not answer: Gyre reconnects by itself, retry in a moment', 'DATABASE_UNAVAILABLE', 503);
 
 /** The database cannot write (SQLSTATE 53100): nothing was changed. */
-export const databaseDiskFull = () => new GyreError('the database is out of disk space and changed nothing: free space where its data lives, then retry', 'DATABASE_DISK_FULL', 507);
+export const databaseDiskFull = () =>
+  new GyreError('the database is out of disk space and changed nothing: free space where its data lives, then retry', 'DATABASE_DISK_FULL', 507);
 
 const connectionErrors = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 

@@ -39,12 +39,18 @@ export const execCollect = async (container: Dockerode.Container, cmd: string[],
 const wrapper = 'exec 2>&1; echo $$ > "$1"; mkdir -p -- "$2" && cd -- "$2" || exit 1; shift 2; exec "$@"';
 
 /** Kills the process group in the pid file `$1`, waiting (a second at most) for the file to be written. */
-const killer = 'for i in $(seq 1 40); do [ -s "$1" ] && break; sleep 0.025; done; pid=$(cat "$1" 2>/dev/null) || exit 0; kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null; rm -f "$1"';
+const killer =
+  'for i in $(seq 1 40); do [ -s "$1" ] && break; sleep 0.025; done; pid=$(cat "$1" 2>/dev/null) || exit 0; kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null; rm -f "$1"';
 
 /** How long a killed step's stream may take to end before it is dropped. */
 const drainAfterKillMs = 5_000;
 
-export const runStep = async (container: Dockerode.Container, step: StepRun, user: string | undefined, track: (abort: () => void) => () => void): Promise<StepResult> => {
+export const runStep = async (
+  container: Dockerode.Container,
+  step: StepRun,
+  user: string | undefined,
+  track: (abort: () => void) => () => void,
+): Promise<StepResult> => {
   const [shell, ...flags] = step.shell;
   if (!shell) throw new Error('a step needs a shell');
   const pidFile = `/tmp/gyre-step-${randomUUID()}.pid`;
@@ -67,7 +73,10 @@ export const runStep = async (container: Dockerode.Container, step: StepRun, use
   const watch = watchStep(step, kill);
   const untrack = track(watch.abort);
   try {
-    stream.on('data', demultiplex((chunk) => watch.output(chunk)));
+    stream.on(
+      'data',
+      demultiplex((chunk) => watch.output(chunk)),
+    );
     await ended(stream);
     return watch.result(watch.stopped ? null : await exitCodeOf(exec));
   } finally {

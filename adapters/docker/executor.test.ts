@@ -24,7 +24,7 @@ test.after(async () => {
   await executor.removeLeftovers();
 });
 
-test('busybox has no bash: the default shell is /bin/sh -eo pipefail, home is root\'s', async () => {
+test("busybox has no bash: the default shell is /bin/sh -eo pipefail, home is root's", async () => {
   const env = await executor.prepare({ taskId: randomUUID(), images: [{ image: 'gyre-test/busybox:1' }] });
   try {
     assert.equal(env.defaultShell, ['/bin/sh', '-eo', 'pipefail']);
@@ -38,7 +38,13 @@ test('busybox has no bash: the default shell is /bin/sh -eo pipefail, home is ro
 
 test('containers carry the task and agent labels and the resource limits; close removes them all', async () => {
   const taskId = randomUUID();
-  const env = await executor.prepare({ taskId, images: [{ image: 'cimg/base:stable' }, { image: 'postgres:16' }], labels: { 'gyre.job': '42' }, cpus: 1.5, memoryMb: 256 });
+  const env = await executor.prepare({
+    taskId,
+    images: [{ image: 'cimg/base:stable' }, { image: 'postgres:16' }],
+    labels: { 'gyre.job': '42' },
+    cpus: 1.5,
+    memoryMb: 256,
+  });
   const containers = await containersOf(taskId);
   assert.is(containers.length, 2);
   for (const c of containers) {
@@ -54,10 +60,14 @@ test('containers carry the task and agent labels and the resource limits; close 
 });
 
 test('a service container is reached at localhost and by its name from the primary', async () => {
-  const env = await executor.prepare({ taskId: randomUUID(), images: [{ image: 'cimg/base:stable' }, { image: 'postgres:16', name: 'db', environment: { POSTGRES_PASSWORD: 'x' } }] });
+  const env = await executor.prepare({
+    taskId: randomUUID(),
+    images: [{ image: 'cimg/base:stable' }, { image: 'postgres:16', name: 'db', environment: { POSTGRES_PASSWORD: 'x' } }],
+  });
   try {
     // the service may still be starting: ask again for up to ten seconds
-    const ask = (host: string) => `for i in $(seq 1 100); do out=$(nc ${host} 5432 </dev/null 2>/dev/null) && [ -n "$out" ] && echo "$out" && exit 0; sleep 0.1; done; exit 1`;
+    const ask = (host: string) =>
+      `for i in $(seq 1 100); do out=$(nc ${host} 5432 </dev/null 2>/dev/null) && [ -n "$out" ] && echo "$out" && exit 0; sleep 0.1; done; exit 1`;
     const local = await runCollecting(env, { command: ask('localhost') });
     assert.equal([local.result.exitCode, local.output], [0, 'ready\n']);
     const named = await runCollecting(env, { command: ask('db') });
@@ -72,7 +82,10 @@ test('an image the daemon has is not pulled', async () => {
   const env = await executor.prepare({ taskId: randomUUID(), images: [{ image: localOnly }], onProgress: (l) => progress.push(l) });
   try {
     assert.is((await runCollecting(env, { command: 'echo up' })).output, 'up\n');
-    assert.not.ok(progress.some((l) => l.startsWith('Pulling')), progress.join('\n'));
+    assert.not.ok(
+      progress.some((l) => l.startsWith('Pulling')),
+      progress.join('\n'),
+    );
   } finally {
     await env.close();
   }
@@ -107,7 +120,7 @@ test('an abort kills what the step started too', async () => {
   }
 });
 
-test('steps run as the image\'s own USER when the config names none (the idle primary itself runs as root)', async () => {
+test("steps run as the image's own USER when the config names none (the idle primary itself runs as root)", async () => {
   await ensureTestImage(docker, ['gyre-test/busybox-user:1'], { user: '1000:1000' });
   const env = await executor.prepare({ taskId: randomUUID(), images: [{ image: 'gyre-test/busybox-user:1' }] });
   try {
@@ -122,7 +135,10 @@ test('copyIn makes the target owned by the user steps run as', async () => {
   const env = await executor.prepare({ taskId: randomUUID(), images: [{ image: 'cimg/base:stable', user: '1000:1000' }] });
   try {
     await env.copyIn(import.meta.dirname, '/home/circleci/project');
-    const { result, output } = await runCollecting(env, { command: 'stat -c "%u:%g" . executor.ts; id -u; touch mine', workingDirectory: '/home/circleci/project' });
+    const { result, output } = await runCollecting(env, {
+      command: 'stat -c "%u:%g" . executor.ts; id -u; touch mine',
+      workingDirectory: '/home/circleci/project',
+    });
     assert.equal([result.exitCode, output], [0, '1000:1000\n1000:1000\n1000\n']);
   } finally {
     await env.close();
@@ -135,7 +151,9 @@ test('archive and extract for a user that is not root: a cache restored at / and
     const made = await runCollecting(env, { command: 'mkdir -p /tmp/src/sub && echo hi > /tmp/src/sub/f && chmod 750 /tmp/src/sub/f' });
     assert.is(made.result.exitCode, 0, made.output);
     await env.extract((await env.archive('/tmp/src'))!, '/tmp/layer');
-    const { result, output } = await runCollecting(env, { command: 'stat -c "%u:%g %a" /tmp/layer /tmp/layer/src/sub/f; cat /tmp/layer/src/sub/f; touch /tmp/layer/src/sub/mine' });
+    const { result, output } = await runCollecting(env, {
+      command: 'stat -c "%u:%g %a" /tmp/layer /tmp/layer/src/sub/f; cat /tmp/layer/src/sub/f; touch /tmp/layer/src/sub/mine',
+    });
     assert.equal([result.exitCode, output], [0, '1000:1000 755\n1000:1000 750\nhi\n']);
   } finally {
     await env.close();

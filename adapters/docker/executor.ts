@@ -27,7 +27,8 @@ export interface DockerPrepare {
 const idle = { Entrypoint: ['/bin/sh'], Cmd: ['-c', 'while :; do sleep 86400; done'] };
 
 /** As config.yml gives them: a list is the argv, a string is split at whitespace. */
-const argv = (value: string | ReadonlyArray<string> | undefined) => (value === undefined ? undefined : typeof value === 'string' ? value.trim().split(/\s+/) : [...value]);
+const argv = (value: string | ReadonlyArray<string> | undefined) =>
+  value === undefined ? undefined : typeof value === 'string' ? value.trim().split(/\s+/) : [...value];
 const envList = (env: Readonly<Record<string, string>> | undefined) => Object.entries(env ?? {}).map(([k, v]) => `${k}=${v}`);
 
 /**
@@ -96,9 +97,14 @@ export const createDockerExecutor = (docker: Dockerode, options: DockerExecutorO
         // the primary runs as root (its init and idle loop): steps run as the config's user, or else the image's own USER
         const imageUser = (await docker.getImage(primarySpec.image).inspect()).Config?.User || undefined;
         const stepUser = primarySpec.user ?? imageUser;
-        const probe = await execCollect(primary, ['/bin/sh', '-c', 'echo "$HOME"; id -u 2>/dev/null || echo 0; id -g 2>/dev/null || echo 0; if [ -x /bin/bash ]; then echo bash; else echo sh; fi'], stepUser);
+        const probe = await execCollect(
+          primary,
+          ['/bin/sh', '-c', 'echo "$HOME"; id -u 2>/dev/null || echo 0; id -g 2>/dev/null || echo 0; if [ -x /bin/bash ]; then echo bash; else echo sh; fi'],
+          stepUser,
+        );
         const [home = '/', uid = '0', gid = '0', shell = 'sh'] = probe.output.split('\n').map((l) => l.trim());
-        if (probe.exitCode !== 0) throw new Error(`the primary container ${primarySpec.image} cannot run /bin/sh (exit ${probe.exitCode}): ${probe.output.trim()}`);
+        if (probe.exitCode !== 0)
+          throw new Error(`the primary container ${primarySpec.image} cannot run /bin/sh (exit ${probe.exitCode}): ${probe.output.trim()}`);
         const running = new Set<() => void>();
         let closed = false;
 
@@ -125,7 +131,11 @@ export const createDockerExecutor = (docker: Dockerode, options: DockerExecutorO
           },
           async extract(tar, targetDirectory) {
             // a directory made here belongs to the step user; one that is there already is left as it is (`/` among them)
-            const made = await execCollect(primary, ['/bin/sh', '-c', '[ -d "$1" ] || { mkdir -p -- "$1" && chown "$2:$3" "$1"; }', 'sh', targetDirectory, uid, gid], '0');
+            const made = await execCollect(
+              primary,
+              ['/bin/sh', '-c', '[ -d "$1" ] || { mkdir -p -- "$1" && chown "$2:$3" "$1"; }', 'sh', targetDirectory, uid, gid],
+              '0',
+            );
             if (made.exitCode !== 0) throw new Error(`cannot create ${targetDirectory} in the primary container: ${made.output.trim()}`);
             // the Engine unpacks as root, keeping the archive's owners: every entry is given to the step user on its way
             const owner = { uid: Number(uid) || 0, gid: Number(gid) || 0, uname: '', gname: '' };
@@ -163,7 +173,14 @@ export const createDockerExecutor = (docker: Dockerode, options: DockerExecutorO
     async removeLeftovers(labelSelector: Readonly<Record<string, string>> = { 'gyre.agent': options.agentId }): Promise<number> {
       const label = Object.entries(labelSelector).map(([k, v]) => `${k}=${v}`);
       const leftovers = await docker.listContainers({ all: true, filters: { label } });
-      await Promise.all(leftovers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+      await Promise.all(
+        leftovers.map((c) =>
+          docker
+            .getContainer(c.Id)
+            .remove({ force: true, v: true })
+            .catch(() => undefined),
+        ),
+      );
       return leftovers.length;
     },
   };

@@ -15,13 +15,16 @@ interface PullEvent {
  * error of whoever gives them).
  */
 export const ensureImage = async (docker: Dockerode, spec: DockerImageSpec, onProgress: (line: string) => void): Promise<void> => {
-  const present = await docker.getImage(spec.image).inspect().then(
-    () => true,
-    (e: { statusCode?: number }) => {
-      if (e.statusCode === 404) return false;
-      throw e;
-    },
-  );
+  const present = await docker
+    .getImage(spec.image)
+    .inspect()
+    .then(
+      () => true,
+      (e: { statusCode?: number }) => {
+        if (e.statusCode === 404) return false;
+        throw e;
+      },
+    );
   if (present) return;
   onProgress(`Pulling ${spec.image}`);
   const auth = typeof spec.auth === 'function' ? await spec.auth() : spec.auth;
@@ -38,7 +41,8 @@ export const ensureImage = async (docker: Dockerode, spec: DockerImageSpec, onPr
       stream,
       (err: Error | null, events: PullEvent[]) => {
         const failed = events.find((e) => e.error || e.errorDetail);
-        if (err || failed) reject(new ImagePullError(spec.image, scrub(err ? reasonOf(err) : (failed!.errorDetail?.message ?? failed!.error ?? 'unknown error'))));
+        if (err || failed)
+          reject(new ImagePullError(spec.image, scrub(err ? reasonOf(err) : (failed!.errorDetail?.message ?? failed!.error ?? 'unknown error'))));
         else resolve();
       },
       (e: PullEvent) => {

@@ -25,14 +25,17 @@ test('the region is the one the image host names; any other host names none', ()
   assert.is(ecrRegionOf('public.ecr.aws/docker/library/busybox'), null);
 });
 
-test('one signed GetAuthorizationToken in the image\'s region with the given key id; the token decodes to AWS and the password', async () => {
+test("one signed GetAuthorizationToken in the image's region with the given key id; the token decodes to AWS and the password", async () => {
   const creds = await createEcr({ endpoint: ecr.endpoint }).registryCredentials(image, { accessKeyId: keyId, secretAccessKey: secret });
   assert.equal(creds, { username: 'AWS', password });
-  assert.equal(ecr.calls.map((c) => [c.accessKeyId, c.region]), [[keyId, 'eu-west-2']]);
+  assert.equal(
+    ecr.calls.map((c) => [c.accessKeyId, c.region]),
+    [[keyId, 'eu-west-2']],
+  );
   assert.equal(ecr.refused, []);
 });
 
-test('the SDK\'s own endpoint setting, AWS_ENDPOINT_URL_ECR, points the client without an option', async () => {
+test("the SDK's own endpoint setting, AWS_ENDPOINT_URL_ECR, points the client without an option", async () => {
   const before = process.env.AWS_ENDPOINT_URL_ECR;
   process.env.AWS_ENDPOINT_URL_ECR = ecr.endpoint;
   try {
@@ -46,8 +49,14 @@ test('the SDK\'s own endpoint setting, AWS_ENDPOINT_URL_ECR, points the client w
 });
 
 test('a region given to the client serves hosts that name none', async () => {
-  await createEcr({ endpoint: ecr.endpoint, region: 'ap-south-1' }).registryCredentials('registry.internal:5000/app:1', { accessKeyId: keyId, secretAccessKey: secret });
-  assert.equal(ecr.calls.map((c) => c.region), ['ap-south-1']);
+  await createEcr({ endpoint: ecr.endpoint, region: 'ap-south-1' }).registryCredentials('registry.internal:5000/app:1', {
+    accessKeyId: keyId,
+    secretAccessKey: secret,
+  });
+  assert.equal(
+    ecr.calls.map((c) => c.region),
+    ['ap-south-1'],
+  );
 });
 
 const refusal = async (run: () => Promise<unknown>): Promise<EcrAuthError> => {
@@ -60,8 +69,10 @@ const refusal = async (run: () => Promise<unknown>): Promise<EcrAuthError> => {
   return assert.unreachable('answered credentials') as never;
 };
 
-test('keys ECR does not know are an EcrAuthError naming the image and ECR\'s reason, never the secret key', async () => {
-  const e = await refusal(() => createEcr({ endpoint: ecr.endpoint }).registryCredentials(image, { accessKeyId: 'AKIAUNKNOWN000000000', secretAccessKey: secret }));
+test("keys ECR does not know are an EcrAuthError naming the image and ECR's reason, never the secret key", async () => {
+  const e = await refusal(() =>
+    createEcr({ endpoint: ecr.endpoint }).registryCredentials(image, { accessKeyId: 'AKIAUNKNOWN000000000', secretAccessKey: secret }),
+  );
   assert.is(e.code, 'ECR_AUTH_FAILED');
   assert.ok(e.message.includes(image), e.message);
   assert.ok(e.message.includes('UnrecognizedClientException'), e.message);
@@ -71,7 +82,9 @@ test('keys ECR does not know are an EcrAuthError naming the image and ECR\'s rea
 });
 
 test('no call when the region cannot be told or a key is empty (a $NAME no variable sets)', async () => {
-  const noRegion = await refusal(() => createEcr({ endpoint: ecr.endpoint }).registryCredentials('registry.internal:5000/app:1', { accessKeyId: keyId, secretAccessKey: secret }));
+  const noRegion = await refusal(() =>
+    createEcr({ endpoint: ecr.endpoint }).registryCredentials('registry.internal:5000/app:1', { accessKeyId: keyId, secretAccessKey: secret }),
+  );
   assert.ok(noRegion.message.includes('region'), noRegion.message);
   const empty = await refusal(() => createEcr({ endpoint: ecr.endpoint }).registryCredentials(image, { accessKeyId: '', secretAccessKey: secret }));
   assert.ok(empty.message.includes('empty aws_access_key_id'), empty.message);

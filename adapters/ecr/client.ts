@@ -15,7 +15,11 @@ export interface EcrClientOptions {
 export const createEcr = (options: EcrClientOptions = {}): Ecr => ({
   async registryCredentials(image, keys) {
     const scrub = (text: string) => (keys.secretAccessKey ? text.split(keys.secretAccessKey).join('***') : text);
-    if (!keys.accessKeyId || !keys.secretAccessKey) throw new EcrAuthError(image, `aws_auth has an empty ${keys.accessKeyId ? 'aws_secret_access_key' : 'aws_access_key_id'} (is the variable it names set in the project or one of the job's contexts?)`);
+    if (!keys.accessKeyId || !keys.secretAccessKey)
+      throw new EcrAuthError(
+        image,
+        `aws_auth has an empty ${keys.accessKeyId ? 'aws_secret_access_key' : 'aws_access_key_id'} (is the variable it names set in the project or one of the job's contexts?)`,
+      );
     const region = ecrRegionOf(image) ?? options.region;
     if (!region) throw new EcrAuthError(image, 'its host is not <account>.dkr.ecr.<region>.amazonaws.com, so the region to ask is unknown');
     // loaded on first use: the SDK costs some 16 MB of memory, and most installations never pull from ECR
@@ -38,7 +42,10 @@ export const createEcr = (options: EcrClientOptions = {}): Ecr => ({
     } catch (e) {
       if (e instanceof EcrAuthError) throw e;
       const named = e as { name?: string; message?: string };
-      throw new EcrAuthError(image, scrub(`${named.name && named.name !== 'Error' ? `${named.name}: ` : ''}${named.message ?? String(e)} (GetAuthorizationToken in ${region})`));
+      throw new EcrAuthError(
+        image,
+        scrub(`${named.name && named.name !== 'Error' ? `${named.name}: ` : ''}${named.message ?? String(e)} (GetAuthorizationToken in ${region})`),
+      );
     } finally {
       client.destroy();
     }

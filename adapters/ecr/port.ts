@@ -24,7 +24,11 @@ export class EcrAuthError extends GyreError {
     readonly image: string,
     reason: string,
   ) {
-    super(`Amazon ECR gave no credentials to pull ${image}: ${reason}; check the image's aws_auth (aws_access_key_id and aws_secret_access_key, and that their user may call ecr:GetAuthorizationToken)`, 'ECR_AUTH_FAILED', 502);
+    super(
+      `Amazon ECR gave no credentials to pull ${image}: ${reason}; check the image's aws_auth (aws_access_key_id and aws_secret_access_key, and that their user may call ecr:GetAuthorizationToken)`,
+      'ECR_AUTH_FAILED',
+      502,
+    );
   }
 }
 

@@ -51,19 +51,29 @@ const writeKeys = (file: string, keys: ReadonlyArray<MasterKey>) => {
   }
 };
 
-export const loadMasterKeys = (options: { configured?: string; previous?: ReadonlyArray<string>; dataDir: string; warn: (message: string) => void }): MasterKeys => {
+export const loadMasterKeys = (options: {
+  configured?: string;
+  previous?: ReadonlyArray<string>;
+  dataDir: string;
+  warn: (message: string) => void;
+}): MasterKeys => {
   let keys: MasterKey[];
   const file = masterKeyFile(options.dataDir);
   const source = options.configured ? 'environment' : 'file';
   if (options.configured) {
     keys = [masterKey(options.configured), ...(options.previous ?? []).map(masterKey)];
   } else if (existsSync(file)) {
-    keys = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map(masterKey);
+    keys = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim())
+      .map(masterKey);
     if (keys.length === 0) throw new Error(`${file} holds no key`);
   } else {
     keys = [masterKey(randomBytes(32).toString('base64'))];
     writeKeys(file, keys);
-    options.warn(`GYRE_MASTER_KEY is not set: generated a master key into ${file} (mode 0600). Back it up with the data directory, or set GYRE_MASTER_KEY for production.`);
+    options.warn(
+      `GYRE_MASTER_KEY is not set: generated a master key into ${file} (mode 0600). Back it up with the data directory, or set GYRE_MASTER_KEY for production.`,
+    );
   }
   return {
     source,

@@ -60,7 +60,10 @@ test('destroying a data key makes its old values unreadable for good, and only i
   const gone = await vault.seal('context:gone', 'env X', 'x-value');
   const kept = await vault.seal('context:kept', 'env X', 'y-value');
   await vault.destroy('context:gone');
-  await rejects(() => vault.open('context:gone', 'env X', gone), (e: unknown) => e instanceof DestroyedKeyError);
+  await rejects(
+    () => vault.open('context:gone', 'env X', gone),
+    (e: unknown) => e instanceof DestroyedKeyError,
+  );
   assert.is(await vault.open('context:kept', 'env X', kept), 'y-value');
   // a new key for the same owner does not bring the old values back
   await vault.seal('context:gone', 'env X', 'new');
@@ -142,7 +145,10 @@ test('rotation from the environment: the old key as GYRE_MASTER_KEY_PREVIOUS, th
   const sealed = await before.seal('project:e', 'env V', 'env-value');
   // the new key alone cannot unwrap what the old one wrapped, and says what to do
   const without = await sealerAndOpener(testDatabase(), loadMasterKeys({ configured: newKey, dataDir: dir, ...quiet }));
-  await rejects(() => without.open('project:e', 'env V', sealed), (e: unknown) => e instanceof MissingMasterKeyError && /GYRE_MASTER_KEY_PREVIOUS/.test((e as Error).message));
+  await rejects(
+    () => without.open('project:e', 'env V', sealed),
+    (e: unknown) => e instanceof MissingMasterKeyError && /GYRE_MASTER_KEY_PREVIOUS/.test((e as Error).message),
+  );
   const during = await sealerAndOpener(testDatabase(), loadMasterKeys({ configured: newKey, previous: [oldKey], dataDir: dir, ...quiet }));
   assert.is(await during.open('project:e', 'env V', sealed), 'env-value');
   const r = await during.rotate();

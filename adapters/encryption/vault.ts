@@ -12,7 +12,11 @@ const table = 'data_keys';
 /** A data key wrapped under a master key that Gyre was not given: the operator must supply it. */
 export class MissingMasterKeyError extends GyreError {
   constructor(keyId: string) {
-    super(`a data key is wrapped under master key ${keyId}, which Gyre does not hold: set it as GYRE_MASTER_KEY_PREVIOUS and run rotateMasterKey`, 'MASTER_KEY_MISSING', 500);
+    super(
+      `a data key is wrapped under master key ${keyId}, which Gyre does not hold: set it as GYRE_MASTER_KEY_PREVIOUS and run rotateMasterKey`,
+      'MASTER_KEY_MISSING',
+      500,
+    );
   }
 }
 
@@ -24,7 +28,9 @@ export class DestroyedKeyError extends GyreError {
 }
 
 export const ensureVaultTable = (trx: Knex.Transaction) =>
-  trx.raw(`create table if not exists ${table} (owner text primary key, key_id text not null, wrapped text not null, created_at timestamptz not null default now())`);
+  trx.raw(
+    `create table if not exists ${table} (owner text primary key, key_id text not null, wrapped text not null, created_at timestamptz not null default now())`,
+  );
 
 const wrapAad = (owner: string) => `gyre data key\n${owner}`;
 const valueAad = (owner: string, label: string) => `gyre value\n${owner}\n${label}`;
@@ -60,7 +66,11 @@ export const createVault = async (db: Knex, keys: MasterKeys): Promise<{ vault: 
     if (!create) return undefined;
     const master = keys.current();
     // a promise, not the query builder: awaiting a builder twice would run the insert twice
-    const insert: Promise<unknown> = db(table).insert({ owner, key_id: master.id, wrapped: wrap(owner, master, randomBytes(32)) }).onConflict('owner').ignore().then(() => undefined);
+    const insert: Promise<unknown> = db(table)
+      .insert({ owner, key_id: master.id, wrapped: wrap(owner, master, randomBytes(32)) })
+      .onConflict('owner')
+      .ignore()
+      .then(() => undefined);
     creating.add(insert);
     try {
       await insert;
@@ -107,11 +117,17 @@ export const createVault = async (db: Knex, keys: MasterKeys): Promise<{ vault: 
     let rewrapped = 0;
     // passes until no data key is left under another key; each key moves by compare-and-set
     for (;;) {
-      const stale = (await db(table).whereNot({ key_id: to.id }).orderBy('owner').limit(500).select('owner', 'key_id', 'wrapped')) as Array<{ owner: string; key_id: string; wrapped: string }>;
+      const stale = (await db(table).whereNot({ key_id: to.id }).orderBy('owner').limit(500).select('owner', 'key_id', 'wrapped')) as Array<{
+        owner: string;
+        key_id: string;
+        wrapped: string;
+      }>;
       if (stale.length === 0) break;
       for (const row of stale) {
         from.add(row.key_id);
-        rewrapped += await db(table).where({ owner: row.owner, wrapped: row.wrapped }).update({ key_id: to.id, wrapped: wrap(row.owner, to, unwrap(row.owner, row)) });
+        rewrapped += await db(table)
+          .where({ owner: row.owner, wrapped: row.wrapped })
+          .update({ key_id: to.id, wrapped: wrap(row.owner, to, unwrap(row.owner, row)) });
       }
     }
     keys.finishRotation();

@@ -12,7 +12,12 @@ export interface ContractHarness {
   /** True when two transactions can be open at once (PostgreSQL), false on one connection (PGlite). */
   readonly concurrentTransactions: boolean;
   /** Appends in a transaction kept open for holdMs before it commits, or rolls back. */
-  appendHeld(stream: string, events: ReadonlyArray<NewEvent>, expected: ExpectedRevision, hold: { ms: number; rollback?: boolean }): Promise<AppendResult | null>;
+  appendHeld(
+    stream: string,
+    events: ReadonlyArray<NewEvent>,
+    expected: ExpectedRevision,
+    hold: { ms: number; rollback?: boolean },
+  ): Promise<AppendResult | null>;
 }
 
 const conflict = (e: unknown) => e instanceof WrongExpectedRevisionError && e instanceof ConflictError;
@@ -109,7 +114,10 @@ export const eventStoreContract = (name: string, setup: () => Promise<ContractHa
       const won = outcomes.filter((o) => o.status === 'fulfilled');
       const lost = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
       assert.is(won.length, 1, `expected ${String(expected)}: ${won.length} winners`);
-      assert.ok(lost.every((o) => conflict(o.reason)), String(lost.find((o) => !conflict(o.reason))?.reason));
+      assert.ok(
+        lost.every((o) => conflict(o.reason)),
+        String(lost.find((o) => !conflict(o.reason))?.reason),
+      );
       assert.is((await h.store.readStream(s)).length, expected === 0 ? 2 : 1);
     }
   });
@@ -119,9 +127,18 @@ export const eventStoreContract = (name: string, setup: () => Promise<ContractHa
     const twelve = Array.from({ length: 12 }, (_, i) => i);
     for (const i of twelve) await h.store.append(s, [newEvent('c.step', { i })], i === 0 ? 'no_stream' : i - 1);
     const all = await h.store.readStream(s);
-    assert.equal(all.map((e) => e.data), twelve.map((i) => ({ i })));
-    assert.equal(all.map((e) => e.revision), twelve);
-    assert.equal((await h.store.readStream(s, 9)).map((e) => e.revision), [9, 10, 11]);
+    assert.equal(
+      all.map((e) => e.data),
+      twelve.map((i) => ({ i })),
+    );
+    assert.equal(
+      all.map((e) => e.revision),
+      twelve,
+    );
+    assert.equal(
+      (await h.store.readStream(s, 9)).map((e) => e.revision),
+      [9, 10, 11],
+    );
     assert.equal(await h.store.readStream(uniqueName('none-')), []);
     assert.is((await h.store.readLast(s))?.revision, 11);
     assert.is(await h.store.readLast(uniqueName('none-')), undefined);
@@ -148,7 +165,10 @@ export const eventStoreContract = (name: string, setup: () => Promise<ContractHa
       if (page.next === cursor) break;
       cursor = page.next;
     }
-    assert.equal(seen.map((e) => e.id), ids);
+    assert.equal(
+      seen.map((e) => e.id),
+      ids,
+    );
     const positions = seen.map((e) => e.position);
     assert.equal([...positions].sort(), positions);
     assert.is(new Set(positions).size, positions.length);
@@ -166,7 +186,11 @@ export const eventStoreContract = (name: string, setup: () => Promise<ContractHa
   test('a filtered read moves a window at a time past events it does not match', async () => {
     const t = uniqueName('rare');
     const start = await h.store.head();
-    await h.store.append(uniqueName('s-'), Array.from({ length: 25 }, () => newEvent(`${t}.common`)), 'no_stream');
+    await h.store.append(
+      uniqueName('s-'),
+      Array.from({ length: 25 }, () => newEvent(`${t}.common`)),
+      'no_stream',
+    );
     const rare = newEvent(`${t}.rare`);
     await h.store.append(uniqueName('s-'), [rare], 'no_stream');
     let cursor = start;
@@ -195,7 +219,10 @@ export const eventStoreContract = (name: string, setup: () => Promise<ContractHa
     assert.is(sub.got.length, 2, 'caught up with the two old events');
     for (const e of live) await h.store.append(s, [e], 'any');
     await sub.done;
-    assert.equal(sub.got.map((e) => e.id), [...before, ...live].map((e) => e.id));
+    assert.equal(
+      sub.got.map((e) => e.id),
+      [...before, ...live].map((e) => e.id),
+    );
   });
 
   test('a subscription from the end sees only what comes after it', async () => {
@@ -211,7 +238,10 @@ export const eventStoreContract = (name: string, setup: () => Promise<ContractHa
     });
     await h.store.append(s, [fresh], 'any');
     await sub.done;
-    assert.equal(sub.got.filter((e) => e.type !== `${t}.mark`).map((e) => e.id), [fresh.id]);
+    assert.equal(
+      sub.got.filter((e) => e.type !== `${t}.mark`).map((e) => e.id),
+      [fresh.id],
+    );
   });
 
   test('head() is at or after every committed event, even while an older transaction is still open', async () => {
@@ -223,7 +253,8 @@ export const eventStoreContract = (name: string, setup: () => Promise<ContractHa
     const head = await h.store.head();
     assert.ok(head >= later.position, `head ${head} lies before a committed event at ${later.position}`);
     const first = await held;
-    if (h.concurrentTransactions) assert.ok(first!.position < later.position, 'the held transaction did not take the older position: the test did not exercise the case');
+    if (h.concurrentTransactions)
+      assert.ok(first!.position < later.position, 'the held transaction did not take the older position: the test did not exercise the case');
     assert.ok((await h.store.head()) >= first!.position);
   });
 
@@ -258,9 +289,15 @@ export const eventStoreContract = (name: string, setup: () => Promise<ContractHa
     await sub.done;
     const ids = sub.got.map((e) => e.id);
     assert.is(new Set(ids).size, ids.length, 'an event was delivered twice');
-    assert.ok(ids.every((id) => !rolledBack.has(id)), 'an event of a rolled-back transaction was delivered');
+    assert.ok(
+      ids.every((id) => !rolledBack.has(id)),
+      'an event of a rolled-back transaction was delivered',
+    );
     assert.is(ids.length, committed.size, `delivered ${ids.length} of ${committed.size} committed events`);
-    assert.ok([...committed].every((id) => ids.includes(id)), 'a committed event was skipped');
+    assert.ok(
+      [...committed].every((id) => ids.includes(id)),
+      'a committed event was skipped',
+    );
     const positions = sub.got.map((e) => e.position);
     const disorder = positions.findIndex((p, i) => i > 0 && p <= positions[i - 1]!);
     assert.is(disorder, -1, `events out of position order at ${disorder}: ${positions[disorder - 1]} then ${positions[disorder]}`);

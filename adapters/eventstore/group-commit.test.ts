@@ -35,7 +35,11 @@ test('appends that arrive together are written together, and a conflict fails it
   assert.is(contestedResults.filter((r) => r.status === 'fulfilled').length, 1);
   assert.ok(contestedResults.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason instanceof WrongExpectedRevisionError));
   assert.is((await store.readStream(contested)).length, 2);
-  for (const s of free) assert.equal((await store.readStream(s)).map((e) => e.type), ['g.a', 'g.b']);
+  for (const s of free)
+    assert.equal(
+      (await store.readStream(s)).map((e) => e.type),
+      ['g.a', 'g.b'],
+    );
   // 72 appends, and a look at the stream of each of the 7 that lost
   assert.ok(statements < 72, `${statements} statements for 72 appends`);
 });
@@ -52,7 +56,11 @@ test('an append the database refuses fails alone; the others of its write are wr
   ]);
   assert.is(results.filter((r) => r.status === 'rejected').length, 1);
   assert.is(results[16]!.status, 'rejected');
-  for (const s of others) assert.equal((await store.readStream(s)).map((e) => e.type), ['g.ok', 'g.ok2']);
+  for (const s of others)
+    assert.equal(
+      (await store.readStream(s)).map((e) => e.type),
+      ['g.ok', 'g.ok2'],
+    );
 });
 
 test('one write holds appends of every kind of expected revision, each checked on its own', async () => {
@@ -82,13 +90,29 @@ test('one write holds appends of every kind of expected revision, each checked o
   assert.equal(revisions, [2, 'WrongExpectedRevisionError', 'WrongExpectedRevisionError', 2, 1, 2, 3, 'WrongExpectedRevisionError']);
   // two writes, and a look at the stream of each of the three refused
   assert.is(statements, 5);
-  assert.equal((await store.readStream(fresh)).map((e) => [e.type, e.revision]), [['k.a', 0], ['k.b', 1], ['k.c', 2]]);
-  assert.equal((await store.readStream(exactOk)).map((e) => e.revision), [0, 1, 2, 3]);
+  assert.equal(
+    (await store.readStream(fresh)).map((e) => [e.type, e.revision]),
+    [
+      ['k.a', 0],
+      ['k.b', 1],
+      ['k.c', 2],
+    ],
+  );
+  assert.equal(
+    (await store.readStream(exactOk)).map((e) => e.revision),
+    [0, 1, 2, 3],
+  );
   for (const stream of [taken, exactStale]) assert.is((await store.readStream(stream)).length, 2);
   assert.is((await store.readStream(missing)).length, 0);
   // positions follow the write's order: streams in order, each stream's events in order
-  const written = (await Promise.all([fresh, existing, anyNew, anyOld, exactOk].map((x) => store.readStream(x)))).map((events) => events.filter((e) => e.type !== 'k.first' && e.type !== 'k.second'));
-  for (const events of written) assert.equal(events.map((e) => e.position), [...events.map((e) => e.position)].sort());
+  const written = (await Promise.all([fresh, existing, anyNew, anyOld, exactOk].map((x) => store.readStream(x)))).map((events) =>
+    events.filter((e) => e.type !== 'k.first' && e.type !== 'k.second'),
+  );
+  for (const events of written)
+    assert.equal(
+      events.map((e) => e.position),
+      [...events.map((e) => e.position)].sort(),
+    );
 });
 
 test('the hot statements are prepared once per connection and serve writes of any size', async () => {
@@ -108,10 +132,19 @@ test('the hot statements are prepared once per connection and serve writes of an
   await single.append(stream, [newEvent('p.two'), last], 0);
   await single.readStream(stream);
   await single.readLast(stream);
-  await Promise.race([lastSeen, new Promise((_, reject) => setTimeout(() => reject(new Error('the follower did not see the last append within 10 s')), 10_000).unref())]);
-  const prepared = (await one.raw(`select name, statement from pg_prepared_statements where name like 'gyre\\_%' order by name`)).rows as Array<{ name: string; statement: string }>;
+  await Promise.race([
+    lastSeen,
+    new Promise((_, reject) => setTimeout(() => reject(new Error('the follower did not see the last append within 10 s')), 10_000).unref()),
+  ]);
+  const prepared = (await one.raw(`select name, statement from pg_prepared_statements where name like 'gyre\\_%' order by name`)).rows as Array<{
+    name: string;
+    statement: string;
+  }>;
   for (const name of ['gyre_append', 'gyre_horizon', 'gyre_read_last', 'gyre_read_log', 'gyre_read_stream']) {
-    assert.ok(prepared.some((p) => p.name === name), `${name} is not among the prepared statements (${prepared.map((p) => p.name).join(', ')})`);
+    assert.ok(
+      prepared.some((p) => p.name === name),
+      `${name} is not among the prepared statements (${prepared.map((p) => p.name).join(', ')})`,
+    );
   }
   follower.abort();
   await following;

@@ -164,7 +164,9 @@ if (testDatabaseUrl()) {
     await there.append(uniqueName('s-'), [first], 'any');
     await f.holds(first.id);
 
-    const cut = await testDatabase().raw(`select pg_terminate_backend(pid) from pg_stat_activity where query = 'listen gyre_events' and pid <> pg_backend_pid()`);
+    const cut = await testDatabase().raw(
+      `select pg_terminate_backend(pid) from pg_stat_activity where query = 'listen gyre_events' and pid <> pg_backend_pid()`,
+    );
     assert.ok(cut.rows.length >= 1, 'no LISTEN connection to cut');
     const second = newEvent('elsewhere.two');
     await there.append(uniqueName('s-'), [second], 'any');

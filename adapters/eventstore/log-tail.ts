@@ -116,15 +116,15 @@ export const createLogTail = (source: TailSource, options: LogTailOptions = {}):
   const ensureRunning = () => {
     if (running || closed || subscribers === 0) return;
     running = run().finally(() => {
-        running = null;
-        if (subscribers === 0) {
-          // nobody followed for a while: what the tail holds may have a gap before its next read
-          pages = [];
-          retained = 0;
-          cursor = null;
-        }
-        ensureRunning();
-      });
+      running = null;
+      if (subscribers === 0) {
+        // nobody followed for a while: what the tail holds may have a gap before its next read
+        pages = [];
+        retained = 0;
+        cursor = null;
+      }
+      ensureRunning();
+    });
   };
 
   async function* subscribe(from: Position | 'end', opts: SubscribeOptions = {}): AsyncGenerator<Page> {

@@ -113,7 +113,8 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
    * `adapters/database/pglite-statements.ts` does the same). Its text must therefore be the same every
    * time: no lists that grow with the input, arrays and unnest instead.
    */
-  const hot = (q: Knex | Knex.Transaction, name: string, sql: string, bindings: ReadonlyArray<unknown>) => q.raw(sql, bindings as Knex.RawBinding[]).options({ name: `gyre_${name}` });
+  const hot = (q: Knex | Knex.Transaction, name: string, sql: string, bindings: ReadonlyArray<unknown>) =>
+    q.raw(sql, bindings as Knex.RawBinding[]).options({ name: `gyre_${name}` });
 
   const currentRevision = async (q: Knex | Knex.Transaction, stream: string): Promise<number | 'no_stream'> => {
     const [r] = await rows<{ revision: string }>(hot(q, 'stream_revision', 'select revision::text from streams where stream_id = ?', [stream]));
@@ -122,7 +123,11 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
 
   const unchanged = async (q: Knex | Knex.Transaction, stream: string, expected: ExpectedRevision): Promise<AppendResult> => {
     const actual = await currentRevision(q, stream);
-    if ((expected === 'no_stream' && actual !== 'no_stream') || (expected === 'exists' && actual === 'no_stream') || (typeof expected === 'number' && actual !== expected)) {
+    if (
+      (expected === 'no_stream' && actual !== 'no_stream') ||
+      (expected === 'exists' && actual === 'no_stream') ||
+      (typeof expected === 'number' && actual !== expected)
+    ) {
       throw new WrongExpectedRevisionError(stream, expected, actual);
     }
     return { revision: actual === 'no_stream' ? -1 : actual, position: START, events: [] };
@@ -257,7 +262,11 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
      from scanned left join events e on e.global_position = scanned.global_position and scanned.matches) w on true
    order by w.t, w.g`;
 
-  type Looked = { horizon: string; held_back: boolean; matches?: boolean; window_xid?: string | null; window_gp?: string | null } & ({ gp: string } | { gp: null }) & EventRow;
+  type Looked = { horizon: string; held_back: boolean; matches?: boolean; window_xid?: string | null; window_gp?: string | null } & (
+    | { gp: string }
+    | { gp: null }
+  ) &
+    EventRow;
 
   /**
    * One page of the log after `from`, and whether committed events past it are held back. A filtered
@@ -296,7 +305,12 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
    */
   const head = async () => {
     const [last] = await rows<{ xid: string; gp: string }>(
-      hot(db, 'head', 'select transaction_id::text as xid, global_position::text as gp from events order by transaction_id desc, global_position desc limit 1', []),
+      hot(
+        db,
+        'head',
+        'select transaction_id::text as xid, global_position::text as gp from events order by transaction_id desc, global_position desc limit 1',
+        [],
+      ),
     );
     return last ? encode(last.xid, last.gp) : START;
   };
@@ -316,7 +330,9 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
     appendWithin,
     append: (stream, events, expected) => (events.length === 0 ? unchanged(db, stream, expected) : groupCommit({ stream, events, expected })),
     async readStream(stream, fromRevision = 0) {
-      const found = await rows<EventRow>(hot(db, 'read_stream', `select ${columns} from events where stream_id = ? and revision >= ? order by revision`, [stream, fromRevision]));
+      const found = await rows<EventRow>(
+        hot(db, 'read_stream', `select ${columns} from events where stream_id = ? and revision >= ? order by revision`, [stream, fromRevision]),
+      );
       return found.map(toRecorded);
     },
     async readLast(stream) {
@@ -333,7 +349,6 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
     },
   };
 };
-
 
 /** About how many events the log holds (its newest global position: instant, and a little high after rolled-back appends), for progress reports. */
 export const approximateLogLength = async (db: Knex): Promise<number> => {

@@ -29,7 +29,13 @@ export const runCollecting = async (env: ExecutionEnvironment, step: Partial<Ste
     },
   });
   const ended = Date.now();
-  return { result, output: Buffer.concat(chunks).toString(), chunks: chunks.length, ms: ended - started, msAfterAbort: abortedAt === undefined ? undefined : ended - abortedAt };
+  return {
+    result,
+    output: Buffer.concat(chunks).toString(),
+    chunks: chunks.length,
+    ms: ended - started,
+    msAfterAbort: abortedAt === undefined ? undefined : ended - abortedAt,
+  };
 };
 
 /** A tar's entries in order: name, type, permission bits, symlink target, and content. */
@@ -38,7 +44,13 @@ export const entriesOf = async (tar: Readable) => {
   await forEachEntry(tar, async (h, body) => {
     const chunks: Buffer[] = [];
     for await (const c of body) chunks.push(c);
-    entries.push({ name: entryName(h), type: h.type, mode: h.mode & 0o7777, linkname: h.type === 'symlink' ? h.linkname : null, content: Buffer.concat(chunks).toString() });
+    entries.push({
+      name: entryName(h),
+      type: h.type,
+      mode: h.mode & 0o7777,
+      linkname: h.type === 'symlink' ? h.linkname : null,
+      content: Buffer.concat(chunks).toString(),
+    });
   });
   return entries;
 };
@@ -67,12 +79,16 @@ export const executionEnvironmentContract = (name: string, prepare: () => Promis
 
   test('the step gets its environment, and its working directory is created', async () => {
     const dir = `${env.home}/work/deep/dir`;
-    const { result, output } = await runCollecting(env, { command: 'echo "$GREETING|$(pwd)"', env: { GREETING: 'hello there', PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' }, workingDirectory: dir });
+    const { result, output } = await runCollecting(env, {
+      command: 'echo "$GREETING|$(pwd)"',
+      env: { GREETING: 'hello there', PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
+      workingDirectory: dir,
+    });
     assert.is(result.exitCode, 0, output);
     assert.is(output, `hello there|${dir}\n`);
   });
 
-  test('the default shell is CircleCI\'s: -e stops at the first failure, pipefail fails a pipe', async () => {
+  test("the default shell is CircleCI's: -e stops at the first failure, pipefail fails a pipe", async () => {
     assert.ok(['/bin/bash', '/bin/sh'].includes(env.defaultShell[0]!));
     assert.equal(env.defaultShell.slice(1), ['-eo', 'pipefail']);
     const piped = await runCollecting(env, { command: 'false | true\necho not reached' });
@@ -107,7 +123,15 @@ export const executionEnvironmentContract = (name: string, prepare: () => Promis
     const controller = new AbortController();
     controller.abort();
     const started = Date.now();
-    const result = await env.run({ command: 'sleep 600', shell: env.defaultShell, env: {}, workingDirectory: env.home, noOutputTimeoutMs: 60_000, signal: controller.signal, onOutput: () => undefined });
+    const result = await env.run({
+      command: 'sleep 600',
+      shell: env.defaultShell,
+      env: {},
+      workingDirectory: env.home,
+      noOutputTimeoutMs: 60_000,
+      signal: controller.signal,
+      onOutput: () => undefined,
+    });
     assert.equal(result, { exitCode: null, ended: 'aborted' });
     assert.ok(Date.now() - started < 3_000);
   });
@@ -143,9 +167,10 @@ export const executionEnvironmentContract = (name: string, prepare: () => Promis
     assert.is(result.exitCode, 0, output);
     return output;
   };
-  const tree = 'mkdir -p tree/sub && printf alpha > tree/a.txt && printf beta > tree/sub/b.txt && printf "#!/bin/sh\\necho ran\\n" > tree/run.sh && chmod 755 tree/run.sh && chmod 640 tree/a.txt && ln -s a.txt tree/link';
+  const tree =
+    'mkdir -p tree/sub && printf alpha > tree/a.txt && printf beta > tree/sub/b.txt && printf "#!/bin/sh\\necho ran\\n" > tree/run.sh && chmod 755 tree/run.sh && chmod 640 tree/a.txt && ln -s a.txt tree/link';
 
-  test('archive of a file: one entry named from the path\'s last segment, content and mode kept', async () => {
+  test("archive of a file: one entry named from the path's last segment, content and mode kept", async () => {
     await sh('mkdir -p ~/arch-file && printf "one\\n" > ~/arch-file/one.txt && chmod 600 ~/arch-file/one.txt');
     const tar = await env.archive(`${env.home}/arch-file/one.txt`);
     assert.ok(tar);
@@ -179,7 +204,9 @@ export const executionEnvironmentContract = (name: string, prepare: () => Promis
     assert.ok(tar);
     const target = `${env.home}/unpacked/deep/er`;
     await env.extract(tar, target);
-    const out = await sh(`cd ${target}/tree && cat a.txt sub/b.txt && echo && ./run.sh && readlink link && cat link && echo && ls -ln a.txt run.sh | awk '{print $1, $3}' && id -u`);
+    const out = await sh(
+      `cd ${target}/tree && cat a.txt sub/b.txt && echo && ./run.sh && readlink link && cat link && echo && ls -ln a.txt run.sh | awk '{print $1, $3}' && id -u`,
+    );
     const lines = out.trim().split('\n');
     const uid = lines.at(-1);
     assert.equal(lines.slice(0, -1), ['alphabeta', 'ran', 'a.txt', 'alpha', `-rw-r----- ${uid}`, `-rwxr-xr-x ${uid}`]);
@@ -191,7 +218,7 @@ export const executionEnvironmentContract = (name: string, prepare: () => Promis
     });
     await env.extract(made.tar, `${env.home}/written`);
     await made.written;
-    const out = await sh('cat ~/written/made/x.txt && ls -ln ~/written/made/x.txt | awk \'{print $3}\' && id -u');
+    const out = await sh("cat ~/written/made/x.txt && ls -ln ~/written/made/x.txt | awk '{print $3}' && id -u");
     const [content, owner, uid] = out.trim().split('\n');
     assert.equal([content, owner], ['x', uid]);
   });

@@ -74,6 +74,10 @@ export class ImagePullError extends GyreError {
     readonly image: string,
     reason: string,
   ) {
-    super(`image ${image} could not be pulled: ${reason}; check the image name and tag, and the registry credentials (auth, or aws_auth for Amazon ECR) the config gives`, 'IMAGE_PULL_FAILED', 502);
+    super(
+      `image ${image} could not be pulled: ${reason}; check the image name and tag, and the registry credentials (auth, or aws_auth for Amazon ECR) the config gives`,
+      'IMAGE_PULL_FAILED',
+      502,
+    );
   }
 }

@@ -102,10 +102,16 @@ export const splitEntries = <K extends string>(
       const { pax: _pax, ...plain } = routed.header;
       await writeEntry(packs.get(routed.to)!, plain, plain.type === 'file' || plain.type === 'contiguous-file' ? body : null);
     }));
-  const made = into.map((k) => [k, writeTar((pack) => {
-        packs.set(k, pack);
-        return Promise.resolve().then(read);
-      })] as const);
+  const made = into.map(
+    (k) =>
+      [
+        k,
+        writeTar((pack) => {
+          packs.set(k, pack);
+          return Promise.resolve().then(read);
+        }),
+      ] as const,
+  );
   return Object.fromEntries(made) as Record<K, { tar: Readable; written: Promise<void> }>;
 };
 
@@ -145,10 +151,13 @@ export const handOver = async <T>(made: { tar: Readable; written: Promise<void> 
     controller.abort();
     made.tar.destroy();
   };
-  const [consumed] = await Promise.allSettled([consume(made.tar, controller.signal).catch((e) => {
+  const [consumed] = await Promise.allSettled([
+    consume(made.tar, controller.signal).catch((e) => {
       fail(e);
       throw e;
-    }), made.written.catch(fail)]);
+    }),
+    made.written.catch(fail),
+  ]);
   if (first) throw (first as { error: unknown }).error;
   return (consumed as PromiseFulfilledResult<T>).value;
 };

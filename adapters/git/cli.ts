@@ -29,7 +29,11 @@ export const createGit = (dir: string): Git => {
     try {
       return (await run('git', args, { cwd, maxBuffer: 64 * 1024 * 1024, env, timeout: 120_000 })).stdout;
     } catch (e) {
-      const stderr = String((e as { stderr?: string }).stderr ?? '').trim().split('\n').pop() ?? '';
+      const stderr =
+        String((e as { stderr?: string }).stderr ?? '')
+          .trim()
+          .split('\n')
+          .pop() ?? '';
       throw new GitError(`git ${args[0]} failed: ${stderr.replace(/https?:\/\/[^@\s]+@/g, 'https://…@')}`);
     }
   };
@@ -48,16 +52,25 @@ export const createGit = (dir: string): Git => {
         }
         const named = pull ?? (ref.tag ? `refs/tags/${ref.tag}` : `refs/heads/${ref.branch}`);
         const what = pull ? `pull request #${ref.pullRequest}` : ref.tag ? `tag ${ref.tag}` : `branch ${ref.branch}`;
-        const head = (await git(mirror, 'rev-parse', '--verify', '--quiet', `${named}^{commit}`).catch(() => {
-          throw new GitError(`${what} is not in the repository`, 'ref-not-found');
-        })).trim();
+        const head = (
+          await git(mirror, 'rev-parse', '--verify', '--quiet', `${named}^{commit}`).catch(() => {
+            throw new GitError(`${what} is not in the repository`, 'ref-not-found');
+          })
+        ).trim();
         let revision = head;
         if (ref.revision) {
-          revision = (await git(mirror, 'rev-parse', '--verify', '--quiet', `${ref.revision}^{commit}`).catch(() => {
-            throw new GitError(`revision ${ref.revision} is not in the repository`, 'ref-not-found');
-          })).trim();
+          revision = (
+            await git(mirror, 'rev-parse', '--verify', '--quiet', `${ref.revision}^{commit}`).catch(() => {
+              throw new GitError(`revision ${ref.revision} is not in the repository`, 'ref-not-found');
+            })
+          ).trim();
           // a revision is built as a branch only if it is on that branch, and as a tag only if it is the tag
-          const on = ref.tag ? revision === head : await git(mirror, 'merge-base', '--is-ancestor', revision, head).then(() => true, () => false);
+          const on = ref.tag
+            ? revision === head
+            : await git(mirror, 'merge-base', '--is-ancestor', revision, head).then(
+                () => true,
+                () => false,
+              );
           if (!on) throw new GitError(`revision ${ref.revision} is not on ${what}`, 'ref-not-found');
         }
         const config = await git(mirror, 'show', `${revision}:.circleci/config.yml`).catch(() => null);
@@ -70,7 +83,8 @@ export const createGit = (dir: string): Git => {
       await git(directory, 'init', '--quiet');
       // a checkout as CircleCI makes it: with its origin, so a job's git push and git remote work
       await git(directory, 'remote', 'add', 'origin', url);
-      const pull = options.pullRequest == null ? [] : [`+refs/pull/${Math.trunc(options.pullRequest)}/head:refs/remotes/origin/pull/${Math.trunc(options.pullRequest)}`];
+      const pull =
+        options.pullRequest == null ? [] : [`+refs/pull/${Math.trunc(options.pullRequest)}/head:refs/remotes/origin/pull/${Math.trunc(options.pullRequest)}`];
       await git(directory, 'fetch', '--quiet', 'origin', '+refs/heads/*:refs/remotes/origin/*', '+refs/tags/*:refs/tags/*', ...pull);
       await git(directory, 'checkout', '--quiet', '--detach', revision);
     },

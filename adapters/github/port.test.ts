@@ -28,7 +28,7 @@ test('a rate limit says when to retry: retry-after seconds first, else x-ratelim
   assert.is(rateLimitRetryAt(403, {}, now, 'Resource not accessible by integration'), undefined);
 });
 
-test("the REST adapter against the stand-in: a 403 secondary rate limit is a rate limit (a minute), a plain 403 a refusal", async () => {
+test('the REST adapter against the stand-in: a 403 secondary rate limit is a rate limit (a minute), a plain 403 a refusal', async () => {
   const standIn = await startGitHubStandIn({ id: 'port-test', secret: 'port-test-secret' });
   try {
     const github = createGitHub(`${standIn.url}/api/v3`);
@@ -36,13 +36,19 @@ test("the REST adapter against the stand-in: a 403 secondary rate limit is a rat
     const status = { state: 'pending' as const, context: 'ci/gyre: w', description: 'x'.repeat(200), targetUrl: 'http://gyre/w' };
     standIn.repos.rateLimitNext = { kind: 'secondary', count: 1, resetInSeconds: 0 };
     const before = Date.now();
-    const limited = await github.createStatus(token, { owner: 'acme', name: 'widget' }, 'abc123', status).then(() => null, (e: unknown) => e);
+    const limited = await github.createStatus(token, { owner: 'acme', name: 'widget' }, 'abc123', status).then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.instance(limited, GitHubRateLimited);
     assert.ok((limited as GitHubRateLimited).retryAt >= before + 60_000 && (limited as GitHubRateLimited).retryAt <= Date.now() + 60_000, 'a minute from now');
     await github.createStatus(token, { owner: 'acme', name: 'widget' }, 'abc123', status);
     assert.is(standIn.repos.statuses.get('acme/widget@abc123')![0]!.description.length, 140, 'the description cut to what GitHub takes');
     standIn.repos.refuseHooks.set('acme/widget', 403);
-    const refused = await github.createHook(token, { owner: 'acme', name: 'widget' }, { url: 'http://gyre/hooks/github', secret: 's', events: ['push'] }).then(() => null, (e: unknown) => e);
+    const refused = await github.createHook(token, { owner: 'acme', name: 'widget' }, { url: 'http://gyre/hooks/github', secret: 's', events: ['push'] }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.instance(refused, GitHubRefused);
     assert.is((refused as GitHubRefused).status, 403);
   } finally {

@@ -11,7 +11,6 @@ export interface GitHubIdentity {
   readonly teams: ReadonlyArray<string>;
 }
 
-
 /** A commit status as GitHub takes it (`POST /repos/{owner}/{repo}/statuses/{sha}`). */
 export interface CommitStatus {
   readonly state: 'pending' | 'success' | 'failure' | 'error';
@@ -58,7 +57,12 @@ export class GitHubRateLimited extends Error {
  * minute for a secondary rate limit (a 429, or a 403 whose `message` says so: GitHub's docs say to
  * "wait for at least one minute"); undefined when the answer is not a rate limit.
  */
-export const rateLimitRetryAt = (status: number, headers: Readonly<Record<string, string | number | undefined>>, now: number, message = ''): number | undefined => {
+export const rateLimitRetryAt = (
+  status: number,
+  headers: Readonly<Record<string, string | number | undefined>>,
+  now: number,
+  message = '',
+): number | undefined => {
   if (status !== 403 && status !== 429) return undefined;
   const retryAfter = Number(headers['retry-after']);
   if (headers['retry-after'] !== undefined && Number.isFinite(retryAfter)) return now + Math.max(0, retryAfter) * 1000;

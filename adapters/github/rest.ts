@@ -68,7 +68,9 @@ export const createGitHub = (apiUrl: string): GitHub => ({
   async deleteHook(accessToken, repo, hookId) {
     const options = { baseUrl: apiUrl, headers: { authorization: `token ${accessToken}` } };
     try {
-      await calling(`remove webhook ${hookId} from ${repo.owner}/${repo.name}`, () => request('DELETE /repos/{owner}/{repo}/hooks/{hook_id}', { ...options, owner: repo.owner, repo: repo.name, hook_id: hookId }));
+      await calling(`remove webhook ${hookId} from ${repo.owner}/${repo.name}`, () =>
+        request('DELETE /repos/{owner}/{repo}/hooks/{hook_id}', { ...options, owner: repo.owner, repo: repo.name, hook_id: hookId }),
+      );
     } catch (e) {
       if (e instanceof GitHubRefused && e.status === 404) return;
       throw e;

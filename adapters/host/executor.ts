@@ -49,7 +49,8 @@ export const createHostExecutor = (options: HostExecutorOptions) => ({
   },
 
   async prepare({ taskId }: { taskId: string }): Promise<ExecutionEnvironment> {
-    if (!taskDir.test(taskId) || taskId.endsWith('.groups')) throw new Error(`task id ${JSON.stringify(taskId)} cannot name a directory: use letters, digits, '.', '_' and '-'`);
+    if (!taskDir.test(taskId) || taskId.endsWith('.groups'))
+      throw new Error(`task id ${JSON.stringify(taskId)} cannot name a directory: use letters, digits, '.', '_' and '-'`);
     const home = join(options.root, taskId);
     await rm(home, { recursive: true, force: true });
     await mkdir(home, { recursive: true, mode: 0o700 });
@@ -133,7 +134,10 @@ export const createHostExecutor = (options: HostExecutorOptions) => ({
         for (const abort of running.values()) abort();
         for (const pid of groups) killGroup(pid);
         await Promise.all(
-          children.map((child) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('close', () => resolve())))),
+          children.map(
+            (child) =>
+              new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('close', () => resolve()))),
+          ),
         );
         await rm(home, { recursive: true, force: true });
         await rm(groupsFile(options.root, taskId), { force: true });

@@ -62,7 +62,9 @@ export class ObjectKeyError extends ValidationError {
     readonly key: string,
     reason: string,
   ) {
-    super(`object key ${JSON.stringify(key.slice(0, 200))} is refused: ${reason}; use a relative path of plain segments such as project/<id>/jobs/<n>/artifacts/a.html`);
+    super(
+      `object key ${JSON.stringify(key.slice(0, 200))} is refused: ${reason}; use a relative path of plain segments such as project/<id>/jobs/<n>/artifacts/a.html`,
+    );
   }
 }
 

@@ -4,7 +4,16 @@ import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
 import { checkedKey, checkedPrefix, defaultContentType, type ObjectInfo, type ObjectStore } from './port.ts';
 
 export interface S3Location {
@@ -66,7 +75,12 @@ export const createS3ObjectStore = (options: S3ObjectStoreOptions): ObjectStore 
   const listNames = async (prefix: string, after: string | undefined, limit: number) => {
     const r = await client.send(
       // ListObjects (v1) pages by marker, which is `after` itself; every S3-compatible store has it.
-      new ListObjectsCommand({ Bucket, Prefix: `${options.prefix}${checkedPrefix(prefix)}`, MaxKeys: Math.min(limit, 1000), ...(after !== undefined ? { Marker: `${options.prefix}${after}` } : {}) }),
+      new ListObjectsCommand({
+        Bucket,
+        Prefix: `${options.prefix}${checkedPrefix(prefix)}`,
+        MaxKeys: Math.min(limit, 1000),
+        ...(after !== undefined ? { Marker: `${options.prefix}${after}` } : {}),
+      }),
     );
     const keys = (r.Contents ?? []).map((o) => keyOf(o.Key!));
     return { keys, truncated: r.IsTruncated === true };
@@ -134,7 +148,10 @@ export const createS3ObjectStore = (options: S3ObjectStoreOptions): ObjectStore 
         const { keys } = await listNames(prefix, undefined, 1000);
         if (keys.length === 0) return count;
         const r = await client.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects: keys.map((k) => ({ Key: nameOf(k) })), Quiet: true } }));
-        if (r.Errors?.length) throw new Error(`deleting under ${prefix} in s3://${Bucket}/${options.prefix} failed for ${r.Errors.length} keys: ${r.Errors[0]!.Code} ${r.Errors[0]!.Message}`);
+        if (r.Errors?.length)
+          throw new Error(
+            `deleting under ${prefix} in s3://${Bucket}/${options.prefix} failed for ${r.Errors.length} keys: ${r.Errors[0]!.Code} ${r.Errors[0]!.Message}`,
+          );
         count += keys.length;
       }
     },

@@ -21,7 +21,10 @@ const spool = () => join(dir, 'spool', key.jobId, '0', '1.log');
 test('chunks are kept in order with their offsets, and read back whole', async () => {
   const store = storeOf(1024);
   const writes = await Promise.all(['one ', 'two ', 'three'].map((t) => store.append(key, t)));
-  assert.equal(writes.map((w) => w.offset), [0, 4, 8]);
+  assert.equal(
+    writes.map((w) => w.offset),
+    [0, 4, 8],
+  );
   assert.is(await store.read(key), 'one two three', 'an open step reads from its spool');
   assert.ok(existsSync(spool()));
   assert.equal(await store.seal(key), { bytes: 13, truncated: false });
@@ -65,7 +68,10 @@ test('output kept as files before the object store still reads', async () => {
   const legacy = join(dir, 'output', key.jobId, '0');
   mkdirSync(legacy, { recursive: true });
   writeFileSync(join(legacy, '1.log'), 'from an older Gyre');
-  assert.is(await createObjectOutputStore(createFileObjectStore(join(dir, 'objects')), join(dir, 'spool'), 1024, join(dir, 'output')).read(key), 'from an older Gyre');
+  assert.is(
+    await createObjectOutputStore(createFileObjectStore(join(dir, 'objects')), join(dir, 'spool'), 1024, join(dir, 'output')).read(key),
+    'from an older Gyre',
+  );
 });
 
 test('a key that is not a job id never becomes a path', async () => {
@@ -109,7 +115,11 @@ s3('a sealed step is the object <prefix>/jobs/<job>/output/<task>/<step>.log in 
   await store.append(key, 'two');
   assert.equal(await store.seal(key), { bytes: 7, truncated: false });
   assert.not.ok(existsSync(join(s3dir, 'spool', key.jobId, '0', '1.log')), 'the spool is removed');
-  assert.is(readFileSync(join(s3dir, 's3rver', 'gyre', 'ci', 'jobs', key.jobId, 'output', '0', '1.log._S3rver_object'), 'utf8'), 'one two', 'the bucket holds the plain text');
+  assert.is(
+    readFileSync(join(s3dir, 's3rver', 'gyre', 'ci', 'jobs', key.jobId, 'output', '0', '1.log._S3rver_object'), 'utf8'),
+    'one two',
+    'the bucket holds the plain text',
+  );
   assert.is(await make().read(key), 'one two');
 });
 

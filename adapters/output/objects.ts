@@ -59,7 +59,9 @@ export const createObjectOutputStore = (
         let bytes = Buffer.byteLength(text);
         let truncated = false;
         if (size.bytes + bytes > limitBytes) {
-          kept = `${Buffer.from(text).subarray(0, Math.max(0, limitBytes - size.bytes)).toString()}\n[output of this step cut at ${Math.round(limitBytes / 1024 / 1024)} MB]\n`;
+          kept = `${Buffer.from(text)
+            .subarray(0, Math.max(0, limitBytes - size.bytes))
+            .toString()}\n[output of this step cut at ${Math.round(limitBytes / 1024 / 1024)} MB]\n`;
           bytes = Buffer.byteLength(kept);
           truncated = true;
         }

@@ -14,7 +14,11 @@ export const createAttemptLimit = (max: number, windowMs: number) => {
       return;
     }
     if (++w.count > max) {
-      throw new GyreError(`too many attempts: at most ${max} per ${Math.round(windowMs / 1000)} s; try again in ${Math.ceil((w.start + windowMs - now) / 1000)} s`, 'RATE_LIMITED', 429);
+      throw new GyreError(
+        `too many attempts: at most ${max} per ${Math.round(windowMs / 1000)} s; try again in ${Math.ceil((w.start + windowMs - now) / 1000)} s`,
+        'RATE_LIMITED',
+        429,
+      );
     }
   };
 };

@@ -36,7 +36,9 @@ const samples: Record<string, { query: string | ((caller: Role) => string); vari
   'Mutation.deleteUser': { query: 'mutation { deleteUser(login: "matrix-deleted") }' },
   'Query.projects': { query: '{ projects { edges { node { slug } } } }' },
   'Query.project': { query: '{ project(slug: "gh/matrix/app") { slug } }' },
-  'Mutation.createProject': { query: (c) => `mutation { createProject(input: {slug: "gh/matrix/${c}", gitUrl: "https://github.com/matrix/${c}.git"}) { slug } }` },
+  'Mutation.createProject': {
+    query: (c) => `mutation { createProject(input: {slug: "gh/matrix/${c}", gitUrl: "https://github.com/matrix/${c}.git"}) { slug } }`,
+  },
   'Mutation.updateProjectSettings': { query: 'mutation { updateProjectSettings(slug: "gh/matrix/app", input: {defaultBranch: "trunk"}) { slug } }' },
   'Mutation.storeProjectEnvVar': { query: 'mutation { storeProjectEnvVar(slug: "gh/matrix/app", name: "M", value: "v") { name } }' },
   'Mutation.deleteProjectEnvVar': { query: (c) => `mutation { deleteProjectEnvVar(slug: "gh/matrix/app", name: "DEL_${c}") }` },
@@ -47,12 +49,16 @@ const samples: Record<string, { query: string | ((caller: Role) => string); vari
   'Mutation.storeContextEnvVar': { query: () => `mutation { storeContextEnvVar(contextId: "${ids.context}", name: "M", value: "v") { name } }` },
   'Mutation.deleteContextEnvVar': { query: (c) => `mutation { deleteContextEnvVar(contextId: "${ids.context}", name: "DEL_${c}") }` },
   'Mutation.addContextRestriction': { query: () => `mutation { addContextRestriction(contextId: "${ids.restricted}", group: "ops") { id } }` },
-  'Mutation.removeContextRestriction': { query: () => `mutation { removeContextRestriction(contextId: "${ids.restricted}", restrictionId: "${ids.restriction}") { id } }` },
+  'Mutation.removeContextRestriction': {
+    query: () => `mutation { removeContextRestriction(contextId: "${ids.restricted}", restrictionId: "${ids.restriction}") { id } }`,
+  },
   'Mutation.rotateMasterKey': { query: 'mutation { rotateMasterKey { keyId } }' },
   // a small read model, rebuilt beside the live one while the matrix goes on
   'Mutation.rebuildProjections': { query: 'mutation { rebuildProjections(names: ["system_settings"]) { id } }' },
   'Query.projectionRebuild': { query: `{ projectionRebuild(id: "${nowhere}") { id state } }` },
-  'Mutation.publishOrb': { query: 'mutation { publishOrb(namespace: "matrix", orb: "tools", version: "1.0.0", source: "version: 2.1\\ncommands: {}\\n") { id } }' },
+  'Mutation.publishOrb': {
+    query: 'mutation { publishOrb(namespace: "matrix", orb: "tools", version: "1.0.0", source: "version: 2.1\\ncommands: {}\\n") { id } }',
+  },
   'Query.orbVersion': { query: '{ orbVersion(orbVersionRef: "matrix/tools@1") { id } }' },
   'Query.compileConfig': { query: '{ compileConfig(configYaml: "version: 2.1") { valid } }' },
   'Query.pipelines': { query: '{ pipelines(projectSlug: "gh/matrix/app") { edges { cursor } } }' },
@@ -90,12 +96,18 @@ const setUp = async (g: TestGyre) => {
   };
   await ok('mutation { createProject(input: {slug: "gh/matrix/app", gitUrl: "https://github.com/matrix/app.git"}) { id } }');
   for (const c of ['user', 'admin']) await ok(`mutation { storeProjectEnvVar(slug: "gh/matrix/app", name: "DEL_${c}", value: "x") { name } }`);
-  const create = async (name: string) => (await ok(`mutation { createContext(input: {owner: "gh/matrix", name: "${name}"}) { id } }`)).createContext.id as string;
+  const create = async (name: string) =>
+    (await ok(`mutation { createContext(input: {owner: "gh/matrix", name: "${name}"}) { id } }`)).createContext.id as string;
   for (const name of ['context', 'restricted', 'del-user', 'del-admin']) ids[name] = await create(name);
   for (const c of ['user', 'admin']) await ok(`mutation { storeContextEnvVar(contextId: "${ids.context}", name: "DEL_${c}", value: "x") { name } }`);
-  ids.restriction = (await ok(`mutation { addContextRestriction(contextId: "${ids.restricted}", group: "release") { restrictions { id } } }`)).addContextRestriction.restrictions[0].id;
-  for (const name of ['linux', 'del-user', 'del-admin', 'del-agent']) await ok(`mutation { createRunnerResourceClass(input: {resourceClass: "matrix/${name}"}) { id } }`);
-  const token = async (nickname: string) => (await ok(`mutation { createRunnerToken(input: {resourceClass: "matrix/linux", nickname: "${nickname}"}) { token runnerToken { id } } }`)).createRunnerToken;
+  ids.restriction = (
+    await ok(`mutation { addContextRestriction(contextId: "${ids.restricted}", group: "release") { restrictions { id } } }`)
+  ).addContextRestriction.restrictions[0].id;
+  for (const name of ['linux', 'del-user', 'del-admin', 'del-agent'])
+    await ok(`mutation { createRunnerResourceClass(input: {resourceClass: "matrix/${name}"}) { id } }`);
+  const token = async (nickname: string) =>
+    (await ok(`mutation { createRunnerToken(input: {resourceClass: "matrix/linux", nickname: "${nickname}"}) { token runnerToken { id } } }`))
+      .createRunnerToken;
   for (const c of ['user', 'admin', 'agent']) ids[`token-${c}`] = (await token(c)).runnerToken.id;
   ids.agentToken = (await token('the agent')).token;
 };
@@ -119,7 +131,12 @@ test('the whole matrix: each field as anonymous, user, admin and a runner agent 
   await g.createUser('matrix-suspended');
   await g.createUser('matrix-deleted');
   await setUp(g);
-  const callers: Record<Role, Record<string, string>> = { anonymous: {}, user: { authorization: `Bearer ${user.token}` }, admin: { authorization: `Bearer ${g.adminToken}` }, agent: { 'circle-token': ids.agentToken! } };
+  const callers: Record<Role, Record<string, string>> = {
+    anonymous: {},
+    user: { authorization: `Bearer ${user.token}` },
+    admin: { authorization: `Bearer ${g.adminToken}` },
+    agent: { 'circle-token': ids.agentToken! },
+  };
   /** An agent holds a runner token: it may do what rules with role agent allow, and what anyone may, and nothing else. */
   const allows = (caller: Role, role: Role) => (caller === 'agent' || role === 'agent' ? role === caller || role === 'anonymous' : rank[caller] >= rank[role]);
   const rank: Record<Role, number> = { anonymous: 0, user: 1, admin: 2, agent: -1 };
@@ -150,14 +167,23 @@ test('the whole matrix: each field as anonymous, user, admin and a runner agent 
     }
   }
   const agentRefusals = await waitForAudit(g, (e) => e.success === false && e.actor?.type === 'runner_token', 2);
-  assert.ok(agentRefusals.some((e) => e.action === 'audit_log.export'), 'a refused route is audited with the agent as actor');
-  assert.ok(agentRefusals.some((e) => e.action === 'project.read' && e.actor.name === 'matrix/linux'), 'a refused field is audited with the agent as actor');
+  assert.ok(
+    agentRefusals.some((e) => e.action === 'audit_log.export'),
+    'a refused route is audited with the agent as actor',
+  );
+  assert.ok(
+    agentRefusals.some((e) => e.action === 'project.read' && e.actor.name === 'matrix/linux'),
+    'a refused field is audited with the agent as actor',
+  );
 });
 
 test('only the agent protocol lets an agent in: no GraphQL field, and no route outside /api/agent/', () => {
   const agentRules = [...Object.entries(graphqlRules), ...Object.entries(routeRules)].filter(([, r]) => r.role === 'agent').map(([k]) => k);
   assert.ok(agentRules.length >= 7);
-  assert.equal(agentRules.filter((k) => !k.startsWith('POST /api/agent/')), []);
+  assert.equal(
+    agentRules.filter((k) => !k.startsWith('POST /api/agent/')),
+    [],
+  );
 });
 
 test('sign-in without GitHub configured says so, as 503', async () => {

@@ -217,11 +217,13 @@ export const routeRules: Readonly<Record<string, Rule>> = {
 export const authorize = (rule: Rule, auth: Auth): void => {
   if (rule.role === 'anonymous') return;
   if (auth.kind === 'invalid') throw new UnauthorizedError(`${auth.reason}: send a valid token as "Authorization: Bearer <token>" or "Circle-Token: <token>"`);
-  if (auth.kind === 'anonymous') throw new UnauthorizedError('authentication required: send an API token as "Authorization: Bearer <token>" or "Circle-Token: <token>"');
+  if (auth.kind === 'anonymous')
+    throw new UnauthorizedError('authentication required: send an API token as "Authorization: Bearer <token>" or "Circle-Token: <token>"');
   if (rule.role === 'agent') {
     if (auth.kind !== 'agent') throw new ForbiddenError('only a runner agent, with a token of its resource class, may do this');
     return;
   }
-  if (auth.kind === 'agent') throw new ForbiddenError(`a runner token (of ${auth.resourceClass}) may only claim and run tasks: use a personal API token for anything else`);
+  if (auth.kind === 'agent')
+    throw new ForbiddenError(`a runner token (of ${auth.resourceClass}) may only claim and run tasks: use a personal API token for anything else`);
   if (rule.role === 'admin' && !auth.user.isAdmin) throw new ForbiddenError(`${auth.user.login} is not an administrator: ask an admin to grant admin rights`);
 };

@@ -26,7 +26,10 @@ test('the schedules routes refuse a caller that is not a user with it (401)', as
   registerCircleCiSchedules(app as never, { db: null } as never, () => 0);
   assert.is(handlers.length, 7);
   for (const h of handlers) {
-    const err = await h({ auth: { kind: 'agent', resourceClass: 'acme/big', tokenId: 't' }, params: { slug: 'gh/acme/app', id: 'x' }, body: {}, headers: {} }, {}).catch((e: unknown) => e);
+    const err = await h(
+      { auth: { kind: 'agent', resourceClass: 'acme/big', tokenId: 't' }, params: { slug: 'gh/acme/app', id: 'x' }, body: {}, headers: {} },
+      {},
+    ).catch((e: unknown) => e);
     assert.instance(err, UnauthorizedError);
   }
 });

@@ -30,7 +30,10 @@ export const createTokenUsage = (db: Knex): TokenUsage => {
     },
     async lastUsed(tokenIds) {
       if (tokenIds.length === 0) return new Map();
-      const rows = (await db(table).whereIn('token_id', tokenIds).select('token_id', 'last_used_at')) as Array<{ token_id: string; last_used_at: string | Date }>;
+      const rows = (await db(table).whereIn('token_id', tokenIds).select('token_id', 'last_used_at')) as Array<{
+        token_id: string;
+        last_used_at: string | Date;
+      }>;
       return new Map(rows.map((r) => [r.token_id, new Date(r.last_used_at).toISOString()]));
     },
   };

@@ -1,7 +1,15 @@
 import { NotFoundError } from '../../domain/errors.ts';
 import { parseOrgSlug } from '../../domain/projects/slugs.ts';
 import { contextCursor, contextEnvVars, contextRestrictions, contextsPage, type ContextRow } from '../../projections/contexts.ts';
-import { createContext, deleteContext, deleteContextEnvVar, findContext, restrictContext, storeContextEnvVar, unrestrictContext } from '../../application/contexts.ts';
+import {
+  createContext,
+  deleteContext,
+  deleteContextEnvVar,
+  findContext,
+  restrictContext,
+  storeContextEnvVar,
+  unrestrictContext,
+} from '../../application/contexts.ts';
 import { memberOf } from '../../application/members.ts';
 import { rotateMasterKey } from '../../application/master-key.ts';
 import type { Services } from '../services.ts';
@@ -36,8 +44,10 @@ export const contextResolvers = (s: Services) => ({
       await deleteContextEnvVar(s, context(ctx), await memberOf(s, ctx.auth), args.contextId, args.name);
       return true;
     },
-    addContextRestriction: (_: unknown, args: { contextId: unknown; group: unknown }, ctx: GraphQLContext) => restrictContext(s, context(ctx), args.contextId, args.group),
-    removeContextRestriction: (_: unknown, args: { contextId: unknown; restrictionId: unknown }, ctx: GraphQLContext) => unrestrictContext(s, context(ctx), args.contextId, args.restrictionId),
+    addContextRestriction: (_: unknown, args: { contextId: unknown; group: unknown }, ctx: GraphQLContext) =>
+      restrictContext(s, context(ctx), args.contextId, args.group),
+    removeContextRestriction: (_: unknown, args: { contextId: unknown; restrictionId: unknown }, ctx: GraphQLContext) =>
+      unrestrictContext(s, context(ctx), args.contextId, args.restrictionId),
     rotateMasterKey: async (_: unknown, _args: unknown, ctx: GraphQLContext) => {
       const r = await rotateMasterKey(s, context(ctx));
       return { keyId: r.toKeyId, previousKeyIds: r.fromKeyIds, rewrapped: r.rewrapped };

@@ -77,7 +77,12 @@ test('no token or a bad token is 401, a user on an admin field is 403; each refu
 
 test('auditLog: newest first, paged with cursors, filtered by time, action, actor and target', async () => {
   for (const n of [1, 2, 3]) await g.gql(update, { input: { licenseSeats: 100 + n } });
-  const page = async (args: string) => (await g.gql(`{ auditLog(${args}) { edges { cursor node { id action actor { id type name } target { id type } payload occurredAt success version metadata request scope { id } } } pageInfo { hasNextPage endCursor } } }`)).body;
+  const page = async (args: string) =>
+    (
+      await g.gql(
+        `{ auditLog(${args}) { edges { cursor node { id action actor { id type name } target { id type } payload occurredAt success version metadata request scope { id } } } pageInfo { hasNextPage endCursor } } }`,
+      )
+    ).body;
   const all = (await page('first: 500')).data!.auditLog.edges.map((e: any) => e.node);
   const times = all.map((n: any) => n.occurredAt);
   assert.equal([...times].sort().reverse(), times, 'newest first');

@@ -54,7 +54,15 @@ export const jobResolvers = (s: Services) => {
         return names.length ? names.join(', ') : null;
       },
       tasks: async (j: JobRow) =>
-        (await tasksOfJob(s.db, j.id)).map((t) => ({ index: t.taskIndex, status: t.status, agent: t.agentName, queuedAt: t.queuedAt, startedAt: t.startedAt, stoppedAt: t.stoppedAt, reason: t.reason })),
+        (await tasksOfJob(s.db, j.id)).map((t) => ({
+          index: t.taskIndex,
+          status: t.status,
+          agent: t.agentName,
+          queuedAt: t.queuedAt,
+          startedAt: t.startedAt,
+          stoppedAt: t.stoppedAt,
+          reason: t.reason,
+        })),
       steps: (j: JobRow) => stepsOfJob(s.db, j.id),
       testCounts: (j: JobRow) => testCountsOfJob(s.db, j.id),
       testReportProblems: async (j: JobRow) => (await testResultsOfJob(s.db, j.id)).flatMap((r) => r.problems),

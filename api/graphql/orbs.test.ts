@@ -5,7 +5,11 @@ import { startTestGyre, waitForAudit, type TestGyre } from '../../test/support/g
 const test = suite('api: the orb registry and compileConfig over GraphQL');
 let g: TestGyre;
 const publish = (orb: string, version: string, source: string, headers?: Record<string, string>) =>
-  g.gql('mutation($o: String!, $v: String!, $s: String!) { publishOrb(namespace: "acme", orb: $o, version: $v, source: $s) { id version orb { id } } }', { o: orb, v: version, s: source }, headers);
+  g.gql(
+    'mutation($o: String!, $v: String!, $s: String!) { publishOrb(namespace: "acme", orb: $o, version: $v, source: $s) { id version orb { id } } }',
+    { o: orb, v: version, s: source },
+    headers,
+  );
 const command = (text: string) => `version: 2.1\ncommands:\n  hi:\n    steps: [{run: echo ${text}}]\n`;
 const code = (r: Awaited<ReturnType<TestGyre['gql']>>) => r.body.errors?.[0]?.extensions?.code;
 
@@ -30,8 +34,19 @@ test('publishing: semver releases only, never the same version twice, admins onl
 
 test('references: exact, partial (@1, @1.2) and volatile mean the newest matching release', async () => {
   for (const v of ['1.2.4', '1.3.0', '2.0.0']) assert.is((await publish('tools', v, command(v))).body.errors, undefined);
-  const version = async (ref: string) => (await g.gql('query($r: String!) { orbVersion(orbVersionRef: $r) { version } }', { r: ref })).body.data!.orbVersion?.version ?? null;
-  assert.equal([await version('acme/tools@1.2.3'), await version('acme/tools@1.2'), await version('acme/tools@1'), await version('acme/tools@volatile'), await version('acme/tools'), await version('acme/tools@3')], ['1.2.3', '1.2.4', '1.3.0', '2.0.0', '2.0.0', null]);
+  const version = async (ref: string) =>
+    (await g.gql('query($r: String!) { orbVersion(orbVersionRef: $r) { version } }', { r: ref })).body.data!.orbVersion?.version ?? null;
+  assert.equal(
+    [
+      await version('acme/tools@1.2.3'),
+      await version('acme/tools@1.2'),
+      await version('acme/tools@1'),
+      await version('acme/tools@volatile'),
+      await version('acme/tools'),
+      await version('acme/tools@3'),
+    ],
+    ['1.2.3', '1.2.4', '1.3.0', '2.0.0', '2.0.0', null],
+  );
 });
 
 test('compileConfig expands orbs (fifteen in one config), and names a missing one with its line', async () => {
@@ -39,10 +54,15 @@ test('compileConfig expands orbs (fifteen in one config), and names a missing on
   const orbs = Array.from({ length: 15 }, (_, i) => `  o${i}: acme/o${i}@1`).join('\n');
   const steps = Array.from({ length: 15 }, (_, i) => `o${i}/hi`).join(', ');
   const config = `version: 2.1\norbs:\n${orbs}\njobs:\n  b:\n    docker: [{image: x}]\n    steps: [${steps}]\nworkflows:\n  w:\n    jobs: [b]\n`;
-  const r = (await g.gql('query($c: String!) { compileConfig(configYaml: $c) { valid outputYaml errors { message } } }', { c: config })).body.data!.compileConfig;
+  const r = (await g.gql('query($c: String!) { compileConfig(configYaml: $c) { valid outputYaml errors { message } } }', { c: config })).body.data!
+    .compileConfig;
   assert.is(r.valid, true, JSON.stringify(r.errors));
   for (let i = 0; i < 15; i++) assert.match(r.outputYaml, new RegExp(`command: echo from-o${i}\\n`));
-  const missing = (await g.gql('query($c: String!) { compileConfig(configYaml: $c) { valid errors { message file line key } } }', { c: 'version: 2.1\norbs:\n  x: acme/nothing@1.0.0\njobs:\n  b:\n    docker: [{image: x}]\n    steps: [x/hi]\nworkflows:\n  w:\n    jobs: [b]\n' })).body.data!.compileConfig;
+  const missing = (
+    await g.gql('query($c: String!) { compileConfig(configYaml: $c) { valid errors { message file line key } } }', {
+      c: 'version: 2.1\norbs:\n  x: acme/nothing@1.0.0\njobs:\n  b:\n    docker: [{image: x}]\n    steps: [x/hi]\nworkflows:\n  w:\n    jobs: [b]\n',
+    })
+  ).body.data!.compileConfig;
   assert.is(missing.valid, false);
   assert.equal({ ...missing.errors[0], message: undefined }, { message: undefined, file: '.circleci/config.yml', line: 3, key: 'orbs.x' });
   assert.match(missing.errors[0].message, /acme\/nothing@1\.0\.0 is not in Gyre's orb registry/);

@@ -4,7 +4,8 @@ export const maxPageSize = 500;
 
 export const parsePageSize = (first: unknown): number => {
   const n = first ?? 50;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > maxPageSize) throw new ValidationError(`first must be a whole number from 1 to ${maxPageSize}`);
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > maxPageSize)
+    throw new ValidationError(`first must be a whole number from 1 to ${maxPageSize}`);
   return n;
 };
 

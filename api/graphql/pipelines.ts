@@ -4,7 +4,17 @@ import { parseUuid } from '../../domain/ids.ts';
 import { triggerSource } from '../../domain/pipelines/pipeline.ts';
 import { jobStatusAfter, workflowDecider, workflowStream, type WorkflowEvent } from '../../domain/pipelines/workflow.ts';
 import { parseProjectSlug } from '../../domain/projects/slugs.ts';
-import { jobsOfWorkflow, pipelineById, pipelineByNumber, pipelinesPage, workflowById, workflowsOfPipeline, type JobRow, type PipelineRow, type WorkflowRow } from '../../projections/pipelines.ts';
+import {
+  jobsOfWorkflow,
+  pipelineById,
+  pipelineByNumber,
+  pipelinesPage,
+  workflowById,
+  workflowsOfPipeline,
+  type JobRow,
+  type PipelineRow,
+  type WorkflowRow,
+} from '../../projections/pipelines.ts';
 import { memberOf } from '../../application/members.ts';
 import { approveJob, cancelJobById, cancelWorkflow, reportJob, rerunWorkflow, triggerPipeline } from '../../application/pipelines.ts';
 import { findProject } from '../../application/projects.ts';
@@ -12,7 +22,6 @@ import { written } from '../../application/read-your-writes.ts';
 import type { Services } from '../services.ts';
 import { commandContextOf as context, overWebSocket, type GraphQLContext } from './context.ts';
 import { connection, decodeCursor } from './paging.ts';
-
 
 /**
  * One workflow's job statuses: first each job as it stands (action `snapshot`), then every change as it
@@ -37,7 +46,14 @@ const jobChanges = (s: Services, workflowId: string): AsyncIterableIterator<unkn
       for (const e of page.events) {
         if (e.stream !== workflowStream(workflowId) || e.revision <= seen || e.type === 'workflow.start' || e.type === 'workflow.cancel') continue;
         const d = e.data as { jobId?: string; job?: string; status?: string };
-        yield { workflowId, action: e.type, jobId: d.jobId ?? null, job: d.job ?? null, status: jobStatusAfter(e) ?? d.status ?? 'unknown', occurredAt: e.occurredAt };
+        yield {
+          workflowId,
+          action: e.type,
+          jobId: d.jobId ?? null,
+          job: d.job ?? null,
+          status: jobStatusAfter(e) ?? d.status ?? 'unknown',
+          occurredAt: e.occurredAt,
+        };
         if (e.type === 'workflow.finish') return;
       }
     }
@@ -69,20 +85,36 @@ export const pipelineResolvers = (s: Services) => ({
     pipeline: async (_: unknown, args: { id: unknown }) => (await pipelineById(s.db, parseUuid(args.id, 'id'))) ?? null,
     pipelineByNumber: async (_: unknown, args: { projectSlug: unknown; number: unknown }) => {
       const project = await findProject(s, parseProjectSlug(args.projectSlug).slug);
-      if (typeof args.number !== 'number' || !Number.isInteger(args.number) || args.number < 1) throw new ValidationError('number is a pipeline number: a whole number from 1');
+      if (typeof args.number !== 'number' || !Number.isInteger(args.number) || args.number < 1)
+        throw new ValidationError('number is a pipeline number: a whole number from 1');
       return (await pipelineByNumber(s.db, project.id, args.number)) ?? null;
     },
     workflow: async (_: unknown, args: { id: unknown }) => (await workflowById(s.db, parseUuid(args.id, 'id'))) ?? null,
   },
   Mutation: {
-    triggerPipeline: async (_: unknown, args: { input: { projectSlug: unknown; branch?: unknown; tag?: unknown; revision?: unknown; parameters?: unknown } }, ctx: GraphQLContext) =>
-      triggerPipeline(s, context(ctx), await memberOf(s, ctx.auth), { slug: args.input.projectSlug, branch: args.input.branch, tag: args.input.tag, revision: args.input.revision, parameters: args.input.parameters, type: 'explicit' }),
+    triggerPipeline: async (
+      _: unknown,
+      args: { input: { projectSlug: unknown; branch?: unknown; tag?: unknown; revision?: unknown; parameters?: unknown } },
+      ctx: GraphQLContext,
+    ) =>
+      triggerPipeline(s, context(ctx), await memberOf(s, ctx.auth), {
+        slug: args.input.projectSlug,
+        branch: args.input.branch,
+        tag: args.input.tag,
+        revision: args.input.revision,
+        parameters: args.input.parameters,
+        type: 'explicit',
+      }),
     approveJob: async (_: unknown, args: { workflowId: unknown; approvalRequestId: unknown }, ctx: GraphQLContext) =>
       written(await workflowById(s.db, (await approveJob(s, context(ctx), await memberOf(s, ctx.auth), args.workflowId, args.approvalRequestId)).id)),
-    cancelWorkflow: async (_: unknown, args: { workflowId: unknown }, ctx: GraphQLContext) => written(await workflowById(s.db, (await cancelWorkflow(s, context(ctx), await memberOf(s, ctx.auth), args.workflowId)).id)),
-    cancelJob: async (_: unknown, args: { jobId: unknown }, ctx: GraphQLContext) => written(await workflowById(s.db, (await cancelJobById(s, context(ctx), await memberOf(s, ctx.auth), args.jobId)).id)),
-    rerunWorkflow: async (_: unknown, args: { workflowId: unknown; fromFailed?: boolean | null }, ctx: GraphQLContext) => rerunWorkflow(s, context(ctx), await memberOf(s, ctx.auth), args.workflowId, args.fromFailed === true),
-    reportJob: async (_: unknown, args: { workflowId: unknown; jobId: unknown; status: unknown }, ctx: GraphQLContext) => written(await workflowById(s.db, (await reportJob(s, context(ctx), args.workflowId, args.jobId, args.status)).id)),
+    cancelWorkflow: async (_: unknown, args: { workflowId: unknown }, ctx: GraphQLContext) =>
+      written(await workflowById(s.db, (await cancelWorkflow(s, context(ctx), await memberOf(s, ctx.auth), args.workflowId)).id)),
+    cancelJob: async (_: unknown, args: { jobId: unknown }, ctx: GraphQLContext) =>
+      written(await workflowById(s.db, (await cancelJobById(s, context(ctx), await memberOf(s, ctx.auth), args.jobId)).id)),
+    rerunWorkflow: async (_: unknown, args: { workflowId: unknown; fromFailed?: boolean | null }, ctx: GraphQLContext) =>
+      rerunWorkflow(s, context(ctx), await memberOf(s, ctx.auth), args.workflowId, args.fromFailed === true),
+    reportJob: async (_: unknown, args: { workflowId: unknown; jobId: unknown; status: unknown }, ctx: GraphQLContext) =>
+      written(await workflowById(s.db, (await reportJob(s, context(ctx), args.workflowId, args.jobId, args.status)).id)),
   },
   Subscription: {
     workflowJobs: {

@@ -46,10 +46,14 @@ const schemaNames = (source = schemaSource()): Set<string> => {
  * quoted span that is not a name of the schema or a variable is blanked, and so is an unquoted value
  * (a number, a boolean, a list) after "value" or "found", before the message leaves.
  */
-export const scrubValues = (names: ReadonlySet<string>) => (message: string): string =>
-  message
-    .replace(/"((?:[^"\\]|\\.)*)"/g, (quoted, inner: string) => (names.has(inner.replace(/[![\]]/g, '')) || /^\$[_A-Za-z][_0-9A-Za-z]*$/.test(inner) ? quoted : '"…"'))
-    .replace(/\b(value:? |found )(?!of\b|"…")[^;]*?(?=\.?(?:;|$))/g, '$1…');
+export const scrubValues =
+  (names: ReadonlySet<string>) =>
+  (message: string): string =>
+    message
+      .replace(/"((?:[^"\\]|\\.)*)"/g, (quoted, inner: string) =>
+        names.has(inner.replace(/[![\]]/g, '')) || /^\$[_A-Za-z][_0-9A-Za-z]*$/.test(inner) ? quoted : '"…"',
+      )
+      .replace(/\b(value:? |found )(?!of\b|"…")[^;]*?(?=\.?(?:;|$))/g, '$1…');
 
 /**
  * The one place GraphQL is authorized: every root resolver is wrapped with its rule, and every refusal
@@ -66,7 +70,11 @@ const guard = (s: Services, key: string, resolve: Resolver): Resolver => {
       return await resolve(root, args, ctx, info);
     } catch (e) {
       if (isRefusal(e) && rule.role !== 'anonymous') {
-        await s.commands.refuse(rule.action, { reason: e.message, code: e.code, status: e.status, operation }, { context: commandContext(ctx.auth, ctx.requestInfo) });
+        await s.commands.refuse(
+          rule.action,
+          { reason: e.message, code: e.code, status: e.status, operation },
+          { context: commandContext(ctx.auth, ctx.requestInfo) },
+        );
       }
       throw e;
     }
@@ -143,7 +151,8 @@ export const requestedRules = (query: unknown): Array<{ key: string; action: str
  */
 const upgradeAuth = (s: Pick<Services, 'config' | 'db' | 'sessions'>, req: FastifyRequest): Pick<GraphQLContext, 'auth' | 'reauthenticate'> => {
   const publicUrl = s.config.GYRE_PUBLIC_URL;
-  if (!signedInByCookie(req.auth) || requestOrigin(req.headers) === ownOrigin(publicUrl, req)) return { auth: req.auth, reauthenticate: () => authenticate(s.db, s.sessions, req.headers, req.cookies) };
+  if (!signedInByCookie(req.auth) || requestOrigin(req.headers) === ownOrigin(publicUrl, req))
+    return { auth: req.auth, reauthenticate: () => authenticate(s.db, s.sessions, req.headers, req.cookies) };
   const refused: Auth = { kind: 'invalid', reason: `the session cookie counts only on a WebSocket opened by a page of ${ownOrigin(publicUrl, req)}` };
   return { auth: refused, reauthenticate: async () => refused };
 };
@@ -159,7 +168,9 @@ export const registerGraphQL = async (app: FastifyInstance, s: Services) => {
     subscription: {
       // a token in connection_init ({authorization: "Bearer …"} or {"Circle-Token": "…"}) stands for the connection; without one, the upgrade request's session cookie does
       onConnect: async ({ payload }: { payload?: Record<string, unknown> }) => {
-        const headers = Object.fromEntries(Object.entries((payload?.headers as object) ?? payload ?? {}).map(([k, v]) => [k.toLowerCase(), typeof v === 'string' ? v : undefined]));
+        const headers = Object.fromEntries(
+          Object.entries((payload?.headers as object) ?? payload ?? {}).map(([k, v]) => [k.toLowerCase(), typeof v === 'string' ? v : undefined]),
+        );
         if (presentedToken(headers) === null) return true;
         return { auth: await authenticate(s.db, s.sessions, headers), reauthenticate: () => authenticate(s.db, s.sessions, headers) };
       },
@@ -174,10 +185,17 @@ export const registerGraphQL = async (app: FastifyInstance, s: Services) => {
           // GraphQL refused the document itself: audit it under the operation it asked for
           const req = (ctx as { reply?: { request: FastifyRequest } }).reply?.request;
           if (req) {
-            const reason = original.errors.map((e) => scrub(e.message)).join('; ').slice(0, 1000);
+            const reason = original.errors
+              .map((e) => scrub(e.message))
+              .join('; ')
+              .slice(0, 1000);
             for (const { key, action } of requestedRules((req.body as { query?: unknown } | undefined)?.query ?? (req.query as { query?: unknown }).query)) {
               void s.commands
-                .refuse(action, { reason, code: 'GRAPHQL_VALIDATION_FAILED', status: 400, operation: key }, { context: commandContext(req.auth, requestInfo(req)) })
+                .refuse(
+                  action,
+                  { reason, code: 'GRAPHQL_VALIDATION_FAILED', status: 400, operation: key },
+                  { context: commandContext(req.auth, requestInfo(req)) },
+                )
                 .catch((e) => s.log.error({ err: e }, 'could not record a refused GraphQL document'));
             }
           }

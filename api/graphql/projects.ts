@@ -22,7 +22,8 @@ export const projectResolvers = (s: Services) => ({
   Mutation: {
     createProject: async (_: unknown, args: { input: { slug?: unknown; gitUrl?: unknown } }, ctx: GraphQLContext) =>
       followProject(s, context(ctx), await memberOf(s, ctx.auth), signedIn(ctx), args.input),
-    unfollowProject: async (_: unknown, args: { slug: unknown }, ctx: GraphQLContext) => unfollowProject(s, context(ctx), await memberOf(s, ctx.auth), signedIn(ctx), args.slug),
+    unfollowProject: async (_: unknown, args: { slug: unknown }, ctx: GraphQLContext) =>
+      unfollowProject(s, context(ctx), await memberOf(s, ctx.auth), signedIn(ctx), args.slug),
     updateProjectSettings: async (_: unknown, args: { slug: unknown; input: unknown }, ctx: GraphQLContext) =>
       updateProjectSettings(s, context(ctx), await memberOf(s, ctx.auth), args.slug, { ...(args.input as object) }),
     storeProjectEnvVar: async (_: unknown, args: { slug: unknown; name: unknown; value: unknown }, ctx: GraphQLContext) =>
@@ -45,5 +46,3 @@ export const projectResolvers = (s: Services) => ({
     },
   },
 });
-
-

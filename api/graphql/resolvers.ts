@@ -129,7 +129,16 @@ const accountResolvers = (s: Services) => ({
  */
 export const createResolvers = (s: Services): Record<string, unknown> => {
   const merged: Record<string, Record<string, unknown>> = {};
-  for (const area of [accountResolvers(s), projectResolvers(s), contextResolvers(s), orbResolvers(s), pipelineResolvers(s), jobResolvers(s), runnerResolvers(s), projectionResolvers(s)]) {
+  for (const area of [
+    accountResolvers(s),
+    projectResolvers(s),
+    contextResolvers(s),
+    orbResolvers(s),
+    pipelineResolvers(s),
+    jobResolvers(s),
+    runnerResolvers(s),
+    projectionResolvers(s),
+  ]) {
     for (const [type, fields] of Object.entries(area)) merged[type] = { ...merged[type], ...fields };
   }
   return { JSON: json, ...merged };

@@ -16,9 +16,20 @@ const ok = async (query: string, variables?: Record<string, unknown>) => {
 };
 
 test('an admin creates a class and a token; the token is shown once and authenticates an agent of that class only', async () => {
-  const rc = (await ok('mutation { createRunnerResourceClass(input: {resourceClass: "acme/linux", description: "Linux"}) { id resourceClass namespace description createdAt } }')).createRunnerResourceClass;
-  assert.equal({ ...rc, id: undefined, createdAt: undefined }, { id: undefined, resourceClass: 'acme/linux', namespace: 'acme', description: 'Linux', createdAt: undefined });
-  const created = (await ok('mutation { createRunnerToken(input: {resourceClass: "acme/linux", nickname: "box-1"}) { token runnerToken { id resourceClass nickname createdAt } } }')).createRunnerToken;
+  const rc = (
+    await ok(
+      'mutation { createRunnerResourceClass(input: {resourceClass: "acme/linux", description: "Linux"}) { id resourceClass namespace description createdAt } }',
+    )
+  ).createRunnerResourceClass;
+  assert.equal(
+    { ...rc, id: undefined, createdAt: undefined },
+    { id: undefined, resourceClass: 'acme/linux', namespace: 'acme', description: 'Linux', createdAt: undefined },
+  );
+  const created = (
+    await ok(
+      'mutation { createRunnerToken(input: {resourceClass: "acme/linux", nickname: "box-1"}) { token runnerToken { id resourceClass nickname createdAt } } }',
+    )
+  ).createRunnerToken;
   assert.match(created.token, /^gyre_runner_/);
   assert.equal((await ok('{ runnerResourceClasses(namespace: "ACME") { resourceClass } }')).runnerResourceClasses, [{ resourceClass: 'acme/linux' }]);
   const listed = await g.gql('{ runnerTokens(resourceClass: "acme/linux") { id resourceClass nickname createdAt } }');
@@ -48,9 +59,12 @@ test('bad names are refused with what to write', async () => {
 
 test('the built-in fleets: classes named exactly docker and machine take tokens for build machines', async () => {
   for (const name of ['docker', 'machine']) {
-    const rc = (await ok(`mutation { createRunnerResourceClass(input: {resourceClass: "${name}", description: "our build machines"}) { resourceClass namespace } }`)).createRunnerResourceClass;
+    const rc = (
+      await ok(`mutation { createRunnerResourceClass(input: {resourceClass: "${name}", description: "our build machines"}) { resourceClass namespace } }`)
+    ).createRunnerResourceClass;
     assert.equal(rc, { resourceClass: name, namespace: name });
-    const t = (await ok(`mutation { createRunnerToken(input: {resourceClass: "${name}", nickname: "fleet"}) { token runnerToken { resourceClass } } }`)).createRunnerToken;
+    const t = (await ok(`mutation { createRunnerToken(input: {resourceClass: "${name}", nickname: "fleet"}) { token runnerToken { resourceClass } } }`))
+      .createRunnerToken;
     assert.is(t.runnerToken.resourceClass, name);
   }
   for (const bad of ['Docker', 'machine:medium', 'dockers']) {

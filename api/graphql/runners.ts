@@ -1,4 +1,11 @@
-import { createResourceClass, createRunnerToken, deleteResourceClass, deleteRunnerToken, listResourceClasses, listRunnerTokens } from '../../application/runners.ts';
+import {
+  createResourceClass,
+  createRunnerToken,
+  deleteResourceClass,
+  deleteRunnerToken,
+  listResourceClasses,
+  listRunnerTokens,
+} from '../../application/runners.ts';
 import type { Services } from '../services.ts';
 import { commandContextOf as context, type GraphQLContext } from './context.ts';
 
@@ -9,7 +16,8 @@ export const runnerResolvers = (s: Services) => ({
     runnerTokens: (_: unknown, args: { resourceClass: unknown }) => listRunnerTokens(s, args.resourceClass),
   },
   Mutation: {
-    createRunnerResourceClass: (_: unknown, args: { input: { resourceClass: unknown; description: unknown } }, ctx: GraphQLContext) => createResourceClass(s, context(ctx), args.input),
+    createRunnerResourceClass: (_: unknown, args: { input: { resourceClass: unknown; description: unknown } }, ctx: GraphQLContext) =>
+      createResourceClass(s, context(ctx), args.input),
     deleteRunnerResourceClass: async (_: unknown, args: { resourceClass: unknown }, ctx: GraphQLContext) => {
       await deleteResourceClass(s, context(ctx), { name: args.resourceClass });
       return true;

@@ -34,11 +34,18 @@ const subscribe = (client: Client, actions?: string[]) => {
   let resolveDone: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
   const dispose = client.subscribe(
-    { query: 'subscription($f: EventFilter) { events(filter: $f) { id action actor { name } payload success request } }', variables: { f: actions ? { actions } : null } },
-    { next: (m) => (m.errors ? errors.push(...m.errors) : got.push(m.data?.events)), error: (e) => {
+    {
+      query: 'subscription($f: EventFilter) { events(filter: $f) { id action actor { name } payload success request } }',
+      variables: { f: actions ? { actions } : null },
+    },
+    {
+      next: (m) => (m.errors ? errors.push(...m.errors) : got.push(m.data?.events)),
+      error: (e) => {
         errors.push(e);
         resolveDone();
-      }, complete: () => resolveDone() },
+      },
+      complete: () => resolveDone(),
+    },
   );
   return { got, errors, done, dispose };
 };
@@ -67,16 +74,36 @@ test('an admin receives live audit events matching the filter, prefix included, 
   await update(7);
   await update(8);
   const seats = (e: any) => e.payload.changes.licenseSeats.to;
-  assert.ok(await until(() => exact.got.some((e) => seats(e) === 8) && prefix.got.some((e) => e.action === 'system.settings.update' && seats(e) === 8)), `got ${exact.got.length} and ${prefix.got.length}`);
+  assert.ok(
+    await until(() => exact.got.some((e) => seats(e) === 8) && prefix.got.some((e) => e.action === 'system.settings.update' && seats(e) === 8)),
+    `got ${exact.got.length} and ${prefix.got.length}`,
+  );
   const after = exact.got.filter((e) => seats(e) < 100);
   assert.equal(after.map(seats), [7, 8]);
-  assert.equal(prefix.got.filter((e) => e.action === 'system.settings.update' && seats(e) < 100).map((e) => e.id), after.map((e) => e.id));
-  assert.equal(exact.got.map((e) => e.action), exact.got.map(() => 'system.settings.update'));
+  assert.equal(
+    prefix.got.filter((e) => e.action === 'system.settings.update' && seats(e) < 100).map((e) => e.id),
+    after.map((e) => e.id),
+  );
+  assert.equal(
+    exact.got.map((e) => e.action),
+    exact.got.map(() => 'system.settings.update'),
+  );
   assert.is(after[0].actor.name, 'admin');
   assert.is(after[0].success, true);
   // events arrive in log order: once the user.* subscriber sees a user event made after the settings changes, it would have seen them first
-  assert.ok(await until(() => other.got.some((e) => e.action === 'user.create'), 10_000, () => g.createUser(`sub-${Date.now()}`)), 'the user.* subscriber attached');
-  assert.equal(other.got.filter((e) => !e.action.startsWith('user.')), [], 'the user.* subscriber saw other events');
+  assert.ok(
+    await until(
+      () => other.got.some((e) => e.action === 'user.create'),
+      10_000,
+      () => g.createUser(`sub-${Date.now()}`),
+    ),
+    'the user.* subscriber attached',
+  );
+  assert.equal(
+    other.got.filter((e) => !e.action.startsWith('user.')),
+    [],
+    'the user.* subscriber saw other events',
+  );
   exact.dispose();
   prefix.dispose();
   other.dispose();

@@ -16,7 +16,15 @@ const as = (token: string) => ({ authorization: `Bearer ${token}` });
 
 test('me is the signed-in user', async () => {
   const r = await g.gql('{ me { id login name state isAdmin createdAt lastLoginAt } }', {}, as(frank.token));
-  assert.equal(r.body.data?.me, { id: frank.id, login: 'frank', name: 'frank', state: 'ACTIVE', isAdmin: false, createdAt: r.body.data?.me.createdAt, lastLoginAt: null });
+  assert.equal(r.body.data?.me, {
+    id: frank.id,
+    login: 'frank',
+    name: 'frank',
+    state: 'ACTIVE',
+    isAdmin: false,
+    createdAt: r.body.data?.me.createdAt,
+    lastLoginAt: null,
+  });
   assert.match(r.body.data?.me.createdAt, /^\d{4}-\d\d-\d\dT/);
 });
 

@@ -26,7 +26,10 @@ test('suspending an account stops its tokens at once; activating brings them bac
   assert.is(active.body.data!.activateUser.state, 'ACTIVE');
   assert.is((await g.gql('{ me { login } }', {}, as(grace.token))).status, 200);
   const audit = await waitForAudit(g, (e) => ['user.suspend', 'user.activate'].includes(e.action) && e.payload.login === 'grace', 2);
-  assert.equal(audit.map((e) => e.action), ['user.suspend', 'user.activate']);
+  assert.equal(
+    audit.map((e) => e.action),
+    ['user.suspend', 'user.activate'],
+  );
   assert.equal(audit[0]!.target, { id: grace.id, type: 'user', name: 'grace' });
 });
 
@@ -68,7 +71,10 @@ test('deleting a user removes it from every read model and revokes its tokens; t
   assert.is((await g.gql('{ user(login: "mallory") { login } }')).body.data!.user, null);
   assert.is((await g.services.db('api_tokens_v2').where({ user_id: mallory.id })).length, 0);
   const history = await waitForAudit(g, (e) => e.target.id === mallory.id, 3);
-  assert.equal(history.map((e) => e.action), ['user.create', 'user.api_token.create', 'user.delete']);
+  assert.equal(
+    history.map((e) => e.action),
+    ['user.create', 'user.api_token.create', 'user.delete'],
+  );
 });
 
 test('admin rights are granted and revoked; no one demotes or suspends themselves, and the last admin stays', async () => {
@@ -93,7 +99,10 @@ test('users lists by login, filters by state, and pages with cursors; bad logins
   const page1 = (await g.gql('{ users(first: 2) { edges { node { login } } pageInfo { hasNextPage endCursor } } }')).body.data!.users;
   const page2 = (await g.gql(`{ users(first: 2, after: "${page1.pageInfo.endCursor}") { edges { node { login } } } }`)).body.data!.users;
   assert.ok(page1.pageInfo.hasNextPage);
-  assert.equal([...page1.edges, ...page2.edges].map((e: any) => e.node.login), logins.slice(0, 4));
+  assert.equal(
+    [...page1.edges, ...page2.edges].map((e: any) => e.node.login),
+    logins.slice(0, 4),
+  );
   const bad = await g.gql('mutation { suspendUser(login: "not a login!") { state } }');
   assert.is(bad.body.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
   const missing = await g.gql('mutation { suspendUser(login: "nobody-here") { state } }');

@@ -1,7 +1,18 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { AgentInfo, CacheKey, CacheKeys, Heartbeat, StepEnd, StepRef, TaskEnd, TaskRef, TestReportsSummary, UploadedTest } from '../../domain/agents/protocol.ts';
+import {
+  AgentInfo,
+  CacheKey,
+  CacheKeys,
+  Heartbeat,
+  StepEnd,
+  StepRef,
+  TaskEnd,
+  TaskRef,
+  TestReportsSummary,
+  UploadedTest,
+} from '../../domain/agents/protocol.ts';
 import { ndjsonLines } from './ndjson.ts';
 import { parseInput, ValidationError } from '../../domain/errors.ts';
 import type { AgentIdentity, Dispatch } from '../../workers/dispatch.ts';
@@ -32,7 +43,9 @@ export const registerAgentProtocol = (app: FastifyInstance, dispatch: Dispatch) 
     const identity: AgentIdentity = { kind: 'token', tokenId: auth.tokenId!, resourceClass: auth.resourceClass! };
     return dispatch.channel(identity);
   };
-  app.post('/api/agent/register', async (req) => channelOf(req.auth as never).register(parseInput(z.object({ info: AgentInfo }), req.body, 'registration').info));
+  app.post('/api/agent/register', async (req) =>
+    channelOf(req.auth as never).register(parseInput(z.object({ info: AgentInfo }), req.body, 'registration').info),
+  );
   app.post('/api/agent/claim', async (req, reply) => {
     const b = parseInput(ClaimBody, req.body, 'claim');
     // an agent that hangs up (it is stopping) withdraws its claim: no task goes to a closed connection

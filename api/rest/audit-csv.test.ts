@@ -10,11 +10,17 @@ let user: { id: string; token: string };
 test.before(async () => {
   g = await startTestGyre();
   user = await g.createUser('dave');
-  for (const seats of [3, 4]) await g.gql('mutation($s: Int) { updateSystemSettings(input: {licenseSeats: $s}) { licenseSeats } }', { s: seats }, { authorization: `Bearer ${g.adminToken}`, 'x-client-trace-id': 'quote " and, comma' });
+  for (const seats of [3, 4])
+    await g.gql(
+      'mutation($s: Int) { updateSystemSettings(input: {licenseSeats: $s}) { licenseSeats } }',
+      { s: seats },
+      { authorization: `Bearer ${g.adminToken}`, 'x-client-trace-id': 'quote " and, comma' },
+    );
 });
 test.after(async () => g.stop());
 
-const csv = (query = '', token = g.adminToken) => g.app.inject({ method: 'GET', url: `/admin/audit-log.csv${query}`, headers: token ? { authorization: `Bearer ${token}` } : {} });
+const csv = (query = '', token = g.adminToken) =>
+  g.app.inject({ method: 'GET', url: `/admin/audit-log.csv${query}`, headers: token ? { authorization: `Bearer ${token}` } : {} });
 
 test('columns in the guide order, oldest first, nested values as compact JSON, RFC 4180 quoting', async () => {
   const res = await csv();
@@ -77,7 +83,10 @@ test('only admins export: 401 without a token, 403 for a user, as JSON', async (
   const forbidden = await csv('', user.token);
   assert.is(forbidden.statusCode, 403);
   const refused = await waitForAudit(g, (e) => e.action === 'audit_log.export' && e.success === false && e.payload.status >= 401, 2);
-  assert.equal(refused.map((e) => e.payload.status), [401, 403]);
+  assert.equal(
+    refused.map((e) => e.payload.status),
+    [401, 403],
+  );
 });
 
 test('an export is itself audited, and no API token appears in the export', async () => {

@@ -28,8 +28,14 @@ test('project and its environment variables', async () => {
   const project = await client.getProject!();
   assert.is(project.slug, 'gh/acme/app');
   assert.is(project.vcs_info.vcs_url, 'https://github.com/acme/app.git');
-  assert.equal({ ...(await client.createEnvVar!('DEPLOY_TOKEN', 'secret-value-4321')), created_at: undefined }, { name: 'DEPLOY_TOKEN', value: 'xxxx4321', created_at: undefined });
-  assert.equal((await client.listEnvVars!()).items.map((v: any) => [v.name, v.value]), [['DEPLOY_TOKEN', 'xxxx4321']]);
+  assert.equal(
+    { ...(await client.createEnvVar!('DEPLOY_TOKEN', 'secret-value-4321')), created_at: undefined },
+    { name: 'DEPLOY_TOKEN', value: 'xxxx4321', created_at: undefined },
+  );
+  assert.equal(
+    (await client.listEnvVars!()).items.map((v: any) => [v.name, v.value]),
+    [['DEPLOY_TOKEN', 'xxxx4321']],
+  );
   assert.is((await client.getEnvVar!('DEPLOY_TOKEN')).value, 'xxxx4321');
   await client.deleteEnvVar!('DEPLOY_TOKEN');
   const e = (await rejects(() => client.getEnvVar!('DEPLOY_TOKEN'))) as { status: number; message: string };
@@ -40,11 +46,17 @@ test('project and its environment variables', async () => {
 test('contexts and their variables', async () => {
   const created = await client.createContext!('release', { slug: 'gh/acme', type: 'organization' });
   assert.equal(Object.keys(created).sort(), ['created_at', 'id', 'name']);
-  assert.equal((await client.listContexts!({ ownerSlug: 'gh/acme' })).items.map((c: any) => c.name), ['release']);
+  assert.equal(
+    (await client.listContexts!({ ownerSlug: 'gh/acme' })).items.map((c: any) => c.name),
+    ['release'],
+  );
   assert.is((await client.getContext!(created.id)).name, 'release');
   const stored = await client.createContextEnvVar!(created.id, 'NPM_TOKEN', 'npm-secret');
   assert.equal(Object.keys(stored).sort(), ['context_id', 'created_at', 'updated_at', 'variable']);
-  assert.equal((await client.listContextEnvVars!(created.id)).items.map((v: any) => v.variable), ['NPM_TOKEN']);
+  assert.equal(
+    (await client.listContextEnvVars!(created.id)).items.map((v: any) => v.variable),
+    ['NPM_TOKEN'],
+  );
   await client.deleteContextEnvVar!(created.id, 'NPM_TOKEN');
   assert.equal((await client.listContextEnvVars!(created.id)).items, []);
   await client.deleteContext!(created.id);

@@ -24,20 +24,28 @@ workflows:
     jobs: [${Array.from({ length: 22 }, (_, i) => `j${String(i).padStart(2, '0')}`).join(', ')}]
 `;
 const api = async (method: string, path: string, token = g.adminToken, body?: unknown) => {
-  const res = await fetch(`${base}/api/v2/${path}`, { method, headers: { 'circle-token': token, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`${base}/api/v2/${path}`, {
+    method,
+    headers: { 'circle-token': token, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   return { status: res.status, body: (await res.json()) as any };
 };
 
 test.before(async () => {
-  g = await startTestGyre({}, {
-    onRoute: (r) => {
-      for (const m of ([] as string[]).concat(r.method)) if (m !== 'HEAD' && r.url.startsWith('/api/v2/')) registered.add(`${m} ${r.url}`);
+  g = await startTestGyre(
+    {},
+    {
+      onRoute: (r) => {
+        for (const m of ([] as string[]).concat(r.method)) if (m !== 'HEAD' && r.url.startsWith('/api/v2/')) registered.add(`${m} ${r.url}`);
+      },
     },
-  });
+  );
   base = await g.app.listen({ port: 0, host: '127.0.0.1' });
   repo = gitRepo();
   repo.commit(config, 'Add CI');
-  for (const slug of ['gh/acme/app', 'gh/acme/lib', 'gh/other/app']) assert.is((await g.gql(`mutation { createProject(input: {slug: "${slug}", gitUrl: "${repo.dir}"}) { id } }`)).body.errors, undefined);
+  for (const slug of ['gh/acme/app', 'gh/acme/lib', 'gh/other/app'])
+    assert.is((await g.gql(`mutation { createProject(input: {slug: "${slug}", gitUrl: "${repo.dir}"}) { id } }`)).body.errors, undefined);
   dev = await g.createUser('dev', { orgs: ['acme'] });
 });
 test.after(async () => {
@@ -73,9 +81,18 @@ test('GET /project/{slug}/pipeline/mine and GET /pipeline?org-slug=&mine=', asyn
   assert.equal([mine.status, mine.body.items.map((p: { id: string }) => p.id), mine.body.next_page_token], [200, [first], null]);
   assert.equal((await api('GET', 'project/gh%2Facme%2Fapp/pipeline/mine')).body.items, [], 'the admin triggered none there');
   const org = await api('GET', 'pipeline?org-slug=gh/acme');
-  assert.equal(org.body.items.map((p: { id: string }) => p.id), [byAdmin, first]);
-  assert.equal((await api('GET', 'pipeline?org-slug=gh/acme&mine=true', dev.token)).body.items.map((p: { id: string }) => p.id), [first]);
-  assert.equal((await api('GET', 'pipeline?mine=true')).body.items.map((p: { id: string }) => p.id), [other, byAdmin]);
+  assert.equal(
+    org.body.items.map((p: { id: string }) => p.id),
+    [byAdmin, first],
+  );
+  assert.equal(
+    (await api('GET', 'pipeline?org-slug=gh/acme&mine=true', dev.token)).body.items.map((p: { id: string }) => p.id),
+    [first],
+  );
+  assert.equal(
+    (await api('GET', 'pipeline?mine=true')).body.items.map((p: { id: string }) => p.id),
+    [other, byAdmin],
+  );
   assert.is((await api('GET', 'pipeline?mine=maybe')).status, 400);
   assert.is((await api('GET', 'pipeline?page-token=nonsense')).status, 400);
 });
@@ -94,7 +111,10 @@ test('POST /project/{slug}/job/{number}/cancel → 202; only that job ends; agai
   const c = await api('POST', `project/gh/acme/app/job/${job.job_number}/cancel`, dev.token);
   assert.equal([c.status, c.body], [202, { message: 'Accepted.' }]);
   const after = (await api('GET', `workflow/${w}/job`)).body.items;
-  assert.equal(after.filter((j: { status: string }) => j.status === 'canceled').map((j: { name: string }) => j.name), ['j00']);
+  assert.equal(
+    after.filter((j: { status: string }) => j.status === 'canceled').map((j: { name: string }) => j.name),
+    ['j00'],
+  );
   assert.is((await api('GET', `workflow/${w}`)).body.status, 'running');
   const again = await api('POST', `project/gh%2Facme%2Fapp/job/${job.job_number}/cancel`, dev.token);
   assert.is(again.status, 422, JSON.stringify(again.body));
@@ -108,7 +128,10 @@ test('POST /project/{slug}/job/{number}/cancel → 202; only that job ends; agai
 test('GET /me/collaborations and GET /user/{id}', async () => {
   const c = await api('GET', 'me/collaborations', dev.token);
   assert.is(c.status, 200);
-  assert.equal(c.body.map((o: object) => keys(o)), [['avatar_url', 'id', 'name', 'slug', 'vcs-type']]);
+  assert.equal(
+    c.body.map((o: object) => keys(o)),
+    [['avatar_url', 'id', 'name', 'slug', 'vcs-type']],
+  );
   assert.equal([c.body[0].name, c.body[0].slug, c.body[0]['vcs-type']], ['acme', 'gh/acme', 'github']);
   const project = await g.gql('query { project(slug: "gh/acme/app") { organizationId } }');
   if (project.body.data?.project?.organizationId) assert.is(c.body[0].id, project.body.data.project.organizationId);
@@ -131,17 +154,39 @@ test('GET /pipeline pages by next_page_token, newest first, none twice', async (
 
 test('/openapi.json lists every /api/v2 route fastify registered, and nothing else', async () => {
   const doc = (await api('GET', 'openapi.json')).body;
-  const listed = new Set(Object.entries(doc.paths as Record<string, object>).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)));
-  const served = new Set([...registered].map((key) => {
-    const [method, url] = key.split(' ') as [string, string];
-    return `${method} ${openApiPath(url)}`;
-  }));
+  const listed = new Set(
+    Object.entries(doc.paths as Record<string, object>).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)),
+  );
+  const served = new Set(
+    [...registered].map((key) => {
+      const [method, url] = key.split(' ') as [string, string];
+      return `${method} ${openApiPath(url)}`;
+    }),
+  );
   assert.ok(served.size > 40, `fastify registered ${served.size} API v2 routes`);
   // and every /api/v2 rule in the authorization table is a route fastify serves
   for (const key of Object.keys(routeRules)) if (key.split(' ')[1]!.startsWith('/api/v2/')) assert.ok(registered.has(key), `${key} has a rule but no route`);
   for (const op of served) assert.ok(listed.has(op), `${op} is served but not in openapi.json`);
   for (const op of listed) assert.ok(served.has(op), `${op} is in openapi.json but not served`);
-  for (const op of ['GET /pipeline/{id}/config', 'GET /project/{project-slug}/pipeline/{number}', 'GET /project/{project-slug}/pipeline/mine', 'GET /pipeline', 'POST /project/{project-slug}/job/{number}/cancel', 'GET /me/collaborations', 'GET /user/{id}', 'GET /insights/{project-slug}/workflows', 'GET /insights/{project-slug}/workflows/{workflow-name}', 'GET /insights/{project-slug}/workflows/{workflow-name}/jobs', 'GET /insights/{project-slug}/flaky-tests', 'GET /project/{project-slug}/schedule', 'POST /project/{project-slug}/schedule', 'GET /schedule/{schedule-id}', 'PATCH /schedule/{schedule-id}', 'DELETE /schedule/{schedule-id}']) assert.ok(listed.has(op), op);
+  for (const op of [
+    'GET /pipeline/{id}/config',
+    'GET /project/{project-slug}/pipeline/{number}',
+    'GET /project/{project-slug}/pipeline/mine',
+    'GET /pipeline',
+    'POST /project/{project-slug}/job/{number}/cancel',
+    'GET /me/collaborations',
+    'GET /user/{id}',
+    'GET /insights/{project-slug}/workflows',
+    'GET /insights/{project-slug}/workflows/{workflow-name}',
+    'GET /insights/{project-slug}/workflows/{workflow-name}/jobs',
+    'GET /insights/{project-slug}/flaky-tests',
+    'GET /project/{project-slug}/schedule',
+    'POST /project/{project-slug}/schedule',
+    'GET /schedule/{schedule-id}',
+    'PATCH /schedule/{schedule-id}',
+    'DELETE /schedule/{schedule-id}',
+  ])
+    assert.ok(listed.has(op), op);
 });
 
 test.run();

@@ -55,13 +55,24 @@ export const registerCircleCiArtifacts = (app: FastifyInstance, deps: ArtifactsD
     const job = await jobOf(req);
     const page = await artifactsPage(deps, job.id, token(req), filePageSize);
     const at = base(req);
-    return { items: page.items.map((a) => ({ path: a.path, node_index: a.nodeIndex, url: artifactUrl(at, job.id, a.nodeIndex, a.path) })), next_page_token: nextPageToken(page.next !== null, page.next ?? undefined) };
+    return {
+      items: page.items.map((a) => ({ path: a.path, node_index: a.nodeIndex, url: artifactUrl(at, job.id, a.nodeIndex, a.path) })),
+      next_page_token: nextPageToken(page.next !== null, page.next ?? undefined),
+    };
   });
   app.get(path('/tests'), async (req) => {
     const job = await jobOf(req);
     const page = await testsPage(deps, job.id, token(req), filePageSize);
     return {
-      items: page.items.map((t) => ({ message: t.message ?? '', source: t.source, run_time: t.run_time, file: t.file ?? '', result: t.result, name: t.name, classname: t.classname })),
+      items: page.items.map((t) => ({
+        message: t.message ?? '',
+        source: t.source,
+        run_time: t.run_time,
+        file: t.file ?? '',
+        result: t.result,
+        name: t.name,
+        classname: t.classname,
+      })),
       next_page_token: nextPageToken(page.next !== null, page.next ?? undefined),
     };
   });
@@ -87,7 +98,12 @@ export const registerCircleCiArtifacts = (app: FastifyInstance, deps: ArtifactsD
     const found = await findArtifact(deps, jobId, Number(p.node), path);
     const { size } = found;
     const range = byteRange(req.headers.range, size);
-    reply.headers({ ...artifactHeaders(path), 'Accept-Ranges': 'bytes', 'Cache-Control': 'private, max-age=0', 'Last-Modified': new Date(found.artifact.storedAt).toUTCString() });
+    reply.headers({
+      ...artifactHeaders(path),
+      'Accept-Ranges': 'bytes',
+      'Cache-Control': 'private, max-age=0',
+      'Last-Modified': new Date(found.artifact.storedAt).toUTCString(),
+    });
     if (range === 'unsatisfiable') return reply.status(416).header('Content-Range', `bytes */${size}`).send();
     if (range) reply.status(206).header('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
     reply.header('Content-Length', String(range ? range.end - range.start + 1 : size));

@@ -82,7 +82,14 @@ export const registerCircleCiBuilds = (app: FastifyInstance, deps: BuildsDeps) =
       vcs_revision: run?.spec.vcs.revision ?? null,
       branch: run?.spec.vcs.branch ?? null,
       vcs_tag: run?.spec.vcs.tag ?? null,
-      workflows: { job_name: job.name, job_id: job.id, workflow_id: job.workflowId, workspace_id: job.workflowId, workflow_name: workflow?.name ?? null, upstream_job_ids: job.dependencies },
+      workflows: {
+        job_name: job.name,
+        job_id: job.id,
+        workflow_id: job.workflowId,
+        workspace_id: job.workflowId,
+        workflow_name: workflow?.name ?? null,
+        upstream_job_ids: job.dependencies,
+      },
       steps: [...byStep.entries()].map(([index, actions]) => ({
         name: actions[0]!.name,
         actions: actions.map((s) => {
@@ -105,7 +112,9 @@ export const registerCircleCiBuilds = (app: FastifyInstance, deps: BuildsDeps) =
             parallel: (run?.spec.parallelism ?? 1) > 1,
             insignificant: false,
             has_output: s.outputBytes > 0 || s.status === 'running',
-            ...(s.outputBytes > 0 || s.status === 'running' ? { output_url: `${at}/api/v1.1/project/${found.slug}/${job.jobNumber}/output/${step}/${s.taskIndex}` } : {}),
+            ...(s.outputBytes > 0 || s.status === 'running'
+              ? { output_url: `${at}/api/v1.1/project/${found.slug}/${job.jobNumber}/output/${step}/${s.taskIndex}` }
+              : {}),
           };
         }),
       })),

@@ -10,7 +10,11 @@ import type { Services } from '../services.ts';
 export const registerCircleCiConfig = (app: FastifyInstance, s: Services) => {
   app.post('/api/v2/compile-config-with-defaults', async (req) => {
     const body = (req.body ?? {}) as { config_yaml?: unknown; options?: { pipeline_parameters?: unknown; pipeline_values?: unknown } };
-    const r = await compileConfig(s, { configYaml: body.config_yaml, pipelineParameters: body.options?.pipeline_parameters, pipelineValues: body.options?.pipeline_values });
+    const r = await compileConfig(s, {
+      configYaml: body.config_yaml,
+      pipelineParameters: body.options?.pipeline_parameters,
+      pipelineValues: body.options?.pipeline_values,
+    });
     return {
       valid: r.valid,
       'source-yaml': r.sourceYaml,

@@ -29,7 +29,11 @@ interface Answer {
  */
 const cli = async (method: string, path: string, options: { json?: unknown; raw?: string; token?: string | null } = {}): Promise<Answer> => {
   const token = options.token === undefined ? carol.token : options.token;
-  const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'circleci-cli/0.1.31425+abcdef0 (linux amd64 )', 'circleci-cli-command': 'context' };
+  const headers: Record<string, string> = {
+    accept: 'application/json',
+    'user-agent': 'circleci-cli/0.1.31425+abcdef0 (linux amd64 )',
+    'circleci-cli-command': 'context',
+  };
   if (token) headers['circle-token'] = token;
   let body: string | undefined;
   if (options.json !== undefined || options.raw !== undefined) {
@@ -38,7 +42,11 @@ const cli = async (method: string, path: string, options: { json?: unknown; raw?
   }
   const res = await fetch(`${base}/api/v2/${path}`, { method, headers, body });
   const text = await res.text();
-  assert.match(String(res.headers.get('content-type')), /application\/json/, `${method} ${path} (${res.status}) answered ${res.headers.get('content-type')}: ${text}`);
+  assert.match(
+    String(res.headers.get('content-type')),
+    /application\/json/,
+    `${method} ${path} (${res.status}) answered ${res.headers.get('content-type')}: ${text}`,
+  );
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -287,8 +295,16 @@ test('without a token every route is a 401 with a JSON message', async () => {
 
 test('outsiders and non-members of a restricted context’s group are refused with 403 and a message', async () => {
   const outsider = await g.createUser('oscar', { orgs: ['elsewhere'] });
-  refused(await cli('PUT', `context/${deploy.id}/environment-variable/X`, { json: { value: 'v' }, token: outsider.token }), 403, 'an outsider storing a variable');
-  refused(await cli('POST', 'context', { json: { name: 'mine', owner: { slug: 'github/acme', type: 'organization' } }, token: outsider.token }), 403, 'an outsider creating a context');
+  refused(
+    await cli('PUT', `context/${deploy.id}/environment-variable/X`, { json: { value: 'v' }, token: outsider.token }),
+    403,
+    'an outsider storing a variable',
+  );
+  refused(
+    await cli('POST', 'context', { json: { name: 'mine', owner: { slug: 'github/acme', type: 'organization' } }, token: outsider.token }),
+    403,
+    'an outsider creating a context',
+  );
   const restricted = await g.gql(`mutation { addContextRestriction(contextId: "${deploy.id}", group: "release") { id } }`);
   assert.is(restricted.body.errors, undefined);
   const r = await cli('PUT', `context/${deploy.id}/environment-variable/X`, { json: { value: 'v' } });

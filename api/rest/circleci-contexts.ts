@@ -31,7 +31,10 @@ export const registerCircleCiContexts = (app: FastifyInstance, s: Services) => {
     if (!q['owner-slug'] && !q['owner-id']) throw new ValidationError('name the owner with owner-slug (gh/<org>) or owner-id');
     const owner = await resolveOwner(s, { slug: q['owner-slug'], id: q['owner-id'] });
     const page = await contextsPage(s.db, owner.key, pageSize, pageTokenCursor(q['page-token']));
-    return { items: page.contexts.map(context), next_page_token: nextPageToken(page.hasNextPage, page.contexts.length ? contextCursor(page.contexts[page.contexts.length - 1]!) : undefined) };
+    return {
+      items: page.contexts.map(context),
+      next_page_token: nextPageToken(page.hasNextPage, page.contexts.length ? contextCursor(page.contexts[page.contexts.length - 1]!) : undefined),
+    };
   });
 
   app.post('/api/v2/context', async (req) => {
@@ -50,7 +53,10 @@ export const registerCircleCiContexts = (app: FastifyInstance, s: Services) => {
   app.get('/api/v2/context/:id/environment-variable', async (req) => {
     const found = await findContext(s, (req.params as { id: string }).id);
     const page = await contextEnvVars(s.db, found.id, pageSize, pageTokenCursor((req.query as Record<string, string | undefined>)['page-token']));
-    return { items: page.envVars.map((v) => variable(found.id, v)), next_page_token: nextPageToken(page.hasNextPage, page.envVars[page.envVars.length - 1]?.name) };
+    return {
+      items: page.envVars.map((v) => variable(found.id, v)),
+      next_page_token: nextPageToken(page.hasNextPage, page.envVars[page.envVars.length - 1]?.name),
+    };
   });
 
   app.put('/api/v2/context/:id/environment-variable/:name', async (req) => {

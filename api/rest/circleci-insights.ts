@@ -39,7 +39,10 @@ export const registerCircleCiInsights = (app: FastifyInstance, s: Services) => {
       const cursor = pageTokenCursor(query(req)['page-token']);
       const m = cursor === undefined ? undefined : /^(\d{4}-\d\d-\d\dT[\d:.]+Z)\|([0-9a-f-]{36})$/.exec(cursor);
       if (m === null) throw new ValidationError('page-token is not a token this API gave out');
-      const page = await workflowRunsInsights(s, project, workflowName(req), query(req), { after: m ? { createdAt: m[1]!, id: m[2]! } : undefined, limit: pageSize });
+      const page = await workflowRunsInsights(s, project, workflowName(req), query(req), {
+        after: m ? { createdAt: m[1]!, id: m[2]! } : undefined,
+        limit: pageSize,
+      });
       return { items: page.items, next_page_token: nextPageToken(page.hasNextPage, page.last ? `${page.last.createdAt}|${page.last.id}` : undefined) };
     });
   }

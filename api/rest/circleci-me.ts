@@ -23,7 +23,13 @@ export const registerCircleCiMe = (app: FastifyInstance, s: Services) => {
   });
   app.get('/api/v2/me/collaborations', async (req) => {
     const user = await signedIn(req.auth);
-    return (await orgsOf(s.db, user.id)).map((org) => ({ id: orgId(`gh/${org}`), 'vcs-type': 'github', name: org, avatar_url: `https://github.com/${org}.png`, slug: `gh/${org}` }));
+    return (await orgsOf(s.db, user.id)).map((org) => ({
+      id: orgId(`gh/${org}`),
+      'vcs-type': 'github',
+      name: org,
+      avatar_url: `https://github.com/${org}.png`,
+      slug: `gh/${org}`,
+    }));
   });
   app.get('/api/v2/user/:id', async (req) => {
     const user = await userById(s.db, parseUuid((req.params as { id?: string }).id, 'the id in the path'));

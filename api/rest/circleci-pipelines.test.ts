@@ -25,7 +25,11 @@ workflows:
       - ship: {requires: [approve-ship]}
 `;
 const api = async (method: string, path: string, body?: unknown) => {
-  const res = await fetch(`${base}/api/v2/${path}`, { method, headers: { 'circle-token': g.adminToken, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`${base}/api/v2/${path}`, {
+    method,
+    headers: { 'circle-token': g.adminToken, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   return { status: res.status, body: (await res.json()) as any };
 };
 
@@ -57,9 +61,22 @@ test('POST /project/{slug}/pipeline → 201 {id, number, state, created_at}; the
   assert.equal(keys(p.body), ['created_at', 'errors', 'id', 'number', 'project_slug', 'state', 'trigger', 'trigger_parameters', 'updated_at', 'vcs']);
   assert.equal(p.body.trigger.type, 'api');
   assert.equal(p.body.trigger.actor.login, 'admin');
-  assert.equal({ ...p.body.vcs, revision: undefined }, { provider_name: 'GitHub', origin_repository_url: repo.dir, target_repository_url: repo.dir, revision: undefined, branch: 'feature/x', commit: { subject: 'Add CI', body: 'with a body' } });
+  assert.equal(
+    { ...p.body.vcs, revision: undefined },
+    {
+      provider_name: 'GitHub',
+      origin_repository_url: repo.dir,
+      target_repository_url: repo.dir,
+      revision: undefined,
+      branch: 'feature/x',
+      commit: { subject: 'Add CI', body: 'with a body' },
+    },
+  );
   const list = await api('GET', 'project/gh/acme/app/pipeline');
-  assert.equal(list.body.items.map((x: { id: string }) => x.id), [pipelineId]);
+  assert.equal(
+    list.body.items.map((x: { id: string }) => x.id),
+    [pipelineId],
+  );
   assert.is(list.body.next_page_token, null);
 });
 
@@ -76,14 +93,25 @@ test('a pipeline’s workflows, a workflow, its jobs with approval_request_id on
   assert.equal([byName['approve-ship'].type, byName['approve-ship'].approval_request_id], ['approval', byName['approve-ship'].id]);
   assert.equal(byName.ship.dependencies, [byName['approve-ship'].id]);
   const job = await api('GET', 'project/gh/acme/app/job/1');
-  assert.equal([job.body.number, job.body.name, job.body.status, job.body.pipeline.id, job.body.latest_workflow.id], [1, 'build', 'queued', pipelineId, workflowId]);
+  assert.equal(
+    [job.body.number, job.body.name, job.body.status, job.body.pipeline.id, job.body.latest_workflow.id],
+    [1, 'build', 'queued', pipelineId, workflowId],
+  );
 });
 
 test('approve → 202 {"message": "Accepted."}; the job status subscription sees each change', async () => {
   const changes: any[] = [];
-  const client = createClient({ url: `${base.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { 'Circle-Token': g.adminToken }, retryAttempts: 0 });
+  const client = createClient({
+    url: `${base.replace('http', 'ws')}/graphql`,
+    webSocketImpl: WebSocket,
+    connectionParams: { 'Circle-Token': g.adminToken },
+    retryAttempts: 0,
+  });
   let ended = false;
-  const stop = client.subscribe({ query: `subscription { workflowJobs(workflowId: "${workflowId}") { action job status } }` }, { next: (m) => void changes.push(m.data?.workflowJobs ?? m.errors), error: () => {}, complete: () => void (ended = true) });
+  const stop = client.subscribe(
+    { query: `subscription { workflowJobs(workflowId: "${workflowId}") { action job status } }` },
+    { next: (m) => void changes.push(m.data?.workflowJobs ?? m.errors), error: () => {}, complete: () => void (ended = true) },
+  );
   const until = async (n: number) => {
     const deadline = Date.now() + 5000;
     while (changes.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -112,13 +140,18 @@ test('approve → 202 {"message": "Accepted."}; the job status subscription sees
     { action: 'workflow.job.scheduled', job: 'ship', status: 'queued' },
   ]);
   // the subscription ends with the workflow
-  await g.gql(`mutation { reportJob(workflowId: "${workflowId}", jobId: "${jobs.find((j: { name: string }) => j.name === 'ship').id}", status: "failed") { id } }`);
+  await g.gql(
+    `mutation { reportJob(workflowId: "${workflowId}", jobId: "${jobs.find((j: { name: string }) => j.name === 'ship').id}", status: "failed") { id } }`,
+  );
   await until(9);
   const deadline = Date.now() + 5000;
   while (!ended && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   stop();
   await client.dispose();
-  assert.equal(changes.slice(7), [{ action: 'workflow.job.finish', job: 'ship', status: 'failed' }, { action: 'workflow.finish', job: null, status: 'failed' }]);
+  assert.equal(changes.slice(7), [
+    { action: 'workflow.job.finish', job: 'ship', status: 'failed' },
+    { action: 'workflow.finish', job: null, status: 'failed' },
+  ]);
   assert.ok(ended, 'the subscription completed');
 });
 
@@ -157,7 +190,9 @@ test('errors are JSON {message}: unknown ids 404, bad ids 400, an unknown branch
   const r = await g.gql(`mutation { triggerPipeline(input: {projectSlug: "gh/acme/app", branch: "main", revision: "${side}"}) { id } }`);
   assert.is(r.body.errors?.[0]?.extensions?.code, 'GIT_FAILED');
   assert.match(r.body.errors![0]!.message, /is not on branch main/);
-  const onBranch = await g.gql(`mutation { triggerPipeline(input: {projectSlug: "gh/acme/app", branch: "feature/x", revision: "${side}"}) { vcs { revision } } }`);
+  const onBranch = await g.gql(
+    `mutation { triggerPipeline(input: {projectSlug: "gh/acme/app", branch: "feature/x", revision: "${side}"}) { vcs { revision } } }`,
+  );
   assert.is(onBranch.body.data!.triggerPipeline.vcs.revision, side);
 });
 

@@ -2,7 +2,20 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { NotFoundError, ValidationError } from '../../domain/errors.ts';
 import { parseUuid } from '../../domain/ids.ts';
 import { jobRunById, tasksOfJob } from '../../projections/jobs.ts';
-import { jobByNumber, jobsOfWorkflowPage, pipelineById, pipelineByNumber, pipelinesFeed, pipelinesPage, type PipelineFilter, workflowById, workflowsOfPipeline, type JobRow, type PipelineRow, type WorkflowRow } from '../../projections/pipelines.ts';
+import {
+  jobByNumber,
+  jobsOfWorkflowPage,
+  pipelineById,
+  pipelineByNumber,
+  pipelinesFeed,
+  pipelinesPage,
+  type PipelineFilter,
+  workflowById,
+  workflowsOfPipeline,
+  type JobRow,
+  type PipelineRow,
+  type WorkflowRow,
+} from '../../projections/pipelines.ts';
 import { memberOf } from '../../application/members.ts';
 import { approveJob, cancelJob, cancelWorkflow, continuePipeline, rerunWorkflow, triggerPipeline } from '../../application/pipelines.ts';
 import { findProject } from '../../application/projects.ts';
@@ -30,7 +43,11 @@ export const pipelineJson = (p: PipelineRow) => ({
   trigger_parameters: p.parameters,
   state: p.state,
   created_at: p.createdAt,
-  trigger: { type: triggerSource(p.trigger.type), received_at: p.trigger.receivedAt, actor: { login: p.trigger.actor.login, avatar_url: p.trigger.actor.avatarUrl } },
+  trigger: {
+    type: triggerSource(p.trigger.type),
+    received_at: p.trigger.receivedAt,
+    actor: { login: p.trigger.actor.login, avatar_url: p.trigger.actor.avatarUrl },
+  },
   vcs: {
     provider_name: 'GitHub',
     origin_repository_url: p.vcs.originRepositoryUrl,
@@ -102,7 +119,13 @@ export const registerCircleCiPipelines = (app: FastifyInstance, s: Services) => 
   for (const path of both('/pipeline')) {
     app.post(path, async (req, reply) => {
       const body = (req.body ?? {}) as { branch?: unknown; tag?: unknown; parameters?: unknown };
-      const p = await triggerPipeline(s, requestCommandContext(req), await memberOf(s, req.auth), { slug: slugOf(req), branch: body.branch, tag: body.tag, parameters: body.parameters, type: 'api' });
+      const p = await triggerPipeline(s, requestCommandContext(req), await memberOf(s, req.auth), {
+        slug: slugOf(req),
+        branch: body.branch,
+        tag: body.tag,
+        parameters: body.parameters,
+        type: 'api',
+      });
       return reply.status(201).send({ id: p.id, number: p.number, state: p.state, created_at: p.createdAt });
     });
     app.get(path, async (req) => {
@@ -110,7 +133,10 @@ export const registerCircleCiPipelines = (app: FastifyInstance, s: Services) => 
       const cursor = pageTokenCursor((req.query as Record<string, string | undefined>)['page-token']);
       if (cursor !== undefined && !/^\d{1,9}$/.test(cursor)) throw new ValidationError('page-token is not a token this API gave out');
       const page = await pipelinesPage(s.db, project.id, pageSize, cursor === undefined ? undefined : Number(cursor));
-      return { items: page.pipelines.map(pipelineJson), next_page_token: nextPageToken(page.hasNextPage, page.pipelines.length ? String(page.pipelines[page.pipelines.length - 1]!.number) : undefined) };
+      return {
+        items: page.pipelines.map(pipelineJson),
+        next_page_token: nextPageToken(page.hasNextPage, page.pipelines.length ? String(page.pipelines[page.pipelines.length - 1]!.number) : undefined),
+      };
     });
   }
   for (const path of both('/pipeline/mine')) {
@@ -170,7 +196,12 @@ export const registerCircleCiPipelines = (app: FastifyInstance, s: Services) => 
   app.get('/api/v2/pipeline/:id/config', async (req) => {
     const p = found(await pipelineById(s.db, idOf(req)), 'pipeline');
     // setup workflows' configs stay empty until Gyre runs setup workflows
-    return { source: p.configSource ?? '', compiled: p.configCompiled ?? '', 'setup-config': p.setupConfigSource ?? '', 'compiled-setup-config': p.setupConfigCompiled ?? '' };
+    return {
+      source: p.configSource ?? '',
+      compiled: p.configCompiled ?? '',
+      'setup-config': p.setupConfigSource ?? '',
+      'compiled-setup-config': p.setupConfigCompiled ?? '',
+    };
   });
   app.get('/api/v2/pipeline/:id/workflow', async (req) => {
     const p = found(await pipelineById(s.db, idOf(req)), 'pipeline');

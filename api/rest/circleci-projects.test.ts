@@ -19,7 +19,11 @@ const api = async (method: 'GET' | 'POST' | 'DELETE', path: string, json?: unkno
     headers: { accept: 'application/json', ...(token ? { 'circle-token': token } : {}), ...(json === undefined ? {} : { 'content-type': 'application/json' }) },
     ...(json === undefined ? {} : { payload: JSON.stringify(json) }),
   });
-  assert.match(String(res.headers['content-type']), /application\/json/, `${method} ${path} (${res.statusCode}) answered ${res.headers['content-type']}: ${res.body}`);
+  assert.match(
+    String(res.headers['content-type']),
+    /application\/json/,
+    `${method} ${path} (${res.statusCode}) answered ${res.headers['content-type']}: ${res.body}`,
+  );
   return { status: res.statusCode, body: res.json() as any, text: res.body };
 };
 
@@ -32,7 +36,11 @@ const refused = (r: { status: number; body: any; text: string }, status: number,
 test.before(async () => {
   g = await startTestGyre();
   dan = await g.createUser('dan', { orgs: ['acme'] });
-  const created = await g.gql('mutation { createProject(input: {slug: "gh/acme/app", gitUrl: "https://github.com/acme/app.git"}) { id organizationId settings { defaultBranch } } }', {}, { authorization: `Bearer ${dan.token}` });
+  const created = await g.gql(
+    'mutation { createProject(input: {slug: "gh/acme/app", gitUrl: "https://github.com/acme/app.git"}) { id organizationId settings { defaultBranch } } }',
+    {},
+    { authorization: `Bearer ${dan.token}` },
+  );
   assert.equal(created.body.errors, undefined, JSON.stringify(created.body.errors));
   const p = created.body.data!.createProject;
   project = { id: p.id, organizationId: p.organizationId, defaultBranch: p.settings.defaultBranch };
@@ -116,7 +124,11 @@ test('bad variable names and bodies are 400s with a message', async () => {
   refused(await api('POST', 'project/gh/acme/app/envvar', { value: 'v' }), 400, 'no name');
   refused(await api('POST', 'project/gh/acme/app/envvar', { name: 'OK', value: 42 }), 400, 'a value that is not a string');
   const listed = await api('GET', 'project/gh/acme/app/envvar');
-  assert.equal(listed.body.items.map((i: any) => i.name), ['PIN', 'TOKEN'], 'refusals changed nothing');
+  assert.equal(
+    listed.body.items.map((i: any) => i.name),
+    ['PIN', 'TOKEN'],
+    'refusals changed nothing',
+  );
 });
 
 test('DELETE envvar/{name}: {message}; afterwards GET is a 404', async () => {
@@ -126,7 +138,10 @@ test('DELETE envvar/{name}: {message}; afterwards GET is a 404', async () => {
   assert.type(r.body.message, 'string');
   refused(await api('GET', 'project/gh/acme/app/envvar/TOKEN'), 404, 'a deleted variable');
   const listed = await api('GET', 'project/gh/acme/app/envvar');
-  assert.equal(listed.body.items.map((i: any) => i.name), ['PIN']);
+  assert.equal(
+    listed.body.items.map((i: any) => i.name),
+    ['PIN'],
+  );
 });
 
 test('the audit log holds the create and the delete, with {projectId, slug, name} and no value or ciphertext', async () => {

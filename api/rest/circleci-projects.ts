@@ -35,25 +35,31 @@ const CreateBody = z.object({ name: z.unknown(), value: z.unknown() });
 export const registerCircleCiProjects = (app: FastifyInstance, s: Services) => {
   for (const path of bothForms('')) app.get(path, async (req) => project(await findProject(s, slugOf(req))));
 
-  for (const path of bothForms('/envvar')) app.get(path, async (req) => {
-    const p = await findProject(s, slugOf(req));
-    const page = await projectEnvVars(s.db, p.id, pageSize, pageTokenCursor((req.query as Record<string, string | undefined>)['page-token']));
-    return { items: page.envVars.map(envVar), next_page_token: nextPageToken(page.hasNextPage, page.envVars[page.envVars.length - 1]?.name) };
-  });
+  for (const path of bothForms('/envvar'))
+    app.get(path, async (req) => {
+      const p = await findProject(s, slugOf(req));
+      const page = await projectEnvVars(s.db, p.id, pageSize, pageTokenCursor((req.query as Record<string, string | undefined>)['page-token']));
+      return { items: page.envVars.map(envVar), next_page_token: nextPageToken(page.hasNextPage, page.envVars[page.envVars.length - 1]?.name) };
+    });
 
-  for (const path of bothForms('/envvar')) app.post(path, async (req, reply) => {
-    const b = CreateBody.safeParse(req.body);
-    if (!b.success) throw new ValidationError('the request body must be JSON like {"name": "FOO", "value": "…"}');
-    return reply.status(201).send(envVar(await storeProjectEnvVar(s, requestCommandContext(req), await memberOf(s, req.auth), slugOf(req), b.data.name, b.data.value)));
-  });
+  for (const path of bothForms('/envvar'))
+    app.post(path, async (req, reply) => {
+      const b = CreateBody.safeParse(req.body);
+      if (!b.success) throw new ValidationError('the request body must be JSON like {"name": "FOO", "value": "…"}');
+      return reply
+        .status(201)
+        .send(envVar(await storeProjectEnvVar(s, requestCommandContext(req), await memberOf(s, req.auth), slugOf(req), b.data.name, b.data.value)));
+    });
 
-  for (const path of bothForms('/envvar/:name')) app.get(path, async (req) => {
-    const p = await findProject(s, slugOf(req));
-    return envVar(await findProjectEnvVar(s, p, (req.params as SlugParams).name!));
-  });
+  for (const path of bothForms('/envvar/:name'))
+    app.get(path, async (req) => {
+      const p = await findProject(s, slugOf(req));
+      return envVar(await findProjectEnvVar(s, p, (req.params as SlugParams).name!));
+    });
 
-  for (const path of bothForms('/envvar/:name')) app.delete(path, async (req) => {
-    await deleteProjectEnvVar(s, requestCommandContext(req), await memberOf(s, req.auth), slugOf(req), (req.params as SlugParams).name);
-    return { message: 'Environment variable deleted.' };
-  });
+  for (const path of bothForms('/envvar/:name'))
+    app.delete(path, async (req) => {
+      await deleteProjectEnvVar(s, requestCommandContext(req), await memberOf(s, req.auth), slugOf(req), (req.params as SlugParams).name);
+      return { message: 'Environment variable deleted.' };
+    });
 };

@@ -15,7 +15,11 @@ const keys = (o: unknown) => Object.keys(o as object).sort();
 
 /** One request as the CLI's HTTP client builds it: Circle-Token, Accept, a JSON body with a trailing newline. */
 const cli = async (method: string, path: string, options: { json?: unknown; token?: string; prefix?: string } = {}) => {
-  const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'circleci-cli/0.2.0 (linux amd64)', 'circle-token': options.token ?? g.adminToken };
+  const headers: Record<string, string> = {
+    accept: 'application/json',
+    'user-agent': 'circleci-cli/0.2.0 (linux amd64)',
+    'circle-token': options.token ?? g.adminToken,
+  };
   let body: string | undefined;
   if (options.json !== undefined) {
     headers['content-type'] = 'application/json';
@@ -43,9 +47,16 @@ test('resource-class create, list; token create, list, delete; resource-class de
 
   const listed = await cli('GET', `runner/resource?${new URLSearchParams({ namespace: 'acme' })}`);
   assert.is(listed.status, 200);
-  assert.equal(listed.body.items.map((i: any) => i.resource_class), ['acme/linux-amd64', 'acme/macos']);
+  assert.equal(
+    listed.body.items.map((i: any) => i.resource_class),
+    ['acme/linux-amd64', 'acme/macos'],
+  );
   assert.equal(listed.body.items[0], created.body);
-  assert.equal((await cli('GET', 'runner/resource?namespace=nobody')).body, { items: [] }, 'an empty namespace is an empty list, not a 404 (the CLI reads 404 as "runners not enabled")');
+  assert.equal(
+    (await cli('GET', 'runner/resource?namespace=nobody')).body,
+    { items: [] },
+    'an empty namespace is an empty list, not a 404 (the CLI reads 404 as "runners not enabled")',
+  );
 
   const token = await cli('POST', 'runner/token', { json: { resource_class: 'acme/linux-amd64', nickname: 'box-1' } });
   assert.is(token.status, 200, token.text);
@@ -74,9 +85,22 @@ test('resource-class create, list; token create, list, delete; resource-class de
 
   const deleted = await cli('DELETE', `runner/resource/${created.body.id}`);
   assert.equal([deleted.status, deleted.body], [200, { message: 'Resource class acme/linux-amd64 deleted.' }]);
-  assert.equal((await cli('GET', 'runner/resource?namespace=acme')).body.items.map((i: any) => i.resource_class), ['acme/macos']);
+  assert.equal(
+    (await cli('GET', 'runner/resource?namespace=acme')).body.items.map((i: any) => i.resource_class),
+    ['acme/macos'],
+  );
   const audited = await waitForAudit(g, (e) => e.action.startsWith('runner.') && e.success, 6);
-  assert.equal(audited.map((e) => e.action), ['runner.resource_class.create', 'runner.resource_class.create', 'runner.resource_class.create', 'runner.token.create', 'runner.token.delete', 'runner.resource_class.delete']);
+  assert.equal(
+    audited.map((e) => e.action),
+    [
+      'runner.resource_class.create',
+      'runner.resource_class.create',
+      'runner.resource_class.create',
+      'runner.token.create',
+      'runner.token.delete',
+      'runner.resource_class.delete',
+    ],
+  );
   assert.not.ok(JSON.stringify(audited).includes('tokenHash'), 'the audit log never shows the hash');
 });
 

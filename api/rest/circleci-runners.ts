@@ -1,6 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { createResourceClass, createRunnerToken, deleteResourceClass, deleteRunnerToken, listResourceClasses, listRunnerTokens } from '../../application/runners.ts';
+import {
+  createResourceClass,
+  createRunnerToken,
+  deleteResourceClass,
+  deleteRunnerToken,
+  listResourceClasses,
+  listRunnerTokens,
+} from '../../application/runners.ts';
 import { ValidationError } from '../../domain/errors.ts';
 import type { ResourceClassRow, RunnerTokenRow } from '../../projections/runners.ts';
 import { runnerApiPrefixes } from '../auth/authorization.ts';

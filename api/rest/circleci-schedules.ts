@@ -61,7 +61,9 @@ export const registerCircleCiSchedules = (app: FastifyInstance, s: Services, now
   });
   app.patch('/api/v2/schedule/:id', async (req) => {
     const user = caller(req);
-    return scheduleJson(await updateSchedule(s, requestCommandContext(req), await memberOf(s, req.auth), user, new Date(now()), (req.params as Params).id, req.body));
+    return scheduleJson(
+      await updateSchedule(s, requestCommandContext(req), await memberOf(s, req.auth), user, new Date(now()), (req.params as Params).id, req.body),
+    );
   });
   app.delete('/api/v2/schedule/:id', async (req) => {
     caller(req);

@@ -47,7 +47,10 @@ test('a new person signs up through the whole OAuth flow and gets a session cook
   assert.is(who.body.login, 'Pat');
   assert.is(who.body.name, 'Pat Doe');
   const audit = await waitForAudit(g, (e) => ['user.create', 'user.logged_in'].includes(e.action) && e.payload.login === 'Pat', 2);
-  assert.equal(audit.map((e) => e.action), ['user.create', 'user.logged_in']);
+  assert.equal(
+    audit.map((e) => e.action),
+    ['user.create', 'user.logged_in'],
+  );
   assert.is(audit[1]!.request.ip_address, '127.0.0.1');
   const lastLogin = (await g.gql('{ user(login: "pat") { lastLoginAt } }')).body.data!.user.lastLoginAt;
   assert.match(lastLogin, /^\d{4}-/);
@@ -127,7 +130,7 @@ test('the client secret and session cookies never reach the audit log or the eve
   }
 });
 
-test('a GitHub user called admin, or one who took over a renamed login, gets no one else\'s account', async () => {
+test("a GitHub user called admin, or one who took over a renamed login, gets no one else's account", async () => {
   const admin = await signIn({ id: 4242, login: 'admin' });
   assert.is(admin.end.res.status, 403);
   assert.match(admin.text, /belongs to someone else/);
@@ -151,12 +154,24 @@ test('sessions ended by suspension stay ended after activation; deletion ends th
   assert.is((await me(fresh.b)).status, 401);
 });
 
-test('revoking an API token ends the sessions signed in with it, not the person\'s GitHub session', async () => {
+test("revoking an API token ends the sessions signed in with it, not the person's GitHub session", async () => {
   const { b } = await signIn({ id: 111, login: 'yara' });
-  const graphql = async (query: string) => (await (await b.visit(`${gyre}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', origin: gyre }, body: JSON.stringify({ query }) })).res.json()) as Record<string, any>;
+  const graphql = async (query: string) =>
+    (await (
+      await b.visit(`${gyre}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', origin: gyre }, body: JSON.stringify({ query }) })
+    ).res.json()) as Record<string, any>;
   const created = (await graphql('mutation { createApiToken(label: "cli") { token apiToken { id } } }')).data.createApiToken;
   const byToken = browser();
-  assert.is((await byToken.visit(`${gyre}/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json', origin: gyre }, body: JSON.stringify({ token: created.token }) })).res.status, 200);
+  assert.is(
+    (
+      await byToken.visit(`${gyre}/auth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', origin: gyre },
+        body: JSON.stringify({ token: created.token }),
+      })
+    ).res.status,
+    200,
+  );
   assert.is(await signedInAs(byToken), 'yara (active)');
   assert.is((await graphql(`mutation { revokeApiToken(id: "${created.apiToken.id}") }`)).data.revokeApiToken, true);
   assert.is(await signedInAs(byToken), null, 'the session the token started ended with it');
@@ -174,14 +189,27 @@ test('the login endpoints are rate-limited', async () => {
   // the earlier tests' sign-ins count in the same minute: at most 30 get through, then every one is refused
   const first = statuses.indexOf(429);
   assert.ok(statuses[0] === 302 && first > 0 && first <= 30, statuses.join());
-  assert.ok(statuses.slice(first).every((s) => s === 429), statuses.join());
+  assert.ok(
+    statuses.slice(first).every((s) => s === 429),
+    statuses.join(),
+  );
 });
 
 test('GYRE_PUBLIC_URL sets the callback address behind a proxy', async () => {
   const { createGyre } = await import('../app.ts');
   const { loadConfig } = await import('../config.ts');
   const { testDatabase } = await import('../../test/support/database.ts');
-  const proxied = await createGyre(loadConfig({ GYRE_DATA_DIR: g.dataDir, GYRE_LOG_LEVEL: 'silent', GYRE_PUBLIC_URL: 'https://ci.example.com', GYRE_GITHUB_URL: github.url, GYRE_GITHUB_CLIENT_ID: client.id, GYRE_GITHUB_CLIENT_SECRET: client.secret }), { db: testDatabase(), logger: false });
+  const proxied = await createGyre(
+    loadConfig({
+      GYRE_DATA_DIR: g.dataDir,
+      GYRE_LOG_LEVEL: 'silent',
+      GYRE_PUBLIC_URL: 'https://ci.example.com',
+      GYRE_GITHUB_URL: github.url,
+      GYRE_GITHUB_CLIENT_ID: client.id,
+      GYRE_GITHUB_CLIENT_SECRET: client.secret,
+    }),
+    { db: testDatabase(), logger: false },
+  );
   try {
     const r = await proxied.app.inject({ method: 'GET', url: '/auth/github' });
     const location = new URL(r.headers.location as string);

@@ -23,7 +23,9 @@ export const page = (reply: FastifyReply, status: number, title: string, text: s
   reply
     .status(status)
     .type('text/html; charset=utf-8')
-    .send(`<!doctype html><html><head><meta charset="utf-8"><title>Gyre — ${escapeHtml(title)}</title></head><body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p><p><a href="/">Gyre</a></p></body></html>`);
+    .send(
+      `<!doctype html><html><head><meta charset="utf-8"><title>Gyre — ${escapeHtml(title)}</title></head><body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p><p><a href="/">Gyre</a></p></body></html>`,
+    );
 
 /**
  * Sign-in with GitHub or GitHub Enterprise (OAuth web flow). `state` is bound to the browser by a
@@ -46,7 +48,10 @@ export const registerGitHubLogin = async (app: FastifyInstance, s: Services, git
     name: 'githubOAuth2',
     // following a repository registers a webhook and posts commit statuses with this token; private repositories need `repo`
     scope: ['read:user', 'read:org', 'admin:repo_hook', 'repo:status', ...(s.config.GYRE_GITHUB_PRIVATE_REPOS === 'true' ? ['repo'] : [])],
-    credentials: { client: { id: clientId, secret: clientSecret }, auth: { tokenHost: githubUrl, tokenPath: '/login/oauth/access_token', authorizePath: '/login/oauth/authorize' } },
+    credentials: {
+      client: { id: clientId, secret: clientSecret },
+      auth: { tokenHost: githubUrl, tokenPath: '/login/oauth/access_token', authorizePath: '/login/oauth/authorize' },
+    },
     callbackUri: (req) => `${origin(req)}/auth/github/callback`,
     cookie: { path: '/', httpOnly: true, sameSite: 'lax' },
   });
@@ -68,15 +73,25 @@ export const registerGitHubLogin = async (app: FastifyInstance, s: Services, git
       account = await signInWithGitHub(s, context, who);
     } catch (e) {
       if (!(e instanceof DomainError)) throw e;
-      await s.commands.refuse(e.code === 'ORG_MEMBERSHIP_REQUIRED' ? 'user.create' : 'user.logged_in', { reason: e.message, code: e.code, status: 403, operation: 'GET /auth/github/callback' }, {
-        context: { ...context, actor: githubUser },
-        target: githubUser,
-      });
+      await s.commands.refuse(
+        e.code === 'ORG_MEMBERSHIP_REQUIRED' ? 'user.create' : 'user.logged_in',
+        { reason: e.message, code: e.code, status: 403, operation: 'GET /auth/github/callback' },
+        {
+          context: { ...context, actor: githubUser },
+          target: githubUser,
+        },
+      );
       return page(reply, 403, 'Sign-in refused', e.message);
     }
-    if (account.state === 'SUSPENDED_NEW') return page(reply, 403, 'Waiting for approval', `The account of ${who.login} was created and waits for an admin to activate it.`);
+    if (account.state === 'SUSPENDED_NEW')
+      return page(reply, 403, 'Waiting for approval', `The account of ${who.login} was created and waits for an admin to activate it.`);
     const githubToken = { sealed: await s.vault.seal(userOwner(account.userId), 'github token', accessToken), masked: mask(accessToken) };
-    const session = await startSession(s, context, { id: account.userId, login: who.login }, { orgs: who.orgs, teams: who.teams, method: 'github', githubToken });
+    const session = await startSession(
+      s,
+      context,
+      { id: account.userId, login: who.login },
+      { orgs: who.orgs, teams: who.teams, method: 'github', githubToken },
+    );
     return reply.setCookie(sessionCookie, session, sessionCookieOptions(origin(req), s.sessions)).redirect('/');
   });
 };

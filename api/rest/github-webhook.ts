@@ -41,7 +41,9 @@ export const registerGitHubWebhook = async (app: FastifyInstance, s: Services, n
       throw new ValidationError('the delivery is not valid JSON');
     }
     // until the signature holds, nothing the delivery says is believed, and an unknown repository looks like a bad signature
-    const forged = new UnauthorizedError("the delivery's X-Hub-Signature-256 does not match the webhook secret of a project Gyre follows: check the secret in GitHub and in the project settings");
+    const forged = new UnauthorizedError(
+      "the delivery's X-Hub-Signature-256 does not match the webhook secret of a project Gyre follows: check the secret in GitHub and in the project settings",
+    );
     const project = await findProject(s, parseProjectSlug(`gh/${payload?.repository?.full_name ?? ''}`).slug).catch((e: unknown) => {
       if (e instanceof GyreError && e.status < 500) throw forged;
       throw e;
@@ -50,9 +52,11 @@ export const registerGitHubWebhook = async (app: FastifyInstance, s: Services, n
     if (!(await s.jobSecrets.webhookSignatureValid(project.slug, raw, Array.isArray(signature) ? signature[0] : signature))) throw forged;
     const context = { ...base, actor: { id: `github:${payload?.sender?.id ?? 'unknown'}`, type: 'github_user', name: payload?.sender?.login ?? 'unknown' } };
     const deliveryId = String(req.headers['x-github-delivery'] ?? '').slice(0, 100) || null;
-    const outcome = await receiveGitHubDelivery(s, context, { project, event: String(req.headers['x-github-event'] ?? ''), payload, deliveryId }, now).catch((e: unknown) => {
-      throw e instanceof GyreError ? new Refused(e, context) : e;
-    });
+    const outcome = await receiveGitHubDelivery(s, context, { project, event: String(req.headers['x-github-event'] ?? ''), payload, deliveryId }, now).catch(
+      (e: unknown) => {
+        throw e instanceof GyreError ? new Refused(e, context) : e;
+      },
+    );
     switch (outcome.kind) {
       case 'started':
         return reply.status(201).send({ id: outcome.pipeline.id, number: outcome.pipeline.number, state: outcome.pipeline.state });
@@ -76,7 +80,12 @@ export const registerGitHubWebhook = async (app: FastifyInstance, s: Services, n
         return await deliver(req, reply, context);
       } catch (e) {
         // every refused delivery is audited, whatever refused it
-        if (e instanceof GyreError && e.status < 500) await s.commands.refuse('pipeline.create', { reason: e.message, code: e.code, status: e.status, operation: 'POST /hooks/github' }, { context: e instanceof Refused ? e.context : context });
+        if (e instanceof GyreError && e.status < 500)
+          await s.commands.refuse(
+            'pipeline.create',
+            { reason: e.message, code: e.code, status: e.status, operation: 'POST /hooks/github' },
+            { context: e instanceof Refused ? e.context : context },
+          );
         throw e;
       }
     });

@@ -28,7 +28,11 @@ test('readyz is 200 with every projection caught up', async () => {
 test('readyz is 503 naming the projection that lags behind the log', async () => {
   await g.services.projections.stop();
   // while the runner is down, the log moves on without the read models
-  await g.services.commands.record('health-check', { type: 'audit_log.export', data: { since: null, until: null, actions: [] } }, { context: { actor: { id: 't', type: 'system' }, request: null }, target: { id: 'x', type: 'x' } });
+  await g.services.commands.record(
+    'health-check',
+    { type: 'audit_log.export', data: { since: null, until: null, actions: [] } },
+    { context: { actor: { id: 't', type: 'system' }, request: null }, target: { id: 'x', type: 'x' } },
+  );
   assert.ok(g.services.projections.status(await g.services.store.head()).some((p) => !p.caughtUp));
   // a stopped runner never catches up: once the bound passes it is unready
   const deadline = Date.now() + 5000;

@@ -17,7 +17,10 @@ let ahead = 0;
 const hour = 3_600_000;
 
 test.before(async () => {
-  g = await startTestGyre({ GYRE_LOG_LEVEL: 'trace', GYRE_SESSION_MAX_AGE_HOURS: '1' }, { logStream: { write: (line) => void logs.push(line) }, now: () => Date.now() + ahead });
+  g = await startTestGyre(
+    { GYRE_LOG_LEVEL: 'trace', GYRE_SESSION_MAX_AGE_HOURS: '1' },
+    { logStream: { write: (line) => void logs.push(line) }, now: () => Date.now() + ahead },
+  );
   gyre = await g.app.listen({ port: 0, host: '127.0.0.1' });
 });
 test.after(async () => {
@@ -26,7 +29,11 @@ test.after(async () => {
 });
 
 const signIn = (body: unknown, headers: Record<string, string> = { origin: gyre }) =>
-  fetch(`${gyre}/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  fetch(`${gyre}/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
 /** Signs in and answers the `Cookie` header a browser would then send. */
 const sessionOf = async (token: string) => {
   const res = await signIn({ token });
@@ -35,7 +42,11 @@ const sessionOf = async (token: string) => {
   return set.split(';')[0]!;
 };
 const gql = async (cookie: string, query: string, headers: Record<string, string> = { origin: gyre }) => {
-  const res = await fetch(`${gyre}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', cookie, ...headers }, body: JSON.stringify({ query }) });
+  const res = await fetch(`${gyre}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', cookie, ...headers },
+    body: JSON.stringify({ query }),
+  });
   return { status: res.status, body: (await res.json()) as Record<string, any> };
 };
 const me = (cookie: string) => fetch(`${gyre}/graphql?query=${encodeURIComponent('{ me { login } }')}`, { headers: { cookie } });
@@ -43,7 +54,11 @@ const me = (cookie: string) => fetch(`${gyre}/graphql?query=${encodeURIComponent
 const probe = async (cookie: string) => (await (await fetch(`${gyre}/auth/session`, { headers: { cookie } })).json()) as { signedIn: boolean; login?: string };
 /** The refusals and logins recorded after `position` (refusals have streams of their own). */
 const recordedSince = async (position: number) =>
-  (await g.services.db('events').where('global_position', '>', position).andWhere((q) => q.where('stream_id', 'like', 'refusal-%').orWhere('type', 'like', 'user.%')).select('type')) as Array<{ type: string }>;
+  (await g.services
+    .db('events')
+    .where('global_position', '>', position)
+    .andWhere((q) => q.where('stream_id', 'like', 'refusal-%').orWhere('type', 'like', 'user.%'))
+    .select('type')) as Array<{ type: string }>;
 const head = async () => Number(((await g.services.db('events').max('global_position as p')) as Array<{ p: string }>)[0]!.p);
 
 test('the admin signs in with its API token: a session cookie like GitHub sign-in sets, recorded as user.logged_in', async () => {
@@ -62,7 +77,7 @@ test('the admin signs in with its API token: a session cookie like GitHub sign-i
   assert.is(login!.actor.name, 'admin');
 });
 
-test('the cookie works for GraphQL queries and mutations from Gyre\'s own pages, and for the CSV download', async () => {
+test("the cookie works for GraphQL queries and mutations from Gyre's own pages, and for the CSV download", async () => {
   const cookie = await sessionOf(g.adminToken);
   const who = await gql(cookie, '{ me { login name isAdmin state } }');
   assert.equal(who.body.data.me, { login: 'admin', name: 'Administrator', isAdmin: true, state: 'ACTIVE' });
@@ -78,7 +93,7 @@ test('the cookie works for GraphQL queries and mutations from Gyre\'s own pages,
   assert.match(await csv.text(), /system\.settings\.update/);
 });
 
-test('a cookie request that changes something without Gyre\'s Origin is refused 403 and audited; tokens need no Origin', async () => {
+test("a cookie request that changes something without Gyre's Origin is refused 403 and audited; tokens need no Origin", async () => {
   const cookie = await sessionOf(g.adminToken);
   await g.createUser('fay');
   const suspend = 'mutation { suspendUser(login: "fay") { state } }';
@@ -101,17 +116,25 @@ test('a cookie request that changes something without Gyre\'s Origin is refused 
   assert.is((await me(cookie)).status, 200);
   await waitForAudit(g, (e) => e.action === 'user.logged_out' && e.success === false && e.payload.code === 'CROSS_SITE_REQUEST');
   // a script with a token sends no Origin, and another site's page cannot send the header
-  const withToken = await fetch(`${gyre}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${g.adminToken}` }, body: JSON.stringify({ query: '{ me { login } }' }) });
+  const withToken = await fetch(`${gyre}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${g.adminToken}` },
+    body: JSON.stringify({ query: '{ me { login } }' }),
+  });
   assert.is(withToken.status, 200);
 });
 
-test('another site\'s page cannot sign a browser in, even to an account of its own', async () => {
+test("another site's page cannot sign a browser in, even to an account of its own", async () => {
   const before = await head();
   const r = await signIn({ token: g.adminToken }, { origin: evil });
   assert.is(r.status, 403);
   assert.equal(r.headers.getSetCookie(), []);
   await waitForAudit(g, (e) => e.action === 'user.logged_in' && e.success === false && e.payload.code === 'CROSS_SITE_REQUEST');
-  const logins = await g.services.db('events').where('global_position', '>', before).andWhere('type', 'user.logged_in').andWhere('stream_id', 'not like', 'refusal-%');
+  const logins = await g.services
+    .db('events')
+    .where('global_position', '>', before)
+    .andWhere('type', 'user.logged_in')
+    .andWhere('stream_id', 'not like', 'refusal-%');
   assert.equal(logins, [], 'no session started');
 });
 
@@ -121,14 +144,17 @@ const subscribe = (client: Client) => {
   const errors: any[] = [];
   let ended!: () => void;
   const done = new Promise<void>((r) => (ended = r));
-  const dispose = client.subscribe({ query: 'subscription { events(filter: {actions: ["system.*"]}) { action actor { name } } }' }, {
-    next: (m) => (m.errors ? errors.push(...m.errors) : got.push(m.data?.events)),
-    error: (e) => {
-      errors.push(e);
-      ended();
+  const dispose = client.subscribe(
+    { query: 'subscription { events(filter: {actions: ["system.*"]}) { action actor { name } } }' },
+    {
+      next: (m) => (m.errors ? errors.push(...m.errors) : got.push(m.data?.events)),
+      error: (e) => {
+        errors.push(e);
+        ended();
+      },
+      complete: () => ended(),
     },
-    complete: () => ended(),
-  });
+  );
   return { got, errors, done, dispose };
 };
 /** A browser's WebSocket: the upgrade carries the page's Origin and the cookies. */
@@ -139,7 +165,13 @@ const browserSocket = (headers: Record<string, string>) =>
     }
   };
 const connect = (headers: Record<string, string>, connectionParams: Record<string, string> = {}) => {
-  const client = createClient({ url: `${gyre.replace('http', 'ws')}/graphql`, webSocketImpl: browserSocket(headers), connectionParams, retryAttempts: 0, lazy: true });
+  const client = createClient({
+    url: `${gyre.replace('http', 'ws')}/graphql`,
+    webSocketImpl: browserSocket(headers),
+    connectionParams,
+    retryAttempts: 0,
+    lazy: true,
+  });
   clients.push(client);
   return client;
 };
@@ -155,7 +187,7 @@ const until = async (check: () => boolean, poke: () => Promise<unknown>, ms = 10
 };
 const ended = (s: { done: Promise<void> }) => Promise.race([s.done.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
 
-test('a WebSocket opened by Gyre\'s own page is signed in by the cookie; one from another site is refused and audited', async () => {
+test("a WebSocket opened by Gyre's own page is signed in by the cookie; one from another site is refused and audited", async () => {
   const cookie = await sessionOf(g.adminToken);
   const live = subscribe(connect({ cookie, origin: gyre }));
   assert.ok(await until(() => live.got.length > 0, warmUp), 'events arrive on the cookie-signed-in WebSocket');
@@ -222,7 +254,7 @@ test('a session ends when it is older than GYRE_SESSION_MAX_AGE_HOURS, whoever s
   }
 });
 
-test('a suspended person\'s session stops working and their token can neither sign in nor call the API', async () => {
+test("a suspended person's session stops working and their token can neither sign in nor call the API", async () => {
   const gus = await g.createUser('gus');
   const cookie = await sessionOf(gus.token);
   assert.is((await me(cookie)).status, 200);
@@ -251,13 +283,27 @@ test('bad input gets a typed 400, recorded as a refused sign-in that names no to
   }
   const refusals = await waitForAudit(g, (e) => e.action === 'user.logged_in' && e.success === false && e.payload.code === 'BAD_USER_INPUT', bodies.length);
   assert.is(refusals.length, bodies.length);
-  assert.ok(refusals.every((e) => e.actor.type === 'anonymous' && e.payload.status === 400 && e.payload.operation === 'POST /auth/token'), JSON.stringify(refusals));
-  assert.equal(await recordedSince(before), bodies.map(() => ({ type: 'user.logged_in' })), 'refusals only: no session, no other change');
-  assert.ok(((await g.services.db('events').where('global_position', '>', before).select('stream_id')) as Array<{ stream_id: string }>).every((e) => e.stream_id.startsWith('refusal-')));
-  assert.not.ok(JSON.stringify(await g.services.db('events').where('global_position', '>', before).select('data', 'metadata')).includes(canary), 'the token is in the event log');
+  assert.ok(
+    refusals.every((e) => e.actor.type === 'anonymous' && e.payload.status === 400 && e.payload.operation === 'POST /auth/token'),
+    JSON.stringify(refusals),
+  );
+  assert.equal(
+    await recordedSince(before),
+    bodies.map(() => ({ type: 'user.logged_in' })),
+    'refusals only: no session, no other change',
+  );
+  assert.ok(
+    ((await g.services.db('events').where('global_position', '>', before).select('stream_id')) as Array<{ stream_id: string }>).every((e) =>
+      e.stream_id.startsWith('refusal-'),
+    ),
+  );
+  assert.not.ok(
+    JSON.stringify(await g.services.db('events').where('global_position', '>', before).select('data', 'metadata')).includes(canary),
+    'the token is in the event log',
+  );
 });
 
-test('a wrong token, or a runner\'s, is refused 401 and never appears in the answer, the audit log, the event store or the log', async () => {
+test("a wrong token, or a runner's, is refused 401 and never appears in the answer, the audit log, the event store or the log", async () => {
   const canary = `gyre_canary${randomBytes(16).toString('hex')}`;
   const wrong = await signIn({ token: canary });
   const answer = await wrong.text();
@@ -267,7 +313,8 @@ test('a wrong token, or a runner\'s, is refused 401 and never appears in the ans
   assert.is(long.status, 400);
   const runner = (await g.gql('mutation { createRunnerResourceClass(input: {resourceClass: "acme/web"}) { id } } ')).body;
   assert.ok(runner.data, JSON.stringify(runner));
-  const runnerToken = (await g.gql('mutation { createRunnerToken(input: {resourceClass: "acme/web", nickname: "box"}) { token } }')).body.data!.createRunnerToken.token as string;
+  const runnerToken = (await g.gql('mutation { createRunnerToken(input: {resourceClass: "acme/web", nickname: "box"}) { token } }')).body.data!
+    .createRunnerToken.token as string;
   const byRunner = await signIn({ token: runnerToken });
   assert.is(byRunner.status, 401);
   assert.match(await byRunner.text(), /a runner token cannot sign in/);
@@ -279,7 +326,10 @@ test('a wrong token, or a runner\'s, is refused 401 and never appears in the ans
     assert.not.ok(text.includes(canary), `the canary token is in the ${where}`);
     assert.not.ok(text.includes(runnerToken), `the runner token is in the ${where}`);
   }
-  assert.ok(logs.some((l) => l.includes('/auth/token')), 'the log was captured');
+  assert.ok(
+    logs.some((l) => l.includes('/auth/token')),
+    'the log was captured',
+  );
 });
 
 test('signing in with a token is rate-limited like the other login routes', async () => {
@@ -288,7 +338,10 @@ test('signing in with a token is rate-limited like the other login routes', asyn
   // the earlier tests' sign-ins count in the same minute: at most 30 get through, then every one is refused
   const first = statuses.indexOf(429);
   assert.ok(first >= 0, statuses.join());
-  assert.ok(statuses.slice(first).every((s) => s === 429), statuses.join());
+  assert.ok(
+    statuses.slice(first).every((s) => s === 429),
+    statuses.join(),
+  );
 });
 
 test.run();

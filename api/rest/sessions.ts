@@ -38,7 +38,9 @@ export const registerSessions = (app: FastifyInstance, s: Services) => {
   // who is signed in, for the web UI to choose its pages: an answer for everyone, so a browser that is
   // signed out neither logs an error nor fills the audit log with refused reads
   app.get('/auth/session', async (req) =>
-    req.auth.kind === 'user' ? { signedIn: true, login: req.auth.user.login, name: req.auth.user.name, isAdmin: req.auth.user.isAdmin, state: req.auth.user.state } : { signedIn: false },
+    req.auth.kind === 'user'
+      ? { signedIn: true, login: req.auth.user.login, name: req.auth.user.name, isAdmin: req.auth.user.isAdmin, state: req.auth.user.state }
+      : { signedIn: false },
   );
   app.post('/auth/logout', { config: loginLimit }, async (req, reply) => {
     if (req.auth.kind === 'user' && req.auth.sessionHash) {

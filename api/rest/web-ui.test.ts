@@ -27,7 +27,8 @@ test('every UI address answers the app under the strict CSP, never cached; its p
     assert.match(r.headers['content-type'] as string, 'text/html');
   }
   const page = (await g.app.inject({ url: '/' })).body;
-  for (const script of page.match(/<script\b[^>]*>/g) ?? []) assert.match(script, / src="\/assets\/[^"]+-[A-Za-z0-9_-]{8}\.js"/, 'only hashed scripts of this origin');
+  for (const script of page.match(/<script\b[^>]*>/g) ?? [])
+    assert.match(script, / src="\/assets\/[^"]+-[A-Za-z0-9_-]{8}\.js"/, 'only hashed scripts of this origin');
   assert.not.match(page, /<script\b[^>]*>[^<]+<\/script>/, 'no inline script');
   assert.not.match(page, /\sstyle=|<style/, 'no inline style');
   assert.match(contentSecurityPolicy, "script-src 'self'");

@@ -11,7 +11,8 @@ export const webUiPaths = ['/', '/sign-in', '/projects', '/projects/*', '/contex
  * No script but the app's own files, no inline script or style, no framing, nothing fetched from
  * elsewhere: a stored page cannot run in Gyre's origin, nor Gyre's pages in another's.
  */
-export const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+export const contentSecurityPolicy =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /** Where `vite build` put the app: `dist/web` of the checkout, whether this runs from the sources or from `dist/`. */
 const builtApp = (): string | null => {
@@ -30,10 +31,14 @@ const builtApp = (): string | null => {
  */
 export const registerWebUi = async (app: FastifyInstance) => {
   const root = builtApp();
-  const guard = (reply: FastifyReply) => reply.header('Content-Security-Policy', contentSecurityPolicy).header('X-Content-Type-Options', 'nosniff').header('Referrer-Policy', 'same-origin');
+  const guard = (reply: FastifyReply) =>
+    reply.header('Content-Security-Policy', contentSecurityPolicy).header('X-Content-Type-Options', 'nosniff').header('Referrer-Policy', 'same-origin');
   if (!root) {
     const missing = async (_req: unknown, reply: FastifyReply) =>
-      guard(reply).status(503).type('text/plain; charset=utf-8').send('The web UI is not built: run `npm start` (or `npx vite build --config web/vite.config.ts`).');
+      guard(reply)
+        .status(503)
+        .type('text/plain; charset=utf-8')
+        .send('The web UI is not built: run `npm start` (or `npx vite build --config web/vite.config.ts`).');
     for (const path of webUiPaths) app.get(path, missing);
     return;
   }
@@ -50,7 +55,12 @@ export const registerWebUi = async (app: FastifyInstance) => {
       res.header('X-Content-Type-Options', 'nosniff');
     },
   });
-  app.get('/favicon.svg', async (_req, reply) => guard(reply).header('Cache-Control', 'public, max-age=86400').type('image/svg+xml').send(readFileSync(join(root, 'favicon.svg'))));
+  app.get('/favicon.svg', async (_req, reply) =>
+    guard(reply)
+      .header('Cache-Control', 'public, max-age=86400')
+      .type('image/svg+xml')
+      .send(readFileSync(join(root, 'favicon.svg'))),
+  );
   const page = async (_req: unknown, reply: FastifyReply) => guard(reply).header('Cache-Control', 'no-cache').type('text/html; charset=utf-8').send(index);
   for (const path of webUiPaths) app.get(path, page);
 };

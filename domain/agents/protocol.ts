@@ -9,14 +9,33 @@ import { StepResult, TaskResult } from '../jobs/job.ts';
  * the agent inside `gyre serve`. Every message an agent sends is parsed with these schemas.
  */
 
-const Size = z.object({ cpus: z.number().positive().max(1024), memoryMb: z.number().int().positive().max(16 * 1024 * 1024) });
-const Reserve = z.object({ cpus: z.number().min(0).max(1024), memoryMb: z.number().int().min(0).max(16 * 1024 * 1024) });
+const Size = z.object({
+  cpus: z.number().positive().max(1024),
+  memoryMb: z
+    .number()
+    .int()
+    .positive()
+    .max(16 * 1024 * 1024),
+});
+const Reserve = z.object({
+  cpus: z.number().min(0).max(1024),
+  memoryMb: z
+    .number()
+    .int()
+    .min(0)
+    .max(16 * 1024 * 1024),
+});
 
 /** A kind of work this agent could serve but does not, and why (shown to whoever asks why a job waits). */
 const Declined = z.object({ kind: z.enum(['docker', 'machine']), reason: z.string().max(500) });
 
 export const AgentInfo = z.object({
-  name: z.string().trim().min(1).max(100).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be letters, digits, dots, dashes and underscores'),
+  name: z
+    .string()
+    .trim()
+    .min(1)
+    .max(100)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be letters, digits, dots, dashes and underscores'),
   version: z.string().max(50),
   os: z.string().max(100),
   /** What it offers jobs, the reserve already taken off. */
@@ -31,7 +50,13 @@ export const AgentInfo = z.object({
 export type AgentInfo = z.infer<typeof AgentInfo>;
 
 /** `maxTasks`: the limit Gyre registered (an agent of a self-hosted class without one gets 1). */
-export const Registration = z.object({ agentId: z.string(), resourceClasses: z.array(z.string()), heartbeatMs: z.number().int(), leaseMs: z.number().int(), maxTasks: z.number().int().nullable().optional() });
+export const Registration = z.object({
+  agentId: z.string(),
+  resourceClasses: z.array(z.string()),
+  heartbeatMs: z.number().int(),
+  leaseMs: z.number().int(),
+  maxTasks: z.number().int().nullable().optional(),
+});
 export type Registration = z.infer<typeof Registration>;
 
 /** A task given to an agent: the job's spec, the environment it runs with, and the values to mask in its output. */

@@ -19,7 +19,10 @@ test('action filters: exact names and .* prefixes', () => {
 
 test('bad action filters are refused', () => {
   for (const bad of ['', 'User.Create', 'user.*.x', '*', "user.create' or 1=1", '.*']) {
-    assert.throws(() => parseActionFilters([bad]), (e: unknown) => e instanceof ValidationError);
+    assert.throws(
+      () => parseActionFilters([bad]),
+      (e: unknown) => e instanceof ValidationError,
+    );
   }
 });
 
@@ -51,7 +54,11 @@ test('the audit record shows only the public fields of the data', () => {
 });
 
 test('a refused event shows its refusal data', () => {
-  const refused = { ...tokenEvent, data: { reason: 'no', code: 'FORBIDDEN', status: 403, operation: 'x', secret: 's' }, metadata: { ...tokenEvent.metadata, success: false } };
+  const refused = {
+    ...tokenEvent,
+    data: { reason: 'no', code: 'FORBIDDEN', status: 403, operation: 'x', secret: 's' },
+    metadata: { ...tokenEvent.metadata, success: false },
+  };
   assert.equal(toAuditRecord(refused, eventRegistry).payload, { reason: 'no', code: 'FORBIDDEN', status: 403, operation: 'x' });
 });
 

@@ -13,7 +13,6 @@ export interface Filters {
   readonly tags?: FilterRule;
 }
 
-
 /** A `/regex/` matches the whole name; anything else is the name itself. */
 const matcher = (pattern: string): ((name: string) => boolean) => {
   if (!/^\/(.*)\/$/s.test(pattern)) return (name) => name === pattern;

@@ -20,10 +20,12 @@ export const expandJob = (x: Expansion, ref: string, args: Record<string, unknow
   const base = executor === undefined ? {} : resolveExecutor(x.root, executor, [...j.path, 'executor'], j.scope);
   const job: Record<string, unknown> = { ...base, ...own };
   if (isRecord(base.environment) || isRecord(own.environment)) job.environment = { ...(base.environment as object), ...(own.environment as object) };
-  if (job.type !== undefined && !['build', 'no-op', 'approval'].includes(String(job.type))) j.scope.fail([...j.path, 'type'], `job type ${JSON.stringify(job.type)} is not one of build, no-op, approval`);
+  if (job.type !== undefined && !['build', 'no-op', 'approval'].includes(String(job.type)))
+    j.scope.fail([...j.path, 'type'], `job type ${JSON.stringify(job.type)} is not one of build, no-op, approval`);
   // a no-op job (and an approval) runs nothing: it needs neither an executor nor steps
   if (job.type === 'no-op' || job.type === 'approval') return { ...job, steps: [] };
-  if (!['docker', 'machine', 'macos', 'windows'].some((k) => job[k] !== undefined)) j.scope.fail(j.path, `job ${ref} has no executor: give it docker, machine, macos or executor`);
+  if (!['docker', 'machine', 'macos', 'windows'].some((k) => job[k] !== undefined))
+    j.scope.fail(j.path, `job ${ref} has no executor: give it docker, machine, macos or executor`);
   if (job.docker !== undefined) checkDocker(job.docker, [...j.path, 'docker'], j.scope, x.modern);
   const steps = expandSteps(x, j.body.steps, [...j.path, 'steps'], j.scope, 0);
   if (!Array.isArray(j.body.steps)) j.scope.fail([...j.path, 'steps'], `job ${ref} needs a list of steps`);

@@ -56,7 +56,15 @@ test('equal compares every value with the first, deeply and with their types', (
   assert.is(is({ equal: [42, '42'] }), false, 'a number is not the string of it');
   assert.is(is({ equal: [{ macos: { xcode: '12' } }, { macos: { xcode: '12' } }] }), true);
   assert.is(is({ equal: [{ macos: { xcode: '12' } }, { macos: { xcode: '13' } }] }), false);
-  assert.is(is({ equal: [['a', 'b'], ['a', 'b']] }), true);
+  assert.is(
+    is({
+      equal: [
+        ['a', 'b'],
+        ['a', 'b'],
+      ],
+    }),
+    true,
+  );
 });
 
 test('matches is a full match of the pattern against the value', () => {

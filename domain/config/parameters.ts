@@ -22,7 +22,8 @@ export const readDeclarations = (raw: unknown, path: Path, fail: Fail): Map<stri
     if (!isRecord(d)) fail([...path, name], 'a parameter must be a map with a type');
     if (!types.includes(String(d.type))) fail([...path, name, 'type'], `unknown parameter type ${JSON.stringify(d.type)}: use one of ${types.join(', ')}`);
     if (d.type === 'enum' && !Array.isArray(d.enum)) fail([...path, name, 'enum'], 'an enum parameter needs an enum list');
-    for (const k of Object.keys(d)) if (!['type', 'default', 'enum', 'description'].includes(k)) fail([...path, name, k], `unknown key ${k} in a parameter declaration`);
+    for (const k of Object.keys(d))
+      if (!['type', 'default', 'enum', 'description'].includes(k)) fail([...path, name, k], `unknown key ${k} in a parameter declaration`);
     out.set(name, d as unknown as ParameterDeclaration);
   }
   return out;
@@ -35,7 +36,8 @@ const check = (d: ParameterDeclaration, value: unknown, path: Path, fail: Fail):
       if (typeof value !== 'string') fail(path, `expected a string, got ${JSON.stringify(value)}`);
       return value;
     case 'env_var_name':
-      if (typeof value !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(value)) fail(path, `expected an environment variable name, got ${JSON.stringify(value)}`);
+      if (typeof value !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(value))
+        fail(path, `expected an environment variable name, got ${JSON.stringify(value)}`);
       return value;
     case 'boolean': {
       // CircleCI takes YAML 1.1's words for booleans too
@@ -65,9 +67,16 @@ const check = (d: ParameterDeclaration, value: unknown, path: Path, fail: Fail):
  * The values for declared parameters: given ones checked against their type, defaults for the rest.
  * A given parameter that is not declared, or a declared one with no default and no value, is a problem.
  */
-export const bindParameters = (declared: ReadonlyMap<string, ParameterDeclaration>, given: Record<string, unknown>, path: Path, fail: Fail, what: string): Map<string, unknown> => {
+export const bindParameters = (
+  declared: ReadonlyMap<string, ParameterDeclaration>,
+  given: Record<string, unknown>,
+  path: Path,
+  fail: Fail,
+  what: string,
+): Map<string, unknown> => {
   const values = new Map<string, unknown>();
-  for (const name of Object.keys(given)) if (!declared.has(name)) fail([...path, name], `${what} has no parameter ${name}${declared.size ? ` (it has ${[...declared.keys()].join(', ')})` : ''}`);
+  for (const name of Object.keys(given))
+    if (!declared.has(name)) fail([...path, name], `${what} has no parameter ${name}${declared.size ? ` (it has ${[...declared.keys()].join(', ')})` : ''}`);
   for (const [name, d] of declared) {
     if (Object.hasOwn(given, name)) values.set(name, check(d, given[name], [...path, name], fail));
     else if (d.default !== undefined) values.set(name, d.type === 'steps' && d.default === null ? [] : d.default);
@@ -84,7 +93,6 @@ const section = /(?<!\\)<<([#^])\s*((?:pipeline|parameters|matrix)\.[A-Za-z0-9_.
 
 export type Lookup = (name: string) => { found: true; value: unknown } | { found: false };
 
-
 /**
  * Substitutes `<< … >>` in every string of `value` whose namespace `handles` claims. A string that is
  * one expression takes the value's own type (a boolean stays a boolean, steps stay a list); sections
@@ -100,7 +108,9 @@ export const substitute = (value: unknown, handles: (name: string) => boolean, l
   const walk = (v: unknown, at: Path): unknown => {
     if (typeof v === 'string') {
       if (!v.includes('<<')) return v;
-      let s = v.replace(section, (m, kind: string, name: string, body: string) => (handles(name) ? ((kind === '#') === truthy(resolve(name, at)) ? body : '') : m));
+      let s = v.replace(section, (m, kind: string, name: string, body: string) =>
+        handles(name) ? ((kind === '#') === truthy(resolve(name, at)) ? body : '') : m,
+      );
       const one = whole.exec(s);
       if (one && handles(one[1]!)) return resolve(one[1]!, at);
       s = s.replace(expression, (m, name: string) => (handles(name) ? text(resolve(name, at)) : m));
@@ -122,6 +132,8 @@ export const unescapeLiterals = (value: unknown): unknown => {
   return value;
 };
 
-export const failAt = (file: string, lineOf: (p: Path) => number | null): Fail => (path, message) => {
-  throw new ProblemError({ file, line: lineOf(path), key: keyOf(path), message });
-};
+export const failAt =
+  (file: string, lineOf: (p: Path) => number | null): Fail =>
+  (path, message) => {
+    throw new ProblemError({ file, line: lineOf(path), key: keyOf(path), message });
+  };

@@ -82,7 +82,14 @@ const run = (text: string, options: Partial<ProcessOptions> = {}) => {
 /** Processes a config that must be valid. */
 const valid = (text: string, options: Partial<ProcessOptions> = {}) => {
   const r = run(text, options);
-  if (!r.valid) throw new assert.Assertion({ message: `expected a valid config, got ${JSON.stringify(r.problems, null, 1)}`, generated: false, operator: 'valid', expects: true, actual: false });
+  if (!r.valid)
+    throw new assert.Assertion({
+      message: `expected a valid config, got ${JSON.stringify(r.problems, null, 1)}`,
+      generated: false,
+      operator: 'valid',
+      expects: true,
+      actual: false,
+    });
   return r;
 };
 /** Processes a config that must be refused, never throwing. */
@@ -91,7 +98,13 @@ const invalid = (text: unknown, options: Partial<ProcessOptions> = {}): Readonly
   try {
     r = run(text as string, options);
   } catch (e) {
-    throw new assert.Assertion({ message: `processing threw instead of returning problems: ${String(e).slice(0, 200)}`, generated: false, operator: 'invalid', expects: 'problems', actual: 'throw' });
+    throw new assert.Assertion({
+      message: `processing threw instead of returning problems: ${String(e).slice(0, 200)}`,
+      generated: false,
+      operator: 'invalid',
+      expects: 'problems',
+      actual: 'throw',
+    });
   }
   assert.is(r.valid, false, 'the config should be refused');
   if (r.valid) throw new Error('unreachable');
@@ -106,7 +119,14 @@ const invalid = (text: unknown, options: Partial<ProcessOptions> = {}): Readonly
 /** The one problem whose key is `key`. */
 const problemAt = (problems: ReadonlyArray<ConfigProblem>, key: string): ConfigProblem => {
   const found = problems.find((p) => p.key === key);
-  if (!found) throw new assert.Assertion({ message: `no problem at ${key}: ${JSON.stringify(problems, null, 1)}`, generated: false, operator: 'problemAt', expects: key, actual: problems.map((p) => p.key).join(', ') });
+  if (!found)
+    throw new assert.Assertion({
+      message: `no problem at ${key}: ${JSON.stringify(problems, null, 1)}`,
+      generated: false,
+      operator: 'problemAt',
+      expects: key,
+      actual: problems.map((p) => p.key).join(', '),
+    });
   return found;
 };
 const jobNames = (c: ProcessedConfig, wf: string) => c.workflows[wf]!.jobs.map((j) => j.name);
@@ -148,7 +168,10 @@ workflows:
           context: [org-global]
 `);
   assert.equal(r.config.jobs.build, {
-    docker: [{ image: 'cimg/node:20.1', auth: { username: 'bot', password: '$DOCKER_PASSWORD' } }, { image: 'postgres:16', environment: { POSTGRES_USER: 'ci' } }],
+    docker: [
+      { image: 'cimg/node:20.1', auth: { username: 'bot', password: '$DOCKER_PASSWORD' } },
+      { image: 'postgres:16', environment: { POSTGRES_USER: 'ci' } },
+    ],
     resource_class: 'large',
     parallelism: 3,
     working_directory: '~/app',
@@ -156,11 +179,19 @@ workflows:
     steps: ['checkout', { run: { command: 'npm test' } }],
   });
   assert.equal(r.config.jobs.vm, { machine: { image: 'ubuntu-2204:current' }, steps: [{ run: { command: 'docker ps' } }] });
-  assert.equal(r.config.workflows.main, { jobs: [{ name: 'build', requires: [], context: [] }, { name: 'vm', requires: ['build'], context: ['org-global'] }] });
+  assert.equal(r.config.workflows.main, {
+    jobs: [
+      { name: 'build', requires: [], context: [] },
+      { name: 'vm', requires: ['build'], context: ['org-global'] },
+    ],
+  });
   assert.is(r.config.setup, false);
   assert.equal(r.orbs, []);
   assert.ok(r.yaml.startsWith('version: 2\n'), r.yaml);
-  assert.match(r.yaml, /\nworkflows:\n {2}version: 2\n {2}main:\n {4}jobs:\n {6}- build\n {6}- vm:\n {10}requires:\n {12}- build\n {10}context:\n {12}- org-global\n/);
+  assert.match(
+    r.yaml,
+    /\nworkflows:\n {2}version: 2\n {2}main:\n {4}jobs:\n {6}- build\n {6}- vm:\n {10}requires:\n {12}- build\n {10}context:\n {12}- org-global\n/,
+  );
   assert.match(r.yaml, /\n {6}- run:\n {10}command: npm test\n/);
   assert.not.match(r.yaml, /2\.1/);
 });
@@ -312,8 +343,18 @@ workflows:
   w:
     jobs: [default-tag, old-node, on-vm]
 `);
-  assert.equal(r.config.jobs['default-tag'], { docker: [{ image: 'cimg/node:20.1' }], resource_class: 'medium', environment: { FROM_EXECUTOR: '1', SHARED: 'executor' }, steps: ['checkout'] });
-  assert.equal(r.config.jobs['old-node'], { docker: [{ image: 'cimg/node:18.0' }], resource_class: 'large', environment: { FROM_EXECUTOR: '1', SHARED: 'job' }, steps: ['checkout'] });
+  assert.equal(r.config.jobs['default-tag'], {
+    docker: [{ image: 'cimg/node:20.1' }],
+    resource_class: 'medium',
+    environment: { FROM_EXECUTOR: '1', SHARED: 'executor' },
+    steps: ['checkout'],
+  });
+  assert.equal(r.config.jobs['old-node'], {
+    docker: [{ image: 'cimg/node:18.0' }],
+    resource_class: 'large',
+    environment: { FROM_EXECUTOR: '1', SHARED: 'job' },
+    steps: ['checkout'],
+  });
   assert.equal(r.config.jobs['on-vm'], { machine: { image: 'ubuntu-2204:current' }, steps: ['checkout'] });
   assert.not.match(r.yaml, /description|parameters|executor:/);
 });
@@ -372,7 +413,11 @@ test('commands with typed parameters: defaults, given values, sections and a who
             - run: echo done
             - checkout`),
   );
-  assert.equal(given.config.jobs.build!.steps, [{ run: { name: 'greet Ann', command: 'echo "hi Ann x3 $MY_VAR LOUD debug"', background: true } }, { run: { command: 'echo done' } }, 'checkout']);
+  assert.equal(given.config.jobs.build!.steps, [
+    { run: { name: 'greet Ann', command: 'echo "hi Ann x3 $MY_VAR LOUD debug"', background: true } },
+    { run: { command: 'echo done' } },
+    'checkout',
+  ]);
   const background = (given.config.jobs.build!.steps[0] as { run: { background: unknown } }).run.background;
   assert.is(background, true, 'a whole-string << parameters.loud >> is the boolean, not "true"');
   assert.match(given.yaml, /background: true\n/);
@@ -420,7 +465,11 @@ workflows:
             - run: setup
 `);
   assert.equal(r.config.jobs.plain, { docker: [{ image: 'node:20' }], parallelism: 2, steps: [{ run: { command: 'test --shards 2' } }] });
-  assert.equal(r.config.jobs.custom, { docker: [{ image: 'node:16' }], parallelism: 4, steps: [{ run: { command: 'setup' } }, { run: { command: 'test --shards 4' } }] });
+  assert.equal(r.config.jobs.custom, {
+    docker: [{ image: 'node:16' }],
+    parallelism: 4,
+    steps: [{ run: { command: 'setup' } }, { run: { command: 'test --shards 4' } }],
+  });
   assert.is(r.config.jobs.custom!.parallelism, 4);
   assert.equal(jobNames(r.config, 'w'), ['plain', 'custom']);
 });
@@ -485,7 +534,11 @@ workflows:
 test('pipeline parameters: defaults, given values, and << pipeline.* >> values', () => {
   const values = { 'git.branch': 'main', 'git.revision': 'abc123', number: 42 };
   const byDefault = valid(pipelineConfig, { pipelineValues: values });
-  assert.equal(byDefault.config.jobs.build, { docker: [{ image: 'cimg/base:stable' }], parallelism: 2, steps: [{ run: { command: 'echo "main #42 at abc123"' } }] });
+  assert.equal(byDefault.config.jobs.build, {
+    docker: [{ image: 'cimg/base:stable' }],
+    parallelism: 2,
+    steps: [{ run: { command: 'echo "main #42 at abc123"' } }],
+  });
   assert.equal(Object.keys(byDefault.config.workflows), ['ci'], 'the release workflow is off by default');
   assert.is(byDefault.config.jobs.ship, undefined);
 
@@ -506,9 +559,13 @@ test('pipeline parameters given with the wrong type, or not declared, are proble
   const q = problemAt(notDeclared, 'parameters.colour');
   assert.match(q.message, /colour/);
   assert.is(q.line, 2, 'the nearest line is the parameters block');
-  const noDefault = invalid('version: 2.1\nparameters:\n  target:\n    type: string\njobs:\n  build:\n    docker: [{image: x}]\n    steps: [checkout]\nworkflows:\n  w:\n    jobs: [build]\n');
+  const noDefault = invalid(
+    'version: 2.1\nparameters:\n  target:\n    type: string\njobs:\n  build:\n    docker: [{image: x}]\n    steps: [checkout]\nworkflows:\n  w:\n    jobs: [build]\n',
+  );
   assert.match(problemAt(noDefault, 'parameters').message, /target/);
-  const undeclared = invalid('version: 2.1\njobs:\n  build:\n    docker: [{image: x}]\n    steps:\n      - run: echo << pipeline.parameters.nope >>\nworkflows:\n  w:\n    jobs: [build]\n');
+  const undeclared = invalid(
+    'version: 2.1\njobs:\n  build:\n    docker: [{image: x}]\n    steps:\n      - run: echo << pipeline.parameters.nope >>\nworkflows:\n  w:\n    jobs: [build]\n',
+  );
   const u = problemAt(undeclared, 'jobs.build.steps[0].run');
   assert.is(u.line, 6);
   assert.match(u.message, /pipeline\.parameters\.nope/);
@@ -531,14 +588,18 @@ workflows:
   );
   assert.equal(r.config.jobs.build!.steps, [{ run: { command: 'echo "[][][dev][]"' } }]);
   // CircleCI answers an unknown variable with "Unknown variable(s)"
-  const unknown = invalid('version: 2.1\njobs:\n  build:\n    docker: [{image: x}]\n    steps:\n      - run: echo << pipeline.nonsense >>\nworkflows:\n  w:\n    jobs: [build]\n');
+  const unknown = invalid(
+    'version: 2.1\njobs:\n  build:\n    docker: [{image: x}]\n    steps:\n      - run: echo << pipeline.nonsense >>\nworkflows:\n  w:\n    jobs: [build]\n',
+  );
   const p = problemAt(unknown, 'jobs.build.steps[0].run');
   assert.is(p.line, 6);
   assert.match(p.message, /pipeline\.nonsense/);
 });
 
 test('an object property name is not a pipeline value or matrix parameter (<< pipeline.constructor >>)', () => {
-  const pipeline = invalid('version: 2.1\njobs:\n  build:\n    docker: [{image: x}]\n    steps:\n      - run: echo << pipeline.constructor >>\nworkflows:\n  w:\n    jobs: [build]\n');
+  const pipeline = invalid(
+    'version: 2.1\njobs:\n  build:\n    docker: [{image: x}]\n    steps:\n      - run: echo << pipeline.constructor >>\nworkflows:\n  w:\n    jobs: [build]\n',
+  );
   assert.match(problemAt(pipeline, 'jobs.build.steps[0].run').message, /pipeline\.constructor/);
   const matrix = invalid(`version: 2.1
 jobs:
@@ -558,7 +619,10 @@ workflows:
             parameters:
               v: [a]
 `);
-  assert.ok(matrix.some((p) => /matrix\.toString/.test(p.message)), JSON.stringify(matrix));
+  assert.ok(
+    matrix.some((p) => /matrix\.toString/.test(p.message)),
+    JSON.stringify(matrix),
+  );
 });
 
 test('when and unless steps decide with and, or, not, equal and matches', () => {
@@ -607,7 +671,10 @@ workflows:
   w:
     jobs: [build]
 `;
-  const steps = (branch: string, fast = false) => (valid(config, { pipelineValues: { 'git.branch': branch }, pipelineParameters: { fast } }).config.jobs.build!.steps as Array<{ run: { command: string } }>).map((s) => s.run.command);
+  const steps = (branch: string, fast = false) =>
+    (
+      valid(config, { pipelineValues: { 'git.branch': branch }, pipelineParameters: { fast } }).config.jobs.build!.steps as Array<{ run: { command: string } }>
+    ).map((s) => s.run.command);
   assert.equal(steps('main'), ['on-main', 'slow-checks', 'always']);
   assert.equal(steps('feature-login'), ['not-main', 'feature', 'always']);
   assert.equal(steps('release/1.0'), ['not-main', 'slow-checks', 'always']);
@@ -679,7 +746,8 @@ workflows:
         - equal: [staging, << pipeline.git.branch >>]
     jobs: [build]
 `;
-  const workflows = (values: Record<string, unknown>, nightly = false) => Object.keys(valid(config, { pipelineValues: values, pipelineParameters: { nightly } }).config.workflows);
+  const workflows = (values: Record<string, unknown>, nightly = false) =>
+    Object.keys(valid(config, { pipelineValues: values, pipelineParameters: { nightly } }).config.workflows);
   assert.equal(workflows({ 'git.branch': 'main' }), ['on-main']);
   assert.equal(workflows({ 'git.branch': 'dev' }), ['not-on-main']);
   assert.equal(workflows({ 'git.branch': 'staging' }), ['not-on-main', 'either']);
@@ -754,7 +822,10 @@ workflows:
   assert.is(names.length, 8);
   assert.is(new Set(names).size, 8);
   assert.ok(!names.some((n) => n.includes('3') && n.includes('5')), names.join());
-  assert.ok(names.some((n) => n.includes('3') && n.includes('4')), names.join());
+  assert.ok(
+    names.some((n) => n.includes('3') && n.includes('4')),
+    names.join(),
+  );
 });
 
 test('matrix alias, matrix names with << matrix.x >>, and requires of one instance by its name', () => {
@@ -857,7 +928,12 @@ workflows:
       - deploy:
           requires: [hold]
 `);
-  assert.equal(r.config.jobs.build!.steps, [{ run: { command: 'before' } }, { run: { command: 'notify start' } }, { run: { command: 'make' } }, { run: { command: 'notify end' } }]);
+  assert.equal(r.config.jobs.build!.steps, [
+    { run: { command: 'before' } },
+    { run: { command: 'notify start' } },
+    { run: { command: 'make' } },
+    { run: { command: 'notify end' } },
+  ]);
   assert.equal(r.config.workflows.w!.jobs, [
     { name: 'build', requires: [], context: [] },
     { name: 'hold', type: 'approval', requires: ['build'], context: [] },
@@ -882,7 +958,10 @@ workflows:
           name: build-again
           context: [a, b]
 `);
-  assert.equal(r.config.workflows.w!.jobs.map((j) => j.context), [['org-global'], ['a', 'b']]);
+  assert.equal(
+    r.config.workflows.w!.jobs.map((j) => j.context),
+    [['org-global'], ['a', 'b']],
+  );
   const twice = invalid(`version: 2.1
 jobs:
   build:
@@ -900,10 +979,15 @@ workflows:
 });
 
 test('setup: true is kept for dynamic configuration', () => {
-  const r = valid('version: 2.1\nsetup: true\njobs:\n  generate:\n    docker: [{image: alpine}]\n    steps: [checkout]\nworkflows:\n  setup:\n    jobs: [generate]\n');
+  const r = valid(
+    'version: 2.1\nsetup: true\njobs:\n  generate:\n    docker: [{image: alpine}]\n    steps: [checkout]\nworkflows:\n  setup:\n    jobs: [generate]\n',
+  );
   assert.is(r.config.setup, true);
   assert.ok(r.yaml.startsWith('version: 2\nsetup: true\n'), r.yaml);
-  assert.is(valid('version: 2.1\njobs:\n  build:\n    docker: [{image: x}]\n    steps: [checkout]\nworkflows:\n  w:\n    jobs: [build]\n').yaml.includes('setup'), false);
+  assert.is(
+    valid('version: 2.1\njobs:\n  build:\n    docker: [{image: x}]\n    steps: [checkout]\nworkflows:\n  w:\n    jobs: [build]\n').yaml.includes('setup'),
+    false,
+  );
 });
 
 test('orbs from the registry: an orb job, command and executor used as name/thing; an orb importing another; partial versions passed to resolveOrb', () => {
@@ -932,20 +1016,36 @@ workflows:
       - build
       - build-new
 `);
-  assert.equal(asked.map((a) => `${a.namespace}/${a.name}@${a.version}`), ['acme/tools@1.2', 'acme/helper@2']);
+  assert.equal(
+    asked.map((a) => `${a.namespace}/${a.name}@${a.version}`),
+    ['acme/tools@1.2', 'acme/helper@2'],
+  );
   assert.equal(r.orbs, ['acme/helper@2.1.0', 'acme/tools@1.2.3']);
   assert.equal(jobNames(r.config, 'w'), ['tools/lint', 'strict-lint', 'build', 'build-new']);
   const installed = [{ run: { command: 'install-tool latest' } }, { run: { command: 'echo hello from helper' } }];
-  assert.equal(r.config.jobs['tools/lint'], { docker: [{ image: 'acme/tool:1.0' }], resource_class: 'small', steps: ['checkout', ...installed, { run: { command: 'lint' } }] });
+  assert.equal(r.config.jobs['tools/lint'], {
+    docker: [{ image: 'acme/tool:1.0' }],
+    resource_class: 'small',
+    steps: ['checkout', ...installed, { run: { command: 'lint' } }],
+  });
   assert.equal(r.config.jobs['strict-lint']!.steps.at(-1), { run: { command: 'lint --strict' } });
-  assert.equal(r.config.jobs.build, { docker: [{ image: 'acme/tool:1.0' }], resource_class: 'small', steps: [{ run: { command: 'install-tool 3.1' } }, installed[1]] });
+  assert.equal(r.config.jobs.build, {
+    docker: [{ image: 'acme/tool:1.0' }],
+    resource_class: 'small',
+    steps: [{ run: { command: 'install-tool 3.1' } }, installed[1]],
+  });
   assert.equal(r.config.jobs['build-new'], { docker: [{ image: 'acme/tool:2.0' }], resource_class: 'small', steps: installed });
   assert.match(r.yaml, /\n {2}tools\/lint:\n/);
 });
 
 test('a reference without a version asks for volatile', () => {
-  const r = valid('version: 2.1\norbs:\n  h: acme/helper\njobs:\n  build:\n    docker: [{image: x}]\n    steps: [h/hello]\nworkflows:\n  w:\n    jobs: [build]\n');
-  assert.equal(asked.map((a) => a.version), ['volatile']);
+  const r = valid(
+    'version: 2.1\norbs:\n  h: acme/helper\njobs:\n  build:\n    docker: [{image: x}]\n    steps: [h/hello]\nworkflows:\n  w:\n    jobs: [build]\n',
+  );
+  assert.equal(
+    asked.map((a) => a.version),
+    ['volatile'],
+  );
   assert.equal(r.orbs, ['acme/helper@3.0.0']);
   assert.equal(r.config.jobs.build!.steps, [{ run: { command: 'echo helper three' } }]);
 });
@@ -984,7 +1084,11 @@ workflows:
 `);
   assert.equal(r.orbs, [], 'inline orbs come from no registry');
   assert.equal(asked, []);
-  assert.equal(r.config.jobs['local/hello'], { docker: [{ image: 'alpine:3.20' }], resource_class: 'small', steps: [{ run: { command: 'echo from the orb job' } }] });
+  assert.equal(r.config.jobs['local/hello'], {
+    docker: [{ image: 'alpine:3.20' }],
+    resource_class: 'small',
+    steps: [{ run: { command: 'echo from the orb job' } }],
+  });
   assert.equal(r.config.jobs.build, { docker: [{ image: 'alpine:3.20' }], resource_class: 'small', steps: [{ run: { command: 'echo from the config' } }] });
 });
 
@@ -1163,7 +1267,9 @@ workflows:
   assert.match(q.message, /cycle/);
   assert.match(q.message, /a → c → b → a/);
 
-  const self = invalid('version: 2.1\njobs:\n  a:\n    docker: [{image: x}]\n    steps: [checkout]\nworkflows:\n  w:\n    jobs:\n      - a:\n          requires: [a]\n');
+  const self = invalid(
+    'version: 2.1\njobs:\n  a:\n    docker: [{image: x}]\n    steps: [checkout]\nworkflows:\n  w:\n    jobs:\n      - a:\n          requires: [a]\n',
+  );
   assert.match(problemAt(self, 'workflows.w.jobs').message, /a → a/);
 });
 
@@ -1185,16 +1291,22 @@ workflows:
   assert.is(p.message, 'orb circleci/node@5.1 is not in the registry', 'the registry error is passed on');
   assert.equal(asked.map((a) => `${a.namespace}/${a.name}@${a.version}`).includes('circleci/node@5.1'), true);
 
-  const noVersion = invalid('version: 2.1\norbs:\n  tools: acme/tools@4\njobs:\n  build:\n    docker: [{image: x}]\n    steps: [checkout]\nworkflows:\n  w:\n    jobs: [build]\n');
+  const noVersion = invalid(
+    'version: 2.1\norbs:\n  tools: acme/tools@4\njobs:\n  build:\n    docker: [{image: x}]\n    steps: [checkout]\nworkflows:\n  w:\n    jobs: [build]\n',
+  );
   assert.match(problemAt(noVersion, 'orbs.tools').message, /acme\/tools@4/);
 
-  const badSyntax = invalid('version: 2.1\norbs:\n  x: "not an orb"\n  y: acme/tools@latest\njobs:\n  build:\n    docker: [{image: x}]\n    steps: [checkout]\nworkflows:\n  w:\n    jobs: [build]\n');
+  const badSyntax = invalid(
+    'version: 2.1\norbs:\n  x: "not an orb"\n  y: acme/tools@latest\njobs:\n  build:\n    docker: [{image: x}]\n    steps: [checkout]\nworkflows:\n  w:\n    jobs: [build]\n',
+  );
   const q = problemAt(badSyntax, 'orbs.x');
   assert.equal({ file: q.file, line: q.line }, { file, line: 3 });
   assert.match(q.message, /namespace\/orb@version/);
   assert.equal(asked, [], 'a bad reference is not looked up');
 
-  const notDeclared = invalid('version: 2.1\njobs:\n  build:\n    docker: [{image: x}]\n    steps:\n      - checkout\n      - aws/setup\nworkflows:\n  w:\n    jobs: [build]\n');
+  const notDeclared = invalid(
+    'version: 2.1\njobs:\n  build:\n    docker: [{image: x}]\n    steps:\n      - checkout\n      - aws/setup\nworkflows:\n  w:\n    jobs: [build]\n',
+  );
   const r = problemAt(notDeclared, 'jobs.build.steps[1]');
   assert.is(r.line, 7);
   assert.match(r.message, /orb named aws/);
@@ -1207,8 +1319,13 @@ test('problems inside an orb name the orb and the line in its source', () => {
 });
 
 test('orbs importing each other in a loop are a problem, not a hang', () => {
-  const problems = invalid('version: 2.1\norbs:\n  a: acme/loop-a@1.0.0\njobs:\n  build:\n    docker: [{image: x}]\n    steps: [a/a]\nworkflows:\n  w:\n    jobs: [build]\n');
-  assert.ok(problems.some((p) => /imports itself/.test(p.message)), JSON.stringify(problems));
+  const problems = invalid(
+    'version: 2.1\norbs:\n  a: acme/loop-a@1.0.0\njobs:\n  build:\n    docker: [{image: x}]\n    steps: [a/a]\nworkflows:\n  w:\n    jobs: [build]\n',
+  );
+  assert.ok(
+    problems.some((p) => /imports itself/.test(p.message)),
+    JSON.stringify(problems),
+  );
 });
 
 test('a YAML syntax error names the line it is on', () => {
@@ -1231,7 +1348,8 @@ test('version missing or unsupported', () => {
   assert.match(q.message, /not supported/);
   assert.is(problemAt(invalid('version: "2.2"\njobs: {}\n'), 'version').line, 1);
   // 2, 2.0 and 2.1 all process
-  for (const v of ['2', '2.0', '"2.1"']) valid(`version: ${v}\njobs:\n  build:\n    docker: [{image: x}]\n    steps: [checkout]\nworkflows:\n  w:\n    jobs: [build]\n`);
+  for (const v of ['2', '2.0', '"2.1"'])
+    valid(`version: ${v}\njobs:\n  build:\n    docker: [{image: x}]\n    steps: [checkout]\nworkflows:\n  w:\n    jobs: [build]\n`);
 });
 
 test('commands, executors, orbs and parameters need version 2.1', () => {
@@ -1263,10 +1381,20 @@ workflows:
   const p = problemAt(problems, 'jobs.build.steps[1]');
   assert.equal({ file: p.file, line: p.line }, { file, line: 7 });
   assert.match(p.message, /unknown step chekout/);
-  const noPath = problemAt(invalid('version: 2.1\njobs:\n  build:\n    docker: [{image: x}]\n    steps:\n      - store_artifacts:\n          destination: x\nworkflows:\n  w:\n    jobs: [build]\n'), 'jobs.build.steps[0].store_artifacts');
+  const noPath = problemAt(
+    invalid(
+      'version: 2.1\njobs:\n  build:\n    docker: [{image: x}]\n    steps:\n      - store_artifacts:\n          destination: x\nworkflows:\n  w:\n    jobs: [build]\n',
+    ),
+    'jobs.build.steps[0].store_artifacts',
+  );
   assert.is(noPath.line, 6);
   assert.match(noPath.message, /path/);
-  const badKey = problemAt(invalid('version: 2.1\njobs:\n  build:\n    docker: [{image: x}]\n    steps:\n      - run:\n          command: make\n          comand: make\nworkflows:\n  w:\n    jobs: [build]\n'), 'jobs.build.steps[0].run.comand');
+  const badKey = problemAt(
+    invalid(
+      'version: 2.1\njobs:\n  build:\n    docker: [{image: x}]\n    steps:\n      - run:\n          command: make\n          comand: make\nworkflows:\n  w:\n    jobs: [build]\n',
+    ),
+    'jobs.build.steps[0].run.comand',
+  );
   assert.is(badKey.line, 8);
 });
 
@@ -1282,10 +1410,13 @@ workflows:
   two:
     jobs: [build, also-nope]
 `);
-  assert.equal(problems.map((p) => [p.key, p.line]), [
-    ['workflows.one.jobs[0]', 8],
-    ['workflows.two.jobs[1]', 10],
-  ]);
+  assert.equal(
+    problems.map((p) => [p.key, p.line]),
+    [
+      ['workflows.one.jobs[0]', 8],
+      ['workflows.two.jobs[1]', 10],
+    ],
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -1301,25 +1432,52 @@ test('garbage comes back as problems, never as a throw', () => {
     ['jobs: 5', 'version: 2.1\njobs: 5\nworkflows:\n  w:\n    jobs: [build]\n'],
     ['workflows: a list', 'version: 2.1\njobs:\n  build: {docker: [{image: x}], steps: [checkout]}\nworkflows: [a, b]\n'],
     ['workflow jobs: 5', 'version: 2.1\njobs:\n  build: {docker: [{image: x}], steps: [checkout]}\nworkflows:\n  w:\n    jobs: 5\n'],
-    ['junk workflow entries', 'version: 2.1\njobs:\n  build: {docker: [{image: x}], steps: [checkout]}\nworkflows:\n  w:\n    jobs: [null, 5, {a: 1, b: 2}, [x], {build: 5}]\n'],
+    [
+      'junk workflow entries',
+      'version: 2.1\njobs:\n  build: {docker: [{image: x}], steps: [checkout]}\nworkflows:\n  w:\n    jobs: [null, 5, {a: 1, b: 2}, [x], {build: 5}]\n',
+    ],
     ['junk steps', 'version: 2.1\njobs:\n  build: {docker: [{image: x}], steps: [null, 5, {}, {run: 5}, {when: 5}]}\nworkflows:\n  w:\n    jobs: [build]\n'],
     ['steps: a map', 'version: 2.1\njobs:\n  build: {docker: [{image: x}], steps: {a: 1}}\nworkflows:\n  w:\n    jobs: [build]\n'],
     ['a job that is a string', 'version: 2.1\njobs:\n  build: hello\nworkflows:\n  w:\n    jobs: [build]\n'],
     ['docker: a string', 'version: 2.1\njobs:\n  build: {docker: alpine, steps: [checkout]}\nworkflows:\n  w:\n    jobs: [build]\n'],
     ['no executor', 'version: 2.1\njobs:\n  build: {steps: [checkout]}\nworkflows:\n  w:\n    jobs: [build]\n'],
     ['parameters: 5', 'version: 2.1\nparameters: 5\njobs:\n  build: {docker: [{image: x}], steps: [checkout]}\nworkflows:\n  w:\n    jobs: [build]\n'],
-    ['a parameter with no type', 'version: 2.1\ncommands:\n  c:\n    parameters: {p: {default: 1}}\n    steps: [checkout]\njobs:\n  build: {docker: [{image: x}], steps: [c]}\nworkflows:\n  w:\n    jobs: [build]\n'],
+    [
+      'a parameter with no type',
+      'version: 2.1\ncommands:\n  c:\n    parameters: {p: {default: 1}}\n    steps: [checkout]\njobs:\n  build: {docker: [{image: x}], steps: [c]}\nworkflows:\n  w:\n    jobs: [build]\n',
+    ],
     ['orbs of junk', 'version: 2.1\norbs: {a: 5, b: [1]}\njobs:\n  build: {docker: [{image: x}], steps: [checkout]}\nworkflows:\n  w:\n    jobs: [build]\n'],
-    ['an executor that is a number', 'version: 2.1\nexecutors: {e: 5}\njobs:\n  build: {executor: e, steps: [checkout]}\nworkflows:\n  w:\n    jobs: [build]\n'],
-    ['a bad regex in when', 'version: 2.1\njobs:\n  build: {docker: [{image: x}], steps: [checkout]}\nworkflows:\n  w:\n    when: {matches: {pattern: "(", value: x}}\n    jobs: [build]\n'],
-    ['a bad regex in filters', 'version: 2.1\njobs:\n  build: {docker: [{image: x}], steps: [checkout]}\nworkflows:\n  w:\n    jobs: [{build: {filters: {branches: {only: "/(/"}}}}]\n'],
-    ['a matrix of junk', 'version: 2.1\njobs:\n  build: {parameters: {a: {type: integer}}, docker: [{image: x}], steps: [checkout]}\nworkflows:\n  w:\n    jobs: [{build: {matrix: {parameters: {a: 5}}}}]\n'],
+    [
+      'an executor that is a number',
+      'version: 2.1\nexecutors: {e: 5}\njobs:\n  build: {executor: e, steps: [checkout]}\nworkflows:\n  w:\n    jobs: [build]\n',
+    ],
+    [
+      'a bad regex in when',
+      'version: 2.1\njobs:\n  build: {docker: [{image: x}], steps: [checkout]}\nworkflows:\n  w:\n    when: {matches: {pattern: "(", value: x}}\n    jobs: [build]\n',
+    ],
+    [
+      'a bad regex in filters',
+      'version: 2.1\njobs:\n  build: {docker: [{image: x}], steps: [checkout]}\nworkflows:\n  w:\n    jobs: [{build: {filters: {branches: {only: "/(/"}}}}]\n',
+    ],
+    [
+      'a matrix of junk',
+      'version: 2.1\njobs:\n  build: {parameters: {a: {type: integer}}, docker: [{image: x}], steps: [checkout]}\nworkflows:\n  w:\n    jobs: [{build: {matrix: {parameters: {a: 5}}}}]\n',
+    ],
     ['version as a map', 'version: {a: 1}\njobs: {}\n'],
     ['deeply nested lists', `version: 2.1\njobs: ${'['.repeat(5000)}${']'.repeat(5000)}\n`],
     ['deeply nested maps', `version: 2.1\njobs:\n${Array.from({ length: 1500 }, (_, i) => `${' '.repeat(i + 2)}k${i}:`).join('\n')} 1\n`],
-    ['a command that calls itself', 'version: 2.1\ncommands:\n  loop:\n    steps: [loop]\njobs:\n  build: {docker: [{image: x}], steps: [loop]}\nworkflows:\n  w:\n    jobs: [build]\n'],
-    ['commands calling each other', 'version: 2.1\ncommands:\n  a:\n    steps: [b, b]\n  b:\n    steps: [a, a]\njobs:\n  build: {docker: [{image: x}], steps: [a]}\nworkflows:\n  w:\n    jobs: [build]\n'],
-    ['a command calling itself through a steps parameter', 'version: 2.1\ncommands:\n  wrap:\n    parameters: {s: {type: steps}}\n    steps: [{wrap: {s: [checkout]}}]\njobs:\n  build: {docker: [{image: x}], steps: [{wrap: {s: []}}]}\nworkflows:\n  w:\n    jobs: [build]\n'],
+    [
+      'a command that calls itself',
+      'version: 2.1\ncommands:\n  loop:\n    steps: [loop]\njobs:\n  build: {docker: [{image: x}], steps: [loop]}\nworkflows:\n  w:\n    jobs: [build]\n',
+    ],
+    [
+      'commands calling each other',
+      'version: 2.1\ncommands:\n  a:\n    steps: [b, b]\n  b:\n    steps: [a, a]\njobs:\n  build: {docker: [{image: x}], steps: [a]}\nworkflows:\n  w:\n    jobs: [build]\n',
+    ],
+    [
+      'a command calling itself through a steps parameter',
+      'version: 2.1\ncommands:\n  wrap:\n    parameters: {s: {type: steps}}\n    steps: [{wrap: {s: [checkout]}}]\njobs:\n  build: {docker: [{image: x}], steps: [{wrap: {s: []}}]}\nworkflows:\n  w:\n    jobs: [build]\n',
+    ],
     ['an unresolved alias', 'version: 2.1\njobs:\n  build: *nope\n'],
   ];
   for (const [label, text] of garbage) {
@@ -1365,12 +1523,23 @@ workflows:
 
 test('a small file cannot blow up: aliases of aliases, and commands that call each other many times, are problems in bounded time', () => {
   const started = Date.now();
-  const aliases = `a: &a [x,x,x,x,x,x,x,x,x,x]\n${Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`).join('\n')}`;
+  const aliases = `a: &a [x,x,x,x,x,x,x,x,x,x]\n${Array.from(
+    { length: 8 },
+    (_, i) =>
+      `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10)
+        .fill(`*${String.fromCharCode(97 + i)}`)
+        .join(',')}]`,
+  ).join('\n')}`;
   const r1 = processConfig(`version: 2.1\n${aliases}\n`, { resolveOrb: () => ({ error: 'none' }) });
   assert.is(r1.valid, false);
   assert.match(JSON.stringify(r1.problems), /alias/i);
-  const commands = Array.from({ length: 8 }, (_, i) => `  c${i}:\n    steps: [${Array.from({ length: 10 }, () => (i === 7 ? '{run: x}' : `c${i + 1}`)).join(', ')}]`).join('\n');
-  const r2 = processConfig(`version: 2.1\ncommands:\n${commands}\njobs:\n  b:\n    docker: [{image: x}]\n    steps: [c0]\nworkflows:\n  w:\n    jobs: [b]\n`, { resolveOrb: () => ({ error: 'none' }) });
+  const commands = Array.from(
+    { length: 8 },
+    (_, i) => `  c${i}:\n    steps: [${Array.from({ length: 10 }, () => (i === 7 ? '{run: x}' : `c${i + 1}`)).join(', ')}]`,
+  ).join('\n');
+  const r2 = processConfig(`version: 2.1\ncommands:\n${commands}\njobs:\n  b:\n    docker: [{image: x}]\n    steps: [c0]\nworkflows:\n  w:\n    jobs: [b]\n`, {
+    resolveOrb: () => ({ error: 'none' }),
+  });
   assert.is(r2.valid, false);
   assert.match(JSON.stringify(r2.problems), /more than 100000 steps/);
   assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);

@@ -23,7 +23,20 @@ export type ProcessResult =
   | { readonly valid: true; readonly config: ProcessedConfig; readonly yaml: string; readonly orbs: ReadonlyArray<string>; readonly problems: readonly [] }
   | { readonly valid: false; readonly problems: ReadonlyArray<ConfigProblem> };
 
-const pipelineNamespaces = ['pipeline.id', 'pipeline.number', 'pipeline.name', 'pipeline.project.', 'pipeline.git.', 'pipeline.trigger_source', 'pipeline.trigger.', 'pipeline.schedule.', 'pipeline.trigger_parameters.', 'pipeline.event.', 'pipeline.deploy.', 'pipeline.config.'];
+const pipelineNamespaces = [
+  'pipeline.id',
+  'pipeline.number',
+  'pipeline.name',
+  'pipeline.project.',
+  'pipeline.git.',
+  'pipeline.trigger_source',
+  'pipeline.trigger.',
+  'pipeline.schedule.',
+  'pipeline.trigger_parameters.',
+  'pipeline.event.',
+  'pipeline.deploy.',
+  'pipeline.config.',
+];
 
 /** Substitutes `<< pipeline.parameters.* >>` (the config's parameters, bound to the values given) and `<< pipeline.* >>` values. */
 const pipelineSubstitution = (declarations: unknown, options: ProcessOptions, fail: Fail) => {
@@ -60,7 +73,8 @@ export const processConfig = (text: string, options: ProcessOptions): ProcessRes
     const raw = source.value;
     if (!isRecord(raw)) fail([], 'a config is a map with version, jobs and workflows');
     const version = String(raw.version ?? '');
-    if (!['2', '2.0', '2.1'].includes(version)) fail(['version'], raw.version === undefined ? 'version is missing: use 2.1' : `version ${JSON.stringify(raw.version)} is not supported: use 2 or 2.1`);
+    if (!['2', '2.0', '2.1'].includes(version))
+      fail(['version'], raw.version === undefined ? 'version is missing: use 2.1' : `version ${JSON.stringify(raw.version)} is not supported: use 2 or 2.1`);
     const modern = version === '2.1';
     if (!modern) for (const k of ['orbs', 'commands', 'executors', 'parameters']) if (raw[k] !== undefined) fail([k], `${k} needs version 2.1`);
     // top-level keys other than version, jobs, workflows, orbs, commands, executors, parameters and

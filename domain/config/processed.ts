@@ -29,7 +29,12 @@ export const toYaml = (c: ProcessedConfig): string => {
     workflows[name] = {
       ...(wf.triggers !== undefined ? { triggers: wf.triggers } : {}),
       jobs: wf.jobs.map((j) => {
-        const settings = { ...(j.type ? { type: j.type } : {}), ...(j.requires.length ? { requires: j.requires } : {}), ...(j.context.length ? { context: j.context } : {}), ...(j.filters ? { filters: j.filters } : {}) };
+        const settings = {
+          ...(j.type ? { type: j.type } : {}),
+          ...(j.requires.length ? { requires: j.requires } : {}),
+          ...(j.context.length ? { context: j.context } : {}),
+          ...(j.filters ? { filters: j.filters } : {}),
+        };
         return Object.keys(settings).length ? { [j.name]: settings } : j.name;
       }),
     };

@@ -43,10 +43,23 @@ export const section = (value: unknown, key: string, fail: Fail): Record<string,
 };
 
 /** A scope's definitions, and its orbs' scopes in turn. */
-const scopeOf = (def: Record<string, unknown>, origin: { file: string; fail: Fail; orb: string | null }, resolveOrb: ResolveOrb, depth: number, seen: ReadonlySet<string>): Scope => {
+const scopeOf = (
+  def: Record<string, unknown>,
+  origin: { file: string; fail: Fail; orb: string | null },
+  resolveOrb: ResolveOrb,
+  depth: number,
+  seen: ReadonlySet<string>,
+): Scope => {
   const { fail } = origin;
-  const scope: Scope = { ...origin, jobs: section(def.jobs, 'jobs', fail), commands: section(def.commands, 'commands', fail), executors: section(def.executors, 'executors', fail), orbs: new Map() };
-  for (const [name, orb] of Object.entries(section(def.orbs, 'orbs', fail))) scope.orbs.set(name, orbScope(name, orb, ['orbs', name], scope, resolveOrb, depth, seen));
+  const scope: Scope = {
+    ...origin,
+    jobs: section(def.jobs, 'jobs', fail),
+    commands: section(def.commands, 'commands', fail),
+    executors: section(def.executors, 'executors', fail),
+    orbs: new Map(),
+  };
+  for (const [name, orb] of Object.entries(section(def.orbs, 'orbs', fail)))
+    scope.orbs.set(name, orbScope(name, orb, ['orbs', name], scope, resolveOrb, depth, seen));
   return scope;
 };
 
@@ -71,7 +84,8 @@ const orbScope = (alias: string, rawOrb: unknown, at: Path, parent: Scope, resol
 };
 
 /** The config's own scope, with every orb it imports resolved. */
-export const configScope = (config: Record<string, unknown>, file: string, fail: Fail, resolveOrb: ResolveOrb): Scope => scopeOf(config, { file, fail, orb: null }, resolveOrb, 0, new Set());
+export const configScope = (config: Record<string, unknown>, file: string, fail: Fail, resolveOrb: ResolveOrb): Scope =>
+  scopeOf(config, { file, fail, orb: null }, resolveOrb, 0, new Set());
 
 /** The registry releases a scope and the orbs under it came from, sorted. */
 export const orbsUsed = (scope: Scope): string[] => {
@@ -94,17 +108,25 @@ export const find = (scope: Scope, kind: Kind, name: string): Found | undefined 
 };
 
 /** Looks in the scope the text came from, then in the config (steps handed to an orb job are the config's). */
-export const lookupAnywhere = (root: Scope, scope: Scope, kind: Kind, name: string): Found | undefined => find(scope, kind, name) ?? (scope === root ? undefined : find(root, kind, name));
+export const lookupAnywhere = (root: Scope, scope: Scope, kind: Kind, name: string): Found | undefined =>
+  find(scope, kind, name) ?? (scope === root ? undefined : find(root, kind, name));
 
 /** Why a name was not found: no orb of its prefix, or no definition. */
 export const missing = (root: Scope, kind: string, name: string, scope: Scope): string => {
   const slash = name.indexOf('/');
-  if (slash > 0 && !scope.orbs.has(name.slice(0, slash)) && !root.orbs.has(name.slice(0, slash))) return `${kind} ${name} needs an orb named ${name.slice(0, slash)}, and none is declared under orbs:`;
+  if (slash > 0 && !scope.orbs.has(name.slice(0, slash)) && !root.orbs.has(name.slice(0, slash)))
+    return `${kind} ${name} needs an orb named ${name.slice(0, slash)}, and none is declared under orbs:`;
   return `${kind} ${name} is not defined`;
 };
 
 /** A definition with the caller's arguments bound to its parameters and substituted into its body. */
-export const instantiate = (found: Found, args: Record<string, unknown>, at: Path, caller: Scope, what: string): { body: Record<string, unknown>; scope: Scope; path: Path } => {
+export const instantiate = (
+  found: Found,
+  args: Record<string, unknown>,
+  at: Path,
+  caller: Scope,
+  what: string,
+): { body: Record<string, unknown>; scope: Scope; path: Path } => {
   const { def, scope, path } = found;
   if (!isRecord(def)) return scope.fail(path, `${what} must be a map`);
   const params = readDeclarations(def.parameters, [...path, 'parameters'], scope.fail);

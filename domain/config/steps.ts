@@ -15,18 +15,52 @@ export const builtinSteps: Readonly<Record<string, ReadonlyArray<string> | null>
 
 /** What each built-in step needs, in version 2.1: every inner list is one need, met by any one of its keys. */
 export const requiredStepKeys: Readonly<Record<string, ReadonlyArray<ReadonlyArray<string>>>> = {
-  run: [['command']], deploy: [['command']], save_cache: [['key'], ['paths']], restore_cache: [['key', 'keys']], store_artifacts: [['path']], store_test_results: [['path']],
-  persist_to_workspace: [['root'], ['paths']], attach_workspace: [['at']], add_ssh_keys: [],
+  run: [['command']],
+  deploy: [['command']],
+  save_cache: [['key'], ['paths']],
+  restore_cache: [['key', 'keys']],
+  store_artifacts: [['path']],
+  store_test_results: [['path']],
+  persist_to_workspace: [['root'], ['paths']],
+  attach_workspace: [['at']],
+  add_ssh_keys: [],
 };
 
 /** The keys a job may have once processed (`parameters` and `executor` are consumed on the way). */
 export const jobKeys = [
-  'docker', 'machine', 'macos', 'windows', 'executor', 'resource_class', 'parallelism', 'steps', 'environment', 'working_directory',
-  'shell', 'parameters', 'description', 'circleci_ip_ranges', 'branches', 'type', 'retention', 'user',
+  'docker',
+  'machine',
+  'macos',
+  'windows',
+  'executor',
+  'resource_class',
+  'parallelism',
+  'steps',
+  'environment',
+  'working_directory',
+  'shell',
+  'parameters',
+  'description',
+  'circleci_ip_ranges',
+  'branches',
+  'type',
+  'retention',
+  'user',
 ];
 
 /** What an executor definition (or a job standing in for one) holds. */
-export const executorKeys = ['docker', 'machine', 'macos', 'windows', 'resource_class', 'shell', 'working_directory', 'environment', 'parameters', 'description'];
+export const executorKeys = [
+  'docker',
+  'machine',
+  'macos',
+  'windows',
+  'resource_class',
+  'shell',
+  'working_directory',
+  'environment',
+  'parameters',
+  'description',
+];
 
 /** The keys of a job entry in a workflow that are the workflow's, not the job's parameters. */
 export const workflowJobKeys = ['requires', 'context', 'filters', 'type', 'name', 'matrix', 'pre-steps', 'post-steps', 'serial-group', 'override-with'];

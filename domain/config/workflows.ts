@@ -21,7 +21,11 @@ interface Unrolled {
  * kept apart; and the jobs they run, expanded once each. A workflow whose `when` does not hold, or
  * whose `unless` does, is left out.
  */
-export const processWorkflows = (x: Expansion, rawWorkflows: unknown, attempt: Attempt): { jobs: Record<string, ProcessedJob>; workflows: Record<string, ProcessedWorkflow> } => {
+export const processWorkflows = (
+  x: Expansion,
+  rawWorkflows: unknown,
+  attempt: Attempt,
+): { jobs: Record<string, ProcessedJob>; workflows: Record<string, ProcessedWorkflow> } => {
   const jobs: Record<string, ProcessedJob> = {};
   const workflows: Record<string, ProcessedWorkflow> = {};
   const declared = rawWorkflows === undefined ? (x.root.jobs.build !== undefined ? { workflow: { jobs: ['build'] } } : undefined) : rawWorkflows;
@@ -40,7 +44,8 @@ const processWorkflow = (x: Expansion, wfName: string, wf: unknown, jobs: Record
   const fail: Fail = x.root.fail;
   const at: Path = ['workflows', wfName];
   if (!isRecord(wf)) fail(at, 'a workflow is a map with jobs');
-  for (const k of Object.keys(wf)) if (!['jobs', 'triggers', 'when', 'unless', 'max_auto_reruns'].includes(k)) fail([...at, k], `unknown key ${k} in workflow ${wfName}`);
+  for (const k of Object.keys(wf))
+    if (!['jobs', 'triggers', 'when', 'unless', 'max_auto_reruns'].includes(k)) fail([...at, k], `unknown key ${k} in workflow ${wfName}`);
   if (wf.when !== undefined && !evaluate(wf.when, [...at, 'when'], fail)) return undefined;
   if (wf.unless !== undefined && evaluate(wf.unless, [...at, 'unless'], fail)) return undefined;
   if (!Array.isArray(wf.jobs) || wf.jobs.length === 0) fail([...at, 'jobs'], `workflow ${wfName} needs a list of jobs`);
@@ -61,27 +66,64 @@ const combinations = (matrix: unknown, at: Path, fail: Fail): Array<Record<strin
     if (!Array.isArray(vs) || vs.length === 0) fail([...at, 'matrix', 'parameters', k], 'a matrix parameter takes a list of values');
     all = all.flatMap((c) => (vs as unknown[]).map((v) => ({ ...c, [k]: v })));
   }
-  const exclude = m.exclude === undefined ? [] : Array.isArray(m.exclude) ? m.exclude : fail([...at, 'matrix', 'exclude'], 'exclude takes a list of parameter maps');
+  const exclude =
+    m.exclude === undefined ? [] : Array.isArray(m.exclude) ? m.exclude : fail([...at, 'matrix', 'exclude'], 'exclude takes a list of parameter maps');
   return all.filter((c) => !(exclude as unknown[]).some((e) => isDeepStrictEqual(e, c)));
 };
 
 /** One entry of a workflow's `jobs:`: a job, or as many as its matrix has combinations, each expanded into `jobs`. */
 const unroll = (x: Expansion, wfName: string, entry: unknown, p: Path, jobs: Record<string, ProcessedJob>, unrolled: Unrolled) => {
   const fail: Fail = x.root.fail;
-  const [ref, cfgRaw]: [string | undefined, unknown] = typeof entry === 'string' ? [entry, {}] : isRecord(entry) && Object.keys(entry).length === 1 ? [Object.keys(entry)[0]!, Object.values(entry)[0] ?? {}] : [undefined, undefined];
+  const [ref, cfgRaw]: [string | undefined, unknown] =
+    typeof entry === 'string'
+      ? [entry, {}]
+      : isRecord(entry) && Object.keys(entry).length === 1
+        ? [Object.keys(entry)[0]!, Object.values(entry)[0] ?? {}]
+        : [undefined, undefined];
   if (ref === undefined || !isRecord(cfgRaw)) return fail(p, 'a workflow job is a job name, or a map of one job name to its settings');
   const jp: Path = typeof entry === 'string' ? p : [...p, ref];
   const matrix = cfgRaw.matrix;
   const combos = combinations(matrix, jp, fail);
-  const alias = isRecord(matrix) && typeof matrix.alias === 'string' ? matrix.alias : typeof cfgRaw.name === 'string' && matrix === undefined ? cfgRaw.name : ref;
+  const alias =
+    isRecord(matrix) && typeof matrix.alias === 'string' ? matrix.alias : typeof cfgRaw.name === 'string' && matrix === undefined ? cfgRaw.name : ref;
   for (const combo of combos) {
-    const cfg = matrix === undefined ? cfgRaw : (substitute(Object.fromEntries(Object.entries(cfgRaw).filter(([k]) => k !== 'matrix')), (n) => n.startsWith('matrix.'), (n) => (Object.hasOwn(combo, n.slice(7)) ? { found: true, value: combo[n.slice(7)] } : { found: false }), jp, fail) as Record<string, unknown>);
+    const cfg =
+      matrix === undefined
+        ? cfgRaw
+        : (substitute(
+            Object.fromEntries(Object.entries(cfgRaw).filter(([k]) => k !== 'matrix')),
+            (n) => n.startsWith('matrix.'),
+            (n) => (Object.hasOwn(combo, n.slice(7)) ? { found: true, value: combo[n.slice(7)] } : { found: false }),
+            jp,
+            fail,
+          ) as Record<string, unknown>);
     const args = { ...Object.fromEntries(Object.entries(cfg).filter(([k]) => !workflowJobKeys.includes(k))), ...combo };
-    const name = typeof cfg.name === 'string' ? cfg.name : matrix === undefined ? ref : `${ref}-${Object.keys(combo).sort().map((k) => String(combo[k])).join('-')}`;
-    const requires = cfg.requires === undefined ? [] : Array.isArray(cfg.requires) ? cfg.requires.map(String) : fail([...jp, 'requires'], 'requires takes a list of job names');
-    const context = cfg.context === undefined ? [] : Array.isArray(cfg.context) ? cfg.context.map(String) : typeof cfg.context === 'string' ? [cfg.context] : fail([...jp, 'context'], 'context is a name or a list of names');
+    const name =
+      typeof cfg.name === 'string'
+        ? cfg.name
+        : matrix === undefined
+          ? ref
+          : `${ref}-${Object.keys(combo)
+              .sort()
+              .map((k) => String(combo[k]))
+              .join('-')}`;
+    const requires =
+      cfg.requires === undefined
+        ? []
+        : Array.isArray(cfg.requires)
+          ? cfg.requires.map(String)
+          : fail([...jp, 'requires'], 'requires takes a list of job names');
+    const context =
+      cfg.context === undefined
+        ? []
+        : Array.isArray(cfg.context)
+          ? cfg.context.map(String)
+          : typeof cfg.context === 'string'
+            ? [cfg.context]
+            : fail([...jp, 'context'], 'context is a name or a list of names');
     const filters = readFilters(cfg.filters, [...jp, 'filters'], fail);
-    if (cfg.type !== undefined && cfg.type !== 'approval') fail([...jp, 'type'], `type ${JSON.stringify(cfg.type)} is not a job type: the only one is approval`);
+    if (cfg.type !== undefined && cfg.type !== 'approval')
+      fail([...jp, 'type'], `type ${JSON.stringify(cfg.type)} is not a job type: the only one is approval`);
     if (cfg.type !== 'approval') {
       const pre = expandSteps(x, cfg['pre-steps'], [...jp, 'pre-steps'], x.root, 0);
       const post = expandSteps(x, cfg['post-steps'], [...jp, 'post-steps'], x.root, 0);
@@ -90,7 +132,10 @@ const unroll = (x: Expansion, wfName: string, entry: unknown, p: Path, jobs: Rec
       jobs[name] = job;
     }
     if (unrolled.entries.some((e) => e.job.name === name)) fail(jp, `workflow ${wfName} has two jobs named ${name}: give one of them another name:`);
-    unrolled.entries.push({ job: { name, ...(cfg.type === 'approval' ? { type: 'approval' as const } : {}), requires: [], context, ...(filters ? { filters } : {}) }, rawRequires: requires });
+    unrolled.entries.push({
+      job: { name, ...(cfg.type === 'approval' ? { type: 'approval' as const } : {}), requires: [], context, ...(filters ? { filters } : {}) },
+      rawRequires: requires,
+    });
     unrolled.aliases.set(alias, [...(unrolled.aliases.get(alias) ?? []), name]);
   }
 };

@@ -36,9 +36,14 @@ const restricted = (): ContextEvent[] => {
 
 test('a context is created in its organization, with no variables and no restrictions', () => {
   const events = decide([], { type: 'create', contextId: 'c1', name: 'deploy', owner, by: member('creator') });
-  assert.equal(events, [{ type: 'context.create', data: { contextId: 'c1', context: 'deploy', owner: { id: owner.id, slug: 'gh/Acme', type: 'organization' } } }]);
+  assert.equal(events, [
+    { type: 'context.create', data: { contextId: 'c1', context: 'deploy', owner: { id: owner.id, slug: 'gh/Acme', type: 'organization' } } },
+  ]);
   const c = given(events)!;
-  assert.equal({ id: c.contextId, name: c.name, owner: c.owner, vars: c.envVars.size, restrictions: c.restrictions }, { id: 'c1', name: 'deploy', owner, vars: 0, restrictions: [] });
+  assert.equal(
+    { id: c.contextId, name: c.name, owner: c.owner, vars: c.envVars.size, restrictions: c.restrictions },
+    { id: 'c1', name: 'deploy', owner, vars: 0, restrictions: [] },
+  );
 });
 
 test('a name is taken once: creating it again is CONTEXT_EXISTS', () => {
@@ -59,7 +64,10 @@ test('a deleted context ends; one created later under its name is a new context 
   assert.equal(history.at(-1), { type: 'context.delete', data: { contextId: 'c1', context: 'deploy' } });
   assert.is(given(history), null);
   const again = decide(history, { type: 'create', contextId: 'c2', name: 'deploy', owner, by: member('creator') });
-  assert.equal(again.map((e) => e.type), ['context.create']);
+  assert.equal(
+    again.map((e) => e.type),
+    ['context.create'],
+  );
   const c = given([...history, ...again])!;
   assert.is(c.contextId, 'c2');
   assert.is(c.envVars.size, 0, 'the old values are gone');
@@ -67,7 +75,13 @@ test('a deleted context ends; one created later under its name is a new context 
 });
 
 test('commands naming a stale or unknown contextId are CONTEXT_NOT_FOUND', () => {
-  const recreated = then(then([created], { type: 'delete', contextId: 'c1', by: admin }), { type: 'create', contextId: 'c2', name: 'deploy', owner, by: member('creator') });
+  const recreated = then(then([created], { type: 'delete', contextId: 'c1', by: admin }), {
+    type: 'create',
+    contextId: 'c2',
+    name: 'deploy',
+    owner,
+    by: member('creator'),
+  });
   const stale: ContextCommand[] = [
     { type: 'delete', contextId: 'c1', by: admin },
     { type: 'storeEnvVar', contextId: 'c1', variable: 'A', secret: secret('1234'), by: admin },
@@ -80,7 +94,11 @@ test('commands naming a stale or unknown contextId are CONTEXT_NOT_FOUND', () =>
     assert.throws(() => decide([], c), refusedWith('CONTEXT_NOT_FOUND'), `${c.type} on nothing`);
     assert.throws(() => decide([created], { ...c, contextId: 'nope' }), refusedWith('CONTEXT_NOT_FOUND'), `${c.type} with another id`);
   }
-  assert.throws(() => decide(then([created], { type: 'delete', contextId: 'c1', by: admin }), { type: 'delete', contextId: 'c1', by: admin }), refusedWith('CONTEXT_NOT_FOUND'), 'deleting twice');
+  assert.throws(
+    () => decide(then([created], { type: 'delete', contextId: 'c1', by: admin }), { type: 'delete', contextId: 'c1', by: admin }),
+    refusedWith('CONTEXT_NOT_FOUND'),
+    'deleting twice',
+  );
 });
 
 test('events of another context id leave the live one alone', () => {
@@ -115,7 +133,9 @@ test('deleting a variable the context does not have is ENV_VAR_NOT_FOUND', () =>
 
 test('restrict records the group lower-cased; restricting to it again changes nothing', () => {
   const events = decide([created], { type: 'restrict', contextId: 'c1', restrictionId: 'r1', group: 'Release-Team' });
-  assert.equal(events, [{ type: 'context.restriction.create', data: { contextId: 'c1', context: 'deploy', restrictionId: 'r1', type: 'group', value: 'release-team' } }]);
+  assert.equal(events, [
+    { type: 'context.restriction.create', data: { contextId: 'c1', context: 'deploy', restrictionId: 'r1', type: 'group', value: 'release-team' } },
+  ]);
   const history = [created, ...events];
   assert.equal(given(history)!.restrictions, [restriction('r1', 'release-team')]);
   assert.equal(decide(history, { type: 'restrict', contextId: 'c1', restrictionId: 'r2', group: 'release-team' }), []);
@@ -130,9 +150,15 @@ test('unrestrict removes a restriction by id; an unknown id is RESTRICTION_NOT_F
     () => decide(history, { type: 'unrestrict', contextId: 'c1', restrictionId: 'nope' }),
     (e: unknown) => refusedWith('RESTRICTION_NOT_FOUND')(e) && /context deploy has no restriction with that id/.test(String(e)),
   );
-  assert.throws(() => decide(history, { type: 'unrestrict', contextId: 'c1', restrictionId: 'release' }), refusedWith('RESTRICTION_NOT_FOUND'), 'by id, not by group');
+  assert.throws(
+    () => decide(history, { type: 'unrestrict', contextId: 'c1', restrictionId: 'release' }),
+    refusedWith('RESTRICTION_NOT_FOUND'),
+    'by id, not by group',
+  );
   const removed = decide(history, { type: 'unrestrict', contextId: 'c1', restrictionId: 'r1' });
-  assert.equal(removed, [{ type: 'context.restriction.delete', data: { contextId: 'c1', context: 'deploy', restrictionId: 'r1', type: 'group', value: 'release' } }]);
+  assert.equal(removed, [
+    { type: 'context.restriction.delete', data: { contextId: 'c1', context: 'deploy', restrictionId: 'r1', type: 'group', value: 'release' } },
+  ]);
   const after = [...history, ...removed];
   assert.equal(given(after)!.restrictions, [restriction('r2', 'ops')]);
   assert.throws(() => decide(after, { type: 'unrestrict', contextId: 'c1', restrictionId: 'r1' }), refusedWith('RESTRICTION_NOT_FOUND'), 'removing twice');
@@ -141,11 +167,18 @@ test('unrestrict removes a restriction by id; an unknown id is RESTRICTION_NOT_F
 
 test('on a restricted context, a non-member who is not an admin may not change values or delete it', () => {
   const history = restricted();
-  const refusal = (e: unknown) => refusedWith('CONTEXT_RESTRICTED')(e) && /mallory is in none of the groups this context is restricted to \(acme\/release\)/.test(String(e)) && /only its groups' members and admins may change it/.test(String(e));
+  const refusal = (e: unknown) =>
+    refusedWith('CONTEXT_RESTRICTED')(e) &&
+    /mallory is in none of the groups this context is restricted to \(acme\/release\)/.test(String(e)) &&
+    /only its groups' members and admins may change it/.test(String(e));
   assert.throws(() => decide(history, { type: 'storeEnvVar', contextId: 'c1', variable: 'TOKEN', secret: secret('6666'), by: outsider }), refusal);
   assert.throws(() => decide(history, { type: 'storeEnvVar', contextId: 'c1', variable: 'NEW', secret: secret('6666'), by: outsider }), refusal);
   assert.throws(() => decide(history, { type: 'deleteEnvVar', contextId: 'c1', variable: 'TOKEN', by: outsider }), refusal);
-  assert.throws(() => decide(history, { type: 'deleteEnvVar', contextId: 'c1', variable: 'MISSING', by: outsider }), refusal, 'refused before telling whether the variable exists');
+  assert.throws(
+    () => decide(history, { type: 'deleteEnvVar', contextId: 'c1', variable: 'MISSING', by: outsider }),
+    refusal,
+    'refused before telling whether the variable exists',
+  );
   assert.throws(() => decide(history, { type: 'delete', contextId: 'c1', by: outsider }), refusal);
   assert.throws(() => decide(history, { type: 'delete', contextId: 'c1', by: member('nobody') }), refusedWith('CONTEXT_RESTRICTED'), 'no teams at all');
 });
@@ -153,31 +186,61 @@ test('on a restricted context, a non-member who is not an admin may not change v
 test('on a restricted context, a member of one of its groups may change values and delete it', () => {
   const history = then(restricted(), { type: 'restrict', contextId: 'c1', restrictionId: 'r2', group: 'ops' });
   for (const who of [releaser, member('otto', ['acme/ops']), member('rita2', ['ACME/RELEASE', 'other/x'])]) {
-    assert.equal(decide(history, { type: 'storeEnvVar', contextId: 'c1', variable: 'TOKEN', secret: secret('7777'), by: who }).map((e) => e.type), ['context.env_var.store'], who.login);
-    assert.equal(decide(history, { type: 'deleteEnvVar', contextId: 'c1', variable: 'TOKEN', by: who }).map((e) => e.type), ['context.env_var.delete'], who.login);
-    assert.equal(decide(history, { type: 'delete', contextId: 'c1', by: who }).map((e) => e.type), ['context.delete'], who.login);
+    assert.equal(
+      decide(history, { type: 'storeEnvVar', contextId: 'c1', variable: 'TOKEN', secret: secret('7777'), by: who }).map((e) => e.type),
+      ['context.env_var.store'],
+      who.login,
+    );
+    assert.equal(
+      decide(history, { type: 'deleteEnvVar', contextId: 'c1', variable: 'TOKEN', by: who }).map((e) => e.type),
+      ['context.env_var.delete'],
+      who.login,
+    );
+    assert.equal(
+      decide(history, { type: 'delete', contextId: 'c1', by: who }).map((e) => e.type),
+      ['context.delete'],
+      who.login,
+    );
   }
 });
 
 test('on a restricted context, an admin who is in none of its groups may still change it', () => {
   const history = restricted();
-  assert.equal(decide(history, { type: 'storeEnvVar', contextId: 'c1', variable: 'TOKEN', secret: secret('8888'), by: admin }).map((e) => e.type), ['context.env_var.store']);
-  assert.equal(decide(history, { type: 'deleteEnvVar', contextId: 'c1', variable: 'TOKEN', by: admin }).map((e) => e.type), ['context.env_var.delete']);
-  assert.equal(decide(history, { type: 'delete', contextId: 'c1', by: admin }).map((e) => e.type), ['context.delete']);
+  assert.equal(
+    decide(history, { type: 'storeEnvVar', contextId: 'c1', variable: 'TOKEN', secret: secret('8888'), by: admin }).map((e) => e.type),
+    ['context.env_var.store'],
+  );
+  assert.equal(
+    decide(history, { type: 'deleteEnvVar', contextId: 'c1', variable: 'TOKEN', by: admin }).map((e) => e.type),
+    ['context.env_var.delete'],
+  );
+  assert.equal(
+    decide(history, { type: 'delete', contextId: 'c1', by: admin }).map((e) => e.type),
+    ['context.delete'],
+  );
   assert.throws(() => decide(history, { type: 'deleteEnvVar', contextId: 'c1', variable: 'MISSING', by: admin }), refusedWith('ENV_VAR_NOT_FOUND'));
 });
 
 test('a team of another organization with the same slug does not open a restricted context for changes', () => {
   const history = restricted();
   const lookalike = member('eve', ['other/release', 'release', 'gh/acme/release']);
-  assert.throws(() => decide(history, { type: 'storeEnvVar', contextId: 'c1', variable: 'TOKEN', secret: secret('9999'), by: lookalike }), refusedWith('CONTEXT_RESTRICTED'));
+  assert.throws(
+    () => decide(history, { type: 'storeEnvVar', contextId: 'c1', variable: 'TOKEN', secret: secret('9999'), by: lookalike }),
+    refusedWith('CONTEXT_RESTRICTED'),
+  );
   assert.throws(() => decide(history, { type: 'delete', contextId: 'c1', by: lookalike }), refusedWith('CONTEXT_RESTRICTED'));
 });
 
 test('once its last restriction is removed, anyone may change the context again', () => {
   const open = then(restricted(), { type: 'unrestrict', contextId: 'c1', restrictionId: 'r1' });
-  assert.equal(decide(open, { type: 'storeEnvVar', contextId: 'c1', variable: 'TOKEN', secret: secret('0000'), by: outsider }).map((e) => e.type), ['context.env_var.store']);
-  assert.equal(decide(open, { type: 'delete', contextId: 'c1', by: outsider }).map((e) => e.type), ['context.delete']);
+  assert.equal(
+    decide(open, { type: 'storeEnvVar', contextId: 'c1', variable: 'TOKEN', secret: secret('0000'), by: outsider }).map((e) => e.type),
+    ['context.env_var.store'],
+  );
+  assert.equal(
+    decide(open, { type: 'delete', contextId: 'c1', by: outsider }).map((e) => e.type),
+    ['context.delete'],
+  );
 });
 
 // ---- mayUseContext ----
@@ -258,8 +321,14 @@ test('TeamSlug takes GitHub team slugs and refuses anything else', () => {
 
 test('only members of the owner organization, and admins, create and change its contexts', () => {
   const stranger = member('eve', ['acme/release'], false, ['other']);
-  assert.throws(() => decide([], { type: 'create', contextId: 'c9', name: 'x', owner, by: stranger }), (e: unknown) => refusedWith('NOT_ORG_MEMBER')(e) && (e as GyreError).status === 403);
-  assert.throws(() => decide([created], { type: 'storeEnvVar', contextId: 'c1', variable: 'A', secret: secret('1234'), by: stranger }), refusedWith('NOT_ORG_MEMBER'));
+  assert.throws(
+    () => decide([], { type: 'create', contextId: 'c9', name: 'x', owner, by: stranger }),
+    (e: unknown) => refusedWith('NOT_ORG_MEMBER')(e) && (e as GyreError).status === 403,
+  );
+  assert.throws(
+    () => decide([created], { type: 'storeEnvVar', contextId: 'c1', variable: 'A', secret: secret('1234'), by: stranger }),
+    refusedWith('NOT_ORG_MEMBER'),
+  );
   assert.throws(() => decide([created], { type: 'delete', contextId: 'c1', by: stranger }), refusedWith('NOT_ORG_MEMBER'));
   assert.ok(decide([created], { type: 'delete', contextId: 'c1', by: member('root', [], true, []) }).length === 1, 'admins may');
 });

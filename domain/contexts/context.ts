@@ -23,17 +23,28 @@ export const ContextName = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]*$/, 'must start with a letter or digit and hold only letters, digits, spaces, dots, dashes and underscores');
 
 /** A GitHub team's slug, as in github.com/orgs/<org>/teams/<slug>. */
-export const TeamSlug = z.string().trim().regex(/^[A-Za-z0-9_.-]{1,100}$/, 'must be a GitHub team slug (letters, digits, ., _ and -)');
+export const TeamSlug = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9_.-]{1,100}$/, 'must be a GitHub team slug (letters, digits, ., _ and -)');
 
 const Owner = z.object({ id: z.string(), slug: z.string(), type: z.literal('organization') });
 const ref = { contextId: z.string(), context: z.string() };
 export const contextCreated = defineEvent('context.create', z.object({ ...ref, owner: Owner }), { publicFields: ['contextId', 'context', 'owner'] });
 export const contextDeleted = defineEvent('context.delete', z.object(ref), { publicFields: ['contextId', 'context'] });
-export const contextEnvVarStored = defineEvent('context.env_var.store', z.object({ ...ref, variable: z.string(), secret: SealedSecret }), { publicFields: ['contextId', 'context', 'variable'] });
-export const contextEnvVarDeleted = defineEvent('context.env_var.delete', z.object({ ...ref, variable: z.string() }), { publicFields: ['contextId', 'context', 'variable'] });
+export const contextEnvVarStored = defineEvent('context.env_var.store', z.object({ ...ref, variable: z.string(), secret: SealedSecret }), {
+  publicFields: ['contextId', 'context', 'variable'],
+});
+export const contextEnvVarDeleted = defineEvent('context.env_var.delete', z.object({ ...ref, variable: z.string() }), {
+  publicFields: ['contextId', 'context', 'variable'],
+});
 const RestrictionData = z.object({ ...ref, restrictionId: z.string(), type: z.literal('group'), value: z.string() });
-export const contextRestrictionCreated = defineEvent('context.restriction.create', RestrictionData, { publicFields: ['contextId', 'context', 'restrictionId', 'type', 'value'] });
-export const contextRestrictionDeleted = defineEvent('context.restriction.delete', RestrictionData, { publicFields: ['contextId', 'context', 'restrictionId', 'type', 'value'] });
+export const contextRestrictionCreated = defineEvent('context.restriction.create', RestrictionData, {
+  publicFields: ['contextId', 'context', 'restrictionId', 'type', 'value'],
+});
+export const contextRestrictionDeleted = defineEvent('context.restriction.delete', RestrictionData, {
+  publicFields: ['contextId', 'context', 'restrictionId', 'type', 'value'],
+});
 /** Appended by job dispatch each time it decrypts a context's values; never on the context's own stream. */
 export const contextSecretsAccessed = defineEvent(
   'context.secrets.accessed',
@@ -41,7 +52,15 @@ export const contextSecretsAccessed = defineEvent(
   { publicFields: ['contextId', 'context', 'variables', 'purpose', 'projectSlug', 'jobId'] },
 );
 export const contextSecretsStream = (contextId: string) => `context-secrets-${contextId}`;
-export const contextEvents = [contextCreated, contextDeleted, contextEnvVarStored, contextEnvVarDeleted, contextRestrictionCreated, contextRestrictionDeleted, contextSecretsAccessed];
+export const contextEvents = [
+  contextCreated,
+  contextDeleted,
+  contextEnvVarStored,
+  contextEnvVarDeleted,
+  contextRestrictionCreated,
+  contextRestrictionDeleted,
+  contextSecretsAccessed,
+];
 
 export type ContextEvent =
   | EventOf<typeof contextCreated>
@@ -84,7 +103,14 @@ const refOf = (c: Context) => ({ contextId: c.contextId, context: c.name });
 export const contextDecider: Decider<ContextState, ContextCommand, ContextEvent> = {
   initialState: () => null,
   evolve: (s, e) => {
-    if (e.type === 'context.create') return { contextId: e.data.contextId, name: e.data.context, owner: { id: e.data.owner.id, slug: e.data.owner.slug }, envVars: new Map(), restrictions: [] };
+    if (e.type === 'context.create')
+      return {
+        contextId: e.data.contextId,
+        name: e.data.context,
+        owner: { id: e.data.owner.id, slug: e.data.owner.slug },
+        envVars: new Map(),
+        restrictions: [],
+      };
     if (!s || s.contextId !== e.data.contextId) return s;
     switch (e.type) {
       case 'context.delete':

@@ -1,4 +1,19 @@
-import { auditLogExported, auditLogRead, auditLogSubscribe, cacheRead, configCompile, contextRead, pipelineRead, graphqlDocumentReject, orbRead, projectRead, runnerRead, settingsRead, userRead, workspaceRead } from '../audit/audit-events.ts';
+import {
+  auditLogExported,
+  auditLogRead,
+  auditLogSubscribe,
+  cacheRead,
+  configCompile,
+  contextRead,
+  pipelineRead,
+  graphqlDocumentReject,
+  orbRead,
+  projectRead,
+  runnerRead,
+  settingsRead,
+  userRead,
+  workspaceRead,
+} from '../audit/audit-events.ts';
 import { contextEvents } from '../contexts/context.ts';
 import { orbEvents } from '../orbs/orb.ts';
 import { pipelineEvents } from '../pipelines/pipeline.ts';

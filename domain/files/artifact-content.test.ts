@@ -8,10 +8,24 @@ const type = (p: string) => artifactHeaders(p)['Content-Type'];
 
 test("the guide's safe types are served as themselves", () => {
   const cases: Array<[string, string]> = [
-    ['logs/build.txt', 'text/plain'], ['out/build.log', 'text/plain'], ['report.json', 'application/json'],
-    ['shot.png', 'image/png'], ['shot.jpg', 'image/jpeg'], ['shot.JPEG', 'image/jpeg'], ['a.gif', 'image/gif'], ['a.bmp', 'image/bmp'],
-    ['run.webm', 'video/webm'], ['run.ogv', 'video/ogg'], ['run.ogg', 'video/ogg'], ['run.mp4', 'video/mp4'],
-    ['s.weba', 'audio/webm'], ['s.aac', 'audio/aac'], ['s.m4a', 'audio/mp4'], ['s.mp3', 'audio/mpeg'], ['s.oga', 'audio/ogg'], ['s.wav', 'audio/wav'],
+    ['logs/build.txt', 'text/plain'],
+    ['out/build.log', 'text/plain'],
+    ['report.json', 'application/json'],
+    ['shot.png', 'image/png'],
+    ['shot.jpg', 'image/jpeg'],
+    ['shot.JPEG', 'image/jpeg'],
+    ['a.gif', 'image/gif'],
+    ['a.bmp', 'image/bmp'],
+    ['run.webm', 'video/webm'],
+    ['run.ogv', 'video/ogg'],
+    ['run.ogg', 'video/ogg'],
+    ['run.mp4', 'video/mp4'],
+    ['s.weba', 'audio/webm'],
+    ['s.aac', 'audio/aac'],
+    ['s.m4a', 'audio/mp4'],
+    ['s.mp3', 'audio/mpeg'],
+    ['s.oga', 'audio/ogg'],
+    ['s.wav', 'audio/wav'],
   ];
   for (const [p, t] of cases) assert.equal(artifactHeaders(p), { 'Content-Type': t, ...guard }, p);
 });
@@ -28,7 +42,11 @@ test('with serveUnsafeArtifacts the unsafe types keep their own type, still sand
 });
 
 test('everything else is a download named after the file', () => {
-  assert.equal(artifactHeaders('dist/app.tar.gz'), { 'Content-Type': 'application/octet-stream', 'Content-Disposition': 'attachment; filename="app.tar.gz"', ...guard });
+  assert.equal(artifactHeaders('dist/app.tar.gz'), {
+    'Content-Type': 'application/octet-stream',
+    'Content-Disposition': 'attachment; filename="app.tar.gz"',
+    ...guard,
+  });
   assert.equal(artifactHeaders('bin/no-extension')['Content-Disposition'], 'attachment; filename="no-extension"');
   assert.equal(type('.bashrc'), 'application/octet-stream');
   assert.equal(type('dir.html/file'), 'application/octet-stream');

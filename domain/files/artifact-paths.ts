@@ -5,7 +5,10 @@
 
 /** A path as a storage name: `\` read as `/`, no leading `~/`, `./` or `/`, no `.` or `..` segments, no doubled or trailing slashes. */
 export const storageName = (path: string): string => {
-  const segments = path.replace(/\\/g, '/').replace(/^~(?=\/|$)/, '').split('/');
+  const segments = path
+    .replace(/\\/g, '/')
+    .replace(/^~(?=\/|$)/, '')
+    .split('/');
   return segments.filter((s) => s !== '' && s !== '.' && s !== '..').join('/');
 };
 

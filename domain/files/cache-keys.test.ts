@@ -70,13 +70,19 @@ test('restore: nothing found, empty keys passed over, and any time shape compare
   assert.is(pickCache(['v2-'], saved), null);
   assert.is(pickCache([], saved), null);
   assert.is(pickCache([''], saved), null);
-  const mixed = [{ key: 'k-1', createdAt: new Date('2026-02-01T00:00:00Z') }, { key: 'k-2', createdAt: Date.parse('2026-03-01T00:00:00Z') }];
+  const mixed = [
+    { key: 'k-1', createdAt: new Date('2026-02-01T00:00:00Z') },
+    { key: 'k-2', createdAt: Date.parse('2026-03-01T00:00:00Z') },
+  ];
   assert.is(pickCache(['k-'], mixed)?.key, 'k-2');
-  const same = [{ key: 'k', createdAt: 1 }, { key: 'k', createdAt: 5 }];
+  const same = [
+    { key: 'k', createdAt: 1 },
+    { key: 'k', createdAt: 5 },
+  ];
   assert.is(pickCache(['k'], same)?.createdAt, 5);
 });
 
-test("{{ arch }} as CircleCI gives it: OS, CPU as Go names it, x86 family and model", () => {
+test('{{ arch }} as CircleCI gives it: OS, CPU as Go names it, x86 family and model', () => {
   const x86 = 'processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 85\nmodel name\t: Intel(R) Xeon(R)\n';
   assert.is(cacheArch('linux', 'x64', x86), 'arch1-linux-amd64-6_85');
   assert.is(cacheArch('linux', 'arm64', 'processor\t: 0\nBogoMIPS\t: 50.00\nCPU part\t: 0xd0c\n'), 'arch1-linux-arm64');

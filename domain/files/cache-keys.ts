@@ -30,7 +30,11 @@ export const isCacheKeyProblem = (v: string | CacheKeyProblem): v is CacheKeyPro
 const supported = '{{ .Branch }}, {{ .Revision }}, {{ .BuildNum }}, {{ .Environment.NAME }}, {{ checksum "file" }}, {{ epoch }}, {{ arch }}';
 const noValue = '<no value>';
 
-type Part = { kind: 'text'; text: string } | { kind: 'branch' | 'revision' | 'buildNum' | 'epoch' | 'arch' } | { kind: 'env'; name: string } | { kind: 'checksum'; path: string };
+type Part =
+  | { kind: 'text'; text: string }
+  | { kind: 'branch' | 'revision' | 'buildNum' | 'epoch' | 'arch' }
+  | { kind: 'env'; name: string }
+  | { kind: 'checksum'; path: string };
 
 /** The template cut into text and placeholders, or why it cannot be. */
 const partsOf = (template: string): Part[] | CacheKeyProblem => {
@@ -77,16 +81,31 @@ export const renderCacheKey = (template: string, context: CacheKeyContext): stri
   let key = '';
   for (const p of parts) {
     switch (p.kind) {
-      case 'text': key += p.text; break;
-      case 'branch': key += context.branch; break;
-      case 'revision': key += context.revision; break;
-      case 'buildNum': key += String(context.buildNum); break;
-      case 'epoch': key += String(Math.floor(context.now() / 1000)); break;
-      case 'arch': key += context.arch; break;
-      case 'env': key += Object.hasOwn(context.environment, p.name) ? context.environment[p.name] : noValue; break;
+      case 'text':
+        key += p.text;
+        break;
+      case 'branch':
+        key += context.branch;
+        break;
+      case 'revision':
+        key += context.revision;
+        break;
+      case 'buildNum':
+        key += String(context.buildNum);
+        break;
+      case 'epoch':
+        key += String(Math.floor(context.now() / 1000));
+        break;
+      case 'arch':
+        key += context.arch;
+        break;
+      case 'env':
+        key += Object.hasOwn(context.environment, p.name) ? context.environment[p.name] : noValue;
+        break;
       case 'checksum': {
         const sum = context.checksum(p.path);
-        if (sum === null) return { template, message: `{{ checksum "${p.path}" }}: there is no file ${p.path} to checksum (paths are relative to the working directory)` };
+        if (sum === null)
+          return { template, message: `{{ checksum "${p.path}" }}: there is no file ${p.path} to checksum (paths are relative to the working directory)` };
         key += sum;
         break;
       }

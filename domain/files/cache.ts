@@ -22,16 +22,24 @@ export const saveScope = (fromFork: boolean): CacheScope => (fromFork ? 'fork' :
 const ref = { cacheId: z.string(), projectId: z.string(), scope: CacheScope, key: z.string() };
 export const cacheSaved = defineEvent(
   'cache.save',
-  z.object({ ...ref, projectSlug: z.string(), objectKey: z.string(), bytes: z.number().int().min(0), jobId: z.string(), jobNumber: z.number().int().nullable(), branch: z.string().nullable() }),
+  z.object({
+    ...ref,
+    projectSlug: z.string(),
+    objectKey: z.string(),
+    bytes: z.number().int().min(0),
+    jobId: z.string(),
+    jobNumber: z.number().int().nullable(),
+    branch: z.string().nullable(),
+  }),
   { publicFields: ['cacheId', 'projectId', 'scope', 'key', 'projectSlug', 'bytes', 'jobId', 'jobNumber', 'branch'] },
 );
-export const cacheExpired = defineEvent('cache.expire', z.object({ ...ref, objectKey: z.string() }), { publicFields: ['cacheId', 'projectId', 'scope', 'key'] });
+export const cacheExpired = defineEvent('cache.expire', z.object({ ...ref, objectKey: z.string() }), {
+  publicFields: ['cacheId', 'projectId', 'scope', 'key'],
+});
 export const cacheEvents = [cacheSaved, cacheExpired];
 export type CacheEvent = EventOf<typeof cacheSaved> | EventOf<typeof cacheExpired>;
 
-export type CacheCommand =
-  | { type: 'save'; save: EventOf<typeof cacheSaved>['data'] }
-  | { type: 'expire' };
+export type CacheCommand = { type: 'save'; save: EventOf<typeof cacheSaved>['data'] } | { type: 'expire' };
 
 export type CacheState = { saved: EventOf<typeof cacheSaved>['data'] } | null;
 
@@ -46,7 +54,12 @@ export const cacheDecider: Decider<CacheState, CacheCommand, CacheEvent> = {
         return [{ type: 'cache.save', data: c.save }];
       case 'expire':
         if (!s) return [];
-        return [{ type: 'cache.expire', data: { cacheId: s.saved.cacheId, projectId: s.saved.projectId, scope: s.saved.scope, key: s.saved.key, objectKey: s.saved.objectKey } }];
+        return [
+          {
+            type: 'cache.expire',
+            data: { cacheId: s.saved.cacheId, projectId: s.saved.projectId, scope: s.saved.scope, key: s.saved.key, objectKey: s.saved.objectKey },
+          },
+        ];
     }
   },
 };

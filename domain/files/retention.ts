@@ -14,10 +14,15 @@ export const retentionOf = {
 
 /** For each kind, the time before which its files have expired at `now`. */
 export const expiryCutoffs = (settings: SystemSettings, now: Date): Record<FileKind | 'cache', Date> =>
-  Object.fromEntries(Object.entries(retentionOf).map(([kind, field]) => [kind, new Date(now.getTime() - settings[field] * dayMs)])) as Record<FileKind | 'cache', Date>;
+  Object.fromEntries(Object.entries(retentionOf).map(([kind, field]) => [kind, new Date(now.getTime() - settings[field] * dayMs)])) as Record<
+    FileKind | 'cache',
+    Date
+  >;
 
 /** Jobs due for expiry, by kind, as one list of kinds per job: a job's kinds expire in one command. */
-export const kindsByJob = <J extends { jobId: string }>(due: ReadonlyArray<{ kind: FileKind; jobs: ReadonlyArray<J> }>): Array<{ job: J; kinds: FileKind[] }> => {
+export const kindsByJob = <J extends { jobId: string }>(
+  due: ReadonlyArray<{ kind: FileKind; jobs: ReadonlyArray<J> }>,
+): Array<{ job: J; kinds: FileKind[] }> => {
   const byJob = new Map<string, { job: J; kinds: FileKind[] }>();
   for (const { kind, jobs } of due) {
     for (const job of jobs) {

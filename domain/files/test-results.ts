@@ -70,7 +70,11 @@ const words = (nodes: unknown[]): string | null => {
 };
 
 const sourceOf = (file: string): string => {
-  const dirs = file.replace(/\\/g, '/').split('/').slice(0, -1).filter((d) => d && d !== '.');
+  const dirs = file
+    .replace(/\\/g, '/')
+    .split('/')
+    .slice(0, -1)
+    .filter((d) => d && d !== '.');
   return dirs.at(-1) ?? 'unknown';
 };
 
@@ -90,7 +94,8 @@ export const parseJUnitReport = (file: string, xml: string, opts: { maxBytes: nu
   const refuse = (reason: string): TestReport => ({ ok: false, problem: { file, reason } });
   const size = Buffer.byteLength(xml);
   if (size > opts.maxBytes) return { ok: false, problem: reportTooLarge(file, size, opts.maxBytes) };
-  if (/<!ENTITY/i.test(xml)) return refuse('the report declares XML entities, which Gyre does not expand (they can be used for expansion bombs): remove the DOCTYPE');
+  if (/<!ENTITY/i.test(xml))
+    return refuse('the report declares XML entities, which Gyre does not expand (they can be used for expansion bombs): remove the DOCTYPE');
   const valid = XMLValidator.validate(xml);
   if (valid !== true) return refuse(`not well-formed XML: ${valid.err.msg} (line ${valid.err.line}, column ${valid.err.col})`);
   let doc: unknown;
@@ -99,7 +104,8 @@ export const parseJUnitReport = (file: string, xml: string, opts: { maxBytes: nu
   } catch (e) {
     return refuse(`not readable as XML: ${e instanceof Error ? e.message : String(e)}`);
   }
-  if (!isRecord(doc) || !('testsuites' in doc || 'testsuite' in doc || 'testcase' in doc)) return refuse('not a JUnit report: no testsuites, testsuite or testcase element at the top');
+  if (!isRecord(doc) || !('testsuites' in doc || 'testsuite' in doc || 'testcase' in doc))
+    return refuse('not a JUnit report: no testsuites, testsuite or testcase element at the top');
 
   const source = sourceOf(file);
   const tests: TestResult[] = [];

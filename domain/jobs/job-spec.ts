@@ -28,7 +28,10 @@ const DockerImage = z.object({
 });
 export type DockerImage = z.infer<typeof DockerImage>;
 
-export const Executor = z.discriminatedUnion('type', [z.object({ type: z.literal('docker'), images: z.array(DockerImage).min(1) }), z.object({ type: z.literal('machine'), image: z.string().nullable() })]);
+export const Executor = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('docker'), images: z.array(DockerImage).min(1) }),
+  z.object({ type: z.literal('machine'), image: z.string().nullable() }),
+]);
 export type Executor = z.infer<typeof Executor>;
 
 /** Everything an agent needs to run a job, secrets aside (dispatch adds them when a task is claimed). */
@@ -85,7 +88,16 @@ export const executorOf = (job: ProcessedJob): Executor => {
       images: job.docker.map((d) => {
         const i = isRecord(d) ? d : {};
         const auth = isRecord(i.auth) ? { username: String(i.auth.username ?? ''), password: String(i.auth.password ?? '') } : null;
-        return { image: String(i.image ?? ''), name: typeof i.name === 'string' ? i.name : null, entrypoint: words(i.entrypoint), command: words(i.command), user: typeof i.user === 'string' ? i.user : null, environment: strings(i.environment), auth, awsAuth: awsAuthOf(i.aws_auth) };
+        return {
+          image: String(i.image ?? ''),
+          name: typeof i.name === 'string' ? i.name : null,
+          entrypoint: words(i.entrypoint),
+          command: words(i.command),
+          user: typeof i.user === 'string' ? i.user : null,
+          environment: strings(i.environment),
+          auth,
+          awsAuth: awsAuthOf(i.aws_auth),
+        };
       }),
     };
   }
@@ -95,7 +107,10 @@ export const executorOf = (job: ProcessedJob): Executor => {
 
 export interface JobSpecInput {
   readonly job: ProcessedJob;
-  readonly ids: Pick<JobSpec, 'jobId' | 'jobNumber' | 'name' | 'workflowId' | 'workflowName' | 'pipelineId' | 'pipelineNumber' | 'projectSlug' | 'runsFor' | 'contexts'> & { readonly vcs: z.input<typeof JobSpec>['vcs'] };
+  readonly ids: Pick<
+    JobSpec,
+    'jobId' | 'jobNumber' | 'name' | 'workflowId' | 'workflowName' | 'pipelineId' | 'pipelineNumber' | 'projectSlug' | 'runsFor' | 'contexts'
+  > & { readonly vcs: z.input<typeof JobSpec>['vcs'] };
   readonly resourceClass: ResourceClass;
   readonly timeoutMs: number;
 }

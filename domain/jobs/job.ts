@@ -24,16 +24,29 @@ const task = { ...ref, taskIndex: z.number().int().min(0) };
 const step = { ...task, stepIndex: z.number().int().min(0), step: z.string() };
 
 export const jobQueued = defineEvent('job.queue', z.object({ ...ref, spec: JobSpec }), { publicFields: ['jobId', 'workflowId', 'name'] });
-export const taskClaimed = defineEvent('job.task.claim', z.object({ ...task, agent: Agent, attempt: z.number().int().min(1) }), { publicFields: ['jobId', 'workflowId', 'name', 'taskIndex', 'agent', 'attempt'] });
+export const taskClaimed = defineEvent('job.task.claim', z.object({ ...task, agent: Agent, attempt: z.number().int().min(1) }), {
+  publicFields: ['jobId', 'workflowId', 'name', 'taskIndex', 'agent', 'attempt'],
+});
 export const stepStarted = defineEvent('job.step.start', z.object(step), { publicFields: ['jobId', 'workflowId', 'name', 'taskIndex', 'stepIndex', 'step'] });
 export const stepFinished = defineEvent(
   'job.step.finish',
-  z.object({ ...step, status: StepResult, exitCode: z.number().int().nullable(), reason: z.string().nullable(), outputBytes: z.number().int().min(0), truncated: z.boolean() }),
+  z.object({
+    ...step,
+    status: StepResult,
+    exitCode: z.number().int().nullable(),
+    reason: z.string().nullable(),
+    outputBytes: z.number().int().min(0),
+    truncated: z.boolean(),
+  }),
   { publicFields: ['jobId', 'workflowId', 'name', 'taskIndex', 'stepIndex', 'step', 'status', 'exitCode', 'reason', 'outputBytes', 'truncated'] },
 );
-export const taskFinished = defineEvent('job.task.finish', z.object({ ...task, status: TaskResult, reason: z.string().nullable() }), { publicFields: ['jobId', 'workflowId', 'name', 'taskIndex', 'status', 'reason'] });
+export const taskFinished = defineEvent('job.task.finish', z.object({ ...task, status: TaskResult, reason: z.string().nullable() }), {
+  publicFields: ['jobId', 'workflowId', 'name', 'taskIndex', 'status', 'reason'],
+});
 export const jobCanceled = defineEvent('job.cancel', z.object({ ...ref, reason: z.string() }), { publicFields: ['jobId', 'workflowId', 'name', 'reason'] });
-export const jobFinishedRun = defineEvent('job.finish', z.object({ ...ref, status: TaskResult, reason: z.string().nullable() }), { publicFields: ['jobId', 'workflowId', 'name', 'status', 'reason'] });
+export const jobFinishedRun = defineEvent('job.finish', z.object({ ...ref, status: TaskResult, reason: z.string().nullable() }), {
+  publicFields: ['jobId', 'workflowId', 'name', 'status', 'reason'],
+});
 /** Files a step kept (see domain/files/keys.ts for where they live): artifacts in batches of at most 1000 names. */
 const Artifact = z.object({ path: z.string(), size: z.number().int().min(0) });
 export const artifactsStored = defineEvent('job.artifacts.store', z.object({ ...step, artifacts: z.array(Artifact).max(1000) }), {
@@ -41,17 +54,39 @@ export const artifactsStored = defineEvent('job.artifacts.store', z.object({ ...
 });
 const Counts = z.object({ passed: z.number().int().min(0), failed: z.number().int().min(0), skipped: z.number().int().min(0) });
 const ReportProblem = z.object({ file: z.string(), reason: z.string() });
-export const testsStored = defineEvent('job.tests.store', z.object({ ...step, objectKey: z.string(), counts: Counts, problems: z.array(ReportProblem).max(100) }), {
-  publicFields: ['jobId', 'workflowId', 'name', 'taskIndex', 'stepIndex', 'step', 'counts', 'problems'],
-});
-export const workspacePersisted = defineEvent('job.workspace.persist', z.object({ ...step, objectKey: z.string(), bytes: z.number().int().min(0), files: z.number().int().min(0) }), {
-  publicFields: ['jobId', 'workflowId', 'name', 'taskIndex', 'stepIndex', 'step', 'bytes', 'files'],
-});
+export const testsStored = defineEvent(
+  'job.tests.store',
+  z.object({ ...step, objectKey: z.string(), counts: Counts, problems: z.array(ReportProblem).max(100) }),
+  {
+    publicFields: ['jobId', 'workflowId', 'name', 'taskIndex', 'stepIndex', 'step', 'counts', 'problems'],
+  },
+);
+export const workspacePersisted = defineEvent(
+  'job.workspace.persist',
+  z.object({ ...step, objectKey: z.string(), bytes: z.number().int().min(0), files: z.number().int().min(0) }),
+  {
+    publicFields: ['jobId', 'workflowId', 'name', 'taskIndex', 'stepIndex', 'step', 'bytes', 'files'],
+  },
+);
 export const FileKind = z.enum(['output', 'artifacts', 'tests', 'workspace']);
 export type FileKind = z.infer<typeof FileKind>;
 /** Retention removed these kinds of the job's files (a reactor then deletes their objects). */
-export const filesExpired = defineEvent('job.files.expire', z.object({ ...ref, kinds: z.array(FileKind).min(1) }), { publicFields: ['jobId', 'workflowId', 'name', 'kinds'] });
-export const jobEvents = [jobQueued, taskClaimed, stepStarted, stepFinished, taskFinished, jobCanceled, jobFinishedRun, artifactsStored, testsStored, workspacePersisted, filesExpired];
+export const filesExpired = defineEvent('job.files.expire', z.object({ ...ref, kinds: z.array(FileKind).min(1) }), {
+  publicFields: ['jobId', 'workflowId', 'name', 'kinds'],
+});
+export const jobEvents = [
+  jobQueued,
+  taskClaimed,
+  stepStarted,
+  stepFinished,
+  taskFinished,
+  jobCanceled,
+  jobFinishedRun,
+  artifactsStored,
+  testsStored,
+  workspacePersisted,
+  filesExpired,
+];
 
 export type JobEvent =
   | EventOf<typeof jobQueued>
@@ -76,7 +111,17 @@ export type JobCommand =
   | { type: 'queue'; spec: JobSpec }
   | { type: 'claim'; taskIndex: number; agent: AgentRef }
   | { type: 'startStep'; taskIndex: number; agentId: string; stepIndex: number }
-  | { type: 'finishStep'; taskIndex: number; agentId: string; stepIndex: number; status: StepResult; exitCode: number | null; reason: string | null; outputBytes: number; truncated: boolean }
+  | {
+      type: 'finishStep';
+      taskIndex: number;
+      agentId: string;
+      stepIndex: number;
+      status: StepResult;
+      exitCode: number | null;
+      reason: string | null;
+      outputBytes: number;
+      truncated: boolean;
+    }
   /** `agentId` null: Gyre itself ends the task (its agent stopped answering, or it ran past its time). */
   | { type: 'finishTask'; taskIndex: number; agentId: string | null; status: TaskResult; reason: string | null }
   | { type: 'cancel'; reason: string }
@@ -114,7 +159,13 @@ const withTask = (j: Job, index: number, change: (t: Task) => Task): Job => ({ .
 
 const evolve = (s: JobState, e: JobEvent): JobState => {
   if (e.type === 'job.queue') {
-    return { spec: e.data.spec, canceled: false, finished: null, expired: [], tasks: Array.from({ length: e.data.spec.parallelism }, (_, index) => ({ index, status: 'queued' as const, agent: null, open: [], finishedSteps: [] })) };
+    return {
+      spec: e.data.spec,
+      canceled: false,
+      finished: null,
+      expired: [],
+      tasks: Array.from({ length: e.data.spec.parallelism }, (_, index) => ({ index, status: 'queued' as const, agent: null, open: [], finishedSteps: [] })),
+    };
   }
   if (!s) return s;
   switch (e.type) {
@@ -123,7 +174,11 @@ const evolve = (s: JobState, e: JobEvent): JobState => {
     case 'job.step.start':
       return withTask(s, e.data.taskIndex, (t) => ({ ...t, open: [...t.open, e.data.stepIndex] }));
     case 'job.step.finish':
-      return withTask(s, e.data.taskIndex, (t) => ({ ...t, open: t.open.filter((i) => i !== e.data.stepIndex), finishedSteps: [...t.finishedSteps, e.data.stepIndex] }));
+      return withTask(s, e.data.taskIndex, (t) => ({
+        ...t,
+        open: t.open.filter((i) => i !== e.data.stepIndex),
+        finishedSteps: [...t.finishedSteps, e.data.stepIndex],
+      }));
     case 'job.task.finish':
       return withTask(s, e.data.taskIndex, (t) => ({ ...t, status: e.data.status, open: [] }));
     case 'job.cancel':
@@ -203,7 +258,22 @@ export const jobDecider: Decider<JobState, JobCommand, JobEvent> = {
         if (t.finishedSteps.includes(c.stepIndex)) return [];
         if (!t.open.includes(c.stepIndex)) throw new DomainError('STEP_NOT_STARTED', `step ${c.stepIndex} of task ${c.taskIndex} has not started`);
         const step = j.spec.steps[c.stepIndex - 1]?.name ?? 'Spin up environment';
-        return [{ type: 'job.step.finish', data: { ...ids(j), taskIndex: c.taskIndex, stepIndex: c.stepIndex, step, status: c.status, exitCode: c.exitCode, reason: c.reason, outputBytes: c.outputBytes, truncated: c.truncated } }];
+        return [
+          {
+            type: 'job.step.finish',
+            data: {
+              ...ids(j),
+              taskIndex: c.taskIndex,
+              stepIndex: c.stepIndex,
+              step,
+              status: c.status,
+              exitCode: c.exitCode,
+              reason: c.reason,
+              outputBytes: c.outputBytes,
+              truncated: c.truncated,
+            },
+          },
+        ];
       }
       case 'finishTask': {
         const j = live(s);
@@ -222,13 +292,19 @@ export const jobDecider: Decider<JobState, JobCommand, JobEvent> = {
       case 'recordFiles': {
         const j = live(s);
         const t = held(j, c.taskIndex, c.agentId);
-        if (!t.open.includes(c.stepIndex)) throw new DomainError('STEP_NOT_STARTED', `step ${c.stepIndex} of task ${c.taskIndex} is not running: files are kept only by the step that makes them`);
+        if (!t.open.includes(c.stepIndex))
+          throw new DomainError(
+            'STEP_NOT_STARTED',
+            `step ${c.stepIndex} of task ${c.taskIndex} is not running: files are kept only by the step that makes them`,
+          );
         const at = { ...ids(j), taskIndex: c.taskIndex, stepIndex: c.stepIndex, step: j.spec.steps[c.stepIndex - 1]?.name ?? '' };
         const r = c.record;
-        if (r.kind === 'tests') return [{ type: 'job.tests.store', data: { ...at, objectKey: r.objectKey, counts: r.counts, problems: r.problems.slice(0, 100) } }];
+        if (r.kind === 'tests')
+          return [{ type: 'job.tests.store', data: { ...at, objectKey: r.objectKey, counts: r.counts, problems: r.problems.slice(0, 100) } }];
         if (r.kind === 'workspace') return [{ type: 'job.workspace.persist', data: { ...at, objectKey: r.objectKey, bytes: r.bytes, files: r.files } }];
         const batches: JobEvent[] = [];
-        for (let i = 0; i < r.artifacts.length; i += 1000) batches.push({ type: 'job.artifacts.store', data: { ...at, artifacts: r.artifacts.slice(i, i + 1000) } });
+        for (let i = 0; i < r.artifacts.length; i += 1000)
+          batches.push({ type: 'job.artifacts.store', data: { ...at, artifacts: r.artifacts.slice(i, i + 1000) } });
         return batches;
       }
       case 'expireFiles': {

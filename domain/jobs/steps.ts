@@ -57,8 +57,18 @@ const defaultNames: Record<string, string> = {
   setup_remote_docker: 'Setup a remote Docker engine',
   add_ssh_keys: 'Install additional SSH keys',
 };
-export type FileStep = Extract<Step, { type: 'store_artifacts' | 'store_test_results' | 'save_cache' | 'restore_cache' | 'persist_to_workspace' | 'attach_workspace' }>;
-const fileStepTypes: ReadonlySet<string> = new Set<FileStep['type']>(['store_artifacts', 'store_test_results', 'save_cache', 'restore_cache', 'persist_to_workspace', 'attach_workspace']);
+export type FileStep = Extract<
+  Step,
+  { type: 'store_artifacts' | 'store_test_results' | 'save_cache' | 'restore_cache' | 'persist_to_workspace' | 'attach_workspace' }
+>;
+const fileStepTypes: ReadonlySet<string> = new Set<FileStep['type']>([
+  'store_artifacts',
+  'store_test_results',
+  'save_cache',
+  'restore_cache',
+  'persist_to_workspace',
+  'attach_workspace',
+]);
 export const isFileStep = (s: Step): s is FileStep => fileStepTypes.has(s.type);
 
 const unsupportedSteps: Record<string, string> = {

@@ -17,7 +17,23 @@ test('a reference is namespace/orb@version; no version means volatile; names are
 });
 
 test('references with bad syntax are errors that say how to write one', () => {
-  for (const raw of ['node', 'node@1.0.0', 'a/b/c@1', 'ns/orb@', 'ns/@1', '/orb@1', 'ns/orb@1.2.3.4', 'ns/orb@latest', 'ns/orb@dev:', 'ns/orb@dev:a b', 'ns/orb 1', 'ns/-orb@1', 'n s/orb@1', '', 'ns/orb@1.x']) {
+  for (const raw of [
+    'node',
+    'node@1.0.0',
+    'a/b/c@1',
+    'ns/orb@',
+    'ns/@1',
+    '/orb@1',
+    'ns/orb@1.2.3.4',
+    'ns/orb@latest',
+    'ns/orb@dev:',
+    'ns/orb@dev:a b',
+    'ns/orb 1',
+    'ns/-orb@1',
+    'n s/orb@1',
+    '',
+    'ns/orb@1.x',
+  ]) {
     const r = parseOrbRef(raw);
     assert.ok('error' in r, `${JSON.stringify(raw)} parsed as ${JSON.stringify(r)}`);
   }

@@ -8,7 +8,8 @@ export const checkOrbSource = (source: string, name: string): ConfigProblem[] =>
   const parsed = parseSource(source, `orb ${name}`);
   if (!parsed.source) return parsed.problems;
   const value = parsed.source.value;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return [{ file: `orb ${name}`, line: null, key: '', message: 'an orb is a map of commands, jobs and executors' }];
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return [{ file: `orb ${name}`, line: null, key: '', message: 'an orb is a map of commands, jobs and executors' }];
   return Object.keys(value)
     .filter((k) => !orbKeys.includes(k))
     .map((k) => ({ file: `orb ${name}`, line: parsed.source!.lineOf([k]), key: k, message: `unknown key ${k}: an orb has ${orbKeys.join(', ')}` }));

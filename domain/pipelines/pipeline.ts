@@ -16,7 +16,11 @@ import { planWorkflow, planWorkflows } from './planner.ts';
  * the counters, so deciding reads only the stream's last event (`lastEventOnly`).
  */
 export const pipelinesStream = (projectId: string) => `pipelines-${projectId}`;
-export const pipelineTarget = (p: { pipelineId: string; projectSlug: string; number: number }) => ({ id: p.pipelineId, type: 'pipeline', name: `${p.projectSlug}#${p.number}` });
+export const pipelineTarget = (p: { pipelineId: string; projectSlug: string; number: number }) => ({
+  id: p.pipelineId,
+  type: 'pipeline',
+  name: `${p.projectSlug}#${p.number}`,
+});
 
 export const TriggerType = z.enum(['webhook', 'api', 'explicit', 'schedule']);
 /**
@@ -107,13 +111,26 @@ export const pipelineContinued = defineEvent(
 /** A rerun: a new workflow in the pipeline, with job numbers of its own, run for `rerunBy` (a login; null in events before it was recorded). */
 export const workflowRetried = defineEvent(
   'workflow.retry',
-  z.object({ pipelineId: z.string(), workflowId: z.string(), rerunOf: z.string(), name: z.string(), fromFailed: z.boolean(), firstJobNumber: z.number().int(), jobCount: z.number().int(), pipelinesAfter: z.number().int(), rerunBy: z.string().nullable().default(null) }),
+  z.object({
+    pipelineId: z.string(),
+    workflowId: z.string(),
+    rerunOf: z.string(),
+    name: z.string(),
+    fromFailed: z.boolean(),
+    firstJobNumber: z.number().int(),
+    jobCount: z.number().int(),
+    pipelinesAfter: z.number().int(),
+    rerunBy: z.string().nullable().default(null),
+  }),
   { publicFields: ['pipelineId', 'workflowId', 'rerunOf', 'name', 'fromFailed', 'firstJobNumber', 'jobCount', 'rerunBy'] },
 );
 export const pipelineEvents = [pipelineCreated, workflowRetried, pipelineContinued];
 
 export type PipelineEvent = EventOf<typeof pipelineCreated> | EventOf<typeof workflowRetried> | EventOf<typeof pipelineContinued>;
-export type PipelineDetails = Omit<EventOf<typeof pipelineCreated>['data'], 'number' | 'workflows' | 'state' | 'errors' | 'config' | 'source' | 'compiled' | 'jobsAfter' | 'continuation'>;
+export type PipelineDetails = Omit<
+  EventOf<typeof pipelineCreated>['data'],
+  'number' | 'workflows' | 'state' | 'errors' | 'config' | 'source' | 'compiled' | 'jobsAfter' | 'continuation'
+>;
 export type Continuation = z.infer<typeof Continuation>;
 /** How a continuation key is kept and looked up: its SHA-256, in hex (the key is 256 random bits, so no salt is needed). */
 export const continuationKeyHash = (key: string): string => createHash('sha256').update(key).digest('hex');
@@ -134,7 +151,17 @@ export type PipelineCommand =
   | { type: 'create'; pipeline: PipelineDetails; number: number; config: PipelineConfig | null; continuation?: Continuation | null }
   /** `pipeline`: the setup pipeline as created (its number, vcs, trigger); `config`: the continuation's, processed for it. */
   | { type: 'continue'; pipeline: NumberedPipeline; parameters: Record<string, unknown>; config: PipelineConfig }
-  | { type: 'rerun'; pipelineId: string; projectSlug: string; workflowId: string; rerunOf: string; name: string; fromFailed: boolean; jobCount: number; by: Member };
+  | {
+      type: 'rerun';
+      pipelineId: string;
+      projectSlug: string;
+      workflowId: string;
+      rerunOf: string;
+      name: string;
+      fromFailed: boolean;
+      jobCount: number;
+      by: Member;
+    };
 
 /**
  * `continued`: the pipelines continued in the events folded. The counters are whole from the last
@@ -154,12 +181,25 @@ export class PipelineNumberTaken extends ConflictError {}
 
 /** The `<< pipeline.* >>` values of a pipeline. */
 const pipelineValues = (p: NumberedPipeline) => ({
-  id: p.pipelineId, number: p.number, 'project.git_url': p.vcs.originRepositoryUrl, 'project.type': 'github', 'git.branch': p.vcs.branch ?? '', 'git.tag': p.vcs.tag ?? '', 'git.revision': p.vcs.revision, 'git.base_revision': p.vcs.revision, trigger_source: configTriggerSource(p.trigger.type),
+  id: p.pipelineId,
+  number: p.number,
+  'project.git_url': p.vcs.originRepositoryUrl,
+  'project.type': 'github',
+  'git.branch': p.vcs.branch ?? '',
+  'git.tag': p.vcs.tag ?? '',
+  'git.revision': p.vcs.revision,
+  'git.base_revision': p.vcs.revision,
+  trigger_source: configTriggerSource(p.trigger.type),
   ...(p.trigger.schedule ? { 'schedule.name': p.trigger.schedule.name, 'schedule.id': p.trigger.schedule.id } : {}),
 });
 
 /** A config processed for one pipeline, as its create or continue command carries it; `resolveOrb` serves orbs already loaded. */
-export const processForPipeline = (source: string, pipeline: NumberedPipeline, parameters: Record<string, unknown>, resolveOrb: ResolveOrb): PipelineConfig => ({
+export const processForPipeline = (
+  source: string,
+  pipeline: NumberedPipeline,
+  parameters: Record<string, unknown>,
+  resolveOrb: ResolveOrb,
+): PipelineConfig => ({
   source,
   processed: processConfig(source, { pipelineParameters: parameters, pipelineValues: pipelineValues(pipeline), resolveOrb }),
 });
@@ -181,7 +221,8 @@ export const pipelinesDecider: Decider<ProjectPipelines, PipelineCommand, Pipeli
   // every event carries both counters, so the last one alone is the state
   evolve: (s, e) => {
     if (e.type === 'pipeline.create') return { ...s, pipelines: e.data.number, jobs: e.data.jobsAfter };
-    if (e.type === 'pipeline.continue') return { pipelines: e.data.pipelinesAfter, jobs: e.data.jobsAfter, continued: new Set([...s.continued, e.data.pipelineId]) };
+    if (e.type === 'pipeline.continue')
+      return { pipelines: e.data.pipelinesAfter, jobs: e.data.jobsAfter, continued: new Set([...s.continued, e.data.pipelineId]) };
     return { ...s, pipelines: e.data.pipelinesAfter, jobs: e.data.firstJobNumber + e.data.jobCount - 1 };
   },
   decide: (c, s) => {
@@ -189,26 +230,114 @@ export const pipelinesDecider: Decider<ProjectPipelines, PipelineCommand, Pipeli
       if (s.continued.has(c.pipeline.pipelineId)) throw new ConflictError(notInSetup);
       const { source, processed } = c.config;
       const base = { pipelineId: c.pipeline.pipelineId, parameters: c.parameters, pipelinesAfter: s.pipelines };
-      if (!processed.valid) return [{ type: 'pipeline.continue', data: { ...base, state: 'errored', errors: processed.problems.map((p) => ({ type: 'config', message: describeProblem(p) })), config: null, source, compiled: null, workflows: [], jobsAfter: s.jobs } }];
-      if (processed.config.setup) return [{ type: 'pipeline.continue', data: { ...base, state: 'errored', errors: [{ type: 'config', message: 'a continuation config cannot itself be a setup config: remove setup: true from it' }], config: null, source, compiled: null, workflows: [], jobsAfter: s.jobs } }];
-      return [{ type: 'pipeline.continue', data: { ...base, state: 'created', errors: [], config: JSON.stringify(processed.config), source, compiled: processed.yaml, ...planned(processed.config, c.pipeline, s.jobs + 1) } }];
+      if (!processed.valid)
+        return [
+          {
+            type: 'pipeline.continue',
+            data: {
+              ...base,
+              state: 'errored',
+              errors: processed.problems.map((p) => ({ type: 'config', message: describeProblem(p) })),
+              config: null,
+              source,
+              compiled: null,
+              workflows: [],
+              jobsAfter: s.jobs,
+            },
+          },
+        ];
+      if (processed.config.setup)
+        return [
+          {
+            type: 'pipeline.continue',
+            data: {
+              ...base,
+              state: 'errored',
+              errors: [{ type: 'config', message: 'a continuation config cannot itself be a setup config: remove setup: true from it' }],
+              config: null,
+              source,
+              compiled: null,
+              workflows: [],
+              jobsAfter: s.jobs,
+            },
+          },
+        ];
+      return [
+        {
+          type: 'pipeline.continue',
+          data: {
+            ...base,
+            state: 'created',
+            errors: [],
+            config: JSON.stringify(processed.config),
+            source,
+            compiled: processed.yaml,
+            ...planned(processed.config, c.pipeline, s.jobs + 1),
+          },
+        },
+      ];
     }
     if (c.type === 'create') {
       const number = s.pipelines + 1;
       const p = c.pipeline;
-      if (c.number !== number) throw new PipelineNumberTaken(`pipeline ${c.number} of ${p.projectSlug} was taken by another trigger: process its config again for pipeline ${number}`);
+      if (c.number !== number)
+        throw new PipelineNumberTaken(`pipeline ${c.number} of ${p.projectSlug} was taken by another trigger: process its config again for pipeline ${number}`);
       const errored = (type: string, messages: string[]): PipelineEvent[] => [
-        { type: 'pipeline.create', data: { ...p, number, state: 'errored', errors: messages.map((message) => ({ type, message })), config: null, source: c.config?.source ?? null, compiled: null, workflows: [], jobsAfter: s.jobs, continuation: null } },
+        {
+          type: 'pipeline.create',
+          data: {
+            ...p,
+            number,
+            state: 'errored',
+            errors: messages.map((message) => ({ type, message })),
+            config: null,
+            source: c.config?.source ?? null,
+            compiled: null,
+            workflows: [],
+            jobsAfter: s.jobs,
+            continuation: null,
+          },
+        },
       ];
       if (c.config === null) return errored('config-fetch', [`no .circleci/config.yml at ${p.vcs.revision.slice(0, 12)}`]);
       const { source, processed } = c.config;
       if (!processed.valid) return errored('config', processed.problems.map(describeProblem));
       const continuation = processed.config.setup ? (c.continuation ?? null) : null;
       if (processed.config.setup && !continuation) throw new Error(`pipeline ${p.pipelineId}: a setup config needs a continuation key`);
-      return [{ type: 'pipeline.create', data: { ...p, number, state: continuation ? 'setup' : 'created', errors: [], config: JSON.stringify(processed.config), source, compiled: processed.yaml, ...planned(processed.config, p, s.jobs + 1), continuation } }];
+      return [
+        {
+          type: 'pipeline.create',
+          data: {
+            ...p,
+            number,
+            state: continuation ? 'setup' : 'created',
+            errors: [],
+            config: JSON.stringify(processed.config),
+            source,
+            compiled: processed.yaml,
+            ...planned(processed.config, p, s.jobs + 1),
+            continuation,
+          },
+        },
+      ];
     }
     requireOrgMember(c.by, ownerSlugOf(c.projectSlug));
-    return [{ type: 'workflow.retry', data: { pipelineId: c.pipelineId, workflowId: c.workflowId, rerunOf: c.rerunOf, name: c.name, fromFailed: c.fromFailed, firstJobNumber: s.jobs + 1, jobCount: c.jobCount, pipelinesAfter: s.pipelines, rerunBy: c.by.login } }];
+    return [
+      {
+        type: 'workflow.retry',
+        data: {
+          pipelineId: c.pipelineId,
+          workflowId: c.workflowId,
+          rerunOf: c.rerunOf,
+          name: c.name,
+          fromFailed: c.fromFailed,
+          firstJobNumber: s.jobs + 1,
+          jobCount: c.jobCount,
+          pipelinesAfter: s.pipelines,
+          rerunBy: c.by.login,
+        },
+      },
+    ];
   },
 };
 
@@ -216,7 +345,11 @@ export const pipelinesDecider: Decider<ProjectPipelines, PipelineCommand, Pipeli
 export const derivedId = (parent: string, name: string): string => uuidFrom(`${parent}\n${name}`);
 
 /** The jobs of one planned workflow as the workflow starts them: ids, numbers (build jobs only), in order. */
-export const workflowJobs = (config: ProcessedConfig, vcs: { branch: string | null; tag: string | null }, workflow: { workflowId: string; name: string; firstJobNumber: number }) => {
+export const workflowJobs = (
+  config: ProcessedConfig,
+  vcs: { branch: string | null; tag: string | null },
+  workflow: { workflowId: string; name: string; firstJobNumber: number },
+) => {
   // the workflow was planned when the pipeline was decided (a scheduled one included): plan it again by name
   const wf = Object.hasOwn(config.workflows, workflow.name) ? config.workflows[workflow.name] : undefined;
   let next = workflow.firstJobNumber;

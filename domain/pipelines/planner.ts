@@ -21,7 +21,11 @@ export interface PlannedWorkflow {
  * schedule triggers run only on their schedule: a pipeline a legacy schedule started (`scheduled`,
  * the names of the workflows it was for) runs those and nothing else.
  */
-export const planWorkflows = (config: ProcessedConfig, git: { branch?: string | null; tag?: string | null }, scheduled?: ReadonlyArray<string> | null): PlannedWorkflow[] => {
+export const planWorkflows = (
+  config: ProcessedConfig,
+  git: { branch?: string | null; tag?: string | null },
+  scheduled?: ReadonlyArray<string> | null,
+): PlannedWorkflow[] => {
   const planned: PlannedWorkflow[] = [];
   for (const [name, wf] of Object.entries(config.workflows)) {
     if (scheduled ? wf.triggers === undefined || !scheduled.includes(name) : wf.triggers !== undefined) continue;

@@ -8,7 +8,11 @@ import type { Decider } from '../decider.ts';
  * requests" and the cancel of a closed pull request's pipelines read what these events say.
  */
 export const pullRequestStream = (projectId: string, number: number) => `pull-request-${projectId}-${number}`;
-export const pullRequestTarget = (p: { projectId: string; projectSlug: string; number: number }) => ({ id: `${p.projectId}#${p.number}`, type: 'pull_request', name: `${p.projectSlug}#${p.number}` });
+export const pullRequestTarget = (p: { projectId: string; projectSlug: string; number: number }) => ({
+  id: `${p.projectId}#${p.number}`,
+  type: 'pull_request',
+  name: `${p.projectSlug}#${p.number}`,
+});
 
 const ref = { projectId: z.string(), projectSlug: z.string(), number: z.number().int().positive() };
 /**
@@ -17,15 +21,28 @@ const ref = { projectId: z.string(), projectSlug: z.string(), number: z.number()
  */
 export const pullRequestOpened = defineEvent(
   'pull_request.open',
-  z.object({ ...ref, url: z.string(), headSha: z.string(), headBranch: z.string(), baseBranch: z.string(), fromFork: z.boolean(), headOwner: z.string(), headRepo: z.string() }),
+  z.object({
+    ...ref,
+    url: z.string(),
+    headSha: z.string(),
+    headBranch: z.string(),
+    baseBranch: z.string(),
+    fromFork: z.boolean(),
+    headOwner: z.string(),
+    headRepo: z.string(),
+  }),
   { publicFields: ['projectId', 'projectSlug', 'number', 'url', 'headSha', 'headBranch', 'baseBranch', 'fromFork', 'headOwner', 'headRepo'] },
 );
-export const pullRequestClosed = defineEvent('pull_request.close', z.object({ ...ref, merged: z.boolean() }), { publicFields: ['projectId', 'projectSlug', 'number', 'merged'] });
+export const pullRequestClosed = defineEvent('pull_request.close', z.object({ ...ref, merged: z.boolean() }), {
+  publicFields: ['projectId', 'projectSlug', 'number', 'merged'],
+});
 export const pullRequestEvents = [pullRequestOpened, pullRequestClosed];
 export type PullRequestEvent = EventOf<typeof pullRequestOpened> | EventOf<typeof pullRequestClosed>;
 export type PullRequestDetails = EventOf<typeof pullRequestOpened>['data'];
 
-export type PullRequestCommand = { type: 'open'; pullRequest: PullRequestDetails } | { type: 'close'; projectId: string; projectSlug: string; number: number; merged: boolean };
+export type PullRequestCommand =
+  | { type: 'open'; pullRequest: PullRequestDetails }
+  | { type: 'close'; projectId: string; projectSlug: string; number: number; merged: boolean };
 export type PullRequestState = { open: boolean; headSha: string | null } | null;
 
 export const pullRequestDecider: Decider<PullRequestState, PullRequestCommand, PullRequestEvent> = {
@@ -48,13 +65,19 @@ export const pullRequestDecider: Decider<PullRequestState, PullRequestCommand, P
  * claim whose pipeline could not be created is released.
  */
 export const revisionBuildStream = (projectId: string, branch: string, revision: string) => `revision-build-${projectId}-${revision}-${branch}`;
-export const revisionBuildTarget = (r: { projectId: string; projectSlug: string; branch: string; revision: string }) => ({ id: `${r.projectId}:${r.branch}@${r.revision}`, type: 'revision', name: `${r.projectSlug} ${r.branch}@${r.revision.slice(0, 12)}` });
+export const revisionBuildTarget = (r: { projectId: string; projectSlug: string; branch: string; revision: string }) => ({
+  id: `${r.projectId}:${r.branch}@${r.revision}`,
+  type: 'revision',
+  name: `${r.projectSlug} ${r.branch}@${r.revision.slice(0, 12)}`,
+});
 
 const revision = { projectId: z.string(), projectSlug: z.string(), branch: z.string(), revision: z.string(), pipelineId: z.string() };
 export const revisionBuildClaimed = defineEvent('revision_build.claim', z.object({ ...revision, claimedAt: z.string(), deliveryId: z.string().nullable() }), {
   publicFields: ['projectId', 'projectSlug', 'branch', 'revision', 'pipelineId', 'claimedAt', 'deliveryId'],
 });
-export const revisionBuildReleased = defineEvent('revision_build.release', z.object(revision), { publicFields: ['projectId', 'projectSlug', 'branch', 'revision', 'pipelineId'] });
+export const revisionBuildReleased = defineEvent('revision_build.release', z.object(revision), {
+  publicFields: ['projectId', 'projectSlug', 'branch', 'revision', 'pipelineId'],
+});
 export const revisionBuildEvents = [revisionBuildClaimed, revisionBuildReleased];
 export type RevisionBuildEvent = EventOf<typeof revisionBuildClaimed> | EventOf<typeof revisionBuildReleased>;
 type RevisionBuildClaim = EventOf<typeof revisionBuildClaimed>['data'];
@@ -67,7 +90,9 @@ export type RevisionBuildState = { pipelineId: string; claimedAt: string; delive
 export const revisionBuildDecider: Decider<RevisionBuildState, RevisionBuildCommand, RevisionBuildEvent> = {
   initialState: () => null,
   evolve: (_, e) =>
-    e.type === 'revision_build.claim' ? { pipelineId: e.data.pipelineId, claimedAt: e.data.claimedAt, deliveryId: e.data.deliveryId, released: false } : { pipelineId: e.data.pipelineId, claimedAt: '', deliveryId: null, released: true },
+    e.type === 'revision_build.claim'
+      ? { pipelineId: e.data.pipelineId, claimedAt: e.data.claimedAt, deliveryId: e.data.deliveryId, released: false }
+      : { pipelineId: e.data.pipelineId, claimedAt: '', deliveryId: null, released: true },
   decide: (c, s) => {
     if (c.type === 'claim') {
       // someone claimed it after the caller looked: theirs stands

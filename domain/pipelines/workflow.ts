@@ -10,7 +10,19 @@ import { ownerSlugOf } from '../projects/slugs.ts';
 export const workflowStream = (workflowId: string) => `workflow-${workflowId}`;
 export const workflowTarget = (w: { workflowId: string; name: string }) => ({ id: w.workflowId, type: 'workflow', name: w.name });
 
-export const JobStatus = z.enum(['blocked', 'queued', 'running', 'on_hold', 'success', 'failed', 'canceled', 'not_run', 'unauthorized', 'infrastructure_fail', 'timedout']);
+export const JobStatus = z.enum([
+  'blocked',
+  'queued',
+  'running',
+  'on_hold',
+  'success',
+  'failed',
+  'canceled',
+  'not_run',
+  'unauthorized',
+  'infrastructure_fail',
+  'timedout',
+]);
 export type JobStatus = z.infer<typeof JobStatus>;
 /** What an agent (or whoever runs the job) may report as a job's end. */
 export const JobResult = z.enum(['success', 'failed', 'infrastructure_fail', 'timedout', 'canceled']);
@@ -36,10 +48,16 @@ export type PlannedWorkflowJob = z.infer<typeof PlannedJob>;
 
 const ref = { workflowId: z.string(), pipelineId: z.string(), name: z.string() };
 const job = { ...ref, jobId: z.string(), job: z.string() };
-export const workflowStarted = defineEvent('workflow.start', z.object({ ...ref, pipelineNumber: z.number().int(), projectSlug: z.string(), rerunOf: z.string().nullable(), jobs: z.array(PlannedJob) }), {
-  publicFields: ['workflowId', 'pipelineId', 'name', 'pipelineNumber', 'projectSlug', 'rerunOf'],
+export const workflowStarted = defineEvent(
+  'workflow.start',
+  z.object({ ...ref, pipelineNumber: z.number().int(), projectSlug: z.string(), rerunOf: z.string().nullable(), jobs: z.array(PlannedJob) }),
+  {
+    publicFields: ['workflowId', 'pipelineId', 'name', 'pipelineNumber', 'projectSlug', 'rerunOf'],
+  },
+);
+export const jobScheduled = defineEvent('workflow.job.scheduled', z.object({ ...job, jobNumber: z.number().int().nullable() }), {
+  publicFields: ['workflowId', 'pipelineId', 'name', 'jobId', 'job', 'jobNumber'],
 });
-export const jobScheduled = defineEvent('workflow.job.scheduled', z.object({ ...job, jobNumber: z.number().int().nullable() }), { publicFields: ['workflowId', 'pipelineId', 'name', 'jobId', 'job', 'jobNumber'] });
 export const jobHeld = defineEvent('workflow.job.hold', z.object(job), { publicFields: ['workflowId', 'pipelineId', 'name', 'jobId', 'job'] });
 /** `decisions`: what the contexts of the jobs after the approval say of the approver, who they now run for. */
 const Decision = z.object({ jobId: z.string(), unauthorized: z.string().nullable() });
@@ -49,10 +67,16 @@ export const jobApproved = defineEvent('workflow.job.approve', z.object({ ...job
 /** The agent that runs the job, when one was named. */
 const Agent = z.object({ id: z.string(), name: z.string() });
 export type Agent = z.infer<typeof Agent>;
-export const jobStarted = defineEvent('workflow.job.start', z.object({ ...job, agent: Agent.nullable().default(null) }), { publicFields: ['workflowId', 'pipelineId', 'name', 'jobId', 'job', 'agent'] });
-export const jobFinished = defineEvent('workflow.job.finish', z.object({ ...job, status: JobStatus, reason: z.string().nullable() }), { publicFields: ['workflowId', 'pipelineId', 'name', 'jobId', 'job', 'status', 'reason'] });
+export const jobStarted = defineEvent('workflow.job.start', z.object({ ...job, agent: Agent.nullable().default(null) }), {
+  publicFields: ['workflowId', 'pipelineId', 'name', 'jobId', 'job', 'agent'],
+});
+export const jobFinished = defineEvent('workflow.job.finish', z.object({ ...job, status: JobStatus, reason: z.string().nullable() }), {
+  publicFields: ['workflowId', 'pipelineId', 'name', 'jobId', 'job', 'status', 'reason'],
+});
 export const workflowCanceled = defineEvent('workflow.cancel', z.object(ref), { publicFields: ['workflowId', 'pipelineId', 'name'] });
-export const workflowFinished = defineEvent('workflow.finish', z.object({ ...ref, status: z.string() }), { publicFields: ['workflowId', 'pipelineId', 'name', 'status'] });
+export const workflowFinished = defineEvent('workflow.finish', z.object({ ...ref, status: z.string() }), {
+  publicFields: ['workflowId', 'pipelineId', 'name', 'status'],
+});
 export const workflowEvents = [workflowStarted, jobScheduled, jobHeld, jobApproved, jobStarted, jobFinished, workflowCanceled, workflowFinished];
 
 export type WorkflowEvent =
@@ -66,7 +90,16 @@ export type WorkflowEvent =
   | EventOf<typeof workflowFinished>;
 
 export type WorkflowCommand =
-  | { type: 'start'; workflowId: string; pipelineId: string; pipelineNumber: number; projectSlug: string; name: string; rerunOf: string | null; jobs: PlannedWorkflowJob[] }
+  | {
+      type: 'start';
+      workflowId: string;
+      pipelineId: string;
+      pipelineNumber: number;
+      projectSlug: string;
+      name: string;
+      rerunOf: string | null;
+      jobs: PlannedWorkflowJob[];
+    }
   /**
    * `access`: what the approval job's contexts say of the approver; `decisions`: the same for each job
    * after the approval (mayUseContext, decided by the caller).
@@ -109,14 +142,28 @@ export const liveStatus = (jobs: ReadonlyArray<{ status: JobStatus }>): Workflow
 
 /** The status a job event leaves its job in; undefined for the workflow's own events. */
 export const jobStatusAfter = (e: { type: string; data: unknown }): JobStatus | undefined => {
-  const fixed: Record<string, JobStatus> = { 'workflow.job.scheduled': 'queued', 'workflow.job.hold': 'on_hold', 'workflow.job.approve': 'success', 'workflow.job.start': 'running' };
+  const fixed: Record<string, JobStatus> = {
+    'workflow.job.scheduled': 'queued',
+    'workflow.job.hold': 'on_hold',
+    'workflow.job.approve': 'success',
+    'workflow.job.start': 'running',
+  };
   return e.type === 'workflow.job.finish' ? (e.data as { status: JobStatus }).status : fixed[e.type];
 };
 
 const setStatus = (s: Workflow, jobId: string, status: JobStatus): Workflow => ({ ...s, jobs: s.jobs.map((j) => (j.jobId === jobId ? { ...j, status } : j)) });
 
 const evolve = (s: WorkflowState, e: WorkflowEvent): WorkflowState => {
-  if (e.type === 'workflow.start') return { workflowId: e.data.workflowId, pipelineId: e.data.pipelineId, name: e.data.name, projectSlug: e.data.projectSlug, jobs: e.data.jobs.map((j) => ({ ...j, runsFor: j.runsFor ?? '' })), canceled: false, finished: null };
+  if (e.type === 'workflow.start')
+    return {
+      workflowId: e.data.workflowId,
+      pipelineId: e.data.pipelineId,
+      name: e.data.name,
+      projectSlug: e.data.projectSlug,
+      jobs: e.data.jobs.map((j) => ({ ...j, runsFor: j.runsFor ?? '' })),
+      canceled: false,
+      finished: null,
+    };
   if (!s) return s;
   switch (e.type) {
     case 'workflow.job.approve': {
@@ -153,7 +200,8 @@ const advance = (start: Workflow): WorkflowEvent[] => {
       const reqs = j.requires.map((r) => byName.get(r)).filter((r): r is WorkflowJob => r !== undefined);
       let e: WorkflowEvent | null = null;
       const base = { ...ids, jobId: j.jobId, job: j.name };
-      if (reqs.some((r) => terminal.has(r.status) && r.status !== 'success')) e = { type: 'workflow.job.finish', data: { ...base, status: 'not_run', reason: 'a job it requires did not succeed' } };
+      if (reqs.some((r) => terminal.has(r.status) && r.status !== 'success'))
+        e = { type: 'workflow.job.finish', data: { ...base, status: 'not_run', reason: 'a job it requires did not succeed' } };
       else if (reqs.every((r) => r.status === 'success')) {
         if (j.unauthorized) e = { type: 'workflow.job.finish', data: { ...base, status: 'unauthorized', reason: j.unauthorized } };
         else if (j.type === 'approval') e = { type: 'workflow.job.hold', data: base };
@@ -166,7 +214,8 @@ const advance = (start: Workflow): WorkflowEvent[] => {
       }
     }
   }
-  if (!s.finished && s.jobs.every((j) => terminal.has(j.status))) out.push({ type: 'workflow.finish', data: { ...ids, status: finalStatus(s.jobs, s.canceled) } });
+  if (!s.finished && s.jobs.every((j) => terminal.has(j.status)))
+    out.push({ type: 'workflow.finish', data: { ...ids, status: finalStatus(s.jobs, s.canceled) } });
   return out;
 };
 
@@ -188,7 +237,18 @@ export const workflowDecider: Decider<WorkflowState, WorkflowCommand, WorkflowEv
     switch (c.type) {
       case 'start': {
         if (s) throw new DomainError('WORKFLOW_EXISTS', `workflow ${s.name} has already started`);
-        const started: WorkflowEvent = { type: 'workflow.start', data: { workflowId: c.workflowId, pipelineId: c.pipelineId, pipelineNumber: c.pipelineNumber, projectSlug: c.projectSlug, name: c.name, rerunOf: c.rerunOf, jobs: c.jobs } };
+        const started: WorkflowEvent = {
+          type: 'workflow.start',
+          data: {
+            workflowId: c.workflowId,
+            pipelineId: c.pipelineId,
+            pipelineNumber: c.pipelineNumber,
+            projectSlug: c.projectSlug,
+            name: c.name,
+            rerunOf: c.rerunOf,
+            jobs: c.jobs,
+          },
+        };
         return [started, ...advance(evolve(null, started) as Workflow)];
       }
       case 'approve': {
@@ -198,35 +258,78 @@ export const workflowDecider: Decider<WorkflowState, WorkflowCommand, WorkflowEv
         if (j.status !== 'on_hold') throw new DomainError('NOT_ON_HOLD', `${j.name} is ${j.status}, not on hold: only a held approval can be approved`);
         requireOrgMember(c.by, ownerSlugOf(w.projectSlug));
         if (!c.access.allowed) throw new ForbiddenError(`${c.access.reason}: only its groups' members may approve ${j.name}`, 'CONTEXT_RESTRICTED');
-        return then(w, [{ type: 'workflow.job.approve', data: { workflowId: w.workflowId, pipelineId: w.pipelineId, name: w.name, jobId: j.jobId, job: j.name, approvedBy: c.by.login, decisions: [...c.decisions] } }]);
+        return then(w, [
+          {
+            type: 'workflow.job.approve',
+            data: {
+              workflowId: w.workflowId,
+              pipelineId: w.pipelineId,
+              name: w.name,
+              jobId: j.jobId,
+              job: j.name,
+              approvedBy: c.by.login,
+              decisions: [...c.decisions],
+            },
+          },
+        ]);
       }
       case 'startJob': {
         const w = live(s);
         const j = jobOf(w, c.jobId);
         if (j.status === 'running') return [];
         if (j.status !== 'queued') throw new DomainError('JOB_NOT_QUEUED', `${j.name} is ${j.status}: only a queued job starts`);
-        return [{ type: 'workflow.job.start', data: { workflowId: w.workflowId, pipelineId: w.pipelineId, name: w.name, jobId: j.jobId, job: j.name, agent: c.agent ?? null } }];
+        return [
+          {
+            type: 'workflow.job.start',
+            data: { workflowId: w.workflowId, pipelineId: w.pipelineId, name: w.name, jobId: j.jobId, job: j.name, agent: c.agent ?? null },
+          },
+        ];
       }
       case 'finishJob': {
         const w = live(s);
         const j = jobOf(w, c.jobId);
-        if (j.status !== 'queued' && j.status !== 'running') throw new DomainError('JOB_NOT_RUNNING', `${j.name} is ${j.status}: only a queued or running job finishes`);
-        return then(w, [{ type: 'workflow.job.finish', data: { workflowId: w.workflowId, pipelineId: w.pipelineId, name: w.name, jobId: j.jobId, job: j.name, status: c.status, reason: c.reason ?? null } }]);
+        if (j.status !== 'queued' && j.status !== 'running')
+          throw new DomainError('JOB_NOT_RUNNING', `${j.name} is ${j.status}: only a queued or running job finishes`);
+        return then(w, [
+          {
+            type: 'workflow.job.finish',
+            data: { workflowId: w.workflowId, pipelineId: w.pipelineId, name: w.name, jobId: j.jobId, job: j.name, status: c.status, reason: c.reason ?? null },
+          },
+        ]);
       }
       case 'cancel': {
         const w = live(s);
         requireOrgMember(c.by, ownerSlugOf(w.projectSlug));
         if (w.finished) throw new DomainError('WORKFLOW_FINISHED', `workflow ${w.name} has already finished (${w.finished})`);
         const ids = { workflowId: w.workflowId, pipelineId: w.pipelineId, name: w.name };
-        const ends: WorkflowEvent[] = w.jobs.filter((j) => !terminal.has(j.status)).map((j) => ({ type: 'workflow.job.finish', data: { ...ids, jobId: j.jobId, job: j.name, status: 'canceled', reason: c.reason ?? `canceled by ${c.by.login}` } }));
+        const ends: WorkflowEvent[] = w.jobs
+          .filter((j) => !terminal.has(j.status))
+          .map((j) => ({
+            type: 'workflow.job.finish',
+            data: { ...ids, jobId: j.jobId, job: j.name, status: 'canceled', reason: c.reason ?? `canceled by ${c.by.login}` },
+          }));
         return then(w, [{ type: 'workflow.cancel', data: ids }, ...ends]);
       }
       case 'cancelJob': {
         const w = live(s);
         requireOrgMember(c.by, ownerSlugOf(w.projectSlug));
         const j = jobOf(w, c.jobId);
-        if (j.status !== 'queued' && j.status !== 'running') throw new DomainError('JOB_NOT_RUNNING', `${j.name} is ${j.status}: only a queued or running job can be canceled`);
-        return then(w, [{ type: 'workflow.job.finish', data: { workflowId: w.workflowId, pipelineId: w.pipelineId, name: w.name, jobId: j.jobId, job: j.name, status: 'canceled', reason: `canceled by ${c.by.login}` } }]);
+        if (j.status !== 'queued' && j.status !== 'running')
+          throw new DomainError('JOB_NOT_RUNNING', `${j.name} is ${j.status}: only a queued or running job can be canceled`);
+        return then(w, [
+          {
+            type: 'workflow.job.finish',
+            data: {
+              workflowId: w.workflowId,
+              pipelineId: w.pipelineId,
+              name: w.name,
+              jobId: j.jobId,
+              job: j.name,
+              status: 'canceled',
+              reason: `canceled by ${c.by.login}`,
+            },
+          },
+        ]);
       }
     }
   },

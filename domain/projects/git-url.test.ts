@@ -25,7 +25,8 @@ test('URLs git can clone are accepted as given', () => {
     'ssh://git@git.internal:2222/acme/web.git',
     'git://git.kernel.org/pub/scm/git/git.git',
     'file:///srv/git/web.git',
-  ]) accepts(url);
+  ])
+    accepts(url);
 });
 
 test('the scp-like form is accepted', () => {
@@ -52,7 +53,14 @@ test('relative paths are refused, saying what is accepted', () => {
 });
 
 test('other schemes are refused, naming the ones allowed', () => {
-  for (const url of ['ftp://example.com/web.git', 'ftps://example.com/web.git', 'svn://example.com/web', 'javascript:alert(1)', 'data:text/plain,x', 'mailto:a@example.com']) {
+  for (const url of [
+    'ftp://example.com/web.git',
+    'ftps://example.com/web.git',
+    'svn://example.com/web',
+    'javascript:alert(1)',
+    'data:text/plain,x',
+    'mailto:a@example.com',
+  ]) {
     const m = refusal(url);
     assert.match(m, /must use one of https, http, ssh, git, file/, url);
   }
@@ -77,7 +85,15 @@ test('a URL with a password is refused, telling to keep credentials elsewhere', 
 });
 
 test('whitespace and control characters inside are refused', () => {
-  for (const v of ['https://github.com/acme/my web.git', 'https://github.com/acme/web\t.git', '/srv/git/my repo', 'git@github.com:acme/my web.git', 'https://github.com/acme/web\n.git', 'https://github.com/acme/\0web', '/srv/\x07bell']) {
+  for (const v of [
+    'https://github.com/acme/my web.git',
+    'https://github.com/acme/web\t.git',
+    '/srv/git/my repo',
+    'git@github.com:acme/my web.git',
+    'https://github.com/acme/web\n.git',
+    'https://github.com/acme/\0web',
+    '/srv/\x07bell',
+  ]) {
     assert.match(refusal(v), /must not contain spaces or control characters/, JSON.stringify(v));
   }
 });

@@ -8,7 +8,12 @@ const slug = parseProjectSlug('gh/acme/widget');
 const ghe = 'https://ghe.example.com';
 
 test('a URL on the GitHub host names its repository, in any of the forms git clones', () => {
-  for (const url of ['https://ghe.example.com/Acme/Tool.git', 'https://GHE.example.com/Acme/Tool', 'ssh://git@ghe.example.com/Acme/Tool.git', 'git@ghe.example.com:Acme/Tool.git']) {
+  for (const url of [
+    'https://ghe.example.com/Acme/Tool.git',
+    'https://GHE.example.com/Acme/Tool',
+    'ssh://git@ghe.example.com/Acme/Tool.git',
+    'git@ghe.example.com:Acme/Tool.git',
+  ]) {
     assert.equal(githubRepoOf(ghe, slug, url), { owner: 'Acme', name: 'Tool' }, url);
   }
 });
@@ -19,7 +24,13 @@ test('no URL: the slug names the repository, cloned from the GitHub host', () =>
 });
 
 test('another host, a local path, a file URL or a deeper path is not GitHub: no webhook', () => {
-  for (const url of ['https://github.com/acme/widget.git', '/srv/git/widget', 'file:///srv/git/widget', 'git@gitlab.com:acme/widget.git', 'https://ghe.example.com/acme/widget/tree/main']) {
+  for (const url of [
+    'https://github.com/acme/widget.git',
+    '/srv/git/widget',
+    'file:///srv/git/widget',
+    'git@gitlab.com:acme/widget.git',
+    'https://ghe.example.com/acme/widget/tree/main',
+  ]) {
     assert.is(githubRepoOf(ghe, slug, url), null, url);
   }
 });

@@ -52,7 +52,14 @@ test('a project is created with the default settings, named after its slug and o
         name: 'Web',
         organization: 'Acme',
         organizationId: orgId(parseOrgSlug('gh/ACME').key),
-        settings: { gitUrl, defaultBranch: 'main', buildForkPullRequests: false, passSecretsToForkPullRequests: false, onlyBuildPullRequests: false, autoCancelRedundantWorkflows: false },
+        settings: {
+          gitUrl,
+          defaultBranch: 'main',
+          buildForkPullRequests: false,
+          passSecretsToForkPullRequests: false,
+          onlyBuildPullRequests: false,
+          autoCancelRedundantWorkflows: false,
+        },
       },
     },
   ]);
@@ -88,7 +95,11 @@ test('a project is created once: following it again is PROJECT_EXISTS', () => {
 test('a create with a git URL that does not parse can never be appended: its event fails the schema', () => {
   for (const bad of ['ftp://example.com/web.git', 'relative/path']) {
     const [event] = projectDecider.decide({ type: 'create', projectId: 'p1', slug, gitUrl: bad, by: dev }, null);
-    assert.throws(() => eventRegistry.parse(event!.type, event!.data), (e: unknown) => e instanceof ValidationError && /gitUrl/.test(String(e)), bad);
+    assert.throws(
+      () => eventRegistry.parse(event!.type, event!.data),
+      (e: unknown) => e instanceof ValidationError && /gitUrl/.test(String(e)),
+      bad,
+    );
   }
 });
 
@@ -99,13 +110,27 @@ test('commands on a project that is not followed are PROJECT_NOT_FOUND', () => {
     { type: 'storeEnvVar', name: 'A', secret: secret('1234') },
     { type: 'deleteEnvVar', name: 'A' },
   ] as ProjectCommand[]) {
-    assert.throws(() => decide([], c), (e: unknown) => refusedWith('PROJECT_NOT_FOUND')(e) && /createProject/.test(String(e)), c.type);
+    assert.throws(
+      () => decide([], c),
+      (e: unknown) => refusedWith('PROJECT_NOT_FOUND')(e) && /createProject/.test(String(e)),
+      c.type,
+    );
   }
 });
 
 test('updateSettings emits only the fields that changed, and lists them', () => {
   const events = decide([created], update({ settings: { defaultBranch: 'develop', buildForkPullRequests: true, onlyBuildPullRequests: false, gitUrl } }));
-  assert.equal(events, [{ type: 'project.settings.update', data: { projectId: 'p1', slug: 'gh/Acme/Web', settings: { defaultBranch: 'develop', buildForkPullRequests: true }, changed: ['defaultBranch', 'buildForkPullRequests'] } }]);
+  assert.equal(events, [
+    {
+      type: 'project.settings.update',
+      data: {
+        projectId: 'p1',
+        slug: 'gh/Acme/Web',
+        settings: { defaultBranch: 'develop', buildForkPullRequests: true },
+        changed: ['defaultBranch', 'buildForkPullRequests'],
+      },
+    },
+  ]);
   assert.not.ok('webhookSecret' in events[0]!.data, 'the secret is not mentioned when it is not changed');
   const after = given([created, ...events])!;
   assert.equal(after.settings, { ...settings, defaultBranch: 'develop', buildForkPullRequests: true });
@@ -123,7 +148,12 @@ test('updateSettings that changes nothing emits nothing', () => {
 
 test('setting, replacing and removing the webhook secret lists webhookSecret in changed, sealed only', () => {
   const first = decide([created], update({ settings: {}, webhookSecret: secret('aaaa', 'AAAA') }));
-  assert.equal(first, [{ type: 'project.settings.update', data: { projectId: 'p1', slug: 'gh/Acme/Web', settings: {}, changed: ['webhookSecret'], webhookSecret: secret('aaaa', 'AAAA') } }]);
+  assert.equal(first, [
+    {
+      type: 'project.settings.update',
+      data: { projectId: 'p1', slug: 'gh/Acme/Web', settings: {}, changed: ['webhookSecret'], webhookSecret: secret('aaaa', 'AAAA') },
+    },
+  ]);
   const withSecret = [created, ...first];
   assert.equal(given(withSecret)!.webhookSecret, secret('aaaa', 'AAAA'));
 
@@ -135,7 +165,9 @@ test('setting, replacing and removing the webhook secret lists webhookSecret in 
   assert.equal(given([...withSecret, ...replaced])!.webhookSecret, secret('bbbb', 'BBBB'));
 
   const removed = decide(withSecret, update({ settings: {}, webhookSecret: null }));
-  assert.equal(removed, [{ type: 'project.settings.update', data: { projectId: 'p1', slug: 'gh/Acme/Web', settings: {}, changed: ['webhookSecret'], webhookSecret: null } }]);
+  assert.equal(removed, [
+    { type: 'project.settings.update', data: { projectId: 'p1', slug: 'gh/Acme/Web', settings: {}, changed: ['webhookSecret'], webhookSecret: null } },
+  ]);
   assert.is(given([...withSecret, ...removed])!.webhookSecret, null);
 });
 
@@ -161,7 +193,10 @@ test('storeEnvVar creates or replaces a variable; its value is only ever sealed'
   assert.equal(first, [{ type: 'project.env_var.create', data: { projectId: 'p1', slug: 'gh/Acme/Web', name: 'TOKEN', secret: secret('1111', 'AAAA') } }]);
   const history = [created, ...first];
   const again = decide(history, { type: 'storeEnvVar', name: 'TOKEN', secret: secret('2222', 'BBBB') });
-  assert.equal(again.map((e) => e.type), ['project.env_var.create']);
+  assert.equal(
+    again.map((e) => e.type),
+    ['project.env_var.create'],
+  );
   const p = given([...history, ...again, ...decide(history, { type: 'storeEnvVar', name: 'OTHER', secret: secret('3333') })])!;
   assert.is(p.envVars.size, 2);
   assert.equal(p.envVars.get('TOKEN'), secret('2222', 'BBBB'), 'the later value replaces the earlier');
@@ -170,7 +205,10 @@ test('storeEnvVar creates or replaces a variable; its value is only ever sealed'
 
 test('deleteEnvVar removes a variable; a name it does not have is ENV_VAR_NOT_FOUND', () => {
   const history = then([created], { type: 'storeEnvVar', name: 'TOKEN', secret: secret('1111') });
-  assert.throws(() => decide(history, { type: 'deleteEnvVar', name: 'MISSING' }), refusedWith('ENV_VAR_NOT_FOUND', /gh\/Acme\/Web has no environment variable MISSING/));
+  assert.throws(
+    () => decide(history, { type: 'deleteEnvVar', name: 'MISSING' }),
+    refusedWith('ENV_VAR_NOT_FOUND', /gh\/Acme\/Web has no environment variable MISSING/),
+  );
   assert.throws(() => decide(history, { type: 'deleteEnvVar', name: 'token' }), refusedWith('ENV_VAR_NOT_FOUND'), 'names are case-sensitive');
   const deleted = decide(history, { type: 'deleteEnvVar', name: 'TOKEN' });
   assert.equal(deleted, [{ type: 'project.env_var.delete', data: { projectId: 'p1', slug: 'gh/Acme/Web', name: 'TOKEN' } }]);
@@ -182,7 +220,10 @@ test('deleteEnvVar removes a variable; a name it does not have is ENV_VAR_NOT_FO
 test('folding does not change the state it started from', () => {
   const before = given([created])!;
   projectDecider.evolve(before, { type: 'project.env_var.create', data: { projectId: 'p1', slug: 'gh/Acme/Web', name: 'A', secret: secret('1234') } });
-  projectDecider.evolve(before, { type: 'project.settings.update', data: { projectId: 'p1', slug: 'gh/Acme/Web', settings: { defaultBranch: 'dev' }, changed: ['defaultBranch'] } });
+  projectDecider.evolve(before, {
+    type: 'project.settings.update',
+    data: { projectId: 'p1', slug: 'gh/Acme/Web', settings: { defaultBranch: 'dev' }, changed: ['defaultBranch'] },
+  });
   const withVar = then([created], { type: 'storeEnvVar', name: 'A', secret: secret('1234') });
   const s1 = given(withVar)!;
   projectDecider.evolve(s1, { type: 'project.env_var.delete', data: { projectId: 'p1', slug: 'gh/Acme/Web', name: 'A' } });
@@ -194,10 +235,16 @@ test('folding does not change the state it started from', () => {
 
 test('parseProjectSettingsInput takes any subset of the settings and a webhook secret', () => {
   assert.equal(parseProjectSettingsInput({}), {});
-  assert.equal(parseProjectSettingsInput({ defaultBranch: ' develop ', buildForkPullRequests: true }), { defaultBranch: 'develop', buildForkPullRequests: true });
+  assert.equal(parseProjectSettingsInput({ defaultBranch: ' develop ', buildForkPullRequests: true }), {
+    defaultBranch: 'develop',
+    buildForkPullRequests: true,
+  });
   assert.equal(parseProjectSettingsInput({ webhookSecret: null }), { webhookSecret: null });
   const hex = 'f'.repeat(64);
-  assert.equal(parseProjectSettingsInput({ webhookSecret: hex, gitUrl: 'git@github.com:acme/web.git' }), { webhookSecret: hex, gitUrl: 'git@github.com:acme/web.git' });
+  assert.equal(parseProjectSettingsInput({ webhookSecret: hex, gitUrl: 'git@github.com:acme/web.git' }), {
+    webhookSecret: hex,
+    gitUrl: 'git@github.com:acme/web.git',
+  });
   assert.equal(parseProjectSettingsInput({ webhookSecret: 'x'.repeat(16) }), { webhookSecret: 'x'.repeat(16) });
 });
 
@@ -209,7 +256,11 @@ test('parseProjectSettingsInput refuses unknown fields', () => {
 
 test('parseProjectSettingsInput refuses a short webhook secret, saying how long it must be', () => {
   for (const short of ['', 'short', 'x'.repeat(15)]) {
-    assert.throws(() => parseProjectSettingsInput({ webhookSecret: short }), invalid(/^invalid project settings: webhookSecret: must be at least 16 characters/), JSON.stringify(short));
+    assert.throws(
+      () => parseProjectSettingsInput({ webhookSecret: short }),
+      invalid(/^invalid project settings: webhookSecret: must be at least 16 characters/),
+      JSON.stringify(short),
+    );
   }
   assert.throws(() => parseProjectSettingsInput({ webhookSecret: 'x'.repeat(257) }), invalid(/webhookSecret: must be at most 256 characters/));
 });
@@ -228,20 +279,26 @@ test('parseProjectSettingsInput refuses values of the wrong kind, naming the fie
 test('only members of the organization, and admins, follow and change its projects', () => {
   const outsider: Member = { login: 'eve', isAdmin: false, orgs: ['other'], teams: ['acme/release'] };
   const admin: Member = { login: 'root', isAdmin: true, orgs: [], teams: [] };
-  const commands: Cmd[] = [
-    { type: 'storeEnvVar', name: 'A', secret: secret('1234') },
-    update({ settings: { gitUrl: 'https://evil.example/web.git' } }),
-  ];
-  assert.throws(() => decide([], { type: 'create', projectId: 'p9', slug, gitUrl, by: outsider }), (e: unknown) => refusedWith('NOT_ORG_MEMBER')(e) && (e as GyreError).status === 403 && /not a member of the GitHub organization acme/.test(String(e)));
+  const commands: Cmd[] = [{ type: 'storeEnvVar', name: 'A', secret: secret('1234') }, update({ settings: { gitUrl: 'https://evil.example/web.git' } })];
+  assert.throws(
+    () => decide([], { type: 'create', projectId: 'p9', slug, gitUrl, by: outsider }),
+    (e: unknown) => refusedWith('NOT_ORG_MEMBER')(e) && (e as GyreError).status === 403 && /not a member of the GitHub organization acme/.test(String(e)),
+  );
   for (const c of commands) assert.throws(() => decide([created], { ...c, by: outsider } as Cmd), refusedWith('NOT_ORG_MEMBER'), c.type);
   for (const c of commands) assert.ok(decide([created], { ...c, by: admin } as Cmd).length > 0, c.type);
-  assert.ok(decide([created], { type: 'storeEnvVar', name: 'A', secret: secret('1234'), by: { ...dev, orgs: ['ACME'] } }).length, 'organization names compare case-insensitively');
+  assert.ok(
+    decide([created], { type: 'storeEnvVar', name: 'A', secret: secret('1234'), by: { ...dev, orgs: ['ACME'] } }).length,
+    'organization names compare case-insensitively',
+  );
 });
 
 test('following with a webhook records it after the project; its secret is sealed and only its id is public', () => {
   const hook = { repository: 'Acme/Web', hookId: 7, followerId: 'u1', followerLogin: 'dev', webhookSecret: secret('beef') };
   const events = decide([], { type: 'create', projectId: 'p1', slug, gitUrl, hook });
-  assert.equal(events.map((e) => e.type), ['project.create', 'project.webhook.create']);
+  assert.equal(
+    events.map((e) => e.type),
+    ['project.create', 'project.webhook.create'],
+  );
   assert.equal(events[1]!.data, { projectId: 'p1', slug: 'gh/Acme/Web', ...hook });
   assert.not.ok(projectWebhookCreated.publicFields.includes('webhookSecret'));
   const state = given(events)!;
@@ -257,9 +314,18 @@ test('unfollowing names the webhook to remove; an unfollowed project is followed
   assert.throws(() => decide(followed, { type: 'unfollow', by: { login: 'eve', isAdmin: false, orgs: ['other'], teams: [] } }), refusedWith('NOT_ORG_MEMBER'));
   assert.throws(() => decide([], { type: 'unfollow' }), refusedWith('PROJECT_NOT_FOUND'));
   assert.equal(given(unfollowed)!.repository, 'Acme/Web', 'the repository is kept for following again');
-  assert.throws(() => decide(unfollowed, { type: 'create', projectId: 'p2', slug, gitUrl: 'https://github.com/Acme/Other.git' }), (e: unknown) => refusedWith('GIT_URL_CHANGED')(e) && String(e).includes(gitUrl));
+  assert.throws(
+    () => decide(unfollowed, { type: 'create', projectId: 'p2', slug, gitUrl: 'https://github.com/Acme/Other.git' }),
+    (e: unknown) => refusedWith('GIT_URL_CHANGED')(e) && String(e).includes(gitUrl),
+  );
   const again = decide(unfollowed, { type: 'create', projectId: 'p2', slug, gitUrl, hook: { ...hook, hookId: 8 } });
-  assert.equal(again.map((e) => [e.type, e.data.projectId]), [['project.follow', 'p1'], ['project.webhook.create', 'p1']]);
+  assert.equal(
+    again.map((e) => [e.type, e.data.projectId]),
+    [
+      ['project.follow', 'p1'],
+      ['project.webhook.create', 'p1'],
+    ],
+  );
   const state = given([...unfollowed, ...again])!;
   assert.equal([state.followed, state.hook?.hookId, state.settings.gitUrl], [true, 8, gitUrl]);
   assert.throws(() => decide([...unfollowed, ...again], { type: 'create', projectId: 'p3', slug, gitUrl }), refusedWith('PROJECT_EXISTS'));

@@ -11,7 +11,12 @@ import { orgId, ownerSlugOf, type ProjectSlug } from './slugs.ts';
 export const projectStream = (slug: ProjectSlug) => `project-${slug.key}`;
 export const projectTarget = (p: { projectId: string; slug: string }) => ({ id: p.projectId, type: 'project', name: p.slug });
 
-const BranchName = z.string().trim().min(1).max(255).regex(/^[^\s~^:?*[\\]+$/, 'must be a git branch name');
+const BranchName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(255)
+  .regex(/^[^\s~^:?*[\\]+$/, 'must be a git branch name');
 
 /** The settings of a project other than its secrets; `updateProjectSettings` changes any of them. */
 export const ProjectSettings = z.object({
@@ -41,17 +46,25 @@ export type ProjectSettingsInput = z.infer<typeof ProjectSettingsInput>;
 export const parseProjectSettingsInput = (input: unknown): ProjectSettingsInput => parseInput(ProjectSettingsInput, input, 'project settings');
 
 const ref = { projectId: z.string(), slug: z.string() };
-export const projectCreated = defineEvent('project.create', z.object({ ...ref, name: z.string(), organization: z.string(), organizationId: z.string(), settings: ProjectSettings }), {
-  publicFields: ['projectId', 'slug', 'name', 'organization', 'organizationId', 'settings'],
-});
+export const projectCreated = defineEvent(
+  'project.create',
+  z.object({ ...ref, name: z.string(), organization: z.string(), organizationId: z.string(), settings: ProjectSettings }),
+  {
+    publicFields: ['projectId', 'slug', 'name', 'organization', 'organizationId', 'settings'],
+  },
+);
 /** `changed` names every field that changed, the webhook secret included; its value is only ever sealed. */
 export const projectSettingsUpdated = defineEvent(
   'project.settings.update',
   z.object({ ...ref, settings: ProjectSettings.partial(), changed: z.array(z.string()), webhookSecret: SealedSecret.nullable().optional() }),
   { publicFields: ['projectId', 'slug', 'settings', 'changed'] },
 );
-export const projectEnvVarCreated = defineEvent('project.env_var.create', z.object({ ...ref, name: z.string(), secret: SealedSecret }), { publicFields: ['projectId', 'slug', 'name'] });
-export const projectEnvVarDeleted = defineEvent('project.env_var.delete', z.object({ ...ref, name: z.string() }), { publicFields: ['projectId', 'slug', 'name'] });
+export const projectEnvVarCreated = defineEvent('project.env_var.create', z.object({ ...ref, name: z.string(), secret: SealedSecret }), {
+  publicFields: ['projectId', 'slug', 'name'],
+});
+export const projectEnvVarDeleted = defineEvent('project.env_var.delete', z.object({ ...ref, name: z.string() }), {
+  publicFields: ['projectId', 'slug', 'name'],
+});
 /**
  * Gyre's webhook on the GitHub repository, registered with the follower's GitHub token at follow
  * time: its secret is sealed under the project's data key, and only its id is public.
@@ -67,7 +80,15 @@ export const projectUnfollowed = defineEvent('project.unfollow', z.object({ ...r
 });
 /** An unfollowed project followed again: its settings, variables and pipelines are as they were. */
 export const projectFollowed = defineEvent('project.follow', z.object(ref), { publicFields: ['projectId', 'slug'] });
-export const projectEvents = [projectCreated, projectSettingsUpdated, projectEnvVarCreated, projectEnvVarDeleted, projectWebhookCreated, projectUnfollowed, projectFollowed];
+export const projectEvents = [
+  projectCreated,
+  projectSettingsUpdated,
+  projectEnvVarCreated,
+  projectEnvVarDeleted,
+  projectWebhookCreated,
+  projectUnfollowed,
+  projectFollowed,
+];
 
 export type ProjectEvent =
   | EventOf<typeof projectCreated>
@@ -114,7 +135,8 @@ export type ProjectState = Project | null;
 
 /** A repository on Gyre's own disk is the operator's to hand out: only admins follow local paths. */
 const requireAdminForLocal = (by: Member, gitUrl: string) => {
-  if (!by.isAdmin && (gitUrl.startsWith('/') || gitUrl.startsWith('file:'))) throw new ForbiddenError('only an admin may follow a repository by a local path or file:// URL: use a URL git clones over the network', 'LOCAL_REPOSITORY');
+  if (!by.isAdmin && (gitUrl.startsWith('/') || gitUrl.startsWith('file:')))
+    throw new ForbiddenError('only an admin may follow a repository by a local path or file:// URL: use a URL git clones over the network', 'LOCAL_REPOSITORY');
 };
 
 /** The project, which only its organization's members and admins may change. */
@@ -127,11 +149,25 @@ const existing = (s: ProjectState, by: Member): Project => {
 export const projectDecider: Decider<ProjectState, ProjectCommand, ProjectEvent> = {
   initialState: () => null,
   evolve: (s, e) => {
-    if (e.type === 'project.create') return { projectId: e.data.projectId, slug: e.data.slug, settings: e.data.settings, webhookSecret: null, envVars: new Map(), followed: true, hook: null, repository: null };
+    if (e.type === 'project.create')
+      return {
+        projectId: e.data.projectId,
+        slug: e.data.slug,
+        settings: e.data.settings,
+        webhookSecret: null,
+        envVars: new Map(),
+        followed: true,
+        hook: null,
+        repository: null,
+      };
     if (!s) return s;
     switch (e.type) {
       case 'project.settings.update':
-        return { ...s, settings: { ...s.settings, ...e.data.settings }, webhookSecret: e.data.webhookSecret === undefined ? s.webhookSecret : e.data.webhookSecret };
+        return {
+          ...s,
+          settings: { ...s.settings, ...e.data.settings },
+          webhookSecret: e.data.webhookSecret === undefined ? s.webhookSecret : e.data.webhookSecret,
+        };
       case 'project.env_var.create':
         return { ...s, envVars: new Map(s.envVars).set(e.data.name, e.data.secret) };
       case 'project.env_var.delete': {
@@ -156,19 +192,31 @@ export const projectDecider: Decider<ProjectState, ProjectCommand, ProjectEvent>
         requireOrgMember(c.by, c.slug.orgSlug);
         if (s?.followed) throw new DomainError('PROJECT_EXISTS', `${s.slug} is already followed`);
         // following again keeps the project's git URL, and the GitHub repository its webhook goes on
-        if (s && c.gitUrl !== s.settings.gitUrl) throw new DomainError('GIT_URL_CHANGED', `${s.slug} was followed before with git URL ${s.settings.gitUrl}: follow it again without a gitUrl (or with that one), then change it in its settings`);
+        if (s && c.gitUrl !== s.settings.gitUrl)
+          throw new DomainError(
+            'GIT_URL_CHANGED',
+            `${s.slug} was followed before with git URL ${s.settings.gitUrl}: follow it again without a gitUrl (or with that one), then change it in its settings`,
+          );
         if (!s) requireAdminForLocal(c.by, c.gitUrl);
         const projectId = s?.projectId ?? c.projectId;
         const slug = s?.slug ?? c.slug.slug;
         const hook: ProjectEvent[] = c.hook ? [{ type: 'project.webhook.create', data: { projectId, slug, ...c.hook } }] : [];
         if (s) return [{ type: 'project.follow', data: { projectId, slug } }, ...hook];
         const settings = defaultProjectSettings(c.gitUrl);
-        return [{ type: 'project.create', data: { projectId, slug, name: c.slug.repo, organization: c.slug.org, organizationId: orgId(c.slug.orgSlug.toLowerCase()), settings } }, ...hook];
+        return [
+          {
+            type: 'project.create',
+            data: { projectId, slug, name: c.slug.repo, organization: c.slug.org, organizationId: orgId(c.slug.orgSlug.toLowerCase()), settings },
+          },
+          ...hook,
+        ];
       }
       case 'unfollow': {
         const p = existing(s, c.by);
         if (!p.followed) throw new DomainError('PROJECT_NOT_FOLLOWED', `${p.slug} is not followed: follow it again with createProject`);
-        return [{ type: 'project.unfollow', data: { projectId: p.projectId, slug: p.slug, repository: p.hook?.repository ?? null, hookId: p.hook?.hookId ?? null } }];
+        return [
+          { type: 'project.unfollow', data: { projectId: p.projectId, slug: p.slug, repository: p.hook?.repository ?? null, hookId: p.hook?.hookId ?? null } },
+        ];
       }
       case 'updateSettings': {
         const p = existing(s, c.by);
@@ -179,7 +227,12 @@ export const projectDecider: Decider<ProjectState, ProjectCommand, ProjectEvent>
         const secretChanged = c.webhookSecret !== undefined && !(c.webhookSecret === null && p.webhookSecret === null);
         if (secretChanged) changed.push('webhookSecret');
         if (changed.length === 0) return [];
-        return [{ type: 'project.settings.update', data: { projectId: p.projectId, slug: p.slug, settings, changed, ...(secretChanged ? { webhookSecret: c.webhookSecret } : {}) } }];
+        return [
+          {
+            type: 'project.settings.update',
+            data: { projectId: p.projectId, slug: p.slug, settings, changed, ...(secretChanged ? { webhookSecret: c.webhookSecret } : {}) },
+          },
+        ];
       }
       case 'storeEnvVar': {
         const p = existing(s, c.by);

@@ -7,7 +7,11 @@ import { uuidFrom } from '../ids.ts';
  * CircleCI's slugs: `gh/<org>` for an organization, `gh/<org>/<repo>` for a project. The CLI and
  * older clients spell the provider `github`; both mean the same, and Gyre answers with `gh`.
  */
-const provider = z.string().transform((v) => v.toLowerCase()).pipe(z.enum(['gh', 'github'])).transform(() => 'gh' as const);
+const provider = z
+  .string()
+  .transform((v) => v.toLowerCase())
+  .pipe(z.enum(['gh', 'github']))
+  .transform(() => 'gh' as const);
 const RepoName = z.string().regex(/^(?!\.\.?$)[A-Za-z0-9._-]{1,100}$/, 'must be a GitHub repository name');
 
 export interface OrgSlug {

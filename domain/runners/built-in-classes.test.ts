@@ -27,7 +27,12 @@ test('a docker job: its class, or medium', () => {
 
 test('machine: true and machine: {image} are machine jobs', () => {
   assert.equal(resourceClassOf({ machine: true, steps: [] }), { kind: 'machine', name: 'medium', cpus: 2, memoryMb: 7680 });
-  assert.equal(resourceClassOf({ machine: { image: 'ubuntu-2204:current' }, resource_class: 'large', steps: [] }), { kind: 'machine', name: 'large', cpus: 4, memoryMb: 15360 });
+  assert.equal(resourceClassOf({ machine: { image: 'ubuntu-2204:current' }, resource_class: 'large', steps: [] }), {
+    kind: 'machine',
+    name: 'large',
+    cpus: 4,
+    memoryMb: 15360,
+  });
 });
 
 test('a name with a slash is a self-hosted class, whatever the executor: size unknown', () => {
@@ -37,10 +42,16 @@ test('a name with a slash is a self-hosted class, whatever the executor: size un
 });
 
 test('a class the executor lacks, or an executor Gyre lacks, is refused by name', () => {
-  assert.throws(() => resourceClassOf({ docker, resource_class: 'huge', steps: [] }), (e: unknown) => refusedWith('UNKNOWN_RESOURCE_CLASS')(e) && /small, medium/.test(String(e)));
+  assert.throws(
+    () => resourceClassOf({ docker, resource_class: 'huge', steps: [] }),
+    (e: unknown) => refusedWith('UNKNOWN_RESOURCE_CLASS')(e) && /small, medium/.test(String(e)),
+  );
   assert.throws(() => resourceClassOf({ machine: true, resource_class: 'small', steps: [] }), refusedWith('UNKNOWN_RESOURCE_CLASS'));
   assert.throws(() => resourceClassOf({ docker, resource_class: 'toString', steps: [] }), refusedWith('UNKNOWN_RESOURCE_CLASS'));
-  assert.throws(() => resourceClassOf({ macos: { xcode: '15.0' }, steps: [] }), (e: unknown) => refusedWith('UNSUPPORTED_EXECUTOR')(e) && /not macos/.test(String(e)));
+  assert.throws(
+    () => resourceClassOf({ macos: { xcode: '15.0' }, steps: [] }),
+    (e: unknown) => refusedWith('UNSUPPORTED_EXECUTOR')(e) && /not macos/.test(String(e)),
+  );
 });
 
 test.run();

@@ -38,17 +38,24 @@ export type JobResourceClass =
 /** A processed job's executor (`docker`, or `machine: true | {image}`) and `resource_class`, as the scheduler places it. */
 export const resourceClassOf = (job: Readonly<Record<string, unknown>>): JobResourceClass => {
   const raw = job.resource_class;
-  if (raw !== undefined && raw !== null && typeof raw !== 'string') throw new DomainError('BAD_RESOURCE_CLASS', 'resource_class must be a string, like medium or my-org/my-runner');
+  if (raw !== undefined && raw !== null && typeof raw !== 'string')
+    throw new DomainError('BAD_RESOURCE_CLASS', 'resource_class must be a string, like medium or my-org/my-runner');
   const name = raw?.trim() || undefined;
   if (name?.includes('/')) return { kind: 'self-hosted', name, cpus: null, memoryMb: null };
   const machine = job.machine !== undefined && (truthy(job.machine) || isRecord(job.machine));
-  const [kind, classes, fallback] = machine ? (['machine', machineClasses, defaultMachineClass] as const) : (['docker', dockerClasses, defaultDockerClass] as const);
+  const [kind, classes, fallback] = machine
+    ? (['machine', machineClasses, defaultMachineClass] as const)
+    : (['docker', dockerClasses, defaultDockerClass] as const);
   if (!machine && job.docker === undefined) {
     const executor = ['macos', 'windows'].find((k) => job[k] !== undefined) ?? 'no executor';
     throw new DomainError('UNSUPPORTED_EXECUTOR', `Gyre runs docker, machine and self-hosted (namespace/name) jobs, not ${executor}`);
   }
   const chosen = name ?? fallback;
   const size = Object.hasOwn(classes, chosen) ? classes[chosen]! : undefined;
-  if (!size) throw new DomainError('UNKNOWN_RESOURCE_CLASS', `${kind} has no resource class ${chosen}: use one of ${Object.keys(classes).join(', ')}, or a self-hosted class namespace/name`);
+  if (!size)
+    throw new DomainError(
+      'UNKNOWN_RESOURCE_CLASS',
+      `${kind} has no resource class ${chosen}: use one of ${Object.keys(classes).join(', ')}, or a self-hosted class namespace/name`,
+    );
   return { kind, name: chosen, ...size };
 };

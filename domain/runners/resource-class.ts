@@ -9,7 +9,11 @@ import type { Decider } from '../decider.ts';
  * delete is a new class with a new id and no tokens.
  */
 export const resourceClassStream = (name: string) => `runner-resource-class-${name.toLowerCase()}`;
-export const resourceClassTarget = (c: { resourceClassId: string; resourceClass: string }) => ({ id: c.resourceClassId, type: 'runner_resource_class', name: c.resourceClass });
+export const resourceClassTarget = (c: { resourceClassId: string; resourceClass: string }) => ({
+  id: c.resourceClassId,
+  type: 'runner_resource_class',
+  name: c.resourceClass,
+});
 
 const part = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 /**
@@ -35,14 +39,24 @@ export const TokenNickname = z.string().trim().min(1, 'must not be empty').max(1
 
 const ref = { resourceClassId: z.string(), resourceClass: z.string() };
 const tokenRef = { ...ref, tokenId: z.string(), nickname: z.string() };
-export const resourceClassCreated = defineEvent('runner.resource_class.create', z.object({ ...ref, namespace: z.string(), description: z.string() }), { publicFields: ['resourceClassId', 'resourceClass', 'namespace', 'description'] });
+export const resourceClassCreated = defineEvent('runner.resource_class.create', z.object({ ...ref, namespace: z.string(), description: z.string() }), {
+  publicFields: ['resourceClassId', 'resourceClass', 'namespace', 'description'],
+});
 export const resourceClassDeleted = defineEvent('runner.resource_class.delete', z.object(ref), { publicFields: ['resourceClassId', 'resourceClass'] });
 /** The token itself never enters the log: only its SHA-256, which the audit log does not show. */
-export const runnerTokenCreated = defineEvent('runner.token.create', z.object({ ...tokenRef, tokenHash: z.string().regex(/^[0-9a-f]{64}$/) }), { publicFields: ['resourceClassId', 'resourceClass', 'tokenId', 'nickname'] });
-export const runnerTokenDeleted = defineEvent('runner.token.delete', z.object(tokenRef), { publicFields: ['resourceClassId', 'resourceClass', 'tokenId', 'nickname'] });
+export const runnerTokenCreated = defineEvent('runner.token.create', z.object({ ...tokenRef, tokenHash: z.string().regex(/^[0-9a-f]{64}$/) }), {
+  publicFields: ['resourceClassId', 'resourceClass', 'tokenId', 'nickname'],
+});
+export const runnerTokenDeleted = defineEvent('runner.token.delete', z.object(tokenRef), {
+  publicFields: ['resourceClassId', 'resourceClass', 'tokenId', 'nickname'],
+});
 export const runnerEvents = [resourceClassCreated, resourceClassDeleted, runnerTokenCreated, runnerTokenDeleted];
 
-export type RunnerEvent = EventOf<typeof resourceClassCreated> | EventOf<typeof resourceClassDeleted> | EventOf<typeof runnerTokenCreated> | EventOf<typeof runnerTokenDeleted>;
+export type RunnerEvent =
+  | EventOf<typeof resourceClassCreated>
+  | EventOf<typeof resourceClassDeleted>
+  | EventOf<typeof runnerTokenCreated>
+  | EventOf<typeof runnerTokenDeleted>;
 
 /** `force` deletes a class with its tokens, as CircleCI's `DELETE /runner/resource/{id}/force` does. */
 export type RunnerCommand =
@@ -62,7 +76,11 @@ export interface ResourceClass {
 export type ResourceClassState = ResourceClass | null;
 
 const live = (s: ResourceClassState, id: string): ResourceClass => {
-  if (!s || s.resourceClassId !== id) throw new NotFoundError('no such resource class: list them with `runnerResourceClasses` or GET /api/v3/runner/resource?namespace=<namespace>', 'RESOURCE_CLASS_NOT_FOUND');
+  if (!s || s.resourceClassId !== id)
+    throw new NotFoundError(
+      'no such resource class: list them with `runnerResourceClasses` or GET /api/v3/runner/resource?namespace=<namespace>',
+      'RESOURCE_CLASS_NOT_FOUND',
+    );
   return s;
 };
 const refOf = (c: ResourceClass) => ({ resourceClassId: c.resourceClassId, resourceClass: c.name });
@@ -70,7 +88,8 @@ const refOf = (c: ResourceClass) => ({ resourceClassId: c.resourceClassId, resou
 export const resourceClassDecider: Decider<ResourceClassState, RunnerCommand, RunnerEvent> = {
   initialState: () => null,
   evolve: (s, e) => {
-    if (e.type === 'runner.resource_class.create') return { resourceClassId: e.data.resourceClassId, name: e.data.resourceClass, description: e.data.description, tokens: new Map() };
+    if (e.type === 'runner.resource_class.create')
+      return { resourceClassId: e.data.resourceClassId, name: e.data.resourceClass, description: e.data.description, tokens: new Map() };
     if (!s || s.resourceClassId !== e.data.resourceClassId) return s;
     switch (e.type) {
       case 'runner.resource_class.delete':
@@ -88,7 +107,12 @@ export const resourceClassDecider: Decider<ResourceClassState, RunnerCommand, Ru
     switch (c.type) {
       case 'create': {
         if (s) throw new DomainError('RESOURCE_CLASS_EXISTS', `the resource class ${s.name} already exists: pick another name, or delete it first`);
-        return [{ type: 'runner.resource_class.create', data: { resourceClassId: c.resourceClassId, resourceClass: c.name, namespace: c.name.split('/')[0]!, description: c.description } }];
+        return [
+          {
+            type: 'runner.resource_class.create',
+            data: { resourceClassId: c.resourceClassId, resourceClass: c.name, namespace: c.name.split('/')[0]!, description: c.description },
+          },
+        ];
       }
       case 'delete': {
         const rc = live(s, c.resourceClassId);
@@ -108,7 +132,11 @@ export const resourceClassDecider: Decider<ResourceClassState, RunnerCommand, Ru
       case 'deleteToken': {
         const rc = live(s, c.resourceClassId);
         const nickname = rc.tokens.get(c.tokenId);
-        if (nickname === undefined) throw new NotFoundError(`the resource class ${rc.name} has no token with that id: list them with circleci runner token list ${rc.name}`, 'RUNNER_TOKEN_NOT_FOUND');
+        if (nickname === undefined)
+          throw new NotFoundError(
+            `the resource class ${rc.name} has no token with that id: list them with circleci runner token list ${rc.name}`,
+            'RUNNER_TOKEN_NOT_FOUND',
+          );
         return [{ type: 'runner.token.delete', data: { ...refOf(rc), tokenId: c.tokenId, nickname } }];
       }
     }

@@ -63,21 +63,57 @@ test('bad timetables are refused with a message naming the field', () => {
 
 const member = { login: 'dev', isAdmin: false, orgs: ['acme'], teams: [] };
 const actor = { id: 'u1', login: 'dev', name: 'Dev' };
-const definition = { name: 'nightly', description: '', attributionActor: 'current' as const, parameters: { branch: 'main' }, timetable: table({ 'per-hour': 1, 'hours-of-day': [0], 'days-of-week': everyDay }) };
-const create: ScheduleCommand = { type: 'create', scheduleId: 's1', project: { id: 'p1', slug: 'gh/acme/app' }, definition, by: member, actor, at: '2026-11-30T12:00:00.000Z' };
+const definition = {
+  name: 'nightly',
+  description: '',
+  attributionActor: 'current' as const,
+  parameters: { branch: 'main' },
+  timetable: table({ 'per-hour': 1, 'hours-of-day': [0], 'days-of-week': everyDay }),
+};
+const create: ScheduleCommand = {
+  type: 'create',
+  scheduleId: 's1',
+  project: { id: 'p1', slug: 'gh/acme/app' },
+  definition,
+  by: member,
+  actor,
+  at: '2026-11-30T12:00:00.000Z',
+};
 const schedule = deciderSpec(scheduleDecider, { registry: eventRegistry });
 const then = schedule.then;
 
 test('a schedule: created by an organization member, fired once per slot after it was created, gone once deleted', () => {
   let h = then([], create);
   assert.is(h[0]!.type, 'schedule.create');
-  schedule.given([]).when({ ...create, by: { ...member, orgs: ['other'] } }).thenThrows('NOT_ORG_MEMBER');
+  schedule
+    .given([])
+    .when({ ...create, by: { ...member, orgs: ['other'] } })
+    .thenThrows('NOT_ORG_MEMBER');
   assert.is(then(h, { type: 'fire', scheduleId: 's1', slot: '2026-11-30T00:00:00.000Z' }).length, 1, 'a slot before it was created never runs');
   h = then(h, { type: 'fire', scheduleId: 's1', slot: '2026-12-01T00:00:00.000Z' });
-  assert.equal(h[1], { type: 'schedule.trigger', data: { scheduleId: 's1', projectId: 'p1', projectSlug: 'gh/acme/app', name: 'nightly', slot: '2026-12-01T00:00:00.000Z', attributionActor: 'current', actor: 'dev', parameters: { branch: 'main' } } });
+  assert.equal(h[1], {
+    type: 'schedule.trigger',
+    data: {
+      scheduleId: 's1',
+      projectId: 'p1',
+      projectSlug: 'gh/acme/app',
+      name: 'nightly',
+      slot: '2026-12-01T00:00:00.000Z',
+      attributionActor: 'current',
+      actor: 'dev',
+      parameters: { branch: 'main' },
+    },
+  });
   // a second server deciding the same slot (or an earlier one) after the first appended: nothing
   assert.is(then(h, { type: 'fire', scheduleId: 's1', slot: '2026-12-01T00:00:00.000Z' }).length, 2);
-  h = then(h, { type: 'update', scheduleId: 's1', changes: { attributionActor: 'system' }, by: member, actor: { ...actor, login: 'ops' }, at: '2026-12-01T06:00:00.000Z' });
+  h = then(h, {
+    type: 'update',
+    scheduleId: 's1',
+    changes: { attributionActor: 'system' },
+    by: member,
+    actor: { ...actor, login: 'ops' },
+    at: '2026-12-01T06:00:00.000Z',
+  });
   h = then(h, { type: 'fire', scheduleId: 's1', slot: '2026-12-02T00:00:00.000Z' });
   assert.is((h[3] as Extract<ScheduleEvent, { type: 'schedule.trigger' }>).data.actor, scheduledActor);
   h = then(h, { type: 'delete', scheduleId: 's1', by: member });
@@ -107,7 +143,7 @@ workflows:
 `;
 
 test('legacy scheduled workflows: read from the config; their pipelines plan the scheduled workflow only; each cron time fires once', () => {
-  const processed = processConfig(legacy, { resolveOrb: () => ({ error: "no orbs here" }) });
+  const processed = processConfig(legacy, { resolveOrb: () => ({ error: 'no orbs here' }) });
   assert.ok(processed.valid);
   if (!processed.valid) return;
   const { schedules, problems } = scheduledWorkflowsOf(processed.config);
@@ -115,19 +151,27 @@ test('legacy scheduled workflows: read from the config; their pipelines plan the
   assert.is(problems.length, 2);
   assert.match(problems.join('\n'), /61 \* \* \* \*/);
   assert.match(problems.join('\n'), /needs filters: \{branches/);
-  assert.equal(planWorkflows(processed.config, { branch: 'main' }).map((w) => w.name), ['main']);
-  assert.equal(planWorkflows(processed.config, { branch: 'main' }, ['nightly']).map((w) => w.name), ['nightly']);
+  assert.equal(
+    planWorkflows(processed.config, { branch: 'main' }).map((w) => w.name),
+    ['main'],
+  );
+  assert.equal(
+    planWorkflows(processed.config, { branch: 'main' }, ['nightly']).map((w) => w.name),
+    ['nightly'],
+  );
   assert.equal(latestCronSlot('0 3 * * *', at('2026-11-28T03:00:00Z'), at('2026-11-30T12:00:00Z')), at('2026-11-30T03:00:00Z'));
   assert.equal(latestCronSlot('0 3 * * *', at('2026-11-30T03:00:00Z'), at('2026-11-30T03:00:00Z')), null);
   const scheduled = deciderSpec(scheduledWorkflowsDecider, { registry: eventRegistry });
-  const fire = (h: ScheduledWorkflowEvent[], slot: string) => scheduled.then(h, { type: 'fire', projectId: 'p1', projectSlug: 'gh/acme/app', schedule: schedules[0]!, slot });
+  const fire = (h: ScheduledWorkflowEvent[], slot: string) =>
+    scheduled.then(h, { type: 'fire', projectId: 'p1', projectSlug: 'gh/acme/app', schedule: schedules[0]!, slot });
   const h = fire([], '2026-11-30T03:00:00.000Z');
   assert.is(h.length, 1);
   eventRegistry.parse(h[0]!.type, h[0]!.data);
   assert.is(fire(h, '2026-11-30T03:00:00.000Z').length, 1);
   assert.is(fire(h, '2026-12-01T03:00:00.000Z').length, 2);
   // seen once per cron, at the first server's time; declared again with another cron, seen anew
-  const arm = (h: ScheduledWorkflowEvent[], from: string, cron = schedules[0]!.cron) => scheduled.then(h, { type: 'arm', projectId: 'p1', projectSlug: 'gh/acme/app', schedule: { ...schedules[0]!, cron }, from });
+  const arm = (h: ScheduledWorkflowEvent[], from: string, cron = schedules[0]!.cron) =>
+    scheduled.then(h, { type: 'arm', projectId: 'p1', projectSlug: 'gh/acme/app', schedule: { ...schedules[0]!, cron }, from });
   const seen = arm(h, '2026-12-01T04:00:00.000Z');
   assert.is(seen.length, 2);
   eventRegistry.parse(seen[1]!.type, seen[1]!.data);

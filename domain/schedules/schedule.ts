@@ -44,7 +44,9 @@ const ref = { scheduleId: z.string(), projectId: z.string(), projectSlug: z.stri
 const shown = ['scheduleId', 'projectId', 'projectSlug', 'name', 'description', 'attributionActor', 'parameters', 'timetable', 'actor', 'activeFrom'] as const;
 export const scheduleCreated = defineEvent('schedule.create', z.object({ ...ref, ...Definition }), { publicFields: [...shown] });
 export const scheduleUpdated = defineEvent('schedule.update', z.object({ ...ref, ...Definition }), { publicFields: [...shown] });
-export const scheduleDeleted = defineEvent('schedule.delete', z.object({ ...ref, name: z.string() }), { publicFields: ['scheduleId', 'projectId', 'projectSlug', 'name'] });
+export const scheduleDeleted = defineEvent('schedule.delete', z.object({ ...ref, name: z.string() }), {
+  publicFields: ['scheduleId', 'projectId', 'projectSlug', 'name'],
+});
 /** A run decided: `slot` is the timetable's time it is for; `actor` the login the pipeline runs as. */
 export const scheduleTriggered = defineEvent(
   'schedule.trigger',
@@ -53,7 +55,11 @@ export const scheduleTriggered = defineEvent(
 );
 export const scheduleEvents = [scheduleCreated, scheduleUpdated, scheduleDeleted, scheduleTriggered];
 
-export type ScheduleEvent = EventOf<typeof scheduleCreated> | EventOf<typeof scheduleUpdated> | EventOf<typeof scheduleDeleted> | EventOf<typeof scheduleTriggered>;
+export type ScheduleEvent =
+  | EventOf<typeof scheduleCreated>
+  | EventOf<typeof scheduleUpdated>
+  | EventOf<typeof scheduleDeleted>
+  | EventOf<typeof scheduleTriggered>;
 
 type Definition = { name: string; description: string; attributionActor: 'current' | 'system'; parameters: ScheduleParameters; timetable: Timetable };
 /** `by`: who asks (an organization member of the project); `actor`: their account as the API shows it; `at`: the schedules' clock. */
@@ -80,11 +86,20 @@ export type ScheduleState = Schedule | null;
 export const scheduledActor = 'gyre-scheduler[bot]';
 
 const live = (s: ScheduleState, scheduleId: string): Schedule => {
-  if (!s || s.scheduleId !== scheduleId) throw new NotFoundError('no such schedule: list a project\'s schedules with GET /api/v2/project/{project-slug}/schedule', 'SCHEDULE_NOT_FOUND');
+  if (!s || s.scheduleId !== scheduleId)
+    throw new NotFoundError("no such schedule: list a project's schedules with GET /api/v2/project/{project-slug}/schedule", 'SCHEDULE_NOT_FOUND');
   return s;
 };
 const refOf = (s: Schedule) => ({ scheduleId: s.scheduleId, projectId: s.projectId, projectSlug: s.projectSlug });
-const definitionOf = (s: Schedule) => ({ name: s.name, description: s.description, attributionActor: s.attributionActor, parameters: s.parameters, timetable: s.timetable, actor: s.actor, activeFrom: s.activeFrom });
+const definitionOf = (s: Schedule) => ({
+  name: s.name,
+  description: s.description,
+  attributionActor: s.attributionActor,
+  parameters: s.parameters,
+  timetable: s.timetable,
+  actor: s.actor,
+  activeFrom: s.activeFrom,
+});
 
 export const scheduleDecider: Decider<ScheduleState, ScheduleCommand, ScheduleEvent> = {
   initialState: () => null,
@@ -105,7 +120,12 @@ export const scheduleDecider: Decider<ScheduleState, ScheduleCommand, ScheduleEv
       case 'create':
         requireOrgMember(c.by, ownerSlugOf(c.project.slug));
         if (s) throw new Error(`schedule ${c.scheduleId} exists: a new schedule takes a new id`);
-        return [{ type: 'schedule.create', data: { scheduleId: c.scheduleId, projectId: c.project.id, projectSlug: c.project.slug, ...c.definition, actor: c.actor, activeFrom: c.at } }];
+        return [
+          {
+            type: 'schedule.create',
+            data: { scheduleId: c.scheduleId, projectId: c.project.id, projectSlug: c.project.slug, ...c.definition, actor: c.actor, activeFrom: c.at },
+          },
+        ];
       case 'update': {
         const schedule = live(s, c.scheduleId);
         requireOrgMember(c.by, ownerSlugOf(schedule.projectSlug));
@@ -121,7 +141,19 @@ export const scheduleDecider: Decider<ScheduleState, ScheduleCommand, ScheduleEv
         // a schedule deleted, or a slot fired already (by this server or another): nothing to do
         if (!s || s.scheduleId !== c.scheduleId) return [];
         if (c.slot <= s.activeFrom || (s.lastSlot !== null && c.slot <= s.lastSlot)) return [];
-        return [{ type: 'schedule.trigger', data: { ...refOf(s), name: s.name, slot: c.slot, attributionActor: s.attributionActor, actor: s.attributionActor === 'current' ? s.actor.login : scheduledActor, parameters: s.parameters } }];
+        return [
+          {
+            type: 'schedule.trigger',
+            data: {
+              ...refOf(s),
+              name: s.name,
+              slot: c.slot,
+              attributionActor: s.attributionActor,
+              actor: s.attributionActor === 'current' ? s.actor.login : scheduledActor,
+              parameters: s.parameters,
+            },
+          },
+        ];
       }
     }
   },

@@ -71,7 +71,15 @@ export const scheduledWorkflowsOf = (config: ProcessedConfig): { schedules: Sche
 /** A cron time of one trigger decided; a reactor starts a pipeline on each of `branches` for it. */
 export const scheduledWorkflowTriggered = defineEvent(
   'schedule.workflow.trigger',
-  z.object({ projectId: z.string(), projectSlug: z.string(), workflow: z.string(), index: z.number().int(), cron: z.string(), branches: z.array(z.string()), slot: z.string() }),
+  z.object({
+    projectId: z.string(),
+    projectSlug: z.string(),
+    workflow: z.string(),
+    index: z.number().int(),
+    cron: z.string(),
+    branches: z.array(z.string()),
+    slot: z.string(),
+  }),
   { publicFields: ['projectId', 'projectSlug', 'workflow', 'index', 'cron', 'branches', 'slot'] },
 );
 /**
@@ -109,6 +117,11 @@ export const scheduledWorkflowsDecider: Decider<ScheduledWorkflowsState, Schedul
     }
     const last = s.fired.get(scheduledWorkflowKey(c.schedule));
     if (last !== undefined && c.slot <= last) return [];
-    return [{ type: 'schedule.workflow.trigger', data: { projectId: c.projectId, projectSlug: c.projectSlug, workflow, index, cron, branches: [...branches], slot: c.slot } }];
+    return [
+      {
+        type: 'schedule.workflow.trigger',
+        data: { projectId: c.projectId, projectSlug: c.projectSlug, workflow, index, cron, branches: [...branches], slot: c.slot },
+      },
+    ];
   },
 };

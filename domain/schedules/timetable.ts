@@ -17,11 +17,17 @@ export const Timetable = z
     'per-hour': z.number().int('must be a whole number').min(1, 'must be from 1 to 60').max(60, 'must be from 1 to 60'),
     'hours-of-day': nonEmptySet(z.number().int('must be whole hours').min(0, 'hours are 0 to 23 (UTC)').max(23, 'hours are 0 to 23 (UTC)'), 'hour'),
     'days-of-week': setOf(Weekday, 'day of the week').optional(),
-    'days-of-month': setOf(z.number().int('must be whole days').min(1, 'days of the month are 1 to 31').max(31, 'days of the month are 1 to 31'), 'day of the month').optional(),
+    'days-of-month': setOf(
+      z.number().int('must be whole days').min(1, 'days of the month are 1 to 31').max(31, 'days of the month are 1 to 31'),
+      'day of the month',
+    ).optional(),
     months: setOf(Month, 'month').optional(),
   })
   .strict()
-  .refine((t) => (t['days-of-week']?.length ?? 0) > 0 || (t['days-of-month']?.length ?? 0) > 0, { message: 'give days-of-week or days-of-month (or both)', path: ['days-of-week'] });
+  .refine((t) => (t['days-of-week']?.length ?? 0) > 0 || (t['days-of-month']?.length ?? 0) > 0, {
+    message: 'give days-of-week or days-of-month (or both)',
+    path: ['days-of-week'],
+  });
 export type Timetable = z.infer<typeof Timetable>;
 
 /** The minutes of the hour a timetable runs at. */
@@ -73,7 +79,8 @@ export const nextSlot = (t: Timetable, after: Date): Date | null => {
 
 /** A legacy scheduled workflow's cron expression (five fields, UTC), checked as CircleCI's config does. */
 export const parseCron = (cron: string): { ok: true } | { ok: false; error: string } => {
-  if (cron.trim().split(/\s+/).length !== 5) return { ok: false, error: `cron "${cron}" must have five fields (minute hour day-of-month month day-of-week, UTC)` };
+  if (cron.trim().split(/\s+/).length !== 5)
+    return { ok: false, error: `cron "${cron}" must have five fields (minute hour day-of-month month day-of-week, UTC)` };
   try {
     CronExpressionParser.parse(cron, { tz: 'UTC' });
     return { ok: true };

@@ -5,7 +5,13 @@ import { placeTask, type QueuedTask } from './placement.ts';
 import { queueReason, type AgentView } from './queue-reason.ts';
 
 const test = suite('domain/scheduling: capacity and placement');
-const task = (jobId: string, cpus: number, memoryMb: number, queuedAt = jobId): QueuedTask => ({ jobId, taskIndex: 0, resourceClass: 'docker:x', size: { cpus, memoryMb }, queuedAt });
+const task = (jobId: string, cpus: number, memoryMb: number, queuedAt = jobId): QueuedTask => ({
+  jobId,
+  taskIndex: 0,
+  resourceClass: 'docker:x',
+  size: { cpus, memoryMb },
+  queuedAt,
+});
 
 test('a build machine offers what it has less 2 vCPUs and 4 GB; a small one keeps nothing back; a huge one is refused', () => {
   assert.equal(offeredCapacity({ cpus: 16, memoryMb: 65536 }), { cpus: 14, memoryMb: 61440 });
@@ -26,11 +32,26 @@ test('an idle agent takes the oldest task whatever its size; a busy one the olde
 
 test('why a task waits: no agent for its class (and what declined it), or no room', () => {
   const size = { cpus: 2, memoryMb: 4096 };
-  const agent = (extra: Partial<AgentView>): AgentView => ({ name: 'local', resourceClasses: ['docker:medium'], declined: [], online: true, capacity: size, running: [], maxTasks: null, ...extra });
+  const agent = (extra: Partial<AgentView>): AgentView => ({
+    name: 'local',
+    resourceClasses: ['docker:medium'],
+    declined: [],
+    online: true,
+    capacity: size,
+    running: [],
+    maxTasks: null,
+    ...extra,
+  });
   assert.match(queueReason({ resourceClass: 'acme/gpu', size }, [agent({})])!, /no agent serves resource class acme\/gpu/);
-  assert.match(queueReason({ resourceClass: 'docker:medium', size }, [agent({ resourceClasses: [], declined: [{ kind: 'docker', reason: 'no Docker engine' }] })])!, /no Docker engine/);
+  assert.match(
+    queueReason({ resourceClass: 'docker:medium', size }, [agent({ resourceClasses: [], declined: [{ kind: 'docker', reason: 'no Docker engine' }] })])!,
+    /no Docker engine/,
+  );
   assert.match(queueReason({ resourceClass: 'docker:medium', size }, [agent({ online: false })])!, /no agent serves/);
-  assert.match(queueReason({ resourceClass: 'docker:medium', size }, [agent({ running: [size] })])!, /no agent has room: 1 agent serves docker:medium, all busy/);
+  assert.match(
+    queueReason({ resourceClass: 'docker:medium', size }, [agent({ running: [size] })])!,
+    /no agent has room: 1 agent serves docker:medium, all busy/,
+  );
   assert.is(queueReason({ resourceClass: 'docker:medium', size }, [agent({})]), null);
 });
 

@@ -10,7 +10,8 @@ export interface AgentView extends AgentLoad {
   readonly online: boolean;
 }
 
-const kindOf = (resourceClass: string): 'docker' | 'machine' | null => (resourceClass.startsWith('docker:') ? 'docker' : resourceClass.startsWith('machine:') ? 'machine' : null);
+const kindOf = (resourceClass: string): 'docker' | 'machine' | null =>
+  resourceClass.startsWith('docker:') ? 'docker' : resourceClass.startsWith('machine:') ? 'machine' : null;
 
 /** Why a queued task waits, in words an operator can act on; null when an agent could take it now. */
 export const queueReason = (task: { resourceClass: string; size: Size }, agents: ReadonlyArray<AgentView>): string | null => {
@@ -27,6 +28,7 @@ export const queueReason = (task: { resourceClass: string; size: Size }, agents:
     const free = freeCapacity(a);
     return task.size.cpus <= free.cpus && task.size.memoryMb <= free.memoryMb;
   });
-  if (room.length === 0) return `no agent has room: ${serving.length} agent${serving.length === 1 ? '' : 's'} serve${serving.length === 1 ? 's' : ''} ${task.resourceClass}, all busy`;
+  if (room.length === 0)
+    return `no agent has room: ${serving.length} agent${serving.length === 1 ? '' : 's'} serve${serving.length === 1 ? 's' : ''} ${task.resourceClass}, all busy`;
   return null;
 };

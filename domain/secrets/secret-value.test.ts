@@ -50,7 +50,17 @@ test('EnvVarValue takes any text but NUL, up to 64 KiB', () => {
 test('Sealed takes only what the vault sealed, never a clear value', () => {
   assert.is(sealedPrefix, 'gyre:aes-256-gcm:');
   for (const ok of ['gyre:aes-256-gcm:AAAA', 'gyre:aes-256-gcm:q83v+/9=', 'gyre:aes-256-gcm:q83v/w==']) assert.ok(Sealed.safeParse(ok).success, ok);
-  for (const clear of ['supersecret', 'hunter2', '', 'gyre:aes-256-gcm:', 'gyre:aes-256-gcm:not base64!', 'GYRE:AES-256-GCM:AAAA', 'gyre:aes-128-gcm:AAAA', 'xgyre:aes-256-gcm:AAAA', 'gyre:aes-256-gcm:AAAA===']) {
+  for (const clear of [
+    'supersecret',
+    'hunter2',
+    '',
+    'gyre:aes-256-gcm:',
+    'gyre:aes-256-gcm:not base64!',
+    'GYRE:AES-256-GCM:AAAA',
+    'gyre:aes-128-gcm:AAAA',
+    'xgyre:aes-256-gcm:AAAA',
+    'gyre:aes-256-gcm:AAAA===',
+  ]) {
     const r = Sealed.safeParse(clear);
     assert.not.ok(r.success, `${JSON.stringify(clear)} should be refused`);
     assert.match(messages(r), /sealed by the vault/);

@@ -11,7 +11,15 @@ const given = spec.state;
 const when = (events: SettingsEvent[], input: unknown) => spec.decide(events, { type: 'update', input: parseSettingsInput(input) });
 
 test('an update records only what changed, from and to', () => {
-  spec.given([]).when({ type: 'update', input: parseSettingsInput({ suspendNewUsers: true, licenseSeats: null, requiredOrgMembership: [] }) }).then([{ type: 'system.settings.update', data: { changes: { suspendNewUsers: { from: false, to: true } }, settings: { ...defaultSettings, suspendNewUsers: true, requiredOrgMembership: [] } } }]);
+  spec
+    .given([])
+    .when({ type: 'update', input: parseSettingsInput({ suspendNewUsers: true, licenseSeats: null, requiredOrgMembership: [] }) })
+    .then([
+      {
+        type: 'system.settings.update',
+        data: { changes: { suspendNewUsers: { from: false, to: true } }, settings: { ...defaultSettings, suspendNewUsers: true, requiredOrgMembership: [] } },
+      },
+    ]);
 });
 
 test('fields left out stay as they were', () => {

@@ -27,7 +27,13 @@ export interface SystemSettings {
 }
 
 /** The retention periods, in days: CircleCI keeps artifacts 30 days, caches and workspaces 15. */
-export const retentionFields = ['outputRetentionDays', 'artifactRetentionDays', 'testResultRetentionDays', 'cacheRetentionDays', 'workspaceRetentionDays'] as const;
+export const retentionFields = [
+  'outputRetentionDays',
+  'artifactRetentionDays',
+  'testResultRetentionDays',
+  'cacheRetentionDays',
+  'workspaceRetentionDays',
+] as const;
 export type RetentionField = (typeof retentionFields)[number];
 export const maxRetentionDays = 3650;
 
@@ -42,7 +48,11 @@ export const defaultSettings: SystemSettings = {
   workspaceRetentionDays: 15,
 };
 
-const Days = z.number().int('must be a whole number of days').min(1, 'must be at least 1 day').max(maxRetentionDays, `must be at most ${maxRetentionDays} days`);
+const Days = z
+  .number()
+  .int('must be a whole number of days')
+  .min(1, 'must be at least 1 day')
+  .max(maxRetentionDays, `must be at most ${maxRetentionDays} days`);
 const retentionInput = Object.fromEntries(retentionFields.map((f) => [f, Days.optional()])) as Record<RetentionField, z.ZodOptional<typeof Days>>;
 const retentionChanges = Object.fromEntries(retentionFields.map((f) => [f, z.object({ from: z.number().int(), to: z.number().int() })])) as Record<
   RetentionField,

@@ -23,12 +23,18 @@ export type UserState = z.infer<typeof UserState>;
 
 const who = { userId: z.string(), login: z.string().min(1) };
 /** `githubId`: GitHub's permanent user id (logins can be renamed and reused); null for a local account. */
-export const userCreated = defineEvent('user.create', z.object({ ...who, name: z.string(), state: UserState, isAdmin: z.boolean(), githubId: z.number().int().nullable().default(null) }), {
-  publicFields: ['userId', 'login', 'name', 'state', 'isAdmin', 'githubId'],
-});
+export const userCreated = defineEvent(
+  'user.create',
+  z.object({ ...who, name: z.string(), state: UserState, isAdmin: z.boolean(), githubId: z.number().int().nullable().default(null) }),
+  {
+    publicFields: ['userId', 'login', 'name', 'state', 'isAdmin', 'githubId'],
+  },
+);
 export const userApproved = defineEvent('user.approve', z.object(who), { publicFields: ['userId', 'login'] });
 /** At a pre-approved login's first sign-in, the activation binds the account to that GitHub user. */
-export const userActivated = defineEvent('user.activate', z.object({ ...who, githubId: z.number().int().optional() }), { publicFields: ['userId', 'login', 'githubId'] });
+export const userActivated = defineEvent('user.activate', z.object({ ...who, githubId: z.number().int().optional() }), {
+  publicFields: ['userId', 'login', 'githubId'],
+});
 export const userSuspended = defineEvent('user.suspend', z.object(who), { publicFields: ['userId', 'login'] });
 export const userDeleted = defineEvent('user.delete', z.object(who), { publicFields: ['userId', 'login'] });
 export const adminGranted = defineEvent('user.admin.grant', z.object(who), { publicFields: ['userId', 'login'] });
@@ -39,7 +45,9 @@ export const apiTokenCreated = defineEvent(
   z.object({ userId: z.string(), tokenId: z.string(), label: z.string().max(200), tokenHash: z.string().regex(/^[0-9a-f]{64}$/) }),
   { publicFields: ['userId', 'tokenId', 'label'] },
 );
-export const apiTokenRevoked = defineEvent('user.api_token.revoke', z.object({ userId: z.string(), tokenId: z.string() }), { publicFields: ['userId', 'tokenId'] });
+export const apiTokenRevoked = defineEvent('user.api_token.revoke', z.object({ userId: z.string(), tokenId: z.string() }), {
+  publicFields: ['userId', 'tokenId'],
+});
 
 /**
  * An account as it stood in the one `accounts` stream of earlier versions, brought into its own
@@ -52,7 +60,18 @@ export const userImported = defineEvent(
   { publicFields: ['userId', 'login', 'githubId', 'state', 'isAdmin'] },
 );
 
-export const accountEvents = [userCreated, userApproved, userActivated, userSuspended, userDeleted, adminGranted, adminRevoked, apiTokenCreated, apiTokenRevoked, userImported];
+export const accountEvents = [
+  userCreated,
+  userApproved,
+  userActivated,
+  userSuspended,
+  userDeleted,
+  adminGranted,
+  adminRevoked,
+  apiTokenCreated,
+  apiTokenRevoked,
+  userImported,
+];
 
 /** A token label: what the owner will recognise it by in a list. */
 export const TokenLabel = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
@@ -82,7 +101,15 @@ export type AccountCommand =
   | { type: 'createApiToken'; userId: string; token: NewToken }
   | { type: 'revokeApiToken'; userId: string; tokenId: string }
   /** A GitHub login arrives at this account's stream: sign the person up, or in. `orgs`: their GitHub organizations. */
-  | { type: 'signIn'; userId: string; githubId: number; login: string; name: string; orgs: ReadonlyArray<string>; settings: { suspendNewUsers: boolean; requiredOrgMembership: ReadonlyArray<string> } };
+  | {
+      type: 'signIn';
+      userId: string;
+      githubId: number;
+      login: string;
+      name: string;
+      orgs: ReadonlyArray<string>;
+      settings: { suspendNewUsers: boolean; requiredOrgMembership: ReadonlyArray<string> };
+    };
 
 export interface Account {
   readonly userId: string;
@@ -111,11 +138,29 @@ export const accountDecider: Decider<AccountStream, AccountCommand, AccountEvent
   evolve: (s, e) => {
     switch (e.type) {
       case 'user.create':
-        return { account: { userId: e.data.userId, login: e.data.login, githubId: e.data.githubId ?? null, state: e.data.state, isAdmin: e.data.isAdmin, tokenIds: [] } };
+        return {
+          account: {
+            userId: e.data.userId,
+            login: e.data.login,
+            githubId: e.data.githubId ?? null,
+            state: e.data.state,
+            isAdmin: e.data.isAdmin,
+            tokenIds: [],
+          },
+        };
       case 'user.approve':
         return { account: { userId: e.data.userId, login: e.data.login, githubId: null, state: 'INACTIVE', isAdmin: false, tokenIds: [] } };
       case 'user.import':
-        return { account: { userId: e.data.userId, login: e.data.login, githubId: e.data.githubId, state: e.data.state, isAdmin: e.data.isAdmin, tokenIds: e.data.tokenIds } };
+        return {
+          account: {
+            userId: e.data.userId,
+            login: e.data.login,
+            githubId: e.data.githubId,
+            state: e.data.state,
+            isAdmin: e.data.isAdmin,
+            tokenIds: e.data.tokenIds,
+          },
+        };
       case 'user.activate':
         return change(s, (a) => ({ ...a, state: 'ACTIVE', githubId: e.data.githubId ?? a.githubId }));
       case 'user.suspend':
@@ -136,18 +181,23 @@ export const accountDecider: Decider<AccountStream, AccountCommand, AccountEvent
     switch (c.type) {
       case 'create': {
         if (s.account) throw new DomainError('USER_EXISTS', `user ${c.login} already exists`);
-        const created: AccountEvent = { type: 'user.create', data: { userId: c.userId, login: c.login, name: c.name, state: c.state, isAdmin: c.isAdmin, githubId: c.githubId ?? null } };
+        const created: AccountEvent = {
+          type: 'user.create',
+          data: { userId: c.userId, login: c.login, name: c.name, state: c.state, isAdmin: c.isAdmin, githubId: c.githubId ?? null },
+        };
         return c.token ? [created, { type: 'user.api_token.create', data: { userId: c.userId, ...c.token } }] : [created];
       }
       case 'approve': {
         const existing = s.account;
-        if (existing) throw new DomainError('USER_EXISTS', `${existing.login} already has an account (${existing.state}): use activateUser for a suspended one`);
+        if (existing)
+          throw new DomainError('USER_EXISTS', `${existing.login} already has an account (${existing.state}): use activateUser for a suspended one`);
         return [{ type: 'user.approve', data: { userId: c.userId, login: c.login } }];
       }
       case 'activate': {
         const a = find(s, c.login);
         if (a.state === 'ACTIVE') return [];
-        if (a.state === 'INACTIVE') throw new DomainError('USER_NOT_SUSPENDED', `${a.login} is approved and becomes active at first login; only suspended accounts are activated`);
+        if (a.state === 'INACTIVE')
+          throw new DomainError('USER_NOT_SUSPENDED', `${a.login} is approved and becomes active at first login; only suspended accounts are activated`);
         return [{ type: 'user.activate', data: ref(a) }];
       }
       case 'suspend': {
@@ -179,7 +229,8 @@ export const accountDecider: Decider<AccountStream, AccountCommand, AccountEvent
       case 'revokeApiToken': {
         const a = s.account;
         // the same answer for someone else's token as for none: token ids are not to be probed
-        if (!a || a.userId !== c.userId || !a.tokenIds.includes(c.tokenId)) throw new DomainError('TOKEN_NOT_FOUND', 'you have no active API token with that id: list yours with apiTokens');
+        if (!a || a.userId !== c.userId || !a.tokenIds.includes(c.tokenId))
+          throw new DomainError('TOKEN_NOT_FOUND', 'you have no active API token with that id: list yours with apiTokens');
         return [{ type: 'user.api_token.revoke', data: { userId: a.userId, tokenId: c.tokenId } }];
       }
       case 'signIn': {
@@ -187,18 +238,31 @@ export const accountDecider: Decider<AccountStream, AccountCommand, AccountEvent
         const a = s.account;
         if (a && a.githubId !== c.githubId) {
           // an approved login binds at its first sign-in; an account of another GitHub user, or a local one, never does
-          if (a.githubId !== null || a.state !== 'INACTIVE') throw new DomainError('LOGIN_TAKEN', `the Gyre account ${a.login} belongs to someone else than GitHub user ${c.login} (id ${c.githubId}): ask an admin`);
+          if (a.githubId !== null || a.state !== 'INACTIVE')
+            throw new DomainError(
+              'LOGIN_TAKEN',
+              `the Gyre account ${a.login} belongs to someone else than GitHub user ${c.login} (id ${c.githubId}): ask an admin`,
+            );
           return [{ type: 'user.activate', data: { ...ref(a), githubId: c.githubId } }];
         }
         if (a) {
           if (suspended(a)) {
-            throw new DomainError('USER_SUSPENDED', a.state === 'SUSPENDED' ? `the account of ${a.login} is suspended: ask an admin to activate it` : `the account of ${a.login} waits for an admin to activate it`);
+            throw new DomainError(
+              'USER_SUSPENDED',
+              a.state === 'SUSPENDED'
+                ? `the account of ${a.login} is suspended: ask an admin to activate it`
+                : `the account of ${a.login} waits for an admin to activate it`,
+            );
           }
           return a.state === 'INACTIVE' ? [{ type: 'user.activate', data: ref(a) }] : [];
         }
         const required = c.settings.requiredOrgMembership;
         const member = required.length === 0 || c.orgs.some((o) => required.some((r) => r.toLowerCase() === o.toLowerCase()));
-        if (!member) throw new DomainError('ORG_MEMBERSHIP_REQUIRED', `GitHub user ${c.login} is not a member of any organization allowed to sign up (${required.join(', ')})`);
+        if (!member)
+          throw new DomainError(
+            'ORG_MEMBERSHIP_REQUIRED',
+            `GitHub user ${c.login} is not a member of any organization allowed to sign up (${required.join(', ')})`,
+          );
         const state: UserState = c.settings.suspendNewUsers ? 'SUSPENDED_NEW' : 'ACTIVE';
         return [{ type: 'user.create', data: { userId: c.userId, login: c.login, name: c.name, state, isAdmin: false, githubId: c.githubId } }];
       }

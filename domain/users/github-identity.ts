@@ -28,5 +28,7 @@ export const githubIdentityDecider: Decider<GithubIdentity, GithubIdentityComman
   initialState: () => ({ claim: null }),
   evolve: (_, e) => ({ claim: { userId: e.data.userId, login: e.data.login } }),
   decide: (c, s) =>
-    s.claim?.userId === c.userId && s.claim.login.toLowerCase() === c.login.toLowerCase() ? [] : [{ type: 'github_user.claim', data: { githubId: c.githubId, userId: c.userId, login: c.login } }],
+    s.claim?.userId === c.userId && s.claim.login.toLowerCase() === c.login.toLowerCase()
+      ? []
+      : [{ type: 'github_user.claim', data: { githubId: c.githubId, userId: c.userId, login: c.login } }],
 };

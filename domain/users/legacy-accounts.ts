@@ -15,7 +15,14 @@ export const foldLegacyAccounts = (events: Iterable<AccountEvent>): Map<string, 
   for (const e of events) {
     switch (e.type) {
       case 'user.create':
-        byLogin.set(key(e.data.login), { userId: e.data.userId, login: e.data.login, githubId: e.data.githubId ?? null, state: e.data.state, isAdmin: e.data.isAdmin, tokenIds: [] });
+        byLogin.set(key(e.data.login), {
+          userId: e.data.userId,
+          login: e.data.login,
+          githubId: e.data.githubId ?? null,
+          state: e.data.state,
+          isAdmin: e.data.isAdmin,
+          tokenIds: [],
+        });
         break;
       case 'user.approve':
         byLogin.set(key(e.data.login), { userId: e.data.userId, login: e.data.login, githubId: null, state: 'INACTIVE', isAdmin: false, tokenIds: [] });

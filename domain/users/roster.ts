@@ -65,11 +65,21 @@ export type RosterCommand =
 
 const gains = (d: RosterDelta): RosterDelta => ({ seats: Math.max(d.seats, 0), reserved: Math.max(d.reserved, 0), admins: Math.max(d.admins, 0) });
 const losses = (d: RosterDelta): RosterDelta => ({ seats: Math.min(d.seats, 0), reserved: Math.min(d.reserved, 0), admins: Math.min(d.admins, 0) });
-const add = (r: Roster, d: RosterDelta, sign = 1) => ({ seatsUsed: r.seatsUsed + sign * d.seats, reserved: r.reserved + sign * d.reserved, activeAdmins: r.activeAdmins + sign * d.admins });
+const add = (r: Roster, d: RosterDelta, sign = 1) => ({
+  seatsUsed: r.seatsUsed + sign * d.seats,
+  reserved: r.reserved + sign * d.reserved,
+  activeAdmins: r.activeAdmins + sign * d.admins,
+});
 
 const update = (counts: ReturnType<typeof add>, pending: ReadonlyArray<PendingChange>, change: z.infer<typeof Change>): RosterEvent => ({
   type: 'roster.update',
-  data: { seatsUsed: Math.max(counts.seatsUsed, 0), reserved: Math.max(counts.reserved, 0), activeAdmins: Math.max(counts.activeAdmins, 0), change, pending: pending.map((p) => ({ ...p })) },
+  data: {
+    seatsUsed: Math.max(counts.seatsUsed, 0),
+    reserved: Math.max(counts.reserved, 0),
+    activeAdmins: Math.max(counts.activeAdmins, 0),
+    change,
+    pending: pending.map((p) => ({ ...p })),
+  },
 });
 
 export const rosterDecider: Decider<Roster, RosterCommand, RosterEvent> = {
@@ -91,7 +101,8 @@ export const rosterDecider: Decider<Roster, RosterCommand, RosterEvent> = {
         if (d.admins < 0) {
           // admins that pending changes take away are gone already, for this check
           const leaving = r.pending.reduce((n, p) => n + Math.min(p.delta.admins, 0), 0);
-          if (r.activeAdmins + leaving + d.admins < 1) throw new DomainError('LAST_ADMIN', `${c.change.login} is the last active admin: grant admin to another account first`);
+          if (r.activeAdmins + leaving + d.admins < 1)
+            throw new DomainError('LAST_ADMIN', `${c.change.login} is the last active admin: grant admin to another account first`);
         }
         return [update(add(r, gains(d)), [...r.pending, c.change], { kind: 'reserve', login: c.change.login, delta: d })];
       }
@@ -103,7 +114,8 @@ export const rosterDecider: Decider<Roster, RosterCommand, RosterEvent> = {
         return [update(counts, rest, { kind: c.outcome, login: p.login, delta: p.delta })];
       }
       case 'import': {
-        if (r.seatsUsed || r.reserved || r.activeAdmins || r.pending.length) throw new DomainError('ROSTER_EXISTS', 'the roster holds accounts already: the migration has run');
+        if (r.seatsUsed || r.reserved || r.activeAdmins || r.pending.length)
+          throw new DomainError('ROSTER_EXISTS', 'the roster holds accounts already: the migration has run');
         return [update(c, [], { kind: 'import', login: null, delta: null })];
       }
     }

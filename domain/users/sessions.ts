@@ -41,7 +41,19 @@ export const sessionsDecider: Decider<Sessions, SessionCommand, SessionEvent> = 
   },
   decide: (c, s) => {
     const data = { userId: c.userId, login: c.login, sessionHash: c.sessionHash };
-    if (c.type === 'login') return [{ type: 'user.logged_in', data: { ...data, orgs: [...c.orgs], teams: [...c.teams], method: c.method, ...(c.method === 'api_token' ? { tokenId: c.tokenId } : c.githubToken ? { githubToken: c.githubToken } : {}) } }];
+    if (c.type === 'login')
+      return [
+        {
+          type: 'user.logged_in',
+          data: {
+            ...data,
+            orgs: [...c.orgs],
+            teams: [...c.teams],
+            method: c.method,
+            ...(c.method === 'api_token' ? { tokenId: c.tokenId } : c.githubToken ? { githubToken: c.githubToken } : {}),
+          },
+        },
+      ];
     if (!s.open.has(c.sessionHash)) throw new DomainError('SESSION_NOT_FOUND', 'that session has already ended');
     return [{ type: 'user.logged_out', data }];
   },

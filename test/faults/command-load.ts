@@ -49,7 +49,11 @@ export const startLoad = (options: { url: string; token: string; run: string; cl
         body: JSON.stringify({ query }),
         signal: AbortSignal.timeout(options.timeLimitMs ?? 60_000),
       });
-      const body = (await r.json().catch(() => null)) as { data?: { createProject?: { slug?: string } | null } | null; errors?: Array<{ extensions?: { code?: string } }>; code?: string } | null;
+      const body = (await r.json().catch(() => null)) as {
+        data?: { createProject?: { slug?: string } | null } | null;
+        errors?: Array<{ extensions?: { code?: string } }>;
+        code?: string;
+      } | null;
       const ok = r.status === 200 && body?.data?.createProject?.slug === slug && !body.errors?.length;
       const code = ok ? null : (body?.errors?.[0]?.extensions?.code ?? body?.code ?? null);
       return { slug, trace, kind: ok ? 'acknowledged' : 'failed', status: r.status, code, ms: Date.now() - at, at };
@@ -110,7 +114,10 @@ export const summary = (outcomes: ReadonlyArray<Outcome>) => {
  */
 export const checkLog = async (db: Knex, run: string, outcomes: ReadonlyArray<Outcome>) => {
   const logged = await rows<{ trace: string; type: string; slug: string | null }>(
-    db.raw(`select metadata->'request'->>'client_trace_id' as trace, type, data->>'slug' as slug from events where metadata->'request'->>'client_trace_id' like ?`, [`${run}-%`]),
+    db.raw(
+      `select metadata->'request'->>'client_trace_id' as trace, type, data->>'slug' as slug from events where metadata->'request'->>'client_trace_id' like ?`,
+      [`${run}-%`],
+    ),
   );
   const byTrace = new Map<string, typeof logged>();
   for (const e of logged) byTrace.set(e.trace, [...(byTrace.get(e.trace) ?? []), e]);
@@ -129,7 +136,10 @@ export const checkLog = async (db: Knex, run: string, outcomes: ReadonlyArray<Ou
   }
   for (const [trace, events] of byTrace) problems.push(`logged for a command never sent: ${trace}: ${events.map((e) => e.type).join(', ')}`);
   const twice = await rows<{ slug: string; n: number }>(
-    db.raw(`select data->>'slug' as slug, count(*)::int as n from events where type = 'project.create' and data->>'slug' like ? group by 1 having count(*) > 1`, [`gh/faults/${run}-%`]),
+    db.raw(
+      `select data->>'slug' as slug, count(*)::int as n from events where type = 'project.create' and data->>'slug' like ? group by 1 having count(*) > 1`,
+      [`gh/faults/${run}-%`],
+    ),
   );
   for (const t of twice) problems.push(`${t.slug} created ${t.n} times`);
   return { problems, unacknowledgedLogged };

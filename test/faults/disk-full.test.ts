@@ -59,7 +59,11 @@ test('commands fail with DATABASE_DISK_FULL while the disk is full, Gyre keeps r
 
   const filledAt = Date.now();
   const filled = fillDisk();
-  await load.until((o) => o.filter((c) => c.at > filledAt && diskFull(c)).length >= refusalsWhileFull, 120_000, `${refusalsWhileFull} commands refused with DATABASE_DISK_FULL`);
+  await load.until(
+    (o) => o.filter((c) => c.at > filledAt && diskFull(c)).length >= refusalsWhileFull,
+    120_000,
+    `${refusalsWhileFull} commands refused with DATABASE_DISK_FULL`,
+  );
   assert.ok(gyre.running(), 'Gyre kept running while the disk was full');
   // what /readyz says depends on whether an append got through before the read models failed: reported, not asserted
   const whileFull = await readiness(gyre.url);
@@ -68,14 +72,21 @@ test('commands fail with DATABASE_DISK_FULL while the disk is full, Gyre keeps r
   const freedAt = Date.now();
   await waitForReadiness(gyre.url, (r) => r.status === 200, 60_000);
   const recoveredMs = Date.now() - freedAt;
-  await load.until((o) => o.filter((c) => c.at > freedAt && c.kind === 'acknowledged').length >= afterFreed, 120_000, `${afterFreed} acknowledged commands after the space was freed`);
+  await load.until(
+    (o) => o.filter((c) => c.at > freedAt && c.kind === 'acknowledged').length >= afterFreed,
+    120_000,
+    `${afterFreed} acknowledged commands after the space was freed`,
+  );
   load.stop();
   const outcomes = await load.done;
 
   const failures = outcomes.filter((o) => o.kind !== 'acknowledged');
   const untyped = failures.filter((o) => o.kind !== 'failed' || o.status! < 500 || o.code === null || o.code === 'INTERNAL');
   assert.equal(untyped, [], 'every command that failed answered a 5xx with a typed code');
-  assert.ok(outcomes.filter((o) => o.at > freedAt + recoveredMs).every((o) => o.kind === 'acknowledged'), 'once ready again, every command succeeds');
+  assert.ok(
+    outcomes.filter((o) => o.at > freedAt + recoveredMs).every((o) => o.kind === 'acknowledged'),
+    'once ready again, every command succeeds',
+  );
 
   await waitForReadiness(gyre.url, caughtUp, 60_000);
   assert.is(await gyre.stop(), 0);
@@ -89,7 +100,9 @@ test('commands fail with DATABASE_DISK_FULL while the disk is full, Gyre keeps r
   } finally {
     await db.destroy();
   }
-  console.log(`  ${summary(outcomes)}; filler ${Math.round(filled / 2 ** 20)} MB; /readyz while full: ${whileFull.status} ${whileFull.body?.reason ?? ''}; ready ${recoveredMs} ms after the filler went`);
+  console.log(
+    `  ${summary(outcomes)}; filler ${Math.round(filled / 2 ** 20)} MB; /readyz while full: ${whileFull.status} ${whileFull.body?.reason ?? ''}; ready ${recoveredMs} ms after the filler went`,
+  );
 });
 
 test.run();

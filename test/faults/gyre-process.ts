@@ -43,7 +43,14 @@ export const startGyre = async (options: GyreOptions): Promise<GyreProcess> => {
   const port = options.port ?? (await freePort());
   const child = spawn(process.execPath, [join(root, 'bin', 'gyre.mjs'), 'serve'], {
     cwd: root,
-    env: { ...process.env, GYRE_DATA_DIR: options.dataDir, GYRE_DATABASE_URL: options.databaseUrl ?? '', GYRE_PORT: String(port), GYRE_LOCAL_AGENT: 'false', GYRE_LOG_LEVEL: 'warn' },
+    env: {
+      ...process.env,
+      GYRE_DATA_DIR: options.dataDir,
+      GYRE_DATABASE_URL: options.databaseUrl ?? '',
+      GYRE_PORT: String(port),
+      GYRE_LOCAL_AGENT: 'false',
+      GYRE_LOG_LEVEL: 'warn',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let tail = '';
@@ -61,7 +68,10 @@ export const startGyre = async (options: GyreOptions): Promise<GyreProcess> => {
       child.kill('SIGKILL');
       throw new Error(`gyre was not ready within ${options.readyWithinMs ?? 90_000} ms:\n${tail}`);
     }
-    const ready = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5000) }).then((r) => r.status === 200, () => false);
+    const ready = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5000) }).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ready && existsSync(tokenFile)) break;
     await new Promise((r) => setTimeout(r, 100));
   }

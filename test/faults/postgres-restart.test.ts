@@ -39,7 +39,11 @@ test('Gyre reconnects by itself, /readyz reports the outage while it lasts, comm
   await postgres.stop();
   const unready = await waitForReadiness(gyre.url, (r) => r.status === 503, 10_000);
   assert.equal(unready.body, { status: 'unready', reason: 'the database does not answer' });
-  await load.until((o) => o.some((c) => c.at > down && c.code === 'DATABASE_UNAVAILABLE'), 20_000, 'a command refused with DATABASE_UNAVAILABLE while the server is down');
+  await load.until(
+    (o) => o.some((c) => c.at > down && c.code === 'DATABASE_UNAVAILABLE'),
+    20_000,
+    'a command refused with DATABASE_UNAVAILABLE while the server is down',
+  );
   await postgres.start();
   const up = Date.now();
   // nothing tells Gyre the server is back: it finds out by itself
@@ -68,7 +72,9 @@ test('Gyre reconnects by itself, /readyz reports the outage while it lasts, comm
   } finally {
     await db.destroy();
   }
-  console.log(`  ${summary(outcomes)}; server down for ${up - down} ms, /readyz 200 again ${reconnectedMs} ms after it was back; slowest failure ${slowest} ms`);
+  console.log(
+    `  ${summary(outcomes)}; server down for ${up - down} ms, /readyz 200 again ${reconnectedMs} ms after it was back; slowest failure ${slowest} ms`,
+  );
 });
 
 test.run();

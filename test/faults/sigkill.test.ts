@@ -55,7 +55,9 @@ const killedUnderLoad = async (databaseUrl: string | undefined, name: string, { 
       assert.equal(killed.problems, [], `the log after the kill (${summary(before)})`);
       assert.equal((await checkLog(db, again, after)).problems, []);
       assert.equal(await compareWithRebuild(db, await createPostgresEventStore(db)), []);
-      console.log(`  ${name}: ${summary(before)} before the kill (${killed.unacknowledgedLogged} logged without an answer), ${summary(after)} after the restart`);
+      console.log(
+        `  ${name}: ${summary(before)} before the kill (${killed.unacknowledgedLogged} logged without an answer), ${summary(after)} after the restart`,
+      );
     } finally {
       await db.destroy();
     }

@@ -15,7 +15,16 @@ export const launchBrowser = async (): Promise<Browser> => {
   if (!existsSync(executablePath)) execFileSync('bash', [resolve(import.meta.dirname, '../../scripts/chromium.sh')], { stdio: 'inherit', timeout: 600_000 });
   return chromium.launch({
     executablePath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-dev-shm-usage',
+    ],
   });
 };
 

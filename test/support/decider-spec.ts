@@ -22,7 +22,11 @@ export const refusedWith =
   (expected: Refusal, message?: RegExp) =>
   (e: unknown): boolean => {
     const kind =
-      typeof expected === 'string' ? e instanceof GyreError && e.code === expected : expected instanceof RegExp ? expected.test(String(e)) : e instanceof expected;
+      typeof expected === 'string'
+        ? e instanceof GyreError && e.code === expected
+        : expected instanceof RegExp
+          ? expected.test(String(e))
+          : e instanceof expected;
     return kind && (message === undefined || message.test(String(e)));
   };
 

@@ -8,7 +8,11 @@ let ready: Promise<Dockerode> | undefined;
 export const dockerForTests = (): Promise<Dockerode> =>
   (ready ??= (async () => {
     const docker = new Dockerode({ socketPath: '/var/run/docker.sock' });
-    const answers = () => docker.ping().then(() => true, () => false);
+    const answers = () =>
+      docker.ping().then(
+        () => true,
+        () => false,
+      );
     if (!(await answers())) {
       execFileSync('bash', [resolve(import.meta.dirname, '../../scripts/docker.sh')], { stdio: 'inherit', timeout: 600_000 });
       if (!(await answers())) throw new Error('scripts/docker.sh ran, yet no Docker daemon answers on /var/run/docker.sock');

@@ -32,7 +32,9 @@ export const startEcrStandIn = async (passwords: Readonly<Record<string, string>
         return fail(res, 400, 'UnknownOperationException', `unknown operation ${String(target)}`);
       }
       if (!String(req.headers['content-type']).startsWith('application/x-amz-json-1.1')) return fail(res, 400, 'SerializationException', 'wrong content type');
-      const signed = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([a-z0-9-]+)\/ecr\/aws4_request, SignedHeaders=[a-z0-9;-]+, Signature=[0-9a-f]{64}$/.exec(String(req.headers.authorization ?? ''));
+      const signed = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([a-z0-9-]+)\/ecr\/aws4_request, SignedHeaders=[a-z0-9;-]+, Signature=[0-9a-f]{64}$/.exec(
+        String(req.headers.authorization ?? ''),
+      );
       if (!signed || !req.headers['x-amz-date']) {
         refused.push(`unsigned: ${String(req.headers.authorization)}`);
         return fail(res, 403, 'MissingAuthenticationTokenException', 'Missing Authentication Token');
@@ -48,7 +50,15 @@ export const startEcrStandIn = async (passwords: Readonly<Record<string, string>
       if (password === undefined) return fail(res, 400, 'UnrecognizedClientException', 'The security token included in the request is invalid.');
       const authorizationToken = Buffer.from(`AWS:${password}`).toString('base64');
       res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end(
-        JSON.stringify({ authorizationData: [{ authorizationToken, expiresAt: Math.floor(Date.now() / 1000) + 12 * 3600, proxyEndpoint: `https://123456789012.dkr.ecr.${region}.amazonaws.com` }] }),
+        JSON.stringify({
+          authorizationData: [
+            {
+              authorizationToken,
+              expiresAt: Math.floor(Date.now() / 1000) + 12 * 3600,
+              proxyEndpoint: `https://123456789012.dkr.ecr.${region}.amazonaws.com`,
+            },
+          ],
+        }),
       );
     });
   });
@@ -71,7 +81,10 @@ export const startEmptyRegistry = async () => {
   const server = createServer((req, res) => {
     const auth = req.headers.authorization;
     const headers = { 'docker-distribution-api-version': 'registry/2.0', 'content-type': 'application/json' };
-    if (!auth) return res.writeHead(401, { ...headers, 'www-authenticate': 'Basic realm="gyre-test"' }).end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
+    if (!auth)
+      return res
+        .writeHead(401, { ...headers, 'www-authenticate': 'Basic realm="gyre-test"' })
+        .end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
     authorizations.push(auth);
     if (req.url === '/v2/' || req.url === '/v2') return res.writeHead(200, headers).end('{}');
     res.writeHead(404, headers).end('{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}');

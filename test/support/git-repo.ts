@@ -6,7 +6,11 @@ import { join } from 'node:path';
 /** A real git repository in a temporary directory, for projects whose gitUrl is a local path. */
 export const gitRepo = () => {
   const dir = mkdtempSync(join(tmpdir(), 'gyre-repo-'));
-  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.email=dev@example.com', '-c', 'user.name=Dev', '-c', 'init.defaultBranch=main', ...args], { cwd: dir, encoding: 'utf8' }).trim();
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-c', 'user.email=dev@example.com', '-c', 'user.name=Dev', '-c', 'init.defaultBranch=main', ...args], {
+      cwd: dir,
+      encoding: 'utf8',
+    }).trim();
   git('init', '--quiet');
   return {
     dir,

@@ -35,7 +35,9 @@ export const startGitHubStandIn = async (client: { id: string; secret: string })
       let body = '';
       for await (const chunk of req) body += chunk;
       const form = req.headers['content-type']?.includes('json') ? (JSON.parse(body) as Record<string, string>) : Object.fromEntries(new URLSearchParams(body));
-      const basic = req.headers.authorization?.startsWith('Basic ') ? Buffer.from(req.headers.authorization.slice(6), 'base64').toString().split(':').map(decodeURIComponent) : [];
+      const basic = req.headers.authorization?.startsWith('Basic ')
+        ? Buffer.from(req.headers.authorization.slice(6), 'base64').toString().split(':').map(decodeURIComponent)
+        : [];
       const [id, secret] = [form.client_id ?? basic[0], form.client_secret ?? basic[1]];
       state.tokenRequests++;
       const user = codes.get(form.code ?? '');
@@ -52,11 +54,16 @@ export const startGitHubStandIn = async (client: { id: string; secret: string })
       const page = Number(url.searchParams.get('page') ?? 1);
       return items.slice((page - 1) * per, page * per);
     };
-    if (url.pathname === '/api/v3/user') return user ? json(200, { id: user.id, login: user.login, name: user.name }) : json(401, { message: 'Bad credentials' });
-    if (url.pathname === '/api/v3/user/orgs') return user ? json(200, paged(user.orgs.map((login, i) => ({ login, id: i + 1 })))) : json(401, { message: 'Bad credentials' });
+    if (url.pathname === '/api/v3/user')
+      return user ? json(200, { id: user.id, login: user.login, name: user.name }) : json(401, { message: 'Bad credentials' });
+    if (url.pathname === '/api/v3/user/orgs')
+      return user ? json(200, paged(user.orgs.map((login, i) => ({ login, id: i + 1 })))) : json(401, { message: 'Bad credentials' });
     if (url.pathname === '/api/v3/user/teams') {
       if (!user) return json(401, { message: 'Bad credentials' });
-      return json(200, paged((user.teams ?? []).map((t, i) => ({ id: i + 1, slug: t.split('/')[1], name: t.split('/')[1], organization: { login: t.split('/')[0] } }))));
+      return json(
+        200,
+        paged((user.teams ?? []).map((t, i) => ({ id: i + 1, slug: t.split('/')[1], name: t.split('/')[1], organization: { login: t.split('/')[0] } }))),
+      );
     }
     if (await repoRoutes(req, res, url, user, repos)) return;
     json(404, { message: 'Not Found' });
@@ -69,7 +76,14 @@ export const startGitHubStandIn = async (client: { id: string; secret: string })
     tokens.set(token, user);
     return token;
   };
-  return { url: `http://127.0.0.1:${port}`, state, repos, issueToken, tokensIssued: () => [...tokens.keys()], close: () => new Promise<void>((r) => server.close(() => r())) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    state,
+    repos,
+    issueToken,
+    tokensIssued: () => [...tokens.keys()],
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 };
 
 /** A browser: follows redirects by hand and keeps cookies per host. */
@@ -82,7 +96,12 @@ export const browser = () => {
     for (let hop = 0; hop < 10; hop++) {
       const host = new URL(url).host;
       const cookies = jar.get(host) ?? new Map<string, string>();
-      const res = await fetch(url, { ...init, method, redirect: 'manual', headers: { ...(init.headers as object), cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') } });
+      const res = await fetch(url, {
+        ...init,
+        method,
+        redirect: 'manual',
+        headers: { ...(init.headers as object), cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
+      });
       setCookies.push(...res.headers.getSetCookie());
       for (const c of res.headers.getSetCookie()) {
         const [pair] = c.split(';');
@@ -175,11 +194,26 @@ const repoRoutes = async (
   if (m[3] === 'hooks' && req.method === 'POST') {
     const body = await readJson(req);
     const refused = repos.refuseHooks.get(repo);
-    if (refused) return json(refused, { message: refused === 404 ? 'Not Found' : refused === 403 ? 'Must have admin rights to Repository.' : 'Validation Failed' });
+    if (refused)
+      return json(refused, { message: refused === 404 ? 'Not Found' : refused === 403 ? 'Must have admin rights to Repository.' : 'Validation Failed' });
     if (body.name !== 'web' || !body.config?.url) return json(422, { message: 'Validation Failed' });
-    const hook: StandInHook = { id: repos.nextHookId++, name: body.name, active: body.active ?? true, events: body.events ?? ['push'], config: body.config, by: user.login };
+    const hook: StandInHook = {
+      id: repos.nextHookId++,
+      name: body.name,
+      active: body.active ?? true,
+      events: body.events ?? ['push'],
+      config: body.config,
+      by: user.login,
+    };
     repos.hooks.set(repo, [...(repos.hooks.get(repo) ?? []), hook]);
-    return json(201, { type: 'Repository', id: hook.id, name: hook.name, active: hook.active, events: hook.events, config: { ...hook.config, secret: '********' } });
+    return json(201, {
+      type: 'Repository',
+      id: hook.id,
+      name: hook.name,
+      active: hook.active,
+      events: hook.events,
+      config: { ...hook.config, secret: '********' },
+    });
   }
   if (m[4] && req.method === 'DELETE') {
     const id = Number(m[4]);
@@ -188,7 +222,10 @@ const repoRoutes = async (
     if (refused) return json(refused, { message: 'Must have admin rights to Repository.' });
     const hooks = repos.hooks.get(repo) ?? [];
     if (!hooks.some((h) => h.id === id)) return json(404, { message: 'Not Found' });
-    repos.hooks.set(repo, hooks.filter((h) => h.id !== id));
+    repos.hooks.set(
+      repo,
+      hooks.filter((h) => h.id !== id),
+    );
     res.writeHead(204).end();
     return true;
   }
@@ -199,13 +236,25 @@ const repoRoutes = async (
       limit.count--;
       repos.rateLimited++;
       if (limit.kind === 429) return json(429, { message: 'You have exceeded a secondary rate limit.' }, { 'retry-after': String(limit.resetInSeconds) });
-      if (limit.kind === 'secondary') return json(403, { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.' }, { 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '4990' });
+      if (limit.kind === 'secondary')
+        return json(
+          403,
+          { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.' },
+          { 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '4990' },
+        );
       const reset = Math.ceil(Date.now() / 1000) + limit.resetInSeconds;
-      return json(403, { message: 'API rate limit exceeded' }, { 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(reset) });
+      return json(
+        403,
+        { message: 'API rate limit exceeded' },
+        { 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(reset) },
+      );
     }
     if (!['pending', 'success', 'failure', 'error'].includes(body.state)) return json(422, { message: 'Validation Failed' });
     const key = `${repo}@${m[5]}`;
-    repos.statuses.set(key, [...(repos.statuses.get(key) ?? []), { state: body.state, context: body.context ?? 'default', description: body.description ?? '', target_url: body.target_url ?? '', by: user.login }]);
+    repos.statuses.set(key, [
+      ...(repos.statuses.get(key) ?? []),
+      { state: body.state, context: body.context ?? 'default', description: body.description ?? '', target_url: body.target_url ?? '', by: user.login },
+    ]);
     return json(201, { state: body.state, context: body.context });
   }
   return false;

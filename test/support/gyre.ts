@@ -29,7 +29,10 @@ export interface GraphQLBody {
 }
 
 /** A whole Gyre on the shared test database, emptied first, with its admin bootstrapped. */
-export const startTestGyre = async (env: Record<string, string> = {}, options: { logStream?: { write(line: string): void }; now?: () => number; onRoute?: (route: { method: string | string[]; url: string }) => void } = {}): Promise<TestGyre> => {
+export const startTestGyre = async (
+  env: Record<string, string> = {},
+  options: { logStream?: { write(line: string): void }; now?: () => number; onRoute?: (route: { method: string | string[]; url: string }) => void } = {},
+): Promise<TestGyre> => {
   await resetDatabase();
   const dataDir = mkdtempSync(join(tmpdir(), 'gyre-test-'));
   const gyre = await createGyre(loadConfig({ GYRE_DATA_DIR: dataDir, GYRE_LOG_LEVEL: 'silent', GYRE_LOCAL_AGENT: 'false', ...env }), {
@@ -50,13 +53,29 @@ export const startTestGyre = async (env: Record<string, string> = {}, options: {
       const s = gyre.services;
       const context = { actor: systemActor, request: null };
       const target = { id, type: 'user', name: login };
-      const r = await createAccount(s, context, { type: 'create', userId: id, login, name: login, state: 'ACTIVE', isAdmin: options.isAdmin ?? false, token: { tokenId: randomUUID(), label: 'test', tokenHash: hashToken(token) } });
+      const r = await createAccount(s, context, {
+        type: 'create',
+        userId: id,
+        login,
+        name: login,
+        state: 'ACTIVE',
+        isAdmin: options.isAdmin ?? false,
+        token: { tokenId: randomUUID(), label: 'test', tokenHash: hashToken(token) },
+      });
       await s.readYourWrites(r);
       if (options.orgs || options.teams) {
         const l = await s.commands.execute({
           stream: sessionStream(id),
           decider: sessionsDecider,
-          command: { type: 'login', userId: id, login, sessionHash: hashToken(generateToken()), orgs: options.orgs ?? [], teams: options.teams ?? [], method: 'github' },
+          command: {
+            type: 'login',
+            userId: id,
+            login,
+            sessionHash: hashToken(generateToken()),
+            orgs: options.orgs ?? [],
+            teams: options.teams ?? [],
+            method: 'github',
+          },
           context,
           target,
         });
@@ -65,7 +84,12 @@ export const startTestGyre = async (env: Record<string, string> = {}, options: {
       return { id, token };
     },
     async gql(query, variables = {}, headers = { authorization: `Bearer ${admin.token}` }) {
-      const res = await gyre.app.inject({ method: 'POST', url: '/graphql', headers: { 'content-type': 'application/json', ...headers }, payload: { query, variables } });
+      const res = await gyre.app.inject({
+        method: 'POST',
+        url: '/graphql',
+        headers: { 'content-type': 'application/json', ...headers },
+        payload: { query, variables },
+      });
       return { status: res.statusCode, body: res.json() as GraphQLBody };
     },
     async stop() {
@@ -80,7 +104,9 @@ export const waitForAudit = async (g: Gyre, match: (r: Record<string, any>) => b
   const deadline = Date.now() + ms;
   for (;;) {
     await g.services.settled();
-    const rows = (await g.services.db(auditLogProjection.tables.audit_events).select('record').orderBy('position')) as Array<{ record: Record<string, any> | string }>;
+    const rows = (await g.services.db(auditLogProjection.tables.audit_events).select('record').orderBy('position')) as Array<{
+      record: Record<string, any> | string;
+    }>;
     const records = rows.map((r) => (typeof r.record === 'string' ? JSON.parse(r.record) : r.record));
     const found = records.filter(match);
     if (found.length >= count || Date.now() > deadline) return found;

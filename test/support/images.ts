@@ -11,7 +11,11 @@ import { pack, type Headers } from 'tar-fs';
  * applet in /bin, /tmp, /root, /etc/passwd with root) imported through the Engine API, then tagged
  * under each name asked for. A name that already exists is left as it is.
  */
-export const ensureTestImage = async (docker: Dockerode, tags: ReadonlyArray<string>, options: { cmd?: ReadonlyArray<string>; user?: string } = {}): Promise<void> => {
+export const ensureTestImage = async (
+  docker: Dockerode,
+  tags: ReadonlyArray<string>,
+  options: { cmd?: ReadonlyArray<string>; user?: string } = {},
+): Promise<void> => {
   const missing: string[] = [];
   for (const tag of tags) if (!(await exists(docker, tag))) missing.push(tag);
   if (missing.length === 0) return;
@@ -42,13 +46,16 @@ export const ensureServiceImage = (docker: Dockerode, tags: ReadonlyArray<string
   ensureTestImage(docker, tags, { cmd: ['nc', '-ll', '-p', '5432', '-e', '/bin/echo', 'ready'] });
 
 const exists = (docker: Dockerode, name: string) =>
-  docker.getImage(name).inspect().then(
-    () => true,
-    (e: { statusCode?: number }) => {
-      if (e.statusCode === 404) return false;
-      throw e;
-    },
-  );
+  docker
+    .getImage(name)
+    .inspect()
+    .then(
+      () => true,
+      (e: { statusCode?: number }) => {
+        if (e.statusCode === 404) return false;
+        throw e;
+      },
+    );
 
 /** `registry:5000/a/b:tag` → repo `registry:5000/a/b`, tag `tag` (a colon before the last slash is a port). */
 const splitTag = (name: string) => {
@@ -64,7 +71,9 @@ const busyboxRoot = (): string => {
   for (const dir of ['bin', 'tmp', 'root', 'etc']) mkdirSync(join(root, dir));
   chmodSync(join(root, 'tmp'), 0o1777);
   copyFileSync(busybox, join(root, 'bin', 'busybox'));
-  const applets = execFileSync(busybox, ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a && a !== 'busybox');
+  const applets = execFileSync(busybox, ['--list'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((a) => a && a !== 'busybox');
   for (const applet of applets) symlinkSync('busybox', join(root, 'bin', applet));
   writeFileSync(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
   writeFileSync(join(root, 'etc', 'group'), 'root:x:0:\n');

@@ -26,17 +26,33 @@ export interface WorkflowView {
 }
 
 /** Triggers a pipeline on the project's default branch; returns its workflows. */
-export const trigger = async (g: TestGyre, slug: string, headers?: Record<string, string>): Promise<{ id: string; number: number; workflows: WorkflowView[] }> =>
-  (await ok(g, 'mutation($s: String!) { triggerPipeline(input: {projectSlug: $s}) { id number workflows { id name status jobs { id name status jobNumber } } } }', { s: slug }, headers)).triggerPipeline;
+export const trigger = async (
+  g: TestGyre,
+  slug: string,
+  headers?: Record<string, string>,
+): Promise<{ id: string; number: number; workflows: WorkflowView[] }> =>
+  (
+    await ok(
+      g,
+      'mutation($s: String!) { triggerPipeline(input: {projectSlug: $s}) { id number workflows { id name status jobs { id name status jobNumber } } } }',
+      { s: slug },
+      headers,
+    )
+  ).triggerPipeline;
 
-export const workflow = async (g: TestGyre, id: string): Promise<WorkflowView> => (await ok(g, 'query($id: ID!) { workflow(id: $id) { id name status jobs { id name status jobNumber } } }', { id })).workflow;
+export const workflow = async (g: TestGyre, id: string): Promise<WorkflowView> =>
+  (await ok(g, 'query($id: ID!) { workflow(id: $id) { id name status jobs { id name status jobNumber } } }', { id })).workflow;
 
 const ended = new Set(['success', 'failed', 'canceled', 'not_run', 'unauthorized', 'error']);
 /** Waits for a workflow to end; returns it with its jobs by name. */
 export const finished = async (g: TestGyre, id: string, ms = 60_000) => {
-  const w = await until(`workflow ${id} to end`, async () => {
-    const x = await workflow(g, id);
-    return ended.has(x.status) ? x : undefined;
-  }, ms);
+  const w = await until(
+    `workflow ${id} to end`,
+    async () => {
+      const x = await workflow(g, id);
+      return ended.has(x.status) ? x : undefined;
+    },
+    ms,
+  );
   return { ...w, byName: Object.fromEntries(w.jobs.map((j) => [j.name, j])) };
 };

@@ -4,7 +4,10 @@ import { defineProjection, type Projection } from '../../projections/projection.
  * A projection that records every event it applies: a second application of one event raises its
  * `applied` count, so a test can tell "once" from "twice" and from "never".
  */
-export const ledgerProjection = (name: string, options: { crashInside?: (batch: number) => boolean; msPerEvent?: number; onBatch?: (batch: number) => void } = {}): Projection<'ledger'> => {
+export const ledgerProjection = (
+  name: string,
+  options: { crashInside?: (batch: number) => boolean; msPerEvent?: number; onBatch?: (batch: number) => void } = {},
+): Projection<'ledger'> => {
   let batch = 0;
   const p = defineProjection({
     name,

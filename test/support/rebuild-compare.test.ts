@@ -49,9 +49,16 @@ test('a changed, a missing and an extra row are each named', async () => {
 
 test('a read model that has not caught up with the log is named, not compared as if it had', async () => {
   await g.services.projections.stop();
-  await g.services.commands.record('rebuild-compare', { type: 'audit_log.export', data: { since: null, until: null, actions: [] } }, { context: { actor: { id: 't', type: 'system' }, request: null }, target: { id: 'x', type: 'x' } });
+  await g.services.commands.record(
+    'rebuild-compare',
+    { type: 'audit_log.export', data: { since: null, until: null, actions: [] } },
+    { context: { actor: { id: 't', type: 'system' }, request: null }, target: { id: 'x', type: 'x' } },
+  );
   const differences = await compareWithRebuild(g.services.db, g.services.store);
-  assert.ok(differences.some((d) => /^audit_log v\d+ has 1 events it handles past its checkpoint$/.test(d)), differences.join('\n'));
+  assert.ok(
+    differences.some((d) => /^audit_log v\d+ has 1 events it handles past its checkpoint$/.test(d)),
+    differences.join('\n'),
+  );
 });
 
 test.run();

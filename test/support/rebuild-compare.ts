@@ -14,7 +14,12 @@ const stable = (v: unknown): unknown => {
   if (v instanceof Date) return v.toISOString();
   if (Buffer.isBuffer(v)) return v.toString('hex');
   if (Array.isArray(v)) return v.map(stable);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, stable((v as Record<string, unknown>)[k])]));
+  if (v && typeof v === 'object')
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, stable((v as Record<string, unknown>)[k])]),
+    );
   return v;
 };
 const rowsOf = async (db: Knex, table: string) => ((await db(table).select('*')) as unknown[]).map((r) => JSON.stringify(stable(r))).sort();
@@ -76,7 +81,11 @@ const pendingFor = async (db: Knex, store: Pick<EventStore, 'readAll'>, p: Proje
  * Call it while nothing appends (the server stopped or idle). Answers the differences, one sentence
  * each (none: every read model equals its rebuild); the rebuilt tables are dropped again.
  */
-export const compareWithRebuild = async (db: Knex, store: Pick<EventStore, 'readAll'>, projections: ReadonlyArray<Projection> = allProjections): Promise<string[]> => {
+export const compareWithRebuild = async (
+  db: Knex,
+  store: Pick<EventStore, 'readAll'>,
+  projections: ReadonlyArray<Projection> = allProjections,
+): Promise<string[]> => {
   await ensureCheckpointTable(db);
   const differences: string[] = [];
   for (const live of projections) {
@@ -90,7 +99,9 @@ export const compareWithRebuild = async (db: Knex, store: Pick<EventStore, 'read
         const [onlyLive, onlyRebuilt] = [missingFrom(a, b), missingFrom(b, a)];
         if (onlyLive.length || onlyRebuilt.length) {
           const first = (rs: string[]) => (rs.length ? `, first ${rs[0]!.slice(0, 400)}` : '');
-          differences.push(`${table}: ${onlyLive.length} of ${a.length} rows only in the live table${first(onlyLive)}; ${onlyRebuilt.length} of ${b.length} only in the rebuild${first(onlyRebuilt)}`);
+          differences.push(
+            `${table}: ${onlyLive.length} of ${a.length} rows only in the live table${first(onlyLive)}; ${onlyRebuilt.length} of ${b.length} only in the rebuild${first(onlyRebuilt)}`,
+          );
         }
       }
     } finally {

@@ -11,7 +11,13 @@ import { ledgerProjection } from './ledger.ts';
 const [name, where, flag] = process.argv.slice(2) as [string, string, string | undefined];
 const db = where.startsWith('postgres') ? openDatabase({ url: where }) : openDatabase({ dataDir: where });
 const store = await createPostgresEventStore(db);
-const runner = createProjectionRunner({ store, db, migrate: withSchemaLock, projections: [ledgerProjection(name, { msPerEvent: 3, onBatch: (n) => process.stdout.write(`batch ${n}\n`) })], batchSize: 10 });
+const runner = createProjectionRunner({
+  store,
+  db,
+  migrate: withSchemaLock,
+  projections: [ledgerProjection(name, { msPerEvent: 3, onBatch: (n) => process.stdout.write(`batch ${n}\n`) })],
+  batchSize: 10,
+});
 await runner.start();
 process.stdout.write('started\n');
 if (flag === '--until-caught-up') {

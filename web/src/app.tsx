@@ -27,7 +27,12 @@ export const App = () => {
   if (me === undefined) return <Loading />;
   const route = routes.map((r) => ({ r, params: match(r.path, path) })).find((x) => x.params);
   let body: JSX.Element;
-  if (!route) body = <Page title="Not found"><p>There is no page at {path}.</p></Page>;
+  if (!route)
+    body = (
+      <Page title="Not found">
+        <p>There is no page at {path}.</p>
+      </Page>
+    );
   else if (route.r.path !== '/sign-in' && !me) {
     // signed out: sign in first, then on to the page asked for (a CIRCLE_BUILD_URL, say)
     const next = `${location.pathname}${location.search}`;
@@ -50,14 +55,26 @@ export const App = () => {
         {me ? (
           <nav aria-label="Main">
             <ul>
-              <li><Link href="/projects">Projects</Link></li>
-              <li><Link href="/tokens">API tokens</Link></li>
+              <li>
+                <Link href="/projects">Projects</Link>
+              </li>
+              <li>
+                <Link href="/tokens">API tokens</Link>
+              </li>
               {me.isAdmin ? (
                 <>
-                  <li><Link href="/admin/users">Users</Link></li>
-                  <li><Link href="/admin/runners">Runners</Link></li>
-                  <li><Link href="/admin/audit-log">Audit log</Link></li>
-                  <li><Link href="/admin/settings">Settings</Link></li>
+                  <li>
+                    <Link href="/admin/users">Users</Link>
+                  </li>
+                  <li>
+                    <Link href="/admin/runners">Runners</Link>
+                  </li>
+                  <li>
+                    <Link href="/admin/audit-log">Audit log</Link>
+                  </li>
+                  <li>
+                    <Link href="/admin/settings">Settings</Link>
+                  </li>
                 </>
               ) : null}
             </ul>

@@ -13,7 +13,12 @@ export const useSession = () => useContext(SessionContext);
 
 /** Starts a session with an API token (the same cookie GitHub sign-in gives); the error's words when refused. */
 export const signInWithToken = async (token: string): Promise<string | null> => {
-  const res = await fetch('/auth/token', { method: 'POST', credentials: 'same-origin', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
+  const res = await fetch('/auth/token', {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token }),
+  });
   if (res.ok) return null;
   const body = (await res.json().catch(() => ({}))) as { message?: string };
   return body.message ?? `Gyre answered ${res.status}`;

@@ -38,7 +38,10 @@ export const startAgent = async (options: AgentOptions): Promise<Agent> => {
 
   const heartbeat = async () => {
     try {
-      const answer = await channel.heartbeat(agentId, [...tasks.values()].map((t) => t.ref));
+      const answer = await channel.heartbeat(
+        agentId,
+        [...tasks.values()].map((t) => t.ref),
+      );
       for (const ref of answer.stop) tasks.get(taskKey(ref))?.task.stop('canceled');
     } catch (e) {
       log('heartbeat failed', { error: e instanceof Error ? e.message : String(e) });
@@ -52,13 +55,16 @@ export const startAgent = async (options: AgentOptions): Promise<Agent> => {
   const scheduleBeat = () => {
     clearTimeout(beat);
     if (stopped) return;
-    beat = setTimeout(() => {
-      beating = true;
-      void heartbeat().finally(() => {
-        beating = false;
-        scheduleBeat();
-      });
-    }, tasks.size ? registration.heartbeatMs : idleBeatMs);
+    beat = setTimeout(
+      () => {
+        beating = true;
+        void heartbeat().finally(() => {
+          beating = false;
+          scheduleBeat();
+        });
+      },
+      tasks.size ? registration.heartbeatMs : idleBeatMs,
+    );
   };
   scheduleBeat();
 

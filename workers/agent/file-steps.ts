@@ -5,7 +5,17 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { ExecutionEnvironment } from '../../adapters/executor/port.ts';
-import { copyEntries, entryName, forEachEntry, handOver, splitEntries, writeTar, type TarEntry, type TarHeader, type TarPack } from '../../adapters/executor/tar-entries.ts';
+import {
+  copyEntries,
+  entryName,
+  forEachEntry,
+  handOver,
+  splitEntries,
+  writeTar,
+  type TarEntry,
+  type TarHeader,
+  type TarPack,
+} from '../../adapters/executor/tar-entries.ts';
 import { isLeaseLost, type AgentFiles, type Assignment, type StepRef } from '../../domain/agents/protocol.ts';
 import { artifactName, workspacePathProblem, workspacePrefix, workspaceRootProblem, workspaceSelects } from '../../domain/files/artifact-paths.ts';
 import { cacheArch, checksumPaths, isCacheKeyProblem, renderCacheKey, type CacheKeyContext } from '../../domain/files/cache-keys.ts';
@@ -89,7 +99,11 @@ const isFile = (h: TarEntry) => h.type === 'file' || h.type === 'contiguous-file
 /** An entry's name under the archived directory (the path's own segment dropped); `` for the directory itself. */
 const under = (name: string) => name.split('/').slice(1).join('/');
 /** A header renamed, a hard link's target with it (it names another entry of the same archive). */
-const renamed = (h: TarEntry, rename: (name: string) => string): TarHeader => ({ ...h, name: rename(entryName(h)), ...(h.type === 'link' ? { linkname: rename(entryName({ name: h.linkname })) } : {}) });
+const renamed = (h: TarEntry, rename: (name: string) => string): TarHeader => ({
+  ...h,
+  name: rename(entryName(h)),
+  ...(h.type === 'link' ? { linkname: rename(entryName({ name: h.linkname })) } : {}),
+});
 
 const storeArtifacts = async (s: Extract<FileStep, { type: 'store_artifacts' }>, c: FileStepContext): Promise<FileStepEnd> => {
   const source = c.resolve(s.path);
@@ -167,11 +181,20 @@ const storeTestResults = async (s: Extract<FileStep, { type: 'store_test_results
   const mask = createTextMasker(c.assignment.secrets);
   const masked = {
     reports: reports.length,
-    tests: tests.map((t) => ({ ...t, name: mask(t.name), classname: mask(t.classname), file: t.file === null ? null : mask(t.file), message: t.message === null ? null : mask(t.message), source: mask(t.source) })),
+    tests: tests.map((t) => ({
+      ...t,
+      name: mask(t.name),
+      classname: mask(t.classname),
+      file: t.file === null ? null : mask(t.file),
+      message: t.message === null ? null : mask(t.message),
+      source: mask(t.source),
+    })),
     problems: problems.slice(0, maxProblems).map((p) => ({ file: mask(p.file), reason: mask(p.reason) })),
   };
   const counts = await calling('the test results could not be stored', () => c.channel.storeTestResults(c.agentId, c.step, masked));
-  c.out.line(`Uploaded ${reports.length} test report${reports.length === 1 ? '' : 's'}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);
+  c.out.line(
+    `Uploaded ${reports.length} test report${reports.length === 1 ? '' : 's'}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`,
+  );
   return succeeded;
 };
 
@@ -217,7 +240,15 @@ const keyContext = async (c: FileStepContext, templates: ReadonlyArray<string>):
     if (Array.isArray(paths)) for (const p of paths) if (!sums.has(p)) sums.set(p, await checksumOf(c, c.resolve(p)));
   }
   const { vcs, jobNumber } = c.assignment.spec;
-  return { branch: vcs.branch ?? '', revision: vcs.revision, buildNum: jobNumber ?? 0, environment: c.environment, checksum: (p) => sums.get(p) ?? null, now: Date.now, arch: arch() };
+  return {
+    branch: vcs.branch ?? '',
+    revision: vcs.revision,
+    buildNum: jobNumber ?? 0,
+    environment: c.environment,
+    checksum: (p) => sums.get(p) ?? null,
+    now: Date.now,
+    arch: arch(),
+  };
 };
 
 /** The archives of `paths`, opened before anything is sent; a path where nothing is gives null. */
@@ -279,9 +310,14 @@ const saveCache = async (s: Extract<FileStep, { type: 'save_cache' }>, c: FileSt
   const paths = s.paths.map((p) => ({ path: c.resolve(p) }));
   const sources = await openArchives(c, paths);
   for (const missing of sources.filter((x) => !x.tar)) c.out.line(`Warning: could not archive ${missing.path} - Not found`);
-  const made = writeTar((pack) => copyAll(pack, sources, (source, h) => renamed(h, (name) => cacheEntryName(c.env.home, posix.join(posix.dirname(source.path), name)))), { gzip: true });
+  const made = writeTar(
+    (pack) => copyAll(pack, sources, (source, h) => renamed(h, (name) => cacheEntryName(c.env.home, posix.join(posix.dirname(source.path), name)))),
+    { gzip: true },
+  );
   c.out.line('Uploading cache archive...');
-  const saved = await calling('the cache could not be saved', () => handOver(made, (body) => stopping(c.signal, body, () => c.channel.saveCache(c.agentId, c.step, key, body))));
+  const saved = await calling('the cache could not be saved', () =>
+    handOver(made, (body) => stopping(c.signal, body, () => c.channel.saveCache(c.agentId, c.step, key, body))),
+  );
   if (!saved.saved) {
     c.out.line(`Skipping cache generation, cache already exists for key: ${key}`);
     return succeeded;
@@ -344,11 +380,15 @@ const persistToWorkspace = async (s: Extract<FileStep, { type: 'persist_to_works
   const problem = workspaceRootProblem(s.root) ?? s.paths.map(workspacePathProblem).find((p) => p !== null);
   if (problem) throw new StepFailure(problem);
   const root = c.resolve(s.root);
-  const noMatch = (paths: ReadonlyArray<string>) => new StepFailure(`The specified paths did not match any files in ${root}: ${paths.join(', ')} (workspace paths are relative to root)`);
+  const noMatch = (paths: ReadonlyArray<string>) =>
+    new StepFailure(`The specified paths did not match any files in ${root}: ${paths.join(', ')} (workspace paths are relative to root)`);
   // each path is read from the directory it cannot reach outside of, and that only once
   const prefixes = [...new Set(s.paths.map(workspacePrefix))].sort((a, b) => a.length - b.length);
   const outermost = prefixes.filter((p, i) => !prefixes.slice(0, i).some((q) => q === '' || p.startsWith(`${q}/`)));
-  const sources = await openArchives(c, outermost.map((prefix) => ({ prefix, path: prefix ? `${root}/${prefix}` : root })));
+  const sources = await openArchives(
+    c,
+    outermost.map((prefix) => ({ prefix, path: prefix ? `${root}/${prefix}` : root })),
+  );
   const inMissing = (path: string) => sources.some((x) => !x.tar && (x.prefix === '' || `${workspacePrefix(path)}/`.startsWith(`${x.prefix}/`)));
   const unreachable = s.paths.filter(inMissing);
   if (unreachable.length) {
@@ -371,7 +411,9 @@ const persistToWorkspace = async (s: Extract<FileStep, { type: 'persist_to_works
     if (unmatched.length) throw noMatch(unmatched);
   });
   c.out.line('Uploading workspace archive...');
-  const layer = await calling('the workspace layer could not be stored', () => handOver(made, (body) => stopping(c.signal, body, () => c.channel.persistWorkspace(c.agentId, c.step, body))));
+  const layer = await calling('the workspace layer could not be stored', () =>
+    handOver(made, (body) => stopping(c.signal, body, () => c.channel.persistWorkspace(c.agentId, c.step, body))),
+  );
   c.out.line(`Total size uploaded: ${formatBytes(layer.bytes)} (${layer.files} file${layer.files === 1 ? '' : 's'})`);
   return succeeded;
 };
@@ -403,12 +445,18 @@ const attachWorkspace = async (s: Extract<FileStep, { type: 'attach_workspace' }
 export const runFileStep = async (s: FileStep, c: FileStepContext): Promise<FileStepEnd> => {
   try {
     switch (s.type) {
-      case 'store_artifacts': return await storeArtifacts(s, c);
-      case 'store_test_results': return await storeTestResults(s, c);
-      case 'save_cache': return await saveCache(s, c);
-      case 'restore_cache': return await restoreCache(s, c);
-      case 'persist_to_workspace': return await persistToWorkspace(s, c);
-      case 'attach_workspace': return await attachWorkspace(s, c);
+      case 'store_artifacts':
+        return await storeArtifacts(s, c);
+      case 'store_test_results':
+        return await storeTestResults(s, c);
+      case 'save_cache':
+        return await saveCache(s, c);
+      case 'restore_cache':
+        return await restoreCache(s, c);
+      case 'persist_to_workspace':
+        return await persistToWorkspace(s, c);
+      case 'attach_workspace':
+        return await attachWorkspace(s, c);
     }
   } catch (e) {
     if (e instanceof StepFailure) return { status: 'failed', exitCode: null, reason: e.message };

@@ -1,6 +1,18 @@
 import { Readable } from 'node:stream';
 import { z } from 'zod';
-import { ArtifactsStored, Assignment, CacheFound, CacheSaved, HeartbeatAnswer, LayerStored, Registration, TestCounts, WorkspaceLayer, type AgentChannel, type StepRef } from '../../domain/agents/protocol.ts';
+import {
+  ArtifactsStored,
+  Assignment,
+  CacheFound,
+  CacheSaved,
+  HeartbeatAnswer,
+  LayerStored,
+  Registration,
+  TestCounts,
+  WorkspaceLayer,
+  type AgentChannel,
+  type StepRef,
+} from '../../domain/agents/protocol.ts';
 import { GyreError } from '../../domain/errors.ts';
 
 /** Gyre answered with an error: its code (LEASE_LOST tells the agent to stop the task). */
@@ -89,7 +101,8 @@ export const createHttpChannel = (host: string, token: string): AgentChannel => 
     },
     cacheExists: async (agentId, step, key) => z.object({ exists: z.boolean() }).parse(await post('caches/exists', { ...ref(agentId, step), key })).exists,
     saveCache: async (agentId, step, key, body) => CacheSaved.parse(await upload('caches/save', { ...ref(agentId, step), key }, 'application/gzip', body)),
-    findCache: async (agentId, step, keys) => z.object({ cache: CacheFound.nullable() }).parse(await post('caches/find', { ...ref(agentId, step), keys })).cache,
+    findCache: async (agentId, step, keys) =>
+      z.object({ cache: CacheFound.nullable() }).parse(await post('caches/find', { ...ref(agentId, step), keys })).cache,
     readCache: (agentId, step, cacheId) => download('caches/read', { ...ref(agentId, step), cacheId }),
     persistWorkspace: async (agentId, step, tar) => LayerStored.parse(await upload('workspace/persist', ref(agentId, step), 'application/x-tar', tar)),
     workspaceLayers: async (agentId, step) => z.object({ layers: z.array(WorkspaceLayer) }).parse(await post('workspace/layers', ref(agentId, step))).layers,

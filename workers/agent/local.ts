@@ -28,6 +28,13 @@ export const startLocalAgent = async (o: LocalAgentOptions): Promise<Agent> => {
   const declined: AgentInfo['declined'] = [];
   if ('reason' in o.docker) declined.push({ kind: 'docker', reason: `the local agent has ${o.docker.reason}` });
   if ('reason' in o.host) declined.push({ kind: 'machine', reason: o.host.reason });
-  const info = agentInfo({ name: 'local', reserve: { cpus: 0, memoryMb: 0 }, maxTasks: null, kinds: [...(docker ? ['docker' as const] : []), ...(host ? ['machine' as const] : [])], declined, local: true });
+  const info = agentInfo({
+    name: 'local',
+    reserve: { cpus: 0, memoryMb: 0 },
+    maxTasks: null,
+    kinds: [...(docker ? ['docker' as const] : []), ...(host ? ['machine' as const] : [])],
+    declined,
+    local: true,
+  });
   return startAgent({ channel: o.channel, info, git: o.git, provision: provisionWith({ docker, host }, { ecr: o.ecr }), log: o.log });
 };

@@ -8,7 +8,10 @@ export const agentVersion = '0.1.0';
 export const machineSize = (): Size => ({ cpus: cpus().length, memoryMb: Math.floor(totalmem() / 1024 / 1024) });
 
 /** The name an agent goes by when not given one: this machine's host name, as agent names may spell it. */
-export const defaultAgentName = (): string => hostname().replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'agent';
+export const defaultAgentName = (): string =>
+  hostname()
+    .replace(/[^A-Za-z0-9._-]/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '') || 'agent';
 
 export interface AgentPlan {
   readonly name?: string;

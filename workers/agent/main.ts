@@ -87,7 +87,10 @@ export const parseAgentFlags = (args: string[], env: NodeJS.ProcessEnv = process
   });
   if (positionals.length) throw new ValidationError(`gyre agent takes no arguments, only options (got ${positionals.join(' ')})\n\n${agentUsage}`);
   const token = values.token || env.GYRE_TOKEN;
-  if (!token) throw new ValidationError('no runner token: pass --token or set GYRE_TOKEN (an admin creates one with the createRunnerToken mutation or `circleci runner token create <class> <nickname>`)');
+  if (!token)
+    throw new ValidationError(
+      'no runner token: pass --token or set GYRE_TOKEN (an admin creates one with the createRunnerToken mutation or `circleci runner token create <class> <nickname>`)',
+    );
   const name = values.name ?? defaultAgentName();
   const named = AgentInfo.shape.name.safeParse(name);
   if (!named.success) throw new ValidationError(`--name ${named.error.issues[0]!.message}`);
@@ -123,9 +126,14 @@ const registerPatiently = (channel: AgentChannel, host: string, log: (m: string,
       try {
         return await channel.register(info);
       } catch (e) {
-        if (e instanceof ChannelError && e.status < 500) throw new ChannelError(`Gyre at ${host} refused to register this agent: ${e.message}`, e.code, e.status);
+        if (e instanceof ChannelError && e.status < 500)
+          throw new ChannelError(`Gyre at ${host} refused to register this agent: ${e.message}`, e.code, e.status);
         if (stopped.aborted) throw new GyreError('stopped before Gyre answered', 'AGENT_STOPPED', 0);
-        log('cannot register yet; retrying', { host, error: e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e), retryInMs: backoff });
+        log('cannot register yet; retrying', {
+          host,
+          error: e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e),
+          retryInMs: backoff,
+        });
         await new Promise((r) => setTimeout(r, backoff));
         backoff = Math.min(backoff * 2, 10_000);
       }
@@ -149,7 +157,11 @@ export const runBuildAgent = async (flags: AgentFlags, run: AgentRun = {}): Prom
   const out = run.out ?? process.stdout;
   const signals = run.signals ?? process;
   const log = (message: string, fields: Record<string, unknown> = {}) =>
-    void out.write(`${new Date().toISOString()} ${message}${Object.entries(fields).map(([k, v]) => ` ${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join('')}\n`);
+    void out.write(
+      `${new Date().toISOString()} ${message}${Object.entries(fields)
+        .map(([k, v]) => ` ${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .join('')}\n`,
+    );
 
   const size = detectedSize(env);
   offeredCapacity(size, flags.reserve); // throws for a machine over 64 CPUs or 128 GB
@@ -200,13 +212,29 @@ export const runBuildAgent = async (flags: AgentFlags, run: AgentRun = {}): Prom
   try {
     const channel = registerPatiently(createHttpChannel(flags.host, flags.token), flags.host, log, registering.signal);
     try {
-      agent = await startAgent({ channel, info, git: createGit(join(flags.workDir, '.git-home')), provision: provisionWith({ docker, host }, { ecr: createEcr() }), oneShot: flags.oneShot, log });
+      agent = await startAgent({
+        channel,
+        info,
+        git: createGit(join(flags.workDir, '.git-home')),
+        provision: provisionWith({ docker, host }, { ecr: createEcr() }),
+        oneShot: flags.oneShot,
+        log,
+      });
     } catch (e) {
       if ((e as GyreError).code === 'AGENT_STOPPED') return;
       throw e;
     }
     const r = agent.registration;
-    log('registered', { agent: info.name, id: r.agentId, classes: r.resourceClasses.join(','), cpus: info.capacity.cpus, memoryMb: info.capacity.memoryMb, reserved: info.reserved, maxTasks: (r.maxTasks === undefined ? info.maxTasks : r.maxTasks) ?? 'as many as fit', kinds: info.kinds.join(',') });
+    log('registered', {
+      agent: info.name,
+      id: r.agentId,
+      classes: r.resourceClasses.join(','),
+      cpus: info.capacity.cpus,
+      memoryMb: info.capacity.memoryMb,
+      reserved: info.reserved,
+      maxTasks: (r.maxTasks === undefined ? info.maxTasks : r.maxTasks) ?? 'as many as fit',
+      kinds: info.kinds.join(','),
+    });
     if (signalled) void agent.stop();
     await agent.done;
     log('stopped');

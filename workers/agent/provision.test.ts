@@ -35,7 +35,19 @@ const assignment = (docker: ReadonlyArray<Record<string, unknown>>, environment:
   taskIndex: 0,
   spec: jobSpecOf({
     job: { docker, steps: [{ run: 'true' }] },
-    ids: { jobId: 'j', jobNumber: 1, name: 'build', workflowId: 'w', workflowName: 'main', pipelineId: 'p', pipelineNumber: 1, projectSlug: 'gh/acme/app', runsFor: 'dev', contexts: [], vcs: { repositoryUrl: '/r', revision: 'abc', branch: 'main', tag: null } },
+    ids: {
+      jobId: 'j',
+      jobNumber: 1,
+      name: 'build',
+      workflowId: 'w',
+      workflowName: 'main',
+      pipelineId: 'p',
+      pipelineNumber: 1,
+      projectSlug: 'gh/acme/app',
+      runsFor: 'dev',
+      contexts: [],
+      vcs: { repositoryUrl: '/r', revision: 'abc', branch: 'main', tag: null },
+    },
     resourceClass: { kind: 'docker', name: 'small', cpus: 1, memoryMb: 512 },
     timeoutMs: 60_000,
   }),
@@ -58,7 +70,7 @@ test.after(async () => {
   await registry.close();
 });
 
-test('a missing image: one GetAuthorizationToken with the job\'s key id, then a pull with AWS and the token that fails as an ImagePullError', async () => {
+test("a missing image: one GetAuthorizationToken with the job's key id, then a pull with AWS and the token that fails as an ImagePullError", async () => {
   const image = `${registry.host}/gyre-test/ecr-app:1`;
   const a = assignment([{ image, aws_auth: keys }], env);
   const progress: string[] = [];
@@ -70,7 +82,10 @@ test('a missing image: one GetAuthorizationToken with the job\'s key id, then a 
   assert.instance(error, ImagePullError);
   const message = (error as Error).message;
   assert.ok(message.includes(image), message);
-  assert.equal(standIn.calls.map((c) => [c.accessKeyId, c.region]), [[keyId, 'us-east-1']]);
+  assert.equal(
+    standIn.calls.map((c) => [c.accessKeyId, c.region]),
+    [[keyId, 'us-east-1']],
+  );
   // the pull came after the token, with it
   const basic = `Basic ${Buffer.from(`AWS:${ecrPassword}`).toString('base64')}`;
   assert.ok(registry.authorizations.length > 0 && registry.authorizations.every((h) => h === basic), registry.authorizations.join('\n'));
@@ -100,7 +115,10 @@ test('keys ECR refuses fail the spin-up with an EcrAuthError, before any pull, n
   );
   assert.instance(error, EcrAuthError);
   assert.not.ok((error as Error).message.includes(secret), (error as Error).message);
-  assert.equal(standIn.calls.map((c) => c.accessKeyId), ['AKIAWRONGKEY00000000']);
+  assert.equal(
+    standIn.calls.map((c) => c.accessKeyId),
+    ['AKIAWRONGKEY00000000'],
+  );
   assert.equal(registry.authorizations, []);
 });
 

@@ -77,16 +77,20 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
       if (!pending) return;
       const text = pending;
       pending = '';
-      sending = sending.then(() => channel.output(agentId, ref(stepIndex), text)).catch((e) => {
-        if (isLeaseLost(e)) stop('lost');
-      });
+      sending = sending
+        .then(() => channel.output(agentId, ref(stepIndex), text))
+        .catch((e) => {
+          if (isLeaseLost(e)) stop('lost');
+        });
     };
     const add = (text: string) => {
       if (truncated || !text) return;
       const size = Buffer.byteLength(text);
       if (bytes + size > maxStepOutputBytes) {
         truncated = true;
-        pending += Buffer.from(text).subarray(0, maxStepOutputBytes - bytes).toString();
+        pending += Buffer.from(text)
+          .subarray(0, maxStepOutputBytes - bytes)
+          .toString();
         pending += `\n[output of this step cut at ${maxStepOutputBytes / 1024 / 1024} MB]\n`;
         flush();
         return;
@@ -116,7 +120,10 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
     return m.push(reason) + m.end();
   };
 
-  const step = async (stepIndex: number, work: (out: ReturnType<typeof outputOf>) => Promise<{ status: StepResult; exitCode: number | null; reason: string | null }>) => {
+  const step = async (
+    stepIndex: number,
+    work: (out: ReturnType<typeof outputOf>) => Promise<{ status: StepResult; exitCode: number | null; reason: string | null }>,
+  ) => {
     await channel.startStep(agentId, ref(stepIndex));
     const out = outputOf(stepIndex);
     let result: { status: StepResult; exitCode: number | null; reason: string | null };
@@ -160,7 +167,9 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
     let reason: string | null = null;
     try {
       const spun = await step(0, async (out) => {
-        out.line(`Spinning up ${a.spec.executor.type === 'docker' ? `containers: ${a.spec.executor.images.map((i) => i.image).join(', ')}` : 'a fresh working directory on the host'}`);
+        out.line(
+          `Spinning up ${a.spec.executor.type === 'docker' ? `containers: ${a.spec.executor.images.map((i) => i.image).join(', ')}` : 'a fresh working directory on the host'}`,
+        );
         try {
           const provisioning = deps.provision(a, (line) => out.line(line));
           const aborted = new Promise<null>((r) => controller.signal.addEventListener('abort', () => r(null), { once: true }));
@@ -207,9 +216,24 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
     }
     if (isFileStep(s)) {
       const resolve = (path: string) => resolvePath(path, e.home, ctx.workdir);
-      const r = await runFileStep(s, { env: e, channel, agentId, step: ref(ctx.stepIndex), assignment: a, environment: ctx.baseEnv, resolve, out, signal: controller.signal });
+      const r = await runFileStep(s, {
+        env: e,
+        channel,
+        agentId,
+        step: ref(ctx.stepIndex),
+        assignment: a,
+        environment: ctx.baseEnv,
+        resolve,
+        out,
+        signal: controller.signal,
+      });
       // a transfer the task's stop cut short ends as the task does
-      if (r.status === 'failed' && stopped) return { status: stopped === 'timedout' ? 'timedout' : 'canceled', exitCode: null, reason: stopped === 'timedout' ? 'the job ran past its time limit' : 'the job was canceled' };
+      if (r.status === 'failed' && stopped)
+        return {
+          status: stopped === 'timedout' ? 'timedout' : 'canceled',
+          exitCode: null,
+          reason: stopped === 'timedout' ? 'the job ran past its time limit' : 'the job was canceled',
+        };
       return r;
     }
     if (s.type === 'checkout') {
@@ -234,12 +258,23 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
       onOutput: (chunk) => out.write(chunk),
     };
     const r = await e.run(run);
-    if (r.ended === 'no_output_timeout') return { status: 'timedout', exitCode: r.exitCode, reason: `Too long with no output (exceeded ${formatDuration(s.noOutputTimeoutMs)}): context deadline exceeded` };
+    if (r.ended === 'no_output_timeout')
+      return {
+        status: 'timedout',
+        exitCode: r.exitCode,
+        reason: `Too long with no output (exceeded ${formatDuration(s.noOutputTimeoutMs)}): context deadline exceeded`,
+      };
     if (r.ended === 'aborted') {
       if (s.background && !stopped) return { status: 'success', exitCode: r.exitCode, reason: null };
-      return { status: stopped === 'timedout' ? 'timedout' : 'canceled', exitCode: r.exitCode, reason: stopped === 'timedout' ? 'the job ran past its time limit' : 'the job was canceled' };
+      return {
+        status: stopped === 'timedout' ? 'timedout' : 'canceled',
+        exitCode: r.exitCode,
+        reason: stopped === 'timedout' ? 'the job ran past its time limit' : 'the job was canceled',
+      };
     }
-    return r.exitCode === 0 ? { status: 'success', exitCode: 0, reason: null } : { status: 'failed', exitCode: r.exitCode, reason: `Exited with code exit status ${r.exitCode}` };
+    return r.exitCode === 0
+      ? { status: 'success', exitCode: 0, reason: null }
+      : { status: 'failed', exitCode: r.exitCode, reason: `Exited with code exit status ${r.exitCode}` };
   };
 
   return { stop, done: run() };

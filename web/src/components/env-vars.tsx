@@ -12,7 +12,17 @@ export interface EnvVar {
  * Environment variables of a project or a context: names and the masked values the API gives (never
  * the values themselves), a form to add one (or replace it), and a button to delete each.
  */
-export const EnvVars = ({ of, vars, store, remove }: { of: string; vars: ReadonlyArray<EnvVar>; store: (name: string, value: string) => Promise<unknown>; remove: (name: string) => Promise<unknown> }) => {
+export const EnvVars = ({
+  of,
+  vars,
+  store,
+  remove,
+}: {
+  of: string;
+  vars: ReadonlyArray<EnvVar>;
+  store: (name: string, value: string) => Promise<unknown>;
+  remove: (name: string) => Promise<unknown>;
+}) => {
   const [name, setName] = useState('');
   const [value, setValue] = useState('');
   const [busy, setBusy] = useState(false);
@@ -39,14 +49,27 @@ export const EnvVars = ({ of, vars, store, remove }: { of: string; vars: Readonl
       ) : (
         <table aria-label={`Environment variables of ${of}`}>
           <thead>
-            <tr><th scope="col">Name</th><th scope="col">Value (masked)</th><th scope="col">Updated</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Value (masked)</th>
+              <th scope="col">Updated</th>
+              <th scope="col">
+                <span class="visually-hidden">Actions</span>
+              </th>
+            </tr>
           </thead>
           <tbody>
             {vars.map((v) => (
               <tr key={v.name}>
-                <td><code>{v.name}</code></td>
-                <td><code>{v.value}</code></td>
-                <td><Time at={v.updatedAt} /></td>
+                <td>
+                  <code>{v.name}</code>
+                </td>
+                <td>
+                  <code>{v.value}</code>
+                </td>
+                <td>
+                  <Time at={v.updatedAt} />
+                </td>
                 <td>
                   <Button class="danger" aria-disabled={busy || undefined} aria-label={`Delete ${v.name}`} onClick={() => run(() => remove(v.name))}>
                     Delete
@@ -68,8 +91,22 @@ export const EnvVars = ({ of, vars, store, remove }: { of: string; vars: Readonl
           }
         }}
       >
-        <Field label="Variable name" required value={name} autoComplete="off" spellcheck={false} onInput={(e: Event) => setName((e.currentTarget as HTMLInputElement).value)} />
-        <Field label="Value" type="password" required value={value} autoComplete="new-password" onInput={(e: Event) => setValue((e.currentTarget as HTMLInputElement).value)} />
+        <Field
+          label="Variable name"
+          required
+          value={name}
+          autoComplete="off"
+          spellcheck={false}
+          onInput={(e: Event) => setName((e.currentTarget as HTMLInputElement).value)}
+        />
+        <Field
+          label="Value"
+          type="password"
+          required
+          value={value}
+          autoComplete="new-password"
+          onInput={(e: Event) => setValue((e.currentTarget as HTMLInputElement).value)}
+        />
         <button type="submit" aria-disabled={busy || undefined}>
           Add variable
         </button>

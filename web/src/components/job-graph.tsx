@@ -12,7 +12,17 @@ export interface GraphNode {
   readonly href: string;
 }
 
-const tones: Record<string, string> = { success: 'good', failed: 'bad', infrastructure_fail: 'bad', timedout: 'bad', unauthorized: 'bad', running: 'busy', on_hold: 'hold', queued: 'wait', blocked: 'wait' };
+const tones: Record<string, string> = {
+  success: 'good',
+  failed: 'bad',
+  infrastructure_fail: 'bad',
+  timedout: 'bad',
+  unauthorized: 'bad',
+  running: 'busy',
+  on_hold: 'hold',
+  queued: 'wait',
+  blocked: 'wait',
+};
 const fit = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
 /**
@@ -24,7 +34,13 @@ export const JobGraph = ({ label, jobs }: { label: string; jobs: ReadonlyArray<G
   const pad = 4;
   return (
     <div class="graph">
-      <svg role="group" aria-label={label} width={l.width + 2 * pad} height={l.height + 2 * pad} viewBox={`${-pad} ${-pad} ${l.width + 2 * pad} ${l.height + 2 * pad}`}>
+      <svg
+        role="group"
+        aria-label={label}
+        width={l.width + 2 * pad}
+        height={l.height + 2 * pad}
+        viewBox={`${-pad} ${-pad} ${l.width + 2 * pad} ${l.height + 2 * pad}`}
+      >
         {/* biome-ignore lint/a11y/noAriaHiddenOnFocusable: the edges are paths, nothing in them takes focus */}
         <g aria-hidden="true">
           {l.edges.map((e) => (

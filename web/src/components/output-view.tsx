@@ -114,7 +114,11 @@ export const OutputView = ({ name, output, version }: { name: string; output: Ou
           Next match
         </button>
         <span class="muted" aria-live="polite">
-          {query ? (matches.length === 0 ? 'No matches' : `${at >= 0 ? `${at + 1} of ` : ''}${matches.length}${matches.length >= 10_000 ? '+' : ''} ${matches.length === 1 ? 'match' : 'matches'}`) : ''}
+          {query
+            ? matches.length === 0
+              ? 'No matches'
+              : `${at >= 0 ? `${at + 1} of ` : ''}${matches.length}${matches.length >= 10_000 ? '+' : ''} ${matches.length === 1 ? 'match' : 'matches'}`
+            : ''}
         </span>
       </form>
       {output.length === 0 ? (

@@ -67,7 +67,12 @@ export const ConfirmButton = ({ label, name, question, onConfirm }: { label: str
 export const Outcome = ({ done, error, statusRef }: { done: string | null; error: string | null; statusRef?: Ref<HTMLParagraphElement> }) => (
   <>
     <p class="done" role="status" tabIndex={-1} ref={statusRef}>
-      {done ? <><span aria-hidden="true">✓ </span>{done}</> : null}
+      {done ? (
+        <>
+          <span aria-hidden="true">✓ </span>
+          {done}
+        </>
+      ) : null}
     </p>
     {error ? (
       <p class="error" role="alert">
@@ -125,7 +130,17 @@ export const usePages = () => {
   };
 };
 
-export const Pager = ({ label, pages, hasNextPage, endCursor }: { label: string; pages: ReturnType<typeof usePages>; hasNextPage: boolean; endCursor: string | null }) => (
+export const Pager = ({
+  label,
+  pages,
+  hasNextPage,
+  endCursor,
+}: {
+  label: string;
+  pages: ReturnType<typeof usePages>;
+  hasNextPage: boolean;
+  endCursor: string | null;
+}) => (
   // aria-disabled, not disabled: the focus stays on a button that has just reached the last page
   <nav class="pager" aria-label={`${label} pages`}>
     <button type="button" aria-disabled={pages.page === 1 ? 'true' : undefined} onClick={() => pages.page > 1 && pages.previous()}>

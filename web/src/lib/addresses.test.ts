@@ -13,7 +13,8 @@ test('patterns match segments, name parameters, and take the rest with *', () =>
 
 test('after signing in, only a path of this app is followed', () => {
   assert.is(returnPath('/pipelines/gh/acme/app/3/workflows/w/jobs/7'), '/pipelines/gh/acme/app/3/workflows/w/jobs/7');
-  for (const other of [null, '', 'https://evil.example', '//evil.example/x', '/sign-in?next=/x', 'javascript:alert(1)']) assert.is(returnPath(other), '/projects', String(other));
+  for (const other of [null, '', 'https://evil.example', '//evil.example/x', '/sign-in?next=/x', 'javascript:alert(1)'])
+    assert.is(returnPath(other), '/projects', String(other));
 });
 
 test.run();

@@ -20,4 +20,5 @@ export const match = (pattern: string, path: string): Record<string, string> | n
 };
 
 /** A path of this app to go on to after signing in: same-origin paths only. */
-export const returnPath = (next: string | null): string => (next?.startsWith('/') && !next.startsWith('//') && !next.startsWith('/sign-in') ? next : '/projects');
+export const returnPath = (next: string | null): string =>
+  next?.startsWith('/') && !next.startsWith('//') && !next.startsWith('/sign-in') ? next : '/projects';

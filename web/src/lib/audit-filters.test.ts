@@ -48,9 +48,18 @@ test('live events pass the actor and time filters the subscription cannot apply'
 test('the tail puts the newest on top, keeps each event once and at most cap', () => {
   let tail = withNewEvent([], ev('1'));
   tail = withNewEvent(tail, ev('2'));
-  assert.equal(tail.map((e) => e.id), ['2', '1']);
-  assert.equal(withNewEvent(tail, ev('1')).map((e) => e.id), ['2', '1']);
-  assert.equal(withNewEvent(tail, ev('3'), 2).map((e) => e.id), ['3', '2']);
+  assert.equal(
+    tail.map((e) => e.id),
+    ['2', '1'],
+  );
+  assert.equal(
+    withNewEvent(tail, ev('1')).map((e) => e.id),
+    ['2', '1'],
+  );
+  assert.equal(
+    withNewEvent(tail, ev('3'), 2).map((e) => e.id),
+    ['3', '2'],
+  );
 });
 
 test.run();

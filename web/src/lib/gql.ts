@@ -18,7 +18,12 @@ type Answer<T> = { data?: T | null; errors?: Array<{ message: string; extensions
  */
 // biome-ignore lint/suspicious/noExplicitAny: a page reads the answer by the shape of its own query
 export const gql = async <T = Record<string, any>>(query: string, variables: Record<string, unknown> = {}): Promise<T> => {
-  const res = await fetch('/graphql', { method: 'POST', credentials: 'same-origin', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+  const res = await fetch('/graphql', {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query, variables }),
+  });
   const body = (await res.json().catch(() => ({}))) as Answer<T> & { message?: string; code?: string };
   const first = body.errors?.[0];
   if (first) throw new GqlError(first.message, first.extensions?.code ?? null);
@@ -54,7 +59,12 @@ export const onReconnected = (listener: () => void): (() => void) => {
 
 /** Follows a subscription: `next` for each answer, `error` once if it fails; returns the way to stop. */
 // biome-ignore lint/suspicious/noExplicitAny: a page reads the answer by the shape of its own query
-export const subscribe = <T = Record<string, any>>(query: string, variables: Record<string, unknown>, next: (data: T) => void, error: (e: GqlError) => void = () => undefined): (() => void) =>
+export const subscribe = <T = Record<string, any>>(
+  query: string,
+  variables: Record<string, unknown>,
+  next: (data: T) => void,
+  error: (e: GqlError) => void = () => undefined,
+): (() => void) =>
   ws().subscribe<T>(
     { query, variables },
     {

@@ -11,7 +11,11 @@ test('each job in the column of its longest chain of requires', () => {
 });
 
 test('unknown dependencies are ignored and a cycle does not hang', () => {
-  assert.equal(Object.fromEntries(depths([job('a', 'gone'), job('b', 'c'), job('c', 'b')])), { a: 0, b: 2, c: 1 }, 'c requires b, met while b is placed: that requirement is cut');
+  assert.equal(
+    Object.fromEntries(depths([job('a', 'gone'), job('b', 'c'), job('c', 'b')])),
+    { a: 0, b: 2, c: 1 },
+    'c requires b, met while b is placed: that requirement is cut',
+  );
 });
 
 test('positions by column and row; edges from each requirement to its job; the size covers all', () => {

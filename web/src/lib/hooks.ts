@@ -32,7 +32,12 @@ export const useQuery = <T = Record<string, any>>(query: string, variables: Reco
 
 /** Follows a subscription while the component shows; `onData` sees each answer. */
 // biome-ignore lint/suspicious/noExplicitAny: a page reads the answer by the shape of its own query
-export const useSubscription = <T = Record<string, any>>(query: string, variables: Record<string, unknown>, onData: (data: T) => void, enabled = true): GqlError | null => {
+export const useSubscription = <T = Record<string, any>>(
+  query: string,
+  variables: Record<string, unknown>,
+  onData: (data: T) => void,
+  enabled = true,
+): GqlError | null => {
   const key = JSON.stringify(variables);
   const [error, setError] = useState<GqlError | null>(null);
   // the newest onData is called: a new function each render must not restart the subscription

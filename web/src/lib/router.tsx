@@ -22,7 +22,6 @@ const decoded = (path: string) => {
   }
 };
 
-
 /** The current location, re-rendering on every navigation. */
 export const useLocation = () => {
   const [, setRound] = useState(0);

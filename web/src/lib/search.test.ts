@@ -11,7 +11,14 @@ test('every occurrence, case-insensitively, in line order; none for an empty que
     { line: 2, start: 6, end: 11 },
   ]);
   assert.equal(findMatches(['abc'], ''), []);
-  assert.equal(findMatches(['aaaa'], 'aa'), [{ line: 0, start: 0, end: 2 }, { line: 0, start: 2, end: 4 }], 'matches do not overlap');
+  assert.equal(
+    findMatches(['aaaa'], 'aa'),
+    [
+      { line: 0, start: 0, end: 2 },
+      { line: 0, start: 2, end: 4 },
+    ],
+    'matches do not overlap',
+  );
   assert.is(findMatches(['x x x'], 'x', 2).length, 2);
 });
 
@@ -34,12 +41,21 @@ test('matches split runs, across run boundaries, keeping their classes', () => {
     { text: 'wo', cls: 'ansi-fg-red', mark: 'current' },
     { text: 'rld', cls: 'ansi-fg-red', mark: null },
   ]);
-  assert.equal(highlight(line, [{ start: 0, end: 1, current: false }, { start: 6, end: 11, current: false }]), [
-    { text: 'h', cls: '', mark: 'match' },
-    { text: 'ello ', cls: '', mark: null },
-    { text: 'world', cls: 'ansi-fg-red', mark: 'match' },
-  ]);
-  assert.equal(highlight(line, []), line.map((r) => ({ ...r, mark: null })));
+  assert.equal(
+    highlight(line, [
+      { start: 0, end: 1, current: false },
+      { start: 6, end: 11, current: false },
+    ]),
+    [
+      { text: 'h', cls: '', mark: 'match' },
+      { text: 'ello ', cls: '', mark: null },
+      { text: 'world', cls: 'ansi-fg-red', mark: 'match' },
+    ],
+  );
+  assert.equal(
+    highlight(line, []),
+    line.map((r) => ({ ...r, mark: null })),
+  );
 });
 
 test.run();

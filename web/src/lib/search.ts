@@ -23,7 +23,8 @@ export const findMatches = (plain: ReadonlyArray<string>, query: string, limit =
 };
 
 /** The match after (`+1`) or before (`-1`) the current one, wrapping around; -1 when there are none. */
-export const step = (current: number, count: number, by: 1 | -1) => (count === 0 ? -1 : current < 0 ? (by === 1 ? 0 : count - 1) : (current + by + count) % count);
+export const step = (current: number, count: number, by: 1 | -1) =>
+  count === 0 ? -1 : current < 0 ? (by === 1 ? 0 : count - 1) : (current + by + count) % count;
 
 /** A piece of a line to render: its text, its ANSI classes, and whether it is a match (the current one or another). */
 export interface Piece {

@@ -32,7 +32,8 @@ test('organisations are separated by commas, spaces or lines, each once', () => 
 test('seats: a whole number or empty for no limit', () => {
   assert.is(settingsInput({ ...formOf(settings), licenseSeats: ' 42 ' }).input?.licenseSeats, 42);
   assert.is(settingsInput({ ...formOf(settings), licenseSeats: '0' }).input?.licenseSeats, 0);
-  for (const bad of ['-1', '2.5', 'ten']) assert.match(settingsInput({ ...formOf(settings), licenseSeats: bad }).errors?.licenseSeats ?? '', /whole number/, bad);
+  for (const bad of ['-1', '2.5', 'ten'])
+    assert.match(settingsInput({ ...formOf(settings), licenseSeats: bad }).errors?.licenseSeats ?? '', /whole number/, bad);
 });
 
 test('retention: whole days from 1 to 3650, each field its own message', () => {

@@ -39,7 +39,9 @@ export const orgList = (text: string): string[] => [...new Set(text.split(/[\s,]
 const whole = (text: string) => (/^\s*\d+\s*$/.test(text) ? Number(text) : null);
 
 /** The input for updateSystemSettings, or what is wrong with each field, in words. */
-export const settingsInput = (form: SettingsForm): { input: SettingsInput; errors: null } | { input: null; errors: Partial<Record<keyof SettingsForm, string>> } => {
+export const settingsInput = (
+  form: SettingsForm,
+): { input: SettingsInput; errors: null } | { input: null; errors: Partial<Record<keyof SettingsForm, string>> } => {
   const errors: Partial<Record<keyof SettingsForm, string>> = {};
   let seats: number | null = null;
   if (form.licenseSeats.trim() !== '') {
@@ -49,9 +51,13 @@ export const settingsInput = (form: SettingsForm): { input: SettingsInput; error
   const days = {} as Record<RetentionField, number>;
   for (const [f, label] of retentionFields) {
     const n = whole(form[f]);
-    if (n === null || n < 1 || n > maxRetentionDays) errors[f] = `${label.replace(' (days)', '')} must be a whole number of days from 1 to ${maxRetentionDays}.`;
+    if (n === null || n < 1 || n > maxRetentionDays)
+      errors[f] = `${label.replace(' (days)', '')} must be a whole number of days from 1 to ${maxRetentionDays}.`;
     else days[f] = n;
   }
   if (Object.keys(errors).length) return { input: null, errors };
-  return { input: { licenseSeats: seats, suspendNewUsers: form.suspendNewUsers, requiredOrgMembership: orgList(form.requiredOrgMembership), ...days }, errors: null };
+  return {
+    input: { licenseSeats: seats, suspendNewUsers: form.suspendNewUsers, requiredOrgMembership: orgList(form.requiredOrgMembership), ...days },
+    errors: null,
+  };
 };

@@ -79,7 +79,14 @@ export const Button = ({ children, ...rest }: ButtonHTMLAttributes<HTMLButtonEle
 );
 
 /** A time as the reader's clock shows it, the exact instant on hover. */
-export const Time = ({ at }: { at: string | null | undefined }) => (at ? <time dateTime={at} title={at}>{new Date(at).toLocaleString()}</time> : <span>—</span>);
+export const Time = ({ at }: { at: string | null | undefined }) =>
+  at ? (
+    <time dateTime={at} title={at}>
+      {new Date(at).toLocaleString()}
+    </time>
+  ) : (
+    <span>—</span>
+  );
 
 /** Milliseconds as people say them: 950 ms, 12 s, 3 min 4 s. */
 export const duration = (ms: number | null) => {
@@ -88,4 +95,5 @@ export const duration = (ms: number | null) => {
   const s = Math.round(ms / 1000);
   return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
 };
-export const between = (from: string | null | undefined, to: string | null | undefined) => (from ? duration((to ? Date.parse(to) : Date.now()) - Date.parse(from)) : '—');
+export const between = (from: string | null | undefined, to: string | null | undefined) =>
+  from ? duration((to ? Date.parse(to) : Date.now()) - Date.parse(from)) : '—';

@@ -73,11 +73,24 @@ export const bytes = (n: number) => (n < 1024 ? `${n} B` : n < 1024 * 1024 ? `${
 
 /** `/pipelines/…/workflows/<id>/jobs/<n>`: the job of that number in the workflow. */
 export const JobByNumber = ({ params }: P) => {
-  const q = useQuery<{ workflow: { jobs: Array<{ id: string; jobNumber: number | null; name: string }> } | null }>('query($id: ID!) { workflow(id: $id) { jobs { id name jobNumber } } }', { id: params.workflowId });
-  if (q.error) return <Page title={`Job ${params.jobNumber}`}><ErrorBox error={q.error} /></Page>;
+  const q = useQuery<{ workflow: { jobs: Array<{ id: string; jobNumber: number | null; name: string }> } | null }>(
+    'query($id: ID!) { workflow(id: $id) { jobs { id name jobNumber } } }',
+    { id: params.workflowId },
+  );
+  if (q.error)
+    return (
+      <Page title={`Job ${params.jobNumber}`}>
+        <ErrorBox error={q.error} />
+      </Page>
+    );
   if (!q.data) return <Loading />;
   const job = q.data.workflow?.jobs.find((j) => String(j.jobNumber) === params.jobNumber);
-  if (!job) return <Page title={`Job ${params.jobNumber}`}><p role="alert">This workflow has no job {params.jobNumber}.</p></Page>;
+  if (!job)
+    return (
+      <Page title={`Job ${params.jobNumber}`}>
+        <p role="alert">This workflow has no job {params.jobNumber}.</p>
+      </Page>
+    );
   return <JobView id={job.id} />;
 };
 
@@ -106,7 +119,9 @@ const JobView = ({ id }: { id: string }) => {
 
   const reload = useRef(q.reload);
   reload.current = q.reload;
-  const outputError = useSubscription<{ jobOutput: { kind: string; taskIndex: number | null; stepIndex: number | null; text: string | null; status: string | null } }>(
+  const outputError = useSubscription<{
+    jobOutput: { kind: string; taskIndex: number | null; stepIndex: number | null; text: string | null; status: string | null };
+  }>(
     'subscription($id: ID!) { jobOutput(jobId: $id) { kind taskIndex stepIndex text status } }',
     { id },
     ({ jobOutput: m }) => {
@@ -120,10 +135,11 @@ const JobView = ({ id }: { id: string }) => {
         knownSteps.current.add(key);
         reload.current();
       }
-      if (!frame.current) frame.current = requestAnimationFrame(() => {
-        frame.current = 0;
-        setVersion((v) => v + 1);
-      });
+      if (!frame.current)
+        frame.current = requestAnimationFrame(() => {
+          frame.current = 0;
+          setVersion((v) => v + 1);
+        });
     },
     !!job && job.type !== 'approval' && !noOutputYet.has(job.status),
   );
@@ -137,9 +153,19 @@ const JobView = ({ id }: { id: string }) => {
 
   const [task, setTask] = useState(0);
   const action = useAction();
-  if (q.error && !q.data) return <Page title="Job"><ErrorBox error={q.error} /></Page>;
+  if (q.error && !q.data)
+    return (
+      <Page title="Job">
+        <ErrorBox error={q.error} />
+      </Page>
+    );
   if (!q.data) return <Loading />;
-  if (!job) return <Page title="Job"><p role="alert">There is no such job.</p></Page>;
+  if (!job)
+    return (
+      <Page title="Job">
+        <p role="alert">There is no such job.</p>
+      </Page>
+    );
 
   const tasks = job.tasks.length ? job.tasks.map((t) => t.index) : [0];
   const steps = job.steps.filter((s) => s.taskIndex === task);
@@ -152,10 +178,12 @@ const JobView = ({ id }: { id: string }) => {
             label="Cancel job"
             name={job.name}
             question={`Cancel ${job.name}? The jobs that require it will not run.`}
-            onConfirm={() => action.run(async () => {
-              await gql('mutation($id: ID!) { cancelJob(jobId: $id) { id } }', { id: job.id });
-              reload.current();
-            }, `${job.name} was canceled.`)}
+            onConfirm={() =>
+              action.run(async () => {
+                await gql('mutation($id: ID!) { cancelJob(jobId: $id) { id } }', { id: job.id });
+                reload.current();
+              }, `${job.name} was canceled.`)
+            }
           />
         ) : null
       }
@@ -164,20 +192,51 @@ const JobView = ({ id }: { id: string }) => {
       <Outcome done={action.done} error={action.error} statusRef={action.statusRef} />
       <dl class="facts">
         <dt>Status</dt>
-        <dd><Status state={job.status} /></dd>
-        {job.jobNumber !== null ? (<><dt>Job number</dt><dd>{job.jobNumber}</dd></>) : null}
+        <dd>
+          <Status state={job.status} />
+        </dd>
+        {job.jobNumber !== null ? (
+          <>
+            <dt>Job number</dt>
+            <dd>{job.jobNumber}</dd>
+          </>
+        ) : null}
         <dt>Executor</dt>
         <dd>{job.executor ? `${job.executor.type} · ${job.executor.resourceClass}` : '—'}</dd>
-        {job.parallelism && job.parallelism > 1 ? (<><dt>Parallelism</dt><dd>{job.parallelism}</dd></>) : null}
-        {job.contexts.length ? (<><dt>Contexts</dt><dd>{job.contexts.join(', ')}</dd></>) : null}
-        {job.agent ? (<><dt>Agent</dt><dd>{job.agent}</dd></>) : null}
+        {job.parallelism && job.parallelism > 1 ? (
+          <>
+            <dt>Parallelism</dt>
+            <dd>{job.parallelism}</dd>
+          </>
+        ) : null}
+        {job.contexts.length ? (
+          <>
+            <dt>Contexts</dt>
+            <dd>{job.contexts.join(', ')}</dd>
+          </>
+        ) : null}
+        {job.agent ? (
+          <>
+            <dt>Agent</dt>
+            <dd>{job.agent}</dd>
+          </>
+        ) : null}
         <dt>Queued</dt>
-        <dd><Time at={job.queuedAt} /></dd>
+        <dd>
+          <Time at={job.queuedAt} />
+        </dd>
         <dt>Started</dt>
-        <dd><Time at={job.startedAt} /></dd>
+        <dd>
+          <Time at={job.startedAt} />
+        </dd>
         <dt>Duration</dt>
         <dd>{between(job.startedAt, job.stoppedAt)}</dd>
-        {job.queuedAt && job.startedAt ? (<><dt>Waited in queue</dt><dd>{between(job.queuedAt, job.startedAt)}</dd></>) : null}
+        {job.queuedAt && job.startedAt ? (
+          <>
+            <dt>Waited in queue</dt>
+            <dd>{between(job.queuedAt, job.startedAt)}</dd>
+          </>
+        ) : null}
       </dl>
       {job.queueReason && job.status === 'queued' ? (
         <p class="notice" role="status">
@@ -197,7 +256,13 @@ const JobView = ({ id }: { id: string }) => {
             ))}
           </div>
         ) : null}
-        {job.tasks.filter((t) => t.index === task && t.reason).map((t) => <p key={t.index} class="muted">Task {t.index}: {t.reason}</p>)}
+        {job.tasks
+          .filter((t) => t.index === task && t.reason)
+          .map((t) => (
+            <p key={t.index} class="muted">
+              Task {t.index}: {t.reason}
+            </p>
+          ))}
         <ErrorBox error={outputError as GqlError | null} />
         {steps.length === 0 ? <p class="muted">{job.type === 'approval' ? 'An approval job runs no steps.' : 'No step has started yet.'}</p> : null}
         {steps.map((s) => (
@@ -233,11 +298,15 @@ const JobView = ({ id }: { id: string }) => {
 
 /** Where the job is: its project, pipeline and workflow, each a link. */
 const Crumbs = ({ workflowId }: { workflowId: string }) => {
-  const q = useQuery<{ workflow: { name: string; pipelineNumber: number; projectSlug: string } | null }>('query($id: ID!) { workflow(id: $id) { name pipelineNumber projectSlug } }', { id: workflowId });
+  const q = useQuery<{ workflow: { name: string; pipelineNumber: number; projectSlug: string } | null }>(
+    'query($id: ID!) { workflow(id: $id) { name pipelineNumber projectSlug } }',
+    { id: workflowId },
+  );
   const w = q.data?.workflow;
   return w ? (
     <nav aria-label="Breadcrumb" class="crumbs">
-      <Link href={projectPath(w.projectSlug)}>{w.projectSlug}</Link> › <Link href={pipelinePath(w.projectSlug, w.pipelineNumber)}>Pipeline {w.pipelineNumber}</Link> ›{' '}
+      <Link href={projectPath(w.projectSlug)}>{w.projectSlug}</Link> ›{' '}
+      <Link href={pipelinePath(w.projectSlug, w.pipelineNumber)}>Pipeline {w.pipelineNumber}</Link> ›{' '}
       <Link href={workflowPath(w.projectSlug, w.pipelineNumber, workflowId)}>{w.name}</Link>
     </nav>
   ) : null;
@@ -339,7 +408,13 @@ const Tests = ({ job }: { job: JobData }) => {
           <h3>Failing tests</h3>
           <table>
             <thead>
-              <tr><th scope="col">Test</th><th scope="col">Class</th><th scope="col">File</th><th scope="col">Message</th><th scope="col">Time</th></tr>
+              <tr>
+                <th scope="col">Test</th>
+                <th scope="col">Class</th>
+                <th scope="col">File</th>
+                <th scope="col">Message</th>
+                <th scope="col">Time</th>
+              </tr>
             </thead>
             <tbody>
               {pages.failing.map((t, i) => (
@@ -347,7 +422,9 @@ const Tests = ({ job }: { job: JobData }) => {
                   <td>{t.name}</td>
                   <td>{t.classname}</td>
                   <td>{t.file ?? '—'}</td>
-                  <td><pre class="test-message">{t.message ?? ''}</pre></td>
+                  <td>
+                    <pre class="test-message">{t.message ?? ''}</pre>
+                  </td>
                   <td>{t.runTime.toFixed(2)} s</td>
                 </tr>
               ))}

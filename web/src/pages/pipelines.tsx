@@ -43,9 +43,21 @@ export const Pipeline = ({ params }: P) => {
   );
   const p = q.data?.pipelineByNumber;
   useLiveReload(p ? p.workflows.filter((w) => ongoing.has(w.status)).map((w) => w.id) : [], q.reload);
-  if (q.error) return <Page title={`Pipeline ${params.number}`}><ErrorBox error={q.error} /></Page>;
+  if (q.error)
+    return (
+      <Page title={`Pipeline ${params.number}`}>
+        <ErrorBox error={q.error} />
+      </Page>
+    );
   if (!q.data) return <Loading />;
-  if (!p) return <Page title={`Pipeline ${params.number}`}><p role="alert">{slug} has no pipeline {params.number}.</p></Page>;
+  if (!p)
+    return (
+      <Page title={`Pipeline ${params.number}`}>
+        <p role="alert">
+          {slug} has no pipeline {params.number}.
+        </p>
+      </Page>
+    );
   return (
     <Page title={`Pipeline ${p.number}`}>
       <nav aria-label="Breadcrumb" class="crumbs">
@@ -55,11 +67,17 @@ export const Pipeline = ({ params }: P) => {
         <dt>Branch</dt>
         <dd>{p.vcs.tag ? `tag ${p.vcs.tag}` : (p.vcs.branch ?? '—')}</dd>
         <dt>Revision</dt>
-        <dd><code>{p.vcs.revision.slice(0, 12)}</code> {p.vcs.commit?.subject ?? ''}</dd>
+        <dd>
+          <code>{p.vcs.revision.slice(0, 12)}</code> {p.vcs.commit?.subject ?? ''}
+        </dd>
         <dt>Trigger</dt>
-        <dd>{p.trigger.type} by {p.trigger.actor.login}</dd>
+        <dd>
+          {p.trigger.type} by {p.trigger.actor.login}
+        </dd>
         <dt>Created</dt>
-        <dd><Time at={p.createdAt} /></dd>
+        <dd>
+          <Time at={p.createdAt} />
+        </dd>
       </dl>
       {p.errors.map((e, i) => (
         <p key={i} class="error" role="alert">
@@ -72,7 +90,12 @@ export const Pipeline = ({ params }: P) => {
       ) : (
         <table>
           <thead>
-            <tr><th scope="col">Workflow</th><th scope="col">Status</th><th scope="col">Started</th><th scope="col">Duration</th></tr>
+            <tr>
+              <th scope="col">Workflow</th>
+              <th scope="col">Status</th>
+              <th scope="col">Started</th>
+              <th scope="col">Duration</th>
+            </tr>
           </thead>
           <tbody>
             {p.workflows.map((w) => (
@@ -81,8 +104,12 @@ export const Pipeline = ({ params }: P) => {
                   <Link href={workflowPath(p.projectSlug, p.number, w.id)}>{w.name}</Link>
                   {w.rerunOf ? <span class="muted"> (rerun)</span> : null}
                 </td>
-                <td><Status state={w.status} /></td>
-                <td><Time at={w.createdAt} /></td>
+                <td>
+                  <Status state={w.status} />
+                </td>
+                <td>
+                  <Time at={w.createdAt} />
+                </td>
                 <td>{between(w.createdAt, w.stoppedAt)}</td>
               </tr>
             ))}
@@ -102,7 +129,17 @@ interface WorkflowData {
   createdAt: string;
   stoppedAt: string | null;
   rerunOf: string | null;
-  jobs: Array<{ id: string; name: string; type: string; status: string; jobNumber: number | null; dependencies: string[]; approvalRequestId: string | null; startedAt: string | null; stoppedAt: string | null }>;
+  jobs: Array<{
+    id: string;
+    name: string;
+    type: string;
+    status: string;
+    jobNumber: number | null;
+    dependencies: string[];
+    approvalRequestId: string | null;
+    startedAt: string | null;
+    stoppedAt: string | null;
+  }>;
 }
 
 const workflowQuery = `query($id: ID!) { workflow(id: $id) { id name status pipelineNumber projectSlug createdAt stoppedAt rerunOf
@@ -144,13 +181,26 @@ export const Workflow = ({ params }: P) => {
   };
   const rerun = (fromFailed: boolean) =>
     act(async () => {
-      const d = await gql<{ rerunWorkflow: { id: string } }>('mutation($id: ID!, $f: Boolean) { rerunWorkflow(workflowId: $id, fromFailed: $f) { id } }', { id: params.workflowId, f: fromFailed });
+      const d = await gql<{ rerunWorkflow: { id: string } }>('mutation($id: ID!, $f: Boolean) { rerunWorkflow(workflowId: $id, fromFailed: $f) { id } }', {
+        id: params.workflowId,
+        f: fromFailed,
+      });
       if (w) navigate(workflowPath(w.projectSlug, w.pipelineNumber, d.rerunWorkflow.id));
     });
 
-  if (q.error) return <Page title="Workflow"><ErrorBox error={q.error} /></Page>;
+  if (q.error)
+    return (
+      <Page title="Workflow">
+        <ErrorBox error={q.error} />
+      </Page>
+    );
   if (!q.data) return <Loading />;
-  if (!w) return <Page title="Workflow"><p role="alert">There is no such workflow.</p></Page>;
+  if (!w)
+    return (
+      <Page title="Workflow">
+        <p role="alert">There is no such workflow.</p>
+      </Page>
+    );
   // the feed gives every change of a job's status in order: its word is the newest
   const jobs = w.jobs.map((j) => ({ ...j, status: live[j.id] ?? j.status }));
   const holds = jobs.filter((j) => j.type === 'approval' && j.status === 'on_hold' && j.approvalRequestId);
@@ -158,31 +208,42 @@ export const Workflow = ({ params }: P) => {
   return (
     <Page
       title={w.name}
-      actions={running ? (
-            <Button class="danger" aria-disabled={busy || undefined} onClick={() => act(() => gql('mutation($id: ID!) { cancelWorkflow(workflowId: $id) { id } }', { id: w.id }))}>
-              Cancel
+      actions={
+        running ? (
+          <Button
+            class="danger"
+            aria-disabled={busy || undefined}
+            onClick={() => act(() => gql('mutation($id: ID!) { cancelWorkflow(workflowId: $id) { id } }', { id: w.id }))}
+          >
+            Cancel
+          </Button>
+        ) : (
+          <>
+            <Button aria-disabled={busy || undefined} onClick={() => rerun(false)}>
+              Rerun
             </Button>
-          ) : (
-            <>
-              <Button aria-disabled={busy || undefined} onClick={() => rerun(false)}>
-                Rerun
+            {w.status === 'failed' || w.status === 'canceled' ? (
+              <Button aria-disabled={busy || undefined} onClick={() => rerun(true)}>
+                Rerun from failed
               </Button>
-              {w.status === 'failed' || w.status === 'canceled' ? (
-                <Button aria-disabled={busy || undefined} onClick={() => rerun(true)}>
-                  Rerun from failed
-                </Button>
-              ) : null}
-            </>
-          )}
+            ) : null}
+          </>
+        )
+      }
     >
       <nav aria-label="Breadcrumb" class="crumbs">
-        <Link href={projectPath(w.projectSlug)}>{w.projectSlug}</Link> › <Link href={pipelinePath(w.projectSlug, w.pipelineNumber)}>Pipeline {w.pipelineNumber}</Link>
+        <Link href={projectPath(w.projectSlug)}>{w.projectSlug}</Link> ›{' '}
+        <Link href={pipelinePath(w.projectSlug, w.pipelineNumber)}>Pipeline {w.pipelineNumber}</Link>
       </nav>
       <dl class="facts">
         <dt>Status</dt>
-        <dd><Status state={w.status} /></dd>
+        <dd>
+          <Status state={w.status} />
+        </dd>
         <dt>Started</dt>
-        <dd><Time at={w.createdAt} /></dd>
+        <dd>
+          <Time at={w.createdAt} />
+        </dd>
         <dt>Duration</dt>
         <dd>{between(w.createdAt, w.stoppedAt)}</dd>
       </dl>
@@ -199,7 +260,11 @@ export const Workflow = ({ params }: P) => {
                   class="primary"
                   aria-describedby={`hold-${h.id}`}
                   aria-disabled={busy || undefined}
-                  onClick={() => act(() => gql('mutation($w: ID!, $a: ID!) { approveJob(workflowId: $w, approvalRequestId: $a) { id } }', { w: w.id, a: h.approvalRequestId }))}
+                  onClick={() =>
+                    act(() =>
+                      gql('mutation($w: ID!, $a: ID!) { approveJob(workflowId: $w, approvalRequestId: $a) { id } }', { w: w.id, a: h.approvalRequestId }),
+                    )
+                  }
                 >
                   Approve
                 </Button>
@@ -211,7 +276,14 @@ export const Workflow = ({ params }: P) => {
       <h2>Jobs</h2>
       <JobGraph
         label={`Jobs of ${w.name}`}
-        jobs={jobs.map((j) => ({ id: j.id, name: j.name, status: j.status, type: j.type, dependencies: j.dependencies, href: jobPath(w.projectSlug, w.pipelineNumber, w.id, j) }))}
+        jobs={jobs.map((j) => ({
+          id: j.id,
+          name: j.name,
+          status: j.status,
+          type: j.type,
+          dependencies: j.dependencies,
+          href: jobPath(w.projectSlug, w.pipelineNumber, w.id, j),
+        }))}
       />
     </Page>
   );

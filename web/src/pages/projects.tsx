@@ -15,7 +15,9 @@ type Connection<T> = { edges: Array<{ node: T }>; pageInfo: { hasNextPage: boole
 const value = (e: Event) => (e.currentTarget as HTMLInputElement).value;
 
 export const Projects = (_: P) => {
-  const q = useQuery<{ projects: Connection<{ id: string; slug: string; name: string; organization: string; createdAt: string }> }>('query { projects(first: 200) { edges { node { id slug name organization createdAt } } pageInfo { hasNextPage } } }');
+  const q = useQuery<{ projects: Connection<{ id: string; slug: string; name: string; organization: string; createdAt: string }> }>(
+    'query { projects(first: 200) { edges { node { id slug name organization createdAt } } pageInfo { hasNextPage } } }',
+  );
   const [slug, setSlug] = useState('');
   const [gitUrl, setGitUrl] = useState('');
   const action = useAction();
@@ -23,22 +25,37 @@ export const Projects = (_: P) => {
     <Page title="Projects">
       <ErrorBox error={q.error} />
       {!q.data ? (
-        q.error ? null : <Loading />
+        q.error ? null : (
+          <Loading />
+        )
       ) : q.data.projects.edges.length === 0 ? (
         <p>No projects yet: follow one below.</p>
       ) : (
         <table>
           <thead>
-            <tr><th scope="col">Project</th><th scope="col">Organization</th><th scope="col">Followed</th><th scope="col"><span class="visually-hidden">Links</span></th></tr>
+            <tr>
+              <th scope="col">Project</th>
+              <th scope="col">Organization</th>
+              <th scope="col">Followed</th>
+              <th scope="col">
+                <span class="visually-hidden">Links</span>
+              </th>
+            </tr>
           </thead>
           <tbody>
             {q.data.projects.edges.map(({ node: p }) => (
               <tr key={p.id}>
-                <td><Link href={projectPath(p.slug)}>{p.slug}</Link></td>
-                <td>{p.organization}</td>
-                <td><Time at={p.createdAt} /></td>
                 <td>
-                  <Link href={projectSettingsPath(p.slug)} aria-label={`Settings of ${p.slug}`}>Settings</Link>
+                  <Link href={projectPath(p.slug)}>{p.slug}</Link>
+                </td>
+                <td>{p.organization}</td>
+                <td>
+                  <Time at={p.createdAt} />
+                </td>
+                <td>
+                  <Link href={projectSettingsPath(p.slug)} aria-label={`Settings of ${p.slug}`}>
+                    Settings
+                  </Link>
                 </td>
               </tr>
             ))}
@@ -52,12 +69,24 @@ export const Projects = (_: P) => {
           onSubmit={async (e) => {
             e.preventDefault();
             let followed = '';
-            const create = async () => (followed = (await gql<{ createProject: { slug: string } }>('mutation($i: CreateProjectInput!) { createProject(input: $i) { slug } }', { i: { slug: slug.trim(), gitUrl: gitUrl.trim() } })).createProject.slug);
+            const create = async () =>
+              (followed = (
+                await gql<{ createProject: { slug: string } }>('mutation($i: CreateProjectInput!) { createProject(input: $i) { slug } }', {
+                  i: { slug: slug.trim(), gitUrl: gitUrl.trim() },
+                })
+              ).createProject.slug);
             if (await action.run(create)) navigate(projectPath(followed));
           }}
         >
           <Field label="Project slug" placeholder="gh/org/repo" required value={slug} spellcheck={false} onInput={(e: Event) => setSlug(value(e))} />
-          <Field label="Git URL" placeholder="https://github.com/org/repo.git" required value={gitUrl} spellcheck={false} onInput={(e: Event) => setGitUrl(value(e))} />
+          <Field
+            label="Git URL"
+            placeholder="https://github.com/org/repo.git"
+            required
+            value={gitUrl}
+            spellcheck={false}
+            onInput={(e: Event) => setGitUrl(value(e))}
+          />
           <button type="submit" class="primary" aria-disabled={action.busy || undefined}>
             Follow project
           </button>
@@ -90,7 +119,10 @@ export const Project = ({ params }: P) => {
     { s: slug, after },
   );
   const pipelines = q.data?.pipelines.edges.map((e) => e.node) ?? [];
-  useLiveReload(pipelines.flatMap((p) => p.workflows.filter((w) => ongoing.has(w.status)).map((w) => w.id)), q.reload);
+  useLiveReload(
+    pipelines.flatMap((p) => p.workflows.filter((w) => ongoing.has(w.status)).map((w) => w.id)),
+    q.reload,
+  );
   // new pipelines (a push, another person) show up without a reload of the page
   useEffect(() => {
     if (after) return;
@@ -116,7 +148,11 @@ export const Project = ({ params }: P) => {
         onSubmit={async (e) => {
           e.preventDefault();
           const b = branch.trim();
-          if (await action.run(() => gql('mutation($i: TriggerPipelineInput!) { triggerPipeline(input: $i) { number } }', { i: { projectSlug: slug, ...(b ? { branch: b } : {}) } }))) {
+          if (
+            await action.run(() =>
+              gql('mutation($i: TriggerPipelineInput!) { triggerPipeline(input: $i) { number } }', { i: { projectSlug: slug, ...(b ? { branch: b } : {}) } }),
+            )
+          ) {
             setAfter(null);
             q.reload();
           }
@@ -131,20 +167,33 @@ export const Project = ({ params }: P) => {
       <ErrorBox error={q.error} />
       <h2>Pipelines</h2>
       {!q.data ? (
-        q.error ? null : <Loading />
+        q.error ? null : (
+          <Loading />
+        )
       ) : pipelines.length === 0 ? (
         <p class="muted">No pipelines yet.</p>
       ) : (
         <table class="pipelines">
           <thead>
-            <tr><th scope="col">Pipeline</th><th scope="col">Branch</th><th scope="col">Revision</th><th scope="col">Trigger</th><th scope="col">Workflows</th><th scope="col">Created</th></tr>
+            <tr>
+              <th scope="col">Pipeline</th>
+              <th scope="col">Branch</th>
+              <th scope="col">Revision</th>
+              <th scope="col">Trigger</th>
+              <th scope="col">Workflows</th>
+              <th scope="col">Created</th>
+            </tr>
           </thead>
           <tbody>
             {pipelines.map((p) => (
               <tr key={p.id}>
                 <td>
                   <Link href={pipelinePath(slug, p.number)}>Pipeline {p.number}</Link>
-                  {p.state === 'errored' ? <div><Status state="errored" /></div> : null}
+                  {p.state === 'errored' ? (
+                    <div>
+                      <Status state="errored" />
+                    </div>
+                  ) : null}
                 </td>
                 <td>{p.vcs.tag ? `tag ${p.vcs.tag}` : (p.vcs.branch ?? '—')}</td>
                 <td>
@@ -161,13 +210,16 @@ export const Project = ({ params }: P) => {
                     <ul class="plain">
                       {p.workflows.map((w) => (
                         <li key={w.id}>
-                          <Link href={workflowPath(slug, p.number, w.id)}>{w.name}</Link> <Status state={w.status} /> <span class="muted">{between(w.createdAt, w.stoppedAt)}</span>
+                          <Link href={workflowPath(slug, p.number, w.id)}>{w.name}</Link> <Status state={w.status} />{' '}
+                          <span class="muted">{between(w.createdAt, w.stoppedAt)}</span>
                         </li>
                       ))}
                     </ul>
                   )}
                 </td>
-                <td><Time at={p.createdAt} /></td>
+                <td>
+                  <Time at={p.createdAt} />
+                </td>
               </tr>
             ))}
           </tbody>
@@ -208,13 +260,27 @@ export const ProjectSettings = ({ params }: P) => {
   const [saved, setSaved] = useState(false);
   const action = useAction();
   const project = q.data?.project;
-  if (q.error) return <Page title={`Settings of ${slug}`}><ErrorBox error={q.error} /></Page>;
+  if (q.error)
+    return (
+      <Page title={`Settings of ${slug}`}>
+        <ErrorBox error={q.error} />
+      </Page>
+    );
   if (!q.data) return <Loading />;
-  if (!project) return <Page title={`Settings of ${slug}`}><p role="alert">{slug} is not followed.</p></Page>;
+  if (!project)
+    return (
+      <Page title={`Settings of ${slug}`}>
+        <p role="alert">{slug} is not followed.</p>
+      </Page>
+    );
   const s = { ...project.settings, ...draft };
   const save = async (input: Record<string, unknown>) => {
     setSaved(false);
-    if (await action.run(() => gql('mutation($s: String!, $i: ProjectSettingsInput!) { updateProjectSettings(slug: $s, input: $i) { slug } }', { s: project.slug, i: input }))) {
+    if (
+      await action.run(() =>
+        gql('mutation($s: String!, $i: ProjectSettingsInput!) { updateProjectSettings(slug: $s, input: $i) { slug } }', { s: project.slug, i: input }),
+      )
+    ) {
       setDraft({});
       setSaved(true);
       q.reload();
@@ -233,16 +299,31 @@ export const ProjectSettings = ({ params }: P) => {
           }}
         >
           <Field label="Git URL" required value={s.gitUrl} spellcheck={false} onInput={(e: Event) => setDraft({ ...draft, gitUrl: value(e) })} />
-          <Field label="Default branch" required value={s.defaultBranch} spellcheck={false} onInput={(e: Event) => setDraft({ ...draft, defaultBranch: value(e) })} />
+          <Field
+            label="Default branch"
+            required
+            value={s.defaultBranch}
+            spellcheck={false}
+            onInput={(e: Event) => setDraft({ ...draft, defaultBranch: value(e) })}
+          />
           {flags.map(([key, label]) => (
             <label class="check" key={key}>
-              <input type="checkbox" checked={s[key] as boolean} onChange={(e) => setDraft({ ...draft, [key]: (e.currentTarget as HTMLInputElement).checked })} /> {label}
+              <input
+                type="checkbox"
+                checked={s[key] as boolean}
+                onChange={(e) => setDraft({ ...draft, [key]: (e.currentTarget as HTMLInputElement).checked })}
+              />{' '}
+              {label}
             </label>
           ))}
-          <p>
-            Webhook secret: {project.settings.webhookSecret ? <code>{project.settings.webhookSecret}</code> : <span class="muted">none set</span>}
-          </p>
-          <Field label="New webhook secret (at least 16 characters)" type="password" autoComplete="new-password" value={draft.newSecret ?? ''} onInput={(e: Event) => setDraft({ ...draft, newSecret: value(e) })} />
+          <p>Webhook secret: {project.settings.webhookSecret ? <code>{project.settings.webhookSecret}</code> : <span class="muted">none set</span>}</p>
+          <Field
+            label="New webhook secret (at least 16 characters)"
+            type="password"
+            autoComplete="new-password"
+            value={draft.newSecret ?? ''}
+            onInput={(e: Event) => setDraft({ ...draft, newSecret: value(e) })}
+          />
           <div class="row">
             <button type="submit" class="primary" aria-disabled={action.busy || undefined}>
               Save settings
@@ -263,7 +344,11 @@ export const ProjectSettings = ({ params }: P) => {
           of={project.slug}
           vars={project.envVars.edges.map((e) => e.node)}
           store={async (name, v) => {
-            await gql('mutation($s: String!, $n: String!, $v: String!) { storeProjectEnvVar(slug: $s, name: $n, value: $v) { name } }', { s: project.slug, n: name, v });
+            await gql('mutation($s: String!, $n: String!, $v: String!) { storeProjectEnvVar(slug: $s, name: $n, value: $v) { name } }', {
+              s: project.slug,
+              n: name,
+              v,
+            });
             q.reload();
           }}
           remove={async (name) => {
@@ -318,7 +403,9 @@ export const Contexts = ({ params }: P) => {
       <ErrorBox error={action.error} />
       <ErrorBox error={q.error} />
       {!q.data ? (
-        q.error ? null : <Loading />
+        q.error ? null : (
+          <Loading />
+        )
       ) : q.data.contexts.edges.length === 0 ? (
         <p class="muted">No contexts yet.</p>
       ) : (
@@ -357,7 +444,11 @@ export const Contexts = ({ params }: P) => {
               of={c.name}
               vars={c.envVars.edges.map((e) => e.node)}
               store={async (n, v) => {
-                await gql('mutation($id: ID!, $n: String!, $v: String!) { storeContextEnvVar(contextId: $id, name: $n, value: $v) { name } }', { id: c.id, n, v });
+                await gql('mutation($id: ID!, $n: String!, $v: String!) { storeContextEnvVar(contextId: $id, name: $n, value: $v) { name } }', {
+                  id: c.id,
+                  n,
+                  v,
+                });
                 q.reload();
               }}
               remove={async (n) => {

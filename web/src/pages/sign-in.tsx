@@ -30,7 +30,14 @@ export const SignIn = () => {
           navigate(returnPath(new URLSearchParams(location.search).get('next')), { replace: true });
         }}
       >
-        <Field label="API token" type="password" autoComplete="off" required value={token} onInput={(e: Event) => setToken((e.currentTarget as HTMLInputElement).value)} />
+        <Field
+          label="API token"
+          type="password"
+          autoComplete="off"
+          required
+          value={token}
+          onInput={(e: Event) => setToken((e.currentTarget as HTMLInputElement).value)}
+        />
         <ErrorBox error={error} />
         <div>
           <button type="submit" aria-disabled={busy || undefined}>

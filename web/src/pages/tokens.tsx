@@ -39,7 +39,10 @@ export const Tokens = () => {
         onSubmit={(e) => {
           e.preventDefault();
           void run(async () => {
-            const d = await gql<{ createApiToken: { token: string; apiToken: ApiToken } }>('mutation($l: String!) { createApiToken(label: $l) { token apiToken { id label } } }', { l: label.trim() });
+            const d = await gql<{ createApiToken: { token: string; apiToken: ApiToken } }>(
+              'mutation($l: String!) { createApiToken(label: $l) { token apiToken { id label } } }',
+              { l: label.trim() },
+            );
             setCreated({ token: d.createApiToken.token, label: d.createApiToken.apiToken.label });
             setLabel('');
           });
@@ -68,19 +71,30 @@ export const Tokens = () => {
       <ErrorBox error={error} />
       <ErrorBox error={q.error} />
       {!q.data ? (
-        q.error ? null : <Loading />
+        q.error ? null : (
+          <Loading />
+        )
       ) : q.data.apiTokens.length === 0 ? (
         <p class="muted">No API tokens.</p>
       ) : (
         <table>
           <thead>
-            <tr><th scope="col">Label</th><th scope="col">Created</th><th scope="col">Last used</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr>
+            <tr>
+              <th scope="col">Label</th>
+              <th scope="col">Created</th>
+              <th scope="col">Last used</th>
+              <th scope="col">
+                <span class="visually-hidden">Actions</span>
+              </th>
+            </tr>
           </thead>
           <tbody>
             {q.data.apiTokens.map((t) => (
               <tr key={t.id}>
                 <td id={`token-${t.id}`}>{t.label}</td>
-                <td><Time at={t.createdAt} /></td>
+                <td>
+                  <Time at={t.createdAt} />
+                </td>
                 <td>{t.lastUsedAt ? <Time at={t.lastUsedAt} /> : <span class="muted">never</span>}</td>
                 <td>
                   <Button

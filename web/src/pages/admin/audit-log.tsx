@@ -44,7 +44,11 @@ export const AuditLog = () => {
   const [form, setForm] = useState<AuditFilterForm>(emptyFilters);
   const [filter, setFilter] = useState<AuditLogFilter>({});
   const pages = usePages();
-  const log = useQuery<{ auditLog: { edges: Array<{ node: AuditEvent }>; pageInfo: { hasNextPage: boolean; endCursor: string | null } } }>(logQuery, { filter, first: 50, after: pages.after });
+  const log = useQuery<{ auditLog: { edges: Array<{ node: AuditEvent }>; pageInfo: { hasNextPage: boolean; endCursor: string | null } } }>(logQuery, {
+    filter,
+    first: 50,
+    after: pages.after,
+  });
   const [live, setLive] = useState(false);
   const [tail, setTail] = useState<AuditEvent[]>([]);
   const tailError = useSubscription<{ events: AuditEvent }>(
@@ -63,7 +67,14 @@ export const AuditLog = () => {
   };
 
   return (
-    <Page title="Audit log" actions={<a class="button" href={csvHref(filter)}>Download CSV</a>}>
+    <Page
+      title="Audit log"
+      actions={
+        <a class="button" href={csvHref(filter)}>
+          Download CSV
+        </a>
+      }
+    >
       <form
         class="row filters"
         aria-label="Audit log filters"
@@ -75,7 +86,9 @@ export const AuditLog = () => {
         <label class="field">
           <span>Action</span>
           <input name="action" value={form.action} placeholder="user.* or context.create" aria-describedby="action-hint" onInput={set('action')} />
-          <small id="action-hint" class="muted">A prefix ends in .*; several separated by commas.</small>
+          <small id="action-hint" class="muted">
+            A prefix ends in .*; several separated by commas.
+          </small>
         </label>
         <label class="field">
           <span>Actor</span>
@@ -125,7 +138,8 @@ export const AuditLog = () => {
             <ol class="tail-list" aria-label="Live tail" aria-live="polite">
               {tail.map((e) => (
                 <li key={e.id} data-action={e.action}>
-                  <Time at={e.occurredAt} /> <code>{e.action}</code> by <span class="actor">{who(e.actor)}</span> on {who(e.target)} <Outcome success={e.success} />
+                  <Time at={e.occurredAt} /> <code>{e.action}</code> by <span class="actor">{who(e.actor)}</span> on {who(e.target)}{' '}
+                  <Outcome success={e.success} />
                 </li>
               ))}
             </ol>
@@ -152,11 +166,21 @@ export const AuditLog = () => {
               <tbody>
                 {log.data.auditLog.edges.map(({ node: e }) => (
                   <tr key={e.id}>
-                    <td><Time at={e.occurredAt} /></td>
-                    <td><code>{e.action}</code></td>
-                    <td>{who(e.actor)} <span class="muted">({e.actor.type})</span></td>
-                    <td>{who(e.target)} <span class="muted">({e.target.type})</span></td>
-                    <td><Outcome success={e.success} /></td>
+                    <td>
+                      <Time at={e.occurredAt} />
+                    </td>
+                    <td>
+                      <code>{e.action}</code>
+                    </td>
+                    <td>
+                      {who(e.actor)} <span class="muted">({e.actor.type})</span>
+                    </td>
+                    <td>
+                      {who(e.target)} <span class="muted">({e.target.type})</span>
+                    </td>
+                    <td>
+                      <Outcome success={e.success} />
+                    </td>
                   </tr>
                 ))}
               </tbody>

@@ -62,7 +62,9 @@ export const Runners = () => {
     <Page title="Runners" actions={<Button onClick={q.reload}>Refresh</Button>}>
       <ErrorBox error={q.error} />
       {!d ? (
-        q.loading ? <Loading /> : null
+        q.loading ? (
+          <Loading />
+        ) : null
       ) : (
         <>
           <section aria-labelledby="classes-heading">
@@ -83,7 +85,9 @@ export const Runners = () => {
                 <tbody>
                   {d.resourceClasses.map((c) => (
                     <tr key={c.resourceClass}>
-                      <th scope="row"><code>{c.resourceClass}</code></th>
+                      <th scope="row">
+                        <code>{c.resourceClass}</code>
+                      </th>
                       <td>{c.queued}</td>
                       <td>{c.running}</td>
                       <td>{c.agents === 0 ? <strong>none</strong> : c.agents}</td>
@@ -123,7 +127,11 @@ export const Runners = () => {
                         </span>
                       </td>
                       <td>
-                        {a.resourceClasses.map((c) => <code key={c} class="tag">{c}</code>)}
+                        {a.resourceClasses.map((c) => (
+                          <code key={c} class="tag">
+                            {c}
+                          </code>
+                        ))}
                         {a.declined.map((x) => (
                           <div key={x.kind} class="muted">
                             declines {x.kind}: {x.reason}
@@ -149,7 +157,9 @@ export const Runners = () => {
                           </ul>
                         )}
                       </td>
-                      <td><Time at={a.lastSeenAt} /></td>
+                      <td>
+                        <Time at={a.lastSeenAt} />
+                      </td>
                     </tr>
                   ))}
                 </tbody>
@@ -175,10 +185,24 @@ export const Runners = () => {
                 <tbody>
                   {d.queuedJobs.map((j) => (
                     <tr key={j.id}>
-                      <th scope="row"><Link href={`/jobs/${j.id}`}>{j.name}</Link></th>
-                      <td><Status state={j.status} /></td>
-                      <td>{j.executor ? <code>{j.executor.type}:{j.executor.resourceClass}</code> : '—'}</td>
-                      <td><Time at={j.queuedAt} /></td>
+                      <th scope="row">
+                        <Link href={`/jobs/${j.id}`}>{j.name}</Link>
+                      </th>
+                      <td>
+                        <Status state={j.status} />
+                      </td>
+                      <td>
+                        {j.executor ? (
+                          <code>
+                            {j.executor.type}:{j.executor.resourceClass}
+                          </code>
+                        ) : (
+                          '—'
+                        )}
+                      </td>
+                      <td>
+                        <Time at={j.queuedAt} />
+                      </td>
                       <td>{j.queueReason ?? 'an agent is about to take it'}</td>
                     </tr>
                   ))}
@@ -211,12 +235,16 @@ const SelfHosted = () => {
   const [namespace, setNamespace] = useState('');
   const [newClass, setNewClass] = useState({ resourceClass: '', description: '' });
   const action = useAction();
-  const classes = useQuery<{ runnerResourceClasses: RunnerClass[] }>('query($ns: String!) { runnerResourceClasses(namespace: $ns) { id resourceClass description createdAt } }', { ns: namespace || '-' });
+  const classes = useQuery<{ runnerResourceClasses: RunnerClass[] }>(
+    'query($ns: String!) { runnerResourceClasses(namespace: $ns) { id resourceClass description createdAt } }',
+    { ns: namespace || '-' },
+  );
   return (
     <section class="stack" aria-labelledby="self-hosted-heading">
       <h2 id="self-hosted-heading">Self-hosted runners</h2>
       <p class="muted">
-        A resource class is <code>namespace/name</code>; the classes named <code>docker</code> and <code>machine</code> take tokens for build machines (<code>gyre agent</code>) serving the built-in classes.
+        A resource class is <code>namespace/name</code>; the classes named <code>docker</code> and <code>machine</code> take tokens for build machines (
+        <code>gyre agent</code>) serving the built-in classes.
       </p>
       <form
         class="row"
@@ -226,7 +254,10 @@ const SelfHosted = () => {
           const rc = newClass.resourceClass.trim();
           if (!rc) return;
           const ok = await action.run(
-            () => gql('mutation($input: CreateRunnerResourceClassInput!) { createRunnerResourceClass(input: $input) { id } }', { input: { resourceClass: rc, description: newClass.description } }),
+            () =>
+              gql('mutation($input: CreateRunnerResourceClassInput!) { createRunnerResourceClass(input: $input) { id } }', {
+                input: { resourceClass: rc, description: newClass.description },
+              }),
             `Resource class ${rc} created.`,
           );
           if (ok) {
@@ -238,8 +269,20 @@ const SelfHosted = () => {
           }
         }}
       >
-        <Field label="New resource class" name="resourceClass" placeholder="my-org/linux-amd64" required value={newClass.resourceClass} onInput={(e) => setNewClass((c) => ({ ...c, resourceClass: e.currentTarget.value }))} />
-        <Field label="Description" name="description" value={newClass.description} onInput={(e) => setNewClass((c) => ({ ...c, description: e.currentTarget.value }))} />
+        <Field
+          label="New resource class"
+          name="resourceClass"
+          placeholder="my-org/linux-amd64"
+          required
+          value={newClass.resourceClass}
+          onInput={(e) => setNewClass((c) => ({ ...c, resourceClass: e.currentTarget.value }))}
+        />
+        <Field
+          label="Description"
+          name="description"
+          value={newClass.description}
+          onInput={(e) => setNewClass((c) => ({ ...c, description: e.currentTarget.value }))}
+        />
         <button type="submit" class="primary">
           Create resource class
         </button>
@@ -269,7 +312,13 @@ const SelfHosted = () => {
                   key={c.id}
                   rc={c}
                   onDelete={async () => {
-                    if (!(await action.run(() => gql('mutation($rc: String!) { deleteRunnerResourceClass(resourceClass: $rc) }', { rc: c.resourceClass }), `Resource class ${c.resourceClass} deleted.`))) return;
+                    if (
+                      !(await action.run(
+                        () => gql('mutation($rc: String!) { deleteRunnerResourceClass(resourceClass: $rc) }', { rc: c.resourceClass }),
+                        `Resource class ${c.resourceClass} deleted.`,
+                      ))
+                    )
+                      return;
                     // the class goes away with its buttons: the focus goes to what happened
                     action.focusOutcome();
                     classes.reload();
@@ -287,7 +336,9 @@ const SelfHosted = () => {
 };
 
 const RunnerClassTokens = ({ rc, onDelete }: { rc: RunnerClass; onDelete: () => Promise<void> }) => {
-  const tokens = useQuery<{ runnerTokens: RunnerToken[] }>('query($rc: String!) { runnerTokens(resourceClass: $rc) { id nickname createdAt } }', { rc: rc.resourceClass });
+  const tokens = useQuery<{ runnerTokens: RunnerToken[] }>('query($rc: String!) { runnerTokens(resourceClass: $rc) { id nickname createdAt } }', {
+    rc: rc.resourceClass,
+  });
   const [nickname, setNickname] = useState('');
   const [created, setCreated] = useState<{ token: string; nickname: string } | null>(null);
   const action = useAction();
@@ -319,7 +370,9 @@ const RunnerClassTokens = ({ rc, onDelete }: { rc: RunnerClass; onDelete: () => 
               {tokens.data.runnerTokens.map((t) => (
                 <tr key={t.id}>
                   <th scope="row">{t.nickname}</th>
-                  <td><Time at={t.createdAt} /></td>
+                  <td>
+                    <Time at={t.createdAt} />
+                  </td>
                   <td>
                     <ConfirmButton
                       label="Delete token"
@@ -348,7 +401,11 @@ const RunnerClassTokens = ({ rc, onDelete }: { rc: RunnerClass; onDelete: () => 
           if (!nick) return;
           let token = '';
           const ok = await action.run(async () => {
-            token = (await gql<{ createRunnerToken: { token: string } }>('mutation($input: CreateRunnerTokenInput!) { createRunnerToken(input: $input) { token } }', { input: { resourceClass: rc.resourceClass, nickname: nick } })).createRunnerToken.token;
+            token = (
+              await gql<{ createRunnerToken: { token: string } }>('mutation($input: CreateRunnerTokenInput!) { createRunnerToken(input: $input) { token } }', {
+                input: { resourceClass: rc.resourceClass, nickname: nick },
+              })
+            ).createRunnerToken.token;
           }, `Token ${nick} created.`);
           if (ok) {
             setCreated({ token, nickname: nick });
@@ -358,9 +415,7 @@ const RunnerClassTokens = ({ rc, onDelete }: { rc: RunnerClass; onDelete: () => 
         }}
       >
         <Field label={`Token nickname for ${rc.resourceClass}`} name="nickname" required value={nickname} onInput={(e) => setNickname(e.currentTarget.value)} />
-        <button type="submit">
-          Create token
-        </button>
+        <button type="submit">Create token</button>
       </form>
       {created ? (
         <div class="once" role="region" aria-label={`New token ${created.nickname}`}>
@@ -376,7 +431,12 @@ const RunnerClassTokens = ({ rc, onDelete }: { rc: RunnerClass; onDelete: () => 
       ) : null}
       <Outcome done={action.done} error={action.error} statusRef={action.statusRef} />
       <div class="row">
-        <ConfirmButton label="Delete resource class" name={rc.resourceClass} question={`Delete ${rc.resourceClass}? Delete its tokens first.`} onConfirm={onDelete} />
+        <ConfirmButton
+          label="Delete resource class"
+          name={rc.resourceClass}
+          question={`Delete ${rc.resourceClass}? Delete its tokens first.`}
+          onConfirm={onDelete}
+        />
       </div>
     </article>
   );

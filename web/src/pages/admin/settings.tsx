@@ -8,17 +8,56 @@ import { ConfirmButton, Outcome, useAction } from '../../lib/actions.tsx';
 const fields = `suspendNewUsers requiredOrgMembership licenseSeats seatsUsed ${retentionFields.map(([f]) => f).join(' ')}`;
 
 /** A labelled input with its own error, tied to it for assistive tools. */
-const SettingField = ({ id, label, hint, error, value, onInput, days }: { id: string; label: string; hint?: string; error?: string | undefined; value: string; onInput: (v: string) => void; days?: boolean }) => {
+const SettingField = ({
+  id,
+  label,
+  hint,
+  error,
+  value,
+  onInput,
+  days,
+}: {
+  id: string;
+  label: string;
+  hint?: string;
+  error?: string | undefined;
+  value: string;
+  onInput: (v: string) => void;
+  days?: boolean;
+}) => {
   const describedBy = [hint ? `${id}-hint` : '', error ? `${id}-error` : ''].filter(Boolean).join(' ') || undefined;
   return (
     <div class="field">
       <label for={id}>{label}</label>
       {days ? (
-        <input id={id} name={id} type="number" min={1} max={maxRetentionDays} step={1} value={value} aria-invalid={error ? 'true' : undefined} aria-describedby={describedBy} onInput={(e) => onInput(e.currentTarget.value)} />
+        <input
+          id={id}
+          name={id}
+          type="number"
+          min={1}
+          max={maxRetentionDays}
+          step={1}
+          value={value}
+          aria-invalid={error ? 'true' : undefined}
+          aria-describedby={describedBy}
+          onInput={(e) => onInput(e.currentTarget.value)}
+        />
       ) : (
-        <input id={id} name={id} type="text" value={value} aria-invalid={error ? 'true' : undefined} aria-describedby={describedBy} onInput={(e) => onInput(e.currentTarget.value)} />
+        <input
+          id={id}
+          name={id}
+          type="text"
+          value={value}
+          aria-invalid={error ? 'true' : undefined}
+          aria-describedby={describedBy}
+          onInput={(e) => onInput(e.currentTarget.value)}
+        />
       )}
-      {hint ? <small id={`${id}-hint`} class="muted">{hint}</small> : null}
+      {hint ? (
+        <small id={`${id}-hint`} class="muted">
+          {hint}
+        </small>
+      ) : null}
       {error ? (
         <small id={`${id}-error`} class="field-error">
           <span aria-hidden="true">✕ </span>
@@ -47,7 +86,9 @@ export const Settings = () => {
     <Page title="Settings">
       <ErrorBox error={loaded.error} />
       {!form || !settings ? (
-        loaded.loading ? <Loading /> : null
+        loaded.loading ? (
+          <Loading />
+        ) : null
       ) : (
         <form
           class="stack settings"
@@ -63,7 +104,13 @@ export const Settings = () => {
               return;
             }
             const input = checked.input;
-            if (await save.run(() => gql(`mutation($input: SystemSettingsInput!) { updateSystemSettings(input: $input) { ${fields} } }`, { input }), 'Settings saved.')) loaded.reload();
+            if (
+              await save.run(
+                () => gql(`mutation($input: SystemSettingsInput!) { updateSystemSettings(input: $input) { ${fields} } }`, { input }),
+                'Settings saved.',
+              )
+            )
+              loaded.reload();
           }}
         >
           <h2 id="system-settings">System settings</h2>
@@ -114,16 +161,25 @@ export const Settings = () => {
       <section class="stack" aria-labelledby="master-key">
         <h2 id="master-key">Master key</h2>
         <p>
-          Re-wraps every data key under the current master key while Gyre keeps serving. To change the key: set the new one as <code>GYRE_MASTER_KEY</code>, the old one in{' '}
-          <code>GYRE_MASTER_KEY_PREVIOUS</code>, restart Gyre, then rotate.
+          Re-wraps every data key under the current master key while Gyre keeps serving. To change the key: set the new one as <code>GYRE_MASTER_KEY</code>, the
+          old one in <code>GYRE_MASTER_KEY_PREVIOUS</code>, restart Gyre, then rotate.
         </p>
         <div class="row">
           <ConfirmButton
             label="Rotate master key"
             question="Rotate the master key now?"
-           
             onConfirm={async () => {
-              await rotate.run(async () => setRotation((await gql<{ rotateMasterKey: { keyId: string; previousKeyIds: string[]; rewrapped: number } }>('mutation { rotateMasterKey { keyId previousKeyIds rewrapped } }')).rotateMasterKey), 'Master key rotated.');
+              await rotate.run(
+                async () =>
+                  setRotation(
+                    (
+                      await gql<{ rotateMasterKey: { keyId: string; previousKeyIds: string[]; rewrapped: number } }>(
+                        'mutation { rotateMasterKey { keyId previousKeyIds rewrapped } }',
+                      )
+                    ).rotateMasterKey,
+                  ),
+                'Master key rotated.',
+              );
             }}
           />
         </div>
@@ -131,7 +187,9 @@ export const Settings = () => {
         {rotation ? (
           <dl class="facts">
             <dt>Current key</dt>
-            <dd><code>{rotation.keyId}</code></dd>
+            <dd>
+              <code>{rotation.keyId}</code>
+            </dd>
             <dt>Data keys re-wrapped</dt>
             <dd>{rotation.rewrapped}</dd>
             <dt>Previous keys</dt>

@@ -38,12 +38,22 @@ const userFields = 'login state isAdmin';
 export const Users = () => {
   const [state, setState] = useState<UserState | ''>('');
   const pages = usePages();
-  const list = useQuery<{ users: { edges: Array<{ node: User }>; pageInfo: { hasNextPage: boolean; endCursor: string | null } } }>(usersQuery, { state: state || null, first: 50, after: pages.after });
+  const list = useQuery<{ users: { edges: Array<{ node: User }>; pageInfo: { hasNextPage: boolean; endCursor: string | null } } }>(usersQuery, {
+    state: state || null,
+    first: 50,
+    after: pages.after,
+  });
   const action = useAction();
   const [approveLogin, setApproveLogin] = useState('');
 
   const act = async (mutation: string, login: string, success: string) => {
-    if (!(await action.run(() => gql(`mutation($login: String!) { ${mutation}(login: $login)${mutation === 'deleteUser' ? '' : ` { ${userFields} }`} }`, { login }), success))) return;
+    if (
+      !(await action.run(
+        () => gql(`mutation($login: String!) { ${mutation}(login: $login)${mutation === 'deleteUser' ? '' : ` { ${userFields} }`} }`, { login }),
+        success,
+      ))
+    )
+      return;
     // the row goes away (deleted, or no longer in the state shown): the focus goes to what happened
     if (mutation === 'deleteUser' || (state && mutation !== 'grantAdmin' && mutation !== 'revokeAdmin')) action.focusOutcome();
     list.reload();
@@ -58,13 +68,25 @@ export const Users = () => {
           e.preventDefault();
           const login = approveLogin.trim();
           if (!login) return;
-          if (await action.run(() => gql(`mutation($login: String!) { approveUser(login: $login) { ${userFields} } }`, { login }), `${login} approved: the account is inactive until it first signs in.`)) {
+          if (
+            await action.run(
+              () => gql(`mutation($login: String!) { approveUser(login: $login) { ${userFields} } }`, { login }),
+              `${login} approved: the account is inactive until it first signs in.`,
+            )
+          ) {
             setApproveLogin('');
             list.reload();
           }
         }}
       >
-        <Field label="GitHub login to approve" name="login" required autoComplete="off" value={approveLogin} onInput={(e) => setApproveLogin(e.currentTarget.value)} />
+        <Field
+          label="GitHub login to approve"
+          name="login"
+          required
+          autoComplete="off"
+          value={approveLogin}
+          onInput={(e) => setApproveLogin(e.currentTarget.value)}
+        />
         <button type="submit" class="primary">
           Approve
         </button>
@@ -120,11 +142,18 @@ export const Users = () => {
                       </span>
                     </td>
                     <td>{u.isAdmin ? 'admin' : '—'}</td>
-                    <td><Time at={u.createdAt} /></td>
-                    <td><Time at={u.lastLoginAt} /></td>
+                    <td>
+                      <Time at={u.createdAt} />
+                    </td>
+                    <td>
+                      <Time at={u.lastLoginAt} />
+                    </td>
                     <td class="buttons">
                       {u.state === 'ACTIVE' || u.state === 'INACTIVE' ? (
-                        <Button aria-label={`Suspend ${u.login}`} onClick={() => act('suspendUser', u.login, `${u.login} suspended: their sessions and tokens stop working.`)}>
+                        <Button
+                          aria-label={`Suspend ${u.login}`}
+                          onClick={() => act('suspendUser', u.login, `${u.login} suspended: their sessions and tokens stop working.`)}
+                        >
                           Suspend
                         </Button>
                       ) : (
@@ -144,7 +173,6 @@ export const Users = () => {
                       <ConfirmButton
                         label="Delete"
                         name={u.login}
-                       
                         question={`Delete ${u.login}? Their tokens are revoked; the audit history stays.`}
                         onConfirm={() => act('deleteUser', u.login, `${u.login} deleted.`)}
                       />
