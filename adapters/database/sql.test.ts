@@ -50,6 +50,9 @@ test('SQLSTATE 53100 is DATABASE_DISK_FULL (507); a server shutting down is DATA
   assert.equal([(shutdown as GyreError).code, (shutdown as GyreError).status], ['DATABASE_UNAVAILABLE', 503]);
   const terminated = typedDatabaseError(new Error('Connection terminated unexpectedly'));
   assert.is((terminated as GyreError).code, 'DATABASE_UNAVAILABLE');
+  // as knex passes it on: the statement, then the driver's message
+  const fromKnex = typedDatabaseError(new Error('select * from "users_v2" where "id" = $1 - Connection terminated unexpectedly'));
+  assert.is((fromKnex as GyreError).code, 'DATABASE_UNAVAILABLE');
   const unique = Object.assign(new Error('duplicate key value violates unique constraint'), { code: '23505' });
   assert.is(typedDatabaseError(unique), unique);
 });

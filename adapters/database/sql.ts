@@ -85,7 +85,8 @@ export const typedDatabaseError = (e: unknown): unknown => {
     code.startsWith('08') ||
     /^57P0[123]$/.test(code) ||
     e.name === 'KnexTimeoutError' ||
-    /^Connection terminated|is not queryable|Timeout acquiring a connection/.test(e.message);
+    // knex puts the statement before the driver's message: `select … - Connection terminated unexpectedly`
+    /(^|- )Connection terminated|is not queryable|Timeout acquiring a connection/.test(e.message);
   if (unavailable) return Object.assign(databaseUnavailable(), { cause: e });
   if (code === '53100') return Object.assign(databaseDiskFull(), { cause: e });
   return e;
