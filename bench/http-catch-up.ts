@@ -101,7 +101,7 @@ const runnerMs = await timed(async () => {
   if (!(await runner.waitFor(head, 30 * 60_000))) throw new Error('projections did not catch up');
 });
 await runner.stop();
-if ((await counted('audit_events_v1')) !== total) throw new Error('the audit read model does not hold every event');
+if ((await counted(auditLogProjection.tables.audit_events)) !== total) throw new Error('the audit read model does not hold every event');
 
 await dropAllButTheLog(db);
 await store.close();
@@ -112,7 +112,7 @@ const gyre = await startGyre(storage);
 await gyre.stop();
 const serveMs = gyre.timings.readyMs - empty.timings.readyMs;
 db = openStorage(storage);
-if ((await counted('audit_events_v1')) < total) throw new Error('gyre serve did not project every event');
+if ((await counted(auditLogProjection.tables.audit_events)) < total) throw new Error('gyre serve did not project every event');
 await db.destroy();
 
 const out = {
