@@ -120,7 +120,7 @@ const dropShadow = async (db: Knex, p: Projection) => {
   await db.raw(`drop table if exists ${Object.values(shadowOf(p).tables).join(', ')}`);
 };
 
-/** The database refused to wait longer for a lock (SQLSTATE 55P03): a reader held the table; try again. */
+/** The database refused to wait (longer) for a lock (SQLSTATE 55P03): a reader held the table; try again. */
 const lockTimedOut = (e: unknown) => (e as { code?: unknown }).code === '55P03' || (e as { cause?: { code?: unknown } }).cause?.code === '55P03';
 
 /**
@@ -136,6 +136,17 @@ const swapIn = (db: Knex, p: Projection, shadowAt: Position): Promise<boolean> =
     const row = (await trx(checkpoints).where({ name: p.name, version: p.version }).forUpdate().first('position')) as { position: Position } | undefined;
     if (row && row.position > shadowAt) return false;
     const shadow = shadowOf(p).tables as Record<string, string>;
+    // every table at once, without waiting: a swap that held one table while it waited for another
+    // would deadlock with a reader that joins them (the reader is the one PostgreSQL would cancel)
+    const names = [...Object.values(p.tables as Record<string, string>), ...Object.values(shadow)];
+    const existing = (await trx.raw(`select tablename as name from pg_tables where schemaname = current_schema() and tablename = any(?)`, [names]))
+      .rows as Array<{
+      name: string;
+    }>;
+    await trx.raw(
+      `lock table ${existing.map(() => '??').join(', ')} in access exclusive mode nowait`,
+      existing.map((t) => t.name),
+    );
     for (const [key, live] of Object.entries(p.tables as Record<string, string>)) {
       await trx.raw(`drop table if exists ${live}`);
       await trx.raw(`alter table ${shadow[key]} rename to ${live}`);
@@ -302,7 +313,10 @@ export const createProjectionRebuilds = (options: RebuildOptions): ProjectionReb
                 break;
               }
             } catch (e) {
-              if (!lockTimedOut(e) || attempt >= 20) throw e;
+              if (!lockTimedOut(e) || attempt >= 100) throw e;
+              // a reader holds a table: let it finish
+              await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+              continue;
             }
             if (attempt >= 20) throw new Error(`the live ${p.name} kept moving past its rebuild: another server applies faster than the rebuild catches up`);
           }
