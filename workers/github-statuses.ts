@@ -298,8 +298,8 @@ export const startStatusSender = (options: StatusSenderOptions): StatusSender =>
   /** Sends one row, unless another server claimed it first. */
   const send = async (pass: Pass, r: OutboxRow): Promise<void> => {
     const at = now();
-    const claimed = await db(outbox)
-      .where({ ...keyOf(r), seq: r.seq })
+    // still owed: another server may have sent this row and settled its claim since this pass read it
+    const claimed = await stillOwed(db(outbox).where({ ...keyOf(r), seq: r.seq }))
       .whereRaw(`${dueAt} <= ?`, [at])
       .update({ claimed_until: at + claimMs });
     if (claimed !== 1) return;
