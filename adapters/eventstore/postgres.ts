@@ -242,9 +242,11 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
    * below it. The horizon and that look are a row of their own, joined to the page's rows, so they
    * come back even when the page is empty.
    */
+  // events past `from` at or above the horizon exist when the log's last event is one: a seek to the
+  // index's end, where a search for them would scan every event after `from` (the whole log in catch-up)
   const lookAt = `with horizon as (select pg_snapshot_xmin(pg_current_snapshot()) as xmin),
-     behind as (select exists (select 1 from events where (transaction_id, global_position) > (?::text::xid8, ?::bigint)
-       and transaction_id >= (select xmin from horizon)) as held_back)`;
+     behind as (select coalesce((select (transaction_id, global_position) > (?::text::xid8, ?::bigint) and transaction_id >= (select xmin from horizon)
+       from events order by transaction_id desc, global_position desc limit 1), false) as held_back)`;
   const below = '(transaction_id, global_position) > (?::text::xid8, ?::bigint) and transaction_id < (select xmin from horizon)';
   const pageSql = `${lookAt},
      page as (select transaction_id as t, global_position as g, ${columns} from events where ${below}
