@@ -77,7 +77,7 @@ export const applyBatch = async (db: Knex, p: Projection, from: Position, to: Po
 
 export const createProjectionRunner = (options: RunnerOptions): ProjectionRunner => {
   const { store, db, projections } = options;
-  const batchSize = options.batchSize ?? 500;
+  const batchSize = options.batchSize ?? 2000;
   const controller = new AbortController();
   // every projection's subscription waits on this one signal at once
   setMaxListeners(projections.length + 10, controller.signal);

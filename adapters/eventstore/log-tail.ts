@@ -1,4 +1,4 @@
-import { matchesActions } from '../../domain/audit/action-filter.ts';
+import { matchesActions, type ActionFilter } from '../../domain/audit/action-filter.ts';
 import type { Position, RecordedEvent } from '../../domain/events/envelope.ts';
 import type { Page, ReadAllOptions, SubscribeOptions } from './port.ts';
 
@@ -27,6 +27,8 @@ export interface LogTailOptions {
   readonly pageSize?: number;
   /** Events kept in memory for subscribers a little behind; one further behind reads the store itself. */
   readonly retainEvents?: number;
+  /** Pages kept of what subscribers further behind read from the store, so that those catching up together read the log once. */
+  readonly catchUpPages?: number;
   /** How soon the tail looks again while committed events are held back by an older open transaction. */
   readonly heldBackPollMs?: number;
   /** Told when a read of the log fails; the tail tries again. */
@@ -47,10 +49,14 @@ interface TailPage {
  * The tail reads only while someone subscribes, and nothing at all while no append wakes it.
  */
 export const createLogTail = (source: TailSource, options: LogTailOptions = {}): LogTail => {
-  const pageSize = options.pageSize ?? 1000;
+  const pageSize = options.pageSize ?? 2000;
   const retainEvents = options.retainEvents ?? 2000;
   const heldBackPollMs = options.heldBackPollMs ?? 5;
+  const catchUpPages = options.catchUpPages ?? 8;
   let pages: TailPage[] = [];
+  // pages read for subscribers behind the tail, newest last, and the reads under way by their start
+  let behind: TailPage[] = [];
+  const reading = new Map<Position, Promise<TailPage>>();
   let retained = 0;
   let cursor: Position | null = null;
   let subscribers = 0;
@@ -76,6 +82,40 @@ export const createLogTail = (source: TailSource, options: LogTailOptions = {}):
     retained += page.events.length;
     while (pages.length > 1 && (retained > retainEvents || pages.length > 1024)) retained -= pages.shift()!.events.length;
   };
+
+  /**
+   * The page of the log holding `at` for a subscriber behind what the tail keeps: one read already made
+   * (or under way) for another subscriber, or a new one, whole, that every subscriber filters itself.
+   */
+  const behindPage = (at: Position): Promise<TailPage> => {
+    const kept = behind.find((p) => p.from <= at && at < p.next);
+    if (kept) return Promise.resolve(kept);
+    let read = reading.get(at);
+    if (!read) {
+      read = source.readAll(at, { limit: pageSize }).then((page) => {
+        const read: TailPage = { from: at, next: page.next, events: page.events, atEnd: page.atEnd };
+        if (read.next !== at) behind = [...behind.slice(1 - catchUpPages), read];
+        return read;
+      });
+      reading.set(at, read);
+      void read.then(
+        () => reading.delete(at),
+        () => reading.delete(at),
+      );
+    }
+    return read;
+  };
+
+  /** A page's events after `at` that a subscriber takes, in chunks of at most `limit`. */
+  function* chunks(page: TailPage, at: Position, types: ReadonlyArray<ActionFilter>, limit: number, atEnd: boolean) {
+    const events = page.events.filter((e) => e.position > at && matchesActions(types, e.type));
+    for (let i = 0; i < events.length; i += limit) {
+      const chunk = events.slice(i, i + limit);
+      const last = i + limit >= events.length;
+      yield { events: chunk, next: last ? page.next : chunk[chunk.length - 1]!.position, atEnd: last && atEnd };
+    }
+    if (events.length === 0) yield { events: [], next: page.next, atEnd };
+  }
 
   const sleepUnlessWoken = async (ms: number | null) => {
     if (woken) return;
@@ -120,6 +160,7 @@ export const createLogTail = (source: TailSource, options: LogTailOptions = {}):
       if (subscribers === 0) {
         // nobody followed for a while: what the tail holds may have a gap before its next read
         pages = [];
+        behind = [];
         retained = 0;
         cursor = null;
       }
@@ -142,27 +183,20 @@ export const createLogTail = (source: TailSource, options: LogTailOptions = {}):
         const index = pages.findIndex((p) => p.from <= at && at < p.next);
         if (index >= 0) {
           const page = pages[index]!;
-          const newest = index === pages.length - 1;
-          const events = page.events.filter((e) => e.position > at && matchesActions(types, e.type));
-          for (let i = 0; i < events.length; i += limit) {
-            const chunk = events.slice(i, i + limit);
-            const last = i + limit >= events.length;
-            at = last ? page.next : chunk[chunk.length - 1]!.position;
-            yield { events: chunk, next: at, atEnd: last && newest && page.atEnd };
-          }
-          if (events.length === 0) {
-            at = page.next;
-            yield { events: [], next: at, atEnd: newest && page.atEnd };
+          for (const chunk of chunks(page, at, types, limit, index === pages.length - 1 && page.atEnd)) {
+            at = chunk.next;
+            yield chunk;
           }
           continue;
         }
         const oldest = pages[0]?.from;
         if (cursor !== null && at < cursor && (oldest === undefined || at < oldest)) {
-          // behind what the tail keeps: catch up from the store
-          const { events, next, atEnd } = await source.readAll(at, { filter: { types }, limit });
-          if (next !== at) {
-            at = next;
-            yield { events, next, atEnd };
+          // behind what the tail keeps: catch up from the store, on pages shared with others behind
+          const page = await behindPage(at);
+          if (page.next === at) continue;
+          for (const chunk of chunks(page, at, types, limit, page.atEnd)) {
+            at = chunk.next;
+            yield chunk;
           }
           continue;
         }
