@@ -23,6 +23,7 @@ import { eventRegistry } from '../domain/events/catalog.ts';
 import { allProjections } from '../projections/all.ts';
 import { createProjectionRunner } from '../projections/runner.ts';
 import { createProjectionRebuilds } from '../projections/rebuild.ts';
+import { watchAccessChanges } from './auth/access-changes.ts';
 import { authenticate } from './auth/authenticate.ts';
 import { createTokenUsage, ensureTokenUsageTable } from './auth/token-usage.ts';
 import { registerCircleCiConfig } from './rest/circleci-config.ts';
@@ -256,6 +257,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
       scheduledRunStarter({ ...reactorDeps, log: app.log, projections }),
     ],
   });
+  const access = watchAccessChanges(store, projections);
   const services: Services = {
     config,
     db,
@@ -269,6 +271,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     log: app.log,
     tokenUsage: createTokenUsage(db),
     sessions: { maxAgeMs: config.GYRE_SESSION_MAX_AGE_HOURS * 3_600_000, now: options.now ?? Date.now },
+    access,
     vault,
     jobSecrets,
     output,
@@ -404,6 +407,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
       await schedules.stop();
       await app.close();
       await reactors.stop();
+      access.close();
       await statusSender?.stop();
       await boardFeed.stop();
       await rebuilds.stop();

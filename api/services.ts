@@ -17,6 +17,7 @@ import type { LiveOutput } from '../application/live-output.ts';
 import type { Dispatch } from '../workers/dispatch.ts';
 import type { Config } from './config.ts';
 import type { TokenUsage } from './auth/token-usage.ts';
+import type { AccessChanges } from './auth/access-changes.ts';
 import type { SessionPolicy } from './auth/authenticate.ts';
 
 /** What the API's edges call: read models through `db`, changes through `commands`; it satisfies every use case's dependencies (application/dependencies.ts). */
@@ -36,6 +37,8 @@ export interface Services {
   readonly tokenUsage: TokenUsage;
   /** How long browser sessions last, by which clock. */
   readonly sessions: SessionPolicy;
+  /** When a live subscription should check its caller again (api/auth/access-changes.ts). */
+  readonly access: AccessChanges;
   /** Seals secrets; only job dispatch opens them, through `jobSecrets`. */
   readonly vault: Vault;
   readonly jobSecrets: JobSecrets;

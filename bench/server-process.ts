@@ -114,7 +114,9 @@ export const startGyre = async (storage: Storage, env: Record<string, string> = 
   buildOnce();
   const port = await freePort();
   const spawned = performance.now();
-  const child = spawn(process.execPath, [join(root, 'bin', 'gyre.mjs'), 'serve'], {
+  // BENCH_GYRE_NODE_ARGS: Node's own options for the server, e.g. `--cpu-prof --cpu-prof-dir=tmp/profile`
+  const nodeArgs = process.env.BENCH_GYRE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, join(root, 'bin', 'gyre.mjs'), 'serve'], {
     cwd: root,
     env: {
       ...process.env,

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { UserState } from '../domain/users/accounts.ts';
-import { defineProjection } from './projection.ts';
+import { defineProjection, isoTime } from './projection.ts';
 
 export interface UserRow {
   readonly id: string;
@@ -172,14 +172,14 @@ export const seatsInUse = async (db: Knex): Promise<number> => {
 };
 
 /** The owner of a session that is open and started after `startedAfter`, or undefined. */
-export const userBySessionHash = async (db: Knex, sessionHash: string, startedAfter: Date): Promise<UserRow | undefined> => {
+export const userBySessionHash = async (db: Knex, sessionHash: string, startedAfter: Date): Promise<(UserRow & { sessionStartedAt: string }) | undefined> => {
   const row = await db(sessions)
     .join(users, `${users}.id`, `${sessions}.user_id`)
     .where(`${sessions}.session_hash`, sessionHash)
     .whereNull(`${sessions}.ended_at`)
     .where(`${sessions}.started_at`, '>', startedAfter.toISOString())
-    .first(`${users}.*`);
-  return row ? toUser(row) : undefined;
+    .first(`${users}.*`, `${sessions}.started_at as session_started_at`);
+  return row ? { ...toUser(row), sessionStartedAt: isoTime(row.session_started_at) } : undefined;
 };
 
 export const anyAdmin = async (db: Knex): Promise<boolean> => Boolean(await db(users).where({ is_admin: true }).first('id'));

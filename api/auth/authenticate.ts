@@ -7,7 +7,14 @@ import { hashToken } from '../../application/tokens.ts';
 export type Auth =
   | { readonly kind: 'anonymous' }
   | { readonly kind: 'invalid'; readonly reason: string }
-  | { readonly kind: 'user'; readonly user: UserRow; readonly tokenId: string | null; readonly sessionHash: string | null }
+  | {
+      readonly kind: 'user';
+      readonly user: UserRow;
+      readonly tokenId: string | null;
+      readonly sessionHash: string | null;
+      /** When a session stops counting by its age (by the policy's clock); null for a token. */
+      readonly endsAt: number | null;
+    }
   /** A runner agent, by a token of its resource class: it may do only what rules with role `agent` allow. */
   | { readonly kind: 'agent'; readonly resourceClass: string; readonly tokenId: string };
 
@@ -54,7 +61,7 @@ export const authenticate = async (db: Knex, sessions: SessionPolicy, headers: H
       return { kind: 'invalid', reason: 'the API token is not valid' };
     }
     if (!usable(user)) return { kind: 'invalid', reason: 'the account is suspended' };
-    return { kind: 'user', user, tokenId: user.tokenId, sessionHash: null };
+    return { kind: 'user', user, tokenId: user.tokenId, sessionHash: null, endsAt: null };
   }
   const session = cookies[sessionCookie];
   if (!session) return { kind: 'anonymous' };
@@ -62,7 +69,7 @@ export const authenticate = async (db: Knex, sessions: SessionPolicy, headers: H
   const user = await userBySessionHash(db, sessionHash, new Date(sessions.now() - sessions.maxAgeMs));
   if (!user) return { kind: 'invalid', reason: 'the session has ended: sign in again' };
   if (!usable(user)) return { kind: 'invalid', reason: 'the account is suspended' };
-  return { kind: 'user', user, tokenId: null, sessionHash };
+  return { kind: 'user', user, tokenId: null, sessionHash, endsAt: Date.parse(user.sessionStartedAt) + sessions.maxAgeMs };
 };
 
 export const actorOf = (auth: Auth): Reference =>

@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GraphQLError, buildSchema, parse, type GraphQLFieldResolver, type OperationDefinitionNode } from 'graphql';
 import mercurius from 'mercurius';
 import { GyreError } from '../../domain/errors.ts';
+import type { AccessChanges } from '../auth/access-changes.ts';
 import { authenticate, presentedToken, type Auth } from '../auth/authenticate.ts';
 import { ownOrigin, requestOrigin, signedInByCookie } from '../auth/origin.ts';
 import { authorize, graphqlRules } from '../auth/authorization.ts';
@@ -81,16 +82,28 @@ const guard = (s: Services, key: string, resolve: Resolver): Resolver => {
   };
 };
 
-/** Passes a subscription's events on, checking the caller again once `everyMs` has passed since the last check. */
-const revalidating = (source: AsyncIterator<unknown>, check: () => Promise<void>, everyMs = 1000): AsyncIterableIterator<unknown> => {
-  let checkedAt = Date.now();
+/**
+ * Passes a subscription's events on, checking the caller again before the first one after what
+ * decides access changed (an account, token or session event) or after their session's end.
+ */
+const revalidating = (
+  source: AsyncIterator<unknown>,
+  check: () => Promise<Auth>,
+  access: AccessChanges,
+  endsAt: number | null,
+  now: () => number,
+): AsyncIterableIterator<unknown> => {
+  let seen = access.stamp();
+  let ends = endsAt;
   return {
     async next() {
       const r = await source.next();
-      if (!r.done && Date.now() - checkedAt > everyMs) {
-        checkedAt = Date.now();
+      if (!r.done && (access.stamp() !== seen || (ends !== null && now() >= ends))) {
+        seen = access.stamp();
         try {
-          await check();
+          await access.settled();
+          const auth = await check();
+          ends = auth.kind === 'user' ? auth.endsAt : null;
         } catch (e) {
           await source.return?.();
           throw e;
@@ -119,7 +132,13 @@ const guardedResolvers = (s: Services) => {
     const subscribe: Resolver = async (root, args, ctx, info) => {
       const events = (await r.subscribe(root, args, ctx, info)) as AsyncIterator<unknown>;
       const again = ctx.reauthenticate;
-      return again ? revalidating(events, async () => authorize(rule, await again())) : events;
+      const endsAt = ctx.auth.kind === 'user' ? ctx.auth.endsAt : null;
+      const check = async () => {
+        const auth = await again!();
+        authorize(rule, auth);
+        return auth;
+      };
+      return again ? revalidating(events, check, s.access, endsAt, s.sessions.now) : events;
     };
     resolvers[type]![field] = { subscribe: guard(s, key, subscribe), resolve: guard(s, key, r.resolve ?? ((root) => root)) };
   }

@@ -254,6 +254,23 @@ test('a session ends when it is older than GYRE_SESSION_MAX_AGE_HOURS, whoever s
   }
 });
 
+test('a WebSocket signed in by a session ends at the first event after the session reaches its age', async () => {
+  const cookie = await sessionOf(g.adminToken);
+  const live = subscribe(connect({ cookie, origin: gyre }));
+  try {
+    assert.ok(await until(() => live.got.length > 0, warmUp), 'events arrive while the session lasts');
+    ahead = hour + 60_000;
+    const before = live.got.length;
+    let over = false;
+    void live.done.then(() => (over = true));
+    assert.ok(await until(() => over, warmUp), 'the subscription ended');
+    assert.is(live.got.length, before, 'nothing delivered after the session ended');
+    assert.match(JSON.stringify(live.errors), /the session has ended: sign in again/);
+  } finally {
+    ahead = 0;
+  }
+});
+
 test("a suspended person's session stops working and their token can neither sign in nor call the API", async () => {
   const gus = await g.createUser('gus');
   const cookie = await sessionOf(gus.token);
