@@ -31,6 +31,8 @@ export interface Execution<S, C, E extends DomainEvent> {
   readonly lastEventOnly?: boolean | ((last: RecordedEvent) => boolean);
   /** Streams many writers share (a job's parallel tasks) may take more attempts than the default. */
   readonly maxAttempts?: number;
+  /** The stream as the caller has just read it: decided on first, as a remembered stream is, and read again only if it moved since. */
+  readonly history?: ReadonlyArray<RecordedEvent>;
 }
 
 export interface Executed<S> {
@@ -144,9 +146,9 @@ export const createCommandHandler = (store: EventStore, registry: EventRegistry,
   };
 
   return {
-    async execute({ stream, decider, command, context, target, scope = null, lastEventOnly = false, maxAttempts: attempts = maxAttempts }) {
+    async execute({ stream, decider, command, context, target, scope = null, lastEventOnly = false, maxAttempts: attempts = maxAttempts, history: read }) {
       const lastOnly = lastEventOnly !== false;
-      let guess = recent.get(stream, lastOnly);
+      let guess = read ?? recent.get(stream, lastOnly);
       // a stream whose last event is not yet in the shape that holds the state is read whole
       if (guess?.length && typeof lastEventOnly === 'function' && !lastEventOnly(guess[guess.length - 1]!)) guess = undefined;
       for (let attempt = 1; ; ) {

@@ -55,8 +55,11 @@ const tokenOf = (s: FollowDeps, userId: string) =>
     throw e;
   });
 
-const stateOf = async (s: WithStore, slug: ReturnType<typeof parseProjectSlug>) =>
-  fold(projectDecider, (await s.store.readStream(projectStream(slug))) as unknown as ProjectEvent[]);
+/** The project's stream and what it holds, read once: the command decides on the same reading. */
+const stateOf = async (s: WithStore, slug: ReturnType<typeof parseProjectSlug>) => {
+  const history = await s.store.readStream(projectStream(slug));
+  return { history, state: fold(projectDecider, history as unknown as ProjectEvent[]) };
+};
 
 /**
  * `createProject`: follows a repository. With no `gitUrl`, it is the repository of the slug on the
@@ -76,7 +79,7 @@ export const followProject = async (
   const slug = parseProjectSlug(input.slug);
   const given = input.gitUrl === undefined || input.gitUrl === null ? undefined : parseInput(GitUrl, input.gitUrl, 'gitUrl');
   const known = await projectBySlug(s.db, slug.key);
-  const state = await stateOf(s, slug);
+  const { history, state } = await stateOf(s, slug);
   // following again keeps the git URL it had (the decider refuses another) and the repository its webhook was on
   const gitUrl = given ?? state?.settings.gitUrl ?? githubCloneUrl(s.config.GYRE_GITHUB_URL, slug);
   const projectId = known?.id ?? randomUUID();
@@ -104,7 +107,7 @@ export const followProject = async (
     };
   }
   try {
-    await runProjectCommand(s, context, slug, { type: 'create', projectId, slug, gitUrl, hook, by }, known);
+    await runProjectCommand(s, context, slug, { type: 'create', projectId, slug, gitUrl, hook, by }, known, history);
   } catch (e) {
     if (hook && repo && token) await removeHook(s, token, repo, hook.hookId);
     throw e;
@@ -129,7 +132,7 @@ const removeHook = async (s: FollowDeps, token: string, repo: GitHubRepoRef, hoo
 export const unfollowProject = async (s: FollowDeps, context: CommandContext, by: Member, caller: Caller, rawSlug: unknown): Promise<ProjectRow> => {
   const project = await findProject(s, rawSlug);
   const slug = parseProjectSlug(project.slug);
-  const state = await stateOf(s, slug);
+  const { history, state } = await stateOf(s, slug);
   projectDecider.decide({ type: 'unfollow', by }, state);
   const hook = state?.hook;
   if (hook) {
@@ -143,6 +146,6 @@ export const unfollowProject = async (s: FollowDeps, context: CommandContext, by
       throw githubError(e, `removed its webhook from ${hook.repository}`);
     });
   }
-  await runProjectCommand(s, context, slug, { type: 'unfollow', by }, project);
+  await runProjectCommand(s, context, slug, { type: 'unfollow', by }, project, history);
   return written(await projectBySlug(s.db, slug.key));
 };

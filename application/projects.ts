@@ -1,6 +1,6 @@
 import { projectOwner } from '../adapters/encryption/port.ts';
 import { NotFoundError, parseInput } from '../domain/errors.ts';
-import type { CommandContext } from '../domain/events/envelope.ts';
+import type { CommandContext, RecordedEvent } from '../domain/events/envelope.ts';
 import type { Member } from '../domain/organizations.ts';
 import { parseProjectSettingsInput, projectDecider, projectStream, projectTarget, type ProjectCommand } from '../domain/projects/project.ts';
 import { parseProjectSlug, type ProjectSlug } from '../domain/projects/slugs.ts';
@@ -37,9 +37,17 @@ export const findProjectEnvVar = async (s: Reads, project: ProjectRow, name: str
   return found;
 };
 
-export const runProjectCommand = async (s: UseCases, context: CommandContext, slug: ProjectSlug, command: ProjectCommand, known?: ProjectRow) => {
+export const runProjectCommand = async (
+  s: UseCases,
+  context: CommandContext,
+  slug: ProjectSlug,
+  command: ProjectCommand,
+  known?: ProjectRow,
+  history?: ReadonlyArray<RecordedEvent>,
+) => {
   await executeAndWait(s, {
     stream: projectStream(slug),
+    history,
     decider: projectDecider,
     command,
     context,
