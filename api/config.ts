@@ -89,6 +89,11 @@ export const ConfigSchema = z.object({
   GYRE_SCHEDULE_TICK_MS: z.coerce.number().int().min(50).max(60_000).default(10_000),
   /** When set, GET /metrics answers only `Authorization: Bearer <this>`; unset, it is open, as scrape targets usually are. */
   GYRE_METRICS_TOKEN: z.string().trim().min(16, 'must be at least 16 characters (openssl rand -hex 24)').optional(),
+  /** Live subscriptions open at once on one WebSocket, and for one account over all its connections. */
+  GYRE_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).max(10_000).default(32),
+  GYRE_SUBSCRIPTIONS_PER_USER: z.coerce.number().int().min(1).max(100_000).default(256),
+  /** How long a subscriber may take to receive one event (ms) before its connection is closed rather than events kept for it. */
+  GYRE_SUBSCRIPTION_SLOW_CONSUMER_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   /** How long a browser session lasts from sign-in (hours, fractions allowed), however it started; then the person signs in again. */
   GYRE_SESSION_MAX_AGE_HOURS: z.coerce.number().positive('must be more than 0').max(8760, 'must be at most 8760 (a year)').default(168),
   /** How far behind the log a projection may fall (ms) before /readyz answers 503. */

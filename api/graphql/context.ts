@@ -2,12 +2,15 @@ import { UnauthorizedError, ValidationError } from '../../domain/errors.ts';
 import type { CommandContext, RequestInfo } from '../../domain/events/envelope.ts';
 import type { Auth } from '../auth/authenticate.ts';
 import { commandContext } from '../request-context.ts';
+import type { Connection } from './subscription-limits.ts';
 
 export interface GraphQLContext {
   readonly auth: Auth;
   readonly requestInfo: RequestInfo;
   /** On a WebSocket: authenticates the connection's token again, for long-lived subscriptions. */
   readonly reauthenticate?: () => Promise<Auth>;
+  /** On a WebSocket: what its subscriptions share (their count, closing it). */
+  readonly connection?: Connection;
 }
 
 /** The audit envelope's actor and request for the commands a resolver runs. */

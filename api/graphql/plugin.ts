@@ -12,6 +12,7 @@ import { isRefusal } from '../errors.ts';
 import { commandContext, requestInfo } from '../request-context.ts';
 import type { Services } from '../services.ts';
 import type { GraphQLContext } from './context.ts';
+import { createSubscriptionGate } from './subscription-limits.ts';
 import { createResolvers } from './resolvers.ts';
 
 /** schema.graphql at the root; the build copies it beside the compiled code in dist/. */
@@ -119,6 +120,11 @@ const revalidating = (
 };
 
 const guardedResolvers = (s: Services) => {
+  const gate = createSubscriptionGate({
+    perConnection: s.config.GYRE_SUBSCRIPTIONS_PER_CONNECTION,
+    perUser: s.config.GYRE_SUBSCRIPTIONS_PER_USER,
+    slowConsumerMs: s.config.GYRE_SUBSCRIPTION_SLOW_CONSUMER_MS,
+  });
   const resolvers = createResolvers(s) as unknown as Record<string, Record<string, Resolver | { subscribe: Resolver; resolve?: Resolver }>>;
   for (const key of rootFields()) {
     const [type, field] = key.split('.') as [string, string];
@@ -130,7 +136,9 @@ const guardedResolvers = (s: Services) => {
     }
     const rule = graphqlRules[key]!;
     const subscribe: Resolver = async (root, args, ctx, info) => {
-      const events = (await r.subscribe(root, args, ctx, info)) as AsyncIterator<unknown>;
+      const subscribed = (await r.subscribe(root, args, ctx, info)) as AsyncIterator<unknown>;
+      const connection = ctx.connection;
+      const events = connection ? gate.held(subscribed, connection, ctx.auth.kind === 'user' ? ctx.auth.user.id : null) : subscribed;
       const again = ctx.reauthenticate;
       const endsAt = ctx.auth.kind === 'user' ? ctx.auth.endsAt : null;
       const check = async () => {
@@ -194,7 +202,17 @@ export const registerGraphQL = async (app: FastifyInstance, s: Services) => {
         return { auth: await authenticate(s.db, s.sessions, headers), reauthenticate: () => authenticate(s.db, s.sessions, headers) };
       },
       // runs before onConnect, on the upgrade request, which the onRequest hook has authenticated
-      context: (_socket: unknown, req: FastifyRequest): GraphQLContext => ({ requestInfo: requestInfo(req), ...upgradeAuth(s, req) }),
+      context: (socket: { terminate(): void }, req: FastifyRequest): GraphQLContext => ({
+        requestInfo: requestInfo(req),
+        ...upgradeAuth(s, req),
+        connection: {
+          open: 0,
+          drop: (reason) => {
+            s.log.warn({ reqId: req.id, reason }, 'a subscriber too slow to keep up was disconnected');
+            socket.terminate();
+          },
+        },
+      }),
     },
     errorFormatter: (execution, ctx) => {
       let status = 200;
