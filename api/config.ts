@@ -100,7 +100,7 @@ export const ConfigSchema = z.object({
     .int()
     .min(1024)
     .max(64 * 1024 * 1024)
-    .default(3_000_000),
+    .default(3 * 1024 * 1024),
   /** The largest processed config (bytes); CircleCI's compiled config is at most 8 MB. */
   GYRE_CONFIG_MAX_PROCESSED_BYTES: z.coerce
     .number()

@@ -18,6 +18,10 @@ export interface ConfigProcessingLimits extends ConfigLimits {
 
 /** Processes configs in worker threads, each bounded in time and memory, so that no config holds up the event loop. */
 export interface ConfigProcessor {
+  /** The longest config processed (bytes): a longer one is refused unread where it can be. */
+  readonly sourceBytes: number;
+  /** Refuses a config of `bytes`, larger than `sourceBytes`. */
+  refuseSize(bytes: number): never;
   /** Refuses a config longer than the limit; every other bound exceeded comes back as a problem, as the config's own problems do. */
   process(s: Reads, text: string, options: { pipelineParameters: Record<string, unknown>; pipelineValues: Record<string, unknown> }): Promise<ProcessResult>;
   close(): Promise<void>;
@@ -37,11 +41,15 @@ export const configProcessor = (limits: ConfigProcessingLimits): ConfigProcessor
     resourceLimits: { maxOldGenerationSizeMb: limits.memoryMb, maxYoungGenerationSizeMb: Math.min(64, Math.ceil(limits.memoryMb / 4)) },
   });
   const { sourceBytes, timeoutMs, memoryMb, ...configLimits } = limits;
+  const refuseSize = (bytes: number): never => {
+    throw new ValidationError(`the config is ${megabytes(bytes)}, more than ${megabytes(sourceBytes)} (the limit of a config's size): make it smaller`);
+  };
   return {
+    sourceBytes,
+    refuseSize,
     async process(s, text, options) {
       const bytes = Buffer.byteLength(text);
-      if (bytes > sourceBytes)
-        throw new ValidationError(`the config is ${megabytes(bytes)}, more than ${megabytes(sourceBytes)} (the limit of a config's size): make it smaller`);
+      if (bytes > sourceBytes) refuseSize(bytes);
       return withOrbs(s, async (loaded) => {
         try {
           return await pool.run({ text, ...options, limits: configLimits, loaded }, { signal: AbortSignal.timeout(timeoutMs) });

@@ -196,12 +196,12 @@ export const triggerPipeline = async (s: PipelineDeps, context: CommandContext, 
   const parameters = input.parameters == null ? {} : parseInput(Parameters, input.parameters, 'parameters');
   const pullRequest = input.pullRequest ?? null;
   // a pull request's head is read from its refs/pull/<n>/head: a fork's commits are on no branch of the repository
-  const checkout = await s.git.read(project.settings.gitUrl, {
-    branch,
-    tag,
-    revision,
-    pullRequest: pullRequest && input.fromPullRequestRef ? pullRequest.number : null,
-  });
+  const checkout = await s.git.read(
+    project.settings.gitUrl,
+    { branch, tag, revision, pullRequest: pullRequest && input.fromPullRequestRef ? pullRequest.number : null },
+    { maxConfigBytes: s.configs.sourceBytes },
+  );
+  if (checkout.configTooLarge !== undefined) s.configs.refuseSize(checkout.configTooLarge);
   const pipelineId = input.pipelineId ?? randomUUID();
   const pipeline: PipelineDetails = {
     pipelineId,
