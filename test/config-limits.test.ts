@@ -26,6 +26,13 @@ test.after(async () => {
   repo.remove();
 });
 
+/**
+ * The slowest /healthz answer allowed while a config is processed: typically 40–100 ms on 2 cores,
+ * with rare spikes to 300–500 ms while a worker thread runs flat out beside the server (its garbage
+ * collection shares V8's helper threads); processing on the event loop would hold it for seconds.
+ */
+const healthzBound = 600;
+
 /** Runs `work` while /healthz is asked again and again: how long `work` took, and the slowest /healthz answer meanwhile. */
 const probing = async <T>(at: string, work: () => Promise<T>) => {
   let done = false;
@@ -111,7 +118,7 @@ test('a matrix of 100,000 combinations is refused by the limit of matrix combina
   assert.match(result.body.errors[0]!.message, 'the matrix makes 100000 jobs, more than 1000 (the limit of matrix combinations)');
   assert.ok(result.size < 10_000, `answer of ${result.size} bytes`);
   assert.ok(took < 5_000, `took ${took} ms`);
-  assert.ok(slowest < 200, `/healthz took ${slowest} ms`);
+  assert.ok(slowest < healthzBound, `/healthz took ${slowest} ms`);
 });
 
 test('a large string parameter in 10⁴ steps is refused by the limit of the processed size, not written out', async () => {
@@ -123,7 +130,7 @@ test('a large string parameter in 10⁴ steps is refused by the limit of the pro
   assert.is(result.body.output_yaml, '');
   assert.ok(result.size < 100_000, `answer of ${result.size} bytes`);
   assert.ok(took < 5_000, `took ${took} ms`);
-  assert.ok(slowest < 200, `/healthz took ${slowest} ms`);
+  assert.ok(slowest < healthzBound, `/healthz took ${slowest} ms`);
 });
 
 test('a 15 MB config on a branch is refused by the size limit before it is processed, and no pipeline is recorded', async () => {
@@ -147,7 +154,7 @@ test('a 15 MB config on a branch is refused by the size limit before it is proce
   );
   assert.ok(result.size < 10_000, `answer of ${result.size} bytes`);
   assert.ok(took < 10_000, `took ${took} ms`);
-  assert.ok(slowest < 200, `/healthz took ${slowest} ms`);
+  assert.ok(slowest < healthzBound, `/healthz took ${slowest} ms`);
   await g.services.settled();
   const appended = (await g.services.store.readAll(head, { limit: 100 })).events;
   assert.equal(
@@ -177,7 +184,7 @@ test('with the structural limits lifted, the worker time limit stops the matrix 
   assert.ok(result.size < 10_000, `answer of ${result.size} bytes`);
   assert.ok(took < 5_000, `took ${took} ms`);
   assert.ok(probes > 5, `${probes} probes`);
-  assert.ok(slowest < 200, `/healthz took ${slowest} ms`);
+  assert.ok(slowest < healthzBound, `/healthz took ${slowest} ms`);
   // the next config is served by a fresh worker
   const next = await compile(liftedBase, lifted.adminToken, 'version: 2.1\njobs:\n  build:\n    docker: [{image: alpine}]\n    steps: [checkout]\n');
   assert.is(next.body.valid, true, JSON.stringify(next.body.errors));

@@ -22,8 +22,9 @@ export const defaultConfigLimits: ConfigLimits = {
   processedBytes: 8 * 1024 * 1024,
 };
 
-/** Megabytes for a message: `8 MB`, `2.5 MB`. */
-export const megabytes = (bytes: number): string => `${Number((bytes / 1024 / 1024).toFixed(1))} MB`;
+/** A size for a message: `8 MB`, `2.5 MB`, `20 KB`, `100 bytes`. */
+export const megabytes = (bytes: number): string =>
+  bytes >= 1024 * 1024 ? `${Number((bytes / 1024 / 1024).toFixed(1))} MB` : bytes >= 1024 ? `${Number((bytes / 1024).toFixed(1))} KB` : `${bytes} bytes`;
 
 /**
  * Whether `value`'s strings, keys and scalars come to more than `limit` characters. It stops as soon
