@@ -190,4 +190,23 @@ test('with the structural limits lifted, the worker time limit stops the matrix 
   assert.is(next.body.valid, true, JSON.stringify(next.body.errors));
 });
 
+test('with the size limit lifted, the worker memory limit stops a config that would write 200 MB', async () => {
+  await lifted.stop();
+  lifted = await startTestGyre({
+    GYRE_CONFIG_MAX_PROCESSED_BYTES: String(256 * 1024 * 1024),
+    GYRE_CONFIG_PROCESSING_MEMORY_MB: '64',
+    GYRE_CONFIG_PROCESSING_TIMEOUT_MS: '60000',
+  });
+  liftedBase = await lifted.app.listen({ port: 0, host: '127.0.0.1' });
+  await (await fetch(`${liftedBase}/healthz`)).text();
+  const { result, took, slowest } = await probing(liftedBase, () => compile(liftedBase, lifted.adminToken, bigStringConfig));
+  assert.equal(
+    result.body.errors.map((e) => e.message),
+    ['.circleci/config.yml: processing the config needed more than 64 MB (the limit of config processing memory)'],
+  );
+  assert.ok(result.size < 100_000, `answer of ${result.size} bytes`);
+  assert.ok(took < 30_000, `took ${took} ms`);
+  assert.ok(slowest < healthzBound, `/healthz took ${slowest} ms`);
+});
+
 test.run();
