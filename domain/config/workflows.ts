@@ -179,12 +179,16 @@ const resolveRequires = ({ entries, names, aliases }: Unrolled): WorkflowJob[] =
 const checkCycles = (jobs: ReadonlyArray<WorkflowJob>, at: Path, wfName: string, fail: Fail) => {
   const byName = new Map(jobs.map((j) => [j.name, j]));
   const state = new Map<string, 'visiting' | 'done'>();
-  const visit = (n: string, trail: string[]) => {
+  // one trail, pushed and popped: a copy per visit made a long chain of requires quadratic
+  const trail: string[] = [];
+  const visit = (n: string) => {
     if (state.get(n) === 'done') return;
     if (state.get(n) === 'visiting') fail(at, `the requires of workflow ${wfName} form a cycle: ${[...trail.slice(trail.indexOf(n)), n].join(' → ')}`);
     state.set(n, 'visiting');
-    for (const r of byName.get(n)!.requires) if (byName.has(r)) visit(r, [...trail, n]);
+    trail.push(n);
+    for (const r of byName.get(n)!.requires) if (byName.has(r)) visit(r);
+    trail.pop();
     state.set(n, 'done');
   };
-  for (const j of jobs) visit(j.name, []);
+  for (const j of jobs) visit(j.name);
 };
