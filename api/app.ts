@@ -77,6 +77,7 @@ import { registerHealth } from './rest/health.ts';
 import { registerCircleCiSchedules } from './rest/circleci-schedules.ts';
 import { registerMetrics } from './rest/metrics.ts';
 import type { Services } from './services.ts';
+import { configProcessor } from '../application/config-processing.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -222,7 +223,16 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   const github = createGitHub(config.GYRE_GITHUB_API_URL ?? defaultApiUrl(config.GYRE_GITHUB_URL));
   const publicUrl = (config.GYRE_PUBLIC_URL ?? `http://${config.GYRE_HOST}:${config.GYRE_PORT}`).replace(/\/+$/, '');
   // reactors read the read models and issue commands; they never wait for reactors themselves
-  const reactorDeps = { db, store, commands, vault, git, readYourWrites: async () => {} };
+  const configs = configProcessor({
+    sourceBytes: config.GYRE_CONFIG_MAX_SOURCE_BYTES,
+    processedBytes: config.GYRE_CONFIG_MAX_PROCESSED_BYTES,
+    matrixCombinations: config.GYRE_CONFIG_MAX_MATRIX_COMBINATIONS,
+    jobsPerWorkflow: config.GYRE_CONFIG_MAX_WORKFLOW_JOBS,
+    steps: config.GYRE_CONFIG_MAX_STEPS,
+    timeoutMs: config.GYRE_CONFIG_PROCESSING_TIMEOUT_MS,
+    memoryMb: config.GYRE_CONFIG_PROCESSING_MEMORY_MB,
+  });
+  const reactorDeps = { db, store, commands, vault, git, configs, readYourWrites: async () => {} };
   const dispatch = createDispatch(
     {
       ...reactorDeps,
@@ -279,6 +289,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     objects,
     dispatch,
     git,
+    configs,
     github,
     publicUrl,
     ...createReadYourWrites({ head: () => store.head(), projections, reactors, log: app.log }),
@@ -413,6 +424,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
       await rebuilds.stop();
       await projections.stop();
       await store.close();
+      await configs.close();
       if (ownsDb) await db.destroy();
     },
   };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defaultConfigLimits } from '../domain/config/limits.ts';
 
 const url = (protocols: string[], example: string) =>
   z
@@ -98,6 +99,30 @@ export const ConfigSchema = z.object({
   GYRE_SESSION_MAX_AGE_HOURS: z.coerce.number().positive('must be more than 0').max(8760, 'must be at most 8760 (a year)').default(168),
   /** How far behind the log a projection may fall (ms) before /readyz answers 503. */
   GYRE_READY_MAX_LAG_MS: z.coerce.number().int().min(0).default(30_000),
+  /** The longest config Gyre processes (bytes), sent to the compile endpoint or read from a repository. */
+  GYRE_CONFIG_MAX_SOURCE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .default(3 * 1024 * 1024),
+  /** The largest processed config (bytes); CircleCI's compiled config is at most 8 MB. */
+  GYRE_CONFIG_MAX_PROCESSED_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(256 * 1024 * 1024)
+    .default(defaultConfigLimits.processedBytes),
+  /** The most jobs one `matrix` may unroll to. */
+  GYRE_CONFIG_MAX_MATRIX_COMBINATIONS: z.coerce.number().int().min(1).max(1_000_000).default(defaultConfigLimits.matrixCombinations),
+  /** The most jobs in one workflow, matrices unrolled. */
+  GYRE_CONFIG_MAX_WORKFLOW_JOBS: z.coerce.number().int().min(1).max(1_000_000).default(defaultConfigLimits.jobsPerWorkflow),
+  /** The most steps a config expands to, over all its jobs. */
+  GYRE_CONFIG_MAX_STEPS: z.coerce.number().int().min(1).max(10_000_000).default(defaultConfigLimits.steps),
+  /** How long processing one config may take (ms), in its worker thread. */
+  GYRE_CONFIG_PROCESSING_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  /** The heap of a config processing's worker thread (MB). */
+  GYRE_CONFIG_PROCESSING_MEMORY_MB: z.coerce.number().int().min(32).max(16_384).default(256),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

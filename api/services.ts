@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { CommandHandler } from '../application/commands.ts';
 import type { Vault } from '../adapters/encryption/port.ts';
 import type { Git } from '../adapters/git/port.ts';
+import type { ConfigProcessor } from '../application/config-processing.ts';
 import type { GitHub } from '../adapters/github/port.ts';
 import type { JobSecrets } from '../workers/job-secrets.ts';
 import type { EventStore } from '../adapters/eventstore/port.ts';
@@ -51,6 +52,8 @@ export interface Services {
   readonly dispatch: Dispatch;
   /** Reads configs from projects' repositories. */
   readonly git: Git;
+  /** Processes configs in worker threads, bounded in size, time and memory. */
+  readonly configs: ConfigProcessor;
   /** GitHub's REST API (GYRE_GITHUB_API_URL): sign-in, webhooks, commit statuses. */
   readonly github: GitHub;
   /** GYRE_PUBLIC_URL, or this server's own address: what GitHub and links reach Gyre at. */

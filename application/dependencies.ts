@@ -4,6 +4,7 @@ import type { EventStore } from '../adapters/eventstore/port.ts';
 import type { Git } from '../adapters/git/port.ts';
 import type { Position, RecordedEvent } from '../domain/events/envelope.ts';
 import type { CommandHandler } from './commands.ts';
+import type { ConfigProcessor } from './config-processing.ts';
 
 /**
  * What use cases need, each as narrow as it can be: the API's Services satisfies them all, and a
@@ -41,6 +42,11 @@ export interface WithVault {
 /** Use cases that read configs from projects' repositories. */
 export interface WithGit {
   readonly git: Git;
+}
+
+/** Use cases that process configs (in worker threads, bounded). */
+export interface WithConfigs {
+  readonly configs: ConfigProcessor;
 }
 
 /** Logging as use cases and workers use it (pino's and fastify's loggers satisfy it). */

@@ -2,9 +2,8 @@ import { describeProblem } from '../domain/config/problems.ts';
 import { ValidationError, parseInput } from '../domain/errors.ts';
 import type { CommandContext } from '../domain/events/envelope.ts';
 import { OrbName, orbDecider, orbStream, orbTarget } from '../domain/orbs/orb.ts';
-import { pickVersion, type OrbRef } from '../domain/orbs/orb-ref.ts';
+import type { LoadedOrbs } from '../domain/orbs/loaded-orbs.ts';
 import { checkOrbSource } from '../domain/orbs/orb-source.ts';
-import type { ResolvedOrb } from '../domain/config/process.ts';
 import { orbVersions } from '../projections/orbs.ts';
 import type { Reads, UseCases } from './dependencies.ts';
 import { executeAndWait } from './execute-and-wait.ts';
@@ -28,35 +27,20 @@ export const publishOrb = async (s: UseCases, context: CommandContext, input: { 
 };
 
 /**
- * A synchronous resolver for config processing over the registry: processing asks, and a miss is
- * served an empty orb so that one pass finds every orb the config names; the misses are loaded, and
- * processing runs again until every orb (orbs importing orbs too) is loaded. A pass that missed is
- * thrown away.
+ * Runs `pass` over the orbs loaded so far until it wants none more: each pass names the orbs it
+ * missed (orbs importing orbs too), and they are loaded from the registry for the next.
  */
-export const withOrbs = async <T>(s: Reads, run: (resolve: (ref: OrbRef) => ResolvedOrb | { error: string }) => T): Promise<T> => {
-  const loaded = new Map<string, Map<string, string>>();
+export const withOrbs = async <T>(
+  s: Reads,
+  pass: (loaded: LoadedOrbs) => { result: T; wanted: ReadonlyArray<string> } | Promise<{ result: T; wanted: ReadonlyArray<string> }>,
+): Promise<T> => {
+  const loaded: Record<string, Record<string, string>> = {};
   for (let round = 0; ; round++) {
-    const wanted = new Set<string>();
-    const result = run((ref) => {
-      const key = `${ref.namespace}/${ref.name}`;
-      const versions = loaded.get(key);
-      if (!versions) {
-        wanted.add(key);
-        return { resolved: `${key}@loading`, source: 'version: 2.1\n' };
-      }
-      const version = pickVersion([...versions.keys()], ref.version);
-      if (!version) {
-        const known = [...versions.keys()];
-        return {
-          error: `orb ${key}@${ref.version} is not in Gyre's orb registry${known.length ? ` (published: ${known.join(', ')})` : ''}: publish it with publishOrb`,
-        };
-      }
-      return { resolved: `${key}@${version}`, source: versions.get(version)! };
-    });
-    if (wanted.size === 0 || round > 12) return result;
+    const { result, wanted } = await pass(loaded);
+    if (wanted.length === 0 || round > 12) return result;
     for (const key of wanted) {
       const [namespace, name] = key.split('/') as [string, string];
-      loaded.set(key, await orbVersions(s.db, namespace, name));
+      loaded[key] = Object.fromEntries(await orbVersions(s.db, namespace, name));
     }
   }
 };

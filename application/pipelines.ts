@@ -17,7 +17,7 @@ import {
   pipelinesDecider,
   pipelinesStream,
   pipelineTarget,
-  processForPipeline,
+  processOptionsFor,
   workflowJobs,
   type Continuation,
   type NumberedPipeline,
@@ -49,9 +49,8 @@ import {
 import { projectBySlug } from '../projections/projects.ts';
 import { memberByLogin } from './members.ts';
 import { findProject } from './projects.ts';
-import { withOrbs } from './orbs.ts';
 import { written } from './read-your-writes.ts';
-import type { Reads, UseCases, WithGit, WithStore, WithVault } from './dependencies.ts';
+import type { Reads, UseCases, WithConfigs, WithGit, WithStore, WithVault } from './dependencies.ts';
 import { executeAndWait } from './execute-and-wait.ts';
 
 /**
@@ -62,7 +61,7 @@ import { executeAndWait } from './execute-and-wait.ts';
  */
 
 /** Pipelines' use cases read configs with git, fold workflows from their streams, and seal setup pipelines' continuation keys. */
-export type PipelineDeps = UseCases & WithStore & WithGit & WithVault;
+export type PipelineDeps = UseCases & WithStore & WithGit & WithVault & WithConfigs;
 
 /** git's rules for ref names (check-ref-format), so that no name reads as an option or a revision expression. */
 const RefName = z
@@ -197,12 +196,12 @@ export const triggerPipeline = async (s: PipelineDeps, context: CommandContext, 
   const parameters = input.parameters == null ? {} : parseInput(Parameters, input.parameters, 'parameters');
   const pullRequest = input.pullRequest ?? null;
   // a pull request's head is read from its refs/pull/<n>/head: a fork's commits are on no branch of the repository
-  const checkout = await s.git.read(project.settings.gitUrl, {
-    branch,
-    tag,
-    revision,
-    pullRequest: pullRequest && input.fromPullRequestRef ? pullRequest.number : null,
-  });
+  const checkout = await s.git.read(
+    project.settings.gitUrl,
+    { branch, tag, revision, pullRequest: pullRequest && input.fromPullRequestRef ? pullRequest.number : null },
+    { maxConfigBytes: s.configs.sourceBytes },
+  );
+  if (checkout.configTooLarge !== undefined) s.configs.refuseSize(checkout.configTooLarge);
   const pipelineId = input.pipelineId ?? randomUUID();
   const pipeline: PipelineDetails = {
     pipelineId,
@@ -231,7 +230,7 @@ export const triggerPipeline = async (s: PipelineDeps, context: CommandContext, 
   // that takes it first makes the decider refuse, and it is processed again for the next
   for (let attempt = 1; ; attempt++) {
     const number = await nextPipelineNumber(s, project.id);
-    const config = source === null ? null : await withOrbs(s, (resolveOrb) => processForPipeline(source, { ...pipeline, number }, parameters, resolveOrb));
+    const config = source === null ? null : { source, processed: await s.configs.process(s, source, processOptionsFor({ ...pipeline, number }, parameters)) };
     if (!continuation && config?.processed.valid && config.processed.config.setup) continuation = await newContinuation(s, project.id, pipelineId);
     const executed = await s.commands
       .execute({
@@ -281,7 +280,7 @@ const ended = new Set(['success', 'failed', 'error', 'canceled', 'not_run', 'una
  */
 export const continuePipeline = async (s: PipelineDeps, context: CommandContext, input: ContinueInput): Promise<PipelineRow> => {
   const key = parseInput(z.string().min(1).max(200), input.key, 'continuation-key');
-  const configuration = parseInput(z.string().max(4 * 1024 * 1024), input.configuration, 'configuration');
+  const configuration = parseInput(z.string(), input.configuration, 'configuration');
   const parameters = input.parameters == null ? {} : parseInput(Parameters, input.parameters, 'parameters');
   const pipeline = await pipelineByContinuationKeyHash(s.db, continuationKeyHash(key));
   // an open route: its refusals are recorded here (a wrong key, one used, one expired), bad input by the route
@@ -308,7 +307,7 @@ export const continuePipeline = async (s: PipelineDeps, context: CommandContext,
     vcs: pipeline.vcs,
     trigger: { ...pipeline.trigger, type: TriggerType.parse(pipeline.trigger.type), deliveryId: null },
   };
-  const config = await withOrbs(s, (resolveOrb) => processForPipeline(configuration, setup, parameters, resolveOrb));
+  const config = { source: configuration, processed: await s.configs.process(s, configuration, processOptionsFor(setup, parameters)) };
   const executed = await s.commands
     .execute({
       stream: pipelinesStream(pipeline.projectId),

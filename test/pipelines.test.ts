@@ -306,6 +306,7 @@ test('a trigger whose number another took while it processed its config processe
       readYourWrites: (w) => g.services.readYourWrites(w),
       git: g.services.git,
       vault: g.services.vault,
+      configs: g.services.configs,
       store: Object.assign(Object.create(store) as EventStore, { readLast }),
     };
     const mine = await trigger(racing);

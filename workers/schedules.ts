@@ -1,4 +1,4 @@
-import type { Logger, UseCases, WithGit, WithStore, WithVault } from '../application/dependencies.ts';
+import type { Logger, UseCases, WithConfigs, WithGit, WithStore, WithVault } from '../application/dependencies.ts';
 import { fireDueSchedules, startScheduledRun } from '../application/schedules.ts';
 import type { Position } from '../domain/events/envelope.ts';
 import type { Reactor } from './reactor.ts';
@@ -9,7 +9,11 @@ import type { Reactor } from './reactor.ts';
  * it waits for the read models to reach the end of the log, where that pipeline would be.
  */
 export const scheduledRunStarter = (
-  deps: UseCases & WithStore & WithGit & WithVault & { log: Logger; projections: { waitFor(position: Position, timeoutMs: number): Promise<boolean> } },
+  deps: UseCases &
+    WithStore &
+    WithGit &
+    WithVault &
+    WithConfigs & { log: Logger; projections: { waitFor(position: Position, timeoutMs: number): Promise<boolean> } },
 ): Reactor => ({
   name: 'scheduled-run-starter',
   handles: [{ exact: 'schedule.trigger' }, { exact: 'schedule.workflow.trigger' }],

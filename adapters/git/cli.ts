@@ -38,7 +38,7 @@ export const createGit = (dir: string): Git => {
     }
   };
   return {
-    read: (url, ref) =>
+    read: (url, ref, options = {}) =>
       serial(url, async (): Promise<Checkout> => {
         const mirror = join(dir, `${createHash('sha256').update(url).digest('hex').slice(0, 24)}.git`);
         // branches and tags, and only the one pull request's ref asked for: GitHub keeps one for every pull request ever opened
@@ -73,10 +73,14 @@ export const createGit = (dir: string): Git => {
               );
           if (!on) throw new GitError(`revision ${ref.revision} is not on ${what}`, 'ref-not-found');
         }
-        const config = await git(mirror, 'show', `${revision}:.circleci/config.yml`).catch(() => null);
         const log = await git(mirror, 'log', '-1', '--format=%s%x00%b', revision);
         const [subject, body] = log.split('\0');
-        return { revision, config, subject: (subject ?? '').trim(), body: (body ?? '').trim() };
+        const read = { revision, subject: (subject ?? '').trim(), body: (body ?? '').trim() };
+        const blob = `${revision}:.circleci/config.yml`;
+        const size = await git(mirror, 'cat-file', '-s', blob).then(Number, () => null);
+        if (size === null) return { ...read, config: null };
+        if (options.maxConfigBytes !== undefined && size > options.maxConfigBytes) return { ...read, config: null, configTooLarge: size };
+        return { ...read, config: await git(mirror, 'show', blob) };
       }),
     async checkout(url, revision, directory, options = {}) {
       mkdirSync(directory, { recursive: true });

@@ -19,8 +19,10 @@ export class GitError extends GyreError {
 /** What a pipeline reads of a repository at one revision. */
 export interface Checkout {
   readonly revision: string;
-  /** `.circleci/config.yml` at that revision, or null when the revision has none. */
+  /** `.circleci/config.yml` at that revision, or null when the revision has none or it is too large to read. */
   readonly config: string | null;
+  /** The config's size (bytes) when it is larger than `maxConfigBytes`, and so left unread. */
+  readonly configTooLarge?: number;
   readonly subject: string;
   readonly body: string;
 }
@@ -29,8 +31,13 @@ export interface Git {
   /**
    * Resolves a branch, tag or commit of the repository at `url` and reads the config there. With
    * `pullRequest`, the head is GitHub's `refs/pull/<n>/head` (where a fork's commits are), not a branch.
+   * A config larger than `maxConfigBytes` is not read.
    */
-  read(url: string, ref: { branch?: string | null; tag?: string | null; revision?: string | null; pullRequest?: number | null }): Promise<Checkout>;
+  read(
+    url: string,
+    ref: { branch?: string | null; tag?: string | null; revision?: string | null; pullRequest?: number | null },
+    options?: { maxConfigBytes?: number },
+  ): Promise<Checkout>;
   /**
    * Writes the repository's files at `revision` into `directory` (a job's checkout step), with its
    * history; with `pullRequest`, also fetches `refs/pull/<n>/head` (as `origin/pull/<n>`), so a fork's revision is there.

@@ -1,4 +1,5 @@
 import { ValidationError } from '../../domain/errors.ts';
+import { resolvingOrbs } from '../../domain/orbs/loaded-orbs.ts';
 import { parseOrbRef } from '../../domain/orbs/orb-ref.ts';
 import { compileConfig } from '../../application/config-compile.ts';
 import { publishOrb, withOrbs } from '../../application/orbs.ts';
@@ -16,7 +17,7 @@ export const orbResolvers = (s: Services) => ({
     orbVersion: async (_: unknown, args: { orbVersionRef: unknown }) => {
       const ref = parseOrbRef(String(args.orbVersionRef));
       if ('error' in ref) throw new ValidationError(ref.error);
-      const found = await withOrbs(s, (resolve) => resolve(ref));
+      const found = await withOrbs(s, (loaded) => resolvingOrbs(loaded, (resolve) => resolve(ref)));
       return 'error' in found ? null : orbVersion(found.resolved, found.source);
     },
     compileConfig: async (_: unknown, args: { configYaml: unknown; pipelineParameters?: unknown; pipelineValues?: unknown }) => {

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { pickVersion, type OrbRef } from '../orbs/orb-ref.ts';
 import { readFilters, runsFor } from './filters.ts';
 import type { ConfigProblem } from './problems.ts';
-import { processConfig, type ProcessOptions, type ProcessedConfig } from './process.ts';
+import { defaultConfigLimits, processConfig, type ProcessOptions, type ProcessedConfig } from './process.ts';
 
 const test = suite('domain/config/process');
 const file = '.circleci/config.yml';
@@ -1541,8 +1541,35 @@ test('a small file cannot blow up: aliases of aliases, and commands that call ea
     resolveOrb: () => ({ error: 'none' }),
   });
   assert.is(r2.valid, false);
-  assert.match(JSON.stringify(r2.problems), /more than 100000 steps/);
+  assert.match(JSON.stringify(r2.problems), /more than 100000 steps \(the limit of expanded steps\)/);
   assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+});
+
+test('each limit of processing is one problem naming it, at the limit given: matrix combinations, jobs per workflow, steps, processed size', () => {
+  const config = `version: 2.1
+jobs:
+  b:
+    parameters: {x: {type: string}}
+    docker: [{image: x}]
+    steps: [{run: echo << parameters.x >>}, {run: two}]
+workflows:
+  w:
+    jobs:
+      - b: {matrix: {parameters: {x: [a, b, c]}}}
+      - b: {name: last, x: z}
+`;
+  const at = (limits: Partial<typeof defaultConfigLimits>) => {
+    const r = run(config, { limits: { ...defaultConfigLimits, ...limits } });
+    return r.valid ? [] : r.problems.map((p) => `${p.key}: ${p.message}`);
+  };
+  assert.equal(at({}), []);
+  assert.equal(at({ matrixCombinations: 3, jobsPerWorkflow: 4, steps: 8, processedBytes: 2_000 }), []);
+  assert.equal(at({ matrixCombinations: 2 }), ['workflows.w.jobs[0].b.matrix: the matrix makes 3 jobs, more than 2 (the limit of matrix combinations)']);
+  assert.equal(at({ jobsPerWorkflow: 3 }), ['workflows.w.jobs[1].b: workflow w has more than 3 jobs (the limit of jobs per workflow)']);
+  assert.match(at({ steps: 7 }).join(), 'the config expands to more than 7 steps (the limit of expanded steps)');
+  assert.equal(at({ processedBytes: 100 }), [
+    ": the processed config is larger than 100 bytes (the limit of a processed config's size): do large parameters repeat in many steps?",
+  ]);
 });
 
 test.run();

@@ -1,4 +1,5 @@
 import { bindParameters, failAt, readDeclarations, substitute, unescapeLiterals, type Fail, type Lookup } from './parameters.ts';
+import { defaultConfigLimits, largerThan, megabytes, type ConfigLimits } from './limits.ts';
 import { toYaml, type ProcessedConfig } from './processed.ts';
 import { problemCollector, type ConfigProblem, type Path } from './problems.ts';
 import { configScope, orbsUsed, type ResolveOrb } from './scopes.ts';
@@ -9,6 +10,7 @@ import { processWorkflows } from './workflows.ts';
 // what callers outside domain/config use of processing, from this one module
 export type { ProcessedConfig, ProcessedJob, ProcessedWorkflow, WorkflowJob } from './processed.ts';
 export type { ResolvedOrb, ResolveOrb } from './scopes.ts';
+export { defaultConfigLimits, type ConfigLimits } from './limits.ts';
 
 export interface ProcessOptions {
   readonly file?: string;
@@ -17,6 +19,8 @@ export interface ProcessOptions {
   /** `git.branch`, `git.tag`, `git.revision`, `number`, `id`, `project.git_url`, … without the `pipeline.` prefix. */
   readonly pipelineValues?: Readonly<Record<string, unknown>>;
   readonly resolveOrb: ResolveOrb;
+  /** How far processing may multiply the config; CircleCI's own limits unless given. */
+  readonly limits?: ConfigLimits;
 }
 
 export type ProcessResult =
@@ -55,6 +59,9 @@ const pipelineSubstitution = (declarations: unknown, options: ProcessOptions, fa
   return (v: unknown, at: Path) => substitute(v, (n) => n.startsWith('pipeline.'), lookup, at, fail);
 };
 
+const tooLarge = (limits: ConfigLimits) =>
+  `the processed config is larger than ${megabytes(limits.processedBytes)} (the limit of a processed config's size): do large parameters repeat in many steps?`;
+
 /**
  * Processes `.circleci/config.yml` (versions 2 and 2.1) as `circleci config process` does: orbs
  * resolved and expanded, executors and commands inlined, parameters substituted, `when`/`unless`
@@ -68,6 +75,7 @@ export const processConfig = (text: string, options: ProcessOptions): ProcessRes
   const source = parsed.source;
   const fail: Fail = failAt(file, (p) => source.lineOf(p));
   const { problems, attempt } = problemCollector();
+  const limits = options.limits ?? defaultConfigLimits;
 
   const result = attempt(() => {
     const raw = source.value;
@@ -84,11 +92,16 @@ export const processConfig = (text: string, options: ProcessOptions): ProcessRes
     const withPipeline = pipelineSubstitution(raw.parameters, options, fail);
     const config = withPipeline(Object.fromEntries(Object.entries(raw).filter(([k]) => k !== 'parameters')), []) as Record<string, unknown>;
     const root = configScope(config, file, fail, options.resolveOrb);
-    const { jobs, workflows } = processWorkflows({ root, modern, counted: { steps: 0 } }, config.workflows, attempt);
+    const { jobs, workflows } = processWorkflows({ root, modern, counted: { steps: 0 }, limits }, config.workflows, attempt);
     const processed = unescapeLiterals(withPipeline({ setup: config.setup === true, jobs, workflows }, [])) as ProcessedConfig;
-    return { processed, orbs: orbsUsed(root) };
+    if (problems.length) return undefined;
+    // measured before it is written: a large string used in many steps would make a YAML of gigabytes
+    if (largerThan(processed, limits.processedBytes)) fail([], tooLarge(limits));
+    const yaml = toYaml(processed);
+    if (yaml.length > limits.processedBytes) fail([], tooLarge(limits));
+    return { processed, yaml, orbs: orbsUsed(root) };
   });
 
   if (!result || problems.length) return { valid: false, problems };
-  return { valid: true, config: result.processed, yaml: toYaml(result.processed), orbs: result.orbs, problems: [] };
+  return { valid: true, config: result.processed, yaml: result.yaml, orbs: result.orbs, problems: [] };
 };

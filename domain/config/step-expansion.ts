@@ -1,12 +1,11 @@
 import { evaluate } from './logic.ts';
+import type { ConfigLimits } from './limits.ts';
 import type { Path } from './problems.ts';
 import { instantiate, lookupAnywhere, missing, type Scope } from './scopes.ts';
 import { builtinSteps, requiredStepKeys } from './steps.ts';
 import { isRecord } from './values.ts';
 
 const maxDepth = 50;
-/** Commands that each call others many times can multiply a small file into millions of steps. */
-const maxSteps = 100_000;
 
 /**
  * What expanding one config shares: its own scope, whether it is version 2.1 (checked closely), and
@@ -16,6 +15,7 @@ export interface Expansion {
   readonly root: Scope;
   readonly modern: boolean;
   readonly counted: { steps: number };
+  readonly limits: ConfigLimits;
 }
 
 /** A built-in step, checked and normalized: a bare name, or `{name: args}` (a `run` string becomes `{run: {command}}`). */
@@ -41,7 +41,9 @@ const builtinStep = (x: Expansion, name: string, keys: ReadonlyArray<string>, ar
 export const expandSteps = (x: Expansion, rawSteps: unknown, at: Path, scope: Scope, depth: number): unknown[] => {
   if (rawSteps === undefined || rawSteps === null) return [];
   x.counted.steps += Array.isArray(rawSteps) ? rawSteps.length : 0;
-  if (x.counted.steps > maxSteps) scope.fail(at, `the config expands to more than ${maxSteps} steps: do commands call each other in a loop?`);
+  // commands that each call others many times can multiply a small file into millions of steps
+  if (x.counted.steps > x.limits.steps)
+    scope.fail(at, `the config expands to more than ${x.limits.steps} steps (the limit of expanded steps): do commands call each other in a loop?`);
   if (!Array.isArray(rawSteps)) return scope.fail(at, 'steps must be a list');
   return rawSteps.flatMap((step, i) => expandStep(x, step, [...at, i], scope, depth));
 };

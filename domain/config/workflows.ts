@@ -4,6 +4,7 @@ import { expandJob } from './jobs.ts';
 import { evaluate } from './logic.ts';
 import { substitute, type Fail } from './parameters.ts';
 import type { ProcessedJob, ProcessedWorkflow, WorkflowJob } from './processed.ts';
+import type { ConfigLimits } from './limits.ts';
 import type { Attempt, Path } from './problems.ts';
 import { section } from './scopes.ts';
 import { expandSteps, type Expansion } from './step-expansion.ts';
@@ -13,6 +14,7 @@ import { isRecord } from './values.ts';
 /** A workflow's jobs as unrolled so far, each with its requires as written, and what each alias (a matrix job's name) stands for. */
 interface Unrolled {
   readonly entries: Array<{ job: WorkflowJob; rawRequires: string[] }>;
+  readonly names: Set<string>;
   readonly aliases: Map<string, string[]>;
 }
 
@@ -49,7 +51,7 @@ const processWorkflow = (x: Expansion, wfName: string, wf: unknown, jobs: Record
   if (wf.when !== undefined && !evaluate(wf.when, [...at, 'when'], fail)) return undefined;
   if (wf.unless !== undefined && evaluate(wf.unless, [...at, 'unless'], fail)) return undefined;
   if (!Array.isArray(wf.jobs) || wf.jobs.length === 0) fail([...at, 'jobs'], `workflow ${wfName} needs a list of jobs`);
-  const unrolled: Unrolled = { entries: [], aliases: new Map() };
+  const unrolled: Unrolled = { entries: [], names: new Set(), aliases: new Map() };
   for (const [i, entry] of (wf.jobs as unknown[]).entries()) attempt(() => unroll(x, wfName, entry, [...at, 'jobs', i], jobs, unrolled));
   const resolved = resolveRequires(unrolled);
   checkCycles(resolved, [...at, 'jobs'], wfName, fail);
@@ -57,19 +59,35 @@ const processWorkflow = (x: Expansion, wfName: string, wf: unknown, jobs: Record
 };
 
 /** The parameter combinations a matrix unrolls to, less those it excludes; without a matrix, one empty one. */
-const combinations = (matrix: unknown, at: Path, fail: Fail): Array<Record<string, unknown>> => {
+const combinations = (matrix: unknown, at: Path, fail: Fail, limits: ConfigLimits): Array<Record<string, unknown>> => {
   if (matrix === undefined) return [{}];
   if (!isRecord(matrix) || !isRecord(matrix.parameters)) fail([...at, 'matrix'], 'matrix takes parameters: {name: [values]}');
   const m = matrix as { parameters: Record<string, unknown>; exclude?: unknown; alias?: unknown };
-  let all: Array<Record<string, unknown>> = [{}];
+  let count = 1;
   for (const [k, vs] of Object.entries(m.parameters)) {
     if (!Array.isArray(vs) || vs.length === 0) fail([...at, 'matrix', 'parameters', k], 'a matrix parameter takes a list of values');
-    all = all.flatMap((c) => (vs as unknown[]).map((v) => ({ ...c, [k]: v })));
+    count *= vs.length;
   }
+  // counted before they are made: a few lists of ten values make millions of jobs
+  if (count > limits.matrixCombinations)
+    fail([...at, 'matrix'], `the matrix makes ${count} jobs, more than ${limits.matrixCombinations} (the limit of matrix combinations)`);
+  let all: Array<Record<string, unknown>> = [{}];
+  for (const [k, vs] of Object.entries(m.parameters)) all = all.flatMap((c) => (vs as unknown[]).map((v) => ({ ...c, [k]: v })));
   const exclude =
     m.exclude === undefined ? [] : Array.isArray(m.exclude) ? m.exclude : fail([...at, 'matrix', 'exclude'], 'exclude takes a list of parameter maps');
-  return all.filter((c) => !(exclude as unknown[]).some((e) => isDeepStrictEqual(e, c)));
+  const excluded = new Set((exclude as unknown[]).map(combinationKey));
+  return all.filter((c) => !excluded.has(combinationKey(c)));
 };
+
+/** The same for two combinations whatever the order of their parameters (an exclude is written in any order). */
+const combinationKey = (c: unknown): string =>
+  isRecord(c)
+    ? JSON.stringify(
+        Object.keys(c)
+          .sort()
+          .map((k) => [k, c[k]]),
+      )
+    : JSON.stringify(c);
 
 /** One entry of a workflow's `jobs:`: a job, or as many as its matrix has combinations, each expanded into `jobs`. */
 const unroll = (x: Expansion, wfName: string, entry: unknown, p: Path, jobs: Record<string, ProcessedJob>, unrolled: Unrolled) => {
@@ -83,10 +101,12 @@ const unroll = (x: Expansion, wfName: string, entry: unknown, p: Path, jobs: Rec
   if (ref === undefined || !isRecord(cfgRaw)) return fail(p, 'a workflow job is a job name, or a map of one job name to its settings');
   const jp: Path = typeof entry === 'string' ? p : [...p, ref];
   const matrix = cfgRaw.matrix;
-  const combos = combinations(matrix, jp, fail);
+  const combos = combinations(matrix, jp, fail, x.limits);
   const alias =
     isRecord(matrix) && typeof matrix.alias === 'string' ? matrix.alias : typeof cfgRaw.name === 'string' && matrix === undefined ? cfgRaw.name : ref;
   for (const combo of combos) {
+    if (unrolled.entries.length >= x.limits.jobsPerWorkflow)
+      fail(jp, `workflow ${wfName} has more than ${x.limits.jobsPerWorkflow} jobs (the limit of jobs per workflow)`);
     const cfg =
       matrix === undefined
         ? cfgRaw
@@ -131,12 +151,15 @@ const unroll = (x: Expansion, wfName: string, entry: unknown, p: Path, jobs: Rec
       if (jobs[name] !== undefined && !isDeepStrictEqual(jobs[name], job)) fail(jp, `two different jobs are named ${name}: give one of them another name:`);
       jobs[name] = job;
     }
-    if (unrolled.entries.some((e) => e.job.name === name)) fail(jp, `workflow ${wfName} has two jobs named ${name}: give one of them another name:`);
+    if (unrolled.names.has(name)) fail(jp, `workflow ${wfName} has two jobs named ${name}: give one of them another name:`);
+    unrolled.names.add(name);
     unrolled.entries.push({
       job: { name, ...(cfg.type === 'approval' ? { type: 'approval' as const } : {}), requires: [], context, ...(filters ? { filters } : {}) },
       rawRequires: requires,
     });
-    unrolled.aliases.set(alias, [...(unrolled.aliases.get(alias) ?? []), name]);
+    const aliased = unrolled.aliases.get(alias);
+    if (aliased) aliased.push(name);
+    else unrolled.aliases.set(alias, [name]);
   }
 };
 
@@ -145,8 +168,7 @@ const unroll = (x: Expansion, wfName: string, entry: unknown, p: Path, jobs: Rec
  * the workflow is kept: like one filtered out, it is ignored when the workflow runs, and a job all of
  * whose requirements are missing does not run.
  */
-const resolveRequires = ({ entries, aliases }: Unrolled): WorkflowJob[] => {
-  const names = new Set(entries.map((e) => e.job.name));
+const resolveRequires = ({ entries, names, aliases }: Unrolled): WorkflowJob[] => {
   return entries.map((e) => {
     const requires = e.rawRequires.flatMap((r) => (names.has(r) ? [r] : (aliases.get(r) ?? [r])));
     return { ...e.job, requires: [...new Set(requires)] };
@@ -157,12 +179,16 @@ const resolveRequires = ({ entries, aliases }: Unrolled): WorkflowJob[] => {
 const checkCycles = (jobs: ReadonlyArray<WorkflowJob>, at: Path, wfName: string, fail: Fail) => {
   const byName = new Map(jobs.map((j) => [j.name, j]));
   const state = new Map<string, 'visiting' | 'done'>();
-  const visit = (n: string, trail: string[]) => {
+  // one trail, pushed and popped: a copy per visit made a long chain of requires quadratic
+  const trail: string[] = [];
+  const visit = (n: string) => {
     if (state.get(n) === 'done') return;
     if (state.get(n) === 'visiting') fail(at, `the requires of workflow ${wfName} form a cycle: ${[...trail.slice(trail.indexOf(n)), n].join(' → ')}`);
     state.set(n, 'visiting');
-    for (const r of byName.get(n)!.requires) if (byName.has(r)) visit(r, [...trail, n]);
+    trail.push(n);
+    for (const r of byName.get(n)!.requires) if (byName.has(r)) visit(r);
+    trail.pop();
     state.set(n, 'done');
   };
-  for (const j of jobs) visit(j.name, []);
+  for (const j of jobs) visit(j.name);
 };

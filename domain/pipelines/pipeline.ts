@@ -193,6 +193,12 @@ const pipelineValues = (p: NumberedPipeline) => ({
   ...(p.trigger.schedule ? { 'schedule.name': p.trigger.schedule.name, 'schedule.id': p.trigger.schedule.id } : {}),
 });
 
+/** What a config is processed with for one pipeline: its parameters and its `<< pipeline.* >>` values. */
+export const processOptionsFor = (pipeline: NumberedPipeline, parameters: Record<string, unknown>) => ({
+  pipelineParameters: parameters,
+  pipelineValues: pipelineValues(pipeline),
+});
+
 /** A config processed for one pipeline, as its create or continue command carries it; `resolveOrb` serves orbs already loaded. */
 export const processForPipeline = (
   source: string,
@@ -201,7 +207,7 @@ export const processForPipeline = (
   resolveOrb: ResolveOrb,
 ): PipelineConfig => ({
   source,
-  processed: processConfig(source, { pipelineParameters: parameters, pipelineValues: pipelineValues(pipeline), resolveOrb }),
+  processed: processConfig(source, { ...processOptionsFor(pipeline, parameters), resolveOrb }),
 });
 
 /** The workflows a processed config plans, numbered from the project's next job number. */

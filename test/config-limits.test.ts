@@ -1,0 +1,212 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { gitRepo } from './support/git-repo.ts';
+import { startTestGyre, type TestGyre } from './support/gyre.ts';
+
+// Hostile configs through the real server: each is one bounded error, quickly, and /healthz answers meanwhile.
+const test = suite('config processing is bounded and off the event loop (real HTTP)');
+let g: TestGyre;
+let base: string;
+/** A Gyre whose structural limits are lifted, so that only its worker's time limit stops the matrix. */
+let lifted: TestGyre;
+let liftedBase: string;
+let repo: ReturnType<typeof gitRepo>;
+
+test.before(async () => {
+  g = await startTestGyre();
+  base = await g.app.listen({ port: 0, host: '127.0.0.1' });
+  repo = gitRepo();
+  repo.commit('version: 2.1\njobs:\n  build:\n    docker: [{image: alpine}]\n    steps: [checkout]\n', 'small');
+  // the first fetch of a process loads its HTTP client: not what is measured
+  await (await fetch(`${base}/healthz`)).text();
+  await g.gql(`mutation { createProject(input: {slug: "gh/acme/app", gitUrl: "${repo.dir}"}) { id } }`);
+});
+test.after(async () => {
+  await (lifted ?? g).stop();
+  repo.remove();
+});
+
+/**
+ * The slowest /healthz answer allowed while a config is processed: typically 40–100 ms on 2 cores,
+ * with rare spikes to 300–500 ms while a worker thread runs flat out beside the server (its garbage
+ * collection shares V8's helper threads); processing on the event loop would hold it for seconds.
+ */
+const healthzBound = 600;
+
+/** Runs `work` while /healthz is asked again and again: how long `work` took, and the slowest /healthz answer meanwhile. */
+const probing = async <T>(at: string, work: () => Promise<T>) => {
+  let done = false;
+  let slowest = 0;
+  let probes = 0;
+  const probe = (async () => {
+    while (!done) {
+      const t = performance.now();
+      const r = await fetch(`${at}/healthz`);
+      await r.text();
+      assert.is(r.status, 200);
+      slowest = Math.max(slowest, performance.now() - t);
+      probes++;
+    }
+  })();
+  const t0 = performance.now();
+  const result = await work().finally(() => {
+    done = true;
+  });
+  const took = performance.now() - t0;
+  await probe;
+  return { result, took, slowest, probes };
+};
+
+const compile = async (at: string, token: string, configYaml: string) => {
+  const res = await fetch(`${at}/api/v2/compile-config-with-defaults`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'circle-token': token },
+    body: JSON.stringify({ config_yaml: configYaml }),
+  });
+  const text = await res.text();
+  return { status: res.status, size: text.length, body: JSON.parse(text) as { valid: boolean; output_yaml: string; errors: Array<{ message: string }> } };
+};
+
+/** 5 parameters of 10 values: 100,000 jobs from 630 bytes. */
+const matrixConfig = `version: 2.1
+jobs:
+  test:
+    parameters:
+      a: {type: string}
+      b: {type: string}
+      c: {type: string}
+      d: {type: string}
+      e: {type: string}
+    docker: [{image: alpine}]
+    steps:
+      - run: echo << parameters.a >> << parameters.b >> << parameters.c >> << parameters.d >> << parameters.e >>
+workflows:
+  all:
+    jobs:
+      - test:
+          matrix:
+            parameters:
+              a: [a0, a1, a2, a3, a4, a5, a6, a7, a8, a9]
+              b: [b0, b1, b2, b3, b4, b5, b6, b7, b8, b9]
+              c: [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9]
+              d: [d0, d1, d2, d3, d4, d5, d6, d7, d8, d9]
+              e: [e0, e1, e2, e3, e4, e5, e6, e7, e8, e9]
+`;
+
+/** One 20 KB string parameter in each of 10⁴ steps (commands calling commands ten times each): 200 MB processed. */
+const bigStringConfig = `version: 2.1
+parameters:
+  big: {type: string, default: "${'x'.repeat(20_000)}"}
+commands:
+  c1: {steps: [${Array.from({ length: 10 }, () => 'run: "echo << pipeline.parameters.big >>"').join(', ')}]}
+  c2: {steps: [c1, c1, c1, c1, c1, c1, c1, c1, c1, c1]}
+  c3: {steps: [c2, c2, c2, c2, c2, c2, c2, c2, c2, c2]}
+  c4: {steps: [c3, c3, c3, c3, c3, c3, c3, c3, c3, c3]}
+jobs:
+  build:
+    docker: [{image: alpine}]
+    steps: [c4]
+workflows:
+  main: {jobs: [build]}
+`;
+
+test('a matrix of 100,000 combinations is refused by the limit of matrix combinations, before any job is made', async () => {
+  const { result, took, slowest } = await probing(base, () => compile(base, g.adminToken, matrixConfig));
+  assert.is(result.status, 200);
+  assert.is(result.body.valid, false);
+  assert.is(result.body.errors.length, 1);
+  assert.match(result.body.errors[0]!.message, 'the matrix makes 100000 jobs, more than 1000 (the limit of matrix combinations)');
+  assert.ok(result.size < 10_000, `answer of ${result.size} bytes`);
+  assert.ok(took < 5_000, `took ${took} ms`);
+  assert.ok(slowest < healthzBound, `/healthz took ${slowest} ms`);
+});
+
+test('a large string parameter in 10⁴ steps is refused by the limit of the processed size, not written out', async () => {
+  assert.ok(bigStringConfig.length < 21_000);
+  const { result, took, slowest } = await probing(base, () => compile(base, g.adminToken, bigStringConfig));
+  assert.is(result.body.valid, false);
+  assert.is(result.body.errors.length, 1);
+  assert.match(result.body.errors[0]!.message, "the processed config is larger than 8 MB (the limit of a processed config's size)");
+  assert.is(result.body.output_yaml, '');
+  assert.ok(result.size < 100_000, `answer of ${result.size} bytes`);
+  assert.ok(took < 5_000, `took ${took} ms`);
+  assert.ok(slowest < healthzBound, `/healthz took ${slowest} ms`);
+});
+
+test('a 15 MB config on a branch is refused by the size limit before it is processed, and no pipeline is recorded', async () => {
+  repo.git('checkout', '--quiet', '-b', 'huge');
+  const huge = `version: 2.1\n# ${'y'.repeat(15 * 1024 * 1024)}\njobs:\n  build:\n    docker: [{image: alpine}]\n    steps: [checkout]\n`;
+  repo.commit(huge, 'huge');
+  repo.git('checkout', '--quiet', 'main');
+  const head = await g.services.store.head();
+  const { result, took, slowest } = await probing(base, async () => {
+    const res = await fetch(`${base}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${g.adminToken}` },
+      body: JSON.stringify({ query: 'mutation { triggerPipeline(input: {projectSlug: "gh/acme/app", branch: "huge"}) { id } }' }),
+    });
+    const text = await res.text();
+    return { size: text.length, body: JSON.parse(text) as { data: unknown; errors?: Array<{ message: string; extensions?: { code?: string } }> } };
+  });
+  assert.equal(
+    result.body.errors?.map((e) => [e.extensions?.code, e.message]),
+    [['BAD_USER_INPUT', "the config is 15 MB, more than 3 MB (the limit of a config's size): make it smaller"]],
+  );
+  assert.ok(result.size < 10_000, `answer of ${result.size} bytes`);
+  assert.ok(took < 10_000, `took ${took} ms`);
+  assert.ok(slowest < healthzBound, `/healthz took ${slowest} ms`);
+  await g.services.settled();
+  const appended = (await g.services.store.readAll(head, { limit: 100 })).events;
+  assert.equal(
+    appended.map((e) => [e.type, e.metadata.success]),
+    [['pipeline.create', false]],
+  );
+  assert.is((await g.gql('{ pipelines(projectSlug: "gh/acme/app") { edges { node { id } } } }')).body.data?.pipelines.edges.length, 0);
+});
+
+test('with the structural limits lifted, the worker time limit stops the matrix and the event loop never waits for it', async () => {
+  // one Gyre at a time on the test database
+  await g.stop();
+  lifted = await startTestGyre({
+    GYRE_CONFIG_MAX_MATRIX_COMBINATIONS: '1000000',
+    GYRE_CONFIG_MAX_WORKFLOW_JOBS: '1000000',
+    GYRE_CONFIG_MAX_STEPS: '10000000',
+    GYRE_CONFIG_PROCESSING_TIMEOUT_MS: '1500',
+  });
+  liftedBase = await lifted.app.listen({ port: 0, host: '127.0.0.1' });
+  await (await fetch(`${liftedBase}/healthz`)).text();
+  const { result, took, slowest, probes } = await probing(liftedBase, () => compile(liftedBase, lifted.adminToken, matrixConfig));
+  assert.is(result.body.valid, false);
+  assert.equal(
+    result.body.errors.map((e) => e.message),
+    ['.circleci/config.yml: processing the config took more than 1.5 s (the limit of config processing time)'],
+  );
+  assert.ok(result.size < 10_000, `answer of ${result.size} bytes`);
+  assert.ok(took < 5_000, `took ${took} ms`);
+  assert.ok(probes > 5, `${probes} probes`);
+  assert.ok(slowest < healthzBound, `/healthz took ${slowest} ms`);
+  // the next config is served by a fresh worker
+  const next = await compile(liftedBase, lifted.adminToken, 'version: 2.1\njobs:\n  build:\n    docker: [{image: alpine}]\n    steps: [checkout]\n');
+  assert.is(next.body.valid, true, JSON.stringify(next.body.errors));
+});
+
+test('with the size limit lifted, the worker memory limit stops a config that would write 200 MB', async () => {
+  await lifted.stop();
+  lifted = await startTestGyre({
+    GYRE_CONFIG_MAX_PROCESSED_BYTES: String(256 * 1024 * 1024),
+    GYRE_CONFIG_PROCESSING_MEMORY_MB: '64',
+    GYRE_CONFIG_PROCESSING_TIMEOUT_MS: '60000',
+  });
+  liftedBase = await lifted.app.listen({ port: 0, host: '127.0.0.1' });
+  await (await fetch(`${liftedBase}/healthz`)).text();
+  const { result, took, slowest } = await probing(liftedBase, () => compile(liftedBase, lifted.adminToken, bigStringConfig));
+  assert.equal(
+    result.body.errors.map((e) => e.message),
+    ['.circleci/config.yml: processing the config needed more than 64 MB (the limit of config processing memory)'],
+  );
+  assert.ok(result.size < 100_000, `answer of ${result.size} bytes`);
+  assert.ok(took < 30_000, `took ${took} ms`);
+  assert.ok(slowest < healthzBound, `/healthz took ${slowest} ms`);
+});
+
+test.run();
