@@ -135,6 +135,9 @@ test('following a repository on the GitHub host registers the webhook with the f
       'content-type': 'application/json',
       'x-github-event': 'push',
       'x-github-delivery': 'follow-1',
+      // GitHub names the webhook it delivers for: Gyre finds the project by it, before reading the body
+      'x-github-hook-id': String(hook!.id),
+      'x-github-hook-installation-target-type': 'repository',
       'x-hub-signature-256': `sha256=${createHmac('sha256', hookSecret).update(body).digest('hex')}`,
     },
     body,
@@ -357,6 +360,7 @@ test('unfollowing removes the webhook; deliveries then start nothing; following 
       'content-type': 'application/json',
       'x-github-event': 'push',
       'x-github-delivery': 'follow-2',
+      'x-github-hook-id': String(hookId),
       'x-hub-signature-256': `sha256=${createHmac('sha256', hookSecret).update(body).digest('hex')}`,
     },
     body,
