@@ -145,6 +145,22 @@ test('following a repository on the GitHub host registers the webhook with the f
   assert.is(delivered.status, 201, await delivered.clone().text());
   const started = (await delivered.json()) as { id: string };
   assert.ok(started.id);
+  // the same signed body named by another hook, or by none: nothing says whose secret signs it
+  const elsewhere = (headers: Record<string, string>) =>
+    fetch(`${gyre}/hooks/github`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': 'push',
+        'x-hub-signature-256': `sha256=${createHmac('sha256', hookSecret).update(body).digest('hex')}`,
+        ...headers,
+      },
+      body,
+    });
+  assert.is((await elsewhere({ 'x-github-hook-id': String(hook!.id + 1000) })).status, 401, 'a hook Gyre never registered answers as a bad signature does');
+  const unnamed = await elsewhere({});
+  assert.is(unnamed.status, 400);
+  assert.match(((await unnamed.json()) as { message: string }).message, 'X-GitHub-Hook-ID');
 });
 
 const statusesOf = (sha: string) => github.repos.statuses.get(`acme/widget@${sha}`) ?? [];
