@@ -1,6 +1,6 @@
 import type { Member } from '../domain/organizations.ts';
 import { membershipsOf } from '../projections/memberships.ts';
-import { userByLogin } from '../projections/users.ts';
+import { userByGithubId, userByLogin } from '../projections/users.ts';
 import type { Reads } from './dependencies.ts';
 
 interface MemberUser {
@@ -24,4 +24,19 @@ export const memberOf = (s: Reads, auth: { readonly kind: string; readonly user?
 export const memberByLogin = async (s: Reads, login: string): Promise<Member> => {
   const user = await userByLogin(s.db, login);
   return user ? asMember(s, user) : { login, isAdmin: false, orgs: [], teams: [] };
+};
+
+/**
+ * The person GitHub names as a delivery's sender, matched by GitHub's permanent user id: a login can
+ * be renamed and then taken by someone else, who must not act as the account that had it. A sender
+ * with no Gyre account belongs to nothing, and is named so that no account stands for them later
+ * (pipelines and jobs look their actor up by login): by their GitHub login where no account holds
+ * it, else as `github:<id>`.
+ */
+export const memberOfGitHubSender = async (s: Reads, sender: { readonly id?: number; readonly login?: string } | null | undefined): Promise<Member> => {
+  const user = sender?.id === undefined ? undefined : await userByGithubId(s.db, sender.id);
+  if (user) return asMember(s, user);
+  const login = sender?.login ?? 'unknown';
+  const named = (await userByLogin(s.db, login)) ? `github:${sender?.id ?? 'unknown'}` : login;
+  return { login: named, isAdmin: false, orgs: [], teams: [] };
 };

@@ -34,9 +34,10 @@ import type { ProjectRow } from '../projections/projects.ts';
 import { openPullRequestsOfBranch, pullRequestIsOpen } from '../projections/pull-requests.ts';
 import { projectBySlug } from '../projections/projects.ts';
 import type { UseCases } from './dependencies.ts';
-import { memberByLogin } from './members.ts';
+import { memberOfGitHubSender } from './members.ts';
 import { triggerPipeline, type PipelineDeps, type TriggerInput } from './pipelines.ts';
 import { executeAndWait } from './execute-and-wait.ts';
+import { receiveOnce } from './webhook-deliveries.ts';
 
 /**
  * Pull requests as GitHub's deliveries tell them (open, closed), and the builds Gyre cancels on its
@@ -131,6 +132,8 @@ export type DeliveryOutcome =
   | { readonly kind: 'started'; readonly pipeline: PipelineRow }
   | { readonly kind: 'built'; readonly message: string; readonly pipeline: PipelineRow }
   | { readonly kind: 'ignored'; readonly message: string }
+  /** The same signed body received before (under another delivery id, or none): the pipeline it started, if any. */
+  | { readonly kind: 'replayed'; readonly message: string; readonly pipeline: PipelineRow | undefined }
   | { readonly kind: 'pong' };
 
 /** A delivery whose signature held: its project, what GitHub says it is, and who sent it (`context.actor`). */
@@ -139,6 +142,8 @@ export interface GitHubDelivery {
   readonly event: string;
   readonly payload: unknown;
   readonly deliveryId: string | null;
+  /** SHA-256 (hex) of the body as signed: a replay is recognised by it, whatever delivery id it comes with. */
+  readonly digest: string;
 }
 
 /**
@@ -153,7 +158,8 @@ const CLAIM_WAIT_MS = 60_000;
 /**
  * GitHub's push and pull_request deliveries: a push of a branch or tag starts a pipeline at the
  * pushed revision (see `receivePush`), a pull request opened, reopened or pushed to one at its head
- * (see `receivePullRequest`). The same delivery told twice starts one pipeline.
+ * (see `receivePullRequest`). The same delivery told twice (by its delivery id, or by its signed body
+ * under another id: `receiveOnce`) starts one pipeline.
  */
 export const receiveGitHubDelivery = async (
   s: PipelineDeps,
@@ -166,9 +172,10 @@ export const receiveGitHubDelivery = async (
   if (d.event === 'ping') return { kind: 'pong' };
   if (!(await projectFollow(s.db, d.project.id)).followed)
     return { kind: 'ignored', message: `ignored: ${d.project.slug} is not followed; follow it again with createProject` };
-  if (d.event === 'pull_request') return receivePullRequest(s, context, d, now);
-  if (d.event === 'push') return receivePush(s, context, d, now);
-  return { kind: 'ignored', message: `ignored: Gyre starts pipelines on push and pull_request, not ${d.event}` };
+  if (d.event !== 'pull_request' && d.event !== 'push')
+    return { kind: 'ignored', message: `ignored: Gyre starts pipelines on push and pull_request, not ${d.event}` };
+  const outcome = await receiveOnce(s, context, d, () => (d.event === 'push' ? receivePush(s, context, d, now) : receivePullRequest(s, context, d, now)));
+  return 'kind' in outcome ? outcome : { kind: 'replayed', ...outcome };
 };
 
 /** The parts of GitHub's `push` delivery Gyre reads. */
@@ -177,7 +184,7 @@ const PushDelivery = z
     ref: z.string().max(1000).optional(),
     after: z.string().max(64).optional(),
     deleted: z.boolean().optional(),
-    sender: z.object({ login: z.string().optional() }).passthrough().nullable().optional(),
+    sender: z.object({ login: z.string().optional(), id: z.number().int().optional() }).passthrough().nullable().optional(),
   })
   .passthrough();
 
@@ -204,7 +211,7 @@ export const receivePush = async (s: PipelineDeps, context: CommandContext, d: G
     };
   }
   const pr = open[0];
-  const by = await memberByLogin(s, payload.sender?.login ?? 'unknown');
+  const by = await memberOfGitHubSender(s, payload.sender);
   const input: TriggerInput = {
     slug: project.slug,
     ...(branch !== null ? { branch } : { tag: m[2] }),
@@ -235,7 +242,7 @@ const PullRequestDelivery = z.object({
     base: z.object({ ref: z.string().min(1).max(255) }),
   }),
   repository: z.object({ full_name: z.string().min(1) }),
-  sender: z.object({ login: z.string(), id: z.number().optional() }).nullable().optional(),
+  sender: z.object({ login: z.string(), id: z.number().int().optional() }).nullable().optional(),
 });
 
 /**
@@ -291,7 +298,7 @@ export const receivePullRequest = async (
     };
   }
   const branch = fromFork ? `pull/${number}` : pr.head.ref;
-  const by = await memberByLogin(s, sender?.login ?? 'unknown');
+  const by = await memberOfGitHubSender(s, sender);
   return buildRevisionOnce(s, context, { project, branch, revision: pr.head.sha, deliveryId: d.deliveryId, always: action === 'reopened', now }, (pipelineId) =>
     triggerPipeline(s, context, by, {
       slug: project.slug,

@@ -39,8 +39,8 @@ export class ConflictError extends GyreError {
 
 /** No credentials, or credentials that are not valid. */
 export class UnauthorizedError extends GyreError {
-  constructor(message: string) {
-    super(message, 'UNAUTHENTICATED', 401);
+  constructor(message: string, code = 'UNAUTHENTICATED') {
+    super(message, code, 401);
   }
 }
 

@@ -16,12 +16,14 @@ export interface ProjectFollowRow {
 
 export const projectFollowsProjection = defineProjection({
   name: 'project-follows',
-  version: 1,
+  // v2: every webhook Gyre registered, by its id (GitHub's X-GitHub-Hook-ID), kept after unfollowing
+  version: 2,
   handles: [{ exact: 'project.create' }, { exact: 'project.follow' }, { exact: 'project.unfollow' }, { exact: 'project.webhook.create' }],
-  tables: ['project_follows'],
+  tables: ['project_follows', 'project_hooks'],
   async migrate(db, t) {
     await db.raw(`create table if not exists ${t.project_follows} (
       project_id text primary key, followed boolean not null, repository text, hook_id bigint, follower_id text, follower_login text)`);
+    await db.raw(`create table if not exists ${t.project_hooks} (hook_id bigint primary key, project_id text not null)`);
   },
   async apply(events, trx, t) {
     for (const recorded of events) {
@@ -44,13 +46,14 @@ export const projectFollowsProjection = defineProjection({
           await trx(t.project_follows)
             .where({ project_id: id })
             .update({ repository: e.data.repository, hook_id: e.data.hookId, follower_id: e.data.followerId, follower_login: e.data.followerLogin });
+          await trx(t.project_hooks).insert({ hook_id: e.data.hookId, project_id: id }).onConflict('hook_id').merge();
           break;
       }
     }
   },
 });
 
-const { project_follows } = projectFollowsProjection.tables;
+const { project_follows, project_hooks } = projectFollowsProjection.tables;
 
 /** A project's follow (one the read model has not reached yet reads as followed, without a webhook). */
 export const projectFollow = async (db: Knex, projectId: string): Promise<ProjectFollowRow> => {
@@ -64,4 +67,10 @@ export const projectFollow = async (db: Knex, projectId: string): Promise<Projec
     followerId: (r.follower_id as string | null) ?? null,
     followerLogin: (r.follower_login as string | null) ?? null,
   };
+};
+
+/** The project a webhook Gyre registered was registered for (unfollowed since, or not), by the hook's id; undefined for a hook Gyre never registered. */
+export const projectIdOfHook = async (db: Knex, hookId: number): Promise<string | undefined> => {
+  const r = await db(project_hooks).where({ hook_id: hookId }).first('project_id');
+  return (r?.project_id as string | undefined) ?? undefined;
 };

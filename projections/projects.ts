@@ -90,6 +90,11 @@ export const projectBySlug = async (db: Knex, key: string): Promise<ProjectRow |
   return row ? toProject(row) : undefined;
 };
 
+export const projectById = async (db: Knex, id: string): Promise<ProjectRow | undefined> => {
+  const row = await db(projects).where({ id }).first();
+  return row ? toProject(row) : undefined;
+};
+
 export const projectsPage = async (db: Knex, first: number, after?: string): Promise<{ projects: ProjectRow[]; hasNextPage: boolean }> => {
   const q = db(projects)
     .orderBy('slug_key')

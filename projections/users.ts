@@ -28,6 +28,7 @@ export const usersProjection = defineProjection({
     await db.raw(`create table if not exists ${t.sessions} (
       session_hash text primary key, user_id text not null, started_at timestamptz not null, ended_at timestamptz, token_id text)`);
     await db.raw(`create index if not exists ${t.sessions}_token on ${t.sessions} (token_id) where token_id is not null`);
+    await db.raw(`create index if not exists ${t.users}_github_id on ${t.users} (github_id) where github_id is not null`);
   },
   async apply(events, trx, t) {
     for (const e of events) {
@@ -152,6 +153,12 @@ export const userById = async (db: Knex, id: string): Promise<UserRow | undefine
 
 export const userByLogin = async (db: Knex, login: string): Promise<UserRow | undefined> => {
   const row = await db(users).whereRaw('lower(login) = lower(?)', [login]).first();
+  return row ? toUser(row) : undefined;
+};
+
+/** The account a GitHub user signed in to (by GitHub's permanent user id, never the login, which can be renamed and reused). */
+export const userByGithubId = async (db: Knex, githubId: number): Promise<UserRow | undefined> => {
+  const row = await db(users).where({ github_id: githubId }).first();
   return row ? toUser(row) : undefined;
 };
 

@@ -135,6 +135,9 @@ test('following a repository on the GitHub host registers the webhook with the f
       'content-type': 'application/json',
       'x-github-event': 'push',
       'x-github-delivery': 'follow-1',
+      // GitHub names the webhook it delivers for: Gyre finds the project by it, before reading the body
+      'x-github-hook-id': String(hook!.id),
+      'x-github-hook-installation-target-type': 'repository',
       'x-hub-signature-256': `sha256=${createHmac('sha256', hookSecret).update(body).digest('hex')}`,
     },
     body,
@@ -142,6 +145,22 @@ test('following a repository on the GitHub host registers the webhook with the f
   assert.is(delivered.status, 201, await delivered.clone().text());
   const started = (await delivered.json()) as { id: string };
   assert.ok(started.id);
+  // the same signed body named by another hook, or by none: nothing says whose secret signs it
+  const elsewhere = (headers: Record<string, string>) =>
+    fetch(`${gyre}/hooks/github`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': 'push',
+        'x-hub-signature-256': `sha256=${createHmac('sha256', hookSecret).update(body).digest('hex')}`,
+        ...headers,
+      },
+      body,
+    });
+  assert.is((await elsewhere({ 'x-github-hook-id': String(hook!.id + 1000) })).status, 401, 'a hook Gyre never registered answers as a bad signature does');
+  const unnamed = await elsewhere({});
+  assert.is(unnamed.status, 400);
+  assert.match(((await unnamed.json()) as { message: string }).message, 'X-GitHub-Hook-ID');
 });
 
 const statusesOf = (sha: string) => github.repos.statuses.get(`acme/widget@${sha}`) ?? [];
@@ -357,6 +376,7 @@ test('unfollowing removes the webhook; deliveries then start nothing; following 
       'content-type': 'application/json',
       'x-github-event': 'push',
       'x-github-delivery': 'follow-2',
+      'x-github-hook-id': String(hookId),
       'x-hub-signature-256': `sha256=${createHmac('sha256', hookSecret).update(body).digest('hex')}`,
     },
     body,

@@ -72,7 +72,7 @@ test.before(async () => {
   g = await startTestGyre();
   repo = gitRepo();
   repo.commit(config, 'first');
-  dev = await g.createUser('dev', { orgs: ['acme'] });
+  dev = await g.createUser('dev', { orgs: ['acme'], githubId: 42 });
   await ok(`mutation { createProject(input: {slug: "gh/acme/app", gitUrl: "${repo.dir}"}) { id } }`);
   await ok('mutation { createContext(input: {owner: "gh/acme", name: "release"}) { id } }');
 });
@@ -226,28 +226,32 @@ test('the GitHub push webhook: a bad signature is 401 and audited; a good one st
   const sha = repo.commit(config, 'pushed');
   const body = JSON.stringify({ ref: 'refs/heads/main', after: sha, repository: { full_name: 'acme/app' }, sender: { login: 'dev', id: 42 } });
   const sign = (key: string) => `sha256=${createHmac('sha256', key).update(body).digest('hex')}`;
-  const send = (signature: string, payload = body) =>
+  const send = (signature: string, payload = body, url = '/hooks/github/gh/acme/app') =>
     g.app.inject({
       method: 'POST',
-      url: '/hooks/github',
+      url,
       headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': signature, 'x-github-delivery': 'delivery-1' },
       payload,
     });
   const bad = await send(sign('wrong-secret-0000000000'));
   assert.is(bad.statusCode, 401);
   assert.match(bad.json().message, /X-Hub-Signature-256/);
-  const refused = await waitForAudit(g, (e) => e.action === 'pipeline.create' && e.success === false && e.payload.operation === 'POST /hooks/github');
+  assert.is(bad.json().code, 'WEBHOOK_SIGNATURE_INVALID');
+  const refused = await waitForAudit(
+    g,
+    (e) => e.action === 'pipeline.create' && e.success === false && e.payload.operation === 'POST /hooks/github/:vcs/:org/:repo',
+  );
   // until the signature holds, the sender the delivery names is not believed
   assert.equal([refused[0]!.actor.type, refused[0]!.actor.name], ['github_webhook', 'GitHub']);
-  const elsewhere = JSON.stringify({ ref: 'refs/heads/main', after: sha, repository: { full_name: 'acme/unknown' }, sender: { login: 'dev', id: 42 } });
-  const unknown = await send(`sha256=${createHmac('sha256', secret).update(elsewhere).digest('hex')}`, elsewhere);
-  assert.is(unknown.statusCode, 401, 'an unknown repository answers as a bad signature does');
-  const garbage = await g.app.inject({
-    method: 'POST',
-    url: '/hooks/github',
-    headers: { 'content-type': 'application/json', 'x-github-event': 'push' },
-    payload: '{"ref": ',
-  });
+  const unknown = await send(sign(secret), body, '/hooks/github/gh/acme/unknown');
+  assert.is(unknown.statusCode, 401, 'an unknown project answers as a bad signature does');
+  // with no webhook Gyre registered named, and no project in the path, nothing says whose secret signs it: refused unread
+  const unaddressed = await send(sign(secret), body, '/hooks/github');
+  assert.is(unaddressed.statusCode, 400);
+  assert.match(unaddressed.json().message, /X-GitHub-Hook-ID.*\/hooks\/github\/<vcs>\/<org>\/<repo>/);
+  const unsignedGarbage = await send('sha256=00', '{"ref": ');
+  assert.is(unsignedGarbage.statusCode, 401, 'a body is not read before its signature holds');
+  const garbage = await send(`sha256=${createHmac('sha256', secret).update('{"ref": ').digest('hex')}`, '{"ref": ');
   assert.is(garbage.statusCode, 400);
   await waitForAudit(g, (e) => e.action === 'pipeline.create' && e.success === false && /not valid JSON/.test(e.payload.reason));
   const good = await send(sign(secret));

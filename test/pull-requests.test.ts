@@ -78,10 +78,13 @@ const get = async (path: string) => {
   return (await r.json()) as any;
 };
 let deliveries = 0;
-/** Posts a delivery signed with the project's secret, as GitHub does. */
+/** When GitHub says the push or the pull request's change happened: no two of GitHub's payloads are the same bytes, and Gyre takes the same bytes again for a replay. */
+let changes = 0;
+const happened = () => new Date(Date.UTC(2026, 0, 1) + ++changes * 1000).toISOString();
+/** Posts a delivery signed with the project's secret, as GitHub does to a webhook set up by hand (the project's slug in its path). */
 const deliver = async (event: string, payload: unknown, delivery = `delivery-${++deliveries}-${randomBytes(4).toString('hex')}`, to = base) => {
   const body = JSON.stringify(payload);
-  const r = await fetch(`${to}/hooks/github`, {
+  const r = await fetch(`${to}/hooks/github/${slug}`, {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
@@ -105,6 +108,7 @@ const pr = (action: string, number: number, o: { sha: string; ref: string; fork?
       number,
       html_url: `https://github.com/acme/app/pull/${number}`,
       state: action === 'closed' ? 'closed' : 'open',
+      updated_at: happened(),
       merged: o.merged ?? false,
       head: {
         label: `${owner}:${o.ref}`,
@@ -122,7 +126,7 @@ const pr = (action: string, number: number, o: { sha: string; ref: string; fork?
       },
     },
     repository: { name: 'app', full_name: 'acme/app', owner: { login: 'acme' } },
-    sender: { login: o.sender ?? 'dev', id: 4242 },
+    sender: o.sender ? { login: o.sender, id: 5151 } : { login: 'dev', id: 4242 },
   };
 };
 const push = (ref: string, after: string) => ({
@@ -130,6 +134,7 @@ const push = (ref: string, after: string) => ({
   before: '0'.repeat(40),
   after,
   deleted: false,
+  head_commit: { id: after, timestamp: happened() },
   repository: { name: 'app', full_name: 'acme/app' },
   sender: { login: 'dev', id: 4242 },
 });
@@ -182,7 +187,7 @@ test.before(async () => {
   secondBase = await second.app.listen({ port: 0, host: '127.0.0.1' });
   repo = gitRepo();
   mainSha = repo.commit(config, 'first');
-  await g.createUser('dev', { orgs: ['acme'] });
+  await g.createUser('dev', { orgs: ['acme'], githubId: 4242 });
   await ok(g, `mutation { createProject(input: {slug: "${slug}", gitUrl: "${repo.dir}"}) { id } }`);
   await setting({ webhookSecret: secret });
   await ok(g, 'mutation($v: String!) { storeProjectEnvVar(slug: "gh/acme/app", name: "PROJECT_SECRET", value: $v) { name } }', { v: canary });

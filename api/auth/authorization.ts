@@ -127,7 +127,9 @@ export const routeRules: Readonly<Record<string, Rule>> = {
   'POST /api/v2/workflow/:id/approve/:approval_request_id': { role: 'user', action: 'workflow.job.approve' },
   'POST /api/v2/workflow/:id/cancel': { role: 'user', action: 'workflow.cancel' },
   'POST /api/v2/workflow/:id/rerun': { role: 'user', action: 'workflow.retry' },
+  // GitHub's deliveries: the signature under the project's webhook secret authorizes them (api/rest/github-webhook.ts)
   'POST /hooks/github': { role: 'anonymous' },
+  'POST /hooks/github/:vcs/:org/:repo': { role: 'anonymous' },
   // Insights: whoever may read the project
   'GET /api/v2/insights/:vcs/:org/:repo/workflows': { role: 'user', action: 'project.read' },
   'GET /api/v2/insights/:slug/workflows': { role: 'user', action: 'project.read' },

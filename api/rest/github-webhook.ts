@@ -1,9 +1,9 @@
+import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { CommandContext } from '../../domain/events/envelope.ts';
-import { GyreError, UnauthorizedError, ValidationError } from '../../domain/errors.ts';
-import { parseProjectSlug } from '../../domain/projects/slugs.ts';
-import { findProject } from '../../application/projects.ts';
+import { GyreError, ValidationError } from '../../domain/errors.ts';
 import { receiveGitHubDelivery } from '../../application/pull-requests.ts';
+import { forgedDelivery, projectOfDelivery, type DeliveryAddress } from '../../application/webhook-deliveries.ts';
 import { requestInfo } from '../request-context.ts';
 import type { Services } from '../services.ts';
 
@@ -17,51 +17,60 @@ class Refused extends GyreError {
   }
 }
 
-/** What the route reads of a delivery before its signature holds (the rest is the use case's to read). */
+/** What the route reads of a delivery once its signature holds (the rest is the use case's to read). */
 interface Delivery {
-  repository?: { full_name?: string };
   sender?: { login?: string; id?: number };
 }
 
+/** GitHub sends deliveries of up to 25 MB. */
+const DELIVERY_LIMIT_BYTES = 25 * 1024 * 1024;
+
+const header = (req: FastifyRequest, name: string): string | undefined => {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+};
+
 /**
- * GitHub's push and pull_request webhook: `X-Hub-Signature-256` is checked against the project's
- * webhook secret over the body exactly as sent; a bad one is refused with 401 and recorded. What a
- * genuine delivery starts is `receiveGitHubDelivery`'s (application/pull-requests.ts): a pipeline
- * started answers 201, one already built for it 200, a delivery that starts nothing 202. Every
- * refusal is audited, naming who GitHub says sent it.
+ * GitHub's push and pull_request webhook. The project (and so its secret) is found without reading
+ * the body: at `/hooks/github` by the webhook Gyre registered when following it (`X-GitHub-Hook-ID`),
+ * at `/hooks/github/{vcs}/{org}/{repo}` by its slug (a webhook set up by hand). `X-Hub-Signature-256`
+ * is then checked over the body's bytes exactly as sent, and only a body whose signature holds is
+ * parsed; a bad one is refused with 401 and recorded. What a genuine delivery starts is
+ * `receiveGitHubDelivery`'s (application/pull-requests.ts): a pipeline started answers 201, one
+ * already built for it 200, the same signed body received before 200, a delivery that starts nothing
+ * 202. Every refusal is audited, naming who GitHub says sent it once that can be believed.
  */
 export const registerGitHubWebhook = async (app: FastifyInstance, s: Services, now: () => number = Date.now) => {
-  const deliver = async (req: FastifyRequest, reply: FastifyReply, base: CommandContext) => {
-    const raw = req.body as Buffer;
+  const deliver = async (req: FastifyRequest, reply: FastifyReply, base: CommandContext, to: DeliveryAddress) => {
+    const project = await projectOfDelivery(s, to);
+    const raw = req.body;
     if (!Buffer.isBuffer(raw)) throw new ValidationError('send the delivery as application/json');
+    if (!(await s.jobSecrets.webhookSignatureValid(project.slug, raw, header(req, 'x-hub-signature-256')))) throw forgedDelivery();
     let payload: Delivery;
     try {
       payload = JSON.parse(raw.toString('utf8')) as Delivery;
     } catch {
       throw new ValidationError('the delivery is not valid JSON');
     }
-    // until the signature holds, nothing the delivery says is believed, and an unknown repository looks like a bad signature
-    const forged = new UnauthorizedError(
-      "the delivery's X-Hub-Signature-256 does not match the webhook secret of a project Gyre follows: check the secret in GitHub and in the project settings",
-    );
-    const project = await findProject(s, parseProjectSlug(`gh/${payload?.repository?.full_name ?? ''}`).slug).catch((e: unknown) => {
-      if (e instanceof GyreError && e.status < 500) throw forged;
-      throw e;
+    const sender = payload?.sender;
+    const context = { ...base, actor: { id: `github:${sender?.id ?? 'unknown'}`, type: 'github_user', name: sender?.login ?? 'unknown' } };
+    const deliveryId = String(header(req, 'x-github-delivery') ?? '').slice(0, 100) || null;
+    const digest = createHash('sha256').update(raw).digest('hex');
+    const outcome = await receiveGitHubDelivery(
+      s,
+      context,
+      { project, event: String(header(req, 'x-github-event') ?? ''), payload, deliveryId, digest },
+      now,
+    ).catch((e: unknown) => {
+      throw e instanceof GyreError ? new Refused(e, context) : e;
     });
-    const signature = req.headers['x-hub-signature-256'];
-    if (!(await s.jobSecrets.webhookSignatureValid(project.slug, raw, Array.isArray(signature) ? signature[0] : signature))) throw forged;
-    const context = { ...base, actor: { id: `github:${payload?.sender?.id ?? 'unknown'}`, type: 'github_user', name: payload?.sender?.login ?? 'unknown' } };
-    const deliveryId = String(req.headers['x-github-delivery'] ?? '').slice(0, 100) || null;
-    const outcome = await receiveGitHubDelivery(s, context, { project, event: String(req.headers['x-github-event'] ?? ''), payload, deliveryId }, now).catch(
-      (e: unknown) => {
-        throw e instanceof GyreError ? new Refused(e, context) : e;
-      },
-    );
     switch (outcome.kind) {
       case 'started':
         return reply.status(201).send({ id: outcome.pipeline.id, number: outcome.pipeline.number, state: outcome.pipeline.state });
       case 'built':
         return { message: outcome.message, id: outcome.pipeline.id, number: outcome.pipeline.number };
+      case 'replayed':
+        return { message: outcome.message, ...(outcome.pipeline ? { id: outcome.pipeline.id, number: outcome.pipeline.number } : {}) };
       case 'ignored':
         return reply.status(202).send({ message: outcome.message });
       case 'pong':
@@ -70,24 +79,29 @@ export const registerGitHubWebhook = async (app: FastifyInstance, s: Services, n
   };
 
   await app.register(async (scope) => {
-    // the signature covers the raw bytes: keep them
+    // the signature covers the raw bytes: keep them, and parse them only once it holds
     scope.removeContentTypeParser('application/json');
-    scope.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-    // GitHub sends pushes of up to 25 MB
-    scope.post('/hooks/github', { bodyLimit: 25 * 1024 * 1024 }, async (req, reply) => {
-      const context = { actor: { id: 'github', type: 'github_webhook', name: 'GitHub' }, request: requestInfo(req) };
-      try {
-        return await deliver(req, reply, context);
-      } catch (e) {
-        // every refused delivery is audited, whatever refused it
-        if (e instanceof GyreError && e.status < 500)
-          await s.commands.refuse(
-            'pipeline.create',
-            { reason: e.message, code: e.code, status: e.status, operation: 'POST /hooks/github' },
-            { context: e instanceof Refused ? e.context : context },
-          );
-        throw e;
-      }
+    scope.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: DELIVERY_LIMIT_BYTES }, (_req, body, done) => done(null, body));
+    const route = (url: string, address: (req: FastifyRequest) => DeliveryAddress) =>
+      scope.post(url, { bodyLimit: DELIVERY_LIMIT_BYTES }, async (req, reply) => {
+        const context = { actor: { id: 'github', type: 'github_webhook', name: 'GitHub' }, request: requestInfo(req) };
+        try {
+          return await deliver(req, reply, context, address(req));
+        } catch (e) {
+          // every refused delivery is audited, whatever refused it
+          if (e instanceof GyreError && e.status < 500)
+            await s.commands.refuse(
+              'pipeline.create',
+              { reason: e.message, code: e.code, status: e.status, operation: `POST ${url}` },
+              { context: e instanceof Refused ? e.context : context },
+            );
+          throw e;
+        }
+      });
+    route('/hooks/github', (req) => ({ hookId: header(req, 'x-github-hook-id') }));
+    route('/hooks/github/:vcs/:org/:repo', (req) => {
+      const p = req.params as { vcs: string; org: string; repo: string };
+      return { slug: `${p.vcs}/${p.org}/${p.repo}` };
     });
   });
 };

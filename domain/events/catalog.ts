@@ -19,6 +19,7 @@ import { orbEvents } from '../orbs/orb.ts';
 import { pipelineEvents } from '../pipelines/pipeline.ts';
 import { workflowEvents } from '../pipelines/workflow.ts';
 import { pullRequestEvents, revisionBuildEvents } from '../pipelines/pull-request.ts';
+import { webhookDeliveryEvents } from '../pipelines/webhook-delivery.ts';
 import { agentEvents } from '../agents/agent.ts';
 import { cacheEvents } from '../files/cache.ts';
 import { jobEvents } from '../jobs/job.ts';
@@ -67,6 +68,7 @@ export const eventRegistry = createRegistry([
   ...workflowEvents,
   ...pullRequestEvents,
   ...revisionBuildEvents,
+  ...webhookDeliveryEvents,
   ...jobEvents,
   ...cacheEvents,
   ...agentEvents,

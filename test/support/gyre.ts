@@ -16,9 +16,10 @@ export interface TestGyre extends Gyre {
   readonly dataDir: string;
   /**
    * Signs up a user through Gyre's own commands and gives it a token; with `orgs` or `teams`, also
-   * records a login at which GitHub said so.
+   * records a login at which GitHub said so. `githubId`: the GitHub user the account is of (webhook
+   * senders are matched by it).
    */
-  createUser(login: string, options?: { isAdmin?: boolean; orgs?: string[]; teams?: string[] }): Promise<{ id: string; token: string }>;
+  createUser(login: string, options?: { isAdmin?: boolean; orgs?: string[]; teams?: string[]; githubId?: number }): Promise<{ id: string; token: string }>;
   gql(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<{ status: number; body: GraphQLBody }>;
   stop(): Promise<void>;
 }
@@ -60,6 +61,7 @@ export const startTestGyre = async (
         name: login,
         state: 'ACTIVE',
         isAdmin: options.isAdmin ?? false,
+        ...(options.githubId === undefined ? {} : { githubId: options.githubId }),
         token: { tokenId: randomUUID(), label: 'test', tokenHash: hashToken(token) },
       });
       await s.readYourWrites(r);

@@ -1,0 +1,240 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createGyre, type Gyre } from '../api/app.ts';
+import { loadConfig } from '../api/config.ts';
+import { masterKeyFile } from '../adapters/encryption/master-keys.ts';
+import { testDatabase } from './support/database.ts';
+import { gitRepo } from './support/git-repo.ts';
+import { startTestGyre, waitForAudit, type TestGyre } from './support/gyre.ts';
+
+/**
+ * GitHub's deliveries over real HTTP to a real Gyre: the project is found from the path (a webhook set
+ * up by hand) before the body is read, the signature is checked over the raw bytes before it is
+ * parsed, the same signed body sent again under a new delivery id starts nothing (on another server
+ * of the same database too), and the sender is matched to an account by GitHub user id.
+ */
+const test = suite('webhook deliveries: found unread, signed before parsed, received once per body, senders by GitHub id');
+const slug = 'gh/hooks/app';
+const secret = randomBytes(24).toString('hex');
+let g: TestGyre;
+let base = '';
+/** A second server on the same database: a replay sent to it is recognised too. */
+let second: Gyre;
+let secondDir = '';
+let secondBase = '';
+let repo: ReturnType<typeof gitRepo>;
+
+/** Nothing runs: the job waits on a runner class nobody serves. */
+const parked = `
+version: 2.1
+jobs:
+  parked:
+    machine: true
+    resource_class: hooks/nobody-serves-this
+    steps: [{run: echo never}]
+workflows:
+  main:
+    jobs: [parked]
+`;
+
+const ok = async (query: string, variables: Record<string, unknown> = {}) => {
+  const r = await g.gql(query, variables);
+  assert.is(r.body.errors, undefined, JSON.stringify(r.body.errors));
+  return r.body.data as any;
+};
+const sign = (body: Buffer | string, key = secret) => `sha256=${createHmac('sha256', key).update(body).digest('hex')}`;
+let deliveries = 0;
+/** Posts a delivery as GitHub does to a webhook set up by hand: the project's slug in the path. */
+const deliver = async (event: string, body: string, o: { delivery?: string; to?: string; signature?: string } = {}) => {
+  const delivery = o.delivery ?? `hooks-${++deliveries}-${randomBytes(4).toString('hex')}`;
+  const r = await fetch(`${o.to ?? base}/hooks/github/${slug}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-github-event': event, 'x-github-delivery': delivery, 'x-hub-signature-256': o.signature ?? sign(body) },
+    body,
+  });
+  return { status: r.status, body: (await r.json()) as any, delivery };
+};
+const pushOf = (ref: string, after: string, sender = { login: 'dev', id: 7001 }) =>
+  JSON.stringify({ ref, before: '0'.repeat(40), after, deleted: false, head_commit: { id: after, timestamp: new Date().toISOString() }, sender });
+const pipelineCount = async () => (await ok(`{ pipelines(projectSlug: "${slug}", first: 100) { edges { node { id } } } }`)).pipelines.edges.length as number;
+const actorOf = async (id: string) => (await ok('query($id: ID!) { pipeline(id: $id) { trigger { actor { login } } } }', { id })).pipeline.trigger.actor.login;
+
+test.before(async () => {
+  g = await startTestGyre();
+  base = await g.app.listen({ port: 0, host: '127.0.0.1' });
+  // the second server opens the same sealed secrets: the same master key
+  secondDir = mkdtempSync(join(tmpdir(), 'gyre-second-'));
+  copyFileSync(masterKeyFile(g.dataDir), masterKeyFile(secondDir));
+  second = await createGyre(loadConfig({ GYRE_DATA_DIR: secondDir, GYRE_LOG_LEVEL: 'silent', GYRE_LOCAL_AGENT: 'false' }), {
+    db: testDatabase(),
+    logger: false,
+  });
+  secondBase = await second.app.listen({ port: 0, host: '127.0.0.1' });
+  repo = gitRepo();
+  repo.commit(parked, 'first');
+  await g.createUser('dev', { orgs: ['hooks'], githubId: 7001 });
+  await ok(`mutation($u: String!) { createProject(input: {slug: "${slug}", gitUrl: $u}) { id } }`, { u: repo.dir });
+  await ok('mutation($s: String!, $k: String!) { updateProjectSettings(slug: $s, input: {webhookSecret: $k}) { slug } }', { s: slug, k: secret });
+});
+test.after(async () => {
+  await second.close();
+  rmSync(secondDir, { recursive: true, force: true });
+  await g.stop();
+  repo.remove();
+});
+
+/**
+ * A 25 MB forgery posted from a process of its own (as an outsider sends it: the sending costs this
+ * server nothing): GitHub's largest delivery, valid JSON of many small objects (parsing it takes most
+ * of a second and some hundreds of MB), signed with a key that is not the secret.
+ */
+const forger = `
+const { createHmac } = require('node:crypto');
+const { request } = require('node:http');
+const size = 25 * 1024 * 1024;
+const commit = JSON.stringify({ id: 'a'.repeat(40), message: 'm', added: ['f'], author: { name: 'n' } });
+const body = Buffer.alloc(size, ' ');
+const head = '{"ref":"refs/heads/main","commits":[';
+let at = body.write(head);
+while (at + commit.length + 3 < size) at += body.write(at === head.length ? commit : ',' + commit, at);
+body.write(']}', at);
+const signature = 'sha256=' + createHmac('sha256', 'not-the-secret').update(body).digest('hex');
+const started = performance.now();
+const req = request(process.env.TO, { method: 'POST', headers: {
+  'content-type': 'application/json', 'content-length': String(size), 'x-github-event': 'push',
+  'x-github-delivery': process.env.TRACE, 'x-client-trace-id': process.env.TRACE, 'x-hub-signature-256': signature } }, (res) => {
+  let text = '';
+  res.setEncoding('utf8');
+  res.on('data', (c) => { text += c; });
+  res.on('end', () => console.log(JSON.stringify({ status: res.statusCode, ms: performance.now() - started, size, text })));
+});
+req.end(body);
+`;
+const forge = (to: string, trace: string) =>
+  new Promise<{ status: number; ms: number; size: number; text: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', forger], { env: { TO: to, TRACE: trace }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`the forger exited ${code}`))));
+  });
+
+test('a 25 MB delivery with a bad signature is refused 401 fast, unparsed, audited once; /healthz answers meanwhile', async () => {
+  const trace = `big-forgery-${randomBytes(4).toString('hex')}`;
+  const before = await pipelineCount();
+  // the server runs in this process: a parse of the body would pass through JSON.parse here
+  const parse = JSON.parse;
+  let bodyParses = 0;
+  JSON.parse = (text: string, reviver?: (this: unknown, key: string, value: unknown) => unknown) => {
+    if (text.length >= 1024 * 1024) bodyParses++;
+    return parse(text, reviver);
+  };
+  const rss = { start: process.memoryUsage().rss, peak: 0 };
+  const sample = setInterval(() => {
+    rss.peak = Math.max(rss.peak, process.memoryUsage().rss);
+  }, 5);
+  let answered = false;
+  const forged = forge(`${base}/hooks/github/${slug}`, trace).finally(() => {
+    answered = true;
+  });
+  // /healthz, asked over and over while the delivery is sent and refused
+  const health: number[] = [];
+  do {
+    const t = performance.now();
+    const h = await fetch(`${base}/healthz`);
+    await h.arrayBuffer();
+    assert.is(h.status, 200);
+    health.push(performance.now() - t);
+  } while (!answered);
+  const r = await forged.finally(() => {
+    JSON.parse = parse;
+  });
+  clearInterval(sample);
+  rss.peak = Math.max(rss.peak, process.memoryUsage().rss);
+  assert.is(r.size, 25 * 1024 * 1024);
+  assert.is(r.status, 401, r.text);
+  assert.is(JSON.parse(r.text).code, 'WEBHOOK_SIGNATURE_INVALID');
+  assert.is(bodyParses, 0, 'the body was parsed before its signature was checked');
+  assert.ok(r.ms < 1500, `refused in ${Math.round(r.ms)} ms`);
+  const grown = (rss.peak - rss.start) / 1024 / 1024;
+  // the body held once or twice (its chunks and their join), never a parse of it
+  assert.ok(grown < 100, `RSS grew ${Math.round(grown)} MB`);
+  // a parse blocks the server for most of a second; what is left is at most a pause of the garbage collector (this process holds the whole test run)
+  const sorted = [...health].sort((a, b) => a - b);
+  const [median, slowest] = [sorted[Math.floor(sorted.length / 2)]!, sorted[sorted.length - 1]!];
+  assert.ok(median < 100 && slowest < 1000, `/healthz took ${Math.round(median)} ms (median), up to ${Math.round(slowest)} ms (${health.length} asked)`);
+  const refused = await waitForAudit(g, (e) => e.success === false && e.request?.client_trace_id === trace);
+  assert.is(refused.length, 1);
+  assert.equal([refused[0]!.action, refused[0]!.actor.type, refused[0]!.payload.code], ['pipeline.create', 'github_webhook', 'WEBHOOK_SIGNATURE_INVALID']);
+  await g.services.settled();
+  assert.is((await waitForAudit(g, (e) => e.request?.client_trace_id === trace, 2, 300)).length, 1, 'one event for one refusal');
+  assert.is(await pipelineCount(), before);
+});
+
+test('an unsigned body is never parsed: invalid JSON with no signature is 401, not 400', async () => {
+  const r = await deliver('push', '{"ref": ', { signature: '' });
+  assert.is(r.status, 401);
+  const signed = await deliver('push', '{"ref": ');
+  assert.is(signed.status, 400);
+  assert.match(signed.body.message, 'not valid JSON');
+});
+
+test('a delivery at /hooks/github/{vcs}/{org}/{repo} signed with the project secret starts a pipeline; another project there is 401', async () => {
+  const sha = repo.commit(parked, 'pushed');
+  const r = await deliver('push', pushOf('refs/heads/main', sha));
+  assert.is(r.status, 201, JSON.stringify(r.body));
+  const p = (await ok('query($id: ID!) { pipeline(id: $id) { trigger { type } vcs { revision branch } } }', { id: r.body.id })).pipeline;
+  assert.equal(p, { trigger: { type: 'webhook' }, vcs: { revision: sha, branch: 'main' } });
+  const body = pushOf('refs/heads/main', sha);
+  const elsewhere = await fetch(`${base}/hooks/github/gh/hooks/unknown`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': sign(body) },
+    body,
+  });
+  assert.is(elsewhere.status, 401, 'an unknown project answers as a bad signature does');
+});
+
+test('the same signed body sent again with a new delivery id starts nothing, on this server or another, and answers as a replay', async () => {
+  // a tag push starts a pipeline every time it is told: only the body tells the replay
+  const sha = repo.commit(parked, 'tagged');
+  repo.git('tag', 'v1.0.0', sha);
+  const body = pushOf('refs/tags/v1.0.0', sha);
+  const receipt = (e: Record<string, any>) => e.action === 'webhook_delivery.receive' && e.success === true;
+  const received = (await waitForAudit(g, receipt, 0)).length;
+  const first = await deliver('push', body);
+  assert.is(first.status, 201, JSON.stringify(first.body));
+  const count = await pipelineCount();
+  for (const to of [base, secondBase]) {
+    const replayed = await deliver('push', body, { to });
+    assert.is(replayed.status, 200, JSON.stringify(replayed.body));
+    assert.match(replayed.body.message, 'received before');
+    assert.is(replayed.body.id, first.body.id);
+  }
+  // at once, from both servers: one of them starts it
+  const racing = pushOf('refs/tags/v1.0.0', sha, { login: 'dev', id: 7001 });
+  const told = await Promise.all([deliver('push', racing), deliver('push', racing, { to: secondBase }), deliver('push', racing)]);
+  assert.equal(told.map((t) => t.status).sort(), [200, 200, 201], JSON.stringify(told.map((t) => t.body)));
+  assert.is(await pipelineCount(), count + 1);
+  assert.is((await waitForAudit(g, receipt, received + 2)).length, received + 2, 'one receipt per signed body');
+});
+
+test('the sender is matched to an account by GitHub user id: a renamed login is still its account, a login taken by someone else is not', async () => {
+  const renamed = await deliver('push', pushOf('refs/heads/main', repo.commit(parked, 'renamed'), { login: 'dev-renamed', id: 7001 }));
+  assert.is(renamed.status, 201, JSON.stringify(renamed.body));
+  assert.is(await actorOf(renamed.body.id), 'dev');
+  // someone else took the login "dev" on GitHub: they are not Gyre's dev, and their pipeline runs for nobody
+  const impostor = await deliver('push', pushOf('refs/heads/main', repo.commit(parked, 'impostor'), { login: 'dev', id: 9009 }));
+  assert.is(impostor.status, 201, JSON.stringify(impostor.body));
+  assert.is(await actorOf(impostor.body.id), 'github:9009');
+  const stranger = await deliver('push', pushOf('refs/heads/main', repo.commit(parked, 'stranger'), { login: 'someone', id: 9010 }));
+  assert.is(await actorOf(stranger.body.id), 'someone');
+});
+
+test.run();
