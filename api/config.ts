@@ -93,6 +93,20 @@ export const ConfigSchema = z.object({
   GYRE_SESSION_MAX_AGE_HOURS: z.coerce.number().positive('must be more than 0').max(8760, 'must be at most 8760 (a year)').default(168),
   /** How far behind the log a projection may fall (ms) before /readyz answers 503. */
   GYRE_READY_MAX_LAG_MS: z.coerce.number().int().min(0).default(30_000),
+  /** Refused requests of one source (a user, or an address when no one signed in) recorded in full each minute; the rest make one summary event. */
+  GYRE_AUDIT_REFUSALS_PER_SOURCE: z.coerce.number().int('must be a whole number').min(1).max(100_000).default(10),
+  /** Refused requests recorded in full each minute over all sources. */
+  GYRE_AUDIT_REFUSALS_PER_MINUTE: z.coerce.number().int('must be a whole number').min(1).max(1_000_000).default(100),
+  /** GraphQL documents are refused before they run past any of these (see the README's Limits): lexical tokens in a document, */
+  GYRE_GRAPHQL_MAX_TOKENS: z.coerce.number().int('must be a whole number').min(100).max(1_000_000).default(10_000),
+  /** … fields nested in one another, */
+  GYRE_GRAPHQL_MAX_DEPTH: z.coerce.number().int('must be a whole number').min(3).max(100).default(15),
+  /** … aliases in one operation, */
+  GYRE_GRAPHQL_MAX_ALIASES: z.coerce.number().int('must be a whole number').min(0).max(10_000).default(30),
+  /** … root fields in one operation, */
+  GYRE_GRAPHQL_MAX_ROOT_FIELDS: z.coerce.number().int('must be a whole number').min(1).max(10_000).default(20),
+  /** … and the estimated cost: every field counts 1, times the page size (`first`) of each list it is inside. */
+  GYRE_GRAPHQL_MAX_COST: z.coerce.number().int('must be a whole number').min(100).max(100_000_000).default(50_000),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
