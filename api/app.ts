@@ -332,6 +332,12 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     }
     return httpError(error, req, reply);
   });
+  // every answer: never sniffed into another type, never framed by another site's page (the web UI's own policy says so as well)
+  app.addHook('onSend', async (_req, reply) => {
+    reply.header('X-Content-Type-Options', 'nosniff').header('X-Frame-Options', 'DENY');
+    if (!reply.hasHeader('Content-Security-Policy') && !reply.raw.hasHeader('Content-Security-Policy'))
+      reply.header('Content-Security-Policy', "frame-ancestors 'none'");
+  });
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ message: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'NOT_FOUND' }));
 
   registerHealth(app, services);

@@ -205,6 +205,8 @@ export const registerGraphQL = async (app: FastifyInstance, s: Services) => {
         // 503 and 507 (the database does not answer, or is full): the server cannot answer now, as a proxy or client retrying needs to know
         // a request fastify refused (not JSON, too large, of another type) keeps its status too
         if (requested !== original || [401, 403, 503, 507].includes(requested.status)) status = requested.status;
+        // bad input that left nothing to answer (a page size out of range, an impossible date) is the caller's 400, not an empty 200
+        else if (requested.status === 400 && !execution.data && status === 200) status = 400;
         return [new GraphQLError(requested.message, { nodes: error.nodes, path: error.path, extensions: { code: requested.code } })];
       }
       if (original && !(original instanceof GraphQLError)) {
