@@ -3,8 +3,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
-import fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
-import { GyreError, ValidationError } from '../domain/errors.ts';
+import fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { type GyreError, ValidationError } from '../domain/errors.ts';
 import { defaultApiUrl } from '../adapters/github/port.ts';
 import { createGitHub } from '../adapters/github/rest.ts';
 import { registerGitHubLogin } from './rest/github-login.ts';
@@ -16,7 +16,8 @@ import { loadMasterKeys } from '../adapters/encryption/master-keys.ts';
 import { createVault } from '../adapters/encryption/vault.ts';
 import { createGit } from '../adapters/git/cli.ts';
 import { createJobSecrets } from '../workers/job-secrets.ts';
-import { createCommandHandler } from '../application/commands.ts';
+import { createCommandHandler, type CommandHandler } from '../application/commands.ts';
+import { createRefusals } from '../application/refusals.ts';
 import { createReadYourWrites } from '../application/read-your-writes.ts';
 import { approximateLogLength, createPostgresEventStore } from '../adapters/eventstore/postgres.ts';
 import { eventRegistry } from '../domain/events/catalog.ts';
@@ -69,7 +70,7 @@ import { assertSameOrigin, crossSiteRequest, safeMethods, signedInByCookie } fro
 import { bootstrapAdmin } from '../application/bootstrap.ts';
 import { migrateAccounts } from '../application/accounts-migration.ts';
 import type { Config } from './config.ts';
-import { httpError, isRefusal } from './errors.ts';
+import { httpError, isRefusal, requestError } from './errors.ts';
 import { registerGraphQL, requestedRules } from './graphql/plugin.ts';
 import { commandContext, requestInfo } from './request-context.ts';
 import { registerAuditCsv } from './rest/audit-csv.ts';
@@ -126,20 +127,6 @@ const loggedUrl = (url: string): string => {
   const [path, query] = url.split('?', 2);
   if (!query) return path!;
   return `${path}?${[...new URLSearchParams(query).keys()].map((k) => `${k}=…`).join('&')}`;
-};
-
-/**
- * Fastify's own 4xx errors (a body that is not JSON, too large, of another type) as typed errors, so
- * they are audited like any bad input; their messages never quote the body, which may hold a secret.
- */
-const requestError = (e: unknown): unknown => {
-  const fe = e as FastifyError;
-  if (e instanceof GyreError || !fe.statusCode || fe.statusCode >= 500) return e;
-  if (fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || e instanceof SyntaxError)
-    return new ValidationError('the request body is not valid JSON');
-  if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new GyreError('the request body is too large', 'BODY_TOO_LARGE', 413);
-  if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new GyreError('send the request body as application/json', 'UNSUPPORTED_MEDIA_TYPE', 415);
-  return e;
 };
 
 /** A body that does not parse, is too large or is not JSON: what a route refuses before its use case runs. */
@@ -199,7 +186,18 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   });
   const masterKeys = loadMasterKeys({ configured: config.GYRE_MASTER_KEY, previous: config.GYRE_MASTER_KEY_PREVIOUS, dataDir, warn: (m) => app.log.warn(m) });
   const { vault, opener } = await createVault(db, masterKeys);
-  const commands = createCommandHandler(store, eventRegistry);
+  const recorded = createCommandHandler(store, eventRegistry);
+  const refusals = createRefusals(
+    recorded,
+    {
+      perSource: config.GYRE_AUDIT_REFUSALS_PER_SOURCE,
+      perWindow: config.GYRE_AUDIT_REFUSALS_PER_MINUTE,
+      sources: config.GYRE_AUDIT_REFUSALS_PER_MINUTE,
+      windowMs: 60_000,
+    },
+    { now: options.now, onError: (err) => app.log.error({ err }, 'could not record a summary of refusals') },
+  );
+  const commands: CommandHandler = { ...recorded, refuse: refusals.refuse };
   // before anything serves: the accounts of the one stream of earlier versions into streams of their own
   const migrated = await migrateAccounts({ store, commands });
   if (migrated) app.log.info(migrated, 'accounts moved from the one accounts stream into streams of their own');
@@ -273,6 +271,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     db,
     store,
     commands,
+    refusals,
     projections,
     rebuilds,
     readModels: allProjections.map((p) => p.name),
@@ -343,6 +342,12 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
       else if (rule.refusedAs && badInput(error)) await refuse(req, rule.refusedAs, error);
     }
     return httpError(error, req, reply);
+  });
+  // every answer: never sniffed into another type, never framed by another site's page (the web UI's own policy says so as well)
+  app.addHook('onSend', async (_req, reply) => {
+    reply.header('X-Content-Type-Options', 'nosniff').header('X-Frame-Options', 'DENY');
+    if (!reply.hasHeader('Content-Security-Policy') && !reply.raw.hasHeader('Content-Security-Policy'))
+      reply.header('Content-Security-Policy', "frame-ancestors 'none'");
   });
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ message: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'NOT_FOUND' }));
 
@@ -417,6 +422,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
       await retention.stop();
       await schedules.stop();
       await app.close();
+      await refusals.close();
       await reactors.stop();
       access.close();
       await statusSender?.stop();

@@ -123,6 +123,20 @@ export const ConfigSchema = z.object({
   GYRE_CONFIG_PROCESSING_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
   /** The heap of a config processing's worker thread (MB). */
   GYRE_CONFIG_PROCESSING_MEMORY_MB: z.coerce.number().int().min(32).max(16_384).default(256),
+  /** Refused requests of one source (a user, or an address when no one signed in) recorded in full each minute; the rest make one summary event. */
+  GYRE_AUDIT_REFUSALS_PER_SOURCE: z.coerce.number().int('must be a whole number').min(1).max(100_000).default(10),
+  /** Refused requests recorded in full each minute over all sources. */
+  GYRE_AUDIT_REFUSALS_PER_MINUTE: z.coerce.number().int('must be a whole number').min(1).max(1_000_000).default(100),
+  /** GraphQL documents are refused before they run past any of these (see the README's Limits): lexical tokens in a document, */
+  GYRE_GRAPHQL_MAX_TOKENS: z.coerce.number().int('must be a whole number').min(100).max(1_000_000).default(10_000),
+  /** … fields nested in one another, */
+  GYRE_GRAPHQL_MAX_DEPTH: z.coerce.number().int('must be a whole number').min(3).max(100).default(15),
+  /** … aliases in one operation, */
+  GYRE_GRAPHQL_MAX_ALIASES: z.coerce.number().int('must be a whole number').min(0).max(10_000).default(30),
+  /** … root fields in one operation, */
+  GYRE_GRAPHQL_MAX_ROOT_FIELDS: z.coerce.number().int('must be a whole number').min(1).max(10_000).default(20),
+  /** … and the estimated cost: every field counts 1, times the page size (`first`) of each list it is inside. */
+  GYRE_GRAPHQL_MAX_COST: z.coerce.number().int('must be a whole number').min(100).max(100_000_000).default(50_000),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { FastifyBaseLogger } from 'fastify';
 import type { CommandHandler } from '../application/commands.ts';
+import type { Refusals } from '../application/refusals.ts';
 import type { Vault } from '../adapters/encryption/port.ts';
 import type { Git } from '../adapters/git/port.ts';
 import type { ConfigProcessor } from '../application/config-processing.ts';
@@ -27,6 +28,8 @@ export interface Services {
   readonly db: Knex;
   readonly store: EventStore;
   readonly commands: CommandHandler;
+  /** What every refusal goes through: it bounds the events refused requests append (`commands.refuse` is its `refuse`). */
+  readonly refusals: Refusals;
   readonly projections: ProjectionRunner;
   /** Builds read models again beside the live ones and swaps them in (rebuildProjections). */
   readonly rebuilds: ProjectionRebuilds;

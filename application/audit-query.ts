@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseActionFilters } from '../domain/audit/action-filter.ts';
+import { isCalendarDate } from '../domain/calendar.ts';
 import { ValidationError, describeIssues } from '../domain/errors.ts';
 import type { AuditQuery } from '../projections/audit-log.ts';
 
@@ -8,7 +9,10 @@ const isoTime = z
   .string()
   .trim()
   .refine(
-    (v) => (/^\d{4}-\d\d-\d\d$/.test(v) || /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,9})?)?(Z|[+-]\d\d:?\d\d)$/.test(v)) && !Number.isNaN(Date.parse(v)),
+    (v) =>
+      (/^\d{4}-\d\d-\d\d$/.test(v) || /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,9})?)?(Z|[+-]\d\d:?\d\d)$/.test(v)) &&
+      !Number.isNaN(Date.parse(v)) &&
+      isCalendarDate(v),
     'must be an ISO-8601 date or a time with a zone, such as 2026-01-31T12:00:00Z',
   )
   .transform((v) => (v.length === 10 ? `${v}T00:00:00Z` : v));

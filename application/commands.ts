@@ -51,7 +51,8 @@ export interface CommandHandler {
     event: DomainEvent,
     envelope: { context: CommandContext; target: Reference; scope?: Reference | null; success?: boolean },
   ): Promise<RecordedEvent>;
-  refuse(action: string, refusal: RefusalData, envelope: { context: CommandContext; target?: Reference }): Promise<RecordedEvent>;
+  /** Records a refused attempt; null when it was only counted (application/refusals.ts bounds what refusals append). */
+  refuse(action: string, refusal: RefusalData, envelope: { context: CommandContext; target?: Reference }): Promise<RecordedEvent | null>;
   /** Events in their audit envelope, checked against their schemas, for a use case that appends them itself (a step of a change across streams). */
   envelop(events: ReadonlyArray<DomainEvent>, envelope: { context: CommandContext; target: Reference; scope?: Reference | null }): NewEvent[];
 }
@@ -106,7 +107,12 @@ const recentStreams = (capacity: number) => {
   };
 };
 
-export const createCommandHandler = (store: EventStore, registry: EventRegistry, options: CommandHandlerOptions = {}): CommandHandler => {
+/** A handler's own `refuse` appends every refusal it is given. */
+export type RecordingCommandHandler = Omit<CommandHandler, 'refuse'> & {
+  refuse(action: string, refusal: RefusalData, envelope: { context: CommandContext; target?: Reference }): Promise<RecordedEvent>;
+};
+
+export const createCommandHandler = (store: EventStore, registry: EventRegistry, options: CommandHandlerOptions = {}): RecordingCommandHandler => {
   const maxAttempts = options.maxAttempts ?? 5;
   const recent = recentStreams(options.recentEvents ?? 10_000);
 

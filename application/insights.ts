@@ -6,6 +6,7 @@ import type { TestResult } from '../domain/files/test-results.ts';
 import { flakyCandidates, jobMetrics, workflowMetrics, workflowRuns, type RunMetrics, type InsightsScope } from '../projections/insights.ts';
 import type { ProjectRow } from '../projections/projects.ts';
 import type { Reads } from './dependencies.ts';
+import { isCalendarDate } from '../domain/calendar.ts';
 
 /**
  * CircleCI's Insights over what Gyre ran: workflow and job metrics over a reporting window, a
@@ -114,7 +115,8 @@ export const jobsInsights = async (
 const dateOf = (v: string | undefined, name: string): Date | undefined => {
   if (v === undefined) return undefined;
   const d = /^\d{4}-\d\d-\d\d(T[\d:.]+(Z|[+-]\d\d:?\d\d)?)?$/.test(v) ? new Date(v) : new Date(NaN);
-  if (Number.isNaN(d.getTime())) throw new ValidationError(`${name} is an ISO 8601 date-time (2024-01-31T00:00:00Z), not ${JSON.stringify(v)}`);
+  if (Number.isNaN(d.getTime()) || !isCalendarDate(v))
+    throw new ValidationError(`${name} is an ISO 8601 date-time (2024-01-31T00:00:00Z), not ${JSON.stringify(v)}`);
   return d;
 };
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GraphQLError, buildSchema, parse, type GraphQLFieldResolver, type OperationDefinitionNode } from 'graphql';
 import mercurius from 'mercurius';
 import { GyreError } from '../../domain/errors.ts';
@@ -8,11 +8,12 @@ import type { AccessChanges } from '../auth/access-changes.ts';
 import { authenticate, presentedToken, type Auth } from '../auth/authenticate.ts';
 import { ownOrigin, requestOrigin, signedInByCookie } from '../auth/origin.ts';
 import { authorize, graphqlRules } from '../auth/authorization.ts';
-import { isRefusal } from '../errors.ts';
+import { isRefusal, requestError } from '../errors.ts';
 import { commandContext, requestInfo } from '../request-context.ts';
 import type { Services } from '../services.ts';
 import type { GraphQLContext } from './context.ts';
 import { createSubscriptionGate } from './subscription-limits.ts';
+import { checkLimits, graphqlLimits, limitRules, parseWithinLimits, tokenLimitError, type GraphQLLimits } from './limits.ts';
 import { createResolvers } from './resolvers.ts';
 
 /** schema.graphql at the root; the build copies it beside the compiled code in dist/. */
@@ -154,10 +155,10 @@ const guardedResolvers = (s: Services) => {
 };
 
 /** The root fields a document asks for, so that a document GraphQL refuses is audited under the right action. */
-export const requestedRules = (query: unknown): Array<{ key: string; action: string }> => {
+export const requestedRules = (query: unknown, maxTokens?: number): Array<{ key: string; action: string }> => {
   if (typeof query !== 'string') return [];
   try {
-    return parse(query)
+    return parse(query, { maxTokens })
       .definitions.filter((d): d is OperationDefinitionNode => d.kind === 'OperationDefinition')
       .flatMap((op) => {
         const type = op.operation === 'query' ? 'Query' : op.operation === 'mutation' ? 'Mutation' : 'Subscription';
@@ -184,13 +185,53 @@ const upgradeAuth = (s: Pick<Services, 'config' | 'db' | 'sessions'>, req: Fasti
   return { auth: refused, reauthenticate: async () => refused };
 };
 
+/** The errors of a document GraphQL refused, or a limit did, in Gyre's words; null for any other error. */
+const refusedDocument = (original: Error & { errors?: GraphQLError[] }, limits: GraphQLLimits): GraphQLError[] | null => {
+  if (!Array.isArray(original.errors)) return null;
+  return original.errors.map((e) => tokenLimitError(e, limits) ?? e);
+};
+
 export const registerGraphQL = async (app: FastifyInstance, s: Services) => {
   const scrub = scrubValues(schemaNames());
+  const limits = graphqlLimits(s.config);
+  const asGraphQLError = (e: unknown): GraphQLError => (e instanceof GraphQLError ? e : new GraphQLError((e as Error).message, { originalError: e as Error }));
+
+  /** The answer to an error raised before execution: a request error, or a document GraphQL refused. */
+  const format = (execution: { data?: Record<string, unknown> | null; errors?: ReadonlyArray<GraphQLError> }) => {
+    let status = 200;
+    const errors = (execution.errors ?? []).flatMap((error) => {
+      const original = error.originalError as (Error & { errors?: GraphQLError[] }) | undefined;
+      const refused = original ? refusedDocument(original, limits) : null;
+      if (refused) {
+        status = 400;
+        return refused.map(
+          (e) => new GraphQLError(scrub(e.message), { nodes: e.nodes, extensions: { code: (e.extensions?.code as string) ?? 'GRAPHQL_VALIDATION_FAILED' } }),
+        );
+      }
+      const requested = requestError(original);
+      if (requested instanceof GyreError) {
+        // 503 and 507 (the database does not answer, or is full): the server cannot answer now, as a proxy or client retrying needs to know
+        // a request fastify refused (not JSON, too large, of another type) keeps its status too
+        if (requested !== original || [401, 403, 503, 507].includes(requested.status)) status = requested.status;
+        // bad input that left nothing to answer (a page size out of range, an impossible date) is the caller's 400, not an empty 200
+        else if (requested.status === 400 && !execution.data && status === 200) status = 400;
+        return [new GraphQLError(requested.message, { nodes: error.nodes, path: error.path, extensions: { code: requested.code } })];
+      }
+      if (original && !(original instanceof GraphQLError)) {
+        s.log.error({ err: original }, 'GraphQL resolver failed');
+        return [new GraphQLError('internal error: see the server log', { nodes: error.nodes, path: error.path, extensions: { code: 'INTERNAL' } })];
+      }
+      return [error];
+    });
+    return { statusCode: status, response: { data: execution.data ?? null, errors: errors.map((e) => e.toJSON()) } };
+  };
+
   await app.register(mercurius, {
     schema: schemaSource(),
     resolvers: guardedResolvers(s) as never,
     path: '/graphql',
     graphiql: false,
+    graphql: { parseOptions: { maxTokens: limits.maxTokens } },
     context: (req: FastifyRequest): GraphQLContext => ({ auth: req.auth, requestInfo: requestInfo(req) }),
     subscription: {
       // a token in connection_init ({authorization: "Bearer …"} or {"Circle-Token": "…"}) stands for the connection; without one, the upgrade request's session cookie does
@@ -214,43 +255,32 @@ export const registerGraphQL = async (app: FastifyInstance, s: Services) => {
         },
       }),
     },
-    errorFormatter: (execution, ctx) => {
-      let status = 200;
-      const errors = (execution.errors ?? []).flatMap((error) => {
-        const original = error.originalError as (Error & { errors?: GraphQLError[] }) | undefined;
-        if (original?.errors && Array.isArray(original.errors)) {
-          // GraphQL refused the document itself: audit it under the operation it asked for
-          const req = (ctx as { reply?: { request: FastifyRequest } }).reply?.request;
-          if (req) {
-            const reason = original.errors
-              .map((e) => scrub(e.message))
-              .join('; ')
-              .slice(0, 1000);
-            for (const { key, action } of requestedRules((req.body as { query?: unknown } | undefined)?.query ?? (req.query as { query?: unknown }).query)) {
-              void s.commands
-                .refuse(
-                  action,
-                  { reason, code: 'GRAPHQL_VALIDATION_FAILED', status: 400, operation: key },
-                  { context: commandContext(req.auth, requestInfo(req)) },
-                )
-                .catch((e) => s.log.error({ err: e }, 'could not record a refused GraphQL document'));
-            }
-          }
-          status = 400;
-          return original.errors.map((e) => new GraphQLError(scrub(e.message), { nodes: e.nodes, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }));
-        }
-        if (original instanceof GyreError) {
-          // 503 and 507 (the database does not answer, or is full): the server cannot answer now, as a proxy or client retrying needs to know
-          if (original.status === 401 || original.status === 403 || original.status === 503 || original.status === 507) status = original.status;
-          return [new GraphQLError(original.message, { nodes: error.nodes, path: error.path, extensions: { code: original.code } })];
-        }
-        if (original && !(original instanceof GraphQLError)) {
-          s.log.error({ err: original }, 'GraphQL resolver failed');
-          return [new GraphQLError('internal error: see the server log', { nodes: error.nodes, path: error.path, extensions: { code: 'INTERNAL' } })];
-        }
-        return [error];
-      });
-      return { statusCode: status, response: { data: execution.data ?? null, errors: errors.map((e) => e.toJSON()) } };
+    // a document GraphQL refused is recorded here, where the answer can wait for the record
+    errorHandler: async (error: Error, req: FastifyRequest, reply: FastifyReply) => {
+      const { statusCode, response } = format({ errors: [asGraphQLError(error)] });
+      const original = error as Error & { errors?: GraphQLError[] };
+      if (Array.isArray(original.errors)) {
+        const [asked] = requestedRules((req.body as { query?: unknown } | undefined)?.query ?? (req.query as { query?: unknown }).query, limits.maxTokens);
+        const { key, action } = asked ?? { key: 'document', action: 'graphql.document.reject' };
+        const reason = response.errors.map((e) => e.message).join('; ');
+        await s.commands.refuse(
+          action,
+          { reason, code: String(response.errors[0]?.extensions?.code ?? 'GRAPHQL_VALIDATION_FAILED'), status: statusCode, operation: key },
+          {
+            context: commandContext(req.auth, requestInfo(req)),
+          },
+        );
+      }
+      return reply.code(statusCode).send(response);
     },
+    errorFormatter: (execution) => format(execution),
   });
+  // the limits are checked before graphql's own rules, some of which take the square of a document's size
+  const variablesOf = (context: { reply?: FastifyReply }): Record<string, unknown> => {
+    const req = context.reply?.request;
+    const sent = (req?.body as { variables?: unknown } | undefined)?.variables;
+    return sent && typeof sent === 'object' ? (sent as Record<string, unknown>) : {};
+  };
+  app.graphql.addHook('preValidation', async (schema, document, context) => checkLimits(schema, document, limitRules(limits, variablesOf(context))));
+  app.graphql.addHook('preSubscriptionParsing', async (schema, source) => checkLimits(schema, parseWithinLimits(source, limits), limitRules(limits)));
 };

@@ -34,6 +34,7 @@ import { accountEvents } from '../users/accounts.ts';
 import { githubIdentityEvents } from '../users/github-identity.ts';
 import { rosterEvents } from '../users/roster.ts';
 import { loggedIn, loggedOut } from '../users/sessions.ts';
+import { refusalsSummarized } from '../audit/refusal.ts';
 import { createRegistry } from './registry.ts';
 
 /** Every event type Gyre knows: the one registry. An event not listed here is never appended. */
@@ -58,6 +59,7 @@ export const eventRegistry = createRegistry([
   auditLogRead,
   auditLogSubscribe,
   graphqlDocumentReject,
+  refusalsSummarized,
   ...projectEvents,
   ...contextEvents,
   masterKeyRotated,

@@ -36,7 +36,9 @@ export const startTestGyre = async (
 ): Promise<TestGyre> => {
   await resetDatabase();
   const dataDir = mkdtempSync(join(tmpdir(), 'gyre-test-'));
-  const gyre = await createGyre(loadConfig({ GYRE_DATA_DIR: dataDir, GYRE_LOG_LEVEL: 'silent', GYRE_LOCAL_AGENT: 'false', ...env }), {
+  // tests that assert each refusal's event send more than a minute's budget of them from one address: a test of the budget sets its own
+  const budget = { GYRE_AUDIT_REFUSALS_PER_SOURCE: '100000', GYRE_AUDIT_REFUSALS_PER_MINUTE: '1000000' };
+  const gyre = await createGyre(loadConfig({ GYRE_DATA_DIR: dataDir, GYRE_LOG_LEVEL: 'silent', GYRE_LOCAL_AGENT: 'false', ...budget, ...env }), {
     db: testDatabase(),
     ...(options.logStream ? { logStream: options.logStream } : { logger: false }),
     ...(options.now ? { now: options.now } : {}),

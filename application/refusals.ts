@@ -1,0 +1,129 @@
+import type { CommandContext, RecordedEvent, Reference } from '../domain/events/envelope.ts';
+import type { RefusalData } from '../domain/events/registry.ts';
+import type { CommandHandler } from './commands.ts';
+
+export interface RefusalLimits {
+  /** Refusals of one source recorded in full in a window; the rest are counted in one summary. */
+  readonly perSource: number;
+  /** Refusals recorded in full in a window, over all sources. */
+  readonly perWindow: number;
+  /** Sources named in a window's summaries; the refusals of any more are summarized together. */
+  readonly sources: number;
+  readonly windowMs: number;
+}
+
+type SourceKind = 'actor' | 'address' | 'others';
+
+interface Source {
+  readonly kind: SourceKind;
+  recorded: number;
+  summarized: number;
+  readonly actions: Set<string>;
+  /** The request of this source's last refusal: a request is recorded once, however many of its parts are refused. */
+  lastRequest: string | null;
+  /** The envelope of the last refusal summarized. */
+  context: CommandContext | null;
+}
+
+export interface Refusals {
+  /**
+   * Records a refusal, or counts it for its source's summary: the event when it was recorded, null
+   * when it was counted, or when the same request was recorded already.
+   */
+  refuse(action: string, refusal: RefusalData, envelope: { context: CommandContext; target?: Reference }): Promise<RecordedEvent | null>;
+  /** Ends the window now and appends its summaries. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const sourceOf = (context: CommandContext): { key: string; kind: SourceKind } =>
+  context.actor.type !== 'anonymous'
+    ? { key: `actor:${context.actor.id}`, kind: 'actor' }
+    : { key: `address:${context.request?.ip_address ?? 'unknown'}`, kind: 'address' };
+
+const summaryTarget: Reference = { id: 'refusals', type: 'api_operation' };
+const summarizedActions = 20;
+
+/**
+ * Every refusal goes through here, so that what a caller can make the audit log hold is bounded:
+ * one event per request, at most `perSource` a window for a source and `perWindow` for all, and
+ * one summary per source (at most `sources`, then one for the others) for the rest of the window.
+ */
+export const createRefusals = (
+  commands: Pick<CommandHandler, 'refuse' | 'record'>,
+  limits: RefusalLimits,
+  options: { now?: () => number; onError: (err: unknown) => void },
+): Refusals => {
+  const now = options.now ?? Date.now;
+  let start = now();
+  let sources = new Map<string, Source>();
+  let recorded = 0;
+  let summaries: Promise<void> = Promise.resolve();
+
+  const summarize = async (from: number, to: number, ended: Map<string, Source>) => {
+    for (const s of ended.values()) {
+      if (!s.summarized || !s.context) continue;
+      await commands.record(
+        `refusals-${to}`,
+        {
+          type: 'api.refusals.summarize',
+          data: { source: s.kind, refusals: s.summarized, actions: [...s.actions], from: new Date(from).toISOString(), to: new Date(to).toISOString() },
+        },
+        { context: s.context, target: summaryTarget },
+      );
+    }
+  };
+
+  const endWindow = () => {
+    const ended = sources;
+    const from = start;
+    start = now();
+    sources = new Map();
+    recorded = 0;
+    const to = start;
+    summaries = summaries.then(() => summarize(from, to, ended)).catch(options.onError);
+    return summaries;
+  };
+
+  const timer = setInterval(() => {
+    if (now() - start >= limits.windowMs) void endWindow();
+  }, limits.windowMs);
+  timer.unref();
+
+  const sourceFor = (context: CommandContext): Source => {
+    const { key, kind } = sourceOf(context);
+    const known = sources.get(key);
+    if (known) return known;
+    const fresh = (k: SourceKind): Source => ({ kind: k, recorded: 0, summarized: 0, actions: new Set(), lastRequest: null, context: null });
+    if (sources.size < limits.sources) {
+      sources.set(key, fresh(kind));
+      return sources.get(key)!;
+    }
+    if (!sources.has('others')) sources.set('others', fresh('others'));
+    return sources.get('others')!;
+  };
+
+  return {
+    async refuse(action, refusal, envelope) {
+      if (now() - start >= limits.windowMs) void endWindow();
+      const source = sourceFor(envelope.context);
+      const request = envelope.context.request?.id ?? null;
+      if (request !== null && source.lastRequest === request) return null;
+      source.lastRequest = request;
+      if (source.recorded < limits.perSource && recorded < limits.perWindow) {
+        source.recorded++;
+        recorded++;
+        return commands.refuse(action, refusal, envelope);
+      }
+      source.summarized++;
+      if (source.actions.size < summarizedActions) source.actions.add(action);
+      source.context = envelope.context;
+      return null;
+    },
+    flush: endWindow,
+    async close() {
+      clearInterval(timer);
+      await endWindow();
+    },
+  };
+};
