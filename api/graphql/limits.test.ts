@@ -8,7 +8,13 @@ let base: string;
 let user: { id: string; token: string };
 
 // lowered from their defaults where a document under the token limit could not reach them otherwise: they are settings
-const env = { GYRE_GRAPHQL_MAX_DEPTH: '5', GYRE_GRAPHQL_MAX_ROOT_FIELDS: '3', GYRE_GRAPHQL_MAX_COST: '2000', GYRE_AUDIT_REFUSALS_PER_SOURCE: '10', GYRE_AUDIT_REFUSALS_PER_MINUTE: '100' };
+const env = {
+  GYRE_GRAPHQL_MAX_DEPTH: '5',
+  GYRE_GRAPHQL_MAX_ROOT_FIELDS: '3',
+  GYRE_GRAPHQL_MAX_COST: '2000',
+  GYRE_AUDIT_REFUSALS_PER_SOURCE: '10',
+  GYRE_AUDIT_REFUSALS_PER_MINUTE: '100',
+};
 
 test.before(async () => {
   g = await startTestGyre(env);
