@@ -202,7 +202,10 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   // before anything serves: the accounts of the one stream of earlier versions into streams of their own
   const migrated = await migrateAccounts({ store, commands });
   if (migrated) app.log.info(migrated, 'accounts moved from the one accounts stream into streams of their own');
-  const git = createGit(join(dataDir, 'repos'));
+  const git = createGit(join(dataDir, 'repos'), {
+    mirrorQuotaBytes: config.GYRE_GIT_MIRROR_QUOTA_MB * 1024 * 1024,
+    fetchConcurrency: config.GYRE_GIT_FETCH_CONCURRENCY,
+  });
   const jobSecrets = createJobSecrets({ store, opener, commands });
   // the S3 adapter (and its SDK, some 20 MB of memory) loads only where it is configured
   const s3 = config.GYRE_OBJECT_STORE_URL ? await import('../adapters/objectstore/s3.ts') : null;
