@@ -19,6 +19,9 @@ export type Auth =
   | { readonly kind: 'agent'; readonly resourceClass: string; readonly tokenId: string };
 
 export const sessionCookie = 'gyre_session';
+/** Under https the cookie is `__Host-` prefixed: browsers then take it only Secure, for Path=/ and from this host (no Domain), so no sibling host can set it. */
+export const secureSessionCookie = `__Host-${sessionCookie}`;
+export const sessionCookieName = (origin: string) => (origin.startsWith('https:') ? secureSessionCookie : sessionCookie);
 
 type Headers = Record<string, string | string[] | undefined>;
 
@@ -63,7 +66,7 @@ export const authenticate = async (db: Knex, sessions: SessionPolicy, headers: H
     if (!usable(user)) return { kind: 'invalid', reason: 'the account is suspended' };
     return { kind: 'user', user, tokenId: user.tokenId, sessionHash: null, endsAt: null };
   }
-  const session = cookies[sessionCookie];
+  const session = cookies[secureSessionCookie] ?? cookies[sessionCookie];
   if (!session) return { kind: 'anonymous' };
   const sessionHash = hashToken(session);
   const user = await userBySessionHash(db, sessionHash, new Date(sessions.now() - sessions.maxAgeMs));
