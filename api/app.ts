@@ -77,6 +77,7 @@ import { registerHealth } from './rest/health.ts';
 import { registerCircleCiSchedules } from './rest/circleci-schedules.ts';
 import { registerMetrics } from './rest/metrics.ts';
 import type { Services } from './services.ts';
+import { createSessionUsage, ensureSessionUsageTable } from './auth/session-usage.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -273,7 +274,12 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     registry: eventRegistry,
     log: app.log,
     tokenUsage: createTokenUsage(db),
-    sessions: { maxAgeMs: config.GYRE_SESSION_MAX_AGE_HOURS * 3_600_000, now: options.now ?? Date.now },
+    sessions: {
+      maxAgeMs: config.GYRE_SESSION_MAX_AGE_HOURS * 3_600_000,
+      idleMs: config.GYRE_SESSION_IDLE_HOURS * 3_600_000,
+      usage: createSessionUsage(db),
+      now: options.now ?? Date.now,
+    },
     access,
     vault,
     jobSecrets,
@@ -300,6 +306,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   await app.register(rateLimit, { global: false });
   await withSchemaLock(db, async (trx) => {
     await ensureTokenUsageTable(trx);
+    await ensureSessionUsageTable(trx);
     await ensureHeartbeatTable(trx);
     await ensureStatusOutboxTable(trx);
   });

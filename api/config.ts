@@ -111,6 +111,8 @@ export const ConfigSchema = z.object({
   GYRE_METRICS_TOKEN: z.string().trim().min(16, 'must be at least 16 characters (openssl rand -hex 24)').optional(),
   /** How long a browser session lasts from sign-in (hours, fractions allowed), however it started; then the person signs in again. */
   GYRE_SESSION_MAX_AGE_HOURS: z.coerce.number().positive('must be more than 0').max(8760, 'must be at most 8760 (a year)').default(168),
+  /** How long a browser session lasts unused (hours, fractions allowed): past it the person signs in again, however young the session. */
+  GYRE_SESSION_IDLE_HOURS: z.coerce.number().positive('must be more than 0').max(8760, 'must be at most 8760 (a year)').default(24),
   /** How far behind the log a projection may fall (ms) before /readyz answers 503. */
   GYRE_READY_MAX_LAG_MS: z.coerce.number().int().min(0).default(30_000),
 });
