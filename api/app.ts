@@ -77,6 +77,7 @@ import { registerHealth } from './rest/health.ts';
 import { registerCircleCiSchedules } from './rest/circleci-schedules.ts';
 import { registerMetrics } from './rest/metrics.ts';
 import type { Services } from './services.ts';
+import { createMembershipRefresh, type MembershipRefresh } from '../application/membership-refresh.ts';
 import { createSessionUsage, ensureSessionUsageTable } from './auth/session-usage.ts';
 
 declare module 'fastify' {
@@ -262,8 +263,10 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     ],
   });
   const access = watchAccessChanges(store, projections);
+  let refreshMemberships: MembershipRefresh = async () => undefined;
   const services: Services = {
     config,
+    refreshMemberships: (user) => refreshMemberships(user),
     db,
     store,
     commands,
@@ -293,6 +296,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     ...createReadYourWrites({ head: () => store.head(), projections, reactors, log: app.log }),
   };
 
+  refreshMemberships = createMembershipRefresh({ ...services, now: services.sessions.now });
   enforceRouteRules(app);
   if (options.onRoute) app.addHook('onRoute', options.onRoute);
   // before every API v2 route: it lists them as they are registered

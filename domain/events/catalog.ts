@@ -32,7 +32,7 @@ import { settingsUpdated } from '../system/settings.ts';
 import { accountEvents } from '../users/accounts.ts';
 import { githubIdentityEvents } from '../users/github-identity.ts';
 import { rosterEvents } from '../users/roster.ts';
-import { loggedIn, loggedOut } from '../users/sessions.ts';
+import { loggedIn, loggedOut, membershipsRefreshed } from '../users/sessions.ts';
 import { createRegistry } from './registry.ts';
 
 /** Every event type Gyre knows: the one registry. An event not listed here is never appended. */
@@ -44,6 +44,7 @@ export const eventRegistry = createRegistry([
   ...githubIdentityEvents,
   loggedIn,
   loggedOut,
+  membershipsRefreshed,
   userRead,
   projectRead,
   contextRead,
