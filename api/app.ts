@@ -79,6 +79,8 @@ import { registerCircleCiSchedules } from './rest/circleci-schedules.ts';
 import { registerMetrics } from './rest/metrics.ts';
 import type { Services } from './services.ts';
 import { configProcessor } from '../application/config-processing.ts';
+import { createMembershipRefresh, type MembershipRefresh } from '../application/membership-refresh.ts';
+import { createSessionUsage, ensureSessionUsageTable } from './auth/session-usage.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -201,7 +203,10 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   // before anything serves: the accounts of the one stream of earlier versions into streams of their own
   const migrated = await migrateAccounts({ store, commands });
   if (migrated) app.log.info(migrated, 'accounts moved from the one accounts stream into streams of their own');
-  const git = createGit(join(dataDir, 'repos'));
+  const git = createGit(join(dataDir, 'repos'), {
+    mirrorQuotaBytes: config.GYRE_GIT_MIRROR_QUOTA_MB * 1024 * 1024,
+    fetchConcurrency: config.GYRE_GIT_FETCH_CONCURRENCY,
+  });
   const jobSecrets = createJobSecrets({ store, opener, commands });
   // the S3 adapter (and its SDK, some 20 MB of memory) loads only where it is configured
   const s3 = config.GYRE_OBJECT_STORE_URL ? await import('../adapters/objectstore/s3.ts') : null;
@@ -266,8 +271,10 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     ],
   });
   const access = watchAccessChanges(store, projections);
+  let refreshMemberships: MembershipRefresh = async () => undefined;
   const services: Services = {
     config,
+    refreshMemberships: (user) => refreshMemberships(user),
     db,
     store,
     commands,
@@ -279,7 +286,12 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     registry: eventRegistry,
     log: app.log,
     tokenUsage: createTokenUsage(db),
-    sessions: { maxAgeMs: config.GYRE_SESSION_MAX_AGE_HOURS * 3_600_000, now: options.now ?? Date.now },
+    sessions: {
+      maxAgeMs: config.GYRE_SESSION_MAX_AGE_HOURS * 3_600_000,
+      idleMs: config.GYRE_SESSION_IDLE_HOURS * 3_600_000,
+      usage: createSessionUsage(db),
+      now: options.now ?? Date.now,
+    },
     access,
     vault,
     jobSecrets,
@@ -294,6 +306,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     ...createReadYourWrites({ head: () => store.head(), projections, reactors, log: app.log }),
   };
 
+  refreshMemberships = createMembershipRefresh({ ...services, now: services.sessions.now });
   enforceRouteRules(app);
   if (options.onRoute) app.addHook('onRoute', options.onRoute);
   // before every API v2 route: it lists them as they are registered
@@ -307,6 +320,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   await app.register(rateLimit, { global: false });
   await withSchemaLock(db, async (trx) => {
     await ensureTokenUsageTable(trx);
+    await ensureSessionUsageTable(trx);
     await ensureHeartbeatTable(trx);
     await ensureStatusOutboxTable(trx);
   });

@@ -33,6 +33,26 @@ export const ConfigSchema = z.object({
   GYRE_DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgres://user@127.0.0.1:5432/gyre').optional(),
   GYRE_EVENTSTORE_URL: url(['esdb:', 'esdb+discover:'], 'esdb://127.0.0.1:2113?tls=false').optional(),
   GYRE_GITHUB_URL: url(['http:', 'https:'], 'https://github.example.com').default('https://github.com'),
+  /**
+   * Hosts besides the GitHub host that non-admins may point a project's git URL at, comma-separated:
+   * `host` (at its scheme's default port) or `host:port`. An operator's setting, as the GitHub host is:
+   * it says where on its network Gyre may be made to connect.
+   */
+  GYRE_GIT_ALLOWED_HOSTS: z
+    .string()
+    .trim()
+    .transform((v) =>
+      v
+        .split(',')
+        .map((h) => h.trim().toLowerCase())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(/^[a-z0-9.-]+(:\d{1,5})?$/, 'must be host names or host:port, comma-separated, as in git.example.com,git.internal:8443')))
+    .default([]),
+  /** The most disk one repository's mirror may take (MB, fractions allowed): a fetch past it fails and its mirror is removed. */
+  GYRE_GIT_MIRROR_QUOTA_MB: z.coerce.number().positive('must be more than 0').default(2048),
+  /** How many repositories the server fetches at once; more triggers wait their turn. */
+  GYRE_GIT_FETCH_CONCURRENCY: z.coerce.number().int('must be a whole number').min(1).max(64).default(4),
   GYRE_GITHUB_API_URL: url(['http:', 'https:'], 'https://github.example.com/api/v3').optional(),
   GYRE_GITHUB_CLIENT_ID: z.string().trim().min(1).optional(),
   GYRE_GITHUB_CLIENT_SECRET: z.string().trim().min(1).optional(),
@@ -97,6 +117,8 @@ export const ConfigSchema = z.object({
   GYRE_SUBSCRIPTION_SLOW_CONSUMER_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   /** How long a browser session lasts from sign-in (hours, fractions allowed), however it started; then the person signs in again. */
   GYRE_SESSION_MAX_AGE_HOURS: z.coerce.number().positive('must be more than 0').max(8760, 'must be at most 8760 (a year)').default(168),
+  /** How long a browser session lasts unused (hours, fractions allowed): past it the person signs in again, however young the session. */
+  GYRE_SESSION_IDLE_HOURS: z.coerce.number().positive('must be more than 0').max(8760, 'must be at most 8760 (a year)').default(24),
   /** How far behind the log a projection may fall (ms) before /readyz answers 503. */
   GYRE_READY_MAX_LAG_MS: z.coerce.number().int().min(0).default(30_000),
   /** The longest config Gyre processes (bytes), sent to the compile endpoint or read from a repository. */

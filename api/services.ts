@@ -21,6 +21,7 @@ import type { Config } from './config.ts';
 import type { TokenUsage } from './auth/token-usage.ts';
 import type { AccessChanges } from './auth/access-changes.ts';
 import type { SessionPolicy } from './auth/authenticate.ts';
+import type { MembershipRefresh } from '../application/membership-refresh.ts';
 
 /** What the API's edges call: read models through `db`, changes through `commands`; it satisfies every use case's dependencies (application/dependencies.ts). */
 export interface Services {
@@ -41,6 +42,8 @@ export interface Services {
   readonly tokenUsage: TokenUsage;
   /** How long browser sessions last, by which clock. */
   readonly sessions: SessionPolicy;
+  /** Reads a person's organizations and teams from GitHub again when they decide access and are over an hour old. */
+  readonly refreshMemberships: MembershipRefresh;
   /** When a live subscription should check its caller again (api/auth/access-changes.ts). */
   readonly access: AccessChanges;
   /** Seals secrets; only job dispatch opens them, through `jobSecrets`. */

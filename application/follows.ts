@@ -13,7 +13,7 @@ import { mask } from '../domain/secrets/secret-value.ts';
 import { projectBySlug, type ProjectRow } from '../projections/projects.ts';
 import type { Caller } from './accounts.ts';
 import type { Logger, WithStore } from './dependencies.ts';
-import { findProject, runProjectCommand, type ProjectDeps } from './projects.ts';
+import { findProject, gitHostsOf, runProjectCommand, type ProjectDeps } from './projects.ts';
 import { written } from './read-your-writes.ts';
 
 /**
@@ -26,7 +26,7 @@ export type FollowDeps = ProjectDeps &
     readonly github: GitHub;
     /** Opens the GitHub token of a person's latest sign-in (workers/job-secrets.ts). */
     readonly jobSecrets: { githubToken(userId: string): Promise<string | null> };
-    readonly config: { readonly GYRE_GITHUB_URL: string; readonly GYRE_PUBLIC_URL?: string | undefined };
+    readonly config: ProjectDeps['config'] & { readonly GYRE_PUBLIC_URL?: string | undefined };
     /** Where GitHub reaches Gyre: the webhook is `${publicUrl}/hooks/github`. */
     readonly publicUrl: string;
     readonly log: Logger;
@@ -83,8 +83,8 @@ export const followProject = async (
   // following again keeps the git URL it had (the decider refuses another) and the repository its webhook was on
   const gitUrl = given ?? state?.settings.gitUrl ?? githubCloneUrl(s.config.GYRE_GITHUB_URL, slug);
   const projectId = known?.id ?? randomUUID();
-  // refused before GitHub is asked anything: not a member, a local path by a non-admin, already followed, another git URL
-  projectDecider.decide({ type: 'create', projectId, slug, gitUrl, by }, state);
+  // refused before GitHub is asked anything: not a member, a local path or a host not allowed by a non-admin, already followed, another git URL
+  projectDecider.decide({ type: 'create', projectId, slug, gitUrl, gitHosts: gitHostsOf(s), by }, state);
   const repo = state?.repository ? parseRepoName(state.repository) : githubRepoOf(s.config.GYRE_GITHUB_URL, slug, state ? gitUrl : given);
   const token = repo ? await tokenOf(s, follower.id) : null;
   let hook: FollowHook | null = null;
@@ -107,7 +107,7 @@ export const followProject = async (
     };
   }
   try {
-    await runProjectCommand(s, context, slug, { type: 'create', projectId, slug, gitUrl, hook, by }, known, history);
+    await runProjectCommand(s, context, slug, { type: 'create', projectId, slug, gitUrl, gitHosts: gitHostsOf(s), hook, by }, known, history);
   } catch (e) {
     if (hook && repo && token) await removeHook(s, token, repo, hook.hookId);
     throw e;

@@ -2,6 +2,10 @@ import type { Member } from '../domain/organizations.ts';
 import { membershipsOf } from '../projections/memberships.ts';
 import { userByGithubId, userByLogin } from '../projections/users.ts';
 import type { Reads } from './dependencies.ts';
+import type { MembershipRefresh } from './membership-refresh.ts';
+
+/** Reads that decide access: with `refreshMemberships`, a person's memberships are read from GitHub again when over an hour old. */
+type MemberReads = Reads & { readonly refreshMemberships?: MembershipRefresh };
 
 interface MemberUser {
   readonly id: string;
@@ -9,19 +13,20 @@ interface MemberUser {
   readonly isAdmin: boolean;
 }
 
-/** People as organizations and contexts see them: their GitHub organizations and teams from their last sign-in. */
-const asMember = async (s: Reads, user: MemberUser): Promise<Member> => {
+/** People as organizations and contexts see them: their GitHub organizations and teams from their last sign-in or hourly refresh. */
+const asMember = async (s: MemberReads, user: MemberUser): Promise<Member> => {
+  await s.refreshMemberships?.(user);
   return { login: user.login, isAdmin: user.isAdmin, ...(await membershipsOf(s.db, user.id)) };
 };
 
 /** The signed-in caller. */
-export const memberOf = (s: Reads, auth: { readonly kind: string; readonly user?: MemberUser }): Promise<Member> => {
+export const memberOf = (s: MemberReads, auth: { readonly kind: string; readonly user?: MemberUser }): Promise<Member> => {
   if (auth.kind !== 'user' || !auth.user) throw new Error('memberOf needs a signed-in user');
   return asMember(s, auth.user);
 };
 
 /** The person a pipeline runs for; someone GitHub names who has no Gyre account belongs to nothing. */
-export const memberByLogin = async (s: Reads, login: string): Promise<Member> => {
+export const memberByLogin = async (s: MemberReads, login: string): Promise<Member> => {
   const user = await userByLogin(s.db, login);
   return user ? asMember(s, user) : { login, isAdmin: false, orgs: [], teams: [] };
 };

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { mayUseContext, type Access } from '../domain/contexts/access.ts';
 import { projectOwner } from '../adapters/encryption/port.ts';
+import { GitError } from '../adapters/git/port.ts';
 import { ConflictError, DomainError, NotFoundError, UnauthorizedError, ValidationError, parseInput } from '../domain/errors.ts';
 import { parseUuid } from '../domain/ids.ts';
 import type { CommandContext, RecordedEvent } from '../domain/events/envelope.ts';
@@ -196,11 +197,17 @@ export const triggerPipeline = async (s: PipelineDeps, context: CommandContext, 
   const parameters = input.parameters == null ? {} : parseInput(Parameters, input.parameters, 'parameters');
   const pullRequest = input.pullRequest ?? null;
   // a pull request's head is read from its refs/pull/<n>/head: a fork's commits are on no branch of the repository
-  const checkout = await s.git.read(
-    project.settings.gitUrl,
-    { branch, tag, revision, pullRequest: pullRequest && input.fromPullRequestRef ? pullRequest.number : null },
-    { maxConfigBytes: s.configs.sourceBytes },
-  );
+  const checkout = await s.git
+    .read(
+      project.settings.gitUrl,
+      { branch, tag, revision, pullRequest: pullRequest && input.fromPullRequestRef ? pullRequest.number : null },
+      { maxConfigBytes: s.configs.sourceBytes },
+    )
+    .catch((e: unknown) => {
+      // what git met on the network is for admins: to others it would map Gyre's network
+      if (e instanceof GitError && e.detail && by.isAdmin) throw new GitError(`${e.message}: ${e.detail}`, e.reason, e.detail);
+      throw e;
+    });
   if (checkout.configTooLarge !== undefined) s.configs.refuseSize(checkout.configTooLarge);
   const pipelineId = input.pipelineId ?? randomUUID();
   const pipeline: PipelineDetails = {

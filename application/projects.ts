@@ -3,6 +3,7 @@ import { NotFoundError, parseInput } from '../domain/errors.ts';
 import type { CommandContext, RecordedEvent } from '../domain/events/envelope.ts';
 import type { Member } from '../domain/organizations.ts';
 import { parseProjectSettingsInput, projectDecider, projectStream, projectTarget, type ProjectCommand } from '../domain/projects/project.ts';
+import type { GitHosts } from '../domain/projects/git-hosts.ts';
 import { parseProjectSlug, type ProjectSlug } from '../domain/projects/slugs.ts';
 import { EnvVarName, EnvVarValue, mask, type SealedSecret } from '../domain/secrets/secret-value.ts';
 import type { EnvVarRow } from '../projections/env-vars.ts';
@@ -16,8 +17,12 @@ import { executeAndWait } from './execute-and-wait.ts';
  * parse, seal secrets under the project's data key, run one command, answer from the read model.
  */
 
-/** Projects' use cases seal secrets under the project's data key. */
-export type ProjectDeps = UseCases & WithVault;
+/** Projects' use cases seal secrets under the project's data key, and check git URLs against the git hosts configured. */
+export type ProjectDeps = UseCases &
+  WithVault & { readonly config: { readonly GYRE_GITHUB_URL: string; readonly GYRE_GIT_ALLOWED_HOSTS: ReadonlyArray<string> } };
+
+/** Where non-admins may point a git URL: the GitHub host and the hosts the operator allows. */
+export const gitHostsOf = (s: ProjectDeps): GitHosts => ({ githubUrl: s.config.GYRE_GITHUB_URL, allowed: s.config.GYRE_GIT_ALLOWED_HOSTS });
 
 export const parseEnvVar = (name: unknown, value: unknown) => ({
   name: parseInput(EnvVarName, name, 'environment variable name'),
@@ -65,7 +70,7 @@ export const updateProjectSettings = async (s: ProjectDeps, context: CommandCont
   const { webhookSecret, ...settings } = parseProjectSettingsInput(input);
   const sealed = webhookSecret === undefined ? undefined : webhookSecret === null ? null : await seal(s, project, 'webhook secret', webhookSecret);
   const slug = parseProjectSlug(project.slug);
-  await runProjectCommand(s, context, slug, { type: 'updateSettings', settings, webhookSecret: sealed, by }, project);
+  await runProjectCommand(s, context, slug, { type: 'updateSettings', settings, webhookSecret: sealed, gitHosts: gitHostsOf(s), by }, project);
   return written(await projectBySlug(s.db, slug.key));
 };
 

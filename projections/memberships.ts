@@ -1,11 +1,11 @@
 import type { Knex } from 'knex';
 import { defineProjection } from './projection.ts';
 
-/** Each user's GitHub organizations and teams as their last login read them. */
+/** Each user's GitHub organizations and teams as their last login, or the last hourly refresh, read them. */
 export const membershipsProjection = defineProjection({
   name: 'memberships',
   version: 2,
-  handles: [{ exact: 'user.logged_in' }, { exact: 'user.delete' }],
+  handles: [{ exact: 'user.logged_in' }, { exact: 'user.memberships.refresh' }, { exact: 'user.delete' }],
   tables: ['user_orgs', 'user_teams'],
   async migrate(db, t) {
     await db.raw(`create table if not exists ${t.user_orgs} (user_id text not null, org text not null, primary key (user_id, org))`);
@@ -17,7 +17,7 @@ export const membershipsProjection = defineProjection({
       const d = e.data as { userId: string; orgs?: string[]; teams?: string[] };
       await trx(t.user_orgs).where({ user_id: d.userId }).delete();
       await trx(t.user_teams).where({ user_id: d.userId }).delete();
-      if (e.type !== 'user.logged_in') continue;
+      if (e.type === 'user.delete') continue;
       const orgs = [...new Set((d.orgs ?? []).map((o) => o.toLowerCase()))];
       if (orgs.length) await trx(t.user_orgs).insert(orgs.map((org) => ({ user_id: d.userId, org })));
       if (d.teams?.length) await trx(t.user_teams).insert([...new Set(d.teams)].map((team) => ({ user_id: d.userId, team })));

@@ -24,6 +24,7 @@ test.before(async () => {
     GYRE_GITHUB_CLIENT_ID: client.id,
     GYRE_GITHUB_CLIENT_SECRET: client.secret,
     GYRE_GITHUB_PRIVATE_REPOS: 'true',
+    GYRE_GIT_ALLOWED_HOSTS: 'git.example.com',
     GYRE_PORT: String(port),
   });
   await g.app.listen({ port, host: '127.0.0.1' });

@@ -48,6 +48,7 @@ test.before(async () => {
       GYRE_GITHUB_CLIENT_ID: client.id,
       GYRE_GITHUB_CLIENT_SECRET: client.secret,
       GYRE_PUBLIC_URL: gyre,
+      GYRE_GIT_ALLOWED_HOSTS: 'git.example.com',
       GYRE_PORT: String(port),
       GYRE_LOCAL_AGENT: 'true',
       GYRE_LOCAL_MACHINE_JOBS: 'true',

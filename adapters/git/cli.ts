@@ -1,20 +1,41 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { GitError, type Checkout, type Git } from './port.ts';
+import { GitError, type Checkout, type Git, type GitLimits } from './port.ts';
 
 const run = promisify(execFile);
 
 export { GitError };
 
+/** The bytes a directory's files take, its subdirectories included; a file removed meanwhile counts nothing. */
+const sizeOf = async (path: string): Promise<number> => {
+  const entries = await readdir(path, { withFileTypes: true }).catch(() => []);
+  let total = 0;
+  for (const e of entries) {
+    const p = join(path, e.name);
+    total += e.isDirectory()
+      ? await sizeOf(p)
+      : await lstat(p).then(
+          (st) => st.size,
+          () => 0,
+        );
+  }
+  return total;
+};
+
+const mirrorWatchMs = 200;
+export const defaultGitLimits: GitLimits = { mirrorQuotaBytes: 2048 * 1024 * 1024, fetchConcurrency: 4 };
+
 /**
  * Git through the `git` command: each repository is mirrored once into `<dir>/<hash>.git` and fetched
  * before each read, so a trigger sees the pushed revision. Anything git can clone works, a local
- * path included.
+ * path included. A mirror that outgrows `mirrorQuotaBytes` (watched while git fetches) is removed and
+ * the read fails; at most `fetchConcurrency` fetches run at once, the others wait their turn.
  */
-export const createGit = (dir: string): Git => {
+export const createGit = (dir: string, limits: GitLimits = defaultGitLimits): Git => {
   mkdirSync(dir, { recursive: true });
   const queue = new Map<string, Promise<unknown>>();
   /** One fetch at a time per repository. */
@@ -23,18 +44,69 @@ export const createGit = (dir: string): Git => {
     queue.set(key, next);
     return next;
   };
+  let fetching = 0;
+  const waiting: Array<() => void> = [];
+  /** At most `fetchConcurrency` repositories fetched at once. */
+  const limited = async <T>(work: () => Promise<T>): Promise<T> => {
+    if (fetching >= limits.fetchConcurrency) await new Promise<void>((resolve) => waiting.push(resolve));
+    else fetching++;
+    try {
+      return await work();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else fetching--;
+    }
+  };
+  const quotaMb = Math.round((limits.mirrorQuotaBytes / 1024 / 1024) * 100) / 100;
+  const tooLarge = () =>
+    new GitError(
+      `the repository is larger than the mirror quota of ${quotaMb} MB (GYRE_GIT_MIRROR_QUOTA_MB): its mirror was removed; an admin may raise the quota`,
+      'too-large',
+    );
   // git sees none of Gyre's own environment (its master key above all), and gives up after two minutes
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', LANG: 'C' };
-  const git = async (cwd: string | undefined, ...args: string[]) => {
+  const git = async (cwd: string | undefined, ...args: string[]) => gitIn(cwd, undefined, ...args);
+  const gitIn = async (cwd: string | undefined, signal: AbortSignal | undefined, ...args: string[]) => {
     try {
-      return (await run('git', args, { cwd, maxBuffer: 64 * 1024 * 1024, env, timeout: 120_000 })).stdout;
+      return (await run('git', args, { cwd, maxBuffer: 64 * 1024 * 1024, env, timeout: 120_000, ...(signal ? { signal } : {}) })).stdout;
     } catch (e) {
       const stderr =
         String((e as { stderr?: string }).stderr ?? '')
           .trim()
           .split('\n')
           .pop() ?? '';
-      throw new GitError(`git ${args[0]} failed: ${stderr.replace(/https?:\/\/[^@\s]+@/g, 'https://…@')}`);
+      const detail = `git ${args[0]} failed: ${stderr.replace(/https?:\/\/[^@\s]+@/g, 'https://…@')}`;
+      throw new GitError('could not fetch the repository: check its git URL, and that Gyre may read it (an admin sees what git said)', 'unavailable', detail);
+    }
+  };
+  /** A fetch into `mirror`, stopped (and the mirror removed) once the mirror outgrows the quota. */
+  const fetchInto = async (mirror: string, ...args: string[]) => {
+    const abort = new AbortController();
+    let over = false;
+    let measuring = false;
+    const watch = setInterval(() => {
+      if (measuring) return;
+      measuring = true;
+      void sizeOf(mirror).then((size) => {
+        measuring = false;
+        if (size > limits.mirrorQuotaBytes) {
+          over = true;
+          abort.abort();
+        }
+      });
+    }, mirrorWatchMs);
+    try {
+      await gitIn(mirror, abort.signal, 'fetch', ...args);
+      if ((await sizeOf(mirror)) > limits.mirrorQuotaBytes) over = true;
+    } catch (e) {
+      if (!over) throw e;
+    } finally {
+      clearInterval(watch);
+    }
+    if (over) {
+      rmSync(mirror, { recursive: true, force: true });
+      throw tooLarge();
     }
   };
   return {
@@ -44,12 +116,15 @@ export const createGit = (dir: string): Git => {
         // branches and tags, and only the one pull request's ref asked for: GitHub keeps one for every pull request ever opened
         if (!existsSync(mirror)) await git(undefined, 'init', '--bare', '--quiet', mirror);
         const pull = ref.pullRequest == null ? null : `refs/pull/${Math.trunc(ref.pullRequest)}/head`;
-        await git(mirror, 'fetch', '--prune', '--quiet', '--', url, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*');
-        if (pull) {
-          await git(mirror, 'fetch', '--quiet', '--', url, `+${pull}:${pull}`).catch(() => {
-            throw new GitError(`pull request #${ref.pullRequest} has no ${pull} in the repository`, 'ref-not-found');
-          });
-        }
+        await limited(async () => {
+          await fetchInto(mirror, '--prune', '--quiet', '--', url, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*');
+          if (pull) {
+            await fetchInto(mirror, '--quiet', '--', url, `+${pull}:${pull}`).catch((e: unknown) => {
+              if (e instanceof GitError && e.reason === 'too-large') throw e;
+              throw new GitError(`pull request #${ref.pullRequest} has no ${pull} in the repository`, 'ref-not-found');
+            });
+          }
+        });
         const named = pull ?? (ref.tag ? `refs/tags/${ref.tag}` : `refs/heads/${ref.branch}`);
         const what = pull ? `pull request #${ref.pullRequest}` : ref.tag ? `tag ${ref.tag}` : `branch ${ref.branch}`;
         const head = (

@@ -4,16 +4,25 @@ import { GyreError } from '../../domain/errors.ts';
  * The repository could not be read (gone, no such branch, no access): the pipeline cannot start.
  * `reason`: `ref-not-found` when git read the repository and the branch, tag, pull request or revision
  * asked for is not in it (trying again will not find it); `unavailable` when git could not reach or
- * read the repository at all (a host down or timing out may answer later). Users see the same code
- * and status either way.
+ * read the repository at all (a host down or timing out may answer later); `too-large` when its mirror
+ * outgrew the quota. Users see the same code and status either way. The message never says what git
+ * met on the network (a refused connection tells an open port from a closed one): `detail` holds git's
+ * own line, for admins and the server's log.
  */
 export class GitError extends GyreError {
   constructor(
     message: string,
-    readonly reason: 'ref-not-found' | 'unavailable' = 'unavailable',
+    readonly reason: 'ref-not-found' | 'unavailable' | 'too-large' = 'unavailable',
+    readonly detail: string | null = null,
   ) {
     super(message, 'GIT_FAILED', 422);
   }
+}
+
+/** How much the server's mirrors may take: bytes per repository, and fetches at once. */
+export interface GitLimits {
+  readonly mirrorQuotaBytes: number;
+  readonly fetchConcurrency: number;
 }
 
 /** What a pipeline reads of a repository at one revision. */

@@ -3,6 +3,7 @@ import type { Reference } from '../../domain/events/envelope.ts';
 import { runnerTokenByHash } from '../../projections/runners.ts';
 import { userBySessionHash, userByTokenHash, type UserRow } from '../../projections/users.ts';
 import { hashToken } from '../../application/tokens.ts';
+import type { SessionUsage } from './session-usage.ts';
 
 export type Auth =
   | { readonly kind: 'anonymous' }
@@ -19,6 +20,9 @@ export type Auth =
   | { readonly kind: 'agent'; readonly resourceClass: string; readonly tokenId: string };
 
 export const sessionCookie = 'gyre_session';
+/** Under https the cookie is `__Host-` prefixed: browsers then take it only Secure, for Path=/ and from this host (no Domain), so no sibling host can set it. */
+export const secureSessionCookie = `__Host-${sessionCookie}`;
+export const sessionCookieName = (origin: string) => (origin.startsWith('https:') ? secureSessionCookie : sessionCookie);
 
 type Headers = Record<string, string | string[] | undefined>;
 
@@ -37,9 +41,14 @@ export const presentedToken = (headers: Headers): string | null | 'malformed' =>
   return m ? m[1]! : 'malformed';
 };
 
-/** How long a browser session lasts from sign-in (GYRE_SESSION_MAX_AGE_HOURS), and the clock it ages by (tests move it). */
+/**
+ * How long a browser session lasts from sign-in (GYRE_SESSION_MAX_AGE_HOURS) and unused
+ * (GYRE_SESSION_IDLE_HOURS), where its last use is kept, and the clock it ages by (tests move it).
+ */
 export interface SessionPolicy {
   readonly maxAgeMs: number;
+  readonly idleMs: number;
+  readonly usage: SessionUsage;
   readonly now: () => number;
 }
 
@@ -47,7 +56,8 @@ const usable = (user: UserRow) => user.state === 'ACTIVE' || user.state === 'INA
 
 /**
  * An API token in the headers, else the session cookie. Suspended accounts count as not signed in:
- * their tokens and sessions stop working at once. A session older than the policy's maximum age has ended.
+ * their tokens and sessions stop working at once. A session older than the policy's maximum age, or
+ * unused for longer than its idle lifetime, has ended.
  */
 export const authenticate = async (db: Knex, sessions: SessionPolicy, headers: Headers, cookies: Record<string, string | undefined> = {}): Promise<Auth> => {
   const token = presentedToken(headers);
@@ -63,12 +73,17 @@ export const authenticate = async (db: Knex, sessions: SessionPolicy, headers: H
     if (!usable(user)) return { kind: 'invalid', reason: 'the account is suspended' };
     return { kind: 'user', user, tokenId: user.tokenId, sessionHash: null, endsAt: null };
   }
-  const session = cookies[sessionCookie];
+  const session = cookies[secureSessionCookie] ?? cookies[sessionCookie];
   if (!session) return { kind: 'anonymous' };
   const sessionHash = hashToken(session);
-  const user = await userBySessionHash(db, sessionHash, new Date(sessions.now() - sessions.maxAgeMs));
+  const now = sessions.now();
+  const user = await userBySessionHash(db, sessionHash, new Date(now - sessions.maxAgeMs));
   if (!user) return { kind: 'invalid', reason: 'the session has ended: sign in again' };
   if (!usable(user)) return { kind: 'invalid', reason: 'the account is suspended' };
+  const idleSince = now - sessions.idleMs;
+  if (Date.parse(user.sessionStartedAt) < idleSince && !(await sessions.usage.seenSince(sessionHash, idleSince)))
+    return { kind: 'invalid', reason: 'the session has ended: it went unused too long; sign in again' };
+  await sessions.usage.touch(sessionHash, now);
   return { kind: 'user', user, tokenId: null, sessionHash, endsAt: Date.parse(user.sessionStartedAt) + sessions.maxAgeMs };
 };
 

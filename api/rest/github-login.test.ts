@@ -195,7 +195,14 @@ test('the login endpoints are rate-limited', async () => {
   );
 });
 
-test('GYRE_PUBLIC_URL sets the callback address behind a proxy', async () => {
+test('without GYRE_PUBLIC_URL the callback is the address Gyre listens on, whatever Host the request names', async () => {
+  // from an address of its own: the sign-ins above used up 127.0.0.1's login rate
+  const r = await g.app.inject({ method: 'GET', url: '/auth/github', headers: { host: 'evil.example:8080' }, remoteAddress: '10.9.9.9' });
+  assert.is(r.statusCode, 302, r.body);
+  assert.is(new URL(r.headers.location as string).searchParams.get('redirect_uri'), `${gyre}/auth/github/callback`);
+});
+
+test('GYRE_PUBLIC_URL sets the callback address behind a proxy, whatever Host the request names, and the cookie is __Host- prefixed under https', async () => {
   const { createGyre } = await import('../app.ts');
   const { loadConfig } = await import('../config.ts');
   const { testDatabase } = await import('../../test/support/database.ts');
@@ -211,10 +218,25 @@ test('GYRE_PUBLIC_URL sets the callback address behind a proxy', async () => {
     { db: testDatabase(), logger: false },
   );
   try {
-    const r = await proxied.app.inject({ method: 'GET', url: '/auth/github' });
-    const location = new URL(r.headers.location as string);
-    assert.is(location.origin, github.url);
-    assert.is(location.searchParams.get('redirect_uri'), 'https://ci.example.com/auth/github/callback');
+    for (const headers of [{}, { host: 'evil.example' }, { host: 'evil.example', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'http' }]) {
+      const r = await proxied.app.inject({ method: 'GET', url: '/auth/github', headers });
+      const location = new URL(r.headers.location as string);
+      assert.is(location.origin, github.url);
+      assert.is(location.searchParams.get('redirect_uri'), 'https://ci.example.com/auth/github/callback', JSON.stringify(headers));
+    }
+    // under https the session cookie is __Host- prefixed: Secure, Path=/, no Domain
+    const token = await proxied.app.inject({
+      method: 'POST',
+      url: '/auth/token',
+      headers: { origin: 'https://ci.example.com', 'content-type': 'application/json' },
+      payload: { token: g.adminToken },
+    });
+    assert.is(token.statusCode, 200, token.body);
+    const set = String(token.headers['set-cookie']);
+    assert.match(set, /^__Host-gyre_session=[^;]+; Max-Age=\d+; Path=\/; HttpOnly; Secure; SameSite=Lax$/);
+    const cookie = set.split(';')[0]!;
+    const session = await proxied.app.inject({ method: 'GET', url: '/auth/session', headers: { cookie } });
+    assert.is(session.json().signedIn, true);
   } finally {
     await proxied.close();
   }

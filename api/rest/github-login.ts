@@ -6,7 +6,7 @@ import { mask } from '../../domain/secrets/secret-value.ts';
 import { DomainError, GyreError, UnauthorizedError } from '../../domain/errors.ts';
 import type { Account } from '../../domain/users/accounts.ts';
 import { signInWithGitHub, startSession } from '../../application/accounts.ts';
-import { sessionCookie } from '../auth/authenticate.ts';
+import { sessionCookieName } from '../auth/authenticate.ts';
 import { ownOrigin } from '../auth/origin.ts';
 import { commandContext, requestInfo } from '../request-context.ts';
 import type { Services } from '../services.ts';
@@ -34,6 +34,21 @@ export const page = (reply: FastifyReply, status: number, title: string, text: s
 export const registerGitHubLogin = async (app: FastifyInstance, s: Services, github: GitHub) => {
   const { GYRE_GITHUB_CLIENT_ID: clientId, GYRE_GITHUB_CLIENT_SECRET: clientSecret, GYRE_GITHUB_URL: githubUrl, GYRE_PUBLIC_URL: publicUrl } = s.config;
   const origin = (req: FastifyRequest) => ownOrigin(publicUrl, req);
+  /**
+   * Where GitHub sends the browser back: GYRE_PUBLIC_URL, else the address this server listens on;
+   * never the request's Host header, which anyone may forge to have a code sent to their own site.
+   */
+  const callbackOrigin = (): string => {
+    if (publicUrl) return new URL(publicUrl).origin;
+    const bound = app.server.address();
+    if (bound && typeof bound === 'object' && bound.address !== '0.0.0.0' && bound.address !== '::')
+      return `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
+    throw new GyreError(
+      'GitHub sign-in needs GYRE_PUBLIC_URL (the address people reach Gyre at) when Gyre listens on every address: set it and restart',
+      'PUBLIC_URL_REQUIRED',
+      503,
+    );
+  };
 
   if (!clientId || !clientSecret) {
     const notConfigured = async () => {
@@ -52,11 +67,14 @@ export const registerGitHubLogin = async (app: FastifyInstance, s: Services, git
       client: { id: clientId, secret: clientSecret },
       auth: { tokenHost: githubUrl, tokenPath: '/login/oauth/access_token', authorizePath: '/login/oauth/authorize' },
     },
-    callbackUri: (req) => `${origin(req)}/auth/github/callback`,
+    callbackUri: () => `${callbackOrigin()}/auth/github/callback`,
     cookie: { path: '/', httpOnly: true, sameSite: 'lax' },
   });
 
-  app.get('/auth/github', { config: loginLimit }, async (req, reply) => reply.redirect(await app.githubOAuth2.generateAuthorizationUri(req, reply)));
+  app.get('/auth/github', { config: loginLimit }, async (req, reply) => {
+    callbackOrigin();
+    return reply.redirect(await app.githubOAuth2.generateAuthorizationUri(req, reply));
+  });
 
   app.get('/auth/github/callback', { config: loginLimit }, async (req, reply) => {
     let accessToken: string;
@@ -92,6 +110,6 @@ export const registerGitHubLogin = async (app: FastifyInstance, s: Services, git
       { id: account.userId, login: who.login },
       { orgs: who.orgs, teams: who.teams, method: 'github', githubToken },
     );
-    return reply.setCookie(sessionCookie, session, sessionCookieOptions(origin(req), s.sessions)).redirect('/');
+    return reply.setCookie(sessionCookieName(origin(req)), session, sessionCookieOptions(origin(req), s.sessions)).redirect('/');
   });
 };

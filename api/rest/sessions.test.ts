@@ -271,20 +271,24 @@ test('a WebSocket signed in by a session ends at the first event after the sessi
   }
 });
 
-test("a suspended person's session stops working and their token can neither sign in nor call the API", async () => {
+test("a suspended person's session stops working, and their tokens are revoked for good: activating the account again brings none back", async () => {
   const gus = await g.createUser('gus');
   const cookie = await sessionOf(gus.token);
   assert.is((await me(cookie)).status, 200);
   await g.gql('mutation { suspendUser(login: "gus") { state } }');
   assert.is((await me(cookie)).status, 401);
   const again = await signIn({ token: gus.token });
-  assert.is(again.status, 403);
-  assert.equal(await again.json(), { message: 'the account of gus is suspended: ask an admin to activate it', code: 'USER_SUSPENDED' });
+  assert.is(again.status, 401);
   assert.equal(again.headers.getSetCookie(), []);
   assert.is((await fetch(`${gyre}/api/v2/me`, { headers: { 'circle-token': gus.token } })).status, 401);
-  const [refused] = await waitForAudit(g, (e) => e.action === 'user.logged_in' && e.success === false && e.payload.code === 'USER_SUSPENDED');
-  assert.is(refused!.actor.name, 'gus');
-  assert.is(refused!.payload.status, 403);
+  const [revoked] = await waitForAudit(g, (e) => e.action === 'user.api_token.revoke' && e.target.name === 'gus');
+  assert.ok(revoked, 'the revocation is audited');
+
+  const activated = await g.gql('mutation { activateUser(login: "gus") { state } }');
+  assert.is(activated.body.errors, undefined, JSON.stringify(activated.body.errors));
+  assert.is((await fetch(`${gyre}/api/v2/me`, { headers: { 'circle-token': gus.token } })).status, 401, 'the token stays revoked');
+  assert.is((await signIn({ token: gus.token })).status, 401);
+  assert.is((await me(cookie)).status, 401, 'and so does the session it started');
 });
 
 test('bad input gets a typed 400, recorded as a refused sign-in that names no token; nothing else changes', async () => {

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { parseInput } from '../../domain/errors.ts';
 import { endSession, signInWithToken } from '../../application/accounts.ts';
-import { sessionCookie, type SessionPolicy } from '../auth/authenticate.ts';
+import { sessionCookieName, type SessionPolicy } from '../auth/authenticate.ts';
 import { ownOrigin } from '../auth/origin.ts';
 import { commandContext, requestInfo } from '../request-context.ts';
 import type { Services } from '../services.ts';
@@ -11,7 +11,8 @@ export const loginLimit = { rateLimit: { max: 30, timeWindow: '1 minute' } };
 
 /**
  * The session cookie, however the session started: scripts never read it, other sites' pages send it
- * only on a top-level GET, and the browser drops it when the session ends by age.
+ * only on a top-level GET, and the browser drops it when the session ends by age. Under https it is
+ * `__Host-gyre_session` (sessionCookieName): Secure, Path=/ and no Domain, as that prefix requires.
  */
 export const sessionCookieOptions = (origin: string, sessions: SessionPolicy) => ({
   path: '/',
@@ -32,7 +33,8 @@ export const registerSessions = (app: FastifyInstance, s: Services) => {
     const { token } = parseInput(tokenSignIn, req.body, 'sign-in: send {"token": "<API token>"}');
     const { session, user, tokenId } = await signInWithToken(s, commandContext(req.auth, requestInfo(req)), token, 'POST /auth/token');
     await s.tokenUsage.touch(tokenId);
-    return reply.setCookie(sessionCookie, session, sessionCookieOptions(ownOrigin(publicUrl, req), s.sessions)).send({ login: user.login });
+    const origin = ownOrigin(publicUrl, req);
+    return reply.setCookie(sessionCookieName(origin), session, sessionCookieOptions(origin, s.sessions)).send({ login: user.login });
   });
 
   // who is signed in, for the web UI to choose its pages: an answer for everyone, so a browser that is
@@ -47,6 +49,10 @@ export const registerSessions = (app: FastifyInstance, s: Services) => {
       const { user, sessionHash } = req.auth;
       await endSession(s, commandContext(req.auth, requestInfo(req)), { id: user.id, login: user.login }, sessionHash);
     }
-    return reply.clearCookie(sessionCookie, { path: '/' }).status(204).send();
+    const origin = ownOrigin(publicUrl, req);
+    return reply
+      .clearCookie(sessionCookieName(origin), { path: '/', secure: origin.startsWith('https:') })
+      .status(204)
+      .send();
   });
 };

@@ -33,7 +33,7 @@ import { settingsUpdated } from '../system/settings.ts';
 import { accountEvents } from '../users/accounts.ts';
 import { githubIdentityEvents } from '../users/github-identity.ts';
 import { rosterEvents } from '../users/roster.ts';
-import { loggedIn, loggedOut } from '../users/sessions.ts';
+import { loggedIn, loggedOut, membershipsRefreshed } from '../users/sessions.ts';
 import { refusalsSummarized } from '../audit/refusal.ts';
 import { createRegistry } from './registry.ts';
 
@@ -46,6 +46,7 @@ export const eventRegistry = createRegistry([
   ...githubIdentityEvents,
   loggedIn,
   loggedOut,
+  membershipsRefreshed,
   userRead,
   projectRead,
   contextRead,

@@ -15,6 +15,7 @@ import {
   type ProjectEvent,
   type ProjectSettings,
 } from './project.ts';
+import type { GitHosts } from './git-hosts.ts';
 import { orgId, parseOrgSlug, parseProjectSlug } from './slugs.ts';
 
 const test = suite('domain/projects/project');
@@ -22,10 +23,11 @@ const test = suite('domain/projects/project');
 /** Every event a decision emits must be one the event store would take: the kit parses each. */
 const spec = deciderSpec(projectDecider, { registry: eventRegistry });
 const given = spec.state;
-/** Commands come from a member of acme unless they say who. */
-type Cmd = ProjectCommand extends infer C ? (C extends unknown ? Omit<C, 'by'> & { by?: Member } : never) : never;
+/** Commands come from a member of acme unless they say who, with github.com as the only git host unless they say which. */
+type Cmd = ProjectCommand extends infer C ? (C extends unknown ? Omit<C, 'by' | 'gitHosts'> & { by?: Member; gitHosts?: GitHosts } : never) : never;
 const dev: Member = { login: 'dev', isAdmin: false, orgs: ['acme', 'other'], teams: [] };
-const byDev = (c: Cmd) => ({ by: dev, ...c }) as ProjectCommand;
+const gitHosts: GitHosts = { githubUrl: 'https://github.com', allowed: [] };
+const byDev = (c: Cmd) => ({ by: dev, gitHosts, ...c }) as ProjectCommand;
 const decide = (history: ProjectEvent[], c: Cmd) => spec.decide(history, byDev(c));
 /** Decides and appends, as the command bus does: the new history. */
 const then = (history: ProjectEvent[], c: Cmd) => spec.then(history, byDev(c));
@@ -39,7 +41,10 @@ const created: ProjectEvent = {
   type: 'project.create',
   data: { projectId: 'p1', slug: 'gh/Acme/Web', name: 'Web', organization: 'Acme', organizationId: orgId('gh/acme'), settings },
 };
-const update = (u: Omit<Extract<ProjectCommand, { type: 'updateSettings' }>, 'type' | 'by'>): Cmd => ({ type: 'updateSettings', ...u });
+const update = (u: Omit<Extract<ProjectCommand, { type: 'updateSettings' }>, 'type' | 'by' | 'gitHosts'> & { gitHosts?: GitHosts }): Cmd => ({
+  type: 'updateSettings',
+  ...u,
+});
 
 test('a project is created with the default settings, named after its slug and organization', () => {
   const events = decide([], { type: 'create', projectId: 'p1', slug, gitUrl });
@@ -94,7 +99,7 @@ test('a project is created once: following it again is PROJECT_EXISTS', () => {
 
 test('a create with a git URL that does not parse can never be appended: its event fails the schema', () => {
   for (const bad of ['ftp://example.com/web.git', 'relative/path']) {
-    const [event] = projectDecider.decide({ type: 'create', projectId: 'p1', slug, gitUrl: bad, by: dev }, null);
+    const [event] = projectDecider.decide({ type: 'create', projectId: 'p1', slug, gitUrl: bad, gitHosts, by: { ...dev, isAdmin: true } }, null);
     assert.throws(
       () => eventRegistry.parse(event!.type, event!.data),
       (e: unknown) => e instanceof ValidationError && /gitUrl/.test(String(e)),
@@ -290,6 +295,35 @@ test('only members of the organization, and admins, follow and change its projec
     decide([created], { type: 'storeEnvVar', name: 'A', secret: secret('1234'), by: { ...dev, orgs: ['ACME'] } }).length,
     'organization names compare case-insensitively',
   );
+});
+
+test('non-admins point a project only at the GitHub host or a host an admin allows; admins anywhere', () => {
+  const allowing: GitHosts = { githubUrl: 'http://127.0.0.1:3000', allowed: ['git.internal', 'lab.internal:8443'] };
+  const allowed = [
+    'http://127.0.0.1:3000/acme/web.git',
+    'ssh://git@127.0.0.1/acme/web.git',
+    'https://git.internal/acme/web.git',
+    'git@git.internal:acme/web.git',
+    'https://lab.internal:8443/web.git',
+  ];
+  const refused = [
+    'http://127.0.0.1:22/x.git',
+    'https://127.0.0.1/x.git',
+    'http://10.0.0.1:3000/x.git',
+    'https://git.internal:22/x.git',
+    'https://lab.internal/web.git',
+    'git://127.0.0.1:3000/x',
+  ];
+  for (const url of allowed) assert.ok(decide([], { type: 'create', projectId: 'p1', slug, gitUrl: url, gitHosts: allowing }).length, url);
+  for (const url of allowed) assert.ok(decide([created], update({ settings: { gitUrl: url }, gitHosts: allowing })).length, url);
+  for (const url of refused) {
+    const rule = (e: unknown) =>
+      refusedWith('GIT_HOST_NOT_ALLOWED')(e) && (e as GyreError).status === 403 && /GitHub host 127\.0\.0\.1:3000.*GYRE_GIT_ALLOWED_HOSTS/.test(String(e));
+    assert.throws(() => decide([], { type: 'create', projectId: 'p1', slug, gitUrl: url, gitHosts: allowing }), rule, url);
+    assert.throws(() => decide([created], update({ settings: { gitUrl: url }, gitHosts: allowing })), rule, url);
+    assert.ok(decide([], { type: 'create', projectId: 'p1', slug, gitUrl: url, gitHosts: allowing, by: { ...dev, isAdmin: true } }).length, url);
+  }
+  assert.throws(() => decide([], { type: 'create', projectId: 'p1', slug, gitUrl: '/srv/git/web.git' }), refusedWith('LOCAL_REPOSITORY'));
 });
 
 test('following with a webhook records it after the project; its secret is sealed and only its id is public', () => {

@@ -1,10 +1,11 @@
 import { z } from 'zod';
-import { DomainError, ForbiddenError, NotFoundError, parseInput } from '../errors.ts';
+import { DomainError, NotFoundError, parseInput } from '../errors.ts';
 import { requireOrgMember, type Member } from '../organizations.ts';
 import { defineEvent, type EventOf } from '../events/registry.ts';
 import { SealedSecret } from '../secrets/secret-value.ts';
 import type { Decider } from '../decider.ts';
 import { GitUrl } from './git-url.ts';
+import { requireAllowedGitUrl, type GitHosts } from './git-hosts.ts';
 import { orgId, ownerSlugOf, type ProjectSlug } from './slugs.ts';
 
 /** One stream per followed repository, keyed by its lower-cased slug: following it twice is refused. */
@@ -108,11 +109,14 @@ export interface FollowHook {
   readonly webhookSecret: SealedSecret;
 }
 
-/** Secrets arrive sealed: the API seals them under the project's data key before the command. `by`: who asks. */
+/**
+ * Secrets arrive sealed: the API seals them under the project's data key before the command. `by`: who
+ * asks; `gitHosts`: where non-admins may point a git URL.
+ */
 export type ProjectCommand = { by: Member } & (
-  | { type: 'create'; projectId: string; slug: ProjectSlug; gitUrl: string; hook?: FollowHook | null }
+  | { type: 'create'; projectId: string; slug: ProjectSlug; gitUrl: string; gitHosts: GitHosts; hook?: FollowHook | null }
   | { type: 'unfollow' }
-  | { type: 'updateSettings'; settings: Omit<ProjectSettingsInput, 'webhookSecret'>; webhookSecret?: SealedSecret | null }
+  | { type: 'updateSettings'; gitHosts: GitHosts; settings: Omit<ProjectSettingsInput, 'webhookSecret'>; webhookSecret?: SealedSecret | null }
   | { type: 'storeEnvVar'; name: string; secret: SealedSecret }
   | { type: 'deleteEnvVar'; name: string }
 );
@@ -132,12 +136,6 @@ export interface Project {
   readonly repository: string | null;
 }
 export type ProjectState = Project | null;
-
-/** A repository on Gyre's own disk is the operator's to hand out: only admins follow local paths. */
-const requireAdminForLocal = (by: Member, gitUrl: string) => {
-  if (!by.isAdmin && (gitUrl.startsWith('/') || gitUrl.startsWith('file:')))
-    throw new ForbiddenError('only an admin may follow a repository by a local path or file:// URL: use a URL git clones over the network', 'LOCAL_REPOSITORY');
-};
 
 /** The project, which only its organization's members and admins may change. */
 const existing = (s: ProjectState, by: Member): Project => {
@@ -197,7 +195,7 @@ export const projectDecider: Decider<ProjectState, ProjectCommand, ProjectEvent>
             'GIT_URL_CHANGED',
             `${s.slug} was followed before with git URL ${s.settings.gitUrl}: follow it again without a gitUrl (or with that one), then change it in its settings`,
           );
-        if (!s) requireAdminForLocal(c.by, c.gitUrl);
+        if (!s) requireAllowedGitUrl(c.by, c.gitUrl, c.gitHosts);
         const projectId = s?.projectId ?? c.projectId;
         const slug = s?.slug ?? c.slug.slug;
         const hook: ProjectEvent[] = c.hook ? [{ type: 'project.webhook.create', data: { projectId, slug, ...c.hook } }] : [];
@@ -220,7 +218,7 @@ export const projectDecider: Decider<ProjectState, ProjectCommand, ProjectEvent>
       }
       case 'updateSettings': {
         const p = existing(s, c.by);
-        if (c.settings.gitUrl !== undefined) requireAdminForLocal(c.by, c.settings.gitUrl);
+        if (c.settings.gitUrl !== undefined) requireAllowedGitUrl(c.by, c.settings.gitUrl, c.gitHosts);
         const settings: Partial<ProjectSettings> = {};
         for (const [k, v] of Object.entries(c.settings) as Array<[keyof ProjectSettings, never]>) if (v !== undefined && p.settings[k] !== v) settings[k] = v;
         const changed: string[] = Object.keys(settings);

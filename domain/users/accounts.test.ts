@@ -87,6 +87,24 @@ test('suspended accounts get no token; a token is revoked once, only by its owne
   spec.given(deleted).when({ type: 'revokeApiToken', userId: 'id-a', tokenId: 't' }).thenThrows('TOKEN_NOT_FOUND');
 });
 
+test('suspending revokes every token of the account, for good: activating it again brings none back', () => {
+  const withTokens = spec
+    .given([created('a')])
+    .when({ type: 'createApiToken', userId: 'id-a', token: { tokenId: 't1', label: 'l', tokenHash: hash } })
+    .history();
+  const both = spec.then(withTokens, { type: 'createApiToken', userId: 'id-a', token: { tokenId: 't2', label: 'l', tokenHash: hash } });
+  assert.equal(
+    decide(both, { type: 'suspend', login: 'a', by: 'x' }).map((e) => [e.type, (e.data as { tokenId?: string }).tokenId]),
+    [
+      ['user.suspend', undefined],
+      ['user.api_token.revoke', 't1'],
+      ['user.api_token.revoke', 't2'],
+    ],
+  );
+  const reactivated = spec.then(spec.then(both, { type: 'suspend', login: 'a', by: 'x' }), { type: 'activate', login: 'a' });
+  spec.given(reactivated).when({ type: 'revokeApiToken', userId: 'id-a', tokenId: 't1' }).thenThrows('TOKEN_NOT_FOUND');
+});
+
 const settings = { suspendNewUsers: false, requiredOrgMembership: [] as string[] };
 const signIn = (login: string, githubId: number, s = settings) => ({
   type: 'signIn' as const,

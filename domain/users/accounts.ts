@@ -204,7 +204,9 @@ export const accountDecider: Decider<AccountStream, AccountCommand, AccountEvent
         const a = find(s, c.login);
         if (a.userId === c.by) throw new DomainError('SELF_SUSPEND', 'you cannot suspend your own account: ask another admin');
         if (suspended(a)) return [];
-        return [{ type: 'user.suspend', data: ref(a) }];
+        // for good: activating the account again brings none of them back
+        const revoked: AccountEvent[] = a.tokenIds.map((tokenId) => ({ type: 'user.api_token.revoke', data: { userId: a.userId, tokenId } }));
+        return [{ type: 'user.suspend', data: ref(a) }, ...revoked];
       }
       case 'delete': {
         const a = find(s, c.login);

@@ -23,12 +23,19 @@ const login = session.extend({
 });
 export const loggedIn = defineEvent('user.logged_in', login, { publicFields: ['userId', 'login', 'orgs', 'teams', 'method', 'tokenId'] });
 export const loggedOut = defineEvent('user.logged_out', session, { publicFields: ['userId', 'login'] });
+const memberships = z.object({ userId: z.string(), login: z.string(), orgs: z.array(z.string()), teams: z.array(z.string()) });
+/** What GitHub says of the person's organizations and teams now, read again with their latest OAuth token (at most hourly). */
+export const membershipsRefreshed = defineEvent('user.memberships.refresh', memberships, { publicFields: ['userId', 'login', 'orgs', 'teams'] });
 
-export type SessionEvent = { type: 'user.logged_in'; data: z.infer<typeof login> } | { type: 'user.logged_out'; data: z.infer<typeof session> };
+export type SessionEvent =
+  | { type: 'user.logged_in'; data: z.infer<typeof login> }
+  | { type: 'user.logged_out'; data: z.infer<typeof session> }
+  | { type: 'user.memberships.refresh'; data: z.infer<typeof memberships> };
 export type SignInMethod = { method: 'github'; githubToken?: SealedSecret } | { method: 'api_token'; tokenId: string };
 export type SessionCommand =
   | ({ type: 'login'; userId: string; login: string; sessionHash: string; orgs: ReadonlyArray<string>; teams: ReadonlyArray<string> } & SignInMethod)
-  | { type: 'logout'; userId: string; login: string; sessionHash: string };
+  | { type: 'logout'; userId: string; login: string; sessionHash: string }
+  | { type: 'refreshMemberships'; userId: string; login: string; orgs: ReadonlyArray<string>; teams: ReadonlyArray<string> };
 export type Sessions = { readonly open: ReadonlySet<string> };
 
 export const sessionsDecider: Decider<Sessions, SessionCommand, SessionEvent> = {
@@ -36,10 +43,12 @@ export const sessionsDecider: Decider<Sessions, SessionCommand, SessionEvent> = 
   evolve: (s, e) => {
     const open = new Set(s.open);
     if (e.type === 'user.logged_in') open.add(e.data.sessionHash);
-    else open.delete(e.data.sessionHash);
+    else if (e.type === 'user.logged_out') open.delete(e.data.sessionHash);
     return { open };
   },
   decide: (c, s) => {
+    if (c.type === 'refreshMemberships')
+      return [{ type: 'user.memberships.refresh', data: { userId: c.userId, login: c.login, orgs: [...c.orgs], teams: [...c.teams] } }];
     const data = { userId: c.userId, login: c.login, sessionHash: c.sessionHash };
     if (c.type === 'login')
       return [

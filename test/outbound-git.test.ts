@@ -1,0 +1,112 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { startGitHttp } from './support/git-http.ts';
+import { gitRepo } from './support/git-repo.ts';
+import { freePort } from './support/ports.ts';
+import { startTestGyre, waitForAudit, type TestGyre } from './support/gyre.ts';
+
+/**
+ * Where Gyre's git fetches go and what they may cost, through the real server: a member points a
+ * project only at the GitHub host or a host the operator allows, learns nothing of Gyre's network
+ * from git's errors, and neither a huge repository nor many triggers at once outgrow their limits.
+ * Repositories are served over git's dumb HTTP protocol by a slow stand-in on 127.0.0.1.
+ */
+const test = suite('outbound git: allowed hosts, errors without network details, mirror quota, fetches at once');
+const slowMs = 400;
+let g: TestGyre;
+let server: Awaited<ReturnType<typeof startGitHttp>>;
+let dev: { authorization: string };
+const config = 'version: 2.1\njobs: {build: {docker: [{image: alpine}], steps: [checkout]}}\nworkflows: {main: {jobs: [build]}}\n';
+
+const follow = (slug: string, gitUrl: string, headers?: Record<string, string>) =>
+  g.gql('mutation($slug: String!, $gitUrl: String) { createProject(input: {slug: $slug, gitUrl: $gitUrl}) { slug } }', { slug, gitUrl }, headers);
+const trigger = (slug: string, headers?: Record<string, string>) =>
+  g.gql('mutation($slug: String!) { triggerPipeline(input: {projectSlug: $slug}) { id } }', { slug }, headers);
+
+test.before(async () => {
+  server = await startGitHttp({ slowMs });
+  g = await startTestGyre({ GYRE_GIT_ALLOWED_HOSTS: `127.0.0.1:${server.port}`, GYRE_GIT_MIRROR_QUOTA_MB: '1', GYRE_GIT_FETCH_CONCURRENCY: '2' });
+  dev = { authorization: `Bearer ${(await g.createUser('dev', { orgs: ['acme'] })).token}` };
+});
+test.after(async () => {
+  await g.stop();
+  await server.close();
+});
+
+test("a member's git URL on a host no one allowed is refused, naming the rule, audited, and changes nothing", async () => {
+  const r = await follow('gh/acme/probe', 'http://127.0.0.1:22/x.git', dev);
+  assert.is(r.body.errors?.[0]?.extensions?.code, 'GIT_HOST_NOT_ALLOWED', JSON.stringify(r.body.errors));
+  assert.match(r.body.errors![0]!.message, /GitHub host github\.com or a host an admin allows .*GYRE_GIT_ALLOWED_HOSTS/);
+  assert.is((await g.gql('{ project(slug: "gh/acme/probe") { id } }')).body.data!.project, null);
+  const audited = await waitForAudit(g, (e) => e.action === 'project.create' && e.success === false && e.payload.code === 'GIT_HOST_NOT_ALLOWED');
+  assert.is(audited.length, 1);
+
+  const repo = gitRepo();
+  repo.commit(config, 'first');
+  const url = server.serve('fine', repo.dir);
+  assert.is((await follow('gh/acme/fine', url, dev)).body.errors, undefined);
+  const moved = await g.gql('mutation { updateProjectSettings(slug: "gh/acme/fine", input: {gitUrl: "ssh://git@127.0.0.1:22/x.git"}) { id } }', {}, dev);
+  assert.is(moved.body.errors?.[0]?.extensions?.code, 'GIT_HOST_NOT_ALLOWED');
+  const project = await g.gql('{ project(slug: "gh/acme/fine") { settings { gitUrl } } }');
+  assert.is(project.body.data!.project.settings.gitUrl, url);
+});
+
+test("a member's trigger on an allowed host fetches and starts the pipeline", async () => {
+  const r = await trigger('gh/acme/fine', dev);
+  assert.is(r.body.errors, undefined, JSON.stringify(r.body.errors));
+  assert.ok(r.body.data!.triggerPipeline.id);
+});
+
+test("git's errors tell a member nothing of Gyre's network; an admin sees what git said", async () => {
+  const closed = await freePort();
+  const answers: string[] = [];
+  // an admin may point a project anywhere: at a port nothing listens on, and at one where something does (not git)
+  for (const [name, url] of [
+    ['closed', `http://127.0.0.1:${closed}/x.git`],
+    ['open', `http://127.0.0.1:${server.port}/nothing-here.git`],
+  ]) {
+    assert.is((await follow(`gh/acme/${name}`, url!)).body.errors, undefined);
+    const r = await trigger(`gh/acme/${name}`, dev);
+    assert.is(r.body.errors?.[0]?.extensions?.code, 'GIT_FAILED');
+    answers.push(r.body.errors![0]!.message);
+    const admin = await trigger(`gh/acme/${name}`);
+    assert.match(admin.body.errors![0]!.message, /could not fetch the repository.*git fetch failed: /);
+  }
+  assert.is(answers[0], answers[1], 'a closed port and an open one answer alike');
+  assert.match(answers[0]!, /^could not fetch the repository/);
+  assert.not.match(answers[0]!, /127\.0\.0\.1|refused|connect|port|\d{2,5}|fatal|404/i);
+  const admin = await trigger('gh/acme/closed');
+  assert.match(admin.body.errors![0]!.message, /127\.0\.0\.1/);
+});
+
+test('a repository larger than the mirror quota fails clearly and leaves no mirror', async () => {
+  const repo = gitRepo();
+  writeFileSync(join(repo.dir, 'big.bin'), randomBytes(3 * 1024 * 1024));
+  repo.commit(config, 'big');
+  const url = server.serve('big', repo.dir);
+  assert.is((await follow('gh/acme/big', url, dev)).body.errors, undefined);
+  const r = await trigger('gh/acme/big', dev);
+  assert.is(r.body.errors?.[0]?.extensions?.code, 'GIT_FAILED');
+  assert.match(r.body.errors![0]!.message, /larger than the mirror quota of 1 MB \(GYRE_GIT_MIRROR_QUOTA_MB\)/);
+  const mirror = join(g.dataDir, 'repos', `${createHash('sha256').update(url).digest('hex').slice(0, 24)}.git`);
+  assert.not.ok(existsSync(mirror), 'the partial mirror is removed');
+});
+
+test('fetches at once stay within GYRE_GIT_FETCH_CONCURRENCY; the others wait their turn and succeed', async () => {
+  const slugs: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    const repo = gitRepo();
+    repo.commit(config, `repo ${i}`);
+    slugs.push(`gh/acme/many-${i}`);
+    assert.is((await follow(slugs[i]!, server.serve(`many-${i}`, repo.dir), dev)).body.errors, undefined);
+  }
+  server.mostAtOnce();
+  const results = await Promise.all(slugs.map((slug) => trigger(slug, dev)));
+  for (const r of results) assert.is(r.body.errors, undefined, JSON.stringify(r.body.errors));
+  assert.is(server.mostAtOnce(), 2);
+});
+
+test.run();
