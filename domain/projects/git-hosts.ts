@@ -11,7 +11,12 @@ export interface GitRemote {
   readonly port: number;
 }
 
+/** A remote no rule allows: one this module cannot be sure git reads as it does. */
+const unknownRemote: GitRemote = { scheme: '', host: '', port: 0 };
+
 export const gitRemoteOf = (gitUrl: string): GitRemote | null => {
+  // a URL parser takes a backslash for a slash, git for part of the user name: `https://github.com\@10.0.0.1/` is 10.0.0.1 to git
+  if (/[\\\s]/.test(gitUrl)) return unknownRemote;
   if (gitUrl.startsWith('/')) return null;
   const scp = scpLike.exec(gitUrl);
   if (scp) return { scheme: 'ssh:', host: scp[1]!.toLowerCase(), port: 22 };
@@ -20,7 +25,7 @@ export const gitRemoteOf = (gitUrl: string): GitRemote | null => {
     url = new URL(gitUrl);
   } catch {
     // not a URL GitUrl takes: a remote that no rule allows
-    return { scheme: '', host: '', port: 0 };
+    return unknownRemote;
   }
   if (url.protocol === 'file:') return null;
   return { scheme: url.protocol, host: url.hostname.toLowerCase(), port: url.port ? Number(url.port) : (defaultPorts[url.protocol] ?? 0) };

@@ -84,7 +84,7 @@ test('a URL with a password is refused, telling to keep credentials elsewhere', 
   }
 });
 
-test('whitespace and control characters inside are refused', () => {
+test('whitespace, control characters and backslashes inside are refused', () => {
   for (const v of [
     'https://github.com/acme/my web.git',
     'https://github.com/acme/web\t.git',
@@ -93,8 +93,10 @@ test('whitespace and control characters inside are refused', () => {
     'https://github.com/acme/web\n.git',
     'https://github.com/acme/\0web',
     '/srv/\x07bell',
+    // a URL parser reads the host github.com; git reads the user `github.com\` at 127.0.0.1
+    'https://github.com\\@127.0.0.1:22/x.git',
   ]) {
-    assert.match(refusal(v), /must not contain spaces or control characters/, JSON.stringify(v));
+    assert.match(refusal(v), /must not contain spaces, backslashes or control characters/, JSON.stringify(v));
   }
 });
 

@@ -13,7 +13,8 @@ export const GitUrl = z
   .trim()
   .min(1, 'must not be empty')
   .max(2048, 'must be at most 2048 characters')
-  .refine((v) => !/[\s\0-\x1f]/.test(v), 'must not contain spaces or control characters')
+  // a backslash is a slash to a URL parser and part of the user name to git: the host each sees would differ
+  .refine((v) => !/[\s\0-\x1f\\]/.test(v), 'must not contain spaces, backslashes or control characters')
   .superRefine((v, ctx) => {
     if (v.startsWith('/') || scpLike.test(v)) return;
     let url: URL;

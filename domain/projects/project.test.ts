@@ -324,6 +324,11 @@ test('non-admins point a project only at the GitHub host or a host an admin allo
     assert.ok(decide([], { type: 'create', projectId: 'p1', slug, gitUrl: url, gitHosts: allowing, by: { ...dev, isAdmin: true } }).length, url);
   }
   assert.throws(() => decide([], { type: 'create', projectId: 'p1', slug, gitUrl: '/srv/git/web.git' }), refusedWith('LOCAL_REPOSITORY'));
+  // a URL parser reads the host 127.0.0.1:3000 here; git reads the user `127.0.0.1:3000\` at 10.0.0.1 (no one may store it: see git-url)
+  assert.throws(
+    () => decide([], { type: 'create', projectId: 'p1', slug, gitUrl: 'http://127.0.0.1:3000\\@10.0.0.1:22/x.git', gitHosts: allowing }),
+    refusedWith('GIT_HOST_NOT_ALLOWED'),
+  );
 });
 
 test('following with a webhook records it after the project; its secret is sealed and only its id is public', () => {
