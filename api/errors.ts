@@ -18,8 +18,8 @@ export const httpError = (error: unknown, req: FastifyRequest, reply: FastifyRep
  * they are audited like any bad input; their messages never quote the body, which may hold a secret.
  */
 export const requestError = (e: unknown): unknown => {
-  const fe = e as FastifyError;
-  if (e instanceof GyreError || !fe.statusCode || fe.statusCode >= 500) return e;
+  const fe = e as FastifyError | undefined;
+  if (e instanceof GyreError || !fe?.statusCode || fe.statusCode >= 500) return e;
   if (fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || e instanceof SyntaxError)
     return new ValidationError('the request body is not valid JSON');
   if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new GyreError('the request body is too large', 'BODY_TOO_LARGE', 413);

@@ -103,6 +103,14 @@ test('depth past the limit is refused, naming it', async () => {
   assert.is((await post('{ projects { edges { node { slug } } } }', { authorization: `Bearer ${user.token}` })).status, 200);
 });
 
+test('fragments spreading fragments, each twice, are refused as a limit (400), not a server error', async () => {
+  const fragments = Array.from({ length: 20 }, (_, i) => `fragment F${i} on Query { ${i === 19 ? 'me { login }' : `...F${i + 1} ...F${i + 1}`} }`).join(' ');
+  const r = await post(`{ ...F0 } ${fragments}`);
+  assert.is(r.status, 400, JSON.stringify(r.body));
+  assert.is(r.body.errors![0]!.extensions?.code, 'GRAPHQL_LIMIT_EXCEEDED');
+  assert.match(r.body.errors![0]!.message, /expands to more fields than its cost is estimated for, over the limit of 10000/);
+});
+
 test('root fields past the limit are refused, naming it; one field asked twice counts once', async () => {
   const r = await post('{ me { login } apiTokens { id } systemSettings { licenseSeats } resourceClasses { name } }', { authorization: `Bearer ${user.token}` });
   assert.is(r.status, 400);

@@ -40,6 +40,10 @@ export const limitExceeded = 'GRAPHQL_LIMIT_EXCEEDED';
 const limitError = (what: string, max: number, setting: string) =>
   new GraphQLError(`${what}, over the limit of ${max} (${setting})`, { extensions: { code: limitExceeded } });
 
+/** How many fields the cost rule walks at most (graphql-query-complexity's own default), and what it throws past them. */
+const maxQueryNodes = 10_000;
+const tooManyNodes = /exceeds the maximum allowed number of nodes/;
+
 /** What graphql's parser says when a document has too many tokens. */
 const tooManyTokens = /^Syntax Error: Document contains more that \d+ tokens/;
 
@@ -116,6 +120,7 @@ export const limitRules = (limits: GraphQLLimits, variables: Record<string, unkn
   maxRootFieldsRule(limits.maxRootFields),
   createComplexityRule({
     maximumComplexity: limits.maxCost,
+    maxQueryNodes,
     variables,
     estimators: [pageSizeEstimator],
     createError: (max, actual) => limitError(`the operation's estimated cost (fields times page sizes) is ${actual}`, max, 'GYRE_GRAPHQL_MAX_COST'),
@@ -131,8 +136,17 @@ export class LimitsExceeded extends Error {
 
 /** Checks a document against the limits alone: they are cheap, where graphql's own rules may not be on a hostile document. */
 export const checkLimits = (schema: GraphQLSchema, document: DocumentNode, rules: ValidationRule[]): void => {
+  let found: ReadonlyArray<GraphQLError>;
+  try {
+    found = validate(schema, document, rules);
+  } catch (e) {
+    // the cost rule stops (throws) past its node count: fragments spreading fragments, each twice, fan out without end
+    if (e instanceof Error && tooManyNodes.test(e.message))
+      throw new LimitsExceeded([limitError('the operation expands to more fields than its cost is estimated for', maxQueryNodes, 'fixed')]);
+    throw e;
+  }
   // other errors (an unknown field, a variable left out) are graphql's own rules' to report
-  const errors = validate(schema, document, rules).filter((e) => e.extensions?.code === limitExceeded);
+  const errors = found.filter((e) => e.extensions?.code === limitExceeded);
   if (errors.length) throw new LimitsExceeded(errors);
 };
 
