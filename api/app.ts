@@ -288,6 +288,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     tokenUsage: createTokenUsage(db),
     sessions: {
       maxAgeMs: config.GYRE_SESSION_MAX_AGE_HOURS * 3_600_000,
+      prefixedCookieOnly: config.GYRE_PUBLIC_URL?.startsWith('https:') ?? false,
       idleMs: config.GYRE_SESSION_IDLE_HOURS * 3_600_000,
       usage: createSessionUsage(db),
       now: options.now ?? Date.now,

@@ -50,6 +50,8 @@ export interface SessionPolicy {
   readonly idleMs: number;
   readonly usage: SessionUsage;
   readonly now: () => number;
+  /** Gyre's public URL is https: only the `__Host-` cookie counts, so a sibling host cannot plant a session. */
+  readonly prefixedCookieOnly: boolean;
 }
 
 const usable = (user: UserRow) => user.state === 'ACTIVE' || user.state === 'INACTIVE';
@@ -73,7 +75,7 @@ export const authenticate = async (db: Knex, sessions: SessionPolicy, headers: H
     if (!usable(user)) return { kind: 'invalid', reason: 'the account is suspended' };
     return { kind: 'user', user, tokenId: user.tokenId, sessionHash: null, endsAt: null };
   }
-  const session = cookies[secureSessionCookie] ?? cookies[sessionCookie];
+  const session = sessions.prefixedCookieOnly ? cookies[secureSessionCookie] : (cookies[secureSessionCookie] ?? cookies[sessionCookie]);
   if (!session) return { kind: 'anonymous' };
   const sessionHash = hashToken(session);
   const now = sessions.now();

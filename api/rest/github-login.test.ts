@@ -237,6 +237,9 @@ test('GYRE_PUBLIC_URL sets the callback address behind a proxy, whatever Host th
     const cookie = set.split(';')[0]!;
     const session = await proxied.app.inject({ method: 'GET', url: '/auth/session', headers: { cookie } });
     assert.is(session.json().signedIn, true);
+    // the same session under the unprefixed name (a sibling host could set that one) does not count
+    const tossed = await proxied.app.inject({ method: 'GET', url: '/auth/session', headers: { cookie: cookie.replace('__Host-', '') } });
+    assert.is(tossed.json().signedIn, false);
   } finally {
     await proxied.close();
   }
