@@ -110,6 +110,19 @@ workflows:
   main: {jobs: [build]}
 `;
 
+test('the compile endpoint takes a config up to the size limit (3 MB), and refuses a larger one by that limit, not by its body', async () => {
+  const sized = (bytes: number) => {
+    const head = 'version: 2.1\njobs:\n  build:\n    docker: [{image: alpine}]\n    steps: [{run: "true"}]\nworkflows:\n  main: {jobs: [build]}\n';
+    return `${head}# ${'x'.repeat(bytes - head.length - 3)}\n`;
+  };
+  const within = await compile(base, g.adminToken, sized(2 * 1024 * 1024));
+  assert.is(within.status, 200, JSON.stringify(within.body).slice(0, 300));
+  assert.is(within.body.valid, true);
+  const over = await compile(base, g.adminToken, sized(4 * 1024 * 1024));
+  assert.is(over.status, 400);
+  assert.match(JSON.stringify(over.body), /more than 3 MB \(the limit of a config's size\)/);
+});
+
 test('a matrix of 100,000 combinations is refused by the limit of matrix combinations, before any job is made', async () => {
   const { result, took, slowest } = await probing(base, () => compile(base, g.adminToken, matrixConfig));
   assert.is(result.status, 200);

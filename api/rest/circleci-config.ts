@@ -8,7 +8,9 @@ import type { Services } from '../services.ts';
  * Both spellings of the YAML keys are given, since CLI versions differ.
  */
 export const registerCircleCiConfig = (app: FastifyInstance, s: Services) => {
-  app.post('/api/v2/compile-config-with-defaults', async (req) => {
+  // room for a config at the size limit written as a JSON string (escapes at most double it), so the limit, not the body, refuses it
+  const bodyLimit = 2 * s.configs.sourceBytes + 64 * 1024;
+  app.post('/api/v2/compile-config-with-defaults', { bodyLimit }, async (req) => {
     const body = (req.body ?? {}) as { config_yaml?: unknown; options?: { pipeline_parameters?: unknown; pipeline_values?: unknown } };
     const r = await compileConfig(s, {
       configYaml: body.config_yaml,
