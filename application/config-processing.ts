@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { megabytes } from '../domain/config/limits.ts';
 import type { ConfigLimits, ProcessResult } from '../domain/config/process.ts';
-import { ValidationError } from '../domain/errors.ts';
+import { GyreError, ValidationError } from '../domain/errors.ts';
 import type { Processed, ProcessingTask } from './config-processing-worker.ts';
 import type { Reads } from './dependencies.ts';
 import { withOrbs } from './orbs.ts';
@@ -32,11 +32,15 @@ const workerFile = new URL(`./config-processing-worker${import.meta.url.endsWith
 
 const failed = (message: string): ProcessResult => ({ valid: false, problems: [{ file: '.circleci/config.yml', line: null, key: '', message }] });
 
+/** Configs that may wait for a worker thread at once. */
+const queued = 32;
+
 export const configProcessor = (limits: ConfigProcessingLimits): ConfigProcessor => {
+  const threads = Math.max(2, Math.floor(availableParallelism() / 2));
   const pool = new Piscina<ProcessingTask, Processed>({
     filename: workerFile,
     minThreads: 0,
-    maxThreads: Math.max(2, Math.floor(availableParallelism() / 2)),
+    maxThreads: threads,
     idleTimeout: 60_000,
     resourceLimits: { maxOldGenerationSizeMb: limits.memoryMb, maxYoungGenerationSizeMb: Math.min(64, Math.ceil(limits.memoryMb / 4)) },
   });
@@ -44,24 +48,35 @@ export const configProcessor = (limits: ConfigProcessingLimits): ConfigProcessor
   const refuseSize = (bytes: number): never => {
     throw new ValidationError(`the config is ${megabytes(bytes)}, more than ${megabytes(sourceBytes)} (the limit of a config's size): make it smaller`);
   };
+  const processed: ConfigProcessor['process'] = (s, text, options) =>
+    withOrbs(s, async (loaded) => {
+      try {
+        return await pool.run({ text, ...options, limits: configLimits, loaded }, { signal: AbortSignal.timeout(timeoutMs) });
+      } catch (e) {
+        // the worker was stopped (and a new one takes the next task): this config alone failed
+        if (e instanceof Error && e.name === 'AbortError')
+          return { result: failed(`processing the config took more than ${timeoutMs / 1000} s (the limit of config processing time)`), wanted: [] };
+        if ((e as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY')
+          return { result: failed(`processing the config needed more than ${memoryMb} MB (the limit of config processing memory)`), wanted: [] };
+        throw e;
+      }
+    });
+  let inFlight = 0;
   return {
     sourceBytes,
     refuseSize,
     async process(s, text, options) {
       const bytes = Buffer.byteLength(text);
       if (bytes > sourceBytes) refuseSize(bytes);
-      return withOrbs(s, async (loaded) => {
-        try {
-          return await pool.run({ text, ...options, limits: configLimits, loaded }, { signal: AbortSignal.timeout(timeoutMs) });
-        } catch (e) {
-          // the worker was stopped (and a new one takes the next task): this config alone failed
-          if (e instanceof Error && e.name === 'AbortError')
-            return { result: failed(`processing the config took more than ${timeoutMs / 1000} s (the limit of config processing time)`), wanted: [] };
-          if ((e as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY')
-            return { result: failed(`processing the config needed more than ${memoryMb} MB (the limit of config processing memory)`), wanted: [] };
-          throw e;
-        }
-      });
+      // past every thread and the places to wait for one, a config is refused at once rather than kept waiting without end
+      if (inFlight >= threads + queued)
+        throw new GyreError(`Gyre is processing as many configs as it takes (${queued} waiting): try again in a moment`, 'CONFIG_PROCESSING_BUSY', 503);
+      inFlight++;
+      try {
+        return await processed(s, text, options);
+      } finally {
+        inFlight--;
+      }
     },
     close: () => pool.destroy(),
   };

@@ -201,6 +201,15 @@ test('with the structural limits lifted, the worker time limit stops the matrix 
   // the next config is served by a fresh worker
   const next = await compile(liftedBase, lifted.adminToken, 'version: 2.1\njobs:\n  build:\n    docker: [{image: alpine}]\n    steps: [checkout]\n');
   assert.is(next.body.valid, true, JSON.stringify(next.body.errors));
+  // a flood: what no thread or place in the queue takes is refused at once, 503, rather than waiting without end
+  const flood = await Promise.all(Array.from({ length: 100 }, () => compile(liftedBase, lifted.adminToken, matrixConfig)));
+  const busy = flood.filter((r) => r.status === 503);
+  assert.ok(busy.length > 0 && busy.length < 100, `${busy.length} of 100 refused busy`);
+  assert.match(JSON.stringify(busy[0]!.body), /CONFIG_PROCESSING_BUSY/);
+  assert.ok(
+    flood.filter((r) => r.status !== 503).every((r) => r.body.valid === false),
+    'the others each one bounded error',
+  );
 });
 
 test('with the size limit lifted, the worker memory limit stops a config that would write 200 MB', async () => {
