@@ -36,10 +36,13 @@ export interface Refusals {
   close(): Promise<void>;
 }
 
+/** Callers who proved no identity: counted by their address (a webhook delivery's sender is whoever posts it until its signature holds). */
+const unproven = new Set(['anonymous', 'github_webhook']);
+
 const sourceOf = (context: CommandContext): { key: string; kind: SourceKind } =>
-  context.actor.type !== 'anonymous'
-    ? { key: `actor:${context.actor.id}`, kind: 'actor' }
-    : { key: `address:${context.request?.ip_address ?? 'unknown'}`, kind: 'address' };
+  unproven.has(context.actor.type)
+    ? { key: `address:${context.request?.ip_address ?? 'unknown'}`, kind: 'address' }
+    : { key: `actor:${context.actor.id}`, kind: 'actor' };
 
 const summaryTarget: Reference = { id: 'refusals', type: 'api_operation' };
 const summarizedActions = 20;
