@@ -118,8 +118,17 @@ export const rows = async <T>(q: Knex.Raw | Promise<unknown>): Promise<T[]> => (
  * Runs schema changes in one transaction under an advisory lock, so that processes starting
  * together do not race on `create table if not exists` (which PostgreSQL does not make atomic).
  */
-export const withSchemaLock = <T>(db: Database, change: (trx: Knex.Transaction) => Promise<T>): Promise<T> =>
-  db.transaction(async (trx) => {
-    await trx.raw(`select pg_advisory_xact_lock(hashtext('gyre.schema'))`);
-    return change(trx);
-  });
+export const withSchemaLock = async <T>(db: Database, change: (trx: Knex.Transaction) => Promise<T>): Promise<T> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction(async (trx) => {
+        await trx.raw(`select pg_advisory_xact_lock(hashtext('gyre.schema'))`);
+        return change(trx);
+      });
+    } catch (e) {
+      // an index made on a table another server writes to meanwhile can deadlock with that write: PostgreSQL undid
+      // this change, which only ever makes what is missing, so it is made again
+      if ((e as { code?: string }).code !== '40P01' || attempt >= 5) throw e;
+    }
+  }
+};
