@@ -359,7 +359,9 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     return httpError(error, req, reply);
   });
   // every answer: never sniffed into another type, never framed by another site's page (the web UI's own policy says so as well)
-  app.addHook('onSend', async (_req, reply) => {
+  app.addHook('onSend', async (req, reply) => {
+    // a refusal is recorded before its answer goes out, even one a sibling GraphQL field is still recording
+    await refusals.settled(String(req.id));
     reply.header('X-Content-Type-Options', 'nosniff').header('X-Frame-Options', 'DENY');
     if (!reply.hasHeader('Content-Security-Policy') && !reply.raw.hasHeader('Content-Security-Policy'))
       reply.header('Content-Security-Policy', "frame-ancestors 'none'");

@@ -31,6 +31,8 @@ export interface Refusals {
    * when it was counted, or when the same request was recorded already.
    */
   refuse(action: string, refusal: RefusalData, envelope: { context: CommandContext; target?: Reference }): Promise<RecordedEvent | null>;
+  /** Resolves once every refusal of this request under way is recorded: the answer waits for it (GraphQL answers once one field failed, before its siblings end). */
+  settled(requestId: string): Promise<void>;
   /** Ends the window now and appends its summaries. */
   flush(): Promise<void>;
   close(): Promise<void>;
@@ -62,6 +64,20 @@ export const createRefusals = (
   let sources = new Map<string, Source>();
   let recorded = 0;
   let summaries: Promise<void> = Promise.resolve();
+  const underWay = new Map<string, Set<Promise<unknown>>>();
+  /** Keeps `append` under way for its request until it ends. */
+  const track = <T>(request: string | null, append: Promise<T>): Promise<T> => {
+    if (request === null) return append;
+    const mine = underWay.get(request) ?? new Set();
+    underWay.set(request, mine);
+    mine.add(append);
+    const done = () => {
+      mine.delete(append);
+      if (mine.size === 0) underWay.delete(request);
+    };
+    append.then(done, done);
+    return append;
+  };
 
   const summarize = async (from: number, to: number, ended: Map<string, Source>) => {
     for (const s of ended.values()) {
@@ -116,12 +132,15 @@ export const createRefusals = (
       if (source.recorded < limits.perSource && recorded < limits.perWindow) {
         source.recorded++;
         recorded++;
-        return commands.refuse(action, refusal, envelope);
+        return track(request, commands.refuse(action, refusal, envelope));
       }
       source.summarized++;
       if (source.actions.size < summarizedActions) source.actions.add(action);
       source.context = envelope.context;
       return null;
+    },
+    async settled(requestId) {
+      await Promise.allSettled([...(underWay.get(requestId) ?? [])]);
     },
     flush: endWindow,
     async close() {
