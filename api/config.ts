@@ -115,6 +115,8 @@ export const ConfigSchema = z.object({
   GYRE_SUBSCRIPTIONS_PER_USER: z.coerce.number().int().min(1).max(100_000).default(256),
   /** How long a subscriber may take to receive one event (ms) before its connection is closed rather than events kept for it. */
   GYRE_SUBSCRIPTION_SLOW_CONSUMER_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+  /** The longest message a WebSocket may send (bytes): a subscription's document and variables. A longer one closes the connection unread (1009). */
+  GYRE_SUBSCRIPTION_MAX_MESSAGE_BYTES: z.coerce.number().int('must be a whole number').min(4096).max(16_777_216).default(65_536),
   /** How long a browser session lasts from sign-in (hours, fractions allowed), however it started; then the person signs in again. */
   GYRE_SESSION_MAX_AGE_HOURS: z.coerce.number().positive('must be more than 0').max(8760, 'must be at most 8760 (a year)').default(168),
   /** How long a browser session lasts unused (hours, fractions allowed): past it the person signs in again, however young the session. */

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fastifyWebsocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GraphQLError, buildSchema, parse, type GraphQLFieldResolver, type OperationDefinitionNode } from 'graphql';
 import mercurius from 'mercurius';
@@ -12,8 +13,8 @@ import { isRefusal, requestError } from '../errors.ts';
 import { commandContext, requestInfo } from '../request-context.ts';
 import type { Services } from '../services.ts';
 import type { GraphQLContext } from './context.ts';
-import { createSubscriptionGate } from './subscription-limits.ts';
-import { checkLimits, graphqlLimits, limitRules, parseWithinLimits, tokenLimitError, type GraphQLLimits } from './limits.ts';
+import { createSubscriptionGate, type SubscriptionGate } from './subscription-limits.ts';
+import { LimitsExceeded, checkLimits, graphqlLimits, limitExceeded, limitRules, parseWithinLimits, tokenLimitError, type GraphQLLimits } from './limits.ts';
 import { createResolvers } from './resolvers.ts';
 
 /** schema.graphql at the root; the build copies it beside the compiled code in dist/. */
@@ -120,12 +121,7 @@ const revalidating = (
   };
 };
 
-const guardedResolvers = (s: Services) => {
-  const gate = createSubscriptionGate({
-    perConnection: s.config.GYRE_SUBSCRIPTIONS_PER_CONNECTION,
-    perUser: s.config.GYRE_SUBSCRIPTIONS_PER_USER,
-    slowConsumerMs: s.config.GYRE_SUBSCRIPTION_SLOW_CONSUMER_MS,
-  });
+const guardedResolvers = (s: Services, gate: SubscriptionGate) => {
   const resolvers = createResolvers(s) as unknown as Record<string, Record<string, Resolver | { subscribe: Resolver; resolve?: Resolver }>>;
   for (const key of rootFields()) {
     const [type, field] = key.split('.') as [string, string];
@@ -194,6 +190,11 @@ const refusedDocument = (original: Error & { errors?: GraphQLError[] }, limits: 
 export const registerGraphQL = async (app: FastifyInstance, s: Services) => {
   const scrub = scrubValues(schemaNames());
   const limits = graphqlLimits(s.config);
+  const gate = createSubscriptionGate({
+    perConnection: s.config.GYRE_SUBSCRIPTIONS_PER_CONNECTION,
+    perUser: s.config.GYRE_SUBSCRIPTIONS_PER_USER,
+    slowConsumerMs: s.config.GYRE_SUBSCRIPTION_SLOW_CONSUMER_MS,
+  });
   const asGraphQLError = (e: unknown): GraphQLError => (e instanceof GraphQLError ? e : new GraphQLError((e as Error).message, { originalError: e as Error }));
 
   /** The answer to an error raised before execution: a request error, or a document GraphQL refused. */
@@ -226,9 +227,11 @@ export const registerGraphQL = async (app: FastifyInstance, s: Services) => {
     return { statusCode: status, response: { data: execution.data ?? null, errors: errors.map((e) => e.toJSON()) } };
   };
 
+  // mercurius parses a subscription's document with no token limit before any hook sees it: a message is bounded in bytes first, and mercurius takes this server
+  await app.register(fastifyWebsocket, { options: { maxPayload: s.config.GYRE_SUBSCRIPTION_MAX_MESSAGE_BYTES } });
   await app.register(mercurius, {
     schema: schemaSource(),
-    resolvers: guardedResolvers(s) as never,
+    resolvers: guardedResolvers(s, gate) as never,
     path: '/graphql',
     graphiql: false,
     graphql: { parseOptions: { maxTokens: limits.maxTokens } },
@@ -248,6 +251,7 @@ export const registerGraphQL = async (app: FastifyInstance, s: Services) => {
         ...upgradeAuth(s, req),
         connection: {
           open: 0,
+          turn: Promise.resolve(),
           drop: (reason) => {
             s.log.warn({ reqId: req.id, reason }, 'a subscriber too slow to keep up was disconnected');
             socket.terminate();
@@ -282,5 +286,19 @@ export const registerGraphQL = async (app: FastifyInstance, s: Services) => {
     return sent && typeof sent === 'object' ? (sent as Record<string, unknown>) : {};
   };
   app.graphql.addHook('preValidation', async (schema, document, context) => checkLimits(schema, document, limitRules(limits, variablesOf(context))));
-  app.graphql.addHook('preSubscriptionParsing', async (schema, source) => checkLimits(schema, parseWithinLimits(source, limits), limitRules(limits)));
+  app.graphql.addHook('preSubscriptionParsing', async (schema, source, context) => {
+    const ctx = context as unknown as GraphQLContext;
+    if (ctx.connection) await gate.turn(ctx.connection);
+    try {
+      if (ctx.connection) gate.refuseIfFull(ctx.connection);
+      checkLimits(schema, parseWithinLimits(source, limits), limitRules(limits));
+    } catch (e) {
+      if (!(e instanceof GyreError || e instanceof LimitsExceeded)) throw e;
+      const [asked] = requestedRules(source, limits.maxTokens);
+      const { key, action } = asked ?? { key: 'document', action: 'graphql.document.reject' };
+      const { message: reason, code, status } = e instanceof GyreError ? e : { message: e.message, code: limitExceeded, status: 400 };
+      await s.commands.refuse(action, { reason, code, status, operation: key }, { context: commandContext(ctx.auth, ctx.requestInfo) });
+      throw e;
+    }
+  });
 };

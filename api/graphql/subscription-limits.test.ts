@@ -2,6 +2,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import { gitRepo } from '../../test/support/git-repo.ts';
+import { ok, trigger } from '../../test/support/jobs.ts';
 import { startTestGyre, waitForAudit, type TestGyre } from '../../test/support/gyre.ts';
 
 /**
@@ -16,6 +18,8 @@ const clients: Client[] = [];
 const perConnection = 12;
 const perUser = 20;
 const logs: string[] = [];
+const maxMessage = 8192;
+let httpUrl: string;
 
 test.before(async () => {
   g = await startTestGyre(
@@ -23,12 +27,15 @@ test.before(async () => {
       GYRE_SUBSCRIPTIONS_PER_CONNECTION: String(perConnection),
       GYRE_SUBSCRIPTIONS_PER_USER: String(perUser),
       GYRE_SUBSCRIPTION_SLOW_CONSUMER_MS: '300',
+      GYRE_SUBSCRIPTION_MAX_MESSAGE_BYTES: String(maxMessage),
+      GYRE_GRAPHQL_MAX_TOKENS: '1000',
       GYRE_LOG_LEVEL: 'warn',
     },
     { logStream: { write: (line) => void logs.push(line) } },
   );
   const address = await g.app.listen({ port: 0, host: '127.0.0.1' });
   url = `${address.replace('http', 'ws')}/graphql`;
+  httpUrl = address;
 });
 test.after(async () => {
   await Promise.all(clients.map((c) => c.dispose()));
@@ -136,6 +143,111 @@ test('a subscriber that stops reading is disconnected, and its places are given 
   // all of the account's places are free again
   const subs = await open(connect(), perConnection);
   for (const s of subs) s.dispose();
+});
+
+/** A graphql-transport-ws connection without a client library: what it is sent, and every message it gets. */
+const rawConnection = async () => {
+  const ws = new WebSocket(url, 'graphql-transport-ws');
+  const messages: Array<{ id?: string; type: string; payload?: unknown }> = [];
+  const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+  ws.on('message', (m) => messages.push(JSON.parse(String(m))));
+  await new Promise((r) => ws.once('open', r));
+  ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${g.adminToken}` } }));
+  const deadline = Date.now() + 5000;
+  while (!messages.some((m) => m.type === 'connection_ack') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(
+    messages.some((m) => m.type === 'connection_ack'),
+    'acknowledged',
+  );
+  return { ws, messages, closed };
+};
+/** How long /healthz takes to answer, each time asked, until `done` resolves. */
+const healthWhile = async (done: Promise<unknown>) => {
+  const times: number[] = [];
+  let over = false;
+  void done.finally(() => (over = true));
+  while (!over) {
+    const start = performance.now();
+    assert.is((await fetch(`${httpUrl}/healthz`)).status, 200);
+    times.push(performance.now() - start);
+  }
+  return times;
+};
+const refusalsSoFar = async () => (await waitForAudit(g, (e) => e.success === false, 1, 0)).length;
+
+test('1,000 workflowJobs subscriptions on one socket: its limit is live, the rest refused as one audit event, and other requests answer promptly meanwhile', async () => {
+  // a workflow that waits: its approval job never runs
+  const repo = gitRepo();
+  repo.commit(
+    'version: 2.1\njobs:\n  b:\n    docker: [{image: busybox}]\n    steps: [run: "true"]\nworkflows:\n  w:\n    jobs: [{hold: {type: approval}}, {b: {requires: [hold]}}]\n',
+  );
+  await ok(g, `mutation { createProject(input: {slug: "gh/acme/subs", gitUrl: "${repo.dir}"}) { id } }`);
+  const [w] = (await trigger(g, 'gh/acme/subs')).workflows;
+  const { ws, messages } = await rawConnection();
+  const before = await refusalsSoFar();
+  const rss = process.memoryUsage().rss;
+  const query = 'subscription($w: ID!) { workflowJobs(workflowId: $w) { status } }';
+  const answered = (async () => {
+    for (let i = 0; i < 1000; i++) ws.send(JSON.stringify({ id: String(i), type: 'subscribe', payload: { query, variables: { w: w!.id } } }));
+    const deadline = Date.now() + 30_000;
+    while (messages.filter((m) => m.type === 'error').length < 1000 - perConnection && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  })();
+  const health = await healthWhile(answered);
+  const refused = messages.filter((m) => m.type === 'error');
+  assert.is(refused.length, 1000 - perConnection);
+  assert.match(JSON.stringify(refused[0]!.payload), /at most 12 \(GYRE_SUBSCRIPTIONS_PER_CONNECTION\)/);
+  // the ones that took a place are the first twelve, and none of them was refused
+  assert.equal(new Set(refused.map((m) => Number(m.id))).size, 1000 - perConnection);
+  assert.ok(
+    refused.every((m) => Number(m.id) >= perConnection),
+    'the first twelve were not refused',
+  );
+  assert.ok(Math.max(...health) < 1000, `/healthz answered within 1 s while refusing (slowest ${Math.round(Math.max(...health))} ms)`);
+  assert.ok(process.memoryUsage().rss - rss < 200 * 1024 * 1024, 'memory stays bounded');
+  // one socket is one request: its refusals are one event
+  const events = (await refusalsSoFar()) - before;
+  assert.is(events, 1, 'one refusal event for the socket');
+  // with its twelve subscriptions live, a query still answers as fast as before: nothing polls per subscription
+  const times: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const start = performance.now();
+    await fetch(`${httpUrl}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${g.adminToken}` },
+      body: JSON.stringify({ query: '{ me { login } }' }),
+    });
+    times.push(performance.now() - start);
+  }
+  times.sort((a, b) => a - b);
+  assert.ok(times[10]! < 100, `a query's median stays under 100 ms (${Math.round(times[10]!)} ms)`);
+  ws.terminate();
+  repo.remove();
+});
+
+test('a WebSocket message is bounded before anything parses it: over GYRE_SUBSCRIPTION_MAX_MESSAGE_BYTES closes the connection (1009); under it, the token limit refuses the document naming it', async () => {
+  const tooMany = `subscription { events { ${'id '.repeat(1500)}} }`;
+  assert.ok(tooMany.length < maxMessage);
+  const first = await rawConnection();
+  first.ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: tooMany } }));
+  const deadline = Date.now() + 5000;
+  while (!first.messages.some((m) => m.id === '1') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.match(JSON.stringify(first.messages.find((m) => m.id === '1')), /more tokens than allowed.*GYRE_GRAPHQL_MAX_TOKENS/);
+  const audited = await waitForAudit(g, (e) => e.success === false && /GYRE_GRAPHQL_MAX_TOKENS/.test(e.payload.reason));
+  assert.is(audited[0]?.payload.code, 'GRAPHQL_LIMIT_EXCEEDED');
+  first.ws.terminate();
+
+  const second = await rawConnection();
+  const rss = process.memoryUsage().rss;
+  // past this limit but within mercurius' own 1 MiB: without the limit it would be parsed, then refused by its tokens
+  const huge = `subscription { events { ${'id '.repeat(40_000)}} }`;
+  second.ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: huge } }));
+  assert.is(await second.closed, 1009);
+  assert.not.ok(
+    second.messages.some((m) => m.id === '1'),
+    'the document got no answer: it was never read',
+  );
+  assert.ok(process.memoryUsage().rss - rss < 100 * 1024 * 1024, 'memory stays bounded');
+  assert.is((await fetch(`${httpUrl}/healthz`)).status, 200);
 });
 
 test.run();

@@ -10,6 +10,8 @@ export interface SubscriptionLimits {
 /** What one WebSocket holds: every subscription on it shares this object through its context. */
 export interface Connection {
   open: number;
+  /** The end of the turn of the last subscription started on it. */
+  turn: Promise<void>;
   /** Cuts the socket off (a subscriber too slow to read would not read a close frame either): mercurius then ends every subscription on it. */
   readonly drop: (reason: string) => void;
 }
@@ -22,6 +24,8 @@ const tooMany = (limit: number, scope: string, setting: string) =>
  * per user, given back when it ends; and a subscriber that has not taken an event within
  * `slowConsumerMs` has its connection closed rather than events kept for it.
  */
+export type SubscriptionGate = ReturnType<typeof createSubscriptionGate>;
+
 export const createSubscriptionGate = (limits: SubscriptionLimits) => {
   const byUser = new Map<string, number>();
 
@@ -84,5 +88,20 @@ export const createSubscriptionGate = (limits: SubscriptionLimits) => {
     };
   };
 
-  return { held, openFor: (userId: string) => byUser.get(userId) ?? 0 };
+  /**
+   * Waits for this subscription's turn on its connection: a socket's messages arrive together and
+   * mercurius starts them all at once, so each takes a turn of the event loop of its own, and every
+   * other request gets one in between.
+   */
+  const turn = (connection: Connection): Promise<void> => {
+    connection.turn = connection.turn.then(() => new Promise<void>((resolve) => setImmediate(resolve)));
+    return connection.turn;
+  };
+
+  /** Refuses a subscription at once when its connection is full already, before anything else is done for it. */
+  const refuseIfFull = (connection: Connection): void => {
+    if (connection.open >= limits.perConnection) throw tooMany(limits.perConnection, 'on this connection', 'GYRE_SUBSCRIPTIONS_PER_CONNECTION');
+  };
+
+  return { held, turn, refuseIfFull, openFor: (userId: string) => byUser.get(userId) ?? 0 };
 };
