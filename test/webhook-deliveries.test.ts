@@ -10,12 +10,15 @@ import { loadConfig } from '../api/config.ts';
 import { masterKeyFile } from '../adapters/encryption/master-keys.ts';
 import { testDatabase } from './support/database.ts';
 import { gitRepo } from './support/git-repo.ts';
+import { browser, startGitHubStandIn } from './support/github-standin.ts';
 import { startTestGyre, waitForAudit, type TestGyre } from './support/gyre.ts';
+import { freePort } from './support/ports.ts';
 
 /**
  * GitHub's deliveries over real HTTP to a real Gyre: the project is found from the path (a webhook set
- * up by hand) or the hook id before the body is read (a delivery addressed to none is refused
- * unread), the signature is checked over the raw bytes before it is parsed, the same signed body sent again under a new delivery id starts nothing (on another server
+ * up by hand) or the webhook Gyre registered on a stand-in GitHub before the body is read (a delivery
+ * addressed to none is refused unread), the signature is checked over the raw bytes before it is
+ * parsed, the same signed body sent again under a new delivery id starts nothing (on another server
  * of the same database too), and the sender is matched to an account by GitHub user id.
  */
 const test = suite('webhook deliveries: found unread, signed before parsed, received once per body, senders by GitHub id');
@@ -28,6 +31,10 @@ let second: Gyre;
 let secondDir = '';
 let secondBase = '';
 let repo: ReturnType<typeof gitRepo>;
+let github: Awaited<ReturnType<typeof startGitHubStandIn>>;
+const client = { id: 'gyre-hooks', secret: 'canary-client-secret-hooks' };
+/** The webhook Gyre registered on the stand-in GitHub when octo followed gh/acme/hooked. */
+let hook = { id: 0, secret: '' };
 
 /** Nothing runs: the job waits on a runner class nobody serves. */
 const parked = `
@@ -65,8 +72,16 @@ const pipelineCount = async () => (await ok(`{ pipelines(projectSlug: "${slug}",
 const actorOf = async (id: string) => (await ok('query($id: ID!) { pipeline(id: $id) { trigger { actor { login } } } }', { id })).pipeline.trigger.actor.login;
 
 test.before(async () => {
-  g = await startTestGyre();
-  base = await g.app.listen({ port: 0, host: '127.0.0.1' });
+  github = await startGitHubStandIn(client);
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  g = await startTestGyre({
+    GYRE_GITHUB_URL: github.url,
+    GYRE_GITHUB_CLIENT_ID: client.id,
+    GYRE_GITHUB_CLIENT_SECRET: client.secret,
+    GYRE_PUBLIC_URL: base,
+  });
+  await g.app.listen({ port, host: '127.0.0.1' });
   // the second server opens the same sealed secrets: the same master key
   secondDir = mkdtempSync(join(tmpdir(), 'gyre-second-'));
   copyFileSync(masterKeyFile(g.dataDir), masterKeyFile(secondDir));
@@ -80,11 +95,26 @@ test.before(async () => {
   await g.createUser('dev', { orgs: ['hooks'], githubId: 7001 });
   await ok(`mutation($u: String!) { createProject(input: {slug: "${slug}", gitUrl: $u}) { id } }`, { u: repo.dir });
   await ok('mutation($s: String!, $k: String!) { updateProjectSettings(slug: $s, input: {webhookSecret: $k}) { slug } }', { s: slug, k: secret });
+  // octo signs in with GitHub and follows a repository there: Gyre registers its webhook
+  github.state.signingIn = { id: 501, login: 'octo', name: 'octo', orgs: ['acme'] };
+  const octo = browser();
+  assert.is((await octo.visit(`${base}/auth/github`)).url, `${base}/`);
+  const { res } = await octo.visit(`${base}/graphql`, {
+    method: 'POST',
+    headers: { origin: base, 'content-type': 'application/json' },
+    body: JSON.stringify({ query: 'mutation { createProject(input: {slug: "gh/acme/hooked"}) { webhook { hookId } } }' }),
+  });
+  const followed = (await res.json()) as any;
+  assert.is(followed.errors, undefined, JSON.stringify(followed.errors));
+  const [registered] = github.repos.hooks.get('acme/hooked') ?? [];
+  hook = { id: registered!.id, secret: registered!.config.secret };
+  assert.is(followed.data.createProject.webhook.hookId, String(hook.id));
 });
 test.after(async () => {
   await second.close();
   rmSync(secondDir, { recursive: true, force: true });
   await g.stop();
+  await github.close();
   repo.remove();
 });
 
@@ -215,6 +245,13 @@ test('a 25 MB delivery addressed to no project is refused before its body is rea
     { to: '/hooks/github', headers: { 'x-github-hook-id': '987654321' }, status: 401, said: 'X-Hub-Signature-256 does not match' },
     { to: '/hooks/github', headers: { 'x-github-hook-id': '987654322' }, chunked: true, status: 401, said: 'X-Hub-Signature-256 does not match' },
     { to: '/hooks/github/gh/hooks/unknown', headers: {}, status: 401, said: 'X-Hub-Signature-256 does not match' },
+    // Gyre's webhook is on a repository: the same hook id said to be on an organization is not GitHub's
+    {
+      to: '/hooks/github',
+      headers: { 'x-github-hook-id': String(hook.id), 'x-github-hook-installation-target-type': 'organization' },
+      status: 401,
+      said: 'X-Hub-Signature-256 does not match',
+    },
   ];
   const before = await pipelineCount();
   for (const [i, d] of unaddressed.entries()) {
@@ -244,6 +281,30 @@ test('a 25 MB delivery addressed to no project is refused before its body is rea
   // a small unaddressed body is read off and dropped: the connection stays usable
   const small = await fetch(`${base}/hooks/github`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"zen":"small"}' });
   assert.equal([small.status, small.headers.get('connection')], [400, 'keep-alive']);
+});
+
+test('the webhook Gyre registered takes deliveries naming its repository, or not naming what it is on (hooks of older GitHub servers)', async () => {
+  const ping = async (headers: Record<string, string>) => {
+    const body = JSON.stringify({ zen: randomBytes(8).toString('hex'), hook_id: hook.id });
+    const r = await fetch(`${base}/hooks/github`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': 'ping',
+        'x-github-hook-id': String(hook.id),
+        'x-hub-signature-256': sign(body, hook.secret),
+        ...headers,
+      },
+      body,
+    });
+    return { status: r.status, body: (await r.json()) as any };
+  };
+  assert.equal(await ping({ 'x-github-hook-installation-target-type': 'repository', 'x-github-hook-installation-target-id': '4242' }), {
+    status: 200,
+    body: { message: 'pong' },
+  });
+  assert.equal(await ping({}), { status: 200, body: { message: 'pong' } });
+  assert.is((await ping({ 'x-github-hook-installation-target-type': 'integration' })).status, 401);
 });
 
 test('an unsigned body is never parsed: invalid JSON with no signature is 401, not 400', async () => {

@@ -131,7 +131,7 @@ export const registerGitHubWebhook = async (app: FastifyInstance, s: Services, n
         },
       );
     };
-    route('/hooks/github', (req) => ({ hookId: header(req, 'x-github-hook-id') }));
+    route('/hooks/github', (req) => ({ hookId: header(req, 'x-github-hook-id'), targetType: header(req, 'x-github-hook-installation-target-type') }));
     route('/hooks/github/:vcs/:org/:repo', (req) => {
       const p = req.params as { vcs: string; org: string; repo: string };
       return { slug: `${p.vcs}/${p.org}/${p.repo}` };
