@@ -17,9 +17,10 @@ import { findProject } from './projects.ts';
 /**
  * Where a GitHub delivery is for, told without reading its body (nothing in it is believed before
  * its signature holds, and the signature needs the project's secret): the webhook Gyre registered
- * (GitHub's `X-GitHub-Hook-ID`), or the project's slug in the path of a webhook set up by hand.
+ * (GitHub's `X-GitHub-Hook-ID`, with the kind of thing it was made on, `X-GitHub-Hook-Installation-Target-Type`),
+ * or the project's slug in the path of a webhook set up by hand.
  */
-export type DeliveryAddress = { readonly hookId: string | undefined } | { readonly slug: string };
+export type DeliveryAddress = { readonly hookId: string | undefined; readonly targetType: string | undefined } | { readonly slug: string };
 
 /** An unknown hook or project answers as a bad signature does: who may not sign is not told which projects exist. */
 export const forgedDelivery = () =>
@@ -39,6 +40,8 @@ export const projectOfDelivery = async (s: Reads, to: DeliveryAddress): Promise<
       'the delivery names no webhook Gyre registered (X-GitHub-Hook-ID): point a webhook set up by hand at /hooks/github/<vcs>/<org>/<repo>, the project it is for',
     );
   if (!/^[1-9][0-9]{0,17}$/.test(to.hookId)) throw new ValidationError('X-GitHub-Hook-ID must be the webhook id GitHub sends (digits)');
+  // Gyre registers repository webhooks only; GitHub names the kind on every delivery, older servers may not
+  if (to.targetType !== undefined && to.targetType.toLowerCase() !== 'repository') throw forgedDelivery();
   const projectId = await projectIdOfHook(s.db, Number(to.hookId));
   const project = projectId === undefined ? undefined : await projectById(s.db, projectId);
   if (!project) throw forgedDelivery();

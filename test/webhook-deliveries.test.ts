@@ -10,11 +10,14 @@ import { loadConfig } from '../api/config.ts';
 import { masterKeyFile } from '../adapters/encryption/master-keys.ts';
 import { testDatabase } from './support/database.ts';
 import { gitRepo } from './support/git-repo.ts';
+import { browser, startGitHubStandIn } from './support/github-standin.ts';
 import { startTestGyre, waitForAudit, type TestGyre } from './support/gyre.ts';
+import { freePort } from './support/ports.ts';
 
 /**
  * GitHub's deliveries over real HTTP to a real Gyre: the project is found from the path (a webhook set
- * up by hand) before the body is read, the signature is checked over the raw bytes before it is
+ * up by hand) or the webhook Gyre registered on a stand-in GitHub before the body is read (a delivery
+ * addressed to none is refused unread), the signature is checked over the raw bytes before it is
  * parsed, the same signed body sent again under a new delivery id starts nothing (on another server
  * of the same database too), and the sender is matched to an account by GitHub user id.
  */
@@ -28,6 +31,10 @@ let second: Gyre;
 let secondDir = '';
 let secondBase = '';
 let repo: ReturnType<typeof gitRepo>;
+let github: Awaited<ReturnType<typeof startGitHubStandIn>>;
+const client = { id: 'gyre-hooks', secret: 'canary-client-secret-hooks' };
+/** The webhook Gyre registered on the stand-in GitHub when octo followed gh/acme/hooked. */
+let hook = { id: 0, secret: '' };
 
 /** Nothing runs: the job waits on a runner class nobody serves. */
 const parked = `
@@ -65,8 +72,16 @@ const pipelineCount = async () => (await ok(`{ pipelines(projectSlug: "${slug}",
 const actorOf = async (id: string) => (await ok('query($id: ID!) { pipeline(id: $id) { trigger { actor { login } } } }', { id })).pipeline.trigger.actor.login;
 
 test.before(async () => {
-  g = await startTestGyre();
-  base = await g.app.listen({ port: 0, host: '127.0.0.1' });
+  github = await startGitHubStandIn(client);
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  g = await startTestGyre({
+    GYRE_GITHUB_URL: github.url,
+    GYRE_GITHUB_CLIENT_ID: client.id,
+    GYRE_GITHUB_CLIENT_SECRET: client.secret,
+    GYRE_PUBLIC_URL: base,
+  });
+  await g.app.listen({ port, host: '127.0.0.1' });
   // the second server opens the same sealed secrets: the same master key
   secondDir = mkdtempSync(join(tmpdir(), 'gyre-second-'));
   copyFileSync(masterKeyFile(g.dataDir), masterKeyFile(secondDir));
@@ -80,18 +95,35 @@ test.before(async () => {
   await g.createUser('dev', { orgs: ['hooks'], githubId: 7001 });
   await ok(`mutation($u: String!) { createProject(input: {slug: "${slug}", gitUrl: $u}) { id } }`, { u: repo.dir });
   await ok('mutation($s: String!, $k: String!) { updateProjectSettings(slug: $s, input: {webhookSecret: $k}) { slug } }', { s: slug, k: secret });
+  // octo signs in with GitHub and follows a repository there: Gyre registers its webhook
+  github.state.signingIn = { id: 501, login: 'octo', name: 'octo', orgs: ['acme'] };
+  const octo = browser();
+  assert.is((await octo.visit(`${base}/auth/github`)).url, `${base}/`);
+  const { res } = await octo.visit(`${base}/graphql`, {
+    method: 'POST',
+    headers: { origin: base, 'content-type': 'application/json' },
+    body: JSON.stringify({ query: 'mutation { createProject(input: {slug: "gh/acme/hooked"}) { webhook { hookId } } }' }),
+  });
+  const followed = (await res.json()) as any;
+  assert.is(followed.errors, undefined, JSON.stringify(followed.errors));
+  const [registered] = github.repos.hooks.get('acme/hooked') ?? [];
+  hook = { id: registered!.id, secret: registered!.config.secret };
+  assert.is(followed.data.createProject.webhook.hookId, String(hook.id));
 });
 test.after(async () => {
   await second.close();
   rmSync(secondDir, { recursive: true, force: true });
   await g.stop();
+  await github.close();
   repo.remove();
 });
 
 /**
  * A 25 MB forgery posted from a process of its own (as an outsider sends it: the sending costs this
  * server nothing): GitHub's largest delivery, valid JSON of many small objects (parsing it takes most
- * of a second and some hundreds of MB), signed with a key that is not the secret.
+ * of a second and some hundreds of MB), signed with a key that is not the secret. It says whether the
+ * whole body had been handed to the network when the answer came (`uploaded`); a body of unknown
+ * length (`CHUNKED`) is sent in chunks.
  */
 const forger = `
 const { createHmac } = require('node:crypto');
@@ -104,20 +136,31 @@ let at = body.write(head);
 while (at + commit.length + 3 < size) at += body.write(at === head.length ? commit : ',' + commit, at);
 body.write(']}', at);
 const signature = 'sha256=' + createHmac('sha256', 'not-the-secret').update(body).digest('hex');
+const chunked = process.env.CHUNKED === '1';
 const started = performance.now();
+let uploaded = false;
 const req = request(process.env.TO, { method: 'POST', headers: {
-  'content-type': 'application/json', 'content-length': String(size), 'x-github-event': 'push',
-  'x-github-delivery': process.env.TRACE, 'x-client-trace-id': process.env.TRACE, 'x-hub-signature-256': signature } }, (res) => {
+  'content-type': 'application/json', ...(chunked ? {} : { 'content-length': String(size) }), 'x-github-event': 'push',
+  'x-github-delivery': process.env.TRACE, 'x-client-trace-id': process.env.TRACE, 'x-hub-signature-256': signature,
+  ...JSON.parse(process.env.HEADERS || '{}') } }, (res) => {
+  const answered = { status: res.statusCode, ms: performance.now() - started, size, uploaded, connection: res.headers.connection };
   let text = '';
   res.setEncoding('utf8');
   res.on('data', (c) => { text += c; });
-  res.on('end', () => console.log(JSON.stringify({ status: res.statusCode, ms: performance.now() - started, size, text })));
+  res.on('end', () => { console.log(JSON.stringify({ ...answered, text })); process.exit(0); });
 });
-req.end(body);
+req.on('finish', () => { uploaded = true; });
+// a server that answers before reading the body may end the connection while the rest is sent
+req.on('error', (e) => { console.log(JSON.stringify({ error: e.code })); process.exit(0); });
+if (chunked) for (let i = 0; i < size; i += 1024 * 1024) req.write(body.subarray(i, i + 1024 * 1024));
+req.end(chunked ? undefined : body);
 `;
-const forge = (to: string, trace: string) =>
-  new Promise<{ status: number; ms: number; size: number; text: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', forger], { env: { TO: to, TRACE: trace }, stdio: ['ignore', 'pipe', 'inherit'] });
+const forge = (to: string, trace: string, o: { headers?: Record<string, string>; chunked?: boolean } = {}) =>
+  new Promise<{ status: number; ms: number; size: number; text: string; uploaded: boolean; connection?: string; error?: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', forger], {
+      env: { TO: to, TRACE: trace, HEADERS: JSON.stringify(o.headers ?? {}), CHUNKED: o.chunked ? '1' : '0' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
@@ -176,6 +219,92 @@ test('a 25 MB delivery with a bad signature is refused 401 fast, unparsed, audit
   await g.services.settled();
   assert.is((await waitForAudit(g, (e) => e.request?.client_trace_id === trace, 2, 300)).length, 1, 'one event for one refusal');
   assert.is(await pipelineCount(), before);
+});
+
+/** Samples this process's memory (the server's) until stopped: how much its RSS and Buffers grew at their peak, in MB. */
+const memoryGrowth = () => {
+  const start = process.memoryUsage();
+  const peak = { rss: start.rss, arrayBuffers: start.arrayBuffers };
+  const sample = () => {
+    const m = process.memoryUsage();
+    peak.rss = Math.max(peak.rss, m.rss);
+    peak.arrayBuffers = Math.max(peak.arrayBuffers, m.arrayBuffers);
+  };
+  const timer = setInterval(sample, 2);
+  return () => {
+    clearInterval(timer);
+    sample();
+    return { rss: (peak.rss - start.rss) / 1024 / 1024, buffers: (peak.arrayBuffers - start.arrayBuffers) / 1024 / 1024 };
+  };
+};
+
+test('a 25 MB delivery addressed to no project is refused before its body is read: answered mid-upload, unbuffered, audited once', async () => {
+  const unaddressed: Array<{ to: string; headers: Record<string, string>; chunked?: boolean; status: number; said: string }> = [
+    { to: '/hooks/github', headers: {}, status: 400, said: 'names no webhook Gyre registered (X-GitHub-Hook-ID)' },
+    { to: '/hooks/github', headers: { 'x-github-hook-id': '12ab' }, status: 400, said: 'X-GitHub-Hook-ID must be' },
+    { to: '/hooks/github', headers: { 'x-github-hook-id': '987654321' }, status: 401, said: 'X-Hub-Signature-256 does not match' },
+    { to: '/hooks/github', headers: { 'x-github-hook-id': '987654322' }, chunked: true, status: 401, said: 'X-Hub-Signature-256 does not match' },
+    { to: '/hooks/github/gh/hooks/unknown', headers: {}, status: 401, said: 'X-Hub-Signature-256 does not match' },
+    // Gyre's webhook is on a repository: the same hook id said to be on an organization is not GitHub's
+    {
+      to: '/hooks/github',
+      headers: { 'x-github-hook-id': String(hook.id), 'x-github-hook-installation-target-type': 'organization' },
+      status: 401,
+      said: 'X-Hub-Signature-256 does not match',
+    },
+  ];
+  const before = await pipelineCount();
+  for (const [i, d] of unaddressed.entries()) {
+    const trace = `unaddressed-${i}-${randomBytes(4).toString('hex')}`;
+    const grown = memoryGrowth();
+    const r = await forge(`${base}${d.to}`, trace, d);
+    const memory = grown();
+    const what = `${d.to} ${JSON.stringify(d.headers)}${d.chunked ? ' chunked' : ''}`;
+    assert.is(r.error, undefined, `${what}: the answer was lost (${r.error})`);
+    assert.is(r.status, d.status, `${what}: ${r.text}`);
+    assert.match(JSON.parse(r.text).message, d.said, what);
+    // the body was not read: the answer came while most of it was still to be sent, and the connection ends
+    assert.is(r.uploaded, false, `${what}: the whole body was taken before the answer`);
+    assert.is(r.connection, 'close', what);
+    assert.ok(r.ms < 1500, `${what}: refused in ${Math.round(r.ms)} ms`);
+    // buffering the body would hold 25 MB of it, twice over once joined
+    assert.ok(memory.buffers < 8 && memory.rss < 40, `${what}: Buffers grew ${memory.buffers.toFixed(1)} MB, RSS ${memory.rss.toFixed(1)} MB`);
+    const refused = await waitForAudit(g, (e) => e.success === false && e.request?.client_trace_id === trace);
+    assert.equal(
+      [refused.length, refused[0]!.action, refused[0]!.actor.type, refused[0]!.payload.status],
+      [1, 'pipeline.create', 'github_webhook', d.status],
+      what,
+    );
+  }
+  await g.services.settled();
+  assert.is(await pipelineCount(), before);
+  // a small unaddressed body is read off and dropped: the connection stays usable
+  const small = await fetch(`${base}/hooks/github`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"zen":"small"}' });
+  assert.equal([small.status, small.headers.get('connection')], [400, 'keep-alive']);
+});
+
+test('the webhook Gyre registered takes deliveries naming its repository, or not naming what it is on (hooks of older GitHub servers)', async () => {
+  const ping = async (headers: Record<string, string>) => {
+    const body = JSON.stringify({ zen: randomBytes(8).toString('hex'), hook_id: hook.id });
+    const r = await fetch(`${base}/hooks/github`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': 'ping',
+        'x-github-hook-id': String(hook.id),
+        'x-hub-signature-256': sign(body, hook.secret),
+        ...headers,
+      },
+      body,
+    });
+    return { status: r.status, body: (await r.json()) as any };
+  };
+  assert.equal(await ping({ 'x-github-hook-installation-target-type': 'repository', 'x-github-hook-installation-target-id': '4242' }), {
+    status: 200,
+    body: { message: 'pong' },
+  });
+  assert.equal(await ping({}), { status: 200, body: { message: 'pong' } });
+  assert.is((await ping({ 'x-github-hook-installation-target-type': 'integration' })).status, 401);
 });
 
 test('an unsigned body is never parsed: invalid JSON with no signature is 401, not 400', async () => {

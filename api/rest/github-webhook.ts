@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { CommandContext } from '../../domain/events/envelope.ts';
 import { GyreError, ValidationError } from '../../domain/errors.ts';
 import { receiveGitHubDelivery } from '../../application/pull-requests.ts';
+import type { ProjectRow } from '../../projections/projects.ts';
 import { forgedDelivery, projectOfDelivery, type DeliveryAddress } from '../../application/webhook-deliveries.ts';
 import { requestInfo } from '../request-context.ts';
 import type { Services } from '../services.ts';
@@ -24,6 +25,8 @@ interface Delivery {
 
 /** GitHub sends deliveries of up to 25 MB. */
 const DELIVERY_LIMIT_BYTES = 25 * 1024 * 1024;
+/** The most of a refused delivery's unread body that is drained (and dropped) to keep its connection. */
+const DRAINED_BYTES = 1024 * 1024;
 
 const header = (req: FastifyRequest, name: string): string | undefined => {
   const v = req.headers[name];
@@ -31,9 +34,10 @@ const header = (req: FastifyRequest, name: string): string | undefined => {
 };
 
 /**
- * GitHub's push and pull_request webhook. The project (and so its secret) is found without reading
- * the body: at `/hooks/github` by the webhook Gyre registered when following it (`X-GitHub-Hook-ID`),
- * at `/hooks/github/{vcs}/{org}/{repo}` by its slug (a webhook set up by hand). `X-Hub-Signature-256`
+ * GitHub's push and pull_request webhook. The project (and so its secret) is found before the body is
+ * read: at `/hooks/github` by the webhook Gyre registered when following it (`X-GitHub-Hook-ID`),
+ * at `/hooks/github/{vcs}/{org}/{repo}` by its slug (a webhook set up by hand); a delivery addressed
+ * to no project is refused with its body unread. `X-Hub-Signature-256`
  * is then checked over the body's bytes exactly as sent, and only a body whose signature holds is
  * parsed; a bad one is refused with 401 and recorded. What a genuine delivery starts is
  * `receiveGitHubDelivery`'s (application/pull-requests.ts): a pipeline started answers 201, one
@@ -41,8 +45,10 @@ const header = (req: FastifyRequest, name: string): string | undefined => {
  * 202. Every refusal is audited, naming who GitHub says sent it once that can be believed.
  */
 export const registerGitHubWebhook = async (app: FastifyInstance, s: Services, now: () => number = Date.now) => {
-  const deliver = async (req: FastifyRequest, reply: FastifyReply, base: CommandContext, to: DeliveryAddress) => {
-    const project = await projectOfDelivery(s, to);
+  /** Each delivery's project, found before its body is read. */
+  const projects = new WeakMap<FastifyRequest, ProjectRow>();
+
+  const deliver = async (req: FastifyRequest, reply: FastifyReply, base: CommandContext, project: ProjectRow) => {
     const raw = req.body;
     if (!Buffer.isBuffer(raw)) throw new ValidationError('send the delivery as application/json');
     if (!(await s.jobSecrets.webhookSignatureValid(project.slug, raw, header(req, 'x-hub-signature-256')))) throw forgedDelivery();
@@ -82,23 +88,50 @@ export const registerGitHubWebhook = async (app: FastifyInstance, s: Services, n
     // the signature covers the raw bytes: keep them, and parse them only once it holds
     scope.removeContentTypeParser('application/json');
     scope.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: DELIVERY_LIMIT_BYTES }, (_req, body, done) => done(null, body));
-    const route = (url: string, address: (req: FastifyRequest) => DeliveryAddress) =>
-      scope.post(url, { bodyLimit: DELIVERY_LIMIT_BYTES }, async (req, reply) => {
-        const context = { actor: { id: 'github', type: 'github_webhook', name: 'GitHub' }, request: requestInfo(req) };
-        try {
-          return await deliver(req, reply, context, address(req));
-        } catch (e) {
-          // every refused delivery is audited, whatever refused it
-          if (e instanceof GyreError && e.status < 500)
-            await s.commands.refuse(
-              'pipeline.create',
-              { reason: e.message, code: e.code, status: e.status, operation: `POST ${url}` },
-              { context: e instanceof Refused ? e.context : context },
-            );
-          throw e;
-        }
+    const route = (url: string, address: (req: FastifyRequest) => DeliveryAddress) => {
+      const contextOf = (req: FastifyRequest): CommandContext => ({
+        actor: { id: 'github', type: 'github_webhook', name: 'GitHub' },
+        request: requestInfo(req),
       });
-    route('/hooks/github', (req) => ({ hookId: header(req, 'x-github-hook-id') }));
+      // every refused delivery is audited, whatever refused it
+      const refused = async (e: unknown, context: CommandContext) => {
+        if (e instanceof GyreError && e.status < 500)
+          await s.commands.refuse(
+            'pipeline.create',
+            { reason: e.message, code: e.code, status: e.status, operation: `POST ${url}` },
+            { context: e instanceof Refused ? e.context : context },
+          );
+        return e;
+      };
+      scope.post(
+        url,
+        {
+          bodyLimit: DELIVERY_LIMIT_BYTES,
+          // the project is found before the body is read: a delivery addressed to none is refused unread
+          onRequest: async (req, reply) => {
+            try {
+              projects.set(req, await projectOfDelivery(s, address(req)));
+            } catch (e) {
+              // Node reads off and drops a small unread body, keeping the connection; a larger one (or one of
+              // unknown length) is left unread, and the connection ends after the answer
+              if (!(Number(header(req, 'content-length')) <= DRAINED_BYTES)) reply.header('connection', 'close');
+              throw await refused(e, contextOf(req));
+            }
+          },
+        },
+        async (req, reply) => {
+          const context = contextOf(req);
+          try {
+            const project = projects.get(req);
+            if (!project) throw new Error('the delivery reached its handler with no project found for it');
+            return await deliver(req, reply, context, project);
+          } catch (e) {
+            throw await refused(e, context);
+          }
+        },
+      );
+    };
+    route('/hooks/github', (req) => ({ hookId: header(req, 'x-github-hook-id'), targetType: header(req, 'x-github-hook-installation-target-type') }));
     route('/hooks/github/:vcs/:org/:repo', (req) => {
       const p = req.params as { vcs: string; org: string; repo: string };
       return { slug: `${p.vcs}/${p.org}/${p.repo}` };
