@@ -234,6 +234,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     steps: config.GYRE_CONFIG_MAX_STEPS,
     timeoutMs: config.GYRE_CONFIG_PROCESSING_TIMEOUT_MS,
     memoryMb: config.GYRE_CONFIG_PROCESSING_MEMORY_MB,
+    queued: config.GYRE_CONFIG_PROCESSING_QUEUE,
   });
   const reactorDeps = { db, store, commands, vault, git, configs, readYourWrites: async () => {} };
   const dispatch = createDispatch(

@@ -14,6 +14,8 @@ export interface ConfigProcessingLimits extends ConfigLimits {
   readonly timeoutMs: number;
   /** The heap of a processing's worker thread. */
   readonly memoryMb: number;
+  /** Configs that may wait for a thread at once. */
+  readonly queued: number;
 }
 
 /** Processes configs in worker threads, each bounded in time and memory, so that no config holds up the event loop. */
@@ -32,9 +34,6 @@ const workerFile = new URL(`./config-processing-worker${import.meta.url.endsWith
 
 const failed = (message: string): ProcessResult => ({ valid: false, problems: [{ file: '.circleci/config.yml', line: null, key: '', message }] });
 
-/** Configs that may wait for a worker thread at once. */
-const queued = 32;
-
 export const configProcessor = (limits: ConfigProcessingLimits): ConfigProcessor => {
   const threads = Math.max(2, Math.floor(availableParallelism() / 2));
   const pool = new Piscina<ProcessingTask, Processed>({
@@ -44,39 +43,49 @@ export const configProcessor = (limits: ConfigProcessingLimits): ConfigProcessor
     idleTimeout: 60_000,
     resourceLimits: { maxOldGenerationSizeMb: limits.memoryMb, maxYoungGenerationSizeMb: Math.min(64, Math.ceil(limits.memoryMb / 4)) },
   });
-  const { sourceBytes, timeoutMs, memoryMb, ...configLimits } = limits;
+  const { sourceBytes, timeoutMs, memoryMb, queued, ...configLimits } = limits;
   const refuseSize = (bytes: number): never => {
     throw new ValidationError(`the config is ${megabytes(bytes)}, more than ${megabytes(sourceBytes)} (the limit of a config's size): make it smaller`);
   };
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  /** A thread's turn: the time limit counts from here, not from when the config started waiting for one. */
+  const turn = async <T>(work: () => Promise<T>): Promise<T> => {
+    if (running < threads) running++;
+    // past every thread and the places to wait for one, a config is refused at once rather than kept waiting without end
+    else if (waiting.length >= queued)
+      throw new GyreError(`Gyre is processing as many configs as it takes (${queued} waiting): try again in a moment`, 'CONFIG_PROCESSING_BUSY', 503);
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await work();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
   const processed: ConfigProcessor['process'] = (s, text, options) =>
-    withOrbs(s, async (loaded) => {
-      try {
-        return await pool.run({ text, ...options, limits: configLimits, loaded }, { signal: AbortSignal.timeout(timeoutMs) });
-      } catch (e) {
-        // the worker was stopped (and a new one takes the next task): this config alone failed
-        if (e instanceof Error && e.name === 'AbortError')
-          return { result: failed(`processing the config took more than ${timeoutMs / 1000} s (the limit of config processing time)`), wanted: [] };
-        if ((e as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY')
-          return { result: failed(`processing the config needed more than ${memoryMb} MB (the limit of config processing memory)`), wanted: [] };
-        throw e;
-      }
-    });
-  let inFlight = 0;
+    withOrbs(s, (loaded) =>
+      turn(async () => {
+        try {
+          return await pool.run({ text, ...options, limits: configLimits, loaded }, { signal: AbortSignal.timeout(timeoutMs) });
+        } catch (e) {
+          // the worker was stopped (and a new one takes the next task): this config alone failed
+          if (e instanceof Error && e.name === 'AbortError')
+            return { result: failed(`processing the config took more than ${timeoutMs / 1000} s (the limit of config processing time)`), wanted: [] };
+          if ((e as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY')
+            return { result: failed(`processing the config needed more than ${memoryMb} MB (the limit of config processing memory)`), wanted: [] };
+          throw e;
+        }
+      }),
+    );
   return {
     sourceBytes,
     refuseSize,
     async process(s, text, options) {
       const bytes = Buffer.byteLength(text);
       if (bytes > sourceBytes) refuseSize(bytes);
-      // past every thread and the places to wait for one, a config is refused at once rather than kept waiting without end
-      if (inFlight >= threads + queued)
-        throw new GyreError(`Gyre is processing as many configs as it takes (${queued} waiting): try again in a moment`, 'CONFIG_PROCESSING_BUSY', 503);
-      inFlight++;
-      try {
-        return await processed(s, text, options);
-      } finally {
-        inFlight--;
-      }
+      return processed(s, text, options);
     },
     close: () => pool.destroy(),
   };

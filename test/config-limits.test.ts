@@ -185,6 +185,7 @@ test('with the structural limits lifted, the worker time limit stops the matrix 
     GYRE_CONFIG_MAX_WORKFLOW_JOBS: '1000000',
     GYRE_CONFIG_MAX_STEPS: '10000000',
     GYRE_CONFIG_PROCESSING_TIMEOUT_MS: '1500',
+    GYRE_CONFIG_PROCESSING_QUEUE: '2',
   });
   liftedBase = await lifted.app.listen({ port: 0, host: '127.0.0.1' });
   await (await fetch(`${liftedBase}/healthz`)).text();
@@ -201,10 +202,26 @@ test('with the structural limits lifted, the worker time limit stops the matrix 
   // the next config is served by a fresh worker
   const next = await compile(liftedBase, lifted.adminToken, 'version: 2.1\njobs:\n  build:\n    docker: [{image: alpine}]\n    steps: [checkout]\n');
   assert.is(next.body.valid, true, JSON.stringify(next.body.errors));
+  // a config that waits for a thread behind slow ones has its whole time limit once a thread takes it
+  const small = 'version: 2.1\njobs:\n  build:\n    docker: [{image: alpine}]\n    steps: [checkout]\n';
+  const behind = await Promise.all(
+    [compile(liftedBase, lifted.adminToken, matrixConfig), compile(liftedBase, lifted.adminToken, matrixConfig)].concat(
+      (async () => {
+        // sent once both slow ones hold a thread
+        await new Promise((r) => setImmediate(r));
+        return compile(liftedBase, lifted.adminToken, small);
+      })(),
+    ),
+  );
+  assert.equal(
+    behind.slice(0, 2).map((r) => r.body.valid),
+    [false, false],
+  );
+  assert.is(behind[2]!.body.valid, true, JSON.stringify(behind[2]!.body.errors));
   // a flood: what no thread or place in the queue takes is refused at once, 503, rather than waiting without end
-  const flood = await Promise.all(Array.from({ length: 100 }, () => compile(liftedBase, lifted.adminToken, matrixConfig)));
+  const flood = await Promise.all(Array.from({ length: 20 }, () => compile(liftedBase, lifted.adminToken, matrixConfig)));
   const busy = flood.filter((r) => r.status === 503);
-  assert.ok(busy.length > 0 && busy.length < 100, `${busy.length} of 100 refused busy`);
+  assert.ok(busy.length >= 16 && busy.length < 20, `${busy.length} of 20 refused busy (2 threads, 2 waiting)`);
   assert.match(JSON.stringify(busy[0]!.body), /CONFIG_PROCESSING_BUSY/);
   assert.ok(
     flood.filter((r) => r.status !== 503).every((r) => r.body.valid === false),
