@@ -124,7 +124,8 @@ export const createRefusals = (
 
   return {
     async refuse(action, refusal, envelope) {
-      if (now() - start >= limits.windowMs) void endWindow();
+      // the refusal that ends a window waits for its summaries: what a flood of refusals makes the log hold is appended before more is taken
+      if (now() - start >= limits.windowMs) await endWindow();
       const source = sourceFor(envelope.context);
       const request = envelope.context.request?.id ?? null;
       if (request !== null && source.lastRequest === request) return null;
