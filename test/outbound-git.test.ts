@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -7,6 +9,8 @@ import { startGitHttp } from './support/git-http.ts';
 import { gitRepo } from './support/git-repo.ts';
 import { freePort } from './support/ports.ts';
 import { startTestGyre, waitForAudit, type TestGyre } from './support/gyre.ts';
+import { createGit } from '../adapters/git/cli.ts';
+import { GitError } from '../adapters/git/port.ts';
 
 /**
  * Where Gyre's git fetches go and what they may cost, through the real server: a member points a
@@ -19,7 +23,39 @@ const slowMs = 400;
 let g: TestGyre;
 let server: Awaited<ReturnType<typeof startGitHttp>>;
 let dev: { authorization: string };
+let redirects: Awaited<ReturnType<typeof startRedirect>>;
 const config = 'version: 2.1\njobs: {build: {docker: [{image: alpine}], steps: [checkout]}}\nworkflows: {main: {jobs: [build]}}\n';
+
+/**
+ * An allowed host that answers every request with a redirect to another server on 127.0.0.1, and
+ * that other server, which counts the connections it is sent.
+ */
+const startRedirect = async () => {
+  let contacted = 0;
+  const inside = createServer((_req, res) => void res.writeHead(404).end());
+  inside.on('connection', () => void contacted++);
+  await new Promise<void>((resolve) => inside.listen(0, '127.0.0.1', resolve));
+  const insidePort = (inside.address() as { port: number }).port;
+  let asked = 0;
+  const outside = createServer((req, res) => {
+    asked++;
+    res.writeHead(req.url?.endsWith('service=git-upload-pack') ? 302 : 301, { location: `http://127.0.0.1:${insidePort}${req.url}` }).end();
+  });
+  await new Promise<void>((resolve) => outside.listen(0, '127.0.0.1', resolve));
+  const port = (outside.address() as { port: number }).port;
+  return {
+    port,
+    url: `http://127.0.0.1:${port}/moved.git`,
+    asked: () => asked,
+    contacted: () => contacted,
+    close: async () => {
+      for (const s of [inside, outside]) {
+        s.closeAllConnections();
+        await new Promise((resolve) => s.close(resolve));
+      }
+    },
+  };
+};
 
 const follow = (slug: string, gitUrl: string, headers?: Record<string, string>) =>
   g.gql('mutation($slug: String!, $gitUrl: String) { createProject(input: {slug: $slug, gitUrl: $gitUrl}) { slug } }', { slug, gitUrl }, headers);
@@ -28,12 +64,18 @@ const trigger = (slug: string, headers?: Record<string, string>) =>
 
 test.before(async () => {
   server = await startGitHttp({ slowMs });
-  g = await startTestGyre({ GYRE_GIT_ALLOWED_HOSTS: `127.0.0.1:${server.port}`, GYRE_GIT_MIRROR_QUOTA_MB: '1', GYRE_GIT_FETCH_CONCURRENCY: '2' });
+  redirects = await startRedirect();
+  g = await startTestGyre({
+    GYRE_GIT_ALLOWED_HOSTS: `127.0.0.1:${server.port},127.0.0.1:${redirects.port}`,
+    GYRE_GIT_MIRROR_QUOTA_MB: '1',
+    GYRE_GIT_FETCH_CONCURRENCY: '2',
+  });
   dev = { authorization: `Bearer ${(await g.createUser('dev', { orgs: ['acme'] })).token}` };
 });
 test.after(async () => {
   await g.stop();
   await server.close();
+  await redirects.close();
 });
 
 test("a member's git URL on a host no one allowed is refused, naming the rule, audited, and changes nothing", async () => {
@@ -107,6 +149,25 @@ test('fetches at once stay within GYRE_GIT_FETCH_CONCURRENCY; the others wait th
   const results = await Promise.all(slugs.map((slug) => trigger(slug, dev)));
   for (const r of results) assert.is(r.body.errors, undefined, JSON.stringify(r.body.errors));
   assert.is(server.mostAtOnce(), 2);
+});
+
+test("an allowed host's redirect is not followed: git never reaches the address it names, a trigger's fetch nor a checkout", async () => {
+  assert.is((await follow('gh/acme/moved', redirects.url, dev)).body.errors, undefined);
+  const r = await trigger('gh/acme/moved', dev);
+  assert.is(r.body.errors?.[0]?.extensions?.code, 'GIT_FAILED', JSON.stringify(r.body.errors));
+  assert.match(r.body.errors![0]!.message, /^could not fetch the repository/);
+  const home = mkdtempSync(join(tmpdir(), 'gyre-git-home-'));
+  try {
+    const into = join(home, 'checkout');
+    const e = await createGit(home)
+      .checkout(redirects.url, 'a'.repeat(40), into)
+      .catch((e: unknown) => e);
+    assert.instance(e, GitError);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+  assert.ok(redirects.asked() >= 2, 'git asked the allowed host');
+  assert.is(redirects.contacted(), 0, 'and never connected to where it redirected');
 });
 
 test.run();

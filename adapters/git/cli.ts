@@ -33,7 +33,8 @@ export const defaultGitLimits: GitLimits = { mirrorQuotaBytes: 2048 * 1024 * 102
  * Git through the `git` command: each repository is mirrored once into `<dir>/<hash>.git` and fetched
  * before each read, so a trigger sees the pushed revision. Anything git can clone works, a local
  * path included. A mirror that outgrows `mirrorQuotaBytes` (watched while git fetches) is removed and
- * the read fails; at most `fetchConcurrency` fetches run at once, the others wait their turn.
+ * the read fails; at most `fetchConcurrency` fetches run at once, the others wait their turn. Git
+ * follows no HTTP redirect: an allowed host could otherwise send it anywhere on Gyre's network.
  */
 export const createGit = (dir: string, limits: GitLimits = defaultGitLimits): Git => {
   mkdirSync(dir, { recursive: true });
@@ -69,7 +70,16 @@ export const createGit = (dir: string, limits: GitLimits = defaultGitLimits): Gi
   const git = async (cwd: string | undefined, ...args: string[]) => gitIn(cwd, undefined, ...args);
   const gitIn = async (cwd: string | undefined, signal: AbortSignal | undefined, ...args: string[]) => {
     try {
-      return (await run('git', args, { cwd, maxBuffer: 64 * 1024 * 1024, env, timeout: 120_000, ...(signal ? { signal } : {}) })).stdout;
+      // a redirect is an error, the first request's too (git follows that one by default)
+      return (
+        await run('git', ['-c', 'http.followRedirects=false', ...args], {
+          cwd,
+          maxBuffer: 64 * 1024 * 1024,
+          env,
+          timeout: 120_000,
+          ...(signal ? { signal } : {}),
+        })
+      ).stdout;
     } catch (e) {
       const stderr =
         String((e as { stderr?: string }).stderr ?? '')
