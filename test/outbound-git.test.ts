@@ -1,5 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { startGitHttp } from './support/git-http.ts';
 import { gitRepo } from './support/git-repo.ts';
 import { freePort } from './support/ports.ts';
 import { startTestGyre, waitForAudit, type TestGyre } from './support/gyre.ts';
-import { createGit } from '../adapters/git/cli.ts';
+import { createGit, defaultGitLimits } from '../adapters/git/cli.ts';
 import { GitError } from '../adapters/git/port.ts';
 
 /**
@@ -163,6 +164,7 @@ test("an allowed host's redirect is not followed: git never reaches the address 
       .checkout(redirects.url, 'a'.repeat(40), into)
       .catch((e: unknown) => e);
     assert.instance(e, GitError);
+    assert.not.ok(existsSync(into), 'a failed checkout leaves no directory');
   } finally {
     rmSync(home, { recursive: true, force: true });
   }
@@ -171,3 +173,100 @@ test("an allowed host's redirect is not followed: git never reaches the address 
 });
 
 test.run();
+
+/**
+ * Jobs' checkouts and the mirrors together, through the git adapter itself: checkouts wait their
+ * turn with the mirrors' fetches and are held to the same quota, the mirrors all together to theirs.
+ */
+const adapter = suite("git's checkouts and all mirrors together: fetches at once, the quotas");
+let home: string;
+let git: ReturnType<typeof createGit>;
+const mb = 1024 * 1024;
+/** A repository with a file of random bytes (which no compression shrinks) on its main branch. */
+const repoOf = (name: string, bytes: number) => {
+  const repo = gitRepo();
+  writeFileSync(join(repo.dir, 'data.bin'), randomBytes(bytes));
+  const revision = repo.commit(config, name);
+  return { repo, revision, url: server.serve(name, repo.dir) };
+};
+const inDir = (dir: string, ...args: string[]) => execFileSync('git', args, { cwd: dir, encoding: 'utf8' }).trim();
+adapter.before(async () => {
+  server = await startGitHttp({ slowMs });
+});
+adapter.before.each(() => {
+  home = mkdtempSync(join(tmpdir(), 'gyre-git-home-'));
+  git = createGit(join(home, 'repos'), { mirrorQuotaBytes: 1 * mb, mirrorsQuotaBytes: 1.5 * mb, fetchConcurrency: 2 });
+});
+adapter.after.each(() => rmSync(home, { recursive: true, force: true }));
+adapter.after(() => server.close());
+
+adapter('checkouts wait their turn within the fetches at once, and each is its revision with origin the real URL', async () => {
+  const repos = Array.from({ length: 5 }, (_, i) => repoOf(`co-${i}`, 1000));
+  server.mostAtOnce();
+  await Promise.all(repos.map((r, i) => git.checkout(r.url, r.revision, join(home, `co-${i}`))));
+  assert.is(server.mostAtOnce(), 2);
+  for (const [i, r] of repos.entries()) {
+    assert.is(inDir(join(home, `co-${i}`), 'rev-parse', 'HEAD'), r.revision);
+    assert.is(inDir(join(home, `co-${i}`), 'remote', 'get-url', 'origin'), r.url);
+    assert.is(inDir(join(home, `co-${i}`), 'rev-parse', 'origin/main'), r.revision);
+  }
+});
+
+adapter("a checkout is taken from the server's mirror when it has the revision, else from the repository", async () => {
+  const r = repoOf('mirrored', 1000);
+  await git.read(r.url, { branch: 'main' });
+  server.mostAtOnce();
+  const first = join(home, 'first');
+  await git.checkout(r.url, r.revision, first);
+  assert.is(server.mostAtOnce(), 0, 'the git host was not asked again');
+  assert.is(inDir(first, 'rev-parse', 'HEAD'), r.revision);
+  assert.is(inDir(first, 'remote', 'get-url', 'origin'), r.url);
+  assert.is(inDir(first, 'rev-parse', 'origin/main'), r.revision);
+
+  // pushed after the mirror was fetched: not in it
+  const later = r.repo.commit(config, 'later');
+  server.serve('mirrored', r.repo.dir);
+  const second = join(home, 'second');
+  await git.checkout(r.url, later, second);
+  assert.is(server.mostAtOnce(), 1);
+  assert.is(inDir(second, 'rev-parse', 'HEAD'), later);
+  assert.is(inDir(second, 'remote', 'get-url', 'origin'), r.url);
+});
+
+adapter('a checkout larger than the quota fails clearly and leaves no directory, from the mirror or not', async () => {
+  // its pack fits the quota; with its files written out it does not
+  const r = repoOf('wide', 0.7 * mb);
+  for (const mirrored of [false, true]) {
+    if (mirrored) await git.read(r.url, { branch: 'main' });
+    const into = join(home, `wide-${mirrored}`);
+    const e = await git.checkout(r.url, r.revision, into).catch((e: unknown) => e);
+    assert.instance(e, GitError);
+    assert.is((e as GitError).reason, 'too-large');
+    assert.match((e as GitError).message, /larger than the mirror quota of 1 MB \(GYRE_GIT_MIRROR_QUOTA_MB\): its checkout was removed/);
+    assert.not.ok(existsSync(into), 'the partial checkout is removed');
+  }
+});
+
+adapter('mirrors together stay within their quota: the least recently used go, and a read that cannot fit fails clearly', async () => {
+  const [a, b, c] = ['lru-a', 'lru-b', 'lru-c'].map((name) => repoOf(name, 0.6 * mb));
+  const mirrorOf = (url: string) => `${createHash('sha256').update(url).digest('hex').slice(0, 24)}.git`;
+  const mirrors = () => readdirSync(join(home, 'repos')).filter((n) => n.endsWith('.git'));
+  await git.read(a!.url, { branch: 'main' });
+  await git.read(b!.url, { branch: 'main' });
+  assert.equal(mirrors().sort(), [mirrorOf(a!.url), mirrorOf(b!.url)].sort());
+  await git.read(c!.url, { branch: 'main' });
+  assert.equal(mirrors().sort(), [mirrorOf(b!.url), mirrorOf(c!.url)].sort(), 'a, used least recently, made room');
+  // b read again is the most recently used: c makes room for a
+  await git.read(b!.url, { branch: 'main' });
+  assert.is((await git.read(a!.url, { branch: 'main' })).revision, a!.revision);
+  assert.equal(mirrors().sort(), [mirrorOf(a!.url), mirrorOf(b!.url)].sort());
+
+  const small = createGit(join(home, 'small'), { ...defaultGitLimits, mirrorsQuotaBytes: 0.5 * mb });
+  const e = await small.read(a!.url, { branch: 'main' }).catch((e: unknown) => e);
+  assert.instance(e, GitError);
+  assert.is((e as GitError).reason, 'too-large');
+  assert.match((e as GitError).message, /mirrors would take more than their quota of 0\.5 MB together \(GYRE_GIT_MIRRORS_QUOTA_MB\)/);
+  assert.equal(readdirSync(join(home, 'small')), [], 'its partial mirror is removed');
+});
+
+adapter.run();
