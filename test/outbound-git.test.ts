@@ -10,6 +10,7 @@ import { startGitHttp } from './support/git-http.ts';
 import { gitRepo } from './support/git-repo.ts';
 import { freePort } from './support/ports.ts';
 import { startTestGyre, waitForAudit, type TestGyre } from './support/gyre.ts';
+import { finished, ok, until } from './support/jobs.ts';
 import { createGit, defaultGitLimits } from '../adapters/git/cli.ts';
 import { GitError } from '../adapters/git/port.ts';
 
@@ -270,3 +271,70 @@ adapter('mirrors together stay within their quota: the least recently used go, a
 });
 
 adapter.run();
+
+/**
+ * A job's checkout by the server's own agent, on this host: from the server's mirror (the git host
+ * is asked once, by the trigger), and held to the quota, the step failing with the quota's message.
+ */
+const jobs = suite("a job's checkout by the server's local agent: from the mirror, within the quota");
+const machineConfig = `version: 2.1
+jobs:
+  build:
+    machine: true
+    steps:
+      - checkout
+      - run: test "$(git remote get-url origin)" = "$CIRCLE_REPOSITORY_URL" && test "$(git rev-parse HEAD)" = "$CIRCLE_SHA1"
+workflows: {main: {jobs: [build]}}
+`;
+jobs.before(async () => {
+  server = await startGitHttp({ slowMs });
+  g = await startTestGyre({
+    GYRE_LOCAL_AGENT: 'true',
+    GYRE_LOCAL_MACHINE_JOBS: 'true',
+    GYRE_GIT_ALLOWED_HOSTS: `127.0.0.1:${server.port}`,
+    GYRE_GIT_MIRROR_QUOTA_MB: '1',
+  });
+  dev = { authorization: `Bearer ${(await g.createUser('dev', { orgs: ['acme'] })).token}` };
+});
+jobs.after(async () => {
+  await g.stop();
+  await server.close();
+});
+/** A member's project of a repository with `bytes` of random data, triggered; answers its workflow once it ended, and its job's id. */
+const built = async (name: string, bytes: number) => {
+  const repo = gitRepo();
+  writeFileSync(join(repo.dir, 'data.bin'), randomBytes(bytes));
+  repo.commit(machineConfig, name);
+  await ok(
+    g,
+    'mutation($slug: String!, $gitUrl: String) { createProject(input: {slug: $slug, gitUrl: $gitUrl}) { slug } }',
+    { slug: `gh/acme/${name}`, gitUrl: server.serve(name, repo.dir) },
+    dev,
+  );
+  const p = await ok(
+    g,
+    'mutation($slug: String!) { triggerPipeline(input: {projectSlug: $slug}) { workflows { id jobs { id } } } }',
+    { slug: `gh/acme/${name}` },
+    dev,
+  );
+  const asked = server.mostAtOnce();
+  const w = await finished(g, p.triggerPipeline.workflows[0].id);
+  return { w, asked, jobId: p.triggerPipeline.workflows[0].jobs[0].id as string };
+};
+
+jobs("the checkout is the trigger's revision with origin the repository's URL, taken from the server's mirror", async () => {
+  const { w, asked } = await built('small', 1000);
+  assert.is(asked, 1, "the trigger's read fetched the repository");
+  assert.is(w.byName.build!.status, 'success');
+  assert.is(server.mostAtOnce(), 0, 'the checkout did not fetch from the git host again');
+});
+
+jobs('a checkout larger than the quota fails its step, saying so', async () => {
+  // its pack fits the mirror quota; its files written out as well do not
+  const { w, jobId } = await built('wide', 0.7 * 1024 * 1024);
+  assert.is(w.byName.build!.status, 'failed');
+  const said = await until('the checkout step to say why', async () => (await g.services.output.read({ jobId, taskIndex: 0, stepIndex: 1 })) ?? undefined);
+  assert.match(said, /larger than the mirror quota of 1 MB \(GYRE_GIT_MIRROR_QUOTA_MB\): its checkout was removed/);
+});
+
+jobs.run();
