@@ -205,6 +205,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   if (migrated) app.log.info(migrated, 'accounts moved from the one accounts stream into streams of their own');
   const git = createGit(join(dataDir, 'repos'), {
     mirrorQuotaBytes: config.GYRE_GIT_MIRROR_QUOTA_MB * 1024 * 1024,
+    mirrorsQuotaBytes: config.GYRE_GIT_MIRRORS_QUOTA_MB * 1024 * 1024,
     fetchConcurrency: config.GYRE_GIT_FETCH_CONCURRENCY,
   });
   const jobSecrets = createJobSecrets({ store, opener, commands });

@@ -51,6 +51,8 @@ export const ConfigSchema = z.object({
     .default([]),
   /** The most disk one repository's mirror may take (MB, fractions allowed): a fetch past it fails and its mirror is removed. */
   GYRE_GIT_MIRROR_QUOTA_MB: z.coerce.number().positive('must be more than 0').default(2048),
+  /** The most disk all repositories' mirrors may take together (MB): the least recently used are removed to make room. */
+  GYRE_GIT_MIRRORS_QUOTA_MB: z.coerce.number().positive('must be more than 0').default(10240),
   /** How many repositories the server fetches at once; more triggers wait their turn. */
   GYRE_GIT_FETCH_CONCURRENCY: z.coerce.number().int('must be a whole number').min(1).max(64).default(4),
   GYRE_GITHUB_API_URL: url(['http:', 'https:'], 'https://github.example.com/api/v3').optional(),

@@ -5,7 +5,7 @@ import { GyreError } from '../../domain/errors.ts';
  * `reason`: `ref-not-found` when git read the repository and the branch, tag, pull request or revision
  * asked for is not in it (trying again will not find it); `unavailable` when git could not reach or
  * read the repository at all (a host down or timing out may answer later); `too-large` when its mirror
- * outgrew the quota. Users see the same code and status either way. The message never says what git
+ * or checkout outgrew a quota. Users see the same code and status either way. The message never says what git
  * met on the network (a refused connection tells an open port from a closed one): `detail` holds git's
  * own line, for admins and the server's log.
  */
@@ -19,9 +19,13 @@ export class GitError extends GyreError {
   }
 }
 
-/** How much the server's mirrors may take: bytes per repository, and fetches at once. */
+/**
+ * How much git may take: bytes per repository (a mirror, or a job's checkout), bytes of all mirrors
+ * together, and fetches at once (mirrors and checkouts alike).
+ */
 export interface GitLimits {
   readonly mirrorQuotaBytes: number;
+  readonly mirrorsQuotaBytes: number;
   readonly fetchConcurrency: number;
 }
 
@@ -50,6 +54,7 @@ export interface Git {
   /**
    * Writes the repository's files at `revision` into `directory` (a job's checkout step), with its
    * history; with `pullRequest`, also fetches `refs/pull/<n>/head` (as `origin/pull/<n>`), so a fork's revision is there.
+   * `directory` is emptied first; a checkout that fails (one larger than the quota among them) removes it.
    */
   checkout(url: string, revision: string, directory: string, options?: { pullRequest?: number | null }): Promise<void>;
 }
