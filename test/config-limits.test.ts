@@ -33,13 +33,22 @@ test.after(async () => {
  */
 const healthzBound = 600;
 
-/** Runs `work` while /healthz is asked again and again: how long `work` took, and the slowest /healthz answer meanwhile. */
+/**
+ * How much the server's process (this one, its worker threads included) may grow while a hostile
+ * config is processed: a worker's heap is bounded at 256 MB; before the limits these took 1.6–3 GB.
+ */
+const grownBoundMb = 500;
+
+/** Runs `work` while /healthz is asked again and again: how long `work` took, the slowest /healthz answer meanwhile, and how far the process grew. */
 const probing = async <T>(at: string, work: () => Promise<T>) => {
   let done = false;
   let slowest = 0;
   let probes = 0;
+  const rss = process.memoryUsage().rss;
+  let peak = rss;
   const probe = (async () => {
     while (!done) {
+      peak = Math.max(peak, process.memoryUsage().rss);
       const t = performance.now();
       const r = await fetch(`${at}/healthz`);
       await r.text();
@@ -54,7 +63,7 @@ const probing = async <T>(at: string, work: () => Promise<T>) => {
   });
   const took = performance.now() - t0;
   await probe;
-  return { result, took, slowest, probes };
+  return { result, took, slowest, probes, grownMb: (Math.max(peak, process.memoryUsage().rss) - rss) / 1024 / 1024 };
 };
 
 const compile = async (at: string, token: string, configYaml: string) => {
@@ -124,7 +133,7 @@ test('the compile endpoint takes a config up to the size limit (3 MB), and refus
 });
 
 test('a matrix of 100,000 combinations is refused by the limit of matrix combinations, before any job is made', async () => {
-  const { result, took, slowest } = await probing(base, () => compile(base, g.adminToken, matrixConfig));
+  const { result, took, slowest, grownMb } = await probing(base, () => compile(base, g.adminToken, matrixConfig));
   assert.is(result.status, 200);
   assert.is(result.body.valid, false);
   assert.is(result.body.errors.length, 1);
@@ -132,11 +141,12 @@ test('a matrix of 100,000 combinations is refused by the limit of matrix combina
   assert.ok(result.size < 10_000, `answer of ${result.size} bytes`);
   assert.ok(took < 5_000, `took ${took} ms`);
   assert.ok(slowest < healthzBound, `/healthz took ${slowest} ms`);
+  assert.ok(grownMb < grownBoundMb, `the process grew ${grownMb} MB`);
 });
 
 test('a large string parameter in 10⁴ steps is refused by the limit of the processed size, not written out', async () => {
   assert.ok(bigStringConfig.length < 21_000);
-  const { result, took, slowest } = await probing(base, () => compile(base, g.adminToken, bigStringConfig));
+  const { result, took, slowest, grownMb } = await probing(base, () => compile(base, g.adminToken, bigStringConfig));
   assert.is(result.body.valid, false);
   assert.is(result.body.errors.length, 1);
   assert.match(result.body.errors[0]!.message, "the processed config is larger than 8 MB (the limit of a processed config's size)");
@@ -144,6 +154,7 @@ test('a large string parameter in 10⁴ steps is refused by the limit of the pro
   assert.ok(result.size < 100_000, `answer of ${result.size} bytes`);
   assert.ok(took < 5_000, `took ${took} ms`);
   assert.ok(slowest < healthzBound, `/healthz took ${slowest} ms`);
+  assert.ok(grownMb < grownBoundMb, `the process grew ${grownMb} MB`);
 });
 
 test('a 15 MB config on a branch is refused by the size limit before it is processed, and no pipeline is recorded', async () => {
@@ -152,7 +163,7 @@ test('a 15 MB config on a branch is refused by the size limit before it is proce
   repo.commit(huge, 'huge');
   repo.git('checkout', '--quiet', 'main');
   const head = await g.services.store.head();
-  const { result, took, slowest } = await probing(base, async () => {
+  const { result, took, slowest, grownMb } = await probing(base, async () => {
     const res = await fetch(`${base}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${g.adminToken}` },
@@ -168,6 +179,7 @@ test('a 15 MB config on a branch is refused by the size limit before it is proce
   assert.ok(result.size < 10_000, `answer of ${result.size} bytes`);
   assert.ok(took < 10_000, `took ${took} ms`);
   assert.ok(slowest < healthzBound, `/healthz took ${slowest} ms`);
+  assert.ok(grownMb < grownBoundMb, `the process grew ${grownMb} MB`);
   await g.services.settled();
   const appended = (await g.services.store.readAll(head, { limit: 100 })).events;
   assert.equal(

@@ -48,14 +48,19 @@ const post = async (query: string, headers: Record<string, string> = {}) => {
   };
 };
 
-/** Sends `query` and, while Gyre handles it, asks /healthz: how long each took. */
+/** What the server's process (this one) may grow by for one refused document: before the limits, one took 2.5 GB. */
+const grownMb = 150;
+
+/** Sends `query` and, while Gyre handles it, asks /healthz: how long each took, and how much the process grew. */
 const withHealth = async (query: string, headers: Record<string, string> = {}) => {
+  const rss = process.memoryUsage().rss;
   const answer = post(query, headers);
   const started = performance.now();
   const health = await fetch(`${base}/healthz`);
   const healthMs = performance.now() - started;
   assert.is(health.status, 200);
-  return { ...(await answer), healthMs };
+  const answered = await answer;
+  return { ...answered, healthMs, grownMb: (process.memoryUsage().rss - rss) / 1024 / 1024 };
 };
 
 const aliases = (n: number, field: string) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: ${field}`).join(' ')} }`;
@@ -71,7 +76,18 @@ test('20,000 aliased `me` fields from anyone: one bounded 400 naming the limit, 
   assert.ok(r.ms < answerMs, `answered in ${r.ms} ms`);
   assert.ok(r.bytes < 1000, `an answer of ${r.bytes} bytes`);
   assert.ok(r.healthMs < healthMs, `/healthz took ${r.healthMs} ms`);
+  assert.ok(r.grownMb < grownMb, `the process grew ${r.grownMb} MB`);
   assert.is((await events()) - before, 1, 'one refused request, one event');
+  // a megabyte of them, just under the body limit: the same one refusal
+  const megabyte = aliases(49_000, 'me { login }');
+  assert.ok(megabyte.length > 1_000_000 && megabyte.length < 1_048_576, `${megabyte.length} bytes`);
+  const m = await withHealth(megabyte);
+  assert.is(m.status, 400);
+  assert.match(m.body.errors![0]!.message, /GYRE_GRAPHQL_MAX_TOKENS/);
+  assert.ok(m.ms < answerMs, `answered in ${m.ms} ms`);
+  assert.ok(m.healthMs < healthMs, `/healthz took ${m.healthMs} ms`);
+  assert.ok(m.grownMb < grownMb, `the process grew ${m.grownMb} MB`);
+  assert.is((await events()) - before, 2, 'one refused request, one event');
 });
 
 test('aliases past the limit are refused before anything runs, naming the limit and its value', async () => {
@@ -93,6 +109,7 @@ test('2,000 aliases of projects { envVars } from a signed-in user: refused at on
   assert.match(r.body.errors![0]!.message, /GYRE_GRAPHQL_MAX_(TOKENS|ALIASES)/);
   assert.ok(r.ms < answerMs, `answered in ${r.ms} ms`);
   assert.ok(r.healthMs < healthMs, `/healthz took ${r.healthMs} ms`);
+  assert.ok(r.grownMb < grownMb, `the process grew ${r.grownMb} MB`);
   assert.is((await events()) - before, 1, 'one refused request, one event');
 });
 
