@@ -7,6 +7,8 @@ import type { Knex } from 'knex';
  */
 const table = 'session_usage';
 const everyMs = 60_000;
+/** Sessions whose last use is remembered in memory before those older than `everyMs` are forgotten (the table still has them). */
+const remembered = 10_000;
 
 export const ensureSessionUsageTable = (db: Knex) =>
   db.raw(`create table if not exists ${table} (session_hash text primary key, last_seen_at timestamptz not null)`);
@@ -28,6 +30,7 @@ export const createSessionUsage = (db: Knex): SessionUsage => {
     async touch(sessionHash, at) {
       if (at - (touched.get(sessionHash) ?? Number.NEGATIVE_INFINITY) < everyMs) return;
       touched.set(sessionHash, at);
+      if (touched.size > remembered) for (const [hash, seen] of touched) if (at - seen >= everyMs) touched.delete(hash);
       await db.raw(
         `insert into ${table} (session_hash, last_seen_at) values (?, ?)
          on conflict (session_hash) do update set last_seen_at = excluded.last_seen_at where ${table}.last_seen_at < excluded.last_seen_at`,
