@@ -1,3 +1,4 @@
+// runs on the embedded database only: the bounds of config processing are its subject, in worker threads without the database
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { gitRepo } from './support/git-repo.ts';

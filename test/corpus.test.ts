@@ -1,3 +1,4 @@
+// runs on the embedded database only: config processing is its subject, which runs in worker threads without the database
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';

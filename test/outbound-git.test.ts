@@ -1,3 +1,4 @@
+// runs on the embedded database only: git, its hosts and its quotas are its subject
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';

@@ -3,9 +3,13 @@
  * started by the first test that asks for it: pure suites such as domain/ never start one),
  * and ends with the plain line `N passed, N failed`.
  * Usage: tsx test/run.ts [substring…]   (only files whose path contains one of them; test/faults/ only when named)
+ *
+ * On PostgreSQL (GYRE_TEST_DATABASE_URL set) only the suites that reach the test database run: the
+ * others would repeat themselves; so does a suite marked `// runs on the embedded database only: <why>`,
+ * whose subject is not the database.
  */
-import { readdirSync, statSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const root = resolve(import.meta.dirname, '..');
@@ -33,10 +37,28 @@ const files = roots
   .filter((f) => !relative(root, f).startsWith('test/faults/') || only.some((o) => o.startsWith('test/faults')))
   .sort();
 
+/** Whether a file imports, through its own imports, the test database (test/support/database.ts). */
+const testDatabase = join(root, 'test', 'support', 'database.ts');
+const reaching = new Map<string, boolean>();
+const reachesDatabase = (file: string): boolean => {
+  if (file === testDatabase) return true;
+  const known = reaching.get(file);
+  if (known !== undefined) return known;
+  reaching.set(file, false);
+  const imported = [...readFileSync(file, 'utf8').matchAll(/(?:from |import\()'(\.{1,2}\/[^']+)'/g)].map((m) => resolve(dirname(file), m[1]!));
+  const reaches = imported.some((f) => existsSync(f) && f.endsWith('.ts') && reachesDatabase(f));
+  reaching.set(file, reaches);
+  return reaches;
+};
+const embeddedOnly = (file: string) => /^\/\/ runs on the embedded database only: /m.test(readFileSync(file, 'utf8'));
+const onPostgres = Boolean(process.env.GYRE_TEST_DATABASE_URL);
+const chosen = onPostgres ? files.filter((f) => reachesDatabase(f) && !embeddedOnly(f)) : files;
+if (onPostgres) console.log(`PostgreSQL: ${chosen.length} of ${files.length} suites reach the database and run again on it`);
+
 (globalThis as { UVU_DEFER?: number }).UVU_DEFER = 1;
 const uvu = await import('uvu');
 const queue = (globalThis as unknown as { UVU_QUEUE: unknown[][] }).UVU_QUEUE;
-for (const [index, file] of files.entries()) {
+for (const [index, file] of chosen.entries()) {
   (globalThis as { UVU_INDEX?: number }).UVU_INDEX = index;
   queue.push([relative(root, file)]);
   await import(pathToFileURL(file).href);
@@ -61,4 +83,4 @@ const failed = total - passed - skipped;
 // (domain/, web/src) run without one; it is closed here if one was opened
 await (globalThis as { closeGyreTestDatabase?: () => Promise<void> }).closeGyreTestDatabase?.();
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
-process.exit(failed > 0 || files.length === 0 ? 1 : 0);
+process.exit(failed > 0 || chosen.length === 0 ? 1 : 0);

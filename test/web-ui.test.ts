@@ -1,3 +1,4 @@
+// runs on the embedded database only: the browser and the UI's pages are its subject; the same GraphQL answers are tested on PostgreSQL by the API suites
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
