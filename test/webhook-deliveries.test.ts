@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { request, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -28,7 +28,7 @@ const slug = 'gh/hooks/app';
 const secret = randomBytes(24).toString('hex');
 let g: TestGyre;
 let base = '';
-/** A second server on the same database: a replay sent to it is recognised too. */
+/** A second server on the same database: a replay sent to it is recognised too; it waits for a delivery's body for a second only. */
 let second: Gyre;
 let secondDir = '';
 let secondBase = '';
@@ -37,6 +37,8 @@ let github: Awaited<ReturnType<typeof startGitHubStandIn>>;
 const client = { id: 'gyre-hooks', secret: 'canary-client-secret-hooks' };
 /** The webhook Gyre registered on the stand-in GitHub when octo followed gh/acme/hooked. */
 let hook = { id: 0, secret: '' };
+/** The deliveries whose body is never sent (`unsent`), until they end. */
+const unsentDeliveries = new Set<ClientRequest>();
 const MB = 1024 * 1024;
 /** The delivery bodies this server holds at once: a little over one of GitHub's largest (the least it may be). */
 const inFlight = 26 * MB;
@@ -91,7 +93,9 @@ test.before(async () => {
   // the second server opens the same sealed secrets: the same master key
   secondDir = mkdtempSync(join(tmpdir(), 'gyre-second-'));
   copyFileSync(masterKeyFile(g.dataDir), masterKeyFile(secondDir));
-  second = await createGyre(loadConfig({ GYRE_DATA_DIR: secondDir, GYRE_LOG_LEVEL: 'silent', GYRE_LOCAL_AGENT: 'false' }), {
+  // it takes a delivery's body for a second only: the slow sender's test sends to it
+  const slowBodies = { GYRE_WEBHOOK_BODY_BYTES_IN_FLIGHT: String(inFlight), GYRE_WEBHOOK_BODY_TIMEOUT_MS: '1000' };
+  second = await createGyre(loadConfig({ GYRE_DATA_DIR: secondDir, GYRE_LOG_LEVEL: 'silent', GYRE_LOCAL_AGENT: 'false', ...slowBodies }), {
     db: testDatabase(),
     logger: false,
   });
@@ -117,6 +121,8 @@ test.before(async () => {
   assert.is(followed.data.createProject.webhook.hookId, String(hook.id));
 });
 test.after(async () => {
+  // a test that failed midway leaves its deliveries open: the servers would wait for them
+  for (const sent of unsentDeliveries) sent.destroy();
   await second.close();
   rmSync(secondDir, { recursive: true, force: true });
   await g.stop();
@@ -386,16 +392,16 @@ const within = <T>(ms: number, p: Promise<T>, what: string): Promise<T> => {
  * length) and sends its first KB only, until aborted: its answer, if one comes before its body, and
  * the server's side of it (this process is the server).
  */
-const unsent = (trace: string, length: number | null, headers: Record<string, string> = {}) => {
+const unsent = (trace: string, length: number | null, headers: Record<string, string> = {}, to: Gyre = g) => {
   const server = new Promise<{ req: IncomingMessage; res: ServerResponse }>((resolve) => {
     const seen = (req: IncomingMessage, res: ServerResponse) => {
       if (req.headers['x-client-trace-id'] !== trace) return;
-      g.app.server.off('request', seen);
+      to.app.server.off('request', seen);
       resolve({ req, res });
     };
-    g.app.server.on('request', seen);
+    to.app.server.on('request', seen);
   });
-  const sent = request(`${base}/hooks/github/${slug}`, {
+  const sent = request(`${to === g ? base : secondBase}/hooks/github/${slug}`, {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
@@ -417,6 +423,8 @@ const unsent = (trace: string, length: number | null, headers: Record<string, st
     });
     sent.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
   });
+  unsentDeliveries.add(sent);
+  sent.once('close', () => unsentDeliveries.delete(sent));
   sent.write(Buffer.alloc(1024, ' '));
   return {
     answer,
@@ -485,6 +493,22 @@ test('delivery bodies held at once are bounded: past GYRE_WEBHOOK_BODY_BYTES_IN_
   await largest.abort();
   const after = await ping(2 * MB);
   assert.equal([after.status, after.body], [200, { message: 'pong' }]);
+});
+
+test('a body still arriving after GYRE_WEBHOOK_BODY_TIMEOUT_MS is refused 408, audited once, and its bytes come back', async () => {
+  const trace = `slow-${randomBytes(4).toString('hex')}`;
+  // 25 MB said, 1 KB sent: it holds all but 1 MB of the bound until the server gives up on it
+  const slow = unsent(trace, 25 * MB, {}, second);
+  await slow.read();
+  const r = await within(10_000, slow.answer, trace);
+  if ('error' in r) throw new Error(`${trace}: the answer was lost (${r.error})`);
+  assert.equal([r.status, r.body.code, r.headers.connection], [408, 'WEBHOOK_BODY_TIMEOUT', 'close']);
+  assert.match(r.body.message, 'within 1000 ms (GYRE_WEBHOOK_BODY_TIMEOUT_MS)');
+  await slow.abort();
+  await aRefusal(trace, 408, 'WEBHOOK_BODY_TIMEOUT');
+  const next = unsent(`after-slow-${trace}`, 25 * MB, {}, second);
+  await next.read();
+  await next.abort();
 });
 
 test("a delivery too large (413) or not JSON (415), refused by the server before the route, is audited once like the route's own refusals", async () => {

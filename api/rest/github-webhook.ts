@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { CommandContext } from '../../domain/events/envelope.ts';
 import { GyreError, ValidationError } from '../../domain/errors.ts';
@@ -143,6 +144,24 @@ export const registerGitHubWebhook = async (app: FastifyInstance, s: Services, n
               body = held;
             }
             deliveries.set(req, { project, body });
+          },
+          // a body still arriving after GYRE_WEBHOOK_BODY_TIMEOUT_MS is not GitHub's (it gives up after 10 s), and would keep
+          // its bytes held: it is refused, and the connection ends
+          preParsing: async (_req, reply, payload) => {
+            const ms = s.config.GYRE_WEBHOOK_BODY_TIMEOUT_MS;
+            const timed = new PassThrough();
+            const timer = setTimeout(() => {
+              if (reply.sent || reply.raw.closed) return;
+              payload.unpipe(timed);
+              reply.header('connection', 'close');
+              timed.destroy(new GyreError(`the delivery's body did not arrive within ${ms} ms (GYRE_WEBHOOK_BODY_TIMEOUT_MS)`, 'WEBHOOK_BODY_TIMEOUT', 408));
+            }, ms);
+            timed.once('close', () => clearTimeout(timer));
+            reply.raw.once('close', () => clearTimeout(timer));
+            // the parser listens for errors while it reads; once it stopped (a body too large), one must not end the process
+            timed.on('error', () => undefined);
+            payload.once('error', (e) => timed.destroy(e));
+            return payload.pipe(timed);
           },
         },
         async (req, reply) => {
