@@ -48,6 +48,52 @@ export const projectOfDelivery = async (s: Reads, to: DeliveryAddress): Promise<
   return project;
 };
 
+/** What one delivery's body holds of the bytes in flight, from before it is read until its request ends. */
+export interface HeldBody {
+  /** The body was read and is `bytes` long: one sent without a length was held at the most a delivery may be. */
+  shrinkTo(bytes: number): void;
+  /** Gives the bytes back; once, however the request ended. */
+  release(): void;
+}
+
+/** The bodies held at once would go over their bound: the delivery is refused unread, and may be sent again in a moment. */
+export class DeliveriesBusyError extends GyreError {
+  constructor(limit: number) {
+    super(
+      `Gyre is holding as many webhook delivery bodies as it takes at once (${limit} bytes, GYRE_WEBHOOK_BODY_BYTES_IN_FLIGHT): send the delivery again in a moment`,
+      'WEBHOOK_DELIVERIES_BUSY',
+      503,
+    );
+  }
+}
+
+/**
+ * The bytes of delivery bodies held at once, over all deliveries (a body is held whole: its signature
+ * covers it): each holds its length from before it is read, and one that would take the total over
+ * `limit` is refused unread, so N deliveries at once cost at most `limit`, not N × 25 MB.
+ */
+export const createDeliveryBodies = (limit: number) => {
+  let held = 0;
+  return {
+    hold(bytes: number): HeldBody {
+      if (held + bytes > limit) throw new DeliveriesBusyError(limit);
+      held += bytes;
+      let mine = bytes;
+      return {
+        shrinkTo(n) {
+          const given = mine - Math.min(Math.max(n, 0), mine);
+          held -= given;
+          mine -= given;
+        },
+        release() {
+          held -= mine;
+          mine = 0;
+        },
+      };
+    },
+  };
+};
+
 /** A delivery received before, by its signed body: what the first one started, if it was a pipeline. */
 export type Replay = { readonly message: string; readonly pipeline: PipelineRow | undefined };
 

@@ -1,6 +1,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { request, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -26,7 +28,7 @@ const slug = 'gh/hooks/app';
 const secret = randomBytes(24).toString('hex');
 let g: TestGyre;
 let base = '';
-/** A second server on the same database: a replay sent to it is recognised too. */
+/** A second server on the same database: a replay sent to it is recognised too; it waits for a delivery's body for a second only. */
 let second: Gyre;
 let secondDir = '';
 let secondBase = '';
@@ -35,6 +37,11 @@ let github: Awaited<ReturnType<typeof startGitHubStandIn>>;
 const client = { id: 'gyre-hooks', secret: 'canary-client-secret-hooks' };
 /** The webhook Gyre registered on the stand-in GitHub when octo followed gh/acme/hooked. */
 let hook = { id: 0, secret: '' };
+/** The deliveries whose body is never sent (`unsent`), until they end. */
+const unsentDeliveries = new Set<ClientRequest>();
+const MB = 1024 * 1024;
+/** The delivery bodies this server holds at once: a little over one of GitHub's largest (the least it may be). */
+const inFlight = 26 * MB;
 
 /** Nothing runs: the job waits on a runner class nobody serves. */
 const parked = `
@@ -80,12 +87,15 @@ test.before(async () => {
     GYRE_GITHUB_CLIENT_ID: client.id,
     GYRE_GITHUB_CLIENT_SECRET: client.secret,
     GYRE_PUBLIC_URL: base,
+    GYRE_WEBHOOK_BODY_BYTES_IN_FLIGHT: String(inFlight),
   });
   await g.app.listen({ port, host: '127.0.0.1' });
   // the second server opens the same sealed secrets: the same master key
   secondDir = mkdtempSync(join(tmpdir(), 'gyre-second-'));
   copyFileSync(masterKeyFile(g.dataDir), masterKeyFile(secondDir));
-  second = await createGyre(loadConfig({ GYRE_DATA_DIR: secondDir, GYRE_LOG_LEVEL: 'silent', GYRE_LOCAL_AGENT: 'false' }), {
+  // it takes a delivery's body for a second only: the slow sender's test sends to it
+  const slowBodies = { GYRE_WEBHOOK_BODY_BYTES_IN_FLIGHT: String(inFlight), GYRE_WEBHOOK_BODY_TIMEOUT_MS: '1000' };
+  second = await createGyre(loadConfig({ GYRE_DATA_DIR: secondDir, GYRE_LOG_LEVEL: 'silent', GYRE_LOCAL_AGENT: 'false', ...slowBodies }), {
     db: testDatabase(),
     logger: false,
   });
@@ -111,6 +121,8 @@ test.before(async () => {
   assert.is(followed.data.createProject.webhook.hookId, String(hook.id));
 });
 test.after(async () => {
+  // a test that failed midway leaves its deliveries open: the servers would wait for them
+  for (const sent of unsentDeliveries) sent.destroy();
   await second.close();
   rmSync(secondDir, { recursive: true, force: true });
   await g.stop();
@@ -364,6 +376,171 @@ test('the sender is matched to an account by GitHub user id: a renamed login is 
   assert.is(await actorOf(impostor.body.id), 'github:9009');
   const stranger = await deliver('push', pushOf('refs/heads/main', repo.commit(parked, 'stranger'), { login: 'someone', id: 9010 }));
   assert.is(await actorOf(stranger.body.id), 'someone');
+});
+
+/** Rejects once `ms` have passed without `p` settling: a deadline for a signal, never a wait. */
+const within = <T>(ms: number, p: Promise<T>, what: string): Promise<T> => {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+};
+
+/**
+ * A delivery to the project's slug that says it is `length` bytes long (null: sent in chunks, of no
+ * length) and sends its first KB only, until aborted: its answer, if one comes before its body, and
+ * the server's side of it (this process is the server).
+ */
+const unsent = (trace: string, length: number | null, headers: Record<string, string> = {}, to: Gyre = g) => {
+  const server = new Promise<{ req: IncomingMessage; res: ServerResponse }>((resolve) => {
+    const seen = (req: IncomingMessage, res: ServerResponse) => {
+      if (req.headers['x-client-trace-id'] !== trace) return;
+      to.app.server.off('request', seen);
+      resolve({ req, res });
+    };
+    to.app.server.on('request', seen);
+  });
+  const sent = request(`${to === g ? base : secondBase}/hooks/github/${slug}`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(length === null ? {} : { 'content-length': String(length) }),
+      'x-github-event': 'push',
+      'x-client-trace-id': trace,
+      'x-hub-signature-256': sign('{}'),
+      ...headers,
+    },
+  });
+  const answer = new Promise<{ status: number; headers: IncomingHttpHeaders; body: any } | { error: string }>((resolve) => {
+    sent.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        text += c;
+      });
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: JSON.parse(text) }));
+    });
+    sent.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
+  });
+  unsentDeliveries.add(sent);
+  sent.once('close', () => unsentDeliveries.delete(sent));
+  sent.write(Buffer.alloc(1024, ' '));
+  return {
+    answer,
+    /** Resolves once the server reads the body (its bytes are held); fails if it answers first. */
+    read: async () => {
+      const { req } = await within(5000, server, `${trace} reaching the server`);
+      if (req.readableFlowing) return;
+      const refused = answer.then((a) => Promise.reject(new Error(`${trace} was answered before its body was read: ${JSON.stringify(a)}`)));
+      await within(5000, Promise.race([once(req, 'resume'), refused]), `${trace} being read`);
+    },
+    /** Ends the delivery from its sender's side; resolves once the server's side of it has ended. */
+    abort: async () => {
+      const { res } = await within(5000, server, `${trace} reaching the server`);
+      const ended: Promise<unknown> = res.closed ? Promise.resolve() : once(res, 'close');
+      sent.destroy();
+      await within(5000, ended, `${trace} ending on the server`);
+    },
+  };
+};
+
+/** The refusals recorded for the request of `trace`: every one is appended before its answer is sent. */
+const refusalsOf = async (trace: string) => {
+  await g.services.settled();
+  return waitForAudit(g, (e) => e.success === false && e.request?.client_trace_id === trace, 0);
+};
+const aRefusal = async (trace: string, status: number, code: string) => {
+  const recorded = await refusalsOf(trace);
+  assert.is(recorded.length, 1, `${trace}: ${recorded.length} events for one refusal`);
+  assert.equal(
+    [recorded[0]!.action, recorded[0]!.actor.type, recorded[0]!.payload.status, recorded[0]!.payload.code],
+    ['pipeline.create', 'github_webhook', status, code],
+  );
+};
+
+/** A signed ping of about `bytes`, each one a new body. */
+const ping = (bytes: number) => deliver('ping', JSON.stringify({ zen: randomBytes(8).toString('hex').padEnd(bytes, ' '), hook_id: 1 }));
+
+test('delivery bodies held at once are bounded: past GYRE_WEBHOOK_BODY_BYTES_IN_FLIGHT a delivery is refused unread, 503, audited once; bytes come back however a delivery ends', async () => {
+  const run = randomBytes(4).toString('hex');
+  // a delivery of 24 MB being sent, slowly: its length is held while its body is read
+  const holder = unsent(`held-${run}`, 24 * MB);
+  await holder.read();
+  // two more large deliveries at once, and one of unknown length (held as 25 MB until read): over the bound, refused before they are read
+  const over = [unsent(`over-a-${run}`, 20 * MB), unsent(`over-b-${run}`, 20 * MB), unsent(`over-chunked-${run}`, null)];
+  for (const [i, d] of over.entries()) {
+    const r = await within(5000, d.answer, `over ${i}`);
+    if ('error' in r) throw new Error(`over ${i}: the answer was lost (${r.error})`);
+    // answered with all but its first KB unsent: its body was never waited for
+    assert.is(r.status, 503, JSON.stringify(r.body));
+    assert.is(r.body.code, 'WEBHOOK_DELIVERIES_BUSY');
+    assert.match(r.body.message, `${inFlight} bytes, GYRE_WEBHOOK_BODY_BYTES_IN_FLIGHT`);
+    assert.is(r.headers['retry-after'], '10');
+    assert.is(r.headers.connection, 'close');
+    await d.abort();
+  }
+  for (const trace of [`over-a-${run}`, `over-b-${run}`, `over-chunked-${run}`]) await aRefusal(trace, 503, 'WEBHOOK_DELIVERIES_BUSY');
+  // within the bound, deliveries are taken meanwhile: a genuine one is answered, a forged one refused for its signature
+  const taken = await ping(MB + MB / 2);
+  assert.equal([taken.status, taken.body], [200, { message: 'pong' }]);
+  const forged = await deliver('push', pushOf('refs/heads/main', 'f'.repeat(40)).padEnd(MB / 2, ' '), { signature: sign('another body') });
+  assert.is(forged.status, 401);
+  // the holder's sender goes away: its 24 MB come back, as the answered deliveries' did, and a delivery of 25 MB is read
+  await holder.abort();
+  const largest = unsent(`largest-${run}`, 25 * MB);
+  await largest.read();
+  await largest.abort();
+  const after = await ping(2 * MB);
+  assert.equal([after.status, after.body], [200, { message: 'pong' }]);
+});
+
+test('a body still arriving after GYRE_WEBHOOK_BODY_TIMEOUT_MS is refused 408, audited once, and its bytes come back', async () => {
+  const trace = `slow-${randomBytes(4).toString('hex')}`;
+  // 25 MB said, 1 KB sent: it holds all but 1 MB of the bound until the server gives up on it
+  const slow = unsent(trace, 25 * MB, {}, second);
+  await slow.read();
+  const r = await within(10_000, slow.answer, trace);
+  if ('error' in r) throw new Error(`${trace}: the answer was lost (${r.error})`);
+  assert.equal([r.status, r.body.code, r.headers.connection], [408, 'WEBHOOK_BODY_TIMEOUT', 'close']);
+  assert.match(r.body.message, 'within 1000 ms (GYRE_WEBHOOK_BODY_TIMEOUT_MS)');
+  await slow.abort();
+  await aRefusal(trace, 408, 'WEBHOOK_BODY_TIMEOUT');
+  const next = unsent(`after-slow-${trace}`, 25 * MB, {}, second);
+  await next.read();
+  await next.abort();
+});
+
+test("a delivery too large (413) or not JSON (415), refused by the server before the route, is audited once like the route's own refusals", async () => {
+  const run = randomBytes(4).toString('hex');
+  const cases: Array<{ trace: string; length: number; headers: Record<string, string>; status: number; code: string }> = [
+    { trace: `too-large-${run}`, length: 25 * MB + 1, headers: {}, status: 413, code: 'BODY_TOO_LARGE' },
+    {
+      trace: `form-${run}`,
+      length: 20 * MB,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      status: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+    },
+  ];
+  for (const c of cases) {
+    const d = unsent(c.trace, c.length, c.headers);
+    const r = await within(5000, d.answer, c.trace);
+    if ('error' in r) throw new Error(`${c.trace}: the answer was lost (${r.error})`);
+    // refused with all but its first KB unsent, and the connection ends rather than reading the rest
+    assert.equal([r.status, r.body.code, r.headers.connection], [c.status, c.code, 'close'], c.trace);
+    await d.abort();
+    await aRefusal(c.trace, c.status, c.code);
+  }
+  // a small body of another type is read off and dropped: the connection stays usable
+  const trace = `text-${run}`;
+  const text = await fetch(`${base}/hooks/github/${slug}`, {
+    method: 'POST',
+    headers: { 'content-type': 'text/plain', 'x-client-trace-id': trace, 'x-hub-signature-256': sign('{}') },
+    body: '{}',
+  });
+  assert.equal([text.status, ((await text.json()) as any).code, text.headers.get('connection')], [415, 'UNSUPPORTED_MEDIA_TYPE', 'keep-alive']);
+  await aRefusal(trace, 415, 'UNSUPPORTED_MEDIA_TYPE');
 });
 
 test.run();

@@ -1,10 +1,19 @@
 import { createHash } from 'node:crypto';
+import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { CommandContext } from '../../domain/events/envelope.ts';
 import { GyreError, ValidationError } from '../../domain/errors.ts';
 import { receiveGitHubDelivery } from '../../application/pull-requests.ts';
 import type { ProjectRow } from '../../projections/projects.ts';
-import { forgedDelivery, projectOfDelivery, type DeliveryAddress } from '../../application/webhook-deliveries.ts';
+import {
+  createDeliveryBodies,
+  DeliveriesBusyError,
+  forgedDelivery,
+  projectOfDelivery,
+  type DeliveryAddress,
+  type HeldBody,
+} from '../../application/webhook-deliveries.ts';
+import { requestError } from '../errors.ts';
 import { requestInfo } from '../request-context.ts';
 import type { Services } from '../services.ts';
 
@@ -27,6 +36,8 @@ interface Delivery {
 const DELIVERY_LIMIT_BYTES = 25 * 1024 * 1024;
 /** The most of a refused delivery's unread body that is drained (and dropped) to keep its connection. */
 const DRAINED_BYTES = 1024 * 1024;
+/** How long a delivery refused for the bodies held at once is asked to wait before it is sent again (seconds). */
+const RETRY_AFTER_SECONDS = 10;
 
 const header = (req: FastifyRequest, name: string): string | undefined => {
   const v = req.headers[name];
@@ -37,16 +48,22 @@ const header = (req: FastifyRequest, name: string): string | undefined => {
  * GitHub's push and pull_request webhook. The project (and so its secret) is found before the body is
  * read: at `/hooks/github` by the webhook Gyre registered when following it (`X-GitHub-Hook-ID`),
  * at `/hooks/github/{vcs}/{org}/{repo}` by its slug (a webhook set up by hand); a delivery addressed
- * to no project is refused with its body unread. `X-Hub-Signature-256`
+ * to no project is refused with its body unread, and so is one whose body would take the bodies held
+ * at once over `GYRE_WEBHOOK_BODY_BYTES_IN_FLIGHT` (503, `Retry-After`). `X-Hub-Signature-256`
  * is then checked over the body's bytes exactly as sent, and only a body whose signature holds is
  * parsed; a bad one is refused with 401 and recorded. What a genuine delivery starts is
  * `receiveGitHubDelivery`'s (application/pull-requests.ts): a pipeline started answers 201, one
  * already built for it 200, the same signed body received before 200, a delivery that starts nothing
- * 202. Every refusal is audited, naming who GitHub says sent it once that can be believed.
+ * 202. Every refusal is audited once, naming who GitHub says sent it once that can be believed.
  */
 export const registerGitHubWebhook = async (app: FastifyInstance, s: Services, now: () => number = Date.now) => {
-  /** Each delivery's project, found before its body is read. */
-  const projects = new WeakMap<FastifyRequest, ProjectRow>();
+  /** Each delivery's project, found before its body is read, and what its body holds of the bytes in flight. */
+  const deliveries = new WeakMap<FastifyRequest, { project: ProjectRow; body: HeldBody | null }>();
+  const bodies = createDeliveryBodies(s.config.GYRE_WEBHOOK_BODY_BYTES_IN_FLIGHT);
+  const contextOf = (req: FastifyRequest): CommandContext => ({
+    actor: { id: 'github', type: 'github_webhook', name: 'GitHub' },
+    request: requestInfo(req),
+  });
 
   const deliver = async (req: FastifyRequest, reply: FastifyReply, base: CommandContext, project: ProjectRow) => {
     const raw = req.body;
@@ -85,52 +102,74 @@ export const registerGitHubWebhook = async (app: FastifyInstance, s: Services, n
   };
 
   await app.register(async (scope) => {
-    // the signature covers the raw bytes: keep them, and parse them only once it holds
-    scope.removeContentTypeParser('application/json');
-    scope.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: DELIVERY_LIMIT_BYTES }, (_req, body, done) => done(null, body));
-    const route = (url: string, address: (req: FastifyRequest) => DeliveryAddress) => {
-      const contextOf = (req: FastifyRequest): CommandContext => ({
-        actor: { id: 'github', type: 'github_webhook', name: 'GitHub' },
-        request: requestInfo(req),
-      });
-      // every refused delivery is audited, whatever refused it
-      const refused = async (e: unknown, context: CommandContext) => {
-        if (e instanceof GyreError && e.status < 500)
-          await s.commands.refuse(
-            'pipeline.create',
-            { reason: e.message, code: e.code, status: e.status, operation: `POST ${url}` },
-            { context: e instanceof Refused ? e.context : context },
-          );
-        return e;
-      };
+    // the signature covers the raw bytes: keep them, and parse them only once it holds; any other type is refused unread (415)
+    scope.removeContentTypeParser(['application/json', 'text/plain']);
+    scope.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: DELIVERY_LIMIT_BYTES }, (req, body, done) => {
+      deliveries.get(req)?.body?.shrinkTo((body as Buffer).length);
+      done(null, body);
+    });
+    // every refused delivery is audited once, whatever refused it: the route, or fastify before it (a body too large, or not JSON)
+    scope.setErrorHandler(async (raw, req, reply) => {
+      const e = requestError(raw);
+      if (e instanceof GyreError && (e.status < 500 || e instanceof DeliveriesBusyError))
+        await s.commands.refuse(
+          'pipeline.create',
+          { reason: e.message, code: e.code, status: e.status, operation: `POST ${req.routeOptions.url}` },
+          { context: e instanceof Refused ? e.context : contextOf(req) },
+        );
+      if (e instanceof DeliveriesBusyError) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+      // Node reads off and drops a small unread body, keeping the connection; a larger one (or one of
+      // unknown length) is left unread, and the connection ends after the answer
+      if (!req.raw.complete && !(Number(header(req, 'content-length')) <= DRAINED_BYTES)) reply.header('connection', 'close');
+      // the app's error handler answers it
+      throw e;
+    });
+    const route = (url: string, address: (req: FastifyRequest) => DeliveryAddress) =>
       scope.post(
         url,
         {
           bodyLimit: DELIVERY_LIMIT_BYTES,
-          // the project is found before the body is read: a delivery addressed to none is refused unread
+          // the project is found, and the body's bytes held, before the body is read: a delivery addressed to none, or
+          // one past the bytes in flight, is refused unread
           onRequest: async (req, reply) => {
-            try {
-              projects.set(req, await projectOfDelivery(s, address(req)));
-            } catch (e) {
-              // Node reads off and drops a small unread body, keeping the connection; a larger one (or one of
-              // unknown length) is left unread, and the connection ends after the answer
-              if (!(Number(header(req, 'content-length')) <= DRAINED_BYTES)) reply.header('connection', 'close');
-              throw await refused(e, contextOf(req));
+            const project = await projectOfDelivery(s, address(req));
+            const length = header(req, 'content-length');
+            let body: HeldBody | null = null;
+            // a body over the limit is refused unread (413); one of unknown length holds the most a delivery may be until it is read
+            if (!(Number(length) > DELIVERY_LIMIT_BYTES)) {
+              const held = bodies.hold(length === undefined ? DELIVERY_LIMIT_BYTES : Number(length));
+              // given back when the request ends, however it ends: answered, failed, or left by its sender
+              if (reply.raw.closed) held.release();
+              else reply.raw.once('close', () => held.release());
+              body = held;
             }
+            deliveries.set(req, { project, body });
+          },
+          // a body still arriving after GYRE_WEBHOOK_BODY_TIMEOUT_MS is not GitHub's (it gives up after 10 s), and would keep
+          // its bytes held: it is refused, and the connection ends
+          preParsing: async (_req, reply, payload) => {
+            const ms = s.config.GYRE_WEBHOOK_BODY_TIMEOUT_MS;
+            const timed = new PassThrough();
+            const timer = setTimeout(() => {
+              if (reply.sent || reply.raw.closed) return;
+              payload.unpipe(timed);
+              reply.header('connection', 'close');
+              timed.destroy(new GyreError(`the delivery's body did not arrive within ${ms} ms (GYRE_WEBHOOK_BODY_TIMEOUT_MS)`, 'WEBHOOK_BODY_TIMEOUT', 408));
+            }, ms);
+            timed.once('close', () => clearTimeout(timer));
+            reply.raw.once('close', () => clearTimeout(timer));
+            // the parser listens for errors while it reads; once it stopped (a body too large), one must not end the process
+            timed.on('error', () => undefined);
+            payload.once('error', (e) => timed.destroy(e));
+            return payload.pipe(timed);
           },
         },
         async (req, reply) => {
-          const context = contextOf(req);
-          try {
-            const project = projects.get(req);
-            if (!project) throw new Error('the delivery reached its handler with no project found for it');
-            return await deliver(req, reply, context, project);
-          } catch (e) {
-            throw await refused(e, context);
-          }
+          const delivery = deliveries.get(req);
+          if (!delivery) throw new Error('the delivery reached its handler with no project found for it');
+          return deliver(req, reply, contextOf(req), delivery.project);
         },
       );
-    };
     route('/hooks/github', (req) => ({ hookId: header(req, 'x-github-hook-id'), targetType: header(req, 'x-github-hook-installation-target-type') }));
     route('/hooks/github/:vcs/:org/:repo', (req) => {
       const p = req.params as { vcs: string; org: string; repo: string };
