@@ -1,0 +1,367 @@
+import {
+  ANY,
+  BACKWARDS,
+  END,
+  ErrorType,
+  EventStoreDBClient,
+  FORWARDS,
+  NO_STREAM,
+  START as ES_START,
+  STREAM_EXISTS,
+  StreamNotFoundError,
+  WrongExpectedVersionError,
+  eventTypeFilter,
+  jsonEvent,
+  type AllStreamResolvedEvent,
+  type AppendExpectedRevision,
+  type Position as EsPosition,
+  type ReadPosition,
+  type ResolvedEvent,
+  type StreamingRead,
+} from '@eventstore/db-client';
+import type { Readable } from 'node:stream';
+import type { ActionFilter } from '../../domain/audit/action-filter.ts';
+import { matchesActions } from '../../domain/audit/action-filter.ts';
+import type { EventMetadata, NewEvent, Position, RecordedEvent } from '../../domain/events/envelope.ts';
+import {
+  type AppendResult,
+  type EventStore,
+  type ExpectedRevision,
+  type Page,
+  type ReadAllOptions,
+  START,
+  type SubscribeOptions,
+  WrongExpectedRevisionError,
+} from './port.ts';
+
+/**
+ * EventStoreDB (or KurrentDB) over gRPC. A position is `{commit, prepare}`, each zero-padded to the
+ * twenty digits of a 64-bit number, so that string order is log order. System events (types that
+ * begin with `$`) are never returned; `$all` is Gyre's audit log.
+ */
+
+const DIGITS = 20;
+
+export const encodePosition = (p: EsPosition): Position => `${p.commit.toString().padStart(DIGITS, '0')}/${p.prepare.toString().padStart(DIGITS, '0')}`;
+
+const decodePosition = (p: Position): ReadPosition => {
+  if (p === START) return ES_START;
+  const m = /^(\d{20})\/(\d{20})$/.exec(p);
+  if (!m) throw new Error(`not an EventStoreDB position: ${p}`);
+  return { commit: BigInt(m[1]!), prepare: BigInt(m[2]!) };
+};
+
+const isSystem = (type: string) => type.startsWith('$');
+
+const toRecorded = (e: NonNullable<ResolvedEvent['event']>): RecordedEvent => ({
+  id: e.id,
+  type: e.type,
+  data: e.data,
+  metadata: e.metadata as unknown as EventMetadata,
+  stream: e.streamId,
+  revision: Number(e.revision),
+  position: encodePosition(e.position!),
+  occurredAt: e.created.toISOString(),
+});
+
+const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** The server-side filter for the port's: exact types and prefixes in one regular expression, system events never matching. */
+export const typeRegex = (types: ReadonlyArray<ActionFilter>): string => {
+  if (types.length === 0) return '^[^$]';
+  const alternatives = types.map((t) => ('exact' in t ? `${escapeRegex(t.exact)}$` : escapeRegex(t.prefix)));
+  return `^(?:${alternatives.join('|')})`;
+};
+
+const expectedRevision = (expected: ExpectedRevision): AppendExpectedRevision =>
+  expected === 'no_stream' ? NO_STREAM : expected === 'exists' ? STREAM_EXISTS : expected === 'any' ? ANY : BigInt(expected);
+
+/**
+ * Takes the events of a read while `more` says so, and cancels the call however the loop ends: with client 6.2.1, a read
+ * left early stays open and `dispose()` then never returns.
+ */
+const take = async <E>(read: StreamingRead<E>, more: (e: E) => boolean) => {
+  try {
+    for await (const e of read) if (!more(e)) break;
+  } finally {
+    await read.cancel();
+  }
+};
+
+/** A checkpoint, put in the subscription's own output so that it arrives in order with the events. */
+interface CheckpointMark {
+  readonly checkpoint: EsPosition;
+}
+type Item = AllStreamResolvedEvent | CheckpointMark;
+
+type Taken = { items: Item[] } | { ended: true } | { aborted: true };
+
+/** Waits until the subscription holds something, then takes what it holds now, up to `max`. */
+const takeAvailable = (sub: Readable, max: number, signal: AbortSignal): Promise<Taken> =>
+  new Promise((resolve, reject) => {
+    const finish = (outcome: () => void) => {
+      sub.off('readable', attempt);
+      sub.off('error', failed);
+      sub.off('end', ended);
+      sub.off('close', ended);
+      signal.removeEventListener('abort', aborted);
+      outcome();
+    };
+    const attempt = () => {
+      const items: Item[] = [];
+      for (let item: Item | null; items.length < max && (item = sub.read() as Item | null) !== null; ) items.push(item);
+      if (items.length) finish(() => resolve({ items }));
+      else if (sub.readableEnded || sub.destroyed) finish(() => resolve({ ended: true }));
+    };
+    const failed = (e: unknown) => finish(() => reject(e));
+    const ended = () => finish(() => resolve({ ended: true }));
+    const aborted = () => finish(() => resolve({ aborted: true }));
+    if (signal.aborted) return resolve({ aborted: true });
+    sub.on('readable', attempt);
+    sub.on('error', failed);
+    sub.on('end', ended);
+    sub.on('close', ended);
+    signal.addEventListener('abort', aborted);
+    attempt();
+  });
+
+export interface EventStoreDbOptions {
+  /** Events per page when a read names no limit. */
+  readonly pageSize?: number;
+  /** Events the server scans between two checkpoints of a filtered subscription: small, so that `next` moves when a filter matches little. */
+  readonly checkpointEvery?: number;
+  /** Told when a subscription's connection drops; the subscription resubscribes by itself. */
+  readonly onError?: (error: unknown) => void;
+  /** The longest wait between two attempts to resubscribe. */
+  readonly maxRetryMs?: number;
+}
+
+export interface EventStoreDbEventStore extends EventStore {
+  readonly client: EventStoreDBClient;
+}
+
+/** Errors after which a subscription resubscribes from where it was, rather than ending. */
+const transient = (e: unknown) =>
+  typeof e === 'object' &&
+  e !== null &&
+  'type' in e &&
+  [ErrorType.UNAVAILABLE, ErrorType.CANCELLED, ErrorType.DEADLINE_EXCEEDED, ErrorType.NOT_LEADER].includes((e as { type: ErrorType }).type);
+
+export const createEventStoreDbEventStore = (connectionString: string, options: EventStoreDbOptions = {}): EventStoreDbEventStore => {
+  const client = EventStoreDBClient.connectionString(connectionString);
+  const pageSize = options.pageSize ?? 500;
+  const checkpointEvery = options.checkpointEvery ?? 32;
+  const maxRetryMs = options.maxRetryMs ?? 2000;
+  const live = new Set<AbortController>();
+  let closed = false;
+
+  const readStream = async (stream: string, fromRevision = 0, maxCount?: number): Promise<RecordedEvent[]> => {
+    const found: RecordedEvent[] = [];
+    try {
+      await take(client.readStream(stream, { fromRevision: BigInt(fromRevision), direction: FORWARDS, ...(maxCount ? { maxCount } : {}) }), (e) => {
+        if (e.event && !isSystem(e.event.type)) found.push(toRecorded(e.event));
+        return true;
+      });
+    } catch (e) {
+      if (e instanceof StreamNotFoundError) return [];
+      throw e;
+    }
+    return found;
+  };
+
+  const readLast = async (stream: string): Promise<RecordedEvent | undefined> => {
+    let last: RecordedEvent | undefined;
+    try {
+      await take(client.readStream(stream, { fromRevision: END, direction: BACKWARDS }), (e) => {
+        if (!e.event || isSystem(e.event.type)) return true;
+        last = toRecorded(e.event);
+        return false;
+      });
+    } catch (e) {
+      if (e instanceof StreamNotFoundError) return undefined;
+      throw e;
+    }
+    return last;
+  };
+
+  const append = async (stream: string, events: ReadonlyArray<NewEvent>, expected: ExpectedRevision): Promise<AppendResult> => {
+    if (events.length === 0) {
+      const last = await readLast(stream);
+      const actual = last ? last.revision : 'no_stream';
+      if (
+        (expected === 'no_stream' && actual !== 'no_stream') ||
+        (expected === 'exists' && actual === 'no_stream') ||
+        (typeof expected === 'number' && actual !== expected)
+      )
+        throw new WrongExpectedRevisionError(stream, expected, actual);
+      return { revision: actual === 'no_stream' ? -1 : actual, position: START, events: [] };
+    }
+    let revision: number;
+    try {
+      const result = await client.appendToStream(
+        stream,
+        events.map((e) => jsonEvent({ id: e.id, type: e.type, data: e.data as never, metadata: e.metadata })),
+        { expectedRevision: expectedRevision(expected) },
+      );
+      revision = Number(result.nextExpectedRevision);
+    } catch (e) {
+      if (e instanceof WrongExpectedVersionError) {
+        const actual = e.actualVersion;
+        throw new WrongExpectedRevisionError(stream, expected, typeof actual === 'bigint' ? Number(actual) : 'no_stream');
+      }
+      throw e;
+    }
+    // the append answers with the last revision only: the events' own positions and commit time are read back
+    const recorded = await readStream(stream, revision - events.length + 1, events.length);
+    return { revision, position: recorded[recorded.length - 1]!.position, events: recorded };
+  };
+
+  /** `limit` events of the log after `from`, and those of them that pass the filter: a window, so that a rare type does not read the whole log at once. */
+  const readAll = async (from: Position, opts: ReadAllOptions = {}): Promise<Page> => {
+    const limit = opts.limit ?? pageSize;
+    const types = opts.filter?.types ?? [];
+    const scanned: RecordedEvent[] = [];
+    let next = from;
+    let count = 0;
+    // a read forwards from a position includes the event at it
+    await take(client.readAll({ fromPosition: decodePosition(from), direction: FORWARDS, maxCount: limit + 1 }), (e) => {
+      if (!e.event) return true;
+      const position = encodePosition(e.event.position);
+      if (position <= from) return true;
+      count++;
+      next = position;
+      if (!isSystem(e.event.type) && matchesActions(types, e.event.type)) scanned.push(toRecorded(e.event));
+      return count < limit;
+    });
+    return { events: scanned, next, atEnd: count < limit };
+  };
+
+  const head = async (): Promise<Position> => {
+    let found: Position = START;
+    await take(client.readAll({ fromPosition: END, direction: BACKWARDS }), (e) => {
+      if (!e.event || isSystem(e.event.type)) return true;
+      found = encodePosition(e.event.position);
+      return false;
+    });
+    return found;
+  };
+
+  async function* subscribe(from: Position | 'end', opts: SubscribeOptions = {}): AsyncGenerator<Page> {
+    if (opts.signal?.aborted || closed) return;
+    const controller = new AbortController();
+    const stop = () => controller.abort();
+    opts.signal?.addEventListener('abort', stop);
+    live.add(controller);
+    const limit = opts.limit ?? pageSize;
+    const regex = typeRegex(opts.filter?.types ?? []);
+    let next = from === 'end' ? await head() : from;
+    // the last event taken: checkpoints move `next`, never this, so an event at a checkpoint's position is still taken
+    let lastEvent = next;
+    let wait = 50;
+    try {
+      while (!controller.signal.aborted) {
+        const sub = client.subscribeToAll({
+          fromPosition: decodePosition(next),
+          filter: eventTypeFilter({
+            regex,
+            maxSearchWindow: checkpointEvery,
+            checkpointInterval: 1,
+            checkpointReached: (s, checkpoint) => {
+              s.push({ checkpoint } satisfies CheckpointMark);
+            },
+          }),
+        });
+        try {
+          for (;;) {
+            const taken = await takeAvailable(sub as unknown as Readable, limit, controller.signal);
+            if ('aborted' in taken) return;
+            if ('ended' in taken) throw Object.assign(new Error('the subscription ended'), { type: ErrorType.UNAVAILABLE });
+            wait = 50;
+            const events: RecordedEvent[] = [];
+            let moved = next;
+            for (const item of taken.items) {
+              if ('checkpoint' in item) {
+                const at = encodePosition(item.checkpoint);
+                if (at > moved) moved = at;
+                continue;
+              }
+              if (!item.event) continue;
+              const at = encodePosition(item.event.position);
+              if (at <= lastEvent) continue;
+              lastEvent = at;
+              if (at > moved) moved = at;
+              if (!isSystem(item.event.type)) events.push(toRecorded(item.event));
+            }
+            if (moved === next && events.length === 0) continue;
+            next = moved;
+            yield { events, next, atEnd: false };
+          }
+        } catch (e) {
+          if (controller.signal.aborted) return;
+          if (!transient(e)) throw e;
+          options.onError?.(e);
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, wait);
+            controller.signal.addEventListener(
+              'abort',
+              () => {
+                clearTimeout(timer);
+                resolve();
+              },
+              { once: true },
+            );
+          });
+          wait = Math.min(wait * 2, maxRetryMs);
+        } finally {
+          await sub.unsubscribe();
+          sub.destroy();
+        }
+      }
+    } finally {
+      opts.signal?.removeEventListener('abort', stop);
+      live.delete(controller);
+    }
+  }
+
+  return {
+    client,
+    append,
+    readStream: (stream, fromRevision) => readStream(stream, fromRevision),
+    readLast,
+    readAll,
+    subscribe,
+    head,
+    async close() {
+      closed = true;
+      for (const c of live) c.abort();
+      await client.dispose();
+    },
+  };
+};
+
+/** Opens the store and reads the log's head once, so that a wrong address or a server that is down stops start-up here. */
+export const connectEventStoreDb = async (
+  connectionString: string,
+  options: EventStoreDbOptions & { readonly variable?: string } = {},
+): Promise<EventStoreDbEventStore> => {
+  let store: EventStoreDbEventStore;
+  try {
+    store = createEventStoreDbEventStore(connectionString, options);
+  } catch (e) {
+    throw new Error(
+      `${options.variable ?? 'the EventStoreDB connection string'} is not a valid EventStoreDB connection string (esdb://host:2113?tls=false): ${(e as Error).message}`,
+    );
+  }
+  try {
+    await store.head();
+    return store;
+  } catch (e) {
+    await store.close().catch(() => {});
+    throw new Error(
+      `cannot reach EventStoreDB at ${redacted(connectionString)} (${options.variable ?? 'connection string'}): ${(e as Error).message}; check the address, TLS and the server`,
+    );
+  }
+};
+
+/** The connection string without a user's password. */
+const redacted = (connectionString: string) => connectionString.replace(/\/\/[^@/]*@/, '//***@');
