@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fastifyWebsocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { GraphQLError, buildSchema, parse, type GraphQLFieldResolver, type OperationDefinitionNode } from 'graphql';
+import { GraphQLError, buildSchema, parse, validate, type GraphQLFieldResolver, type OperationDefinitionNode } from 'graphql';
 import mercurius from 'mercurius';
-import { GyreError } from '../../domain/errors.ts';
+import { GyreError, ValidationError } from '../../domain/errors.ts';
 import type { AccessChanges } from '../auth/access-changes.ts';
 import { authenticate, presentedToken, type Auth } from '../auth/authenticate.ts';
 import { ownOrigin, requestOrigin, signedInByCookie } from '../auth/origin.ts';
@@ -286,7 +286,17 @@ export const registerGraphQL = async (app: FastifyInstance, s: Services) => {
     return sent && typeof sent === 'object' ? (sent as Record<string, unknown>) : {};
   };
   app.graphql.addHook('preValidation', async (schema, document, context) => checkLimits(schema, document, limitRules(limits, variablesOf(context))));
-  app.graphql.addHook('preSubscriptionParsing', async (schema, source, context) => {
+  /** A subscription's refusal, audited once, under the action of the field it asked for. */
+  const refuseSubscription = async (ctx: GraphQLContext, source: string | null, e: GyreError | LimitsExceeded) => {
+    const [asked] = source === null ? [] : requestedRules(source, limits.maxTokens);
+    const { key, action } = asked ?? { key: 'document', action: 'graphql.document.reject' };
+    const { message: reason, code, status } = e instanceof GyreError ? e : { message: e.message, code: limitExceeded, status: 400 };
+    await s.commands.refuse(action, { reason, code, status, operation: key }, { context: commandContext(ctx.auth, ctx.requestInfo) });
+    return e;
+  };
+  /** The subscriptions of each connection whose document text passed the limits, by id. */
+  const checked = new WeakMap<object, Set<string>>();
+  app.graphql.addHook('preSubscriptionParsing', async (schema, source, context, id) => {
     const ctx = context as unknown as GraphQLContext;
     if (ctx.connection) await gate.turn(ctx.connection);
     try {
@@ -294,11 +304,19 @@ export const registerGraphQL = async (app: FastifyInstance, s: Services) => {
       checkLimits(schema, parseWithinLimits(source, limits), limitRules(limits));
     } catch (e) {
       if (!(e instanceof GyreError || e instanceof LimitsExceeded)) throw e;
-      const [asked] = requestedRules(source, limits.maxTokens);
-      const { key, action } = asked ?? { key: 'document', action: 'graphql.document.reject' };
-      const { message: reason, code, status } = e instanceof GyreError ? e : { message: e.message, code: limitExceeded, status: 400 };
-      await s.commands.refuse(action, { reason, code, status, operation: key }, { context: commandContext(ctx.auth, ctx.requestInfo) });
-      throw e;
+      throw await refuseSubscription(ctx, source, e);
     }
+    const mine = checked.get(context) ?? new Set<string>();
+    checked.set(context, mine);
+    mine.add(String(id));
+  });
+  // mercurius runs the hook above only for a document sent as text, and validates no subscription: one sent as an
+  // already parsed document would skip every limit, and graphql's own rules run here, on a document within them
+  app.graphql.addHook('preSubscriptionExecution', async (schema, document, context, id) => {
+    const ctx = context as unknown as GraphQLContext;
+    if (!checked.get(context)?.delete(String(id)))
+      throw await refuseSubscription(ctx, null, new ValidationError("send a subscription's document as text (the query string), as graphql-ws does"));
+    const invalid = validate(schema, document);
+    if (invalid.length) throw await refuseSubscription(ctx, null, new ValidationError(invalid.map((e) => e.message).join('; ')));
   });
 };

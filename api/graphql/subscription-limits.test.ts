@@ -1,6 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createClient, type Client } from 'graphql-ws';
+import { parse } from 'graphql';
 import WebSocket from 'ws';
 import { gitRepo } from '../../test/support/git-repo.ts';
 import { ok, trigger } from '../../test/support/jobs.ts';
@@ -248,6 +249,31 @@ test('a WebSocket message is bounded before anything parses it: over GYRE_SUBSCR
   );
   assert.ok(process.memoryUsage().rss - rss < 100 * 1024 * 1024, 'memory stays bounded');
   assert.is((await fetch(`${httpUrl}/healthz`)).status, 200);
+});
+
+test('a document sent already parsed (not as text) is refused, audited, and gets no events: it would skip every limit', async () => {
+  // 40 aliases, over the limit of 30, in a message within the suite's 8 KB
+  const aliased = `subscription { events(filter: {actions: ["system.*"]}) { ${Array.from({ length: 40 }, (_, i) => `a${i}: id`).join(' ')} } }`;
+  const c = await rawConnection();
+  c.ws.send(JSON.stringify({ id: 'p', type: 'subscribe', payload: { query: JSON.parse(JSON.stringify(parse(aliased, { noLocation: true }))) } }));
+  c.ws.send(JSON.stringify({ id: 'bad', type: 'subscribe', payload: { query: 'subscription { events { nosuchfield } }' } }));
+  const deadline = Date.now() + 5000;
+  while (!(c.messages.some((m) => m.id === 'p') && c.messages.some((m) => m.id === 'bad')) && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 10));
+  const answer = c.messages.find((m) => m.id === 'p');
+  assert.is(answer?.type, 'error');
+  assert.match(JSON.stringify(answer), /as text/);
+  // graphql's own rules run on a subscription's document too
+  assert.is(c.messages.find((m) => m.id === 'bad')?.type, 'error');
+  assert.match(JSON.stringify(c.messages.find((m) => m.id === 'bad')), /nosuchfield/);
+  await update();
+  assert.not.ok(
+    c.messages.some((m) => (m.id === 'p' || m.id === 'bad') && m.type === 'next'),
+    'neither received an event',
+  );
+  const audited = await waitForAudit(g, (e) => e.success === false && /as text/.test(e.payload.reason));
+  assert.is(audited.length, 1);
+  c.ws.terminate();
 });
 
 test.run();
