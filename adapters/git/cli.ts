@@ -85,6 +85,14 @@ export const createGit = (dir: string, limits: GitLimits = defaultGitLimits): Gi
     );
     return measured;
   };
+  /** Marks a mirror used now: the least recently used are removed first. */
+  const touch = (mirror: string) => {
+    try {
+      utimesSync(mirror, new Date(), new Date());
+    } catch {
+      // removed meanwhile: nothing to mark
+    }
+  };
   const lastUsed = (mirror: string) => {
     try {
       return statSync(mirror).mtimeMs;
@@ -155,13 +163,19 @@ export const createGit = (dir: string, limits: GitLimits = defaultGitLimits): Gi
       measuring = true;
       void sizeOf(path)
         .then(over)
-        .then((o) => {
-          measuring = false;
-          if (o !== null && said === null) {
-            said = o;
-            abort.abort();
-          }
-        });
+        .then(
+          (o) => {
+            measuring = false;
+            if (o !== null && said === null) {
+              said = o;
+              abort.abort();
+            }
+          },
+          // a mirror that could not be removed to make room is measured again at the next look
+          () => {
+            measuring = false;
+          },
+        );
     }, mirrorWatchMs);
     try {
       await gitIn(path, abort.signal, ...args);
@@ -175,12 +189,17 @@ export const createGit = (dir: string, limits: GitLimits = defaultGitLimits): Gi
   };
   /** A fetch into `mirror`, stopped (and the mirror removed) once it outgrows its quota or the mirrors' quota. */
   const fetchInto = async (mirror: string, ...args: string[]) => {
-    const over = await watched(
-      mirror,
-      async (size) => (size > limits.mirrorQuotaBytes ? tooLarge('mirror') : (await fits(mirror, size)) ? null : mirrorsFull()),
-      'fetch',
-      ...args,
-    ).finally(async () => (await mirrorSizes()).set(mirror, await sizeOf(mirror)));
+    let over: GitError | null;
+    try {
+      over = await watched(
+        mirror,
+        async (size) => (size > limits.mirrorQuotaBytes ? tooLarge('mirror') : (await fits(mirror, size)) ? null : mirrorsFull()),
+        'fetch',
+        ...args,
+      );
+    } finally {
+      (await mirrorSizes()).set(mirror, await sizeOf(mirror));
+    }
     if (over) {
       rmSync(mirror, { recursive: true, force: true });
       (await mirrorSizes()).delete(mirror);
@@ -193,7 +212,7 @@ export const createGit = (dir: string, limits: GitLimits = defaultGitLimits): Gi
   };
   const readFrom = async (mirror: string, url: string, ref: Parameters<Git['read']>[1], options: { maxConfigBytes?: number }): Promise<Checkout> => {
     if (!existsSync(mirror)) await git(undefined, 'init', '--bare', '--quiet', mirror);
-    else utimesSync(mirror, new Date(), new Date());
+    else touch(mirror);
     // branches and tags, and only the one pull request's ref asked for: GitHub keeps one for every pull request ever opened
     const pull = ref.pullRequest == null ? null : `refs/pull/${Math.trunc(ref.pullRequest)}/head`;
     await limited(async () => {
@@ -262,6 +281,7 @@ export const createGit = (dir: string, limits: GitLimits = defaultGitLimits): Gi
           existsSync(mirror) &&
           (await using(mirror, () =>
             limited(async () => {
+              touch(mirror);
               await inCheckout(directory, 'fetch', '--quiet', '--', mirror, ...refs);
               await git(directory, 'rev-parse', '--verify', '--quiet', `${revision}^{commit}`);
             }),
