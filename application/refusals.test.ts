@@ -60,6 +60,17 @@ test('one source: its budget in full, the rest counted; the refusal that ends th
   assert.equal(errors, []);
 });
 
+test("a request is recorded once though another request's refusal came between its own", async () => {
+  clock += windowMs;
+  await refusals.flush();
+  const before = (await refusalsOf()).length;
+  const ip = '192.0.2.77';
+  assert.ok(await refusals.refuse('user.read', refusal, anonymous('socket', ip)));
+  assert.ok(await refusals.refuse('user.read', refusal, anonymous('other', ip)));
+  assert.is(await refusals.refuse('user.read', refusal, anonymous('socket', ip)), null);
+  assert.is((await refusalsOf()).length - before, 2);
+});
+
 test('many sources: the refusal that ends the window waits for every summary of it', async () => {
   clock += windowMs;
   await refusals.flush();

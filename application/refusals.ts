@@ -19,8 +19,8 @@ interface Source {
   recorded: number;
   summarized: number;
   readonly actions: Set<string>;
-  /** The request of this source's last refusal: a request is recorded once, however many of its parts are refused. */
-  lastRequest: string | null;
+  /** The requests of this source's last refusals: a request is recorded once, however many of its parts are refused, whatever came between. */
+  readonly requests: string[];
   /** The envelope of the last refusal summarized. */
   context: CommandContext | null;
 }
@@ -48,6 +48,10 @@ const sourceOf = (context: CommandContext): { key: string; kind: SourceKind } =>
 
 const summaryTarget: Reference = { id: 'refusals', type: 'api_operation' };
 const summarizedActions = 20;
+/** Requests remembered per source, so that one recorded already is not recorded again. */
+const rememberedRequests = 16;
+/** The longest the refusal that ends a window waits for its summaries: a database that does not answer holds no request longer. */
+const summaryWaitMs = 5_000;
 
 /**
  * Every refusal goes through here, so that what a caller can make the audit log hold is bounded:
@@ -113,7 +117,7 @@ export const createRefusals = (
     const { key, kind } = sourceOf(context);
     const known = sources.get(key);
     if (known) return known;
-    const fresh = (k: SourceKind): Source => ({ kind: k, recorded: 0, summarized: 0, actions: new Set(), lastRequest: null, context: null });
+    const fresh = (k: SourceKind): Source => ({ kind: k, recorded: 0, summarized: 0, actions: new Set(), requests: [], context: null });
     if (sources.size < limits.sources) {
       sources.set(key, fresh(kind));
       return sources.get(key)!;
@@ -124,12 +128,19 @@ export const createRefusals = (
 
   return {
     async refuse(action, refusal, envelope) {
-      // the refusal that ends a window waits for its summaries: what a flood of refusals makes the log hold is appended before more is taken
-      if (now() - start >= limits.windowMs) await endWindow();
+      // the refusal that ends a window waits for its summaries (for a while): what a flood of refusals makes the log hold is appended before more is taken
+      if (now() - start >= limits.windowMs) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([endWindow(), new Promise<void>((resolve) => (timer = setTimeout(resolve, summaryWaitMs)))]);
+        clearTimeout(timer);
+      }
       const source = sourceFor(envelope.context);
       const request = envelope.context.request?.id ?? null;
-      if (request !== null && source.lastRequest === request) return null;
-      source.lastRequest = request;
+      if (request !== null) {
+        if (source.requests.includes(request)) return null;
+        source.requests.push(request);
+        if (source.requests.length > rememberedRequests) source.requests.shift();
+      }
       if (source.recorded < limits.perSource && recorded < limits.perWindow) {
         source.recorded++;
         recorded++;
