@@ -236,6 +236,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     timeoutMs: config.GYRE_CONFIG_PROCESSING_TIMEOUT_MS,
     memoryMb: config.GYRE_CONFIG_PROCESSING_MEMORY_MB,
     queued: config.GYRE_CONFIG_PROCESSING_QUEUE,
+    ...(config.GYRE_CONFIG_PROCESSING_THREADS ? { threads: config.GYRE_CONFIG_PROCESSING_THREADS } : {}),
   });
   const reactorDeps = { db, store, commands, vault, git, configs, readYourWrites: async () => {} };
   const dispatch = createDispatch(

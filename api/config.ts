@@ -160,6 +160,8 @@ export const ConfigSchema = z.object({
   GYRE_CONFIG_PROCESSING_MEMORY_MB: z.coerce.number().int().min(32).max(16_384).default(256),
   /** Configs that may wait for a processing thread at once; past them a config is refused at once (503). */
   GYRE_CONFIG_PROCESSING_QUEUE: z.coerce.number().int().min(0).max(10_000).default(32),
+  /** Worker threads processing configs; unset: half the cores, at least 2. */
+  GYRE_CONFIG_PROCESSING_THREADS: z.coerce.number().int('must be a whole number').min(1).max(256).optional(),
   /** Refused requests of one source (a user, or an address when no one signed in) recorded in full each minute; the rest make one summary event. */
   GYRE_AUDIT_REFUSALS_PER_SOURCE: z.coerce.number().int('must be a whole number').min(1).max(100_000).default(10),
   /** Refused requests recorded in full each minute over all sources. */

@@ -16,6 +16,8 @@ export interface ConfigProcessingLimits extends ConfigLimits {
   readonly memoryMb: number;
   /** Configs that may wait for a thread at once. */
   readonly queued: number;
+  /** Worker threads: by default half the cores, at least 2. */
+  readonly threads?: number;
 }
 
 /** Processes configs in worker threads, each bounded in time and memory, so that no config holds up the event loop. */
@@ -24,6 +26,8 @@ export interface ConfigProcessor {
   readonly sourceBytes: number;
   /** Refuses a config of `bytes`, larger than `sourceBytes`. */
   refuseSize(bytes: number): never;
+  /** Configs being processed now, and waiting for a thread. */
+  load(): { readonly running: number; readonly waiting: number };
   /** Refuses a config longer than the limit; every other bound exceeded comes back as a problem, as the config's own problems do. */
   process(s: Reads, text: string, options: { pipelineParameters: Record<string, unknown>; pipelineValues: Record<string, unknown> }): Promise<ProcessResult>;
   close(): Promise<void>;
@@ -35,7 +39,7 @@ const workerFile = new URL(`./config-processing-worker${import.meta.url.endsWith
 const failed = (message: string): ProcessResult => ({ valid: false, problems: [{ file: '.circleci/config.yml', line: null, key: '', message }] });
 
 export const configProcessor = (limits: ConfigProcessingLimits): ConfigProcessor => {
-  const threads = Math.max(2, Math.floor(availableParallelism() / 2));
+  const threads = limits.threads ?? Math.max(2, Math.floor(availableParallelism() / 2));
   const pool = new Piscina<ProcessingTask, Processed>({
     filename: workerFile,
     minThreads: 0,
@@ -43,7 +47,7 @@ export const configProcessor = (limits: ConfigProcessingLimits): ConfigProcessor
     idleTimeout: 60_000,
     resourceLimits: { maxOldGenerationSizeMb: limits.memoryMb, maxYoungGenerationSizeMb: Math.min(64, Math.ceil(limits.memoryMb / 4)) },
   });
-  const { sourceBytes, timeoutMs, memoryMb, queued, ...configLimits } = limits;
+  const { sourceBytes, timeoutMs, memoryMb, queued, threads: _threads, ...configLimits } = limits;
   const refuseSize = (bytes: number): never => {
     throw new ValidationError(`the config is ${megabytes(bytes)}, more than ${megabytes(sourceBytes)} (the limit of a config's size): make it smaller`);
   };
@@ -82,6 +86,7 @@ export const configProcessor = (limits: ConfigProcessingLimits): ConfigProcessor
   return {
     sourceBytes,
     refuseSize,
+    load: () => ({ running, waiting: waiting.length }),
     async process(s, text, options) {
       const bytes = Buffer.byteLength(text);
       if (bytes > sourceBytes) refuseSize(bytes);

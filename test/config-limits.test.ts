@@ -199,6 +199,7 @@ test('with the structural limits lifted, the worker time limit stops the matrix 
     GYRE_CONFIG_MAX_STEPS: '10000000',
     GYRE_CONFIG_PROCESSING_TIMEOUT_MS: '1500',
     GYRE_CONFIG_PROCESSING_QUEUE: '2',
+    GYRE_CONFIG_PROCESSING_THREADS: '2',
   });
   liftedBase = await lifted.app.listen({ port: 0, host: '127.0.0.1' });
   await (await fetch(`${liftedBase}/healthz`)).text();
@@ -217,15 +218,16 @@ test('with the structural limits lifted, the worker time limit stops the matrix 
   assert.is(next.body.valid, true, JSON.stringify(next.body.errors));
   // a config that waits for a thread behind slow ones has its whole time limit once a thread takes it
   const small = 'version: 2.1\njobs:\n  build:\n    docker: [{image: alpine}]\n    steps: [checkout]\n';
-  const behind = await Promise.all(
-    [compile(liftedBase, lifted.adminToken, matrixConfig), compile(liftedBase, lifted.adminToken, matrixConfig)].concat(
-      (async () => {
-        // sent once both slow ones hold a thread
-        await new Promise((r) => setImmediate(r));
-        return compile(liftedBase, lifted.adminToken, small);
-      })(),
-    ),
-  );
+  const until = async (what: string, check: () => boolean) => {
+    const deadline = Date.now() + 10_000;
+    while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(check(), what);
+  };
+  const slow = [compile(liftedBase, lifted.adminToken, matrixConfig), compile(liftedBase, lifted.adminToken, matrixConfig)];
+  await until('both slow configs hold a thread', () => lifted.services.configs.load().running === 2);
+  const waited = compile(liftedBase, lifted.adminToken, small);
+  await until('the small config waits for a thread', () => lifted.services.configs.load().waiting === 1);
+  const behind = await Promise.all([...slow, waited]);
   assert.equal(
     behind.slice(0, 2).map((r) => r.body.valid),
     [false, false],
