@@ -39,16 +39,19 @@ const files = roots
 
 /** Whether a file imports, through its own imports, the test database (test/support/database.ts). */
 const testDatabase = join(root, 'test', 'support', 'database.ts');
-const reaching = new Map<string, boolean>();
+const importsOf = (file: string): string[] =>
+  [...readFileSync(file, 'utf8').matchAll(/(?:from |import\(|import )['"](\.{1,2}\/[^'"]+)['"]/g)]
+    .map((m) => resolve(dirname(file), m[1]!))
+    .filter((f) => f.endsWith('.ts') && existsSync(f));
 const reachesDatabase = (file: string): boolean => {
-  if (file === testDatabase) return true;
-  const known = reaching.get(file);
-  if (known !== undefined) return known;
-  reaching.set(file, false);
-  const imported = [...readFileSync(file, 'utf8').matchAll(/(?:from |import\()'(\.{1,2}\/[^']+)'/g)].map((m) => resolve(dirname(file), m[1]!));
-  const reaches = imported.some((f) => existsSync(f) && f.endsWith('.ts') && reachesDatabase(f));
-  reaching.set(file, reaches);
-  return reaches;
+  const seen = new Set<string>();
+  const walk = (f: string): boolean => {
+    if (f === testDatabase) return true;
+    if (seen.has(f)) return false;
+    seen.add(f);
+    return importsOf(f).some(walk);
+  };
+  return walk(file);
 };
 const embeddedOnly = (file: string) => /^\/\/ runs on the embedded database only: /m.test(readFileSync(file, 'utf8'));
 const onPostgres = Boolean(process.env.GYRE_TEST_DATABASE_URL);
