@@ -119,14 +119,18 @@ export const ConfigSchema = z.object({
   GYRE_SUBSCRIPTION_SLOW_CONSUMER_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   /** The longest message a WebSocket may send (bytes): a subscription's document and variables. A longer one closes the connection unread (1009). */
   GYRE_SUBSCRIPTION_MAX_MESSAGE_BYTES: z.coerce.number().int('must be a whole number').min(4096).max(16_777_216).default(65_536),
-  /** The bytes of webhook delivery bodies held at once over all deliveries (each by its length; one sent without a length counts as 25 MB until read). At least one of GitHub's largest. */
+  /**
+   * The bytes of webhook delivery bodies held at once over all deliveries: each holds the bytes of it that have arrived, until its
+   * request ends. A delivery larger than the bound is never taken, so below 25 MB (GitHub's largest) large pushes are refused
+   * every time they are sent; the least, 1 MB, still takes GitHub's ordinary deliveries (and lets tests reach the bound cheaply).
+   */
   GYRE_WEBHOOK_BODY_BYTES_IN_FLIGHT: z.coerce
     .number()
     .int('must be a whole number')
-    .min(26_214_400, "must be at least 26214400 (25 MB, GitHub's largest delivery)")
+    .min(1_048_576, 'must be at least 1048576 (1 MB); below 26214400 (25 MB) the largest deliveries GitHub sends are refused')
     .max(17_179_869_184)
     .default(104_857_600),
-  /** How long a webhook delivery's body may take to arrive once it is held (ms); GitHub gives up on a delivery after 10 s. A slower one is refused (408) and its bytes given back. */
+  /** How long a webhook delivery's body may take to arrive once its project is found (ms); GitHub gives up on a delivery after 10 s. A slower one is refused (408) and its bytes given back. */
   GYRE_WEBHOOK_BODY_TIMEOUT_MS: z.coerce.number().int('must be a whole number').min(1000).max(600_000).default(30_000),
   /** How long a browser session lasts from sign-in (hours, fractions allowed), however it started; then the person signs in again. */
   GYRE_SESSION_MAX_AGE_HOURS: z.coerce.number().positive('must be more than 0').max(8760, 'must be at most 8760 (a year)').default(168),

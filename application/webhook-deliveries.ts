@@ -48,15 +48,15 @@ export const projectOfDelivery = async (s: Reads, to: DeliveryAddress): Promise<
   return project;
 };
 
-/** What one delivery's body holds of the bytes in flight, from before it is read until its request ends. */
+/** What one delivery's body holds of the bytes in flight: the bytes that have arrived, until its request ends. */
 export interface HeldBody {
-  /** The body was read and is `bytes` long: one sent without a length was held at the most a delivery may be. */
-  shrinkTo(bytes: number): void;
-  /** Gives the bytes back; once, however the request ended. */
+  /** `bytes` more of the body arrived; throws `DeliveriesBusyError` (and holds none of them) if they would take the total over the bound. */
+  arrived(bytes: number): void;
+  /** Gives all the body's bytes back; once, however the request ended. */
   release(): void;
 }
 
-/** The bodies held at once would go over their bound: the delivery is refused unread, and may be sent again in a moment. */
+/** The bodies held at once would go over their bound: the delivery is refused, and may be sent again in a moment. */
 export class DeliveriesBusyError extends GyreError {
   constructor(limit: number) {
     super(
@@ -69,25 +69,27 @@ export class DeliveriesBusyError extends GyreError {
 
 /**
  * The bytes of delivery bodies held at once, over all deliveries (a body is held whole: its signature
- * covers it): each holds its length from before it is read, and one that would take the total over
- * `limit` is refused unread, so N deliveries at once cost at most `limit`, not N × 25 MB.
+ * covers it). Each body holds the bytes that have arrived, not the length it declares, so a connection
+ * that sends nothing holds nothing; a chunk that would take the total over `limit` refuses its
+ * delivery, so N deliveries at once cost at most `limit`, not N × 25 MB.
  */
 export const createDeliveryBodies = (limit: number) => {
   let held = 0;
   return {
-    hold(bytes: number): HeldBody {
-      if (held + bytes > limit) throw new DeliveriesBusyError(limit);
-      held += bytes;
-      let mine = bytes;
+    hold(): HeldBody {
+      let mine = 0;
+      let released = false;
       return {
-        shrinkTo(n) {
-          const given = mine - Math.min(Math.max(n, 0), mine);
-          held -= given;
-          mine -= given;
+        arrived(bytes) {
+          if (released) return;
+          if (held + bytes > limit) throw new DeliveriesBusyError(limit);
+          held += bytes;
+          mine += bytes;
         },
         release() {
           held -= mine;
           mine = 0;
+          released = true;
         },
       };
     },

@@ -28,10 +28,15 @@ const slug = 'gh/hooks/app';
 const secret = randomBytes(24).toString('hex');
 let g: TestGyre;
 let base = '';
-/** A second server on the same database: a replay sent to it is recognised too; it waits for a delivery's body for a second only. */
-let second: Gyre;
-let secondDir = '';
-let secondBase = '';
+/** Another server of the same database: its data directory (holding the same master key), its address. */
+type Server = { gyre: Gyre; dir: string; base: string };
+/**
+ * A second server: a replay sent to it is recognised too; it holds delivery bodies of `inFlight` bytes at once, and waits
+ * for a delivery's body for a second only.
+ */
+let second: Server;
+/** A third, holding delivery bodies of `inFlight` bytes at once, that waits for a body as long as Gyre does by default. */
+let bounded: Server;
 let repo: ReturnType<typeof gitRepo>;
 let github: Awaited<ReturnType<typeof startGitHubStandIn>>;
 const client = { id: 'gyre-hooks', secret: 'canary-client-secret-hooks' };
@@ -40,8 +45,8 @@ let hook = { id: 0, secret: '' };
 /** The deliveries whose body is never sent (`unsent`), until they end. */
 const unsentDeliveries = new Set<ClientRequest>();
 const MB = 1024 * 1024;
-/** The delivery bodies this server holds at once: a little over one of GitHub's largest (the least it may be). */
-const inFlight = 26 * MB;
+/** The delivery bodies the second and third servers hold at once: small, so that real bodies reach it. */
+const inFlight = 4 * MB;
 
 /** Nothing runs: the job waits on a runner class nobody serves. */
 const parked = `
@@ -76,6 +81,18 @@ const deliver = async (event: string, body: string, o: { delivery?: string; to?:
 const pushOf = (ref: string, after: string, sender = { login: 'dev', id: 7001 }) =>
   JSON.stringify({ ref, before: '0'.repeat(40), after, deleted: false, head_commit: { id: after, timestamp: new Date().toISOString() }, sender });
 const pipelineCount = async () => (await ok(`{ pipelines(projectSlug: "${slug}", first: 100) { edges { node { id } } } }`)).pipelines.edges.length as number;
+/** Another Gyre on the test database, opening the same sealed secrets (the same master key), listening. */
+const sameDatabase = async (env: Record<string, string>): Promise<Server> => {
+  const dir = mkdtempSync(join(tmpdir(), 'gyre-second-'));
+  copyFileSync(masterKeyFile(g.dataDir), masterKeyFile(dir));
+  // the tests that count refusals send more than a minute's budget of them from one address
+  const budget = { GYRE_AUDIT_REFUSALS_PER_SOURCE: '100000', GYRE_AUDIT_REFUSALS_PER_MINUTE: '1000000' };
+  const gyre = await createGyre(loadConfig({ GYRE_DATA_DIR: dir, GYRE_LOG_LEVEL: 'silent', GYRE_LOCAL_AGENT: 'false', ...budget, ...env }), {
+    db: testDatabase(),
+    logger: false,
+  });
+  return { gyre, dir, base: await gyre.app.listen({ port: 0, host: '127.0.0.1' }) };
+};
 const actorOf = async (id: string) => (await ok('query($id: ID!) { pipeline(id: $id) { trigger { actor { login } } } }', { id })).pipeline.trigger.actor.login;
 
 test.before(async () => {
@@ -87,19 +104,11 @@ test.before(async () => {
     GYRE_GITHUB_CLIENT_ID: client.id,
     GYRE_GITHUB_CLIENT_SECRET: client.secret,
     GYRE_PUBLIC_URL: base,
-    GYRE_WEBHOOK_BODY_BYTES_IN_FLIGHT: String(inFlight),
   });
   await g.app.listen({ port, host: '127.0.0.1' });
-  // the second server opens the same sealed secrets: the same master key
-  secondDir = mkdtempSync(join(tmpdir(), 'gyre-second-'));
-  copyFileSync(masterKeyFile(g.dataDir), masterKeyFile(secondDir));
-  // it takes a delivery's body for a second only: the slow sender's test sends to it
-  const slowBodies = { GYRE_WEBHOOK_BODY_BYTES_IN_FLIGHT: String(inFlight), GYRE_WEBHOOK_BODY_TIMEOUT_MS: '1000' };
-  second = await createGyre(loadConfig({ GYRE_DATA_DIR: secondDir, GYRE_LOG_LEVEL: 'silent', GYRE_LOCAL_AGENT: 'false', ...slowBodies }), {
-    db: testDatabase(),
-    logger: false,
-  });
-  secondBase = await second.app.listen({ port: 0, host: '127.0.0.1' });
+  // the second takes a delivery's body for a second only: the slow sender's test sends to it
+  second = await sameDatabase({ GYRE_WEBHOOK_BODY_BYTES_IN_FLIGHT: String(inFlight), GYRE_WEBHOOK_BODY_TIMEOUT_MS: '1000' });
+  bounded = await sameDatabase({ GYRE_WEBHOOK_BODY_BYTES_IN_FLIGHT: String(inFlight) });
   repo = gitRepo();
   repo.commit(parked, 'first');
   await g.createUser('dev', { orgs: ['hooks'], githubId: 7001 });
@@ -123,8 +132,10 @@ test.before(async () => {
 test.after(async () => {
   // a test that failed midway leaves its deliveries open: the servers would wait for them
   for (const sent of unsentDeliveries) sent.destroy();
-  await second.close();
-  rmSync(secondDir, { recursive: true, force: true });
+  for (const other of [second, bounded]) {
+    await other.gyre.close();
+    rmSync(other.dir, { recursive: true, force: true });
+  }
   await g.stop();
   await github.close();
   repo.remove();
@@ -352,7 +363,7 @@ test('the same signed body sent again with a new delivery id starts nothing, on 
   const first = await deliver('push', body);
   assert.is(first.status, 201, JSON.stringify(first.body));
   const count = await pipelineCount();
-  for (const to of [base, secondBase]) {
+  for (const to of [base, second.base]) {
     const replayed = await deliver('push', body, { to });
     assert.is(replayed.status, 200, JSON.stringify(replayed.body));
     assert.match(replayed.body.message, 'received before');
@@ -360,7 +371,7 @@ test('the same signed body sent again with a new delivery id starts nothing, on 
   }
   // at once, from both servers: one of them starts it
   const racing = pushOf('refs/tags/v1.0.0', sha, { login: 'dev', id: 7001 });
-  const told = await Promise.all([deliver('push', racing), deliver('push', racing, { to: secondBase }), deliver('push', racing)]);
+  const told = await Promise.all([deliver('push', racing), deliver('push', racing, { to: second.base }), deliver('push', racing)]);
   assert.equal(told.map((t) => t.status).sort(), [200, 200, 201], JSON.stringify(told.map((t) => t.body)));
   assert.is(await pipelineCount(), count + 1);
   assert.is((await waitForAudit(g, receipt, received + 2)).length, received + 2, 'one receipt per signed body');
@@ -389,19 +400,32 @@ const within = <T>(ms: number, p: Promise<T>, what: string): Promise<T> => {
 
 /**
  * A delivery to the project's slug that says it is `length` bytes long (null: sent in chunks, of no
- * length) and sends its first KB only, until aborted: its answer, if one comes before its body, and
- * the server's side of it (this process is the server).
+ * length) and sends the first `send` bytes of its body only (1 KB unless told), until aborted: its
+ * answer, if one comes before its body, and the server's side of it (this process is the server).
  */
-const unsent = (trace: string, length: number | null, headers: Record<string, string> = {}, to: Gyre = g) => {
+const unsent = (trace: string, length: number | null, o: { headers?: Record<string, string>; to?: { gyre: Gyre; base: string }; send?: number } = {}) => {
+  const to = o.to ?? { gyre: g, base };
+  /** Whether the server began to read the body, the bytes of it it has had, and who waits for what. */
+  let reading = false;
+  let received = 0;
+  const waiting = new Set<() => void>();
   const server = new Promise<{ req: IncomingMessage; res: ServerResponse }>((resolve) => {
     const seen = (req: IncomingMessage, res: ServerResponse) => {
       if (req.headers['x-client-trace-id'] !== trace) return;
-      to.app.server.off('request', seen);
+      to.gyre.app.server.off('request', seen);
+      // sees the body read, and counts its chunks as the request hands them on, without reading it (a listener would)
+      const emit = req.emit;
+      req.emit = function (this: IncomingMessage, event: string | symbol, ...args: any[]) {
+        if (event === 'resume' || event === 'data') reading = true;
+        if (event === 'data') received += (args[0] as Buffer).length;
+        for (const w of waiting) w();
+        return emit.call(this, event, ...args);
+      } as typeof req.emit;
       resolve({ req, res });
     };
-    to.app.server.on('request', seen);
+    to.gyre.app.server.on('request', seen);
   });
-  const sent = request(`${to === g ? base : secondBase}/hooks/github/${slug}`, {
+  const sent = request(`${to.base}/hooks/github/${slug}`, {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
@@ -409,7 +433,7 @@ const unsent = (trace: string, length: number | null, headers: Record<string, st
       'x-github-event': 'push',
       'x-client-trace-id': trace,
       'x-hub-signature-256': sign('{}'),
-      ...headers,
+      ...o.headers,
     },
   });
   const answer = new Promise<{ status: number; headers: IncomingHttpHeaders; body: any } | { error: string }>((resolve) => {
@@ -425,16 +449,38 @@ const unsent = (trace: string, length: number | null, headers: Record<string, st
   });
   unsentDeliveries.add(sent);
   sent.once('close', () => unsentDeliveries.delete(sent));
-  sent.write(Buffer.alloc(1024, ' '));
+  const send = o.send ?? 1024;
+  if (send > 0) sent.write(Buffer.alloc(send, ' '));
+  else sent.flushHeaders();
+  /** Resolves once `done` holds of what the server has seen of the body. */
+  const until = (done: () => boolean) =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (!done()) return;
+        waiting.delete(check);
+        resolve();
+      };
+      waiting.add(check);
+      check();
+    });
   return {
     answer,
-    /** Resolves once the server reads the body (its bytes are held); fails if it answers first. */
+    /** Resolves once the server reads the body; fails if it answers first. */
     read: async () => {
-      const { req } = await within(5000, server, `${trace} reaching the server`);
-      if (req.readableFlowing) return;
-      const refused = answer.then((a) => Promise.reject(new Error(`${trace} was answered before its body was read: ${JSON.stringify(a)}`)));
-      await within(5000, Promise.race([once(req, 'resume'), refused]), `${trace} being read`);
+      await within(5000, server, `${trace} reaching the server`);
+      const begun = until(() => reading);
+      const refused = answer.then((a) =>
+        reading ? undefined : Promise.reject(new Error(`${trace} was answered before its body was read: ${JSON.stringify(a)}`)),
+      );
+      await within(5000, Promise.race([begun, refused]), `${trace} being read`);
     },
+    /** Resolves once the server has had all the bytes sent of the body. */
+    arrived: () =>
+      within(
+        5000,
+        until(() => received >= send),
+        `${trace}'s ${send} bytes reaching the server`,
+      ),
     /** Ends the delivery from its sender's side; resolves once the server's side of it has ended. */
     abort: async () => {
       const { res } = await within(5000, server, `${trace} reaching the server`);
@@ -451,6 +497,8 @@ const refusalsOf = async (trace: string) => {
   return waitForAudit(g, (e) => e.success === false && e.request?.client_trace_id === trace, 0);
 };
 const aRefusal = async (trace: string, status: number, code: string) => {
+  // a refusal another server recorded reaches this one's audit log once it reads the log's tail
+  await waitForAudit(g, (e) => e.success === false && e.request?.client_trace_id === trace);
   const recorded = await refusalsOf(trace);
   assert.is(recorded.length, 1, `${trace}: ${recorded.length} events for one refusal`);
   assert.equal(
@@ -459,20 +507,39 @@ const aRefusal = async (trace: string, status: number, code: string) => {
   );
 };
 
-/** A signed ping of about `bytes`, each one a new body. */
-const ping = (bytes: number) => deliver('ping', JSON.stringify({ zen: randomBytes(8).toString('hex').padEnd(bytes, ' '), hook_id: 1 }));
+/** A signed ping of about `bytes` to `to`, each one a new body. */
+const ping = (bytes: number, to = base) => deliver('ping', JSON.stringify({ zen: randomBytes(8).toString('hex').padEnd(bytes, ' '), hook_id: 1 }), { to });
+const pong = async (bytes: number, to: string, what: string) => {
+  const r = await ping(bytes, to);
+  assert.equal([r.status, r.body], [200, { message: 'pong' }], what);
+};
 
-test('delivery bodies held at once are bounded: past GYRE_WEBHOOK_BODY_BYTES_IN_FLIGHT a delivery is refused unread, 503, audited once; bytes come back however a delivery ends', async () => {
+test('connections that say their bodies are large and send nothing hold nothing: a signed delivery is taken meanwhile', async () => {
   const run = randomBytes(4).toString('hex');
-  // a delivery of 24 MB being sent, slowly: its length is held while its body is read
-  const holder = unsent(`held-${run}`, 24 * MB);
+  // four deliveries that say they are 25 MB each (100 MB, 25 times the bound) and send their headers only, or 1 KB
+  const idle = [0, 0, 1024, 1024].map((send, i) => unsent(`idle-${i}-${run}`, 25 * MB, { to: bounded, send }));
+  for (const d of idle) await d.read();
+  // a delivery of three quarters of the bound is read whole, and answered
+  await pong(3 * MB, bounded.base, 'a genuine delivery while four connections said 100 MB and sent 2 KB');
+  for (const [i, d] of idle.entries()) {
+    assert.is(await Promise.race([d.answer, 'unanswered']), 'unanswered', `idle ${i} was answered`);
+    await d.abort();
+  }
+});
+
+test('bodies that arrive past GYRE_WEBHOOK_BODY_BYTES_IN_FLIGHT are read no further, 503 with Retry-After, audited once; bytes come back however a delivery ends', async () => {
+  const run = randomBytes(4).toString('hex');
+  // a delivery of 3 MB being sent, slowly: 2.5 MB of it arrived, and are held
+  const holder = unsent(`held-${run}`, 3 * MB, { to: bounded, send: 2.5 * MB });
   await holder.read();
-  // two more large deliveries at once, and one of unknown length (held as 25 MB until read): over the bound, refused before they are read
-  const over = [unsent(`over-a-${run}`, 20 * MB), unsent(`over-b-${run}`, 20 * MB), unsent(`over-chunked-${run}`, null)];
+  await holder.arrived();
+  // deliveries whose bodies arrive past the 1.5 MB left: read until then, refused before they are whole, the connection ends
+  const traces = [`over-a-${run}`, `over-b-${run}`, `over-chunked-${run}`];
+  const over = traces.map((trace, i) => unsent(trace, i === 2 ? null : 20 * MB, { to: bounded, send: 2 * MB }));
   for (const [i, d] of over.entries()) {
+    await d.read();
     const r = await within(5000, d.answer, `over ${i}`);
     if ('error' in r) throw new Error(`over ${i}: the answer was lost (${r.error})`);
-    // answered with all but its first KB unsent: its body was never waited for
     assert.is(r.status, 503, JSON.stringify(r.body));
     assert.is(r.body.code, 'WEBHOOK_DELIVERIES_BUSY');
     assert.match(r.body.message, `${inFlight} bytes, GYRE_WEBHOOK_BODY_BYTES_IN_FLIGHT`);
@@ -480,35 +547,33 @@ test('delivery bodies held at once are bounded: past GYRE_WEBHOOK_BODY_BYTES_IN_
     assert.is(r.headers.connection, 'close');
     await d.abort();
   }
-  for (const trace of [`over-a-${run}`, `over-b-${run}`, `over-chunked-${run}`]) await aRefusal(trace, 503, 'WEBHOOK_DELIVERIES_BUSY');
+  for (const trace of traces) await aRefusal(trace, 503, 'WEBHOOK_DELIVERIES_BUSY');
   // within the bound, deliveries are taken meanwhile: a genuine one is answered, a forged one refused for its signature
-  const taken = await ping(MB + MB / 2);
-  assert.equal([taken.status, taken.body], [200, { message: 'pong' }]);
-  const forged = await deliver('push', pushOf('refs/heads/main', 'f'.repeat(40)).padEnd(MB / 2, ' '), { signature: sign('another body') });
+  await pong(MB, bounded.base, 'a delivery that fits beside the holder');
+  const forged = await deliver('push', pushOf('refs/heads/main', 'f'.repeat(40)).padEnd(MB, ' '), {
+    to: bounded.base,
+    signature: sign('another body'),
+  });
   assert.is(forged.status, 401);
-  // the holder's sender goes away: its 24 MB come back, as the answered deliveries' did, and a delivery of 25 MB is read
+  // the holder's sender goes away: its 2.5 MB come back, as the answered deliveries' did, and 3 MB are taken, one after another
   await holder.abort();
-  const largest = unsent(`largest-${run}`, 25 * MB);
-  await largest.read();
-  await largest.abort();
-  const after = await ping(2 * MB);
-  assert.equal([after.status, after.body], [200, { message: 'pong' }]);
+  await pong(3 * MB, bounded.base, 'after the holder left');
+  await pong(3 * MB, bounded.base, 'after a delivery of 3 MB was answered');
 });
 
 test('a body still arriving after GYRE_WEBHOOK_BODY_TIMEOUT_MS is refused 408, audited once, and its bytes come back', async () => {
   const trace = `slow-${randomBytes(4).toString('hex')}`;
-  // 25 MB said, 1 KB sent: it holds all but 1 MB of the bound until the server gives up on it
-  const slow = unsent(trace, 25 * MB, {}, second);
+  // 25 MB said, 3 MB sent: it holds three quarters of the bound until the server gives up on it
+  const slow = unsent(trace, 25 * MB, { to: second, send: 3 * MB });
   await slow.read();
+  await slow.arrived();
   const r = await within(10_000, slow.answer, trace);
   if ('error' in r) throw new Error(`${trace}: the answer was lost (${r.error})`);
   assert.equal([r.status, r.body.code, r.headers.connection], [408, 'WEBHOOK_BODY_TIMEOUT', 'close']);
   assert.match(r.body.message, 'within 1000 ms (GYRE_WEBHOOK_BODY_TIMEOUT_MS)');
   await slow.abort();
   await aRefusal(trace, 408, 'WEBHOOK_BODY_TIMEOUT');
-  const next = unsent(`after-slow-${trace}`, 25 * MB, {}, second);
-  await next.read();
-  await next.abort();
+  await pong(3 * MB, second.base, 'after the slow delivery was refused');
 });
 
 test("a delivery too large (413) or not JSON (415), refused by the server before the route, is audited once like the route's own refusals", async () => {
@@ -524,7 +589,7 @@ test("a delivery too large (413) or not JSON (415), refused by the server before
     },
   ];
   for (const c of cases) {
-    const d = unsent(c.trace, c.length, c.headers);
+    const d = unsent(c.trace, c.length, { headers: c.headers });
     const r = await within(5000, d.answer, c.trace);
     if ('error' in r) throw new Error(`${c.trace}: the answer was lost (${r.error})`);
     // refused with all but its first KB unsent, and the connection ends rather than reading the rest

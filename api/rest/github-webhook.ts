@@ -1,18 +1,11 @@
 import { createHash } from 'node:crypto';
-import { PassThrough } from 'node:stream';
+import { Transform } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { CommandContext } from '../../domain/events/envelope.ts';
 import { GyreError, ValidationError } from '../../domain/errors.ts';
 import { receiveGitHubDelivery } from '../../application/pull-requests.ts';
 import type { ProjectRow } from '../../projections/projects.ts';
-import {
-  createDeliveryBodies,
-  DeliveriesBusyError,
-  forgedDelivery,
-  projectOfDelivery,
-  type DeliveryAddress,
-  type HeldBody,
-} from '../../application/webhook-deliveries.ts';
+import { createDeliveryBodies, DeliveriesBusyError, forgedDelivery, projectOfDelivery, type DeliveryAddress } from '../../application/webhook-deliveries.ts';
 import { requestError } from '../errors.ts';
 import { requestInfo } from '../request-context.ts';
 import type { Services } from '../services.ts';
@@ -48,8 +41,9 @@ const header = (req: FastifyRequest, name: string): string | undefined => {
  * GitHub's push and pull_request webhook. The project (and so its secret) is found before the body is
  * read: at `/hooks/github` by the webhook Gyre registered when following it (`X-GitHub-Hook-ID`),
  * at `/hooks/github/{vcs}/{org}/{repo}` by its slug (a webhook set up by hand); a delivery addressed
- * to no project is refused with its body unread, and so is one whose body would take the bodies held
- * at once over `GYRE_WEBHOOK_BODY_BYTES_IN_FLIGHT` (503, `Retry-After`). `X-Hub-Signature-256`
+ * to no project is refused with its body unread. Each body holds the bytes of it that have arrived, and
+ * one whose bytes would take the bodies held at once over `GYRE_WEBHOOK_BODY_BYTES_IN_FLIGHT` is read
+ * no further and refused (503, `Retry-After`). `X-Hub-Signature-256`
  * is then checked over the body's bytes exactly as sent, and only a body whose signature holds is
  * parsed; a bad one is refused with 401 and recorded. What a genuine delivery starts is
  * `receiveGitHubDelivery`'s (application/pull-requests.ts): a pipeline started answers 201, one
@@ -57,8 +51,8 @@ const header = (req: FastifyRequest, name: string): string | undefined => {
  * 202. Every refusal is audited once, naming who GitHub says sent it once that can be believed.
  */
 export const registerGitHubWebhook = async (app: FastifyInstance, s: Services, now: () => number = Date.now) => {
-  /** Each delivery's project, found before its body is read, and what its body holds of the bytes in flight. */
-  const deliveries = new WeakMap<FastifyRequest, { project: ProjectRow; body: HeldBody | null }>();
+  /** Each delivery's project, found before its body is read. */
+  const deliveries = new WeakMap<FastifyRequest, ProjectRow>();
   const bodies = createDeliveryBodies(s.config.GYRE_WEBHOOK_BODY_BYTES_IN_FLIGHT);
   const contextOf = (req: FastifyRequest): CommandContext => ({
     actor: { id: 'github', type: 'github_webhook', name: 'GitHub' },
@@ -104,10 +98,7 @@ export const registerGitHubWebhook = async (app: FastifyInstance, s: Services, n
   await app.register(async (scope) => {
     // the signature covers the raw bytes: keep them, and parse them only once it holds; any other type is refused unread (415)
     scope.removeContentTypeParser(['application/json', 'text/plain']);
-    scope.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: DELIVERY_LIMIT_BYTES }, (req, body, done) => {
-      deliveries.get(req)?.body?.shrinkTo((body as Buffer).length);
-      done(null, body);
-    });
+    scope.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: DELIVERY_LIMIT_BYTES }, (_req, body, done) => done(null, body));
     // every refused delivery is audited once, whatever refused it: the route, or fastify before it (a body too large, or not JSON)
     scope.setErrorHandler(async (raw, req, reply) => {
       const e = requestError(raw);
@@ -129,45 +120,52 @@ export const registerGitHubWebhook = async (app: FastifyInstance, s: Services, n
         url,
         {
           bodyLimit: DELIVERY_LIMIT_BYTES,
-          // the project is found, and the body's bytes held, before the body is read: a delivery addressed to none, or
-          // one past the bytes in flight, is refused unread
-          onRequest: async (req, reply) => {
-            const project = await projectOfDelivery(s, address(req));
-            const length = header(req, 'content-length');
-            let body: HeldBody | null = null;
-            // a body over the limit is refused unread (413); one of unknown length holds the most a delivery may be until it is read
-            if (!(Number(length) > DELIVERY_LIMIT_BYTES)) {
-              const held = bodies.hold(length === undefined ? DELIVERY_LIMIT_BYTES : Number(length));
-              // given back when the request ends, however it ends: answered, failed, or left by its sender
-              if (reply.raw.closed) held.release();
-              else reply.raw.once('close', () => held.release());
-              body = held;
-            }
-            deliveries.set(req, { project, body });
+          // the project is found before the body is read: a delivery addressed to none is refused unread (a body over
+          // the limit is refused unread too, by fastify: 413)
+          onRequest: async (req) => {
+            deliveries.set(req, await projectOfDelivery(s, address(req)));
           },
-          // a body still arriving after GYRE_WEBHOOK_BODY_TIMEOUT_MS is not GitHub's (it gives up after 10 s), and would keep
-          // its bytes held: it is refused, and the connection ends
+          // the body's bytes are held as they arrive: one that would take the bytes in flight over their bound is read no
+          // further and refused (503). One still arriving after GYRE_WEBHOOK_BODY_TIMEOUT_MS is not GitHub's (it gives up
+          // after 10 s), and would keep what it sent held: it is refused (408). Either way the connection ends
           preParsing: async (_req, reply, payload) => {
+            const held = bodies.hold();
+            // given back when the request ends, however it ends: answered, failed, or left by its sender
+            if (reply.raw.closed) held.release();
+            else reply.raw.once('close', () => held.release());
+            const stop = () => {
+              payload.unpipe(counted);
+              reply.header('connection', 'close');
+            };
+            const counted = new Transform({
+              transform(chunk: Buffer, _encoding, next) {
+                try {
+                  held.arrived(chunk.length);
+                } catch (e) {
+                  stop();
+                  return next(e as Error);
+                }
+                next(null, chunk);
+              },
+            });
             const ms = s.config.GYRE_WEBHOOK_BODY_TIMEOUT_MS;
-            const timed = new PassThrough();
             const timer = setTimeout(() => {
               if (reply.sent || reply.raw.closed) return;
-              payload.unpipe(timed);
-              reply.header('connection', 'close');
-              timed.destroy(new GyreError(`the delivery's body did not arrive within ${ms} ms (GYRE_WEBHOOK_BODY_TIMEOUT_MS)`, 'WEBHOOK_BODY_TIMEOUT', 408));
+              stop();
+              counted.destroy(new GyreError(`the delivery's body did not arrive within ${ms} ms (GYRE_WEBHOOK_BODY_TIMEOUT_MS)`, 'WEBHOOK_BODY_TIMEOUT', 408));
             }, ms);
-            timed.once('close', () => clearTimeout(timer));
+            counted.once('close', () => clearTimeout(timer));
             reply.raw.once('close', () => clearTimeout(timer));
             // the parser listens for errors while it reads; once it stopped (a body too large), one must not end the process
-            timed.on('error', () => undefined);
-            payload.once('error', (e) => timed.destroy(e));
-            return payload.pipe(timed);
+            counted.on('error', () => undefined);
+            payload.once('error', (e) => counted.destroy(e));
+            return payload.pipe(counted);
           },
         },
         async (req, reply) => {
-          const delivery = deliveries.get(req);
-          if (!delivery) throw new Error('the delivery reached its handler with no project found for it');
-          return deliver(req, reply, contextOf(req), delivery.project);
+          const project = deliveries.get(req);
+          if (!project) throw new Error('the delivery reached its handler with no project found for it');
+          return deliver(req, reply, contextOf(req), project);
         },
       );
     route('/hooks/github', (req) => ({ hookId: header(req, 'x-github-hook-id'), targetType: header(req, 'x-github-hook-installation-target-type') }));
