@@ -157,6 +157,26 @@ adapter('under a filter that matches nothing, checkpoints still move next', asyn
   await sub.stop();
 });
 
+adapter("after this store's append, next reaches the head though no checkpoint is due, and skips no event", async () => {
+  const s = open({ checkpointEvery: 1000 });
+  const t = uniqueName('settle');
+  const sub = follow(s, await s.head(), { types: [{ prefix: `${t}.wanted` }] });
+  const first = await s.append(`${t}-s`, [newEvent(`${t}.other`), newEvent(`${t}.other`)], 'no_stream');
+  await until('next at the skipped events', () => sub.pages.some((p) => p.next >= first.position), 5000);
+  assert.equal(sub.events(), []);
+  const second = await s.append(`${t}-s`, [newEvent(`${t}.other`), newEvent(`${t}.wanted`), newEvent(`${t}.other`)], 'exists');
+  await until('next at the head', () => sub.pages.some((p) => p.next >= second.position), 5000);
+  await sleep(50);
+  assert.equal(
+    sub.events().map((e) => e.id),
+    [second.events[1]!.id],
+    'the one wanted event, once',
+  );
+  const nexts = sub.pages.map((p) => p.next);
+  assert.equal([...nexts].sort(), nexts, 'next only moves forwards');
+  await sub.stop();
+});
+
 const resumes = async (name: string, cut: () => Promise<void>) => {
   const s = open({ maxRetryMs: 200 });
   const t = uniqueName(name);
