@@ -238,4 +238,14 @@ adapter('an unreachable server stops start-up with a message naming the variable
   assert.not.match(err.message, /hunter2/);
 });
 
+adapter('a connection string that does not parse is refused without quoting it', async () => {
+  const err = await connectEventStoreDb('esdb://admin:hunter2@127.0.0.1:hunter2?tls=false', { variable: 'GYRE_EVENTSTORE_URL' }).then(
+    () => undefined,
+    (e: Error) => e,
+  );
+  assert.ok(err, 'accepted a port that is not a number');
+  assert.match(err.message, /GYRE_EVENTSTORE_URL is not a valid EventStoreDB connection string/);
+  assert.not.match(err.message, /hunter2/);
+});
+
 adapter.run();

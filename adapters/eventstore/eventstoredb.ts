@@ -390,7 +390,8 @@ export const connectEventStoreDb = async (
     store = createEventStoreDbEventStore(connectionString, options);
   } catch (e) {
     throw new Error(
-      `${options.variable ?? 'the EventStoreDB connection string'} is not a valid EventStoreDB connection string (esdb://host:2113?tls=false): ${(e as Error).message}`,
+      // the client's parser quotes the text it did not expect, which may be part of a password: its position only
+      `${options.variable ?? 'the EventStoreDB connection string'} is not a valid EventStoreDB connection string (esdb://host:2113?tls=false): ${(e as Error).message.replace(/Unexpected ".*" at/s, 'unexpected text at')}`,
     );
   }
   try {
