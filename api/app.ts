@@ -20,6 +20,7 @@ import { createCommandHandler, type CommandHandler } from '../application/comman
 import { createRefusals } from '../application/refusals.ts';
 import { createReadYourWrites } from '../application/read-your-writes.ts';
 import { approximateLogLength, createPostgresEventStore } from '../adapters/eventstore/postgres.ts';
+import type { EventStore } from '../adapters/eventstore/port.ts';
 import { eventRegistry } from '../domain/events/catalog.ts';
 import { allProjections } from '../projections/all.ts';
 import { createProjectionRunner } from '../projections/runner.ts';
@@ -69,7 +70,7 @@ import { authorize, routeRules, type Rule } from './auth/authorization.ts';
 import { assertSameOrigin, crossSiteRequest, safeMethods, signedInByCookie } from './auth/origin.ts';
 import { bootstrapAdmin } from '../application/bootstrap.ts';
 import { migrateAccounts } from '../application/accounts-migration.ts';
-import type { Config } from './config.ts';
+import { type Config, ConfigError } from './config.ts';
 import { httpError, isRefusal, requestError } from './errors.ts';
 import { registerGraphQL, requestedRules } from './graphql/plugin.ts';
 import { commandContext, requestInfo } from './request-context.ts';
@@ -151,13 +152,30 @@ const localServerId = (dataDir: string): string => {
   return readFileSync(file, 'utf8').trim();
 };
 
+/**
+ * The event log: EventStoreDB when GYRE_EVENTSTORE_URL names one (read models and checkpoints stay in `db`), else the
+ * events table of `db`. A server that cannot be reached stops start-up as a wrong setting does.
+ */
+const openEventStore = async (config: Config, db: Knex, log: FastifyInstance['log']): Promise<EventStore> => {
+  if (!config.GYRE_EVENTSTORE_URL) return createPostgresEventStore(db);
+  // the gRPC client loads only where it is configured
+  const { connectEventStoreDb } = await import('../adapters/eventstore/eventstoredb.ts');
+  try {
+    return await connectEventStoreDb(config.GYRE_EVENTSTORE_URL, {
+      variable: 'GYRE_EVENTSTORE_URL',
+      onError: (err) => log.warn({ err }, 'EventStoreDB subscription dropped; subscribing again from its last position'),
+    });
+  } catch (e) {
+    throw new ConfigError(`invalid configuration:\n  GYRE_EVENTSTORE_URL: ${(e as Error).message}`);
+  }
+};
+
 /** The one wiring module: picks the adapters from the configuration and builds the server. */
 export const createGyre = async (config: Config, options: GyreOptions = {}): Promise<Gyre> => {
   const dataDir = resolve(config.GYRE_DATA_DIR);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const ownsDb = !options.db;
   const db = options.db ?? openDatabase({ url: config.GYRE_DATABASE_URL, dataDir: config.GYRE_DATABASE_URL ? undefined : join(dataDir, 'pglite') });
-  const store = await createPostgresEventStore(db);
   const app = fastify({
     logger: options.logger ?? {
       level: config.GYRE_LOG_LEVEL,
@@ -167,6 +185,10 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     genReqId: () => randomUUID(),
     trustProxy:
       config.GYRE_TRUST_PROXY === undefined ? false : config.GYRE_TRUST_PROXY === 'true' ? true : config.GYRE_TRUST_PROXY.split(',').map((a) => a.trim()),
+  });
+  const store = await openEventStore(config, db, app.log).catch(async (e) => {
+    if (ownsDb) await db.destroy();
+    throw e;
   });
   const projections = createProjectionRunner({
     store,
@@ -181,7 +203,8 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     runner: projections,
     projections: allProjections,
     migrate: withSchemaLock,
-    logLength: () => approximateLogLength(db),
+    // an estimate for the progress shown; EventStoreDB's log holds the server's own events too, and is not counted
+    ...(config.GYRE_EVENTSTORE_URL ? {} : { logLength: () => approximateLogLength(db) }),
     // the embedded database has one connection: shadows take turns on it anyway, and the server's queries wait behind them
     ...(config.GYRE_DATABASE_URL ? { concurrency: 4 } : { concurrency: 1, share: 0.5, pageSize: 500 }),
     onError: (rebuild, err) => app.log.error({ err, rebuild }, 'projection rebuild failed'),

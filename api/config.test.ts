@@ -29,6 +29,13 @@ test('values are parsed and checked', () => {
   assert.is(c.GYRE_DATABASE_URL, 'postgres://u@db:5432/gyre');
 });
 
+test('an EventStoreDB node or cluster is chosen by connection string', () => {
+  assert.is(loadConfig({ GYRE_EVENTSTORE_URL: 'esdb://127.0.0.1:2113?tls=false' }).GYRE_EVENTSTORE_URL, 'esdb://127.0.0.1:2113?tls=false');
+  const cluster = 'esdb+discover://gyre:pw@cluster.example:2113?tlsCAFile=/etc/ca.crt';
+  assert.is(loadConfig({ GYRE_EVENTSTORE_URL: cluster }).GYRE_EVENTSTORE_URL, cluster);
+  assert.is(loadConfig({}).GYRE_EVENTSTORE_URL, undefined, 'unset keeps the events in the SQL database');
+});
+
 test('a wrong value stops start-up with a message naming the variable, never the value', () => {
   const secret = 'canary-secret-value-123';
   for (const [env, name] of [
@@ -43,7 +50,8 @@ test('a wrong value stops start-up with a message naming the variable, never the
     [{ GYRE_S3_ENDPOINT: 'minio:9000' }, 'GYRE_S3_ENDPOINT'],
     [{ GYRE_S3_FORCE_PATH_STYLE: 'yes' }, 'GYRE_S3_FORCE_PATH_STYLE'],
     [{ GYRE_GITHUB_PRIVATE_REPOS: 'yes' }, 'GYRE_GITHUB_PRIVATE_REPOS'],
-    [{ GYRE_EVENTSTORE_URL: 'esdb://127.0.0.1:2113' }, 'GYRE_EVENTSTORE_URL'],
+    [{ GYRE_EVENTSTORE_URL: 'http://127.0.0.1:2113' }, 'GYRE_EVENTSTORE_URL'],
+    [{ GYRE_EVENTSTORE_URL: secret }, 'GYRE_EVENTSTORE_URL'],
     [{ GYRE_SESSION_MAX_AGE_HOURS: '0' }, 'GYRE_SESSION_MAX_AGE_HOURS'],
     [{ GYRE_SESSION_MAX_AGE_HOURS: 'a week' }, 'GYRE_SESSION_MAX_AGE_HOURS'],
   ] as const) {

@@ -193,10 +193,5 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
     const lines = result.error.issues.map((i) => `  ${String(i.path[0])}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
-  if (result.data.GYRE_EVENTSTORE_URL) {
-    throw new ConfigError(
-      'invalid configuration:\n  GYRE_EVENTSTORE_URL: the EventStoreDB adapter is not part of this release; unset it to keep events in the SQL database',
-    );
-  }
   return result.data;
 };

@@ -157,6 +157,26 @@ adapter('under a filter that matches nothing, checkpoints still move next', asyn
   await sub.stop();
 });
 
+adapter("after this store's append, next reaches the head though no checkpoint is due, and skips no event", async () => {
+  const s = open({ checkpointEvery: 1000 });
+  const t = uniqueName('settle');
+  const sub = follow(s, await s.head(), { types: [{ prefix: `${t}.wanted` }] });
+  const first = await s.append(`${t}-s`, [newEvent(`${t}.other`), newEvent(`${t}.other`)], 'no_stream');
+  await until('next at the skipped events', () => sub.pages.some((p) => p.next >= first.position), 5000);
+  assert.equal(sub.events(), []);
+  const second = await s.append(`${t}-s`, [newEvent(`${t}.other`), newEvent(`${t}.wanted`), newEvent(`${t}.other`)], 'exists');
+  await until('next at the head', () => sub.pages.some((p) => p.next >= second.position), 5000);
+  await sleep(50);
+  assert.equal(
+    sub.events().map((e) => e.id),
+    [second.events[1]!.id],
+    'the one wanted event, once',
+  );
+  const nexts = sub.pages.map((p) => p.next);
+  assert.equal([...nexts].sort(), nexts, 'next only moves forwards');
+  await sub.stop();
+});
+
 const resumes = async (name: string, cut: () => Promise<void>) => {
   const s = open({ maxRetryMs: 200 });
   const t = uniqueName(name);
@@ -215,6 +235,16 @@ adapter('an unreachable server stops start-up with a message naming the variable
   await own.start();
   assert.ok(err, 'connected to a stopped server');
   assert.match(err.message, /GYRE_EVENTSTORE_URL/);
+  assert.not.match(err.message, /hunter2/);
+});
+
+adapter('a connection string that does not parse is refused without quoting it', async () => {
+  const err = await connectEventStoreDb('esdb://admin:hunter2@127.0.0.1:hunter2?tls=false', { variable: 'GYRE_EVENTSTORE_URL' }).then(
+    () => undefined,
+    (e: Error) => e,
+  );
+  assert.ok(err, 'accepted a port that is not a number');
+  assert.match(err.message, /GYRE_EVENTSTORE_URL is not a valid EventStoreDB connection string/);
   assert.not.match(err.message, /hunter2/);
 });
 

@@ -94,12 +94,21 @@ interface CheckpointMark {
 }
 type Item = AllStreamResolvedEvent | CheckpointMark;
 
-type Taken = { items: Item[] } | { ended: true } | { aborted: true };
+type Taken = { items: Item[] } | { ended: true } | { aborted: true } | { idle: true };
 
-/** Waits until the subscription holds something, then takes what it holds now, up to `max`. */
-const takeAvailable = (sub: Readable, max: number, signal: AbortSignal): Promise<Taken> =>
+/**
+ * Waits until the subscription holds something, then takes what it holds now, up to `max`. With `quiet.unsettled`, or once
+ * `quiet.wake` is called, it answers `idle` after `quiet.ms` without anything.
+ */
+const takeAvailable = (sub: Readable, max: number, signal: AbortSignal, quiet: { ms: number; unsettled: boolean; wake?: () => void }): Promise<Taken> =>
   new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const idleSoon = () => (timer ??= setTimeout(() => finish(() => resolve({ idle: true })), quiet.ms));
+    if (quiet.unsettled) idleSoon();
+    quiet.wake = idleSoon;
     const finish = (outcome: () => void) => {
+      clearTimeout(timer);
+      quiet.wake = undefined;
       sub.off('readable', attempt);
       sub.off('error', failed);
       sub.off('end', ended);
@@ -134,6 +143,8 @@ export interface EventStoreDbOptions {
   readonly onError?: (error: unknown) => void;
   /** The longest wait between two attempts to resubscribe. */
   readonly maxRetryMs?: number;
+  /** How long a subscription waits for the server after an append of this store before it looks past events its filter skips. */
+  readonly settleMs?: number;
 }
 
 export interface EventStoreDbEventStore extends EventStore {
@@ -152,7 +163,10 @@ export const createEventStoreDbEventStore = (connectionString: string, options: 
   const pageSize = options.pageSize ?? 500;
   const checkpointEvery = options.checkpointEvery ?? 32;
   const maxRetryMs = options.maxRetryMs ?? 2000;
+  const settleMs = options.settleMs ?? 10;
   const live = new Set<AbortController>();
+  /** Told of each append of this store: a subscription whose filter skips the new events moves past them (`settle` below). */
+  const appended = new Set<() => void>();
   let closed = false;
 
   const readStream = async (stream: string, fromRevision = 0, maxCount?: number): Promise<RecordedEvent[]> => {
@@ -213,6 +227,7 @@ export const createEventStoreDbEventStore = (connectionString: string, options: 
     }
     // the append answers with the last revision only: the events' own positions and commit time are read back
     const recorded = await readStream(stream, revision - events.length + 1, events.length);
+    for (const wake of appended) wake();
     return { revision, position: recorded[recorded.length - 1]!.position, events: recorded };
   };
 
@@ -254,10 +269,29 @@ export const createEventStoreDbEventStore = (connectionString: string, options: 
     live.add(controller);
     const limit = opts.limit ?? pageSize;
     const regex = typeRegex(opts.filter?.types ?? []);
+    const types = opts.filter?.types ?? [];
     let next = from === 'end' ? await head() : from;
     // the last event taken: checkpoints move `next`, never this, so an event at a checkpoint's position is still taken
     let lastEvent = next;
     let wait = 50;
+    // The server checkpoints a filtered subscription every `checkpointEvery` events it scans, so `next` may stay up to that
+    // many events behind the head: a reader waiting for its own append would wait for later appends. After something
+    // arrived or this store appended, once the subscription has been quiet for `settleMs`, a read of the log's last
+    // events finds whether any of them would pass the filter; when none does, `next` moves past them.
+    const quiet: { ms: number; unsettled: boolean; wake?: () => void } = { ms: settleMs, unsettled: true };
+    const wake = () => {
+      quiet.unsettled = true;
+      quiet.wake?.();
+    };
+    appended.add(wake);
+    const settle = async (): Promise<Page | null> => {
+      quiet.unsettled = false;
+      const page = await readAll(next, { filter: { types }, limit: checkpointEvery + 1 });
+      if (!page.atEnd || page.events.length > 0 || page.next <= next) return null;
+      next = page.next;
+      if (next > lastEvent) lastEvent = next;
+      return { events: [], next, atEnd: false };
+    };
     try {
       while (!controller.signal.aborted) {
         const sub = client.subscribeToAll({
@@ -273,9 +307,15 @@ export const createEventStoreDbEventStore = (connectionString: string, options: 
         });
         try {
           for (;;) {
-            const taken = await takeAvailable(sub as unknown as Readable, limit, controller.signal);
+            const taken = await takeAvailable(sub as unknown as Readable, limit, controller.signal, quiet);
             if ('aborted' in taken) return;
             if ('ended' in taken) throw Object.assign(new Error('the subscription ended'), { type: ErrorType.UNAVAILABLE });
+            if ('idle' in taken) {
+              const settled = await settle();
+              if (settled) yield settled;
+              continue;
+            }
+            quiet.unsettled = true;
             wait = 50;
             const events: RecordedEvent[] = [];
             let moved = next;
@@ -318,6 +358,7 @@ export const createEventStoreDbEventStore = (connectionString: string, options: 
         }
       }
     } finally {
+      appended.delete(wake);
       opts.signal?.removeEventListener('abort', stop);
       live.delete(controller);
     }
@@ -349,7 +390,8 @@ export const connectEventStoreDb = async (
     store = createEventStoreDbEventStore(connectionString, options);
   } catch (e) {
     throw new Error(
-      `${options.variable ?? 'the EventStoreDB connection string'} is not a valid EventStoreDB connection string (esdb://host:2113?tls=false): ${(e as Error).message}`,
+      // the client's parser quotes the text it did not expect, which may be part of a password: its position only
+      `${options.variable ?? 'the EventStoreDB connection string'} is not a valid EventStoreDB connection string (esdb://host:2113?tls=false): ${(e as Error).message.replace(/Unexpected ".*" at/s, 'unexpected text at')}`,
     );
   }
   try {
