@@ -12,7 +12,7 @@ import { workflowStream } from '../domain/pipelines/workflow.ts';
 import { testDatabase } from './support/database.ts';
 import { gitRepo } from './support/git-repo.ts';
 import { startTestGyre, waitForAudit, type TestGyre } from './support/gyre.ts';
-import { finished, ok, until } from './support/jobs.ts';
+import { finished, ok, parkedConfig, until } from './support/jobs.ts';
 
 /**
  * GitHub's pull_request deliveries, signed with the project's webhook secret and posted over HTTP to
@@ -58,17 +58,7 @@ workflows:
       - env
       - deploy: {context: [release]}
 `;
-const parked = `
-version: 2.1
-jobs:
-  parked:
-    machine: true
-    resource_class: acme/nobody-serves-this
-    steps: [{run: echo never}]
-workflows:
-  main:
-    jobs: [parked]
-`;
+const parked = parkedConfig('acme');
 
 const digest = (v: string) => createHash('sha256').update(v).digest('hex');
 const admin = () => ({ 'circle-token': g.adminToken });

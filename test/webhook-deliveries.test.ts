@@ -14,6 +14,7 @@ import { testDatabase } from './support/database.ts';
 import { gitRepo } from './support/git-repo.ts';
 import { browser, startGitHubStandIn } from './support/github-standin.ts';
 import { startTestGyre, waitForAudit, type TestGyre } from './support/gyre.ts';
+import { parkedConfig } from './support/jobs.ts';
 import { freePort } from './support/ports.ts';
 
 /**
@@ -48,18 +49,7 @@ const MB = 1024 * 1024;
 /** The delivery bodies the second and third servers hold at once: small, so that real bodies reach it. */
 const inFlight = 4 * MB;
 
-/** Nothing runs: the job waits on a runner class nobody serves. */
-const parked = `
-version: 2.1
-jobs:
-  parked:
-    machine: true
-    resource_class: hooks/nobody-serves-this
-    steps: [{run: echo never}]
-workflows:
-  main:
-    jobs: [parked]
-`;
+const parked = parkedConfig('hooks');
 
 const ok = async (query: string, variables: Record<string, unknown> = {}) => {
   const r = await g.gql(query, variables);

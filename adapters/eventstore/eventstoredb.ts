@@ -24,6 +24,7 @@ import type { ActionFilter } from '../../domain/audit/action-filter.ts';
 import { matchesActions } from '../../domain/audit/action-filter.ts';
 import type { EventMetadata, NewEvent, Position, RecordedEvent } from '../../domain/events/envelope.ts';
 import {
+  appendOfNothing,
   type AppendResult,
   type EventStore,
   type ExpectedRevision,
@@ -199,17 +200,7 @@ export const createEventStoreDbEventStore = (connectionString: string, options: 
   };
 
   const append = async (stream: string, events: ReadonlyArray<NewEvent>, expected: ExpectedRevision): Promise<AppendResult> => {
-    if (events.length === 0) {
-      const last = await readLast(stream);
-      const actual = last ? last.revision : 'no_stream';
-      if (
-        (expected === 'no_stream' && actual !== 'no_stream') ||
-        (expected === 'exists' && actual === 'no_stream') ||
-        (typeof expected === 'number' && actual !== expected)
-      )
-        throw new WrongExpectedRevisionError(stream, expected, actual);
-      return { revision: actual === 'no_stream' ? -1 : actual, position: START, events: [] };
-    }
+    if (events.length === 0) return appendOfNothing(stream, expected, (await readLast(stream))?.revision ?? 'no_stream');
     let revision: number;
     try {
       const result = await client.appendToStream(

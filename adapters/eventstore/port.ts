@@ -67,4 +67,15 @@ export class WrongExpectedRevisionError extends ConflictError {
   }
 }
 
+/** An append of no events: it changes nothing, but its expected revision is checked as any append's is. */
+export const appendOfNothing = (stream: string, expected: ExpectedRevision, actual: number | 'no_stream'): AppendResult => {
+  if (
+    (expected === 'no_stream' && actual !== 'no_stream') ||
+    (expected === 'exists' && actual === 'no_stream') ||
+    (typeof expected === 'number' && actual !== expected)
+  )
+    throw new WrongExpectedRevisionError(stream, expected, actual);
+  return { revision: actual === 'no_stream' ? -1 : actual, position: START, events: [] };
+};
+
 export const maxPosition = (a: Position, b: Position): Position => (a > b ? a : b);

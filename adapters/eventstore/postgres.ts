@@ -6,6 +6,7 @@ import { createGroupCommit, type AppendRequest } from './group-commit.ts';
 import { createLogTail, type LogTailOptions } from './log-tail.ts';
 import { appendChannel, listenForAppends } from './notifications.ts';
 import {
+  appendOfNothing,
   START,
   WrongExpectedRevisionError,
   maxPosition,
@@ -121,17 +122,8 @@ export const createPostgresEventStore = async (db: Database, options: PostgresEv
     return r ? Number(r.revision) : 'no_stream';
   };
 
-  const unchanged = async (q: Knex | Knex.Transaction, stream: string, expected: ExpectedRevision): Promise<AppendResult> => {
-    const actual = await currentRevision(q, stream);
-    if (
-      (expected === 'no_stream' && actual !== 'no_stream') ||
-      (expected === 'exists' && actual === 'no_stream') ||
-      (typeof expected === 'number' && actual !== expected)
-    ) {
-      throw new WrongExpectedRevisionError(stream, expected, actual);
-    }
-    return { revision: actual === 'no_stream' ? -1 : actual, position: START, events: [] };
-  };
+  const unchanged = async (q: Knex | Knex.Transaction, stream: string, expected: ExpectedRevision): Promise<AppendResult> =>
+    appendOfNothing(stream, expected, await currentRevision(q, stream));
 
   /**
    * The one statement that writes a batch of appends, whatever their number and kinds: the appends and

@@ -56,3 +56,16 @@ export const finished = async (g: TestGyre, id: string, ms = 60_000) => {
   );
   return { ...w, byName: Object.fromEntries(w.jobs.map((j) => [j.name, j])) };
 };
+
+/** A config whose one job waits on a runner class nobody serves in `namespace`: queued until canceled, so nothing runs. */
+export const parkedConfig = (namespace: string) => `
+version: 2.1
+jobs:
+  parked:
+    machine: true
+    resource_class: ${namespace}/nobody-serves-this
+    steps: [{run: echo never}]
+workflows:
+  main:
+    jobs: [parked]
+`;
