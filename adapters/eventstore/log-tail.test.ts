@@ -84,10 +84,17 @@ test('twenty followers share one read of the log per append, and nothing is read
   if (testDatabaseUrl()) assert.ok(statements.get() <= 10, `${statements.get()} statements for one append and twenty followers`);
   else assert.is(statements.get(), 2, 'statements for one append and twenty followers');
 
-  statements.reset();
-  // idle: a window of time with nothing appended, not a wait for something
-  await sleep(300);
-  assert.is(statements.get(), 0, 'statements sent while nothing was appended');
+  // idle: windows of time with nothing appended, not a wait for something. On PostgreSQL a
+  // notification of this store's own appends can still be on its way, so the tail must fall quiet
+  // within a few windows; a tail that polls while idle sends statements in every one.
+  const windows = testDatabaseUrl() ? 10 : 1;
+  const sent: number[] = [];
+  for (let i = 0; i < windows && sent.at(-1) !== 0; i++) {
+    statements.reset();
+    await sleep(300);
+    sent.push(statements.get());
+  }
+  assert.is(sent.at(-1), 0, `statements sent while nothing was appended, window by window: ${sent.join(', ')}`);
   for (const f of followers) {
     assert.is(f.got.filter((x) => x.id === e.id).length, 1);
     await f.stop();

@@ -8,6 +8,7 @@ import type { ProjectRow } from '../../projections/projects.ts';
 import { createDeliveryBodies, DeliveriesBusyError, forgedDelivery, projectOfDelivery, type DeliveryAddress } from '../../application/webhook-deliveries.ts';
 import { requestError } from '../errors.ts';
 import { requestInfo } from '../request-context.ts';
+import { closeAfterAnswer } from './lingering-close.ts';
 import type { Services } from '../services.ts';
 
 /** A refusal that knows who GitHub says sent the delivery. */
@@ -111,7 +112,7 @@ export const registerGitHubWebhook = async (app: FastifyInstance, s: Services, n
       if (e instanceof DeliveriesBusyError) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
       // Node reads off and drops a small unread body, keeping the connection; a larger one (or one of
       // unknown length) is left unread, and the connection ends after the answer
-      if (!req.raw.complete && !(Number(header(req, 'content-length')) <= DRAINED_BYTES)) reply.header('connection', 'close');
+      if (!req.raw.complete && !(Number(header(req, 'content-length')) <= DRAINED_BYTES)) closeAfterAnswer(reply);
       // the app's error handler answers it
       throw e;
     });
@@ -135,7 +136,7 @@ export const registerGitHubWebhook = async (app: FastifyInstance, s: Services, n
             else reply.raw.once('close', () => held.release());
             const stop = () => {
               payload.unpipe(counted);
-              reply.header('connection', 'close');
+              closeAfterAnswer(reply);
             };
             const counted = new Transform({
               transform(chunk: Buffer, _encoding, next) {
