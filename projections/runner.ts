@@ -66,6 +66,22 @@ export const ensureCheckpointTable = async (db: Knex) => {
     primary key (name, version))`);
 };
 
+/**
+ * Empties every read model named, tables and checkpoint alike, so that it is built again from the start of the log:
+ * for a log it did not follow (another event store, or a copy of its log).
+ */
+export const forgetReadModels = async (trx: Knex, projections: ReadonlyArray<Projection>) => {
+  await ensureCheckpointTable(trx);
+  const tables = projections.flatMap((p) => Object.values(p.tables) as string[]);
+  if (tables.length) await trx.raw(`drop table if exists ${tables.join(', ')}`);
+  await trx(checkpoints)
+    .whereIn(
+      'name',
+      projections.map((p) => p.name),
+    )
+    .delete();
+};
+
 /** Applies one batch and moves the checkpoint from `from` to `to`, in one transaction, or not at all. */
 export const applyBatch = async (db: Knex, p: Projection, from: Position, to: Position, events: Parameters<Projection['apply']>[0]) => {
   await db.transaction(async (trx) => {

@@ -10,6 +10,7 @@ import { createGyre, type Gyre } from '../api/app.ts';
 import { ConfigError, loadConfig } from '../api/config.ts';
 import { resetDatabase, testDatabase } from './support/database.ts';
 import { type EventStoreDbStandIn, startEventStoreDbStandIn } from './support/eventstoredb-standin.ts';
+import { gqlData as gql } from './support/gyre.ts';
 
 /**
  * A whole Gyre with its events in EventStoreDB (the stand-in gRPC server) and its read models in the
@@ -37,18 +38,6 @@ const startGyre = async (): Promise<Gyre> => {
     db: testDatabase(),
     logger: false,
   });
-};
-
-const gql = async (g: Gyre, token: string, query: string, variables: Record<string, unknown> = {}) => {
-  const res = await g.app.inject({
-    method: 'POST',
-    url: '/graphql',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    payload: { query, variables },
-  });
-  const body = res.json() as { data: Record<string, any> | null; errors?: unknown[] };
-  assert.equal(body.errors, undefined, JSON.stringify(body.errors));
-  return body.data!;
 };
 
 const settingsAudit = '{ auditLog(first: 50, filter: {actions: ["system.*"]}) { edges { node { action payload } } } }';

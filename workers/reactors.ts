@@ -5,6 +5,7 @@ import type { Logger } from '../application/dependencies.ts';
 import { matchesActions, type ActionFilter } from '../domain/audit/action-filter.ts';
 import type { Position, RecordedEvent } from '../domain/events/envelope.ts';
 import { createPositionWaiters } from '../projections/position-waiters.ts';
+import { ensureReactorCheckpointTable, reactorCheckpoints as checkpoints } from '../application/reactor-checkpoints.ts';
 import type { Reactor } from './reactor.ts';
 
 /** What the runner needs of the event log (the event store port satisfies it). */
@@ -41,13 +42,7 @@ export interface ReactorRunnerOptions {
   readonly retryMs?: number;
 }
 
-const checkpoints = 'reactor_checkpoints';
 const START: Position = '';
-
-export const ensureReactorCheckpointTable = async (db: Knex) => {
-  await db.raw(`create table if not exists ${checkpoints} (
-    name text primary key, position text not null, claimed_by text, claimed_at timestamptz, updated_at timestamptz not null default now())`);
-};
 
 /** Another runner moved or holds the checkpoint: read it again. */
 class Moved extends Error {}

@@ -54,16 +54,21 @@ const decodePosition = (p: Position): ReadPosition => {
 
 const isSystem = (type: string) => type.startsWith('$');
 
-const toRecorded = (e: NonNullable<ResolvedEvent['event']>): RecordedEvent => ({
-  id: e.id,
-  type: e.type,
-  data: e.data,
-  metadata: e.metadata as unknown as EventMetadata,
-  stream: e.streamId,
-  revision: Number(e.revision),
-  position: encodePosition(e.position!),
-  occurredAt: e.created.toISOString(),
-});
+/** An event copied from another log keeps the time that log recorded it (`gyre events copy`), not the time of the copy. */
+const toRecorded = (e: NonNullable<ResolvedEvent['event']>): RecordedEvent => {
+  const metadata = e.metadata as unknown as EventMetadata;
+  return {
+    id: e.id,
+    type: e.type,
+    data: e.data,
+    metadata,
+    stream: e.streamId,
+    revision: Number(e.revision),
+    position: encodePosition(e.position!),
+    // another application's event in a shared cluster may carry no metadata at all
+    occurredAt: typeof metadata?.occurredAt === 'string' ? metadata.occurredAt : e.created.toISOString(),
+  };
+};
 
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -78,16 +83,21 @@ const expectedRevision = (expected: ExpectedRevision): AppendExpectedRevision =>
   expected === 'no_stream' ? NO_STREAM : expected === 'exists' ? STREAM_EXISTS : expected === 'any' ? ANY : BigInt(expected);
 
 /**
- * Takes the events of a read while `more` says so, and cancels the call however the loop ends: with client 6.2.1, a read
- * left early stays open and `dispose()` then never returns.
+ * Takes the events of a read while `more` says so and reads the rest untaken, so every read is bounded (`maxCount`); it cancels
+ * the call however the loop ends. With client 6.2.1, a read left early stays open, even cancelled once the server has sent
+ * all of it (what gRPC buffered is never read), and `dispose()` then never returns.
  */
 const take = async <E>(read: StreamingRead<E>, more: (e: E) => boolean) => {
+  let taking = true;
   try {
-    for await (const e of read) if (!more(e)) break;
+    for await (const e of read) if (taking) taking = more(e);
   } finally {
     await read.cancel();
   }
 };
+
+/** Events per read backwards, to find the last event that is not the server's own. */
+const BACK_PAGE = 32;
 
 /** A checkpoint, put in the subscription's own output so that it arrives in order with the events. */
 interface CheckpointMark {
@@ -185,18 +195,25 @@ export const createEventStoreDbEventStore = (connectionString: string, options: 
   };
 
   const readLast = async (stream: string): Promise<RecordedEvent | undefined> => {
-    let last: RecordedEvent | undefined;
-    try {
-      await take(client.readStream(stream, { fromRevision: END, direction: BACKWARDS }), (e) => {
-        if (!e.event || isSystem(e.event.type)) return true;
-        last = toRecorded(e.event);
-        return false;
-      });
-    } catch (e) {
-      if (e instanceof StreamNotFoundError) return undefined;
-      throw e;
+    for (let from: bigint | typeof END = END; ; ) {
+      let last: RecordedEvent | undefined;
+      let oldest: bigint | undefined;
+      let count = 0;
+      try {
+        await take(client.readStream(stream, { fromRevision: from, direction: BACKWARDS, maxCount: BACK_PAGE }), (e) => {
+          count++;
+          if (e.event) oldest = e.event.revision;
+          if (!e.event || isSystem(e.event.type)) return true;
+          last = toRecorded(e.event);
+          return false;
+        });
+      } catch (e) {
+        if (e instanceof StreamNotFoundError) return undefined;
+        throw e;
+      }
+      if (last || count < BACK_PAGE || !oldest) return last;
+      from = oldest - 1n;
     }
-    return last;
   };
 
   const append = async (stream: string, events: ReadonlyArray<NewEvent>, expected: ExpectedRevision): Promise<AppendResult> => {
@@ -243,13 +260,21 @@ export const createEventStoreDbEventStore = (connectionString: string, options: 
   };
 
   const head = async (): Promise<Position> => {
-    let found: Position = START;
-    await take(client.readAll({ fromPosition: END, direction: BACKWARDS }), (e) => {
-      if (!e.event || isSystem(e.event.type)) return true;
-      found = encodePosition(e.event.position);
-      return false;
-    });
-    return found;
+    for (let from: ReadPosition = END; ; ) {
+      let found: Position | undefined;
+      let oldest: EsPosition | undefined;
+      let count = 0;
+      await take(client.readAll({ fromPosition: from, direction: BACKWARDS, maxCount: BACK_PAGE }), (e) => {
+        count++;
+        if (e.event) oldest = e.event.position;
+        if (!e.event || isSystem(e.event.type)) return true;
+        found = encodePosition(e.event.position);
+        return false;
+      });
+      if (found) return found;
+      if (count < BACK_PAGE || !oldest) return START;
+      from = oldest;
+    }
   };
 
   async function* subscribe(from: Position | 'end', opts: SubscribeOptions = {}): AsyncGenerator<Page> {
@@ -278,10 +303,11 @@ export const createEventStoreDbEventStore = (connectionString: string, options: 
     const settle = async (): Promise<Page | null> => {
       quiet.unsettled = false;
       const page = await readAll(next, { filter: { types }, limit: checkpointEvery + 1 });
-      if (!page.atEnd || page.events.length > 0 || page.next <= next) return null;
-      next = page.next;
+      if (!page.atEnd || page.events.length > 0) return null;
+      if (page.next > next) next = page.next;
       if (next > lastEvent) lastEvent = next;
-      return { events: [], next, atEnd: false };
+      // the end of the log now: a projection is caught up (the live subscription itself never says so)
+      return { events: [], next, atEnd: true };
     };
     try {
       while (!controller.signal.aborted) {
@@ -296,11 +322,17 @@ export const createEventStoreDbEventStore = (connectionString: string, options: 
             },
           }),
         });
+        // an error between two takes (the CANCELLED of its own unsubscribe, a dropped call) ends the stream: the next take
+        // finds it ended and throws it; without a listener it would be an unhandled 'error' event
+        let failure: unknown;
+        sub.on('error', (e) => {
+          failure = e;
+        });
         try {
           for (;;) {
             const taken = await takeAvailable(sub as unknown as Readable, limit, controller.signal, quiet);
             if ('aborted' in taken) return;
-            if ('ended' in taken) throw Object.assign(new Error('the subscription ended'), { type: ErrorType.UNAVAILABLE });
+            if ('ended' in taken) throw failure ?? Object.assign(new Error('the subscription ended'), { type: ErrorType.UNAVAILABLE });
             if ('idle' in taken) {
               const settled = await settle();
               if (settled) yield settled;
@@ -397,4 +429,4 @@ export const connectEventStoreDb = async (
 };
 
 /** The connection string without a user's password. */
-const redacted = (connectionString: string) => connectionString.replace(/\/\/[^@/]*@/, '//***@');
+export const redacted = (connectionString: string) => connectionString.replace(/\/\/[^?#]*@/, '//***@');

@@ -50,7 +50,7 @@ export interface EventStore {
   /** The last event of a stream, or undefined when there is none. */
   readLast(stream: string): Promise<RecordedEvent | undefined>;
   readAll(from: Position, options?: ReadAllOptions): Promise<Page>;
-  /** Catch up from a position, then follow live; yields only pages that move `next`. */
+  /** Catch up from a position, then follow live; yields only pages that move `next` or that reached the end of the log. */
   subscribe(from: Position | 'end', options?: SubscribeOptions): AsyncIterable<Page>;
   /** The newest committed event's position: at or after every event committed now (followers pass it once they have read them all). */
   head(): Promise<Position>;

@@ -29,6 +29,8 @@ export const EventMetadata = z.object({
   version: z.number().int().positive(),
   $correlationId: z.string().min(1),
   $causationId: z.string().nullable(),
+  /** Only on an event `gyre events copy` moved from another log: when that log recorded it (ISO-8601 UTC). */
+  occurredAt: z.string().datetime().optional(),
 });
 export type EventMetadata = z.infer<typeof EventMetadata>;
 

@@ -158,13 +158,21 @@ export interface EventStoreDbStandIn {
   stop(): Promise<void>;
   /** Serves again on the same port. */
   start(): Promise<void>;
+  /**
+   * Empties the log to what a new server holds, and ends the calls open on the old one as a new server would. Positions go on
+   * from where they were, so that a client of the old log never takes a new event for one it has seen.
+   */
+  reset(): void;
 }
 
 export const startEventStoreDbStandIn = async (): Promise<EventStoreDbStandIn> => {
   const log: Log = { events: [], revisions: new Map(), end: 0n };
-  // a real server's log is never empty of its own events
-  appendTo(log, '$$$scavenges', [systemEvent('$metadata', { $maxAge: 2_592_000 })]);
-  appendTo(log, '$settings', [systemEvent('$settings', { $userStreamAcl: {}, $systemStreamAcl: {} })]);
+  const begin = () => {
+    // a real server's log is never empty of its own events
+    appendTo(log, '$$$scavenges', [systemEvent('$metadata', { $maxAge: 2_592_000 })]);
+    appendTo(log, '$settings', [systemEvent('$settings', { $userStreamAcl: {}, $systemStreamAcl: {} })]);
+  };
+  begin();
 
   const subscriptions = new Set<AllSubscription>();
   const reads = new Set<grpc.ServerWritableStream<ReadReq, ReadResp>>();
@@ -340,5 +348,12 @@ export const startEventStoreDbStandIn = async (): Promise<EventStoreDbStandIn> =
       server = undefined;
     },
     start,
+    reset() {
+      for (const sub of subscriptions) sub.drop('the node went away');
+      subscriptions.clear();
+      log.events.length = 0;
+      log.revisions.clear();
+      begin();
+    },
   };
 };
