@@ -39,11 +39,12 @@ import { registerCircleCiRunners } from './rest/circleci-runners.ts';
 import { registerCircleCiInsights } from './rest/circleci-insights.ts';
 import { registerOpenApi } from './rest/openapi.ts';
 import { createReactorRunner } from '../workers/reactors.ts';
+import { AnotherLogError, followLog } from '../application/log-identity.ts';
 import { contextKeyDestroyer } from '../workers/context-keys.ts';
 import { userKeyDestroyer } from '../workers/user-keys.ts';
 import { expiredFilesRemover } from '../workers/expired-files.ts';
 import { workflowStarter } from '../workers/workflow-starter.ts';
-import { ensureStatusOutboxTable, githubStatusReactor, startStatusSender, type StatusSender } from '../workers/github-statuses.ts';
+import { ensureStatusOutboxTable, forgetStatusPositions, githubStatusReactor, startStatusSender, type StatusSender } from '../workers/github-statuses.ts';
 import { buildCanceler } from '../workers/build-canceler.ts';
 import { scheduledRunStarter, startScheduleWorker } from '../workers/schedules.ts';
 import { connectDocker } from '../adapters/docker/connect.ts';
@@ -58,6 +59,8 @@ import { dockerClasses, machineClasses } from '../domain/runners/built-in-classe
 import type { Agent } from '../workers/agent/agent.ts';
 import { startLocalAgent } from '../workers/agent/local.ts';
 import { createDispatch, ensureHeartbeatTable } from '../workers/dispatch.ts';
+import { watchNomadNodes } from '../workers/nomad/nodes.ts';
+import { createNomadPlacer } from '../workers/nomad/placer.ts';
 import { registerCircleCiArtifacts } from './rest/circleci-artifacts.ts';
 import { jobProgress } from '../workers/job-progress.ts';
 import { startLeaseKeeper } from '../workers/lease-keeper.ts';
@@ -77,6 +80,7 @@ import { commandContext, requestInfo } from './request-context.ts';
 import { registerAuditCsv } from './rest/audit-csv.ts';
 import { registerHealth } from './rest/health.ts';
 import { registerCircleCiSchedules } from './rest/circleci-schedules.ts';
+import { connectNomad } from './nomad.ts';
 import { registerMetrics } from './rest/metrics.ts';
 import type { Services } from './services.ts';
 import { configProcessor } from '../application/config-processing.ts';
@@ -174,6 +178,9 @@ const openEventStore = async (config: Config, db: Knex, log: FastifyInstance['lo
 export const createGyre = async (config: Config, options: GyreOptions = {}): Promise<Gyre> => {
   const dataDir = resolve(config.GYRE_DATA_DIR);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const publicUrl = (config.GYRE_PUBLIC_URL ?? `http://${config.GYRE_HOST}:${config.GYRE_PORT}`).replace(/\/+$/, '');
+  // before anything opens: a Nomad that does not answer stops start-up as a wrong setting does
+  const nomad = await connectNomad(config, publicUrl);
   const ownsDb = !options.db;
   const db = options.db ?? openDatabase({ url: config.GYRE_DATABASE_URL, dataDir: config.GYRE_DATABASE_URL ? undefined : join(dataDir, 'pglite') });
   const app = fastify({
@@ -190,6 +197,20 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     if (ownsDb) await db.destroy();
     throw e;
   });
+  const followed = await followLog({ db, store, projections: allProjections, migrate: withSchemaLock, forgetPositions: [forgetStatusPositions] }).catch(
+    async (e) => {
+      await store.close();
+      if (ownsDb) await db.destroy();
+      throw e instanceof AnotherLogError
+        ? new ConfigError(`invalid configuration:\n  ${config.GYRE_EVENTSTORE_URL ? 'GYRE_EVENTSTORE_URL' : 'the event log'}: ${e.message}`)
+        : e;
+    },
+  );
+  if (followed.changed)
+    app.log.warn(
+      { from: followed.from },
+      'this log is a copy of the one the read models followed: they are built again from it, and the reactors go on where they were',
+    );
   const projections = createProjectionRunner({
     store,
     db,
@@ -248,7 +269,6 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   const board = createTaskBoard();
   const leaseMs = config.GYRE_AGENT_LEASE_MS;
   const github = createGitHub(config.GYRE_GITHUB_API_URL ?? defaultApiUrl(config.GYRE_GITHUB_URL));
-  const publicUrl = (config.GYRE_PUBLIC_URL ?? `http://${config.GYRE_HOST}:${config.GYRE_PORT}`).replace(/\/+$/, '');
   // reactors read the read models and issue commands; they never wait for reactors themselves
   const configs = configProcessor({
     sourceBytes: config.GYRE_CONFIG_MAX_SOURCE_BYTES,
@@ -262,6 +282,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     ...(config.GYRE_CONFIG_PROCESSING_THREADS ? { threads: config.GYRE_CONFIG_PROCESSING_THREADS } : {}),
   });
   const reactorDeps = { db, store, commands, vault, git, configs, readYourWrites: async () => {} };
+  const builtIn = { docker: Object.keys(dockerClasses), machine: Object.keys(machineClasses) };
   const dispatch = createDispatch(
     {
       ...reactorDeps,
@@ -273,8 +294,28 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
       projections,
       settings: { heartbeatMs: Math.min(1000, Math.floor(leaseMs / 3)), leaseMs, publicUrl },
     },
-    { docker: Object.keys(dockerClasses), machine: Object.keys(machineClasses) },
+    builtIn,
+    nomad?.serves,
   );
+  const placer =
+    nomad &&
+    createNomadPlacer({
+      ...reactorDeps,
+      jobSecrets,
+      nomad: nomad.nomad,
+      settings: nomad.settings,
+      serves: nomad.serves,
+      endTask: dispatch.endTask,
+      log: app.log,
+    });
+  const nomadNodes =
+    nomad &&
+    watchNomadNodes(nomad.nomad, {
+      classes: [...builtIn.docker.map((c) => `docker:${c}`), ...builtIn.machine.map((c) => `machine:${c}`)].filter(nomad.serves),
+      datacenters: nomad.settings.datacenters,
+      nodeClass: nomad.settings.nodeClass,
+      log: app.log,
+    });
   // commit statuses: the reactor fills the outbox, the sender (started below) posts it; the reactor wakes it
   let statusSender: StatusSender | null = null;
   const statuses = githubStatusReactor({ db, publicUrl, wake: () => statusSender?.wake() });
@@ -294,6 +335,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
       statuses,
       userKeyDestroyer(reactorDeps),
       scheduledRunStarter({ ...reactorDeps, log: app.log, projections }),
+      ...(placer ? [placer.reactor] : []),
     ],
   });
   const access = watchAccessChanges(store, projections);
@@ -326,6 +368,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     live,
     objects,
     dispatch,
+    nomad: nomadNodes ?? undefined,
     git,
     configs,
     github,
@@ -395,7 +438,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ message: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'NOT_FOUND' }));
 
   registerHealth(app, services);
-  registerMetrics(app, { db, presence: () => dispatch.presence() }, config.GYRE_METRICS_TOKEN);
+  registerMetrics(app, { db, presence: () => dispatch.presence(), nomad: nomadNodes ?? undefined }, config.GYRE_METRICS_TOKEN);
   registerAuditCsv(app, services);
   registerCircleCiMe(app, services);
   registerCircleCiContexts(app, services);
@@ -416,6 +459,8 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   await registerGraphQL(app, services);
   await projections.start();
   await reactors.start();
+  await nomadNodes?.start();
+  await placer?.start();
   const boardFeed = wakeBoardOnJobEvents({ store, projections, board, log: app.log });
   statusSender = startStatusSender({ db, github, tokens: jobSecrets, log: app.log });
   const leaseKeeper = startLeaseKeeper({ db, dispatch, leaseMs, log: app.log });
@@ -466,7 +511,10 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
       await schedules.stop();
       await app.close();
       await refusals.close();
+      await placer?.stop();
       await reactors.stop();
+      await nomadNodes?.stop();
+      nomad?.nomad.close();
       access.close();
       await statusSender?.stop();
       await boardFeed.stop();

@@ -36,6 +36,41 @@ test('an EventStoreDB node or cluster is chosen by connection string', () => {
   assert.is(loadConfig({}).GYRE_EVENTSTORE_URL, undefined, 'unset keeps the events in the SQL database');
 });
 
+test('Nomad: off by default; its settings parsed, lists split, CPU as cores or MHz, constraints as JSON', () => {
+  const off = loadConfig({});
+  assert.is(off.GYRE_NOMAD_ADDR, undefined);
+  assert.equal(
+    [off.GYRE_NOMAD_NAMESPACE, off.GYRE_NOMAD_DATACENTERS, off.GYRE_NOMAD_CLASSES, off.GYRE_NOMAD_AGENT_COMMAND, off.GYRE_NOMAD_CPU],
+    ['default', ['dc1'], ['docker:*'], ['gyre'], 'cores'],
+  );
+  const c = loadConfig({
+    GYRE_NOMAD_ADDR: 'https://nomad.example.com:4646',
+    GYRE_NOMAD_DATACENTERS: 'eu-1, eu-2',
+    GYRE_NOMAD_CLASSES: 'docker:*,machine:large',
+    GYRE_NOMAD_AGENT_COMMAND: 'node /opt/gyre/bin/gyre.mjs',
+    GYRE_NOMAD_CPU: '2400',
+    GYRE_NOMAD_CONSTRAINTS: '{"docker:large": [{"attribute": "${meta.size}", "operator": "=", "value": "large"}]}',
+  });
+  assert.equal(c.GYRE_NOMAD_DATACENTERS, ['eu-1', 'eu-2']);
+  assert.equal(c.GYRE_NOMAD_CLASSES, ['docker:*', 'machine:large']);
+  assert.equal(c.GYRE_NOMAD_AGENT_COMMAND, ['node', '/opt/gyre/bin/gyre.mjs']);
+  assert.equal(c.GYRE_NOMAD_CPU, { mhzPerCpu: 2400 });
+  assert.equal(c.GYRE_NOMAD_CONSTRAINTS, { 'docker:large': [{ attribute: '${meta.size}', operator: '=', value: 'large' }] });
+  for (const [variable, value] of [
+    ['GYRE_NOMAD_ADDR', 'nomad:4646'],
+    ['GYRE_NOMAD_CPU', 'fast'],
+    ['GYRE_NOMAD_DATACENTERS', 'dc1,,dc2'],
+    ['GYRE_NOMAD_CONSTRAINTS', '{"docker:*": [{"attribute": "x"}]}'],
+    ['GYRE_NOMAD_CONSTRAINTS', 'not json'],
+  ]) {
+    assert.throws(
+      () => loadConfig({ [variable!]: value }),
+      (e: Error) => e instanceof ConfigError && e.message.includes(`${variable}:`) && !e.message.includes(value!),
+      `${variable}=${value}`,
+    );
+  }
+});
+
 test('a wrong value stops start-up with a message naming the variable, never the value', () => {
   const secret = 'canary-secret-value-123';
   for (const [env, name] of [

@@ -16,6 +16,13 @@ const url = (protocols: string[], example: string) =>
       `must be a ${protocols.join(' or ')} URL such as ${example}`,
     );
 
+const list = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((v) => v.split(',').map((x) => x.trim()))
+    .refine((v) => v.length > 0 && v.every((x) => x.length > 0), 'must be a comma-separated list without empty entries');
+
 const masterKey = z
   .string()
   .trim()
@@ -110,6 +117,50 @@ export const ConfigSchema = z.object({
     .default(3_600_000),
   /** How often the schedules worker looks for scheduled pipelines and scheduled workflows that are due. */
   GYRE_SCHEDULE_TICK_MS: z.coerce.number().int().min(50).max(60_000).default(10_000),
+  /** Nomad's HTTP API (`http://nomad.example.com:4646`): set, Nomad places the tasks of GYRE_NOMAD_CLASSES instead of Gyre's agents. */
+  GYRE_NOMAD_ADDR: url(['http:', 'https:'], 'https://nomad.example.com:4646').optional(),
+  /** The ACL token Gyre sends Nomad (its secret ID); see the README for the policy it needs. */
+  GYRE_NOMAD_TOKEN: z.string().trim().min(1).optional(),
+  GYRE_NOMAD_NAMESPACE: z.string().trim().min(1).default('default'),
+  GYRE_NOMAD_REGION: z.string().trim().min(1).optional(),
+  /** The datacenters Gyre's Nomad jobs may run in, comma-separated. */
+  GYRE_NOMAD_DATACENTERS: list('dc1'),
+  /** PEM files for Nomad's TLS, as Nomad's own CLI names them: the CA that signed Nomad's certificate, and Gyre's client certificate and key. */
+  NOMAD_CACERT: z.string().trim().min(1).optional(),
+  NOMAD_CLIENT_CERT: z.string().trim().min(1).optional(),
+  NOMAD_CLIENT_KEY: z.string().trim().min(1).optional(),
+  /** The resource classes Nomad serves, comma-separated patterns (`docker:*`, `machine:large`); Gyre's agents serve the rest. */
+  GYRE_NOMAD_CLASSES: list('docker:*'),
+  /** The one-shot agent's command on Nomad's clients, and any leading arguments (space-separated): `gyre` on the client's PATH by default. */
+  GYRE_NOMAD_AGENT_COMMAND: z
+    .string()
+    .trim()
+    .min(1)
+    .default('gyre')
+    .transform((v) => v.split(/\s+/)),
+  /** A class's CPUs to Nomad: `cores` (whole cores, Nomad's `cores`) or MHz per CPU (Nomad's `cpu`). */
+  GYRE_NOMAD_CPU: z
+    .string()
+    .trim()
+    .default('cores')
+    .refine((v) => v === 'cores' || /^[1-9][0-9]*$/.test(v), 'must be cores or a number of MHz per CPU such as 2400')
+    .transform((v): 'cores' | { mhzPerCpu: number } => (v === 'cores' ? 'cores' : { mhzPerCpu: Number(v) })),
+  /** Gyre's jobs run only on Nomad nodes of this node class. */
+  GYRE_NOMAD_NODE_CLASS: z.string().trim().min(1).optional(),
+  /** Constraints by resource class, as JSON: `{"docker:large": [{"attribute": "${meta.size}", "operator": "=", "value": "large"}]}`. */
+  GYRE_NOMAD_CONSTRAINTS: z
+    .string()
+    .trim()
+    .default('{}')
+    .transform((v, ctx) => {
+      try {
+        return JSON.parse(v) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON such as {"docker:large": [{"attribute": "${meta.size}", "operator": "=", "value": "large"}]}' });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.record(z.string().min(1), z.array(z.object({ attribute: z.string().min(1), operator: z.string().min(1), value: z.string() }).strict()))),
   /** When set, GET /metrics answers only `Authorization: Bearer <this>`; unset, it is open, as scrape targets usually are. */
   GYRE_METRICS_TOKEN: z.string().trim().min(16, 'must be at least 16 characters (openssl rand -hex 24)').optional(),
   /** Live subscriptions open at once on one WebSocket, and for one account over all its connections. */

@@ -16,6 +16,7 @@ import type { ReactorRunner } from '../workers/reactors.ts';
 import type { ObjectStore } from '../adapters/objectstore/port.ts';
 import type { OutputStore } from '../adapters/output/port.ts';
 import type { LiveOutput } from '../application/live-output.ts';
+import type { NomadCapacity } from '../application/job-reads.ts';
 import type { Dispatch } from '../workers/dispatch.ts';
 import type { Config } from './config.ts';
 import type { TokenUsage } from './auth/token-usage.ts';
@@ -56,6 +57,8 @@ export interface Services {
   readonly objects: ObjectStore;
   /** The agent protocol's server side. */
   readonly dispatch: Dispatch;
+  /** Nomad's nodes, when Nomad places tasks (GYRE_NOMAD_ADDR). */
+  readonly nomad?: NomadCapacity | undefined;
   /** Reads configs from projects' repositories. */
   readonly git: Git;
   /** Processes configs in worker threads, bounded in size, time and memory. */

@@ -4,13 +4,40 @@ import { freeCapacity } from '../domain/scheduling/placement.ts';
 import { queueReason, type AgentView } from '../domain/scheduling/queue-reason.ts';
 import { allAgents, queuedJobIds, runningTaskLoads, taskCounts, tasksOfJob, type AgentRow, type JobRunRow, type RunningTaskLoad } from '../projections/jobs.ts';
 import { jobById, type JobRow } from '../projections/pipelines.ts';
+import { placementOfTask, type PlacementRow } from '../projections/nomad.ts';
 import { ValidationError } from '../domain/errors.ts';
 import type { Reads } from './dependencies.ts';
 
 /** The job read side: the read models, and when each agent was last heard from (heartbeats are not events). */
 export interface JobReads extends Reads {
   presence(): Promise<ReadonlyMap<string, { readonly lastSeenAt: string; readonly online: boolean }>>;
+  /** When Nomad places some classes: which, and its nodes as last listed. */
+  readonly nomad?: NomadCapacity;
 }
+
+/** A Nomad client node as the capacity view shows it. */
+export interface NomadNodeView {
+  readonly id: string;
+  readonly name: string;
+  readonly datacenter: string;
+  readonly nodeClass: string;
+  readonly status: string;
+  readonly eligibility: string;
+  readonly draining: boolean;
+  readonly cpuMhz: number;
+  readonly cpuCores: number;
+  readonly memoryMb: number;
+}
+
+export interface NomadCapacity {
+  /** The classes Nomad places, by name (the built-in classes GYRE_NOMAD_CLASSES matches). */
+  readonly classes: ReadonlyArray<string>;
+  /** The nodes that may run Gyre's jobs (in its datacenters and node class). */
+  nodes(): ReadonlyArray<NomadNodeView>;
+}
+
+/** A node Nomad places new work on. */
+export const nomadNodeUsable = (n: NomadNodeView) => n.status === 'ready' && n.eligibility === 'eligible' && !n.draining;
 
 /** An agent as an operator sees it: what it offers, what it runs, what it has left, and whether it answers. */
 export interface AgentState {
@@ -60,11 +87,22 @@ export const whyQueued = async (deps: JobReads, run: JobRunRow): Promise<string 
   if (run.stoppedAt || run.canceled) return null;
   const waiting = (await tasksOfJob(deps.db, run.jobId)).find((t) => t.status === 'queued');
   if (!waiting) return null;
+  const placed = await placementOfTask(deps.db, run.jobId, waiting.taskIndex);
+  if (placed) return nomadWait(placed);
+  if (deps.nomad?.classes.includes(run.resourceClass)) return 'waiting for Gyre to submit it to Nomad';
   const agents = await agentStates(deps);
   return queueReason(
     { resourceClass: run.resourceClass, size: { cpus: run.spec.resourceClass.cpus, memoryMb: run.spec.resourceClass.memoryMb } },
     agents.map((a) => a.view),
   );
+};
+
+/** Why a task Nomad places waits: what Nomad said, or how far its placement has come. */
+const nomadWait = (p: PlacementRow): string => {
+  if (p.reason) return p.reason;
+  if (p.status === 'submitted') return `waiting for Gyre to register Nomad job ${p.nomadJobId}`;
+  if (p.status === 'allocated') return `Nomad placed it on ${p.nodeName ?? 'a node'}: its one-shot agent is starting`;
+  return `waiting for Nomad to place Nomad job ${p.nomadJobId}`;
 };
 
 /** One resource class's queue, what runs in it, and the agents that serve it (online ones only) with the room they have. */
@@ -77,17 +115,30 @@ export interface ResourceClassLoad {
   /** Summed over its agents; an agent serving several classes offers the same room to each. */
   readonly freeCpus: number;
   readonly freeMemoryMb: number;
+  /** The Nomad nodes that may run it, when Nomad places it; null when agents serve it. */
+  readonly nomadNodes: ReadonlyArray<NomadNodeView> | null;
 }
 
 /** Every resource class with queued or running work or an online agent, by name. */
 export const resourceClassLoads = async (deps: JobReads): Promise<ResourceClassLoad[]> => {
   const [counts, agents] = await Promise.all([taskCounts(deps.db), agentStates(deps)]);
-  const by = new Map<string, { resourceClass: string; queued: number; running: number; agents: number; freeCpus: number; freeMemoryMb: number }>();
+  const nomad = new Set(deps.nomad?.classes ?? []);
+  const nodes = deps.nomad?.nodes() ?? [];
+  const by = new Map<string, { -readonly [K in keyof ResourceClassLoad]: ResourceClassLoad[K] }>();
   const of = (resourceClass: string) => {
-    const got = by.get(resourceClass) ?? { resourceClass, queued: 0, running: 0, agents: 0, freeCpus: 0, freeMemoryMb: 0 };
+    const got = by.get(resourceClass) ?? {
+      resourceClass,
+      queued: 0,
+      running: 0,
+      agents: 0,
+      freeCpus: 0,
+      freeMemoryMb: 0,
+      nomadNodes: nomad.has(resourceClass) ? nodes : null,
+    };
     by.set(resourceClass, got);
     return got;
   };
+  for (const rc of nomad) of(rc);
   for (const c of counts) Object.assign(of(c.resourceClass), { queued: c.queued, running: c.running });
   for (const a of agents.filter((x) => x.online)) {
     for (const rc of a.agent.resourceClasses) {

@@ -5,7 +5,7 @@ import { CliError } from '../cli/client.ts';
 import { projections } from '../cli/projections.ts';
 import { users } from '../cli/users.ts';
 import { GyreError, ValidationError } from '../domain/errors.ts';
-import { loadAgent, loadServer } from './load.ts';
+import { loadAgent, loadEvents, loadServer } from './load.ts';
 
 const usage = `usage: gyre <command>
 
@@ -19,6 +19,8 @@ commands:
   projections rebuild [name…]  build read models (every one, or those named) again from the log
                                beside the live ones while Gyre serves; shows progress and returns
                                once each is swapped in
+  events copy --to <esdb://…>  copy every event of this installation (stopped) into an empty
+                               EventStoreDB, then start Gyre with GYRE_EVENTSTORE_URL
 
 options for users and projections:
   --host <url>    Gyre's URL (or GYRE_URL; default http://127.0.0.1:8080)
@@ -69,6 +71,12 @@ const client = async (args: string[]) => {
 const main = async () => {
   const [command, ...rest] = process.argv.slice(2);
   if (command === 'serve') return serve();
+  if (command === 'events') {
+    const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { to: { type: 'string' } } });
+    const { events } = await loadEvents();
+    const progress = (line: string) => void process.stderr.write(`${line}\n`);
+    return void process.stdout.write(`${await events(loadConfig(), positionals[0], values.to, progress)}\n`);
+  }
   if (command === 'agent') {
     const { agentUsage, parseAgentFlags, runBuildAgent } = await loadAgent();
     if (rest.includes('--help') || rest.includes('-h')) return void process.stdout.write(agentUsage);

@@ -5,3 +5,4 @@
  */
 export const loadServer = () => import('../api/app.ts');
 export const loadAgent = () => import('../workers/agent/main.ts');
+export const loadEvents = () => import('./events.ts');

@@ -10,6 +10,7 @@ import { projectsProjection } from './projects.ts';
 import { projectFollowsProjection } from './project-follows.ts';
 import { pullRequestsProjection } from './pull-requests.ts';
 import { runnersProjection } from './runners.ts';
+import { nomadProjection } from './nomad.ts';
 import { schedulesProjection } from './schedules.ts';
 import { systemSettingsProjection } from './system-settings.ts';
 import { usersProjection } from './users.ts';
@@ -26,6 +27,7 @@ export const allProjections: ReadonlyArray<Projection> = [
   pipelinesProjection,
   pullRequestsProjection,
   runnersProjection,
+  nomadProjection,
   jobsProjection,
   filesProjection,
   projectFollowsProjection,

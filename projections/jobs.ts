@@ -225,10 +225,19 @@ export const runningTasks = async (db: Knex): Promise<TaskRow[]> =>
   ((await db(job_tasks).where({ status: 'running' })) as Array<Record<string, unknown>>).map(toTask);
 
 /** The queues of some resource classes, oldest first. */
-export const queuedTasks = async (db: Knex, resourceClasses: ReadonlyArray<string>, limit: number): Promise<QueuedTask[]> => {
+/** The tasks waiting in these classes' queues, oldest first; or only the one task `only`, if it waits. */
+/** The resource classes with a task waiting. */
+export const queuedClasses = async (db: Knex): Promise<string[]> =>
+  (await db(job_tasks).where({ status: 'queued' }).distinct('resource_class').pluck('resource_class')) as string[];
+export const queuedTasks = async (
+  db: Knex,
+  resourceClasses: ReadonlyArray<string>,
+  limit: number,
+  only?: { jobId: string; taskIndex: number },
+): Promise<QueuedTask[]> => {
   if (resourceClasses.length === 0) return [];
   const rows = (await db(job_tasks)
-    .where({ status: 'queued' })
+    .where({ status: 'queued', ...(only ? { job_id: only.jobId, task_index: only.taskIndex } : {}) })
     .whereIn('resource_class', [...resourceClasses])
     .orderBy([{ column: 'queued_at' }, { column: 'job_id' }, { column: 'task_index' }])
     .limit(limit)) as Array<Record<string, unknown>>;

@@ -7,6 +7,9 @@
  * On PostgreSQL (GYRE_TEST_DATABASE_URL set) only the suites that reach the test database run: the
  * others would repeat themselves; so does a suite marked `// runs on the embedded database only: <why>`,
  * whose subject is not the database.
+ *
+ * With GYRE_TEST_EVENTSTORE=standin (npm run test:eventstoredb) each test Gyre keeps its events in the EventStoreDB
+ * stand-in, and the end-to-end API suites and the adapter's run, less a suite marked `// runs on the SQL event store only: <why>`.
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -37,16 +40,16 @@ const files = roots
   .filter((f) => !relative(root, f).startsWith('test/faults/') || only.some((o) => o.startsWith('test/faults')))
   .sort();
 
-/** Whether a file imports, through its own imports, the test database (test/support/database.ts). */
+/** Whether a file imports, through its own imports, `target` (the test database, test/support/database.ts, or a test Gyre). */
 const testDatabase = join(root, 'test', 'support', 'database.ts');
 const importsOf = (file: string): string[] =>
   [...readFileSync(file, 'utf8').matchAll(/(?:from |import\(|import )['"](\.{1,2}\/[^'"]+)['"]/g)]
     .map((m) => resolve(dirname(file), m[1]!))
     .filter((f) => f.endsWith('.ts') && existsSync(f));
-const reachesDatabase = (file: string): boolean => {
+const reaches = (file: string, target: string): boolean => {
   const seen = new Set<string>();
   const walk = (f: string): boolean => {
-    if (f === testDatabase) return true;
+    if (f === target) return true;
     if (seen.has(f)) return false;
     seen.add(f);
     return importsOf(f).some(walk);
@@ -55,8 +58,19 @@ const reachesDatabase = (file: string): boolean => {
 };
 const embeddedOnly = (file: string) => /^\/\/ runs on the embedded database only: /m.test(readFileSync(file, 'utf8'));
 const onPostgres = Boolean(process.env.GYRE_TEST_DATABASE_URL);
-const chosen = onPostgres ? files.filter((f) => reachesDatabase(f) && !embeddedOnly(f)) : files;
-if (onPostgres) console.log(`PostgreSQL: ${chosen.length} of ${files.length} suites reach the database and run again on it`);
+const onEventStoreDb = process.env.GYRE_TEST_EVENTSTORE === 'standin';
+const testGyre = join(root, 'test', 'support', 'gyre.ts');
+const sqlStoreOnly = (file: string) => /^\/\/ runs on the SQL event store only: /m.test(readFileSync(file, 'utf8'));
+// on EventStoreDB: the end-to-end API suites (api/), whole Gyres started by test/support/gyre.ts, and the adapter's own;
+// the other suites that start a Gyre run on the SQL store only (several start a second server beside it, on the SQL store)
+const endToEnd = (f: string) => relative(root, f).startsWith('api/');
+const chosen = onEventStoreDb
+  ? files.filter((f) => (endToEnd(f) && reaches(f, testGyre) && !sqlStoreOnly(f)) || relative(root, f).includes('eventstoredb'))
+  : onPostgres
+    ? files.filter((f) => reaches(f, testDatabase) && !embeddedOnly(f))
+    : files;
+if (onEventStoreDb) console.log(`EventStoreDB (stand-in): ${chosen.length} of ${files.length} suites (the end-to-end API suites and the adapter's) run on it`);
+else if (onPostgres) console.log(`PostgreSQL: ${chosen.length} of ${files.length} suites reach the database and run again on it`);
 
 (globalThis as { UVU_DEFER?: number }).UVU_DEFER = 1;
 const uvu = await import('uvu');
@@ -86,5 +100,6 @@ const failed = total - passed;
 // the embedded database starts only when a test asks for it (test/support/database.ts), so the pure suites
 // (domain/, web/src) run without one; it is closed here if one was opened
 await (globalThis as { closeGyreTestDatabase?: () => Promise<void> }).closeGyreTestDatabase?.();
+await (globalThis as { closeGyreTestEventStore?: () => Promise<void> }).closeGyreTestEventStore?.();
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed > 0 || chosen.length === 0 ? 1 : 0);

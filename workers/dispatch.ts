@@ -58,9 +58,15 @@ export interface AgentPresence {
 export const silentAgentIds = async (db: Knex, ms: number): Promise<string[]> =>
   (await db(heartbeats).whereRaw(`seen_at <= now() - (? * interval '1 millisecond')`, [ms]).pluck('agent_id')) as string[];
 
-/** Who an agent is: a runner token of a class (remote agents), or the agent inside `gyre serve`. */
-/** `serverId`: the local agents of two servers on one database are two agents. */
-export type AgentIdentity = { kind: 'token'; tokenId: string; resourceClass: string } | { kind: 'local'; serverId: string };
+/**
+ * Who an agent is: a runner token of a class (remote agents), the agent inside `gyre serve` (`serverId`:
+ * the local agents of two servers on one database are two agents), or a one-shot agent with the
+ * single-use token of the one task Nomad placed it for.
+ */
+export type AgentIdentity =
+  | { kind: 'token'; tokenId: string; resourceClass: string }
+  | { kind: 'local'; serverId: string }
+  | { kind: 'task'; jobId: string; taskIndex: number; resourceClass: string };
 
 export interface DispatchDeps extends UseCases, WithStore {
   readonly jobSecrets: JobSecrets;
@@ -75,9 +81,22 @@ export interface DispatchDeps extends UseCases, WithStore {
 
 const agentActor = (agent: { agentId: string; name: string }) => ({ id: agent.agentId, type: 'agent', name: agent.name });
 
-/** The classes an agent serves: its token's class, or for the local agent the built-in classes of the kinds it runs. */
+/**
+ * The classes an agent serves: its token's class, or for the local agent the built-in classes of the
+ * kinds it runs, but never a class Nomad places (`byNomad`); a one-shot agent serves its task's class.
+ */
 export const servedClasses = (
   identity: AgentIdentity,
+  info: AgentInfo,
+  builtIn: { docker: ReadonlyArray<string>; machine: ReadonlyArray<string> },
+  byNomad: (resourceClass: string) => boolean = () => false,
+): string[] => {
+  if (identity.kind === 'task') return [identity.resourceClass];
+  return servedByAgents(identity, info, builtIn).filter((rc) => !byNomad(rc));
+};
+
+const servedByAgents = (
+  identity: Exclude<AgentIdentity, { kind: 'task' }>,
   info: AgentInfo,
   builtIn: { docker: ReadonlyArray<string>; machine: ReadonlyArray<string> },
 ): string[] => {
@@ -96,14 +115,18 @@ export const servedClasses = (
  * cannot bound them); an agent of a fleet (`docker`, `machine`) takes as many as fit.
  */
 export const registeredInfo = (identity: AgentIdentity, info: AgentInfo): AgentInfo =>
-  identity.kind === 'token' && !isFleetClass(identity.resourceClass) && info.maxTasks === null ? { ...info, maxTasks: 1 } : info;
+  identity.kind === 'task' || (identity.kind === 'token' && !isFleetClass(identity.resourceClass) && info.maxTasks === null) ? { ...info, maxTasks: 1 } : info;
 
 /**
  * Gyre's side of the agent protocol: registration, placement of queued tasks on agents that claim
  * them, heartbeats, and the reports of steps and tasks. It is the one place that hands out secrets,
  * decrypted for the task being dispatched.
  */
-export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyArray<string>; machine: ReadonlyArray<string> }) => {
+export const createDispatch = (
+  deps: DispatchDeps,
+  builtIn: { docker: ReadonlyArray<string>; machine: ReadonlyArray<string> },
+  byNomad: (resourceClass: string) => boolean = () => false,
+) => {
   const { db } = deps;
   const jobCommand = async (
     jobId: string,
@@ -206,13 +229,14 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
 
   const tryClaim = async (
     agent: { agentId: string; name: string; resourceClasses: string[]; info: AgentInfo },
+    only: TaskRef | null,
     signal?: AbortSignal,
   ): Promise<Assignment | null | 'none'> => {
     if (signal?.aborted) return 'none';
     const running = await runningOnAgent(db, agent.agentId);
     const skipped = new Set<string>();
     for (;;) {
-      const queue = (await queuedTasks(db, agent.resourceClasses, 100)).filter((t) => !skipped.has(taskKey(t)));
+      const queue = (await queuedTasks(db, agent.resourceClasses, 100, only ?? undefined)).filter((t) => !skipped.has(taskKey(t)));
       const pick = placeTask(queue, {
         capacity: agent.info.capacity,
         running: running.map((r) => ({ cpus: r.cpus, memoryMb: r.memoryMb })),
@@ -244,7 +268,7 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
       async register(offered): Promise<Registration> {
         const info = registeredInfo(identity, offered);
         const agentId = agentIdOf(identity, info.name);
-        const resourceClasses = servedClasses(identity, info, builtIn);
+        const resourceClasses = servedClasses(identity, info, builtIn, byNomad);
         const r = await deps.commands.execute({
           stream: agentStream(agentId),
           decider: agentDecider,
@@ -260,12 +284,24 @@ export const createDispatch = (deps: DispatchDeps, builtIn: { docker: ReadonlyAr
         return { agentId, resourceClasses, heartbeatMs: deps.settings.heartbeatMs, leaseMs: deps.settings.leaseMs, maxTasks: info.maxTasks };
       },
       async claim(agentId, waitMs, signal) {
-        const agent = await mine(agentId);
+        const registered = await mine(agentId);
+        const only = identity.kind === 'task' ? { jobId: identity.jobId, taskIndex: identity.taskIndex } : null;
+        // an agent registered before Nomad placed some of its classes claims none of them now
+        const agent = only ? registered : { ...registered, resourceClasses: registered.resourceClasses.filter((rc) => !byNomad(rc)) };
         const until = Date.now() + Math.min(Math.max(waitMs, 0), 30_000);
         for (;;) {
           if (signal?.aborted) return null;
           await touchAgent(db, agentId);
-          const got = await oneAtATime(() => tryClaim(agent, signal));
+          const got = await oneAtATime(() => tryClaim(agent, only, signal));
+          // a one-shot agent's token names one task: once that is not waiting, nothing will come
+          if (only && got === 'none') {
+            const task = await taskByRef(db, only.jobId, only.taskIndex);
+            if (task?.status !== 'queued')
+              throw new DomainError(
+                'TASK_GONE',
+                `task ${only.taskIndex} of job ${only.jobId} is ${task?.status ?? 'unknown'}: this token's task is no longer waiting`,
+              );
+          }
           if (got !== 'none' && got !== null) return got;
           const left = until - Date.now();
           if (left <= 0) return null;
@@ -349,4 +385,6 @@ export type Dispatch = ReturnType<typeof createDispatch>;
 
 /** The same token and name give the same agent, so an agent that restarts is known again. */
 export const agentIdOf = (identity: AgentIdentity, name: string): string =>
-  uuidFrom(`gyre agent\n${identity.kind === 'token' ? identity.tokenId : `local ${identity.serverId}`}\n${name}`);
+  uuidFrom(
+    `gyre agent\n${identity.kind === 'token' ? identity.tokenId : identity.kind === 'local' ? `local ${identity.serverId}` : `task ${identity.jobId}/${identity.taskIndex}`}\n${name}`,
+  );

@@ -21,6 +21,15 @@ const outbox = 'github_status_outbox';
 /** Until when GitHub rate-limits each follower's token: every server holds back what it owes with it. */
 const limits = 'github_status_rate_limits';
 
+/**
+ * For a server that now follows a copy of its log: positions of the old log mean nothing against the new one's, so what
+ * was sent is marked sent at the start of the new log and what is owed stays owed, and any new event's state wins.
+ */
+export const forgetStatusPositions = async (trx: Knex) => {
+  await ensureStatusOutboxTable(trx);
+  await trx(outbox).update({ sent_seq: trx.raw(`case when sent_seq = seq then '' end`), seq: '' });
+};
+
 export const ensureStatusOutboxTable = async (db: Knex) => {
   await db.raw(`create table if not exists ${outbox} (
     project_id text not null, sha text not null, context text not null, repository text not null, follower_id text not null,

@@ -11,6 +11,7 @@ import type { CommandContext } from '../domain/events/envelope.ts';
 import { pipelinesStream, type PipelineEvent } from '../domain/pipelines/pipeline.ts';
 import { projectDecider, projectStream, type ProjectEvent } from '../domain/projects/project.ts';
 import { continuationKeyLabel } from '../application/pipelines.ts';
+import { type PlacementEvent, placementStream, placementTokenLabel, placementTokenOwner } from '../domain/nomad/placement.ts';
 import { parseOrgSlug, parseProjectSlug } from '../domain/projects/slugs.ts';
 
 /** What a job asks for: its project, the contexts its workflow names, and who it runs for. */
@@ -36,11 +37,13 @@ export interface JobSecrets {
   continuationKey(pipeline: { projectId: string; pipelineId: string; setupRevision: number }): Promise<string>;
   /** The GitHub OAuth token of the person's latest GitHub sign-in, or null when that sign-in kept none (or they never signed in with GitHub). */
   githubToken(userId: string): Promise<string | null>;
+  /** The single-use token of a task Nomad places, opened from its `nomad.job.submit`. */
+  nomadTaskToken(jobId: string, taskIndex: number): Promise<string>;
 }
 
 /**
  * The one module that decrypts secrets: values for job dispatch, the webhook secret to check a
- * delivery's signature, and people's GitHub tokens for following repositories and commit statuses. Sealed values come from the event streams themselves (no read model holds
+ * delivery's signature, people's GitHub tokens for following repositories and commit statuses, and the tokens Nomad's one-shot agents claim their tasks with. Sealed values come from the event streams themselves (no read model holds
  * them); every context used is recorded as `context.secrets.accessed`.
  */
 export const createJobSecrets = (deps: { store: EventStore; opener: Opener; commands: CommandHandler }): JobSecrets => ({
@@ -103,5 +106,10 @@ export const createJobSecrets = (deps: { store: EventStore; opener: Opener; comm
     const latest = [...events].reverse().find((e) => e.type === 'user.logged_in' && e.data.method === 'github');
     if (latest?.type !== 'user.logged_in' || !latest.data.githubToken) return null;
     return deps.opener.open(userOwner(userId), 'github token', latest.data.githubToken.sealed);
+  },
+  async nomadTaskToken(jobId, taskIndex) {
+    const [submitted] = (await deps.store.readStream(placementStream(jobId, taskIndex))) as unknown as PlacementEvent[];
+    if (submitted?.type !== 'nomad.job.submit') throw new Error(`task ${taskIndex} of job ${jobId} has no Nomad placement`);
+    return deps.opener.open(placementTokenOwner, placementTokenLabel(jobId, taskIndex), submitted.data.sealedToken);
   },
 });

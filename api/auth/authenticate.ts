@@ -1,6 +1,8 @@
 import type { Knex } from 'knex';
 import type { Reference } from '../../domain/events/envelope.ts';
 import { runnerTokenByHash } from '../../projections/runners.ts';
+import { taskByRef } from '../../projections/jobs.ts';
+import { placementByTokenHash } from '../../projections/nomad.ts';
 import { userBySessionHash, userByTokenHash, type UserRow } from '../../projections/users.ts';
 import { hashToken } from '../../application/tokens.ts';
 import type { SessionUsage } from './session-usage.ts';
@@ -16,8 +18,16 @@ export type Auth =
       /** When a session stops counting by its age (by the policy's clock); null for a token. */
       readonly endsAt: number | null;
     }
-  /** A runner agent, by a token of its resource class: it may do only what rules with role `agent` allow. */
-  | { readonly kind: 'agent'; readonly resourceClass: string; readonly tokenId: string };
+  /**
+   * A runner agent, by a token of its resource class, or a one-shot agent by the single-use token of
+   * the one `task` Nomad placed it for: it may do only what rules with role `agent` allow.
+   */
+  | {
+      readonly kind: 'agent';
+      readonly resourceClass: string;
+      readonly tokenId: string;
+      readonly task?: { readonly jobId: string; readonly taskIndex: number };
+    };
 
 export const sessionCookie = 'gyre_session';
 /** Under https the cookie is `__Host-` prefixed: browsers then take it only Secure, for Path=/ and from this host (no Domain), so no sibling host can set it. */
@@ -70,6 +80,11 @@ export const authenticate = async (db: Knex, sessions: SessionPolicy, headers: H
     if (!user) {
       const agent = await runnerTokenByHash(db, hash);
       if (agent) return { kind: 'agent', resourceClass: agent.resourceClass, tokenId: agent.id };
+      const placed = await placementByTokenHash(db, hash);
+      // a task's token works while its task waits or runs, and never after
+      const task = placed && (await taskByRef(db, placed.jobId, placed.taskIndex));
+      if (placed && (task?.status === 'queued' || task?.status === 'running'))
+        return { kind: 'agent', resourceClass: placed.resourceClass, tokenId: placed.nomadJobId, task: { jobId: placed.jobId, taskIndex: placed.taskIndex } };
       return { kind: 'invalid', reason: 'the API token is not valid' };
     }
     if (!usable(user)) return { kind: 'invalid', reason: 'the account is suspended' };
@@ -93,5 +108,5 @@ export const actorOf = (auth: Auth): Reference =>
   auth.kind === 'user'
     ? { id: auth.user.id, type: 'user', name: auth.user.login }
     : auth.kind === 'agent'
-      ? { id: auth.tokenId, type: 'runner_token', name: auth.resourceClass }
+      ? { id: auth.tokenId, type: auth.task ? 'nomad_task_token' : 'runner_token', name: auth.resourceClass }
       : { id: 'anonymous', type: 'anonymous' };

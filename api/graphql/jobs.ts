@@ -22,7 +22,7 @@ const runOf = (s: Services, ctx: GraphQLContext, jobId: string) => {
 
 /** Jobs as they run, their output, the queues and the agents: thin over application/job-reads.ts and application/job-output.ts. */
 export const jobResolvers = (s: Services) => {
-  const reads: JobReads = { db: s.db, presence: () => s.dispatch.presence() };
+  const reads: JobReads = { db: s.db, presence: () => s.dispatch.presence(), nomad: s.nomad };
   const run = (j: JobRow, ctx: GraphQLContext) => runOf(s, ctx, j.id);
   return {
     Query: {

@@ -39,8 +39,10 @@ const bodyStream = (req: FastifyRequest, type: string): Readable => {
 
 /** The agent protocol over HTTP (`gyre agent`): runner tokens only, each confined to its own agents and tasks. */
 export const registerAgentProtocol = (app: FastifyInstance, dispatch: Dispatch) => {
-  const channelOf = (auth: { kind: string; tokenId?: string; resourceClass?: string }) => {
-    const identity: AgentIdentity = { kind: 'token', tokenId: auth.tokenId!, resourceClass: auth.resourceClass! };
+  const channelOf = (auth: { kind: string; tokenId?: string; resourceClass?: string; task?: { jobId: string; taskIndex: number } }) => {
+    const identity: AgentIdentity = auth.task
+      ? { kind: 'task', ...auth.task, resourceClass: auth.resourceClass! }
+      : { kind: 'token', tokenId: auth.tokenId!, resourceClass: auth.resourceClass! };
     return dispatch.channel(identity);
   };
   app.post('/api/agent/register', async (req) =>

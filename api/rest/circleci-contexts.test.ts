@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { startTestGyre, waitForAudit, type TestGyre } from '../../test/support/gyre.ts';
+import { startTestGyre, waitForAudit, type TestGyre, loggedEvents } from '../../test/support/gyre.ts';
 
 /**
  * The requests the official `circleci` CLI (CircleCI-Public/circleci-cli, api/context/rest.go and
@@ -192,7 +192,7 @@ test('store a variable: {variable, created_at, updated_at, context_id}, never it
   for (const item of list.body.items) assert.not.ok('value' in item, 'a value key in the list');
   assert.not.ok(list.text.includes('secret-value') || list.text.includes('xxxx'), 'a value or mask in the list');
 
-  const events = await g.services.db('events').select('data', 'metadata');
+  const events = await loggedEvents(g);
   assert.not.ok(JSON.stringify(events).includes('secret-value'), 'a value in clear text in the event log');
 });
 

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { Gauge, Registry, type Metric } from 'prom-client';
 import { UnauthorizedError } from '../../domain/errors.ts';
 import { queueWaits } from '../../projections/jobs.ts';
-import { resourceClassLoads, type JobReads, type ResourceClassLoad } from '../../application/job-reads.ts';
+import { nomadNodeUsable, resourceClassLoads, type JobReads, type ResourceClassLoad } from '../../application/job-reads.ts';
 import { presentedToken } from '../auth/authenticate.ts';
 
 /** Queue waits from a second to an hour and more, in seconds. */
@@ -34,6 +34,42 @@ const queueWaitHistogram = (deps: JobReads) => {
   return { name, help, type: 'histogram', aggregator: 'sum', get, getForPromString: get, reset: () => undefined } as unknown as Metric;
 };
 
+/** Nomad's nodes as last listed: how many by state, and what the ones Nomad places new tasks on offer. */
+const nomadGauges = (registry: Registry, nomad: NonNullable<JobReads['nomad']>) => {
+  const state = (n: ReturnType<typeof nomad.nodes>[number]) =>
+    n.status !== 'ready' ? n.status : n.draining ? 'draining' : n.eligibility === 'eligible' ? 'eligible' : 'ineligible';
+  new Gauge({
+    name: 'gyre_nomad_nodes',
+    help: 'Nomad client nodes that may run Gyre jobs, by state: eligible (new tasks go there), ineligible, draining, or not ready (down, …).',
+    labelNames: ['datacenter', 'state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const counts = new Map<string, { datacenter: string; state: string; n: number }>();
+      for (const node of nomad.nodes()) {
+        const key = `${node.datacenter}\n${state(node)}`;
+        const c = counts.get(key) ?? { datacenter: node.datacenter, state: state(node), n: 0 };
+        c.n += 1;
+        counts.set(key, c);
+      }
+      for (const c of counts.values()) this.set({ datacenter: c.datacenter, state: c.state }, c.n);
+    },
+  });
+  const offered = (name: string, help: string, value: (n: ReturnType<typeof nomad.nodes>[number]) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['datacenter'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const n of nomad.nodes().filter(nomadNodeUsable)) this.inc({ datacenter: n.datacenter }, value(n));
+      },
+    });
+  offered('gyre_nomad_cpu_mhz', 'CPU (MHz) of the eligible, ready Nomad nodes that may run Gyre jobs.', (n) => n.cpuMhz);
+  offered('gyre_nomad_memory_mb', 'Memory (MB) of the eligible, ready Nomad nodes that may run Gyre jobs.', (n) => n.memoryMb);
+};
+
 /** One registry per Gyre (tests start many in one process): gauges and the histogram read the read models when scraped. */
 export const createMetricsRegistry = (deps: JobReads): Registry => {
   const registry = new Registry();
@@ -56,6 +92,7 @@ export const createMetricsRegistry = (deps: JobReads): Registry => {
   gauge('gyre_jobs_running', 'Job tasks running on an agent.', (l) => l.running);
   gauge('gyre_agents', 'Agents heard from within their lease (GYRE_AGENT_LEASE_MS) that serve the resource class.', (l) => l.agents);
   registry.registerMetric(queueWaitHistogram(deps));
+  if (deps.nomad) nomadGauges(registry, deps.nomad);
   return registry;
 };
 

@@ -21,6 +21,7 @@ import { workflowEvents } from '../pipelines/workflow.ts';
 import { pullRequestEvents, revisionBuildEvents } from '../pipelines/pull-request.ts';
 import { webhookDeliveryEvents } from '../pipelines/webhook-delivery.ts';
 import { agentEvents } from '../agents/agent.ts';
+import { placementEvents } from '../nomad/placement.ts';
 import { cacheEvents } from '../files/cache.ts';
 import { jobEvents } from '../jobs/job.ts';
 import { projectEvents } from '../projects/project.ts';
@@ -29,6 +30,7 @@ import { scheduleEvents } from '../schedules/schedule.ts';
 import { scheduledWorkflowArmed, scheduledWorkflowTriggered } from '../schedules/scheduled-workflows.ts';
 import { masterKeyRotated } from '../secrets/master-key.ts';
 import { projectionsRead, projectionsRebuildRequested } from '../system/projection-rebuilds.ts';
+import { eventLogCopied } from '../system/event-log.ts';
 import { settingsUpdated } from '../system/settings.ts';
 import { accountEvents } from '../users/accounts.ts';
 import { githubIdentityEvents } from '../users/github-identity.ts';
@@ -40,6 +42,7 @@ import { createRegistry } from './registry.ts';
 /** Every event type Gyre knows: the one registry. An event not listed here is never appended. */
 export const eventRegistry = createRegistry([
   settingsUpdated,
+  eventLogCopied,
   settingsRead,
   ...accountEvents,
   ...rosterEvents,
@@ -75,6 +78,7 @@ export const eventRegistry = createRegistry([
   ...jobEvents,
   ...cacheEvents,
   ...agentEvents,
+  ...placementEvents,
   ...runnerEvents,
   ...scheduleEvents,
   scheduledWorkflowTriggered,

@@ -1,4 +1,7 @@
+import * as assert from 'uvu/assert';
 import { auditLogProjection } from '../../projections/audit-log.ts';
+import { START } from '../../adapters/eventstore/port.ts';
+import type { Position, RecordedEvent } from '../../domain/events/envelope.ts';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +12,8 @@ import { createAccount } from '../../application/accounts.ts';
 import { loadConfig } from '../../api/config.ts';
 import { systemActor } from '../../domain/events/envelope.ts';
 import { sessionStream, sessionsDecider } from '../../domain/users/sessions.ts';
-import { resetDatabase, testDatabase } from './database.ts';
+import { resetDatabase, testDatabase, testDatabaseUrl } from './database.ts';
+import type { EventStoreDbStandIn } from './eventstoredb-standin.ts';
 
 export interface TestGyre extends Gyre {
   readonly adminToken: string;
@@ -29,21 +33,63 @@ export interface GraphQLBody {
   errors?: Array<{ message: string; extensions?: { code?: string }; path?: string[] }>;
 }
 
+/**
+ * With GYRE_TEST_EVENTSTORE=standin, Gyre keeps its events in one EventStoreDB stand-in per test process, emptied for each
+ * Gyre as the database is; test/run.ts stops it at the end.
+ */
+let standIn: Promise<EventStoreDbStandIn> | undefined;
+const eventStoreEnv = async (env: Record<string, string>): Promise<Record<string, string>> => {
+  if (process.env.GYRE_TEST_EVENTSTORE !== 'standin' || 'GYRE_EVENTSTORE_URL' in env) return {};
+  if (!standIn) {
+    // the gRPC server loads only in this mode
+    standIn = import('./eventstoredb-standin.ts').then((m) => m.startEventStoreDbStandIn());
+    (globalThis as { closeGyreTestEventStore?: () => Promise<void> }).closeGyreTestEventStore = async () => (await standIn)?.stop();
+  }
+  const s = await standIn;
+  s.reset();
+  return { GYRE_EVENTSTORE_URL: s.url };
+};
+
+/** A GraphQL request to any Gyre with a bearer token: fails the test on errors, answers the data. */
+export const gqlData = async (g: Gyre, token: string, query: string, variables: Record<string, unknown> = {}): Promise<Record<string, any>> => {
+  const res = await g.app.inject({
+    method: 'POST',
+    url: '/graphql',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    payload: { query, variables },
+  });
+  const body = res.json() as GraphQLBody;
+  assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+  return body.data!;
+};
+
 /** A whole Gyre on the shared test database, emptied first, with its admin bootstrapped. */
 export const startTestGyre = async (
   env: Record<string, string> = {},
-  options: { logStream?: { write(line: string): void }; now?: () => number; onRoute?: (route: { method: string | string[]; url: string }) => void } = {},
+  options: {
+    logStream?: { write(line: string): void };
+    now?: () => number;
+    onRoute?: (route: { method: string | string[]; url: string }) => void;
+    /** Gyre opens the database itself, as `gyre serve` does: PostgreSQL at the test database's address, else the embedded one in its data directory. */
+    ownDatabase?: boolean;
+  } = {},
 ): Promise<TestGyre> => {
   await resetDatabase();
+  const eventStore = await eventStoreEnv(env);
   const dataDir = mkdtempSync(join(tmpdir(), 'gyre-test-'));
   // tests that assert each refusal's event send more than a minute's budget of them from one address: a test of the budget sets its own
   const budget = { GYRE_AUDIT_REFUSALS_PER_SOURCE: '100000', GYRE_AUDIT_REFUSALS_PER_MINUTE: '1000000' };
-  const gyre = await createGyre(loadConfig({ GYRE_DATA_DIR: dataDir, GYRE_LOG_LEVEL: 'silent', GYRE_LOCAL_AGENT: 'false', ...budget, ...env }), {
-    db: testDatabase(),
-    ...(options.logStream ? { logStream: options.logStream } : { logger: false }),
-    ...(options.now ? { now: options.now } : {}),
-    ...(options.onRoute ? { onRoute: options.onRoute } : {}),
-  });
+  const url = options.ownDatabase ? testDatabaseUrl() : undefined;
+  const own = url ? { GYRE_DATABASE_URL: url } : {};
+  const gyre = await createGyre(
+    loadConfig({ GYRE_DATA_DIR: dataDir, GYRE_LOG_LEVEL: 'silent', GYRE_LOCAL_AGENT: 'false', ...budget, ...eventStore, ...own, ...env }),
+    {
+      ...(options.ownDatabase ? {} : { db: testDatabase() }),
+      ...(options.logStream ? { logStream: options.logStream } : { logger: false }),
+      ...(options.now ? { now: options.now } : {}),
+      ...(options.onRoute ? { onRoute: options.onRoute } : {}),
+    },
+  );
   const admin = await gyre.bootstrap();
   if (!admin) throw new Error('bootstrap created no admin on an empty database');
   return {
@@ -115,5 +161,16 @@ export const waitForAudit = async (g: Gyre, match: (r: Record<string, any>) => b
     const found = records.filter(match);
     if (found.length >= count || Date.now() > deadline) return found;
     await new Promise((r) => setTimeout(r, 25));
+  }
+};
+
+/** The events in Gyre's log after `from` (from its start by default), read through its event store: the same on either store. */
+export const loggedEvents = async (g: Gyre, from: Position = START): Promise<RecordedEvent[]> => {
+  const events: RecordedEvent[] = [];
+  for (let next = from; ; ) {
+    const page = await g.services.store.readAll(next, { limit: 1000 });
+    events.push(...page.events);
+    if (page.atEnd) return events;
+    next = page.next;
   }
 };

@@ -93,6 +93,11 @@ export const startAgent = async (options: AgentOptions): Promise<Agent> => {
         }
       } catch (e) {
         if (stopping) break;
+        // a one-shot agent's task was taken or ended: there is nothing for it to run
+        if (options.oneShot && (e as { code?: string }).code === 'TASK_GONE') {
+          log('no task to run', { reason: e instanceof Error ? e.message : String(e) });
+          break;
+        }
         log('claim failed; retrying', { error: e instanceof Error ? e.message : String(e) });
         await new Promise((r) => setTimeout(r, backoff));
         backoff = Math.min(backoff * 2, 10_000);

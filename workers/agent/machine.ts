@@ -38,3 +38,24 @@ export const agentInfo = (plan: AgentPlan, size: Size = machineSize()): AgentInf
     declined: plan.declined,
   };
 };
+
+/** How many CPUs a cpuset such as `0-3,6` names. */
+const cpusetSize = (set: string) =>
+  set
+    .split(',')
+    .map((part) => part.trim().split('-').map(Number))
+    .reduce((n, [from, to]) => n + (to === undefined ? 1 : to! - from! + 1), 0);
+
+/**
+ * The size of the Nomad allocation this agent runs in, from the environment Nomad gives its task
+ * (NOMAD_MEMORY_LIMIT, and NOMAD_CPU_CORES or NOMAD_CPU_LIMIT in MHz at GYRE_AGENT_MHZ_PER_CPU);
+ * null outside one.
+ */
+export const allocationSize = (env: NodeJS.ProcessEnv): Size | null => {
+  const memoryMb = Number(env.NOMAD_MEMORY_LIMIT);
+  if (!env.NOMAD_MEMORY_LIMIT || !Number.isFinite(memoryMb) || memoryMb <= 0) return null;
+  const cores = env.NOMAD_CPU_CORES ? cpusetSize(env.NOMAD_CPU_CORES) : 0;
+  const mhz = Number(env.NOMAD_CPU_LIMIT) || 0;
+  const perCpu = Number(env.GYRE_AGENT_MHZ_PER_CPU) || 1000;
+  return { cpus: cores > 0 ? cores : Math.max(mhz / perCpu, 0.1), memoryMb };
+};

@@ -1,5 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { allocationSize } from './machine.ts';
 import { parseAgentFlags, parseMemoryMb } from './main.ts';
 
 const test = suite('workers/agent/main: the flags of gyre agent');
@@ -48,6 +49,12 @@ test('flags win over the environment and say what is wrong', () => {
   assert.throws(() => parseAgentFlags(['--token', 'x', '--reserve-cpus', 'two'], {}), /--reserve-cpus must be a number/);
   assert.throws(() => parseAgentFlags(['--token', 'x', '--name', 'a b'], {}), /--name must be letters/);
   assert.throws(() => parseAgentFlags(['--token', 'x', 'extra'], {}), /takes no arguments/);
+});
+
+test("a one-shot agent in a Nomad allocation takes its size from the allocation's environment", () => {
+  assert.is(allocationSize({}), null, 'outside Nomad: the machine');
+  assert.equal(allocationSize({ NOMAD_MEMORY_LIMIT: '6144', NOMAD_CPU_CORES: '0-1,4' }), { cpus: 3, memoryMb: 6144 });
+  assert.equal(allocationSize({ NOMAD_MEMORY_LIMIT: '4096', NOMAD_CPU_LIMIT: '4800', GYRE_AGENT_MHZ_PER_CPU: '2400' }), { cpus: 2, memoryMb: 4096 });
 });
 
 test.run();

@@ -12,7 +12,7 @@ import { GyreError, ValidationError } from '../../domain/errors.ts';
 import { defaultReserve, largestMachine, offeredCapacity, type Size } from '../../domain/scheduling/capacity.ts';
 import { startAgent, type Agent } from './agent.ts';
 import { ChannelError, createHttpChannel } from './http-channel.ts';
-import { agentInfo, defaultAgentName, machineSize } from './machine.ts';
+import { agentInfo, allocationSize, defaultAgentName, machineSize } from './machine.ts';
 import { provisionWith } from './provision.ts';
 
 /**
@@ -163,8 +163,11 @@ export const runBuildAgent = async (flags: AgentFlags, run: AgentRun = {}): Prom
         .join('')}\n`,
     );
 
-  const size = detectedSize(env);
-  offeredCapacity(size, flags.reserve); // throws for a machine over 64 CPUs or 128 GB
+  // a one-shot agent in a Nomad allocation offers the allocation, all of it: Nomad reserved it for the task
+  const allocation = flags.oneShot ? allocationSize(env) : null;
+  const size = allocation ?? detectedSize(env);
+  const reserve = allocation ? { cpus: 0, memoryMb: 0 } : flags.reserve;
+  offeredCapacity(size, reserve); // throws for a machine over 64 CPUs or 128 GB
 
   mkdirSync(flags.workDir, { recursive: true, mode: 0o700 });
   const host = createHostExecutor({ root: flags.workDir });
@@ -182,7 +185,7 @@ export const runBuildAgent = async (flags: AgentFlags, run: AgentRun = {}): Prom
   const info = agentInfo(
     {
       name: flags.name,
-      reserve: flags.reserve,
+      reserve,
       maxTasks: flags.oneShot ? 1 : flags.maxTasks,
       kinds: docker ? ['docker', 'machine'] : ['machine'],
       declined: 'reason' in connected ? [{ kind: 'docker', reason: `agent ${flags.name}: ${connected.reason}` }] : [],
