@@ -134,6 +134,12 @@ const purged = (f: { nomad: NomadStandIn }, jobId: string) =>
       ? true
       : undefined,
   );
+/** The placement's events once its stop is recorded: the placer records it after Nomad has purged the job. */
+const stopped = (f: { g: TestGyre }, jobId: string) =>
+  until(`the placement of ${jobId} to be recorded stopped`, async () => {
+    const events = await f.g.services.store.readStream(placementStream(jobId, 0));
+    return events.at(-1)?.type === 'nomad.job.stop' ? events : undefined;
+  });
 const allocationOf = (f: { nomad: NomadStandIn }, jobId: string, status = 'running') =>
   until(`an allocation of ${nomadJobOf(jobId)} ${status}`, async () =>
     f.nomad.allocations().find((a) => a.JobID === nomadJobOf(jobId) && a.ClientStatus === status),
@@ -159,7 +165,7 @@ test('a machine job goes from Gyre through Nomad to a one-shot agent and back; i
   assert.ok(registered.length >= 1 && registered.every((r) => r.token), 'registered with the ACL token');
   const alloc = f.nomad.allocations().find((a) => a.JobID === nomadJobOf(jobId))!;
   assert.is(alloc.ClientStatus, 'complete');
-  const placement = await f.g.services.store.readStream(placementStream(jobId, 0));
+  const placement = await stopped(f, jobId);
   assert.equal(
     placement.map((e) => e.type),
     ['nomad.job.submit', 'nomad.job.register', 'nomad.job.allocate', 'nomad.job.stop'],
@@ -275,7 +281,7 @@ test('a restart while Nomad cannot place a task: the new server follows its plac
   await purged(f, jobId);
   const events = await f.g.services.store.readStream(jobStream(jobId));
   assert.is(events.filter((e) => e.type === 'job.task.claim').length, 1);
-  const placement = (await f.g.services.store.readStream(placementStream(jobId, 0))).map((e) => e.type);
+  const placement = (await stopped(f, jobId)).map((e) => e.type);
   assert.equal(
     placement.filter((t) => t !== 'nomad.job.wait'),
     ['nomad.job.submit', 'nomad.job.register', 'nomad.job.allocate', 'nomad.job.stop'],
