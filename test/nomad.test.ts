@@ -8,10 +8,7 @@ import * as assert from 'uvu/assert';
 import { jobStream } from '../domain/jobs/job.ts';
 import { placementStream } from '../domain/nomad/placement.ts';
 import { gitRepo } from './support/git-repo.ts';
-import { createGyre } from '../api/app.ts';
-import { loadConfig } from '../api/config.ts';
-import { testDatabase } from './support/database.ts';
-import { loggedEvents, startTestGyre, type TestGyre } from './support/gyre.ts';
+import { loggedEvents, restartTestGyre, startTestGyre, type TestGyre } from './support/gyre.ts';
 import { finished, ok, trigger, until, workflow } from './support/jobs.ts';
 import { type NomadStandIn, startNomadStandIn } from './support/nomad-standin.ts';
 import { freePort } from './support/ports.ts';
@@ -81,33 +78,8 @@ workflows:
     /** Stops this Gyre and starts another on the same database and port, as a restart (or a second server taking over) does. */
     async restart(env: Record<string, string> = {}) {
       Object.assign(f.env, env);
-      const { port } = new URL(f.env.GYRE_PUBLIC_URL!);
-      const adminToken = f.g.adminToken;
-      await f.g.stop();
-      const dataDir = mkdtempSync(join(tmpdir(), 'gyre-test-'));
-      const next = await createGyre(loadConfig({ ...f.env, GYRE_DATA_DIR: dataDir, GYRE_LOCAL_AGENT: 'false' }), {
-        db: testDatabase(),
-        logStream: { write: (line) => void f.logs.push(line) },
-      });
-      await next.app.listen({ port: Number(port), host: '127.0.0.1' });
-      f.g = {
-        ...f.g,
-        ...next,
-        dataDir,
-        gql: async (query, variables = {}, headers = { authorization: `Bearer ${adminToken}` }) => {
-          const res = await next.app.inject({
-            method: 'POST',
-            url: '/graphql',
-            headers: { 'content-type': 'application/json', ...headers },
-            payload: { query, variables },
-          });
-          return { status: res.statusCode, body: res.json() };
-        },
-        async stop() {
-          await next.close();
-          rmSync(dataDir, { recursive: true, force: true });
-        },
-      };
+      const port = Number(new URL(f.env.GYRE_PUBLIC_URL!).port);
+      f.g = await restartTestGyre(f.g, f.env, { port, logStream: { write: (line) => void f.logs.push(line) } });
     },
     async stop() {
       await f.g?.stop();

@@ -92,6 +92,31 @@ export const startTestGyre = async (
   );
   const admin = await gyre.bootstrap();
   if (!admin) throw new Error('bootstrap created no admin on an empty database');
+  return testGyreOf(gyre, admin.token, dataDir);
+};
+
+/**
+ * Stops a test Gyre and starts another on the same database, with a data directory of its own (the
+ * same GYRE_MASTER_KEY in `env`, as the servers of a cluster share), listening on `port`: a restart,
+ * or a second server taking over.
+ */
+export const restartTestGyre = async (
+  g: TestGyre,
+  env: Record<string, string>,
+  options: { port: number; logStream?: { write(line: string): void } },
+): Promise<TestGyre> => {
+  await g.stop();
+  const dataDir = mkdtempSync(join(tmpdir(), 'gyre-test-'));
+  const gyre = await createGyre(loadConfig({ GYRE_DATA_DIR: dataDir, GYRE_LOG_LEVEL: 'silent', GYRE_LOCAL_AGENT: 'false', ...env }), {
+    db: testDatabase(),
+    ...(options.logStream ? { logStream: options.logStream } : { logger: false }),
+  });
+  await gyre.app.listen({ port: options.port, host: '127.0.0.1' });
+  return testGyreOf(gyre, g.adminToken, dataDir);
+};
+
+const testGyreOf = (gyre: Gyre, adminToken: string, dataDir: string): TestGyre => {
+  const admin = { token: adminToken };
   return {
     ...gyre,
     adminToken: admin.token,
