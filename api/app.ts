@@ -61,6 +61,7 @@ import { startLocalAgent } from '../workers/agent/local.ts';
 import { createDispatch, ensureHeartbeatTable } from '../workers/dispatch.ts';
 import { watchNomadNodes } from '../workers/nomad/nodes.ts';
 import { createNomadPlacer } from '../workers/nomad/placer.ts';
+import { createVmProvisioner } from '../workers/vm/provisioner.ts';
 import { registerCircleCiArtifacts } from './rest/circleci-artifacts.ts';
 import { jobProgress } from '../workers/job-progress.ts';
 import { startLeaseKeeper } from '../workers/lease-keeper.ts';
@@ -81,6 +82,7 @@ import { registerAuditCsv } from './rest/audit-csv.ts';
 import { registerHealth } from './rest/health.ts';
 import { registerCircleCiSchedules } from './rest/circleci-schedules.ts';
 import { connectNomad } from './nomad.ts';
+import { vmCloudFor } from './vm.ts';
 import { registerMetrics } from './rest/metrics.ts';
 import type { Services } from './services.ts';
 import { configProcessor } from '../application/config-processing.ts';
@@ -295,7 +297,8 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
       settings: { heartbeatMs: Math.min(1000, Math.floor(leaseMs / 3)), leaseMs, publicUrl },
     },
     builtIn,
-    nomad?.serves,
+    // the classes Gyre's own agents leave to Nomad or to the VM service (whose configuration can change at any time)
+    (rc) => (nomad?.serves(rc) ?? false) || vm.serves(rc),
   );
   const placer =
     nomad &&
@@ -308,6 +311,18 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
       endTask: dispatch.endTask,
       log: app.log,
     });
+  const vm = createVmProvisioner({
+    ...reactorDeps,
+    projections,
+    jobSecrets,
+    cloudFor: vmCloudFor(config),
+    placedElsewhere: (rc) => nomad?.serves(rc) ?? false,
+    endTask: dispatch.endTask,
+    log: app.log,
+    agentCommand: config.GYRE_VM_AGENT_COMMAND,
+    gyreUrl: publicUrl,
+    readyTimeoutMs: config.GYRE_VM_READY_TIMEOUT_MS,
+  });
   const nomadNodes =
     nomad &&
     watchNomadNodes(nomad.nomad, {
@@ -336,6 +351,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
       userKeyDestroyer(reactorDeps),
       scheduledRunStarter({ ...reactorDeps, log: app.log, projections }),
       ...(placer ? [placer.reactor] : []),
+      vm.reactor,
     ],
   });
   const access = watchAccessChanges(store, projections);
@@ -461,6 +477,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
   await reactors.start();
   await nomadNodes?.start();
   await placer?.start();
+  await vm.start();
   const boardFeed = wakeBoardOnJobEvents({ store, projections, board, log: app.log });
   statusSender = startStatusSender({ db, github, tokens: jobSecrets, log: app.log });
   const leaseKeeper = startLeaseKeeper({ db, dispatch, leaseMs, log: app.log });
@@ -512,6 +529,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
       await app.close();
       await refusals.close();
       await placer?.stop();
+      await vm.stop();
       await reactors.stop();
       await nomadNodes?.stop();
       nomad?.nomad.close();

@@ -161,6 +161,17 @@ export const ConfigSchema = z.object({
       }
     })
     .pipe(z.record(z.string().min(1), z.array(z.object({ attribute: z.string().min(1), operator: z.string().min(1), value: z.string() }).strict()))),
+  /** The one-shot agent's command on the VM service's images, and any leading arguments (space-separated): `gyre` on the image's PATH by default. */
+  GYRE_VM_AGENT_COMMAND: z
+    .string()
+    .trim()
+    .min(1)
+    .default('gyre')
+    .transform((v) => v.split(/\s+/)),
+  /** How long a VM may take from its request to its agent's registration, cloud retries included, before its job ends infrastructure_fail. */
+  GYRE_VM_READY_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(600_000),
+  /** A Compute Engine-compatible endpoint (`https://compute.example.com`); Google's by default. EC2's comes from the SDK's own AWS_ENDPOINT_URL_EC2. */
+  GYRE_GCE_ENDPOINT: url(['http:', 'https:'], 'https://compute.googleapis.com').optional(),
   /** When set, GET /metrics answers only `Authorization: Bearer <this>`; unset, it is open, as scrape targets usually are. */
   GYRE_METRICS_TOKEN: z.string().trim().min(16, 'must be at least 16 characters (openssl rand -hex 24)').optional(),
   /** Live subscriptions open at once on one WebSocket, and for one account over all its connections. */

@@ -11,6 +11,7 @@ import { projectFollowsProjection } from './project-follows.ts';
 import { pullRequestsProjection } from './pull-requests.ts';
 import { runnersProjection } from './runners.ts';
 import { nomadProjection } from './nomad.ts';
+import { vmProjection } from './vm.ts';
 import { schedulesProjection } from './schedules.ts';
 import { systemSettingsProjection } from './system-settings.ts';
 import { usersProjection } from './users.ts';
@@ -28,6 +29,7 @@ export const allProjections: ReadonlyArray<Projection> = [
   pullRequestsProjection,
   runnersProjection,
   nomadProjection,
+  vmProjection,
   jobsProjection,
   filesProjection,
   projectFollowsProjection,

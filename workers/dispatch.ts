@@ -26,6 +26,7 @@ import { isFleetClass } from '../domain/runners/resource-class.ts';
 import { placeTask } from '../domain/scheduling/placement.ts';
 import { agentById, jobRunById, queuedTasks, runningOnAgent, taskByRef } from '../projections/jobs.ts';
 import { pipelineById } from '../projections/pipelines.ts';
+import { vmInstanceById } from '../projections/vm.ts';
 import type { JobSecrets } from './job-secrets.ts';
 import type { LiveOutput } from '../application/live-output.ts';
 import type { TaskBoard } from './task-board.ts';
@@ -66,7 +67,8 @@ export const silentAgentIds = async (db: Knex, ms: number): Promise<string[]> =>
 export type AgentIdentity =
   | { kind: 'token'; tokenId: string; resourceClass: string }
   | { kind: 'local'; serverId: string }
-  | { kind: 'task'; jobId: string; taskIndex: number; resourceClass: string };
+  | { kind: 'task'; jobId: string; taskIndex: number; resourceClass: string }
+  | { kind: 'vm'; instanceId: string };
 
 export interface DispatchDeps extends UseCases, WithStore {
   readonly jobSecrets: JobSecrets;
@@ -83,20 +85,22 @@ const agentActor = (agent: { agentId: string; name: string }) => ({ id: agent.ag
 
 /**
  * The classes an agent serves: its token's class, or for the local agent the built-in classes of the
- * kinds it runs, but never a class Nomad places (`byNomad`); a one-shot agent serves its task's class.
+ * kinds it runs, but never a class Nomad or the VM service places (`placedElsewhere`); a one-shot agent
+ * serves its task's class, and one on a VM the `machine` classes (it claims only the task its VM is given).
  */
 export const servedClasses = (
   identity: AgentIdentity,
   info: AgentInfo,
   builtIn: { docker: ReadonlyArray<string>; machine: ReadonlyArray<string> },
-  byNomad: (resourceClass: string) => boolean = () => false,
+  placedElsewhere: (resourceClass: string) => boolean = () => false,
 ): string[] => {
   if (identity.kind === 'task') return [identity.resourceClass];
-  return servedByAgents(identity, info, builtIn).filter((rc) => !byNomad(rc));
+  if (identity.kind === 'vm') return builtIn.machine.map((n) => `machine:${n}`);
+  return servedByAgents(identity, info, builtIn).filter((rc) => !placedElsewhere(rc));
 };
 
 const servedByAgents = (
-  identity: Exclude<AgentIdentity, { kind: 'task' }>,
+  identity: Exclude<AgentIdentity, { kind: 'task' | 'vm' }>,
   info: AgentInfo,
   builtIn: { docker: ReadonlyArray<string>; machine: ReadonlyArray<string> },
 ): string[] => {
@@ -115,7 +119,9 @@ const servedByAgents = (
  * cannot bound them); an agent of a fleet (`docker`, `machine`) takes as many as fit.
  */
 export const registeredInfo = (identity: AgentIdentity, info: AgentInfo): AgentInfo =>
-  identity.kind === 'task' || (identity.kind === 'token' && !isFleetClass(identity.resourceClass) && info.maxTasks === null) ? { ...info, maxTasks: 1 } : info;
+  identity.kind === 'task' || identity.kind === 'vm' || (identity.kind === 'token' && !isFleetClass(identity.resourceClass) && info.maxTasks === null)
+    ? { ...info, maxTasks: 1 }
+    : info;
 
 /**
  * Gyre's side of the agent protocol: registration, placement of queued tasks on agents that claim
@@ -125,7 +131,7 @@ export const registeredInfo = (identity: AgentIdentity, info: AgentInfo): AgentI
 export const createDispatch = (
   deps: DispatchDeps,
   builtIn: { docker: ReadonlyArray<string>; machine: ReadonlyArray<string> },
-  byNomad: (resourceClass: string) => boolean = () => false,
+  placedElsewhere: (resourceClass: string) => boolean = () => false,
 ) => {
   const { db } = deps;
   const jobCommand = async (
@@ -258,6 +264,16 @@ export const createDispatch = (
     }
   };
 
+  /** The one task a one-shot agent may claim: its token's, or the one its VM was given ('waiting' until then); null for any of its classes. */
+  const onlyTaskOf = async (identity: AgentIdentity): Promise<TaskRef | 'waiting' | null> => {
+    if (identity.kind === 'task') return { jobId: identity.jobId, taskIndex: identity.taskIndex };
+    if (identity.kind !== 'vm') return null;
+    const vm = await vmInstanceById(db, identity.instanceId);
+    if (!vm || vm.status === 'failed' || vm.status === 'terminated')
+      throw new DomainError('TASK_GONE', `VM instance ${identity.instanceId} has ended: there is no task for this token`);
+    return vm.task ? { jobId: vm.task.jobId, taskIndex: vm.task.taskIndex } : 'waiting';
+  };
+
   const channel = (identity: AgentIdentity) => {
     const mine = async (agentId: string) => {
       const agent = await agentOf(agentId);
@@ -268,7 +284,7 @@ export const createDispatch = (
       async register(offered): Promise<Registration> {
         const info = registeredInfo(identity, offered);
         const agentId = agentIdOf(identity, info.name);
-        const resourceClasses = servedClasses(identity, info, builtIn, byNomad);
+        const resourceClasses = servedClasses(identity, info, builtIn, placedElsewhere);
         const r = await deps.commands.execute({
           stream: agentStream(agentId),
           decider: agentDecider,
@@ -285,16 +301,18 @@ export const createDispatch = (
       },
       async claim(agentId, waitMs, signal) {
         const registered = await mine(agentId);
-        const only = identity.kind === 'task' ? { jobId: identity.jobId, taskIndex: identity.taskIndex } : null;
-        // an agent registered before Nomad placed some of its classes claims none of them now
-        const agent = only ? registered : { ...registered, resourceClasses: registered.resourceClasses.filter((rc) => !byNomad(rc)) };
+        const oneTask = identity.kind === 'task' || identity.kind === 'vm';
+        // an agent registered before Nomad or the VM service placed some of its classes claims none of them now
+        const agent = oneTask ? registered : { ...registered, resourceClasses: registered.resourceClasses.filter((rc) => !placedElsewhere(rc)) };
         const until = Date.now() + Math.min(Math.max(waitMs, 0), 30_000);
         for (;;) {
           if (signal?.aborted) return null;
           await touchAgent(db, agentId);
-          const got = await oneAtATime(() => tryClaim(agent, only, signal));
+          const only = await onlyTaskOf(identity);
+          // a prescaled VM's agent waits for the task its VM is given
+          const got = only === 'waiting' ? 'none' : await oneAtATime(() => tryClaim(agent, only, signal));
           // a one-shot agent's token names one task: once that is not waiting, nothing will come
-          if (only && got === 'none') {
+          if (only && only !== 'waiting' && got === 'none') {
             const task = await taskByRef(db, only.jobId, only.taskIndex);
             if (task?.status !== 'queued')
               throw new DomainError(
@@ -384,7 +402,16 @@ export const createDispatch = (
 export type Dispatch = ReturnType<typeof createDispatch>;
 
 /** The same token and name give the same agent, so an agent that restarts is known again. */
-export const agentIdOf = (identity: AgentIdentity, name: string): string =>
-  uuidFrom(
-    `gyre agent\n${identity.kind === 'token' ? identity.tokenId : identity.kind === 'local' ? `local ${identity.serverId}` : `task ${identity.jobId}/${identity.taskIndex}`}\n${name}`,
-  );
+export const agentIdOf = (identity: AgentIdentity, name: string): string => uuidFrom(`gyre agent\n${agentKey(identity)}\n${name}`);
+const agentKey = (identity: AgentIdentity): string => {
+  switch (identity.kind) {
+    case 'token':
+      return identity.tokenId;
+    case 'local':
+      return `local ${identity.serverId}`;
+    case 'task':
+      return `task ${identity.jobId}/${identity.taskIndex}`;
+    case 'vm':
+      return `vm ${identity.instanceId}`;
+  }
+};

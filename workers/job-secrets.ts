@@ -13,6 +13,8 @@ import { projectDecider, projectStream, type ProjectEvent } from '../domain/proj
 import { continuationKeyLabel } from '../application/pipelines.ts';
 import { type PlacementEvent, placementStream, placementTokenLabel, placementTokenOwner } from '../domain/nomad/placement.ts';
 import { parseOrgSlug, parseProjectSlug } from '../domain/projects/slugs.ts';
+import { type VmInstanceEvent, vmInstanceStream, vmTokenLabel, vmTokenOwner } from '../domain/vm/instance.ts';
+import { vmCredentialsLabel, vmCredentialsOwner, type VmServiceEvent, vmServiceStream } from '../domain/vm/service.ts';
 
 /** What a job asks for: its project, the contexts its workflow names, and who it runs for. */
 export interface JobSecretsRequest {
@@ -39,11 +41,15 @@ export interface JobSecrets {
   githubToken(userId: string): Promise<string | null>;
   /** The single-use token of a task Nomad places, opened from its `nomad.job.submit`. */
   nomadTaskToken(jobId: string, taskIndex: number): Promise<string>;
+  /** The single-use token of a VM the VM service starts, opened from its `vm.instance.request`. */
+  vmInstanceToken(instanceId: string): Promise<string>;
+  /** The VM service's cloud credentials as last configured (a key pair's JSON, or a service account key file), or null for the default credentials. */
+  vmCredentials(): Promise<string | null>;
 }
 
 /**
  * The one module that decrypts secrets: values for job dispatch, the webhook secret to check a
- * delivery's signature, people's GitHub tokens for following repositories and commit statuses, and the tokens Nomad's one-shot agents claim their tasks with. Sealed values come from the event streams themselves (no read model holds
+ * delivery's signature, people's GitHub tokens for following repositories and commit statuses, the tokens Nomad's and the VMs' one-shot agents claim their tasks with, and the VM service's cloud credentials. Sealed values come from the event streams themselves (no read model holds
  * them); every context used is recorded as `context.secrets.accessed`.
  */
 export const createJobSecrets = (deps: { store: EventStore; opener: Opener; commands: CommandHandler }): JobSecrets => ({
@@ -111,5 +117,15 @@ export const createJobSecrets = (deps: { store: EventStore; opener: Opener; comm
     const [submitted] = (await deps.store.readStream(placementStream(jobId, taskIndex))) as unknown as PlacementEvent[];
     if (submitted?.type !== 'nomad.job.submit') throw new Error(`task ${taskIndex} of job ${jobId} has no Nomad placement`);
     return deps.opener.open(placementTokenOwner, placementTokenLabel(jobId, taskIndex), submitted.data.sealedToken);
+  },
+  async vmInstanceToken(instanceId) {
+    const [requested] = (await deps.store.readStream(vmInstanceStream(instanceId))) as unknown as VmInstanceEvent[];
+    if (requested?.type !== 'vm.instance.request') throw new Error(`VM instance ${instanceId} was never requested`);
+    return deps.opener.open(vmTokenOwner, vmTokenLabel(instanceId), requested.data.sealedToken);
+  },
+  async vmCredentials() {
+    const last = (await deps.store.readLast(vmServiceStream)) as unknown as VmServiceEvent | null;
+    const sealed = last?.data.sealedCredentials;
+    return sealed ? deps.opener.open(vmCredentialsOwner, vmCredentialsLabel, sealed) : null;
   },
 });

@@ -59,4 +59,6 @@ export interface VmCloud {
   describe(cloudId: string, signal?: AbortSignal): Promise<VmInstance | null>;
   /** Terminates (EC2) or deletes (GCE) it; ending one already gone is not an error. */
   terminate(cloudId: string, signal?: AbortSignal): Promise<void>;
+  /** Lets go of its connections, when it holds any. */
+  close?(): Promise<void>;
 }

@@ -3,6 +3,7 @@ import type { Reference } from '../../domain/events/envelope.ts';
 import { runnerTokenByHash } from '../../projections/runners.ts';
 import { taskByRef } from '../../projections/jobs.ts';
 import { placementByTokenHash } from '../../projections/nomad.ts';
+import { vmInstanceByTokenHash } from '../../projections/vm.ts';
 import { userBySessionHash, userByTokenHash, type UserRow } from '../../projections/users.ts';
 import { hashToken } from '../../application/tokens.ts';
 import type { SessionUsage } from './session-usage.ts';
@@ -27,6 +28,8 @@ export type Auth =
       readonly resourceClass: string;
       readonly tokenId: string;
       readonly task?: { readonly jobId: string; readonly taskIndex: number };
+      /** A one-shot agent on a VM the VM service started, by the VM's single-use token. */
+      readonly vm?: { readonly instanceId: string };
     };
 
 export const sessionCookie = 'gyre_session';
@@ -85,6 +88,9 @@ export const authenticate = async (db: Knex, sessions: SessionPolicy, headers: H
       const task = placed && (await taskByRef(db, placed.jobId, placed.taskIndex));
       if (placed && (task?.status === 'queued' || task?.status === 'running'))
         return { kind: 'agent', resourceClass: placed.resourceClass, tokenId: placed.nomadJobId, task: { jobId: placed.jobId, taskIndex: placed.taskIndex } };
+      // a VM's token works until the VM ends
+      const vm = await vmInstanceByTokenHash(db, hash);
+      if (vm) return { kind: 'agent', resourceClass: `vm:${vm.vmType}`, tokenId: vm.instanceId, vm: { instanceId: vm.instanceId } };
       return { kind: 'invalid', reason: 'the API token is not valid' };
     }
     if (!usable(user)) return { kind: 'invalid', reason: 'the account is suspended' };
@@ -108,5 +114,5 @@ export const actorOf = (auth: Auth): Reference =>
   auth.kind === 'user'
     ? { id: auth.user.id, type: 'user', name: auth.user.login }
     : auth.kind === 'agent'
-      ? { id: auth.tokenId, type: auth.task ? 'nomad_task_token' : 'runner_token', name: auth.resourceClass }
+      ? { id: auth.tokenId, type: auth.task ? 'nomad_task_token' : auth.vm ? 'vm_instance_token' : 'runner_token', name: auth.resourceClass }
       : { id: 'anonymous', type: 'anonymous' };

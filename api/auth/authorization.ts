@@ -31,6 +31,8 @@ export const graphqlRules: Readonly<Record<string, Rule>> = {
   'Mutation.grantAdmin': { role: 'admin', action: 'user.admin.grant' },
   'Mutation.revokeAdmin': { role: 'admin', action: 'user.admin.revoke' },
   'Mutation.updateSystemSettings': { role: 'admin', action: 'system.settings.update' },
+  'Query.vmService': { role: 'admin', action: 'vm_service.read' },
+  'Mutation.configureVmService': { role: 'admin', action: 'vm_service.configure' },
   'Subscription.events': { role: 'admin', action: 'audit_log.subscribe' },
   'Query.projects': { role: 'user', action: 'project.read' },
   'Query.project': { role: 'user', action: 'project.read' },

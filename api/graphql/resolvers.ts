@@ -9,6 +9,7 @@ import { systemSettings } from '../../projections/system-settings.ts';
 import { activeTokens, seatsInUse, userById, userByLogin, usersPage } from '../../projections/users.ts';
 import { activateUser, approveUser, createApiToken, deleteUser, grantAdmin, revokeAdmin, revokeApiToken, suspendUser } from '../../application/accounts.ts';
 import { updateSystemSettings } from '../../application/settings.ts';
+import { vmResolvers } from './vm.ts';
 import { parseAuditQuery } from '../../application/audit-query.ts';
 import { createAttemptLimit } from '../auth/attempts.ts';
 import type { Services } from '../services.ts';
@@ -138,6 +139,7 @@ export const createResolvers = (s: Services): Record<string, unknown> => {
     jobResolvers(s),
     runnerResolvers(s),
     projectionResolvers(s),
+    vmResolvers(s),
   ]) {
     for (const [type, fields] of Object.entries(area)) merged[type] = { ...merged[type], ...fields };
   }

@@ -39,10 +39,18 @@ const bodyStream = (req: FastifyRequest, type: string): Readable => {
 
 /** The agent protocol over HTTP (`gyre agent`): runner tokens only, each confined to its own agents and tasks. */
 export const registerAgentProtocol = (app: FastifyInstance, dispatch: Dispatch) => {
-  const channelOf = (auth: { kind: string; tokenId?: string; resourceClass?: string; task?: { jobId: string; taskIndex: number } }) => {
+  const channelOf = (auth: {
+    kind: string;
+    tokenId?: string;
+    resourceClass?: string;
+    task?: { jobId: string; taskIndex: number };
+    vm?: { instanceId: string };
+  }) => {
     const identity: AgentIdentity = auth.task
       ? { kind: 'task', ...auth.task, resourceClass: auth.resourceClass! }
-      : { kind: 'token', tokenId: auth.tokenId!, resourceClass: auth.resourceClass! };
+      : auth.vm
+        ? { kind: 'vm', instanceId: auth.vm.instanceId }
+        : { kind: 'token', tokenId: auth.tokenId!, resourceClass: auth.resourceClass! };
     return dispatch.channel(identity);
   };
   app.post('/api/agent/register', async (req) =>

@@ -5,6 +5,8 @@ import { UnauthorizedError } from '../../domain/errors.ts';
 import { queueWaits } from '../../projections/jobs.ts';
 import { nomadNodeUsable, resourceClassLoads, type JobReads, type ResourceClassLoad } from '../../application/job-reads.ts';
 import { presentedToken } from '../auth/authenticate.ts';
+import { type VmServiceSettings, vmTypes } from '../../domain/vm/service.ts';
+import { vmPoolCounts, vmServiceSettings } from '../../projections/vm.ts';
 
 /** Queue waits from a second to an hour and more, in seconds. */
 export const queueWaitBuckets = [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600] as const;
@@ -70,6 +72,38 @@ const nomadGauges = (registry: Registry, nomad: NonNullable<JobReads['nomad']>) 
   offered('gyre_nomad_memory_mb', 'Memory (MB) of the eligible, ready Nomad nodes that may run Gyre jobs.', (n) => n.memoryMb);
 };
 
+/** The VM service's pools: prescaled size, and instances idle or busy, by VM type (zero until configured). */
+const vmGauges = (registry: Registry, deps: JobReads) => {
+  let current: Promise<{ settings: VmServiceSettings | null; counts: Awaited<ReturnType<typeof vmPoolCounts>> }> | null = null;
+  const read = () =>
+    (current ??= Promise.all([vmServiceSettings(deps.db), vmPoolCounts(deps.db)])
+      .then(([settings, counts]) => ({ settings, counts }))
+      .finally(() => setImmediate(() => (current = null))));
+  new Gauge({
+    name: 'gyre_vm_pool_prescaled',
+    help: 'Idle VMs the VM service keeps started, by VM type (its configured prescaled size).',
+    labelNames: ['vm_type'],
+    registers: [registry],
+    async collect() {
+      const { settings } = await read();
+      this.reset();
+      for (const t of vmTypes) this.set({ vm_type: t }, settings?.pools.find((p) => p.vmType === t)?.prescaled ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'gyre_vm_instances',
+    help: 'VMs the VM service started and has not terminated, by VM type and state: idle (prescaled, no task yet) or busy (given a task).',
+    labelNames: ['vm_type', 'state'],
+    registers: [registry],
+    async collect() {
+      const { counts } = await read();
+      this.reset();
+      for (const t of vmTypes)
+        for (const state of ['idle', 'busy'] as const) this.set({ vm_type: t, state }, counts.find((c) => c.vmType === t && c.state === state)?.count ?? 0);
+    },
+  });
+};
+
 /** One registry per Gyre (tests start many in one process): gauges and the histogram read the read models when scraped. */
 export const createMetricsRegistry = (deps: JobReads): Registry => {
   const registry = new Registry();
@@ -93,6 +127,7 @@ export const createMetricsRegistry = (deps: JobReads): Registry => {
   gauge('gyre_agents', 'Agents heard from within their lease (GYRE_AGENT_LEASE_MS) that serve the resource class.', (l) => l.agents);
   registry.registerMetric(queueWaitHistogram(deps));
   if (deps.nomad) nomadGauges(registry, deps.nomad);
+  vmGauges(registry, deps);
   return registry;
 };
 

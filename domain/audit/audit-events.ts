@@ -21,6 +21,7 @@ export const projectRead = defineEvent('project.read', readOnly);
 export const contextRead = defineEvent('context.read', readOnly);
 export const orbRead = defineEvent('orb.read', readOnly);
 export const runnerRead = defineEvent('runner.read', readOnly);
+export const vmServiceRead = defineEvent('vm_service.read', readOnly);
 export const configCompile = defineEvent('config.compile', readOnly);
 export const pipelineRead = defineEvent('pipeline.read', readOnly);
 /** An agent looking up or reading a project's caches, or the workspace layers its job attaches. */

@@ -10,6 +10,7 @@ import {
   orbRead,
   projectRead,
   runnerRead,
+  vmServiceRead,
   settingsRead,
   userRead,
   workspaceRead,
@@ -22,6 +23,8 @@ import { pullRequestEvents, revisionBuildEvents } from '../pipelines/pull-reques
 import { webhookDeliveryEvents } from '../pipelines/webhook-delivery.ts';
 import { agentEvents } from '../agents/agent.ts';
 import { placementEvents } from '../nomad/placement.ts';
+import { vmInstanceEvents } from '../vm/instance.ts';
+import { vmServiceEvents } from '../vm/service.ts';
 import { cacheEvents } from '../files/cache.ts';
 import { jobEvents } from '../jobs/job.ts';
 import { projectEvents } from '../projects/project.ts';
@@ -55,6 +58,7 @@ export const eventRegistry = createRegistry([
   contextRead,
   orbRead,
   runnerRead,
+  vmServiceRead,
   configCompile,
   pipelineRead,
   cacheRead,
@@ -79,6 +83,8 @@ export const eventRegistry = createRegistry([
   ...cacheEvents,
   ...agentEvents,
   ...placementEvents,
+  ...vmServiceEvents,
+  ...vmInstanceEvents,
   ...runnerEvents,
   ...scheduleEvents,
   scheduledWorkflowTriggered,
