@@ -20,6 +20,11 @@ const samples: Record<string, { query: string | ((caller: Role) => string); vari
   'Query.systemSettings': { query: '{ systemSettings { licenseSeats } }' },
   'Query.auditLog': { query: '{ auditLog(first: 1) { edges { cursor } } }' },
   'Mutation.updateSystemSettings': { query: 'mutation { updateSystemSettings(input: {}) { licenseSeats } }' },
+  'Query.vmService': { query: '{ vmService { provider } }' },
+  'Mutation.configureVmService': {
+    query:
+      'mutation { configureVmService(input: {provider: AWS, aws: {region: "us-east-1", subnetId: "subnet-0123456789abcdef0", securityGroupId: "sg-0123abcd", linuxAmi: "ami-0123456789abcdef0", accessKeyId: null, secretAccessKey: null}}) { provider } }',
+  },
   'Subscription.events': { query: 'subscription { events { id } }' },
   'Query.me': { query: '{ me { login } }' },
   'Query.apiTokens': { query: '{ apiTokens { id } }' },
