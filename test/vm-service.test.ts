@@ -61,12 +61,13 @@ const fixture = (env: Record<string, string> = {}) => {
       f.g = await restartTestGyre(f.g, f.env, { port, logStream: { write: (line) => void f.logs.push(line) } });
     },
     /** Commits a one-job machine config and triggers it; the job's id once planned. */
-    async run(command: string) {
+    async run(command: string, resourceClass = 'medium') {
       f.repo.commit(`version: 2.1
 jobs:
   build:
     machine:
       image: ubuntu-2204:current
+    resource_class: ${resourceClass}
     steps:
       - run: ${JSON.stringify(command)}
 workflows:
@@ -229,7 +230,7 @@ test('bad credentials end the job infrastructure_fail at once with the cloud’s
   await f.configure({ provider: 'AWS', aws: { ...aws, ...keys } });
 });
 
-test('prescaled pools: filled, a job takes an idle VM (no launch), the pool refills, and lowering it drains the idle ones', async () => {
+test('prescaled pools: filled, a job takes an idle VM of its size (no launch), the pool refills, a new image replaces the idle ones, and lowering it drains them', async () => {
   const idle = async (n: number) =>
     until(`${n} idle LINUX VMs`, async () => {
       const pools = (await ok(f.g, '{ vmService { pools { vmType idle busy } } }')).vmService.pools as Array<{ vmType: string; idle: number }>;
@@ -261,6 +262,22 @@ test('prescaled pools: filled, a job takes an idle VM (no launch), the pool refi
   assert.equal(given.slice(0, 3), ['vm.instance.request', 'vm.instance.start', 'vm.instance.assign'], 'a prescaled instance, given the task');
   await idle(2);
   assert.is(f.ec2.instances().filter((i) => !known.has(i.id)).length, 1, 'one instance started: the refill, not one for the job');
+
+  // a large job does not run on a medium VM: it gets one of its own
+  const large = await f.run('echo large', 'large');
+  assert.is((await finished(f.g, large.workflowId, 90_000)).byName.build!.status, 'success');
+  const [requested] = await instanceEvents(f.g, (await job(f.g, large.jobId)).agent!.slice(3));
+  assert.equal(
+    [(requested!.data as { machineType: string }).machineType, (requested!.data as { task: { jobId: string } | null }).task?.jobId],
+    ['m5.xlarge', large.jobId],
+  );
+  // another AMI: the idle VMs of the old one are drained, and the pool refilled from the new one
+  const ami = 'ami-0fedcba987654321';
+  await f.configure({ provider: 'AWS', aws: { ...aws, linuxAmi: ami }, pools: [{ vmType: 'LINUX', prescaled: 1 }] });
+  await until('the pool to hold one VM, of the new AMI', async () => {
+    const up = f.ec2.instances().filter((i) => i.state === 'pending' || i.state === 'running');
+    return up.length === 1 && up[0]!.imageId === ami ? true : undefined;
+  });
 
   await f.configure({ provider: 'AWS', aws, pools: [] });
   await until('the idle VMs to be terminated', async () => ((await f.instances()).length === 0 ? true : undefined));

@@ -37,7 +37,7 @@ import {
 } from '../../domain/vm/service.ts';
 import { agentStartupScript } from '../../domain/vm/startup-script.ts';
 import { queuedClasses } from '../../projections/jobs.ts';
-import { idleVmInstances, liveVmInstances, tasksWithoutVm, vmInstanceOfTask } from '../../projections/vm.ts';
+import { idleVmInstances, liveVmInstances, tasksWithoutVm, type VmInstanceRow, vmInstanceOfTask } from '../../projections/vm.ts';
 import { agentStream } from '../../domain/agents/agent.ts';
 import { agentIdOf } from '../dispatch.ts';
 import type { JobSecrets } from '../job-secrets.ts';
@@ -101,7 +101,7 @@ export const createVmProvisioner = (deps: VmProvisionerDeps) => {
   const running = new Set<Promise<void>>();
   /** Pool instances requested here that the read model may not show yet, and idle ones being drained: neither is taken nor counted twice. */
   const requested = new Map<string, VmType>();
-  const draining = new Set<string>();
+  const draining = new Map<string, string>();
   /** Tasks given an instance here: the reactor and the rescan never both give one a VM. */
   const providing = new Set<string>();
   let closed = false;
@@ -179,8 +179,12 @@ export const createVmProvisioner = (deps: VmProvisionerDeps) => {
     const task: VmTask = { jobId: spec.jobId, taskIndex, jobName: spec.name };
     const vmType = vmTypeOfImage(spec.executor.type === 'machine' ? spec.executor.image : null);
     const context = system(spec.pipelineId, causationId);
+    const machineClass = machineClassOf(resourceClassKey(spec.resourceClass)) ?? poolClass;
+    const wanted = vmSpecOf(service.settings, vmType, machineClass);
+    // an idle VM of the task's image and size: a prescaled medium VM does not run a large job
     for (const idle of await idleVmInstances(deps.db, vmType)) {
-      if (draining.has(idle.instanceId) || idle.provider !== service.settings.provider) continue;
+      const fits = wanted && idle.provider === service.settings.provider && idle.image === wanted.image && idle.machineType === wanted.machineType;
+      if (draining.has(idle.instanceId) || !fits) continue;
       try {
         await decide(idle.instanceId, { type: 'assign', task }, context);
         requested.delete(idle.instanceId);
@@ -191,7 +195,7 @@ export const createVmProvisioner = (deps: VmProvisionerDeps) => {
         if (!(e instanceof DomainError && e.code === 'VM_TAKEN')) throw e;
       }
     }
-    const instanceId = await request(service, vmType, machineClassOf(resourceClassKey(spec.resourceClass)) ?? poolClass, task, context);
+    const instanceId = await request(service, vmType, machineClass, task, context);
     if (instanceId) follow(instanceId);
     else
       await deps.endTask(
@@ -201,30 +205,40 @@ export const createVmProvisioner = (deps: VmProvisionerDeps) => {
       );
   };
 
-  /** Keeps each pool at its size: asks for the idle instances missing, drains the ones past it (the newest first). */
+  /**
+   * Keeps each pool at its size: asks for the idle instances missing, drains the ones past it (the
+   * newest first) and those started from an image or at a size no longer configured.
+   */
   let balancing: Promise<void> = Promise.resolve();
   const balance = () => {
-    balancing = balancing.then(async () => {
-      const service = configured;
-      for (const vmType of vmTypes) {
-        const want = service?.settings.pools.find((p) => p.vmType === vmType)?.prescaled ?? 0;
-        const shown = (await idleVmInstances(deps.db, vmType)).filter((i) => !draining.has(i.instanceId)).map((i) => i.instanceId);
-        for (const id of shown) requested.delete(id);
-        const idle = [...shown, ...[...requested].filter(([, type]) => type === vmType).map(([id]) => id)];
-        for (let n = idle.length; n < want && service; n++) {
-          const instanceId = await request(service, vmType, poolClass, null, system());
-          if (!instanceId) break;
-          requested.set(instanceId, vmType);
-          follow(instanceId);
+    balancing = balancing
+      .then(async () => {
+        const service = configured;
+        for (const vmType of vmTypes) {
+          const want = service?.settings.pools.find((p) => p.vmType === vmType)?.prescaled ?? 0;
+          const spec = service && vmSpecOf(service.settings, vmType, poolClass);
+          const shown = (await idleVmInstances(deps.db, vmType)).filter((i) => !draining.has(i.instanceId));
+          for (const i of shown) requested.delete(i.instanceId);
+          const current = (i: VmInstanceRow) =>
+            spec && i.provider === service.settings.provider && i.image === spec.image && i.machineType === spec.machineType;
+          for (const i of shown.filter((x) => !current(x))) drain(i.instanceId, `its image or size is no longer the ${vmType} pool's`);
+          const idle = [...shown.filter(current).map((i) => i.instanceId), ...[...requested].filter(([, type]) => type === vmType).map(([id]) => id)];
+          for (let n = idle.length; n < want && service; n++) {
+            const instanceId = await request(service, vmType, poolClass, null, system());
+            if (!instanceId) break;
+            requested.set(instanceId, vmType);
+            follow(instanceId);
+          }
+          for (const instanceId of idle.slice(want).reverse()) drain(instanceId, `the ${vmType} pool was lowered to ${want}`);
         }
-        for (const instanceId of idle.slice(want).reverse()) {
-          draining.add(instanceId);
-          follow(instanceId);
-          following.get(instanceId)?.wake();
-        }
-      }
-    });
-    return balancing.catch((e) => deps.log.error({ err: e }, 'vm: cannot keep the prescaled pools at their size; trying again'));
+      })
+      .catch((e) => deps.log.error({ err: e }, 'vm: cannot keep the prescaled pools at their size; trying again'));
+    return balancing;
+  };
+  const drain = (instanceId: string, reason: string) => {
+    draining.set(instanceId, reason);
+    follow(instanceId);
+    following.get(instanceId)?.wake();
   };
 
   /** Terminates the instance in the cloud (when it was started there), then records it. */
@@ -307,7 +321,7 @@ export const createVmProvisioner = (deps: VmProvisionerDeps) => {
               : s.task && taskEnded(job, s.task.taskIndex)
                 ? `job ${s.task.jobName} task ${s.task.taskIndex} ended`
                 : draining.has(instanceId)
-                  ? `the ${s.vmType} pool was lowered`
+                  ? draining.get(instanceId)!
                   : 'the VM service moved to another cloud';
             await terminate(s, reason, context, current.signal);
             return;
