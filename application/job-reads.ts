@@ -5,6 +5,7 @@ import { queueReason, type AgentView } from '../domain/scheduling/queue-reason.t
 import { allAgents, queuedJobIds, runningTaskLoads, taskCounts, tasksOfJob, type AgentRow, type JobRunRow, type RunningTaskLoad } from '../projections/jobs.ts';
 import { jobById, type JobRow } from '../projections/pipelines.ts';
 import { placementOfTask, type PlacementRow } from '../projections/nomad.ts';
+import { type VmInstanceRow, vmInstanceOfTask } from '../projections/vm.ts';
 import { ValidationError } from '../domain/errors.ts';
 import type { Reads } from './dependencies.ts';
 
@@ -90,6 +91,8 @@ export const whyQueued = async (deps: JobReads, run: JobRunRow): Promise<string 
   const placed = await placementOfTask(deps.db, run.jobId, waiting.taskIndex);
   if (placed) return nomadWait(placed);
   if (deps.nomad?.classes.includes(run.resourceClass)) return 'waiting for Gyre to submit it to Nomad';
+  const vm = await vmInstanceOfTask(deps.db, run.jobId, waiting.taskIndex);
+  if (vm) return vmWait(vm);
   const agents = await agentStates(deps);
   return queueReason(
     { resourceClass: run.resourceClass, size: { cpus: run.spec.resourceClass.cpus, memoryMb: run.spec.resourceClass.memoryMb } },
@@ -103,6 +106,14 @@ const nomadWait = (p: PlacementRow): string => {
   if (p.status === 'submitted') return `waiting for Gyre to register Nomad job ${p.nomadJobId}`;
   if (p.status === 'allocated') return `Nomad placed it on ${p.nodeName ?? 'a node'}: its one-shot agent is starting`;
   return `waiting for Nomad to place Nomad job ${p.nomadJobId}`;
+};
+
+/** Why a task the VM service gives a VM waits: how far its VM has come. */
+const vmWait = (i: VmInstanceRow): string => {
+  const vm = `its ${i.provider === 'AWS' ? 'EC2' : 'Compute Engine'} VM${i.cloudId ? ` ${i.cloudId}` : ''}`;
+  if (i.status === 'requested') return `waiting for the VM service to start ${vm} (${i.machineType})`;
+  if (i.status === 'started') return `${vm} is starting: waiting for its agent to register`;
+  return `${vm} ${i.status}${i.reason ? `: ${i.reason}` : ''}`;
 };
 
 /** One resource class's queue, what runs in it, and the agents that serve it (online ones only) with the room they have. */

@@ -191,6 +191,8 @@ test('a restart while its VM boots: the next server follows the instance, the jo
   try {
     const { workflowId, jobId } = await f.run('echo after the restart');
     const started = await until('the instance to be started', async () => (await f.instances()).find((i) => i.jobId === jobId && i.cloudId));
+    const why = (await ok(f.g, 'query($id: ID!) { job(id: $id) { queueReason } }', { id: jobId })).job.queueReason as string;
+    assert.is(why, `its EC2 VM ${started.cloudId} is starting: waiting for its agent to register`);
     await f.restart();
     f.ec2.resumeBoot();
     const done = await finished(f.g, workflowId, 90_000);
