@@ -106,6 +106,7 @@ export const createVmProvisioner = (deps: VmProvisionerDeps) => {
   const providing = new Set<string>();
   let closed = false;
   let rescan: NodeJS.Timeout | null = null;
+  let adopting: Promise<void> = Promise.resolve();
   let cloud: { of: string; cloud: VmCloud } | null = null;
 
   const serviceOf = async () => fold(vmServiceDecider, (await deps.store.readStream(vmServiceStream)) as unknown as VmServiceEvent[]);
@@ -423,23 +424,26 @@ export const createVmProvisioner = (deps: VmProvisionerDeps) => {
   return {
     reactor,
     serves,
-    /** Follows every live instance, and looks for new work every `rescanMs`. */
+    /** Follows every live instance, and looks for new work every `rescanMs`; start-up does not wait for the first look (its read models may be catching up). */
     async start() {
-      await adopt().catch((e) => deps.log.error({ err: e }, 'vm: cannot follow the instances or start the waiting tasks; trying again'));
+      // which classes it serves is known before the server takes its first claim
+      configured = await serviceOf();
       const every = deps.rescanMs ?? 5000;
-      const again = () => {
-        rescan = setTimeout(() => {
-          void adopt()
-            .catch((e) => deps.log.error({ err: e }, 'vm: cannot read the instances'))
-            .finally(() => !closed && again());
-        }, every);
-        rescan.unref();
+      const look = () => {
+        adopting = adopt()
+          .catch((e) => deps.log.error({ err: e }, 'vm: cannot follow the instances or start the waiting tasks; trying again'))
+          .finally(() => {
+            if (closed) return;
+            rescan = setTimeout(look, every);
+            rescan.unref();
+          });
       };
-      again();
+      look();
     },
     async stop() {
       closed = true;
       if (rescan) clearTimeout(rescan);
+      await adopting;
       for (const f of following.values()) f.wake();
       await Promise.allSettled([...running, balancing]);
       await cloud?.cloud.close?.();
