@@ -24,6 +24,8 @@ export interface GyreOptions {
   /** Kept across restarts, so that clients find the same address. */
   readonly port?: number;
   readonly readyWithinMs?: number;
+  /** More of its environment (the VM service's endpoint and agent command, …). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 let built = false;
@@ -50,6 +52,7 @@ export const startGyre = async (options: GyreOptions): Promise<GyreProcess> => {
       GYRE_PORT: String(port),
       GYRE_LOCAL_AGENT: 'false',
       GYRE_LOG_LEVEL: 'warn',
+      ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

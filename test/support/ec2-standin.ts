@@ -391,6 +391,8 @@ export const startEc2StandIn = async (options: Ec2StandInOptions = {}) => {
     }
   };
 
+  /** Actions whose calls are carried out but not yet answered (holdAnswers), with the answers waiting. */
+  const holding = new Map<string, Array<() => void>>();
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -408,7 +410,10 @@ export const startEc2StandIn = async (options: Ec2StandInOptions = {}) => {
       const failure = queued?.shift();
       if (queued && !queued.length) failures.delete(action);
       if (failure) throw new Ec2Error(failure.code, failure.message, failure.status);
-      reply(200, act(action, rest));
+      const text = act(action, rest);
+      const held = holding.get(action);
+      if (held) held.push(() => reply(200, text));
+      else reply(200, text);
     } catch (e) {
       const err = e instanceof Ec2Error ? e : new Ec2Error('InternalError', 'An internal error has occurred', 500);
       reply(
@@ -434,6 +439,17 @@ export const startEc2StandIn = async (options: Ec2StandInOptions = {}) => {
       const i = instances.get(id);
       if (!i) throw new Error(`the EC2 stand-in has no instance ${id}`);
       return view(i);
+    },
+    /** From now, calls of `action` are carried out (an instance is launched) but not answered until releaseAnswers: a client that dies meanwhile never hears of it. */
+    holdAnswers(action: string) {
+      if (!holding.has(action)) holding.set(action, []);
+    },
+    /** How many answers of `action` are held. */
+    heldAnswers: (action: string) => holding.get(action)?.length ?? 0,
+    releaseAnswers(action: string) {
+      const held = holding.get(action) ?? [];
+      holding.delete(action);
+      for (const answer of held) answer();
     },
     /** The next `times` calls of `action` are refused with this error. */
     failNext(action: string, code: string, message: string, times = 1, status = 400) {
