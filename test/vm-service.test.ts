@@ -1,3 +1,4 @@
+// runs on the embedded database only: the clouds, the VMs' agents and the pools are its subject; the authorization matrix configures the VM service on PostgreSQL too
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { suite } from 'uvu';
