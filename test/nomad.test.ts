@@ -9,7 +9,7 @@ import { jobStream } from '../domain/jobs/job.ts';
 import { placementStream } from '../domain/nomad/placement.ts';
 import { gitRepo } from './support/git-repo.ts';
 import { loggedEvents, restartTestGyre, startTestGyre, type TestGyre } from './support/gyre.ts';
-import { finished, ok, trigger, until, workflow } from './support/jobs.ts';
+import { finished, ok, triggerOneJob, until } from './support/jobs.ts';
 import { type NomadStandIn, startNomadStandIn } from './support/nomad-standin.ts';
 import { freePort } from './support/ports.ts';
 
@@ -68,12 +68,7 @@ jobs:
 workflows:
   main: {jobs: [build]}
 `);
-      const workflowId = (await trigger(f.g, slug)).workflows[0]!.id;
-      const w = await until('the workflow to plan its job', async () => {
-        const x = await workflow(f.g, workflowId);
-        return x.jobs.length ? x : undefined;
-      });
-      return { workflowId, jobId: w.jobs[0]!.id };
+      return triggerOneJob(f.g, slug);
     },
     /** Stops this Gyre and starts another on the same database and port, as a restart (or a second server taking over) does. */
     async restart(env: Record<string, string> = {}) {

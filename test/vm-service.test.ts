@@ -8,7 +8,7 @@ import { type Ec2StandIn, processGone, startEc2StandIn } from './support/ec2-sta
 import { type GceStandIn, startGceStandIn } from './support/gce-standin.ts';
 import { gitRepo } from './support/git-repo.ts';
 import { loggedEvents, restartTestGyre, startTestGyre, type TestGyre } from './support/gyre.ts';
-import { finished, ok, trigger, until, workflow } from './support/jobs.ts';
+import { finished, ok, triggerOneJob, until } from './support/jobs.ts';
 import { freePort } from './support/ports.ts';
 
 /**
@@ -74,12 +74,7 @@ jobs:
 workflows:
   main: {jobs: [build]}
 `);
-      const workflowId = (await trigger(f.g, slug)).workflows[0]!.id;
-      const w = await until('the workflow to plan its job', async () => {
-        const x = await workflow(f.g, workflowId);
-        return x.jobs.length ? x : undefined;
-      });
-      return { workflowId, jobId: w.jobs[0]!.id };
+      return triggerOneJob(f.g, slug);
     },
     instances: async () => ((await ok(f.g, '{ vmService { instances { id cloudId status jobId reason } } }')).vmService as { instances: Instance[] }).instances,
     async stop() {

@@ -40,6 +40,16 @@ export const trigger = async (
     )
   ).triggerPipeline;
 
+/** Triggers a pipeline whose one workflow has one job; its workflow's and job's ids once the job is planned. */
+export const triggerOneJob = async (g: TestGyre, slug: string): Promise<{ workflowId: string; jobId: string }> => {
+  const workflowId = (await trigger(g, slug)).workflows[0]!.id;
+  const w = await until('the workflow to plan its job', async () => {
+    const x = await workflow(g, workflowId);
+    return x.jobs.length ? x : undefined;
+  });
+  return { workflowId, jobId: w.jobs[0]!.id };
+};
+
 export const workflow = async (g: TestGyre, id: string): Promise<WorkflowView> =>
   (await ok(g, 'query($id: ID!) { workflow(id: $id) { id name status jobs { id name status jobNumber } } }', { id })).workflow;
 

@@ -24,6 +24,7 @@ import { queuedClasses } from '../../projections/jobs.ts';
 import { activePlacements, unplacedTasks } from '../../projections/nomad.ts';
 import type { JobSecrets } from '../job-secrets.ts';
 import type { Reactor } from '../reactor.ts';
+import { wakeable } from '../wakeable.ts';
 
 export interface NomadPlacerDeps extends UseCases, WithStore {
   readonly vault: Vault;
@@ -176,34 +177,14 @@ export const createNomadPlacer = (deps: NomadPlacerDeps) => {
   const follow = (jobId: string, taskIndex: number) => {
     const key = `${jobId}/${taskIndex}`;
     if (following.has(key) || closed) return;
-    let current = new AbortController();
-    let woken = false;
-    following.set(key, {
-      wake() {
-        woken = true;
-        current.abort();
-      },
-    });
-    const sleep = (ms: number) =>
-      new Promise<void>((resolve) => {
-        if (woken) return resolve();
-        const t = setTimeout(resolve, ms);
-        current.signal.addEventListener(
-          'abort',
-          () => {
-            clearTimeout(t);
-            resolve();
-          },
-          { once: true },
-        );
-      });
+    const w = wakeable();
+    following.set(key, w);
     const loop = async () => {
       const at: Indexes = { allocations: 0, evaluations: 0, placed: false };
       let settleBy: number | undefined;
       let backoff = 1000;
       while (!closed) {
-        woken = false;
-        current = new AbortController();
+        const signal = w.round();
         try {
           const p = await placementOf(jobId, taskIndex);
           if (!p || p.stopped) return;
@@ -211,26 +192,26 @@ export const createNomadPlacer = (deps: NomadPlacerDeps) => {
           const context = system(job?.spec.pipelineId);
           if (ended(job, taskIndex)) {
             settleBy ??= Date.now() + (deps.settleMs ?? 5000);
-            if (p.evalId !== null) await settle(p, settleBy, current.signal, context);
-            await deps.nomad.stopAndPurge(p.nomadJobId, current.signal);
+            if (p.evalId !== null) await settle(p, settleBy, signal, context);
+            await deps.nomad.stopAndPurge(p.nomadJobId, signal);
             await decide(p, { type: 'stop' }, context);
             return;
           }
           if (p.evalId === null) {
-            if (await register(p, job!, context, current.signal)) backoff = 1000;
+            if (await register(p, job!, context, signal)) backoff = 1000;
             else {
-              await sleep(backoff);
+              await w.sleep(backoff);
               backoff = Math.min(backoff * 2, 60_000);
             }
             continue;
           }
-          await look(p, at, current.signal, context);
+          await look(p, at, signal, context);
           backoff = 1000;
         } catch (e) {
           if (closed) return;
-          if (current.signal.aborted) continue;
+          if (signal.aborted) continue;
           deps.log.error({ err: e, nomadJob: `gyre-${key}` }, 'nomad: following a task failed; trying again');
-          await sleep(backoff);
+          await w.sleep(backoff);
           backoff = Math.min(backoff * 2, 60_000);
         }
       }

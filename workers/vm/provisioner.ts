@@ -42,6 +42,7 @@ import { agentStream } from '../../domain/agents/agent.ts';
 import { agentIdOf } from '../dispatch.ts';
 import type { JobSecrets } from '../job-secrets.ts';
 import type { Reactor } from '../reactor.ts';
+import { wakeable } from '../wakeable.ts';
 
 export interface VmProvisionerDeps extends UseCases, WithStore {
   readonly vault: Vault;
@@ -283,33 +284,13 @@ export const createVmProvisioner = (deps: VmProvisionerDeps) => {
 
   const follow = (instanceId: string) => {
     if (following.has(instanceId) || closed) return;
-    let current = new AbortController();
-    let woken = false;
-    following.set(instanceId, {
-      wake() {
-        woken = true;
-        current.abort();
-      },
-    });
-    const sleep = (ms: number) =>
-      new Promise<void>((resolve) => {
-        if (woken) return resolve();
-        const t = setTimeout(resolve, ms);
-        current.signal.addEventListener(
-          'abort',
-          () => {
-            clearTimeout(t);
-            resolve();
-          },
-          { once: true },
-        );
-      });
+    const w = wakeable();
+    following.set(instanceId, w);
     const loop = async () => {
       let backoff = retryMs;
       let lastLook = 0;
       while (!closed) {
-        woken = false;
-        current = new AbortController();
+        const signal = w.round();
         try {
           const s = await instanceOf(instanceId);
           if (!s || s.terminated) return;
@@ -324,13 +305,13 @@ export const createVmProvisioner = (deps: VmProvisionerDeps) => {
                 : draining.has(instanceId)
                   ? draining.get(instanceId)!
                   : 'the VM service moved to another cloud';
-            await terminate(s, reason, context, current.signal);
+            await terminate(s, reason, context, signal);
             return;
           }
           const deadline = s.requestedAt + deps.readyTimeoutMs;
           if (s.cloudId === null) {
             try {
-              await launch(s, service, context, current.signal);
+              await launch(s, service, context, signal);
               backoff = retryMs;
             } catch (e) {
               if (!(e instanceof VmCloudError)) throw e;
@@ -339,7 +320,7 @@ export const createVmProvisioner = (deps: VmProvisionerDeps) => {
                 continue;
               }
               deps.log.warn({ instance: instanceId, code: e.code, retryInMs: backoff }, `vm: the cloud refused for now; trying again: ${e.message}`);
-              await sleep(backoff);
+              await w.sleep(backoff);
               backoff = Math.min(backoff * 2, 60_000);
             }
             continue;
@@ -356,7 +337,7 @@ export const createVmProvisioner = (deps: VmProvisionerDeps) => {
             }
             if (Date.now() - lastLook >= 10 * pollMs) {
               lastLook = Date.now();
-              const seen = await (await cloudOf(service)).describe(s.cloudId, current.signal);
+              const seen = await (await cloudOf(service)).describe(s.cloudId, signal);
               if (!seen || seen.state === 'terminated' || seen.state === 'stopping') {
                 await fail(
                   s,
@@ -368,12 +349,12 @@ export const createVmProvisioner = (deps: VmProvisionerDeps) => {
               }
             }
           }
-          await sleep(pollMs);
+          await w.sleep(pollMs);
         } catch (e) {
           if (closed) return;
-          if (current.signal.aborted) continue;
+          if (signal.aborted) continue;
           deps.log.error({ err: e, instance: instanceId }, 'vm: following an instance failed; trying again');
-          await sleep(backoff);
+          await w.sleep(backoff);
           backoff = Math.min(backoff * 2, 60_000);
         }
       }
@@ -395,9 +376,11 @@ export const createVmProvisioner = (deps: VmProvisionerDeps) => {
 
   /** Follows the live instances, starts VMs for queued tasks that have none (the VM service was just configured, or a request was lost), and refills the pools. */
   const adopt = async () => {
+    configured = await serviceOf();
+    // never configured: there is no instance and nothing to start (a configuration is never taken back)
+    if (!configured) return;
     // the read models as far as the log is now: a task given a VM a moment ago shows it
     await deps.projections.waitFor(await deps.store.head(), 10_000, ['vm', 'jobs']);
-    configured = await serviceOf();
     for (const i of await liveVmInstances(deps.db)) follow(i.instanceId);
     const served = (await queuedClasses(deps.db)).filter(serves);
     for (const t of await tasksWithoutVm(deps.db, served, 100)) {
