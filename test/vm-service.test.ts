@@ -404,6 +404,8 @@ gcp('labels on the VM and its disk; GCE’s resource pool exhausted in the opera
     },
     1,
   );
+  const inserts = () => c.gce.calls.filter((x) => x.kind === 'insert').length;
+  const before = inserts();
   const { workflowId } = await c.f.run('sleep 1; echo retried');
   const seen = await until('the VM to boot', async () => c.gce.instances().find((i) => i.status === 'RUNNING'));
   assert.is(seen.labels['managed-by'], 'gyre-vm-service');
@@ -411,6 +413,7 @@ gcp('labels on the VM and its disk; GCE’s resource pool exhausted in the opera
   assert.match(seen.metadata['startup-script'] ?? '', /agent --one-shot/);
   const done = await finished(c.f.g, workflowId, 90_000);
   assert.is(done.byName.build!.status, 'success');
+  assert.ok(inserts() - before >= 2, `inserted again after the operation failed (${inserts() - before} inserts)`);
 });
 
 gcp.run();
