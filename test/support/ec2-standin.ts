@@ -219,8 +219,11 @@ export const startEc2StandIn = async (options: Ec2StandInOptions = {}) => {
     const script = join(root, `${i.id}.sh`);
     mkdirSync(dir, { recursive: true });
     writeFileSync(script, i.userData, { mode: 0o700 });
-    // the test's environment, less AWS keys an instance would not have
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^AWS_(SECRET_ACCESS_KEY|ACCESS_KEY_ID|SESSION_TOKEN)$/.test(k)));
+    // the test's environment, less AWS keys an instance would not have; its temporary files its own, as a VM's are
+    const env = {
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^AWS_(SECRET_ACCESS_KEY|ACCESS_KEY_ID|SESSION_TOKEN)$/.test(k))),
+      TMPDIR: dir,
+    };
     const child = spawn('sh', [script], { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     i.child = child;
     i.pid = child.pid ?? null;

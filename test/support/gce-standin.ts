@@ -160,7 +160,7 @@ export const startGceStandIn = async (options: GceStandInOptions) => {
     vm.status = 'RUNNING';
     const script = vm.metadata.find((m) => m.key === 'startup-script')?.value;
     if (options.boot !== false && script !== undefined) {
-      const child = spawn('sh', ['-c', script], { cwd: vm.dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('sh', ['-c', script], { cwd: vm.dir, env: { ...process.env, TMPDIR: vm.dir }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
       const keep = (chunk: Buffer) => {
         if (vm.output.length < outputLimit) vm.output += chunk.toString('utf8');
       };
