@@ -294,6 +294,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
       live,
       board,
       projections,
+      remoteEngine: (t) => vm.remoteEngine(t),
       settings: { heartbeatMs: Math.min(1000, Math.floor(leaseMs / 3)), leaseMs, publicUrl },
     },
     builtIn,
@@ -320,6 +321,7 @@ export const createGyre = async (config: Config, options: GyreOptions = {}): Pro
     endTask: dispatch.endTask,
     log: app.log,
     agentCommand: config.GYRE_VM_AGENT_COMMAND,
+    dockerdCommand: config.GYRE_VM_DOCKERD_COMMAND,
     gyreUrl: publicUrl,
     readyTimeoutMs: config.GYRE_VM_READY_TIMEOUT_MS,
   });

@@ -168,6 +168,13 @@ export const ConfigSchema = z.object({
     .min(1)
     .default('gyre')
     .transform((v) => v.split(/\s+/)),
+  /** The Docker engine's command and leading arguments on a REMOTE_DOCKER VM's image; Gyre adds its TLS flags and `-H tcp://0.0.0.0:2376`. */
+  GYRE_VM_DOCKERD_COMMAND: z
+    .string()
+    .trim()
+    .min(1)
+    .default('dockerd')
+    .transform((v) => v.split(/\s+/)),
   /** How long a VM may take from its request to its agent's registration, cloud retries included, before its job ends infrastructure_fail. */
   GYRE_VM_READY_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(600_000),
   /** A Compute Engine-compatible endpoint (`https://compute.example.com`); Google's by default. EC2's comes from the SDK's own AWS_ENDPOINT_URL_EC2. */

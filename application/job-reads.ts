@@ -91,7 +91,7 @@ export const whyQueued = async (deps: JobReads, run: JobRunRow): Promise<string 
   const placed = await placementOfTask(deps.db, run.jobId, waiting.taskIndex);
   if (placed) return nomadWait(placed);
   if (deps.nomad?.classes.includes(run.resourceClass)) return 'waiting for Gyre to submit it to Nomad';
-  const vm = await vmInstanceOfTask(deps.db, run.jobId, waiting.taskIndex);
+  const vm = await vmInstanceOfTask(deps.db, run.jobId, waiting.taskIndex, 'machine');
   if (vm) return vmWait(vm);
   const agents = await agentStates(deps);
   return queueReason(

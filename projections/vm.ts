@@ -17,7 +17,7 @@ export interface VmInstanceRow {
   readonly cloudId: string | null;
   readonly address: string | null;
   /** requested: not yet started by the cloud; started; failed; terminated (its token no longer works). */
-  readonly status: 'requested' | 'started' | 'failed' | 'terminated';
+  readonly status: 'requested' | 'started' | 'ready' | 'failed' | 'terminated';
   readonly reason: string | null;
   readonly requestedAt: string;
   readonly updatedAt: string;
@@ -26,7 +26,7 @@ export interface VmInstanceRow {
 /** The VM service's configuration (its credentials stay sealed in the log) and its instances. */
 export const vmProjection = defineProjection({
   name: 'vm',
-  version: 1,
+  version: 2,
   handles: [{ exact: 'vm_service.configure' }, { prefix: 'vm.instance.' }],
   tables: ['vm_service', 'vm_instances'],
   async migrate(db, t) {
@@ -76,6 +76,9 @@ export const vmProjection = defineProjection({
         case 'vm.instance.start':
           await row.update({ status: 'started', cloud_id: e.data.cloudId, address: e.data.address, updated_at: at });
           break;
+        case 'vm.instance.ready':
+          await row.update({ status: 'ready', address: e.data.address, updated_at: at });
+          break;
         case 'vm.instance.assign':
           await row.update({ job_id: e.data.task.jobId, task_index: e.data.task.taskIndex, job_name: e.data.task.jobName, updated_at: at });
           break;
@@ -114,9 +117,9 @@ export const vmServiceSettings = async (db: Knex): Promise<VmServiceSettings | n
   return (typeof r.settings === 'string' ? JSON.parse(r.settings) : r.settings) as VmServiceSettings;
 };
 
-/** The live instance whose one-shot agent holds this token. */
+/** The live instance whose one-shot agent holds this token (a remote Docker engine runs no agent: its token is never given out, nor taken). */
 export const vmInstanceByTokenHash = async (db: Knex, hash: string): Promise<VmInstanceRow | undefined> => {
-  const r = await db(instances).where({ token_hash: hash }).whereNotIn('status', ['failed', 'terminated']).first();
+  const r = await db(instances).where({ token_hash: hash }).whereNot({ vm_type: 'REMOTE_DOCKER' }).whereNotIn('status', ['failed', 'terminated']).first();
   return r ? toRow(r) : undefined;
 };
 export const vmInstanceById = async (db: Knex, instanceId: string): Promise<VmInstanceRow | undefined> => {
@@ -134,9 +137,13 @@ export const vmInstances = async (db: Knex, o: { live: boolean; limit: number })
       .orderBy([{ column: 'requested_at', order: 'desc' }, { column: 'instance_id' }])
       .limit(o.limit)
   ).map(toRow);
-/** The instance that ran (or runs) a task, the latest when it had more than one. */
-export const vmInstanceOfTask = async (db: Knex, jobId: string, taskIndex: number): Promise<VmInstanceRow | undefined> => {
-  const r = await db(instances).where({ job_id: jobId, task_index: taskIndex }).orderBy('requested_at', 'desc').first();
+/** The VM that ran (or runs) a task, or its remote Docker engine: the latest when it had more than one. */
+export const vmInstanceOfTask = async (db: Knex, jobId: string, taskIndex: number, of: 'machine' | 'remote docker'): Promise<VmInstanceRow | undefined> => {
+  const r = await db(instances)
+    .where({ job_id: jobId, task_index: taskIndex })
+    .modify((q) => (of === 'remote docker' ? q.where({ vm_type: 'REMOTE_DOCKER' }) : q.whereNot({ vm_type: 'REMOTE_DOCKER' })))
+    .orderBy('requested_at', 'desc')
+    .first();
   return r ? toRow(r) : undefined;
 };
 /** Prescaled instances of a type that no task has taken and that have not ended, oldest first. */
@@ -145,14 +152,14 @@ export const idleVmInstances = async (db: Knex, vmType: VmType): Promise<VmInsta
     await db(instances)
       .where({ vm_type: vmType, for_task: false })
       .whereNull('job_id')
-      .whereIn('status', ['requested', 'started'])
+      .whereIn('status', ['requested', 'started', 'ready'])
       .orderBy([{ column: 'requested_at' }, { column: 'instance_id' }])
   ).map(toRow);
 
 /** Instances by type and what they do, for the pools' view and /metrics: idle (prescaled, untaken), busy (with a task), starting and failed. */
 export const vmPoolCounts = async (db: Knex): Promise<Array<{ vmType: VmType; state: 'idle' | 'busy'; count: number }>> => {
   const rows = (await db(instances)
-    .whereIn('status', ['requested', 'started'])
+    .whereIn('status', ['requested', 'started', 'ready'])
     .select('vm_type', db.raw(`case when job_id is null then 'idle' else 'busy' end as state`), db.raw('count(*)::int as count'))
     .groupBy('vm_type', 'state')) as Array<{ vm_type: VmType; state: 'idle' | 'busy'; count: number | string }>;
   return rows.map((r) => ({ vmType: r.vm_type, state: r.state, count: Number(r.count) }));
@@ -166,7 +173,7 @@ export const tasksWithoutVm = async (db: Knex, resourceClasses: ReadonlyArray<st
     .where('t.status', 'queued')
     .whereIn('t.resource_class', [...resourceClasses])
     .whereNotExists(function () {
-      this.select(db.raw('1')).from(`${instances} as v`).whereRaw('v.job_id = t.job_id and v.task_index = t.task_index');
+      this.select(db.raw('1')).from(`${instances} as v`).whereRaw(`v.job_id = t.job_id and v.task_index = t.task_index and v.vm_type <> 'REMOTE_DOCKER'`);
     })
     .orderBy([{ column: 't.queued_at' }, { column: 't.job_id' }, { column: 't.task_index' }])
     .limit(limit)

@@ -58,6 +58,11 @@ jobs:
   missing-image:
     docker: [{image: "127.0.0.1:1/gyre-test/missing:1"}]
     steps: [{run: echo never}]
+  remote-engine:
+    docker: [{image: cimg/base:stable}]
+    steps:
+      - setup_remote_docker
+      - run: echo never
   split:
     docker: [{image: cimg/base:stable}]
     parallelism: 3
@@ -73,6 +78,7 @@ workflows:
       - silent
       - with-service
       - missing-image
+      - remote-engine
       - split
 `;
 
@@ -181,6 +187,20 @@ test('an image that cannot be pulled ends its job infrastructure_fail at once, s
     j.steps.map((s: { name: string; actions: Array<{ status: string }> }) => [s.name, s.actions[0]!.status]),
     [['Spin up environment', 'failed']],
   );
+});
+
+test('setup_remote_docker without the VM service fails its step saying so, and the later steps do not run', async () => {
+  const w = await finished(g, run.workflows[0]!.id);
+  assert.is(w.byName['remote-engine']!.status, 'failed');
+  const j = await v1(w.byName['remote-engine']!.jobNumber!);
+  assert.equal(
+    j.steps.map((s: { name: string; actions: Array<{ status: string }> }) => [s.name, s.actions[0]!.status]),
+    [
+      ['Spin up environment', 'success'],
+      ['Setup a remote Docker engine', 'failed'],
+    ],
+  );
+  assert.match(await text(j.steps[1].actions[0].output_url), 'setup_remote_docker needs the VM service, which is not configured');
 });
 
 test('parallelism 3 runs three tasks, each with its own CIRCLE_NODE_INDEX', async () => {

@@ -1,9 +1,14 @@
 // runs on the embedded database only: the clouds, the VMs' agents and the pools are its subject; the authorization matrix configures the VM service on PostgreSQL too
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { vmInstanceStream } from '../domain/vm/instance.ts';
+import { vmInstanceOfTask } from '../projections/vm.ts';
 import { type Ec2StandIn, processGone, startEc2StandIn } from './support/ec2-standin.ts';
 import { type GceStandIn, startGceStandIn } from './support/gce-standin.ts';
 import { gitRepo } from './support/git-repo.ts';
@@ -100,9 +105,20 @@ const instanceEvents = async (g: TestGyre, instanceId: string) => (await g.servi
 // ---------------------------------------------------------------------------------------------------
 
 const test = suite('vm service: machine jobs on EC2 VMs (the AWS SDK against a stand-in EC2 on 127.0.0.1)');
-const f = fixture({ GYRE_VM_READY_TIMEOUT_MS: '90000' });
+// a REMOTE_DOCKER VM "boots" here: its engine is a second dockerd, kept apart from this machine's own (its data, state and pid file in a directory of its own; no bridge, as on this machine)
+const engineDir = mkdtempSync(join(tmpdir(), 'gyre-remote-engine-'));
+const dockerd = `dockerd --iptables=false --bridge=none --storage-driver=vfs --data-root ${engineDir}/data --exec-root ${engineDir}/exec --pidfile ${engineDir}/dockerd.pid`;
+const f = fixture({ GYRE_VM_READY_TIMEOUT_MS: '90000', GYRE_VM_DOCKERD_COMMAND: dockerd });
 test.before(() => f.start());
-test.after(() => f.stop());
+test.after(async () => {
+  await f.stop();
+  // an engine killed with its VM leaves its data root mounted on itself, as dockerd mounts it
+  for (const mount of readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? ''))
+    if (mount.startsWith(engineDir)) execFileSync('umount', ['-l', mount]);
+  rmSync(engineDir, { recursive: true, force: true });
+});
 
 test('configuring is for admins, validated, audited with the secret masked; the answer never shows the key', async () => {
   const refused = await f.g.gql(configure, { input: { provider: 'AWS', aws: { ...aws, subnetId: 'net-1', ...keys } } });
@@ -171,6 +187,123 @@ test('a machine job goes from Gyre to an EC2 VM whose one-shot agent runs it; th
   const register = await f.g.app.inject({ method: 'POST', url: '/api/agent/register', headers: { authorization: `Bearer ${token}` }, payload: {} });
   assert.is(register.statusCode, 401);
   assert.not.match(f.logs.join(''), keys.secretAccessKey);
+});
+
+/** Whether something listens on 127.0.0.1:port. */
+const listening = (port: number) =>
+  new Promise<boolean>((r) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      r(true);
+    });
+    s.once('error', () => r(false));
+  });
+
+test("setup_remote_docker: a prescaled REMOTE_DOCKER VM's Docker engine on 2376, which only the job's certificate opens, is given to the job; its later steps reach it; it ends with the job", async () => {
+  await f.configure({ provider: 'AWS', aws, pools: [{ vmType: 'REMOTE_DOCKER', prescaled: 1 }] });
+  await until(
+    'an idle engine to answer',
+    async () => {
+      const pools = (await ok(f.g, '{ vmService { pools { vmType idle } } }')).vmService.pools as Array<{ vmType: string; idle: number }>;
+      const ready = (await f.instances()).some((i) => i.status === 'READY');
+      return ready && pools.find((p) => p.vmType === 'REMOTE_DOCKER')!.idle === 1 ? true : undefined;
+    },
+    60_000,
+  );
+  const volume = `gyre-remote-${randomBytes(4).toString('hex')}`;
+  f.repo.commit(`version: 2.1
+jobs:
+  build:
+    machine:
+      image: ubuntu-2204:current
+    steps:
+      - setup_remote_docker:
+          docker_layer_caching: true
+      - run: |
+          echo "host=$DOCKER_HOST verify=$DOCKER_TLS_VERIFY"
+          ls "$DOCKER_CERT_PATH"
+          docker version --format 'engine {{.Server.Version}}'
+          docker volume create ${volume}
+          docker volume ls --format 'volume {{.Name}}'
+      - run: curl -s --max-time 5 https://127.0.0.1:2376/_ping --cacert "$DOCKER_CERT_PATH/ca.pem" || echo "refused without a client certificate"
+workflows:
+  main: {jobs: [build]}
+`);
+  const { workflowId, jobId } = await triggerOneJob(f.g, slug);
+  const done = await finished(f.g, workflowId, 120_000);
+  const steps = (await ok(f.g, 'query($id: ID!) { job(id: $id) { steps { name status output } } }', { id: jobId })).job.steps as Array<{
+    name: string;
+    status: string;
+    output: string;
+  }>;
+  assert.is(done.byName.build!.status, 'success', JSON.stringify(steps));
+  const [, setup, docker, bare] = steps;
+  assert.is(setup!.name, 'Setup a remote Docker engine');
+  assert.match(setup!.output, /starts with no image layers/);
+  assert.match(setup!.output, /Remote Docker engine ready at tcp:\/\/127\.0\.0\.1:2376/);
+  assert.match(docker!.output, 'host=tcp://127.0.0.1:2376 verify=1');
+  assert.match(docker!.output, /ca\.pem\ncert\.pem\nkey\.pem/);
+  assert.match(docker!.output, /engine \d+\.\d+/);
+  assert.match(docker!.output, `volume ${volume}`);
+  assert.match(bare!.output, /refused without a client certificate/);
+  // the job's volume is on the remote engine, not on this machine's
+  assert.not.match(execFileSync('docker', ['volume', 'ls', '-q'], { env: { ...process.env, DOCKER_HOST: '' } }).toString(), volume);
+
+  const engine = await vmInstanceOfTask(f.g.services.db, jobId, 0, 'remote docker');
+  assert.ok(engine, 'the job had a second instance: its engine');
+  assert.is.not(engine.instanceId, (await job(f.g, jobId)).agent?.slice('vm-'.length));
+  const events = await until('the engine to be recorded terminated', async () => {
+    const e = await instanceEvents(f.g, engine.instanceId);
+    return e.at(-1)?.type === 'vm.instance.terminate' ? e : undefined;
+  });
+  assert.equal(
+    events.map((e) => e.type),
+    ['vm.instance.request', 'vm.instance.start', 'vm.instance.ready', 'vm.instance.assign', 'vm.instance.terminate'],
+    'the prescaled engine, given to the job',
+  );
+  assert.equal((events[0]!.data as { vmType: string; task: unknown }).vmType, 'REMOTE_DOCKER');
+  assert.is((events[2]!.data as { address: string }).address, '127.0.0.1');
+  const launched = f.ec2.instances().find((x) => x.id === engine.cloudId)!;
+  assert.match(launched.userData, /-H tcp:\/\/0\.0\.0\.0:2376/);
+  assert.is(launched.tags.ManagedBy, 'gyre-vm-service');
+  // the pool refilled (its engine may find the port still taken, and never answer): lowered to 0, it is drained
+  await f.configure({ provider: 'AWS', aws, pools: [] });
+  await until('the engines to be terminated', async () => ((await f.instances()).length === 0 ? true : undefined));
+  await until('the engine to stop listening', async () => ((await listening(2376)) ? undefined : true));
+  // neither the CA's key nor the client's is in the log or the job's output
+  const logged = JSON.stringify(await loggedEvents(f.g));
+  assert.not.match(logged, 'PRIVATE KEY');
+  assert.not.match(JSON.stringify(steps), 'PRIVATE KEY');
+  assert.not.match(f.logs.join(''), 'PRIVATE KEY');
+});
+
+test("an engine EC2 will not start ends the job infrastructure_fail once, with EC2's words", async () => {
+  f.repo.commit(`version: 2.1
+jobs:
+  build:
+    machine: true
+    steps:
+      - setup_remote_docker
+      - run: echo never
+workflows:
+  main: {jobs: [build]}
+`);
+  // the job's own VM is launched (and held from booting) first: the next launch, refused, is its engine's
+  f.ec2.holdBoot();
+  const { workflowId, jobId } = await triggerOneJob(f.g, slug);
+  try {
+    await until("the job's VM to be started", async () => (await f.instances()).find((i) => i.jobId === jobId && i.cloudId));
+    f.ec2.failNext('RunInstances', 'InvalidAMIID.NotFound', "The image id '[ami-0123456789abcdef0]' does not exist", 1, 400);
+  } finally {
+    f.ec2.resumeBoot();
+  }
+  const done = await finished(f.g, workflowId, 90_000);
+  const ran = await job(f.g, jobId);
+  assert.is(done.byName.build!.status, 'infrastructure_fail', JSON.stringify(ran));
+  assert.match(ran.tasks[0]!.reason ?? '', /could not start a REMOTE_DOCKER VM on AWS: InvalidAMIID\.NotFound: .*The image id/, JSON.stringify(ran));
+  const ends = (await f.g.services.store.readStream(`job-${jobId}`)).filter((e) => e.type === 'job.task.finish');
+  assert.is(ends.length, 1, 'ended once');
 });
 
 test('throttling is retried with backoff until EC2 takes the launch', async () => {

@@ -12,6 +12,7 @@ import {
   type AgentChannel,
   type AgentInfo,
   type Registration,
+  type RemoteEngine,
   type StepEnd,
   type StepRef,
   type TaskEnd,
@@ -77,6 +78,8 @@ export interface DispatchDeps extends UseCases, WithStore {
   readonly objects: ObjectStore;
   readonly live: LiveOutput;
   readonly board: TaskBoard;
+  /** The task's remote Docker engine (the VM service starts it): asked for once, then how far it is. */
+  readonly remoteEngine: (t: TaskRef) => Promise<RemoteEngine>;
   readonly projections: { waitFor(position: Position, timeoutMs: number, only?: ReadonlyArray<string>): Promise<boolean> };
   readonly settings: { readonly heartbeatMs: number; readonly leaseMs: number; readonly publicUrl: string };
 }
@@ -377,6 +380,11 @@ export const createDispatch = (
       async finishTask(agentId, end: TaskEnd) {
         const agent = await mine(agentId);
         await endTask(agent, end, end.status, end.reason);
+      },
+      async remoteDocker(agentId, s: StepRef) {
+        await mine(agentId);
+        await held(agentId, s);
+        return deps.remoteEngine({ jobId: s.jobId, taskIndex: s.taskIndex });
       },
       storeArtifacts: async (agentId, s, tar) => files.storeArtifacts(deps, await mine(agentId), s, tar),
       storeTestResults: async (agentId, s, results) => files.storeTestResults(deps, await mine(agentId), s, results),

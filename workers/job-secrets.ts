@@ -3,6 +3,7 @@ import { sessionStream, type SessionEvent } from '../domain/users/sessions.ts';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { CommandHandler } from '../application/commands.ts';
 import type { EventStore } from '../adapters/eventstore/port.ts';
+import { EngineTls } from '../adapters/vm/remote-engine.ts';
 import { mayUseContext, type Member } from '../domain/contexts/access.ts';
 import { contextDecider, contextSecretsAccessed, contextSecretsStream, contextStream, contextTarget, type ContextEvent } from '../domain/contexts/context.ts';
 import { fold } from '../domain/decider.ts';
@@ -13,7 +14,7 @@ import { projectDecider, projectStream, type ProjectEvent } from '../domain/proj
 import { continuationKeyLabel } from '../application/pipelines.ts';
 import { type PlacementEvent, placementStream, placementTokenLabel, placementTokenOwner } from '../domain/nomad/placement.ts';
 import { parseOrgSlug, parseProjectSlug } from '../domain/projects/slugs.ts';
-import { type VmInstanceEvent, vmInstanceStream, vmTokenLabel, vmTokenOwner } from '../domain/vm/instance.ts';
+import { type VmInstanceEvent, vmEngineTlsLabel, vmInstanceStream, vmTokenLabel, vmTokenOwner } from '../domain/vm/instance.ts';
 import { vmCredentialsLabel, vmCredentialsOwner, type VmServiceEvent, vmServiceStream } from '../domain/vm/service.ts';
 
 /** What a job asks for: its project, the contexts its workflow names, and who it runs for. */
@@ -43,6 +44,8 @@ export interface JobSecrets {
   nomadTaskToken(jobId: string, taskIndex: number): Promise<string>;
   /** The single-use token of a VM the VM service starts, opened from its `vm.instance.request`. */
   vmInstanceToken(instanceId: string): Promise<string>;
+  /** A REMOTE_DOCKER instance's engine TLS: its CA, the CA's key (for its start-up script), the client's certificate and key. */
+  vmEngineTls(instanceId: string): Promise<EngineTls>;
   /** The VM service's cloud credentials as last configured (a key pair's JSON, or a service account key file), or null for the default credentials. */
   vmCredentials(): Promise<string | null>;
 }
@@ -122,6 +125,12 @@ export const createJobSecrets = (deps: { store: EventStore; opener: Opener; comm
     const [requested] = (await deps.store.readStream(vmInstanceStream(instanceId))) as unknown as VmInstanceEvent[];
     if (requested?.type !== 'vm.instance.request') throw new Error(`VM instance ${instanceId} was never requested`);
     return deps.opener.open(vmTokenOwner, vmTokenLabel(instanceId), requested.data.sealedToken);
+  },
+  async vmEngineTls(instanceId) {
+    const [requested] = (await deps.store.readStream(vmInstanceStream(instanceId))) as unknown as VmInstanceEvent[];
+    const sealed = requested?.type === 'vm.instance.request' ? requested.data.sealedEngineTls : null;
+    if (!sealed) throw new Error(`VM instance ${instanceId} runs no remote Docker engine`);
+    return EngineTls.parse(JSON.parse(await deps.opener.open(vmTokenOwner, vmEngineTlsLabel(instanceId), sealed)));
   },
   async vmCredentials() {
     const last = (await deps.store.readLast(vmServiceStream)) as unknown as VmServiceEvent | null;

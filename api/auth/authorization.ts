@@ -206,6 +206,7 @@ export const routeRules: Readonly<Record<string, Rule>> = {
   'POST /api/agent/steps/output': { role: 'agent', action: 'job.step.output' },
   'POST /api/agent/steps/finish': { role: 'agent', action: 'job.step.finish' },
   'POST /api/agent/tasks/finish': { role: 'agent', action: 'job.task.finish' },
+  'POST /api/agent/remote-docker': { role: 'agent', action: 'vm.instance.request' },
   'POST /api/agent/artifacts': { role: 'agent', action: 'job.artifacts.store' },
   'POST /api/agent/test-results': { role: 'agent', action: 'job.tests.store' },
   'POST /api/agent/caches/exists': { role: 'agent', action: 'cache.read' },

@@ -89,6 +89,11 @@ export const registerAgentProtocol = (app: FastifyInstance, dispatch: Dispatch) 
     return { message: 'Accepted.' };
   });
 
+  app.post('/api/agent/remote-docker', async (req) => {
+    const { agentId, ...step } = parseInput(StepBody, req.body, 'remote Docker request');
+    return channelOf(req.auth as never).remoteDocker(agentId, step);
+  });
+
   // the file steps: JSON, except the bodies of archives, which stream both ways
   app.post('/api/agent/caches/exists', async (req) => {
     const { agentId, key, ...step } = parseInput(StepBody.extend({ key: CacheKey }), req.body, 'cache lookup');

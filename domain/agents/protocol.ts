@@ -131,6 +131,18 @@ export type LayerStored = z.infer<typeof LayerStored>;
 export const WorkspaceLayer = z.object({ layerId: z.string(), job: z.string(), bytes: z.number() });
 export type WorkspaceLayer = z.infer<typeof WorkspaceLayer>;
 
+/**
+ * What `setup_remote_docker` is told as its engine comes: still starting (and how far), ready (the
+ * `DOCKER_HOST` to use and the TLS files: the engine's CA, the client's certificate and key), or
+ * failed (why; the task then ends infrastructure_fail).
+ */
+export const RemoteEngine = z.discriminatedUnion('state', [
+  z.object({ state: z.literal('starting'), message: z.string() }),
+  z.object({ state: z.literal('ready'), host: z.string(), ca: z.string(), cert: z.string(), key: z.string() }),
+  z.object({ state: z.literal('failed'), message: z.string() }),
+]);
+export type RemoteEngine = z.infer<typeof RemoteEngine>;
+
 export const CacheKeys = z.array(z.string().min(1).max(900)).min(1).max(50);
 export const CacheKey = z.string().min(1).max(900);
 
@@ -170,4 +182,6 @@ export interface AgentChannel extends AgentFiles {
   output(agentId: string, step: StepRef, text: string): Promise<void>;
   finishStep(agentId: string, end: StepEnd): Promise<void>;
   finishTask(agentId: string, end: TaskEnd): Promise<void>;
+  /** `setup_remote_docker`: asks for the task's remote Docker engine (once; asked again, the same one), and says how far it is. */
+  remoteDocker(agentId: string, step: StepRef): Promise<RemoteEngine>;
 }

@@ -186,7 +186,7 @@ test('a file step missing what it needs is skipped as unsupported, saying what i
     { restore_cache: {} },
     { persist_to_workspace: { paths: ['x'] } },
     { attach_workspace: {} },
-    'setup_remote_docker',
+    'add_ssh_keys',
   ]);
   assert.equal(
     steps.map((x) => x.type),
@@ -200,10 +200,17 @@ test('a file step missing what it needs is skipped as unsupported, saying what i
       'restore_cache needs a key or keys: this step was skipped',
       'persist_to_workspace needs a root and paths: this step was skipped',
       'attach_workspace needs at, the directory to attach to: this step was skipped',
-      'remote Docker engines are not available yet: this step was skipped',
+      'SSH keys are not available yet: this step was skipped',
     ],
   );
   assert.ok(!isFileStep(steps[5]!));
+});
+
+test('setup_remote_docker is a step of its own, with its version and layer caching as given', () => {
+  assert.equal(stepsOf(['setup_remote_docker', { setup_remote_docker: { version: 'default', docker_layer_caching: true, name: 'Engine' } }]), [
+    { type: 'setup_remote_docker', name: 'Setup a remote Docker engine', version: null, dockerLayerCaching: false },
+    { type: 'setup_remote_docker', name: 'Engine', version: 'default', dockerLayerCaching: true },
+  ]);
 });
 
 test.run();

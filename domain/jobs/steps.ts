@@ -7,8 +7,8 @@ export type StepWhen = z.infer<typeof StepWhen>;
 
 /**
  * A step as an agent runs it: checkout, run, the file steps (artifacts, caches, workspaces, test
- * results), and `unsupported` steps (remote Docker, SSH keys, anything unknown), which agents skip
- * printing their message.
+ * results), `setup_remote_docker` (a Docker engine on a VM of the VM service, for the later steps), and
+ * `unsupported` steps (SSH keys, anything unknown), which agents skip printing their message.
  */
 export const Step = z.discriminatedUnion('type', [
   z.object({ type: z.literal('checkout'), name: z.string(), path: z.string().nullable() }),
@@ -29,6 +29,8 @@ export const Step = z.discriminatedUnion('type', [
   z.object({ type: z.literal('restore_cache'), name: z.string(), keys: z.array(z.string()) }),
   z.object({ type: z.literal('persist_to_workspace'), name: z.string(), root: z.string(), paths: z.array(z.string()) }),
   z.object({ type: z.literal('attach_workspace'), name: z.string(), at: z.string() }),
+  /** `version` and `docker_layer_caching` as the config gave them: the engine is the VM image's, and starts with no layers. */
+  z.object({ type: z.literal('setup_remote_docker'), name: z.string(), version: z.string().nullable(), dockerLayerCaching: z.boolean() }),
   z.object({ type: z.literal('unsupported'), name: z.string(), step: z.string(), message: z.string() }),
 ]);
 export type Step = z.infer<typeof Step>;
@@ -72,7 +74,6 @@ const fileStepTypes: ReadonlySet<string> = new Set<FileStep['type']>([
 export const isFileStep = (s: Step): s is FileStep => fileStepTypes.has(s.type);
 
 const unsupportedSteps: Record<string, string> = {
-  setup_remote_docker: 'remote Docker engines are not available yet: this step was skipped',
   add_ssh_keys: 'SSH keys are not available yet: this step was skipped',
 };
 
@@ -140,6 +141,7 @@ export const stepsOf = (steps: ReadonlyArray<unknown>): Step[] =>
       };
     }
     const stepName = name ?? defaultNames[kind] ?? kind;
+    if (kind === 'setup_remote_docker') return { type: kind, name: stepName, version: text(a.version), dockerLayerCaching: a.docker_layer_caching === true };
     const file = fileStep(kind, a, stepName);
     if (file && typeof file !== 'string') return file;
     return { type: 'unsupported', name: stepName, step: kind, message: file ?? unsupportedSteps[kind] ?? `${kind} is not a step Gyre runs: skipped` };

@@ -14,6 +14,8 @@ export const vmInstanceStream = (instanceId: string) => `vm-instance-${instanceI
 /** The data key an instance's token is sealed under, and its label. */
 export const vmTokenOwner = 'gyre:vm-service';
 export const vmTokenLabel = (instanceId: string) => `vm instance token ${instanceId}`;
+/** The data key's label a REMOTE_DOCKER instance's engine TLS is sealed under (the owner is the token's). */
+export const vmEngineTlsLabel = (instanceId: string) => `vm instance engine tls ${instanceId}`;
 /** The instance's name in the cloud (GCE names start with a letter), and its EC2 ClientToken. */
 export const vmCloudName = (instanceId: string) => `gyre-${instanceId}`;
 /** The one-shot agent on an instance names itself after it. */
@@ -26,11 +28,24 @@ const idFields = ['instanceId', 'provider', 'vmType'] as const;
 
 export const vmInstanceRequested = defineEvent(
   'vm.instance.request',
-  z.object({ ...ids, image: z.string(), machineType: z.string(), task: Task.nullable(), tokenHash: z.string(), sealedToken: z.string() }),
+  z.object({
+    ...ids,
+    image: z.string(),
+    machineType: z.string(),
+    task: Task.nullable(),
+    tokenHash: z.string(),
+    sealedToken: z.string(),
+    /** A REMOTE_DOCKER instance's engine TLS (its CA, the CA's key, the client's certificate and key), sealed. */
+    sealedEngineTls: z.string().nullable().default(null),
+  }),
   { publicFields: [...idFields, 'image', 'machineType', 'task'] },
 );
 /** The cloud started it: its instance id (`i-…`, or the GCE instance name). */
 export const vmInstanceStarted = defineEvent('vm.instance.start', z.object({ ...ids, cloudId: z.string(), address: z.string().nullable() }), {
+  publicFields: [...idFields, 'cloudId', 'address'],
+});
+/** A REMOTE_DOCKER instance is ready: its Docker engine answered over TLS at its address. (A machine VM's readiness is its agent's registration.) */
+export const vmInstanceReady = defineEvent('vm.instance.ready', z.object({ ...ids, cloudId: z.string(), address: z.string().nullable() }), {
   publicFields: [...idFields, 'cloudId', 'address'],
 });
 /** A prescaled instance was given to a task. */
@@ -46,10 +61,11 @@ export const vmInstanceTerminated = defineEvent('vm.instance.terminate', z.objec
   publicFields: [...idFields, 'cloudId', 'reason'],
 });
 
-export const vmInstanceEvents = [vmInstanceRequested, vmInstanceStarted, vmInstanceAssigned, vmInstanceFailed, vmInstanceTerminated];
+export const vmInstanceEvents = [vmInstanceRequested, vmInstanceStarted, vmInstanceReady, vmInstanceAssigned, vmInstanceFailed, vmInstanceTerminated];
 export type VmInstanceEvent =
   | EventOf<typeof vmInstanceRequested>
   | EventOf<typeof vmInstanceStarted>
+  | EventOf<typeof vmInstanceReady>
   | EventOf<typeof vmInstanceAssigned>
   | EventOf<typeof vmInstanceFailed>
   | EventOf<typeof vmInstanceTerminated>;
@@ -65,6 +81,9 @@ export interface VmInstanceRecord {
   readonly forTask: boolean;
   readonly task: VmTask | null;
   readonly cloudId: string | null;
+  /** Where the cloud says it is (its private address), once known. */
+  readonly address: string | null;
+  readonly ready: boolean;
   readonly failed: boolean;
   readonly terminated: boolean;
 }
@@ -81,8 +100,10 @@ export type VmInstanceCommand =
       task: VmTask | null;
       tokenHash: string;
       sealedToken: string;
+      sealedEngineTls: string | null;
     }
   | { type: 'start'; cloudId: string; address: string | null }
+  | { type: 'ready'; address: string | null }
   | { type: 'assign'; task: VmTask }
   | { type: 'fail'; code: string; reason: string }
   | { type: 'terminate'; reason: string };
@@ -90,12 +111,27 @@ export type VmInstanceCommand =
 const evolve = (s: VmInstanceState, e: VmInstanceEvent): VmInstanceState => {
   if (e.type === 'vm.instance.request') {
     const { instanceId, provider, vmType, image, machineType, task } = e.data;
-    return { instanceId, provider, vmType, image, machineType, forTask: task !== null, task, cloudId: null, failed: false, terminated: false };
+    return {
+      instanceId,
+      provider,
+      vmType,
+      image,
+      machineType,
+      forTask: task !== null,
+      task,
+      cloudId: null,
+      address: null,
+      ready: false,
+      failed: false,
+      terminated: false,
+    };
   }
   if (!s) return s;
   switch (e.type) {
     case 'vm.instance.start':
-      return { ...s, cloudId: e.data.cloudId };
+      return { ...s, cloudId: e.data.cloudId, address: e.data.address };
+    case 'vm.instance.ready':
+      return { ...s, ready: true, address: e.data.address ?? s.address };
     case 'vm.instance.assign':
       return { ...s, task: e.data.task };
     case 'vm.instance.fail':
@@ -125,6 +161,10 @@ export const vmInstanceDecider: Decider<VmInstanceState, VmInstanceCommand, VmIn
     switch (c.type) {
       case 'start':
         return s.cloudId === c.cloudId ? [] : [{ type: 'vm.instance.start', data: { ...idsOf(s), cloudId: c.cloudId, address: c.address } }];
+      case 'ready':
+        if (s.ready || s.failed) return [];
+        if (!s.cloudId) throw new DomainError('VM_NOT_STARTED', `VM instance ${s.instanceId} was never started`);
+        return [{ type: 'vm.instance.ready', data: { ...idsOf(s), cloudId: s.cloudId, address: c.address ?? s.address } }];
       case 'assign':
         if (s.task?.jobId === c.task.jobId && s.task.taskIndex === c.task.taskIndex) return [];
         if (s.task || s.failed) throw new DomainError('VM_TAKEN', `VM instance ${s.instanceId} is ${s.failed ? 'failed' : 'taken'}`);

@@ -190,11 +190,6 @@ export const vmServiceDecider: Decider<VmServiceState, VmServiceCommand, VmServi
         'VM_CREDENTIALS_REQUIRED',
         `the VM service moves from ${s.settings.provider} to ${input.provider}: give ${input.provider === 'AWS' ? 'accessKeyId and secretAccessKey' : 'serviceAccountJson'}, or null for the default credentials`,
       );
-    if (input.pools.some((p) => p.vmType === 'REMOTE_DOCKER' && p.prescaled > 0))
-      throw new DomainError(
-        'VM_REMOTE_DOCKER_NOT_BUILT',
-        'REMOTE_DOCKER pools serve setup_remote_docker, which Gyre does not run on VMs yet: leave their prescaled at 0',
-      );
     const windows = input.provider === 'AWS' ? input.aws?.windowsAmi : input.gcp?.windowsImage;
     if (input.pools.some((p) => p.vmType === 'WINDOWS' && p.prescaled > 0) && !windows)
       throw new DomainError('VM_NO_WINDOWS_IMAGE', `a WINDOWS pool needs ${input.provider === 'AWS' ? 'aws.windowsAmi' : 'gcp.windowsImage'}`);

@@ -5,7 +5,7 @@ import { ValidationError } from '../errors.ts';
 import { eventRegistry } from '../events/catalog.ts';
 import { type VmInstanceCommand, vmInstanceDecider } from './instance.ts';
 import { parseVmServiceInput, type VmServiceCommand, vmServiceDecider, vmSpecOf, vmTypeOfImage } from './service.ts';
-import { agentStartupScript } from './startup-script.ts';
+import { agentStartupScript, remoteDockerStartupScript } from './startup-script.ts';
 
 const test = suite('domain/vm');
 const sealed = 'gyre:aes-256-gcm:c2VhbGVk';
@@ -95,10 +95,8 @@ test('configure: moving to another cloud needs its credentials (or null); a Wind
     .given([])
     .when(configure({ provider: 'AWS', aws, pools: [{ vmType: 'WINDOWS', prescaled: 1 }] }, { kind: 'default' }))
     .thenThrows('VM_NO_WINDOWS_IMAGE', /aws\.windowsAmi/);
-  service
-    .given([])
-    .when(configure({ provider: 'AWS', aws, pools: [{ vmType: 'REMOTE_DOCKER', prescaled: 1 }] }, { kind: 'default' }))
-    .thenThrows('VM_REMOTE_DOCKER_NOT_BUILT', /setup_remote_docker/);
+  const remote = service.run(configure({ provider: 'AWS', aws, pools: [{ vmType: 'REMOTE_DOCKER', prescaled: 2 }] }, { kind: 'default' }));
+  assert.equal(remote.state?.settings.pools.find((p) => p.vmType === 'REMOTE_DOCKER')?.prescaled, 2);
 });
 
 test('a machine image runs on the configured image of its OS, at the size of its class', () => {
@@ -122,6 +120,7 @@ const request = (task: { jobId: string; taskIndex: number; jobName: string } | n
   task,
   tokenHash: 'h',
   sealedToken: 's',
+  sealedEngineTls: null,
 });
 const task = { jobId: 'j1', taskIndex: 0, jobName: 'build' };
 
@@ -148,6 +147,21 @@ test("an instance's life: requested, started (the cloud's id once), ended once; 
     'vmType',
   ]);
   instance.given(history).when({ type: 'terminate', reason: 'again' }).then([]);
+});
+
+test('an instance is ready once, only once started, and not after it failed; the ready event names its address', () => {
+  const started = instance.run(request(task), { type: 'start', cloudId: 'i-0abc', address: '10.0.0.5' }).history;
+  instance
+    .given(instance.then([], request(task)))
+    .when({ type: 'ready', address: null })
+    .thenThrows('VM_NOT_STARTED');
+  const ready = instance.given(started).when({ type: 'ready', address: null }).history();
+  assert.equal(ready.at(-1)?.data, { instanceId: 'i1', provider: 'AWS', vmType: 'LINUX', cloudId: 'i-0abc', address: '10.0.0.5' });
+  instance.given(ready).when({ type: 'ready', address: '10.0.0.6' }).then([]);
+  instance
+    .given(instance.then(started, { type: 'fail', code: 'VM_NOT_READY', reason: 'late' }))
+    .when({ type: 'ready', address: null })
+    .then([]);
 });
 
 test('a prescaled instance is given one task: the same task again changes nothing, another is refused, as is one that ended', () => {
@@ -178,6 +192,20 @@ test("the start-up script runs the one-shot agent with the instance's token, eve
   assert.ok(script.startsWith('#!/bin/sh\n'));
   assert.match(script, /GYRE_TOKEN='to'\\''ken'/);
   assert.match(script, /exec 'node' '\/opt\/gyre it\/bin\/gyre\.mjs' agent --one-shot --name 'vm-i1' --work-dir "\$work"/);
+});
+
+test("a remote Docker engine's script signs its server key with the instance's CA, drops the CA's key, and asks for client certificates on 2376", () => {
+  const script = remoteDockerStartupScript({
+    dockerdCommand: ['dockerd', '--data-root', '/var/lib/docker two'],
+    name: 'rd-i1',
+    caCert: '-----BEGIN CERTIFICATE-----\nQ0E=\n-----END CERTIFICATE-----\n',
+    caKey: '-----BEGIN RSA PRIVATE KEY-----\nS0VZ\n-----END RSA PRIVATE KEY-----\n',
+  });
+  assert.ok(script.startsWith('#!/bin/sh\n'));
+  assert.match(script, /cat > ca-key\.pem <<'GYRE_CA_KEY'\n-----BEGIN RSA PRIVATE KEY-----\nS0VZ\n-----END RSA PRIVATE KEY-----\nGYRE_CA_KEY\n/);
+  assert.match(script, /openssl x509 -req -in server\.csr -CA ca\.pem -CAkey ca-key\.pem/);
+  assert.ok(script.indexOf('rm -f ca-key.pem') < script.indexOf('exec '));
+  assert.match(script, /exec 'dockerd' '--data-root' '\/var\/lib\/docker two' --tlsverify --tlscacert "\$tls\/ca\.pem" .* -H tcp:\/\/0\.0\.0\.0:2376\n/);
 });
 
 test.run();

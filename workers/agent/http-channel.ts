@@ -8,6 +8,7 @@ import {
   HeartbeatAnswer,
   LayerStored,
   Registration,
+  RemoteEngine,
   TestCounts,
   WorkspaceLayer,
   type AgentChannel,
@@ -91,6 +92,7 @@ export const createHttpChannel = (host: string, token: string): AgentChannel => 
     output: (agentId, step, text) => report('steps/output', { agentId, ...step, text }),
     finishStep: (agentId, end) => report('steps/finish', { agentId, ...end }),
     finishTask: (agentId, end) => report('tasks/finish', { agentId, ...end }),
+    remoteDocker: async (agentId, step) => RemoteEngine.parse(await post('remote-docker', { agentId, ...step })),
     storeArtifacts: async (agentId, step, tar) => ArtifactsStored.parse(await upload('artifacts', ref(agentId, step), 'application/x-tar', tar)),
     storeTestResults: async (agentId, step, { reports, problems, tests }) => {
       const lines = async function* () {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
@@ -143,7 +143,8 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
   /** The config's steps, each as `when` says; what the task ends with. */
   const runSteps = async (e: ExecutionEnvironment, background: Array<Promise<unknown>>): Promise<{ result: TaskResult; reason: string | null }> => {
     const workdir = resolvePath(a.spec.workingDirectory, e.home, e.home);
-    const baseEnv = { ...a.environment, CIRCLE_NODE_INDEX: String(a.taskIndex), ...a.spec.environment };
+    // setup_remote_docker adds DOCKER_HOST and its TLS settings here, for the steps after it
+    const baseEnv: Record<string, string> = { ...a.environment, CIRCLE_NODE_INDEX: String(a.taskIndex), ...a.spec.environment };
     const shellOf = (s: string | null) => (s ?? a.spec.shell)?.split(/\s+/).filter(Boolean) ?? [...e.defaultShell];
     let failed = false;
     for (const [i, s] of a.spec.steps.entries()) {
@@ -214,6 +215,7 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
       out.line(s.message);
       return { status: 'success', exitCode: null, reason: null };
     }
+    if (s.type === 'setup_remote_docker') return remoteDocker(s, e, out, ctx);
     if (isFileStep(s)) {
       const resolve = (path: string) => resolvePath(path, e.home, ctx.workdir);
       const r = await runFileStep(s, {
@@ -275,6 +277,58 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
     return r.exitCode === 0
       ? { status: 'success', exitCode: 0, reason: null }
       : { status: 'failed', exitCode: r.exitCode, reason: `Exited with code exit status ${r.exitCode}` };
+  };
+
+  /**
+   * Asks Gyre for the task's remote Docker engine and waits for it, saying how far it is; once it is
+   * ready, its TLS files go into the environment and the later steps get DOCKER_HOST, DOCKER_TLS_VERIFY
+   * and DOCKER_CERT_PATH, as the docker CLI reads them.
+   */
+  const remoteDocker = async (
+    s: Extract<Step, { type: 'setup_remote_docker' }>,
+    e: ExecutionEnvironment,
+    out: ReturnType<typeof outputOf>,
+    ctx: { stepIndex: number; baseEnv: Record<string, string> },
+  ): Promise<{ status: StepResult; exitCode: number | null; reason: string | null }> => {
+    if (s.version) out.line(`version ${s.version}: the engine is the one on the VM service's remote Docker image`);
+    if (s.dockerLayerCaching) out.line('docker_layer_caching: the engine starts with no image layers (Gyre keeps none between jobs)');
+    let said = '';
+    while (!stopped) {
+      const engine = await channel.remoteDocker(agentId, ref(ctx.stepIndex));
+      if (engine.state === 'failed') return { status: 'failed', exitCode: null, reason: engine.message };
+      if (engine.state === 'ready') {
+        const certPath = posix.join(e.home, '.gyre', 'remote-docker');
+        const local = mkdtempSync(join(tmpdir(), 'gyre-remote-docker-'));
+        try {
+          writeFileSync(join(local, 'ca.pem'), engine.ca);
+          writeFileSync(join(local, 'cert.pem'), engine.cert);
+          writeFileSync(join(local, 'key.pem'), engine.key, { mode: 0o600 });
+          await e.copyIn(local, certPath);
+        } finally {
+          rmSync(local, { recursive: true, force: true });
+        }
+        Object.assign(ctx.baseEnv, { DOCKER_HOST: engine.host, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certPath });
+        out.line(`Remote Docker engine ready at ${engine.host}; DOCKER_CERT_PATH=${certPath}`);
+        return { status: 'success', exitCode: null, reason: null };
+      }
+      if (engine.message !== said) out.line((said = engine.message));
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 2000);
+        controller.signal.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(t);
+            resolve();
+          },
+          { once: true },
+        );
+      });
+    }
+    return {
+      status: stopped === 'timedout' ? 'timedout' : 'canceled',
+      exitCode: null,
+      reason: stopped === 'timedout' ? 'the job ran past its time limit' : 'the job was canceled',
+    };
   };
 
   return { stop, done: run() };

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Vault } from '../../adapters/encryption/port.ts';
 import { type VmCloud, VmCloudError } from '../../adapters/vm/port.ts';
+import { engineAnswers, makeEngineTls } from '../../adapters/vm/remote-engine.ts';
 import type { UseCases, WithStore } from '../../application/dependencies.ts';
 import { generateToken, hashToken } from '../../application/tokens.ts';
-import type { TaskRef } from '../../domain/agents/protocol.ts';
+import type { RemoteEngine, TaskRef } from '../../domain/agents/protocol.ts';
 import { fold } from '../../domain/decider.ts';
 import { DomainError } from '../../domain/errors.ts';
 import { uuidFrom } from '../../domain/ids.ts';
@@ -18,6 +19,7 @@ import {
   type VmTask,
   vmAgentName,
   vmCloudName,
+  vmEngineTlsLabel,
   vmInstanceDecider,
   vmInstanceStream,
   vmInstanceTarget,
@@ -35,7 +37,7 @@ import {
   vmTypeOfImage,
   vmTypes,
 } from '../../domain/vm/service.ts';
-import { agentStartupScript } from '../../domain/vm/startup-script.ts';
+import { agentStartupScript, remoteDockerPort, remoteDockerStartupScript } from '../../domain/vm/startup-script.ts';
 import { queuedClasses } from '../../projections/jobs.ts';
 import { idleVmInstances, liveVmInstances, tasksWithoutVm, type VmInstanceRow, vmInstanceOfTask } from '../../projections/vm.ts';
 import { agentStream } from '../../domain/agents/agent.ts';
@@ -47,7 +49,7 @@ import { wakeable } from '../wakeable.ts';
 export interface VmProvisionerDeps extends UseCases, WithStore {
   readonly vault: Vault;
   readonly projections: { waitFor(position: Position, timeoutMs: number, only?: ReadonlyArray<string>): Promise<boolean> };
-  readonly jobSecrets: Pick<JobSecrets, 'vmInstanceToken' | 'vmCredentials'>;
+  readonly jobSecrets: Pick<JobSecrets, 'vmInstanceToken' | 'vmEngineTls' | 'vmCredentials'>;
   /** The cloud client for a configuration and its opened credentials (null: the default credentials). */
   readonly cloudFor: (service: VmService, credentials: string | null) => VmCloud;
   /** Whether another service (Nomad) places this class: the VM service leaves it alone. */
@@ -57,6 +59,8 @@ export interface VmProvisionerDeps extends UseCases, WithStore {
   readonly log: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
   /** The one-shot agent's command and leading arguments on the VM image (`gyre`). */
   readonly agentCommand: ReadonlyArray<string>;
+  /** The Docker engine's command and leading arguments on a REMOTE_DOCKER VM's image (`dockerd`). */
+  readonly dockerdCommand: ReadonlyArray<string>;
   /** Where the agents on the VMs reach Gyre (GYRE_PUBLIC_URL). */
   readonly gyreUrl: string;
   /** How long an instance may take from its request to its agent's registration (ms), cloud retries included. */
@@ -76,6 +80,8 @@ const system = (correlationId?: string, causationId?: string): CommandContext =>
   ...(causationId ? { causationId } : {}),
 });
 
+/** What a task asks the VM service for: the VM it runs on (a `machine` job), or a Docker engine (`setup_remote_docker`). */
+type Want = 'machine' | 'remote docker';
 /** The class a `machine` job's task asks for, when it is one: the VM service starts `machine` VMs. */
 const machineClassOf = (resourceClass: string) => (resourceClass.startsWith('machine:') ? resourceClass.slice('machine:'.length) : null);
 const taskEnded = (job: Job | null, taskIndex: number) => {
@@ -144,9 +150,15 @@ export const createVmProvisioner = (deps: VmProvisionerDeps) => {
     const spec = vmSpecOf(service.settings, vmType, machineClass);
     if (!spec) return null;
     // a task's own VM is named after the task: two servers giving it one request the same instance
-    const instanceId = task ? uuidFrom(`gyre vm instance\n${task.jobId}/${task.taskIndex}`) : randomUUID();
+    const instanceId = task
+      ? uuidFrom(`gyre vm instance\n${task.jobId}/${task.taskIndex}${vmType === 'REMOTE_DOCKER' ? '\nremote docker' : ''}`)
+      : randomUUID();
     const token = generateToken();
     const sealedToken = await deps.vault.seal(vmTokenOwner, vmTokenLabel(instanceId), token);
+    const sealedEngineTls =
+      vmType === 'REMOTE_DOCKER'
+        ? await deps.vault.seal(vmTokenOwner, vmEngineTlsLabel(instanceId), JSON.stringify(makeEngineTls(vmCloudName(instanceId))))
+        : null;
     const command = {
       type: 'request',
       instanceId,
@@ -156,32 +168,35 @@ export const createVmProvisioner = (deps: VmProvisionerDeps) => {
       task,
       tokenHash: hashToken(token),
       sealedToken,
+      sealedEngineTls,
     } as const;
     await decide(instanceId, command, context);
     return instanceId;
   };
 
   /** Gives the task an idle prescaled instance of its type, or asks for one. */
-  const provide = async (job: Job, taskIndex: number, causationId?: string) => {
-    const key = `${job.spec.jobId}/${taskIndex}`;
+  const provide = async (job: Job, taskIndex: number, want: Want, causationId?: string) => {
+    const key = providingKey(job.spec.jobId, taskIndex, want);
     if (providing.has(key)) return;
     providing.add(key);
     try {
       // a job.queue delivered again after a restart: its task has its VM already
-      if (!(await vmInstanceOfTask(deps.db, job.spec.jobId, taskIndex))) await give(job, taskIndex, causationId);
+      if (!(await vmInstanceOfTask(deps.db, job.spec.jobId, taskIndex, want))) await give(job, taskIndex, want, causationId);
     } catch (e) {
       providing.delete(key);
       throw e;
     }
   };
-  const give = async (job: Job, taskIndex: number, causationId?: string) => {
+  const providingKey = (jobId: string, taskIndex: number, want: Want) => `${jobId}/${taskIndex}/${want}`;
+  const give = async (job: Job, taskIndex: number, want: Want, causationId?: string) => {
     const service = configured;
     if (!service) return;
     const { spec } = job;
     const task: VmTask = { jobId: spec.jobId, taskIndex, jobName: spec.name };
-    const vmType = vmTypeOfImage(spec.executor.type === 'machine' ? spec.executor.image : null);
+    const vmType = want === 'remote docker' ? 'REMOTE_DOCKER' : vmTypeOfImage(spec.executor.type === 'machine' ? spec.executor.image : null);
     const context = system(spec.pipelineId, causationId);
-    const machineClass = machineClassOf(resourceClassKey(spec.resourceClass)) ?? poolClass;
+    // a remote Docker engine runs at the pools' size, whatever the job's own class
+    const machineClass = (want === 'machine' && machineClassOf(resourceClassKey(spec.resourceClass))) || poolClass;
     const wanted = vmSpecOf(service.settings, vmType, machineClass);
     // an idle VM of the task's image and size: a prescaled medium VM does not run a large job
     for (const idle of await idleVmInstances(deps.db, vmType)) {
@@ -257,7 +272,7 @@ export const createVmProvisioner = (deps: VmProvisionerDeps) => {
     await decide(s.instanceId, { type: 'terminate', reason }, context);
     draining.delete(s.instanceId);
     requested.delete(s.instanceId);
-    if (s.task) providing.delete(`${s.task.jobId}/${s.task.taskIndex}`);
+    if (s.task) providing.delete(providingKey(s.task.jobId, s.task.taskIndex, s.vmType === 'REMOTE_DOCKER' ? 'remote docker' : 'machine'));
     deps.log.info({ instance: s.instanceId, cloudId: s.cloudId, reason }, 'vm: instance terminated');
     if (!s.forTask) void balance();
   };
@@ -269,9 +284,16 @@ export const createVmProvisioner = (deps: VmProvisionerDeps) => {
     if (s.task && !taskEnded(await jobOf(s.task.jobId), s.task.taskIndex)) await deps.endTask(s.task, 'infrastructure_fail', reason);
   };
 
-  const launch = async (s: VmInstanceRecord, service: VmService, context: CommandContext, signal: AbortSignal) => {
+  const startupScript = async (s: VmInstanceRecord) => {
+    if (s.vmType === 'REMOTE_DOCKER') {
+      const tls = await deps.jobSecrets.vmEngineTls(s.instanceId);
+      return remoteDockerStartupScript({ dockerdCommand: deps.dockerdCommand, name: vmCloudName(s.instanceId), caCert: tls.caCert, caKey: tls.caKey });
+    }
     const token = await deps.jobSecrets.vmInstanceToken(s.instanceId);
-    const script = agentStartupScript({ agentCommand: deps.agentCommand, gyreUrl: deps.gyreUrl, token, agentName: vmAgentName(s.instanceId) });
+    return agentStartupScript({ agentCommand: deps.agentCommand, gyreUrl: deps.gyreUrl, token, agentName: vmAgentName(s.instanceId) });
+  };
+  const launch = async (s: VmInstanceRecord, service: VmService, context: CommandContext, signal: AbortSignal) => {
+    const script = await startupScript(s);
     const started = await (await cloudOf(service)).launch(
       { name: vmCloudName(s.instanceId), vmType: s.vmType, image: s.image, machineType: s.machineType, startupScript: script },
       signal,
@@ -280,7 +302,13 @@ export const createVmProvisioner = (deps: VmProvisionerDeps) => {
     deps.log.info({ instance: s.instanceId, cloudId: started.cloudId }, 'vm: instance started');
   };
 
-  const ready = async (instanceId: string) => (await deps.store.readLast(agentStream(vmAgentId(instanceId)))) !== undefined;
+  /** Whether it is ready: its agent registered, or its Docker engine answers over TLS at its address (asked of the cloud when launching did not say). */
+  const ready = async (s: VmInstanceRecord & { cloudId: string }, service: VmService, signal: AbortSignal): Promise<{ address: string | null } | null> => {
+    if (s.vmType !== 'REMOTE_DOCKER') return (await deps.store.readLast(agentStream(vmAgentId(s.instanceId)))) !== undefined ? { address: null } : null;
+    const address = s.address ?? (await (await cloudOf(service)).describe(s.cloudId, signal))?.address ?? null;
+    if (!address) return null;
+    return (await engineAnswers(address, remoteDockerPort, await deps.jobSecrets.vmEngineTls(s.instanceId))) ? { address } : null;
+  };
 
   const follow = (instanceId: string) => {
     if (following.has(instanceId) || closed) return;
@@ -325,7 +353,14 @@ export const createVmProvisioner = (deps: VmProvisionerDeps) => {
             }
             continue;
           }
-          if (!(await ready(instanceId))) {
+          const seenReady = s.ready ? null : await ready({ ...s, cloudId: s.cloudId }, service, signal);
+          // a machine VM's readiness is its agent's registration, in the log already; an engine's is recorded, for its task to read
+          if (seenReady && s.vmType === 'REMOTE_DOCKER') {
+            await decide(instanceId, { type: 'ready', address: seenReady.address }, context);
+            deps.log.info({ instance: instanceId, cloudId: s.cloudId }, 'vm: instance ready');
+            continue;
+          }
+          if (!s.ready && !seenReady) {
             if (Date.now() > deadline) {
               await fail(
                 s,
@@ -371,7 +406,7 @@ export const createVmProvisioner = (deps: VmProvisionerDeps) => {
     if (!serves(resourceClassKey(spec.resourceClass))) return;
     const job = await jobOf(spec.jobId);
     for (let taskIndex = 0; taskIndex < spec.parallelism; taskIndex++)
-      if (job && job.tasks[taskIndex]?.status === 'queued') await provide(job, taskIndex, e.id);
+      if (job && job.tasks[taskIndex]?.status === 'queued') await provide(job, taskIndex, 'machine', e.id);
   };
 
   /** Follows the live instances, starts VMs for queued tasks that have none (the VM service was just configured, or a request was lost), and refills the pools. */
@@ -385,9 +420,52 @@ export const createVmProvisioner = (deps: VmProvisionerDeps) => {
     const served = (await queuedClasses(deps.db)).filter(serves);
     for (const t of await tasksWithoutVm(deps.db, served, 100)) {
       const job = await jobOf(t.jobId);
-      if (job?.tasks[t.taskIndex]?.status === 'queued') await provide(job, t.taskIndex);
+      if (job?.tasks[t.taskIndex]?.status === 'queued') await provide(job, t.taskIndex, 'machine');
     }
     await balance();
+  };
+
+  /**
+   * `setup_remote_docker` for a running task: gives it an idle REMOTE_DOCKER instance or starts one
+   * (once: asked again, the task's own), and says how far it is; once its engine answers, where it is
+   * and the TLS files a client needs. An engine that cannot start ends its task infrastructure_fail, as
+   * a machine job's VM does.
+   */
+  const remoteEngine = async (t: TaskRef): Promise<RemoteEngine> => {
+    const service = await serviceOf();
+    if (!service)
+      return {
+        state: 'failed',
+        message: 'setup_remote_docker needs the VM service, which is not configured: an admin configures it (GraphQL configureVmService)',
+      };
+    configured = service;
+    const find = async () => {
+      // the read model as far as the log is now: an engine given on another server, or a moment ago, shows
+      await deps.projections.waitFor(await deps.store.head(), 10_000, ['vm']);
+      return vmInstanceOfTask(deps.db, t.jobId, t.taskIndex, 'remote docker');
+    };
+    let row = await find();
+    if (!row) {
+      const job = await jobOf(t.jobId);
+      if (job?.tasks[t.taskIndex]?.status !== 'running') return { state: 'failed', message: 'the task is not running' };
+      await provide(job, t.taskIndex, 'remote docker');
+      row = await find();
+      if (!row) return { state: 'starting', message: 'asking the VM service for a remote Docker engine' };
+    }
+    const s = await instanceOf(row.instanceId);
+    const where = `${s?.provider === 'GCP' ? 'Compute Engine' : 'EC2'} VM${s?.cloudId ? ` ${s.cloudId}` : ''}`;
+    if (!s || s.failed || s.terminated)
+      return { state: 'failed', message: `the remote Docker engine's ${where} ${s?.failed ? 'failed' : 'ended'}${row.reason ? `: ${row.reason}` : ''}` };
+    if (s.ready && s.address) {
+      const tls = await deps.jobSecrets.vmEngineTls(s.instanceId);
+      return { state: 'ready', host: `tcp://${s.address}:${remoteDockerPort}`, ca: tls.caCert, cert: tls.clientCert, key: tls.clientKey };
+    }
+    return {
+      state: 'starting',
+      message: s.cloudId
+        ? `the ${where} is starting: waiting for its Docker engine to answer on port ${remoteDockerPort}`
+        : `the VM service is starting a remote Docker engine on ${where} (${s.machineType})`,
+    };
   };
 
   const reactor: Reactor = {
@@ -407,6 +485,7 @@ export const createVmProvisioner = (deps: VmProvisionerDeps) => {
   return {
     reactor,
     serves,
+    remoteEngine,
     /** Follows every live instance, and looks for new work every `rescanMs`; start-up does not wait for the first look (its read models may be catching up). */
     async start() {
       // which classes it serves is known before the server takes its first claim
