@@ -11,8 +11,10 @@ import { vmInstanceStream } from '../domain/vm/instance.ts';
 import { vmInstanceOfTask } from '../projections/vm.ts';
 import { type Ec2StandIn, processGone, startEc2StandIn } from './support/ec2-standin.ts';
 import { type GceStandIn, startGceStandIn } from './support/gce-standin.ts';
+import { dockerForTests } from './support/docker.ts';
 import { gitRepo } from './support/git-repo.ts';
 import { loggedEvents, restartTestGyre, startTestGyre, type TestGyre } from './support/gyre.ts';
+import { ensureTestImage } from './support/images.ts';
 import { finished, ok, triggerOneJob, until } from './support/jobs.ts';
 import { freePort } from './support/ports.ts';
 
@@ -108,8 +110,12 @@ const test = suite('vm service: machine jobs on EC2 VMs (the AWS SDK against a s
 // a REMOTE_DOCKER VM "boots" here: its engine is a second dockerd, kept apart from this machine's own (its data, state and pid file in a directory of its own; no bridge, as on this machine)
 const engineDir = mkdtempSync(join(tmpdir(), 'gyre-remote-engine-'));
 const dockerd = `dockerd --iptables=false --bridge=none --storage-driver=vfs --data-root ${engineDir}/data --exec-root ${engineDir}/exec --pidfile ${engineDir}/dockerd.pid`;
-const f = fixture({ GYRE_VM_READY_TIMEOUT_MS: '90000', GYRE_VM_DOCKERD_COMMAND: dockerd });
-test.before(() => f.start());
+// Gyre's own agent runs docker jobs here (machine jobs are the VM service's)
+const f = fixture({ GYRE_VM_READY_TIMEOUT_MS: '90000', GYRE_VM_DOCKERD_COMMAND: dockerd, GYRE_LOCAL_AGENT: 'true' });
+test.before(async () => {
+  await ensureTestImage(await dockerForTests(), ['cimg/base:stable']);
+  await f.start();
+});
 test.after(async () => {
   await f.stop();
   // an engine killed with its VM leaves its data root mounted on itself, as dockerd mounts it
@@ -276,6 +282,32 @@ workflows:
   assert.not.match(logged, 'PRIVATE KEY');
   assert.not.match(JSON.stringify(steps), 'PRIVATE KEY');
   assert.not.match(f.logs.join(''), 'PRIVATE KEY');
+});
+
+test('a docker job gets its own engine: the TLS files in its container, DOCKER_HOST and the rest in its later steps', async () => {
+  f.repo.commit(`version: 2.1
+jobs:
+  build:
+    docker: [{image: cimg/base:stable}]
+    steps:
+      - setup_remote_docker
+      - run: echo "host=$DOCKER_HOST verify=$DOCKER_TLS_VERIFY path=$DOCKER_CERT_PATH" && ls "$DOCKER_CERT_PATH" && grep -c CERTIFICATE "$DOCKER_CERT_PATH/ca.pem"
+workflows:
+  main: {jobs: [build]}
+`);
+  const { workflowId, jobId } = await triggerOneJob(f.g, slug);
+  const done = await finished(f.g, workflowId, 120_000);
+  const steps = (await ok(f.g, 'query($id: ID!) { job(id: $id) { agent steps { name status output } } }', { id: jobId })).job as {
+    agent: string;
+    steps: Array<{ name: string; status: string; output: string }>;
+  };
+  assert.is(done.byName.build!.status, 'success', JSON.stringify(steps));
+  assert.not.match(steps.agent, /^vm-/, "on Gyre's own agent, in a container");
+  assert.match(steps.steps[2]!.output, /host=tcp:\/\/127\.0\.0\.1:2376 verify=1 path=\/[^\n]*\/\.gyre\/remote-docker\nca\.pem\ncert\.pem\nkey\.pem\n2\n/);
+  const engine = await vmInstanceOfTask(f.g.services.db, jobId, 0, 'remote docker');
+  assert.ok(engine?.forTask, 'an engine of its own');
+  await until('the engine to be terminated', async () => ((await f.instances()).length === 0 ? true : undefined));
+  await until('the engine to stop listening', async () => ((await listening(2376)) ? undefined : true));
 });
 
 test("an engine EC2 will not start ends the job infrastructure_fail once, with EC2's words", async () => {
