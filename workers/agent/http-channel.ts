@@ -39,15 +39,14 @@ export const createHttpChannel = (host: string, token: string): AgentChannel => 
   };
   /**
    * A report must arrive: one that finds Gyre unreachable or failing (a restart, a network blip) is
-   * sent again, for up to two minutes. Gyre takes a step's start and end, and a task's end, once
+   * sent again, for up to two minutes; its answer is returned. Gyre takes a step's start and end, and a task's end, once
    * whatever the repeats; an answer Gyre gave (LEASE_LOST, bad input) is final.
    */
-  const report = async (path: string, body: unknown): Promise<void> => {
+  const report = async (path: string, body: unknown): Promise<unknown> => {
     const until = Date.now() + 120_000;
     for (let backoff = 250; ; backoff = Math.min(backoff * 2, 5000)) {
       try {
-        await post(path, body);
-        return;
+        return await post(path, body);
       } catch (e) {
         const final = e instanceof ChannelError && e.status < 500;
         if (final || Date.now() + backoff > until) throw e;
@@ -88,11 +87,12 @@ export const createHttpChannel = (host: string, token: string): AgentChannel => 
       return a === null ? null : Assignment.parse(a);
     },
     heartbeat: async (agentId, running) => HeartbeatAnswer.parse(await post('heartbeat', { agentId, running })),
-    startStep: (agentId, step) => report('steps/start', { agentId, ...step }),
-    output: (agentId, step, text) => report('steps/output', { agentId, ...step, text }),
-    finishStep: (agentId, end) => report('steps/finish', { agentId, ...end }),
-    finishTask: (agentId, end) => report('tasks/finish', { agentId, ...end }),
-    remoteDocker: async (agentId, step) => RemoteEngine.parse(await post('remote-docker', { agentId, ...step })),
+    startStep: async (agentId, step) => void (await report('steps/start', { agentId, ...step })),
+    output: async (agentId, step, text) => void (await report('steps/output', { agentId, ...step, text })),
+    finishStep: async (agentId, end) => void (await report('steps/finish', { agentId, ...end })),
+    finishTask: async (agentId, end) => void (await report('tasks/finish', { agentId, ...end })),
+    // asked again, Gyre answers with the same engine: a restart while it starts is waited out
+    remoteDocker: async (agentId, step) => RemoteEngine.parse(await report('remote-docker', { agentId, ...step })),
     storeArtifacts: async (agentId, step, tar) => ArtifactsStored.parse(await upload('artifacts', ref(agentId, step), 'application/x-tar', tar)),
     storeTestResults: async (agentId, step, { reports, problems, tests }) => {
       const lines = async function* () {
