@@ -458,7 +458,8 @@ export const createVmProvisioner = (deps: VmProvisionerDeps) => {
       return { state: 'failed', message: `the remote Docker engine's ${where} ${s?.failed ? 'failed' : 'ended'}${row.reason ? `: ${row.reason}` : ''}` };
     if (s.ready && s.address) {
       const tls = await deps.jobSecrets.vmEngineTls(s.instanceId);
-      return { state: 'ready', host: `tcp://${s.address}:${remoteDockerPort}`, ca: tls.caCert, cert: tls.clientCert, key: tls.clientKey };
+      const host = s.address.includes(':') ? `[${s.address}]` : s.address;
+      return { state: 'ready', host: `tcp://${host}:${remoteDockerPort}`, ca: tls.caCert, cert: tls.clientCert, key: tls.clientKey };
     }
     return {
       state: 'starting',
