@@ -113,6 +113,13 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
     };
   };
 
+  /** How a step the task's stop cut short ends: as the task does. */
+  const cutShort = (exitCode: number | null): { status: StepResult; exitCode: number | null; reason: string } => ({
+    status: stopped === 'timedout' ? 'timedout' : 'canceled',
+    exitCode,
+    reason: stopped === 'timedout' ? 'the job ran past its time limit' : 'the job was canceled',
+  });
+
   /** A reason goes into events and the audit log: masked whole, like the output. */
   const masked = (reason: string | null): string | null => {
     if (reason === null) return null;
@@ -230,12 +237,7 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
         signal: controller.signal,
       });
       // a transfer the task's stop cut short ends as the task does
-      if (r.status === 'failed' && stopped)
-        return {
-          status: stopped === 'timedout' ? 'timedout' : 'canceled',
-          exitCode: null,
-          reason: stopped === 'timedout' ? 'the job ran past its time limit' : 'the job was canceled',
-        };
+      if (r.status === 'failed' && stopped) return cutShort(null);
       return r;
     }
     if (s.type === 'checkout') {
@@ -268,11 +270,7 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
       };
     if (r.ended === 'aborted') {
       if (s.background && !stopped) return { status: 'success', exitCode: r.exitCode, reason: null };
-      return {
-        status: stopped === 'timedout' ? 'timedout' : 'canceled',
-        exitCode: r.exitCode,
-        reason: stopped === 'timedout' ? 'the job ran past its time limit' : 'the job was canceled',
-      };
+      return cutShort(r.exitCode);
     }
     return r.exitCode === 0
       ? { status: 'success', exitCode: 0, reason: null }
@@ -324,11 +322,7 @@ export const runTask = (deps: TaskRunnerDeps, a: Assignment): RunningTask => {
         );
       });
     }
-    return {
-      status: stopped === 'timedout' ? 'timedout' : 'canceled',
-      exitCode: null,
-      reason: stopped === 'timedout' ? 'the job ran past its time limit' : 'the job was canceled',
-    };
+    return cutShort(null);
   };
 
   return { stop, done: run() };
